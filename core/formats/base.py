@@ -1,0 +1,48 @@
+"""What every format reader and writer shares: the record, where it came from, what was wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Record:
+    """One question–answer pair as a file holds it, before it reaches the store."""
+
+    question: str
+    answer: str
+    system: str | None = None
+    context: list[dict] = field(default_factory=list)  # earlier turns: {"role": "user"|"assistant", "content": str}
+    tags: list[str] = field(default_factory=list)
+    status: str | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a record sits: a file and a line (text formats) or a row (tables)."""
+
+    file: str
+    line: int | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.file}:{self.line}"
+        if self.row is not None:
+            return f"{self.file} row {self.row}"
+        return self.file
+
+
+@dataclass
+class BadRecord:
+    """A record that cannot be imported, and why — in words a person can act on."""
+
+    location: Location
+    reason: str
+    field: str | None = None
+    raw: str | None = None
+
+    def message(self) -> str:
+        where = f"{self.location}" + (f", field {self.field!r}" if self.field else "")
+        return f"{where}: {self.reason}"

@@ -1,0 +1,37 @@
+"""The store: the only place with SQL. Returns dataclasses, never rows.
+
+``Store`` is assembled from one mixin per subject (pairs, runs, models, chats); each
+lives in its own module and all share the connection set up in ``base``.
+"""
+
+from __future__ import annotations
+
+from core.store.base import StoreBase
+from core.store.pairs import (
+    Action,
+    DedupReport,
+    ImportCounts,
+    Pair,
+    PairFilter,
+    PairsMixin,
+    Revision,
+    STATUSES,
+    SPLITS,
+)
+
+
+class Store(PairsMixin, StoreBase):
+    """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
+
+
+__all__ = [
+    "Action",
+    "DedupReport",
+    "ImportCounts",
+    "Pair",
+    "PairFilter",
+    "Revision",
+    "STATUSES",
+    "SPLITS",
+    "Store",
+]

@@ -1,0 +1,163 @@
+"""The store's schema and its migrations — the only place the schema is written down.
+
+Migrations run in order, each once, recorded in ``_migrations`` (as ``llm`` does with
+sqlite-utils). Never edit a migration that has shipped: append a new one. Tests migrate a
+blank database and a database left at the oldest schema.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+from core.text import fold, normalize
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def applied(db: sqlite_utils.Database) -> list[str]:
+    if "_migrations" not in db.table_names():
+        return []
+    return [row["name"] for row in db["_migrations"].rows_where(order_by="rowid")]
+
+
+def migrate(db: sqlite_utils.Database, *, upto: str | None = None) -> list[str]:
+    """Apply every pending migration (or those up to and including ``upto``)."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = set(applied(db))
+    ran = []
+    for name, fn in MIGRATIONS:
+        if name not in done:
+            with db.conn:
+                fn(db)
+                db["_migrations"].insert({"name": name, "applied_at": _now()})
+            ran.append(name)
+        if upto and name == upto:
+            break
+    return ran
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# ---------------------------------------------------------------------------- pairs
+
+
+@migration
+def m001_pairs(db: sqlite_utils.Database) -> None:
+    """The first schema: pairs, their tags and the revision history."""
+    db["pairs"].create(
+        {
+            "id": int,
+            "question": str,
+            "answer": str,
+            "system": str,
+            "context": str,  # JSON list of {"role", "content"} turns before the question
+            "status": str,
+            "split": str,
+            "source": str,
+            "created": str,
+            "updated": str,
+            "deleted": str,  # set when moved to the trash
+        },
+        pk="id",
+        not_null={"question", "answer", "status", "split", "created", "updated"},
+        defaults={"status": "draft", "split": "train"},
+    )
+    db["pair_tags"].create(
+        {"pair_id": int, "tag": str}, pk=("pair_id", "tag"), foreign_keys=[("pair_id", "pairs", "id")]
+    )
+    db["pair_tags"].create_index(["tag"])
+    db["revisions"].create(
+        {
+            "id": int,
+            "pair_id": int,
+            "action_id": int,
+            "existed": int,  # 0: the pair did not exist before this action
+            "question": str,
+            "answer": str,
+            "system": str,
+            "context": str,
+            "tags": str,  # JSON list
+            "status": str,
+            "split": str,
+            "deleted": str,
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("pair_id", "pairs", "id")],
+    )
+    db["revisions"].create_index(["pair_id"])
+    db["pairs"].create_index(["updated"])
+    db["pairs"].create_index(["status"])
+    db["pairs"].create_index(["split"])
+
+
+@migration
+def m002_actions_and_batches(db: sqlite_utils.Database) -> None:
+    """Undoable actions group revisions; import batches record where pairs came from."""
+    db["actions"].create(
+        {"id": int, "kind": str, "summary": str, "batch_id": int, "created": str, "undone": int},
+        pk="id",
+        defaults={"undone": 0},
+    )
+    db["revisions"].create_index(["action_id"])
+    db["import_batches"].create(
+        {
+            "id": int,
+            "created": str,
+            "files": str,  # JSON list of paths
+            "format": str,
+            "imported": int,
+            "duplicates": int,
+            "rejected": int,
+        },
+        pk="id",
+    )
+    db["pairs"].add_column("batch_id", int)
+    db["pairs"].create_index(["batch_id"])
+
+
+@migration
+def m003_search_and_dedup(db: sqlite_utils.Database) -> None:
+    """Trigram full-text search over folded text, and normalised keys for duplicates.
+
+    Trigram (not unicode61) because users search Cyrillic substrings and stems; the text
+    is folded in Python (case-fold, ё→е) on both sides, since SQLite folds neither ё nor,
+    in ``lower()``, Cyrillic. Contentless: the index holds no second copy of the text.
+    """
+    db.execute(
+        "CREATE VIRTUAL TABLE pairs_fts USING fts5(question, answer, content='', tokenize='trigram')"
+    )
+    db["pairs"].add_column("dup_key", str)
+    db["pairs"].add_column("question_key", str)
+    rows = db.execute("SELECT id, question, answer FROM pairs").fetchall()
+    for pid, q, a in rows:
+        dkey, qkey = dedup_keys(q, a)
+        db.execute("UPDATE pairs SET dup_key=?, question_key=? WHERE id=?", (dkey, qkey, pid))
+        db.execute(
+            "INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)", (pid, fold(q), fold(a))
+        )
+    db["pairs"].create_index(["dup_key"])
+    db["pairs"].create_index(["question_key"])
+
+
+def dedup_keys(question: str, answer: str) -> tuple[str, str]:
+    """(pair key, question key): equal keys mean equal text after normalisation."""
+    import hashlib
+
+    qn = normalize(question)
+    an = normalize(answer)
+    qkey = hashlib.blake2b(qn.encode(), digest_size=12).hexdigest()
+    dkey = hashlib.blake2b((qn + "\x1f" + an).encode(), digest_size=12).hexdigest()
+    return dkey, qkey

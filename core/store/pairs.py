@@ -1,0 +1,792 @@
+"""Pairs: the curated question–answer data, with revisions, trash, undo, search and dedup."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from core.errors import UserError
+from core.store.base import now
+from core.store.migrations import dedup_keys
+from core.text import estimate_tokens, fold
+
+STATUSES = ("draft", "approved", "rejected")
+SPLITS = ("train", "eval")
+ORDERABLE = {"id", "updated", "created", "status", "split", "question", "answer"}
+_UNSET: Any = object()
+_CHUNK = 900  # stays under SQLite's limit on bound parameters
+
+
+@dataclass
+class Pair:
+    id: int
+    question: str
+    answer: str
+    system: str | None = None
+    context: list[dict] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    status: str = "draft"
+    split: str = "train"
+    source: str | None = None
+    created: str = ""
+    updated: str = ""
+    deleted: str | None = None
+    batch_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "system": self.system,
+            "context": self.context,
+            "tags": self.tags,
+            "status": self.status,
+            "split": self.split,
+            "source": self.source,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+        }
+
+
+@dataclass
+class PairFilter:
+    """What to show: every field narrows; ``trash`` shows only deleted pairs."""
+
+    status: str | None = None
+    split: str | None = None
+    tag: str | None = None
+    query: str | None = None
+    trash: bool = False
+    ids: Sequence[int] | None = None
+
+
+@dataclass
+class Revision:
+    """The state of a pair *before* an action changed it."""
+
+    id: int
+    pair_id: int
+    action_id: int | None
+    action: str
+    existed: bool
+    question: str | None
+    answer: str | None
+    system: str | None
+    context: list[dict]
+    tags: list[str]
+    status: str | None
+    split: str | None
+    deleted: str | None
+    created: str
+
+
+@dataclass
+class Action:
+    id: int
+    kind: str
+    summary: str
+    created: str
+    undone: bool
+
+
+@dataclass
+class ImportCounts:
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batch_id: int | None = None
+    duplicate_examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+@dataclass
+class DedupReport:
+    duplicates: list[list[Pair]]  # groups of pairs equal after normalisation
+    conflicts: list[list[Pair]]  # same question, different answers
+
+
+_PAIR_COLS = "p.id, p.question, p.answer, p.system, p.context, p.status, p.split, p.source, p.created, p.updated, p.deleted, p.batch_id"
+
+
+def _check_text(name: str, value: str | None) -> str:
+    if value is None or not str(value).strip():
+        raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer")
+    return str(value)
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
+    return status
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+    return split
+
+
+def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+    out: list[str] = []
+    for tag in tags or ():
+        tag = str(tag).strip()
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _chunks(seq: Sequence, size: int = _CHUNK):
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class PairsMixin:
+    conn: Any
+
+    # ------------------------------------------------------------------ reading
+
+    def _row_to_pair(self, row: tuple, tags: list[str]) -> Pair:
+        return Pair(
+            id=row[0],
+            question=row[1],
+            answer=row[2],
+            system=row[3],
+            context=json.loads(row[4]) if row[4] else [],
+            status=row[5],
+            split=row[6],
+            source=row[7],
+            created=row[8],
+            updated=row[9],
+            deleted=row[10],
+            batch_id=row[11],
+            tags=tags,
+        )
+
+    def _tags_for(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {i: [] for i in ids}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for pid, tag in self.conn.execute(
+                f"SELECT pair_id, tag FROM pair_tags WHERE pair_id IN ({marks}) ORDER BY rowid", chunk
+            ):
+                out[pid].append(tag)
+        return out
+
+    def _pairs_by_rows(self, rows: list[tuple]) -> list[Pair]:
+        tags = self._tags_for([r[0] for r in rows])
+        return [self._row_to_pair(r, tags[r[0]]) for r in rows]
+
+    def get_pair(self, pair_id: int) -> Pair:
+        row = self.conn.execute(f"SELECT {_PAIR_COLS} FROM pairs p WHERE p.id=?", (pair_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no pair with id {pair_id}", hint="`nastavnik pairs list` shows the ids")
+        return self._pairs_by_rows([row])[0]
+
+    def get_pairs(self, ids: Sequence[int]) -> list[Pair]:
+        rows: list[tuple] = []
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            rows += self.conn.execute(f"SELECT {_PAIR_COLS} FROM pairs p WHERE p.id IN ({marks})", chunk).fetchall()
+        by_id = {p.id: p for p in self._pairs_by_rows(rows)}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise UserError(f"no pair with id {missing[0]}", hint="`nastavnik pairs list` shows the ids")
+        return [by_id[i] for i in ids]
+
+    def _where(self, flt: PairFilter | None) -> tuple[str, list]:
+        flt = flt or PairFilter()
+        clauses = ["p.deleted IS NOT NULL" if flt.trash else "p.deleted IS NULL"]
+        params: list = []
+        if flt.status:
+            clauses.append("p.status = ?")
+            params.append(_check_status(flt.status))
+        if flt.split:
+            clauses.append("p.split = ?")
+            params.append(_check_split(flt.split))
+        if flt.tag:
+            clauses.append("p.id IN (SELECT pair_id FROM pair_tags WHERE tag = ?)")
+            params.append(flt.tag)
+        if flt.ids is not None:
+            ids = list(flt.ids) or [-1]
+            clauses.append(f"p.id IN ({','.join(str(int(i)) for i in ids)})")
+        if flt.query and flt.query.strip():
+            terms = fold(flt.query).split()
+            long_terms = [t for t in terms if len(t) >= 3]
+            short_terms = [t for t in terms if len(t) < 3]
+            if long_terms:
+                clauses.append("p.id IN (SELECT rowid FROM pairs_fts WHERE pairs_fts MATCH ?)")
+                params.append(" AND ".join(_fts_phrase(t) for t in long_terms))
+            for term in short_terms:
+                # trigram needs three characters; shorter terms scan the folded text
+                self._ensure_fold_function()
+                clauses.append("(instr(nfold(p.question), ?) > 0 OR instr(nfold(p.answer), ?) > 0)")
+                params += [term, term]
+        return " AND ".join(clauses), params
+
+    def _ensure_fold_function(self) -> None:
+        if not getattr(self, "_fold_registered", False):
+            self.conn.create_function("nfold", 1, lambda s: fold(s) if s else "", deterministic=True)
+            self._fold_registered = True
+
+    def list_pairs(
+        self,
+        flt: PairFilter | None = None,
+        *,
+        order: str = "id",
+        desc: bool = False,
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> list[Pair]:
+        if order not in ORDERABLE:
+            raise UserError(f"cannot sort by {order!r}", hint="sort by one of: " + ", ".join(sorted(ORDERABLE)))
+        where, params = self._where(flt)
+        direction = "DESC" if desc else "ASC"
+        sql = f"SELECT {_PAIR_COLS} FROM pairs p WHERE {where} ORDER BY p.{order} {direction}, p.id {direction}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = params + [limit, offset]
+        return self._pairs_by_rows(self.conn.execute(sql, params).fetchall())
+
+    def iter_pairs(self, flt: PairFilter | None = None, *, batch: int = 1000):
+        """Every matching pair in id order, read a page at a time."""
+        where, params = self._where(flt)
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_PAIR_COLS} FROM pairs p WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?",
+                params + [last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._pairs_by_rows(rows)
+            last = rows[-1][0]
+
+    def count_pairs(self, flt: PairFilter | None = None) -> int:
+        where, params = self._where(flt)
+        return self.conn.execute(f"SELECT count(*) FROM pairs p WHERE {where}", params).fetchone()[0]
+
+    def pair_ids(self, flt: PairFilter | None = None) -> list[int]:
+        where, params = self._where(flt)
+        return [r[0] for r in self.conn.execute(f"SELECT p.id FROM pairs p WHERE {where} ORDER BY p.id", params)]
+
+    def tags(self) -> list[tuple[str, int]]:
+        """Every tag on a live pair with its count, most used first."""
+        return [
+            (tag, n)
+            for tag, n in self.conn.execute(
+                "SELECT t.tag, count(*) FROM pair_tags t JOIN pairs p ON p.id = t.pair_id "
+                "WHERE p.deleted IS NULL GROUP BY t.tag ORDER BY count(*) DESC, t.tag"
+            )
+        ]
+
+    def stats(self, flt: PairFilter | None = None) -> dict:
+        where, params = self._where(flt)
+        total = self.conn.execute(f"SELECT count(*) FROM pairs p WHERE {where}", params).fetchone()[0]
+        by_status = {s: 0 for s in STATUSES}
+        by_status.update(
+            dict(self.conn.execute(f"SELECT p.status, count(*) FROM pairs p WHERE {where} GROUP BY p.status", params))
+        )
+        by_split = {s: 0 for s in SPLITS}
+        by_split.update(
+            dict(self.conn.execute(f"SELECT p.split, count(*) FROM pairs p WHERE {where} GROUP BY p.split", params))
+        )
+        by_tag = dict(
+            self.conn.execute(
+                f"SELECT t.tag, count(*) FROM pair_tags t JOIN pairs p ON p.id = t.pair_id WHERE {where} "
+                "GROUP BY t.tag ORDER BY count(*) DESC, t.tag",
+                params,
+            )
+        )
+        q_chars, a_chars, q_tok, a_tok = [], [], [], []
+        for q, a in self.conn.execute(f"SELECT p.question, p.answer FROM pairs p WHERE {where}", params):
+            q_chars.append(len(q))
+            a_chars.append(len(a))
+            q_tok.append(estimate_tokens(q))
+            a_tok.append(estimate_tokens(a))
+        return {
+            "total": total,
+            "status": by_status,
+            "split": by_split,
+            "tags": by_tag,
+            "trash": self.conn.execute("SELECT count(*) FROM pairs WHERE deleted IS NOT NULL").fetchone()[0],
+            "length": {
+                "question_chars": _percentiles(q_chars),
+                "answer_chars": _percentiles(a_chars),
+                "question_tokens": _percentiles(q_tok),
+                "answer_tokens": _percentiles(a_tok),
+            },
+        }
+
+    def answer_token_lengths(self, flt: PairFilter | None = None) -> list[int]:
+        """Estimated tokens of each question + answer, for histograms and length warnings."""
+        where, params = self._where(flt)
+        return [
+            estimate_tokens(q) + estimate_tokens(a) + (estimate_tokens(s) if s else 0)
+            for q, a, s in self.conn.execute(f"SELECT p.question, p.answer, p.system FROM pairs p WHERE {where}", params)
+        ]
+
+    def history(self, pair_id: int) -> list[Revision]:
+        self.get_pair(pair_id)
+        rows = self.conn.execute(
+            "SELECT r.id, r.pair_id, r.action_id, coalesce(a.kind, ''), r.existed, r.question, r.answer, r.system, "
+            "r.context, r.tags, r.status, r.split, r.deleted, r.created FROM revisions r "
+            "LEFT JOIN actions a ON a.id = r.action_id WHERE r.pair_id = ? ORDER BY r.id",
+            (pair_id,),
+        ).fetchall()
+        return [
+            Revision(
+                id=r[0],
+                pair_id=r[1],
+                action_id=r[2],
+                action=r[3],
+                existed=bool(r[4]),
+                question=r[5],
+                answer=r[6],
+                system=r[7],
+                context=json.loads(r[8]) if r[8] else [],
+                tags=json.loads(r[9]) if r[9] else [],
+                status=r[10],
+                split=r[11],
+                deleted=r[12],
+                created=r[13],
+            )
+            for r in rows
+        ]
+
+    def dedup(self) -> DedupReport:
+        dup_groups = [
+            [int(i) for i in ids.split(",")]
+            for (ids,) in self.conn.execute(
+                "SELECT group_concat(id) FROM pairs WHERE deleted IS NULL GROUP BY dup_key HAVING count(*) > 1 "
+                "ORDER BY min(id)"
+            )
+        ]
+        conflict_groups = [
+            [int(i) for i in ids.split(",")]
+            for (ids,) in self.conn.execute(
+                "SELECT group_concat(id) FROM pairs WHERE deleted IS NULL GROUP BY question_key "
+                "HAVING count(DISTINCT dup_key) > 1 ORDER BY min(id)"
+            )
+        ]
+        wanted = sorted({i for g in dup_groups + conflict_groups for i in g})
+        by_id = {p.id: p for p in self.get_pairs(wanted)} if wanted else {}
+        return DedupReport(
+            duplicates=[[by_id[i] for i in sorted(g)] for g in dup_groups],
+            conflicts=[[by_id[i] for i in sorted(g)] for g in conflict_groups],
+        )
+
+    def last_action(self) -> Action | None:
+        row = self.conn.execute(
+            "SELECT id, kind, summary, created, undone FROM actions WHERE undone = 0 AND kind != 'undo' "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return Action(row[0], row[1], row[2] or "", row[3], bool(row[4])) if row else None
+
+    # ------------------------------------------------------------------ writing
+
+    def _action(self, kind: str, summary: str, batch_id: int | None = None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO actions(kind, summary, batch_id, created, undone) VALUES (?, ?, ?, ?, 0)",
+            (kind, summary, batch_id, now()),
+        )
+        return cur.lastrowid
+
+    def _snapshot(self, ids: Sequence[int], action_id: int) -> None:
+        """Keep the current state of these pairs as revisions of ``action_id``."""
+        stamp = now()
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                "INSERT INTO revisions(pair_id, action_id, existed, question, answer, system, context, tags, "
+                "status, split, deleted, created) "
+                "SELECT p.id, ?, 1, p.question, p.answer, p.system, p.context, "
+                "(SELECT json_group_array(tag) FROM (SELECT tag FROM pair_tags WHERE pair_id = p.id ORDER BY rowid)), "
+                f"p.status, p.split, p.deleted, ? FROM pairs p WHERE p.id IN ({marks})",
+                [action_id, stamp, *chunk],
+            )
+
+    def _insert_pair_rows(self, rows: list[dict], *, batch_id: int | None, stamp: str) -> list[int]:
+        """Insert validated rows (pairs, tags, search index); returns their ids."""
+        cur = self.conn.cursor()
+        first = (cur.execute("SELECT coalesce(max(id), 0) FROM pairs").fetchone()[0]) + 1
+        ids = list(range(first, first + len(rows)))
+        cur.executemany(
+            "INSERT INTO pairs(id, question, answer, system, context, status, split, source, created, updated, "
+            "batch_id, dup_key, question_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    pid,
+                    r["question"],
+                    r["answer"],
+                    r.get("system") or None,
+                    json.dumps(r["context"], ensure_ascii=False) if r.get("context") else None,
+                    r.get("status") or "draft",
+                    r.get("split") or "train",
+                    r.get("source"),
+                    stamp,
+                    stamp,
+                    batch_id,
+                    r["_dkey"],
+                    r["_qkey"],
+                )
+                for pid, r in zip(ids, rows)
+            ],
+        )
+        cur.executemany(
+            "INSERT OR IGNORE INTO pair_tags(pair_id, tag) VALUES (?, ?)",
+            [(pid, t) for pid, r in zip(ids, rows) for t in r.get("tags") or ()],
+        )
+        cur.executemany(
+            "INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)",
+            [(pid, fold(r["question"]), fold(r["answer"])) for pid, r in zip(ids, rows)],
+        )
+        return ids
+
+    def _fts_replace(self, pair_id: int, old_q: str, old_a: str, new_q: str, new_a: str) -> None:
+        self.conn.execute(
+            "INSERT INTO pairs_fts(pairs_fts, rowid, question, answer) VALUES ('delete', ?, ?, ?)",
+            (pair_id, fold(old_q), fold(old_a)),
+        )
+        self.conn.execute(
+            "INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)", (pair_id, fold(new_q), fold(new_a))
+        )
+
+    def prepare_row(
+        self,
+        question: str,
+        answer: str,
+        system: str | None = None,
+        context: list[dict] | None = None,
+        tags: Iterable[str] = (),
+        status: str = "draft",
+        split: str = "train",
+        source: str | None = None,
+    ) -> dict:
+        """Validate one pair's fields; raises UserError naming the bad field."""
+        row = {
+            "question": _check_text("question", question),
+            "answer": _check_text("answer", answer),
+            "system": system if system and system.strip() else None,
+            "context": list(context or []),
+            "tags": _clean_tags(tags),
+            "status": _check_status(status or "draft"),
+            "split": _check_split(split or "train"),
+            "source": source,
+        }
+        row["_dkey"], row["_qkey"] = dedup_keys(row["question"], row["answer"])
+        return row
+
+    def add_pair(
+        self,
+        question: str,
+        answer: str,
+        system: str | None = None,
+        context: list[dict] | None = None,
+        tags: Iterable[str] = (),
+        status: str = "draft",
+        split: str = "train",
+        source: str | None = None,
+    ) -> Pair:
+        row = self.prepare_row(question, answer, system, context, tags, status, split, source)
+        with self.transaction():
+            (pid,) = self._insert_pair_rows([row], batch_id=None, stamp=now())
+            action = self._action("add", f"add pair {pid}")
+            self.conn.execute(
+                "INSERT INTO revisions(pair_id, action_id, existed, created) VALUES (?, ?, 0, ?)", (pid, action, now())
+            )
+        return self.get_pair(pid)
+
+    def find_duplicate(self, question: str, answer: str) -> int | None:
+        dkey, _ = dedup_keys(question, answer)
+        row = self.conn.execute("SELECT id FROM pairs WHERE dup_key = ? AND deleted IS NULL LIMIT 1", (dkey,)).fetchone()
+        return row[0] if row else None
+
+    def add_pairs(
+        self,
+        rows: Iterable[dict],
+        *,
+        skip_duplicates: bool = True,
+        files: Sequence[str] = (),
+        format: str | None = None,
+        rejected: int = 0,
+    ) -> ImportCounts:
+        """Insert rows made by ``prepare_row`` in one transaction, as one import batch.
+
+        Duplicates (of live pairs, or earlier in the same rows) are skipped and counted
+        unless ``skip_duplicates`` is False.
+        """
+        rows = list(rows)
+        counts = ImportCounts(rejected=rejected)
+        keep: list[dict] = []
+        seen: set[str] = set()
+        existing: set[str] = set()
+        if skip_duplicates and rows and self.conn.execute("SELECT 1 FROM pairs WHERE deleted IS NULL LIMIT 1").fetchone():
+            keys = list({r["_dkey"] for r in rows})
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                existing.update(
+                    k
+                    for (k,) in self.conn.execute(
+                        f"SELECT dup_key FROM pairs WHERE deleted IS NULL AND dup_key IN ({marks})", chunk
+                    )
+                )
+        for r in rows:
+            key = r["_dkey"]
+            if skip_duplicates and (key in seen or key in existing):
+                counts.duplicates += 1
+                if len(counts.duplicate_examples) < 20:
+                    counts.duplicate_examples.append(f"{r.get('source') or '?'}: {r['question'][:60]}")
+                continue
+            seen.add(key)
+            keep.append(r)
+        stamp = now()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO import_batches(created, files, format, imported, duplicates, rejected) VALUES (?,?,?,?,?,?)",
+                (stamp, json.dumps(list(files), ensure_ascii=False), format, len(keep), counts.duplicates, rejected),
+            )
+            batch_id = cur.lastrowid
+            self._insert_pair_rows(keep, batch_id=batch_id, stamp=stamp)
+            if keep:
+                self._action("import", f"import {len(keep)} pairs", batch_id=batch_id)
+        counts.imported = len(keep)
+        counts.batch_id = batch_id
+        return counts
+
+    def update_pair(
+        self,
+        pair_id: int,
+        *,
+        question: str = _UNSET,
+        answer: str = _UNSET,
+        system: str | None = _UNSET,
+        context: list[dict] | None = _UNSET,
+        tags: Iterable[str] = _UNSET,
+        status: str = _UNSET,
+        split: str = _UNSET,
+    ) -> Pair:
+        """Change some fields of one pair; the old state is kept as one revision."""
+        old = self.get_pair(pair_id)
+        new_q = old.question if question is _UNSET else _check_text("question", question)
+        new_a = old.answer if answer is _UNSET else _check_text("answer", answer)
+        new_sys = old.system if system is _UNSET else (system if system and system.strip() else None)
+        new_ctx = old.context if context is _UNSET else list(context or [])
+        new_tags = old.tags if tags is _UNSET else _clean_tags(tags)
+        new_status = old.status if status is _UNSET else _check_status(status)
+        new_split = old.split if split is _UNSET else _check_split(split)
+        if (new_q, new_a, new_sys, new_ctx, new_tags, new_status, new_split) == (
+            old.question,
+            old.answer,
+            old.system,
+            old.context,
+            old.tags,
+            old.status,
+            old.split,
+        ):
+            return old
+        with self.transaction():
+            self._snapshot([pair_id], self._action("edit", f"edit pair {pair_id}"))
+            self._write_state(old, new_q, new_a, new_sys, new_ctx, new_tags, new_status, new_split, old.deleted)
+        return self.get_pair(pair_id)
+
+    def _write_state(self, old: Pair, q, a, system, context, tags, status, split, deleted) -> None:
+        dkey, qkey = dedup_keys(q, a)
+        self.conn.execute(
+            "UPDATE pairs SET question=?, answer=?, system=?, context=?, status=?, split=?, deleted=?, "
+            "dup_key=?, question_key=?, updated=? WHERE id=?",
+            (
+                q,
+                a,
+                system,
+                json.dumps(context, ensure_ascii=False) if context else None,
+                status,
+                split,
+                deleted,
+                dkey,
+                qkey,
+                now(),
+                old.id,
+            ),
+        )
+        if (q, a) != (old.question, old.answer):
+            self._fts_replace(old.id, old.question, old.answer, q, a)
+        if list(tags) != old.tags:
+            self.conn.execute("DELETE FROM pair_tags WHERE pair_id = ?", (old.id,))
+            self.conn.executemany("INSERT INTO pair_tags(pair_id, tag) VALUES (?, ?)", [(old.id, t) for t in tags])
+
+    def _bulk(self, ids: Sequence[int], kind: str, summary: str, sql: str, params: Sequence = ()) -> int:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return 0
+        self.get_pairs(ids)  # every id must exist
+        with self.transaction():
+            self._snapshot(ids, self._action(kind, summary))
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(sql.format(ids=marks), [*params, now(), *chunk])
+        return len(ids)
+
+    def set_status(self, ids: Sequence[int], status: str) -> int:
+        _check_status(status)
+        return self._bulk(ids, "status", f"mark {len(ids)} as {status}", "UPDATE pairs SET status=?, updated=? WHERE id IN ({ids})", [status])
+
+    def set_split(self, ids: Sequence[int], split: str) -> int:
+        _check_split(split)
+        return self._bulk(ids, "split", f"move {len(ids)} to {split}", "UPDATE pairs SET split=?, updated=? WHERE id IN ({ids})", [split])
+
+    def toggle_split(self, ids: Sequence[int]) -> int:
+        return self._bulk(
+            ids,
+            "split",
+            f"toggle split of {len(ids)}",
+            "UPDATE pairs SET split = CASE split WHEN 'train' THEN 'eval' ELSE 'train' END, updated=? WHERE id IN ({ids})",
+        )
+
+    def delete_pairs(self, ids: Sequence[int]) -> int:
+        """Move pairs to the trash (reversible with ``restore_pairs`` or undo)."""
+        return self._bulk(ids, "delete", f"delete {len(ids)}", "UPDATE pairs SET deleted=?, updated=? WHERE id IN ({ids})", [now()])
+
+    def restore_pairs(self, ids: Sequence[int]) -> int:
+        return self._bulk(ids, "restore", f"restore {len(ids)}", "UPDATE pairs SET deleted=NULL, updated=? WHERE id IN ({ids})")
+
+    def _retag(self, ids: Sequence[int], kind: str, tags: list[str], *, add: bool, replace: bool = False) -> int:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return 0
+        self.get_pairs(ids)
+        with self.transaction():
+            self._snapshot(ids, self._action(kind, f"{kind} {', '.join(tags)} on {len(ids)}"))
+            stamp = now()
+            for pid in ids:
+                if replace:
+                    self.conn.execute("DELETE FROM pair_tags WHERE pair_id=?", (pid,))
+                if add:
+                    self.conn.executemany(
+                        "INSERT OR IGNORE INTO pair_tags(pair_id, tag) VALUES (?, ?)", [(pid, t) for t in tags]
+                    )
+                else:
+                    self.conn.executemany("DELETE FROM pair_tags WHERE pair_id=? AND tag=?", [(pid, t) for t in tags])
+                self.conn.execute("UPDATE pairs SET updated=? WHERE id=?", (stamp, pid))
+        return len(ids)
+
+    def add_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
+        tags = _clean_tags(tags)
+        if not tags:
+            raise UserError("no tag given", hint="name at least one tag")
+        return self._retag(ids, "tag", tags, add=True)
+
+    def remove_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
+        return self._retag(ids, "untag", _clean_tags(tags), add=False)
+
+    def set_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
+        return self._retag(ids, "tags", _clean_tags(tags), add=True, replace=True)
+
+    def revert(self, pair_id: int, revision_id: int) -> Pair:
+        """Bring back the text, tags, status and split a pair had at a revision."""
+        rev = next((r for r in self.history(pair_id) if r.id == revision_id), None)
+        if rev is None:
+            raise UserError(
+                f"pair {pair_id} has no revision {revision_id}", hint=f"`nastavnik pairs history {pair_id}` lists them"
+            )
+        if not rev.existed:
+            raise UserError(f"revision {revision_id} is from before pair {pair_id} existed", hint="pick a later revision")
+        old = self.get_pair(pair_id)
+        with self.transaction():
+            self._snapshot([pair_id], self._action("revert", f"revert pair {pair_id} to revision {revision_id}"))
+            self._write_state(old, rev.question, rev.answer, rev.system, rev.context, rev.tags, rev.status, rev.split, old.deleted)
+        return self.get_pair(pair_id)
+
+    def undo(self) -> Action | None:
+        """Undo the last action that is not undone yet; returns it, or None if nothing is left."""
+        action = self.last_action()
+        if action is None:
+            return None
+        with self.transaction():
+            undo_id = self._action("undo", f"undo: {action.summary}")
+            if action.kind == "import":
+                (batch,) = self.conn.execute("SELECT batch_id FROM actions WHERE id=?", (action.id,)).fetchone()
+                self.conn.execute(
+                    "UPDATE pairs SET deleted=?, updated=? WHERE batch_id=? AND deleted IS NULL", (now(), now(), batch)
+                )
+            else:
+                revs = [r for r in self._revisions_of_action(action.id)]
+                self._snapshot([r.pair_id for r in revs if r.existed] or [], undo_id)
+                for rev in revs:
+                    current = self.get_pair(rev.pair_id)
+                    if not rev.existed:
+                        self.conn.execute("UPDATE pairs SET deleted=?, updated=? WHERE id=?", (now(), now(), rev.pair_id))
+                        continue
+                    self._write_state(
+                        current, rev.question, rev.answer, rev.system, rev.context, rev.tags, rev.status, rev.split, rev.deleted
+                    )
+            self.conn.execute("UPDATE actions SET undone=1 WHERE id=?", (action.id,))
+        return action
+
+    def _revisions_of_action(self, action_id: int) -> list[Revision]:
+        pair_ids = [r[0] for r in self.conn.execute("SELECT DISTINCT pair_id FROM revisions WHERE action_id=?", (action_id,))]
+        out = []
+        for pid in pair_ids:
+            out += [r for r in self.history(pid) if r.action_id == action_id]
+        return out
+
+    def split_random(self, eval_fraction: float, seed: int = 0, flt: PairFilter | None = None) -> dict:
+        """Assign a random ``eval_fraction`` of the matching pairs to eval, the rest to train."""
+        if not 0 <= eval_fraction < 1:
+            raise UserError(f"eval fraction {eval_fraction} is out of range", hint="give a number from 0 to 0.99, e.g. 0.1")
+        ids = self.pair_ids(flt)
+        rng = random.Random(seed)
+        shuffled = ids[:]
+        rng.shuffle(shuffled)
+        n_eval = round(len(ids) * eval_fraction)
+        eval_ids = set(shuffled[:n_eval])
+        if ids:
+            with self.transaction():
+                self._snapshot(ids, self._action("split", f"split {len(ids)}: {n_eval} to eval"))
+                stamp = now()
+                self.conn.executemany(
+                    "UPDATE pairs SET split=?, updated=? WHERE id=?",
+                    [("eval" if i in eval_ids else "train", stamp, i) for i in ids],
+                )
+        return {"train": len(ids) - n_eval, "eval": n_eval}
+
+    def purge_trash(self) -> int:
+        """Delete trashed pairs for good (their history goes with them)."""
+        ids = [r[0] for r in self.conn.execute("SELECT id, question, answer FROM pairs WHERE deleted IS NOT NULL")]
+        with self.transaction():
+            for pid in ids:
+                q, a = self.conn.execute("SELECT question, answer FROM pairs WHERE id=?", (pid,)).fetchone()
+                self.conn.execute(
+                    "INSERT INTO pairs_fts(pairs_fts, rowid, question, answer) VALUES ('delete', ?, ?, ?)", (pid, fold(q), fold(a))
+                )
+                self.conn.execute("DELETE FROM revisions WHERE pair_id=?", (pid,))
+                self.conn.execute("DELETE FROM pair_tags WHERE pair_id=?", (pid,))
+                self.conn.execute("DELETE FROM pairs WHERE id=?", (pid,))
+        return len(ids)
+
+
+def _percentiles(values: list[int]) -> dict:
+    if not values:
+        return {"min": 0, "p50": 0, "p90": 0, "p99": 0, "max": 0, "mean": 0}
+    values = sorted(values)
+
+    def pct(p: float) -> int:
+        return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+
+    return {
+        "min": values[0],
+        "p50": pct(0.5),
+        "p90": pct(0.9),
+        "p99": pct(0.99),
+        "max": values[-1],
+        "mean": round(sum(values) / len(values), 1),
+    }

@@ -1,0 +1,1 @@
+"""Nastavnik\x27s faces: the Textual app and the command line."""

@@ -1,0 +1,141 @@
+"""The ``nastavnik`` command: every action of the app, scriptable.
+
+Each subcommand group lives in its own module here and calls ``core/`` functions; heavy
+libraries load only inside the commands that need them, so ``--help`` stays fast.
+A ``UserError`` prints one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from core.errors import UserError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@dataclass
+class Ctx:
+    home: str | None
+    lang: str | None
+
+    _ws = None
+
+    @property
+    def ws(self):
+        if self._ws is None:
+            from core.workspace import Workspace
+
+            self._ws = Workspace.open(self.home)
+        return self._ws
+
+    def store(self):
+        return self.ws.store()
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def parse_ids(values: tuple[str, ...]) -> list[int]:
+    """``3 5 7-9 12,14`` → [3, 5, 7, 8, 9, 12, 14]."""
+    out: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                if "-" in part.lstrip("-"):
+                    lo, hi = part.split("-", 1)
+                    out.extend(range(int(lo), int(hi) + 1))
+                else:
+                    out.append(int(part))
+            except ValueError:
+                raise UserError(f"{part!r} is not a pair id", hint="give ids like 12, 12,15 or 12-20") from None
+    if not out:
+        raise UserError("no pair id given", hint="give ids like 12, 12,15 or 12-20")
+    return out
+
+
+@click.group(invoke_without_command=True, context_settings=CONTEXT)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=str),
+    envvar="NASTAVNIK_HOME",
+    help="Workspace folder (default: $NASTAVNIK_HOME, else $XDG_DATA_HOME/nastavnik).",
+)
+@click.option("--lang", type=click.Choice(["ru", "en"]), help="Language of the app (default: settings, then locale).")
+@click.version_option(package_name="nastavnik")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, lang: str | None) -> None:
+    """Nastavnik: curate a Q&A dataset, fine-tune a small LLM on it, chat with it, grade it.
+
+    Run with no command to open the app. Every action of the app is also a command:
+
+    \b
+      nastavnik pairs import data.jsonl       # bring in pairs from any common format
+      nastavnik pairs list --status approved  # see them
+      nastavnik pairs search "обучение"       # find by a word or part of one
+      nastavnik pairs export out.jsonl        # write them for other tools
+    """
+    ctx.obj = Ctx(home=home, lang=lang)
+    if ctx.invoked_subcommand is None:
+        _open_app(ctx.obj)
+
+
+def _open_app(obj: Ctx) -> None:
+    try:
+        from tui.app import run_app
+    except ImportError as exc:  # the app arrives with the TUI; until then say so plainly
+        raise UserError(f"the app cannot start: {exc}") from exc
+    run_app(obj.ws, lang=obj.lang)
+
+
+def _register() -> None:
+    """Attach every command group that exists (each module adds its own)."""
+    import importlib
+    import pkgutil
+
+    package_dir = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"tui.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register:
+            register(cli)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="nastavnik", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
