@@ -1,0 +1,208 @@
+"""The pair store: what a curator relies on — edits keep history, deletes are reversible,
+search finds Cyrillic substrings, duplicates and conflicts are told apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import UserError
+from core.store import PairFilter
+
+
+def _add(store, q, a, **kw):
+    return store.add_pair(q, a, **kw)
+
+
+def test_add_and_read_back_everything(store):
+    p = _add(
+        store,
+        "Что такое LoRA?",
+        "Низкоранговая адаптация:\nобучаем малые матрицы.",
+        system="Отвечай кратко.",
+        context=[{"role": "user", "content": "Привет"}, {"role": "assistant", "content": "Здравствуйте!"}],
+        tags=["lora", "основы", "lora"],
+        status="approved",
+        split="eval",
+        source="cli",
+    )
+    got = store.get_pair(p.id)
+    assert got.question == "Что такое LoRA?"
+    assert got.answer == "Низкоранговая адаптация:\nобучаем малые матрицы."
+    assert got.system == "Отвечай кратко."
+    assert got.context[1]["content"] == "Здравствуйте!"
+    assert got.tags == ["lora", "основы"]
+    assert (got.status, got.split, got.source) == ("approved", "eval", "cli")
+    assert got.created and got.updated
+
+
+@pytest.mark.parametrize("q,a,field", [("", "ответ", "question"), ("вопрос", "   ", "answer")])
+def test_empty_text_is_refused_and_nothing_written(store, q, a, field):
+    with pytest.raises(UserError, match=field):
+        _add(store, q, a)
+    assert store.count_pairs() == 0
+
+
+def test_bad_status_and_split_are_refused(store):
+    with pytest.raises(UserError, match="status"):
+        _add(store, "в", "о", status="done")
+    with pytest.raises(UserError, match="split"):
+        _add(store, "в", "о", split="test")
+
+
+def test_edit_keeps_old_text_and_revert_restores_it(store):
+    p = _add(store, "Что такое эпоха?", "Один проход.")
+    store.update_pair(p.id, answer="Один полный проход по обучающим данным.")
+    store.update_pair(p.id, answer="Третья версия.", tags=["основы"])
+    hist = store.history(p.id)
+    texts = [r.answer for r in hist if r.existed]
+    assert texts == ["Один проход.", "Один полный проход по обучающим данным."]
+    first = [r for r in hist if r.existed][0]
+    back = store.revert(p.id, first.id)
+    assert back.answer == "Один проход."
+    assert back.tags == []
+    # the revert is itself in history: the third version is not lost
+    assert "Третья версия." in [r.answer for r in store.history(p.id)]
+
+
+def test_unchanged_edit_makes_no_revision(store):
+    p = _add(store, "Вопрос?", "Ответ.")
+    before = len(store.history(p.id))
+    store.update_pair(p.id, answer="Ответ.")
+    assert len(store.history(p.id)) == before
+
+
+def test_delete_goes_to_trash_and_restores(store):
+    p = _add(store, "Вопрос?", "Ответ.")
+    store.delete_pairs([p.id])
+    assert store.count_pairs() == 0
+    assert [x.id for x in store.list_pairs(PairFilter(trash=True))] == [p.id]
+    store.restore_pairs([p.id])
+    assert store.count_pairs() == 1
+
+
+def test_undo_walks_back_through_actions(store):
+    p = _add(store, "Что такое батч?", "Пачка примеров.")
+    store.set_status([p.id], "approved")
+    store.add_tags([p.id], ["основы"])
+    store.update_pair(p.id, answer="Изменено.")
+    store.delete_pairs([p.id])
+
+    assert store.undo().kind == "delete"
+    assert store.count_pairs() == 1
+    assert store.undo().kind == "edit"
+    assert store.get_pair(p.id).answer == "Пачка примеров."
+    assert store.undo().kind == "tag"
+    assert store.get_pair(p.id).tags == []
+    assert store.undo().kind == "status"
+    assert store.get_pair(p.id).status == "draft"
+    assert store.undo().kind == "add"
+    assert store.count_pairs() == 0
+    assert store.undo() is None
+
+
+def test_undo_of_an_import_removes_the_batch(store):
+    _add(store, "Старый?", "Остаётся.")
+    rows = [store.prepare_row(f"Вопрос {i}?", f"Ответ {i}.") for i in range(5)]
+    counts = store.add_pairs(rows, files=["x.jsonl"])
+    assert counts.imported == 5 and store.count_pairs() == 6
+    assert store.undo().kind == "import"
+    assert store.count_pairs() == 1
+
+
+def test_bulk_actions_act_on_every_id(store):
+    ids = [_add(store, f"Вопрос {i}?", f"Ответ {i}.").id for i in range(4)]
+    assert store.set_status(ids[:3], "approved") == 3
+    assert store.count_pairs(PairFilter(status="approved")) == 3
+    store.toggle_split(ids[:2])
+    assert store.count_pairs(PairFilter(split="eval")) == 2
+    store.toggle_split(ids[:1])
+    assert store.count_pairs(PairFilter(split="eval")) == 1
+    with pytest.raises(UserError, match="no pair with id 999"):
+        store.set_status([ids[0], 999], "rejected")
+    assert store.get_pair(ids[0]).status == "approved"  # nothing half-done
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("обуч", {1, 2}),  # a stem inside words, any case
+        ("ОБУЧЕНИЕ", {1}),
+        ("елка", {3}),  # ё-blind, query without ё
+        ("ёлк", {3}),
+        ("учени", {1}),  # substring in the middle of a word
+        ("lora", {2}),
+        ("ранг адаптер", {2}),  # every word must match, in any order
+        ("ии", {4}),  # short terms still work
+        ("квантование", set()),
+    ],
+)
+def test_search_is_substring_case_and_yo_blind(store, query, expected):
+    _add(store, "Что такое обучение?", "Процесс подбора весов.")
+    _add(store, "Как обучить LoRA-адаптер?", "Задать ранг и альфу.")
+    _add(store, "Какого цвета ёлка?", "Зелёная.")
+    _add(store, "Что такое ИИ?", "Искусственный интеллект.")
+    found = {p.id for p in store.list_pairs(PairFilter(query=query), limit=None)}
+    assert found == expected
+
+
+def test_search_follows_edits_and_deletes(store):
+    p = _add(store, "Что такое эпоха?", "Один проход.")
+    store.update_pair(p.id, question="Что такое шаг оптимизатора?")
+    assert store.count_pairs(PairFilter(query="эпох")) == 0
+    assert store.count_pairs(PairFilter(query="оптимизатор")) == 1
+    store.delete_pairs([p.id])
+    assert store.count_pairs(PairFilter(query="оптимизатор")) == 0
+
+
+def test_duplicates_and_conflicts(store):
+    a = _add(store, "Что такое  ЁЛКА?", "Дерево.")
+    b = _add(store, " что такое елка? ", "дерево.")
+    c = _add(store, "Что такое ёлка?", "Хвойное растение.")
+    _add(store, "Другой вопрос?", "Другой ответ.")
+    report = store.dedup()
+    assert [[p.id for p in g] for g in report.duplicates] == [[a.id, b.id]]
+    assert [[p.id for p in g] for g in report.conflicts] == [[a.id, b.id, c.id]]
+
+
+def test_import_skips_duplicates_of_store_and_of_itself(store):
+    _add(store, "Что такое LoRA?", "Адаптер.")
+    rows = [
+        store.prepare_row("что такое lora?", "адаптер.", source="f:1"),
+        store.prepare_row("Новый вопрос?", "Новый ответ.", source="f:2"),
+        store.prepare_row("Новый  вопрос?", "Новый ответ.", source="f:3"),
+    ]
+    counts = store.add_pairs(rows)
+    assert (counts.imported, counts.duplicates) == (1, 2)
+    assert store.count_pairs() == 2
+
+
+def test_random_split_is_seeded_and_exact(store):
+    ids = [_add(store, f"Вопрос {i}?", f"Ответ {i}.").id for i in range(50)]
+    assert store.split_random(0.2, seed=7) == {"train": 40, "eval": 10}
+    first = set(store.pair_ids(PairFilter(split="eval")))
+    store.split_random(0.2, seed=7)
+    assert set(store.pair_ids(PairFilter(split="eval"))) == first
+    store.split_random(0.2, seed=8)
+    assert set(store.pair_ids(PairFilter(split="eval"))) != first
+    assert len(ids) == 50
+
+
+def test_stats_counts_and_percentiles(store):
+    _add(store, "Короткий?", "Да.", tags=["a"], status="approved")
+    _add(store, "Длинный вопрос про обучение?", "Очень длинный ответ " * 10, tags=["a", "b"], split="eval")
+    s = store.stats()
+    assert s["total"] == 2
+    assert s["status"] == {"draft": 1, "approved": 1, "rejected": 0}
+    assert s["split"] == {"train": 1, "eval": 1}
+    assert s["tags"] == {"a": 2, "b": 1}
+    assert s["length"]["answer_chars"]["max"] == len("Очень длинный ответ " * 10)
+    assert s["length"]["answer_tokens"]["max"] > s["length"]["answer_tokens"]["min"]
+
+
+def test_paging_and_sorting(store):
+    for i in range(30):
+        _add(store, f"Вопрос {i:02d}?", f"Ответ {i}.")
+    page = store.list_pairs(order="question", desc=True, offset=5, limit=10)
+    assert [p.question for p in page] == [f"Вопрос {i:02d}?" for i in range(24, 14, -1)]
+    with pytest.raises(UserError, match="sort"):
+        store.list_pairs(order="question; DROP TABLE pairs")
