@@ -1,0 +1,303 @@
+"""The dialogs (import, export, history, tags, dedup, help) and the stats panel, driven with Pilot.
+
+Each test mounts one screen in a tiny app over a real workspace and checks what a person
+would see and what ends up in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import json
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from core.workspace import Workspace
+
+
+def async_test(fn):
+    """Run an async test body in its own event loop (no async pytest plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+class Host(App):
+    """Pushes one screen and keeps what it dismissed with."""
+
+    def __init__(self, make_screen) -> None:
+        super().__init__()
+        self.make_screen = make_screen
+        self.results: list = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("host")
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make_screen(), self.results.append)
+
+
+async def settle(pilot) -> None:
+    """Wait for every worker and the messages they post back."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+@pytest.fixture
+def ws(home):
+    return Workspace.open(home)
+
+
+@pytest.fixture
+def filled(ws):
+    """A workspace with a few pairs, one of them edited twice."""
+    with ws.store() as s:
+        a = s.add_pair("Что такое LoRA?", "Способ дообучать малую часть весов.", tags=["основы"])
+        s.add_pair("Что такое эпоха?", "Один проход по всем данным.", tags=["основы", "обучение"])
+        s.add_pair("Зачем нужна выборка eval?", "Чтобы проверять модель на невиданных данных.", split="eval")
+        s.update_pair(a.id, answer="Способ дообучать небольшую добавку к весам.")
+        s.update_pair(a.id, answer="Способ дообучать небольшие матрицы-добавки.", status="approved")
+    return ws
+
+
+# ---------------------------------------------------------------- history
+
+
+@async_test
+async def test_history_lists_revisions_and_restores_the_old_text(filled):
+    from tui.screens.history import HistoryScreen
+
+    app = Host(lambda: HistoryScreen(filled, 1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        # newest first: the state before the second edit, then before the first, then creation
+        assert [r.answer for r in screen.revisions[:2]] == [
+            "Способ дообучать небольшую добавку к весам.",
+            "Способ дообучать малую часть весов.",
+        ]
+        assert not screen.revisions[-1].existed
+        diff = text_of(screen, "#history-diff-text")
+        assert "небольшую добавку" in diff or "добавку" in diff
+        assert "status: draft → approved" in diff
+        # pick the oldest real revision, restore it, confirm
+        await pilot.press("down")
+        await settle(pilot)
+        assert "малую" in text_of(screen, "#history-diff-text")
+        await pilot.press("к")  # r on the Russian layout
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+    assert app.results == [True]
+    with filled.store() as s:
+        pair = s.get_pair(1)
+        assert pair.answer == "Способ дообучать малую часть весов."
+        assert pair.status == "draft"
+        # the restore itself is a revision: the text before it is kept
+        assert s.history(1)[-1].answer == "Способ дообучать небольшие матрицы-добавки."
+
+
+@async_test
+async def test_history_restore_can_be_refused(filled):
+    from tui.screens.history import HistoryScreen
+
+    app = Host(lambda: HistoryScreen(filled, 1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(pilot)
+    assert app.results == [False]
+    with filled.store() as s:
+        assert s.get_pair(1).answer == "Способ дообучать небольшие матрицы-добавки."
+
+
+def test_word_diff_marks_removed_and_added_words():
+    from tui.screens.history import NEW_STYLE, OLD_STYLE, word_diff
+
+    diff = word_diff("мама мыла раму", "мама мыла окно")
+    assert diff.plain == "мама мыла рамуокно"
+    styled = {diff.plain[s.start : s.end]: str(s.style) for s in diff.spans}
+    assert styled == {"раму": OLD_STYLE, "окно": NEW_STYLE}
+
+
+# ---------------------------------------------------------------- tags
+
+
+@async_test
+async def test_tags_completion_and_dismiss_value(filled):
+    from tui.screens.tags import TagsScreen
+
+    app = Host(lambda: TagsScreen(filled, [2]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        field = app.screen.query_one("#tags-input")
+        assert field.value == "основы, обучение"
+        assert "основы (2)" in text_of(app.screen, "#tags-known")
+        field.value = ""
+        await pilot.press(*"ос")
+        await pilot.pause(0.1)
+        await pilot.press("tab")  # accepts the completion
+        assert field.value == "основы"
+        await pilot.press(*", нов", "enter")
+    assert app.results == [["основы", "нов"]]
+    with filled.store() as s:  # the screen itself does not write
+        assert s.get_pair(2).tags == ["основы", "обучение"]
+
+
+@async_test
+async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled):
+    from tui.screens.tags import TagsScreen
+
+    app = Host(lambda: TagsScreen(filled, [1, 2]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        current = text_of(app.screen, "#tags-current")
+        assert "основы" in current and "обучение (1/2)" in current
+        await pilot.press("escape")
+    assert app.results == [None]
+
+
+# ---------------------------------------------------------------- dedup
+
+
+@pytest.fixture
+def dupes(ws):
+    with ws.store() as s:
+        rows = [
+            s.prepare_row("Что такое LoRA?", "Низкоранговая добавка к весам.", tags=["a"]),
+            s.prepare_row("что такое  LoRA?", "Низкоранговая добавка к весам.", tags=["b"]),
+            s.prepare_row("Что такое эпоха?", "Один проход по данным."),
+            s.prepare_row("Что такое эпоха?", "Полный проход по всему набору.", tags=["c"]),
+            s.prepare_row("Сколько эпох нужно?", "Обычно от одной до трёх."),
+        ]
+        s.add_pairs(rows, skip_duplicates=False)
+    return ws
+
+
+@async_test
+async def test_dedup_keep_moves_the_others_to_trash(dupes):
+    from tui.screens.dedup import DedupScreen
+
+    app = Host(lambda: DedupScreen(dupes))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert [(kind, [p.id for p in g]) for kind, g in screen.groups] == [("dup", [1, 2]), ("conflict", [3, 4])]
+        await pilot.press("tab")  # to the pairs of the first group
+        await pilot.press("down")  # pair 2
+        await pilot.press("л")  # k on the Russian layout: keep
+        await settle(pilot)
+        assert [kind for kind, _ in screen.groups] == ["conflict"]
+        await pilot.press("escape")
+    assert app.results == [True]
+    with dupes.store() as s:
+        assert s.get_pair(1).deleted and not s.get_pair(2).deleted
+        s.undo()
+        assert not s.get_pair(1).deleted
+
+
+@async_test
+async def test_dedup_merge_keeps_the_edited_answer(dupes):
+    from textual.widgets import TextArea
+
+    from tui.screens.dedup import DedupScreen
+
+    app = Host(lambda: DedupScreen(dupes))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down")  # the conflict group
+        await pilot.press("tab", "down")  # its second pair: "Полный проход…"
+        await pilot.press("m")
+        await pilot.pause()
+        area = app.screen.query_one(TextArea)
+        assert area.text == "Полный проход по всему набору."
+        area.text = "Один полный проход по всему набору."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "0" in text_of(app.screen, "#dedup-title").split(":")[-1]
+        await pilot.press("escape")
+    with dupes.store() as s:
+        kept = s.get_pair(4)
+        assert kept.answer == "Один полный проход по всему набору." and kept.deleted is None
+        assert kept.tags == ["c"]
+        assert s.get_pair(3).deleted
+        assert [g[0].id for g in s.dedup().conflicts] == []
+
+
+# ---------------------------------------------------------------- help
+
+
+@async_test
+async def test_help_search_shows_both_layouts():
+    from textual.widgets import DataTable
+
+    from tui.screens.help import HelpScreen
+
+    keys = [("q", "Quit"), ("slash", "Search pairs"), ("a,ф", "Approve"), ("ctrl+s", "Save")]
+    app = Host(lambda: HelpScreen(keys))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 4
+        await pilot.press(*"appr")
+        await pilot.pause()
+        assert table.row_count == 1
+        assert [str(c) for c in table.get_row_at(0)] == ["a", "ф", "Approve"]
+        await pilot.press("escape")
+    assert app.results == [None]
+
+
+# ---------------------------------------------------------------- stats panel
+
+
+class StatsHost(App):
+    def __init__(self, ws, max_tokens):
+        super().__init__()
+        self.ws, self.max_tokens = ws, max_tokens
+
+    def compose(self) -> ComposeResult:
+        from tui.widgets.stats_panel import StatsPanel
+
+        yield StatsPanel(self.ws, max_tokens=self.max_tokens)
+
+
+@async_test
+async def test_stats_panel_counts_and_flags_long_pairs(ws):
+    from tui.widgets.stats_panel import StatsPanel
+
+    with ws.store() as s:
+        s.add_pair("Короткий вопрос?", "Короткий ответ.", tags=["x"], status="approved")
+        s.add_pair("Длинный вопрос?", "слово " * 200, tags=["x", "y"], split="eval")
+        s.add_pair("Ещё вопрос?", "Ответ.")
+    app = StatsHost(ws, max_tokens=100)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        panel = app.query_one(StatsPanel)
+        assert panel.over_limit == 1
+        counts = text_of(app, "#stats-counts")
+        assert "Pairs: 3" in counts
+        assert "approved           1" in counts and "eval               1" in counts
+        assert "x                  2" in counts
+        assert "Longer than 100 tokens: 1" in counts
+        with ws.store() as s:
+            s.delete_pairs([2])
+        panel.refresh_stats(max_tokens=1000)
+        await settle(pilot)
+        counts = text_of(app, "#stats-counts")
+        assert "Pairs: 2" in counts and "Longer than 1000 tokens: 0" in counts
+        assert panel.over_limit == 0

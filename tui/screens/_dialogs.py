@@ -1,0 +1,69 @@
+"""Small pieces the dialogs share: a yes/no confirmation and the Russian-layout key map."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from tui.i18n import register, t
+
+# Latin letter → the letter the same key types on the Russian ЙЦУКЕН layout.
+RU_KEYS = dict(zip("qwertyuiopasdfghjklzxcvbnm", "йцукенгшщзфывапролдячсмить"))
+
+register(
+    ru={"dlg.yes": "Да", "dlg.no": "Нет"},
+    en={"dlg.yes": "Yes", "dlg.no": "No"},
+)
+
+
+def both_layouts(keys: str) -> str:
+    """``"r"`` → ``"r,к"``: a binding key string that also fires on the Russian layout."""
+    out: list[str] = []
+    for key in keys.split(","):
+        key = key.strip()
+        out.append(key)
+        if len(key) == 1 and key in RU_KEYS:
+            out.append(RU_KEYS[key])
+    return ",".join(dict.fromkeys(out))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks one question; dismisses True for yes (y/д or the focused Yes button), False for no (n/т/escape)."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    ConfirmScreen Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        # y / д(а) confirm; n / т (the n key on ЙЦУКЕН) refuse. The Russian twin of y is
+        # н, the first letter of "нет", so it is deliberately left out.
+        Binding("y,д", "answer(True)", show=False),
+        Binding(both_layouts("n"), "answer(False)", show=False),
+        Binding("escape", "answer(False)", show=False),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="confirm-question")
+            with Horizontal():
+                yield Button(t("dlg.yes") + " (y)", id="yes", variant="warning")
+                yield Button(t("dlg.no") + " (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

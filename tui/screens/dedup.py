@@ -1,0 +1,242 @@
+"""Duplicates and conflicts: keep one pair of a group, merge conflicting answers, delete.
+
+Everything goes through store methods (``delete_pairs`` moves to the trash,
+``update_pair`` keeps a revision), so each step can be undone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.screens._dialogs import ConfirmScreen, both_layouts
+
+register(
+    ru={
+        "dedup.title": "Дубликаты: {d} групп, конфликты: {c}",
+        "dedup.loading": "Поиск дубликатов…",
+        "dedup.clean": "Дубликатов и конфликтов нет.",
+        "dedup.dup": "дубль",
+        "dedup.conflict": "конфликт",
+        "dedup.keys": "k — оставить эту, остальные в корзину · m — слить (выбрать и поправить ответ) · d — удалить эту · Tab — список · Esc — закрыть",
+        "dedup.kept": "Оставлена пара #{id}, в корзину: {n}.",
+        "dedup.deleted": "Пара #{id} в корзине.",
+        "dedup.merged": "Слито в пару #{id}, в корзину: {n}.",
+        "dedup.confirm_delete": "Удалить пару #{id} в корзину?",
+        "dedup.merge_title": "Ответ, который останется у пары #{id} (Ctrl+S — сохранить, Esc — отмена)",
+    },
+    en={
+        "dedup.title": "Duplicates: {d} groups, conflicts: {c}",
+        "dedup.loading": "Looking for duplicates…",
+        "dedup.clean": "No duplicates and no conflicts.",
+        "dedup.dup": "duplicate",
+        "dedup.conflict": "conflict",
+        "dedup.keys": "k keep this one, others to trash · m merge (pick and edit the answer) · d delete this one · Tab list · Esc close",
+        "dedup.kept": "Kept pair #{id}, moved {n} to the trash.",
+        "dedup.deleted": "Pair #{id} moved to the trash.",
+        "dedup.merged": "Merged into pair #{id}, moved {n} to the trash.",
+        "dedup.confirm_delete": "Move pair #{id} to the trash?",
+        "dedup.merge_title": "The answer pair #{id} keeps (Ctrl+S saves, Esc cancels)",
+    },
+)
+
+
+def _one_line(text: str, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class MergeScreen(ModalScreen[str | None]):
+    """Edit the answer that survives a merge; dismisses with the text or None."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, pair_id: int, answer: str) -> None:
+        super().__init__()
+        self.pair_id = pair_id
+        self.answer = answer
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="merge-box"):
+            yield Static(t("dedup.merge_title", id=self.pair_id), id="merge-title")
+            yield TextArea(self.answer, id="merge-answer", soft_wrap=True)
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        text = self.query_one(TextArea).text
+        if not text.strip():
+            self.notify("the answer is empty", severity="error")
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DedupScreen(ModalScreen[bool]):
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [
+        Binding(both_layouts("k"), "keep", "Keep"),
+        Binding(both_layouts("m"), "merge", "Merge"),
+        Binding(both_layouts("d"), "delete", "Delete"),
+        Binding("escape", "close", "Close"),
+    ]
+
+    def __init__(self, ws) -> None:
+        super().__init__()
+        self.ws = ws
+        self.groups: list[tuple[str, list]] = []  # ("dup"|"conflict", pairs)
+        self.changed = False
+        self._group_index = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dedup-box"):
+            yield Static(t("dedup.loading"), id="dedup-title")
+            yield OptionList(id="dedup-groups")
+            yield OptionList(id="dedup-pairs")
+            yield Static(t("dedup.keys"), id="dedup-keys")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="dedup")
+    def load(self) -> None:
+        try:
+            with self.ws.store() as store:
+                report = store.dedup()
+        except UserError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._show, report)
+
+    def _show(self, report) -> None:
+        self.groups = [("dup", g) for g in report.duplicates] + [("conflict", g) for g in report.conflicts]
+        title = t("dedup.title", d=len(report.duplicates), c=len(report.conflicts))
+        if not self.groups:
+            title += " — " + t("dedup.clean")
+        self.query_one("#dedup-title", Static).update(title)
+        groups = self.query_one("#dedup-groups", OptionList)
+        groups.clear_options()
+        for kind, pairs in self.groups:
+            label = Text.assemble(
+                (f"{t('dedup.' + kind):<10}", "bold yellow" if kind == "conflict" else "bold cyan"),
+                f" {len(pairs)}× ",
+                _one_line(pairs[0].question, 60),
+            )
+            groups.add_option(Option(label))
+        if self.groups:
+            self._group_index = min(self._group_index, len(self.groups) - 1)
+            groups.highlighted = self._group_index
+            self._show_group(self._group_index)
+            groups.focus()
+        else:
+            self.query_one("#dedup-pairs", OptionList).clear_options()
+
+    def _show_group(self, index: int) -> None:
+        self._group_index = index
+        kind, pairs = self.groups[index]
+        box = self.query_one("#dedup-pairs", OptionList)
+        box.clear_options()
+        for p in pairs:
+            head = Text.assemble((f"#{p.id}", "bold"), f"  {p.status}/{p.split}")
+            if p.tags:
+                head.append("  [" + ", ".join(p.tags) + "]", style="dim")
+            body = Text.assemble(("Q: ", "bold"), _one_line(p.question, 200), "\n", ("A: ", "bold"), _one_line(p.answer, 200))
+            box.add_option(Option(Text("\n").join([head, body]), id=str(p.id)))
+        box.highlighted = 0
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "dedup-groups" and event.option_index < len(self.groups):
+            self._show_group(event.option_index)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "dedup-groups":
+            self.query_one("#dedup-pairs", OptionList).focus()
+
+    def selection(self):
+        """(kind, pairs of the group, the pair under the cursor) or None."""
+        if not self.groups:
+            return None
+        kind, pairs = self.groups[self._group_index]
+        index = self.query_one("#dedup-pairs", OptionList).highlighted or 0
+        return kind, pairs, pairs[min(index, len(pairs) - 1)]
+
+    def action_keep(self) -> None:
+        sel = self.selection()
+        if sel:
+            _, pairs, chosen = sel
+            self.apply(chosen.id, [p.id for p in pairs if p.id != chosen.id], None, None)
+
+    def action_delete(self) -> None:
+        sel = self.selection()
+        if not sel:
+            return
+        chosen = sel[2]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.apply(None, [chosen.id], None, None)
+
+        self.app.push_screen(ConfirmScreen(t("dedup.confirm_delete", id=chosen.id)), answered)
+
+    def action_merge(self) -> None:
+        sel = self.selection()
+        if not sel:
+            return
+        _, pairs, chosen = sel
+        others = [p.id for p in pairs if p.id != chosen.id]
+        tags: list[str] = []
+        for p in [chosen, *pairs]:
+            tags += [x for x in p.tags if x not in tags]
+
+        def edited(answer: str | None) -> None:
+            if answer is not None:
+                self.apply(chosen.id, others, answer, tags)
+
+        self.app.push_screen(MergeScreen(chosen.id, chosen.answer), edited)
+
+    @work(thread=True, exclusive=True, group="dedup")
+    def apply(self, keep: int | None, trash: list[int], answer: str | None, tags: list[str] | None) -> None:
+        try:
+            with self.ws.store() as store:
+                if keep is not None and (answer is not None or tags is not None):
+                    changes = {}
+                    if answer is not None:
+                        changes["answer"] = answer
+                    if tags is not None:
+                        changes["tags"] = tags
+                    store.update_pair(keep, **changes)
+                if trash:
+                    store.delete_pairs(trash)
+                report = store.dedup()
+        except UserError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        if keep is None:
+            message = t("dedup.deleted", id=trash[0])
+        elif answer is not None:
+            message = t("dedup.merged", id=keep, n=len(trash))
+        else:
+            message = t("dedup.kept", id=keep, n=len(trash))
+        self.app.call_from_thread(self._after, message, report)
+
+    def _after(self, message: str, report) -> None:
+        self.changed = True
+        self.notify(message)
+        self._show(report)
+
+    def action_close(self) -> None:
+        self.dismiss(self.changed)

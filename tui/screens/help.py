@@ -1,0 +1,113 @@
+"""The key list: every binding the app passes in, on both keyboard layouts, searchable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Static
+
+from core.text import fold
+from tui.i18n import register, t
+from tui.screens._dialogs import RU_KEYS
+
+register(
+    ru={
+        "help.title": "Клавиши",
+        "help.search": "поиск по клавишам и описаниям",
+        "help.keys": "Клавиши",
+        "help.ru": "Рус. раскладка",
+        "help.what": "Что делает",
+        "help.nothing": "Ничего не найдено.",
+        "help.footer": "Esc — закрыть, ↓ — к списку",
+    },
+    en={
+        "help.title": "Keys",
+        "help.search": "search keys and descriptions",
+        "help.keys": "Keys",
+        "help.ru": "Russian layout",
+        "help.what": "What it does",
+        "help.nothing": "Nothing matches.",
+        "help.footer": "Esc closes, ↓ goes to the list",
+    },
+)
+
+_LATIN = {v: k for k, v in RU_KEYS.items()}
+_PRETTY = {"escape": "esc", "slash": "/", "question_mark": "?", "space": "space", "delete": "del"}
+
+
+def _pretty(key: str) -> str:
+    return _PRETTY.get(key, key)
+
+
+def layouts(keys: str) -> tuple[str, str]:
+    """``"q,й"`` or ``"q"`` → ("q", "й"); keys without letters show the same on both."""
+    latin: list[str] = []
+    russian: list[str] = []
+    for key in (k.strip() for k in keys.split(",")):
+        if not key:
+            continue
+        base, _, last = key.rpartition("+")
+        if last in _LATIN:
+            russian.append(key)
+            latin.append((base + "+" if base else "") + _LATIN[last])
+        elif last in RU_KEYS:
+            latin.append(key)
+            russian.append((base + "+" if base else "") + RU_KEYS[last])
+        else:
+            latin.append(key)
+            russian.append(key)
+    uniq = lambda xs: ", ".join(_pretty(x) for x in dict.fromkeys(xs))  # noqa: E731
+    return uniq(latin), uniq(russian)
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("down", "to_table", show=False)]
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.entries = [(keys, desc, *layouts(keys)) for keys, desc in bindings]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(t("help.title"), id="help-title")
+            yield Input(placeholder=t("help.search"), id="help-search")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            yield Static(t("help.footer"), id="help-footer")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(t("help.keys"), t("help.ru"), t("help.what"))
+        self.show("")
+        self.query_one(Input).focus()
+
+    def matching(self, query: str) -> list[tuple[str, str, str]]:
+        q = fold(query.strip())
+        out = []
+        for keys, desc, latin, russian in self.entries:
+            if not q or q in fold(desc) or q in fold(keys) or q in fold(latin) or q in fold(russian):
+                out.append((latin, russian, desc))
+        return out
+
+    def show(self, query: str) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        rows = self.matching(query)
+        for latin, russian, desc in rows:
+            table.add_row(latin, russian, desc)
+        if not rows:
+            table.add_row("", "", t("help.nothing"))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.show(event.value)
+
+    def action_to_table(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(DataTable).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,461 @@
+"""Import and export dialogs.
+
+Import: a path with completion (Tab), the format the file is detected as, options,
+a progress bar, then either the counts or the error report (file, line, reason —
+and nothing imported). Export: a path, a format, the number of pairs, done.
+Store and file work runs in thread workers, each with its own ``Store``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.screens._dialogs import ConfirmScreen
+from tui.widgets.completing_input import CompletingInput, PathSuggester
+
+register(
+    ru={
+        "imp.title": "Импорт пар",
+        "imp.path": "Файл",
+        "imp.path_ph": "путь к файлу или папке (Tab — дополнить)",
+        "imp.detected": "Формат",
+        "imp.detect_wait": "введите путь к файлу",
+        "imp.detect_missing": "нет такого файла",
+        "imp.detected_as": "{fmt} (определён по файлу)",
+        "imp.detect_fail": "не удалось определить: {reason}",
+        "imp.format": "Читать как",
+        "imp.auto": "авто",
+        "imp.encoding": "Кодировка",
+        "imp.tag": "Тег",
+        "imp.tag_ph": "теги через запятую",
+        "imp.status": "Статус",
+        "imp.split": "Выборка",
+        "imp.from_file": "из файла",
+        "imp.skip_bad": "Пропускать плохие строки (в файл отказов)",
+        "imp.skip_dup": "Пропускать дубликаты",
+        "imp.run": "Импорт",
+        "imp.close": "Закрыть",
+        "imp.running": "Импорт…",
+        "imp.done": "Импортировано: {imported}, дубликатов пропущено: {duplicates}, отклонено: {rejected}.",
+        "imp.rejects": "Отклонённые строки записаны в {path}",
+        "imp.failed": "Ничего не импортировано.",
+        "imp.no_path": "укажите файл для импорта",
+        "imp.not_found": "{path}: нет такого файла или папки",
+        "exp.title": "Экспорт пар",
+        "exp.path": "Куда",
+        "exp.format": "Формат",
+        "exp.count": "Пар к экспорту: {n}",
+        "exp.counting": "Считаю пары…",
+        "exp.run": "Экспорт",
+        "exp.done": "Экспортировано пар: {n} → {path}",
+        "exp.overwrite": "{path} уже есть. Перезаписать?",
+        "exp.running": "Экспорт…",
+        "imp.status.draft": "черновик",
+        "imp.status.approved": "одобрено",
+        "imp.status.rejected": "отклонено",
+        "imp.split.train": "обучение",
+        "imp.split.eval": "проверка",
+    },
+    en={
+        "imp.title": "Import pairs",
+        "imp.path": "File",
+        "imp.path_ph": "path to a file or folder (Tab completes)",
+        "imp.detected": "Format",
+        "imp.detect_wait": "type a path to a file",
+        "imp.detect_missing": "no such file",
+        "imp.detected_as": "{fmt} (detected from the file)",
+        "imp.detect_fail": "cannot tell: {reason}",
+        "imp.format": "Read as",
+        "imp.auto": "auto",
+        "imp.encoding": "Encoding",
+        "imp.tag": "Tag",
+        "imp.tag_ph": "tags, comma-separated",
+        "imp.status": "Status",
+        "imp.split": "Split",
+        "imp.from_file": "from file",
+        "imp.skip_bad": "Skip bad rows (to a rejects file)",
+        "imp.skip_dup": "Skip duplicates",
+        "imp.run": "Import",
+        "imp.close": "Close",
+        "imp.running": "Importing…",
+        "imp.done": "Imported: {imported}, duplicates skipped: {duplicates}, rejected: {rejected}.",
+        "imp.rejects": "Rejected rows were written to {path}",
+        "imp.failed": "Nothing was imported.",
+        "imp.no_path": "name a file to import",
+        "imp.not_found": "{path}: no such file or folder",
+        "exp.title": "Export pairs",
+        "exp.path": "To",
+        "exp.format": "Format",
+        "exp.count": "Pairs to export: {n}",
+        "exp.counting": "Counting pairs…",
+        "exp.run": "Export",
+        "exp.done": "Exported {n} pairs → {path}",
+        "exp.overwrite": "{path} exists. Overwrite it?",
+        "exp.running": "Exporting…",
+        "imp.status.draft": "draft",
+        "imp.status.approved": "approved",
+        "imp.status.rejected": "rejected",
+        "imp.split.train": "train",
+        "imp.split.eval": "eval",
+    },
+)
+
+EXPORT_FORMATS = ("messages", "sharegpt", "alpaca", "csv", "tsv", "parquet", "hf")
+_EXPORT_EXT = {
+    "messages": ".jsonl",
+    "sharegpt": ".jsonl",
+    "alpaca": ".jsonl",
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "parquet": ".parquet",
+    "hf": "",
+}
+_STATUSES = ("draft", "approved", "rejected")
+_SPLITS = ("train", "eval")
+
+
+def _format_names(kind: str) -> list[str]:
+    """Formats core.formats can read (kind="read") or write; falls back to the export list."""
+    try:
+        import core.formats as formats
+    except ImportError:
+        return list(EXPORT_FORMATS)
+    infos = getattr(formats, "FORMATS", None)
+    names: list[str] = []
+    if isinstance(infos, dict):
+        infos = list(infos.values())
+    for info in infos or ():
+        name = getattr(info, "name", info)
+        if getattr(info, "read" if kind == "read" else "write", True) and isinstance(name, str):
+            names.append(name)
+    return names or list(EXPORT_FORMATS)
+
+
+def detect_format(path: Path) -> str:
+    """The name of the format ``core.formats.detect`` sees in ``path``; UserError if it cannot."""
+    from core.formats import detect
+
+    found = detect(path)
+    if isinstance(found, tuple):
+        found = found[0]
+    return str(getattr(found, "name", found))
+
+
+def _field(label: str, widget, id: str | None = None) -> Horizontal:
+    return Horizontal(Label(label, classes="dlg-label"), widget, classes="dlg-row", id=id)
+
+
+class ImportScreen(ModalScreen):
+    """Dismisses with the ``ImportCounts`` of a finished import, or None."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, ws, path: str | None = None) -> None:
+        super().__init__()
+        self.ws = ws
+        self.initial_path = path or ""
+        self.counts = None
+        self.error: str | None = None
+        self.detected: str | None = None
+        self._last_progress = 0.0
+
+    def compose(self) -> ComposeResult:
+        status_opts = [(t("imp.from_file"), "")] + [(t(f"imp.status.{s}"), s) for s in _STATUSES]
+        split_opts = [(t("imp.from_file"), "")] + [(t(f"imp.split.{s}"), s) for s in _SPLITS]
+        fmt_opts = [(t("imp.auto"), "")] + [(n, n) for n in _format_names("read")]
+        with Vertical(id="imp-box", classes="dlg-box"):
+            yield Static(t("imp.title"), classes="dlg-title")
+            yield _field(
+                t("imp.path"),
+                CompletingInput(self.initial_path, placeholder=t("imp.path_ph"), suggester=PathSuggester(), id="imp-path", compact=True),
+            )
+            yield _field(t("imp.detected"), Static(t("imp.detect_wait"), id="imp-detected"))
+            with Horizontal(classes="dlg-row"):
+                yield Label(t("imp.format"), classes="dlg-label")
+                yield Select(fmt_opts, value="", allow_blank=False, id="imp-format", compact=True)
+                yield Label(t("imp.encoding"), classes="dlg-label2")
+                yield Input(placeholder=t("imp.auto"), id="imp-encoding", compact=True)
+            with Horizontal(classes="dlg-row"):
+                yield Label(t("imp.status"), classes="dlg-label")
+                yield Select(status_opts, value="", allow_blank=False, id="imp-status", compact=True)
+                yield Label(t("imp.split"), classes="dlg-label2")
+                yield Select(split_opts, value="", allow_blank=False, id="imp-split", compact=True)
+            yield _field(t("imp.tag"), Input(placeholder=t("imp.tag_ph"), id="imp-tags", compact=True))
+            with Horizontal(classes="dlg-row"):
+                yield Checkbox(t("imp.skip_bad"), False, id="imp-skip-bad", compact=True)
+                yield Checkbox(t("imp.skip_dup"), True, id="imp-skip-dup", compact=True)
+            yield ProgressBar(total=None, show_eta=False, id="imp-progress")
+            with VerticalScroll(id="imp-report", classes="dlg-report"):
+                yield Static("", id="imp-result")
+            with Horizontal(classes="dlg-buttons"):
+                yield Button(t("imp.run"), variant="primary", id="imp-run", compact=True)
+                yield Button(t("imp.close"), id="imp-close", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#imp-path", Input).focus()
+        self.query_one("#imp-progress").display = False
+        if self.initial_path:
+            self.detect(self.initial_path)
+
+    # ---------------------------------------------------------------- detection
+
+    @on(Input.Changed, "#imp-path")
+    def _path_changed(self, event: Input.Changed) -> None:
+        self.detect(event.value)
+
+    @work(thread=True, exclusive=True, group="detect")
+    def detect(self, value: str) -> None:
+        time.sleep(0.15)  # let typing settle; a newer keystroke cancels this one
+        if get_current_worker().is_cancelled:
+            return
+        value = value.strip()
+        if not value:
+            fmt, text = None, Text(t("imp.detect_wait"), style="dim")
+        elif not Path(value).expanduser().exists():
+            fmt, text = None, Text(t("imp.detect_missing"), style="dim")
+        else:
+            try:
+                fmt = detect_format(Path(value).expanduser())
+                text = Text(t("imp.detected_as", fmt=fmt), style="bold green")
+            except (UserError, OSError, ValueError) as exc:
+                fmt, text = None, Text(t("imp.detect_fail", reason=getattr(exc, "message", str(exc))), style="yellow")
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_detected, fmt, text)
+
+    def _show_detected(self, fmt: str | None, text: Text) -> None:
+        self.detected = fmt
+        self.query_one("#imp-detected", Static).update(text)
+
+    # ---------------------------------------------------------------- import
+
+    def options(self) -> dict:
+        tags = [x.strip() for x in self.query_one("#imp-tags", Input).value.split(",") if x.strip()]
+        return {
+            "fmt": self.query_one("#imp-format", Select).value or None,
+            "encoding": self.query_one("#imp-encoding", Input).value.strip() or None,
+            "tags": tags,
+            "status": self.query_one("#imp-status", Select).value or None,
+            "split": self.query_one("#imp-split", Select).value or None,
+            "skip_bad": self.query_one("#imp-skip-bad", Checkbox).value,
+            "skip_duplicates": self.query_one("#imp-skip-dup", Checkbox).value,
+        }
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_run()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "imp-run":
+            self.action_run()
+        elif event.button.id == "imp-close":
+            self.action_close()
+
+    def action_run(self) -> None:
+        value = self.query_one("#imp-path", Input).value.strip()
+        if not value:
+            self._show_error(t("imp.no_path"))
+            return
+        path = Path(value).expanduser()
+        if not path.exists():
+            self._show_error(t("imp.not_found", path=value))
+            return
+        bar = self.query_one("#imp-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.query_one("#imp-run", Button).disabled = True
+        self.query_one("#imp-result", Static).update(Text(t("imp.running"), style="dim"))
+        self.run_import(path, self.options())
+
+    @work(thread=True, exclusive=True, group="import")
+    def run_import(self, path: Path, opts: dict) -> None:
+        from core.pairs_io import import_files
+
+        worker = get_current_worker()
+
+        def progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if worker.is_cancelled:
+                raise UserError("import cancelled")
+            if now - self._last_progress >= 0.05 or (total and done >= total):
+                self._last_progress = now
+                self.app.call_from_thread(self._progress, done, total)
+
+        try:
+            with self.ws.store() as store:
+                counts = import_files(store, [path], progress=progress, **opts)
+        except UserError as exc:
+            message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+            self.app.call_from_thread(self._show_error, message)
+            return
+        self.app.call_from_thread(self._done, counts)
+
+    def _progress(self, done: int, total: int | None) -> None:
+        self.query_one("#imp-progress", ProgressBar).update(total=total or None, progress=done)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.query_one("#imp-progress").display = False
+        self.query_one("#imp-run", Button).disabled = False
+        text = Text(message, style="bold red")
+        text.append("\n" + t("imp.failed"), style="red")
+        self.query_one("#imp-result", Static).update(text)
+        self.query_one("#imp-report").add_class("-error")
+
+    def _done(self, counts) -> None:
+        self.counts = counts
+        self.error = None
+        bar = self.query_one("#imp-progress", ProgressBar)
+        if bar.total is None:
+            bar.update(total=1, progress=1)
+        report = self.query_one("#imp-report")
+        report.remove_class("-error")
+        text = Text(t("imp.done", **counts.to_dict()), style="bold green")
+        rejects = getattr(counts, "rejects_path", None) or getattr(counts, "rejects_file", None)
+        if rejects:
+            text.append("\n" + t("imp.rejects", path=str(rejects)), style="yellow")
+        for example in getattr(counts, "duplicate_examples", [])[:5]:
+            text.append("\n  = " + example, style="dim")
+        self.query_one("#imp-result", Static).update(text)
+        self.query_one("#imp-run", Button).disabled = False
+        self.query_one("#imp-close", Button).focus()
+
+    def action_close(self) -> None:
+        self.workers.cancel_group(self, "detect")
+        self.dismiss(self.counts)
+
+
+class ExportScreen(ModalScreen):
+    """Dismisses with the number of pairs exported, or None."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, ws, flt=None, path: str | None = None, fmt: str = "messages") -> None:
+        super().__init__()
+        self.ws = ws
+        self.flt = flt
+        self.fmt = fmt
+        self.initial_path = path or str(Path(ws.exports_dir) / ("pairs" + _EXPORT_EXT.get(fmt, "")))
+        self.count: int | None = None
+        self.exported: int | None = None
+
+    def compose(self) -> ComposeResult:
+        names = [n for n in EXPORT_FORMATS if n in _format_names("write")] or list(EXPORT_FORMATS)
+        with Vertical(id="exp-box", classes="dlg-box"):
+            yield Static(t("exp.title"), classes="dlg-title")
+            yield Static(t("exp.counting"), id="exp-count")
+            yield _field(t("exp.format"), Select([(n, n) for n in names], value=self.fmt, allow_blank=False, id="exp-format", compact=True))
+            yield _field(
+                t("exp.path"),
+                CompletingInput(self.initial_path, suggester=PathSuggester(), id="exp-path", compact=True),
+            )
+            with VerticalScroll(id="exp-report", classes="dlg-report"):
+                yield Static("", id="exp-result")
+            with Horizontal(classes="dlg-buttons"):
+                yield Button(t("exp.run"), variant="primary", id="exp-run", compact=True)
+                yield Button(t("imp.close"), id="exp-close", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#exp-path", Input).focus()
+        self.count_pairs()
+
+    @work(thread=True, exclusive=True, group="count")
+    def count_pairs(self) -> None:
+        try:
+            with self.ws.store() as store:
+                n = store.count_pairs(self.flt)
+        except UserError as exc:
+            self.app.call_from_thread(self._show_error, exc.message)
+            return
+        self.app.call_from_thread(self._show_count, n)
+
+    def _show_count(self, n: int) -> None:
+        self.count = n
+        self.query_one("#exp-count", Static).update(Text(t("exp.count", n=n), style="bold"))
+
+    @on(Select.Changed, "#exp-format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        new = str(event.value)
+        field = self.query_one("#exp-path", Input)
+        path = Path(field.value)
+        old_ext = _EXPORT_EXT.get(self.fmt, "")
+        if field.value and (not old_ext or path.suffix == old_ext):
+            stem = path.with_suffix("") if old_ext else path
+            field.value = str(stem) + _EXPORT_EXT.get(new, "")
+        self.fmt = new
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_run()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "exp-run":
+            self.action_run()
+        elif event.button.id == "exp-close":
+            self.action_close()
+
+    def action_run(self) -> None:
+        value = self.query_one("#exp-path", Input).value.strip()
+        if not value:
+            self._show_error(t("imp.no_path"))
+            return
+        out = Path(value).expanduser()
+        fmt = str(self.query_one("#exp-format", Select).value)
+        if out.exists() and (out.is_file() or any(out.iterdir())):
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._start(out, fmt)
+
+            self.app.push_screen(ConfirmScreen(t("exp.overwrite", path=value)), answered)
+            return
+        self._start(out, fmt)
+
+    def _start(self, out: Path, fmt: str) -> None:
+        self.query_one("#exp-run", Button).disabled = True
+        self.query_one("#exp-result", Static).update(Text(t("exp.running"), style="dim"))
+        self.run_export(out, fmt)
+
+    @work(thread=True, exclusive=True, group="export")
+    def run_export(self, out: Path, fmt: str) -> None:
+        from core.pairs_io import export_pairs
+
+        try:
+            with self.ws.store() as store:
+                result = export_pairs(store, out, fmt=fmt, flt=self.flt)
+        except UserError as exc:
+            message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+            self.app.call_from_thread(self._show_error, message)
+            return
+        n = result if isinstance(result, int) else getattr(result, "count", getattr(result, "exported", 0))
+        self.app.call_from_thread(self._done, n, out)
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#exp-run", Button).disabled = False
+        self.query_one("#exp-result", Static).update(Text(message, style="bold red"))
+        self.query_one("#exp-report").add_class("-error")
+
+    def _done(self, n: int, out: Path) -> None:
+        self.exported = n
+        self.query_one("#exp-report").remove_class("-error")
+        self.query_one("#exp-result", Static).update(Text(t("exp.done", n=n, path=str(out)), style="bold green"))
+        self.query_one("#exp-run", Button).disabled = False
+        self.query_one("#exp-close", Button).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(self.exported)

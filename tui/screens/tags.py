@@ -1,0 +1,140 @@
+"""Edit the tags of one or more pairs: comma-separated, completed from the tags in use.
+
+The screen does not write: it dismisses with the new list and the caller applies it
+(so the change goes through the store and can be undone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Static
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.widgets.completing_input import CompletingInput
+
+register(
+    ru={
+        "tags.title": "Теги",
+        "tags.title_many": "Теги {n} пар",
+        "tags.placeholder": "теги через запятую",
+        "tags.current": "Сейчас: {tags}",
+        "tags.on_some": "только у части: {tags}",
+        "tags.none": "нет тегов",
+        "tags.known": "Есть в базе: {tags}",
+        "tags.keys": "Tab — дополнить, Enter — сохранить, Esc — отмена",
+    },
+    en={
+        "tags.title": "Tags",
+        "tags.title_many": "Tags of {n} pairs",
+        "tags.placeholder": "tags, comma-separated",
+        "tags.current": "Now: {tags}",
+        "tags.on_some": "on some only: {tags}",
+        "tags.none": "no tags",
+        "tags.known": "In the store: {tags}",
+        "tags.keys": "Tab completes, Enter saves, Esc cancels",
+    },
+)
+
+
+def parse_tags(value: str) -> list[str]:
+    out: list[str] = []
+    for part in value.split(","):
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+class TagSuggester(Suggester):
+    """Completes the last comma-separated part from known tags (most used first)."""
+
+    def __init__(self, known: list[str] | None = None) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.known = list(known or [])
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_tag(value, self.known)
+
+
+def complete_tag(value: str, known: list[str]) -> str | None:
+    head, sep, last = value.rpartition(",")
+    typed = last.lstrip()
+    if not typed:
+        return None
+    already = set(parse_tags(head))
+    low = typed.casefold()
+    for tag in known:
+        if tag.casefold().startswith(low) and tag != typed and tag not in already:
+            lead = last[: len(last) - len(typed)]
+            return head + sep + lead + tag
+    return None
+
+
+class TagsScreen(ModalScreen[list[str] | None]):
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, ws, pair_ids) -> None:
+        super().__init__()
+        self.ws = ws
+        self.pair_ids = [int(i) for i in pair_ids]
+        self.suggester = TagSuggester()
+
+    def compose(self) -> ComposeResult:
+        n = len(self.pair_ids)
+        with Vertical(id="tags-box"):
+            yield Static(t("tags.title") if n == 1 else t("tags.title_many", n=n), id="tags-title")
+            yield Static("", id="tags-current")
+            yield CompletingInput(placeholder=t("tags.placeholder"), suggester=self.suggester, id="tags-input")
+            yield Static("", id="tags-known")
+            yield Static(t("tags.keys"), id="tags-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#tags-input", Input).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="tags")
+    def load(self) -> None:
+        try:
+            with self.ws.store() as store:
+                known = store.tags()
+                pairs = store.get_pairs(self.pair_ids) if self.pair_ids else []
+        except UserError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._show, known, pairs)
+
+    def _show(self, known: list[tuple[str, int]], pairs: list) -> None:
+        self.suggester.known = [tag for tag, _ in known]
+        union: list[str] = []
+        for p in pairs:
+            for tag in p.tags:
+                if tag not in union:
+                    union.append(tag)
+        on_all = [tag for tag in union if all(tag in p.tags for p in pairs)]
+        on_some = [f"{tag} ({sum(tag in p.tags for p in pairs)}/{len(pairs)})" for tag in union if tag not in on_all]
+        current = t("tags.current", tags=", ".join(on_all) or t("tags.none"))
+        if on_some:
+            current += "; " + t("tags.on_some", tags=", ".join(on_some))
+        self.query_one("#tags-current", Static).update(current)
+        known_text = ", ".join(f"{tag} ({n})" for tag, n in known[:30])
+        self.query_one("#tags-known", Static).update(t("tags.known", tags=known_text or "—"))
+        field = self.query_one("#tags-input", Input)
+        if not field.value:
+            field.value = ", ".join(union)
+            field.cursor_position = len(field.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(parse_tags(event.value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,144 @@
+"""Counts by status, split and tag, and a histogram of pair lengths in tokens.
+
+Pairs longer than the model's maximum sequence length are counted and the limit is
+drawn as a line on the histogram, so a person sees what training would truncate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from core.errors import UserError
+from tui.i18n import register, t
+
+register(
+    ru={
+        "stats.loading": "Считаю…",
+        "stats.total": "Всего пар: {n}",
+        "stats.trash": "В корзине: {n}",
+        "stats.status": "По статусу",
+        "stats.split": "По выборке",
+        "stats.tags": "По тегам",
+        "stats.no_tags": "тегов нет",
+        "stats.over": "Длиннее {max} токенов: {n}",
+        "stats.plot_title": "Длина пар, токены (линия — максимум модели {max})",
+        "stats.xlabel": "токены",
+        "stats.status.draft": "черновик",
+        "stats.status.approved": "одобрено",
+        "stats.status.rejected": "отклонено",
+        "stats.split.train": "обучение",
+        "stats.split.eval": "проверка",
+    },
+    en={
+        "stats.loading": "Counting…",
+        "stats.total": "Pairs: {n}",
+        "stats.trash": "In the trash: {n}",
+        "stats.status": "By status",
+        "stats.split": "By split",
+        "stats.tags": "By tag",
+        "stats.no_tags": "no tags",
+        "stats.over": "Longer than {max} tokens: {n}",
+        "stats.plot_title": "Pair length in tokens (line: model maximum {max})",
+        "stats.xlabel": "tokens",
+        "stats.status.draft": "draft",
+        "stats.status.approved": "approved",
+        "stats.status.rejected": "rejected",
+        "stats.split.train": "train",
+        "stats.split.eval": "eval",
+    },
+)
+
+
+def histogram(lengths: list[int], limit: int, bins: int = 24) -> tuple[list[float], list[int], float]:
+    """Bin centres, counts and bin width covering the data and the limit line."""
+    top = max([limit, *lengths]) if lengths else limit
+    width = max(1.0, top / bins)
+    counts = [0] * bins
+    for n in lengths:
+        counts[min(bins - 1, int(n / width))] += 1
+    centres = [width * (i + 0.5) for i in range(bins)]
+    return centres, counts, width
+
+
+class StatsPanel(Horizontal):
+    DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
+
+    def __init__(self, ws, max_tokens: int = 1024, *, flt=None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.ws = ws
+        self.max_tokens = int(max_tokens)
+        self.flt = flt
+        self.stats: dict | None = None
+        self.lengths: list[int] = []
+        self.over_limit = 0
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="stats-counts-box"):
+            yield Static(t("stats.loading"), id="stats-counts")
+        yield PlotextPlot(id="stats-plot")
+
+    def on_mount(self) -> None:
+        self.refresh_stats()
+
+    def refresh_stats(self, max_tokens: int | None = None) -> None:
+        """Recount in a worker; the panel updates when the numbers arrive."""
+        if max_tokens is not None:
+            self.max_tokens = int(max_tokens)
+        self._load(self.max_tokens)
+
+    @work(thread=True, exclusive=True, group="stats")
+    def _load(self, limit: int) -> None:
+        try:
+            with self.ws.store() as store:
+                stats = store.stats(self.flt)
+                lengths = store.answer_token_lengths(self.flt)
+        except UserError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        hist = histogram(lengths, limit)
+        over = sum(1 for n in lengths if n > limit)
+        self.app.call_from_thread(self._show, stats, lengths, hist, over, limit)
+
+    def counts_text(self) -> Text:
+        s = self.stats or {}
+        out = Text()
+        out.append(t("stats.total", n=s.get("total", 0)) + "\n", style="bold")
+        out.append(t("stats.status") + "\n", style="bold underline")
+        for name, n in s.get("status", {}).items():
+            out.append(f"  {t('stats.status.' + name):<12}{n:>8}\n")
+        out.append(t("stats.split") + "\n", style="bold underline")
+        for name, n in s.get("split", {}).items():
+            out.append(f"  {t('stats.split.' + name):<12}{n:>8}\n")
+        out.append(t("stats.tags") + "\n", style="bold underline")
+        tags = s.get("tags", {})
+        for name, n in list(tags.items())[:12]:
+            out.append(f"  {name[:12]:<12}{n:>8}\n")
+        if not tags:
+            out.append("  " + t("stats.no_tags") + "\n", style="dim")
+        out.append(t("stats.trash", n=s.get("trash", 0)) + "\n")
+        out.append(
+            t("stats.over", max=self.max_tokens, n=self.over_limit),
+            style="bold red" if self.over_limit else "green",
+        )
+        return out
+
+    def _show(self, stats: dict, lengths: list[int], hist, over: int, limit: int) -> None:
+        self.stats, self.lengths, self.over_limit, self.max_tokens = stats, lengths, over, limit
+        self.query_one("#stats-counts", Static).update(self.counts_text())
+        centres, counts, width = hist
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(t("stats.plot_title", max=limit))
+        plt.xlabel(t("stats.xlabel"))
+        plt.bar(centres, counts, width=0.9)
+        plt.vline(limit, "red")
+        plot.refresh()
