@@ -1,0 +1,247 @@
+"""The app shell: rooms as tabs (Pairs, Train, Chat, Evaluate), header, status bar, footer.
+
+``run_app(ws, lang=None)`` opens it on a workspace. The language comes from ``--lang``,
+then the workspace settings, then the locale; the palette switches it and the choice is
+kept in the workspace settings.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from core.store import PairFilter, Store
+from tui.commands import NastavnikCommands
+from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
+from tui.keys import both, localize
+from tui.screens.chat import ChatRoom
+from tui.screens.evaluate import EvaluateRoom
+from tui.screens.pairs import PairsRoom, load_dialog
+from tui.screens.train import TrainRoom
+from tui.widgets.status_bar import StatusBar
+
+register(
+    ru={
+        "app.title": "Наставник",
+        "tab.pairs": "Пары",
+        "tab.train": "Обучение",
+        "tab.chat": "Чат",
+        "tab.evaluate": "Оценка",
+        "k.quit": "выход",
+        "k.help": "справка",
+        "k.palette": "команды",
+        "lang.switched": "Язык: русский",
+        "help.title": "Клавиши",
+    },
+    en={
+        "app.title": "Nastavnik",
+        "tab.pairs": "Pairs",
+        "tab.train": "Train",
+        "tab.chat": "Chat",
+        "tab.evaluate": "Evaluate",
+        "k.quit": "quit",
+        "k.help": "help",
+        "k.palette": "commands",
+        "lang.switched": "Language: English",
+        "help.title": "Keys",
+    },
+)
+
+ROOMS = (("pairs", "tab.pairs"), ("train", "tab.train"), ("chat", "tab.chat"), ("evaluate", "tab.evaluate"))
+JOB_STATES = {"running", "queued", "starting", "pending"}
+
+
+def _make_room(cls, ws, **kw):
+    """Rooms take the workspace if they ask for it (placeholders do not)."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "ws" in params or "workspace" in params:
+        return cls(ws, **kw)
+    return cls(**kw)
+
+
+def running_jobs(store) -> list[str]:
+    """Names of training (or other) runs that are running, if the store records runs."""
+    for name in ("running_runs", "active_runs"):
+        fn = getattr(store, name, None)
+        if callable(fn):
+            try:
+                return [_job_name(r) for r in fn()]
+            except Exception:  # the runs table may not exist yet in this workspace
+                return []
+    fn = getattr(store, "list_runs", None)
+    if callable(fn):
+        try:
+            runs = fn()
+        except Exception:
+            return []
+        return [_job_name(r) for r in runs if str(getattr(r, "status", "")).lower() in JOB_STATES]
+    return []
+
+
+def _job_name(run) -> str:
+    for attr in ("name", "id"):
+        value = getattr(run, attr, None)
+        if value is not None:
+            return str(value)
+    return "?"
+
+
+class NastavnikApp(App):
+    """Nastavnik: curate pairs, train, chat, evaluate."""
+
+    CSS_PATH = ["app.tcss", "screens/pairs.tcss"]
+    COMMANDS = App.COMMANDS | {NastavnikCommands}
+    TITLE = "Nastavnik"
+
+    BINDINGS = [
+        both("q", "quit", "k.quit"),
+        Binding("question_mark,f1", "help", t("k.help"), id="i18n:k.help", key_display="?"),
+        Binding("ctrl+p", "command_palette", t("k.palette"), id="i18n:k.palette", show=False, priority=True),
+        Binding("1", "tab('pairs')", show=False),
+        Binding("2", "tab('train')", show=False),
+        Binding("3", "tab('chat')", show=False),
+        Binding("4", "tab('evaluate')", show=False),
+    ]
+
+    def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
+        self.ws = ws
+        lang = lang or ws.setting("lang") or detect_lang()
+        set_lang(lang)
+        super().__init__()
+        self.home_label = home_label if home_label is not None else str(ws.home)
+        self.title = t("app.title")
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="☰")
+        with TabbedContent(id="rooms", initial="pairs"):
+            with TabPane(t("tab.pairs"), id="pairs"):
+                yield PairsRoom(self.ws, id="pairs-room")
+            with TabPane(t("tab.train"), id="train"):
+                yield _make_room(TrainRoom, self.ws, id="train-room")
+            with TabPane(t("tab.chat"), id="chat"):
+                yield _make_room(ChatRoom, self.ws, id="chat-room")
+            with TabPane(t("tab.evaluate"), id="evaluate"):
+                yield _make_room(EvaluateRoom, self.ws, id="evaluate-room")
+        yield StatusBar(self.home_label, id="status-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        localize(self)
+        self.refresh_status()
+        self.set_interval(5.0, self._poll_jobs)
+
+    @property
+    def pairs_room(self) -> PairsRoom:
+        return self.query_one(PairsRoom)
+
+    # ----------------------------------------------------------------- status
+
+    def update_status(self, **info) -> None:
+        try:
+            self.query_one(StatusBar).update_info(**info)
+        except Exception:  # the bar is gone while the app shuts down
+            pass
+
+    def refresh_status(self) -> None:
+        self._count_pairs()
+
+    @work(thread=True, group="status-counts", exclusive=True)
+    def _count_pairs(self) -> None:
+        with Store(self.ws.db_path) as store:
+            by_status = {s: store.count_pairs(PairFilter(status=s)) for s in ("draft", "approved", "rejected")}
+            by_split = {s: store.count_pairs(PairFilter(split=s)) for s in ("train", "eval")}
+            jobs = running_jobs(store)
+        total = sum(by_status.values())
+        self.call_from_thread(self.update_status, total=total, by_status=by_status, by_split=by_split, jobs=jobs)
+
+    @work(thread=True, group="status-jobs", exclusive=True)
+    def _poll_jobs(self) -> None:
+        with Store(self.ws.db_path, migrate=False) as store:
+            jobs = running_jobs(store)
+        self.call_from_thread(self.update_status, jobs=jobs)
+
+    # ---------------------------------------------------------------- actions
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "pairs":
+            self.pairs_room.table.focus()
+
+    def pairs_action(self, action: str) -> None:
+        """Run an action of the Pairs room (from the palette), switching to it first."""
+        self.action_tab("pairs")
+        self.call_later(self.pairs_room.run_action, action)
+
+    def all_bindings(self) -> list[Binding]:
+        """Every binding a user can press, for the help screen (one per action and node)."""
+        from tui.widgets.pair_table import PairTable
+
+        nodes = [self, self.pairs_room, self.pairs_room.query_one(PairTable)]
+        focused = self.focused
+        while focused is not None and focused not in nodes:
+            nodes.append(focused)
+            focused = focused.parent
+        seen: set[tuple[int, str]] = set()
+        out: list[Binding] = []
+        for node in nodes:
+            localize(node)
+            for key, lst in node._bindings.key_to_bindings.items():
+                for b in lst:
+                    if (id(node), b.action) in seen:
+                        continue
+                    seen.add((id(node), b.action))
+                    keys = ",".join(k for k, bl in node._bindings.key_to_bindings.items() for x in bl if x.action == b.action)
+                    out.append(Binding(keys, b.action, b.description or b.action, show=b.show, key_display=b.key_display))
+        out.append(Binding("ctrl+p", "command_palette", t("k.palette")))
+        return out
+
+    def action_help(self) -> None:
+        cls = load_dialog(self, "help", "HelpScreen", t("k.help"))
+        if cls is not None:
+            self.push_screen(cls(self.all_bindings()))
+
+    def set_language(self, lang: str) -> None:
+        if lang not in LANGS:
+            return
+        set_lang(lang)
+        try:
+            self.ws.update_settings(lang=lang)
+        except OSError as exc:
+            self.notify(str(exc), severity="error")
+        self.title = t("app.title")
+        localize(self)
+        tabs = self.query_one(TabbedContent)
+        for pane_id, key in ROOMS:
+            tabs.get_tab(pane_id).label = t(key)
+        for room in (self.query_one("#train-room"), self.query_one("#chat-room"), self.query_one("#evaluate-room")):
+            if hasattr(room, "localize"):
+                room.localize()
+            else:
+                room.recompose()
+        self.pairs_room.localize()
+        self.query_one(StatusBar).refresh_text()
+        self.refresh_bindings()
+        self.notify(t("lang.switched"), timeout=2)
+
+    def action_language(self, lang: str) -> None:
+        self.set_language(lang)
+
+    def action_toggle_language(self) -> None:
+        self.set_language("en" if get_lang() == "ru" else "ru")
+
+
+def run_app(ws, lang: str | None = None) -> None:
+    """Open the app on ``ws`` (``nastavnik`` with no command, or ``nastavnik tui``)."""
+    if lang:
+        ws.update_settings(lang=lang)
+    NastavnikApp(ws, lang).run()
+

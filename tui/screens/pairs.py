@@ -1,0 +1,582 @@
+"""The Pairs room: browse, search, mark, edit and curate question–answer pairs.
+
+Every read and write goes through a worker with its own ``Store``; the table pages rows in
+from SQLite (see ``tui/widgets/pair_table.py``). Letter keys work on both layouts (``a``/``ф``)
+and never fire while typing in the search box or the editor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from typing import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from core.errors import UserError
+from core.store import STATUSES, SPLITS, Pair, PairFilter, Store
+from tui.i18n import register, t
+from tui.keys import both, localize
+from tui.widgets.pair_editor import EditPairScreen
+from tui.widgets.pair_table import PairTable
+
+register(
+    ru={
+        "k.approve": "одобрить",
+        "k.reject": "отклонить",
+        "k.draft": "в черновик",
+        "k.tags": "теги",
+        "k.split": "обуч/пров",
+        "k.mark": "отметить",
+        "k.delete": "удалить",
+        "k.undo": "отменить",
+        "k.history": "история",
+        "k.import": "импорт",
+        "k.export": "экспорт",
+        "k.new": "новая",
+        "k.edit": "править",
+        "k.search": "поиск",
+        "k.clear": "сбросить",
+        "k.stats": "статистика",
+        "k.dedup": "дубли",
+        "k.filter": "фильтр",
+        "k.sort": "сортировка",
+        "k.reverse": "обратный порядок",
+        "k.unmark": "снять отметки",
+        "k.mark_all": "отметить видимые",
+        "search.placeholder": "поиск: / или ctrl+f (ё = е, регистр не важен)",
+        "search.prompt": "🔍",
+        "filter.title": "Фильтр",
+        "filter.status": "Статус",
+        "filter.split": "Выборка",
+        "filter.tag": "Тег",
+        "filter.any": "любой",
+        "filter.apply": "Применить",
+        "filter.reset": "Сбросить",
+        "filter.label.status": "статус: {v}",
+        "filter.label.split": "выборка: {v}",
+        "filter.label.tag": "тег: {v}",
+        "pairs.nothing": "Нет выбранной пары",
+        "pairs.approved": "Одобрено: {n}",
+        "pairs.rejected": "Отклонено: {n}",
+        "pairs.drafted": "В черновик: {n}",
+        "pairs.split": "Выборка изменена: {n}",
+        "pairs.deleted": "В корзину: {n} (ctrl+z — вернуть)",
+        "pairs.tagged": "Теги изменены: {n}",
+        "pairs.undone": "Отменено: {what}",
+        "pairs.nothing_to_undo": "Отменять нечего",
+        "pairs.imported": "Импортировано {imported}, дублей {duplicates}, отклонено {rejected}",
+        "pairs.exported": "Экспортировано: {n}",
+        "pairs.restored": "Пара восстановлена",
+        "pairs.missing": "«{what}» пока недоступно в этой сборке",
+        "pairs.sorted": "Сортировка: {col} {dir}",
+        "pairs.asc": "по возрастанию",
+        "pairs.desc": "по убыванию",
+        "col.id": "номер",
+    },
+    en={
+        "k.approve": "approve",
+        "k.reject": "reject",
+        "k.draft": "to draft",
+        "k.tags": "tags",
+        "k.split": "train/eval",
+        "k.mark": "mark",
+        "k.delete": "delete",
+        "k.undo": "undo",
+        "k.history": "history",
+        "k.import": "import",
+        "k.export": "export",
+        "k.new": "new",
+        "k.edit": "edit",
+        "k.search": "search",
+        "k.clear": "clear",
+        "k.stats": "stats",
+        "k.dedup": "duplicates",
+        "k.filter": "filter",
+        "k.sort": "sort",
+        "k.reverse": "reverse order",
+        "k.unmark": "unmark all",
+        "k.mark_all": "mark visible",
+        "search.placeholder": "search: / or ctrl+f (ё = е, any case)",
+        "search.prompt": "🔍",
+        "filter.title": "Filter",
+        "filter.status": "Status",
+        "filter.split": "Split",
+        "filter.tag": "Tag",
+        "filter.any": "any",
+        "filter.apply": "Apply",
+        "filter.reset": "Reset",
+        "filter.label.status": "status: {v}",
+        "filter.label.split": "split: {v}",
+        "filter.label.tag": "tag: {v}",
+        "pairs.nothing": "No pair selected",
+        "pairs.approved": "Approved: {n}",
+        "pairs.rejected": "Rejected: {n}",
+        "pairs.drafted": "Back to draft: {n}",
+        "pairs.split": "Split changed: {n}",
+        "pairs.deleted": "Moved to trash: {n} (ctrl+z brings them back)",
+        "pairs.tagged": "Tags changed: {n}",
+        "pairs.undone": "Undone: {what}",
+        "pairs.nothing_to_undo": "Nothing to undo",
+        "pairs.imported": "Imported {imported}, duplicates {duplicates}, rejected {rejected}",
+        "pairs.exported": "Exported: {n}",
+        "pairs.restored": "Pair restored",
+        "pairs.missing": "“{what}” is not available in this build yet",
+        "pairs.sorted": "Sorted by {col}, {dir}",
+        "pairs.asc": "ascending",
+        "pairs.desc": "descending",
+        "col.id": "id",
+    },
+)
+
+SORT_CYCLE = ("id", "status", "split", "question", "answer", "updated")
+
+
+def load_dialog(app, module: str, name: str, what: str):
+    """The dialog class ``name`` from ``tui.screens.<module>``, or None (and say so)."""
+    try:
+        mod = importlib.import_module(f"tui.screens.{module}")
+        return getattr(mod, name)
+    except (ImportError, AttributeError):
+        app.notify(t("pairs.missing", what=what), severity="warning")
+        return None
+
+
+class FilterScreen(ModalScreen[PairFilter | None]):
+    """Narrow the table by status, split and tag."""
+
+    DEFAULT_CSS = """
+    FilterScreen { align: center middle; }
+    FilterScreen > Vertical {
+        width: 50; max-width: 95%; height: auto; padding: 0 1;
+        border: thick $primary; background: $surface;
+    }
+    FilterScreen Label { margin-top: 1; }
+    FilterScreen Horizontal { height: auto; margin-top: 1; align: center middle; }
+    FilterScreen Button { margin: 0 1; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", show=False)]
+
+    def __init__(self, flt: PairFilter, tags: list[str]) -> None:
+        super().__init__()
+        self.flt = flt
+        self.tags = tags
+
+    def compose(self) -> ComposeResult:
+        anyv = (t("filter.any"), "")
+        with Vertical():
+            yield Static(t("filter.title"), classes="title")
+            yield Label(t("filter.status"))
+            yield Select(
+                [anyv] + [(t("status." + s), s) for s in STATUSES], value=self.flt.status or "", allow_blank=False, id="f-status"
+            )
+            yield Label(t("filter.split"))
+            yield Select(
+                [anyv] + [(t("split." + s), s) for s in SPLITS], value=self.flt.split or "", allow_blank=False, id="f-split"
+            )
+            yield Label(t("filter.tag"))
+            tag_opts = [anyv] + [(tag, tag) for tag in self.tags]
+            value = self.flt.tag if self.flt.tag in self.tags else ""
+            yield Select(tag_opts, value=value, allow_blank=False, id="f-tag")
+            with Horizontal():
+                yield Button(t("filter.apply"), variant="primary", id="apply")
+                yield Button(t("filter.reset"), id="reset")
+
+    def on_mount(self) -> None:
+        self.query_one("#f-status").focus()
+
+    @on(Button.Pressed, "#apply")
+    def _apply(self) -> None:
+        def val(sel_id: str):
+            v = self.query_one(sel_id, Select).value
+            return v if isinstance(v, str) and v else None
+
+        self.dismiss(replace(self.flt, status=val("#f-status"), split=val("#f-split"), tag=val("#f-tag")))
+
+    @on(Button.Pressed, "#reset")
+    def _reset(self) -> None:
+        self.dismiss(replace(self.flt, status=None, split=None, tag=None))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PairsRoom(Vertical):
+    """Shown as the first tab of the app."""
+
+    DEFAULT_CLASSES = "room"
+    CSS_PATH = None  # styles live in pairs.tcss, loaded by the app
+
+    BINDINGS = [
+        both("a", "approve", "k.approve"),
+        both("x", "reject", "k.reject"),
+        both("t", "tags", "k.tags"),
+        both("s", "toggle_split", "k.split"),
+        Binding("space", "mark", t("k.mark"), id="i18n:k.mark", key_display="␣"),
+        both("d", "delete", "k.delete"),
+        Binding("ctrl+z", "undo", t("k.undo"), id="i18n:k.undo", key_display="^z"),
+        both("n", "new_pair", "k.new"),
+        Binding("enter", "edit", t("k.edit"), id="i18n:k.edit", key_display="⏎"),
+        Binding("slash,ctrl+f", "search", t("k.search"), id="i18n:k.search", key_display="/"),
+        both("h", "history", "k.history"),
+        both("i", "import", "k.import"),
+        both("e", "export", "k.export"),
+        both("f", "filter", "k.filter", show=False),
+        both("g", "toggle_stats", "k.stats", show=False),
+        Binding("f2", "toggle_stats", t("k.stats"), id="i18n:k.stats", show=False),
+        both("D", "dedup", "k.dedup", show=False),
+        both("o", "cycle_sort", "k.sort", show=False),
+        both("r", "reverse_sort", "k.reverse", show=False),
+        both("u", "draft", "k.draft", show=False),
+        both("U", "unmark", "k.unmark", show=False),
+        Binding("escape", "clear", t("k.clear"), id="i18n:k.clear", show=False),
+    ]
+
+    def __init__(self, ws, **kw) -> None:
+        super().__init__(**kw)
+        self.ws = ws
+        self.db_path = ws.db_path
+        self.last_system: str | None = None
+        self.last_tags: list[str] = []
+        self._search_timer = None
+        self._stats_panel = None
+
+    # ---------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="search-bar"):
+            yield Label(t("search.prompt"), id="search-prompt")
+            yield Input(placeholder=t("search.placeholder"), id="search")
+            yield Label("", id="filter-label")
+        yield PairTable(self.db_path, id="pairs-table")
+        yield Vertical(id="stats-pane")
+
+    def on_mount(self) -> None:
+        localize(self)
+        self._update_filter_label()
+        self.table.reload(keep_rows=False)
+        self.table.focus()
+
+    @property
+    def table(self) -> PairTable:
+        return self.query_one(PairTable)
+
+    def localize(self) -> None:
+        localize(self)
+        self.query_one("#search", Input).placeholder = t("search.placeholder")
+        self._update_filter_label()
+        self.table.refresh()
+        if self._stats_panel is not None and hasattr(self._stats_panel, "refresh_stats"):
+            self._stats_panel.refresh_stats()
+
+    def _update_filter_label(self) -> None:
+        f = self.table.flt
+        parts = []
+        if f.status:
+            parts.append(t("filter.label.status", v=t("status." + f.status)))
+        if f.split:
+            parts.append(t("filter.label.split", v=t("split." + f.split)))
+        if f.tag:
+            parts.append(t("filter.label.tag", v=f.tag))
+        label = self.query_one("#filter-label", Label)
+        label.update(" · ".join(parts))
+        label.display = bool(parts)
+
+    def _status_bar(self, **info) -> None:
+        update = getattr(self.app, "update_status", None)
+        if update:
+            update(**info)
+
+    def _after_change(self) -> None:
+        """Something in the store changed: read the table again, refresh counts and stats."""
+        self.table.reload()
+        refresh = getattr(self.app, "refresh_status", None)
+        if refresh:
+            refresh()
+        if self._stats_panel is not None and self._stats_panel.display and hasattr(self._stats_panel, "refresh_stats"):
+            self._stats_panel.refresh_stats()
+
+    # -------------------------------------------------------------- messages
+
+    @on(PairTable.Counted)
+    def _counted(self, event: PairTable.Counted) -> None:
+        self._status_bar(shown=event.total)
+
+    # ---------------------------------------------------------------- search
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        value = event.value
+        self._search_timer = self.set_timer(0.15, lambda: self._apply_search(value))
+
+    def _apply_search(self, value: str) -> None:
+        self._search_timer = None
+        query = value.strip() or None
+        if query == self.table.flt.query:
+            return
+        self.table.set_query(replace(self.table.flt, query=query))
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._apply_search(event.value)
+        self.table.focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.value or self.table.flt.query:
+            if self._search_timer is not None:
+                self._search_timer.stop()
+                self._search_timer = None
+            search.value = ""
+            self.table.set_query(replace(self.table.flt, query=None))
+        elif self.table.flt.status or self.table.flt.split or self.table.flt.tag:
+            self.table.set_query(replace(self.table.flt, status=None, split=None, tag=None))
+            self._update_filter_label()
+        elif self.table.marked:
+            self.action_unmark()
+        self.table.focus()
+
+    # ----------------------------------------------------------------- sorting
+
+    def set_order(self, column: str, desc: bool | None = None) -> None:
+        table = self.table
+        if desc is None:
+            desc = (not table.desc) if column == table.order else False
+        table.set_query(table.flt, order=column, desc=desc)
+        self.notify(
+            t("pairs.sorted", col=t("col." + column), dir=t("pairs.desc") if desc else t("pairs.asc")), timeout=2
+        )
+
+    @on(PairTable.SortRequested)
+    def _sort_requested(self, event: PairTable.SortRequested) -> None:
+        self.set_order(event.column)
+
+    def action_cycle_sort(self) -> None:
+        i = SORT_CYCLE.index(self.table.order) if self.table.order in SORT_CYCLE else 0
+        self.set_order(SORT_CYCLE[(i + 1) % len(SORT_CYCLE)], desc=False)
+
+    def action_reverse_sort(self) -> None:
+        self.set_order(self.table.order, desc=not self.table.desc)
+
+    # ----------------------------------------------------------------- filter
+
+    def action_filter(self) -> None:
+        self._open_filter()
+
+    @work(thread=True, group="pairs-filter", exclusive=True)
+    def _open_filter(self) -> None:
+        with Store(self.db_path, migrate=False) as store:
+            tags = [tag for tag, _ in store.tags()]
+        self.app.call_from_thread(self._push_filter, tags)
+
+    def _push_filter(self, tags: list[str]) -> None:
+        def done(flt: PairFilter | None) -> None:
+            if flt is not None:
+                self.set_filter(flt)
+
+        self.app.push_screen(FilterScreen(self.table.flt, tags), done)
+
+    def set_filter(self, flt: PairFilter) -> None:
+        self.table.set_query(flt)
+        self._update_filter_label()
+
+    # ----------------------------------------------------------------- marking
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self._status_bar(marked=len(self.table.marked))
+
+    def action_unmark(self) -> None:
+        self.table.clear_marks()
+        self._status_bar(marked=0)
+
+    def action_mark_all(self) -> None:
+        for p in self.table.visible_pairs():
+            self.table.marked.add(p.id)
+        self.table.refresh()
+        self._status_bar(marked=len(self.table.marked))
+
+    # ------------------------------------------------------------ store writes
+
+    def _targets(self) -> list[int]:
+        ids = self.table.target_ids()
+        if not ids:
+            self.notify(t("pairs.nothing"), severity="warning")
+        return ids
+
+    @work(thread=True, group="pairs-write")
+    def _write(self, fn: Callable[[Store], object], done: Callable[[object], None]) -> None:
+        try:
+            with Store(self.db_path, migrate=False) as store:
+                result = fn(store)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
+            return
+        self.app.call_from_thread(done, result)
+
+    def _bulk(self, fn: Callable[[Store, list[int]], object], message: str, *, clear_marks: bool = False) -> None:
+        ids = self._targets()
+        if not ids:
+            return
+
+        def done(result) -> None:
+            if clear_marks:
+                self.table.marked.difference_update(ids)
+                self._status_bar(marked=len(self.table.marked))
+            self.notify(t(message, n=len(ids)), timeout=3)
+            self._after_change()
+
+        self._write(lambda store: fn(store, ids), done)
+
+    def action_approve(self) -> None:
+        self._bulk(lambda s, ids: s.set_status(ids, "approved"), "pairs.approved")
+
+    def action_reject(self) -> None:
+        self._bulk(lambda s, ids: s.set_status(ids, "rejected"), "pairs.rejected")
+
+    def action_draft(self) -> None:
+        self._bulk(lambda s, ids: s.set_status(ids, "draft"), "pairs.drafted")
+
+    def action_toggle_split(self) -> None:
+        self._bulk(lambda s, ids: s.toggle_split(ids), "pairs.split")
+
+    def action_delete(self) -> None:
+        self._bulk(lambda s, ids: s.delete_pairs(ids), "pairs.deleted", clear_marks=True)
+
+    def action_undo(self) -> None:
+        def done(action) -> None:
+            if action is None:
+                self.notify(t("pairs.nothing_to_undo"), timeout=3)
+                return
+            self.notify(t("pairs.undone", what=action.summary), timeout=4)
+            self._after_change()
+
+        self._write(lambda store: store.undo(), done)
+
+    def action_tags(self) -> None:
+        ids = self._targets()
+        if not ids:
+            return
+        cls = load_dialog(self.app, "tags", "TagsScreen", t("k.tags"))
+        if cls is None:
+            return
+
+        def done(tags) -> None:
+            if tags is None:
+                return
+            tags = list(tags)
+            self._write(lambda store: store.set_tags(ids, tags), lambda _: self._tagged(ids, tags))
+
+        self.app.push_screen(cls(self.ws, ids), done)
+
+    def _tagged(self, ids: list[int], tags: list[str]) -> None:
+        self.last_tags = tags
+        self.notify(t("pairs.tagged", n=len(ids)), timeout=3)
+        self._after_change()
+
+    # ----------------------------------------------------------------- editing
+
+    def action_edit(self) -> None:
+        pair = self.table.cursor_pair
+        if pair is None:
+            self.notify(t("pairs.nothing"), severity="warning")
+            return
+        self._write(lambda store: store.get_pair(pair.id), self._push_editor)
+
+    def action_new_pair(self) -> None:
+        self.app.push_screen(
+            EditPairScreen(self.db_path, None, system=self.last_system, tags=list(self.last_tags)), self._edited
+        )
+
+    def _push_editor(self, pair: Pair) -> None:
+        self.app.push_screen(EditPairScreen(self.db_path, pair), self._edited)
+
+    def _edited(self, pair: Pair | None) -> None:
+        if pair is None:
+            self.table.focus()
+            return
+        self.last_system = pair.system
+        self.last_tags = list(pair.tags)
+        self._after_change()
+        self.table.focus()
+
+    # ----------------------------------------------------------------- dialogs
+
+    def action_history(self) -> None:
+        pair = self.table.cursor_pair
+        if pair is None:
+            self.notify(t("pairs.nothing"), severity="warning")
+            return
+        cls = load_dialog(self.app, "history", "HistoryScreen", t("k.history"))
+        if cls is None:
+            return
+
+        def done(restored) -> None:
+            if restored:
+                self.notify(t("pairs.restored"), timeout=3)
+                self._after_change()
+
+        self.app.push_screen(cls(self.ws, pair.id), done)
+
+    def action_import(self) -> None:
+        cls = load_dialog(self.app, "import_export", "ImportScreen", t("k.import"))
+        if cls is None:
+            return
+
+        def done(counts) -> None:
+            if counts is None:
+                return
+            if hasattr(counts, "imported"):
+                self.notify(
+                    t("pairs.imported", imported=counts.imported, duplicates=counts.duplicates, rejected=counts.rejected),
+                    timeout=5,
+                )
+            self._after_change()
+
+        self.app.push_screen(cls(self.ws), done)
+
+    def action_export(self) -> None:
+        cls = load_dialog(self.app, "import_export", "ExportScreen", t("k.export"))
+        if cls is None:
+            return
+
+        def done(n) -> None:
+            if n is not None:
+                self.notify(t("pairs.exported", n=n), timeout=4)
+
+        self.app.push_screen(cls(self.ws, self.table.flt), done)
+
+    def action_dedup(self) -> None:
+        cls = load_dialog(self.app, "dedup", "DedupScreen", t("k.dedup"))
+        if cls is None:
+            return
+        self.app.push_screen(cls(self.ws), lambda _: self._after_change())
+
+    def action_toggle_stats(self) -> None:
+        pane = self.query_one("#stats-pane")
+        if self._stats_panel is None:
+            try:
+                from tui.widgets.stats_panel import StatsPanel
+            except ImportError:
+                self.notify(t("pairs.missing", what=t("k.stats")), severity="warning")
+                return
+            self._stats_panel = StatsPanel(self.ws)
+            pane.mount(self._stats_panel)
+            pane.display = True
+            return
+        pane.display = not pane.display
+        if pane.display and hasattr(self._stats_panel, "refresh_stats"):
+            self._stats_panel.refresh_stats()

@@ -1,0 +1,269 @@
+"""Edit one pair: question, answer, system prompt and tags, with live length counts.
+
+``PairEditor`` is the form; ``EditPairScreen`` hosts it full-screen (it fits 80×24),
+saves with ctrl+s as one revision (in a worker, with its own store) and asks before
+throwing away unsaved edits on escape. ``ConfirmScreen`` is the yes/no prompt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+
+from core.errors import UserError
+from core.store import Pair, Store
+from core.text import estimate_tokens
+from tui.i18n import register, t
+from tui.keys import both, localize
+
+register(
+    ru={
+        "ed.title.new": "Новая пара",
+        "ed.title.edit": "Пара #{id} · {status} · {split}",
+        "ed.question": "Вопрос",
+        "ed.answer": "Ответ",
+        "ed.system": "Системный промпт (необязательно)",
+        "ed.tags": "Теги через запятую",
+        "ed.count": "{chars} симв. · ~{tokens} ток.",
+        "ed.save": "Сохранить",
+        "ed.cancel": "Отмена",
+        "ed.saved": "Пара #{id} сохранена",
+        "ed.unchanged": "Изменений нет",
+        "ed.discard": "Есть несохранённые правки. Выбросить их?",
+        "confirm.yes": "Да (y)",
+        "confirm.no": "Нет (n)",
+        "k.confirm_yes": "да",
+        "k.confirm_no": "нет",
+    },
+    en={
+        "ed.title.new": "New pair",
+        "ed.title.edit": "Pair #{id} · {status} · {split}",
+        "ed.question": "Question",
+        "ed.answer": "Answer",
+        "ed.system": "System prompt (optional)",
+        "ed.tags": "Tags, comma separated",
+        "ed.count": "{chars} chars · ~{tokens} tok",
+        "ed.save": "Save",
+        "ed.cancel": "Cancel",
+        "ed.saved": "Pair #{id} saved",
+        "ed.unchanged": "Nothing changed",
+        "ed.discard": "There are unsaved edits. Throw them away?",
+        "confirm.yes": "Yes (y)",
+        "confirm.no": "No (n)",
+        "k.confirm_yes": "yes",
+        "k.confirm_no": "no",
+    },
+)
+
+
+def parse_tags(text: str) -> list[str]:
+    out: list[str] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+def count_label(text: str) -> str:
+    return t("ed.count", chars=len(text), tokens=estimate_tokens(text))
+
+
+class PairEditor(Vertical):
+    """The form. ``values()`` is what the user typed; ``dirty`` says if it differs from the start."""
+
+    DEFAULT_CSS = """
+    PairEditor { height: 1fr; }
+    PairEditor .ed-head { height: 1; }
+    PairEditor .ed-label { width: 1fr; text-style: bold; }
+    PairEditor .ed-count { width: auto; color: $foreground-muted; }
+    PairEditor TextArea { height: 1fr; min-height: 3; border: none; padding: 0 1; }
+    PairEditor TextArea:focus { border: none; background: $boost; }
+    PairEditor #system { height: 3; min-height: 2; }
+    PairEditor Input { height: 1; border: none; padding: 0 1; }
+    PairEditor Input:focus { border: none; background: $boost; }
+    """
+
+    def __init__(self, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None, **kw) -> None:
+        super().__init__(**kw)
+        self.pair = pair
+        if pair is not None:
+            self.initial = {
+                "question": pair.question,
+                "answer": pair.answer,
+                "system": pair.system or "",
+                "tags": list(pair.tags),
+            }
+        else:
+            self.initial = {"question": "", "answer": "", "system": system or "", "tags": list(tags or [])}
+
+    def compose(self) -> ComposeResult:
+        for key, label, height in (("question", "ed.question", None), ("answer", "ed.answer", None), ("system", "ed.system", None)):
+            with Horizontal(classes="ed-head"):
+                yield Label(t(label), classes="ed-label", id=f"{key}-label")
+                yield Label(count_label(self.initial[key]), classes="ed-count", id=f"{key}-count")
+            yield TextArea(self.initial[key], id=key, soft_wrap=True, tab_behavior="focus", show_line_numbers=False)
+        with Horizontal(classes="ed-head"):
+            yield Label(t("ed.tags"), classes="ed-label", id="tags-label")
+        yield Input(", ".join(self.initial["tags"]), id="tags")
+
+    def on_mount(self) -> None:
+        self.query_one("#question", TextArea).focus()
+
+    @on(TextArea.Changed)
+    def _changed(self, event: TextArea.Changed) -> None:
+        area = event.text_area
+        if area.id:
+            self.query_one(f"#{area.id}-count", Label).update(count_label(area.text))
+
+    def values(self) -> dict:
+        return {
+            "question": self.query_one("#question", TextArea).text,
+            "answer": self.query_one("#answer", TextArea).text,
+            "system": self.query_one("#system", TextArea).text,
+            "tags": parse_tags(self.query_one("#tags", Input).value),
+        }
+
+    @property
+    def dirty(self) -> bool:
+        return self.values() != self.initial
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; y/н or enter say yes, n/т or escape say no."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 60; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    ConfirmScreen Static { width: 1fr; margin-bottom: 1; }
+    ConfirmScreen Horizontal { height: auto; align: center middle; }
+    ConfirmScreen Button { margin: 0 1; }
+    """
+
+    BINDINGS = [
+        both("y", "answer(True)", "k.confirm_yes"),
+        both("n", "answer(False)", "k.confirm_no"),
+        Binding("escape", "answer(False)", show=False),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="confirm-question")
+            with Horizontal():
+                yield Button(t("confirm.yes"), variant="warning", id="yes")
+                yield Button(t("confirm.no"), variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        localize(self)
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class EditPairScreen(Screen[Pair | None]):
+    """Full-screen editor; dismisses with the saved pair, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    EditPairScreen { layout: vertical; }
+    EditPairScreen #editor-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "ctrl+s", id="i18n:ed.save", priority=True),
+        Binding("escape", "cancel", "esc", id="i18n:ed.cancel"),
+    ]
+
+    def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.pair = pair
+        self.defaults = {"system": system, "tags": tags}
+        self._saving = False
+
+    def compose(self) -> ComposeResult:
+        if self.pair is None:
+            title = t("ed.title.new")
+        else:
+            title = t(
+                "ed.title.edit", id=self.pair.id, status=t("status." + self.pair.status), split=t("split." + self.pair.split)
+            )
+        yield Static(title, id="editor-title")
+        yield PairEditor(self.pair, system=self.defaults["system"], tags=self.defaults["tags"], id="editor")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        localize(self)
+
+    @property
+    def editor(self) -> PairEditor:
+        return self.query_one(PairEditor)
+
+    def action_save(self) -> None:
+        if self._saving:
+            return
+        values = self.editor.values()
+        if self.pair is not None and not self.editor.dirty:
+            self.notify(t("ed.unchanged"))
+            self.dismiss(None)
+            return
+        self._saving = True
+        self._save(values)
+
+    @work(thread=True, group="editor-save", exclusive=True)
+    def _save(self, values: dict) -> None:
+        try:
+            with Store(self.db_path, migrate=False) as store:
+                system = values["system"] if values["system"].strip() else None
+                if self.pair is None:
+                    pair = store.add_pair(
+                        values["question"], values["answer"], system=system, tags=values["tags"], source="tui"
+                    )
+                else:
+                    pair = store.update_pair(
+                        self.pair.id,
+                        question=values["question"],
+                        answer=values["answer"],
+                        system=system,
+                        tags=values["tags"],
+                    )
+        except UserError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._saved, pair)
+
+    def _failed(self, message: str) -> None:
+        self._saving = False
+        self.notify(message, severity="error", timeout=6)
+
+    def _saved(self, pair: Pair) -> None:
+        self.notify(t("ed.saved", id=pair.id))
+        self.dismiss(pair)
+
+    def action_cancel(self) -> None:
+        if not self.editor.dirty:
+            self.dismiss(None)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmScreen(t("ed.discard")), answered)

@@ -1,0 +1,546 @@
+"""A virtual table of pairs: rows come from SQLite a page at a time, never all at once.
+
+The widget is a ``ScrollView`` whose virtual height is the number of matching pairs.
+``render_line`` draws the rows in view from an LRU cache of pages; a missing page is
+fetched by a thread worker with its own ``Store`` (``list_pairs(offset=, limit=)``) and the
+lines repaint when it arrives. While a reload runs (after a filter, sort or edit), the old
+pages stay on screen until their fresh copies come in, so nothing flickers.
+
+The count of matching pairs can take a while on a million rows; the first page is shown
+first and the count fills in after.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events, work
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import get_current_worker
+
+from core.store import Pair, PairFilter, Store
+from core.text import fold
+from tui.i18n import register, t
+
+PAGE = 100  # rows per page
+CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
+
+register(
+    ru={
+        "col.status": "статус",
+        "col.split": "набор",
+        "col.tags": "теги",
+        "col.question": "вопрос",
+        "col.answer": "ответ",
+        "col.updated": "изменён",
+        "status.draft": "черновик",
+        "status.approved": "одобрен",
+        "status.rejected": "отклонён",
+        "split.train": "обуч",
+        "split.eval": "пров",
+        "table.empty": "Пар нет. n — новая пара, i — импорт.",
+        "table.nomatch": "Ничего не найдено. Esc — сбросить поиск и фильтр.",
+        "table.loading": "…",
+    },
+    en={
+        "col.status": "status",
+        "col.split": "split",
+        "col.tags": "tags",
+        "col.question": "question",
+        "col.answer": "answer",
+        "col.updated": "updated",
+        "status.draft": "draft",
+        "status.approved": "approved",
+        "status.rejected": "rejected",
+        "split.train": "train",
+        "split.eval": "eval",
+        "table.empty": "No pairs yet. n — new pair, i — import.",
+        "table.nomatch": "Nothing matches. Esc clears the search and filter.",
+        "table.loading": "…",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # i18n key suffix and store order key
+    width: int  # 0: flexible
+    orderable: bool = True
+
+
+COLUMNS = (
+    Column("status", 8),
+    Column("split", 5),
+    Column("tags", 10, orderable=False),
+    Column("question", 0),
+    Column("answer", 0),
+    Column("updated", 16),
+)
+
+
+def match_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Where the folded ``terms`` occur in ``text``, as (start, end) offsets into ``text``.
+
+    Folding is done per character so offsets map back even where case-folding would
+    change the length of the string; ё and е match each other, case never matters.
+    """
+    if not terms or not text:
+        return []
+    folded_chars: list[str] = []
+    index: list[int] = []  # folded position -> original position
+    for i, ch in enumerate(text):
+        f = fold(ch)
+        folded_chars.append(f)
+        index.extend([i] * len(f))
+    folded = "".join(folded_chars)
+    spans = []
+    for term in terms:
+        if not term:
+            continue
+        start = folded.find(term)
+        while start != -1:
+            end = start + len(term)
+            spans.append((index[start], index[end - 1] + 1))
+            start = folded.find(term, end)
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def short_time(stamp: str, wide: bool) -> str:
+    """``2026-11-25T11:54:51.123+00:00`` → ``2026-11-25 11:54`` (or ``11-25 11:54``)."""
+    if not stamp:
+        return ""
+    s = stamp.replace("T", " ")[:16]
+    return s if wide else s[5:]
+
+
+class PairTable(ScrollView, can_focus=True):
+    """Every pair matching ``flt``, sorted, paged in from the store as it scrolls."""
+
+    COMPONENT_CLASSES = {
+        "pair-table--header",
+        "pair-table--header-sorted",
+        "pair-table--cursor",
+        "pair-table--marked",
+        "pair-table--mark",
+        "pair-table--match",
+        "pair-table--approved",
+        "pair-table--rejected",
+        "pair-table--draft",
+        "pair-table--eval",
+        "pair-table--dim",
+    }
+
+    DEFAULT_CSS = """
+    PairTable {
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+    }
+    PairTable > .pair-table--header { text-style: bold; background: $panel; }
+    PairTable > .pair-table--header-sorted { text-style: bold underline; background: $panel; }
+    PairTable > .pair-table--cursor { background: $accent 40%; }
+    PairTable:focus > .pair-table--cursor { background: $accent 70%; text-style: bold; }
+    PairTable > .pair-table--marked { background: $secondary 35%; }
+    PairTable > .pair-table--mark { color: $secondary; text-style: bold; }
+    PairTable > .pair-table--match { background: $warning 60%; text-style: bold underline; }
+    PairTable > .pair-table--approved { color: $success; }
+    PairTable > .pair-table--rejected { color: $error; }
+    PairTable > .pair-table--draft { color: $foreground; }
+    PairTable > .pair-table--eval { color: $primary; }
+    PairTable > .pair-table--dim { color: $foreground-muted; }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+
+    class CursorMoved(Message):
+        def __init__(self, table: "PairTable", pair: Pair | None) -> None:
+            super().__init__()
+            self.table = table
+            self.pair = pair
+
+    class Counted(Message):
+        """The count of matching pairs arrived."""
+
+        def __init__(self, table: "PairTable", total: int) -> None:
+            super().__init__()
+            self.table = table
+            self.total = total
+
+    class SortRequested(Message):
+        def __init__(self, table: "PairTable", column: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+
+    def __init__(self, db_path, *, name=None, id=None, classes=None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.db_path = db_path
+        self.flt = PairFilter()
+        self.order = "id"
+        self.desc = False
+        self.terms: list[str] = []
+        self.marked: set[int] = set()
+        self.total: int | None = None  # None: not counted yet
+        self.known_rows = 0  # rows we know exist before the count arrives
+        self._pages: OrderedDict[int, list[Pair]] = OrderedDict()
+        self._stale: dict[int, list[Pair]] = {}
+        self._pending: set[int] = set()
+        self._gen = 0
+        self._loaded_once = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def row_count(self) -> int:
+        return self.total if self.total is not None else self.known_rows
+
+    @property
+    def loaded(self) -> bool:
+        """True once the first page and the count of the current query are in."""
+        return self._loaded_once and self.total is not None and not self._pending
+
+    def reload(self, *, keep_rows: bool = True) -> None:
+        """Read everything again (after a change, filter or sort)."""
+        self._gen += 1
+        self._stale = dict(self._pages) if keep_rows else {}
+        self._pages.clear()
+        self._pending.clear()
+        if not keep_rows:
+            self.total = None
+            self.known_rows = 0
+            self._loaded_once = False
+            self._update_virtual_size()
+        self._count(self._gen, self.flt)
+        self._request_visible()
+        self.refresh()
+
+    def set_query(self, flt: PairFilter, order: str | None = None, desc: bool | None = None) -> None:
+        self.flt = flt
+        if order is not None:
+            self.order = order
+        if desc is not None:
+            self.desc = desc
+        self.terms = [w for w in fold(flt.query).split()] if flt.query else []
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.reload(keep_rows=False)
+
+    def pair_at(self, row: int) -> Pair | None:
+        page, i = divmod(row, PAGE)
+        rows = self._pages.get(page)
+        if rows is None:
+            rows = self._stale.get(page)
+        if rows is not None and i < len(rows):
+            return rows[i]
+        return None
+
+    @property
+    def cursor_pair(self) -> Pair | None:
+        return self.pair_at(self.cursor) if self.row_count else None
+
+    def target_ids(self) -> list[int]:
+        """Marked pairs if any are marked, else the pair under the cursor."""
+        if self.marked:
+            return sorted(self.marked)
+        p = self.cursor_pair
+        return [p.id] if p else []
+
+    def toggle_mark(self) -> None:
+        p = self.cursor_pair
+        if p is None:
+            return
+        if p.id in self.marked:
+            self.marked.discard(p.id)
+        else:
+            self.marked.add(p.id)
+        self.move_cursor(1)
+        self.refresh()
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self.refresh()
+
+    # ----------------------------------------------------------------- loading
+
+    @work(thread=True, group="pair-count", exclusive=True)
+    def _count(self, gen: int, flt: PairFilter) -> None:
+        with Store(self.db_path, migrate=False) as store:
+            if get_current_worker().is_cancelled:
+                return
+            total = store.count_pairs(flt)
+        self.app.call_from_thread(self._counted, gen, total)
+
+    def _counted(self, gen: int, total: int) -> None:
+        if gen != self._gen:
+            return
+        self.total = total
+        self._update_virtual_size()
+        if self.cursor >= total:
+            self.cursor = max(0, total - 1)
+        self._request_visible()
+        self.refresh()
+        self.post_message(self.Counted(self, total))
+
+    def _visible_pages(self) -> range:
+        top = int(self.scroll_y)
+        bottom = top + max(1, self.size.height)
+        rows = max(self.row_count, PAGE if self.total is None else 0)
+        last_row = min(bottom, max(rows - 1, 0))
+        return range(top // PAGE, last_row // PAGE + 1)
+
+    def _request_visible(self) -> None:
+        for page in self._visible_pages():
+            self._request_page(page)
+        # and the page the cursor is on (after a jump it may be off screen for a moment)
+        self._request_page(self.cursor // PAGE)
+
+    def _request_page(self, page: int) -> None:
+        if page in self._pages or page in self._pending:
+            return
+        if self.total is not None and page * PAGE >= max(self.total, 1):
+            return
+        self._pending.add(page)
+        self._load_page(self._gen, page, self.flt, self.order, self.desc)
+
+    @work(thread=True, group="pair-pages")
+    def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool) -> None:
+        if gen != self._gen or get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._page_dropped, gen, page)
+            return
+        if page not in self._visible_pages() and page != self.cursor // PAGE:
+            # scrolled away before we got to it
+            self.app.call_from_thread(self._page_dropped, gen, page)
+            return
+        with Store(self.db_path, migrate=False) as store:
+            rows = store.list_pairs(flt, order=order, desc=desc, offset=page * PAGE, limit=PAGE)
+        self.app.call_from_thread(self._page_loaded, gen, page, rows)
+
+    def _page_dropped(self, gen: int, page: int) -> None:
+        if gen == self._gen:
+            self._pending.discard(page)
+
+    def _page_loaded(self, gen: int, page: int, rows: list[Pair]) -> None:
+        if gen != self._gen:
+            return
+        self._pending.discard(page)
+        self._pages[page] = rows
+        self._pages.move_to_end(page)
+        self._stale.pop(page, None)
+        while len(self._pages) > CACHE_PAGES:
+            self._pages.popitem(last=False)
+        if self.total is None:
+            self.known_rows = max(self.known_rows, page * PAGE + len(rows))
+            self._update_virtual_size()
+        self._loaded_once = True
+        self.refresh()
+        if page == self.cursor // PAGE:
+            self.post_message(self.CursorMoved(self, self.cursor_pair))
+
+    def _update_virtual_size(self) -> None:
+        width = self.scrollable_content_region.width
+        self.virtual_size = Size(width, self.row_count + 1)  # +1: the header line
+
+    # ------------------------------------------------------------------ cursor
+
+    @property
+    def body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def move_cursor(self, delta: int) -> None:
+        self.set_cursor(self.cursor + delta)
+
+    def set_cursor(self, row: int) -> None:
+        n = self.row_count
+        row = max(0, min(row, n - 1)) if n else 0
+        self.cursor = row
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        top = int(self.scroll_y)
+        if new < top:
+            self.scroll_to(y=new, animate=False, immediate=True)
+        elif new >= top + self.body_height:
+            self.scroll_to(y=new - self.body_height + 1, animate=False, immediate=True)
+        self._request_visible()
+        self.refresh()
+        self.post_message(self.CursorMoved(self, self.cursor_pair))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(direction * self.body_height)
+
+    def action_jump(self, where: int) -> None:
+        self.set_cursor(0 if where == 0 else self.row_count - 1)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._request_visible()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
+        self._request_visible()
+
+    def on_mount(self) -> None:
+        self._update_virtual_size()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            col = self._column_at(offset.x)
+            if col is not None and col.orderable:
+                self.post_message(self.SortRequested(self, col.key))
+            return
+        self.set_cursor(int(self.scroll_y) + offset.y - 1)
+        self.focus()
+
+    # --------------------------------------------------------------- rendering
+
+    def _widths(self, width: int) -> list[int]:
+        wide = width >= 110
+        fixed = {"status": 8, "split": 5, "tags": 14 if wide else 9, "updated": 16 if wide else 11}
+        mark = 1
+        gaps = len(COLUMNS)  # one space before each column
+        rest = max(10, width - mark - gaps - sum(fixed.values()))
+        q = rest // 2 + rest % 2
+        a = rest // 2
+        return [fixed["status"], fixed["split"], fixed["tags"], q, a, fixed["updated"]]
+
+    def _column_at(self, x: int) -> Column | None:
+        pos = 1
+        for col, w in zip(COLUMNS, self._widths(self.scrollable_content_region.width)):
+            if pos <= x < pos + w + 1:
+                return col
+            pos += w + 1
+        return None
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            return self._render_header(width)
+        row = int(self.scroll_y) + y - 1
+        n = self.row_count
+        if row >= n:
+            if row == 0 and n == 0 and self._loaded_once and self.total is not None:
+                msg = t("table.nomatch") if (self.flt.query or self.flt.status or self.flt.split or self.flt.tag) else t("table.empty")
+                text = Text(" " + msg, style=self._style("pair-table--dim"))
+                text.truncate(width, pad=True)
+                return Strip(text.render(self.app.console), width).apply_style(base)
+            return Strip.blank(width, base)
+        pair = self.pair_at(row)
+        if pair is None:
+            self._request_page(row // PAGE)
+            text = Text(" " + t("table.loading"), style=self._style("pair-table--dim"))
+            text.truncate(width, pad=True)
+            return Strip(text.render(self.app.console), width).apply_style(base)
+        return self._render_row(pair, row, width)
+
+    def _render_header(self, width: int) -> Strip:
+        hstyle = self._style("pair-table--header")
+        sorted_style = self._style("pair-table--header-sorted")
+        line = Text(" ", style=hstyle)
+        for col, w in zip(COLUMNS, self._widths(width)):
+            label = t("col." + col.key)
+            style = hstyle
+            if col.key == self.order:
+                label += " ▼" if self.desc else " ▲"
+                style = sorted_style
+            cell = Text(label, style=style)
+            cell.truncate(w, overflow="ellipsis", pad=True)
+            line.append(cell)
+            line.append(" ", style=hstyle)
+        line.truncate(width, pad=True)
+        line.stylize(hstyle)
+        return Strip(line.render(self.app.console), width).apply_style(self.rich_style)
+
+    def _render_row(self, pair: Pair, row: int, width: int) -> Strip:
+        marked = pair.id in self.marked
+        row_style = Style()
+        if marked:
+            row_style += self._style("pair-table--marked")
+        if row == self.cursor:
+            row_style += self._style("pair-table--cursor")
+        match = self._style("pair-table--match")
+        widths = self._widths(width)
+        line = Text("●" if marked else " ", style=self._style("pair-table--mark") if marked else "")
+        status_style = self._style(f"pair-table--{pair.status}") if pair.status in ("approved", "rejected", "draft") else Style()
+        cells = [
+            (t("status." + pair.status), status_style, False),
+            (t("split." + pair.split), self._style("pair-table--eval") if pair.split == "eval" else Style(), False),
+            (",".join(pair.tags), self._style("pair-table--dim"), False),
+            (one_line(pair.question), Style(), True),
+            (one_line(pair.answer), self._style("pair-table--dim"), True),
+            (short_time(pair.updated, width >= 110), self._style("pair-table--dim"), False),
+        ]
+        for (value, style, searchable), w in zip(cells, widths):
+            line.append(" ")
+            cell = Text(value, style=style, no_wrap=True)
+            if searchable and self.terms:
+                for s, e in match_spans(value, self.terms):
+                    cell.stylize(match, s, e)
+            cell.truncate(w, overflow="ellipsis", pad=True)
+            line.append(cell)
+        line.truncate(width, pad=True)
+        segments = list(line.render(self.app.console))
+        strip = Strip(segments, width)
+        if row_style:
+            strip = Strip(Segment.apply_style(strip, post_style=row_style), width)
+        return strip.apply_style(self.rich_style)
+
+    # -------------------------------------------------------------- for tests
+
+    def visible_pairs(self) -> list[Pair]:
+        out = []
+        for row in range(int(self.scroll_y), min(self.row_count, int(self.scroll_y) + self.body_height)):
+            p = self.pair_at(row)
+            if p is not None:
+                out.append(p)
+        return out
+
+    def cached_rows(self) -> int:
+        return sum(len(v) for v in self._pages.values()) + sum(len(v) for v in self._stale.values())
+
+
+def replace_pair(table: PairTable, pair: Pair) -> None:
+    """Show a changed pair at once (the reload that follows confirms it)."""
+    for pages in (table._pages, table._stale):
+        for rows in pages.values():
+            for i, p in enumerate(rows):
+                if p.id == pair.id:
+                    rows[i] = replace(pair)
+    table.refresh()

@@ -1,0 +1,100 @@
+"""The one-line status bar: workspace, pair counts, running jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.i18n import register, t
+
+register(
+    ru={
+        "sb.pairs": "пар {total}",
+        "sb.counting": "пар …",
+        "sb.breakdown": "✓{approved} ✗{rejected} ·{draft} | обуч {train} пров {eval}",
+        "sb.shown": "показано {shown}",
+        "sb.marked": "отмечено {n}",
+        "sb.jobs": "задач: {n}",
+        "sb.nojobs": "задач нет",
+    },
+    en={
+        "sb.pairs": "{total} pairs",
+        "sb.counting": "… pairs",
+        "sb.breakdown": "✓{approved} ✗{rejected} ·{draft} | train {train} eval {eval}",
+        "sb.shown": "{shown} shown",
+        "sb.marked": "{n} marked",
+        "sb.jobs": "{n} running",
+        "sb.nojobs": "no jobs",
+    },
+)
+
+
+@dataclass
+class StatusInfo:
+    home: str = ""
+    total: int | None = None
+    by_status: dict = field(default_factory=dict)
+    by_split: dict = field(default_factory=dict)
+    shown: int | None = None
+    marked: int = 0
+    jobs: list[str] = field(default_factory=list)
+
+
+def _home_label(home: str, room: int) -> str:
+    if len(home) <= room:
+        return home
+    return "…" + home[-(room - 1) :] if room > 1 else ""
+
+
+class StatusBar(Static):
+    """Shows a ``StatusInfo``; ``update_info(**changes)`` redraws it."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def __init__(self, home: str = "", **kw) -> None:
+        super().__init__("", **kw)
+        self.info = StatusInfo(home=home)
+
+    def update_info(self, **changes) -> None:
+        for k, v in changes.items():
+            setattr(self.info, k, v)
+        self.refresh_text()
+
+    def on_resize(self) -> None:
+        self.refresh_text()
+
+    def text(self) -> str:
+        i = self.info
+        parts = []
+        if i.total is None:
+            parts.append(t("sb.counting"))
+        else:
+            parts.append(t("sb.pairs", total=f"{i.total:,}".replace(",", " ")))
+            if i.by_status:
+                parts.append(
+                    t(
+                        "sb.breakdown",
+                        approved=i.by_status.get("approved", 0),
+                        rejected=i.by_status.get("rejected", 0),
+                        draft=i.by_status.get("draft", 0),
+                        train=i.by_split.get("train", 0),
+                        eval=i.by_split.get("eval", 0),
+                    )
+                )
+        if i.shown is not None and i.total is not None and i.shown != i.total:
+            parts.append(t("sb.shown", shown=f"{i.shown:,}".replace(",", " ")))
+        if i.marked:
+            parts.append(t("sb.marked", n=i.marked))
+        parts.append(t("sb.jobs", n=len(i.jobs)) + (": " + ", ".join(i.jobs) if i.jobs else "") if i.jobs else t("sb.nojobs"))
+        right = " · ".join(parts)
+        width = max(10, self.size.width - 2) if self.size.width else 100
+        room = width - len(right) - 3
+        home = _home_label(i.home, room) if room >= 8 else ""
+        return (home + " │ " + right) if home else right
+
+    def refresh_text(self) -> None:
+        self.update(Text(self.text(), no_wrap=True, overflow="ellipsis"))
