@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One question–answer pair as a file holds it, before it reaches the store."""
 
@@ -18,7 +19,7 @@ class Record:
     split: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a record sits: a file and a line (text formats) or a row (tables)."""
 
@@ -41,8 +42,24 @@ class BadRecord:
     location: Location
     reason: str
     field: str | None = None
-    raw: str | None = None
+    raw: Any = None  # the line as text, or the row as a dict
 
     def message(self) -> str:
         where = f"{self.location}" + (f", field {self.field!r}" if self.field else "")
         return f"{where}: {self.reason}"
+
+    def to_dict(self) -> dict:
+        return {"location": str(self.location), "field": self.field, "reason": self.reason, "raw": self.raw}
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """One format the app can read and/or write, with how it is recognised."""
+
+    name: str
+    title: str
+    detect: str  # how auto-detection recognises it, in plain words
+    read: bool = True
+    write: bool = True
+    extensions: tuple[str, ...] = ()
+    export_note: str = ""

@@ -1,0 +1,131 @@
+"""JSON Lines and JSON arrays: streaming readers that keep line numbers, and writers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from core.errors import UserError
+from core.formats.base import BadRecord, Location
+from core.formats.textio import decode, read_bytes, sniff_encoding
+
+_FAST = {"utf-8", "utf-8-sig"}
+_WS = re.compile(r"\s*")
+
+
+def _invalid(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start}) — save the file as UTF-8 or give --encoding"
+    msg = getattr(exc, "msg", None) or str(exc)
+    col = getattr(exc, "colno", None)
+    return f"invalid JSON ({msg}" + (f" at column {col}" if col else "") + ")"
+
+
+def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[tuple[Location, Any]]:
+    """(location, parsed object) per non-blank line; a line that does not parse gives a BadRecord."""
+    enc = sniff_encoding(path, encoding)
+    loads = json.loads
+    if enc in _FAST:
+        f: IO = open(path, "rb")
+    else:
+        f = open(path, "r", encoding=enc, newline="\n")
+    lineno = 0
+    with f:
+        try:
+            for lineno, raw in enumerate(f, 1):
+                if raw.isspace():
+                    continue
+                try:
+                    obj = loads(raw)
+                except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+                    loc = Location(name, lineno)
+                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"))
+                    continue
+                yield Location(name, lineno), obj
+        except UnicodeDecodeError as exc:
+            raise UserError(
+                f"{name}:{lineno + 1}: cannot read the text as {enc} ({exc.reason})",
+                hint="give the right --encoding (e.g. cp1251 or utf-8), or save the file as UTF-8",
+            ) from None
+
+
+def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tuple[Location, Any]]:
+    """A JSON array of records (or one record); each element's location is the line it starts on."""
+    data = read_bytes(path)
+    text = decode(data, sniff_encoding(path, encoding, sample=data), path)
+    dec = json.JSONDecoder()
+    ws = _WS.match
+    pos = ws(text, 0).end()
+    if pos == len(text):
+        return
+    try:
+        if text[pos] != "[":
+            obj, end = dec.raw_decode(text, pos)
+            if ws(text, end).end() != len(text):
+                raise json.JSONDecodeError("extra data after the JSON value", text, ws(text, end).end())
+            if isinstance(obj, dict) and len(obj) == 1 and isinstance(next(iter(obj.values())), list):
+                # {"data": [...]} / {"train": [...]}: the list is the records
+                key, items = next(iter(obj.items()))
+                for i, item in enumerate(items, 1):
+                    yield Location(name, row=i), item
+                return
+            yield Location(name, text.count("\n", 0, pos) + 1), obj
+            return
+        pos += 1
+        line, counted = 1 + text.count("\n", 0, pos), pos
+        while True:
+            pos = ws(text, pos).end()
+            if pos < len(text) and text[pos] == "]":
+                break
+            line += text.count("\n", counted, pos)
+            counted = pos
+            obj, pos = dec.raw_decode(text, pos)
+            yield Location(name, line), obj
+            pos = ws(text, pos).end()
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(text) and text[pos] == "]":
+                break
+            raise json.JSONDecodeError("expected ',' or ']' after a record", text, pos)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})",
+            hint="fix the file there; nothing was imported (a JSON array cannot be read past a broken record)",
+        ) from None
+
+
+def first_line_parses(path: Path) -> bool | None:
+    """For a file starting with ``{``: does its first line hold a whole JSON value (JSONL)?"""
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        json.loads(first)
+        return True
+    except ValueError:
+        return False
+
+
+def write_jsonl(records: Iterable[dict], f: IO[str]) -> int:
+    n = 0
+    dumps = json.dumps
+    write = f.write
+    for rec in records:
+        write(dumps(rec, ensure_ascii=False))
+        write("\n")
+        n += 1
+    return n
+
+
+def write_json_array(records: Iterable[dict], f: IO[str]) -> int:
+    n = 0
+    f.write("[")
+    for rec in records:
+        f.write(",\n  " if n else "\n  ")
+        f.write(json.dumps(rec, ensure_ascii=False))
+        n += 1
+    f.write("\n]\n" if n else "]\n")
+    return n

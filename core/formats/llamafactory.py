@@ -1,0 +1,98 @@
+"""LLaMA-Factory's ``dataset_info.json``: a list of named datasets, each a local file (or folder)
+in ``alpaca`` or ``sharegpt`` layout, with optional column and role-name mappings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+from core.formats.records import Alpaca, Conversation, DEFAULT_ROLES, Shape
+
+FILE_EXTS = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow")
+
+
+@dataclass
+class Entry:
+    name: str
+    files: list[Path]
+    formatting: str
+    shape: Shape
+
+
+def looks_like_dataset_info(data) -> bool:
+    """A LLaMA-Factory file: an object of objects, each naming a file or a hub dataset."""
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(isinstance(v, dict) for v in data.values())
+        and any(k in v for v in data.values() for k in ("file_name", "hf_hub_url", "ms_hub_url", "script_url", "om_hub_url"))
+    )
+
+
+def load(path: Path) -> list[Entry]:
+    where = path.name
+    try:
+        data = json.loads(path.read_text("utf-8-sig"))
+    except ValueError as exc:
+        raise UserError(f"{where}: invalid JSON ({exc})", hint="fix the file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not looks_like_dataset_info(data):
+        raise UserError(
+            f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)",
+            hint="give the data file itself, or force a format with --format",
+        )
+    base = path.parent
+    entries = []
+    for name, spec in data.items():
+        label = f"{where}: entry {name!r}"
+        if "file_name" not in spec:
+            hub = next(k for k in ("hf_hub_url", "ms_hub_url", "script_url", "om_hub_url") if k in spec)
+            raise UserError(
+                f"{label} points to a hub ({hub}); nastavnik reads local files only",
+                hint="download it, set file_name to the local file, or remove the entry",
+            )
+        if spec.get("ranking"):
+            raise UserError(f"{label} is a ranking (preference) dataset", hint="only question–answer data can be imported; remove the entry")
+        formatting = spec.get("formatting", "alpaca")
+        cols = spec.get("columns") or {}
+        if formatting == "alpaca":
+            shape: Shape = Alpaca(
+                prompt=cols.get("prompt", "instruction"),
+                query=cols.get("query", "input"),
+                response=cols.get("response", "output"),
+                system=cols.get("system", "system"),
+                history=cols.get("history", "history"),
+            )
+        elif formatting in ("sharegpt", "openai"):
+            tags = spec.get("tags") or {}
+            roles = dict(DEFAULT_ROLES)
+            roles[tags.get("user_tag", "human")] = "user"
+            roles[tags.get("assistant_tag", "gpt")] = "assistant"
+            roles[tags.get("system_tag", "system")] = "system"
+            for tool_tag in (tags.get("observation_tag", "observation"), tags.get("function_tag", "function_call")):
+                roles.pop(tool_tag, None)
+            shape = Conversation(
+                cols.get("messages", "conversations"),
+                role_key=tags.get("role_tag", "from"),
+                content_key=tags.get("content_tag", "value"),
+                roles=roles,
+                system_key=cols.get("system", "system"),
+            )
+        else:
+            raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
+        target = (base / spec["file_name"]).resolve()
+        if target.is_dir():
+            files = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in FILE_EXTS)
+            if not files:
+                raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint="put .json/.jsonl/.csv/.parquet files there")
+        elif target.is_file():
+            files = [target]
+        else:
+            raise UserError(
+                f"{label}: file {spec['file_name']!r} not found next to {where}", hint="file_name is relative to dataset_info.json's folder"
+            )
+        entries.append(Entry(name, files, formatting, shape))
+    return entries

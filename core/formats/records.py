@@ -1,0 +1,550 @@
+"""Record shapes: how one parsed object (a JSON line, a table row) becomes pairs, and back.
+
+A *shape* is the layout of one record — OpenAI ``messages``, ShareGPT ``conversations``,
+Alpaca ``instruction``/``input``/``output``, or a flat table of ``question``/``answer``
+columns (any of the usual names, Russian ones too). A *container* (JSONL, JSON, CSV,
+Parquet, a ``datasets`` folder) hands out objects; a shape turns each into records.
+
+Parsers raise ``Bad(field, reason)``; the reader turns it into a ``BadRecord`` with the
+location. Every shape also accepts the optional keys ``tags``, ``status`` and ``split``
+(and ``system`` / ``context`` where the shape has no place of its own for them).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from core.formats.base import Record
+
+
+class Bad(Exception):
+    """A record that cannot become a pair: which field, and what to do."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- values
+
+STATUS_WORDS = {
+    "draft": "draft",
+    "черновик": "draft",
+    "new": "draft",
+    "approved": "approved",
+    "approve": "approved",
+    "одобрено": "approved",
+    "одобрен": "approved",
+    "принято": "approved",
+    "принят": "approved",
+    "rejected": "rejected",
+    "reject": "rejected",
+    "отклонено": "rejected",
+    "отклонен": "rejected",
+    "отклонён": "rejected",
+}
+SPLIT_WORDS = {
+    "train": "train",
+    "training": "train",
+    "обучение": "train",
+    "eval": "eval",
+    "evaluation": "eval",
+    "test": "eval",
+    "validation": "eval",
+    "valid": "eval",
+    "dev": "eval",
+    "проверка": "eval",
+    "тест": "eval",
+    "валидация": "eval",
+}
+USER_ROLES = ("user", "human", "пользователь")
+ASSISTANT_ROLES = ("assistant", "gpt", "model", "bot", "chatgpt", "ассистент")
+SYSTEM_ROLES = ("system", "система")
+DEFAULT_ROLES = {
+    **{r: "user" for r in USER_ROLES},
+    **{r: "assistant" for r in ASSISTANT_ROLES},
+    **{r: "system" for r in SYSTEM_ROLES},
+}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def text_of(value: Any, field: str) -> str:
+    """A turn's text: a string, or OpenAI content parts ``[{"type": "text", "text": …}]``."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+        parts = []
+        for p in value:
+            if p.get("type", "text") != "text" or not isinstance(p.get("text"), str):
+                raise Bad(field, f"holds a {p.get('type', 'non-text')!r} part; only text can be imported")
+            parts.append(p["text"])
+        return "".join(parts)
+    raise Bad(field, f"expected text, found {_kind(value)}")
+
+
+def tags_of(value: Any, field: str = "tags") -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("["):
+            try:
+                loaded = json.loads(s)
+            except ValueError:
+                loaded = None
+            if isinstance(loaded, list):
+                value = loaded
+            else:
+                return [t.strip() for t in s.split(",") if t.strip()]
+        else:
+            return [t.strip() for t in s.split(",") if t.strip()]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for t in value:
+            if isinstance(t, (dict, list)):
+                raise Bad(field, "expected a list of words, e.g. [\"основы\", \"lora\"]")
+            if t is not None and str(t).strip():
+                out.append(str(t))
+        return out
+    raise Bad(field, f"expected a list of tags or a comma-separated text, found {_kind(value)}")
+
+
+def status_of(value: Any, field: str = "status") -> str | None:
+    if value is None or value == "":
+        return None
+    word = STATUS_WORDS.get(str(value).strip().lower())
+    if word is None:
+        raise Bad(field, f"unknown status {value!r} — use draft, approved or rejected")
+    return word
+
+
+def split_of(value: Any, field: str = "split") -> str | None:
+    if value is None or value == "":
+        return None
+    word = SPLIT_WORDS.get(str(value).strip().lower())
+    if word is None:
+        raise Bad(field, f"unknown split {value!r} — use train or eval")
+    return word
+
+
+def system_of(value: Any, field: str = "system") -> str | None:
+    if value is None:
+        return None
+    text = text_of(value, field)
+    return text if text.strip() else None
+
+
+def context_of(value: Any, field: str = "context") -> list[dict]:
+    """Earlier turns: a list of {role, content} (or a JSON text of one, as CSV cells hold it)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Bad(field, 'expected a JSON list of turns, e.g. [{"role": "user", "content": "…"}]') from None
+    if not isinstance(value, list):
+        raise Bad(field, f"expected a list of turns, found {_kind(value)}")
+    out = []
+    for i, turn in enumerate(value):
+        if isinstance(turn, dict):
+            role = turn.get("role", turn.get("from"))
+            content = turn.get("content", turn.get("value"))
+            canon = DEFAULT_ROLES.get(str(role).lower()) if role is not None else None
+            if canon is None:
+                raise Bad(f"{field}[{i}]", f"unknown role {role!r} — use user or assistant")
+            out.append({"role": canon, "content": text_of(content, f"{field}[{i}].content")})
+        else:
+            raise Bad(f"{field}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
+    return out
+
+
+def _extras(obj: dict) -> tuple[list[str], str | None, str | None]:
+    get = obj.get
+    tags = get("tags")
+    status = get("status")
+    split = get("split")
+    return (
+        tags_of(tags) if tags else [],
+        status_of(status) if status else None,
+        split_of(split) if split else None,
+    )
+
+
+def _need(value: str, field: str, what: str) -> str:
+    if not value.strip():
+        raise Bad(field, f"the {what} is empty — write one or remove the record")
+    return value
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class Conversation:
+    """OpenAI ``messages`` and ShareGPT ``conversations``: one pair per user→assistant exchange.
+
+    Earlier turns of the conversation become the pair's context. An assistant turn with
+    ``"weight": 0`` (OpenAI's way to say "do not train on this") is context only; that is
+    how exported pairs keep their context without turning it into pairs of its own.
+    """
+
+    def __init__(
+        self,
+        list_key: str | None = None,
+        *,
+        role_key: str | None = None,
+        content_key: str | None = None,
+        roles: dict[str, str] | None = None,
+        system_key: str = "system",
+    ) -> None:
+        self.list_key = list_key
+        self.role_key = role_key
+        self.content_key = content_key
+        self.roles = roles or DEFAULT_ROLES
+        self.system_key = system_key
+
+    def _turns_key(self, obj: dict) -> str:
+        if self.list_key is not None:
+            return self.list_key
+        for key in ("messages", "conversations", "conversation"):
+            if key in obj:
+                return key
+        return "messages"
+
+    def __call__(self, obj: dict) -> list[Record]:
+        key = self._turns_key(obj)
+        turns = obj.get(key)
+        if turns is None:
+            raise Bad(key, f"missing — every record needs a {key!r} list of turns")
+        return self.pairs(turns, key, system_of(obj.get(self.system_key), self.system_key), obj)
+
+    def pairs(self, turns: Any, key: str, system: str | None, obj: dict) -> list[Record]:
+        if not isinstance(turns, list):
+            raise Bad(key, f"expected a list of turns, found {_kind(turns)}")
+        tags, status, split = _extras(obj)
+        roles = self.roles
+        history: list[dict] = []
+        out: list[Record] = []
+        last_user = -1  # index in ``turns`` of the user turn waiting for an answer
+        for i, turn in enumerate(turns):
+            if not isinstance(turn, dict):
+                raise Bad(f"{key}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
+            rk = self.role_key or ("role" if "role" in turn else "from")
+            ck = self.content_key or ("content" if "content" in turn else "value")
+            raw_role = turn.get(rk)
+            role = roles.get(raw_role) if isinstance(raw_role, str) else None
+            if role is None and isinstance(raw_role, str):
+                role = roles.get(raw_role.lower())
+            if role is None:
+                if raw_role is None:
+                    raise Bad(f"{key}[{i}].{rk}", "missing — each turn needs a role (user, assistant or system)")
+                raise Bad(
+                    f"{key}[{i}].{rk}",
+                    f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported",
+                )
+            content = text_of(turn.get(ck), f"{key}[{i}].{ck}")
+            if role == "system":
+                if not history and system is None:
+                    system = content if content.strip() else None
+                else:
+                    history.append({"role": "system", "content": content})
+                continue
+            if role == "user":
+                history.append({"role": "user", "content": content})
+                last_user = i
+                continue
+            # assistant
+            if last_user < 0 or turn.get("weight") == 0:
+                history.append({"role": "assistant", "content": content})
+                last_user = -1
+                continue
+            question = history[-1]["content"]
+            _need(question, f"{key}[{last_user}].{ck}", "question")
+            _need(content, f"{key}[{i}].{ck}", "answer")
+            out.append(Record(question, content, system, history[:-1], tags, status, split))
+            history.append({"role": "assistant", "content": content})
+            last_user = -1
+        if not out:
+            raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here")
+        return out
+
+
+class Alpaca:
+    """Alpaca: ``instruction`` + ``input`` (joined with a newline) → question, ``output`` → answer.
+
+    ``history`` ([[question, answer], …]) becomes the context; ``system`` the system prompt.
+    Column names can be remapped (LLaMA-Factory's ``columns``).
+    """
+
+    def __init__(
+        self,
+        prompt: str = "instruction",
+        query: str = "input",
+        response: str = "output",
+        system: str = "system",
+        history: str = "history",
+    ) -> None:
+        self.prompt, self.query, self.response, self.system, self.history = prompt, query, response, system, history
+
+    def __call__(self, obj: dict) -> list[Record]:
+        p, q, r = self.prompt, self.query, self.response
+        if p not in obj and q not in obj:
+            raise Bad(p, f"missing — every Alpaca record needs {p!r} (and {r!r})")
+        instruction = text_of(obj.get(p), p)
+        extra = text_of(obj.get(q), q)
+        question = f"{instruction}\n{extra}" if instruction and extra else (instruction or extra)
+        _need(question, p if instruction or not extra else q, "question")
+        if r not in obj:
+            raise Bad(r, f"missing — every Alpaca record needs {r!r}, the answer")
+        answer = _need(text_of(obj.get(r), r), r, "answer")
+        context = self._history(obj.get(self.history))
+        if not context and obj.get("context"):
+            context = context_of(obj["context"])
+        tags, status, split = _extras(obj)
+        return [Record(question, answer, system_of(obj.get(self.system), self.system), context, tags, status, split)]
+
+    def _history(self, value: Any) -> list[dict]:
+        if not value:
+            return []
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise Bad(self.history, "expected a JSON list of [question, answer] pairs") from None
+        if not isinstance(value, list):
+            raise Bad(self.history, f"expected a list of [question, answer] pairs, found {_kind(value)}")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, (list, tuple)) or len(item) != 2:
+                raise Bad(f"{self.history}[{i}]", "expected a [question, answer] pair")
+            out.append({"role": "user", "content": text_of(item[0], f"{self.history}[{i}][0]")})
+            out.append({"role": "assistant", "content": text_of(item[1], f"{self.history}[{i}][1]")})
+        return out
+
+
+# Column names a flat record may use, in order of preference (compared lower-case, ё→е).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "question": ("question", "вопрос", "вопросы", "prompt", "query", "q", "запрос", "user", "пользователь"),
+    "answer": ("answer", "ответ", "ответы", "response", "completion", "output", "a", "reply", "assistant", "ассистент"),
+    "instruction": ("instruction", "инструкция"),
+    "input": ("input", "ввод", "входные данные"),
+    "system": (
+        "system",
+        "system prompt",
+        "system_prompt",
+        "системный промпт",
+        "системный_промпт",
+        "системное сообщение",
+        "система",
+    ),
+    "context": ("context", "контекст"),
+    "tags": ("tags", "tag", "теги", "тэги", "тег", "метки"),
+    "status": ("status", "статус"),
+    "split": ("split", "сплит", "выборка"),
+}
+
+
+def _norm_header(name: Any) -> str:
+    return " ".join(str(name).replace("\ufeff", "").strip().strip('"').lower().replace("ё", "е").split())
+
+
+def map_columns(keys) -> dict[str, str]:
+    """{canonical name: the record's own key} for the keys a flat record has."""
+    by_norm: dict[str, str] = {}
+    for k in keys:
+        by_norm.setdefault(_norm_header(k), k)
+    out: dict[str, str] = {}
+    for canon, names in ALIASES.items():
+        for name in names:
+            if name in by_norm and by_norm[name] not in out.values():
+                out[canon] = by_norm[name]
+                break
+    if "question" not in out and "instruction" in out:
+        out["question"] = out.pop("instruction")
+        if "input" in out:
+            out["instruction_input"] = out.pop("input")
+    return out
+
+
+class Flat:
+    """One record per row: question/answer (prompt/completion, query/response, Вопрос/Ответ …).
+
+    Cells may be text (CSV) or typed (JSON, Parquet): tags as a list or "a, b", context
+    as a list or its JSON text. Column names are worked out once per distinct set of keys.
+    """
+
+    def __init__(self) -> None:
+        self._cols: dict[tuple, dict[str, str]] = {}
+
+    @staticmethod
+    def resolve(keys, *, table: bool = False) -> dict[str, str]:
+        cols = map_columns(keys)
+        if "question" not in cols or "answer" not in cols:
+            missing = "question" if "question" not in cols else "answer"
+            found = ", ".join(map(str, keys)) or "none"
+            if table:
+                raise Bad(missing, f"no {missing} column (found: {found}) — name the columns question and answer (or Вопрос and Ответ)")
+            raise Bad(missing, f"missing — every record needs a question and an answer (found: {found})")
+        return cols
+
+    def __call__(self, obj: dict) -> list[Record]:
+        keys = tuple(obj)
+        cols = self._cols.get(keys)
+        if cols is None:
+            cols = self._cols[keys] = self.resolve(keys)
+        qk, ak = cols["question"], cols["answer"]
+        qv, av = obj[qk], obj[ak]
+        if isinstance(qv, list) and isinstance(av, list):  # conversational prompt/completion
+            return Conversation().pairs(qv + av, f"{qk}+{ak}", system_of(obj.get("system")), obj)
+        question = text_of(qv, qk)
+        if "instruction_input" in cols:
+            extra = text_of(obj.get(cols["instruction_input"]), cols["instruction_input"])
+            question = f"{question}\n{extra}" if question and extra else (question or extra)
+        _need(question, qk, "question")
+        answer = _need(text_of(av, ak), ak, "answer")
+        get = obj.get
+        sk, ck, tk, stk, spk = (cols.get(n) for n in ("system", "context", "tags", "status", "split"))
+        return [
+            Record(
+                question,
+                answer,
+                system_of(get(sk), sk) if sk else None,
+                context_of(get(ck), ck) if ck else [],
+                tags_of(get(tk), tk) if tk else [],
+                status_of(get(stk), stk) if stk else None,
+                split_of(get(spk), spk) if spk else None,
+            )
+        ]
+
+
+Shape = Callable[[dict], list[Record]]
+
+SHAPES = ("messages", "sharegpt", "alpaca", "qa")
+
+
+def shape_named(name: str, *, detected: bool = False) -> Shape:
+    """The parser for a shape; a ``detected`` conversation shape takes either list key per record."""
+    if name in ("messages", "sharegpt") and detected:
+        return Conversation()
+    if name == "messages":
+        return Conversation("messages")
+    if name == "sharegpt":
+        return Conversation("conversations")
+    if name == "alpaca":
+        return Alpaca()
+    if name in ("qa", "table"):
+        return Flat()
+    raise ValueError(name)
+
+
+def guess_shape(obj: Any) -> str | None:
+    """Which shape a record has, from its keys; None when nothing fits."""
+    if not isinstance(obj, dict):
+        return None
+    if "messages" in obj:
+        return "messages"
+    if "conversations" in obj or "conversation" in obj:
+        return "sharegpt"
+    if "instruction" in obj or ("input" in obj and "output" in obj):
+        return "alpaca"
+    cols = map_columns(obj.keys())
+    if "question" in cols or "answer" in cols:
+        return "qa"
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _msgs(pair, role_key: str = "role", content_key: str = "content", names=("system", "user", "assistant")) -> list[dict]:
+    sys_name, user_name, asst_name = names
+    rename = {"system": sys_name, "user": user_name, "assistant": asst_name}
+    out = []
+    if pair.system:
+        out.append({role_key: sys_name, content_key: pair.system})
+    for turn in pair.context or ():
+        role = turn.get("role", "user")
+        item = {role_key: rename.get(role, role), content_key: turn.get("content", "")}
+        if role == "assistant":
+            item["weight"] = 0  # context only: not a pair of its own
+        out.append(item)
+    out.append({role_key: user_name, content_key: pair.question})
+    out.append({role_key: asst_name, content_key: pair.answer})
+    return out
+
+
+def _meta(pair) -> dict:
+    return {"tags": list(pair.tags or []), "status": pair.status, "split": pair.split}
+
+
+def to_messages(pair) -> dict:
+    return {"messages": _msgs(pair), **_meta(pair)}
+
+
+def to_sharegpt(pair) -> dict:
+    return {"conversations": _msgs(pair, "from", "value", ("system", "human", "gpt")), **_meta(pair)}
+
+
+def _alternating(context: list[dict]) -> bool:
+    if len(context) % 2:
+        return False
+    return all(
+        context[i].get("role") == "user" and context[i + 1].get("role") == "assistant" for i in range(0, len(context), 2)
+    )
+
+
+def to_alpaca(pair) -> dict:
+    out: dict = {"instruction": pair.question, "input": "", "output": pair.answer}
+    if pair.system:
+        out["system"] = pair.system
+    if pair.context:
+        if _alternating(pair.context):
+            out["history"] = [[pair.context[i]["content"], pair.context[i + 1]["content"]] for i in range(0, len(pair.context), 2)]
+        else:  # history cannot say it; keep it under our own key
+            out["context"] = [{"role": t.get("role"), "content": t.get("content")} for t in pair.context]
+    out.update(_meta(pair))
+    return out
+
+
+def to_qa(pair) -> dict:
+    out: dict = {"question": pair.question, "answer": pair.answer}
+    if pair.system:
+        out["system"] = pair.system
+    if pair.context:
+        out["context"] = [{"role": t.get("role"), "content": t.get("content")} for t in pair.context]
+    out.update(_meta(pair))
+    return out
+
+
+TABLE_COLUMNS = ("question", "answer", "system", "context", "tags", "status", "split")
+
+
+def tags_cell(tags: list[str]) -> str:
+    if any("," in t or t.startswith("[") for t in tags):
+        return json.dumps(list(tags), ensure_ascii=False)
+    return ", ".join(tags)
+
+
+def to_row(pair) -> list[str]:
+    ctx = [{"role": t.get("role"), "content": t.get("content")} for t in pair.context or ()]
+    return [
+        pair.question,
+        pair.answer,
+        pair.system or "",
+        json.dumps(ctx, ensure_ascii=False) if ctx else "",
+        tags_cell(list(pair.tags or [])),
+        pair.status or "",
+        pair.split or "",
+    ]
+
+
+WRITERS = {"messages": to_messages, "sharegpt": to_sharegpt, "alpaca": to_alpaca, "qa": to_qa}

@@ -1,0 +1,144 @@
+"""Import pairs from files into the store, and export them from it.
+
+Import is all or nothing: every file is read and every record checked first; one bad
+record stops the whole import (naming file, line or row, field, and what to do) unless
+``skip_bad`` names a file to write the bad records to. The good rows then go to the store
+in one transaction, as one import batch that ``pairs undo`` can take back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from core.errors import UserError
+from core.formats import BadRecord, detect, export_format, read, write
+
+PROGRESS_EVERY = 10_000
+Progress = Callable[[int, "int | None"], None]
+
+
+def _field_from_error(message: str) -> str | None:
+    for name in ("question", "answer", "status", "split"):
+        if name in message:
+            return name
+    return None
+
+
+def import_files(
+    store,
+    files: Sequence[str | os.PathLike],
+    *,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    skip_bad: str | os.PathLike | None = None,
+    tags: Iterable[str] = (),
+    status: str | None = None,
+    split: str | None = None,
+    skip_duplicates: bool = True,
+    progress: Progress | None = None,
+):
+    """Read ``files`` (formats detected unless ``fmt``) and add their pairs; returns ImportCounts.
+
+    ``tags`` are added to every pair; ``status`` and ``split``, when given, replace the
+    files' own values. Raises UserError, changing nothing, on any bad record unless
+    ``skip_bad`` is a path: then the bad records go there as JSONL with their reasons.
+    """
+    from core.store import SPLITS, STATUSES
+
+    files = [str(f) for f in files]
+    if not files:
+        raise UserError("no file to import", hint="give one or more files, e.g. nastavnik pairs import data.jsonl")
+    if status is not None and status not in STATUSES:
+        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
+    if split is not None and split not in SPLITS:
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+    rejects_path = Path(skip_bad) if skip_bad else None
+    if rejects_path is not None:
+        for f in files:
+            if Path(f).exists() and rejects_path.exists() and rejects_path.resolve() == Path(f).resolve():
+                raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
+        if rejects_path.is_dir():
+            raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
+        parent = rejects_path.parent if str(rejects_path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
+
+    plans = [detect(f, fmt, encoding) for f in files]  # every file must be readable before any is read
+    extra_tags = [t for t in tags if str(t).strip()]
+    prepare = store.prepare_row
+    rows: list[dict] = []
+    bad: list[BadRecord] = []
+    good = 0
+    for plan in plans:
+        for loc, rec in read(plan):
+            if rec.__class__ is BadRecord:
+                bad.append(rec)
+                continue
+            good += 1
+            if progress is not None and good % PROGRESS_EVERY == 0:
+                progress(good, plan.total if len(plans) == 1 else None)
+            if bad and rejects_path is None:
+                continue  # the import will stop; only count what is left
+            try:
+                rows.append(
+                    prepare(
+                        rec.question,
+                        rec.answer,
+                        rec.system,
+                        rec.context,
+                        rec.tags + extra_tags if extra_tags else rec.tags,
+                        status or rec.status or "draft",
+                        split or rec.split or "train",
+                        str(loc),
+                    )
+                )
+            except UserError as exc:
+                good -= 1
+                bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None))
+    if bad and rejects_path is None:
+        first = bad[0]
+        more = len(bad) - 1
+        message = first.message()
+        if more:
+            message += f" (and {more} more bad record{'s' if more != 1 else ''})"
+        raise UserError(
+            message + "; nothing was imported",
+            hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
+            f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
+        )
+    if rejects_path is not None:
+        _write_rejects(rejects_path, bad)
+    if progress is not None:
+        progress(good, good)
+    return store.add_pairs(
+        rows,
+        skip_duplicates=skip_duplicates,
+        files=files,
+        format=",".join(dict.fromkeys(p.format for p in plans)),
+        rejected=len(bad),
+    )
+
+
+def _write_rejects(path: Path, bad: list[BadRecord]) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            for b in bad:
+                f.write(json.dumps(b.to_dict(), ensure_ascii=False, default=str))
+                f.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else") from None
+
+
+def export_pairs(store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:
+    """Write the pairs matching ``flt`` to ``out``; the format comes from ``fmt`` or the name.
+
+    Returns how many pairs were written.
+    """
+    kind = export_format(out, fmt)
+    return write(store.iter_pairs(flt), out, kind)
