@@ -206,3 +206,28 @@ def test_paging_and_sorting(store):
     assert [p.question for p in page] == [f"Вопрос {i:02d}?" for i in range(24, 14, -1)]
     with pytest.raises(UserError, match="sort"):
         store.list_pairs(order="question; DROP TABLE pairs")
+
+
+def test_trash_is_not_searched_but_can_be_searched_itself(store):
+    a = _add(store, "Что такое квантование?", "Сжатие весов.")
+    b = _add(store, "Зачем квантование весов?", "Чтобы модель влезла в память.")
+    store.delete_pairs([a.id])
+    assert [p.id for p in store.list_pairs(PairFilter(query="квантование"))] == [b.id]
+    assert store.count_pairs(PairFilter(query="квантование")) == 1
+    assert [p.id for p in store.list_pairs(PairFilter(query="квантование", trash=True))] == [a.id]
+    # edits in the trash, restore, undo and redo cycles keep search exact
+    store.update_pair(a.id, question="Что такое дистилляция?")
+    store.restore_pairs([a.id])
+    assert store.count_pairs(PairFilter(query="дистилляц")) == 1
+    assert store.count_pairs(PairFilter(query="квантование")) == 1
+    store.undo()  # the restore
+    assert store.count_pairs(PairFilter(query="дистилляц")) == 0
+    store.undo()  # the edit
+    store.undo()  # the delete
+    assert store.count_pairs(PairFilter(query="квантование")) == 2
+    assert store.count_pairs(PairFilter(query="дистилляц")) == 0
+    store.delete_pairs([a.id, b.id])
+    assert store.purge_trash() == 2
+    assert store.count_pairs(PairFilter(trash=True)) == 0
+    c = _add(store, "Снова квантование?", "Да.")
+    assert [p.id for p in store.list_pairs(PairFilter(query="квантование"))] == [c.id]

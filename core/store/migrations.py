@@ -141,13 +141,12 @@ def m003_search_and_dedup(db: sqlite_utils.Database) -> None:
     )
     db["pairs"].add_column("dup_key", str)
     db["pairs"].add_column("question_key", str)
-    rows = db.execute("SELECT id, question, answer FROM pairs").fetchall()
-    for pid, q, a in rows:
+    rows = db.execute("SELECT id, question, answer, deleted FROM pairs").fetchall()
+    for pid, q, a, deleted in rows:
         dkey, qkey = dedup_keys(q, a)
         db.execute("UPDATE pairs SET dup_key=?, question_key=? WHERE id=?", (dkey, qkey, pid))
-        db.execute(
-            "INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)", (pid, fold(q), fold(a))
-        )
+        if deleted is None:  # the index holds live pairs only
+            db.execute("INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)", (pid, fold(q), fold(a)))
     db["pairs"].create_index(["dup_key"])
     db["pairs"].create_index(["question_key"])
 
