@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The gpu extra (unsloth, bitsandbytes) only where nvidia-smi sees a GPU.
 EXTRAS := train,chat,dev$(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo ,gpu)
 
-.PHONY: run test install bench demo clean-venv
+.PHONY: run test install bench demo clean-venv tmux
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ run: $(STAMP)
 	$(BIN)/nastavnik demo --if-missing
 	$(BIN)/nastavnik
 
-test: $(STAMP)
+test: $(STAMP) tmux
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+# The end-to-end terminal tests drive the real binary in tmux. Install it where we can
+# (root with apt); elsewhere those tests say they were skipped and why.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq tmux >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq tmux >/dev/null 2>&1)); } || \
+	  echo "tmux is not installed: the tmux end-to-end tests will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python bench/store.py
