@@ -7,6 +7,7 @@ lives in its own module and all share the connection set up in ``base``.
 from __future__ import annotations
 
 from core.store.base import StoreBase
+from core.store.chats import ChatsMixin
 from core.store.pairs import (
     Action,
     DedupReport,
@@ -20,7 +21,7 @@ from core.store.pairs import (
 )
 
 
-class Store(PairsMixin, StoreBase):
+class Store(PairsMixin, ChatsMixin, StoreBase):
     """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
 
 

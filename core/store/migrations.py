@@ -160,3 +160,71 @@ def dedup_keys(question: str, answer: str) -> tuple[str, str]:
     qkey = hashlib.blake2b(qn.encode(), digest_size=12).hexdigest()
     dkey = hashlib.blake2b((qn + "\x1f" + an).encode(), digest_size=12).hexdigest()
     return dkey, qkey
+
+
+# ---------------------------------------------------------------------------- chats, grades, evaluation
+
+
+@migration
+def m010_chats_grades_eval(db: sqlite_utils.Database) -> None:
+    """Conversations with models, 1–5 grades per model and question, evaluation answers."""
+    db["conversations"].create(
+        {"id": int, "title": str, "models": str, "system": str, "created": str, "updated": str}, pk="id"
+    )
+    db["messages"].create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "role": str,
+            "content": str,
+            "model": str,
+            "tokens": int,
+            "seconds": float,
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"role", "content"},
+    )
+    db["messages"].create_index(["conversation_id"])
+    db["grades"].create(
+        {
+            "id": int,
+            "model": str,
+            "question_key": str,
+            "question": str,
+            "score": int,
+            "comment": str,
+            "answer": str,
+            "message_id": int,
+            "pair_id": int,
+            "created": str,
+        },
+        pk="id",
+        not_null={"model", "question_key", "score"},
+    )
+    db["grades"].create_index(["model", "question_key"], unique=True)
+    db["eval_results"].create(
+        {
+            "id": int,
+            "model": str,
+            "pair_id": int,
+            "question": str,
+            "reference": str,
+            "answer": str,
+            "chrf": float,
+            "exact": int,
+            "tokens": int,
+            "seconds": float,
+            "created": str,
+        },
+        pk="id",
+        not_null={"model", "pair_id"},
+    )
+    db["eval_results"].create_index(["model", "pair_id"], unique=True)
+    db["eval_judgements"].create(
+        {"id": int, "model": str, "pair_id": int, "judge": str, "score": int, "raw": str, "created": str},
+        pk="id",
+        not_null={"model", "pair_id", "judge"},
+    )
+    db["eval_judgements"].create_index(["model", "pair_id", "judge"], unique=True)

@@ -1,0 +1,236 @@
+"""llama.cpp's converter and llama-cpp-python, without git and without surprises.
+
+The converter (``convert_hf_to_gguf.py`` with its ``conversion/`` package and ``gguf-py/``)
+comes from the source distribution of the pinned llama-cpp-python, fetched once through
+pip and unpacked into a cache folder; only those files are kept. The same pin builds the
+``llama_cpp`` module we load GGUF files with, so converter and runtime agree.
+
+llama.cpp writes to the C-level stderr while it loads and generates. ``quiet_stderr``
+points file descriptor 2 at a log file for the duration, so a terminal UI never sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.errors import UserError
+
+LLAMA_CPP_PYTHON = "0.3.36"
+_KEEP = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
+_lock = threading.Lock()
+
+# quant name → llama.cpp file type (enum llama_ftype)
+QUANTS = {
+    "f32": 0,
+    "f16": 1,
+    "q8_0": 7,
+    "q4_0": 2,
+    "q4_k_m": 15,
+    "q5_k_m": 17,
+    "q6_k": 18,
+}
+# the converter writes these itself; the rest come from llama_model_quantize on the F16 file
+CONVERTER_TYPES = {"f32", "f16", "bf16", "q8_0"}
+
+
+def converter_cache_root(cache_dir: Path) -> Path:
+    """Where the converter lives: ``$NASTAVNIK_LLAMACPP_CACHE`` if set, else the workspace cache."""
+    env = os.environ.get("NASTAVNIK_LLAMACPP_CACHE")
+    return Path(env).expanduser() if env else Path(cache_dir)
+
+
+def converter_dir(cache_dir: Path, *, progress: Callable[[str], None] | None = None) -> Path:
+    """The unpacked converter folder, fetching the sdist through pip on first use."""
+    root = converter_cache_root(cache_dir)
+    target = root / f"llama.cpp-{LLAMA_CPP_PYTHON}"
+    if (target / "convert_hf_to_gguf.py").is_file() and (target / "gguf-py").is_dir():
+        return target
+    with _lock:
+        if (target / "convert_hf_to_gguf.py").is_file():
+            return target
+        root.mkdir(parents=True, exist_ok=True)
+        if progress:
+            progress(f"fetching llama-cpp-python=={LLAMA_CPP_PYTHON} source (once)")
+        with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+            tmp_path = Path(tmp)
+            sdist = _find_sdist(root) or _pip_download(tmp_path)
+            staging = tmp_path / "unpacked"
+            _extract_converter(sdist, staging)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+    return target
+
+
+def _find_sdist(root: Path) -> Path | None:
+    """A previously downloaded sdist next to the cache (lets an offline machine be seeded)."""
+    candidate = root / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
+    return candidate if candidate.is_file() else None
+
+
+def _pip_download(dest: Path) -> Path:
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        "--no-build-isolation", f"llama-cpp-python=={LLAMA_CPP_PYTHON}", "-d", str(dest),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(dest.glob("llama_cpp_python-*.tar.gz"))
+    if not found:
+        # metadata preparation can fail without build tools; retry letting pip isolate the build
+        cmd.remove("--no-build-isolation")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        found = sorted(dest.glob("llama_cpp_python-*.tar.gz"))
+    if not found:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise UserError(
+            f"could not fetch the llama.cpp converter (llama-cpp-python=={LLAMA_CPP_PYTHON} source): {tail[0]}",
+            hint="check the connection to PyPI, or put llama_cpp_python-"
+            f"{LLAMA_CPP_PYTHON}.tar.gz into the cache folder",
+        )
+    return found[0]
+
+
+def _extract_converter(sdist: Path, out: Path) -> None:
+    prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    out.mkdir(parents=True)
+    with tarfile.open(sdist, "r:gz") as tar:
+        for member in tar:
+            if not member.name.startswith(prefix):
+                continue
+            rel = member.name[len(prefix):]
+            if not rel or not any(rel == k or rel.startswith(k) for k in _KEEP):
+                continue
+            if not (member.isfile() or member.isdir()):
+                continue
+            dest = out / rel
+            if member.isdir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src = tar.extractfile(member)
+            assert src is not None
+            with src, open(dest, "wb") as fh:
+                shutil.copyfileobj(src, fh)
+    if not (out / "convert_hf_to_gguf.py").is_file():
+        raise UserError(f"{sdist.name} holds no convert_hf_to_gguf.py", hint="delete it from the cache and retry")
+
+
+def convert_hf_to_gguf(
+    model_dir: Path,
+    out_file: Path,
+    *,
+    outtype: str,
+    cache_dir: Path,
+    log_file: Path,
+) -> None:
+    """Run llama.cpp's converter as a subprocess; its chatter goes to ``log_file``."""
+    conv = converter_dir(cache_dir)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(conv / "gguf-py"), str(conv), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("NO_LOCAL_GGUF", "")
+    env.pop("NO_LOCAL_GGUF")
+    env["TQDM_DISABLE"] = "1"
+    cmd = [
+        sys.executable, str(conv / "convert_hf_to_gguf.py"), str(model_dir),
+        "--outfile", str(out_file), "--outtype", outtype,
+    ]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(conv))
+    if proc.returncode != 0:
+        tail = _tail(log_file)
+        raise UserError(
+            f"llama.cpp's converter failed on {model_dir} ({tail})",
+            hint=f"the full output is in {log_file}",
+        )
+
+
+def _tail(path: Path, n: int = 1) -> str:
+    try:
+        lines = [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return "no log"
+    return " | ".join(lines[-n:]) if lines else "no output"
+
+
+def quantize(src: Path, dst: Path, quant: str, *, log_file: Path) -> None:
+    """Quantize a GGUF with llama.cpp's own quantizer (in this process, stderr to the log)."""
+    ftype = QUANTS.get(quant)
+    if ftype is None:
+        raise UserError(f"unknown quantization {quant!r}", hint="use one of: " + ", ".join(QUANTS))
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = max(1, (os.cpu_count() or 2))
+    with quiet_stderr(log_file):
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    if rc != 0:
+        raise UserError(
+            f"llama.cpp could not quantize {src.name} to {quant} (code {rc})",
+            hint=f"K-quants need tensor rows that are multiples of 256; details in {log_file}",
+        )
+
+
+_stderr_lock = threading.RLock()
+
+
+@contextmanager
+def quiet_stderr(log_file: Path | None) -> Iterator[None]:
+    """Send C-level stderr (fd 2) to ``log_file`` (or /dev/null) while the block runs.
+
+    Only fd 2 moves: stdout stays where it is, so a running Textual screen (which draws on
+    stdout) is untouched. Re-entrant and serialised across threads.
+    """
+    with _stderr_lock:
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            target = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        else:
+            target = os.open(os.devnull, os.O_WRONLY)
+        saved = os.dup(2)
+        try:
+            os.dup2(target, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(target)
+
+
+def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, **kw):
+    """Open a GGUF with llama-cpp-python; every byte llama.cpp prints goes to ``log_file``."""
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise UserError(
+            "llama-cpp-python is not installed",
+            hint="install the chat extra: pip install 'nastavnik[chat]'",
+        ) from exc
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models")
+    with quiet_stderr(log_file):
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
+                n_threads=kw.pop("n_threads", None) or max(1, os.cpu_count() or 1), **kw,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc
+    return llm
