@@ -112,6 +112,8 @@ class NastavnikApp(App):
 
     def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
         self.ws = ws
+        # bring the schema up to date once, before any worker opens the store without migrating
+        Store(ws.db_path).close()
         lang = lang or ws.setting("lang") or detect_lang()
         set_lang(lang)
         super().__init__()
@@ -181,8 +183,8 @@ class NastavnikApp(App):
         self.action_tab("pairs")
         self.call_later(self.pairs_room.run_action, action)
 
-    def all_bindings(self) -> list[Binding]:
-        """Every binding a user can press, for the help screen (one per action and node)."""
+    def all_bindings(self) -> list[tuple[str, str]]:
+        """Every binding a user can press, as (keys, description), for the help screen."""
         from tui.widgets.pair_table import PairTable
 
         nodes = [self, self.pairs_room, self.pairs_room.query_one(PairTable)]
@@ -190,18 +192,23 @@ class NastavnikApp(App):
         while focused is not None and focused not in nodes:
             nodes.append(focused)
             focused = focused.parent
-        seen: set[tuple[int, str]] = set()
-        out: list[Binding] = []
+        out: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
         for node in nodes:
             localize(node)
+            by_action: dict[str, list[str]] = {}
+            desc: dict[str, str] = {}
             for key, lst in node._bindings.key_to_bindings.items():
                 for b in lst:
-                    if (id(node), b.action) in seen:
-                        continue
-                    seen.add((id(node), b.action))
-                    keys = ",".join(k for k, bl in node._bindings.key_to_bindings.items() for x in bl if x.action == b.action)
-                    out.append(Binding(keys, b.action, b.description or b.action, show=b.show, key_display=b.key_display))
-        out.append(Binding("ctrl+p", "command_palette", t("k.palette")))
+                    by_action.setdefault(b.action, []).append(key)
+                    if b.id and b.id.startswith("i18n:") or not desc.get(b.action):
+                        desc[b.action] = b.description
+            for action, keys in by_action.items():
+                text = desc[action] or action.replace("_", " ")
+                if (action, text) in seen:
+                    continue
+                seen.add((action, text))
+                out.append((",".join(keys), text))
         return out
 
     def action_help(self) -> None:
@@ -226,7 +233,7 @@ class NastavnikApp(App):
             if hasattr(room, "localize"):
                 room.localize()
             else:
-                room.recompose()
+                self.call_later(room.recompose)
         self.pairs_room.localize()
         self.query_one(StatusBar).refresh_text()
         self.refresh_bindings()

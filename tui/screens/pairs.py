@@ -269,6 +269,7 @@ class PairsRoom(Vertical):
 
     def localize(self) -> None:
         localize(self)
+        localize(self.table)
         self.query_one("#search", Input).placeholder = t("search.placeholder")
         self._update_filter_label()
         self.table.refresh()

@@ -30,6 +30,7 @@ from textual.worker import get_current_worker
 from core.store import Pair, PairFilter, Store
 from core.text import fold
 from tui.i18n import register, t
+from tui.keys import localize
 
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
@@ -50,6 +51,12 @@ register(
         "table.empty": "Пар нет. n — новая пара, i — импорт.",
         "table.nomatch": "Ничего не найдено. Esc — сбросить поиск и фильтр.",
         "table.loading": "…",
+        "k.up": "строка вверх",
+        "k.down": "строка вниз",
+        "k.pageup": "страница вверх",
+        "k.pagedown": "страница вниз",
+        "k.home": "в начало",
+        "k.end": "в конец",
     },
     en={
         "col.status": "status",
@@ -66,6 +73,12 @@ register(
         "table.empty": "No pairs yet. n — new pair, i — import.",
         "table.nomatch": "Nothing matches. Esc clears the search and filter.",
         "table.loading": "…",
+        "k.up": "row up",
+        "k.down": "row down",
+        "k.pageup": "page up",
+        "k.pagedown": "page down",
+        "k.home": "first row",
+        "k.end": "last row",
     },
 )
 
@@ -171,12 +184,12 @@ class PairTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", show=False),
-        Binding("down", "cursor(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False),
-        Binding("end", "jump(-1)", show=False),
+        Binding("up", "cursor(-1)", t("k.up"), show=False, id="i18n:k.up"),
+        Binding("down", "cursor(1)", t("k.down"), show=False, id="i18n:k.down"),
+        Binding("pageup", "page(-1)", t("k.pageup"), show=False, id="i18n:k.pageup"),
+        Binding("pagedown", "page(1)", t("k.pagedown"), show=False, id="i18n:k.pagedown"),
+        Binding("home", "jump(0)", t("k.home"), show=False, id="i18n:k.home"),
+        Binding("end", "jump(-1)", t("k.end"), show=False, id="i18n:k.end"),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
@@ -411,6 +424,7 @@ class PairTable(ScrollView, can_focus=True):
         self._request_visible()
 
     def on_mount(self) -> None:
+        localize(self)
         self._update_virtual_size()
 
     def on_click(self, event: events.Click) -> None:

@@ -1,0 +1,219 @@
+"""The app shell: tabs, status bar, help, palette, language, and the `tui`/`serve` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+
+import pytest
+from textual.widgets import TabbedContent
+
+from core.workspace import Workspace
+from tui.app import NastavnikApp, running_jobs
+from tui.commands import PAIRS_COMMANDS, commands
+from tui.i18n import set_lang
+from tui.keys import keys_for
+from tui.screens.pairs import PairsRoom
+from tui.widgets.pair_table import PairTable
+from tui.widgets.status_bar import StatusBar
+
+
+def async_test(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        finally:
+            set_lang("en")
+
+    return wrapper
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.fixture
+def ws(home):
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_pair("Что такое эпоха?", "Один проход по данным.", tags=["основы"])
+        store.add_pair("Что такое LoRA?", "Низкоранговый адаптер.")
+        store.set_status([1], "approved")
+        store.set_split([2], "eval")
+    return ws
+
+
+def tab_labels(app) -> list[str]:
+    tabs = app.query_one(TabbedContent)
+    return [str(tabs.get_tab(pid).label) for pid in ("pairs", "train", "chat", "evaluate")]
+
+
+def test_latin_keys_get_their_russian_twins():
+    assert keys_for("a") == "a,ф"
+    assert keys_for("q") == "q,й"
+    assert keys_for("D") == "D,В"
+    assert keys_for("ctrl+z") == "ctrl+z"
+    assert keys_for("question_mark") == "question_mark"
+
+
+@async_test
+async def test_app_opens_with_rooms_status_bar_and_fits_80x24(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert tab_labels(app) == ["Pairs", "Train", "Chat", "Evaluate"]
+        bar = app.query_one(StatusBar).text()
+        assert "2 pairs" in bar and "✓1" in bar and "eval 1" in bar and "no jobs" in bar
+        # everything on screen at 80×24: table, status bar and footer each get their lines
+        table = app.query_one(PairTable)
+        assert table.region.height >= 15
+        assert app.query_one(StatusBar).region.y == 22
+        assert app.screen.query_one("Footer").region.y == 23
+        assert isinstance(app.focused, PairTable)
+
+
+@async_test
+async def test_number_keys_switch_rooms(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tabs = app.query_one(TabbedContent)
+        for key, tab in (("2", "train"), ("3", "chat"), ("4", "evaluate"), ("1", "pairs")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == tab
+        assert isinstance(app.focused, PairTable)
+
+
+@async_test
+async def test_language_from_settings_then_locale(ws, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "ru_RU.UTF-8")
+    app = NastavnikApp(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert tab_labels(app)[0] == "Пары"
+    ws.update_settings(lang="en")
+    app = NastavnikApp(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert tab_labels(app)[0] == "Pairs"
+    app = NastavnikApp(ws, "ru")  # --lang wins
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert tab_labels(app)[0] == "Пары"
+
+
+@async_test
+async def test_palette_switches_language_and_remembers_it(ws):
+    app = NastavnikApp(ws, "ru")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "пар 2" in app.query_one(StatusBar).text()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"English")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert tab_labels(app) == ["Pairs", "Train", "Chat", "Evaluate"]
+        assert "2 pairs" in app.query_one(StatusBar).text()
+        room = app.query_one(PairsRoom)
+        descriptions = {b.description for _, b in room._bindings}
+        assert "approve" in descriptions and "одобрить" not in descriptions
+        header = "".join(seg.text for seg in app.query_one(PairTable).render_line(0))
+        assert "question" in header
+    assert json.loads(ws.settings_path.read_text())["lang"] == "en"
+
+
+@async_test
+async def test_help_lists_every_binding_on_both_layouts(ws):
+    from tui.screens.help import HelpScreen
+
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        entries = {desc: (latin, russian) for _, desc, latin, russian in app.screen.entries}
+        assert entries["approve"] == ("a", "ф")
+        assert "q" in entries["quit"][0].split(", ") and "й" in entries["quit"][1].split(", ")
+        for desc in ("reject", "tags", "train/eval", "mark", "delete", "undo", "history", "import", "export",
+                     "new", "edit", "search", "stats", "duplicates", "filter", "help", "commands"):
+            assert desc in entries, desc
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+
+
+@async_test
+async def test_palette_offers_every_action(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        titles = [title for title, _ in commands(app)]
+        assert len(titles) == len(set(titles))
+        for _, action in PAIRS_COMMANDS:
+            assert callable(getattr(PairsRoom, f"action_{action}", None)), action
+        assert any(t.startswith("Go to: Train") for t in titles)
+        assert "Язык: русский" in titles and "Language: English" in titles
+        # running a palette entry acts on the Pairs room
+        approve = dict(commands(app))["Pairs: approve (a)"]
+        approve()
+        await settle(pilot)
+    with ws.store() as store:
+        assert store.get_pair(1).status == "approved"
+
+
+def test_running_jobs_reads_runs_when_the_store_has_them():
+    class Run:
+        def __init__(self, id, status):
+            self.id, self.status = id, status
+
+    class WithRuns:
+        def list_runs(self):
+            return [Run(1, "running"), Run(2, "done"), Run(3, "queued")]
+
+    class Broken:
+        def list_runs(self):
+            raise RuntimeError("no such table: runs")
+
+    assert running_jobs(WithRuns()) == ["1", "3"]
+    assert running_jobs(Broken()) == []
+    assert running_jobs(object()) == []
+
+
+def test_no_command_and_tui_command_open_the_app(cli, home, monkeypatch):
+    opened = []
+    monkeypatch.setattr(NastavnikApp, "run", lambda self: opened.append((self.ws.home, self.home_label)))
+    assert cli().code == 0
+    assert cli("--lang", "ru", "tui").code == 0
+    assert len(opened) == 2 and opened[0][0] == Workspace.open(home).home
+    assert json.loads((home / "settings.json").read_text())["lang"] == "ru"
+
+
+def test_serve_binds_to_localhost_only(cli, monkeypatch):
+    import textual_serve.server as server_mod
+
+    started = {}
+
+    class FakeServer:
+        def __init__(self, command, host, port, title=None):
+            started.update(command=command, host=host, port=port)
+
+        def serve(self):
+            started["served"] = True
+
+    monkeypatch.setattr(server_mod, "Server", FakeServer)
+    result = cli("serve", "--port", "8123")
+    assert result.code == 0
+    assert started["host"] == "127.0.0.1" and started["port"] == 8123 and started["served"]
+    assert "127.0.0.1" in result.out and "tui" in started["command"]
+    assert cli("serve", "--help").out.count("127.0.0.1") >= 1
