@@ -111,7 +111,7 @@ def import_files(
         )
     if rejects_path is not None:
         _write_rejects(rejects_path, bad)
-    if progress is not None:
+    if progress is not None and good:
         progress(good, good)
     return store.add_pairs(
         rows,

@@ -146,13 +146,14 @@ def test_excel_csv_bom_semicolon_crlf_multiline_russian_headers(tmp_path):
         '"Что такое ""эпоха""?";"Один проход\nпо всем данным; целиком.";;основы, обучение;одобрено;проверка\r\n'
         "Ёлка?;Дерево;Ты ботаник.;;;\r\n"
         ";;;;;\r\n"
-        "Третий;Ответ;;;draft;train\r\n"
+        "Третий;Ответ;;\"x; y\";draft;train\r\n"
     )
     f.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert detect(f).format == "csv"
     recs = records(f)
     assert recs[0] == Record('Что такое "эпоха"?', "Один проход\nпо всем данным; целиком.", None, [], ["основы", "обучение"], "approved", "eval")
     assert recs[1] == Record("Ёлка?", "Дерево", "Ты ботаник.")
+    assert recs[2] == Record("Третий", "Ответ", None, [], ["x", "y"], "draft", "train")
     assert [str(loc) for loc, _ in read_file(f)] == ["вопросы.csv row 2", "вопросы.csv row 3", "вопросы.csv row 5"]
 
 
@@ -300,3 +301,20 @@ def test_export_format_from_name(tmp_path):
     assert export_format(tmp_path / "x.jsonl", "sharegpt") == "sharegpt"
     with pytest.raises(UserError, match="--format"):
         export_format(tmp_path / "x.xlsx")
+
+
+def test_cp1251_jsonl_is_detected_and_unknown_encoding_refused(tmp_path):
+    f = tmp_path / "win.jsonl"
+    rows = [{"question": f"Что такое ёлка номер {i}?", "answer": "Хвойное дерево, растёт в лесу."} for i in range(3)]
+    f.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("cp1251"))
+    assert [r.question for r in records(f)] == [r["question"] for r in rows]
+    assert [r.question for r in records(f, encoding="cp1251")] == [r["question"] for r in rows]
+    with pytest.raises(UserError, match="unknown encoding 'klingon'"):
+        records(f, encoding="klingon")
+
+
+def test_excel_sep_line_names_the_delimiter(tmp_path):
+    f = tmp_path / "sep.csv"
+    f.write_text("sep=,\r\nВопрос,Ответ\r\nА;Б,В;Г\r\n", "utf-8")
+    assert records(f) == [Record("А;Б", "В;Г")]
+    assert [str(loc) for loc, _ in read_file(f)] == ["sep.csv row 3"]

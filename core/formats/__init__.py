@@ -244,15 +244,15 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
     shape = plan.shape_fn or (shape_named(plan.shape) if plan.shape else None)
     if plan.container == "csv" and shape is None:
         shape = Flat()
-    first = True
-    for loc, obj in _objects(plan):
+    objects = iter(_objects(plan))
+    for loc, obj in objects:  # the first record settles the shape
         if obj.__class__ is BadRecord:
             yield loc, obj
             continue
+        if not isinstance(obj, dict):
+            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
+            continue
         if shape is None:
-            if not isinstance(obj, dict):
-                yield loc, BadRecord(loc, f"expected a JSON object, found {type(obj).__name__}", None, obj)
-                continue
             kind = guess_shape(obj)
             if kind is None:
                 raise UserError(
@@ -261,23 +261,34 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
                     + "|".join(SHAPES),
                 )
             shape = shape_named(kind, detected=True)
-        if first and plan.container in ("csv", "parquet", "hf") and isinstance(shape, Flat):
+        if plan.container in ("csv", "parquet", "hf") and isinstance(shape, Flat):
             # a table has one header for all rows: a missing column is the file's problem, not a row's
             try:
                 shape.resolve(tuple(obj), table=True)
             except Bad as exc:
                 raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format") from None
-        first = False
-        if not isinstance(obj, dict):
-            yield loc, BadRecord(loc, f"expected an object, found {type(obj).__name__}", None, obj)
-            continue
         try:
-            records = shape(obj)
+            for rec in shape(obj):
+                yield loc, rec
         except Bad as exc:
             yield loc, BadRecord(loc, exc.reason, exc.field, obj)
-            continue
-        for rec in records:
-            yield loc, rec
+        break
+    for loc, obj in objects:
+        if obj.__class__ is dict or (obj.__class__ is not BadRecord and isinstance(obj, dict)):
+            try:
+                records = shape(obj)
+            except Bad as exc:
+                yield loc, BadRecord(loc, exc.reason, exc.field, obj)
+                continue
+            if len(records) == 1:
+                yield loc, records[0]
+            else:
+                for rec in records:
+                    yield loc, rec
+        elif obj.__class__ is BadRecord:
+            yield loc, obj
+        else:
+            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
 
 
 def read_file(path: str | os.PathLike, fmt: str | None = None, encoding: str | None = None) -> Iterator[tuple[Location, Record | BadRecord]]:

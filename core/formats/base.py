@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(slots=True)
@@ -19,9 +19,11 @@ class Record:
     split: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a record sits: a file and a line (text formats) or a row (tables)."""
+class Location(NamedTuple):
+    """Where a record sits: a file and a line (text formats) or a row (tables).
+
+    A named tuple: readers make one per record, so it has to be cheap.
+    """
 
     file: str
     line: int | None = None

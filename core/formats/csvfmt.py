@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -14,6 +15,7 @@ from core.formats.records import TABLE_COLUMNS, to_row
 from core.formats.textio import read_text
 
 DELIMITERS = (";", ",", "\t")
+_SEP = re.compile(r"\ufeff?sep=(.)[ \t]*\r?\n", re.IGNORECASE)
 
 
 def sniff_delimiter(text: str, default: str = ",") -> str:
@@ -37,6 +39,12 @@ def iter_csv(
 ) -> Iterator[tuple[Location, dict]]:
     """(location, {header: cell}) per data row; blank rows are skipped but keep their number."""
     text, _ = read_text(path, encoding)
+    first_row = 1
+    hint = _SEP.match(text)
+    if hint:  # Excel's "sep=;" line names the delimiter
+        delimiter = delimiter or hint.group(1)
+        text = text[hint.end() :]
+        first_row = 2
     delim = delimiter or sniff_delimiter(text, "\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
     try:
@@ -45,7 +53,7 @@ def iter_csv(
             return
         header = [h.replace("\ufeff", "").strip() for h in header]
         width = len(header)
-        for row_no, row in enumerate(reader, 2):
+        for row_no, row in enumerate(reader, first_row + 1):
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) < width:

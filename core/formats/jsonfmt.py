@@ -26,8 +26,9 @@ def _invalid(exc: ValueError) -> str:
 def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[tuple[Location, Any]]:
     """(location, parsed object) per non-blank line; a line that does not parse gives a BadRecord."""
     enc = sniff_encoding(path, encoding)
-    loads = json.loads
-    if enc in _FAST:
+    decode = json.JSONDecoder().decode
+    fast = enc in _FAST
+    if fast:  # bytes per line: a line that is not UTF-8 is one bad record, not a failed file
         f: IO = open(path, "rb")
     else:
         f = open(path, "r", encoding=enc, newline="\n")
@@ -38,7 +39,13 @@ def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[t
                 if raw.isspace():
                     continue
                 try:
-                    obj = loads(raw)
+                    if fast:
+                        text = raw.decode("utf-8")
+                        if lineno == 1 and text.startswith("\ufeff"):
+                            text = text[1:]
+                        obj = decode(text)
+                    else:
+                        obj = decode(raw)
                 except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     loc = Location(name, lineno)

@@ -13,6 +13,7 @@ location. Every shape also accepts the optional keys ``tags``, ``status`` and ``
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from core.formats.base import Record
@@ -91,7 +92,11 @@ def text_of(value: Any, field: str) -> str:
     raise Bad(field, f"expected text, found {_kind(value)}")
 
 
+_TAG_SEP = re.compile(r"[,;]")
+
+
 def tags_of(value: Any, field: str = "tags") -> list[str]:
+    """Tags from a list, a JSON list in text, or "a, b" / "a; b" text."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
@@ -104,9 +109,9 @@ def tags_of(value: Any, field: str = "tags") -> list[str]:
             if isinstance(loaded, list):
                 value = loaded
             else:
-                return [t.strip() for t in s.split(",") if t.strip()]
+                return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
         else:
-            return [t.strip() for t in s.split(",") if t.strip()]
+            return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
     if isinstance(value, (list, tuple)):
         out = []
         for t in value:
@@ -173,11 +178,17 @@ def _extras(obj: dict) -> tuple[list[str], str | None, str | None]:
     tags = get("tags")
     status = get("status")
     split = get("split")
-    return (
-        tags_of(tags) if tags else [],
-        status_of(status) if status else None,
-        split_of(split) if split else None,
-    )
+    if tags:
+        # the store cleans tags (strip, drop empty, dedup); a list of strings needs no more here
+        if not (tags.__class__ is list and all(t.__class__ is str for t in tags)):
+            tags = tags_of(tags)
+    else:
+        tags = []
+    if status:
+        status = (status.__class__ is str and STATUS_WORDS.get(status)) or status_of(status)
+    if split:
+        split = (split.__class__ is str and SPLIT_WORDS.get(split)) or split_of(split)
+    return tags, status or None, split or None
 
 
 def _need(value: str, field: str, what: str) -> str:
@@ -231,51 +242,57 @@ class Conversation:
         if not isinstance(turns, list):
             raise Bad(key, f"expected a list of turns, found {_kind(turns)}")
         tags, status, split = _extras(obj)
-        roles = self.roles
-        history: list[dict] = []
+        get_role = self.roles.get
+        rk0, ck0 = self.role_key, self.content_key
+        hist: list[tuple[str, str]] = []  # (role, content) so far
         out: list[Record] = []
         last_user = -1  # index in ``turns`` of the user turn waiting for an answer
         for i, turn in enumerate(turns):
             if not isinstance(turn, dict):
                 raise Bad(f"{key}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
-            rk = self.role_key or ("role" if "role" in turn else "from")
-            ck = self.content_key or ("content" if "content" in turn else "value")
+            rk = rk0 or ("role" if "role" in turn else "from")
+            ck = ck0 or ("content" if "content" in turn else "value")
             raw_role = turn.get(rk)
-            role = roles.get(raw_role) if isinstance(raw_role, str) else None
-            if role is None and isinstance(raw_role, str):
-                role = roles.get(raw_role.lower())
+            role = get_role(raw_role) if raw_role.__class__ is str else None
             if role is None:
-                if raw_role is None:
-                    raise Bad(f"{key}[{i}].{rk}", "missing — each turn needs a role (user, assistant or system)")
-                raise Bad(
-                    f"{key}[{i}].{rk}",
-                    f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported",
-                )
-            content = text_of(turn.get(ck), f"{key}[{i}].{ck}")
-            if role == "system":
-                if not history and system is None:
-                    system = content if content.strip() else None
-                else:
-                    history.append({"role": "system", "content": content})
-                continue
+                role = self._slow_role(raw_role, f"{key}[{i}].{rk}")
+            content = turn.get(ck)
+            if content.__class__ is not str:
+                content = text_of(content, f"{key}[{i}].{ck}")
             if role == "user":
-                history.append({"role": "user", "content": content})
+                hist.append(("user", content))
                 last_user = i
-                continue
-            # assistant
-            if last_user < 0 or turn.get("weight") == 0:
-                history.append({"role": "assistant", "content": content})
+            elif role == "assistant":
+                if last_user < 0 or turn.get("weight") == 0:
+                    hist.append(("assistant", content))
+                    last_user = -1
+                    continue
+                question = hist[-1][1]
+                if not question or question.isspace():
+                    raise Bad(f"{key}[{last_user}].{ck}", "the question is empty — write one or remove the record")
+                if not content or content.isspace():
+                    raise Bad(f"{key}[{i}].{ck}", "the answer is empty — write one or remove the record")
+                context = [{"role": r, "content": c} for r, c in hist[:-1]] if len(hist) > 1 else []
+                out.append(Record(question, content, system, context, tags, status, split))
+                hist.append(("assistant", content))
                 last_user = -1
-                continue
-            question = history[-1]["content"]
-            _need(question, f"{key}[{last_user}].{ck}", "question")
-            _need(content, f"{key}[{i}].{ck}", "answer")
-            out.append(Record(question, content, system, history[:-1], tags, status, split))
-            history.append({"role": "assistant", "content": content})
-            last_user = -1
+            elif not hist and system is None:  # system
+                system = content if content and not content.isspace() else None
+            else:
+                hist.append(("system", content))
         if not out:
             raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here")
         return out
+
+    def _slow_role(self, raw_role: Any, field: str) -> str:
+        if isinstance(raw_role, str):
+            role = self.roles.get(raw_role.lower()) or self.roles.get(raw_role.strip().lower())
+            if role:
+                return role
+            raise Bad(field, f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported")
+        if raw_role is None:
+            raise Bad(field, "missing — each turn needs a role (user, assistant or system)")
+        raise Bad(field, f"expected a role name, found {_kind(raw_role)}")
 
 
 class Alpaca:
@@ -529,7 +546,7 @@ TABLE_COLUMNS = ("question", "answer", "system", "context", "tags", "status", "s
 
 
 def tags_cell(tags: list[str]) -> str:
-    if any("," in t or t.startswith("[") for t in tags):
+    if any("," in t or ";" in t or t.startswith("[") for t in tags):
         return json.dumps(list(tags), ensure_ascii=False)
     return ", ".join(tags)
 
