@@ -188,21 +188,21 @@ _stderr_lock = threading.RLock()
 
 @contextmanager
 def quiet_stderr(log_file: Path | None) -> Iterator[None]:
-    """Send C-level stderr (fd 2) to ``log_file`` (or /dev/null) while the block runs.
+    """Send C-level stderr (fd 2) to ``log_file`` while the block runs (``None``: leave it).
 
     Only fd 2 moves: stdout stays where it is, so a running Textual screen (which draws on
     stdout) is untouched. Re-entrant and serialised across threads.
     """
+    if log_file is None:  # a child process whose stderr already is the log
+        yield
+        return
     with _stderr_lock:
         try:
             sys.stderr.flush()
         except Exception:
             pass
-        if log_file is not None:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            target = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        else:
-            target = os.open(os.devnull, os.O_WRONLY)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        target = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         saved = os.dup(2)
         try:
             os.dup2(target, 2)

@@ -1,0 +1,390 @@
+"""Chat with exported GGUF models through llama-cpp-python.
+
+Two ways to run a model, one interface (``load``, ``stream``, ``close``):
+
+* ``LocalModel`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
+  the workspace log while it loads and generates (``core.llamacpp.quiet_stderr``). For the
+  CLI, evaluation and benchmarks.
+* ``WorkerModel`` — the same, in a child process (``python -m core.chat``) that talks JSON
+  lines over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2,
+  so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
+
+``stream(messages, …)`` yields text pieces as llama.cpp produces them, checks ``cancel()``
+between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``.
+The chat template, BOS and stop tokens come from the GGUF itself (``create_chat_completion``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.errors import UserError
+
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 0.0
+
+
+@dataclass
+class ModelRef:
+    key: str  # how the store knows it (registered name, else the file path)
+    path: Path
+    label: str
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "path": str(self.path), "label": self.label}
+
+
+@dataclass
+class Reply:
+    text: str
+    tokens: int
+    seconds: float
+    reason: str  # "stop" (end of turn), "length", "cancelled"
+    first_token_s: float | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tokens_per_s"] = round(self.tokens_per_s, 2)
+        return d
+
+
+# ---------------------------------------------------------------------------- finding models
+
+
+def _get(obj, name, default=None):
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _models(store) -> list:
+    lister = getattr(store, "list_models", None)
+    if lister is None:
+        return []
+    try:
+        return list(lister())
+    except TypeError:
+        return []
+
+
+def resolve_model(ws, ref: str) -> ModelRef:
+    """A GGUF by file path, registered name, export folder name or run id."""
+    path = Path(ref).expanduser()
+    with ws.store() as store:
+        models = [m for m in _models(store) if _get(m, "kind") == "gguf"]
+    by_path = {str(Path(_get(m, "path")).resolve()): m for m in models}
+    if path.is_file():
+        path = path.resolve()
+        if path.suffix.lower() != ".gguf":
+            raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`")
+        m = by_path.get(str(path))
+        return ModelRef(str(_get(m, "name")) if m else str(path), path, str(_get(m, "name")) if m else path.stem)
+    for m in reversed(models):  # newest registrations last
+        if str(_get(m, "name")) == ref:
+            return ModelRef(ref, Path(_get(m, "path")), ref)
+    for m in reversed(models):
+        if str(_get(m, "run_id")) == ref:
+            return ModelRef(str(_get(m, "name")), Path(_get(m, "path")), str(_get(m, "name")))
+    folder = ws.exports_dir / ref
+    if folder.is_dir():
+        info = folder / "export.json"
+        files = []
+        if info.is_file():
+            files = [Path(f["path"]) for f in json.loads(info.read_text(encoding="utf-8")).get("files", [])]
+        files = [f for f in files if f.is_file()] or sorted(folder.glob("*.gguf"))
+        if files:
+            f = files[0].resolve()
+            m = by_path.get(str(f))
+            return ModelRef(str(_get(m, "name")) if m else str(f), f, str(_get(m, "name")) if m else f.stem)
+    raise UserError(
+        f"no GGUF model called {ref!r}",
+        hint="give a .gguf path, a name from `nastavnik models list`, or export one: `nastavnik export RUN`",
+    )
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def _chunk_text(chunk: dict) -> tuple[str, str | None]:
+    choice = chunk["choices"][0]
+    delta = choice.get("delta") or {}
+    return delta.get("content") or "", choice.get("finish_reason")
+
+
+class LocalModel:
+    """``llama_cpp.Llama`` in this process, loaded on first use."""
+
+    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0) -> None:
+        self.ref = ref
+        self.log_file = log_file
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self.llm = None
+        self.last: Reply | None = None
+
+    def load(self) -> None:
+        if self.llm is None:
+            from core.llamacpp import load_llama
+
+            self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed)
+
+    def stream(
+        self,
+        messages: list[dict],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        from core.llamacpp import quiet_stderr
+
+        self.load()
+        parts: list[str] = []
+        tokens = 0
+        reason = "length"
+        first = None
+        start = time.perf_counter()
+        gen = self.llm.create_chat_completion(
+            messages=messages, stream=True, temperature=temperature, max_tokens=max_tokens,
+            **({"top_k": 1} if temperature <= 0 else {}),
+        )
+        try:
+            while True:
+                with quiet_stderr(self.log_file):
+                    try:
+                        chunk = next(gen)
+                    except StopIteration:
+                        break
+                piece, finish = _chunk_text(chunk)
+                if finish:
+                    reason = finish
+                if piece:
+                    if first is None:
+                        first = time.perf_counter() - start
+                    tokens += 1
+                    parts.append(piece)
+                    yield piece
+                if cancel is not None and cancel():
+                    reason = "cancelled"
+                    break
+        finally:
+            gen.close()
+            self.last = Reply("".join(parts), tokens, time.perf_counter() - start, reason, first)
+
+    def reply(self, messages: list[dict], **kw) -> Reply:
+        for _ in self.stream(messages, **kw):
+            pass
+        assert self.last is not None
+        return self.last
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class WorkerModel:
+    """The model in a child process; llama.cpp's output never reaches this process's fds."""
+
+    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0) -> None:
+        self.ref = ref
+        self.log_file = log_file
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self.proc: subprocess.Popen | None = None
+        self.last: Reply | None = None
+        self._log = None
+
+    def load(self) -> None:
+        if self.proc is not None:
+            return
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_file, "ab")
+        repo = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
+            env=env, text=True, encoding="utf-8", bufsize=1,
+        )
+        event = self._read()
+        if event.get("event") != "ready":
+            self.close()
+            raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
+
+    def _read(self) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"event": "error", "message": f"the model process for {self.ref.label} ended unexpectedly"}
+        return json.loads(line)
+
+    def _send(self, obj: dict) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def stream(
+        self,
+        messages: list[dict],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        self.load()
+        self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens})
+        parts: list[str] = []
+        stop_sent = False
+        start = time.perf_counter()
+        while True:
+            event = self._read()
+            kind = event.get("event")
+            if kind == "token":
+                parts.append(event["text"])
+                yield event["text"]
+                if cancel is not None and not stop_sent and cancel():
+                    self._send({"op": "stop"})
+                    stop_sent = True
+            elif kind == "done":
+                self.last = Reply(
+                    "".join(parts), event["tokens"], event["seconds"], event["reason"], event.get("first_token_s")
+                )
+                return
+            else:
+                self.last = Reply("".join(parts), len(parts), time.perf_counter() - start, "error")
+                raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
+
+    def reply(self, messages: list[dict], **kw) -> Reply:
+        for _ in self.stream(messages, **kw):
+            pass
+        assert self.last is not None
+        return self.last
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self._send({"op": "close"})
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f and f.close()
+                except OSError:
+                    pass
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048):
+    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI."""
+    mref = resolve_model(ws, ref)
+    cls = LocalModel if in_process else WorkerModel
+    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx)
+
+
+def messages_for(history: list[dict], question: str, system: str | None = None) -> list[dict]:
+    out = [{"role": "system", "content": system}] if system else []
+    out += [m for m in history if m.get("role") in ("user", "assistant")]
+    out.append({"role": "user", "content": question})
+    return out
+
+
+# ---------------------------------------------------------------------------- the child process
+
+
+def _serve(path: str, n_ctx: int, seed: int) -> int:
+    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file."""
+    out = sys.stdout
+    stop = threading.Event()
+    commands: list[dict] = []
+    have = threading.Condition()
+
+    def emit(obj: dict) -> None:
+        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        out.flush()
+
+    def reader() -> None:
+        for line in sys.stdin:
+            try:
+                cmd = json.loads(line)
+            except ValueError:
+                continue
+            if cmd.get("op") == "stop":
+                stop.set()
+                continue
+            with have:
+                commands.append(cmd)
+                have.notify()
+        with have:
+            commands.append({"op": "close"})
+            have.notify()
+
+    try:
+        model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed)
+        model.load()
+    except Exception as exc:  # report any failure to the parent as an event
+        emit({"event": "error", "message": str(exc)})
+        return 1
+    emit({"event": "ready"})
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        while True:
+            with have:
+                while not commands:
+                    have.wait()
+                cmd = commands.pop(0)
+            if cmd.get("op") == "close":
+                return 0
+            if cmd.get("op") != "chat":
+                continue
+            stop.clear()
+            try:
+                for piece in model.stream(
+                    cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
+                    max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=stop.is_set,
+                ):
+                    emit({"event": "token", "text": piece})
+                r = model.last
+                emit({"event": "done", "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason, "first_token_s": r.first_token_s})
+            except Exception as exc:
+                emit({"event": "error", "message": str(exc)})
+    finally:
+        model.close()
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
