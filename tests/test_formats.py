@@ -318,3 +318,16 @@ def test_excel_sep_line_names_the_delimiter(tmp_path):
     f.write_text("sep=,\r\nВопрос,Ответ\r\nА;Б,В;Г\r\n", "utf-8")
     assert records(f) == [Record("А;Б", "В;Г")]
     assert [str(loc) for loc, _ in read_file(f)] == ["sep.csv row 3"]
+
+
+def test_jsonl_whose_first_line_is_an_array_stays_jsonl(tmp_path):
+    f = tmp_path / "x.jsonl"
+    f.write_text('[1, 2]\n{"question": "q", "answer": "a"}\n', "utf-8")
+    got = [(str(loc), rec) for loc, rec in read_file(f)]
+    assert got[0][0] == "x.jsonl:1" and isinstance(got[0][1], BadRecord) and "found list" in got[0][1].reason
+    assert got[1] == ("x.jsonl:2", Record("q", "a"))
+    g = tmp_path / "y.json"
+    g.write_text('[{"question": "q", "answer": "a"}]\n{"question": "lost?"}', "utf-8")
+    assert detect(g, "json").container == "json"
+    with pytest.raises(UserError, match=r"y.json:2: invalid JSON \(extra data"):
+        records(g, "json")

@@ -164,7 +164,8 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
         return Plan(p, name, "jsonl", fmt if fmt in SHAPES else "jsonl", shape=fmt if fmt in SHAPES else None, encoding=encoding)
     first = stripped[:1]
     if first == b"[" or fmt == "json":
-        container = "json"
+        # a JSON array, unless its first line is a whole value with more lines after it (JSONL)
+        container = "jsonl" if fmt != "json" and jsonfmt.first_line_parses(p, need_more=True) else "json"
     elif first == b"{" or fmt in (*SHAPES, "jsonl") or suffix in _JSON_EXTS:
         container = "jsonl"
         if first == b"{" and not jsonfmt.first_line_parses(p):

@@ -98,6 +98,9 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
             if pos < len(text) and text[pos] == "]":
                 break
             raise json.JSONDecodeError("expected ',' or ']' after a record", text, pos)
+        end = ws(text, pos + 1).end()
+        if end != len(text):
+            raise json.JSONDecodeError("extra data after the closing ']'", text, end)
     except json.JSONDecodeError as exc:
         raise UserError(
             f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})",
@@ -105,14 +108,24 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
         ) from None
 
 
-def first_line_parses(path: Path) -> bool | None:
-    """For a file starting with ``{``: does its first line hold a whole JSON value (JSONL)?"""
+def first_line_parses(path: Path, *, need_more: bool = False) -> bool:
+    """Does the first non-blank line hold a whole JSON value (as in JSONL)?
+
+    With ``need_more``, another non-blank line must follow it, too.
+    """
     with open(path, "rb") as f:
         first = f.readline()
-    try:
-        json.loads(first)
-        return True
-    except ValueError:
+        while first and first.isspace():
+            first = f.readline()
+        try:
+            json.loads(first)
+        except ValueError:
+            return False
+        if not need_more:
+            return True
+        for line in f:
+            if not line.isspace():
+                return True
         return False
 
 
