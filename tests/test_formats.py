@@ -162,6 +162,11 @@ def test_cp1251_csv_is_detected(tmp_path):
     f.write_bytes("Вопрос;Ответ\r\nЧто такое ёлка?;Хвойное дерево, растёт в лесу.\r\nКак дела?;Хорошо, спасибо.\r\n".encode("cp1251"))
     recs = records(f)
     assert [(r.question, r.answer) for r in recs] == [("Что такое ёлка?", "Хвойное дерево, растёт в лесу."), ("Как дела?", "Хорошо, спасибо.")]
+    # short files too, where a generic detector guesses wrong; and the other Russian code pages
+    for enc in ("cp1251", "koi8-r", "cp866"):
+        tiny = tmp_path / f"tiny-{enc}.csv"
+        tiny.write_bytes("Вопрос;Ответ\r\nЧто?;Щука\r\n".encode(enc))
+        assert records(tiny) == [Record("Что?", "Щука")], enc
     # the same file read as UTF-8 on request is refused with the line and a hint
     with pytest.raises(UserError, match=r"win.csv:1: cannot read the text as utf-8.*--encoding"):
         records(f, encoding="utf-8")
@@ -203,6 +208,7 @@ def test_hf_folder_dataset_and_datasetdict(tmp_path):
     datasets.Dataset(pa.table(rows)).save_to_disk(str(tmp_path / "one"))
     assert detect(tmp_path / "one").format == "hf"
     assert records(tmp_path / "one") == [Record("Вопрос", "Ответ")]
+    assert records(tmp_path / "one" / "dataset_info.json") == [Record("Вопрос", "Ответ")]
     dd = datasets.DatasetDict(
         {"train": datasets.Dataset(pa.table({"question": ["q1"], "answer": ["a1"]})), "test": datasets.Dataset(pa.table({"question": ["q2"], "answer": ["a2"]}))}
     )

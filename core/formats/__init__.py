@@ -127,6 +127,8 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
             f"{path}: this folder is not a `datasets` folder (no state.json or dataset_dict.json)",
             hint="give a folder written by save_to_disk, a LLaMA-Factory data folder, or the data files themselves",
         )
+    if p.name in ("dataset_info.json", "state.json", "dataset_dict.json") and arrowfmt.is_hf_folder(p.parent) and fmt in (None, "hf"):
+        return detect(p.parent, fmt, encoding)  # a file of a `datasets` folder: read the folder
     if fmt == "hf":
         raise UserError(f"{path}: --format hf needs a folder written by save_to_disk", hint="give the folder, not a file")
     suffix = p.suffix.lower()

@@ -51,6 +51,9 @@ def sniff_encoding(path: Path, encoding: str | None = None, *, sample: bytes | N
             return name
     if _is_utf8(sample, truncated):
         return "utf-8"
+    russian = _russian_code_page(sample[:SAMPLE])
+    if russian:
+        return russian
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -60,6 +63,48 @@ def sniff_encoding(path: Path, encoding: str | None = None, *, sample: bytes | N
             hint="give it with --encoding, e.g. --encoding cp1251, or save the file as UTF-8",
         )
     return codecs.lookup(best.encoding).name
+
+
+_CYRILLIC_PAGES = ("cp1251", "koi8_r", "cp866", "mac_cyrillic")
+
+
+def _russian_code_page(sample: bytes) -> str | None:
+    """The Cyrillic code page that makes ``sample`` read as Russian text, if one clearly does.
+
+    charset-normalizer guesses poorly on short files (a two-line cp1251 CSV comes out as
+    cp932); for our users a Cyrillic code page is by far the likeliest, so try those first.
+    Text is mostly lower case: the page whose letters come out lower case, with few
+    non-letters among the non-ASCII characters, wins.
+    """
+    best, best_score = None, 0.0
+    for enc in _CYRILLIC_PAGES:
+        try:
+            text = sample.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        lower = upper = other = mixed = 0
+        last = len(text) - 1
+        for i, ch in enumerate(text):
+            if ch < "\x80":
+                continue
+            if "а" <= ch <= "я" or ch == "ё":
+                lower += 1
+            elif "А" <= ch <= "Я" or ch == "Ё":
+                upper += 1
+            else:
+                other += 1
+            # Russian words are all Cyrillic; "héllo" read as cp1251 gives "hйllo"
+            if (i and text[i - 1].isascii() and text[i - 1].isalpha()) or (
+                i < last and text[i + 1].isascii() and text[i + 1].isalpha()
+            ):
+                mixed += 1
+        high = lower + upper + other
+        if not high or other > high * 0.05 or mixed > high * 0.1:
+            continue
+        score = (2 * lower + upper) / high
+        if score > best_score:
+            best, best_score = enc, score
+    return codecs.lookup(best).name if best and best_score > 1.2 else None
 
 
 def read_text(path: Path, encoding: str | None = None) -> tuple[str, str]:
