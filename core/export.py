@@ -65,7 +65,7 @@ class Source:
     name: str
     model_dir: Path  # the full-precision base (or the whole model when adapter is None)
     adapter_dir: Path | None = None
-    run_id: str | None = None
+    run_id: int | str | None = None
     base: str | None = None
     dataset_sha256: str | None = None
     system: str | None = None
@@ -280,9 +280,9 @@ def resolve_source(ws, ref: str) -> Source:
         run = _lookup_run(store, ref)
         model = None if run is not None else _lookup_model(store, ref)
     if run is not None:
-        run_id = str(_get(run, "id", "run_id", default=ref))
+        run_id = _get(run, "id", "run_id", default=ref)
         adapter = _get(run, "adapter_path", "adapter_dir", "adapter")
-        run_dir = ws.runs_dir / run_id
+        run_dir = Path(_get(run, "run_dir") or ws.runs_dir / str(run_id))
         if not adapter and (run_dir / "adapter" / "adapter_config.json").is_file():
             adapter = run_dir / "adapter"
         if not adapter or not (Path(adapter) / "adapter_config.json").is_file():
@@ -347,11 +347,19 @@ def copy_tokenizer_files(src_dirs: list[Path], dst: Path) -> list[str]:
     return sorted(copied)
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def merge(source: Source, out_dir: Path) -> Path:
     """The adapter merged into the full-precision base, saved with its tokenizer files."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    _quiet_transformers()
     out_dir.mkdir(parents=True, exist_ok=True)
     base = AutoModelForCausalLM.from_pretrained(str(source.model_dir), dtype=torch.float32)
     if source.adapter_dir is not None:
@@ -528,6 +536,7 @@ def parity_check(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     report = ParityReport()
     questions = list(questions or DEFAULT_QUESTIONS)
     tok = AutoTokenizer.from_pretrained(str(hf_dir))

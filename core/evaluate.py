@@ -1,0 +1,282 @@
+"""Evaluation: every eval pair answered by every model, scored, kept in the store.
+
+Which pairs: the *approved* pairs of the eval split — those are the reference answers a
+person stands behind. When no eval pair is approved yet, every eval pair that is not
+rejected is used instead (and ``EvalReport.pairs_used`` says so), so a fresh workspace can
+be evaluated before anyone reviews anything.
+
+Scores per (model, pair): chrF (sacrebleu, 0–100) and exact match (after normalising
+whitespace, case and ё/е) against the reference; with a judge model, a 1–5 score from a
+GGUF judge that reads a written rubric. Answers are generated greedily (temperature 0) so
+re-runs are comparable; a re-run only answers what is missing — a new pair, a new model,
+or a pair whose question changed — and re-scores stored answers whose reference changed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from core.errors import UserError
+
+RUBRIC_RU = """Ты строгий экзаменатор. Сравни ответ ученика с эталонным ответом и поставь оценку от 1 до 5.
+5 — ответ верный и полный, по смыслу совпадает с эталоном.
+4 — верный, но упущена деталь.
+3 — частично верный.
+2 — в основном неверный, но есть связь с вопросом.
+1 — неверный, не по теме или пустой.
+Ответь одной строкой в виде «Оценка: N», где N — число от 1 до 5.
+
+Вопрос: {question}
+Эталонный ответ: {reference}
+Ответ ученика: {answer}"""
+
+MAX_TOKENS = 128
+
+
+@dataclass
+class EvalEvent:
+    model: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass
+class Row:
+    pair_id: int
+    question: str
+    reference: str
+    cells: dict[str, "Cell"] = field(default_factory=dict)  # model key → cell
+
+    def worse(self, models: list[str]) -> bool:
+        """True when some model scored lower than the model before it (chrF, judge or grade)."""
+        return any(self.delta(models, i) is not None and self.delta(models, i) < 0 for i in range(1, len(models)))
+
+    def delta(self, models: list[str], i: int) -> float | None:
+        a, b = self.cells.get(models[i - 1]), self.cells.get(models[i])
+        if a is None or b is None:
+            return None
+        for attr in ("grade", "judge_score"):
+            va, vb = getattr(a, attr), getattr(b, attr)
+            if va is not None and vb is not None and va != vb:
+                return float(vb - va)
+        return round(b.chrf - a.chrf, 2)
+
+
+@dataclass
+class Cell:
+    answer: str
+    chrf: float
+    exact: bool
+    judge_score: int | None = None
+    grade: int | None = None
+    comment: str | None = None
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    pairs: int = 0
+    answered_now: int = 0
+    chrf: float = 0.0
+    exact: float = 0.0
+    judge: float | None = None
+    grade: float | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EvalReport:
+    models: list[str]
+    rows: list[Row]
+    summaries: list[ModelSummary]
+    pairs_used: str  # "approved" or "all"
+    judge: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "models": self.models,
+            "pairs_used": self.pairs_used,
+            "judge": self.judge,
+            "summaries": [s.to_dict() for s in self.summaries],
+            "rows": [
+                {
+                    "pair_id": r.pair_id,
+                    "question": r.question,
+                    "reference": r.reference,
+                    "worse": r.worse(self.models),
+                    "cells": {m: c.__dict__ for m, c in r.cells.items()},
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
+    from core.store import PairFilter
+
+    approved = list(store.iter_pairs(PairFilter(split=split, status="approved")))
+    if approved:
+        return approved, "approved"
+    rest = [p for p in store.iter_pairs(PairFilter(split=split)) if p.status != "rejected"]
+    return rest, "all"
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(text.replace("ё", "е").replace("Ё", "Е").casefold().split())
+
+
+def chrf(answer: str, reference: str) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return round(CHRF().sentence_score(answer, [reference]).score, 2)
+
+
+_SCORE_PATTERNS = (
+    re.compile(r"(?:оценк\w*|балл\w*|score|grade|rating)\s*[:=\-–—]?\s*\**\s*([1-5])(?:\s*(?:/|из|out of)\s*5)?", re.I),
+    re.compile(r"\b([1-5])\s*(?:/|из|out of)\s*5\b", re.I),
+    re.compile(r"^\D*?\b([1-5])\b"),
+)
+
+
+def parse_judge_score(text: str) -> int | None:
+    """The 1–5 score in a judge's reply: «Оценка: 4», "Score: 4/5", "**4**", "4 из 5", "4"."""
+    text = (text or "").strip()
+    for pattern in _SCORE_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _messages(pair) -> list[dict]:
+    from core.train.templates import pair_messages
+
+    return pair_messages(pair.question, None, system=pair.system, context=pair.context)
+
+
+def evaluate(
+    ws,
+    model_refs: list[str],
+    *,
+    judge: str | None = None,
+    split: str = "eval",
+    max_tokens: int = MAX_TOKENS,
+    in_process: bool = True,
+    progress: Callable[[EvalEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> EvalReport:
+    """Answer and score every eval pair with every model; returns the whole grid."""
+    from core.chat import open_model, resolve_model
+    from core.store.chats import EvalResult
+    from core.store.base import now
+
+    if not model_refs:
+        raise UserError("no model to evaluate", hint="give one or more models: `nastavnik eval MODEL…`")
+    report = progress or (lambda e: None)
+    refs = [resolve_model(ws, r) for r in model_refs]
+    keys = list(dict.fromkeys(r.key for r in refs))
+    judge_ref = resolve_model(ws, judge) if judge else None
+    with ws.store() as store:
+        pairs, used = eval_pairs(store, split)
+        if not pairs:
+            raise UserError(f"there are no pairs in the {split} split", hint="move some pairs to the eval split: `nastavnik pairs split`")
+        stored = {(r.model, r.pair_id): r for r in store.eval_results(keys)}
+        answered: dict[str, int] = {k: 0 for k in keys}
+        for ref in refs:
+            todo = []
+            for p in pairs:
+                old = stored.get((ref.key, p.id))
+                if old is None or old.question != p.question:
+                    todo.append(p)
+                elif old.reference != p.answer:  # the reference was edited: score again
+                    store.update_eval_scores(ref.key, p.id, reference=p.answer, chrf=chrf(old.answer, p.answer),
+                                             exact=normalize_answer(old.answer) == normalize_answer(p.answer))
+            if not todo:
+                report(EvalEvent(ref.label, len(pairs), len(pairs), "all answers already stored"))
+                continue
+            model = open_model(ws, ref.path.as_posix(), in_process=in_process)
+            model.ref = ref
+            try:
+                report(EvalEvent(ref.label, 0, len(todo), "loading"))
+                for n, p in enumerate(todo, 1):
+                    if cancel and cancel():
+                        break
+                    t0 = time.perf_counter()
+                    reply = model.reply(_messages(p), temperature=0.0, max_tokens=max_tokens)
+                    answer = reply.text.strip()
+                    store.save_eval_result(
+                        EvalResult(
+                            model=ref.key, pair_id=p.id, question=p.question, reference=p.answer, answer=answer,
+                            chrf=chrf(answer, p.answer), exact=normalize_answer(answer) == normalize_answer(p.answer),
+                            tokens=reply.tokens, seconds=round(time.perf_counter() - t0, 3), created=now(),
+                        )
+                    )
+                    answered[ref.key] += 1
+                    report(EvalEvent(ref.label, n, len(todo), p.question[:60]))
+            finally:
+                model.close()
+        if judge_ref is not None and not (cancel and cancel()):
+            _judge(ws, store, judge_ref, keys, pairs, in_process=in_process, report=report, cancel=cancel)
+        return build_report(store, keys, pairs, used, judge=judge_ref.key if judge_ref else None, answered=answered)
+
+
+def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> None:
+    from core.chat import open_model
+
+    by_pair = {p.id: p for p in pairs}
+    results = [r for r in store.eval_results(keys, judge=judge_ref.key) if r.pair_id in by_pair and r.judge is None]
+    if not results:
+        return
+    model = open_model(ws, judge_ref.path.as_posix(), in_process=in_process)
+    try:
+        for n, r in enumerate(results, 1):
+            if cancel and cancel():
+                break
+            prompt = RUBRIC_RU.format(question=r.question, reference=r.reference, answer=r.answer or "(пусто)")
+            reply = model.reply([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=24)
+            store.save_judgement(r.model, r.pair_id, judge_ref.key, parse_judge_score(reply.text), reply.text.strip())
+            report(EvalEvent(judge_ref.label, n, len(results), "judging"))
+    finally:
+        model.close()
+
+
+def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, judge: str | None = None,
+                 answered: dict[str, int] | None = None) -> EvalReport:
+    """The grid from stored results (no model is run)."""
+    if pairs is None:
+        pairs, used = eval_pairs(store)
+    results = store.eval_results(keys, judge=judge)
+    grades = {(g.model, g.question.strip()): g for g in store.list_grades()}
+    from core.store.chats import question_key
+
+    grade_by_key = {(g.model, question_key(g.question)): g for g in grades.values()}
+    by = {(r.model, r.pair_id): r for r in results}
+    rows: list[Row] = []
+    for p in pairs:
+        row = Row(p.id, p.question, p.answer)
+        for k in keys:
+            r = by.get((k, p.id))
+            if r is None:
+                continue
+            g = grade_by_key.get((k, question_key(p.question)))
+            row.cells[k] = Cell(r.answer, r.chrf, r.exact, r.judge_score, g.score if g else None, g.comment if g else None)
+        rows.append(row)
+    summaries = []
+    for k in keys:
+        cells = [r.cells[k] for r in rows if k in r.cells]
+        s = ModelSummary(k, len(cells), (answered or {}).get(k, 0))
+        if cells:
+            s.chrf = round(sum(c.chrf for c in cells) / len(cells), 2)
+            s.exact = round(sum(c.exact for c in cells) / len(cells), 3)
+            judged = [c.judge_score for c in cells if c.judge_score is not None]
+            graded = [c.grade for c in cells if c.grade is not None]
+            s.judge = round(sum(judged) / len(judged), 2) if judged else None
+            s.grade = round(sum(graded) / len(graded), 2) if graded else None
+        summaries.append(s)
+    return EvalReport(keys, rows, summaries, used, judge)
