@@ -46,12 +46,14 @@ def test_messages_jsonl_with_system_tags_split(tmp_path):
                 "status": "approved",
             },
             {"messages": [{"role": "user", "content": "Привет"}, {"role": "assistant", "content": [{"type": "text", "text": "Здравствуй"}]}]},
+            {"messages": [{"role": "developer", "content": "Кратко."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]},
         ],
     )
     assert detect(f).format == "messages"
     recs = records(f)
     assert recs[0] == Record("Что такое ёлка?", "Дерево.\nХвойное.", "Ты — наставник.", [], ["основы", "лес"], "approved", "eval")
     assert recs[1] == Record("Привет", "Здравствуй")
+    assert recs[2] == Record("2+2?", "4", "Кратко.")
 
 
 def test_sharegpt_multi_turn_gives_one_pair_per_exchange_with_context(tmp_path):

@@ -62,7 +62,7 @@ SPLIT_WORDS = {
 }
 USER_ROLES = ("user", "human", "пользователь")
 ASSISTANT_ROLES = ("assistant", "gpt", "model", "bot", "chatgpt", "ассистент")
-SYSTEM_ROLES = ("system", "система")
+SYSTEM_ROLES = ("system", "developer", "система")
 DEFAULT_ROLES = {
     **{r: "user" for r in USER_ROLES},
     **{r: "assistant" for r in ASSISTANT_ROLES},
