@@ -1,14 +1,465 @@
-"""The Chat room (placeholder until its issue lands)."""
+"""The Chat room: talk to exported models, side by side, grade answers, turn them into pairs.
+
+Each chosen model runs in its own child process (``core.chat.WorkerModel``): llama.cpp
+prints to file descriptor 2 while it loads, and Textual draws on that same descriptor, so
+loading in-process would write over the screen. Answers stream token by token into a
+Markdown widget per model, one model after the other; Escape stops the answer being
+written. ←/→ choose an answer, 1–5 grade it (with an optional comment), e/у opens it in an
+editor and saves it as a new pair with source ``chat:<conversation id>``.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown, Select, Static, TextArea
+
+from core.errors import UserError
+from tui.i18n import register, t
+
+RU = dict(zip("qwertyuiopasdfghjklzxcvbnm", "йцукенгшщзфывапролдячсмить"))
+
+
+def keys(letters: str) -> str:
+    """``"e"`` → ``"e,у"``: the binding also fires on the Russian ЙЦУКЕН layout."""
+    out = []
+    for k in letters.split(","):
+        out.append(k)
+        if k in RU:
+            out.append(RU[k])
+    return ",".join(out)
+
+
+register(
+    ru={
+        "chat.model": "Модель {n}",
+        "chat.none": "—",
+        "chat.ask": "Вопрос модели… (Enter — отправить)",
+        "chat.system": "Системная подсказка (необязательно)",
+        "chat.no_models": "Нет экспортированных моделей: сначала `nastavnik export`.",
+        "chat.pick": "Выберите модель.",
+        "chat.loading": "Загружаю {model}…",
+        "chat.speed": "{model}: {tokens} ток., {speed:.1f} ток/с",
+        "chat.stopped": "остановлено",
+        "chat.busy": "Модель ещё отвечает (Esc — остановить).",
+        "chat.graded": "Оценка {score} для {model} сохранена.",
+        "chat.nothing": "Пока нет ответа.",
+        "chat.saved": "Сохранено как пара #{id} ({status}).",
+        "chat.stop": "стоп",
+        "chat.grade": "оценка 1–5",
+        "chat.edit": "в пару",
+        "chat.prev": "пред. ответ",
+        "chat.next": "след. ответ",
+        "chat.new": "новый разговор",
+        "grade.title": "Оценка {score} — комментарий (необязательно):",
+        "grade.hint": "Enter — сохранить, Esc — отмена",
+        "fix.title": "Исправьте ответ и сохраните как новую пару",
+        "fix.question": "Вопрос",
+        "fix.answer": "Ответ",
+        "fix.draft": "Сохранить черновик",
+        "fix.approved": "Сохранить одобренной",
+        "fix.cancel": "Отмена",
+    },
+    en={
+        "chat.model": "Model {n}",
+        "chat.none": "—",
+        "chat.ask": "Ask the model… (Enter sends)",
+        "chat.system": "System prompt (optional)",
+        "chat.no_models": "No exported models yet: run `nastavnik export` first.",
+        "chat.pick": "Choose a model.",
+        "chat.loading": "Loading {model}…",
+        "chat.speed": "{model}: {tokens} tokens, {speed:.1f} tokens/s",
+        "chat.stopped": "stopped",
+        "chat.busy": "The model is still answering (Esc stops it).",
+        "chat.graded": "Grade {score} for {model} saved.",
+        "chat.nothing": "No answer yet.",
+        "chat.saved": "Saved as pair #{id} ({status}).",
+        "chat.stop": "stop",
+        "chat.grade": "grade 1–5",
+        "chat.edit": "to pair",
+        "chat.prev": "prev answer",
+        "chat.next": "next answer",
+        "chat.new": "new chat",
+        "grade.title": "Grade {score} — comment (optional):",
+        "grade.hint": "Enter saves, Esc cancels",
+        "fix.title": "Correct the answer and save it as a new pair",
+        "fix.question": "Question",
+        "fix.answer": "Answer",
+        "fix.draft": "Save as draft",
+        "fix.approved": "Save as approved",
+        "fix.cancel": "Cancel",
+    },
+)
+
+_CSS = Path(__file__).with_name("chat.tcss").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- dialogs
+
+
+class GradeScreen(ModalScreen[str | None]):
+    """Asks for an optional comment to a 1–5 grade; dismisses the comment ("" for none)."""
+
+    DEFAULT_CSS = """
+GradeScreen { align: center middle; }
+GradeScreen #grade-box { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+GradeScreen .hint { color: $text-muted; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", show=False)]
+
+    def __init__(self, score: int) -> None:
+        super().__init__()
+        self.score = score
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="grade-box"):
+            yield Label(t("grade.title", score=self.score))
+            yield Input(id="grade-comment")
+            yield Static(t("grade.hint"), classes="hint")
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass
+class Correction:
+    question: str
+    answer: str
+    status: str
+
+
+class CorrectAnswerScreen(ModalScreen[Correction | None]):
+    """The question and a model's answer, editable; saves as a draft or an approved pair."""
+
+    DEFAULT_CSS = """
+CorrectAnswerScreen { align: center middle; }
+CorrectAnswerScreen #fix-box { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 1 2; }
+CorrectAnswerScreen #fix-title { text-style: bold; }
+CorrectAnswerScreen #fix-question { height: 5; }
+CorrectAnswerScreen #fix-answer { height: 1fr; }
+CorrectAnswerScreen #fix-buttons { height: auto; margin-top: 1; align-horizontal: right; }
+CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", show=False),
+        Binding("ctrl+s", "save('draft')", "draft", priority=True),
+        Binding("ctrl+a", "save('approved')", "approved", priority=True),
+    ]
+
+    def __init__(self, question: str, answer: str) -> None:
+        super().__init__()
+        self.question = question
+        self.answer = answer
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="fix-box"):
+            yield Label(t("fix.title"), id="fix-title")
+            yield Label(t("fix.question"))
+            yield TextArea(self.question, id="fix-question")
+            yield Label(t("fix.answer"))
+            yield TextArea(self.answer, id="fix-answer")
+            with Horizontal(id="fix-buttons"):
+                yield Button(t("fix.draft") + " (ctrl+s)", id="draft")
+                yield Button(t("fix.approved") + " (ctrl+a)", id="approved", variant="success")
+                yield Button(t("fix.cancel"), id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#fix-answer", TextArea).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self.action_save(event.button.id)
+
+    def action_save(self, status: str) -> None:
+        q = self.query_one("#fix-question", TextArea).text.strip()
+        a = self.query_one("#fix-answer", TextArea).text.strip()
+        if not q or not a:
+            self.notify(t("chat.nothing"), severity="warning")
+            return
+        self.dismiss(Correction(q, a, status))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def save_correction(db_path: Path, fix: Correction, *, source: str, system: str | None = None):
+    """The corrected answer as a new training pair with its provenance."""
+    from core.store import Store
+
+    with Store(db_path) as store:
+        return store.add_pair(fix.question, fix.answer, system=system, status=fix.status, split="train", source=source)
+
+
+# ---------------------------------------------------------------------------- the room
+
+
+@dataclass
+class Answer:
+    widget: Markdown
+    model: str
+    label: str
+    question: str
+    text: str = ""
+    message_id: int | None = None
 
 
 class ChatRoom(Vertical):
     """Shown as a tab of the app."""
 
+    DEFAULT_CSS = _CSS
+    BINDINGS = [
+        Binding("escape", "stop", t("chat.stop"), show=True),
+        Binding("left", "select(-1)", t("chat.prev"), show=False),
+        Binding("right", "select(1)", t("chat.next"), show=False),
+        Binding(keys("e"), "correct", t("chat.edit")),
+        Binding(keys("n"), "new_chat", t("chat.new")),
+        *[Binding(str(i), f"grade({i})", t("chat.grade"), show=i == 1) for i in range(1, 6)],
+    ]
+
+    def __init__(self, ws, **kw) -> None:
+        super().__init__(**kw)
+        self.ws = ws
+        self.models: dict[str, object] = {}  # model key → WorkerModel, loaded lazily
+        self.refs: dict[str, object] = {}
+        self.answers: list[Answer] = []
+        self.selected = -1
+        self.conversation_id: int | None = None
+        self.history: dict[str, list[dict]] = {}
+        self._stop = threading.Event()
+        self.busy = False
+
+    # -------------------------------------------------------------- layout
+
     def compose(self) -> ComposeResult:
-        yield Static("Chat: coming with its own issue.", id="chat-placeholder")
+        with Horizontal(id="chat-models"):
+            for n in range(3):
+                yield Select([], prompt=t("chat.model", n=n + 1) if n == 0 else t("chat.none"), id=f"chat-model-{n}",
+                             classes="chat-model")
+        yield Input(placeholder=t("chat.system"), id="chat-system")
+        yield VerticalScroll(id="chat-log")
+        yield Static("", id="chat-status")
+        yield Input(placeholder=t("chat.ask"), id="chat-input")
+
+    def on_mount(self) -> None:
+        self.reload_models()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self.close_models()
+
+    def reload_models(self) -> None:
+        from core.store import Store
+
+        with Store(self.ws.db_path) as store:
+            models = [m for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
+        options = [(m.name, m.name) for m in models]
+        for n, sel in enumerate(self.query(".chat-model").results(Select)):
+            current = sel.value
+            sel.set_options(options)
+            if current in dict(options).values():
+                sel.value = current
+            elif n == 0 and options:
+                sel.value = options[-1][1]
+        if not options:
+            self.status(t("chat.no_models"))
+
+    def chosen(self) -> list[str]:
+        out = []
+        for sel in self.query(".chat-model").results(Select):
+            if not sel.is_blank() and isinstance(sel.value, str) and sel.value not in out:
+                out.append(str(sel.value))
+        return out
+
+    def status(self, text: str) -> None:
+        self.query_one("#chat-status", Static).update(text)
+
+    # -------------------------------------------------------------- asking
+
+    @on(Input.Submitted, "#chat-input")
+    def _ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        if self.busy:
+            self.notify(t("chat.busy"), severity="warning")
+            return
+        models = self.chosen()
+        if not models:
+            self.notify(t("chat.pick"), severity="warning")
+            return
+        event.input.value = ""
+        self.ask(question, models)
+
+    def ask(self, question: str, models: list[str]) -> None:
+        """Send ``question`` to each model in turn (also the entry point for tests)."""
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(Static(question, classes="chat-question"))
+        row = Horizontal(classes="chat-answers")
+        log.mount(row)
+        widgets = []
+        for key in models:
+            col = Vertical(classes="chat-answer")
+            row.mount(col)
+            col.mount(Label(key, classes="chat-answer-model"))
+            md = Markdown("", classes="chat-answer-text")
+            col.mount(md)
+            widgets.append(Answer(md, key, key, question))
+        self.answers.extend(widgets)
+        self._select(len(self.answers) - len(widgets))
+        self.busy = True
+        self._stop.clear()
+        system = self.query_one("#chat-system", Input).value.strip() or None
+        self._generate(question, widgets, system)
+
+    @work(thread=True, exclusive=True, group="chat")
+    def _generate(self, question: str, answers: list[Answer], system: str | None) -> None:
+        from textual.worker import get_current_worker
+
+        from core.chat import messages_for, open_model
+        from core.store import Store
+
+        worker = get_current_worker()
+        cancelled = lambda: self._stop.is_set() or worker.is_cancelled  # noqa: E731
+        try:
+            with Store(self.ws.db_path) as store:
+                if self.conversation_id is None:
+                    conv = store.add_conversation([a.model for a in answers], system=system)
+                    self.conversation_id = conv.id
+                store.add_message(self.conversation_id, "user", question)
+                for a in answers:
+                    if cancelled():
+                        break
+                    model = self.models.get(a.model)
+                    if model is None:
+                        self.app.call_from_thread(self.status, t("chat.loading", model=a.model))
+                        model = open_model(self.ws, a.model, in_process=False)
+                        model.load()
+                        self.models[a.model] = model
+                    history = self.history.setdefault(a.model, [])
+                    last = 0.0
+                    for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
+                        a.text += piece
+                        now = time.monotonic()
+                        if now - last > 0.05:
+                            last = now
+                            self.app.call_from_thread(self._show, a, a.text)
+                    r = model.last
+                    self.app.call_from_thread(self._show, a, a.text)
+                    msg = store.add_message(self.conversation_id, "assistant", r.text, model=a.model,
+                                            tokens=r.tokens, seconds=round(r.seconds, 4))
+                    a.message_id = msg.id
+                    history += [{"role": "user", "content": question}, {"role": "assistant", "content": r.text}]
+                    line = t("chat.speed", model=a.label, tokens=r.tokens, speed=r.tokens_per_s)
+                    if r.reason == "cancelled":
+                        line += " — " + t("chat.stopped")
+                    self.app.call_from_thread(self.status, line)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+        finally:
+            self.app.call_from_thread(self._done)
+
+    def _show(self, answer: Answer, text: str) -> None:
+        answer.widget.update(text)
+        self.query_one("#chat-log", VerticalScroll).scroll_end(animate=False)
+
+    def _done(self) -> None:
+        self.busy = False
+
+    def action_stop(self) -> None:
+        self._stop.set()
+
+    def action_new_chat(self) -> None:
+        if self.busy:
+            self.notify(t("chat.busy"), severity="warning")
+            return
+        self.conversation_id = None
+        self.history.clear()
+        self.answers.clear()
+        self.selected = -1
+        self.query_one("#chat-log", VerticalScroll).remove_children()
+
+    def close_models(self) -> None:
+        for m in self.models.values():
+            m.close()
+        self.models.clear()
+
+    @on(Select.Changed)
+    def _model_changed(self) -> None:
+        # another set of models starts another conversation
+        if not self.busy and self.conversation_id is not None:
+            self.conversation_id = None
+            self.history.clear()
+
+    # -------------------------------------------------------------- grading and correcting
+
+    def _select(self, index: int) -> None:
+        if not self.answers:
+            return
+        index = max(0, min(index, len(self.answers) - 1))
+        for n, a in enumerate(self.answers):
+            a.widget.parent.set_class(n == index, "selected")
+        self.selected = index
+
+    def action_select(self, step: int) -> None:
+        self._select(self.selected + step)
+
+    def current(self) -> Answer | None:
+        if self.selected < 0 or self.selected >= len(self.answers):
+            return None
+        a = self.answers[self.selected]
+        return a if a.message_id is not None else None
+
+    def action_grade(self, score: int) -> None:
+        answer = self.current()
+        if answer is None:
+            self.notify(t("chat.nothing"), severity="warning")
+            return
+
+        def done(comment: str | None) -> None:
+            if comment is None:
+                return
+            from core.store import Store
+
+            with Store(self.ws.db_path) as store:
+                store.grade(answer.model, answer.question, score, comment=comment or None,
+                            answer=answer.text, message_id=answer.message_id)
+            self.notify(t("chat.graded", score=score, model=answer.label))
+
+        self.app.push_screen(GradeScreen(score), done)
+
+    def action_correct(self) -> None:
+        answer = self.current()
+        if answer is None:
+            self.notify(t("chat.nothing"), severity="warning")
+            return
+        conv = self.conversation_id
+        system = self.query_one("#chat-system", Input).value.strip() or None
+
+        def done(fix: Correction | None) -> None:
+            if fix is None:
+                return
+            try:
+                pair = save_correction(self.ws.db_path, fix, source=f"chat:{conv}", system=system)
+            except UserError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            self.notify(t("chat.saved", id=pair.id, status=pair.status))
+
+        self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text), done)
