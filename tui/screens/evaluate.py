@@ -1,14 +1,338 @@
-"""The Evaluate room (placeholder until its issue lands)."""
+"""The Evaluate room: eval questions × models, with chrF, judge score, human grade and deltas.
+
+The grid is built from stored results (``core.evaluate.build_report``); r/к runs the
+evaluation for the chosen models in a worker (each model in a child process, see the Chat
+room for why), filling only what is missing. w/ц shows only the questions that got worse
+from one model to the next (columns are in the order the models were chosen: base, previous
+run, this run). Enter opens a question: the reference and every model's answer side by
+side, where 1–5 grade the chosen answer and e/у corrects it into a new pair.
+"""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Markdown, ProgressBar, SelectionList, Static
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, keys, save_correction
+
+register(
+    ru={
+        "ev.question": "Вопрос",
+        "ev.models": "Модели (пробел — выбрать)",
+        "ev.run": "оценить",
+        "ev.worse": "только ухудшения",
+        "ev.open": "открыть",
+        "ev.refresh": "обновить",
+        "ev.no_models": "Нет экспортированных моделей: сначала `nastavnik export`.",
+        "ev.pick": "Выберите модели (пробел) и нажмите r.",
+        "ev.running": "{model}: {done}/{total}",
+        "ev.done": "Готово: {n} вопросов × {m} моделей.",
+        "ev.summary": "{model}: chrF {chrf:.1f}, точных {exact:.0%}, судья {judge}, оценка {grade}",
+        "ev.filter_on": "Показаны только ухудшения ({n}).",
+        "ev.filter_off": "Показаны все вопросы ({n}).",
+        "ev.reference": "Эталон",
+        "ev.close": "закрыть",
+        "ev.all_pairs": "Одобренных оценочных пар нет — взяты все оценочные пары.",
+        "ev.graded": "Оценка {score} для {model} сохранена.",
+        "ev.saved": "Сохранено как пара #{id} ({status}).",
+        "ev.busy": "Оценка уже идёт.",
+        "ev.empty": "Нет результатов: выберите модели и нажмите r.",
+    },
+    en={
+        "ev.question": "Question",
+        "ev.models": "Models (space selects)",
+        "ev.run": "evaluate",
+        "ev.worse": "only worse",
+        "ev.open": "open",
+        "ev.refresh": "refresh",
+        "ev.no_models": "No exported models yet: run `nastavnik export` first.",
+        "ev.pick": "Choose models (space) and press r.",
+        "ev.running": "{model}: {done}/{total}",
+        "ev.done": "Done: {n} questions × {m} models.",
+        "ev.summary": "{model}: chrF {chrf:.1f}, exact {exact:.0%}, judge {judge}, grade {grade}",
+        "ev.filter_on": "Showing only questions that got worse ({n}).",
+        "ev.filter_off": "Showing all questions ({n}).",
+        "ev.reference": "Reference",
+        "ev.close": "close",
+        "ev.all_pairs": "No approved eval pairs: every eval pair is used.",
+        "ev.graded": "Grade {score} for {model} saved.",
+        "ev.saved": "Saved as pair #{id} ({status}).",
+        "ev.busy": "An evaluation is already running.",
+        "ev.empty": "No results yet: choose models and press r.",
+    },
+)
+
+_CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
+
+
+def _fmt(value, spec: str = "") -> str:
+    return "·" if value is None else format(value, spec)
+
+
+def _delta(d: float | None) -> str:
+    if d is None or d == 0:
+        return ""
+    return f" ▲{d:+.1f}" if d > 0 else f" ▼{d:+.1f}"
+
+
+class CompareScreen(ModalScreen[None]):
+    """One eval question: the reference and each model's answer side by side."""
+
+    DEFAULT_CSS = """
+    CompareScreen { align: center middle; }
+    CompareScreen #cmp-box { width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    CompareScreen #cmp-question { text-style: bold; margin-bottom: 1; }
+    CompareScreen #cmp-cols { height: 1fr; }
+    CompareScreen .cmp-col { width: 1fr; border: round $panel-lighten-1; }
+    CompareScreen .cmp-col.selected { border: round $accent; }
+    CompareScreen .cmp-title { color: $text-muted; text-style: italic; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", t("ev.close")),
+        Binding("left", "select(-1)", show=False),
+        Binding("right", "select(1)", show=False),
+        Binding(keys("e"), "correct", "→ pair"),
+        *[Binding(str(i), f"grade({i})", "1–5", show=i == 1) for i in range(1, 6)],
+    ]
+
+    def __init__(self, room: "EvaluateRoom", row) -> None:
+        super().__init__()
+        self.room = room
+        self.row = row
+        self.models = [m for m in room.report.models if m in row.cells]
+        self.selected = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="cmp-box"):
+            yield Static(self.row.question, id="cmp-question")
+            with Horizontal(id="cmp-cols"):
+                with VerticalScroll(classes="cmp-col", id="cmp-ref"):
+                    yield Label(t("ev.reference"), classes="cmp-title")
+                    yield Markdown(self.row.reference)
+                for n, m in enumerate(self.models):
+                    c = self.row.cells[m]
+                    title = f"{m} · chrF {c.chrf:.1f} · {_fmt(c.judge_score)} · {_fmt(c.grade)}"
+                    with VerticalScroll(classes="cmp-col cmp-model" + (" selected" if n == 0 else ""), id=f"cmp-{n}"):
+                        yield Label(title, classes="cmp-title")
+                        yield Markdown(c.answer or "—")
+
+    def action_select(self, step: int) -> None:
+        if not self.models:
+            return
+        self.selected = max(0, min(len(self.models) - 1, self.selected + step))
+        for n, col in enumerate(self.query(".cmp-model")):
+            col.set_class(n == self.selected, "selected")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_grade(self, score: int) -> None:
+        if not self.models:
+            return
+        model = self.models[self.selected]
+        cell = self.row.cells[model]
+
+        def done(comment: str | None) -> None:
+            if comment is None:
+                return
+            from core.store import Store
+
+            with Store(self.room.ws.db_path) as store:
+                store.grade(model, self.row.question, score, comment=comment or None, answer=cell.answer,
+                            pair_id=self.row.pair_id)
+            cell.grade = score
+            self.notify(t("ev.graded", score=score, model=model))
+            self.room.refresh_grid()
+
+        self.app.push_screen(GradeScreen(score), done)
+
+    def action_correct(self) -> None:
+        if not self.models:
+            return
+        model = self.models[self.selected]
+        cell = self.row.cells[model]
+
+        def done(fix: Correction | None) -> None:
+            if fix is None:
+                return
+            try:
+                pair = save_correction(self.room.ws.db_path, fix, source=f"eval:{self.row.pair_id}:{model}")
+            except UserError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            self.notify(t("ev.saved", id=pair.id, status=pair.status))
+
+        self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer), done)
 
 
 class EvaluateRoom(Vertical):
     """Shown as a tab of the app."""
 
+    DEFAULT_CSS = _CSS
+    BINDINGS = [
+        Binding(keys("r"), "run", t("ev.run")),
+        Binding(keys("w"), "toggle_worse", t("ev.worse")),
+        Binding(keys("g"), "refresh_grid", t("ev.refresh")),
+    ]
+
+    def __init__(self, ws, **kw) -> None:
+        super().__init__(**kw)
+        self.ws = ws
+        self.report = None
+        self.only_worse = False
+        self.rows_shown: list = []
+        self._stop = threading.Event()
+        self.busy = False
+
     def compose(self) -> ComposeResult:
-        yield Static("Evaluate: coming with its own issue.", id="evaluate-placeholder")
+        with Horizontal(id="ev-top"):
+            yield SelectionList(id="ev-models")
+            yield Static("", id="ev-summary")
+        yield DataTable(id="ev-grid", cursor_type="row", zebra_stripes=True)
+        yield ProgressBar(id="ev-progress", show_eta=False)
+        yield Static("", id="ev-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
+        self.load_models()
+        self.refresh_grid()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    def status(self, text: str) -> None:
+        self.query_one("#ev-status", Static).update(text)
+
+    def load_models(self) -> None:
+        from core.store import Store
+
+        with Store(self.ws.db_path) as store:
+            gguf = [m.name for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
+            evaluated = store.eval_models()
+        sl = self.query_one("#ev-models", SelectionList)
+        sl.clear_options()
+        names = list(dict.fromkeys(evaluated + gguf))
+        for name in names:
+            sl.add_option((name, name, name in evaluated))
+        if not names:
+            self.status(t("ev.no_models"))
+
+    def chosen(self) -> list[str]:
+        sl = self.query_one("#ev-models", SelectionList)
+        return [str(v) for v in sl.selected]
+
+    # ------------------------------------------------------------------ grid
+
+    def action_refresh_grid(self) -> None:
+        self.refresh_grid()
+
+    def refresh_grid(self) -> None:
+        from core.evaluate import build_report
+        from core.store import Store
+
+        models = self.chosen()
+        with Store(self.ws.db_path) as store:
+            if not models:
+                models = store.eval_models()
+            self.report = build_report(store, models)
+        self._fill()
+
+    def _fill(self) -> None:
+        report = self.report
+        grid = self.query_one("#ev-grid", DataTable)
+        grid.clear(columns=True)
+        grid.add_column(t("ev.question"), key="q", width=40)
+        for m in report.models:
+            grid.add_column(m[-28:], key=m)
+        rows = [r for r in report.rows if r.cells and (not self.only_worse or r.worse(report.models))]
+        self.rows_shown = rows
+        for r in rows:
+            cells = [r.question.replace("\n", " ")[:40]]
+            for i, m in enumerate(report.models):
+                c = r.cells.get(m)
+                if c is None:
+                    cells.append("")
+                    continue
+                d = r.delta(report.models, i) if i else None
+                cells.append(f"{c.chrf:5.1f} {_fmt(c.judge_score)} {_fmt(c.grade)}{_delta(d)}")
+            grid.add_row(*cells, key=str(r.pair_id))
+        lines = []
+        for s in report.summaries:
+            lines.append(t("ev.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
+                           judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f")))
+        if report.pairs_used == "all" and report.rows:
+            lines.append(t("ev.all_pairs"))
+        self.query_one("#ev-summary", Static).update("\n".join(lines) or t("ev.empty"))
+        if self.only_worse:
+            self.status(t("ev.filter_on", n=len(rows)))
+
+    def action_toggle_worse(self) -> None:
+        self.only_worse = not self.only_worse
+        self._fill()
+        if not self.only_worse:
+            self.status(t("ev.filter_off", n=len(self.rows_shown)))
+
+    @on(DataTable.RowSelected, "#ev-grid")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        pid = int(event.row_key.value)
+        row = next((r for r in self.rows_shown if r.pair_id == pid), None)
+        if row is not None:
+            self.app.push_screen(CompareScreen(self, row))
+
+    @on(SelectionList.SelectedChanged)
+    def _models_changed(self) -> None:
+        if not self.busy:
+            self.refresh_grid()
+
+    # ------------------------------------------------------------------ running
+
+    def action_run(self) -> None:
+        if self.busy:
+            self.notify(t("ev.busy"), severity="warning")
+            return
+        models = self.chosen()
+        if not models:
+            self.notify(t("ev.pick"), severity="warning")
+            return
+        self.busy = True
+        self._stop.clear()
+        self._evaluate(models)
+
+    @work(thread=True, exclusive=True, group="evaluate")
+    def _evaluate(self, models: list[str]) -> None:
+        from textual.worker import get_current_worker
+
+        from core.evaluate import evaluate
+
+        worker = get_current_worker()
+
+        def progress(e) -> None:
+            self.app.call_from_thread(self._progress, e.model, e.done, e.total)
+
+        try:
+            evaluate(self.ws, models, in_process=False, progress=progress,
+                     cancel=lambda: self._stop.is_set() or worker.is_cancelled)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+        finally:
+            self.app.call_from_thread(self._finished)
+
+    def _progress(self, model: str, done: int, total: int) -> None:
+        bar = self.query_one("#ev-progress", ProgressBar)
+        bar.update(total=max(total, 1), progress=done)
+        self.status(t("ev.running", model=model, done=done, total=total))
+
+    def _finished(self) -> None:
+        self.busy = False
+        self.refresh_grid()
+        if self.report is not None:
+            self.status(t("ev.done", n=len(self.report.rows), m=len(self.report.models)))
