@@ -131,7 +131,7 @@ def test_word_diff_marks_removed_and_added_words():
     from tui.screens.history import NEW_STYLE, OLD_STYLE, word_diff
 
     diff = word_diff("мама мыла раму", "мама мыла окно")
-    assert diff.plain == "мама мыла рамуокно"
+    assert diff.plain == "мама мыла раму окно"
     styled = {diff.plain[s.start : s.end]: str(s.style) for s in diff.spans}
     assert styled == {"раму": OLD_STYLE, "окно": NEW_STYLE}
 
@@ -301,3 +301,180 @@ async def test_stats_panel_counts_and_flags_long_pairs(ws):
         counts = text_of(app, "#stats-counts")
         assert "Pairs: 2" in counts and "Longer than 1000 tokens: 0" in counts
         assert panel.over_limit == 0
+
+
+# ---------------------------------------------------------------- import / export
+
+
+def messages_line(q: str, a: str, **extra) -> str:
+    record = {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}], **extra}
+    return json.dumps(record, ensure_ascii=False)
+
+
+GOOD = [
+    messages_line("Что такое токен?", "Кусочек текста, с которым работает модель.", tags=["основы"]),
+    messages_line("Что такое шаблон чата?", "Правило, как склеить реплики в одну строку."),
+    messages_line("Зачем нужен eval?", "Чтобы видеть переобучение.", split="eval"),
+]
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """good.jsonl (3 pairs) and bad.jsonl (line 2 is broken JSON) in the current folder."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "good.jsonl").write_text("\n".join(GOOD) + "\n", encoding="utf-8")
+    (folder / "bad.jsonl").write_text(GOOD[0] + '\n{"messages": [oops\n' + GOOD[1] + "\n", encoding="utf-8")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+async def type_path(pilot, text: str) -> None:
+    field = pilot.app.screen.query_one("#imp-path")
+    field.value = ""
+    await pilot.press(*text)
+    await pilot.pause(0.25)
+    await settle(pilot)
+
+
+@async_test
+async def test_import_good_file_shows_format_and_counts(ws, files):
+    from tui.screens.import_export import ImportScreen
+
+    app = Host(lambda: ImportScreen(ws))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_path(pilot, "go")
+        await pilot.press("tab")  # completes good.jsonl
+        assert app.screen.query_one("#imp-path").value == "good.jsonl"
+        await pilot.pause(0.25)
+        await settle(pilot)
+        assert "messages" in text_of(app.screen, "#imp-detected")
+        app.screen.query_one("#imp-tags").value = "импорт"
+        app.screen.query_one("#imp-path").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        result = text_of(app.screen, "#imp-result")
+        assert "Imported: 3, duplicates skipped: 0, rejected: 0." in result
+        assert app.screen.query_one("#imp-progress").percentage == 1.0
+        await pilot.press("escape")
+    assert app.results[0].imported == 3
+    with ws.store() as s:
+        pairs = s.list_pairs()
+        assert [p.question for p in pairs] == ["Что такое токен?", "Что такое шаблон чата?", "Зачем нужен eval?"]
+        assert pairs[0].tags == ["основы", "импорт"] and pairs[2].split == "eval"
+
+
+@async_test
+async def test_import_broken_file_names_the_line_and_imports_nothing(filled, files):
+    from tui.screens.import_export import ImportScreen
+
+    app = Host(lambda: ImportScreen(filled))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_path(pilot, "bad.jsonl")
+        await pilot.press("enter")
+        await settle(pilot)
+        result = text_of(app.screen, "#imp-result")
+        assert "bad.jsonl:2" in result and "nothing was imported" in result.casefold()
+        assert app.screen.error and "bad.jsonl:2" in app.screen.error
+        await pilot.press("escape")
+    assert app.results == [None]
+    with filled.store() as s:
+        assert s.count_pairs() == 3
+
+
+@async_test
+async def test_import_skip_bad_writes_rejects_and_imports_the_rest(ws, files):
+    from textual.widgets import Checkbox
+
+    from tui.screens.import_export import ImportScreen
+
+    app = Host(lambda: ImportScreen(ws, "bad.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#imp-skip-bad", Checkbox).value = True
+        app.screen.query_one("#imp-run").press()
+        await settle(pilot)
+        result = text_of(app.screen, "#imp-result")
+        assert "Imported: 2, duplicates skipped: 0, rejected: 1." in result
+        rejects = app.screen.rejects
+        assert str(rejects) in result.replace("\n", "")
+        await pilot.press("escape")
+    assert app.results[0].imported == 2 and app.results[0].rejected == 1
+    bad = [json.loads(line) for line in Path(rejects).read_text(encoding="utf-8").splitlines()]
+    assert len(bad) == 1 and bad[0]["location"] == "bad.jsonl:2"
+    with ws.store() as s:
+        assert s.count_pairs() == 2
+
+
+@async_test
+async def test_export_csv_and_messages(filled, tmp_path):
+    from textual.widgets import Select
+
+    from core.store import PairFilter
+    from tui.screens.import_export import ExportScreen
+
+    out_csv = tmp_path / "out.csv"
+    app = Host(lambda: ExportScreen(filled, PairFilter(split="train")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "Pairs to export: 2" in text_of(app.screen, "#exp-count")
+        app.screen.query_one("#exp-format", Select).value = "csv"
+        await pilot.pause()
+        assert app.screen.query_one("#exp-path").value.endswith("pairs.csv")
+        app.screen.query_one("#exp-path").value = str(out_csv)
+        app.screen.query_one("#exp-path").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert f"Exported 2 pairs → {out_csv}" in text_of(app.screen, "#exp-result").replace("\n", "")
+        await pilot.press("escape")
+    assert app.results == [2]
+    text = out_csv.read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(text.splitlines(), delimiter=";"))
+    assert [r["question"] for r in rows] == ["Что такое LoRA?", "Что такое эпоха?"]
+    assert rows[0]["answer"] == "Способ дообучать небольшие матрицы-добавки."
+
+    out_jsonl = tmp_path / "all.jsonl"
+    app = Host(lambda: ExportScreen(filled, None, str(out_jsonl)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#exp-run").press()
+        await settle(pilot)
+        await pilot.press("escape")
+    assert app.results == [3]
+    records = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["messages"][-1]["content"] for r in records][2] == "Чтобы проверять модель на невиданных данных."
+    assert records[2]["messages"][0] == {"role": "user", "content": "Зачем нужна выборка eval?"}
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def test_snapshot_import_error(ws, files, snap_compare):
+    from tui.screens.import_export import ImportScreen
+
+    async def run_before(pilot):
+        pilot.app.screen.query_one("#imp-path").cursor_blink = False  # a blinking cursor makes the picture flaky
+        await type_path(pilot, "bad.jsonl")
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(Host(lambda: ImportScreen(ws)), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_history(ws, monkeypatch, snap_compare):
+    import core.store.pairs as pairs_mod
+    from tui.screens.history import HistoryScreen
+
+    clock = iter(f"2026-03-0{d}T1{h}:00:00.000+00:00" for d in range(1, 10) for h in range(10))
+    monkeypatch.setattr(pairs_mod, "now", lambda: next(clock))
+    with ws.store() as s:
+        p = s.add_pair("Что такое LoRA?", "Способ дообучать малую часть весов.", tags=["основы"])
+        s.update_pair(p.id, answer="Способ дообучать небольшие матрицы-добавки к весам.", tags=["основы", "lora"])
+        s.set_status([p.id], "approved")
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+
+    assert snap_compare(Host(lambda: HistoryScreen(ws, 1)), terminal_size=(80, 24), run_before=run_before)

@@ -24,7 +24,7 @@ register(
         "hist.title": "История пары #{id}",
         "hist.loading": "Загрузка…",
         "hist.none": "У этой пары нет ранних версий.",
-        "hist.created": "до создания",
+        "hist.created": "(создание)",
         "hist.restore": "Вернуть",
         "hist.close": "Закрыть",
         "hist.question": "Вопрос",
@@ -52,7 +52,7 @@ register(
         "hist.title": "History of pair #{id}",
         "hist.loading": "Loading…",
         "hist.none": "This pair has no earlier versions.",
-        "hist.created": "before it existed",
+        "hist.created": "(new pair)",
         "hist.restore": "Restore",
         "hist.close": "Close",
         "hist.question": "Question",
@@ -78,7 +78,9 @@ register(
     },
 )
 
-_TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+# a word with the spaces after it, or one other character with the spaces after it: spaces
+# never match on their own, so a changed phrase reads as one struck-out run and one new run
+_TOKENS = re.compile(r"\s+|[\w-]+\s*|[^\w\s]\s*", re.UNICODE)
 
 OLD_STYLE = "bold red strike"
 NEW_STYLE = "bold green underline"
@@ -95,9 +97,13 @@ def word_diff(old: str, new: str) -> Text:
             out.append("".join(a[i1:i2]))
             continue
         if op in ("delete", "replace"):
-            out.append("".join(a[i1:i2]), style=OLD_STYLE)
+            old_part = "".join(a[i1:i2])
+            out.append(old_part.rstrip(), style=OLD_STYLE)
+            out.append(old_part[len(old_part.rstrip()) :] or (" " if op == "replace" else ""))
         if op in ("insert", "replace"):
-            out.append("".join(b[j1:j2]), style=NEW_STYLE)
+            new_part = "".join(b[j1:j2])
+            out.append(new_part.rstrip(), style=NEW_STYLE)
+            out.append(new_part[len(new_part.rstrip()) :])
     return out
 
 
@@ -161,7 +167,7 @@ def meta_diff(rev, pair) -> Text | None:
 
 
 def describe(rev) -> str:
-    when = (rev.created or "")[:16].replace("T", " ")
+    when = (rev.created or "")[5:16].replace("T", " ")
     what = t(f"hist.action.{rev.action}") if rev.action else "?"
     if not rev.existed:
         what = t("hist.created")
@@ -217,7 +223,7 @@ class HistoryScreen(ModalScreen[bool]):
         self.pair = pair
         options = self.query_one("#history-list", OptionList)
         options.clear_options()
-        options.add_options([Option(f"{r.id:>5} {describe(r)}", id=str(r.id)) for r in self.revisions])
+        options.add_options([Option(describe(r), id=str(r.id)) for r in self.revisions])
         if self.revisions:
             options.highlighted = 0
             self._render_diff(self.revisions[0])

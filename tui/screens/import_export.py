@@ -34,6 +34,7 @@ register(
         "imp.detect_wait": "введите путь к файлу",
         "imp.detect_missing": "нет такого файла",
         "imp.detected_as": "{fmt} (определён по файлу)",
+        "imp.forced_as": "{fmt} (задан вручную)",
         "imp.detect_fail": "не удалось определить: {reason}",
         "imp.format": "Читать как",
         "imp.auto": "авто",
@@ -43,7 +44,7 @@ register(
         "imp.status": "Статус",
         "imp.split": "Выборка",
         "imp.from_file": "из файла",
-        "imp.skip_bad": "Пропускать плохие строки (в файл отказов)",
+        "imp.skip_bad": "Плохие строки — в файл отказов",
         "imp.skip_dup": "Пропускать дубликаты",
         "imp.run": "Импорт",
         "imp.close": "Закрыть",
@@ -51,6 +52,7 @@ register(
         "imp.done": "Импортировано: {imported}, дубликатов пропущено: {duplicates}, отклонено: {rejected}.",
         "imp.rejects": "Отклонённые строки записаны в {path}",
         "imp.failed": "Ничего не импортировано.",
+        "imp.tip_skip_bad": "Исправьте файл или отметьте «Пропускать плохие строки», чтобы импортировать остальное.",
         "imp.no_path": "укажите файл для импорта",
         "imp.not_found": "{path}: нет такого файла или папки",
         "exp.title": "Экспорт пар",
@@ -76,6 +78,7 @@ register(
         "imp.detect_wait": "type a path to a file",
         "imp.detect_missing": "no such file",
         "imp.detected_as": "{fmt} (detected from the file)",
+        "imp.forced_as": "{fmt} (forced)",
         "imp.detect_fail": "cannot tell: {reason}",
         "imp.format": "Read as",
         "imp.auto": "auto",
@@ -85,7 +88,7 @@ register(
         "imp.status": "Status",
         "imp.split": "Split",
         "imp.from_file": "from file",
-        "imp.skip_bad": "Skip bad rows (to a rejects file)",
+        "imp.skip_bad": "Skip bad rows → rejects file",
         "imp.skip_dup": "Skip duplicates",
         "imp.run": "Import",
         "imp.close": "Close",
@@ -93,6 +96,7 @@ register(
         "imp.done": "Imported: {imported}, duplicates skipped: {duplicates}, rejected: {rejected}.",
         "imp.rejects": "Rejected rows were written to {path}",
         "imp.failed": "Nothing was imported.",
+        "imp.tip_skip_bad": "Fix the file, or tick “Skip bad rows” to import the rest.",
         "imp.no_path": "name a file to import",
         "imp.not_found": "{path}: no such file or folder",
         "exp.title": "Export pairs",
@@ -127,30 +131,25 @@ _SPLITS = ("train", "eval")
 
 
 def _format_names(kind: str) -> list[str]:
-    """Formats core.formats can read (kind="read") or write; falls back to the export list."""
-    try:
-        import core.formats as formats
-    except ImportError:
-        return list(EXPORT_FORMATS)
-    infos = getattr(formats, "FORMATS", None)
-    names: list[str] = []
-    if isinstance(infos, dict):
-        infos = list(infos.values())
-    for info in infos or ():
-        name = getattr(info, "name", info)
-        if getattr(info, "read" if kind == "read" else "write", True) and isinstance(name, str):
-            names.append(name)
-    return names or list(EXPORT_FORMATS)
+    """Formats ``core.formats`` can read (kind="read") or write."""
+    from core import formats
+
+    names = formats.READ_FORMATS if kind == "read" else formats.WRITE_FORMATS
+    return [n for n in names if n not in ("json", "jsonl")] if kind == "read" else list(names)
 
 
-def detect_format(path: Path) -> str:
-    """The name of the format ``core.formats.detect`` sees in ``path``; UserError if it cannot."""
+def detect_format(path: Path, fmt: str | None = None, encoding: str | None = None) -> str:
+    """How ``core.formats.detect`` will read ``path`` (e.g. "messages", "csv"); UserError if it cannot."""
     from core.formats import detect
 
-    found = detect(path)
-    if isinstance(found, tuple):
-        found = found[0]
-    return str(getattr(found, "name", found))
+    plan = detect(path, fmt, encoding)
+    return str(getattr(plan, "format", None) or getattr(plan, "name", plan))
+
+
+def rejects_path(ws, source: Path) -> Path:
+    """Where skipped bad rows of an import go: the workspace's logs folder, one file per import."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(ws.logs_dir) / f"rejects-{source.stem}-{stamp}.jsonl"
 
 
 def _field(label: str, widget, id: str | None = None) -> Horizontal:
@@ -170,6 +169,7 @@ class ImportScreen(ModalScreen):
         self.counts = None
         self.error: str | None = None
         self.detected: str | None = None
+        self.rejects: Path | None = None
         self._last_progress = 0.0
 
     def compose(self) -> ComposeResult:
@@ -208,16 +208,23 @@ class ImportScreen(ModalScreen):
         self.query_one("#imp-path", Input).focus()
         self.query_one("#imp-progress").display = False
         if self.initial_path:
-            self.detect(self.initial_path)
+            self.redetect()
 
     # ---------------------------------------------------------------- detection
 
     @on(Input.Changed, "#imp-path")
     def _path_changed(self, event: Input.Changed) -> None:
-        self.detect(event.value)
+        self.redetect()
+
+    @on(Select.Changed, "#imp-format")
+    @on(Input.Changed, "#imp-encoding")
+    def redetect(self, event=None) -> None:
+        fmt = self.query_one("#imp-format", Select).value or None
+        encoding = self.query_one("#imp-encoding", Input).value.strip() or None
+        self.detect(self.query_one("#imp-path", Input).value, fmt, encoding)
 
     @work(thread=True, exclusive=True, group="detect")
-    def detect(self, value: str) -> None:
+    def detect(self, value: str, fmt: str | None = None, encoding: str | None = None) -> None:
         time.sleep(0.15)  # let typing settle; a newer keystroke cancels this one
         if get_current_worker().is_cancelled:
             return
@@ -228,8 +235,9 @@ class ImportScreen(ModalScreen):
             fmt, text = None, Text(t("imp.detect_missing"), style="dim")
         else:
             try:
-                fmt = detect_format(Path(value).expanduser())
-                text = Text(t("imp.detected_as", fmt=fmt), style="bold green")
+                found = detect_format(Path(value).expanduser(), fmt, encoding)
+                text = Text(t("imp.detected_as" if fmt is None else "imp.forced_as", fmt=found), style="bold green")
+                fmt = found
             except (UserError, OSError, ValueError) as exc:
                 fmt, text = None, Text(t("imp.detect_fail", reason=getattr(exc, "message", str(exc))), style="yellow")
         if not get_current_worker().is_cancelled:
@@ -249,7 +257,7 @@ class ImportScreen(ModalScreen):
             "tags": tags,
             "status": self.query_one("#imp-status", Select).value or None,
             "split": self.query_one("#imp-split", Select).value or None,
-            "skip_bad": self.query_one("#imp-skip-bad", Checkbox).value,
+            "skip_bad": self.query_one("#imp-skip-bad", Checkbox).value,  # a path, set in action_run
             "skip_duplicates": self.query_one("#imp-skip-dup", Checkbox).value,
         }
 
@@ -278,7 +286,10 @@ class ImportScreen(ModalScreen):
         bar.update(total=None, progress=0)
         self.query_one("#imp-run", Button).disabled = True
         self.query_one("#imp-result", Static).update(Text(t("imp.running"), style="dim"))
-        self.run_import(path, self.options())
+        opts = self.options()
+        opts["skip_bad"] = rejects_path(self.ws, path) if opts["skip_bad"] else None
+        self.rejects = opts["skip_bad"]
+        self.run_import(path, opts)
 
     @work(thread=True, exclusive=True, group="import")
     def run_import(self, path: Path, opts: dict) -> None:
@@ -298,7 +309,10 @@ class ImportScreen(ModalScreen):
             with self.ws.store() as store:
                 counts = import_files(store, [path], progress=progress, **opts)
         except UserError as exc:
-            message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+            hint = exc.hint
+            if hint and "--skip-bad" in hint:  # the CLI's advice; here it is a checkbox
+                hint = t("imp.tip_skip_bad")
+            message = exc.message + (f"\n{hint}" if hint else "")
             self.app.call_from_thread(self._show_error, message)
             return
         self.app.call_from_thread(self._done, counts)
@@ -311,7 +325,8 @@ class ImportScreen(ModalScreen):
         self.query_one("#imp-progress").display = False
         self.query_one("#imp-run", Button).disabled = False
         text = Text(message, style="bold red")
-        text.append("\n" + t("imp.failed"), style="red")
+        if "nothing was imported" not in message.casefold():
+            text.append("\n" + t("imp.failed"), style="red")
         self.query_one("#imp-result", Static).update(text)
         self.query_one("#imp-report").add_class("-error")
 
@@ -324,8 +339,8 @@ class ImportScreen(ModalScreen):
         report = self.query_one("#imp-report")
         report.remove_class("-error")
         text = Text(t("imp.done", **counts.to_dict()), style="bold green")
-        rejects = getattr(counts, "rejects_path", None) or getattr(counts, "rejects_file", None)
-        if rejects:
+        rejects = self.rejects
+        if rejects and counts.rejected:
             text.append("\n" + t("imp.rejects", path=str(rejects)), style="yellow")
         for example in getattr(counts, "duplicate_examples", [])[:5]:
             text.append("\n  = " + example, style="dim")

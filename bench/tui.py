@@ -1,0 +1,225 @@
+"""TUI benchmarks: the Pairs room must not slow down as the store grows.
+
+    .venv/bin/python bench/tui.py                 # 1,000,000 pairs vs 100 (first run builds them)
+    .venv/bin/python bench/tui.py --rows 200000   # a smaller big store
+
+Claims:
+  startup — time from process start to the pairs table having painted its first rows,
+            at N pairs, is ≤ 1.2× the same at 100 pairs (the table pages from SQLite).
+  search  — at N pairs, from a keystroke in the search box to the table showing the first
+            page of the new results: p95 ≤ 100 ms. Printed both from the keystroke (what a
+            person waits for, including the room's typing debounce) and from the moment the
+            room applies the query (the store + table part alone).
+
+Workspaces are built once with the store's bulk path (``prepare_row`` + ``add_pairs``) and
+cached under bench/out/ (gitignored). Each startup sample is a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+T_START = time.perf_counter()
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+sys.path.insert(0, str(REPO))
+
+WORDS = (
+    "модель обучение эпоха адаптер матрица токен словарь шаблон ответ вопрос датасет выборка "
+    "оптимизатор градиент память видеокарта квантование формат терминал команда ошибка метрика "
+    "оценка контекст промпт пример слой вес нормализация внимание последовательность длина "
+    "температура генерация ранг дообучение проверка разметка дубликат история корзина поиск "
+    "фильтр статус чекпоинт запуск журнал скорость точность ёмкость объём ёлка щётка"
+).split()
+STARTERS = ("Как", "Зачем", "Почему", "Когда", "Что даёт", "Нужно ли")
+TAGS = ("основы", "lora", "данные", "gguf", "чат", "оценка")
+
+
+def generate(n: int, seed: int = 7):
+    rng = random.Random(seed)
+    for i in range(n):
+        w = rng.sample(WORDS, 6)
+        q = f"{rng.choice(STARTERS)} {w[0]} влияет на {w[1]} при {w[2]} (случай {i})?"
+        a = (
+            f"Коротко: {w[3]} зависит от {w[0]}. Если {w[4]} растёт, {w[5]} стоит проверить на выборке eval; "
+            f"пример {i} показывает, что {w[1]} и {w[2]} связаны."
+        )
+        yield q, a, [rng.choice(TAGS)], ("eval" if i % 10 == 0 else "train")
+
+
+def build(rows: int) -> Path:
+    """A workspace with ``rows`` generated pairs, built once and cached."""
+    from core.workspace import Workspace
+
+    home = OUT / f"tui-{rows}"
+    marker = home / "built.json"
+    if marker.exists() and json.loads(marker.read_text()).get("rows") == rows:
+        return home
+    if home.exists():
+        import shutil
+
+        shutil.rmtree(home)
+    ws = Workspace.open(home)
+    t0 = time.perf_counter()
+    with ws.store() as store:
+        chunk: list[dict] = []
+        for q, a, tags, split in generate(rows):
+            chunk.append(store.prepare_row(q, a, tags=tags, split=split, source="bench"))
+            if len(chunk) == 50_000:
+                store.add_pairs(chunk, skip_duplicates=False)
+                chunk = []
+                print(f"  built {store.count_pairs():,} / {rows:,}", file=sys.stderr, flush=True)
+        if chunk:
+            store.add_pairs(chunk, skip_duplicates=False)
+    marker.write_text(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}))
+    return home
+
+
+# ------------------------------------------------------------------ children
+
+
+async def _first_rows(home: str) -> float:
+    """Seconds from process start until the pairs table has painted its first rows."""
+    from core.workspace import Workspace
+    from tui.app import NastavnikApp
+    from tui.widgets.pair_table import PairTable
+
+    app = NastavnikApp(Workspace.open(home), "en")
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(PairTable)
+        while not (table._loaded_once and table.pair_at(0) is not None):
+            await asyncio.sleep(0.001)
+        await pilot.pause()  # the refresh the loaded page asked for is painted
+        elapsed = time.perf_counter() - T_START
+        first = table.pair_at(0)
+        line = "".join(seg.text for seg in table.render_line(1))  # row 0, under the header
+        assert first.question.split()[0] in line, f"first row not painted: {line!r}"
+    return elapsed
+
+
+async def _search(home: str, queries: list[str]) -> dict:
+    """Per keystroke: ms until the table shows the first page for the new text."""
+    from core.workspace import Workspace
+    from tui.app import NastavnikApp
+    from tui.widgets.pair_table import PairTable
+
+    app = NastavnikApp(Workspace.open(home), "en")
+    from_key: list[float] = []
+    from_apply: list[float] = []
+    applied: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(PairTable)
+        original = table.set_query
+
+        def timed_set_query(*args, **kwargs):
+            applied.append(time.perf_counter())
+            return original(*args, **kwargs)
+
+        table.set_query = timed_set_query
+        while not table.loaded:
+            await asyncio.sleep(0.005)
+        for query in queries:
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+            while not table.loaded:
+                await asyncio.sleep(0.005)
+            await pilot.press("slash")
+            typed = ""
+            for ch in query:
+                typed += ch
+                applied.clear()
+                t0 = time.perf_counter()
+                await pilot.press(ch)
+                deadline = t0 + 30
+                while not (table.flt.query == typed.strip() and table._loaded_once):
+                    if time.perf_counter() > deadline:
+                        raise SystemExit(f"search for {typed!r} did not finish in 30 s")
+                    await asyncio.sleep(0.001)
+                await pilot.pause()
+                t1 = time.perf_counter()
+                from_key.append((t1 - t0) * 1000)
+                if applied:
+                    from_apply.append((t1 - applied[-1]) * 1000)
+                # let the count finish too before the next keystroke, as a person reading would
+                while not table.loaded:
+                    await asyncio.sleep(0.005)
+            await pilot.press("enter")
+    return {"from_key": from_key, "from_apply": from_apply}
+
+
+def child(argv: list[str]) -> None:
+    mode, home = argv[0], argv[1]
+    if mode == "startup":
+        print(json.dumps({"seconds": asyncio.run(_first_rows(home))}))
+    else:
+        print(json.dumps(asyncio.run(_search(home, argv[2:]))))
+
+
+def run_child(*args: str, timeout: int = 600) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TEXTUAL": "", "NASTAVNIK_HOME": ""},
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5, help="startup samples per size")
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+
+    print(f"building workspaces (cached in {OUT})…", file=sys.stderr)
+    small, big = build(100), build(args.rows)
+    if args.build_only:
+        return
+
+    # warm the OS file cache and Python's bytecode cache once per size
+    run_child("startup", str(small))
+    run_child("startup", str(big))
+    small_t, big_t = [], []
+    for _ in range(args.repeat):  # interleaved, so drift in machine load hits both
+        small_t.append(run_child("startup", str(small))["seconds"])
+        big_t.append(run_child("startup", str(big))["seconds"])
+    s_med, b_med = statistics.median(small_t), statistics.median(big_t)
+    ratio = b_med / s_med
+    print(f"startup to first painted rows: 100 pairs median {s_med * 1000:.0f} ms, "
+          f"{args.rows:,} pairs median {b_med * 1000:.0f} ms")
+    print(f"startup: ratio={ratio:.2f} goal=1.2 ({'met' if ratio <= 1.2 else 'NOT met'})")
+
+    queries = ["обучение", "ёмкость", "градиент", "случай 4242"]
+    res = run_child("search", str(big), *queries, timeout=1200)
+    k95, a95 = pct(res["from_key"], 0.95), pct(res["from_apply"], 0.95)
+    print(f"search at {args.rows:,} pairs, {len(res['from_key'])} keystrokes: "
+          f"keystroke→results p50 {pct(res['from_key'], 0.5):.0f} ms p95 {k95:.0f} ms max {max(res['from_key']):.0f} ms; "
+          f"query applied→results p50 {pct(res['from_apply'], 0.5):.0f} ms p95 {a95:.0f} ms")
+    print(f"search: ratio={k95 / 100:.2f} goal=1.0 (p95 {k95:.0f} ms against 100 ms; "
+          f"{'met' if k95 <= 100 else 'NOT met'})")
+    print(f"tui: ratio={ratio:.2f} goal=1.2 search_p95_ms={k95:.0f} goal_ms=100")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+    else:
+        main()
