@@ -232,11 +232,17 @@ class Conversation:
         return "messages"
 
     def __call__(self, obj: dict) -> list[Record]:
-        key = self._turns_key(obj)
-        turns = obj.get(key)
+        key = self.list_key
+        turns = obj.get(key or "messages")
         if turns is None:
-            raise Bad(key, f"missing — every record needs a {key!r} list of turns")
-        return self.pairs(turns, key, system_of(obj.get(self.system_key), self.system_key), obj)
+            key = self._turns_key(obj)
+            turns = obj.get(key)
+            if turns is None:
+                raise Bad(key, f"missing — every record needs a {key!r} list of turns")
+        system = obj.get(self.system_key)
+        if system is not None:
+            system = system_of(system, self.system_key)
+        return self.pairs(turns, key or "messages", system, obj)
 
     def pairs(self, turns: Any, key: str, system: str | None, obj: dict) -> list[Record]:
         if not isinstance(turns, list):
@@ -244,6 +250,26 @@ class Conversation:
         tags, status, split = _extras(obj)
         get_role = self.roles.get
         rk0, ck0 = self.role_key, self.content_key
+        if len(turns) == 2 and rk0 is None:  # the common single exchange, without the general loop
+            u, a = turns
+            if u.__class__ is dict and a.__class__ is dict and "weight" not in a:
+                if "role" in u:
+                    ur, ar, q, ans = u["role"], a.get("role"), u.get("content"), a.get("content")
+                else:
+                    ur, ar, q, ans = u.get("from"), a.get("from"), u.get("value"), a.get("value")
+                if (
+                    q.__class__ is str
+                    and ans.__class__ is str
+                    and ur.__class__ is str
+                    and ar.__class__ is str
+                    and get_role(ur) == "user"
+                    and get_role(ar) == "assistant"
+                    and q
+                    and ans
+                    and not q.isspace()
+                    and not ans.isspace()
+                ):
+                    return [Record(q, ans, system, [], tags, status, split)]
         hist: list[tuple[str, str]] = []  # (role, content) so far
         out: list[Record] = []
         last_user = -1  # index in ``turns`` of the user turn waiting for an answer
