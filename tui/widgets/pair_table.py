@@ -171,10 +171,10 @@ class PairTable(ScrollView, can_focus=True):
     }
     PairTable > .pair-table--header { text-style: bold; background: $panel; }
     PairTable > .pair-table--header-sorted { text-style: bold underline; background: $panel; }
-    PairTable > .pair-table--cursor { background: $accent 40%; }
-    PairTable:focus > .pair-table--cursor { background: $accent 70%; text-style: bold; }
+    PairTable > .pair-table--cursor { background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground; }
+    PairTable:focus > .pair-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
     PairTable > .pair-table--marked { background: $secondary 35%; }
-    PairTable > .pair-table--mark { color: $secondary; text-style: bold; }
+    PairTable > .pair-table--mark { color: $text-warning; text-style: bold; }
     PairTable > .pair-table--match { background: $warning 60%; text-style: bold underline; }
     PairTable > .pair-table--approved { color: $success; }
     PairTable > .pair-table--rejected { color: $error; }
@@ -460,7 +460,14 @@ class PairTable(ScrollView, can_focus=True):
         return None
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name, partial=True)
+        """The text colour and attributes of a component class (no background)."""
+        full = self.get_component_rich_style(name)
+        return Style(color=full.color, bold=full.bold, italic=full.italic, underline=full.underline)
+
+    def _bg(self, name: str) -> Style:
+        """The background and attributes of a component class (keeps each cell's own colour)."""
+        full = self.get_component_rich_style(name)
+        return Style(bgcolor=full.bgcolor, bold=full.bold, underline=full.underline)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -485,10 +492,11 @@ class PairTable(ScrollView, can_focus=True):
         return self._render_row(pair, row, width)
 
     def _render_header(self, width: int) -> Strip:
-        hstyle = self._style("pair-table--header")
-        sorted_style = self._style("pair-table--header-sorted")
+        hstyle = self.get_component_rich_style("pair-table--header")
+        sorted_style = self.get_component_rich_style("pair-table--header-sorted")
         line = Text(" ", style=hstyle)
         for col, w in zip(COLUMNS, self._widths(width)):
+            line.append(" ", style=hstyle)
             label = t("col." + col.key)
             style = hstyle
             if col.key == self.order:
@@ -497,7 +505,6 @@ class PairTable(ScrollView, can_focus=True):
             cell = Text(label, style=style)
             cell.truncate(w, overflow="ellipsis", pad=True)
             line.append(cell)
-            line.append(" ", style=hstyle)
         line.truncate(width, pad=True)
         line.stylize(hstyle)
         return Strip(line.render(self.app.console), width).apply_style(self.rich_style)
@@ -506,12 +513,14 @@ class PairTable(ScrollView, can_focus=True):
         marked = pair.id in self.marked
         row_style = Style()
         if marked:
-            row_style += self._style("pair-table--marked")
+            row_style += self._bg("pair-table--marked")
         if row == self.cursor:
-            row_style += self._style("pair-table--cursor")
-        match = self._style("pair-table--match")
+            cursor = self.get_component_rich_style("pair-table--cursor")
+            row_style += Style(color=cursor.color, bgcolor=cursor.bgcolor, bold=cursor.bold)
+        match = self._bg("pair-table--match")
         widths = self._widths(width)
-        line = Text("●" if marked else " ", style=self._style("pair-table--mark") if marked else "")
+        line = Text(no_wrap=True)
+        line.append("●" if marked else " ", style=self._style("pair-table--mark") if marked else Style())
         status_style = self._style(f"pair-table--{pair.status}") if pair.status in ("approved", "rejected", "draft") else Style()
         cells = [
             (t("status." + pair.status), status_style, False),

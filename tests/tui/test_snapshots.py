@@ -1,0 +1,103 @@
+"""Snapshots of every tab at 80×24 and 120×40, in Russian and English.
+
+The pairs are written with a frozen clock so the "updated" column is the same on every
+run; the status bar shows a fixed workspace label instead of the temporary path.
+Update after a deliberate change with ``pytest tests/tui/test_snapshots.py --snapshot-update``
+and look at the SVGs in ``__snapshots__/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from core.workspace import Workspace
+from tui.app import NastavnikApp
+from tui.i18n import set_lang
+
+pytestmark = pytest.mark.xdist_group("tui-snapshots")
+
+PAIRS = [
+    ("Что такое эпоха обучения?", "Один полный проход по всем обучающим примерам.", ["основы"], "approved", "train"),
+    ("Чем LoRA отличается от полного дообучения?", "LoRA учит маленькие низкоранговые матрицы, а веса модели заморожены.", ["lora", "основы"], "approved", "train"),
+    ("Какую скорость обучения выбрать для QLoRA?", "Начните с 2e-4 и следите за потерей на проверочной выборке.", ["гиперпараметры"], "draft", "train"),
+    ("Зачем нужна проверочная выборка?", "Чтобы заметить переобучение: потеря на ней перестаёт падать.", ["основы"], "draft", "eval"),
+    ("Что такое ёлочная гирлянда?", "Это к делу не относится.", [], "rejected", "train"),
+    ("Сколько пар нужно для первого запуска?", "Сотни хватит, чтобы увидеть эффект; тысячи — чтобы закрепить стиль.", ["данные"], "draft", "train"),
+    ("What is a chat template?", "The text format that wraps each turn in the model's special tokens.", ["templates"], "approved", "eval"),
+    ("Как экспортировать модель в GGUF?", "Слить адаптер с базовой моделью и сконвертировать скриптом llama.cpp.", ["экспорт"], "draft", "train"),
+    ("Почему потеря стала NaN?", "Чаще всего из-за fp16 на Gemma 3: включите bf16.", ["ошибки"], "draft", "train"),
+    ("Нужен ли системный промпт?", "Не обязательно; если он есть при обучении, давайте его и в чате.", [], "approved", "train"),
+]
+
+
+@pytest.fixture
+def snap_ws(home, monkeypatch):
+    import core.store.pairs as pairs_mod
+
+    ticks = itertools.count()
+    monkeypatch.setattr(pairs_mod, "now", lambda: f"2026-03-{1 + next(ticks) // 60:02d}T10:{next(ticks) % 60:02d}:00.000+00:00")
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        for q, a, tags, status, split in PAIRS:
+            p = store.add_pair(q, a, tags=tags, system="Ты — терпеливый наставник." if "LoRA" in q else None)
+            if status != "draft":
+                store.set_status([p.id], status)
+            if split != "train":
+                store.set_split([p.id], split)
+    yield ws
+    set_lang("en")
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+TABS = {"pairs": "1", "train": "2", "chat": "3", "evaluate": "4"}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("tab", list(TABS))
+def test_tabs(snap_compare, snap_ws, tab, lang, size):
+    app = NastavnikApp(snap_ws, lang, home_label="~/nastavnik")
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press(TABS[tab])
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_pairs_search_and_marks(snap_compare, snap_ws, lang):
+    """Matches highlighted (ё = е, any case), two rows marked, cursor on the third."""
+    app = NastavnikApp(snap_ws, lang, home_label="~/nastavnik")
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"ОБУЧ", "enter")
+        await settle(pilot)
+        await pilot.press("space", "space")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_editor(snap_compare, snap_ws, lang):
+    app = NastavnikApp(snap_ws, lang, home_label="~/nastavnik")
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        pilot.app.screen.query_one("#tags").focus()  # no blinking text cursor in the picture
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
