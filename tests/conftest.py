@@ -54,3 +54,36 @@ def cli(home: Path):
         return Result(code, out.getvalue(), err.getvalue())
 
     return run
+
+
+# ---------------------------------------------------------------------------- demo model
+
+DEMO_TEST_STEPS = 250  # cheaper than the workspace demo model; still answers in words
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    """The tiny demo Llama (tokenizer + safetensors), built once and cached on disk.
+
+    Cached under ``.cache/test-demo-model/<fingerprint>`` (keyed by the builder's source,
+    its parameters and the sample data), built under an fcntl lock so two xdist workers
+    never build it twice. Treat the folder as read-only: copy it before changing it.
+    """
+    import fcntl
+    import hashlib
+
+    from core.train.demo_model import SAMPLE, build_demo_model, builder_fingerprint
+
+    data_hash = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:12] if SAMPLE.exists() else "missing"
+    key = builder_fingerprint(seed=0, steps=DEMO_TEST_STEPS, data=data_hash)
+    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model"))
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (target / "model.safetensors").exists():
+                build_demo_model(target, seed=0, steps=DEMO_TEST_STEPS)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target

@@ -1,0 +1,268 @@
+"""A tiny Llama-architecture model the project builds itself, for tests and first runs.
+
+Nothing is downloaded: a SentencePiece BPE tokenizer is trained on the sample Russian
+pairs, a small Llama (hidden 256, so K-quants work) is initialised at random and briefly
+trained on the same pairs rendered with the Gemma-style chat template, so its answers are
+Russian words rather than noise. Deterministic for a given seed and corpus.
+
+The folder is laid out so both transformers 5 and llama.cpp's converter read it the same
+way (see shared/notes/gguf-export.md): ``tokenizer.model`` trained with
+``add_dummy_prefix=False`` and byte fallback, ``tokenizer_config.json`` naming
+``LlamaTokenizer`` and listing every special token under ``added_tokens_decoder`` with
+``"special": true`` (so the turn markers reach the GGUF as CONTROL tokens), a chat
+template, ``<end_of_turn>`` as EOS, and safetensors weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from core.errors import UserError
+from core.train.templates import GEMMA
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "datasets" / "sample_ru.jsonl"
+
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<start_of_turn>", "<end_of_turn>"]
+PAD, UNK, BOS, EOS, SOT, EOT = range(6)
+VOCAB_SIZE = 3000
+HIDDEN = 256  # K-quants need rows that are multiples of 256
+LAYERS = 2
+HEADS = 4
+INTERMEDIATE = 512
+MAX_LEN = 512
+DEFAULT_STEPS = 400
+SEQ_LEN = 64
+BATCH = 4
+
+Progress = Callable[[str, int, int, dict], None]
+
+
+def builder_fingerprint(**params) -> str:
+    """A hash of this builder's source, the templates and the parameters: a cache key."""
+    h = hashlib.sha256()
+    for path in (Path(__file__), Path(__file__).with_name("templates.py")):
+        h.update(path.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def load_corpus(corpus: str | os.PathLike | Iterable[list[dict]] | None = None) -> list[list[dict]]:
+    """Conversations (lists of {role, content}) from a messages-JSONL file or given directly."""
+    if corpus is None or isinstance(corpus, (str, os.PathLike)):
+        path = Path(corpus) if corpus is not None else SAMPLE
+        if not path.exists():
+            raise UserError(
+                f"the sample data {path} is missing",
+                hint="the demo model is trained on it; restore datasets/sample_ru.jsonl from git",
+            )
+        conversations = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                messages = record["messages"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{path}, line {n}: not a messages record ({exc})", hint="each line needs {\"messages\": [...]}") from exc
+            conversations.append([{"role": m["role"], "content": str(m["content"])} for m in messages])
+    else:
+        conversations = [list(c) for c in corpus]
+    if len(conversations) < 5:
+        raise UserError(f"the demo corpus has only {len(conversations)} conversations", hint="give at least 5")
+    return conversations
+
+
+def _train_tokenizer(texts: list[str], out: Path, seed: int) -> None:
+    import sentencepiece as spm
+
+    corpus_file = out / "spm_corpus.txt"
+    lines = [line for text in texts for line in text.splitlines() if line.strip()]
+    corpus_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    prefix = out / "tokenizer"
+    spm.SentencePieceTrainer.train(
+        input=str(corpus_file),
+        model_prefix=str(prefix),
+        model_type="bpe",
+        vocab_size=VOCAB_SIZE,
+        hard_vocab_limit=False,  # a small corpus may not support the full size
+        byte_fallback=True,
+        add_dummy_prefix=False,
+        normalization_rule_name="identity",  # keep newlines and spacing exactly
+        remove_extra_whitespaces=False,
+        split_digits=True,
+        character_coverage=1.0,
+        pad_id=PAD,
+        unk_id=UNK,
+        bos_id=BOS,
+        eos_id=EOS,
+        pad_piece="<pad>",
+        unk_piece="<unk>",
+        bos_piece="<s>",
+        eos_piece="</s>",
+        user_defined_symbols=SPECIALS[4:],
+        num_threads=1,
+        seed_sentencepiece_size=1_000_000,
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        minloglevel=2,
+    )
+    corpus_file.unlink()
+    (out / "tokenizer.vocab").unlink(missing_ok=True)
+
+
+def _token_entry(content: str) -> dict:
+    return {"content": content, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+
+
+def write_tokenizer_config(out: Path) -> None:
+    """The files that make HF and llama.cpp read the tokenizer identically."""
+    config = {
+        "tokenizer_class": "LlamaTokenizer",
+        "model_max_length": MAX_LEN,
+        "bos_token": "<s>",
+        "eos_token": "<end_of_turn>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "add_prefix_space": False,
+        "legacy": False,
+        "clean_up_tokenization_spaces": False,
+        "padding_side": "right",
+        "chat_template": GEMMA,
+        "added_tokens_decoder": {str(i): _token_entry(tok) for i, tok in enumerate(SPECIALS)},
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+    special_map = {
+        "bos_token": "<s>",
+        "eos_token": "<end_of_turn>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"],
+    }
+    (out / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")
+
+
+def load_tokenizer(folder: str | os.PathLike):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def _model_config(vocab_size: int):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=HEADS,
+        max_position_embeddings=MAX_LEN,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=False,
+        bos_token_id=BOS,
+        eos_token_id=EOT,
+        pad_token_id=PAD,
+        torch_dtype="float32",
+    )
+
+
+def build_demo_model(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    corpus: str | os.PathLike | Iterable[list[dict]] | None = None,
+    progress: Progress | None = None,
+    steps: int = DEFAULT_STEPS,
+) -> Path:
+    """Build the demo model into ``out_dir`` (replaced atomically) and return its path.
+
+    ``progress(stage, done, total, info)`` is called for "tokenizer", "train" (with the
+    loss in ``info``) and "save".
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    conversations = load_corpus(corpus)
+    report = progress or (lambda *a: None)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".build-", dir=out_dir.parent))
+    try:
+        started = time.monotonic()
+        report("tokenizer", 0, 1, {})
+        texts = [m["content"] for conv in conversations for m in conv] + ["user", "model", "system"]
+        _train_tokenizer(texts, work, seed)
+        write_tokenizer_config(work)
+        tok = load_tokenizer(work)
+        # the converted fast tokenizer, saved so later loads skip the conversion
+        tok.backend_tokenizer.save(str(work / "tokenizer.json"))
+        tok = load_tokenizer(work)
+        report("tokenizer", 1, 1, {"vocab": len(tok)})
+
+        # one stream of rendered conversations; random windows of it are the batches
+        stream: list[int] = []
+        for conv in conversations:
+            text = tok.apply_chat_template(conv, tokenize=False)
+            stream.extend(tok(text, add_special_tokens=False)["input_ids"])
+        data = torch.tensor(stream, dtype=torch.long)
+        if len(data) <= SEQ_LEN + 1:
+            raise UserError("the demo corpus is too short to train on", hint="give more conversations")
+
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = LlamaForCausalLM(_model_config(len(tok)))
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=max(steps, 1), pct_start=0.1)
+        loss_value = float("nan")
+        for step in range(steps):
+            starts = torch.randint(0, len(data) - SEQ_LEN - 1, (BATCH,), generator=gen)
+            batch = torch.stack([data[s : s + SEQ_LEN] for s in starts])
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            loss_value = float(loss.detach())
+            if step % 10 == 0 or step == steps - 1:
+                report("train", step + 1, steps, {"loss": loss_value})
+
+        report("save", 0, 1, {})
+        model.eval()
+        model.generation_config = GenerationConfig(
+            bos_token_id=BOS, eos_token_id=[EOT, EOS], pad_token_id=PAD, do_sample=False, max_new_tokens=64
+        )
+        model.save_pretrained(str(work), safe_serialization=True)
+        write_tokenizer_config(work)  # save_pretrained may not have touched it, but be sure
+        info = {
+            "name": "demo",
+            "seed": seed,
+            "steps": steps,
+            "final_loss": loss_value,
+            "conversations": len(conversations),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "seconds": round(time.monotonic() - started, 1),
+            "fingerprint": builder_fingerprint(seed=seed, steps=steps),
+        }
+        (work / "nastavnik_demo.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+        report("save", 1, 1, info)
+        return out_dir
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,118 @@
+"""Chat templates: how a conversation becomes the text a model is trained on.
+
+Each template is Jinja in the Hugging Face style (``messages``, ``bos_token``,
+``add_generation_prompt``) plus the facts training needs: which role name the assistant
+has, whether a system role exists, and which marker ends a turn (the model's EOS).
+
+Gemma 3 rules live here: the assistant role is ``model``, there is no system role (system
+text is folded into the first user turn), ``<end_of_turn>`` ends a turn, and ``<bos>`` is
+written once by the template — the tokenizer must not add another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from core.errors import UserError
+
+GEMMA = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] | trim + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('roles must alternate user/assistant') }}"
+    "{%- endif -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+CHATML = (
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] | trim + '<|im_end|>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
+)
+
+LLAMA3 = (
+    "{{ bos_token }}"
+    "{%- for message in messages -%}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    name: str
+    jinja: str
+    end_marker: str  # ends every turn; the EOS the model must learn to write
+    assistant_role: str = "assistant"
+    system_role: bool = True
+    bos_in_template: bool = False  # the template writes bos_token itself
+
+    def render(self, messages: list[dict], *, bos_token: str = "", add_generation_prompt: bool = False) -> str:
+        return render(self.jinja, messages, bos_token=bos_token, add_generation_prompt=add_generation_prompt)
+
+
+TEMPLATES: dict[str, ChatTemplate] = {
+    "gemma": ChatTemplate("gemma", GEMMA, "<end_of_turn>", assistant_role="model", system_role=False, bos_in_template=True),
+    "chatml": ChatTemplate("chatml", CHATML, "<|im_end|>"),
+    "llama3": ChatTemplate("llama3", LLAMA3, "<|eot_id|>", bos_in_template=True),
+}
+
+
+def get_template(name: str) -> ChatTemplate:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise UserError(f"unknown chat template {name!r}", hint="choose one of: " + ", ".join(TEMPLATES)) from None
+
+
+@lru_cache(maxsize=16)
+def _compile(source: str):
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(source)
+
+
+def render(source: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "", add_generation_prompt: bool = False) -> str:
+    """Render a Jinja chat template the way transformers does."""
+    from jinja2.exceptions import TemplateError
+
+    try:
+        return _compile(source).render(
+            messages=messages, bos_token=bos_token, eos_token=eos_token, add_generation_prompt=add_generation_prompt
+        )
+    except TemplateError as exc:
+        raise UserError(f"the chat template cannot render this conversation: {exc}") from exc
+
+
+def pair_messages(question: str, answer: str | None, *, system: str | None = None, context: list[dict] | None = None) -> list[dict]:
+    """A pair as chat messages: optional system, earlier turns, the question, the answer."""
+    messages: list[dict] = []
+    if system and system.strip():
+        messages.append({"role": "system", "content": system})
+    for turn in context or []:
+        role = turn.get("role", "user")
+        role = "assistant" if role in ("assistant", "model", "bot") else role
+        messages.append({"role": role, "content": str(turn.get("content", ""))})
+    messages.append({"role": "user", "content": question})
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
