@@ -42,6 +42,7 @@ def fill(store) -> None:
         context=[{"role": "assistant", "content": "Начало ответа"}, {"role": "user", "content": "Ещё"}, {"role": "user", "content": "Ну?"}],
     )
     store.add_pair("Emoji 🙂 and tab\there", "Ответ с ё и Ё", status="draft")
+    store.add_pair("Длинный ответ?", "очень длинный ответ; " * 8000)  # past csv's default field limit
 
 
 @pytest.fixture
@@ -90,9 +91,9 @@ def test_export_then_import_round_trips_exactly(store, other, tmp_path, name, fm
         pytest.importorskip("datasets")
     fill(store)
     out = tmp_path / name
-    assert export_pairs(store, out, fmt=fmt) == 5
+    assert export_pairs(store, out, fmt=fmt) == 6
     counts = import_files(other, [out])
-    assert (counts.imported, counts.duplicates, counts.rejected) == (5, 0, 0)
+    assert (counts.imported, counts.duplicates, counts.rejected) == (6, 0, 0)
     assert state(other) == state(store)
     assert all(p.source and p.source.startswith(out.name) for p in other.iter_pairs())
 

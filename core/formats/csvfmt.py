@@ -46,6 +46,7 @@ def iter_csv(
         text = text[hint.end() :]
         first_row = 2
     delim = delimiter or sniff_delimiter(text, "\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
+    csv.field_size_limit(2**31 - 1)  # a long answer is not an error
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
     try:
         header = next(reader, None)
