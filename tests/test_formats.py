@@ -251,7 +251,7 @@ def test_llamafactory_dataset_info(tmp_path):
         assert detect(target).format == "llamafactory"
         assert records(target) == [Record("Что?\nконтекст", "Ответ"), Record("Привет", "Здравствуй", "Будь краток.")]
     (d / "dataset_info.json").write_text(json.dumps({"x": {"hf_hub_url": "org/ds"}}))
-    with pytest.raises(UserError, match="points to a hub"):
+    with pytest.raises(UserError, match=r"points elsewhere \(hf_hub_url\)"):
         detect(d / "dataset_info.json")
 
 

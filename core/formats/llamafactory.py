@@ -27,7 +27,7 @@ def looks_like_dataset_info(data) -> bool:
         isinstance(data, dict)
         and bool(data)
         and all(isinstance(v, dict) for v in data.values())
-        and any(k in v for v in data.values() for k in ("file_name", "hf_hub_url", "ms_hub_url", "script_url", "om_hub_url"))
+        and any(k in v for v in data.values() for k in ("file_name", "hf_hub_url", "ms_hub_url", "script_url", "om_hub_url", "cloud_file_name"))
     )
 
 
@@ -49,10 +49,10 @@ def load(path: Path) -> list[Entry]:
     for name, spec in data.items():
         label = f"{where}: entry {name!r}"
         if "file_name" not in spec:
-            hub = next(k for k in ("hf_hub_url", "ms_hub_url", "script_url", "om_hub_url") if k in spec)
+            remote = [k for k in spec if k.endswith(("_url", "cloud_file_name"))]
             raise UserError(
-                f"{label} points to a hub ({hub}); nastavnik reads local files only",
-                hint="download it, set file_name to the local file, or remove the entry",
+                f"{label} " + (f"points elsewhere ({', '.join(remote)}); nastavnik reads local files only" if remote else "has no file_name"),
+                hint="download the data, set file_name to the local file, or remove the entry",
             )
         if spec.get("ranking"):
             raise UserError(f"{label} is a ranking (preference) dataset", hint="only question–answer data can be imported; remove the entry")
