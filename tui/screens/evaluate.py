@@ -46,6 +46,7 @@ register(
         "ev.saved": "Сохранено как пара #{id} ({status}).",
         "ev.busy": "Оценка уже идёт.",
         "ev.empty": "Нет результатов: выберите модели и нажмите r.",
+        "ev.legend": "Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели. Enter — открыть.",
     },
     en={
         "ev.question": "Question",
@@ -68,6 +69,7 @@ register(
         "ev.saved": "Saved as pair #{id} ({status}).",
         "ev.busy": "An evaluation is already running.",
         "ev.empty": "No results yet: choose models and press r.",
+        "ev.legend": "Cell: chrF · judge · human grade; ▲▼ change from the model before. Enter opens.",
     },
 )
 
@@ -271,6 +273,8 @@ class EvaluateRoom(Vertical):
                            judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f")))
         if report.pairs_used == "all" and report.rows:
             lines.append(t("ev.all_pairs"))
+        if lines:
+            lines.append(t("ev.legend"))
         self.query_one("#ev-summary", Static).update("\n".join(lines) or t("ev.empty"))
         if self.only_worse:
             self.status(t("ev.filter_on", n=len(rows)))
@@ -305,6 +309,7 @@ class EvaluateRoom(Vertical):
             return
         self.busy = True
         self._stop.clear()
+        self.query_one("#ev-progress", ProgressBar).display = True
         self._evaluate(models)
 
     @work(thread=True, exclusive=True, group="evaluate")
@@ -333,6 +338,7 @@ class EvaluateRoom(Vertical):
 
     def _finished(self) -> None:
         self.busy = False
+        self.query_one("#ev-progress", ProgressBar).display = False
         self.refresh_grid()
         if self.report is not None:
             self.status(t("ev.done", n=len(self.report.rows), m=len(self.report.models)))

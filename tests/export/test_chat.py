@@ -1,0 +1,98 @@
+"""Chat with the exported demo model: CLI, REPL, streaming, stopping, quiet stderr."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.export.conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export")]
+
+
+def _parity_answer(exported, quant="q8_0"):
+    return next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == quant)
+
+
+def test_chat_prompt_json_side_by_side_and_grade(exported, exported_copy):
+    expected = _parity_answer(exported)
+    code, out, err = run_cli(exported_copy, "chat", "demo-q8_0", "demo-f16", "-p", expected["question"],
+                             "--grade", "4", "--comment", "годится", "--json")
+    assert code == 0, err
+    from json import loads
+
+    data = loads(out)
+    assert [a["model"] for a in data["answers"]] == ["demo-q8_0", "demo-f16"]
+    for a in data["answers"]:
+        assert a["text"].strip() == expected["hf_answer"].strip()
+        assert a["reason"] == "stop" and a["tokens"] > 0 and a["tokens_per_s"] > 0
+    from core.workspace import Workspace
+
+    with Workspace.open(exported_copy).store() as store:
+        conv = store.get_conversation(data["conversation_id"])
+        assert [m.role for m in conv.messages] == ["user", "assistant", "assistant"]
+        grades = {g.model: g for g in store.list_grades()}
+        assert grades["demo-q8_0"].score == 4 and grades["demo-q8_0"].comment == "годится"
+        assert grades["demo-f16"].question == expected["question"]
+
+
+def test_chat_repl_on_stdin(exported_copy):
+    code, out, err = run_cli(exported_copy, "chat", "demo-q8_0", stdin="Что такое эпоха?\n/grade 2 слабо\nЧто такое LoRA?\n/exit\n")
+    assert code == 0, err
+    assert "tokens/s" in err and "graded 2" in err
+    from core.workspace import Workspace
+
+    with Workspace.open(exported_copy).store() as store:
+        conv = store.list_conversations()[0]
+        assert [m.role for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+        assert conv.messages[1].content.strip() in out
+        assert store.get_grade("demo-q8_0", "Что такое эпоха?").comment == "слабо"
+
+
+def test_chat_unknown_model_is_a_user_error(exported_copy):
+    code, _, err = run_cli(exported_copy, "chat", "nope", "-p", "Привет")
+    assert code == 2 and "no GGUF model called 'nope'" in err
+
+
+@pytest.mark.parametrize("kind", ["local", "worker"])
+def test_stop_mid_stream(exported, tmp_path, kind):
+    from core.chat import LocalModel, ModelRef, WorkerModel
+
+    q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
+    cls = LocalModel if kind == "local" else WorkerModel
+    full = _parity_answer(exported)
+    with cls(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log") as model:
+        seen: list[str] = []
+        for piece in model.stream([{"role": "user", "content": full["question"]}], max_tokens=200,
+                                  cancel=lambda: len(seen) >= 2):
+            seen.append(piece)
+        assert model.last.reason == "cancelled"
+        assert 2 <= model.last.tokens < full["hf_tokens"]
+        assert model.last.text == "".join(seen)
+        assert full["hf_answer"].startswith(model.last.text)
+        # the model is still usable after a stop, and answers in full
+        again = model.reply([{"role": "user", "content": full["question"]}], max_tokens=64)
+        assert again.reason == "stop" and again.text.strip() == full["hf_answer"].strip()
+
+
+def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path):
+    """Loading and generating in-process writes nothing to file descriptor 2."""
+    from core.chat import LocalModel, ModelRef
+
+    q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
+    captured = tmp_path / "fd2.txt"
+    log = tmp_path / "llama.log"
+    fd = os.open(captured, os.O_WRONLY | os.O_CREAT)
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    try:
+        with LocalModel(ModelRef("q8", q8, "q8"), log_file=log) as model:
+            model.reply([{"role": "user", "content": "Что такое LoRA?"}], max_tokens=8)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+    assert captured.read_text() == ""
+    assert "llama" in log.read_text(errors="replace")

@@ -1,0 +1,135 @@
+"""Export of the demo model to GGUF: files, registration, Modelfile, parity, clean failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.export.conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export")]
+
+
+def test_export_writes_registers_and_checks_parity(exported):
+    report = exported["report"]
+    folder = Path(report["folder"])
+    assert {f["quant"] for f in report["files"]} == {"q8_0", "f16"}
+    from core.export import sha256_file
+    from core.workspace import Workspace
+
+    with Workspace.open(exported["home"]).store() as store:
+        models = {m.name: m for m in store.list_models(kind="gguf")}
+    for f in report["files"]:
+        path = Path(f["path"])
+        assert path.parent == folder and path.is_file()
+        model = models[f"demo-{f['quant']}"]
+        assert model.sha256 == sha256_file(path) == f["sha256"]
+        assert model.size_bytes == path.stat().st_size
+        assert model.quant == f["quant"] and model.base == str(exported["demo"])
+    # Q8_0 is smaller than F16
+    sizes = {f["quant"]: f["size_bytes"] for f in report["files"]}
+    assert sizes["q8_0"] < sizes["f16"]
+    # tokenizer files of the merged folder are the base's, byte for byte
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        assert (folder / "merged" / name).read_bytes() == (exported["demo"] / name).read_bytes()
+    # no half-written folder is left behind
+    assert [p.name for p in folder.parent.iterdir()] == ["demo"]
+
+    parity = report["parity"]
+    assert parity["ok"], parity["warnings"]
+    assert parity["template_equal"] and parity["tokens_equal"] and parity["eos_equal"]
+    assert not parity["double_bos"]
+    assert parity["prompt_hf"] == parity["prompt_gguf"]
+    assert parity["prompt_hf"].startswith("<s><start_of_turn>user\n")
+    for a in parity["answers"]:
+        assert a["matched"] == a["hf_tokens"] == a["gguf_tokens"] > 0
+        assert a["hf_stopped"] and a["gguf_stopped"], "the demo model ends its answers with <end_of_turn>"
+        assert a["hf_answer"] == a["gguf_answer"]
+    assert {a["quant"] for a in parity["answers"]} == {"f16", "q8_0"}
+    assert "parity OK" in exported["stderr"]
+
+
+def test_modelfile(exported):
+    text = (Path(exported["report"]["folder"]) / "Modelfile").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert "FROM ./demo-q8_0.gguf" in lines
+    assert 'PARAMETER stop "<end_of_turn>"' in lines
+    template = text.split('TEMPLATE """', 1)[1].split('"""', 1)[0]
+    assert "<start_of_turn>user\n" in template and "<start_of_turn>model\n" in template
+    assert "{{ $m.Content }}<end_of_turn>" in template
+    assert "<s>" not in template, "BOS comes from the tokenizer; a template BOS would double it"
+    from core.export import modelfile_text
+
+    with_system = modelfile_text("x.gguf", chat_template="<start_of_turn>", eos_token="<end_of_turn>", system="Будь краток.")
+    assert 'SYSTEM """Будь краток."""' in with_system.splitlines()
+
+
+def test_gguf_loads_in_a_fresh_process(exported):
+    """The file stands alone: a new interpreter loads it and answers like the HF model did."""
+    q8 = next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0")
+    first = next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == "q8_0")
+    code = (
+        "import json, sys, llama_cpp\n"
+        "llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False)\n"
+        "r = llm.create_chat_completion([{'role': 'user', 'content': sys.argv[2]}], temperature=0, max_tokens=48)\n"
+        "print(json.dumps({'text': r['choices'][0]['message']['content'], 'finish': r['choices'][0]['finish_reason'],"
+        " 'template': 'tokenizer.chat_template' in llm.metadata}))\n"
+        "llm.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, q8, first["question"]], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["template"] and out["finish"] == "stop"
+    assert out["text"].strip() == first["hf_answer"].strip()
+
+
+def test_parity_fails_loudly_on_a_broken_template(exported, tmp_path):
+    from core.export import parity_check
+
+    report = exported["report"]
+    broken = tmp_path / "broken"
+    shutil.copytree(report["merged_dir"], broken)
+    cfg_path = broken / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    # the HF side now calls the assistant "assistant" while the GGUF still says "model"
+    cfg["chat_template"] = cfg["chat_template"].replace("<start_of_turn>model", "<start_of_turn>assistant")
+    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    q8 = Path(next(f["path"] for f in report["files"] if f["quant"] == "q8_0"))
+    result = parity_check(broken, {"q8_0": q8}, ["Что такое эпоха?"], max_new_tokens=8)
+    assert not result.ok and not result.template_equal and not result.tokens_equal
+    text = "\n".join(result.warnings)
+    assert "prompt text differs at character" in text and "'assistant" in text
+    assert "prompt token ids differ at position" in text
+    assert "PARITY" in result.summary().upper() or "DIFFERS" in result.summary()
+
+
+def test_failed_export_leaves_nothing_registered(exported_copy, demo_model, monkeypatch):
+    import core.export as export_mod
+    from core.errors import UserError
+    from core.workspace import Workspace
+
+    def boom(*a, **kw):
+        raise UserError("simulated converter failure")
+
+    monkeypatch.setattr(export_mod, "convert_hf_to_gguf", boom)
+    ws = Workspace.open(exported_copy)
+    with ws.store() as store:
+        before = [m.name for m in store.list_models()]
+    with pytest.raises(UserError, match="simulated"):
+        export_mod.export(ws, str(demo_model), quants=["q8_0"], name="broken")
+    with ws.store() as store:
+        assert [m.name for m in store.list_models()] == before
+    assert sorted(p.name for p in ws.exports_dir.iterdir()) == ["demo"]
+
+
+def test_export_user_errors(exported_copy, tmp_path):
+    code, _, err = run_cli(exported_copy, "export", "no-such-run")
+    assert code == 2 and "nothing to export called 'no-such-run'" in err
+    code, _, err = run_cli(exported_copy, "export", str(tmp_path), "--quant", "q3_xx")
+    assert code == 2 and "unknown quantization 'q3_xx'" in err

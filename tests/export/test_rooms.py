@@ -1,0 +1,188 @@
+"""The Chat and Evaluate rooms, mounted in a small app and driven with Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+
+import pytest
+from textual.app import App
+
+from core.workspace import Workspace
+
+
+def sync(fn):
+    """Run an async test body in its own event loop (no pytest plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+class RoomApp(App):
+    def __init__(self, room_cls, ws) -> None:
+        super().__init__()
+        self.room_cls = room_cls
+        self.ws = ws
+
+    def compose(self):
+        yield self.room_cls(self.ws)
+
+
+async def wait_idle(pilot, room, limit: float = 120) -> None:
+    steps = int(limit / 0.1)
+    for _ in range(steps):
+        await pilot.pause(0.1)
+        if not room.busy:
+            break
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("export")
+@sync
+async def test_chat_room_answers_grades_and_corrects(exported, exported_copy, tmp_path):
+    from tui.screens.chat import ChatRoom, CorrectAnswerScreen
+
+    ws = Workspace.open(exported_copy)
+    expected = next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == "q8_0")
+    captured = tmp_path / "fd2.txt"
+    fd = os.open(captured, os.O_WRONLY | os.O_CREAT)
+    saved = os.dup(2)
+    os.dup2(fd, 2)  # whatever reaches fd 2 would reach a real terminal's screen
+    try:
+        app = RoomApp(ChatRoom, ws)
+        async with app.run_test(size=(110, 36)) as pilot:
+            room = app.query_one(ChatRoom)
+            room.query_one("#chat-model-0").value = "demo-q8_0"
+            room.query_one("#chat-model-1").value = "demo-f16"
+            room.query_one("#chat-input").focus()
+            await pilot.press(*expected["question"], "enter")
+            await wait_idle(pilot, room)
+            assert [a.model for a in room.answers] == ["demo-q8_0", "demo-f16"]
+            for a in room.answers:
+                assert a.text.strip() == expected["hf_answer"].strip() and a.message_id
+            assert "tokens/s" in str(room.query_one("#chat-status").render())
+
+            room.query_one("#chat-log").focus()
+            await pilot.press("right", "5")  # the second model's answer, grade 5
+            await pilot.pause()
+            await pilot.press(*"точно", "enter")
+            await pilot.pause()
+            await pilot.press("у")  # Russian layout e: open the answer in the editor
+            await pilot.pause()
+            assert isinstance(app.screen, CorrectAnswerScreen)
+            editor = app.screen.query_one("#fix-answer")
+            editor.text = "Исправленный ответ наставника."
+            await pilot.press("ctrl+a")
+            await pilot.pause()
+            conv_id = room.conversation_id
+        room.close_models()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+    assert captured.read_text() == "", "llama.cpp wrote to the terminal"
+    assert "llama" in (ws.logs_dir / "llama.log").read_text(errors="replace")
+    with ws.store() as store:
+        grade = store.get_grade("demo-f16", expected["question"])
+        assert grade.score == 5 and grade.comment == "точно"
+        pair = store.list_pairs(limit=None)[-1]
+        assert pair.answer == "Исправленный ответ наставника." and pair.question == expected["question"]
+        assert pair.status == "approved" and pair.source == f"chat:{conv_id}"
+        assert [m.role for m in store.get_conversation(conv_id).messages] == ["user", "assistant", "assistant"]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("export")
+@sync
+async def test_evaluate_room_runs_opens_and_grades(exported_copy):
+    from tui.screens.evaluate import CompareScreen, EvaluateRoom
+
+    ws = Workspace.open(exported_copy)
+    with ws.store() as store:
+        p1 = store.add_pair("Что такое эпоха?", "Один проход по данным.", split="eval")
+        store.add_pair("Что такое LoRA?", "Низкоранговая добавка к весам.", split="eval")
+    app = RoomApp(EvaluateRoom, ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        room = app.query_one(EvaluateRoom)
+        models = room.query_one("#ev-models")
+        models.select("demo-q8_0")
+        await pilot.pause()
+        await pilot.press("к")  # Russian layout r: run
+        await pilot.pause()
+        await wait_idle(pilot, room, 240)
+        grid = room.query_one("#ev-grid")
+        assert grid.row_count == 2 and room.report.models == ["demo-q8_0"]
+        grid.focus()
+        grid.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert room.report.rows[0].cells["demo-q8_0"].grade == 2
+    with ws.store() as store:
+        assert store.get_grade("demo-q8_0", "Что такое эпоха?").pair_id == p1.id
+        assert len(store.eval_results(["demo-q8_0"])) == 2
+
+
+def _stored_grid(home):
+    """Two models' stored results for three eval pairs, the second model worse on one."""
+    from core.store.chats import EvalResult
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        pairs = [
+            store.add_pair("Что такое эпоха обучения?", "Один полный проход по данным.", split="eval"),
+            store.add_pair("Зачем нужна проверочная выборка?", "Чтобы заметить переобучение.", split="eval"),
+            store.add_pair("Что такое LoRA?", "Низкоранговые матрицы поверх замороженных весов.", split="eval"),
+        ]
+        scores = {"base-q8_0": [20.0, 35.5, 10.0], "run-1-q8_0": [64.2, 30.1, 100.0]}
+        for model, values in scores.items():
+            for p, chrf in zip(pairs, values):
+                store.save_eval_result(EvalResult(model, p.id, p.question, p.answer, f"ответ {model}", chrf,
+                                                  chrf == 100.0, 10, 0.1, "2026-03-01T10:00:00.000+00:00"))
+        store.save_judgement("run-1-q8_0", pairs[0].id, "judge", 4, "Оценка: 4")
+        store.grade("run-1-q8_0", pairs[2].question, 5)
+    return ws
+
+
+@sync
+async def test_evaluate_grid_deltas_and_worse_filter(home):
+    from tui.screens.evaluate import EvaluateRoom
+
+    ws = _stored_grid(home)
+    app = RoomApp(EvaluateRoom, ws)
+    async with app.run_test(size=(120, 30)) as pilot:
+        room = app.query_one(EvaluateRoom)
+        grid = room.query_one("#ev-grid")
+        assert grid.row_count == 3
+        second = grid.get_row_at(1)
+        assert "▼-5.4" in second[2]
+        assert "▲+44.2" in grid.get_row_at(0)[2] and " 4 " in grid.get_row_at(0)[2]
+        await pilot.press("w")
+        await pilot.pause()
+        assert grid.row_count == 1 and grid.get_row_at(0)[0].startswith("Зачем")
+        await pilot.press("ц")
+        await pilot.pause()
+        assert grid.row_count == 3
+
+
+def test_evaluate_grid_snapshot(home, snap_compare):
+    from tui.i18n import set_lang
+    from tui.screens.evaluate import EvaluateRoom
+
+    set_lang("ru")
+    try:
+        assert snap_compare(RoomApp(EvaluateRoom, _stored_grid(home)), terminal_size=(120, 24))
+    finally:
+        set_lang("en")
