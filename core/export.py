@@ -560,7 +560,8 @@ def parity_check(
     for n, (quant) in enumerate(order, 1):
         if progress:
             progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))
-        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=max(512, model.config.max_position_embeddings or 512))
+        n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
+        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx)
         try:
             if first:  # template, ids, BOS and EOS are the same in every quant: check once
                 first = False

@@ -1,0 +1,140 @@
+"""Chat and export benchmarks on the demo model, each against a baseline measured in the same run.
+
+    .venv/bin/python bench/chat.py                # demo model built once into bench/out/chat-home
+    .venv/bin/python bench/chat.py --rounds 20
+
+Claims:
+  chat    — streaming an answer through Nastavnik's chat layer runs at ≥ 0.97× the tokens/s
+            of a raw ``llama_cpp.Llama.create_chat_completion(stream=True)`` loop on the same
+            GGUF, prompt and greedy settings. Two paths are measured: ``LocalModel`` (the CLI,
+            in-process, fd 2 redirected per token) and ``WorkerModel`` (the TUI, a child
+            process talking JSON lines). Runs alternate A/B per round; medians are compared.
+  export  — seconds per step (merge, convert, quantize) and file size per quantization for
+            the demo model (reported, no goal).
+
+Last line: ``chat: ratio=… goal=0.97`` (the worse of the two paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+QUESTIONS = [
+    "Что такое LoRA?",
+    "Зачем нужна оценочная выборка?",
+    "Как выбрать скорость обучения?",
+    "Что такое эпоха?",
+]
+
+
+def raw_round(llm, max_tokens: int) -> tuple[int, float]:
+    tokens, start = 0, time.perf_counter()
+    for q in QUESTIONS:
+        for chunk in llm.create_chat_completion(
+            messages=[{"role": "user", "content": q}], stream=True, temperature=0.0, max_tokens=max_tokens, top_k=1
+        ):
+            if chunk["choices"][0].get("delta", {}).get("content"):
+                tokens += 1
+    return tokens, time.perf_counter() - start
+
+
+def ours_round(model, max_tokens: int) -> tuple[int, float]:
+    tokens, start = 0, time.perf_counter()
+    for q in QUESTIONS:
+        for _ in model.stream([{"role": "user", "content": q}], temperature=0.0, max_tokens=max_tokens):
+            tokens += 1
+    return tokens, time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--home", default=str(REPO / "bench" / "out" / "chat-home"))
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--model", help="An HF model folder to use instead of building the demo model.")
+    args = ap.parse_args()
+
+    from core.chat import LocalModel, ModelRef, WorkerModel
+    from core.export import export
+    from core.llamacpp import load_llama, quantize
+    from core.train.demo import ensure_demo_model
+    from core.workspace import Workspace
+
+    os.environ.setdefault("NASTAVNIK_LLAMACPP_CACHE", str(REPO / ".cache"))
+    ws = Workspace.open(args.home)
+    if args.model:
+        model_path, built = str(Path(args.model).resolve()), False
+    else:
+        with ws.store() as store:
+            model, built = ensure_demo_model(ws, store)
+        model_path = model.path
+    print(f"demo model: {model_path}{' (built now)' if built else ''}")
+
+    # ---------------------------------------------------------------- export
+    import shutil
+
+    for old in ws.exports_dir.glob("bench*"):
+        shutil.rmtree(old)
+    with ws.store() as store:
+        for m in store.list_models(kind="gguf"):
+            store.remove_model(m.name)
+    quants = ["q8_0", "q4_k_m", "q5_k_m", "f16"]
+    t0 = time.perf_counter()
+    result = export(ws, model_path, quants=quants, name="bench", parity=True)
+    total = time.perf_counter() - t0
+    print("export steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.seconds.items()) + f"; total {total:.1f}")
+    f16 = result.file("f16").path
+    for f in result.files:
+        extra = ""
+        if f.quant != "f16":
+            tmp = ws.cache_dir / f"bench-{f.quant}.gguf"
+            t1 = time.perf_counter()
+            quantize(f16, tmp, f.quant, log_file=ws.logs_dir / "bench.log")
+            extra = f"  quantize {time.perf_counter() - t1:.2f} s"
+            tmp.unlink()
+        print(f"  {f.quant:7} {f.size_bytes / 1e6:7.2f} MB{extra}")
+    print("parity: " + (result.parity.summary() if result.parity else "skipped"))
+
+    # ---------------------------------------------------------------- chat
+    q8 = result.file("q8_0").path
+    log = ws.logs_dir / "bench.log"
+    raw = load_llama(q8, log_file=log, n_ctx=2048)
+    local = LocalModel(ModelRef("q8", q8, "q8"), log_file=log)
+    worker = WorkerModel(ModelRef("q8", q8, "q8"), log_file=log)
+    local.load()
+    worker.load()
+    for m in (local, worker):  # warm up
+        ours_round(m, args.max_tokens)
+    raw_round(raw, args.max_tokens)
+    tps = {"raw": [], "local": [], "worker": []}
+    for r in range(args.rounds):
+        order = [("raw", None), ("local", local), ("worker", worker)]
+        if r % 2:
+            order.reverse()
+        for name, m in order:
+            n, s = raw_round(raw, args.max_tokens) if m is None else ours_round(m, args.max_tokens)
+            tps[name].append(n / s)
+    raw.close()
+    local.close()
+    worker.close()
+    med = {k: statistics.median(v) for k, v in tps.items()}
+    print(f"tokens/s (median of {args.rounds} rounds, {len(QUESTIONS)} answers each): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in med.items()))
+    r_local = med["local"] / med["raw"]
+    r_worker = med["worker"] / med["raw"]
+    print(f"chat-cli (in-process): ratio={r_local:.3f} goal=0.97")
+    print(f"chat-tui (child process): ratio={r_worker:.3f} goal=0.97")
+    print(f"chat: ratio={min(r_local, r_worker):.3f} goal=0.97")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
