@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from core.store.base import StoreBase
 from core.store.chats import ChatsMixin
+from core.store.models import MODEL_KINDS, Model, ModelsMixin
+from core.store.runs import RUN_STATUSES, Metric, Run, RunsMixin
 from core.store.pairs import (
     Action,
     DedupReport,
@@ -21,7 +23,7 @@ from core.store.pairs import (
 )
 
 
-class Store(PairsMixin, ChatsMixin, StoreBase):
+class Store(PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, StoreBase):
     """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
 
 

@@ -148,7 +148,6 @@ def m003_search_and_dedup(db: sqlite_utils.Database) -> None:
         if deleted is None:  # the index holds live pairs only
             db.execute("INSERT INTO pairs_fts(rowid, question, answer) VALUES (?, ?, ?)", (pid, fold(q), fold(a)))
     db["pairs"].create_index(["dup_key"])
-    db["pairs"].create_index(["question_key"])
 
 
 def dedup_keys(question: str, answer: str) -> tuple[str, str]:
@@ -228,3 +227,82 @@ def m010_chats_grades_eval(db: sqlite_utils.Database) -> None:
         not_null={"model", "pair_id", "judge"},
     )
     db["eval_judgements"].create_index(["model", "pair_id", "judge"], unique=True)
+
+
+# ---------------------------------------------------------------------------- runs and models
+
+
+@migration
+def m020_runs_models(db: sqlite_utils.Database) -> None:
+    """Training runs, their per-step metrics, and every model the app knows.
+
+    A run's live state (pid, heartbeat) sits in its row so a restarted CLI or TUI can tell
+    a running worker from one that died (``interrupted``). Models are bases, adapters,
+    merged checkpoints and GGUF files alike, told apart by ``kind``.
+    """
+    db["runs"].create(
+        {
+            "id": int,
+            "status": str,  # queued|running|done|failed|cancelled|interrupted
+            "base": str,
+            "preset": str,
+            "backend": str,
+            "config": str,  # JSON of the TrainConfig
+            "dataset_sha256": str,
+            "train_pairs": int,
+            "eval_pairs": int,
+            "run_dir": str,
+            "pid": int,
+            "heartbeat": str,
+            "step": int,
+            "max_steps": int,
+            "epoch": float,
+            "loss": float,
+            "eval_loss": float,
+            "adapter_path": str,
+            "error": str,
+            "cancel_requested": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+        not_null={"status", "base", "created"},
+        defaults={"status": "queued", "step": 0, "cancel_requested": 0},
+    )
+    db["runs"].create_index(["status"])
+    db["run_metrics"].create(
+        {
+            "run_id": int,
+            "step": int,
+            "loss": float,
+            "lr": float,
+            "grad_norm": float,
+            "tokens_per_s": float,
+            "eval_loss": float,
+            "epoch": float,
+            "time": str,
+        },
+        pk=("run_id", "step"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["models"].create(
+        {
+            "id": int,
+            "kind": str,  # base|adapter|merged|gguf
+            "name": str,
+            "path": str,
+            "run_id": int,
+            "base": str,
+            "quant": str,
+            "sha256": str,
+            "size_bytes": int,
+            "dataset_sha256": str,
+            "created": str,
+            "meta": str,  # JSON
+        },
+        pk="id",
+        not_null={"kind", "name", "path", "created"},
+    )
+    db["models"].create_index(["name"], unique=True)
+    db["models"].create_index(["kind"])

@@ -1,0 +1,182 @@
+"""Training runs: their rows, live state (pid, heartbeat) and per-step metrics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from core.errors import UserError
+from core.store.base import now
+
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+_RUN_FIELDS = {
+    "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
+    "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
+    "error", "cancel_requested", "started", "finished",
+}
+_METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch")
+
+
+@dataclass
+class Metric:
+    step: int
+    loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    eval_loss: float | None = None
+    epoch: float | None = None
+    time: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("step", *_METRIC_FIELDS, "time")}
+
+
+@dataclass
+class Run:
+    id: int
+    status: str
+    base: str
+    preset: str | None = None
+    backend: str | None = None
+    config: dict = field(default_factory=dict)
+    dataset_sha256: str | None = None
+    train_pairs: int | None = None
+    eval_pairs: int | None = None
+    run_dir: str | None = None
+    pid: int | None = None
+    heartbeat: str | None = None
+    step: int = 0
+    max_steps: int | None = None
+    epoch: float | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    adapter_path: str | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    created: str = ""
+    started: str | None = None
+    finished: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["steps"] = self.step
+        return d
+
+
+def _run(row: dict) -> Run:
+    row = dict(row)
+    row["config"] = json.loads(row.get("config") or "{}")
+    row["cancel_requested"] = bool(row.get("cancel_requested"))
+    row["step"] = row.get("step") or 0
+    return Run(**row)
+
+
+class RunsMixin:
+    """Rows of ``runs`` and ``run_metrics``."""
+
+    def create_run(self, *, base: str, preset: str | None, backend: str | None, config: dict, status: str = "queued") -> Run:
+        """A new queued run — refused while another run is queued or running (one at a time)."""
+        with self.transaction():
+            busy = self.conn.execute("SELECT id, status FROM runs WHERE status IN ('queued','running') ORDER BY id LIMIT 1").fetchone()
+            if busy:
+                raise UserError(
+                    f"run {busy[0]} is still {busy[1]}; one run at a time",
+                    hint=f"wait for it (`nastavnik runs logs {busy[0]} --follow`) or stop it (`nastavnik runs cancel {busy[0]}`)",
+                )
+            cur = self.conn.execute(
+                "INSERT INTO runs (status, base, preset, backend, config, created, step, cancel_requested) VALUES (?,?,?,?,?,?,0,0)",
+                (status, base, preset, backend, json.dumps(config, ensure_ascii=False), now()),
+            )
+            return self.get_run(cur.lastrowid)
+
+    def get_run(self, run_id: int) -> Run:
+        row = self.conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
+        if row is None:
+            raise UserError(f"there is no run {run_id}", hint="`nastavnik runs list` shows the runs")
+        cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
+        return _run(dict(zip(cols, row)))
+
+    def list_runs(self, *, status: str | Iterable[str] | None = None, limit: int | None = None) -> list[Run]:
+        sql, args = "SELECT * FROM runs", []
+        if status:
+            statuses = [status] if isinstance(status, str) else list(status)
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            args.extend(statuses)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.conn.execute(sql, args)
+        cols = [d[0] for d in cur.description]
+        return [_run(dict(zip(cols, row))) for row in cur.fetchall()]
+
+    def update_run(self, run_id: int, **values: Any) -> Run:
+        unknown = set(values) - _RUN_FIELDS
+        if unknown:
+            raise ValueError(f"unknown run fields: {sorted(unknown)}")
+        if "status" in values and values["status"] not in RUN_STATUSES:
+            raise ValueError(f"bad run status {values['status']!r}")
+        if "config" in values and not isinstance(values["config"], str):
+            values["config"] = json.dumps(values["config"], ensure_ascii=False)
+        if values:
+            cols = ", ".join(f"{k}=?" for k in values)
+            with self.transaction():
+                self.conn.execute(f"UPDATE runs SET {cols} WHERE id=?", (*values.values(), int(run_id)))
+        return self.get_run(run_id)
+
+    def active_run(self) -> Run | None:
+        runs = self.list_runs(status=("queued", "running"), limit=1)
+        return runs[0] if runs else None
+
+    def claim_run(self, run_id: int, *, expect: Iterable[str], **values: Any) -> bool:
+        """Change a run only if its status is one of ``expect`` (an atomic compare-and-set)."""
+        expect = list(expect)
+        cols = ", ".join(f"{k}=?" for k in values)
+        with self.transaction():
+            cur = self.conn.execute(
+                f"UPDATE runs SET {cols} WHERE id=? AND status IN ({','.join('?' * len(expect))})",
+                (*values.values(), int(run_id), *expect),
+            )
+            return cur.rowcount == 1
+
+    def heartbeat_run(self, run_id: int, **values: Any) -> None:
+        self.update_run(run_id, heartbeat=now(), **values)
+
+    def add_metric(self, run_id: int, step: int, **values: Any) -> None:
+        """Record (or complete) the metrics of one step; also the run's latest figures."""
+        vals = {k: values.get(k) for k in _METRIC_FIELDS}
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO run_metrics (run_id, step, time) VALUES (?,?,?) ON CONFLICT(run_id, step) DO NOTHING",
+                (int(run_id), int(step), now()),
+            )
+            sets = {k: v for k, v in vals.items() if v is not None}
+            if sets:
+                cols = ", ".join(f"{k}=?" for k in sets)
+                self.conn.execute(f"UPDATE run_metrics SET {cols} WHERE run_id=? AND step=?", (*sets.values(), int(run_id), int(step)))
+            run_sets = {"step": int(step)}
+            for key in ("loss", "eval_loss", "epoch"):
+                if vals.get(key) is not None:
+                    run_sets[key] = vals[key]
+            cols = ", ".join(f"{k}=?" for k in run_sets)
+            self.conn.execute(f"UPDATE runs SET {cols} WHERE id=? AND step<=?", (*run_sets.values(), int(run_id), int(step)))
+
+    def run_metrics(self, run_id: int, *, after_step: int | None = None) -> list[Metric]:
+        sql = "SELECT step, loss, lr, grad_norm, tokens_per_s, eval_loss, epoch, time FROM run_metrics WHERE run_id=?"
+        args: list[Any] = [int(run_id)]
+        if after_step is not None:
+            sql += " AND step>?"
+            args.append(int(after_step))
+        sql += " ORDER BY step"
+        return [Metric(*row) for row in self.conn.execute(sql, args).fetchall()]
+
+    def clear_metrics_after(self, run_id: int, step: int) -> None:
+        """Forget metrics past ``step`` (a resumed run redoes them from its checkpoint)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM run_metrics WHERE run_id=? AND step>?", (int(run_id), int(step)))

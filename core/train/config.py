@@ -1,0 +1,108 @@
+"""What a training run is asked to do: one dataclass, validated, stored as JSON with the run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from core.errors import UserError
+from core.train.presets import PRESETS, get_preset
+from core.train.templates import TEMPLATES
+
+BACKENDS = ("auto", "hf", "unsloth")
+
+
+@dataclass
+class TrainConfig:
+    base: str  # a model name in the store, a local folder, or a hub id
+    preset: str | None = None
+    backend: str = "auto"
+    template: str = ""  # "" = the base tokenizer's own chat template
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    lr: float = 2e-4
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    max_seq_len: int = 2048
+    batch_size: int = 2
+    grad_accum: int = 4
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    save_steps: int = 50
+    eval_steps: int = 0  # 0: evaluate at the end only (when there is an eval split)
+    logging_steps: int = 1
+    seed: int = 3407
+    load_in_4bit: bool = True
+    packing: bool = False
+    num_gpus: int = 1
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "TrainConfig":
+        p = get_preset(name)
+        cfg = cls(
+            base=p.base,
+            preset=p.name,
+            template=p.template,
+            lr=p.lr,
+            lora_r=p.lora_r,
+            lora_alpha=p.lora_alpha,
+            targets=list(p.targets),
+            max_seq_len=p.max_seq_len,
+            batch_size=p.batch_size,
+            grad_accum=p.grad_accum,
+            load_in_4bit=p.load_in_4bit,
+        )
+        return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
+
+    def with_(self, **changes) -> "TrainConfig":
+        known = {f.name for f in fields(self)}
+        bad = set(changes) - known
+        if bad:
+            raise UserError(f"unknown training setting(s): {', '.join(sorted(bad))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def validate(self) -> "TrainConfig":
+        """Raise a UserError naming the first bad field and what to do."""
+        def bad(name: str, why: str, hint: str) -> UserError:
+            return UserError(f"{name}: {why}", hint=hint)
+
+        if not self.base or not str(self.base).strip():
+            raise bad("base", "no base model given", "pass --base NAME or --preset (see `nastavnik models list`)")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise bad("preset", f"unknown preset {self.preset!r}", "one of: " + ", ".join(PRESETS))
+        if self.backend not in BACKENDS:
+            raise bad("backend", f"unknown backend {self.backend!r}", "one of: " + ", ".join(BACKENDS))
+        if self.template and self.template not in TEMPLATES:
+            raise bad("template", f"unknown chat template {self.template!r}", "one of: " + ", ".join(TEMPLATES))
+        if self.max_steps <= 0 and not self.epochs > 0:
+            raise bad("epochs", "must be above 0 (or give --steps)", "try --epochs 1")
+        if self.epochs > 100:
+            raise bad("epochs", f"{self.epochs} epochs is far too many", "1–5 epochs is usual for a small dataset")
+        if not 0 < self.lr < 1:
+            raise bad("lr", f"learning rate {self.lr} is out of range", "try 2e-4 for LoRA on a large model")
+        if not 1 <= self.lora_r <= 1024:
+            raise bad("lora_r", f"rank {self.lora_r} is out of range", "8, 16 or 32 are usual")
+        if self.lora_alpha < 1:
+            raise bad("lora_alpha", "must be at least 1", "set it equal to the rank or twice it")
+        if not 0 <= self.lora_dropout < 1:
+            raise bad("lora_dropout", "must be in [0, 1)", "0 is usual")
+        if not 16 <= self.max_seq_len <= 131072:
+            raise bad("max_seq_len", f"{self.max_seq_len} tokens is out of range", "512–4096 is usual")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise bad("batch_size", "batch size and accumulation must be at least 1", "try --batch-size 2 --grad-accum 4")
+        if self.save_steps < 1:
+            raise bad("save_steps", "must be at least 1", "a checkpoint every 50 steps is usual")
+        if not self.targets:
+            raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj")
+        if self.num_gpus < 1:
+            raise bad("num_gpus", "must be at least 1", "1 unless you have several GPUs")
+        return self

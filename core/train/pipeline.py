@@ -1,0 +1,324 @@
+"""One training run, top to bottom, like an Unsloth notebook:
+
+    load base → add LoRA adapters → snapshot the dataset → format with the chat template
+    → mask the loss to answer tokens → train with TRL's SFTTrainer → save the adapter
+
+Each step is a small function; ``run`` calls them in order. The worker (``worker.py``)
+wraps this with the store, a heartbeat and signals; a notebook or test can call the steps
+directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from core.errors import UserError
+from core.train.config import TrainConfig
+
+TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+MetricSink = Callable[[dict], None]
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"
+
+    @property
+    def dataset(self) -> Path:
+        return self.root / "dataset.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "train.log"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    def last_checkpoint(self) -> Path | None:
+        if not self.checkpoints.exists():
+            return None
+        done = [p for p in self.checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+        return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+@dataclass
+class Result:
+    adapter: Path
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- 1. load
+
+
+def load_base(config: TrainConfig, base_path: str):
+    """The backend's model and tokenizer (Unsloth is imported here, before TRL)."""
+    from core.train.backends import get_backend
+
+    backend = get_backend(config.backend)
+    try:
+        model, tokenizer = backend.load(config, base_path)
+    except OSError as exc:
+        raise UserError(f"cannot load the base model {base_path}: {exc}", hint="check the path or `nastavnik models list`") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return backend, model, tokenizer
+
+
+# ---------------------------------------------------------------------------- 2. adapters
+
+
+def add_adapters(backend, model, config: TrainConfig):
+    return backend.add_adapters(model, config)
+
+
+# ---------------------------------------------------------------------------- 3. snapshot
+
+
+def snapshot_dataset(paths: RunPaths, store=None):
+    """Take the snapshot from the store once; a resumed run reads the same file again."""
+    from core.dataset import Snapshot, snapshot
+
+    if paths.dataset.exists():
+        return Snapshot.read(paths.dataset)
+    if store is None:
+        raise UserError(f"{paths.dataset} is missing and no store was given")
+    snap = snapshot(store)
+    snap.write(paths.dataset)
+    return snap
+
+
+# ---------------------------------------------------------------------------- 4+5. format and mask
+
+
+def format_and_mask(tokenizer, config: TrainConfig, snap):
+    """(train, eval) ``datasets.Dataset`` of input_ids + labels masked to the answers."""
+    from core.dataset import encode_all, template_source, to_hf_dataset
+    from core.train.templates import get_template
+
+    source = template_source(tokenizer, get_template(config.template) if config.template else None)
+    train = encode_all(tokenizer, source, snap.train, max_len=config.max_seq_len)
+    evals = encode_all(tokenizer, source, snap.eval, max_len=config.max_seq_len)
+    train_ds = to_hf_dataset(train)
+    if len(train_ds) == 0:
+        raise UserError("no training example has an answer token left", hint="raise --max-seq-len")
+    eval_ds = to_hf_dataset(evals) if evals else None
+    return train_ds, (eval_ds if eval_ds is not None and len(eval_ds) else None)
+
+
+# ---------------------------------------------------------------------------- 6. train
+
+
+def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = None):
+    """A TrainerCallback: one dict per logged step to ``sink``; stops when asked."""
+    from transformers import TrainerCallback
+
+    class Metrics(TrainerCallback):
+        def __init__(self):
+            self.t0 = None
+            self.tokens0 = 0
+            self.step0 = 0
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = time.monotonic()
+            self.tokens0 = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            self.step0 = state.global_step
+            sink({"event": "begin", "max_steps": state.max_steps})
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = dict(logs or {})
+            now = time.monotonic()
+            tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            row = {"step": state.global_step, "epoch": state.epoch}
+            if "loss" in logs:
+                row["loss"] = float(logs["loss"])
+            if "learning_rate" in logs:
+                row["lr"] = float(logs["learning_rate"])
+            if logs.get("grad_norm") is not None:
+                row["grad_norm"] = float(logs["grad_norm"])
+            if "eval_loss" in logs:
+                row["eval_loss"] = float(logs["eval_loss"])
+            if self.t0 is not None and now > self.t0 and tokens > self.tokens0:
+                row["tokens_per_s"] = (tokens - self.tokens0) / (now - self.t0)
+            if len(row) > 2:
+                sink(row)
+
+        def on_step_end(self, args, state, control, **kw):
+            if should_stop and should_stop():
+                control.should_training_stop = True
+                control.should_save = True
+
+    return Metrics()
+
+
+def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool):
+    from trl import SFTConfig
+
+    kwargs = dict(
+        output_dir=str(paths.checkpoints),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=float(config.warmup_ratio),  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps and config.max_steps > 0 else -1,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy=("steps" if config.eval_steps else "no") if has_eval else "no",
+        eval_steps=config.eval_steps or None,
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        data_seed=config.seed,
+        max_length=config.max_seq_len,
+        packing=config.packing,
+        include_num_input_tokens_seen=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+        dataset_num_proc=None,
+    )
+    kwargs.update(backend.trainer_args(config))
+    return SFTConfig(**kwargs)
+
+
+def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: Path | None = None):
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    try:
+        out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except Exception as exc:  # OOM is a user problem: say what to change
+        if _is_oom(exc):
+            raise UserError(
+                "the GPU ran out of memory while training",
+                hint="lower --batch-size (raise --grad-accum to keep the effective batch), shorten --max-seq-len, or pick a smaller preset",
+            ) from exc
+        raise
+    eval_loss = None
+    if eval_ds is not None and trainer.state.global_step >= trainer.state.max_steps:  # not after a cancel
+        try:
+            eval_loss = float(trainer.evaluate()["eval_loss"])
+        except Exception as exc:
+            if _is_oom(exc):
+                raise UserError("the GPU ran out of memory during evaluation", hint="lower --batch-size") from exc
+            raise
+    return trainer, out, eval_loss
+
+
+def _is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+# ---------------------------------------------------------------------------- 7. save
+
+
+def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict) -> Path:
+    """The adapter plus the base's tokenizer files, written to a temp folder and renamed."""
+    tmp = paths.root / "adapter.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp))
+    base = Path(base_path)
+    if base.is_dir():
+        for name in TOKENIZER_FILES:
+            if (base / name).exists():
+                shutil.copy2(base / name, tmp / name)
+    else:
+        tokenizer.save_pretrained(str(tmp))
+    (tmp / "nastavnik_run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    if paths.adapter.exists():
+        shutil.rmtree(paths.adapter)
+    os.replace(tmp, paths.adapter)
+    return paths.adapter
+
+
+# ---------------------------------------------------------------------------- all of it
+
+
+def quiet() -> None:
+    """No progress bars or chatter in a detached worker's log."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
+
+
+def run(
+    config: TrainConfig,
+    base_path: str,
+    paths: RunPaths,
+    *,
+    store=None,
+    sink: MetricSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = False,
+    on_snapshot: Callable[[object], None] | None = None,
+) -> Result:
+    started = time.monotonic()
+    quiet()
+    backend, model, tokenizer = load_base(config, base_path)
+    model = add_adapters(backend, model, config)
+    snap = snapshot_dataset(paths, store)
+    if on_snapshot:
+        on_snapshot(snap)
+    train_ds, eval_ds = format_and_mask(tokenizer, config, snap)
+    args = sft_config(config, backend, paths, has_eval=eval_ds is not None)
+    callbacks = [metrics_callback(sink or (lambda row: None), should_stop)]
+    resume_from = paths.last_checkpoint() if resume else None
+    trainer, out, eval_loss = train(model, tokenizer, train_ds, eval_ds, args, callbacks, resume_from=resume_from)
+    if eval_loss is not None and sink:
+        sink({"step": trainer.state.global_step, "eval_loss": eval_loss})
+    meta = {
+        "base": base_path,
+        "dataset_sha256": snap.sha256,
+        "steps": trainer.state.global_step,
+        "config": config.to_dict(),
+    }
+    adapter = save_adapter(trainer.model, tokenizer, paths, base_path, meta)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    train_loss = losses[-1] if losses else None
+    if train_loss is not None and not math.isfinite(train_loss):
+        raise UserError("the training loss became NaN", hint="lower --lr; on Gemma 3 use bf16, not fp16")
+    return Result(adapter, trainer.state.global_step, train_loss, eval_loss, time.monotonic() - started, {"sha256": snap.sha256})

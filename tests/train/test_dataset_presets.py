@@ -1,0 +1,68 @@
+"""Dataset snapshot hash, presets and their VRAM estimate, config validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.dataset import snapshot
+from core.errors import UserError
+from core.train.config import TrainConfig
+from core.train.presets import GiB, PRESETS, estimate_vram, fit_advice, get_preset
+
+
+def test_dataset_hash_is_stable_and_follows_the_approved_pairs(store):
+    a = store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    store.add_pair("Что такое батч?", "Группа примеров.", status="approved", split="eval")
+    draft = store.add_pair("Черновик?", "Нет.", status="draft")
+    first = snapshot(store)
+    assert snapshot(store).sha256 == first.sha256
+    assert (len(first.train), len(first.eval)) == (1, 1)
+    store.update_pair(draft.id, answer="Другой черновик.")  # drafts are not in the run
+    assert snapshot(store).sha256 == first.sha256
+    store.update_pair(a.id, answer="Один полный проход по всем данным.")
+    changed = snapshot(store).sha256
+    assert changed != first.sha256
+    store.update_pair(a.id, answer="Один проход по данным.")
+    assert snapshot(store).sha256 == first.sha256  # content, not history, decides
+
+
+def test_no_approved_pairs_is_a_user_error(store):
+    store.add_pair("Q?", "A.", status="draft")
+    with pytest.raises(UserError, match="no approved pairs"):
+        snapshot(store)
+
+
+def test_vram_estimates_grow_with_the_model_and_advise_when_too_big():
+    big, small = estimate_vram(PRESETS["gemma3-12b"]), estimate_vram(PRESETS["gemma3-4b"])
+    assert 7 * GiB < big.total < 24 * GiB  # a 12B in 4-bit with LoRA fits a 24 GB card, not an 8 GB one
+    assert small.total < big.total
+    assert estimate_vram(PRESETS["gemma3-12b"], max_seq_len=8192).total > big.total
+    advice = fit_advice(PRESETS["gemma3-12b"], big, 6 * GiB, max_seq_len=2048, batch_size=2)
+    assert "gemma3-4b" in advice or "qwen3-8b" in advice
+    assert "--max-seq-len 1024" in advice and "--batch-size 1" in advice
+    assert fit_advice(PRESETS["gemma3-12b"], big, 80 * GiB, max_seq_len=2048, batch_size=2) is None
+
+
+def test_check_vram_refuses_a_run_that_cannot_fit(monkeypatch):
+    from core.train import presets, runs
+
+    monkeypatch.setattr(presets, "gpu_free_bytes", lambda: 4 * GiB)
+    with pytest.raises(UserError, match="will not fit"):
+        runs.check_vram(TrainConfig.from_preset("gemma3-12b"))
+    monkeypatch.setattr(presets, "gpu_free_bytes", lambda: 40 * GiB)
+    assert runs.check_vram(TrainConfig.from_preset("gemma3-12b"))["total"] > 5
+
+
+def test_gemma_presets_use_the_gemma_template():
+    for name in ("gemma3-12b", "gemma3-4b"):
+        assert get_preset(name).template == "gemma"
+    assert get_preset("qwen3-8b").template == "chatml" and get_preset("llama3.1-8b").template == "llama3"
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [({"lr": 5.0}, "lr"), ({"lora_r": 0}, "lora_r"), ({"max_seq_len": 4}, "max_seq_len"), ({"backend": "tpu"}, "backend"), ({"epochs": 0}, "epochs")],
+)
+def test_config_validation_names_the_field(change, field):
+    with pytest.raises(UserError, match=f"^{field}:"):
+        TrainConfig.from_preset("demo").with_(**change).validate()

@@ -1,0 +1,417 @@
+"""``nastavnik train``, ``runs …``, ``models …``, ``demo-model`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from core.errors import UserError
+from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train)
+    cli.add_command(runs)
+    cli.add_command(models)
+    cli.add_command(demo_model)
+    cli.add_command(demo)
+
+
+def _progress_printer(label: str):
+    state = {"last": 0.0}
+
+    def report(stage, done, total, info):
+        now = time.monotonic()
+        if stage == "train" and now - state["last"] < 2 and done < total:
+            return
+        state["last"] = now
+        extra = f" loss {info['loss']:.3f}" if "loss" in info else ""
+        click.echo(f"{label}: {stage} {done}/{total}{extra}", err=True)
+
+    return report
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@click.command("demo-model", context_settings=CONTEXT)
+@click.option("--force", is_flag=True, help="Rebuild even if it exists.")
+@click.option("--steps", type=int, help="Training steps (default: enough to answer in words).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def demo_model(obj: Ctx, force, steps, as_json) -> None:
+    """Build the tiny demo model (on the CPU, a minute or two) and register it as base "demo".
+
+    \b
+    Example:
+      nastavnik demo-model && nastavnik train --preset demo
+    """
+    from core.train.demo import ensure_demo_model
+
+    with obj.store() as store:
+        model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=_progress_printer("demo model"))
+    if as_json:
+        emit_json({**model.to_dict(), "built": built})
+    else:
+        click.echo(f"demo model {'built' if built else 'already there'}: {model.path}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--if-missing", is_flag=True, help="Do only what is missing (quiet when all is there).")
+@pass_ctx
+def demo(obj: Ctx, if_missing) -> None:
+    """Fill an empty workspace with the sample pairs (approved) and build the demo model.
+
+    \b
+    Example:
+      nastavnik --home /tmp/try demo && nastavnik --home /tmp/try
+    """
+    from core.train.demo import demo_model_dir, ensure_demo_model, import_sample
+
+    with obj.store() as store:
+        n = import_sample(store)
+        if n:
+            click.echo(f"imported {n} sample pairs (approved)")
+        have = (demo_model_dir(obj.ws) / "model.safetensors").exists() and store.find_model("demo") is not None
+        if not have or not if_missing:
+            click.echo("building the demo model (a minute or two on the CPU)…", err=True)
+            _, built = ensure_demo_model(obj.ws, store, progress=_progress_printer("demo model"))
+            click.echo("demo model ready" + (" (built)" if built else ""))
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@click.group(context_settings=CONTEXT)
+def models() -> None:
+    """Base models, trained adapters, merged models and GGUF files.
+
+    \b
+    Examples:
+      nastavnik models add ~/models/gemma-3-4b-it
+      nastavnik models add unsloth/gemma-3-4b-it-bnb-4bit   # needs the hub or a filled HF cache
+      nastavnik models list --json
+    """
+
+
+@models.command("add", context_settings=CONTEXT)
+@click.argument("source")
+@click.option("--name", help="Name to use (default: the folder or repo name).")
+@click.option("--replace", is_flag=True, help="Replace a model with the same name.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def models_add(obj: Ctx, source, name, replace, as_json) -> None:
+    """Register a local Hugging Face checkpoint folder (safetensors) or a hub id as a base."""
+    from core.train.runs import add_base_model
+
+    with obj.store() as store:
+        model = add_base_model(store, source, name=name, replace=replace)
+    if as_json:
+        emit_json(model.to_dict())
+    else:
+        click.echo(f"added base model {model.name}: {model.path}")
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--kind", type=click.Choice(["base", "adapter", "merged", "gguf"]))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def models_list(obj: Ctx, kind, as_json) -> None:
+    """Show the models the app knows."""
+    with obj.store() as store:
+        rows = store.list_models(kind)
+    if as_json:
+        emit_json([m.to_dict() for m in rows])
+        return
+    if not rows:
+        click.echo("no models yet — `nastavnik demo-model` builds a tiny one, `nastavnik models add PATH` adds yours")
+        return
+    for m in rows:
+        size = f"{m.size_bytes / 1e6:.1f} MB" if m.size_bytes else ""
+        extra = f" run {m.run_id}" if m.run_id else ""
+        extra += f" base {m.base}" if m.base else ""
+        extra += f" {m.quant}" if m.quant else ""
+        click.echo(f"{m.id:>3} {m.kind:<8} {m.name:<30} {size:>10}{extra}  {m.path}")
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def _config(obj: Ctx, store, base, preset, **overrides):
+    from core.train.config import TrainConfig
+
+    if preset is None and base is None:
+        preset = "demo"
+    if preset:
+        cfg = TrainConfig.from_preset(preset)
+        if base:
+            cfg = cfg.with_(base=base)
+    else:
+        cfg = TrainConfig(base=base)
+        model = store.find_model(base)
+        if model is not None and model.meta.get("demo"):
+            cfg = TrainConfig.from_preset("demo").with_(base=base)
+    return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_preview(obj: Ctx, store, cfg, as_json: bool) -> None:
+    from core.dataset import preview, snapshot, template_source
+    from core.train.runs import resolve_base
+    from core.train.templates import get_template
+    from transformers import AutoTokenizer
+
+    _label, path = resolve_base(store, cfg.base)
+    cfg.validate()
+    snap = snapshot(store)
+    tok = AutoTokenizer.from_pretrained(path)
+    source = template_source(tok, get_template(cfg.template) if cfg.template else None)
+    pv = preview(tok, source, snap, max_len=cfg.max_seq_len)
+    if as_json:
+        emit_json({**pv.to_dict(), "dataset_sha256": snap.sha256, "eval_examples": len(snap.eval)})
+        return
+    for s in pv.samples:
+        click.echo(click.style(f"— pair {s['pair_id']} (trained tokens in green)", bold=True))
+        click.echo("".join(click.style(t, fg="green", underline=True) if m else click.style(t, dim=True) for t, m in s["pieces"]))
+    click.echo(
+        f"{pv.examples} train examples, {len(snap.eval)} eval; {pv.tokens} tokens, {pv.trained_tokens} trained (answers); "
+        f"longest {pv.longest} of max {cfg.max_seq_len}; dataset sha256 {snap.sha256[:12]}"
+    )
+    if pv.truncated:
+        click.echo(
+            click.style(f"warning: {len(pv.truncated)} pair(s) are longer than {cfg.max_seq_len} tokens and will be cut: ", fg="yellow")
+            + ", ".join(map(str, pv.truncated[:20])),
+            err=True,
+        )
+
+
+def _bar(run) -> str:
+    from core.train.runs import eta_s
+
+    total = run.max_steps or 0
+    width = 30
+    filled = int(width * run.step / total) if total else 0
+    eta = eta_s(run)
+    eta_s_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
+    loss = f" loss {run.loss:.4f}" if run.loss is not None else ""
+    return f"[{'#' * filled}{'.' * (width - filled)}] {run.step}/{total or '?'}{loss}{eta_s_text} {run.status}"
+
+
+def _follow(obj: Ctx, run_id: int) -> int:
+    from core.train.runs import wait
+
+    last = {"step": -1, "status": None}
+    tty = sys.stderr.isatty()
+
+    def show(run):
+        if run.step != last["step"] or run.status != last["status"]:
+            last.update(step=run.step, status=run.status)
+            line = _bar(run)
+            if tty:
+                click.echo("\r" + line + " " * 5, nl=False, err=True)
+            else:
+                click.echo(line, err=True)
+
+    try:
+        run = wait(obj.ws, run_id, timeout=float("inf"), poll=1.0, on_update=show)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped following; run {run_id} goes on (`nastavnik runs logs {run_id} --follow`)", err=True)
+        return 0
+    if tty:
+        click.echo("", err=True)
+    if run.status == "done":
+        click.echo(f"run {run.id} done: {run.step} steps, loss {run.loss}, eval loss {run.eval_loss}; adapter {run.adapter_path}")
+        return 0
+    raise UserError(f"run {run.id} {run.status}: {run.error or ''}".rstrip(": "), hint=f"`nastavnik runs logs {run.id}` shows why")
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--base", help="Base model: a name from `models list`, a folder, or a hub id.")
+@click.option("--preset", type=click.Choice(["gemma3-12b", "gemma3-4b", "qwen3-8b", "llama3.1-8b", "demo"]), help="Settings for a known base (default: demo).")
+@click.option("--backend", type=click.Choice(["auto", "hf", "unsloth"]), help="auto: Unsloth on a CUDA GPU, else transformers+PEFT.")
+@click.option("--template", type=click.Choice(["gemma", "chatml", "llama3"]), help="Chat template (default: the preset's or the tokenizer's own).")
+@click.option("--epochs", type=float, help="Passes over the train split.")
+@click.option("--steps", "max_steps", type=int, help="Stop after this many optimizer steps (overrides --epochs).")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--lora-r", type=int, help="LoRA rank.")
+@click.option("--lora-alpha", type=int, help="LoRA alpha.")
+@click.option("--max-seq-len", type=int, help="Longest example in tokens (longer ones are cut).")
+@click.option("--batch-size", type=int, help="Examples per device per step.")
+@click.option("--grad-accum", type=int, help="Steps of gradient accumulation.")
+@click.option("--save-steps", type=int, help="Checkpoint every N steps.")
+@click.option("--packing/--no-packing", default=None, help="Pack short examples together (padding-free).")
+@click.option("--gpus", "num_gpus", type=int, help="GPUs for the hf backend (accelerate launch).")
+@click.option("--seed", type=int)
+@click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked; do not train.")
+@click.option("--detach", is_flag=True, help="Start and return; the run goes on in the background.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
+@pass_ctx
+def train(obj: Ctx, base, preset, backend, template, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len, batch_size,
+          grad_accum, save_steps, packing, num_gpus, seed, preview, detach, as_json) -> None:
+    """Fine-tune a LoRA adapter on the approved pairs, in a background worker.
+
+    The run survives closing the terminal or losing SSH; `nastavnik runs …` finds it again.
+
+    \b
+    Examples:
+      nastavnik train --preset demo --steps 30          # follow it until done
+      nastavnik train --preset gemma3-4b --epochs 2 --detach --json
+      nastavnik train --preview                          # what the model will learn
+    """
+    from core.train.runs import start_run
+
+    with obj.store() as store:
+        cfg = _config(obj, store, base, preset, backend=backend, template=template, epochs=epochs, max_steps=max_steps, lr=lr,
+                      lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len, batch_size=batch_size, grad_accum=grad_accum,
+                      save_steps=save_steps, packing=packing, num_gpus=num_gpus, seed=seed)
+        if preview:
+            _print_preview(obj, store, cfg, as_json)
+            return
+        run = start_run(obj.ws, cfg, store=store)
+    if as_json:
+        emit_json(run.to_dict())
+        return
+    click.echo(f"run {run.id} started (dataset {run.dataset_sha256[:12]}, {run.train_pairs} train pairs); log: {run.run_dir}/train.log")
+    if detach:
+        click.echo(f"follow it with `nastavnik runs logs {run.id} --follow`")
+        return
+    code = _follow(obj, run.id)
+    if code:
+        raise SystemExit(code)
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+@click.group(context_settings=CONTEXT)
+def runs() -> None:
+    """Training runs: list, inspect, follow, cancel, resume.
+
+    \b
+    Examples:
+      nastavnik runs list
+      nastavnik runs show 3 --json
+      nastavnik runs logs 3 --follow
+      nastavnik runs cancel 3
+      nastavnik runs resume 3      # after a crash or kill: from the last checkpoint
+    """
+
+
+def _run_json(store, run) -> dict:
+    d = run.to_dict()
+    d["metrics"] = [m.to_dict() for m in store.run_metrics(run.id)]
+    return d
+
+
+@runs.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def runs_list(obj: Ctx, as_json) -> None:
+    """All runs, newest first."""
+    from core.train.runs import refresh
+
+    with obj.store() as store:
+        refresh(store)
+        rows = store.list_runs()
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        click.echo("no runs yet — `nastavnik train` starts one")
+    for r in rows:
+        loss = f"loss {r.loss:.4f}" if r.loss is not None else ""
+        click.echo(f"{r.id:>3} {r.status:<11} {r.base:<20} step {r.step}/{r.max_steps or '?'} {loss:<13} data {str(r.dataset_sha256)[:12]} {r.created[:19]}")
+
+
+@runs.command("show", context_settings=CONTEXT)
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def runs_show(obj: Ctx, run_id, as_json) -> None:
+    """One run with its settings and metrics."""
+    from core.train.runs import refresh
+
+    with obj.store() as store:
+        refresh(store)
+        data = _run_json(store, store.get_run(run_id))
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("id", "status", "base", "preset", "backend", "dataset_sha256", "train_pairs", "eval_pairs", "step", "max_steps",
+                "loss", "eval_loss", "adapter_path", "error", "created", "started", "finished", "run_dir"):
+        if data.get(key) is not None:
+            click.echo(f"{key:>15}: {data[key]}")
+    metrics = data["metrics"]
+    if metrics:
+        click.echo("   step      loss        lr  grad_norm  tokens/s")
+        for m in metrics[-10:]:
+            fmt = lambda v, f: (f.format(v) if v is not None else "-")  # noqa: E731
+            click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}")
+
+
+@runs.command("logs", context_settings=CONTEXT)
+@click.argument("run_id", type=int)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@pass_ctx
+def runs_logs(obj: Ctx, run_id, follow) -> None:
+    """The worker's log (train.log)."""
+    from core.train.runs import TERMINAL, refresh
+
+    with obj.store() as store:
+        run = store.get_run(run_id)
+        log = Path(run.run_dir or obj.ws.runs_dir / str(run_id)) / "train.log"
+        if not log.exists():
+            raise UserError(f"run {run_id} has no log yet ({log})")
+        with log.open("r", encoding="utf-8", errors="replace") as fh:
+            while True:
+                chunk = fh.read()
+                if chunk:
+                    click.echo(chunk, nl=False)
+                if not follow:
+                    return
+                refresh(store)
+                if store.get_run(run_id).status in TERMINAL:
+                    click.echo(fh.read(), nl=False)
+                    return
+                try:
+                    time.sleep(0.5)
+                except KeyboardInterrupt:
+                    return
+
+
+@runs.command("cancel", context_settings=CONTEXT)
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def runs_cancel(obj: Ctx, run_id, as_json) -> None:
+    """Stop a run (it saves a checkpoint first, so `runs resume` can continue it)."""
+    from core.train.runs import cancel_run
+
+    run = cancel_run(obj.ws, run_id)
+    if as_json:
+        emit_json(run.to_dict())
+    else:
+        click.echo(f"run {run.id} {run.status} at step {run.step}")
+
+
+@runs.command("resume", context_settings=CONTEXT)
+@click.argument("run_id", type=int)
+@click.option("--detach", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def runs_resume(obj: Ctx, run_id, detach, as_json) -> None:
+    """Continue an interrupted, failed or cancelled run from its last checkpoint."""
+    from core.train.runs import resume_run
+
+    run = resume_run(obj.ws, run_id)
+    if as_json:
+        emit_json(run.to_dict())
+        return
+    click.echo(f"run {run.id} resumed")
+    if not detach:
+        code = _follow(obj, run.id)
+        if code:
+            raise SystemExit(code)
