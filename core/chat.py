@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from core.errors import UserError
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
+FLUSH_S = 0.02  # the child process sends streamed text at most this often
 
 
 @dataclass
@@ -148,7 +148,7 @@ class LocalModel:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cancel: Callable[[], bool] | None = None,
     ) -> Iterator[str]:
-        from core.llamacpp import quiet_stderr
+        from core.llamacpp import StderrSwitch
 
         self.load()
         parts: list[str] = []
@@ -160,9 +160,10 @@ class LocalModel:
             messages=messages, stream=True, temperature=temperature, max_tokens=max_tokens,
             **({"top_k": 1} if temperature <= 0 else {}),
         )
+        quiet = StderrSwitch(self.log_file).open()
         try:
             while True:
-                with quiet_stderr(self.log_file):
+                with quiet:
                     try:
                         chunk = next(gen)
                     except StopIteration:
@@ -180,7 +181,9 @@ class LocalModel:
                     reason = "cancelled"
                     break
         finally:
-            gen.close()
+            with quiet:
+                gen.close()
+            quiet.close()
             self.last = Reply("".join(parts), tokens, time.perf_counter() - start, reason, first)
 
     def reply(self, messages: list[dict], **kw) -> Reply:
@@ -326,32 +329,76 @@ def messages_for(history: list[dict], question: str, system: str | None = None) 
 # ---------------------------------------------------------------------------- the child process
 
 
+class _Lines:
+    """Lines from a file descriptor, readable without blocking (``poll``) or blocking (``next``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self, timeout: float | None) -> None:
+        import select
+
+        if self.eof:
+            return
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            data = os.read(self.fd, 65536)
+            if data:
+                self.buf += data
+            else:
+                self.eof = True
+
+    def poll(self) -> list[str]:
+        self._fill(0)
+        return self._take()
+
+    def next(self) -> str | None:
+        while b"\n" not in self.buf and not self.eof:
+            self._fill(None)
+        lines = self._take(1)
+        return lines[0] if lines else None
+
+    def _take(self, limit: int | None = None) -> list[str]:
+        out = []
+        while b"\n" in self.buf and (limit is None or len(out) < limit):
+            line, self.buf = self.buf.split(b"\n", 1)
+            out.append(line.decode("utf-8"))
+        return out
+
+
 def _serve(path: str, n_ctx: int, seed: int) -> int:
-    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file."""
+    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
+
+    One thread: commands are read between answers, and between tokens a non-blocking poll
+    of stdin notices a stop request — no reader thread to hand work over to.
+    """
     out = sys.stdout
-    stop = threading.Event()
-    commands: list[dict] = []
-    have = threading.Condition()
+    lines = _Lines(sys.stdin.fileno())
+    pending: list[dict] = []
+    stopped = [False]
 
     def emit(obj: dict) -> None:
         out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         out.flush()
 
-    def reader() -> None:
-        for line in sys.stdin:
-            try:
-                cmd = json.loads(line)
-            except ValueError:
+    def parse(line: str) -> dict | None:
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+    def cancel() -> bool:
+        for line in lines.poll():
+            cmd = parse(line)
+            if cmd is None:
                 continue
             if cmd.get("op") == "stop":
-                stop.set()
-                continue
-            with have:
-                commands.append(cmd)
-                have.notify()
-        with have:
-            commands.append({"op": "close"})
-            have.notify()
+                stopped[0] = True
+            else:
+                pending.append(cmd)
+        return stopped[0]
 
     try:
         model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed)
@@ -360,24 +407,39 @@ def _serve(path: str, n_ctx: int, seed: int) -> int:
         emit({"event": "error", "message": str(exc)})
         return 1
     emit({"event": "ready"})
-    threading.Thread(target=reader, daemon=True).start()
     try:
         while True:
-            with have:
-                while not commands:
-                    have.wait()
-                cmd = commands.pop(0)
+            if pending:
+                cmd = pending.pop(0)
+            else:
+                line = lines.next()
+                if line is None:
+                    return 0
+                cmd = parse(line)
+                if cmd is None:
+                    continue
             if cmd.get("op") == "close":
                 return 0
             if cmd.get("op") != "chat":
                 continue
-            stop.clear()
+            stopped[0] = False
             try:
+                # pieces are sent at most every FLUSH_S (the first at once): fewer wake-ups of
+                # the parent, no visible difference on screen
+                buffer: list[str] = []
+                last = 0.0
                 for piece in model.stream(
                     cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
-                    max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=stop.is_set,
+                    max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=cancel,
                 ):
-                    emit({"event": "token", "text": piece})
+                    buffer.append(piece)
+                    now = time.perf_counter()
+                    if now - last >= FLUSH_S:
+                        emit({"event": "token", "text": "".join(buffer)})
+                        buffer.clear()
+                        last = now
+                if buffer:
+                    emit({"event": "token", "text": "".join(buffer)})
                 r = model.last
                 emit({"event": "done", "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason, "first_token_s": r.first_token_s})
             except Exception as exc:

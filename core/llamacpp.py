@@ -204,10 +204,16 @@ def quiet_stderr(log_file: Path | None) -> Iterator[None]:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         target = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         saved = os.dup(2)
+        # llama-cpp-python's log callback prints through Python's sys.stderr, not fd 2
+        py_log = open(log_file, "a", encoding="utf-8", errors="replace")
+        py_saved = sys.stderr
         try:
             os.dup2(target, 2)
+            sys.stderr = py_log
             yield
         finally:
+            sys.stderr = py_saved
+            py_log.close()
             os.dup2(saved, 2)
             os.close(saved)
             os.close(target)
@@ -234,3 +240,46 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc
     return llm
+
+
+class StderrSwitch:
+    """fd 2 → ``log_file`` switched on and off with two ``dup2`` calls, for per-token use.
+
+    ``quiet_stderr`` opens the log each time (tens of µs); a streaming loop instead opens it
+    once, then wraps each step in ``with switch:``. ``None`` as the log leaves fd 2 alone.
+    """
+
+    def __init__(self, log_file: Path | None) -> None:
+        self.log_file = log_file
+        self._target: int | None = None
+        self._saved: int | None = None
+        self._py_log = None
+        self._py_saved = None
+
+    def open(self) -> "StderrSwitch":
+        if self.log_file is not None and self._target is None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._target = os.open(str(self.log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._saved = os.dup(2)
+            self._py_log = open(self.log_file, "a", encoding="utf-8", errors="replace")
+        return self
+
+    def __enter__(self) -> None:
+        if self._target is not None:
+            _stderr_lock.acquire()
+            os.dup2(self._target, 2)
+            self._py_saved, sys.stderr = sys.stderr, self._py_log
+
+    def __exit__(self, *exc) -> None:
+        if self._target is not None:
+            sys.stderr = self._py_saved
+            os.dup2(self._saved, 2)
+            _stderr_lock.release()
+
+    def close(self) -> None:
+        for fd in (self._target, self._saved):
+            if fd is not None:
+                os.close(fd)
+        if self._py_log is not None:
+            self._py_log.close()
+        self._target = self._saved = self._py_log = None

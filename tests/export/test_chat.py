@@ -65,20 +65,23 @@ def test_stop_mid_stream(exported, tmp_path, kind):
     full = _parity_answer(exported)
     with cls(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log") as model:
         seen: list[str] = []
-        for piece in model.stream([{"role": "user", "content": full["question"]}], max_tokens=200,
+        # a very hot temperature makes the tiny model ramble on instead of ending its turn
+        for piece in model.stream([{"role": "user", "content": full["question"]}], max_tokens=400, temperature=3.0,
                                   cancel=lambda: len(seen) >= 2):
             seen.append(piece)
         assert model.last.reason == "cancelled"
-        assert 2 <= model.last.tokens < full["hf_tokens"]
         assert model.last.text == "".join(seen)
-        assert full["hf_answer"].startswith(model.last.text)
+        if kind == "local":  # in-process the stop is seen before the next token
+            assert model.last.tokens <= 3
+        else:  # the child process hears it a few tokens later
+            assert model.last.tokens < 200
         # the model is still usable after a stop, and answers in full
         again = model.reply([{"role": "user", "content": full["question"]}], max_tokens=64)
         assert again.reason == "stop" and again.text.strip() == full["hf_answer"].strip()
 
 
-def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path):
-    """Loading and generating in-process writes nothing to file descriptor 2."""
+def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
+    """Loading and generating in-process writes nothing to fd 2 nor to Python's sys.stderr."""
     from core.chat import LocalModel, ModelRef
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
@@ -95,4 +98,5 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path):
         os.close(saved)
         os.close(fd)
     assert captured.read_text() == ""
+    assert capsys.readouterr().err == ""
     assert "llama" in log.read_text(errors="replace")
