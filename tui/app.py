@@ -36,6 +36,8 @@ register(
         "k.palette": "команды",
         "lang.switched": "Язык: русский",
         "help.title": "Клавиши",
+        "k.next_tab": "следующая вкладка",
+        "k.prev_tab": "предыдущая вкладка",
     },
     en={
         "app.title": "Nastavnik",
@@ -48,6 +50,8 @@ register(
         "k.palette": "commands",
         "lang.switched": "Language: English",
         "help.title": "Keys",
+        "k.next_tab": "next tab",
+        "k.prev_tab": "previous tab",
     },
 )
 
@@ -104,10 +108,12 @@ class NastavnikApp(App):
         both("q", "quit", "k.quit"),
         Binding("question_mark,f1", "help", t("k.help"), id="i18n:k.help", key_display="?"),
         Binding("ctrl+p", "command_palette", t("k.palette"), id="i18n:k.palette", show=False, priority=True),
-        Binding("1", "tab('pairs')", show=False),
-        Binding("2", "tab('train')", show=False),
-        Binding("3", "tab('chat')", show=False),
-        Binding("4", "tab('evaluate')", show=False),
+        Binding("ctrl+pagedown", "next_tab(1)", t("k.next_tab"), show=False, priority=True, id="i18n:k.next_tab"),
+        Binding("ctrl+pageup", "next_tab(-1)", t("k.prev_tab"), show=False, priority=True, id="i18n:k.prev_tab"),
+        Binding("1", "tab('pairs')", t("tab.pairs"), show=False, id="i18n:tab.pairs"),
+        Binding("2", "tab('train')", t("tab.train"), show=False, id="i18n:tab.train"),
+        Binding("3", "tab('chat')", t("tab.chat"), show=False, id="i18n:tab.chat"),
+        Binding("4", "tab('evaluate')", t("tab.evaluate"), show=False, id="i18n:tab.evaluate"),
     ]
 
     def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
@@ -177,6 +183,18 @@ class NastavnikApp(App):
         self.query_one(TabbedContent).active = tab
         if tab == "pairs":
             self.pairs_room.table.focus()
+            return
+        room = self.query_one(f"#{tab}-room")
+        for widget in room.query("*"):
+            if widget.focusable:
+                widget.focus()
+                break
+
+    def action_next_tab(self, delta: int) -> None:
+        order = [pane_id for pane_id, _ in ROOMS]
+        current = self.query_one(TabbedContent).active
+        i = order.index(current) if current in order else 0
+        self.action_tab(order[(i + delta) % len(order)])
 
     def pairs_action(self, action: str) -> None:
         """Run an action of the Pairs room (from the palette), switching to it first."""
@@ -204,8 +222,8 @@ class NastavnikApp(App):
                     if b.id and b.id.startswith("i18n:") or not desc.get(b.action):
                         desc[b.action] = b.description
             for action, keys in by_action.items():
-                text = desc[action] or action.replace("_", " ")
-                if (action, text) in seen:
+                text = desc[action]
+                if not text or (action, text) in seen:
                     continue
                 seen.add((action, text))
                 out.append((",".join(keys), text))

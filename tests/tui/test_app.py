@@ -83,10 +83,18 @@ async def test_number_keys_switch_rooms(ws):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         tabs = app.query_one(TabbedContent)
-        for key, tab in (("2", "train"), ("3", "chat"), ("4", "evaluate"), ("1", "pairs")):
+        for key, tab in (("2", "train"), ("1", "pairs"), ("3", "chat")):
             await pilot.press(key)
             await pilot.pause()
             assert tabs.active == tab
+        # rooms may use digits themselves (chat grades 1–5): ctrl+pageup/pagedown work from anywhere
+        for key, tab in (("ctrl+pagedown", "evaluate"), ("ctrl+pagedown", "pairs"), ("ctrl+pageup", "evaluate")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == tab
+        await pilot.press("1")
+        await pilot.pause()
+        assert tabs.active == "pairs"
         assert isinstance(app.focused, PairTable)
 
 

@@ -333,7 +333,8 @@ class PairsRoom(Vertical):
         self.table.focus()
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        # focus now, not after a refresh: keys typed right after "/" must land in the box
+        self.screen.set_focus(self.query_one("#search", Input))
 
     def action_clear(self) -> None:
         search = self.query_one("#search", Input)
@@ -495,7 +496,9 @@ class PairsRoom(Vertical):
         if pair is None:
             self.notify(t("pairs.nothing"), severity="warning")
             return
-        self._write(lambda store: store.get_pair(pair.id), self._push_editor)
+        # the cached row is fresh (every change reloads the table); opening at once means
+        # keys typed right after enter land in the editor, not on the table
+        self._push_editor(pair)
 
     def action_new_pair(self) -> None:
         self.app.push_screen(

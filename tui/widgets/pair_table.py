@@ -315,6 +315,10 @@ class PairTable(ScrollView, can_focus=True):
     def _counted(self, gen: int, total: int) -> None:
         if gen != self._gen:
             return
+        if self.total is not None and total != self.total:
+            # rows came or went: pages read against the old count may be shifted
+            self._stale.update(self._pages)
+            self._pages.clear()
         self.total = total
         self._update_virtual_size()
         if self.cursor >= total:
@@ -342,10 +346,10 @@ class PairTable(ScrollView, can_focus=True):
         if self.total is not None and page * PAGE >= max(self.total, 1):
             return
         self._pending.add(page)
-        self._load_page(self._gen, page, self.flt, self.order, self.desc)
+        self._load_page(self._gen, page, self.flt, self.order, self.desc, self.total)
 
     @work(thread=True, group="pair-pages")
-    def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool) -> None:
+    def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool, total: int | None) -> None:
         if gen != self._gen or get_current_worker().is_cancelled:
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
@@ -353,16 +357,29 @@ class PairTable(ScrollView, can_focus=True):
             # scrolled away before we got to it
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
+        offset = page * PAGE
         with Store(self.db_path, migrate=False) as store:
-            rows = store.list_pairs(flt, order=order, desc=desc, offset=page * PAGE, limit=PAGE)
-        self.app.call_from_thread(self._page_loaded, gen, page, rows)
+            if total is not None and offset > total // 2:
+                # SQLite walks past every skipped row: read the far half backwards instead,
+                # so the end of a million rows is as quick as the start
+                end = min(total, offset + PAGE)
+                rows = store.list_pairs(flt, order=order, desc=not desc, offset=total - end, limit=end - offset)
+                rows.reverse()
+            else:
+                rows = store.list_pairs(flt, order=order, desc=desc, offset=offset, limit=PAGE)
+        self.app.call_from_thread(self._page_loaded, gen, page, rows, total)
 
     def _page_dropped(self, gen: int, page: int) -> None:
         if gen == self._gen:
             self._pending.discard(page)
 
-    def _page_loaded(self, gen: int, page: int, rows: list[Pair]) -> None:
+    def _page_loaded(self, gen: int, page: int, rows: list[Pair], total: int | None = None) -> None:
         if gen != self._gen:
+            return
+        if total is not None and total != self.total:
+            # read backwards from an end that has moved since: read it again
+            self._pending.discard(page)
+            self._request_page(page)
             return
         self._pending.discard(page)
         self._pages[page] = rows
