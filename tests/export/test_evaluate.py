@@ -76,12 +76,15 @@ def test_eval_fills_only_what_is_missing(exported_copy, exported):
     cell = data["rows"][0]["cells"]["demo-q8_0"]
     assert not cell["exact"] and cell["chrf"] < 50
 
-    # a judge (here the demo model itself): every answer gets a judgement, parsed or not
+    # a judge (here the demo model itself): every answer in the eval set gets a judgement,
+    # its raw text kept whether or not a score could be read from it
     code, out, err = run_cli(exported_copy, "eval", "demo-q8_0", "--judge", "demo-q8_0", "--json", "-n", "8")
     assert code == 0, err
+    assert json.loads(out)["judge"] == "demo-q8_0"
     with ws.store() as store:
-        results = store.eval_results(["demo-q8_0"], judge="demo-q8_0")
-        assert results and all(r.judge == "demo-q8_0" and r.judge_raw for r in results)
+        results = {r.pair_id: r for r in store.eval_results(["demo-q8_0"], judge="demo-q8_0")}
+        assert results[exact.id].judge == "demo-q8_0" and results[exact.id].judge_raw is not None
+        assert results[other.id].judge is None  # no longer in the (approved) eval set
 
 
 @pytest.mark.slow
