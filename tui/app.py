@@ -82,19 +82,24 @@ def running_jobs(store) -> list[str]:
     fn = getattr(store, "list_runs", None)
     if callable(fn):
         try:
-            runs = fn()
-        except Exception:
+            try:
+                runs = fn(status=tuple(sorted(JOB_STATES)))
+            except TypeError:
+                runs = fn()
+        except Exception:  # the runs table may not exist yet in this workspace
             return []
         return [_job_name(r) for r in runs if str(getattr(r, "status", "")).lower() in JOB_STATES]
     return []
 
 
 def _job_name(run) -> str:
-    for attr in ("name", "id"):
-        value = getattr(run, attr, None)
-        if value is not None:
-            return str(value)
-    return "?"
+    """``#3 120/500`` for a run with progress, else ``#3``."""
+    ident = getattr(run, "id", None)
+    label = f"#{ident}" if ident is not None else str(getattr(run, "name", "?"))
+    step, total = getattr(run, "step", None), getattr(run, "max_steps", None)
+    if isinstance(step, int) and isinstance(total, int) and total:
+        label += f" {step}/{total}"
+    return label
 
 
 class NastavnikApp(App):

@@ -185,7 +185,7 @@ def test_running_jobs_reads_runs_when_the_store_has_them():
         def __init__(self, id, status):
             self.id, self.status = id, status
 
-    class WithRuns:
+    class WithRuns:  # an older list_runs without a status filter
         def list_runs(self):
             return [Run(1, "running"), Run(2, "done"), Run(3, "queued")]
 
@@ -193,9 +193,33 @@ def test_running_jobs_reads_runs_when_the_store_has_them():
         def list_runs(self):
             raise RuntimeError("no such table: runs")
 
-    assert running_jobs(WithRuns()) == ["1", "3"]
+    assert running_jobs(WithRuns()) == ["#1", "#3"]
     assert running_jobs(Broken()) == []
     assert running_jobs(object()) == []
+
+
+@async_test
+async def test_status_bar_shows_a_running_training_run(ws, monkeypatch):
+    try:  # the Train room reaps runs whose worker is gone; this one stands for a live worker
+        import core.train.runs as runs_mod
+
+        monkeypatch.setattr(runs_mod, "pid_alive", lambda pid: True)
+    except ImportError:
+        pass
+    with ws.store() as store:
+        if not hasattr(store, "create_run"):
+            pytest.skip("the store records no runs in this build")
+        run = store.create_run(base="tiny", preset=None, backend="hf", config={})
+        # a live worker: our own pid, a fresh heartbeat (the Train room reaps dead ones)
+        from datetime import datetime, timezone
+        import os
+
+        beat = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        store.update_run(run.id, status="running", step=3, max_steps=10, pid=os.getpid(), heartbeat=beat)
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert f"1 running: #{run.id} 3/10" in app.query_one(StatusBar).text()
 
 
 def test_no_command_and_tui_command_open_the_app(cli, home, monkeypatch):
