@@ -103,6 +103,12 @@ class RunsMixin:
         cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
         return _run(dict(zip(cols, row)))
 
+    def find_run(self, run_id: int) -> Run | None:
+        try:
+            return self.get_run(run_id)
+        except UserError:
+            return None
+
     def list_runs(self, *, status: str | Iterable[str] | None = None, limit: int | None = None) -> list[Run]:
         sql, args = "SELECT * FROM runs", []
         if status:

@@ -163,7 +163,7 @@ def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = 
                 row["eval_loss"] = float(logs["eval_loss"])
             if self.t0 is not None and now > self.t0 and tokens > self.tokens0:
                 row["tokens_per_s"] = (tokens - self.tokens0) / (now - self.t0)
-            if len(row) > 2:
+            if "loss" in row or "eval_loss" in row:  # not the end-of-training summary
                 sink(row)
 
         def on_step_end(self, args, state, control, **kw):

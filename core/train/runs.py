@@ -82,6 +82,8 @@ def add_base_model(store, source: str, *, name: str | None = None, replace: bool
         raise UserError(f"{source} does not exist", hint="give a checkpoint folder or a hub id like unsloth/gemma-3-4b-it-bnb-4bit")
     check_checkpoint(path)
     size = sum(p.stat().st_size for p in path.glob("*.safetensors"))
+    if (path / "nastavnik_demo.json").exists():
+        meta["demo"] = True  # trains with the demo preset unless told otherwise
     label = name or (source.rsplit("/", 1)[-1] if meta else path.name)
     return store.add_model("base", label, str(path), size_bytes=size, meta=meta, replace=replace)
 

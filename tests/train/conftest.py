@@ -23,14 +23,25 @@ def sample_pairs(n_train: int, n_eval: int) -> list[dict]:
     return train[:n_train] + evals[:n_eval]
 
 
-@pytest.fixture
-def train_home(home, store, demo_model, cli):
-    """A workspace with 16 approved train pairs, 3 eval pairs and the demo model as base "demo"."""
-    for p in sample_pairs(16, 3):
+def fill_home(store, cli, demo_model, n_train: int, n_eval: int) -> None:
+    for p in sample_pairs(n_train, n_eval):
         store.add_pair(p["question"], p["answer"], status="approved", split=p["split"])
     store.add_pair("Черновик без одобрения", "Не должен попасть в обучение", status="draft")
     r = cli("models", "add", str(demo_model), "--name", "demo")
     assert r.code == 0, r.err
+
+
+@pytest.fixture
+def train_home(home, store, demo_model, cli):
+    """A workspace with 8 approved train pairs, 2 eval pairs and the demo model as base "demo"."""
+    fill_home(store, cli, demo_model, 8, 2)
+    return home
+
+
+@pytest.fixture
+def small_home(home, store, demo_model, cli):
+    """4 approved train pairs and 1 eval pair: few enough that a short run clearly learns them."""
+    fill_home(store, cli, demo_model, 4, 1)
     return home
 
 
@@ -45,9 +56,10 @@ def wait_for(predicate, timeout: float = 300.0, poll: float = 0.5, what: str = "
 
 
 def run_state(home: Path, run_id: int):
+    """The run as the store sees it now (after the liveness check), or None before it exists."""
     from core.train.runs import refresh
     from core.workspace import Workspace
 
     with Workspace.open(home).store() as s:
         refresh(s)
-        return s.get_run(run_id)
+        return s.find_run(run_id)

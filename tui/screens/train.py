@@ -139,7 +139,7 @@ class TrainRoom(Vertical):
                 yield Static("", id="train-dataset")
                 yield PlotextPlot(id="train-plot")
                 with Horizontal(id="train-progress-row"):
-                    yield ProgressBar(total=None, show_eta=True, id="train-progress")
+                    yield ProgressBar(total=1, show_eta=True, id="train-progress")
                 yield Static(t("train.idle"), id="train-stats")
                 yield RichLog(id="train-log", max_lines=200, wrap=False, markup=False)
         yield DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
