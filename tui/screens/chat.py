@@ -24,18 +24,9 @@ from textual.widgets import Button, Input, Label, Markdown, Select, Static, Text
 
 from core.errors import UserError
 from tui.i18n import register, t
+from tui.keys import both, keys_for, localize
 
-RU = dict(zip("qwertyuiopasdfghjklzxcvbnm", "йцукенгшщзфывапролдячсмить"))
-
-
-def keys(letters: str) -> str:
-    """``"e"`` → ``"e,у"``: the binding also fires on the Russian ЙЦУКЕН layout."""
-    out = []
-    for k in letters.split(","):
-        out.append(k)
-        if k in RU:
-            out.append(RU[k])
-    return ",".join(out)
+keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
 
 
 register(
@@ -225,12 +216,12 @@ class ChatRoom(Vertical):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        Binding("escape", "stop", t("chat.stop"), show=True),
-        Binding("left", "select(-1)", t("chat.prev"), show=False),
-        Binding("right", "select(1)", t("chat.next"), show=False),
-        Binding(keys("e"), "correct", t("chat.edit")),
-        Binding(keys("n"), "new_chat", t("chat.new")),
-        *[Binding(str(i), f"grade({i})", t("chat.grade"), show=i == 1) for i in range(1, 6)],
+        both("escape", "stop", "chat.stop"),
+        both("left", "select(-1)", "chat.prev", show=False),
+        both("right", "select(1)", "chat.next", show=False),
+        both("e", "correct", "chat.edit"),
+        both("n", "new_chat", "chat.new"),
+        *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, ws, **kw) -> None:
@@ -259,6 +250,13 @@ class ChatRoom(Vertical):
 
     def on_mount(self) -> None:
         self.reload_models()
+        self.localize()
+
+    def localize(self) -> None:
+        """Texts in the current language (the app calls this after a language switch)."""
+        localize(self)
+        self.query_one("#chat-input", Input).placeholder = t("chat.ask")
+        self.query_one("#chat-system", Input).placeholder = t("chat.system")
 
     def on_unmount(self) -> None:
         self._stop.set()

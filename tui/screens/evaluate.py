@@ -22,7 +22,8 @@ from textual.widgets import DataTable, Label, Markdown, ProgressBar, SelectionLi
 
 from core.errors import UserError
 from tui.i18n import register, t
-from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, keys, save_correction
+from tui.keys import both, localize
+from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, save_correction
 
 register(
     ru={
@@ -41,6 +42,8 @@ register(
         "ev.filter_off": "Показаны все вопросы ({n}).",
         "ev.reference": "Эталон",
         "ev.close": "закрыть",
+        "ev.grade": "оценка 1–5",
+        "ev.fix": "в пару",
         "ev.all_pairs": "Одобренных оценочных пар нет — взяты все оценочные пары.",
         "ev.graded": "Оценка {score} для {model} сохранена.",
         "ev.saved": "Сохранено как пара #{id} ({status}).",
@@ -64,6 +67,8 @@ register(
         "ev.filter_off": "Showing all questions ({n}).",
         "ev.reference": "Reference",
         "ev.close": "close",
+        "ev.grade": "grade 1–5",
+        "ev.fix": "to pair",
         "ev.all_pairs": "No approved eval pairs: every eval pair is used.",
         "ev.graded": "Grade {score} for {model} saved.",
         "ev.saved": "Saved as pair #{id} ({status}).",
@@ -99,11 +104,11 @@ class CompareScreen(ModalScreen[None]):
     CompareScreen .cmp-title { color: $text-muted; text-style: italic; }
     """
     BINDINGS = [
-        Binding("escape", "close", t("ev.close")),
+        both("escape", "close", "ev.close"),
         Binding("left", "select(-1)", show=False),
         Binding("right", "select(1)", show=False),
-        Binding(keys("e"), "correct", "→ pair"),
-        *[Binding(str(i), f"grade({i})", "1–5", show=i == 1) for i in range(1, 6)],
+        both("e", "correct", "ev.fix"),
+        *[both(str(i), f"grade({i})", "ev.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, room: "EvaluateRoom", row) -> None:
@@ -112,6 +117,9 @@ class CompareScreen(ModalScreen[None]):
         self.row = row
         self.models = [m for m in room.report.models if m in row.cells]
         self.selected = 0
+
+    def on_mount(self) -> None:
+        localize(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="cmp-box"):
@@ -181,9 +189,9 @@ class EvaluateRoom(Vertical):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        Binding(keys("r"), "run", t("ev.run")),
-        Binding(keys("w"), "toggle_worse", t("ev.worse")),
-        Binding(keys("g"), "refresh_grid", t("ev.refresh")),
+        both("r", "run", "ev.run"),
+        both("w", "toggle_worse", "ev.worse"),
+        both("g", "refresh_grid", "ev.refresh"),
     ]
 
     def __init__(self, ws, **kw) -> None:
@@ -204,9 +212,16 @@ class EvaluateRoom(Vertical):
         yield Static("", id="ev-status")
 
     def on_mount(self) -> None:
-        self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
         self.load_models()
         self.refresh_grid()
+        self.localize()
+
+    def localize(self) -> None:
+        """Texts in the current language (the app calls this after a language switch)."""
+        localize(self)
+        self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
+        if self.report is not None:
+            self._fill()
 
     def on_unmount(self) -> None:
         self._stop.set()
