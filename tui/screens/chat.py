@@ -50,6 +50,8 @@ register(
         "chat.prev": "пред. ответ",
         "chat.next": "след. ответ",
         "chat.new": "новый разговор",
+        "chat.ask_key": "вопрос",
+        "chat.after": "1–5 — оценить, ←/→ — выбрать ответ, e — исправить в пару, Enter — новый вопрос",
         "grade.title": "Оценка {score} — комментарий (необязательно):",
         "grade.hint": "Enter — сохранить, Esc — отмена",
         "fix.title": "Исправьте ответ и сохраните как новую пару",
@@ -79,6 +81,8 @@ register(
         "chat.prev": "prev answer",
         "chat.next": "next answer",
         "chat.new": "new chat",
+        "chat.ask_key": "ask",
+        "chat.after": "1–5 grade, ←/→ choose an answer, e correct it into a pair, Enter asks again",
         "grade.title": "Grade {score} — comment (optional):",
         "grade.hint": "Enter saves, Esc cancels",
         "fix.title": "Correct the answer and save it as a new pair",
@@ -221,6 +225,7 @@ class ChatRoom(Vertical):
         both("right", "select(1)", "chat.next", show=False),
         both("e", "correct", "chat.edit"),
         both("n", "new_chat", "chat.new"),
+        both("enter", "focus_input", "chat.ask_key", show=False),
         *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
@@ -265,6 +270,8 @@ class ChatRoom(Vertical):
     def reload_models(self) -> None:
         from core.store import Store
 
+        if not self.is_mounted:
+            return
         with Store(self.ws.db_path) as store:
             models = [m for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
         options = [(m.name, m.name) for m in models]
@@ -379,6 +386,17 @@ class ChatRoom(Vertical):
 
     def _done(self) -> None:
         self.busy = False
+        if self.current() is not None:
+            # grading keys work at once; Enter goes back to the question box
+            self.query_one("#chat-log", VerticalScroll).focus()
+            self.notify(t("chat.after"), timeout=4)
+
+    def action_focus_input(self) -> None:
+        self.query_one("#chat-input", Input).focus()
+
+    def on_show(self) -> None:
+        if not self.busy:
+            self.reload_models()
 
     def action_stop(self) -> None:
         self._stop.set()

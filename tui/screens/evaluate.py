@@ -226,6 +226,10 @@ class EvaluateRoom(Vertical):
     def on_unmount(self) -> None:
         self._stop.set()
 
+    def on_show(self) -> None:
+        if not self.busy and self.is_mounted:
+            self.load_models()
+
     def status(self, text: str) -> None:
         self.query_one("#ev-status", Static).update(text)
 
@@ -236,10 +240,11 @@ class EvaluateRoom(Vertical):
             gguf = [m.name for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
             evaluated = store.eval_models()
         sl = self.query_one("#ev-models", SelectionList)
+        chosen = set(sl.selected) if sl.option_count else set(evaluated)
         sl.clear_options()
         names = list(dict.fromkeys(evaluated + gguf))
         for name in names:
-            sl.add_option((name, name, name in evaluated))
+            sl.add_option((name, name, name in chosen))
         if not names:
             self.status(t("ev.no_models"))
 
