@@ -133,3 +133,29 @@ def test_export_user_errors(exported_copy, tmp_path):
     assert code == 2 and "nothing to export called 'no-such-run'" in err
     code, _, err = run_cli(exported_copy, "export", str(tmp_path), "--quant", "q3_xx")
     assert code == 2 and "unknown quantization 'q3_xx'" in err
+
+
+def test_sources_by_name_run_and_folder(home, demo_model, tmp_path):
+    """What `export` accepts: a registered base by name, a model folder, a finished run's id."""
+    from core.errors import UserError
+    from core.export import resolve_source
+    from core.workspace import Workspace
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_model("base", "demo", str(demo_model))
+        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+    by_name = resolve_source(ws, "demo")
+    assert by_name.model_dir == demo_model and by_name.adapter_dir is None
+    assert resolve_source(ws, str(demo_model)).model_dir == demo_model.resolve()
+    with pytest.raises(UserError, match=f"run {run.id} has no adapter yet"):
+        resolve_source(ws, str(run.id))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "demo"}))
+    with ws.store() as store:
+        store.update_run(run.id, status="done", adapter_path=str(adapter), dataset_sha256="abc")
+    src = resolve_source(ws, str(run.id))
+    assert (src.adapter_dir, src.model_dir, src.run_id, src.dataset_sha256, src.name) == (
+        adapter, demo_model, run.id, "abc", f"run-{run.id}"
+    )
