@@ -138,3 +138,30 @@ def test_models_add_and_list(cli, demo_model):
     listed = cli("models", "list", "--json").json()
     assert [(m["name"], m["kind"]) for m in listed] == [("tiny", "base")]
     assert cli("models", "add", str(demo_model), "--name", "tiny").code == 2  # names are unique
+
+
+def test_packing_on_cpu_is_refused_with_the_reason(monkeypatch):
+    import core.train.backends.hf as hf
+
+    monkeypatch.setattr(hf, "_cuda", lambda: False)
+    with pytest.raises(UserError, match="packing needs a CUDA GPU"):
+        hf.load(TrainConfig.from_preset("demo", packing=True), "unused")
+
+
+def test_out_of_memory_is_explained(monkeypatch):
+    import torch
+    import trl
+
+    from core.train import pipeline
+
+    class Exploding:
+        def __init__(self, **kw):
+            pass
+
+        def train(self, **kw):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trl, "SFTTrainer", Exploding)
+    with pytest.raises(UserError) as err:
+        pipeline.train(None, None, [], None, None, [])
+    assert "ran out of memory" in str(err.value) and "--batch-size" in str(err.value)

@@ -36,6 +36,8 @@ def test_train_loss_falls_and_the_adapter_loads(small_home, cli, demo_model):
     assert len([line for line in metrics_lines if '"loss"' in line]) == 16
     log = (train_home / "runs" / "1" / "train.log").read_text()
     assert "\r" not in log  # no progress bars in the worker's log
+    logs = cli("runs", "logs", "1")
+    assert logs.code == 0 and "run 1 done at step 16" in logs.out
 
     adapters = cli("models", "list", "--kind", "adapter", "--json").json()
     assert len(adapters) == 1 and adapters[0]["run_id"] == 1 and adapters[0]["dataset_sha256"] == show["dataset_sha256"]

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Select, Static
 from textual_plotext import PlotextPlot
 
@@ -196,7 +197,10 @@ class TrainRoom(Vertical):
         return cfg.validate()
 
     def _show_form_error(self, message: str) -> None:
-        self.query_one("#train-form-error", Static).update(message)
+        try:
+            self.query_one("#train-form-error", Static).update(message)
+        except NoMatches:
+            return
 
     @on(Button.Pressed, "#train-start")
     def _start_pressed(self) -> None:
@@ -259,7 +263,10 @@ class TrainRoom(Vertical):
         self.app.call_from_thread(self._set_dataset, text)
 
     def _set_dataset(self, text) -> None:
-        self.query_one("#train-dataset", Static).update(text)
+        try:
+            self.query_one("#train-dataset", Static).update(text)
+        except NoMatches:
+            return
 
     @on(Button.Pressed, "#train-preview-btn")
     def _preview_pressed(self) -> None:
@@ -300,7 +307,8 @@ class TrainRoom(Vertical):
     # ------------------------------------------------------------------ live view
 
     def poll(self) -> None:
-        self.read_store(self.run_id, self._shown_run, self._shown_step)
+        if self.is_attached:
+            self.read_store(self.run_id, self._shown_run, self._shown_step)
 
     @work(thread=True, exclusive=True, group="train-poll")
     def read_store(self, run_id, shown_run, shown_step) -> None:
@@ -329,6 +337,12 @@ class TrainRoom(Vertical):
         self.app.call_from_thread(self.show, snap)
 
     def show(self, snap: Snapshot) -> None:
+        try:
+            self._show(snap)
+        except NoMatches:  # the room was removed (language switch, quit) while the thread read
+            return
+
+    def _show(self, snap: Snapshot) -> None:
         self._show_runs(snap.runs)
         run = snap.current
         stats = self.query_one("#train-stats", Static)
