@@ -126,11 +126,13 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
 class LocalModel:
     """``llama_cpp.Llama`` in this process, loaded on first use."""
 
-    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0) -> None:
+    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
+                 n_threads: int | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
+        self.n_threads = n_threads
         self.llm = None
         self.last: Reply | None = None
 
@@ -138,7 +140,8 @@ class LocalModel:
         if self.llm is None:
             from core.llamacpp import load_llama
 
-            self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed)
+            self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
+                                  n_threads=self.n_threads)
 
     def stream(
         self,
@@ -207,11 +210,13 @@ class LocalModel:
 class WorkerModel:
     """The model in a child process; llama.cpp's output never reaches this process's fds."""
 
-    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0) -> None:
+    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
+                 n_threads: int | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
+        self.n_threads = n_threads
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
         self._log = None
@@ -226,7 +231,7 @@ class WorkerModel:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed)],
+            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
@@ -368,7 +373,7 @@ class _Lines:
         return out
 
 
-def _serve(path: str, n_ctx: int, seed: int) -> int:
+def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
     """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
 
     One thread: commands are read between answers, and between tokens a non-blocking poll
@@ -401,7 +406,8 @@ def _serve(path: str, n_ctx: int, seed: int) -> int:
         return stopped[0]
 
     try:
-        model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed)
+        model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
+                           n_threads=n_threads or None)
         model.load()
     except Exception as exc:  # report any failure to the parent as an event
         emit({"event": "error", "message": str(exc)})
@@ -449,4 +455,4 @@ def _serve(path: str, n_ctx: int, seed: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))

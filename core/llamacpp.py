@@ -38,8 +38,6 @@ QUANTS = {
     "q5_k_m": 17,
     "q6_k": 18,
 }
-# the converter writes these itself; the rest come from llama_model_quantize on the F16 file
-CONVERTER_TYPES = {"f32", "f16", "bf16", "q8_0"}
 
 
 def converter_cache_root(cache_dir: Path) -> Path:
@@ -136,8 +134,7 @@ def convert_hf_to_gguf(
     conv = converter_dir(cache_dir)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(conv / "gguf-py"), str(conv), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("NO_LOCAL_GGUF", "")
-    env.pop("NO_LOCAL_GGUF")
+    env.pop("NO_LOCAL_GGUF", None)  # let the converter use the gguf-py shipped next to it
     env["TQDM_DISABLE"] = "1"
     cmd = [
         sys.executable, str(conv / "convert_hf_to_gguf.py"), str(model_dir),
