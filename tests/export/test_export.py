@@ -121,8 +121,12 @@ def test_failed_export_leaves_nothing_registered(exported_copy, demo_model, monk
     ws = Workspace.open(exported_copy)
     with ws.store() as store:
         before = [m.name for m in store.list_models()]
+    events = []
     with pytest.raises(UserError, match="simulated"):
-        export_mod.export(ws, str(demo_model), quants=["q8_0"], name="broken")
+        export_mod.export(ws, str(demo_model), quants=["q8_0"], name="broken", progress=events.append)
+    stages = [(e.stage, e.done, e.total) for e in events]
+    assert ("merge", 0, 1) in stages and ("merge", 1, 1) in stages and ("convert", 0, 1) in stages
+    assert "register" not in [e.stage for e in events]
     with ws.store() as store:
         assert [m.name for m in store.list_models()] == before
     assert sorted(p.name for p in ws.exports_dir.iterdir()) == ["demo"]
@@ -159,3 +163,20 @@ def test_sources_by_name_run_and_folder(home, demo_model, tmp_path):
     assert (src.adapter_dir, src.model_dir, src.run_id, src.dataset_sha256, src.name) == (
         adapter, demo_model, run.id, "abc", f"run-{run.id}"
     )
+
+
+def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
+    """Only the converter, its conversion package and gguf-py are kept from the sdist."""
+    from core.llamacpp import LLAMA_CPP_PYTHON, _extract_converter, converter_dir
+
+    conv = converter_dir(llamacpp_cache)
+    assert conv.name == f"llama.cpp-{LLAMA_CPP_PYTHON}"
+    assert (conv / "convert_hf_to_gguf.py").is_file()
+    assert (conv / "conversion" / "__init__.py").is_file()
+    assert (conv / "gguf-py" / "gguf" / "__init__.py").is_file()
+    assert not (conv / "CMakeLists.txt").exists() and not (conv / "src").exists()
+    sdist = llamacpp_cache / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
+    if sdist.is_file():  # unpacking again gives the same files
+        _extract_converter(sdist, tmp_path / "again")
+        names = sorted(p.relative_to(tmp_path / "again").as_posix() for p in (tmp_path / "again").rglob("*.py"))
+        assert names == sorted(p.relative_to(conv).as_posix() for p in conv.rglob("*.py"))
