@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Markdown, ProgressBar, SelectionList, Static
+from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
 
 from core.errors import UserError
 from tui.i18n import register, t
@@ -28,6 +28,7 @@ from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, save_
 register(
     ru={
         "ev.question": "Вопрос",
+        "ev.judge": "Судья: нет",
         "ev.models": "Модели (пробел — выбрать)",
         "ev.run": "оценить",
         "ev.worse": "только ухудшения",
@@ -53,6 +54,7 @@ register(
     },
     en={
         "ev.question": "Question",
+        "ev.judge": "Judge: none",
         "ev.models": "Models (space selects)",
         "ev.run": "evaluate",
         "ev.worse": "only worse",
@@ -205,7 +207,9 @@ class EvaluateRoom(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ev-top"):
-            yield SelectionList(id="ev-models")
+            with Vertical(id="ev-left"):
+                yield SelectionList(id="ev-models")
+                yield Select([], prompt=t("ev.judge"), id="ev-judge")
             yield Static("", id="ev-summary")
         yield DataTable(id="ev-grid", cursor_type="row", zebra_stripes=True)
         yield ProgressBar(id="ev-progress", show_eta=False)
@@ -220,6 +224,7 @@ class EvaluateRoom(Vertical):
         """Texts in the current language (the app calls this after a language switch)."""
         localize(self)
         self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
+        self.query_one("#ev-judge", Select).prompt = t("ev.judge")
         if self.report is not None:
             self._fill()
 
@@ -245,6 +250,11 @@ class EvaluateRoom(Vertical):
         names = list(dict.fromkeys(evaluated + gguf))
         for name in names:
             sl.add_option((name, name, name in chosen))
+        judge = self.query_one("#ev-judge", Select)
+        current = judge.value
+        judge.set_options([(name, name) for name in gguf])
+        if isinstance(current, str) and current in gguf:
+            judge.value = current
         if not names:
             self.status(t("ev.no_models"))
 
@@ -330,10 +340,11 @@ class EvaluateRoom(Vertical):
         self.busy = True
         self._stop.clear()
         self.query_one("#ev-progress", ProgressBar).display = True
-        self._evaluate(models)
+        judge = self.query_one("#ev-judge", Select)
+        self._evaluate(models, None if judge.is_blank() else str(judge.value))
 
     @work(thread=True, exclusive=True, group="evaluate")
-    def _evaluate(self, models: list[str]) -> None:
+    def _evaluate(self, models: list[str], judge: str | None = None) -> None:
         from textual.worker import get_current_worker
 
         from core.evaluate import evaluate
@@ -344,7 +355,7 @@ class EvaluateRoom(Vertical):
             self.app.call_from_thread(self._progress, e.model, e.done, e.total)
 
         try:
-            evaluate(self.ws, models, in_process=False, progress=progress,
+            evaluate(self.ws, models, judge=judge, in_process=False, progress=progress,
                      cancel=lambda: self._stop.is_set() or worker.is_cancelled)
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
