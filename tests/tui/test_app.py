@@ -7,6 +7,7 @@ import functools
 import json
 
 import pytest
+from textual.worker import WorkerCancelled
 from textual.widgets import TabbedContent
 
 from core.workspace import Workspace
@@ -33,7 +34,10 @@ def async_test(fn):
 async def settle(pilot, rounds: int = 3) -> None:
     for _ in range(rounds):
         await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one: fine
+            pass
         await pilot.pause()
 
 

@@ -245,6 +245,7 @@ class PairsRoom(Vertical):
         self.last_system: str | None = None
         self.last_tags: list[str] = []
         self._search_timer = None
+        self._status_timer = None
         self._stats_panel = None
 
     # ---------------------------------------------------------------- layout
@@ -294,9 +295,22 @@ class PairsRoom(Vertical):
         if update:
             update(**info)
 
-    def _after_change(self) -> None:
-        """Something in the store changed: read the table again, refresh counts and stats."""
-        self.table.reload()
+    def _after_change(self, *, rows_may_move: bool = True) -> None:
+        """Something in the store changed: read the table again, refresh counts and stats.
+
+        ``rows_may_move=False`` (status, split, tags) skips the recount of the table unless
+        a filter on those could now drop or add rows.
+        """
+        f = self.table.flt
+        recount = rows_may_move or bool(f.status or f.split or f.tag)
+        self.table.reload(recount=recount)
+        if self._status_timer is not None:
+            self._status_timer.stop()
+        # a burst of key presses makes one recount of the status bar, not one each
+        self._status_timer = self.set_timer(0.3, self._refresh_status)
+
+    def _refresh_status(self) -> None:
+        self._status_timer = None
         refresh = getattr(self.app, "refresh_status", None)
         if refresh:
             refresh()
@@ -429,7 +443,9 @@ class PairsRoom(Vertical):
             return
         self.app.call_from_thread(done, result)
 
-    def _bulk(self, fn: Callable[[Store, list[int]], object], message: str, *, clear_marks: bool = False) -> None:
+    def _bulk(
+        self, fn: Callable[[Store, list[int]], object], message: str, *, clear_marks: bool = False, moves: bool = False
+    ) -> None:
         ids = self._targets()
         if not ids:
             return
@@ -439,7 +455,7 @@ class PairsRoom(Vertical):
                 self.table.marked.difference_update(ids)
                 self._status_bar(marked=len(self.table.marked))
             self.notify(t(message, n=len(ids)), timeout=3)
-            self._after_change()
+            self._after_change(rows_may_move=moves)
 
         self._write(lambda store: fn(store, ids), done)
 
@@ -456,7 +472,7 @@ class PairsRoom(Vertical):
         self._bulk(lambda s, ids: s.toggle_split(ids), "pairs.split")
 
     def action_delete(self) -> None:
-        self._bulk(lambda s, ids: s.delete_pairs(ids), "pairs.deleted", clear_marks=True)
+        self._bulk(lambda s, ids: s.delete_pairs(ids), "pairs.deleted", clear_marks=True, moves=True)
 
     def action_undo(self) -> None:
         def done(action) -> None:
@@ -487,7 +503,7 @@ class PairsRoom(Vertical):
     def _tagged(self, ids: list[int], tags: list[str]) -> None:
         self.last_tags = tags
         self.notify(t("pairs.tagged", n=len(ids)), timeout=3)
-        self._after_change()
+        self._after_change(rows_may_move=False)
 
     # ----------------------------------------------------------------- editing
 

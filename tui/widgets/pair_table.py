@@ -12,6 +12,7 @@ first and the count fills in after.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -34,6 +35,13 @@ from tui.keys import localize
 
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
+SLOW_COUNT_DELAY = 0.6  # seconds of quiet typing before a full-scan count starts
+PROGRESS_EVERY = 10_000  # SQLite VM steps between checks whether a query is still wanted
+
+
+def _abort_when(store: Store, stale) -> None:
+    """Make SQLite give up on a query as soon as ``stale()`` is true (latest search wins)."""
+    store.conn.set_progress_handler(lambda: 1 if stale() else 0, PROGRESS_EVERY)
 
 register(
     ru={
@@ -227,7 +235,9 @@ class PairTable(ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[Pair]] = OrderedDict()
         self._stale: dict[int, list[Pair]] = {}
         self._pending: set[int] = set()
-        self._gen = 0
+        self._gen = 0  # bumps on every reload: pages of an older one are dropped
+        self._count_gen = 0  # bumps on every recount: counts of an older one are dropped
+        self._count_timer = None
         self._loaded_once = False
 
     # ------------------------------------------------------------------ state
@@ -241,8 +251,13 @@ class PairTable(ScrollView, can_focus=True):
         """True once the first page and the count of the current query are in."""
         return self._loaded_once and self.total is not None and not self._pending
 
-    def reload(self, *, keep_rows: bool = True) -> None:
-        """Read everything again (after a change, filter or sort)."""
+    def reload(self, *, keep_rows: bool = True, recount: bool = True) -> None:
+        """Read the rows again (after a change, filter or sort).
+
+        ``recount=False`` keeps the count: for changes that cannot add or remove rows
+        from the current view (approving with no status filter, say), which saves a
+        count(*) over the whole table on every key press.
+        """
         self._gen += 1
         self._stale = dict(self._pages) if keep_rows else {}
         self._pages.clear()
@@ -252,7 +267,18 @@ class PairTable(ScrollView, can_focus=True):
             self.known_rows = 0
             self._loaded_once = False
             self._update_virtual_size()
-        self._count(self._gen, self.flt)
+        if recount or self.total is None:
+            self._count_gen += 1
+            if self._count_timer is not None:
+                self._count_timer.stop()
+                self._count_timer = None
+            gen, flt = self._count_gen, self.flt
+            if flt.query and any(len(w) < 3 for w in fold(flt.query).split()):
+                # a one- or two-letter word is counted by scanning every row: wait until
+                # typing pauses (the first page shows at once, the count follows)
+                self._count_timer = self.set_timer(SLOW_COUNT_DELAY, lambda: self._count(gen, flt))
+            else:
+                self._count(gen, flt)
         self._request_visible()
         self.refresh()
 
@@ -306,14 +332,21 @@ class PairTable(ScrollView, can_focus=True):
 
     @work(thread=True, group="pair-count", exclusive=True)
     def _count(self, gen: int, flt: PairFilter) -> None:
+        worker = get_current_worker()
         with Store(self.db_path, migrate=False) as store:
-            if get_current_worker().is_cancelled:
+            if worker.is_cancelled or gen != self._count_gen:
                 return
-            total = store.count_pairs(flt)
+            _abort_when(store, lambda: worker.is_cancelled or gen != self._count_gen)
+            try:
+                total = store.count_pairs(flt)
+            except sqlite3.OperationalError:
+                if worker.is_cancelled or gen != self._count_gen:
+                    return  # interrupted: a newer count replaced this one
+                raise
         self.app.call_from_thread(self._counted, gen, total)
 
     def _counted(self, gen: int, total: int) -> None:
-        if gen != self._gen:
+        if gen != self._count_gen:
             return
         if self.total is not None and total != self.total:
             # rows came or went: pages read against the old count may be shifted
@@ -357,17 +390,28 @@ class PairTable(ScrollView, can_focus=True):
             # scrolled away before we got to it
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
-        offset = page * PAGE
         with Store(self.db_path, migrate=False) as store:
-            if total is not None and offset > total // 2:
-                # SQLite walks past every skipped row: read the far half backwards instead,
-                # so the end of a million rows is as quick as the start
-                end = min(total, offset + PAGE)
-                rows = store.list_pairs(flt, order=order, desc=not desc, offset=total - end, limit=end - offset)
-                rows.reverse()
-            else:
-                rows = store.list_pairs(flt, order=order, desc=desc, offset=offset, limit=PAGE)
+            _abort_when(store, lambda: gen != self._gen)
+            try:
+                rows = self._read_page(store, page, flt, order, desc, total)
+            except sqlite3.OperationalError:
+                if gen != self._gen:
+                    self.app.call_from_thread(self._page_dropped, gen, page)
+                    return
+                raise
         self.app.call_from_thread(self._page_loaded, gen, page, rows, total)
+
+    @staticmethod
+    def _read_page(store: Store, page: int, flt: PairFilter, order: str, desc: bool, total: int | None) -> list[Pair]:
+        offset = page * PAGE
+        if total is not None and offset > total // 2:
+            # SQLite walks past every skipped row: read the far half backwards instead,
+            # so the end of a million rows is as quick as the start
+            end = min(total, offset + PAGE)
+            rows = store.list_pairs(flt, order=order, desc=not desc, offset=total - end, limit=end - offset)
+            rows.reverse()
+            return rows
+        return store.list_pairs(flt, order=order, desc=desc, offset=offset, limit=PAGE)
 
     def _page_dropped(self, gen: int, page: int) -> None:
         if gen == self._gen:
