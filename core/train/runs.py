@@ -141,8 +141,10 @@ def refresh(store) -> list[int]:
     for run in store.list_runs(status=("queued", "running")):
         if run.status == "running":
             dead = not pid_alive(run.pid) or _age_s(run.heartbeat) > STALE_S
-        else:  # queued: the worker has not claimed it yet
-            dead = (run.pid is not None and not pid_alive(run.pid)) or _age_s(run.created) > STALE_S * 5
+        elif run.pid is not None:  # queued, its worker started but has not claimed it yet
+            dead = not pid_alive(run.pid)
+        else:  # queued and no worker was ever started (the starting process died)
+            dead = _age_s(run.heartbeat or run.created) > STALE_S * 5
         if dead and store.claim_run(run.id, expect=(run.status,), status="interrupted", error="the worker stopped without finishing (killed or crashed)"):
             changed.append(run.id)
     return changed
@@ -306,7 +308,7 @@ def resume_run(ws, run_id: int, *, store=None):
         ckpt = paths.last_checkpoint()
         if not paths.dataset.exists():
             raise UserError(f"run {run_id} has no dataset snapshot to resume from", hint="start a new run")
-        if not store.claim_run(run_id, expect=(run.status,), status="queued", cancel_requested=0, error=None, pid=None, finished=None):
+        if not store.claim_run(run_id, expect=(run.status,), status="queued", cancel_requested=0, error=None, pid=None, finished=None, heartbeat=_now()):
             raise UserError(f"run {run_id} changed while resuming; try again")
         with open(paths.log, "a", encoding="utf-8") as log:
             log.write(f"--- resume from {ckpt.name if ckpt else 'the start'} ---\n")

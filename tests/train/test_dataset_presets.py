@@ -66,3 +66,28 @@ def test_gemma_presets_use_the_gemma_template():
 def test_config_validation_names_the_field(change, field):
     with pytest.raises(UserError, match=f"^{field}:"):
         TrainConfig.from_preset("demo").with_(**change).validate()
+
+
+def test_liveness_uses_the_worker_pid_not_the_age_of_the_run(store):
+    import subprocess
+    import sys
+
+    from core.train.runs import refresh
+
+    old = "2020-01-01T00:00:00.000+00:00"
+    fake_worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "core.train.worker"])
+    try:
+        resumed = store.create_run(base="demo", preset="demo", backend="hf", config={})
+        store.update_run(resumed.id, pid=fake_worker.pid)
+        store.conn.execute("UPDATE runs SET created=? WHERE id=?", (old, resumed.id))
+        assert refresh(store) == []  # an old run, resumed, whose worker is starting: still queued
+        assert store.get_run(resumed.id).status == "queued"
+        store.update_run(resumed.id, status="running", heartbeat=store.get_run(resumed.id).created)
+        assert refresh(store) == [resumed.id]  # a heartbeat years old: the worker is gone
+        assert store.get_run(resumed.id).status == "interrupted"
+    finally:
+        fake_worker.kill()
+        fake_worker.wait()
+    orphan = store.create_run(base="demo", preset="demo", backend="hf", config={})
+    store.conn.execute("UPDATE runs SET created=? WHERE id=?", (old, orphan.id))
+    assert refresh(store) == [orphan.id]  # queued, never started, long ago
