@@ -478,3 +478,27 @@ def test_snapshot_history(ws, monkeypatch, snap_compare):
         await settle(pilot)
 
     assert snap_compare(Host(lambda: HistoryScreen(ws, 1)), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_path_completion_stops_at_the_common_part_and_enters_folders(tmp_path):
+    from tui.widgets.completing_input import complete_path
+
+    (tmp_path / "pairs-train.jsonl").write_text("")
+    (tmp_path / "pairs-eval.jsonl").write_text("")
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / ".hidden").write_text("")
+    base = str(tmp_path) + "/"
+    assert complete_path(base + "pa") == base + "pairs-"
+    assert complete_path(base + "pairs-t") == base + "pairs-train.jsonl"
+    assert complete_path(base + "da") == base + "datasets/"
+    assert complete_path(base + "zz") is None
+    assert complete_path(base + ".h") == base + ".hidden"
+
+
+def test_help_layouts_pair_latin_and_russian_keys():
+    from tui.screens.help import layouts
+
+    assert layouts("D") == ("D", "В")
+    assert layouts("й") == ("q", "й")
+    assert layouts("ctrl+s") == ("ctrl+s", "ctrl+s")  # control keys are the same on both layouts
+    assert layouts("slash,ctrl+f") == ("/, ctrl+f", "/, ctrl+f")

@@ -35,7 +35,8 @@ register(
     },
 )
 
-_LATIN = {v: k for k, v in RU_KEYS.items()}
+_RU = {**RU_KEYS, **{k.upper(): v.upper() for k, v in RU_KEYS.items()}}
+_LATIN = {v: k for k, v in _RU.items()}
 _PRETTY = {"escape": "esc", "slash": "/", "question_mark": "?", "space": "space", "delete": "del"}
 
 
@@ -50,13 +51,13 @@ def layouts(keys: str) -> tuple[str, str]:
     for key in (k.strip() for k in keys.split(",")):
         if not key:
             continue
-        base, _, last = key.rpartition("+")
-        if last in _LATIN:
+        # only bare letters differ: ctrl+letter reaches the app the same on both layouts
+        if key in _LATIN:
             russian.append(key)
-            latin.append((base + "+" if base else "") + _LATIN[last])
-        elif last in RU_KEYS:
+            latin.append(_LATIN[key])
+        elif key in _RU:
             latin.append(key)
-            russian.append((base + "+" if base else "") + RU_KEYS[last])
+            russian.append(_RU[key])
         else:
             latin.append(key)
             russian.append(key)

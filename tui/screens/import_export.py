@@ -171,6 +171,7 @@ class ImportScreen(ModalScreen):
         self.detected: str | None = None
         self.rejects: Path | None = None
         self._last_progress = 0.0
+        self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
         status_opts = [(t("imp.from_file"), "")] + [(t(f"imp.status.{s}"), s) for s in _STATUSES]
@@ -244,6 +245,8 @@ class ImportScreen(ModalScreen):
             self.app.call_from_thread(self._show_detected, fmt, text)
 
     def _show_detected(self, fmt: str | None, text: Text) -> None:
+        if self._dialog_closed:
+            return
         self.detected = fmt
         self.query_one("#imp-detected", Static).update(text)
 
@@ -318,9 +321,13 @@ class ImportScreen(ModalScreen):
         self.app.call_from_thread(self._done, counts)
 
     def _progress(self, done: int, total: int | None) -> None:
+        if self._dialog_closed:
+            return
         self.query_one("#imp-progress", ProgressBar).update(total=total or None, progress=done)
 
     def _show_error(self, message: str) -> None:
+        if self._dialog_closed:
+            return
         self.error = message
         self.query_one("#imp-progress").display = False
         self.query_one("#imp-run", Button).disabled = False
@@ -332,6 +339,8 @@ class ImportScreen(ModalScreen):
 
     def _done(self, counts) -> None:
         self.counts = counts
+        if self._dialog_closed:
+            return
         self.error = None
         bar = self.query_one("#imp-progress", ProgressBar)
         if bar.total is None:
@@ -349,7 +358,10 @@ class ImportScreen(ModalScreen):
         self.query_one("#imp-close", Button).focus()
 
     def action_close(self) -> None:
+        # a running import stops at its next progress report and imports nothing
         self.workers.cancel_group(self, "detect")
+        self.workers.cancel_group(self, "import")
+        self._dialog_closed = True
         self.dismiss(self.counts)
 
 
@@ -367,6 +379,7 @@ class ExportScreen(ModalScreen):
         self.initial_path = path or str(Path(ws.exports_dir) / ("pairs" + _EXPORT_EXT.get(fmt, "")))
         self.count: int | None = None
         self.exported: int | None = None
+        self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
         names = [n for n in EXPORT_FORMATS if n in _format_names("write")] or list(EXPORT_FORMATS)
@@ -400,6 +413,8 @@ class ExportScreen(ModalScreen):
 
     def _show_count(self, n: int) -> None:
         self.count = n
+        if self._dialog_closed:
+            return
         self.query_one("#exp-count", Static).update(Text(t("exp.count", n=n), style="bold"))
 
     @on(Select.Changed, "#exp-format")
@@ -461,16 +476,21 @@ class ExportScreen(ModalScreen):
         self.app.call_from_thread(self._done, n, out)
 
     def _show_error(self, message: str) -> None:
+        if self._dialog_closed:
+            return
         self.query_one("#exp-run", Button).disabled = False
         self.query_one("#exp-result", Static).update(Text(message, style="bold red"))
         self.query_one("#exp-report").add_class("-error")
 
     def _done(self, n: int, out: Path) -> None:
         self.exported = n
+        if self._dialog_closed:
+            return
         self.query_one("#exp-report").remove_class("-error")
         self.query_one("#exp-result", Static).update(Text(t("exp.done", n=n, path=str(out)), style="bold green"))
         self.query_one("#exp-run", Button).disabled = False
         self.query_one("#exp-close", Button).focus()
 
     def action_close(self) -> None:
+        self._dialog_closed = True
         self.dismiss(self.exported)
