@@ -23,7 +23,13 @@ from tui.screens._dialogs import ConfirmScreen, both_layouts
 
 register(
     ru={
-        "dedup.title": "Дубликаты: {d} групп, конфликты: {c}",
+        "dedup.title": "Группы дубликатов: {d} · конфликты: {c}",
+        "dedup.state": "{status}, {split}",
+        "dedup.draft": "черновик",
+        "dedup.approved": "одобрено",
+        "dedup.rejected": "отклонено",
+        "dedup.train": "обучение",
+        "dedup.eval": "проверка",
         "dedup.loading": "Поиск дубликатов…",
         "dedup.clean": "Дубликатов и конфликтов нет.",
         "dedup.dup": "дубль",
@@ -36,7 +42,13 @@ register(
         "dedup.merge_title": "Ответ, который останется у пары #{id} (Ctrl+S — сохранить, Esc — отмена)",
     },
     en={
-        "dedup.title": "Duplicates: {d} groups, conflicts: {c}",
+        "dedup.title": "Duplicate groups: {d} · conflicts: {c}",
+        "dedup.state": "{status}, {split}",
+        "dedup.draft": "draft",
+        "dedup.approved": "approved",
+        "dedup.rejected": "rejected",
+        "dedup.train": "train",
+        "dedup.eval": "eval",
         "dedup.loading": "Looking for duplicates…",
         "dedup.clean": "No duplicates and no conflicts.",
         "dedup.dup": "duplicate",
@@ -151,7 +163,8 @@ class DedupScreen(ModalScreen[bool]):
         box = self.query_one("#dedup-pairs", OptionList)
         box.clear_options()
         for p in pairs:
-            head = Text.assemble((f"#{p.id}", "bold"), f"  {p.status}/{p.split}")
+            state = t("dedup.state", status=t(f"dedup.{p.status}"), split=t(f"dedup.{p.split}"))
+            head = Text.assemble((f"#{p.id}", "bold"), f"  {state}")
             if p.tags:
                 head.append("  [" + ", ".join(p.tags) + "]", style="dim")
             body = Text.assemble(("Q: ", "bold"), _one_line(p.question, 200), "\n", ("A: ", "bold"), _one_line(p.answer, 200))
