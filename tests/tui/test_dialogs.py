@@ -151,7 +151,10 @@ async def test_tags_completion_and_dismiss_value(filled):
         assert "основы (2)" in text_of(app.screen, "#tags-known")
         field.value = ""
         await pilot.press(*"ос")
-        await pilot.pause(0.1)
+        for _ in range(100):  # the suggestion arrives as a message
+            if field._suggestion:
+                break
+            await pilot.pause(0.02)
         await pilot.press("tab")  # accepts the completion
         assert field.value == "основы"
         await pilot.press(*", нов", "enter")
@@ -344,6 +347,10 @@ async def test_import_good_file_shows_format_and_counts(ws, files):
     app = Host(lambda: ImportScreen(ws))
     async with app.run_test(size=(80, 24)) as pilot:
         await type_path(pilot, "go")
+        for _ in range(100):
+            if app.screen.query_one("#imp-path")._suggestion:
+                break
+            await pilot.pause(0.02)
         await pilot.press("tab")  # completes good.jsonl
         assert app.screen.query_one("#imp-path").value == "good.jsonl"
         await pilot.pause(0.25)
