@@ -26,4 +26,15 @@ def estimate_tokens(text: str) -> int:
     non_ascii = len(text.encode("utf-8", "surrogatepass")) - n  # 1 extra byte per Cyrillic letter
     share = min(1.0, non_ascii / max(1, n - text.count(" ")))
     chars_per_token = 2.5 * share + 4.0 * (1 - share)
-    return max(1, round(n / chars_per_token))
+    return max(1, int(n / chars_per_token + 0.5))
+
+
+def estimate_tokens_sql(column: str) -> str:
+    """The same estimate as ``estimate_tokens``, as an SQLite expression over ``column``,
+    so a million pairs are measured inside SQLite instead of in a Python loop."""
+    n = f"length({column})"
+    extra = f"(length(CAST({column} AS BLOB)) - {n})"
+    letters = f"max(1, {n} - ({n} - length(replace({column}, ' ', ''))))"
+    share = f"min(1.0, {extra} * 1.0 / {letters})"
+    per_token = f"(2.5 * {share} + 4.0 * (1 - {share}))"
+    return f"(CASE WHEN coalesce({n}, 0) = 0 THEN 0 ELSE max(1, CAST({n} / {per_token} + 0.5 AS INTEGER)) END)"

@@ -231,3 +231,15 @@ def test_trash_is_not_searched_but_can_be_searched_itself(store):
     assert store.count_pairs(PairFilter(trash=True)) == 0
     c = _add(store, "Снова квантование?", "Да.")
     assert [p.id for p in store.list_pairs(PairFilter(query="квантование"))] == [c.id]
+
+
+def test_token_estimates_in_sql_match_python(store):
+    from core.text import estimate_tokens
+
+    texts = ["Что такое LoRA?", "What is a token?", "Ё", "a b  c", "Смешанный text с English словами и цифрами 123.", "x" * 7]
+    for t in texts:
+        store.add_pair(t, t + " ответ")
+    lengths = store.answer_token_lengths()
+    assert lengths == [estimate_tokens(t) + estimate_tokens(t + " ответ") for t in texts]
+    s = store.stats()
+    assert s["length"]["question_tokens"]["max"] == max(estimate_tokens(t) for t in texts)

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 from core.errors import UserError
 from core.store.base import now
 from core.store.migrations import dedup_keys
-from core.text import estimate_tokens, fold
+from core.text import estimate_tokens_sql, fold
 
 STATUSES = ("draft", "approved", "rejected")
 SPLITS = ("train", "eval")
@@ -324,12 +324,11 @@ class PairsMixin:
                 params,
             )
         )
-        q_chars, a_chars, q_tok, a_tok = [], [], [], []
-        for q, a in self.conn.execute(f"SELECT p.question, p.answer FROM {where}", params):
-            q_chars.append(len(q))
-            a_chars.append(len(a))
-            q_tok.append(estimate_tokens(q))
-            a_tok.append(estimate_tokens(a))
+        tok = estimate_tokens_sql
+        rows = self.conn.execute(
+            f"SELECT length(p.question), length(p.answer), {tok('p.question')}, {tok('p.answer')} FROM {where}", params
+        ).fetchall()
+        q_chars, a_chars, q_tok, a_tok = (list(col) for col in zip(*rows)) if rows else ([], [], [], [])
         return {
             "total": total,
             "status": by_status,
@@ -347,10 +346,9 @@ class PairsMixin:
     def answer_token_lengths(self, flt: PairFilter | None = None) -> list[int]:
         """Estimated tokens of each question + answer, for histograms and length warnings."""
         where, params = self._where(flt)
-        return [
-            estimate_tokens(q) + estimate_tokens(a) + (estimate_tokens(s) if s else 0)
-            for q, a, s in self.conn.execute(f"SELECT p.question, p.answer, p.system FROM {where}", params)
-        ]
+        tok = estimate_tokens_sql
+        sql = f"SELECT {tok('p.question')} + {tok('p.answer')} + {tok('p.system')} FROM {where}"
+        return [n for (n,) in self.conn.execute(sql, params)]
 
     def history(self, pair_id: int) -> list[Revision]:
         self.get_pair(pair_id)
