@@ -57,6 +57,7 @@ register(
 
 ROOMS = (("pairs", "tab.pairs"), ("train", "tab.train"), ("chat", "tab.chat"), ("evaluate", "tab.evaluate"))
 JOB_STATES = {"running", "queued", "starting", "pending"}
+ROOM_CLASSES = {"train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom}
 
 
 def _make_room(cls, ws, **kw):
@@ -129,6 +130,7 @@ class NastavnikApp(App):
         set_lang(lang)
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
+        self._mounting: dict = {}
         self.title = t("app.title")
 
     # ----------------------------------------------------------------- layout
@@ -138,18 +140,17 @@ class NastavnikApp(App):
         with TabbedContent(id="rooms", initial="pairs"):
             with TabPane(t("tab.pairs"), id="pairs"):
                 yield PairsRoom(self.ws, id="pairs-room")
-            with TabPane(t("tab.train"), id="train"):
-                yield _make_room(TrainRoom, self.ws, id="train-room")
-            with TabPane(t("tab.chat"), id="chat"):
-                yield _make_room(ChatRoom, self.ws, id="chat-room")
-            with TabPane(t("tab.evaluate"), id="evaluate"):
-                yield _make_room(EvaluateRoom, self.ws, id="evaluate-room")
+            # the other rooms are built the first time their tab opens: their start-up
+            # work (dataset summaries, model lists) must not delay the first page of pairs
+            for pane_id, key in ROOMS[1:]:
+                yield TabPane(t(key), id=pane_id)
         yield StatusBar(self.home_label, id="status-bar")
         yield Footer()
 
     def on_mount(self) -> None:
         localize(self)
-        self.refresh_status()
+        # the status bar's counts start once the table has its own count (see PairsRoom):
+        # on a million pairs they would compete with the first page
         self.set_interval(5.0, self._poll_jobs)
 
     @property
@@ -184,13 +185,34 @@ class NastavnikApp(App):
 
     # ---------------------------------------------------------------- actions
 
+    def _room(self, tab: str):
+        """The room of a tab, or None while it has not been opened yet."""
+        rooms = self.query(f"#{tab}-room")
+        return rooms.first() if rooms else None
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._ensure_room(event.pane.id or "")
+
+    def _ensure_room(self, tab: str) -> None:
+        if tab not in ROOM_CLASSES or self._room(tab) is not None:
+            return
+        room = _make_room(ROOM_CLASSES[tab], self.ws, id=f"{tab}-room")
+        self._mounting[tab] = self.query_one(f"TabPane#{tab}", TabPane).mount(room)
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "pairs":
             self.pairs_room.table.focus()
             return
-        room = self.query_one(f"#{tab}-room")
-        for widget in room.query("*"):
+        self._ensure_room(tab)
+        self.call_later(self._focus_room, tab)
+
+    async def _focus_room(self, tab: str) -> None:
+        mounting = self._mounting.pop(tab, None)
+        if mounting is not None:
+            await mounting
+        room = self._room(tab)
+        for widget in room.query("*") if room is not None else ():
             if widget.focusable:
                 widget.focus()
                 break
@@ -252,7 +274,7 @@ class NastavnikApp(App):
         tabs = self.query_one(TabbedContent)
         for pane_id, key in ROOMS:
             tabs.get_tab(pane_id).label = t(key)
-        for room in (self.query_one("#train-room"), self.query_one("#chat-room"), self.query_one("#evaluate-room")):
+        for room in filter(None, (self._room(tab) for tab in ROOM_CLASSES)):
             if hasattr(room, "localize"):
                 room.localize()
             else:

@@ -246,6 +246,7 @@ class PairsRoom(Vertical):
         self.last_tags: list[str] = []
         self._search_timer = None
         self._status_timer = None
+        self._status_started = False
         self._stats_panel = None
 
     # ---------------------------------------------------------------- layout
@@ -322,6 +323,9 @@ class PairsRoom(Vertical):
     @on(PairTable.Counted)
     def _counted(self, event: PairTable.Counted) -> None:
         self._status_bar(shown=event.total)
+        if not self._status_started:
+            self._status_started = True
+            self._refresh_status()
 
     # ---------------------------------------------------------------- search
 

@@ -36,7 +36,7 @@ from tui.keys import localize
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
 SLOW_COUNT_DELAY = 0.6  # seconds of quiet typing before a full-scan count starts
-PROGRESS_EVERY = 10_000  # SQLite VM steps between checks whether a query is still wanted
+PROGRESS_EVERY = 200_000  # SQLite VM steps between checks whether a query is still wanted (a few ms)
 
 
 def _abort_when(store: Store, stale) -> None:
@@ -238,6 +238,7 @@ class PairTable(ScrollView, can_focus=True):
         self._gen = 0  # bumps on every reload: pages of an older one are dropped
         self._count_gen = 0  # bumps on every recount: counts of an older one are dropped
         self._count_timer = None
+        self._count_after_first_page = False
         self._loaded_once = False
 
     # ------------------------------------------------------------------ state
@@ -272,15 +273,23 @@ class PairTable(ScrollView, can_focus=True):
             if self._count_timer is not None:
                 self._count_timer.stop()
                 self._count_timer = None
-            gen, flt = self._count_gen, self.flt
-            if flt.query and any(len(w) < 3 for w in fold(flt.query).split()):
-                # a one- or two-letter word is counted by scanning every row: wait until
-                # typing pauses (the first page shows at once, the count follows)
-                self._count_timer = self.set_timer(SLOW_COUNT_DELAY, lambda: self._count(gen, flt))
+            if keep_rows:
+                self._start_count()
             else:
-                self._count(gen, flt)
+                # a new query: the first page comes first; if it is not full it *is* the
+                # count, otherwise the count(*) starts once the page is on screen
+                self._count_after_first_page = True
         self._request_visible()
         self.refresh()
+
+    def _start_count(self) -> None:
+        gen, flt = self._count_gen, self.flt
+        if flt.query and any(len(w) < 3 for w in fold(flt.query).split()):
+            # a one- or two-letter word is counted by scanning every row: wait until
+            # typing pauses (the first page shows at once, the count follows)
+            self._count_timer = self.set_timer(SLOW_COUNT_DELAY, lambda: self._count(gen, flt))
+        else:
+            self._count(gen, flt)
 
     def set_query(self, flt: PairFilter, order: str | None = None, desc: bool | None = None) -> None:
         self.flt = flt
@@ -436,6 +445,12 @@ class PairTable(ScrollView, can_focus=True):
             self._update_virtual_size()
         self._loaded_once = True
         self.refresh()
+        if page == 0 and self._count_after_first_page:
+            self._count_after_first_page = False
+            if len(rows) < PAGE:
+                self._counted(self._count_gen, len(rows))
+            else:
+                self._start_count()
         if page == self.cursor // PAGE:
             self.post_message(self.CursorMoved(self, self.cursor_pair))
 
