@@ -20,6 +20,13 @@ from tui.widgets.pair_table import PairTable
 from tui.widgets.status_bar import StatusBar
 
 
+@pytest.fixture(autouse=True)
+def _english_after():
+    """The app sets the process-wide UI language; leave English for the next test."""
+    yield
+    set_lang("en")
+
+
 def async_test(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

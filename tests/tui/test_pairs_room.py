@@ -12,9 +12,17 @@ from textual.widgets import Input, TextArea
 
 from core.store import PairFilter
 from core.workspace import Workspace
+from tui.i18n import set_lang
 from tui.app import NastavnikApp
 from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen
 from tui.widgets.pair_table import PAGE, PairTable, match_spans
+
+
+@pytest.fixture(autouse=True)
+def _english_after():
+    """The app sets the process-wide UI language; leave English for the next test."""
+    yield
+    set_lang("en")
 
 
 def async_test(fn):

@@ -33,6 +33,13 @@ PAIRS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _english_after():
+    """The app sets the process-wide UI language; leave English for the next test."""
+    yield
+    set_lang("en")
+
+
 @pytest.fixture
 def snap_ws(home, monkeypatch):
     import core.store.pairs as pairs_mod
