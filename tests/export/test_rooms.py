@@ -110,12 +110,14 @@ async def test_evaluate_room_runs_opens_and_grades(exported_copy):
     app = RoomApp(EvaluateRoom, ws)
     async with app.run_test(size=(120, 36)) as pilot:
         room = app.query_one(EvaluateRoom)
+        await _grid_loaded(pilot)  # the model list is read in a worker
         models = room.query_one("#ev-models")
         models.select("demo-q8_0")
         await pilot.pause()
         await pilot.press("к")  # Russian layout r: run
         await pilot.pause()
         await wait_idle(pilot, room, 240)
+        await _grid_loaded(pilot)
         grid = room.query_one("#ev-grid")
         assert grid.row_count == 2 and room.report.models == ["demo-q8_0"]
         grid.focus()
@@ -128,7 +130,7 @@ async def test_evaluate_room_runs_opens_and_grades(exported_copy):
         await pilot.press("enter")
         await pilot.pause()
         await pilot.press("escape")
-        await pilot.pause()
+        await _grid_loaded(pilot)
         assert room.report.rows[0].cells["demo-q8_0"].grade == 2
     with ws.store() as store:
         assert store.get_grade("demo-q8_0", "Что такое эпоха?").pair_id == p1.id
@@ -165,6 +167,7 @@ async def test_evaluate_grid_deltas_and_worse_filter(home):
     async with app.run_test(size=(120, 30)) as pilot:
         room = app.query_one(EvaluateRoom)
         grid = room.query_one("#ev-grid")
+        await _grid_loaded(pilot)
         assert grid.row_count == 3
         second = grid.get_row_at(1)
         assert "▼-5.4" in second[2]
@@ -177,12 +180,28 @@ async def test_evaluate_grid_deltas_and_worse_filter(home):
         assert grid.row_count == 3
 
 
+async def _grid_loaded(pilot) -> None:
+    """The grid is read in workers (models, then results): wait until none is running."""
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if not any(w.is_running for w in pilot.app.workers):
+            await pilot.pause()
+            return
+    raise AssertionError("the evaluate grid never finished loading")
+
+
+async def _grid_ready_and_focused(pilot) -> None:
+    await _grid_loaded(pilot)
+    pilot.app.query_one("#ev-grid").focus()  # focus lands wherever loading left it otherwise
+    await pilot.pause()
+
+
 def test_evaluate_grid_snapshot(home, snap_compare):
     from tui.i18n import set_lang
     from tui.screens.evaluate import EvaluateRoom
 
     set_lang("ru")
     try:
-        assert snap_compare(RoomApp(EvaluateRoom, _stored_grid(home)), terminal_size=(120, 24))
+        assert snap_compare(RoomApp(EvaluateRoom, _stored_grid(home)), terminal_size=(120, 24), run_before=_grid_ready_and_focused)
     finally:
         set_lang("en")

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -216,8 +217,7 @@ class EvaluateRoom(Vertical):
         yield Static("", id="ev-status")
 
     def on_mount(self) -> None:
-        self.load_models()
-        self.refresh_grid()
+        self.load_models()  # then the grid, both in workers
         self.localize()
 
     def localize(self) -> None:
@@ -239,17 +239,28 @@ class EvaluateRoom(Vertical):
         self.query_one("#ev-status", Static).update(text)
 
     def load_models(self) -> None:
+        self._load_models()
+
+    @work(thread=True, exclusive=True, group="evaluate-models")
+    def _load_models(self) -> None:
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
             gguf = [m.name for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
             evaluated = store.eval_models()
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_models, gguf, evaluated)
+
+    def _show_models(self, gguf: list[str], evaluated: list[str]) -> None:
+        if not self.is_mounted:
+            return
         sl = self.query_one("#ev-models", SelectionList)
         chosen = set(sl.selected) if sl.option_count else set(evaluated)
-        sl.clear_options()
-        names = list(dict.fromkeys(evaluated + gguf))
-        for name in names:
-            sl.add_option((name, name, name in chosen))
+        with sl.prevent(SelectionList.SelectedChanged):
+            sl.clear_options()
+            names = list(dict.fromkeys(evaluated + gguf))
+            for name in names:
+                sl.add_option((name, name, name in chosen))
         judge = self.query_one("#ev-judge", Select)
         current = judge.value
         judge.set_options([(name, name) for name in gguf])
@@ -257,6 +268,7 @@ class EvaluateRoom(Vertical):
             judge.value = current
         if not names:
             self.status(t("ev.no_models"))
+        self.refresh_grid()
 
     def chosen(self) -> list[str]:
         sl = self.query_one("#ev-models", SelectionList)
@@ -268,14 +280,25 @@ class EvaluateRoom(Vertical):
         self.refresh_grid()
 
     def refresh_grid(self) -> None:
+        """Rebuild the grid from stored results, in a worker (it reads every eval pair)."""
+        self._load_grid(self.chosen())
+
+    @work(thread=True, exclusive=True, group="evaluate-grid")
+    def _load_grid(self, models: list[str]) -> None:
         from core.evaluate import build_report
         from core.store import Store
 
-        models = self.chosen()
         with Store(self.ws.db_path) as store:
             if not models:
                 models = store.eval_models()
-            self.report = build_report(store, models)
+            report = build_report(store, models)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_report, report)
+
+    def _show_report(self, report) -> None:
+        if not self.is_mounted:
+            return
+        self.report = report
         self._fill()
 
     def _fill(self) -> None:
@@ -345,7 +368,7 @@ class EvaluateRoom(Vertical):
 
     @work(thread=True, exclusive=True, group="evaluate")
     def _evaluate(self, models: list[str], judge: str | None = None) -> None:
-        from textual.worker import get_current_worker
+
 
         from core.evaluate import evaluate
 
