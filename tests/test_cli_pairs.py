@@ -101,3 +101,18 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_opening_an_up_to_date_store_stays_light(tmp_path):
+    """sqlite-utils pulls in pandas (~0.7 s); only a store that needs a migration loads it."""
+    code = (
+        "import sys\n"
+        "from core.store import Store\n"
+        f"Store({str(tmp_path / 'n.db')!r}).close()\n"
+        "first = 'pandas' in sys.modules\n"
+        "for m in [m for m in sys.modules if m.startswith(('pandas', 'sqlite_utils'))]: del sys.modules[m]\n"
+        f"Store({str(tmp_path / 'n.db')!r}).close()\n"
+        "print(first, 'sqlite_utils' in sys.modules or 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]

@@ -8,8 +8,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-
 from core.errors import UserError
 from core.store import migrations
 
@@ -28,16 +26,25 @@ class StoreBase:
         except sqlite3.Error as exc:
             raise UserError(f"cannot open the store {self.path}: {exc}") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+        self._db = None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+            if migrate and migrations.pending(conn):
+                migrations.migrate(self.db)
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{self.path} is not a Nastavnik store: {exc}", hint="pass --home with another folder") from exc
-        if migrate:
-            migrations.migrate(self.db)
         self._depth = 0
+
+    @property
+    def db(self):
+        """sqlite-utils' view of the connection, for migrations and tests (imported on first use)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def close(self) -> None:
         self.conn.close()

@@ -7,13 +7,15 @@ blank database and a database left at the oldest schema.
 
 from __future__ import annotations
 
-from typing import Callable
-
-import sqlite_utils
+import sqlite3
+from typing import TYPE_CHECKING, Callable
 
 from core.text import fold, normalize
 
-Migration = Callable[[sqlite_utils.Database], None]
+if TYPE_CHECKING:  # sqlite-utils pulls in pandas: import it only when a migration runs
+    import sqlite_utils
+
+Migration = Callable[["sqlite_utils.Database"], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -22,13 +24,20 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
-def applied(db: sqlite_utils.Database) -> list[str]:
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations this database still needs (plain sqlite3, no sqlite-utils)."""
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_migrations'").fetchone()
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")} if has_table else set()
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def applied(db: "sqlite_utils.Database") -> list[str]:
     if "_migrations" not in db.table_names():
         return []
     return [row["name"] for row in db["_migrations"].rows_where(order_by="rowid")]
 
 
-def migrate(db: sqlite_utils.Database, *, upto: str | None = None) -> list[str]:
+def migrate(db: "sqlite_utils.Database", *, upto: str | None = None) -> list[str]:
     """Apply every pending migration (or those up to and including ``upto``)."""
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
     done = set(applied(db))
@@ -54,7 +63,7 @@ def _now() -> str:
 
 
 @migration
-def m001_pairs(db: sqlite_utils.Database) -> None:
+def m001_pairs(db: "sqlite_utils.Database") -> None:
     """The first schema: pairs, their tags and the revision history."""
     db["pairs"].create(
         {
@@ -104,7 +113,7 @@ def m001_pairs(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m002_actions_and_batches(db: sqlite_utils.Database) -> None:
+def m002_actions_and_batches(db: "sqlite_utils.Database") -> None:
     """Undoable actions group revisions; import batches record where pairs came from."""
     db["actions"].create(
         {"id": int, "kind": str, "summary": str, "batch_id": int, "created": str, "undone": int},
@@ -129,7 +138,7 @@ def m002_actions_and_batches(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m003_search_and_dedup(db: sqlite_utils.Database) -> None:
+def m003_search_and_dedup(db: "sqlite_utils.Database") -> None:
     """Trigram full-text search over folded text, and normalised keys for duplicates.
 
     Trigram (not unicode61) because users search Cyrillic substrings and stems; the text
@@ -165,7 +174,7 @@ def dedup_keys(question: str, answer: str) -> tuple[str, str]:
 
 
 @migration
-def m010_chats_grades_eval(db: sqlite_utils.Database) -> None:
+def m010_chats_grades_eval(db: "sqlite_utils.Database") -> None:
     """Conversations with models, 1–5 grades per model and question, evaluation answers."""
     db["conversations"].create(
         {"id": int, "title": str, "models": str, "system": str, "created": str, "updated": str}, pk="id"
@@ -233,7 +242,7 @@ def m010_chats_grades_eval(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m020_runs_models(db: sqlite_utils.Database) -> None:
+def m020_runs_models(db: "sqlite_utils.Database") -> None:
     """Training runs, their per-step metrics, and every model the app knows.
 
     A run's live state (pid, heartbeat) sits in its row so a restarted CLI or TUI can tell
