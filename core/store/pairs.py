@@ -595,6 +595,8 @@ class PairsMixin:
                 self._action("import", f"import {len(keep)} pairs", batch_id=batch_id)
         counts.imported = len(keep)
         counts.batch_id = batch_id
+        if len(keep) >= 1000 and len(keep) * 10 >= self.count_pairs():
+            self.conn.execute("ANALYZE pairs")  # keep the query planner's picture of the table true
         return counts
 
     def update_pair(
