@@ -8,6 +8,7 @@ and never fire while typing in the search box or the editor.
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -26,7 +27,8 @@ from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
 # The first page of a search costs ~5 ms at a million pairs, so the debounce only coalesces
-# bursts of typing; the expensive full count waits for a pause (pair_table.SLOW_COUNT_DELAY).
+# bursts of typing (key repeat, paste); the expensive full count waits for a pause
+# (pair_table.SLOW_COUNT_DELAY).
 SEARCH_DEBOUNCE = 0.04
 
 register(
@@ -249,6 +251,7 @@ class PairsRoom(Vertical):
         self.last_system: str | None = None
         self.last_tags: list[str] = []
         self._search_timer = None
+        self._search_applied_at = 0.0
         self._status_timer = None
         self._status_started = False
         self._stats_panel = None
@@ -338,10 +341,17 @@ class PairsRoom(Vertical):
         if self._search_timer is not None:
             self._search_timer.stop()
         value = event.value
-        self._search_timer = self.set_timer(SEARCH_DEBOUNCE, lambda: self._apply_search(value))
+        # leading edge: a keystroke after a pause searches at once; a burst inside the
+        # window is coalesced into one search at its end
+        wait = self._search_applied_at + SEARCH_DEBOUNCE - time.monotonic()
+        if wait <= 0:
+            self._apply_search(value)
+        else:
+            self._search_timer = self.set_timer(wait, lambda: self._apply_search(value))
 
     def _apply_search(self, value: str) -> None:
         self._search_timer = None
+        self._search_applied_at = time.monotonic()
         query = value.strip() or None
         if query == self.table.flt.query:
             return
