@@ -47,9 +47,10 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", show=False),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, focus_yes: bool = True) -> None:
         super().__init__()
         self.question = question
+        self.focus_yes = focus_yes  # False where "yes" loses work, so enter is the safe answer
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -59,7 +60,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(t("dlg.no") + " (n)", id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        self.query_one("#yes" if self.focus_yes else "#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -2,7 +2,7 @@
 
 ``PairEditor`` is the form; ``EditPairScreen`` hosts it full-screen (it fits 80×24),
 saves with ctrl+s as one revision (in a worker, with its own store) and asks before
-throwing away unsaved edits on escape. ``ConfirmScreen`` is the yes/no prompt.
+throwing away unsaved edits on escape (the shared ``ConfirmScreen`` asks).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from core.errors import UserError
 from core.store import Pair, Store
 from core.text import estimate_tokens
+from tui.screens._dialogs import ConfirmScreen
 from tui.i18n import register, t
 from tui.keys import both, localize
 
@@ -36,10 +37,6 @@ register(
         "ed.saved": "Пара #{id} сохранена",
         "ed.unchanged": "Изменений нет",
         "ed.discard": "Есть несохранённые правки. Выбросить их?",
-        "confirm.yes": "Да (y)",
-        "confirm.no": "Нет (n)",
-        "k.confirm_yes": "да",
-        "k.confirm_no": "нет",
     },
     en={
         "ed.title.new": "New pair",
@@ -54,10 +51,6 @@ register(
         "ed.saved": "Pair #{id} saved",
         "ed.unchanged": "Nothing changed",
         "ed.discard": "There are unsaved edits. Throw them away?",
-        "confirm.yes": "Yes (y)",
-        "confirm.no": "No (n)",
-        "k.confirm_yes": "yes",
-        "k.confirm_no": "no",
     },
 )
 
@@ -133,49 +126,6 @@ class PairEditor(Vertical):
     @property
     def dirty(self) -> bool:
         return self.values() != self.initial
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question; y/н or enter say yes, n/т or escape say no."""
-
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
-        width: 60; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $warning; background: $surface;
-    }
-    ConfirmScreen Static { width: 1fr; margin-bottom: 1; }
-    ConfirmScreen Horizontal { height: auto; align: center middle; }
-    ConfirmScreen Button { margin: 0 1; }
-    """
-
-    BINDINGS = [
-        both("y", "answer(True)", "k.confirm_yes"),
-        both("n", "answer(False)", "k.confirm_no"),
-        Binding("escape", "answer(False)", show=False),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.question, id="confirm-question")
-            with Horizontal():
-                yield Button(t("confirm.yes"), variant="warning", id="yes")
-                yield Button(t("confirm.no"), variant="primary", id="no")
-
-    def on_mount(self) -> None:
-        localize(self)
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class EditPairScreen(Screen[Pair | None]):
@@ -266,4 +216,4 @@ class EditPairScreen(Screen[Pair | None]):
             if yes:
                 self.dismiss(None)
 
-        self.app.push_screen(ConfirmScreen(t("ed.discard")), answered)
+        self.app.push_screen(ConfirmScreen(t("ed.discard"), focus_yes=False), answered)
