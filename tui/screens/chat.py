@@ -151,8 +151,8 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
 
     BINDINGS = [
         Binding("escape", "cancel", show=False),
-        Binding("ctrl+s", "save('draft')", "draft", priority=True),
-        Binding("ctrl+a", "save('approved')", "approved", priority=True),
+        both("ctrl+s", "save('draft')", "fix.draft", priority=True),
+        both("ctrl+a", "save('approved')", "fix.approved", priority=True),
     ]
 
     def __init__(self, question: str, answer: str) -> None:
@@ -173,6 +173,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
                 yield Button(t("fix.cancel"), id="cancel")
 
     def on_mount(self) -> None:
+        localize(self)
         self.query_one("#fix-answer", TextArea).focus()
 
     @on(Button.Pressed)
