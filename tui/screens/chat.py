@@ -398,9 +398,17 @@ class ChatRoom(Vertical):
     def on_show(self) -> None:
         if not self.busy:
             self.reload_models()
+            # opening the room puts the cursor in the question box, so typing asks a question
+            # instead of firing letter keys
+            self.call_after_refresh(self.action_focus_input)
 
     def action_stop(self) -> None:
-        self._stop.set()
+        """Esc: stop the answer being written; when none is, leave the question box so the
+        answer keys (e, 1–5, ←/→) work."""
+        if self.busy:
+            self._stop.set()
+        else:
+            self.query_one("#chat-log", VerticalScroll).focus()
 
     def action_new_chat(self) -> None:
         if self.busy:
