@@ -205,3 +205,20 @@ def test_evaluate_grid_snapshot(home, snap_compare):
         assert snap_compare(RoomApp(EvaluateRoom, _stored_grid(home)), terminal_size=(120, 24), run_before=_grid_ready_and_focused)
     finally:
         set_lang("en")
+
+
+@sync
+async def test_chat_room_typing_goes_to_the_question_box(home):
+    """Typing right after opening the room asks a question (letters are keys elsewhere), and
+    Esc, when nothing is generating, leaves the box so the answer keys work."""
+    from tui.screens.chat import ChatRoom
+
+    app = RoomApp(ChatRoom, Workspace.open(home))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"тест")
+        await pilot.pause()
+        assert app.query_one("#chat-input").value == "тест"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is app.query_one("#chat-log")
