@@ -225,7 +225,7 @@ def _resolve_model_dir(ref: str, ws) -> Path:
         return path.resolve()
     if ws is not None:
         with ws.store() as store:
-            model = _lookup_model(store, ref)
+            model = _lookup(store.get_model, ref)
         if model is not None and _is_hf_dir(Path(_get(model, "path"))):
             return Path(_get(model, "path"))
         if _is_hf_dir(ws.models_dir / ref):
@@ -245,21 +245,8 @@ def _get(obj, *names, default=None):
     return default
 
 
-def _lookup_model(store, ref: str):
-    getter = getattr(store, "get_model", None)
-    if getter is None:
-        return None
-    try:
-        return getter(ref)
-    except (UserError, KeyError, ValueError, TypeError):
-        return None
-
-
-def _lookup_run(store, ref: str):
-    """The training run ``ref`` from the store (the training helper's runs mixin)."""
-    getter = getattr(store, "get_run", None)
-    if getter is None:
-        return None
+def _lookup(getter, ref: str):
+    """What ``getter`` (store.get_model / store.get_run) finds for ``ref``, or None."""
     try:
         return getter(ref)
     except (UserError, KeyError, ValueError, TypeError):
@@ -277,8 +264,8 @@ def resolve_source(ws, ref: str) -> Source:
             return Source(name=path.name, model_dir=path, base=str(path))
         raise UserError(f"{path} is neither a model folder nor a LoRA adapter", hint="it needs config.json or adapter_config.json")
     with ws.store() as store:
-        run = _lookup_run(store, ref)
-        model = None if run is not None else _lookup_model(store, ref)
+        run = _lookup(store.get_run, ref)
+        model = None if run is not None else _lookup(store.get_model, ref)
     if run is not None:
         run_id = _get(run, "id", "run_id", default=ref)
         adapter = _get(run, "adapter_path", "adapter_dir", "adapter")

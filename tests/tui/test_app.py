@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 
 import pytest
-from textual.worker import WorkerCancelled
 from textual.widgets import TabbedContent
 
 from core.workspace import Workspace
 from tui.app import NastavnikApp, running_jobs
 from tui.commands import PAIRS_COMMANDS, commands
+from tests.tui.pilot import async_test, settle
 from tui.i18n import set_lang
 from tui.keys import keys_for
 from tui.screens.pairs import PairsRoom
@@ -25,27 +23,6 @@ def _english_after():
     """The app sets the process-wide UI language; leave English for the next test."""
     yield
     set_lang("en")
-
-
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return asyncio.run(fn(*args, **kwargs))
-        finally:
-            set_lang("en")
-
-    return wrapper
-
-
-async def settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive worker replaced by a newer one: fine
-            pass
-        await pilot.pause()
 
 
 @pytest.fixture

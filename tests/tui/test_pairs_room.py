@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 
 import pytest
-from textual.worker import WorkerCancelled
 from textual.screen import ModalScreen
 from textual.widgets import Input, TextArea
 
 from core.store import PairFilter
 from core.workspace import Workspace
+from tests.tui.pilot import async_test, settle
 from tui.i18n import set_lang
 from tui.app import NastavnikApp
 from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen
@@ -23,25 +21,6 @@ def _english_after():
     """The app sets the process-wide UI language; leave English for the next test."""
     yield
     set_lang("en")
-
-
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-async def settle(pilot, rounds: int = 3) -> None:
-    """Let debounce timers fire, workers finish and their messages land."""
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive worker replaced by a newer one: fine
-            pass
-        await pilot.pause()
 
 
 QUESTIONS = [
