@@ -18,6 +18,7 @@ from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
 from tui.keys import both, localize
+from tui.messages import PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
 from tui.screens.pairs import PairsRoom, load_dialog
@@ -167,6 +168,11 @@ class NastavnikApp(App):
 
     def refresh_status(self) -> None:
         self._count_pairs()
+
+    def on_pairs_changed(self, message: PairsChanged) -> None:
+        self.refresh_status()
+        for room in self.query(PairsRoom):
+            room.table.reload()
 
     @work(thread=True, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:

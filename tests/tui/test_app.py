@@ -237,3 +237,20 @@ def test_serve_binds_to_localhost_only(cli, monkeypatch):
     assert started["host"] == "127.0.0.1" and started["port"] == 8123 and started["served"]
     assert "127.0.0.1" in result.out and "tui" in started["command"]
     assert cli("serve", "--help").out.count("127.0.0.1") >= 1
+
+
+@async_test
+async def test_a_pair_saved_elsewhere_shows_in_the_status_bar_and_table(ws):
+    """Chat and Evaluate save corrected answers as pairs; the app then recounts and reloads."""
+    from tui.messages import PairsChanged
+
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "2 pairs" in app.query_one(StatusBar).text()
+        with ws.store() as store:
+            store.add_pair("Что такое квантование?", "Сжатие весов.", source="chat:1")
+        app.post_message(PairsChanged())
+        await settle(pilot)
+        assert "3 pairs" in app.query_one(StatusBar).text()
+        assert "Что такое квантование?" in [p.question for p in app.query_one(PairTable).visible_pairs()]

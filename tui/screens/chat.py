@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Label, Markdown, Select, Static, Text
 
 from core.errors import UserError
 from tui.i18n import register, t
+from tui.messages import PairsChanged
 from tui.keys import both, keys_for, localize
 
 keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
@@ -486,5 +487,6 @@ class ChatRoom(Vertical):
                 self.notify(str(exc), severity="error", timeout=8)
                 return
             self.notify(t("chat.saved", id=pair.id, status=pair.status))
+            self.app.post_message(PairsChanged())
 
         self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text), done)

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, Sel
 
 from core.errors import UserError
 from tui.i18n import register, t
+from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, save_correction
 
@@ -183,6 +184,7 @@ class CompareScreen(ModalScreen[None]):
                 self.notify(str(exc), severity="error", timeout=8)
                 return
             self.notify(t("ev.saved", id=pair.id, status=pair.status))
+            self.app.post_message(PairsChanged())
 
         self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer), done)
 

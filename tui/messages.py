@@ -1,0 +1,10 @@
+"""Messages the rooms send each other through the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class PairsChanged(Message):
+    """Pairs were added or changed outside the Pairs room (a corrected answer in Chat or
+    Evaluate): the app recounts the status bar and reloads the pairs table."""
