@@ -396,12 +396,26 @@ class ChatRoom(Vertical):
     def action_focus_input(self) -> None:
         self.query_one("#chat-input", Input).focus()
 
+    def _focus_input_if_shown(self) -> None:
+        """Focus the question box unless the user has already moved to another tab (focusing
+        a widget in a hidden tab would switch back to it)."""
+        from textual.css.query import NoMatches
+        from textual.widgets import TabbedContent, TabPane
+
+        try:
+            pane = self.query_ancestor(TabPane)
+            if self.query_ancestor(TabbedContent).active != pane.id:
+                return
+        except NoMatches:  # mounted on its own (tests, embedding)
+            pass
+        self.action_focus_input()
+
     def on_show(self) -> None:
         if not self.busy:
             self.reload_models()
             # opening the room puts the cursor in the question box, so typing asks a question
             # instead of firing letter keys
-            self.call_after_refresh(self.action_focus_input)
+            self.call_after_refresh(self._focus_input_if_shown)
 
     def action_stop(self) -> None:
         """Esc: stop the answer being written; when none is, leave the question box so the
