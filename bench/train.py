@@ -61,8 +61,12 @@ def fresh_model(path: Path):
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from core.train.pipeline import without_kv_cache
+
     torch.manual_seed(0)
-    return get_peft_model(AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32), lora())
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    without_kv_cache(model)  # as the pipeline does: packed rows get block-diagonal masks
+    return get_peft_model(model, lora())
 
 
 def sft_args(out: Path, steps: int, batch: int, **kw):

@@ -85,7 +85,25 @@ def load_base(config: TrainConfig, base_path: str):
         raise UserError(f"cannot load the base model {base_path}: {exc}", hint="check the path or `nastavnik models list`") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    without_kv_cache(model)
     return backend, model, tokenizer
+
+
+def without_kv_cache(model) -> None:
+    """Training never reuses keys and values, so no KV cache.
+
+    This also keeps packed rows apart: given position ids and no cache, transformers sees
+    where each packed example restarts at position 0 and builds a block-diagonal mask for
+    sdpa/eager attention. With a cache it does not, and every packed example attends to
+    the ones before it in the row (measured on the demo model: loss 6.07 packed vs 5.96
+    padded with the cache, equal without it).
+    """
+    config = getattr(model, "config", None)
+    if config is not None:
+        config.use_cache = False
+    generation = getattr(model, "generation_config", None)
+    if generation is not None and hasattr(generation, "use_cache"):
+        generation.use_cache = False
 
 
 # ---------------------------------------------------------------------------- 2. adapters

@@ -140,12 +140,31 @@ def test_models_add_and_list(cli, demo_model):
     assert cli("models", "add", str(demo_model), "--name", "tiny").code == 2  # names are unique
 
 
-def test_packing_on_cpu_is_refused_with_the_reason(monkeypatch):
-    import core.train.backends.hf as hf
+@pytest.mark.xdist_group("demo_model")
+def test_packed_rows_give_the_same_loss_as_padded_rows(demo_model):
+    """Packing must not let an example see the one packed before it (the pipeline's model
+    has no KV cache, so transformers builds a block-diagonal mask from the position ids)."""
+    import torch
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    monkeypatch.setattr(hf, "_cuda", lambda: False)
-    with pytest.raises(UserError, match="packing needs a CUDA GPU"):
-        hf.load(TrainConfig.from_preset("demo", packing=True), "unused")
+    from core.dataset import Example, encode_all
+    from core.train import pipeline
+    from core.train.templates import get_template
+    from tests.train.conftest import sample_pairs
+
+    config = TrainConfig.from_preset("demo", packing=True, backend="hf")
+    _, model, tok = pipeline.load_base(config, str(demo_model))
+    model.eval()
+    convs = [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}] for p in sample_pairs(6, 0)]
+    enc = encode_all(tok, get_template("gemma").jinja, [Example(None, c) for c in convs], max_len=256)
+    rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in enc]
+    padded = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)(rows)
+    packed = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(rows)
+    assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed  # one row, six examples
+    with torch.no_grad():
+        loss_padded = float(model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], labels=padded["labels"]).loss)
+        loss_packed = float(model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], labels=packed["labels"]).loss)
+    assert loss_packed == pytest.approx(loss_padded, rel=1e-4)
 
 
 def test_out_of_memory_is_explained(monkeypatch):

@@ -59,6 +59,15 @@ def test_train_loss_falls_and_the_adapter_loads(small_home, cli, demo_model):
     assert not torch.allclose(before, after, atol=1e-4)
 
 
+def test_packed_run_trains_on_the_cpu(train_home, cli):
+    r = cli("train", "--base", "demo", "--steps", "3", "--packing", "--save-steps", "50", *FAST)
+    assert r.code == 0, r.err + r.out
+    show = cli("runs", "show", "1", "--json").json()
+    assert show["status"] == "done" and show["steps"] == 3
+    losses = [m["loss"] for m in show["metrics"] if m["loss"] is not None]
+    assert len(losses) == 3 and all(0 < loss < 20 for loss in losses)
+
+
 def _start(cli, *args) -> int:
     r = cli("train", "--base", "demo", "--detach", "--json", *FAST, *args)
     assert r.code == 0, r.err
