@@ -112,7 +112,7 @@ class ChatsMixin:
             "SELECT id, title, models, system, created, updated FROM conversations WHERE id=?", (conversation_id,)
         ).fetchone()
         if row is None:
-            raise UserError(f"no conversation with id {conversation_id}", hint="`nastavnik chat --list` shows them")
+            raise UserError(f"no conversation with id {conversation_id}", hint="`nastavnik chats list` shows them")
         msgs = [
             Message(*r)
             for r in self.conn.execute(

@@ -20,7 +20,6 @@ def test_the_whole_loop(tmp_path, demo_model, llamacpp_cache):
     from core.store import PairFilter
     from core.train.runs import wait
     from core.workspace import Workspace
-    from tui.screens.chat import Correction, save_correction
 
     home = tmp_path / "home"
     ws = Workspace.open(home)
@@ -63,10 +62,15 @@ def test_the_whole_loop(tmp_path, demo_model, llamacpp_cache):
     assert all(0 <= r["cells"][name]["chrf"] <= 100 for r in result["rows"])
 
     corrected = "Правильный ответ, написанный наставником."
-    pair = save_correction(ws.db_path, Correction(question, corrected, "draft"), source=f"chat:{chat['conversation_id']}")
+    saved = json.loads(ok("correct", answer["message_id"], "--answer", corrected, "--json"))
+    eval_fix = json.loads(ok("correct", "--eval", evals[0].id, "--model", name, "--answer-file", "-", "--approve",
+                             "--json", stdin="Эталонный ответ из оценки."))
     with ws.store() as store:
-        stored = store.get_pair(pair.id)
+        stored = store.get_pair(saved["id"])
         assert stored.answer == corrected and stored.question == question
         assert stored.source == f"chat:{chat['conversation_id']}" and stored.status == "draft" and stored.split == "train"
         conv = store.get_conversation(chat["conversation_id"])
         assert conv.messages[-1].content == answer["text"] and conv.messages[-1].model == name
+        fixed = store.get_pair(eval_fix["id"])
+        assert fixed.source == f"eval:{evals[0].id}:{name}" and fixed.status == "approved"
+        assert fixed.question == evals[0].question and fixed.answer == "Эталонный ответ из оценки."

@@ -10,6 +10,7 @@ import pytest
 from textual.app import App
 
 from core.workspace import Workspace
+from tests.tui.pilot import settle
 
 
 def sync(fn):
@@ -27,9 +28,13 @@ class RoomApp(App):
         super().__init__()
         self.room_cls = room_cls
         self.ws = ws
+        self.pairs_changed = 0  # how many PairsChanged messages the rooms posted
 
     def compose(self):
         yield self.room_cls(self.ws)
+
+    def on_pairs_changed(self, message) -> None:
+        self.pairs_changed += 1
 
 
 async def wait_idle(pilot, room, limit: float = 120) -> None:
@@ -58,6 +63,8 @@ async def test_chat_room_answers_grades_and_corrects(exported, exported_copy, tm
         app = RoomApp(ChatRoom, ws)
         async with app.run_test(size=(110, 36)) as pilot:
             room = app.query_one(ChatRoom)
+            await settle(pilot)  # the model lists are filled by a worker
+            assert room.query_one("#chat-model-0").value in ("demo-q8_0", "demo-f16")  # one chosen already
             room.query_one("#chat-model-0").value = "demo-q8_0"
             room.query_one("#chat-model-1").value = "demo-f16"
             room.query_one("#chat-input").focus()
@@ -79,7 +86,8 @@ async def test_chat_room_answers_grades_and_corrects(exported, exported_copy, tm
             editor = app.screen.query_one("#fix-answer")
             editor.text = "Исправленный ответ наставника."
             await pilot.press("ctrl+a")
-            await pilot.pause()
+            await settle(pilot)  # the pair is saved by a worker
+            assert app.pairs_changed == 1
             conv_id = room.conversation_id
         room.close_models()
     finally:

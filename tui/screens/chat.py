@@ -196,14 +196,6 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
         self.dismiss(None)
 
 
-def save_correction(db_path: Path, fix: Correction, *, source: str, system: str | None = None):
-    """The corrected answer as a new training pair with its provenance."""
-    from core.store import Store
-
-    with Store(db_path) as store:
-        return store.add_pair(fix.question, fix.answer, system=system, status=fix.status, split="train", source=source)
-
-
 # ---------------------------------------------------------------------------- the room
 
 
@@ -215,6 +207,7 @@ class Answer:
     question: str
     text: str = ""
     message_id: int | None = None
+    system: str | None = None  # the system prompt the model was given
 
 
 class ChatRoom(Vertical):
@@ -270,13 +263,25 @@ class ChatRoom(Vertical):
         self.close_models()
 
     def reload_models(self) -> None:
+        """Fill the model lists from the store (read in a worker, shown by ``_show_models``)."""
+        if self.is_mounted:
+            self._load_models()
+
+    @work(thread=True, exclusive=True, group="chat-models")
+    def _load_models(self) -> None:
+        from textual.worker import get_current_worker
+
         from core.store import Store
 
+        with Store(self.ws.db_path) as store:
+            names = [m.name for m in store.list_models(kind="gguf")]
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_models, names)
+
+    def _show_models(self, names: list[str]) -> None:
         if not self.is_mounted:
             return
-        with Store(self.ws.db_path) as store:
-            models = [m for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
-        options = [(m.name, m.name) for m in models]
+        options = [(name, name) for name in names]
         for n, sel in enumerate(self.query(".chat-model").results(Select)):
             current = sel.value
             sel.set_options(options)
@@ -328,11 +333,13 @@ class ChatRoom(Vertical):
             md = Markdown("", classes="chat-answer-text")
             col.mount(md)
             widgets.append(Answer(md, key, key, question))
+        system = self.query_one("#chat-system", Input).value.strip() or None
+        for a in widgets:
+            a.system = system
         self.answers.extend(widgets)
         self._select(len(self.answers) - len(widgets))
         self.busy = True
         self._stop.clear()
-        system = self.query_one("#chat-system", Input).value.strip() or None
         self._generate(question, widgets, system)
 
     @work(thread=True, exclusive=True, group="chat")
@@ -489,18 +496,28 @@ class ChatRoom(Vertical):
         if answer is None:
             self.notify(t("chat.nothing"), severity="warning")
             return
-        conv = self.conversation_id
-        system = self.query_one("#chat-system", Input).value.strip() or None
 
         def done(fix: Correction | None) -> None:
-            if fix is None:
-                return
-            try:
-                pair = save_correction(self.ws.db_path, fix, source=f"chat:{conv}", system=system)
-            except UserError as exc:
-                self.notify(str(exc), severity="error", timeout=8)
-                return
-            self.notify(t("chat.saved", id=pair.id, status=pair.status))
-            self.app.post_message(PairsChanged())
+            if fix is not None:
+                self._save_correction(answer.message_id, fix, answer.system or "")
 
         self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text), done)
+
+    @work(thread=True, group="chat-save")
+    def _save_correction(self, message_id: int, fix: Correction, system: str) -> None:
+        """The corrected answer as a new pair (source ``chat:<conversation id>``), off the UI thread."""
+        from core.corrections import correct_message
+        from core.store import Store
+
+        try:
+            with Store(self.ws.db_path) as store:
+                pair = correct_message(store, message_id, fix.answer, question=fix.question,
+                                       status=fix.status, system=system)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._saved, pair)
+
+    def _saved(self, pair) -> None:
+        self.notify(t("chat.saved", id=pair.id, status=pair.status))
+        self.app.post_message(PairsChanged())

@@ -25,7 +25,7 @@ from core.errors import UserError
 from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
-from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, save_correction
+from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen
 
 register(
     ru={
@@ -176,15 +176,8 @@ class CompareScreen(ModalScreen[None]):
         cell = self.row.cells[model]
 
         def done(fix: Correction | None) -> None:
-            if fix is None:
-                return
-            try:
-                pair = save_correction(self.room.ws.db_path, fix, source=f"eval:{self.row.pair_id}:{model}")
-            except UserError as exc:
-                self.notify(str(exc), severity="error", timeout=8)
-                return
-            self.notify(t("ev.saved", id=pair.id, status=pair.status))
-            self.app.post_message(PairsChanged())
+            if fix is not None:
+                self.room.save_correction(self.row.pair_id, model, fix)
 
         self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer), done)
 
@@ -351,6 +344,27 @@ class EvaluateRoom(Vertical):
     def _models_changed(self) -> None:
         if not self.busy:
             self.refresh_grid()
+
+    # ------------------------------------------------------------------ correcting
+
+    @work(thread=True, group="evaluate-save")
+    def save_correction(self, pair_id: int, model: str, fix: Correction) -> None:
+        """A corrected eval answer as a new pair (source ``eval:<pair id>:<model>``), off the
+        UI thread; runs on the room, so closing the question view does not lose the message."""
+        from core.corrections import correct_eval
+        from core.store import Store
+
+        try:
+            with Store(self.ws.db_path) as store:
+                pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._saved, pair)
+
+    def _saved(self, pair) -> None:
+        self.notify(t("ev.saved", id=pair.id, status=pair.status))
+        self.app.post_message(PairsChanged())
 
     # ------------------------------------------------------------------ running
 
