@@ -405,3 +405,28 @@ def test_evaluate_room_saves_a_correction_in_a_worker(home):
         (pair,) = s.list_pairs(limit=None, order="id", desc=True)[:1]
         assert pair.source == f"eval:{pair_id}:run-1-q8_0" and pair.status == "approved"
         assert pair.question == "Зачем нужна проверочная выборка?" and pair.answer == FIXED and pair.split == "train"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("export")
+def test_repl_shows_message_ids_and_corrects_with_a_real_model(exported_copy, monkeypatch):
+    """The chat REPL names each answer's message id, and /correct saves the edited answer."""
+    import re
+
+    import click
+
+    from core.workspace import Workspace
+
+    seen = []
+    monkeypatch.setattr(click, "edit", lambda text, **kw: seen.append(text) or FIXED)
+    code, out, err = run_cli(exported_copy, "chat", "demo-q8_0", stdin=f"{QUESTION}\n/correct\n/correct 2\n/exit\n")
+    assert code == 0, err
+    ids = [int(m) for m in re.findall(r"tokens/s, \w+, message (\d+)", err)]
+    assert len(ids) == 1
+    assert "usage: /correct [N]" in err  # there is no second model
+    with Workspace.open(exported_copy).store() as store:
+        msg = store.get_message(ids[0])
+        assert msg.role == "assistant" and msg.model == "demo-q8_0" and seen == [msg.content]
+        pair = store.list_pairs(limit=None)[-1]
+        assert (pair.question, pair.answer, pair.source) == (QUESTION, FIXED, f"chat:{msg.conversation_id}")
+    assert f"saved pair {pair.id} (draft) from chat:{msg.conversation_id}" in err
