@@ -119,6 +119,7 @@ class TrainRoom(Vertical):
         self.run_id: int | None = None  # the run shown; None = the newest
         self._shown_step = -1
         self._shown_run: int | None = None
+        self._shown_status: str | None = None
         self._log_size = 0
 
     # ------------------------------------------------------------------ layout
@@ -308,10 +309,10 @@ class TrainRoom(Vertical):
 
     def poll(self) -> None:
         if self.is_attached:
-            self.read_store(self.run_id, self._shown_run, self._shown_step)
+            self.read_store(self.run_id, (self._shown_run, self._shown_step, self._shown_status))
 
     @work(thread=True, exclusive=True, group="train-poll")
-    def read_store(self, run_id, shown_run, shown_step) -> None:
+    def read_store(self, run_id, shown: tuple) -> None:
         from core.train.runs import refresh
 
         snap = Snapshot()
@@ -322,7 +323,9 @@ class TrainRoom(Vertical):
                 snap.current = next((r for r in snap.runs if r.id == run_id), None)
             elif snap.runs:
                 snap.current = snap.runs[0]
-            if snap.current is not None and (snap.current.id != shown_run or snap.current.step != shown_step):
+            # metrics again when the run, its step or its status moved: the eval after the last
+            # step lands while the step stays the same, just before the run turns "done"
+            if snap.current is not None and (snap.current.id, snap.current.step, snap.current.status) != shown:
                 snap.metrics = store.run_metrics(snap.current.id)
         if snap.current is not None and snap.current.run_dir:
             log = Path(snap.current.run_dir) / "train.log"
@@ -351,8 +354,8 @@ class TrainRoom(Vertical):
             return
         if snap.metrics:
             self._plot(snap.metrics)
-        changed = run.id != self._shown_run or run.step != self._shown_step
-        self._shown_run, self._shown_step = run.id, run.step
+        changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
+        self._shown_run, self._shown_step, self._shown_status = run.id, run.step, run.status
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)

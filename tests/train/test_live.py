@@ -1,0 +1,182 @@
+"""A detached run watched while it goes: `runs logs --follow`, and the Train room re-attaching to it."""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.train.conftest import run_state, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_runs")]
+
+FAST = ("--batch-size", "2", "--grad-accum", "1", "--max-seq-len", "96", "--backend", "hf", "--save-steps", "1000")
+NASTAVNIK = Path(sys.executable).with_name("nastavnik")
+STEP_LINE = re.compile(r"^step step=(\d+) .*\bloss=")
+
+
+def _start(cli, steps: int) -> int:
+    r = cli("train", "--base", "demo", "--detach", "--json", "--steps", str(steps), *FAST)
+    assert r.code == 0, r.err
+    return r.json()["id"]
+
+
+def _lines(stream, out: queue.Queue) -> None:
+    for line in stream:
+        out.put(line.rstrip("\n"))
+    out.put(None)
+
+
+def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home, cli):
+    steps = 12
+    run_id = _start(cli, steps)
+    # follow from the very start: nothing of the training is in the log yet, so every step line
+    # it prints it has to pick up while the run goes
+    proc = subprocess.Popen(
+        [str(NASTAVNIK), "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    while_running: list[tuple[int, int]] = []  # (step of the line, step of the run when it arrived)
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no end of --follow after 240 s; got {seen[-5:]}") from None
+            if line is None:
+                break
+            seen.append(line)
+            m = STEP_LINE.match(line)
+            if m:
+                run = run_state(train_home, run_id)
+                if run.status == "running":
+                    while_running.append((int(m.group(1)), run.step))
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert code == 0, err
+    printed = [int(m.group(1)) for m in map(STEP_LINE.match, seen) if m]
+    assert printed == list(range(1, steps + 1)), seen
+    assert seen[-1].startswith(f"run {run_id} done at step {steps}"), seen[-3:]
+    # it followed: early step lines came out while the run was still training far from its end
+    assert while_running and min(s for s, _ in while_running) < steps - 2, while_running
+    assert run_state(train_home, run_id).status == "done"
+    # a second --follow on the finished run prints the same log once and returns at once
+    again = subprocess.run([str(NASTAVNIK), "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.splitlines() == seen
+
+
+# ---------------------------------------------------------------------------- the Train room, live
+
+
+def _view(app) -> dict:
+    """What the Train room shows now: the loss series of its plot, its progress bar, its labels."""
+    from textual.widgets import ProgressBar, RichLog, Static
+    from textual_plotext import PlotextPlot
+
+    from tui.screens.train import TrainRoom
+
+    rooms = app.query(TrainRoom)
+    if not rooms:
+        return {"points": [], "evals": [], "progress": 0, "total": None, "stats": "", "log": "", "rows": []}
+    room = rooms.first()
+    monitor = room.query_one("#train-plot", PlotextPlot).plt.monitor
+    labels = list(monitor.label)
+    bar = room.query_one("#train-progress", ProgressBar)
+    log = room.query_one("#train-log", RichLog)
+    table = room.query_one("#train-runs")
+    return {
+        "points": list(monitor.x[labels.index("loss")]) if "loss" in labels else [],
+        "evals": list(monitor.x[labels.index("eval loss")]) if "eval loss" in labels else [],
+        "progress": bar.progress,
+        "total": bar.total,
+        "stats": str(room.query_one("#train-stats", Static).render()),
+        "log": "\n".join(line.text for line in log.lines),
+        "rows": [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)],
+    }
+
+
+async def _until(pilot, predicate, what: str, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    view = _view(pilot.app)
+    while not predicate(view):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the Train room never showed {what}; it shows {view}")
+        await pilot.pause(0.25)
+        view = _view(pilot.app)
+    return view
+
+
+def _newest_run(view) -> str:
+    return view["rows"][0][0] if view["rows"] else ""
+
+
+def _tokens_per_s(stats: str) -> float | None:
+    m = re.search(r"([\d.]+) tok/s", stats)
+    return float(m.group(1)) if m else None
+
+
+def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_home, cli):
+    from core.workspace import Workspace
+    from tests.tui.pilot import async_test
+    from tui.app import NastavnikApp
+
+    steps = 16
+    run_id = _start(cli, steps)
+    seen: dict = {}
+
+    @async_test
+    async def first_app():
+        app = NastavnikApp(Workspace.open(train_home), "en")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("2")  # the Train tab
+            first = await _until(pilot, lambda v: v["points"] and "running" in v["stats"], "the first step of the running run")
+            assert _newest_run(first) == str(run_id)
+            later = await _until(
+                pilot, lambda v: len(v["points"]) > len(first["points"]) and v["progress"] > first["progress"], "the plot growing"
+            )
+            assert later["total"] == steps and 0 < later["progress"] < steps, later
+            assert later["points"] == list(range(1, len(later["points"]) + 1))
+            assert _tokens_per_s(later["stats"]), later["stats"]
+            assert re.search(r"ETA \d+:\d\d", later["stats"]), later["stats"]
+            assert "step step=" in later["log"]
+            seen.update(later)
+            app.exit()
+
+    first_app()
+    assert run_state(train_home, run_id).status == "running"  # still going when the room comes back
+
+    @async_test
+    async def second_app():
+        app = NastavnikApp(Workspace.open(train_home), "en")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("2")
+            back = await _until(pilot, lambda v: len(v["points"]) >= len(seen["points"]), "the points it showed before")
+            assert _newest_run(back) == str(run_id) and back["points"][: len(seen["points"])] == seen["points"]
+            assert "running" in back["stats"] and len(back["points"]) < steps, back  # attached to the run while it goes
+            more = await _until(pilot, lambda v: len(v["points"]) > len(back["points"]), "the plot going on after the restart")
+            assert more["progress"] > back["progress"]
+            done = await _until(pilot, lambda v: "done" in v["stats"], "the run done")
+            assert done["points"] == list(range(1, steps + 1))
+            assert done["progress"] == done["total"] == steps
+            assert f"{steps}/{steps}" in done["stats"] and done["rows"][0][:2] == [str(run_id), "done"]
+            assert f"run {run_id} done at step {steps}" in done["log"]
+            with Workspace.open(train_home).store() as store:
+                evals = [m.step for m in store.run_metrics(run_id) if m.eval_loss is not None]
+            assert evals and done["evals"] == evals  # the last eval, logged after the last step, is on the plot too
+            app.exit()
+
+    second_app()
