@@ -340,6 +340,11 @@ def test_chat_room_lists_models_and_saves_a_correction_in_workers(home):
             room.ask(QUESTION, room.chosen())
             await settle(pilot)
             room.query_one("#chat-log").focus()
+            await pilot.press("3")
+            await pilot.pause()
+            await pilot.press(*"слабо", "enter")
+            await settle(pilot)  # the grade is written by a worker too
+            assert any("Grade 3 for run-1-q8_0" in str(n.message) for n in app._notifications)
             await pilot.press("e")
             await pilot.pause()
             assert isinstance(app.screen, CorrectAnswerScreen)
@@ -365,6 +370,8 @@ def test_chat_room_lists_models_and_saves_a_correction_in_workers(home):
         assert len(pairs) == 1
         assert (pairs[0].question, pairs[0].answer, pairs[0].status) == (QUESTION, FIXED, "draft")
         assert pairs[0].source == f"chat:{conv_id}" and pairs[0].system == "Отвечай кратко."
+        grade = s.get_grade("run-1-q8_0", QUESTION)
+        assert grade.score == 3 and grade.comment == "слабо" and grade.message_id is not None
 
 
 def test_evaluate_room_saves_a_correction_in_a_worker(home):

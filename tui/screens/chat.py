@@ -480,16 +480,23 @@ class ChatRoom(Vertical):
             return
 
         def done(comment: str | None) -> None:
-            if comment is None:
-                return
-            from core.store import Store
+            if comment is not None:
+                self._save_grade(answer, score, comment)
 
+        self.app.push_screen(GradeScreen(score), done)
+
+    @work(thread=True, group="chat-save")
+    def _save_grade(self, answer: Answer, score: int, comment: str) -> None:
+        from core.store import Store
+
+        try:
             with Store(self.ws.db_path) as store:
                 store.grade(answer.model, answer.question, score, comment=comment or None,
                             answer=answer.text, message_id=answer.message_id)
-            self.notify(t("chat.graded", score=score, model=answer.label))
-
-        self.app.push_screen(GradeScreen(score), done)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self.notify, t("chat.graded", score=score, model=answer.label))
 
     def action_correct(self) -> None:
         answer = self.current()

@@ -156,16 +156,8 @@ class CompareScreen(ModalScreen[None]):
         cell = self.row.cells[model]
 
         def done(comment: str | None) -> None:
-            if comment is None:
-                return
-            from core.store import Store
-
-            with Store(self.room.ws.db_path) as store:
-                store.grade(model, self.row.question, score, comment=comment or None, answer=cell.answer,
-                            pair_id=self.row.pair_id)
-            cell.grade = score
-            self.notify(t("ev.graded", score=score, model=model))
-            self.room.refresh_grid()
+            if comment is not None:
+                self.room.save_grade(self.row, model, score, comment)
 
         self.app.push_screen(GradeScreen(score), done)
 
@@ -345,7 +337,26 @@ class EvaluateRoom(Vertical):
         if not self.busy:
             self.refresh_grid()
 
-    # ------------------------------------------------------------------ correcting
+    # ------------------------------------------------------------------ grading and correcting
+
+    @work(thread=True, group="evaluate-save")
+    def save_grade(self, row, model: str, score: int, comment: str) -> None:
+        """A human grade for one model's answer to an eval question, off the UI thread."""
+        from core.store import Store
+
+        cell = row.cells[model]
+        try:
+            with Store(self.ws.db_path) as store:
+                store.grade(model, row.question, score, comment=comment or None, answer=cell.answer, pair_id=row.pair_id)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._graded, cell, model, score)
+
+    def _graded(self, cell, model: str, score: int) -> None:
+        cell.grade = score
+        self.notify(t("ev.graded", score=score, model=model))
+        self.refresh_grid()
 
     @work(thread=True, group="evaluate-save")
     def save_correction(self, pair_id: int, model: str, fix: Correction) -> None:
