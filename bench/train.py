@@ -56,7 +56,7 @@ def lora():
     return LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], task_type="CAUSAL_LM")
 
 
-def fresh_model(path: Path):
+def fresh_model(path: Path, *, packing: bool = False):
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
@@ -64,7 +64,12 @@ def fresh_model(path: Path):
     from core.train.pipeline import without_kv_cache
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    extra = {}
+    if packing:  # the attention the pipeline picks for packed rows (hf backend)
+        from core.train.backends.hf import packed_attention
+
+        extra["attn_implementation"] = packed_attention()
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
     without_kv_cache(model)  # as the pipeline does: packed rows get block-diagonal masks
     return get_peft_model(model, lora())
 
@@ -138,7 +143,7 @@ def loss_on(model, batch: dict) -> float:
     import torch
 
     with torch.no_grad():
-        return float(model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask", "position_ids")}).loss)
+        return float(model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")}).loss)
 
 
 def bench_packing(model_path: Path, convs, epochs_steps: int, tmp: Path) -> tuple[float, float, float]:
@@ -156,18 +161,20 @@ def bench_packing(model_path: Path, convs, epochs_steps: int, tmp: Path) -> tupl
 
     # same examples, same model: padded vs packed loss must agree (masks keep examples apart)
     model = fresh_model(model_path)
+    packed_model = fresh_model(model_path, packing=True)
     model.eval()
+    packed_model.eval()
     few = [{"input_ids": e.input_ids, "labels": e.labels} for e in enc[:8]]
     padded = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)(few)
     packed = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(few)
-    l_pad, l_pack = loss_on(model, padded), loss_on(model, packed)
+    l_pad, l_pack = loss_on(model, padded), loss_on(packed_model, packed)
     # the padded loss averages over all answer tokens of the batch too, so the two are comparable
     print(f"packing: loss of the same 8 examples padded {l_pad:.5f}, packed {l_pack:.5f}", flush=True)
 
     results = {}
     for name, kw, batch in (("padded", {}, 8), ("packed", {"packing": True, "packing_strategy": "bfd", "max_length": 512}, 2)):
         args = sft_args(tmp / name, -1, batch, num_train_epochs=1, **{k: v for k, v in kw.items() if k != "max_length"})
-        trainer = SFTTrainer(model=fresh_model(model_path), args=args, train_dataset=ds, processing_class=tok)
+        trainer = SFTTrainer(model=fresh_model(model_path, packing=name == "packed"), args=args, train_dataset=ds, processing_class=tok)
         seconds, loss = timed_train(trainer)
         steps = trainer.state.global_step
         tokens = real_tokens * (steps - 1) / steps

@@ -163,8 +163,12 @@ def test_packed_rows_give_the_same_loss_as_padded_rows(demo_model):
     assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed  # one row, six examples
     with torch.no_grad():
         loss_padded = float(model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], labels=padded["labels"]).loss)
-        loss_packed = float(model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], labels=packed["labels"]).loss)
+        # as the trainer calls it: the collator's example boundaries and position ids
+        loss_packed = float(model(**{k: v for k, v in packed.items() if k != "seq_idx"}).loss)
+        # position ids alone must keep the examples apart too
+        loss_positions = float(model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], labels=packed["labels"]).loss)
     assert loss_packed == pytest.approx(loss_padded, rel=1e-4)
+    assert loss_positions == pytest.approx(loss_padded, rel=1e-4)
 
 
 def test_out_of_memory_is_explained(monkeypatch):

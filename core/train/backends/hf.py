@@ -17,16 +17,28 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def packed_attention() -> str:
+    """flash-attn's varlen kernels where they exist, else our per-example sdpa (core/train/varlen.py).
+
+    Both keep packed examples apart without building an L×L mask; sdpa with a block-diagonal
+    mask would be correct too, but on the CPU slower than not packing at all.
+    """
+    import importlib.util
+
+    if _cuda() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    from core.train import varlen
+
+    return varlen.register()
+
+
 def load(config, base_path: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict = {"trust_remote_code": False}
-    if config.packing and _cuda():
-        import importlib.util
-
-        if importlib.util.find_spec("flash_attn") is not None:
-            kwargs["attn_implementation"] = "flash_attention_2"  # varlen kernels: no mask to build
+    if config.packing:
+        kwargs["attn_implementation"] = packed_attention()
     if _cuda():
         bf16 = torch.cuda.is_bf16_supported()
         kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float16
