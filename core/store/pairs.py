@@ -150,6 +150,39 @@ def _chunks(seq: Sequence, size: int = _CHUNK):
         yield seq[i : i + size]
 
 
+_EDITABLE = ("question", "answer", "system", "context", "tags", "status", "split")
+
+
+class PairChanged(UserError):
+    """The pair changed (or went to the trash) since the caller loaded it; nothing was written.
+
+    ``expected`` is the pair as the caller loaded it; ``current`` is the pair as it is now
+    (``current.deleted`` is set when it sits in the trash), or None when it is gone for good.
+    """
+
+    def __init__(self, expected: Pair, current: Pair | None) -> None:
+        self.expected = expected
+        self.current = current
+        pid = expected.id
+        if current is None:
+            message = f"pair {pid} was deleted for good while you were editing it"
+            hint = "save your text as a new pair"
+        elif current.deleted is not None and expected.deleted is None:
+            message = f"pair {pid} was moved to the trash while you were editing it"
+            hint = "save your text as a new pair, or restore the pair first (`nastavnik pairs restore %d`)" % pid
+        else:
+            fields = [k for k in _EDITABLE + ("deleted",) if getattr(current, k) != getattr(expected, k)]
+            what = ", ".join(fields) if fields else "its state"
+            message = f"pair {pid} was changed elsewhere while you were editing it ({what})"
+            hint = "look at the new version, or overwrite it with yours"
+        super().__init__(message, hint=hint)
+
+    @property
+    def gone(self) -> bool:
+        """True when the pair is in the trash or deleted for good: there is nothing to overwrite."""
+        return self.current is None or (self.current.deleted is not None and self.expected.deleted is None)
+
+
 class PairsMixin:
     conn: Any
 
@@ -610,29 +643,50 @@ class PairsMixin:
         tags: Iterable[str] = _UNSET,
         status: str = _UNSET,
         split: str = _UNSET,
+        expected: Pair | None = None,
     ) -> Pair:
-        """Change some fields of one pair; the old state is kept as one revision."""
-        old = self.get_pair(pair_id)
-        new_q = old.question if question is _UNSET else _check_text("question", question)
-        new_a = old.answer if answer is _UNSET else _check_text("answer", answer)
-        new_sys = old.system if system is _UNSET else (system if system and system.strip() else None)
-        new_ctx = old.context if context is _UNSET else list(context or [])
-        new_tags = old.tags if tags is _UNSET else _clean_tags(tags)
-        new_status = old.status if status is _UNSET else _check_status(status)
-        new_split = old.split if split is _UNSET else _check_split(split)
-        if (new_q, new_a, new_sys, new_ctx, new_tags, new_status, new_split) == (
-            old.question,
-            old.answer,
-            old.system,
-            old.context,
-            old.tags,
-            old.status,
-            old.split,
-        ):
-            return old
+        """Change some fields of one pair; the old state is kept as one revision.
+
+        ``expected`` is the pair as the caller loaded it (an editor, say). If, since then,
+        someone else changed a field this call writes, or moved the pair to or from the
+        trash (or purged it), ``PairChanged`` is raised and nothing is written. The check
+        and the write share one transaction, so no other writer slips in between. Changes
+        elsewhere to fields this call does not write (status, split…) are kept, not a
+        conflict; an edit that already matches the stored pair writes nothing. Without
+        ``expected`` the last writer wins.
+        """
+        given = {
+            "question": question if question is _UNSET else _check_text("question", question),
+            "answer": answer if answer is _UNSET else _check_text("answer", answer),
+            "system": system if system is _UNSET else (system if system and system.strip() else None),
+            "context": context if context is _UNSET else list(context or []),
+            "tags": tags if tags is _UNSET else _clean_tags(tags),
+            "status": status if status is _UNSET else _check_status(status),
+            "split": split if split is _UNSET else _check_split(split),
+        }
+        given = {k: v for k, v in given.items() if v is not _UNSET}
         with self.transaction():
+            try:
+                old = self.get_pair(pair_id)
+            except UserError:
+                if expected is None:
+                    raise
+                raise PairChanged(expected, None) from None
+            new = {k: given.get(k, getattr(old, k)) for k in _EDITABLE}
+            if expected is not None:
+                if (expected.deleted is None) != (old.deleted is None):
+                    raise PairChanged(expected, old)
+                if new != {k: getattr(old, k) for k in _EDITABLE} and any(
+                    getattr(old, k) != getattr(expected, k) for k in given
+                ):
+                    raise PairChanged(expected, old)
+            if new == {k: getattr(old, k) for k in _EDITABLE}:
+                return old
             self._snapshot([pair_id], self._action("edit", f"edit pair {pair_id}"))
-            self._write_state(old, new_q, new_a, new_sys, new_ctx, new_tags, new_status, new_split, old.deleted)
+            self._write_state(
+                old, new["question"], new["answer"], new["system"], new["context"], new["tags"], new["status"],
+                new["split"], old.deleted,
+            )
         return self.get_pair(pair_id)
 
     def _write_state(self, old: Pair, q, a, system, context, tags, status, split, deleted) -> None:
