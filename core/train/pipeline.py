@@ -238,6 +238,9 @@ def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: 
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # its dicts would repeat our step lines in the log
     try:
         out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except Exception as exc:  # OOM is a user problem: say what to change
