@@ -17,14 +17,40 @@ from tests.train.conftest import run_state, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_runs")]
 
 FAST = ("--batch-size", "2", "--grad-accum", "1", "--max-seq-len", "96", "--backend", "hf", "--save-steps", "1000")
-NASTAVNIK = Path(sys.executable).with_name("nastavnik")
+_SCRIPT = Path(sys.executable).with_name("nastavnik")  # the installed CLI next to this Python
+NASTAVNIK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from tui.cli import entry; entry()"]
 STEP_LINE = re.compile(r"^step step=(\d+) .*\bloss=")
 
 
-def _start(cli, steps: int) -> int:
-    r = cli("train", "--base", "demo", "--detach", "--json", "--steps", str(steps), *FAST)
-    assert r.code == 0, r.err
-    return r.json()["id"]
+@pytest.fixture
+def start(train_home, cli):
+    """Start a detached run of N steps; whatever the test's outcome, no worker outlives it."""
+    from core.train.runs import TERMINAL, cancel_run
+    from core.workspace import Workspace
+
+    started: list[int] = []
+
+    def go(steps: int) -> int:
+        r = cli("train", "--base", "demo", "--detach", "--json", "--steps", str(steps), *FAST)
+        assert r.code == 0, r.err
+        started.append(r.json()["id"])
+        return started[-1]
+
+    yield go
+    for run_id in started:
+        if run_state(train_home, run_id).status not in TERMINAL:
+            cancel_run(Workspace.open(train_home), run_id)
+
+
+def _follow(home: Path, run_id: int) -> tuple[subprocess.Popen, queue.Queue]:
+    """`nastavnik runs logs ID --follow` as a process of its own, its stdout lines on a queue."""
+    proc = subprocess.Popen(
+        [*NASTAVNIK, "--home", str(home), "runs", "logs", str(run_id), "--follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    return proc, lines
 
 
 def _lines(stream, out: queue.Queue) -> None:
@@ -33,17 +59,12 @@ def _lines(stream, out: queue.Queue) -> None:
     out.put(None)
 
 
-def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home, cli):
+def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home, start):
     steps = 12
-    run_id = _start(cli, steps)
+    run_id = start(steps)
     # follow from the very start: nothing of the training is in the log yet, so every step line
     # it prints it has to pick up while the run goes
-    proc = subprocess.Popen(
-        [str(NASTAVNIK), "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-    )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    proc, lines = _follow(train_home, run_id)
     seen: list[str] = []
     while_running: list[tuple[int, int]] = []  # (step of the line, step of the run when it arrived)
     deadline = time.monotonic() + 240
@@ -71,12 +92,32 @@ def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home,
     assert printed == list(range(1, steps + 1)), seen
     assert seen[-1].startswith(f"run {run_id} done at step {steps}"), seen[-3:]
     # it followed: early step lines came out while the run was still training far from its end
-    assert while_running and min(s for s, _ in while_running) < steps - 2, while_running
+    assert any(line_step < steps - 2 and run_step < steps for line_step, run_step in while_running), while_running
     assert run_state(train_home, run_id).status == "done"
     # a second --follow on the finished run prints the same log once and returns at once
-    again = subprocess.run([str(NASTAVNIK), "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
+    again = subprocess.run([*NASTAVNIK, "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and again.stdout.splitlines() == seen
+
+
+def test_logs_follow_of_a_cancelled_run_ends_with_exit_2_and_the_reason(train_home, start, cli):
+    run_id = start(400)
+    proc, lines = _follow(train_home, run_id)
+    try:
+        wait_for(lambda: run_state(train_home, run_id).step >= 1, timeout=120, what="the first step")
+        assert proc.poll() is None  # still following
+        assert cli("runs", "cancel", str(run_id)).code == 0
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = []
+    while (line := lines.get(timeout=10)) is not None:
+        out.append(line)
+    err = proc.stderr.read()
+    assert code == 2 and f"error: run {run_id} cancelled" in err, err
+    assert any(STEP_LINE.match(line) for line in out)
+    assert any(line.startswith(f"run {run_id} cancelled at step") for line in out), out[-3:]
 
 
 # ---------------------------------------------------------------------------- the Train room, live
@@ -129,13 +170,13 @@ def _tokens_per_s(stats: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_home, cli):
+def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_home, start):
     from core.workspace import Workspace
     from tests.tui.pilot import async_test
     from tui.app import NastavnikApp
 
     steps = 16
-    run_id = _start(cli, steps)
+    run_id = start(steps)
     seen: dict = {}
 
     @async_test

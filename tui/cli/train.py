@@ -354,10 +354,17 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
 
 @runs.command("logs", context_settings=CONTEXT)
 @click.argument("run_id", type=int)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends; exit 0 only if it ended done.")
 @pass_ctx
 def runs_logs(obj: Ctx, run_id, follow) -> None:
-    """The worker's log (train.log)."""
+    """The worker's log (train.log).
+
+    \b
+    With --follow it prints new lines as the run writes them and returns when the run ends:
+    exit 0 when it is done, 2 (with the reason) when it failed, was cancelled or interrupted,
+    so `nastavnik runs logs 3 --follow && nastavnik export 3` stops on a broken run.
+    Ctrl-C stops following; the run goes on.
+    """
     from core.train.runs import TERMINAL, refresh
 
     with obj.store() as store:
@@ -366,20 +373,24 @@ def runs_logs(obj: Ctx, run_id, follow) -> None:
         if not log.exists():
             raise UserError(f"run {run_id} has no log yet ({log})")
         with log.open("r", encoding="utf-8", errors="replace") as fh:
-            while True:
-                chunk = fh.read()
-                if chunk:
-                    click.echo(chunk, nl=False)
-                if not follow:
-                    return
-                refresh(store)
-                if store.get_run(run_id).status in TERMINAL:
-                    click.echo(fh.read(), nl=False)
-                    return
-                try:
+            try:
+                while True:
+                    chunk = fh.read()
+                    if chunk:
+                        click.echo(chunk, nl=False)
+                    if not follow:
+                        return
+                    refresh(store)
+                    run = store.get_run(run_id)
+                    if run.status in TERMINAL:
+                        click.echo(fh.read(), nl=False)  # what the worker wrote before it recorded the end
+                        break
                     time.sleep(0.5)
-                except KeyboardInterrupt:
-                    return
+            except KeyboardInterrupt:
+                click.echo(f"\nstopped following; run {run_id} goes on", err=True)
+                return
+    if run.status != "done":
+        raise UserError(f"run {run_id} {run.status}: {run.error or ''}".rstrip(": "), hint=f"`nastavnik runs show {run_id}` has its last metrics")
 
 
 @runs.command("cancel", context_settings=CONTEXT)
