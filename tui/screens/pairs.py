@@ -540,10 +540,13 @@ class PairsRoom(Vertical):
         )
 
     def _push_editor(self, pair: Pair) -> None:
-        self.app.push_screen(EditPairScreen(self.db_path, pair), self._edited)
+        editor = EditPairScreen(self.db_path, pair)
+        self.app.push_screen(editor, lambda saved: self._edited(saved, editor))
 
-    def _edited(self, pair: Pair | None) -> None:
+    def _edited(self, pair: Pair | None, editor: EditPairScreen | None = None) -> None:
         if pair is None:
+            if editor is not None and editor.store_changed:
+                self._after_change()  # the editor found the pair changed elsewhere: show it as it is
             self.table.focus()
             return
         self.last_system = pair.system

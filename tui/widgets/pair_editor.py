@@ -3,6 +3,12 @@
 ``PairEditor`` is the form; ``EditPairScreen`` hosts it full-screen (it fits 80×24),
 saves with ctrl+s as one revision (in a worker, with its own store) and asks before
 throwing away unsaved edits on escape (the shared ``ConfirmScreen`` asks).
+
+A save carries the pair as the editor loaded it: if someone changed it elsewhere in the
+meantime (another window, the CLI, a correction from Chat, an undo) the store refuses
+(``PairChanged``) and ``PairConflictScreen`` shows what differs and lets the user overwrite,
+take the saved version or keep editing; if the pair went to the trash, save the edit as a
+new pair or discard it. Nothing is lost without the user choosing it.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from core.errors import UserError
-from core.store import Pair, Store
+from core.store import Pair, PairChanged, Store
 from core.text import estimate_tokens
 from tui.screens._dialogs import ConfirmScreen
+from tui.screens.conflict import PairConflictScreen, editable
 from tui.i18n import register, t
 from tui.keys import both, localize
 
@@ -37,6 +44,8 @@ register(
         "ed.saved": "Пара #{id} сохранена",
         "ed.unchanged": "Изменений нет",
         "ed.discard": "Есть несохранённые правки. Выбросить их?",
+        "ed.reloaded": "Загружена версия пары #{id}, сохранённая в другом месте",
+        "ed.saved_new": "Правка сохранена новой парой #{id}",
     },
     en={
         "ed.title.new": "New pair",
@@ -51,6 +60,8 @@ register(
         "ed.saved": "Pair #{id} saved",
         "ed.unchanged": "Nothing changed",
         "ed.discard": "There are unsaved edits. Throw them away?",
+        "ed.reloaded": "Loaded pair #{id} as it was saved elsewhere",
+        "ed.saved_new": "Your edit is saved as the new pair #{id}",
     },
 )
 
@@ -87,12 +98,7 @@ class PairEditor(Vertical):
         super().__init__(**kw)
         self.pair = pair
         if pair is not None:
-            self.initial = {
-                "question": pair.question,
-                "answer": pair.answer,
-                "system": pair.system or "",
-                "tags": list(pair.tags),
-            }
+            self.initial = editable(pair)
         else:
             self.initial = {"question": "", "answer": "", "system": system or "", "tags": list(tags or [])}
 
@@ -127,6 +133,15 @@ class PairEditor(Vertical):
     def dirty(self) -> bool:
         return self.values() != self.initial
 
+    def load(self, pair: Pair) -> None:
+        """Show ``pair`` instead of what is on screen (the edit on screen is dropped)."""
+        self.pair = pair
+        self.initial = editable(pair)
+        for key in ("question", "answer", "system"):
+            self.query_one(f"#{key}", TextArea).load_text(self.initial[key])
+            self.query_one(f"#{key}-count", Label).update(count_label(self.initial[key]))
+        self.query_one("#tags", Input).value = ", ".join(self.initial["tags"])
+
 
 class EditPairScreen(Screen[Pair | None]):
     """Full-screen editor; dismisses with the saved pair, or None when cancelled."""
@@ -144,18 +159,19 @@ class EditPairScreen(Screen[Pair | None]):
     def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None) -> None:
         super().__init__()
         self.db_path = db_path
-        self.pair = pair
+        self.pair = pair  # as loaded: a save refuses to overwrite a change made since
         self.defaults = {"system": system, "tags": tags}
         self._saving = False
+        #: True once a save found the pair changed elsewhere: whoever shows pairs should re-read
+        self.store_changed = False
+
+    def _title(self) -> str:
+        if self.pair is None:
+            return t("ed.title.new")
+        return t("ed.title.edit", id=self.pair.id, status=t("status." + self.pair.status), split=t("split." + self.pair.split))
 
     def compose(self) -> ComposeResult:
-        if self.pair is None:
-            title = t("ed.title.new")
-        else:
-            title = t(
-                "ed.title.edit", id=self.pair.id, status=t("status." + self.pair.status), split=t("split." + self.pair.split)
-            )
-        yield Static(title, id="editor-title")
+        yield Static(self._title(), id="editor-title")
         yield PairEditor(self.pair, system=self.defaults["system"], tags=self.defaults["tags"], id="editor")
         yield Footer()
 
@@ -178,13 +194,15 @@ class EditPairScreen(Screen[Pair | None]):
         self._save(values)
 
     @work(thread=True, group="editor-save", exclusive=True)
-    def _save(self, values: dict) -> None:
+    def _save(self, values: dict, expected: Pair | None = None, as_new: bool = False) -> None:
+        """Write ``values``: over the pair if it is still as ``expected`` (default: as loaded), or as a new pair."""
         try:
             with Store(self.db_path, migrate=False) as store:
                 system = values["system"] if values["system"].strip() else None
-                if self.pair is None:
+                if self.pair is None or as_new:
+                    split = self.pair.split if self.pair is not None else "train"
                     pair = store.add_pair(
-                        values["question"], values["answer"], system=system, tags=values["tags"], source="tui"
+                        values["question"], values["answer"], system=system, tags=values["tags"], split=split, source="tui"
                     )
                 else:
                     pair = store.update_pair(
@@ -193,19 +211,47 @@ class EditPairScreen(Screen[Pair | None]):
                         answer=values["answer"],
                         system=system,
                         tags=values["tags"],
+                        expected=expected or self.pair,
                     )
+        except PairChanged as exc:
+            self.app.call_from_thread(self._conflict, exc, values)
+            return
         except UserError as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._saved, pair)
+        self.app.call_from_thread(self._saved, pair, as_new)
 
     def _failed(self, message: str) -> None:
         self._saving = False
         self.notify(message, severity="error", timeout=6)
 
-    def _saved(self, pair: Pair) -> None:
-        self.notify(t("ed.saved", id=pair.id))
+    def _saved(self, pair: Pair, as_new: bool = False) -> None:
+        self.notify(t("ed.saved_new" if as_new else "ed.saved", id=pair.id))
         self.dismiss(pair)
+
+    def _conflict(self, exc: PairChanged, values: dict) -> None:
+        """The pair changed elsewhere since it was loaded: let the user choose, write nothing until then."""
+        self._saving = False
+        self.store_changed = True
+
+        def chosen(choice: str | None) -> None:
+            if choice == "mine":  # overwrite, but only the version the dialog showed
+                self._saving = True
+                self._save(values, expected=exc.current)
+            elif choice == "new":
+                self._saving = True
+                self._save(values, as_new=True)
+            elif choice == "theirs":
+                self.pair = exc.current
+                self.editor.load(exc.current)
+                self.query_one("#editor-title", Static).update(self._title())
+                self.notify(t("ed.reloaded", id=exc.current.id))
+                self.editor.query_one("#question", TextArea).focus()
+            elif choice == "discard":
+                self.dismiss(None)
+            # "keep" (or escape): back to the edit, still measured against what was loaded
+
+        self.app.push_screen(PairConflictScreen(values, self.pair, exc.current), chosen)
 
     def action_cancel(self) -> None:
         if not self.editor.dirty:

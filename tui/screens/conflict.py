@@ -1,0 +1,215 @@
+"""Asked when a save would overwrite a change made elsewhere while the pair was being edited.
+
+``PairConflictScreen`` shows, field by field, a short word diff from the version saved
+elsewhere to the edit on screen and lets the user choose; nothing is thrown away unless
+they pick the choice that says so:
+
+- changed elsewhere: ``"mine"`` (overwrite with my edit), ``"theirs"`` (load the saved
+  version, dropping my edit), ``"keep"`` (back to editing, nothing written);
+- trashed or deleted for good elsewhere: ``"new"`` (save my edit as a new pair),
+  ``"discard"`` (drop my edit), ``"keep"``.
+
+Escape always means ``"keep"``, and "keep editing" has the focus, so enter is safe too.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from core.store import Pair
+from tui.i18n import register, t
+from tui.screens._dialogs import both_layouts
+
+register(
+    ru={
+        "cf.title.changed": "Пару #{id} изменили, пока вы её правили",
+        "cf.title.trashed": "Пару #{id} переместили в корзину, пока вы её правили",
+        "cf.title.purged": "Пару #{id} удалили насовсем, пока вы её правили",
+        "cf.legend": "Красным — сохранённое там, зелёным — ваша правка.",
+        "cf.field.question": "Вопрос",
+        "cf.field.answer": "Ответ",
+        "cf.field.system": "Системный промпт",
+        "cf.field.tags": "Теги",
+        "cf.changed_there": "изменено там",
+        "cf.changed_here": "изменено вами",
+        "cf.both": "изменено и там, и вами",
+        "cf.empty": "(пусто)",
+        "cf.kept": "Там также изменили: {fields}. Это сохранится при любом выборе.",
+        "cf.gone": "Ваша правка ещё здесь. Сохранить её новой парой или выбросить?",
+        "cf.mine": "Записать мою (o)",
+        "cf.theirs": "Взять их версию (t)",
+        "cf.keep": "Править дальше (esc)",
+        "cf.new": "Новой парой (n)",
+        "cf.discard": "Выбросить правку (d)",
+        "cf.field.status": "статус",
+        "cf.field.split": "выборка",
+        "cf.field.context": "контекст",
+    },
+    en={
+        "cf.title.changed": "Pair #{id} was changed elsewhere while you were editing it",
+        "cf.title.trashed": "Pair #{id} was moved to the trash while you were editing it",
+        "cf.title.purged": "Pair #{id} was deleted for good while you were editing it",
+        "cf.legend": "Red: what was saved there. Green: your edit.",
+        "cf.field.question": "Question",
+        "cf.field.answer": "Answer",
+        "cf.field.system": "System prompt",
+        "cf.field.tags": "Tags",
+        "cf.changed_there": "changed there",
+        "cf.changed_here": "changed by you",
+        "cf.both": "changed there and by you",
+        "cf.empty": "(empty)",
+        "cf.kept": "Also changed there: {fields}. That stays whatever you choose.",
+        "cf.gone": "Your edit is still here. Save it as a new pair, or throw it away?",
+        "cf.mine": "Overwrite with mine (o)",
+        "cf.theirs": "Take theirs (t)",
+        "cf.keep": "Keep editing (esc)",
+        "cf.new": "Save as a new pair (n)",
+        "cf.discard": "Discard my edit (d)",
+        "cf.field.status": "status",
+        "cf.field.split": "split",
+        "cf.field.context": "context",
+    },
+)
+
+FIELDS = ("question", "answer", "system", "tags")
+KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer runs become "…"
+
+
+def editable(pair: Pair) -> dict:
+    """The fields the editor shows, in the shape ``PairEditor.values()`` returns."""
+    return {"question": pair.question, "answer": pair.answer, "system": pair.system or "", "tags": list(pair.tags)}
+
+
+def _as_text(field: str, value) -> str:
+    return ", ".join(value) if field == "tags" else str(value or "")
+
+
+def word_diff(theirs: str, mine: str) -> Text:
+    """A one-paragraph diff: removed words red and struck, added words green, long equal runs elided."""
+    a = theirs.split(" ")
+    b = mine.split(" ")
+    out = Text()
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag == "equal":
+            words = a[i1:i2]
+            first, last = n == 0, n == len(ops) - 1
+            if len(words) > 2 * KEEP_RUN or (first or last) and len(words) > KEEP_RUN:
+                head = [] if first else words[:KEEP_RUN]
+                tail = [] if last else words[-KEEP_RUN:]
+                words = head + ["…"] + tail
+            out.append(" ".join(words) + " ")
+            continue
+        if i2 > i1:
+            out.append(" ".join(a[i1:i2]), style="red strike")
+            out.append(" ")
+        if j2 > j1:
+            out.append(" ".join(b[j1:j2]), style="green")
+            out.append(" ")
+    out.rstrip()
+    return out
+
+
+class PairConflictScreen(ModalScreen[str]):
+    """Dismisses with "mine", "theirs", "new", "discard" or "keep" (see the module doc)."""
+
+    DEFAULT_CSS = """
+    PairConflictScreen { align: center middle; }
+    PairConflictScreen > Vertical {
+        width: 96%; max-width: 100; height: auto; max-height: 90%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    PairConflictScreen #cf-title { text-style: bold; margin-bottom: 1; }
+    PairConflictScreen #cf-body { height: auto; max-height: 14; }
+    PairConflictScreen .cf-field { text-style: bold; margin-top: 1; }
+    PairConflictScreen .cf-note { color: $foreground-muted; }
+    PairConflictScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    PairConflictScreen Button { margin-left: 1; min-width: 10; }
+    """
+
+    BINDINGS = [
+        # each key answers only in the dialog that offers its choice (see ``action_choose``)
+        Binding(both_layouts("o"), "choose('mine')", show=False),
+        Binding(both_layouts("t"), "choose('theirs')", show=False),
+        Binding(both_layouts("n"), "choose('new')", show=False),
+        Binding(both_layouts("d"), "choose('discard')", show=False),
+        Binding("escape", "choose('keep')", show=False),
+    ]
+
+    def __init__(self, mine: dict, base: Pair, current: Pair | None) -> None:
+        super().__init__()
+        self.mine = mine
+        self.base = base
+        self.current = current
+        self.gone = current is None or (current.deleted is not None and base.deleted is None)
+        self.choices = ("new", "discard", "keep") if self.gone else ("mine", "theirs", "keep")
+
+    def changed_fields(self) -> list[str]:
+        """The fields where the saved version and the edit on screen differ."""
+        if self.current is None:
+            return []
+        theirs = editable(self.current)
+        return [f for f in FIELDS if theirs[f] != self.mine[f]]
+
+    def compose(self) -> ComposeResult:
+        pid = self.base.id
+        with Vertical():
+            if self.current is None:
+                yield Static(t("cf.title.purged", id=pid), id="cf-title")
+            elif self.gone:
+                yield Static(t("cf.title.trashed", id=pid), id="cf-title")
+            else:
+                yield Static(t("cf.title.changed", id=pid), id="cf-title")
+            with VerticalScroll(id="cf-body"):
+                if self.gone:
+                    yield Static(t("cf.gone"), classes="cf-note")
+                else:
+                    yield Static(t("cf.legend"), classes="cf-note")
+                    theirs, base = editable(self.current), editable(self.base)
+                    for field in self.changed_fields():
+                        there = theirs[field] != base[field]
+                        here = self.mine[field] != base[field]
+                        who = t("cf.both") if there and here else t("cf.changed_there") if there else t("cf.changed_here")
+                        yield Static(f"{t('cf.field.' + field)} · {who}", classes="cf-field", id=f"cf-{field}")
+                        old, new = _as_text(field, theirs[field]), _as_text(field, self.mine[field])
+                        if not old.strip() or not new.strip():
+                            diff = Text()
+                            diff.append(old or t("cf.empty"), style="red strike")
+                            diff.append(" ")
+                            diff.append(new or t("cf.empty"), style="green")
+                        else:
+                            diff = word_diff(old, new)
+                        yield Static(diff, classes="cf-diff", id=f"cf-{field}-diff")
+                    kept = [
+                        t("cf.field." + f)
+                        for f in ("status", "split", "context")
+                        if getattr(self.current, f) != getattr(self.base, f)
+                    ]
+                    if kept:
+                        yield Static(t("cf.kept", fields=", ".join(kept)), classes="cf-note", id="cf-kept")
+            with Horizontal():
+                if self.gone:
+                    yield Button(t("cf.new"), id="new", variant="primary")
+                    yield Button(t("cf.discard"), id="discard", variant="error")
+                else:
+                    yield Button(t("cf.mine"), id="mine", variant="warning")
+                    yield Button(t("cf.theirs"), id="theirs")
+                yield Button(t("cf.keep"), id="keep")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id)
+
+    def action_choose(self, choice: str) -> None:
+        if choice in self.choices:
+            self.dismiss(choice)
