@@ -367,41 +367,153 @@ def merge(source: Source, out_dir: Path) -> Path:
 
 # ---------------------------------------------------------------------------- Modelfile
 
+# How Ollama fills a TEMPLATE (server/routes.go and template/template.go, read for this):
+# * The Modelfile's SYSTEM becomes a {"role": "system"} message put in front of the request's
+#   messages, unless the request already starts with a system message.
+# * Template.Execute joins the content of every system message with "\n\n" into .System.
+#   Older Ollama versions (2024) then DROPPED the system messages from .Messages; current ones
+#   KEEP them there too. Consecutive messages of one role are merged with "\n\n".
+# * .Messages therefore may or may not contain the system message. Each template below takes
+#   the system text from .System only and skips system messages in the range, so it renders
+#   the same prompt under both behaviours (a template that prints both shows it twice).
+# * BOS is not in any template: llama.cpp's tokenizer adds it when the GGUF says so
+#   (tokenizer.ggml.add_bos_token), exactly as our Jinja templates get it from bos_token.
+# * Our Jinja templates trim each message (`| trim`); Go templates cannot, so a message with
+#   leading/trailing white space reaches the model untrimmed under Ollama.
+# tests/export/test_modelfile.py renders each of these with a Go text/template evaluator and
+# compares them byte for byte with core.train.templates (add_generation_prompt=True).
 _GO_TEMPLATES = {
-    # the Go-template (Ollama) equivalents of core.train.templates; BOS is added by the tokenizer
     "gemma": (
-        '{{- $system := .System }}'
-        '{{- range $i, $m := .Messages }}'
-        '{{- if eq $m.Role "system" }}{{ $system = $m.Content }}'
-        '{{- else if eq $m.Role "user" }}<start_of_turn>user\n'
+        "{{- $system := .System }}\n"
+        "{{- range $i, $m := .Messages }}\n"
+        '{{- if eq $m.Role "user" }}<start_of_turn>user\n'
         '{{ if $system }}{{ $system }}\n\n{{ $system = "" }}{{ end }}{{ $m.Content }}<end_of_turn>\n'
-        '{{- else if eq $m.Role "assistant" }}<start_of_turn>model\n{{ $m.Content }}<end_of_turn>\n'
-        '{{- end }}'
-        '{{- end }}<start_of_turn>model\n'
+        '{{ else if eq $m.Role "assistant" }}<start_of_turn>model\n'
+        "{{ $m.Content }}<end_of_turn>\n"
+        "{{ end }}\n"
+        "{{- end }}<start_of_turn>model\n"
     ),
     "chatml": (
-        '{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
-        '{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}'
-        '<|im_start|>assistant\n'
+        "{{- if .System }}<|im_start|>system\n"
+        "{{ .System }}<|im_end|>\n"
+        "{{ end }}\n"
+        "{{- range .Messages }}\n"
+        '{{- if ne .Role "system" }}<|im_start|>{{ .Role }}\n'
+        "{{ .Content }}<|im_end|>\n"
+        "{{ end }}\n"
+        "{{- end }}<|im_start|>assistant\n"
+    ),
+    "qwen3": (
+        "{{- if .System }}<|im_start|>system\n"
+        "{{ .System }}<|im_end|>\n"
+        "{{ end }}\n"
+        "{{- range .Messages }}\n"
+        '{{- if ne .Role "system" }}<|im_start|>{{ .Role }}\n'
+        "{{ .Content }}<|im_end|>\n"
+        "{{ end }}\n"
+        "{{- end }}<|im_start|>assistant\n<think>\n\n</think>\n\n"
     ),
     "llama3": (
-        '{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}'
-        '{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}'
-        '<|start_header_id|>assistant<|end_header_id|>\n\n'
+        "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n"
+        "{{ .System }}<|eot_id|>\n"
+        "{{- end }}\n"
+        "{{- range .Messages }}\n"
+        '{{- if ne .Role "system" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+        "{{ .Content }}<|eot_id|>\n"
+        "{{- end }}\n"
+        "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ),
+    "mistral": (
+        "{{- $system := .System }}\n"
+        "{{- range .Messages }}\n"
+        '{{- if eq .Role "user" }}[INST] {{ if $system }}{{ $system }}\n\n{{ $system = "" }}{{ end }}{{ .Content }}[/INST]\n'
+        '{{- else if eq .Role "assistant" }} {{ .Content }}</s>\n'
+        "{{- end }}\n"
+        "{{- end }}"
+    ),
+    "phi3": (
+        "{{- if .System }}<|system|>\n"
+        "{{ .System }}<|end|>\n"
+        "{{ end }}\n"
+        "{{- range .Messages }}\n"
+        '{{- if ne .Role "system" }}<|{{ .Role }}|>\n'
+        "{{ .Content }}<|end|>\n"
+        "{{ end }}\n"
+        "{{- end }}<|assistant|>\n"
     ),
 }
-_MARKERS = {"gemma": "<start_of_turn>", "chatml": "<|im_start|>", "llama3": "<|start_header_id|>"}
-_STOPS = {"gemma": ["<end_of_turn>"], "chatml": ["<|im_end|>"], "llama3": ["<|eot_id|>"]}
+_STOPS = {
+    "gemma": ["<end_of_turn>"],
+    "chatml": ["<|im_end|>"],
+    "qwen3": ["<|im_end|>"],
+    "llama3": ["<|eot_id|>"],
+    "mistral": ["</s>", "[INST]"],
+    "phi3": ["<|end|>"],
+}
+# Candidates by turn markers (all must occur), most specific first. A candidate is accepted
+# only if the checkpoint's template renders the probe conversations exactly like ours.
+_MARKERS = (
+    ("qwen3", ("<|im_start|>", "<think>")),
+    ("chatml", ("<|im_start|>",)),
+    ("gemma", ("<start_of_turn>",)),
+    ("llama3", ("<|start_header_id|>",)),
+    ("mistral", ("[INST]", "[/INST]")),
+    ("phi3", ("<|assistant|>", "<|end|>")),
+)
+_PROBES = (
+    [{"role": "user", "content": "Что такое эпоха?"}],
+    [{"role": "system", "content": "Отвечай кратко."}, {"role": "user", "content": "Что такое эпоха?"}],
+    [
+        {"role": "system", "content": "Отвечай кратко."},
+        {"role": "user", "content": "Привет"},
+        {"role": "assistant", "content": "Здравствуйте!"},
+        {"role": "user", "content": "Что такое эпоха?"},
+    ],
+)
+
+
+def _renders_like(chat_template: str, family: str) -> bool:
+    """Whether a checkpoint's Jinja template gives our family's prompts for the probes (BOS aside)."""
+    from core.train.templates import TEMPLATES, render
+
+    ours = TEMPLATES[family].jinja
+    try:
+        return all(
+            render(chat_template, list(p), add_generation_prompt=True) == render(ours, list(p), add_generation_prompt=True)
+            for p in _PROBES
+        )
+    except Exception:  # noqa: BLE001 - a template that cannot render a probe is not ours
+        return False
 
 
 def template_family(chat_template: str | None) -> str | None:
-    """Which known template a Jinja chat template is (by its turn markers)."""
+    """Which Nastavnik template a checkpoint's Jinja chat template is (markers, then a render check)."""
+    return _detect(chat_template)[0]
+
+
+def _detect(chat_template: str | None) -> tuple[str | None, str | None]:
+    """(family, the family it looked like but did not render like)."""
     if not chat_template:
+        return None, None
+    looked_like = None
+    for name, markers in _MARKERS:
+        if all(m in chat_template for m in markers):
+            if _renders_like(chat_template, name):
+                return name, None
+            looked_like = looked_like or name
+    return None, looked_like
+
+
+def trained_template(source: "Source") -> str | None:
+    """The template name a Nastavnik run trained with (its nastavnik_run.json), if any."""
+    if source.adapter_dir is None:
         return None
-    for name, marker in _MARKERS.items():
-        if marker in chat_template:
-            return name
-    return None
+    meta = Path(source.adapter_dir) / "nastavnik_run.json"
+    try:
+        name = (json.loads(meta.read_text(encoding="utf-8")).get("config") or {}).get("template")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name in _GO_TEMPLATES else None
 
 
 def _quote(text: str) -> str:
@@ -411,13 +523,20 @@ def _quote(text: str) -> str:
 
 
 def modelfile_text(gguf_name: str, *, chat_template: str | None, eos_token: str | None, system: str | None = None,
-                   temperature: float | None = None) -> str:
-    family = template_family(chat_template)
+                   temperature: float | None = None, family: str | None = None) -> str:
+    """The Modelfile; ``family`` is the template the model was trained with, when known
+    (a run's config); otherwise it is detected from the checkpoint's own ``chat_template``."""
+    looked_like = None
+    if family not in _GO_TEMPLATES:
+        family, looked_like = _detect(chat_template)
     lines = [f"# Written by Nastavnik. Use: ollama create NAME -f Modelfile", f"FROM ./{gguf_name}"]
     if family:
         lines.append(f"TEMPLATE {_quote(_GO_TEMPLATES[family])}")
         stops = list(_STOPS[family])
     else:
+        if looked_like:
+            lines.append(f"# the chat template looks like {looked_like} but renders differently from Nastavnik's {looked_like}"
+                         " template, so it is not translated")
         lines.append("# the chat template is not one Nastavnik can translate; Ollama reads the one in the GGUF")
         stops = []
     if eos_token and eos_token not in stops:
@@ -724,7 +843,8 @@ def export(
         eos = eos.get("content") if isinstance(eos, dict) else eos
         main_quant = quants[0]
         (tmp / "Modelfile").write_text(
-            modelfile_text(f"{final_name}-{main_quant}.gguf", chat_template=template, eos_token=eos, system=source.system),
+            modelfile_text(f"{final_name}-{main_quant}.gguf", chat_template=template, eos_token=eos, system=source.system,
+                           family=trained_template(source)),
             encoding="utf-8",
         )
         if "f16" not in quants:

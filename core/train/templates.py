@@ -50,6 +50,50 @@ LLAMA3 = (
     "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
 )
 
+# Mistral v0.3 layout ("[INST] question[/INST] answer</s>"); no system role: like Gemma, the
+# system text opens the first user turn (the prompt stays a prefix of the full conversation).
+MISTRAL = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] | trim + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('roles must alternate user/assistant') }}"
+    "{%- endif -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{ '[INST] ' + (first_user_prefix if loop.first else '') + message['content'] | trim + '[/INST]' }}"
+    "{%- else -%}"
+    "{{ ' ' + message['content'] | trim + '</s>' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+
+# Phi-3 / Phi-3.5: "<|user|>\n…<|end|>\n"; the tokenizer adds BOS if it wants one.
+PHI3 = (
+    "{%- for message in messages -%}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] | trim + '<|end|>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|assistant|>\n' }}{%- endif -%}"
+)
+
+# Qwen3 in its non-thinking mode: ChatML whose answer opens with an empty think block, as
+# Qwen3's own template writes it with enable_thinking=False. Earlier answers carry no block.
+QWEN3 = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' and loop.last -%}"
+    "{{ '<|im_start|>assistant\n<think>\n\n</think>\n\n' + message['content'] | trim + '<|im_end|>\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] | trim + '<|im_end|>\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n<think>\n\n</think>\n\n' }}{%- endif -%}"
+)
+
 
 @dataclass(frozen=True)
 class ChatTemplate:
@@ -59,6 +103,7 @@ class ChatTemplate:
     assistant_role: str = "assistant"
     system_role: bool = True
     bos_in_template: bool = False  # the template writes bos_token itself
+    answer_prefix: str = ""  # written before every answer and trained with it (Mistral's space)
 
     def render(self, messages: list[dict], *, bos_token: str = "", add_generation_prompt: bool = False) -> str:
         return render(self.jinja, messages, bos_token=bos_token, add_generation_prompt=add_generation_prompt)
@@ -68,6 +113,9 @@ TEMPLATES: dict[str, ChatTemplate] = {
     "gemma": ChatTemplate("gemma", GEMMA, "<end_of_turn>", assistant_role="model", system_role=False, bos_in_template=True),
     "chatml": ChatTemplate("chatml", CHATML, "<|im_end|>"),
     "llama3": ChatTemplate("llama3", LLAMA3, "<|eot_id|>", bos_in_template=True),
+    "mistral": ChatTemplate("mistral", MISTRAL, "</s>", system_role=False, bos_in_template=True, answer_prefix=" "),
+    "phi3": ChatTemplate("phi3", PHI3, "<|end|>"),
+    "qwen3": ChatTemplate("qwen3", QWEN3, "<|im_end|>"),
 }
 
 

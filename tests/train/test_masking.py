@@ -30,7 +30,7 @@ def test_only_the_answer_and_its_end_marker_are_trained(tok, name):
     enc = encode(tok, template.jinja, messages)
     trained = [t for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE]
     assert [lab for lab in enc.labels if lab != IGNORE] == trained  # labels equal the ids where trained
-    assert tok.decode(trained) == answer + template.end_marker
+    assert tok.decode(trained) == template.answer_prefix + answer + template.end_marker
     # the trained tokens are one contiguous run at the end of the answer
     idx = [i for i, lab in enumerate(enc.labels) if lab != IGNORE]
     assert idx == list(range(idx[0], idx[-1] + 1))
