@@ -277,3 +277,10 @@ def test_evaluator_catches_the_mistakes_the_old_templates_had():
     old = go_render(old_gemma, ollama_data(conv))
     assert "<end_of_turn><start_of_turn>" in old
     assert old != render(TEMPLATES["gemma"].jinja, conv, add_generation_prompt=True)
+
+
+def test_train_command_offers_every_template():
+    from tui.cli.train import train
+
+    (option,) = [p for p in train.params if p.name == "template"]
+    assert set(option.type.choices) == set(TEMPLATES)

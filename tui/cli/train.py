@@ -232,7 +232,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--base", help="Base model: a name from `models list`, a folder, or a hub id.")
 @click.option("--preset", type=click.Choice(["gemma3-12b", "gemma3-4b", "qwen3-8b", "llama3.1-8b", "demo"]), help="Settings for a known base (default: demo).")
 @click.option("--backend", type=click.Choice(["auto", "hf", "unsloth"]), help="auto: Unsloth on a CUDA GPU, else transformers+PEFT.")
-@click.option("--template", type=click.Choice(["gemma", "chatml", "llama3"]), help="Chat template (default: the preset's or the tokenizer's own).")
+@click.option("--template", type=click.Choice(["gemma", "chatml", "qwen3", "llama3", "mistral", "phi3"]), help="Chat template (default: the preset's or the tokenizer's own).")
 @click.option("--epochs", type=float, help="Passes over the train split.")
 @click.option("--steps", "max_steps", type=int, help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--lr", type=float, help="Learning rate.")
