@@ -88,3 +88,19 @@ def test_without_expected_the_last_writer_wins_as_before(store, other):
     assert store.update_pair(p.id, answer="Ещё.").deleted
     with pytest.raises(UserError, match="no pair with id 99"):
         store.update_pair(99, answer="x")
+
+
+def test_expected_updated_stamp_refuses_any_change_since(store, other):
+    p = store.add_pair("Вопрос?", "Ответ.")
+    seen = store.get_pair(p.id).updated
+    other.set_status([p.id], "approved")  # any change at all moves the stamp
+    with pytest.raises(PairChanged, match=f"pair {p.id} was changed elsewhere after") as err:
+        store.update_pair(p.id, answer="Мой ответ.", expected=seen)
+    assert err.value.expected is None and err.value.current.status == "approved" and not err.value.gone
+    assert store.get_pair(p.id).answer == "Ответ."
+    fresh = store.get_pair(p.id).updated
+    assert store.update_pair(p.id, answer="Мой ответ.", expected=fresh).answer == "Мой ответ."
+    other.delete_pairs([p.id])
+    with pytest.raises(PairChanged, match="trash") as err:
+        store.update_pair(p.id, answer="Ещё.", expected=store.get_pair(p.id).updated)
+    assert err.value.gone

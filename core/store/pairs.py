@@ -156,20 +156,26 @@ _EDITABLE = ("question", "answer", "system", "context", "tags", "status", "split
 class PairChanged(UserError):
     """The pair changed (or went to the trash) since the caller loaded it; nothing was written.
 
-    ``expected`` is the pair as the caller loaded it; ``current`` is the pair as it is now
+    ``expected`` is the pair as the caller loaded it, or None when the caller gave only the
+    ``updated`` stamp it saw (``since``); ``current`` is the pair as it is now
     (``current.deleted`` is set when it sits in the trash), or None when it is gone for good.
     """
 
-    def __init__(self, expected: Pair, current: Pair | None) -> None:
+    def __init__(self, pair_id: int, expected: Pair | None, current: Pair | None, *, since: str | None = None) -> None:
+        self.pair_id = pair_id
         self.expected = expected
         self.current = current
-        pid = expected.id
+        self.since = since
+        pid = pair_id
         if current is None:
             message = f"pair {pid} was deleted for good while you were editing it"
             hint = "save your text as a new pair"
-        elif current.deleted is not None and expected.deleted is None:
+        elif self.gone:
             message = f"pair {pid} was moved to the trash while you were editing it"
-            hint = "save your text as a new pair, or restore the pair first (`nastavnik pairs restore %d`)" % pid
+            hint = f"save your text as a new pair, or restore the pair first (`nastavnik pairs restore {pid}`)"
+        elif expected is None:
+            message = f"pair {pid} was changed elsewhere after {since} (last change {current.updated})"
+            hint = f"look at it with `nastavnik pairs show {pid}`, or overwrite it with yours"
         else:
             fields = [k for k in _EDITABLE + ("deleted",) if getattr(current, k) != getattr(expected, k)]
             what = ", ".join(fields) if fields else "its state"
@@ -180,7 +186,10 @@ class PairChanged(UserError):
     @property
     def gone(self) -> bool:
         """True when the pair is in the trash or deleted for good: there is nothing to overwrite."""
-        return self.current is None or (self.current.deleted is not None and self.expected.deleted is None)
+        if self.current is None:
+            return True
+        was_live = self.expected is None or self.expected.deleted is None
+        return self.current.deleted is not None and was_live
 
 
 class PairsMixin:
@@ -643,7 +652,7 @@ class PairsMixin:
         tags: Iterable[str] = _UNSET,
         status: str = _UNSET,
         split: str = _UNSET,
-        expected: Pair | None = None,
+        expected: Pair | str | None = None,
     ) -> Pair:
         """Change some fields of one pair; the old state is kept as one revision.
 
@@ -652,8 +661,11 @@ class PairsMixin:
         trash (or purged it), ``PairChanged`` is raised and nothing is written. The check
         and the write share one transaction, so no other writer slips in between. Changes
         elsewhere to fields this call does not write (status, split…) are kept, not a
-        conflict; an edit that already matches the stored pair writes nothing. Without
-        ``expected`` the last writer wins.
+        conflict; an edit that already matches the stored pair writes nothing.
+
+        ``expected`` may also be the ``updated`` stamp the caller saw (a script that read
+        ``pairs show --json``): then any change at all since, or a trashed pair, is a
+        conflict. Without ``expected`` the last writer wins.
         """
         given = {
             "question": question if question is _UNSET else _check_text("question", question),
@@ -666,20 +678,24 @@ class PairsMixin:
         }
         given = {k: v for k, v in given.items() if v is not _UNSET}
         with self.transaction():
+            since = expected if isinstance(expected, str) else None
+            loaded = expected if isinstance(expected, Pair) else None
             try:
                 old = self.get_pair(pair_id)
             except UserError:
                 if expected is None:
                     raise
-                raise PairChanged(expected, None) from None
+                raise PairChanged(pair_id, loaded, None, since=since) from None
             new = {k: given.get(k, getattr(old, k)) for k in _EDITABLE}
-            if expected is not None:
-                if (expected.deleted is None) != (old.deleted is None):
-                    raise PairChanged(expected, old)
+            if since is not None and (old.updated != since or old.deleted is not None):
+                raise PairChanged(pair_id, None, old, since=since)
+            if loaded is not None:
+                if (loaded.deleted is None) != (old.deleted is None):
+                    raise PairChanged(pair_id, loaded, old)
                 if new != {k: getattr(old, k) for k in _EDITABLE} and any(
-                    getattr(old, k) != getattr(expected, k) for k in given
+                    getattr(old, k) != getattr(loaded, k) for k in given
                 ):
-                    raise PairChanged(expected, old)
+                    raise PairChanged(pair_id, loaded, old)
             if new == {k: getattr(old, k) for k in _EDITABLE}:
                 return old
             self._snapshot([pair_id], self._action("edit", f"edit pair {pair_id}"))

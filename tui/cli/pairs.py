@@ -144,6 +144,70 @@ def search(obj: Ctx, query, status, split, tag, limit, as_json) -> None:
     click.echo(f"{total} match" + ("" if total == 1 else "es") + (f", showing {len(found)}" if total > len(found) else ""), err=True)
 
 
+EDIT_SECTIONS = ("question", "answer", "system", "tags")
+
+
+def _edit_doc(p) -> str:
+    """The pair as a text document for $EDITOR or --file; ``_parse_doc`` reads it back."""
+    lines = [
+        f"# Pair {p.id} · {p.status} · {p.split}. Edit the text under each === line, save and close.",
+        "# Lines starting with # above the first === line are ignored; tags are comma separated.",
+        f"# version: {p.updated}",
+    ]
+    for key in EDIT_SECTIONS:
+        value = ", ".join(p.tags) if key == "tags" else (getattr(p, key) or "")
+        lines += [f"=== {key} ===", value]
+    return "\n".join(lines) + "\n"
+
+
+def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
+    """(values, version) from a document ``_edit_doc`` wrote and a person edited."""
+    version = None
+    sections: dict[str, list[str]] = {}
+    current = None
+    for n, line in enumerate(text.splitlines(), 1):
+        head = line.strip()
+        if head.startswith("===") and head.endswith("===") and len(head) > 6:
+            current = head.strip("= ").lower()
+            if current not in EDIT_SECTIONS:
+                raise UserError(
+                    f"{where} line {n}: unknown section {current!r}", hint="the sections are: " + ", ".join(EDIT_SECTIONS)
+                )
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+        elif head.startswith("# version:"):
+            version = head.split(":", 1)[1].strip() or None
+        elif head and not head.startswith("#"):
+            raise UserError(f"{where} line {n}: text before the first === line", hint="put it under === question === or === answer ===")
+    missing = [k for k in ("question", "answer") if k not in sections]
+    if missing:
+        raise UserError(f"{where} has no === {missing[0]} === section", hint="keep the === lines the editor started with")
+    values = {k: "\n".join(v).strip("\n") for k, v in sections.items()}
+    out = {"question": values["question"], "answer": values["answer"]}
+    if "system" in values:
+        out["system"] = values["system"].strip()
+    if "tags" in values:
+        out["tags"] = [t.strip() for t in values["tags"].replace(";", ",").split(",") if t.strip()]
+    return out, version
+
+
+def _keep_edit(ws, pair_id: int, text: str):
+    """Write an edit that could not be saved where the user will find it; returns the path."""
+    from core.store.base import now
+
+    folder = ws.home / "edits"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = now()[:19].replace(":", "-")
+    n = 1
+    path = folder / f"pair-{pair_id}-{stamp}.txt"
+    while path.exists():  # never write over an earlier kept edit
+        n += 1
+        path = folder / f"pair-{pair_id}-{stamp}-{n}.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pairs.command(context_settings=CONTEXT)
 @click.argument("pair_id", type=int)
 @click.option("-q", "--question")
@@ -151,18 +215,92 @@ def search(obj: Ctx, query, status, split, tag, limit, as_json) -> None:
 @click.option("-s", "--system", help="New system prompt; an empty string removes it.")
 @click.option("--status", type=STATUS)
 @click.option("--split", type=SPLIT)
+@click.option("-e", "--editor", "use_editor", is_flag=True, help="Edit question, answer, system prompt and tags in $EDITOR.")
+@click.option(
+    "--file", "from_file", type=click.Path(dir_okay=False, exists=True), help="Take them from FILE (the text --editor shows)."
+)
+@click.option("--if-updated", metavar="STAMP", help="Refuse if the pair changed after STAMP (its \"updated\" in show --json).")
+@click.option("--force", is_flag=True, help="Save even if the pair was changed elsewhere meanwhile.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def edit(obj: Ctx, pair_id, question, answer, system, status, split, as_json) -> None:
+def edit(obj: Ctx, pair_id, question, answer, system, status, split, use_editor, from_file, if_updated, force, as_json) -> None:
     """Change a pair; the old text stays in its history.
 
-    Example: nastavnik pairs edit 12 -a "Исправленный ответ."
+    With --editor the pair opens in $EDITOR; if someone changes it elsewhere (the app,
+    another command, an undo) before you save, nothing is overwritten: the command stops,
+    keeps your text in a file and says how to look and how to overwrite (--force).
+    A --file with a "# version:" line is checked the same way.
+
+    \b
+    Examples:
+      nastavnik pairs edit 12 -a "Исправленный ответ."
+      nastavnik pairs edit 12 --editor
+      nastavnik pairs edit 12 -a "…" --if-updated 2026-11-25T10:00:00.000+00:00
     """
+    from core.store import PairChanged
+
     changes = {k: v for k, v in dict(question=question, answer=answer, system=system, status=status, split=split).items() if v is not None}
-    if not changes:
-        raise UserError("nothing to change", hint="give --question, --answer, --system, --status or --split")
+    if use_editor and from_file:
+        raise UserError("--editor and --file both give the text", hint="use one of them")
+    if (use_editor or from_file) and {"question", "answer", "system"} & set(changes):
+        raise UserError("--editor and --file give the text themselves", hint="leave out -q, -a and -s")
+    if force and if_updated:
+        raise UserError("--force and --if-updated contradict each other", hint="use one of them")
+    kept_text = None
+    expected = if_updated
     with obj.store() as store:
-        pair = store.update_pair(pair_id, **changes)
+        if use_editor:
+            loaded = store.get_pair(pair_id)
+            text = click.edit(_edit_doc(loaded), extension=".txt", require_save=True)
+            if text is None:
+                click.echo(f"pair {pair_id}: the editor closed without saving; nothing changed")
+                return
+            kept_text = text
+            try:
+                values, _ = _parse_doc(text, "the edited text")
+            except UserError as exc:
+                path = _keep_edit(obj.ws, pair_id, text)
+                raise UserError(exc.message, hint=f"your text is kept in {path}; fix it there and run "
+                                f"`nastavnik pairs edit {pair_id} --file {path}`") from None
+            before = {"question": loaded.question, "answer": loaded.answer, "system": loaded.system or "", "tags": loaded.tags}
+            if values == before and not changes:
+                click.echo(f"pair {pair_id}: nothing changed")
+                return
+            changes.update(values)
+            expected = None if force else loaded
+        elif from_file:
+            from pathlib import Path
+
+            values, version = _parse_doc(Path(from_file).read_text(encoding="utf-8"), from_file)
+            changes.update(values)
+            expected = None if force else version
+        elif not changes:
+            raise UserError("nothing to change", hint="give --question, --answer, --system, --status, --split or --editor")
+        try:
+            pair = store.update_pair(pair_id, **changes, expected=expected)
+        except PairChanged as exc:
+            where = ""
+            if kept_text is not None:
+                path = _keep_edit(obj.ws, pair_id, kept_text)
+                where = f"; your edit is kept in {path}"
+                retry = f"`nastavnik pairs edit {pair_id} --file {path} --force`"
+            elif from_file:
+                retry = f"`nastavnik pairs edit {pair_id} --file {from_file} --force`"
+            else:
+                retry = "the same command with --force"
+            if exc.gone:
+                hint = f"restore it with `nastavnik pairs restore {pair_id}` and run {retry}, or add it anew with `nastavnik pairs add`"
+                if exc.current is None:
+                    hint = "add it anew with `nastavnik pairs add`"
+            else:
+                hint = f"see it with `nastavnik pairs show {pair_id}`; {retry} overwrites it with yours"
+            raise UserError(exc.message + where, hint=hint) from None
+        except UserError as exc:
+            if kept_text is None:
+                raise
+            path = _keep_edit(obj.ws, pair_id, kept_text)
+            raise UserError(exc.message, hint=f"your text is kept in {path}; fix it and run "
+                            f"`nastavnik pairs edit {pair_id} --file {path}`") from None
     if as_json:
         emit_json(pair.to_dict())
     else:
