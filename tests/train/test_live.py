@@ -60,7 +60,7 @@ def _lines(stream, out: queue.Queue) -> None:
 
 
 def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home, start):
-    steps = 12
+    steps = 16
     run_id = start(steps)
     # follow from the very start: nothing of the training is in the log yet, so every step line
     # it prints it has to pick up while the run goes
