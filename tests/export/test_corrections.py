@@ -14,6 +14,7 @@ from tests.export.conftest import run_cli
 QUESTION = "Что такое эпоха обучения?"
 MODEL_ANSWER = "Эпоха — это когда модель отдыхает."
 FIXED = "Эпоха — один полный проход по всем обучающим данным."
+TYPED = "Один полный проход по данным."
 
 
 @pytest.fixture
@@ -399,7 +400,8 @@ def test_evaluate_room_saves_a_correction_in_a_worker(home):
             await pilot.pause()
             assert isinstance(app.screen, CorrectAnswerScreen)
             assert app.screen.query_one("#fix-answer").text == "ответ run-1-q8_0"
-            app.screen.query_one("#fix-answer").text = FIXED
+            await pilot.press(*TYPED)  # the model's answer is selected: typing replaces it
+            assert app.screen.query_one("#fix-answer").text == TYPED
             await pilot.press("ctrl+a")
             await pilot.pause()
             await pilot.press("escape")  # closing the question view at once loses nothing
@@ -411,7 +413,7 @@ def test_evaluate_room_saves_a_correction_in_a_worker(home):
     with ws.store() as s:
         (pair,) = s.list_pairs(limit=None, order="id", desc=True)[:1]
         assert pair.source == f"eval:{pair_id}:run-1-q8_0" and pair.status == "approved"
-        assert pair.question == "Зачем нужна проверочная выборка?" and pair.answer == FIXED and pair.split == "train"
+        assert pair.question == "Зачем нужна проверочная выборка?" and pair.answer == TYPED and pair.split == "train"
 
 
 @pytest.mark.slow

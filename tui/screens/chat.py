@@ -175,7 +175,10 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
 
     def on_mount(self) -> None:
         localize(self)
-        self.query_one("#fix-answer", TextArea).focus()
+        answer = self.query_one("#fix-answer", TextArea)
+        answer.focus()
+        # the model's answer is selected: typing replaces it, an arrow key edits it in place
+        answer.select_all()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
