@@ -225,6 +225,9 @@ def test_evaluator_scopes_like_go():
     # a declaration inside a range body shadows and ends with the range
     src = '{{ $n := "x" }}{{ range .Messages }}{{ $n := .Content }}{{ $n }}{{ end }}{{ $n }}'
     assert go_render(src, data) == "abx"
+    # body variables end with each iteration: the next "$n =" assigns the outer $n again
+    src = '{{ $n := "o" }}{{ range .Messages }}{{ $n = .Content }}{{ $n := "i" }}{{ end }}{{ $n }}'
+    assert go_render(src, data) == "b"
     with pytest.raises(GoTemplateError, match="undefined variable"):
         go_render("{{ range .Messages }}{{ $m := .Role }}{{ end }}{{ $m }}", data)
     # range rebinds dot; $ stays the root; $i, $m := range gives index and element
@@ -284,3 +287,88 @@ def test_train_command_offers_every_template():
 
     (option,) = [p for p in train.params if p.name == "template"]
     assert set(option.type.choices) == set(TEMPLATES)
+
+
+# ---------------------------------------------------------------------------- against the real Go
+# When a Go toolchain is installed (`apt-get install golang-go`), the evaluator's output is
+# checked against Go's own text/template for every case above: the TEMPLATEs we ship under both
+# Ollama behaviours, and the semantics snippets. Without Go these tests skip.
+
+SNIPPETS = [
+    ("a \t\r\n {{- .X -}} \n\t b", {"X": "1"}),
+    ("a {{-3}} b {{ .X }} c", {"X": "1"}),
+    ("{{ .X -}}  z", {"X": "v  "}),
+    ('x {{ " -}}" }} y', {}),
+    ('{{ $n := "" }}{{ range .Messages }}{{ $n = .Content }}{{ end }}{{ $n }}', None),
+    ('{{ $n := "x" }}{{ range .Messages }}{{ $n := .Content }}{{ $n }}{{ end }}{{ $n }}', None),
+    ('{{ $n := "o" }}{{ range .Messages }}{{ $n = .Content }}{{ $n := "i" }}{{ end }}{{ $n }}', None),
+    ("{{ range $i, $m := .Messages }}{{ $i }}{{ $m.Role }}{{ $.System }}{{ .Content }};{{ end }}", None),
+    ('{{ range .Messages }}{{ if eq .Role "system" "tool" }}T{{ else if eq .Role "user" }}U{{ else }}A{{ end }}{{ end }}', None),
+    ('{{ and .System "" }}|{{ or "" .System }}|{{ not .System }}|{{ and .System "y" }}', None),
+    ("{{ range $i, $_ := .Messages }}{{ len (slice $.Messages $i) }}{{ if eq (len (slice $.Messages $i)) 1 }}L{{ end }}{{ end }}", None),
+    ("{{ range .Messages }}x{{ else }}empty{{ end }}", {"Messages": []}),
+    ('"\\u00e9\\t\\"" {{ "\\u00e9\\t\\"" }} {{ `raw\\n` }} {{ "\\x41\\U0001F600" }}', {}),
+    ("{{ if $x := .System }}{{ $x }}{{ else }}none{{ end }}", None),
+    ("{{- range .Messages }}\n  {{- .Role }}\n{{ end -}}\n\n!", None),
+    ("{{ lower .System }}", None),  # both must refuse
+    ("{{ if .System }}unclosed", None),
+    ("{{ $x }}", None),
+    ("{{ eq .System 1 }}", None),
+]
+SNIPPET_DATA = {
+    "System": "S",
+    "Messages": [{"Role": "user", "Content": "a"}, {"Role": "assistant", "Content": "b"}, {"Role": "user", "Content": "c"}],
+}
+
+
+@pytest.fixture(scope="module")
+def real_go(tmp_path_factory):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("no Go toolchain: the evaluator is not compared with text/template")
+    out = tmp_path_factory.mktemp("gorender")
+    env = {**__import__("os").environ, "GOCACHE": str(out / "cache"), "GOPATH": str(out / "gopath"), "GOFLAGS": "-mod=mod"}
+    src = Path(__file__).parent / "gorender" / "main.go"
+    subprocess.run([go, "build", "-o", str(out / "gorender"), str(src)], check=True, cwd=out, env=env, timeout=300)
+
+    def run(cases: list[tuple[str, dict]]) -> list[dict]:
+        payload = json.dumps([{"template": t, "data": d} for t, d in cases])
+        proc = subprocess.run([str(out / "gorender")], input=payload, capture_output=True, text=True, check=True, timeout=60)
+        return json.loads(proc.stdout)
+
+    return run
+
+
+def _ours(template: str, data: dict) -> tuple[str | None, bool]:
+    try:
+        return go_render(template, data), False
+    except GoTemplateError:
+        return None, True
+
+
+def test_evaluator_agrees_with_go_on_the_shipped_templates(real_go):
+    cases = []
+    for family in FAMILIES:
+        template = _GO_TEMPLATES[family]
+        for conv in CONVERSATIONS.values():
+            for keeps in (True, False):
+                cases.append((template, ollama_data(conv, keeps_system=keeps)))
+                cases.append((template, ollama_data(conv, modelfile_system=SYSTEM, keeps_system=keeps)))
+    results = real_go(cases)
+    for (template, data), got in zip(cases, results):
+        assert got["err"] == ""
+        assert go_render(template, data) == got["out"]
+
+
+def test_evaluator_agrees_with_go_on_the_semantics_snippets(real_go):
+    cases = [(t, SNIPPET_DATA if d is None else d) for t, d in SNIPPETS]
+    for (template, data), got in zip(cases, real_go(cases)):
+        ours, failed = _ours(template, data)
+        if got["err"]:
+            assert failed, (template, got["err"])
+        else:
+            assert not failed and ours == got["out"], (template, ours, got["out"])
