@@ -376,8 +376,9 @@ class _Lines:
 def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
     """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
 
-    One thread: commands are read between answers, and between tokens a non-blocking poll
-    of stdin notices a stop request — no reader thread to hand work over to.
+    One thread: commands are read between answers, and during an answer a non-blocking poll
+    of stdin (at most every FLUSH_S) notices a stop request — no reader thread to hand work
+    over to.
     """
     out = sys.stdout
     lines = _Lines(sys.stdin.fileno())
@@ -394,7 +395,14 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
         except ValueError:
             return None
 
+    polled = [0.0]
+
     def cancel() -> bool:
+        # a stop request waits at most FLUSH_S: no system call on every token
+        now = time.perf_counter()
+        if now - polled[0] < FLUSH_S:
+            return stopped[0]
+        polled[0] = now
         for line in lines.poll():
             cmd = parse(line)
             if cmd is None:
