@@ -193,3 +193,28 @@ def test_word_diff_marks_removed_and_added_words_and_elides_long_equal_runs():
     assert "конец" in diff.plain and "финал" in diff.plain and "один " not in diff.plain
     styles = {diff.plain[s.start : s.end]: str(s.style) for s in diff.spans}
     assert styles["конец"] == "red strike" and styles["финал"] == "green"
+
+
+@async_test
+async def test_editor_opened_from_a_stale_row_shows_the_pair_as_it_is_now(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        # changed elsewhere after the table read its rows: the row on screen is old
+        elsewhere(ws, lambda s: s.update_pair(1, answer="Свежий ответ.", status="approved"))
+        assert app.query_one(PairTable).cursor_pair.answer == "Один проход по данным."
+        await pilot.press("enter")
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditPairScreen)
+        assert editor.query_one("#answer", TextArea).text == "Свежий ответ."
+        assert "approved" in str(editor.query_one("#editor-title").render())
+        assert not editor.editor.dirty
+        area = editor.query_one("#answer", TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+        await pilot.press(*" Да.")
+        await pilot.press("ctrl+s")  # saved against the fresh copy: no dialog
+        await settle(pilot)
+        assert not isinstance(app.screen, (PairConflictScreen, EditPairScreen))
+    assert get(ws, 1).answer == "Свежий ответ. Да."

@@ -177,6 +177,30 @@ class EditPairScreen(Screen[Pair | None]):
 
     def on_mount(self) -> None:
         localize(self)
+        if self.pair is not None:
+            self._check_fresh(self.pair.id)
+
+    @work(thread=True, group="editor-fresh", exclusive=True)
+    def _check_fresh(self, pair_id: int) -> None:
+        """The editor opens at once from the table's copy; read the pair again behind it."""
+        try:
+            with Store(self.db_path, migrate=False) as store:
+                pair = store.get_pair(pair_id)
+        except UserError:
+            return  # gone: the save will say so and offer to keep the text
+        self.app.call_from_thread(self._fresh, pair)
+
+    def _fresh(self, pair: Pair) -> None:
+        """If the pair changed since the table read it and nothing is typed yet, show it as it is now."""
+        if self.pair is None or self._saving or pair.id != self.pair.id or pair.updated == self.pair.updated:
+            return
+        if pair.deleted is not None or self.editor.dirty:
+            return  # trashed, or typed in already: a save shows the difference and lets the user choose
+        if editable(pair) != editable(self.pair):
+            self.editor.load(pair)
+            self.store_changed = True  # the table behind showed an older copy
+        self.pair = pair
+        self.query_one("#editor-title", Static).update(self._title())
 
     @property
     def editor(self) -> PairEditor:
