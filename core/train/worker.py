@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         store.add_metric(run.id, row["step"], **{k: v for k, v in row.items() if k != "step"})
         metrics_file.write(json.dumps(row) + "\n")
         metrics_file.flush()
-        _log("step " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        _log(f"step {row['step']} " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k != "step"))
 
     def on_snapshot(snap) -> None:
         store.update_run(run.id, dataset_sha256=snap.sha256, train_pairs=len(snap.train), eval_pairs=len(snap.eval))
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         store.update_run(run.id, adapter_path=str(result.adapter), step=result.steps, eval_loss=result.eval_loss or finished.eval_loss)
         if status == "done":
             _register_adapter(store, run.id, result, config, run.base)
-        _log(f"run {run.id} {status} at step {result.steps} (loss {result.train_loss}, eval loss {result.eval_loss})")
+        losses = ", ".join(f"{name} {value:.4f}" for name, value in (("loss", result.train_loss), ("eval loss", result.eval_loss)) if value is not None)
+        _log(f"run {run.id} {status} at step {result.steps}" + (f" ({losses})" if losses else ""))
     except UserError as exc:
         error = str(exc)
         _log(f"error: {error}")
