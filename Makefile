@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The gpu extra (unsloth, bitsandbytes) only where nvidia-smi sees a GPU.
 EXTRAS := train,chat,dev$(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo ,gpu)
 
-.PHONY: run test install bench demo clean-venv tmux
+.PHONY: run test install bench demo clean-venv test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +22,18 @@ run: $(STAMP)
 	$(BIN)/nastavnik demo --if-missing
 	$(BIN)/nastavnik
 
-test: $(STAMP) tmux
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
-# The end-to-end terminal tests drive the real binary in tmux. Install it where we can
-# (root with apt); elsewhere those tests say they were skipped and why.
-tmux:
-	@command -v tmux >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y -qq tmux >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq tmux >/dev/null 2>&1)); } || \
-	  echo "tmux is not installed: the tmux end-to-end tests will be skipped"
+# Tools some tests need, installed where we can (root with apt); elsewhere those tests say
+# they were skipped and why. tmux: the end-to-end terminal tests drive the real binary in it.
+# go: the Ollama Modelfile tests check our Go-template evaluator against text/template itself.
+test-tools:
+	@for pair in tmux:tmux go:golang-go; do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$pkg >/dev/null 2>&1)); } || \
+	    echo "$$pkg is not installed: the tests that need $$cmd will be skipped"; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python bench/store.py
