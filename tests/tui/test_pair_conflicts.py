@@ -70,6 +70,10 @@ async def test_overwrite_with_mine_after_showing_the_diff(ws):
         elsewhere(ws, lambda s: s.update_pair(1, answer="Один полный проход по всем данным.", status="approved"))
         dialog = await save_into_dialog(pilot)
         assert dialog.changed_fields() == ["answer"]
+        assert not dialog.query("#merge")  # both sides changed the answer: no merge to offer
+        await pilot.press("m")
+        await settle(pilot)
+        assert app.screen is dialog
         text = dialog_text(dialog)
         assert "Answer · changed there and by you" in text
         assert "полный" in text and "Моя правка." in text  # their words and mine both shown
@@ -218,3 +222,31 @@ async def test_editor_opened_from_a_stale_row_shows_the_pair_as_it_is_now(ws):
         await settle(pilot)
         assert not isinstance(app.screen, (PairConflictScreen, EditPairScreen))
     assert get(ws, 1).answer == "Свежий ответ. Да."
+
+
+@async_test
+async def test_merge_when_the_two_sides_changed_different_fields(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_and_edit(pilot, ws)
+        elsewhere(ws, lambda s: s.update_pair(1, question="Что такое эпоха обучения?", tags=["термины"]))
+        dialog = await save_into_dialog(pilot)
+        assert dialog.query_one("#merge")
+        assert "Tags · changed there" in dialog_text(dialog) and "Answer · changed by you" in dialog_text(dialog)
+        await pilot.press("ь")  # m on the Russian layout
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditPairScreen)
+        # merged on screen, not yet saved
+        assert editor.query_one("#question", TextArea).text == "Что такое эпоха обучения?"
+        assert editor.query_one("#answer", TextArea).text == "Один проход по данным. Моя правка."
+        assert editor.query_one("#tags", Input).value == "термины"
+        assert editor.editor.dirty
+        assert get(ws, 1).answer == "Один проход по данным."
+        await pilot.press("ctrl+s")  # measured against their version now: saves without a dialog
+        await settle(pilot)
+        assert not isinstance(app.screen, (PairConflictScreen, EditPairScreen))
+    pair = get(ws, 1)
+    assert (pair.question, pair.answer, pair.tags) == (
+        "Что такое эпоха обучения?", "Один проход по данным. Моя правка.", ["термины"]
+    )

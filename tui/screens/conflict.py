@@ -5,7 +5,9 @@ elsewhere to the edit on screen and lets the user choose; nothing is thrown away
 they pick the choice that says so:
 
 - changed elsewhere: ``"mine"`` (overwrite with my edit), ``"theirs"`` (load the saved
-  version, dropping my edit), ``"keep"`` (back to editing, nothing written);
+  version, dropping my edit), ``"keep"`` (back to editing, nothing written), and, when no
+  field was changed on both sides, ``"merge"`` (their fields plus mine, loaded into the
+  editor for a look before ctrl+s saves them);
 - trashed or deleted for good elsewhere: ``"new"`` (save my edit as a new pair),
   ``"discard"`` (drop my edit), ``"keep"``.
 
@@ -46,6 +48,7 @@ register(
         "cf.mine": "Записать мою (o)",
         "cf.theirs": "Взять их версию (t)",
         "cf.keep": "Править дальше (esc)",
+        "cf.merge": "Объединить (m)",
         "cf.new": "Новой парой (n)",
         "cf.discard": "Выбросить правку (d)",
         "cf.field.status": "статус",
@@ -70,6 +73,7 @@ register(
         "cf.mine": "Overwrite with mine (o)",
         "cf.theirs": "Take theirs (t)",
         "cf.keep": "Keep editing (esc)",
+        "cf.merge": "Merge both (m)",
         "cf.new": "Save as a new pair (n)",
         "cf.discard": "Discard my edit (d)",
         "cf.field.status": "status",
@@ -85,6 +89,18 @@ KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer ru
 def editable(pair: Pair) -> dict:
     """The fields the editor shows, in the shape ``PairEditor.values()`` returns."""
     return {"question": pair.question, "answer": pair.answer, "system": pair.system or "", "tags": list(pair.tags)}
+
+
+def merged(mine: dict, base: Pair, current: Pair | None) -> dict | None:
+    """Their changes plus mine when no field was changed on both sides; else None."""
+    if current is None or current.deleted is not None:
+        return None
+    theirs, start = editable(current), editable(base)
+    here = {f for f in FIELDS if mine[f] != start[f]}
+    there = {f for f in FIELDS if theirs[f] != start[f]}
+    if not here or not there or here & there:
+        return None
+    return {f: mine[f] if f in here else theirs[f] for f in FIELDS}
 
 
 def _as_text(field: str, value) -> str:
@@ -127,10 +143,11 @@ class PairConflictScreen(ModalScreen[str]):
         border: thick $warning; background: $surface; padding: 0 1;
     }
     PairConflictScreen #cf-title { text-style: bold; margin-bottom: 1; }
-    PairConflictScreen #cf-body { height: auto; max-height: 14; }
+    PairConflictScreen #cf-body { height: auto; max-height: 11; }
     PairConflictScreen .cf-field { text-style: bold; margin-top: 1; }
     PairConflictScreen .cf-note { color: $foreground-muted; }
     PairConflictScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    PairConflictScreen Horizontal.cf-more { margin-top: 0; }
     PairConflictScreen Button { margin-left: 1; min-width: 10; }
     """
 
@@ -140,6 +157,7 @@ class PairConflictScreen(ModalScreen[str]):
         Binding(both_layouts("t"), "choose('theirs')", show=False),
         Binding(both_layouts("n"), "choose('new')", show=False),
         Binding(both_layouts("d"), "choose('discard')", show=False),
+        Binding(both_layouts("m"), "choose('merge')", show=False),
         Binding("escape", "choose('keep')", show=False),
     ]
 
@@ -149,7 +167,10 @@ class PairConflictScreen(ModalScreen[str]):
         self.base = base
         self.current = current
         self.gone = current is None or (current.deleted is not None and base.deleted is None)
+        self.merged = None if self.gone else merged(mine, base, current)
         self.choices = ("new", "discard", "keep") if self.gone else ("mine", "theirs", "keep")
+        if self.merged is not None:
+            self.choices += ("merge",)
 
     def changed_fields(self) -> list[str]:
         """The fields where the saved version and the edit on screen differ."""
@@ -201,7 +222,12 @@ class PairConflictScreen(ModalScreen[str]):
                 else:
                     yield Button(t("cf.mine"), id="mine", variant="warning")
                     yield Button(t("cf.theirs"), id="theirs")
-                yield Button(t("cf.keep"), id="keep")
+                if self.merged is None:
+                    yield Button(t("cf.keep"), id="keep")
+            if self.merged is not None:  # a second row: four buttons do not fit 80 columns
+                with Horizontal(classes="cf-more"):
+                    yield Button(t("cf.merge"), id="merge", variant="primary")
+                    yield Button(t("cf.keep"), id="keep")
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()

@@ -26,7 +26,7 @@ from core.errors import UserError
 from core.store import Pair, PairChanged, Store
 from core.text import estimate_tokens
 from tui.screens._dialogs import ConfirmScreen
-from tui.screens.conflict import PairConflictScreen, editable
+from tui.screens.conflict import PairConflictScreen, editable, merged
 from tui.i18n import register, t
 from tui.keys import both, localize
 
@@ -46,6 +46,7 @@ register(
         "ed.discard": "Есть несохранённые правки. Выбросить их?",
         "ed.reloaded": "Загружена версия пары #{id}, сохранённая в другом месте",
         "ed.saved_new": "Правка сохранена новой парой #{id}",
+        "ed.merged": "Их изменения и ваши правки объединены; ctrl+s сохранит",
     },
     en={
         "ed.title.new": "New pair",
@@ -62,6 +63,7 @@ register(
         "ed.discard": "There are unsaved edits. Throw them away?",
         "ed.reloaded": "Loaded pair #{id} as it was saved elsewhere",
         "ed.saved_new": "Your edit is saved as the new pair #{id}",
+        "ed.merged": "Their changes and your edit are merged; ctrl+s saves them",
     },
 )
 
@@ -133,14 +135,15 @@ class PairEditor(Vertical):
     def dirty(self) -> bool:
         return self.values() != self.initial
 
-    def load(self, pair: Pair) -> None:
-        """Show ``pair`` instead of what is on screen (the edit on screen is dropped)."""
+    def load(self, pair: Pair, values: dict | None = None) -> None:
+        """Start again from ``pair``, showing ``values`` (default: the pair itself) as the edit."""
         self.pair = pair
         self.initial = editable(pair)
+        shown = values or self.initial
         for key in ("question", "answer", "system"):
-            self.query_one(f"#{key}", TextArea).load_text(self.initial[key])
-            self.query_one(f"#{key}-count", Label).update(count_label(self.initial[key]))
-        self.query_one("#tags", Input).value = ", ".join(self.initial["tags"])
+            self.query_one(f"#{key}", TextArea).load_text(shown[key])
+            self.query_one(f"#{key}-count", Label).update(count_label(shown[key]))
+        self.query_one("#tags", Input).value = ", ".join(shown["tags"])
 
 
 class EditPairScreen(Screen[Pair | None]):
@@ -271,6 +274,12 @@ class EditPairScreen(Screen[Pair | None]):
                 self.query_one("#editor-title", Static).update(self._title())
                 self.notify(t("ed.reloaded", id=exc.current.id))
                 self.editor.query_one("#question", TextArea).focus()
+            elif choice == "merge":  # shown, not saved: the user looks, then ctrl+s
+                dialog_merge = merged(values, self.pair, exc.current)
+                self.pair = exc.current
+                self.editor.load(exc.current, dialog_merge)
+                self.query_one("#editor-title", Static).update(self._title())
+                self.notify(t("ed.merged"))
             elif choice == "discard":
                 self.dismiss(None)
             # "keep" (or escape): back to the edit, still measured against what was loaded
