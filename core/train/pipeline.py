@@ -22,7 +22,8 @@ from typing import Callable
 from core.errors import UserError
 from core.train.config import TrainConfig
 
-TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "chat_template.jinja")
 MetricSink = Callable[[dict], None]
 
 
@@ -132,12 +133,19 @@ def snapshot_dataset(paths: RunPaths, store=None):
 # ---------------------------------------------------------------------------- 4+5. format and mask
 
 
-def format_and_mask(tokenizer, config: TrainConfig, snap):
-    """(train, eval) ``datasets.Dataset`` of input_ids + labels masked to the answers."""
-    from core.dataset import encode_all, template_source, to_hf_dataset
+def training_template(tokenizer, config: TrainConfig) -> str:
+    """The Jinja chat template the examples are rendered with: the preset's, else the base's."""
+    from core.dataset import template_source
     from core.train.templates import get_template
 
-    source = template_source(tokenizer, get_template(config.template) if config.template else None)
+    return template_source(tokenizer, get_template(config.template) if config.template else None)
+
+
+def format_and_mask(tokenizer, config: TrainConfig, snap):
+    """(train, eval) ``datasets.Dataset`` of input_ids + labels masked to the answers."""
+    from core.dataset import encode_all, to_hf_dataset
+
+    source = training_template(tokenizer, config)
     train = encode_all(tokenizer, source, snap.train, max_len=config.max_seq_len)
     evals = encode_all(tokenizer, source, snap.eval, max_len=config.max_seq_len)
     train_ds = to_hf_dataset(train)
@@ -269,8 +277,12 @@ def _is_oom(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------- 7. save
 
 
-def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict) -> Path:
-    """The adapter plus the base's tokenizer files, written to a temp folder and renamed."""
+def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, *, chat_template: str | None = None) -> Path:
+    """The adapter plus the base's tokenizer files, written to a temp folder and renamed.
+
+    ``chat_template`` (the one the run trained with) replaces the base's in the copied files,
+    so the merged model and its GGUF prompt exactly as the model was trained.
+    """
     tmp = paths.root / "adapter.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -282,11 +294,28 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict) 
                 shutil.copy2(base / name, tmp / name)
     else:
         tokenizer.save_pretrained(str(tmp))
+    if chat_template is not None:
+        set_chat_template(tmp, chat_template)
     (tmp / "nastavnik_run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     if paths.adapter.exists():
         shutil.rmtree(paths.adapter)
     os.replace(tmp, paths.adapter)
     return paths.adapter
+
+
+def set_chat_template(folder: Path, chat_template: str) -> None:
+    """Write ``chat_template`` where transformers and llama.cpp's converter read it.
+
+    transformers 5 reads ``chat_template.jinja`` first; older files keep it in
+    ``tokenizer_config.json``: both say the same afterwards.
+    """
+    (folder / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+    config_file = folder / "tokenizer_config.json"
+    if config_file.is_file():
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+        if "chat_template" in data and data["chat_template"] != chat_template:
+            data["chat_template"] = chat_template
+            config_file.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- all of it
@@ -341,7 +370,7 @@ def run(
         "steps": trainer.state.global_step,
         "config": config.to_dict(),
     }
-    adapter = save_adapter(trainer.model, tokenizer, paths, base_path, meta)
+    adapter = save_adapter(trainer.model, tokenizer, paths, base_path, meta, chat_template=training_template(tokenizer, config))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     train_loss = losses[-1] if losses else None
     if train_loss is not None and not math.isfinite(train_loss):

@@ -68,6 +68,26 @@ def test_packed_run_trains_on_the_cpu(train_home, cli):
     assert len(losses) == 3 and all(0 < loss < 20 for loss in losses)
 
 
+def test_the_template_a_run_trained_with_travels_to_the_merged_model(train_home, cli, tmp_path):
+    """Trained with chatml on a base whose own template is Gemma's: the adapter, and the model
+    merged from it for export, must prompt with chatml, or the GGUF would be served wrong."""
+    from transformers import AutoTokenizer
+
+    from core.export import merge, resolve_source
+    from core.train.templates import get_template
+    from core.workspace import Workspace
+
+    r = cli("train", "--base", "demo", "--steps", "2", "--template", "chatml", "--save-steps", "50", *FAST)
+    assert r.code == 0, r.err + r.out
+    adapter = train_home / "runs" / "1" / "adapter"
+    chatml = get_template("chatml").jinja
+    assert (adapter / "chat_template.jinja").read_text(encoding="utf-8") == chatml
+    merged = merge(resolve_source(Workspace.open(train_home), "1"), tmp_path / "merged")
+    tok = AutoTokenizer.from_pretrained(str(merged))
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Что такое эпоха?"}], tokenize=False, add_generation_prompt=True)
+    assert "<|im_start|>user\nЧто такое эпоха?<|im_end|>" in prompt and "<start_of_turn>" not in prompt
+
+
 def _start(cli, *args) -> int:
     r = cli("train", "--base", "demo", "--detach", "--json", *FAST, *args)
     assert r.code == 0, r.err
