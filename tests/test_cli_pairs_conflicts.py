@@ -30,6 +30,8 @@ EDITOR = textwrap.dedent(
     head, rest = text.split("=== answer ===\\n", 1)
     old_answer, tail = rest.split("=== system ===", 1)
     text = head + "=== answer ===\\n" + os.environ["NEW_ANSWER"] + "\\n=== system ===" + tail
+    if os.environ.get("BREAK"):
+        text = text.replace("=== system ===", "=== sistem ===")
     open(path, "w", encoding="utf-8").write(text)
     """
 )
@@ -45,9 +47,10 @@ def editor(cli, home, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITOR", f'"{sys.executable}" "{script}"')
     monkeypatch.setenv("STORE_DB", str(home / "nastavnik.db"))
 
-    def set_up(new_answer: str, meanwhile: str = "") -> None:
+    def set_up(new_answer: str, meanwhile: str = "", broken: bool = False) -> None:
         monkeypatch.setenv("NEW_ANSWER", new_answer)
         monkeypatch.setenv("MEANWHILE", meanwhile)
+        monkeypatch.setenv("BREAK", "1" if broken else "")
 
     return set_up
 
@@ -107,4 +110,18 @@ def test_if_updated_refuses_a_stale_stamp(cli, editor):
     assert answer(cli) == "Один проход."
     fresh = cli("pairs", "show", "1", "--json").json()[0]["updated"]
     assert cli("pairs", "edit", "1", "-a", "Моя правка.", "--if-updated", fresh).code == 0
+    assert answer(cli) == "Моя правка."
+
+
+def test_a_mistake_in_the_edited_text_names_the_line_and_keeps_the_text(cli, editor):
+    editor("Моя правка.", broken=True)
+    r = cli("pairs", "edit", "1", "--editor")
+    assert r.code == 2 and r.err.strip().count("\n") == 0
+    assert "the edited text, line 8: unknown section 'sistem'" in r.err
+    kept = Path(re.search(r"kept in (\S+?);", r.err).group(1))
+    assert "Моя правка." in kept.read_text(encoding="utf-8")
+    assert answer(cli) == "Один проход."
+    kept.write_text(kept.read_text(encoding="utf-8").replace("sistem", "system"), encoding="utf-8")
+    fixed = cli("pairs", "edit", "1", "--file", str(kept))  # nothing changed meanwhile: no --force needed
+    assert fixed.code == 0, fixed.err
     assert answer(cli) == "Моя правка."

@@ -171,7 +171,7 @@ def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
             current = head.strip("= ").lower()
             if current not in EDIT_SECTIONS:
                 raise UserError(
-                    f"{where} line {n}: unknown section {current!r}", hint="the sections are: " + ", ".join(EDIT_SECTIONS)
+                    f"{where}, line {n}: unknown section {current!r}", hint="the sections are: " + ", ".join(EDIT_SECTIONS)
                 )
             sections[current] = []
         elif current is not None:
@@ -179,7 +179,7 @@ def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
         elif head.startswith("# version:"):
             version = head.split(":", 1)[1].strip() or None
         elif head and not head.startswith("#"):
-            raise UserError(f"{where} line {n}: text before the first === line", hint="put it under === question === or === answer ===")
+            raise UserError(f"{where}, line {n}: text before the first === line", hint="put it under === question === or === answer ===")
     missing = [k for k in ("question", "answer") if k not in sections]
     if missing:
         raise UserError(f"{where} has no === {missing[0]} === section", hint="keep the === lines the editor started with")
