@@ -53,6 +53,10 @@ async def test_train_room_shows_a_finished_run_and_validates_the_form(home, stor
             await pilot.pause(0.2)
         stats = str(room.query_one("#train-stats", Static).render())
         assert "10/10" in stats and "1.0000" in stats and "done" in stats
+        room.poll()  # later polls of a finished run re-read no metrics: the stats keep its last numbers
+        await pilot.pause(0.5)
+        stats = str(room.query_one("#train-stats", Static).render())
+        assert "lr 1.00e-04" in stats and "500 tok/s" in stats, stats
         table = room.query_one("#train-runs", DataTable)
         assert table.row_count == 1
         assert [str(c) for c in table.get_row_at(0)][:2] == [str(run.id), "done"]

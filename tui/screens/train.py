@@ -120,6 +120,7 @@ class TrainRoom(Vertical):
         self._shown_step = -1
         self._shown_run: int | None = None
         self._shown_status: str | None = None
+        self._last_metric = None  # the newest metrics row with a loss, for the stats line
         self._log_size = 0
 
     # ------------------------------------------------------------------ layout
@@ -359,7 +360,11 @@ class TrainRoom(Vertical):
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)
-        last = next((m for m in reversed(snap.metrics) if m.loss is not None), None) if snap.metrics else None
+        if snap.metrics:  # metrics are re-read only when the run moved: keep the newest row
+            self._last_metric = next((m for m in reversed(snap.metrics) if m.loss is not None), None)
+        elif changed:
+            self._last_metric = None
+        last = self._last_metric
         from core.train.runs import eta_s
 
         eta = eta_s(run)
