@@ -335,7 +335,12 @@ def copy_tokenizer_files(src_dirs: list[Path], dst: Path) -> list[str]:
 
 
 def _quiet_transformers() -> None:
+    import warnings
+
     from transformers.utils import logging as hf_logging
+
+    # deprecation notes for library developers would land on the user's terminal mid-export
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)(\.|$)")
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
