@@ -230,9 +230,10 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models")
     with quiet_stderr(log_file):
         try:
+            threads = kw.pop("n_threads", None) or max(1, os.cpu_count() or 1)
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
-                n_threads=kw.pop("n_threads", None) or max(1, os.cpu_count() or 1), **kw,
+                n_threads=threads, n_threads_batch=kw.pop("n_threads_batch", None) or threads, **kw,
             )
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc
