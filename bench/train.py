@@ -74,13 +74,22 @@ def fresh_model(path: Path, *, packing: bool = False):
     return get_peft_model(model, lora())
 
 
-def sft_args(out: Path, steps: int, batch: int, **kw):
+def device_args() -> dict:
+    """Precision and checkpointing as the pipeline sets them on this machine (hf backend)."""
+    from core.train.backends import get_backend
+    from core.train.config import TrainConfig
+
+    return get_backend("hf").trainer_args(TrainConfig.from_preset("demo"))
+
+
+def sft_args(out: Path, steps: int, batch: int, *, trl_defaults: bool = False, **kw):
     from trl import SFTConfig
 
+    device = {"use_cpu": True} if trl_defaults else device_args()
     return SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-3, logging_steps=1,
-        save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, seed=0, max_length=512,
-        dataloader_num_workers=0, **kw,
+        save_strategy="no", report_to="none", disable_tqdm=True, seed=0, max_length=512,
+        dataloader_num_workers=0, **device, **kw,
     )
 
 
@@ -122,20 +131,31 @@ def bench_throughput(model_path: Path, convs, steps: int, batch: int, tmp: Path)
     base_ds = Dataset.from_dict(rows)
     bare = SFTTrainer(model=fresh_model(model_path), args=sft_args(tmp / "bare", steps, batch), train_dataset=base_ds, processing_class=tok)
     bare_s, bare_loss = timed_train(bare)
+    # for the record: bare TRL with its own defaults on a CPU (bf16 autocast, gradient checkpointing)
+    slow = SFTTrainer(model=fresh_model(model_path), args=sft_args(tmp / "slow", min(steps, 6), batch, trl_defaults=True),
+                      train_dataset=base_ds, processing_class=tok)
+    slow_s, _ = timed_train(slow)
 
     # ours: the pipeline's steps (our template rendering, answer-only masks, metrics callback)
-    cfg = TrainConfig.from_preset("demo", max_steps=steps, batch_size=batch, max_seq_len=512)
+    from core.train.backends import get_backend
+
+    cfg = TrainConfig.from_preset("demo", max_steps=steps, batch_size=batch, grad_accum=1, max_seq_len=512, lr=2e-3,
+                                  logging_steps=1, save_steps=10_000)
     enc = encode_all(tok, get_template("gemma").jinja, [Example(None, c) for c in convs], max_len=512)
     ours_ds = to_hf_dataset(enc)
     sink_rows = []
     ours = SFTTrainer(
-        model=fresh_model(model_path), args=sft_args(tmp / "ours", steps, batch), train_dataset=ours_ds, processing_class=tok,
-        callbacks=[pipeline.metrics_callback(sink_rows.append)],
+        model=fresh_model(model_path), args=pipeline.sft_config(cfg, get_backend("hf"), pipeline.RunPaths(tmp / "ours"), has_eval=False),
+        train_dataset=ours_ds, processing_class=tok, callbacks=[pipeline.metrics_callback(sink_rows.append)],
     )
     ours_s, ours_loss = timed_train(ours)
     tokens = sum(len(e.input_ids) for e in enc[batch:])  # the timed steps (all but the first)
     print(f"throughput: bare TRL {tokens / bare_s:.0f} tok/s ({bare_s:.1f} s, loss {bare_loss:.3f}); "
-          f"nastavnik {tokens / ours_s:.0f} tok/s ({ours_s:.1f} s, loss {ours_loss:.3f})", flush=True)
+          f"nastavnik {tokens / ours_s:.0f} tok/s ({ours_s:.1f} s, loss {ours_loss:.3f}); both fp32 without checkpointing, "
+          f"as the pipeline runs on a CPU", flush=True)
+    slow_tokens = sum(len(e.input_ids) for e in enc[batch:batch * min(steps, 6)])
+    print(f"throughput: bare TRL with its CPU defaults (bf16 autocast, gradient checkpointing) {slow_tokens / slow_s:.0f} tok/s "
+          f"— {tokens / ours_s / (slow_tokens / slow_s):.1f}× slower than the pipeline's settings", flush=True)
     return bare_s / ours_s
 
 
@@ -213,7 +233,7 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=48)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

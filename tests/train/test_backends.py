@@ -181,6 +181,9 @@ def test_out_of_memory_is_explained(monkeypatch):
         def __init__(self, **kw):
             pass
 
+        def remove_callback(self, callback):
+            pass
+
         def train(self, **kw):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 

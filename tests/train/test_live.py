@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -38,8 +40,27 @@ def start(train_home, cli):
 
     yield go
     for run_id in started:
-        if run_state(train_home, run_id).status not in TERMINAL:
+        run = run_state(train_home, run_id)
+        if run.status not in TERMINAL:
+            _signal(train_home, run_id, signal.SIGCONT)  # a paused worker must be awake to hear the cancel
             cancel_run(Workspace.open(train_home), run_id)
+
+
+def _signal(home: Path, run_id: int, sig: int) -> None:
+    """Pause (SIGSTOP) or resume (SIGCONT) the run's worker: the test, not the machine's speed,
+    decides when the run moves (a CPU step of the demo model takes a few tens of ms)."""
+    pid = run_state(home, run_id).pid
+    if pid:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _step_past(home: Path, run_id: int, step: int, timeout: float = 180.0) -> int:
+    """Wait until the store shows the run beyond ``step``; the step it shows."""
+    return wait_for(lambda: (run_state(home, run_id).step or 0) > step and run_state(home, run_id).step, timeout,
+                    poll=0.02, what=f"run {run_id} past step {step}")
 
 
 def _follow(home: Path, run_id: int) -> tuple[subprocess.Popen, queue.Queue]:
@@ -62,11 +83,14 @@ def _lines(stream, out: queue.Queue) -> None:
 def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home, start):
     steps = 16
     run_id = start(steps)
-    # follow from the very start: nothing of the training is in the log yet, so every step line
-    # it prints it has to pick up while the run goes
+    # the worker is paused after its first steps: what --follow prints then, it printed while the
+    # run was going, and everything after the pause it has to pick up as the run goes on
+    _step_past(train_home, run_id, 0)
+    _signal(train_home, run_id, signal.SIGSTOP)
+    paused_at = run_state(train_home, run_id).step
     proc, lines = _follow(train_home, run_id)
     seen: list[str] = []
-    while_running: list[tuple[int, int]] = []  # (step of the line, step of the run when it arrived)
+    resumed = False
     deadline = time.monotonic() + 240
     try:
         while True:
@@ -77,13 +101,15 @@ def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home,
             if line is None:
                 break
             seen.append(line)
-            m = STEP_LINE.match(line)
-            if m:
+            if STEP_LINE.match(line) and not resumed:
                 run = run_state(train_home, run_id)
-                if run.status == "running":
-                    while_running.append((int(m.group(1)), run.step))
+                assert run.status == "running" and run.step < steps, run  # printed while the run goes
+                assert proc.poll() is None  # and still following
+                resumed = True
+                _signal(train_home, run_id, signal.SIGCONT)
         code = proc.wait(timeout=30)
     finally:
+        _signal(train_home, run_id, signal.SIGCONT)
         if proc.poll() is None:
             proc.kill()
     err = proc.stderr.read()
@@ -91,8 +117,7 @@ def test_logs_follow_prints_steps_as_they_come_and_ends_with_the_run(train_home,
     printed = [int(m.group(1)) for m in map(STEP_LINE.match, seen) if m]
     assert printed == list(range(1, steps + 1)), seen
     assert seen[-1].startswith(f"run {run_id} done at step {steps}"), seen[-3:]
-    # it followed: early step lines came out while the run was still training far from its end
-    assert any(line_step < steps - 2 and run_step < steps for line_step, run_step in while_running), while_running
+    assert resumed and paused_at < steps
     assert run_state(train_home, run_id).status == "done"
     # a second --follow on the finished run prints the same log once and returns at once
     again = subprocess.run([*NASTAVNIK, "--home", str(train_home), "runs", "logs", str(run_id), "--follow"],
@@ -175,8 +200,10 @@ def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_h
     from tests.tui.pilot import async_test
     from tui.app import NastavnikApp
 
-    steps = 16
+    steps = 40
     run_id = start(steps)
+    _step_past(train_home, run_id, 1)
+    _signal(train_home, run_id, signal.SIGSTOP)  # paused at an early step while the app opens
     seen: dict = {}
 
     @async_test
@@ -184,8 +211,11 @@ def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_h
         app = NastavnikApp(Workspace.open(train_home), "en")
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.press("2")  # the Train tab
-            first = await _until(pilot, lambda v: v["points"] and "running" in v["stats"], "the first step of the running run")
+            first = await _until(pilot, lambda v: v["points"] and "running" in v["stats"], "the first steps of the running run")
             assert _newest_run(first) == str(run_id)
+            _signal(train_home, run_id, signal.SIGCONT)  # let it take a few steps, then pause it again
+            _step_past(train_home, run_id, max(first["points"]) + 2)
+            _signal(train_home, run_id, signal.SIGSTOP)
             later = await _until(
                 pilot, lambda v: len(v["points"]) > len(first["points"]) and v["progress"] > first["progress"], "the plot growing"
             )
@@ -208,6 +238,7 @@ def test_train_room_follows_a_running_run_and_reattaches_after_a_restart(train_h
             back = await _until(pilot, lambda v: len(v["points"]) >= len(seen["points"]), "the points it showed before")
             assert _newest_run(back) == str(run_id) and back["points"][: len(seen["points"])] == seen["points"]
             assert "running" in back["stats"] and len(back["points"]) < steps, back  # attached to the run while it goes
+            _signal(train_home, run_id, signal.SIGCONT)
             more = await _until(pilot, lambda v: len(v["points"]) > len(back["points"]), "the plot going on after the restart")
             assert more["progress"] > back["progress"]
             done = await _until(pilot, lambda v: "done" in v["stats"], "the run done")

@@ -91,7 +91,10 @@ def trainer_args(config) -> dict:
     import torch
 
     if not torch.cuda.is_available():
-        return {"use_cpu": True, "bf16": False, "fp16": False}
+        # fp32 and no gradient checkpointing: TRL's defaults (bf16 autocast, checkpointing)
+        # made a CPU step of the demo model ~12× slower (bench/train.py); memory is not what
+        # a CPU run is short of
+        return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
     bf16 = torch.cuda.is_bf16_supported()
     return {"bf16": bf16, "fp16": not bf16, "gradient_checkpointing": True, "optim": "adamw_torch"}
 
