@@ -193,11 +193,11 @@ def bench_packing(model_path: Path, convs, epochs_steps: int, tmp: Path) -> tupl
 
     results = {}
     for name, kw, batch in (("padded", {}, 8), ("packed", {"packing": True, "packing_strategy": "bfd", "max_length": 512}, 2)):
-        args = sft_args(tmp / name, -1, batch, num_train_epochs=1, **{k: v for k, v in kw.items() if k != "max_length"})
+        args = sft_args(tmp / name, -1, batch, num_train_epochs=3, **{k: v for k, v in kw.items() if k != "max_length"})
         trainer = SFTTrainer(model=fresh_model(model_path, packing=name == "packed"), args=args, train_dataset=ds, processing_class=tok)
         seconds, loss = timed_train(trainer)
         steps = trainer.state.global_step
-        tokens = real_tokens * (steps - 1) / steps
+        tokens = real_tokens * args.num_train_epochs * (steps - 1) / steps
         results[name] = (tokens / seconds, loss, steps)
         print(f"packing: {name} {tokens / seconds:.0f} real tok/s over {steps} steps, final loss {loss:.3f}", flush=True)
     # how much of a padded batch is padding: packing can win about 1 / (1 - that), plus fewer steps
