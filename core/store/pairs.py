@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from core.errors import UserError
 from core.store.base import now
@@ -735,6 +735,80 @@ class PairsMixin:
         if list(tags) != old.tags:
             self.conn.execute("DELETE FROM pair_tags WHERE pair_id = ?", (old.id,))
             self.conn.executemany("INSERT INTO pair_tags(pair_id, tag) VALUES (?, ?)", [(old.id, t) for t in tags])
+
+    def merge_pairs(
+        self,
+        keep_id: int | None,
+        trash_ids: Sequence[int],
+        *,
+        answer: str | None = None,
+        tags: Iterable[str] | None = None,
+        expected: Mapping[int, Pair | str] | None = None,
+    ) -> Pair | None:
+        """Settle a group of duplicates in one step: the kept pair may take a new ``answer``
+        and ``tags``, the pairs of ``trash_ids`` go to the trash.
+
+        Everything happens in one transaction and is ONE undoable action, so one undo brings
+        back the kept pair's answer and tags and every trashed pair. ``expected`` maps pair
+        ids to the pair as the caller loaded it (or the ``updated`` stamp it saw): if any of
+        those pairs changed in any field, went to the trash or is gone since, ``PairChanged``
+        is raised for the first of them (kept pair first) and nothing is written. Returns the
+        kept pair as stored now (None when ``keep_id`` is None: only trashing).
+        """
+        trash = list(dict.fromkeys(int(i) for i in trash_ids))
+        if keep_id is not None and keep_id in trash:
+            raise UserError(f"pair {keep_id} cannot be both kept and moved to the trash", hint="keep one pair of the group")
+        new_answer = None if answer is None else _check_text("answer", answer)
+        new_tags = None if tags is None else _clean_tags(tags)
+        expected = dict(expected or {})
+        involved = ([keep_id] if keep_id is not None else []) + trash
+        with self.transaction():
+            current: dict[int, Pair] = {}
+            for pid in involved:
+                want = expected.get(pid)
+                try:
+                    current[pid] = self.get_pair(pid)
+                except UserError:
+                    if want is None:
+                        raise
+                    raise PairChanged(
+                        pid, want if isinstance(want, Pair) else None, None, since=want if isinstance(want, str) else None
+                    ) from None
+                now_pair = current[pid]
+                if isinstance(want, str):
+                    if now_pair.updated != want or now_pair.deleted is not None:
+                        raise PairChanged(pid, None, now_pair, since=want)
+                elif want is not None:
+                    if any(getattr(now_pair, k) != getattr(want, k) for k in _EDITABLE + ("deleted",)):
+                        raise PairChanged(pid, want, now_pair)
+            kept = current.get(keep_id) if keep_id is not None else None
+            if kept is not None and kept.deleted is not None:
+                raise UserError(
+                    f"pair {keep_id} is in the trash", hint=f"restore it first (`nastavnik pairs restore {keep_id}`)"
+                )
+            keep_changes = False
+            if kept is not None:
+                answer_after = kept.answer if new_answer is None else new_answer
+                tags_after = kept.tags if new_tags is None else new_tags
+                keep_changes = (answer_after, tags_after) != (kept.answer, kept.tags)
+            to_trash = [pid for pid in trash if current[pid].deleted is None]
+            if not keep_changes and not to_trash:
+                return kept
+            if keep_id is None:
+                summary = f"trash {len(to_trash)}: " + ", ".join(f"#{i}" for i in to_trash)
+            else:
+                verb = "merge into" if keep_changes else "keep"
+                summary = f"{verb} pair {keep_id}, trash {len(to_trash)}"
+                if to_trash:
+                    summary += ": " + ", ".join(f"#{i}" for i in to_trash)
+            action = self._action("merge" if keep_id is not None else "delete", summary)
+            self._snapshot(([keep_id] if keep_changes else []) + to_trash, action)
+            if keep_changes:
+                self._write_state(
+                    kept, kept.question, answer_after, kept.system, kept.context, tags_after, kept.status, kept.split, None
+                )
+            self._set_deleted(to_trash, True)
+        return self.get_pair(keep_id) if keep_id is not None else None
 
     def _bulk(self, ids: Sequence[int], kind: str, summary: str, sql: str, params: Sequence = ()) -> int:
         ids = list(dict.fromkeys(int(i) for i in ids))
