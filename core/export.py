@@ -408,16 +408,7 @@ _GO_TEMPLATES = {
         "{{ end }}\n"
         "{{- end }}<|im_start|>assistant\n"
     ),
-    "qwen3": (
-        "{{- if .System }}<|im_start|>system\n"
-        "{{ .System }}<|im_end|>\n"
-        "{{ end }}\n"
-        "{{- range .Messages }}\n"
-        '{{- if ne .Role "system" }}<|im_start|>{{ .Role }}\n'
-        "{{ .Content }}<|im_end|>\n"
-        "{{ end }}\n"
-        "{{- end }}<|im_start|>assistant\n<think>\n\n</think>\n\n"
-    ),
+
     "llama3": (
         "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n"
         "{{ .System }}<|eot_id|>\n"
@@ -447,6 +438,8 @@ _GO_TEMPLATES = {
         "{{- end }}<|assistant|>\n"
     ),
 }
+# Qwen3 without thinking: chatml whose answers open with an empty think block
+_GO_TEMPLATES["qwen3"] = _GO_TEMPLATES["chatml"] + "<think>\n\n</think>\n\n"
 _STOPS = {
     "gemma": ["<end_of_turn>"],
     "chatml": ["<|im_end|>"],

@@ -16,8 +16,9 @@ from functools import lru_cache
 
 from core.errors import UserError
 
-GEMMA = (
-    "{{ bos_token }}"
+# templates without a system role: the system text opens the first user turn, and the roles
+# must alternate user/assistant after it
+_FOLD_SYSTEM = (
     "{%- if messages[0]['role'] == 'system' -%}"
     "{%- set first_user_prefix = messages[0]['content'] | trim + '\n\n' -%}"
     "{%- set loop_messages = messages[1:] -%}"
@@ -29,6 +30,11 @@ GEMMA = (
     "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
     "{{ raise_exception('roles must alternate user/assistant') }}"
     "{%- endif -%}"
+)
+
+GEMMA = (
+    "{{ bos_token }}"
+    + _FOLD_SYSTEM +
     "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
     "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}"
     "{%- endfor -%}"
@@ -54,17 +60,7 @@ LLAMA3 = (
 # system text opens the first user turn (the prompt stays a prefix of the full conversation).
 MISTRAL = (
     "{{ bos_token }}"
-    "{%- if messages[0]['role'] == 'system' -%}"
-    "{%- set first_user_prefix = messages[0]['content'] | trim + '\n\n' -%}"
-    "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}"
-    "{%- set first_user_prefix = '' -%}"
-    "{%- set loop_messages = messages -%}"
-    "{%- endif -%}"
-    "{%- for message in loop_messages -%}"
-    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
-    "{{ raise_exception('roles must alternate user/assistant') }}"
-    "{%- endif -%}"
+    + _FOLD_SYSTEM +
     "{%- if message['role'] == 'user' -%}"
     "{{ '[INST] ' + (first_user_prefix if loop.first else '') + message['content'] | trim + '[/INST]' }}"
     "{%- else -%}"
