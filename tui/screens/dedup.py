@@ -1,7 +1,10 @@
 """Duplicates and conflicts: keep one pair of a group, merge conflicting answers, delete.
 
-Everything goes through store methods (``delete_pairs`` moves to the trash,
-``update_pair`` keeps a revision), so each step can be undone.
+Every step is one ``Store.merge_pairs`` call: the kept pair's new answer and tags and the
+trashed pairs are written in one transaction as ONE undoable action (one ctrl+z in the Pairs
+room brings all of them back). The call carries the pairs as this dialog loaded them: if one
+changed elsewhere since (another window, the CLI, an undo), nothing is written, the user is
+told which pair changed and the groups are loaded again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.errors import UserError
+from core.store import PairChanged
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen, both_layouts
 
@@ -40,6 +44,9 @@ register(
         "dedup.merged": "Слито в пару #{id}, в корзину: {n}.",
         "dedup.confirm_delete": "Удалить пару #{id} в корзину?",
         "dedup.merge_title": "Ответ, который останется у пары #{id} (Ctrl+S — сохранить, Esc — отмена)",
+        "dedup.changed": "Пару #{id} изменили в другом месте, пока открыт этот список: ничего не записано, группы обновлены.",
+        "dedup.gone": "Пару #{id} уже убрали в корзину в другом месте: ничего не записано, группы обновлены.",
+        "dedup.empty_answer": "Ответ пуст",
     },
     en={
         "dedup.title": "Duplicate groups: {d} · conflicts: {c}",
@@ -59,6 +66,9 @@ register(
         "dedup.merged": "Merged into pair #{id}, moved {n} to the trash.",
         "dedup.confirm_delete": "Move pair #{id} to the trash?",
         "dedup.merge_title": "The answer pair #{id} keeps (Ctrl+S saves, Esc cancels)",
+        "dedup.changed": "Pair #{id} was changed elsewhere while this list was open: nothing was written, the groups are reloaded.",
+        "dedup.gone": "Pair #{id} was moved to the trash elsewhere: nothing was written, the groups are reloaded.",
+        "dedup.empty_answer": "The answer is empty",
     },
 )
 
@@ -90,7 +100,7 @@ class MergeScreen(ModalScreen[str | None]):
     def action_save(self) -> None:
         text = self.query_one(TextArea).text
         if not text.strip():
-            self.notify("the answer is empty", severity="error")
+            self.notify(t("dedup.empty_answer"), severity="error")
             return
         self.dismiss(text)
 
@@ -191,7 +201,7 @@ class DedupScreen(ModalScreen[bool]):
         sel = self.selection()
         if sel:
             _, pairs, chosen = sel
-            self.apply(chosen.id, [p.id for p in pairs if p.id != chosen.id], None, None)
+            self.apply(chosen.id, [p.id for p in pairs if p.id != chosen.id], None, None, pairs)
 
     def action_delete(self) -> None:
         sel = self.selection()
@@ -201,7 +211,7 @@ class DedupScreen(ModalScreen[bool]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.apply(None, [chosen.id], None, None)
+                self.apply(None, [chosen.id], None, None, [chosen])
 
         self.app.push_screen(ConfirmScreen(t("dedup.confirm_delete", id=chosen.id)), answered)
 
@@ -217,23 +227,22 @@ class DedupScreen(ModalScreen[bool]):
 
         def edited(answer: str | None) -> None:
             if answer is not None:
-                self.apply(chosen.id, others, answer, tags)
+                self.apply(chosen.id, others, answer, tags, pairs)
 
         self.app.push_screen(MergeScreen(chosen.id, chosen.answer), edited)
 
     @work(thread=True, exclusive=True, group="dedup")
-    def apply(self, keep: int | None, trash: list[int], answer: str | None, tags: list[str] | None) -> None:
+    def apply(self, keep: int | None, trash: list[int], answer: str | None, tags: list[str] | None, loaded: list) -> None:
+        """Keep/merge/delete in one store action, refused if a pair of ``loaded`` changed since."""
         try:
             with self.ws.store() as store:
-                if keep is not None and (answer is not None or tags is not None):
-                    changes = {}
-                    if answer is not None:
-                        changes["answer"] = answer
-                    if tags is not None:
-                        changes["tags"] = tags
-                    store.update_pair(keep, **changes)
-                if trash:
-                    store.delete_pairs(trash)
+                try:
+                    store.merge_pairs(keep, trash, answer=answer, tags=tags, expected={p.id: p for p in loaded})
+                except PairChanged as exc:
+                    key = "dedup.gone" if exc.gone else "dedup.changed"
+                    report = store.dedup()
+                    self.app.call_from_thread(self._refused, t(key, id=exc.pair_id), report)
+                    return
                 report = store.dedup()
         except UserError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
@@ -249,6 +258,10 @@ class DedupScreen(ModalScreen[bool]):
     def _after(self, message: str, report) -> None:
         self.changed = True
         self.notify(message)
+        self._show(report)
+
+    def _refused(self, message: str, report) -> None:
+        self.notify(message, severity="warning", timeout=8)
         self._show(report)
 
     def action_close(self) -> None:

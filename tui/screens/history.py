@@ -46,6 +46,7 @@ register(
         "hist.action.untag": "теги",
         "hist.action.tags": "теги",
         "hist.action.revert": "возврат",
+        "hist.action.merge": "слияние дублей",
         "hist.action.undo": "отмена",
     },
     en={
@@ -74,6 +75,7 @@ register(
         "hist.action.untag": "tags",
         "hist.action.tags": "tags",
         "hist.action.revert": "restore",
+        "hist.action.merge": "duplicates merged",
         "hist.action.undo": "undo",
     },
 )
