@@ -119,3 +119,16 @@ def test_without_expected_the_merge_still_goes_through_and_checks_its_input(stor
         store.merge_pairs(c.id, [a.id])  # the kept pair sits in the trash
     store.merge_pairs(a.id, [b.id], answer="Новый ответ.")
     assert store.get_pair(a.id).answer == "Новый ответ." and store.get_pair(b.id).deleted
+
+
+def test_one_cli_undo_takes_back_a_merge(cli, home):
+    from core.workspace import Workspace
+
+    with Workspace.open(home).store() as s:
+        a = s.add_pair("Что такое эпоха?", "Один проход.")
+        b = s.add_pair("Что такое эпоха?", "Полный проход.")
+        s.merge_pairs(b.id, [a.id], answer="Один полный проход.", expected={a.id: a, b.id: b})
+    result = cli("pairs", "undo")
+    assert result.code == 0 and "merge into pair 2" in result.out
+    with Workspace.open(home).store() as s:
+        assert s.get_pair(a.id).deleted is None and s.get_pair(b.id).answer == "Полный проход."
