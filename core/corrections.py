@@ -86,13 +86,15 @@ def _save(
     status: str,
     tags: Iterable[str],
     source: str,
+    context: list[dict] | None = None,
 ) -> "Pair":
     with store.transaction():
         dup = store.find_duplicate(question, answer)
         if dup is not None:
             raise UserError(f"this corrected pair is already in the store as pair {dup}",
                             hint=f"`nastavnik pairs show {dup}` shows it")
-        return store.add_pair(question, answer, system=system, tags=tags, status=status, split="train", source=source)
+        return store.add_pair(question, answer, system=system, context=context or None, tags=tags, status=status,
+                              split="train", source=source)
 
 
 def correct_message(
@@ -104,11 +106,14 @@ def correct_message(
     status: str = "draft",
     tags: Iterable[str] = (),
     system: str | None = None,
+    with_context: bool = True,
 ) -> "Pair":
     """Save a corrected chat answer as a new train pair with source ``chat:<conversation id>``.
 
     ``question`` defaults to the user turn the message answered; ``system`` to the
-    conversation's system prompt (pass ``""`` for none). Nothing is written on an error.
+    conversation's system prompt (pass ``""`` for none). The turns before the question go
+    with the pair as its context (``with_context=False``: a single-turn pair), so an answer
+    to "and in more detail?" is trained after what it follows. Nothing is written on an error.
     """
     msg = answer_message(store, message_id)
     answer = _clean(answer, "answer")
@@ -120,8 +125,9 @@ def correct_message(
     question = _clean(question, "question")
     if system is None:
         system = store.get_conversation(msg.conversation_id).system
+    context = store.context_for(msg.id) if with_context else None
     return _save(store, question, answer, system=system, status=status, tags=tags,
-                 source=chat_source(msg.conversation_id))
+                 source=chat_source(msg.conversation_id), context=context)
 
 
 def correct_eval(

@@ -166,6 +166,24 @@ class ChatsMixin:
         ).fetchone()
         return row[0] if row else None
 
+    def context_for(self, message_id: int) -> list[dict]:
+        """The turns before the question an assistant message answered, as that model saw
+        them: every user turn and this model's own answers (side-by-side chats keep one
+        history per model)."""
+        msg = self.get_message(message_id)
+        question = self.conn.execute(
+            "SELECT id FROM messages WHERE conversation_id=? AND role='user' AND id<? ORDER BY id DESC LIMIT 1",
+            (msg.conversation_id, message_id),
+        ).fetchone()
+        if question is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT role, content FROM messages WHERE conversation_id=? AND id<? "
+            "AND (role='user' OR (role='assistant' AND model IS ?)) ORDER BY id",
+            (msg.conversation_id, question[0], msg.model),
+        ).fetchall()
+        return [{"role": role, "content": content} for role, content in rows]
+
     # ------------------------------------------------------------ grades
 
     def grade(

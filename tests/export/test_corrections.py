@@ -75,6 +75,23 @@ def test_correct_message_answers_the_question_before_it(store, chat):
     assert correct_message(store, chat["first"].id, FIXED).question == QUESTION
 
 
+def test_a_later_answer_keeps_the_turns_before_it_as_context(store, chat, home):
+    """Correcting "and how many?" keeps what it follows: the earlier question and the same
+    model's earlier answer (not the other model's), unless asked for a single-turn pair."""
+    from core.corrections import correct_message
+
+    conv = chat["conv"].id
+    store.add_message(conv, "user", "А сколько эпох нужно?")
+    later = store.add_message(conv, "assistant", "Сто.", model="demo-f16")
+    pair = correct_message(store, later.id, "Обычно от одной до трёх.")
+    assert pair.question == "А сколько эпох нужно?"
+    assert store.get_pair(pair.id).context == [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "Не знаю."}]
+    assert store.get_pair(correct_message(store, chat["first"].id, FIXED).id).context == []  # the first turn has none
+    code, out, err = run_cli(home, "correct", str(later.id), "--answer", "От одной до пяти.", "--no-context", "--json")
+    assert code == 0, err
+    assert store.get_pair(__import__("json").loads(out)["id"]).context == []
+
+
 @pytest.mark.parametrize(
     "case, match",
     [

@@ -246,9 +246,11 @@ def chats_show(obj: Ctx, conversation_id, as_json) -> None:
 @click.option("-q", "--question", help="Another question for the pair (default: the one the model answered).")
 @click.option("--approve", is_flag=True, help="Save the pair approved (default: draft, to review later).")
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag for the new pair; repeat for more.")
+@click.option("--no-context", is_flag=True,
+              help="A chat answer: save a single-turn pair (default: the earlier turns go with it as context).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new pair as JSON.")
 @pass_ctx
-def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, as_json) -> None:
+def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, no_context, as_json) -> None:
     """Turn a model's answer, corrected, into a new training pair (split train).
 
     MESSAGE_ID is an assistant message of a chat (`nastavnik chats show ID` lists them; the
@@ -291,7 +293,8 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
             if answer is None:
                 raise NothingSaved("nothing saved: the answer came back unchanged or empty")
         if eval_pair is None:
-            pair = correct_message(store, message_id, answer, question=question, status=status, tags=tags)
+            pair = correct_message(store, message_id, answer, question=question, status=status, tags=tags,
+                                   with_context=not no_context)
         else:
             pair = correct_eval(store, eval_pair, model, answer, question=question, status=status, tags=tags)
     if as_json:
