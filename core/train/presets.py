@@ -51,7 +51,7 @@ PRESETS: dict[str, Preset] = {
         max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 4B instruct, 4-bit; a 12 GB GPU",
     ),
     "qwen3-8b": Preset(
-        "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "chatml", 8.2, 4096, 36, 151_936,
+        "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "qwen3", 8.2, 4096, 36, 151_936,
         max_seq_len=2048, batch_size=2, grad_accum=4, note="Qwen3 8B, 4-bit; a 16 GB GPU",
     ),
     "llama3.1-8b": Preset(

@@ -56,7 +56,7 @@ def test_check_vram_refuses_a_run_that_cannot_fit(monkeypatch):
 def test_gemma_presets_use_the_gemma_template():
     for name in ("gemma3-12b", "gemma3-4b"):
         assert get_preset(name).template == "gemma"
-    assert get_preset("qwen3-8b").template == "chatml" and get_preset("llama3.1-8b").template == "llama3"
+    assert get_preset("qwen3-8b").template == "qwen3" and get_preset("llama3.1-8b").template == "llama3"
 
 
 @pytest.mark.parametrize(
