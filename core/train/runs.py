@@ -109,8 +109,12 @@ def resolve_base(store, base: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------- liveness
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live (not zombie) training worker."""
+def pid_alive(pid: int | None, *, starting: bool = False) -> bool:
+    """True when ``pid`` is a live (not zombie) training worker.
+
+    ``starting``: the process was just spawned and may not have exec'd the worker yet (its
+    command line is still the parent's for a moment), so any live process counts.
+    """
     if not pid:
         return False
     try:
@@ -123,10 +127,17 @@ def pid_alive(pid: int | None) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
             return False
+        if starting:
+            return True
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         return b"core.train.worker" in cmdline
     except OSError:
         return True  # no /proc: trust kill(0)
+
+
+def worker_alive(run) -> bool:
+    """Whether the run's worker process lives (a run still queued may be mid-spawn)."""
+    return pid_alive(run.pid, starting=run.status == "queued" and _age_s(run.created) < STALE_S)
 
 
 def _age_s(stamp: str | None) -> float:
@@ -142,7 +153,7 @@ def refresh(store) -> list[int]:
         if run.status == "running":
             dead = not pid_alive(run.pid) or _age_s(run.heartbeat) > STALE_S
         elif run.pid is not None:  # queued, its worker started but has not claimed it yet
-            dead = not pid_alive(run.pid)
+            dead = not worker_alive(run)
         else:  # queued and no worker was ever started (the starting process died)
             dead = _age_s(run.heartbeat or run.created) > STALE_S * 5
         if dead and store.claim_run(run.id, expect=(run.status,), status="interrupted", error="the worker stopped without finishing (killed or crashed)"):
@@ -258,10 +269,10 @@ def cancel_run(ws, run_id: int, *, store=None, wait_s: float = 30.0):
         run = store.get_run(run_id)
         if run.status in TERMINAL:
             raise UserError(f"run {run_id} is already {run.status}")
-        if run.status == "queued" and not pid_alive(run.pid):
+        if run.status == "queued" and not worker_alive(run):
             return store.update_run(run_id, status="cancelled", finished=_now())
         store.update_run(run_id, cancel_requested=1)
-        if pid_alive(run.pid):
+        if worker_alive(run):
             try:
                 os.killpg(run.pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
@@ -271,10 +282,10 @@ def cancel_run(ws, run_id: int, *, store=None, wait_s: float = 30.0):
             run = store.get_run(run_id)
             if run.status in TERMINAL:
                 return run
-            if not pid_alive(run.pid) and run.status == "running":
+            if not worker_alive(run) and run.status == "running":
                 break
             time.sleep(0.3)
-        if pid_alive(run.pid):
+        if worker_alive(run):
             try:
                 os.killpg(run.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

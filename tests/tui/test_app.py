@@ -191,7 +191,7 @@ async def test_status_bar_shows_a_running_training_run(ws, monkeypatch):
     try:  # the Train room reaps runs whose worker is gone; this one stands for a live worker
         import core.train.runs as runs_mod
 
-        monkeypatch.setattr(runs_mod, "pid_alive", lambda pid: True)
+        monkeypatch.setattr(runs_mod, "pid_alive", lambda pid, **kw: True)
     except ImportError:
         pass
     with ws.store() as store:
