@@ -18,6 +18,7 @@ from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
 from tui.keys import both, localize
+from tui.widgets.room_tabs import RoomTabs
 from tui.messages import PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
@@ -138,7 +139,7 @@ class NastavnikApp(App):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="☰")
-        with TabbedContent(id="rooms", initial="pairs"):
+        with RoomTabs(id="rooms", initial="pairs"):
             with TabPane(t("tab.pairs"), id="pairs"):
                 yield PairsRoom(self.ws, id="pairs-room")
             # the other rooms are built the first time their tab opens: their start-up
@@ -206,6 +207,9 @@ class NastavnikApp(App):
         self._mounting[tab] = self.query_one(f"TabPane#{tab}", TabPane).mount(room)
 
     def action_tab(self, tab: str) -> None:
+        # drop the focus first: a focused widget that gets hidden hands focus to a neighbour,
+        # and Textual then switches back to the tab holding that neighbour
+        self.screen.set_focus(None)
         self.query_one(TabbedContent).active = tab
         if tab == "pairs":
             self.pairs_room.table.focus()
@@ -217,10 +221,14 @@ class NastavnikApp(App):
         mounting = self._mounting.pop(tab, None)
         if mounting is not None:
             await mounting
+        if self.query_one(TabbedContent).active != tab:
+            return  # the user moved on while the room was built: focusing it would switch back
         room = self._room(tab)
         for widget in room.query("*") if room is not None else ():
             if widget.focusable:
-                widget.focus()
+                # at once, not widget.focus() (which lands a moment later and would pull a
+                # user who already switched on back to this tab)
+                self.screen.set_focus(widget)
                 break
 
     def action_next_tab(self, delta: int) -> None:

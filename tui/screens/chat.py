@@ -418,7 +418,8 @@ class ChatRoom(Vertical):
                 return
         except NoMatches:  # mounted on its own (tests, embedding)
             pass
-        self.action_focus_input()
+        # at once: a deferred focus() landing after the user switched tabs would switch back
+        self.screen.set_focus(self.query_one("#chat-input", Input))
 
     def on_show(self) -> None:
         if not self.busy:
