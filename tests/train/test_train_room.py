@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Static
@@ -62,7 +63,11 @@ async def test_train_room_shows_a_finished_run_and_validates_the_form(home, stor
         assert [str(c) for c in table.get_row_at(0)][:2] == [str(run.id), "done"]
         assert str(table.get_row_at(0)[5]) == "ab" * 6
         plot = room.query_one("#train-plot")
-        assert "eval loss" in plot.plt.build()  # the plot has the run's series
+        built = plot.plt.build()
+        assert "eval loss" in built  # the plot has the run's series
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", built).splitlines()  # without the colour codes
+        axis = next(lines[i + 1] for i, line in enumerate(lines) if "└" in line)
+        assert re.findall(r"\d+(?:\.\d+)?", axis) == ["1", "3", "6", "8", "10"], axis  # whole steps on the x axis
         dataset = str(room.query_one("#train-dataset", Static).render())
         assert "1" in dataset and "sha256" in dataset
 

@@ -401,6 +401,9 @@ class TrainRoom(Vertical):
         evals = [(m.step, m.eval_loss) for m in metrics if m.eval_loss is not None]
         if evals:
             plt.scatter([s for s, _ in evals], [v for _, v in evals], label="eval loss")
+        ticks = _step_ticks(steps + lr_steps + [s for s, _ in evals])
+        if ticks:
+            plt.xticks(ticks, [str(x) for x in ticks])  # steps are whole numbers: no "20.8" on the axis
         plt.title(t("train.plot_title"))
         widget.refresh()
 
@@ -425,3 +428,12 @@ class TrainRoom(Vertical):
         self.run_id = int(event.row_key.value)
         self._shown_step = -1
         self.poll()
+
+
+def _step_ticks(steps: list[int], most: int = 5) -> list[int]:
+    """Up to ``most`` whole, evenly spread steps from the first to the last."""
+    if not steps:
+        return []
+    lo, hi = min(steps), max(steps)
+    n = min(most, hi - lo + 1)
+    return sorted({round(lo + (hi - lo) * i / max(n - 1, 1)) for i in range(n)})
