@@ -218,9 +218,7 @@ class NastavnikApp(App):
         self.call_later(self._focus_room, tab)
 
     async def _focus_room(self, tab: str) -> None:
-        mounting = self._mounting.pop(tab, None)
-        if mounting is not None:
-            await mounting
+        await self._room_ready(tab)
         if self.query_one(TabbedContent).active != tab:
             return  # the user moved on while the room was built: focusing it would switch back
         room = self._room(tab)
@@ -230,6 +228,25 @@ class NastavnikApp(App):
                 # user who already switched on back to this tab)
                 self.screen.set_focus(widget)
                 break
+
+    async def _room_ready(self, tab: str) -> None:
+        """Wait until a room built on first visit is mounted (any number of callers may wait)."""
+        mounting = self._mounting.get(tab)
+        if mounting is not None:
+            await mounting
+            self._mounting.pop(tab, None)
+
+    def room_action(self, tab: str, action: str) -> None:
+        """Run an action of a room (from the palette), switching to it and building it first."""
+        self.action_tab(tab)
+
+        async def run() -> None:
+            await self._room_ready(tab)
+            room = self._room(tab)
+            if room is not None:
+                await room.run_action(action)
+
+        self.call_later(run)
 
     def action_next_tab(self, delta: int) -> None:
         order = [pane_id for pane_id, _ in ROOMS]

@@ -10,6 +10,15 @@ from tui.i18n import register, t
 
 register(
     ru={
+        "cmd.train.start": "Обучение: запустить прогон с настройками формы",
+        "cmd.train.cancel": "Обучение: остановить идущий прогон",
+        "cmd.train.preview": "Обучение: предпросмотр примеров и токенов",
+        "cmd.chat.new": "Чат: новый разговор (n)",
+        "cmd.chat.stop": "Чат: остановить ответ (esc)",
+        "cmd.chat.correct": "Чат: исправить ответ в новую пару (e)",
+        "cmd.eval.run": "Оценка: прогнать выбранные модели по оценочной выборке",
+        "cmd.eval.worse": "Оценка: только вопросы, где стало хуже",
+        "cmd.eval.refresh": "Оценка: обновить таблицу",
         "cmd.approve": "Пары: одобрить (a)",
         "cmd.reject": "Пары: отклонить (x)",
         "cmd.draft": "Пары: вернуть в черновик (u)",
@@ -46,6 +55,15 @@ register(
         "cmd.quit": "Выход (q)",
     },
     en={
+        "cmd.train.start": "Train: start a run with the form's settings",
+        "cmd.train.cancel": "Train: cancel the running run",
+        "cmd.train.preview": "Train: preview examples and tokens",
+        "cmd.chat.new": "Chat: new conversation (n)",
+        "cmd.chat.stop": "Chat: stop the answer (esc)",
+        "cmd.chat.correct": "Chat: correct the answer into a new pair (e)",
+        "cmd.eval.run": "Evaluate: run the chosen models on the eval split",
+        "cmd.eval.worse": "Evaluate: only questions that got worse",
+        "cmd.eval.refresh": "Evaluate: refresh the grid",
         "cmd.approve": "Pairs: approve (a)",
         "cmd.reject": "Pairs: reject (x)",
         "cmd.draft": "Pairs: back to draft (u)",
@@ -109,6 +127,19 @@ PAIRS_COMMANDS = (
     ("cmd.dedup", "dedup"),
 )
 
+#: (room, i18n key, room action) for the actions of the other rooms
+ROOM_COMMANDS = (
+    ("train", "cmd.train.start", "start"),
+    ("train", "cmd.train.cancel", "cancel_run"),
+    ("train", "cmd.train.preview", "preview"),
+    ("chat", "cmd.chat.new", "new_chat"),
+    ("chat", "cmd.chat.stop", "stop"),
+    ("chat", "cmd.chat.correct", "correct"),
+    ("evaluate", "cmd.eval.run", "run"),
+    ("evaluate", "cmd.eval.worse", "toggle_worse"),
+    ("evaluate", "cmd.eval.refresh", "refresh_grid"),
+)
+
 
 def commands(app) -> list[tuple[str, object]]:
     """Every palette entry as (title, callback)."""
@@ -130,6 +161,7 @@ def commands(app) -> list[tuple[str, object]]:
         (t("cmd.only_rejected"), only(status="rejected")),
         (t("cmd.only_eval"), only(split="eval")),
     ]
+    out += [(t(key), partial(app.room_action, tab, action)) for tab, key, action in ROOM_COMMANDS]
     for tab in ("pairs", "train", "chat", "evaluate"):
         out.append((t(f"cmd.tab.{tab}"), partial(app.action_tab, tab)))
     out += [

@@ -168,6 +168,29 @@ async def test_palette_offers_every_action(ws):
         assert store.get_pair(1).status == "approved"
 
 
+@async_test
+async def test_palette_reaches_the_other_rooms_actions(ws):
+    """Train, Chat and Evaluate actions are in the palette too, and run in a room built on demand."""
+    from textual.widgets import Static
+
+    from tui.app import ROOM_CLASSES
+    from tui.commands import ROOM_COMMANDS
+
+    for tab, _, action in ROOM_COMMANDS:
+        assert callable(getattr(ROOM_CLASSES[tab], f"action_{action}", None)), (tab, action)
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        start = dict(commands(app))["Train: start a run with the form's settings"]
+        start()  # from the Pairs tab: the Train room is built, shown, and its start runs
+        await settle(pilot)
+        assert app.query_one(TabbedContent).active == "train"
+        error = str(app.query_one("#train-form-error", Static).render())
+        assert "nastavnik demo-model" in error, error  # no demo model built in this workspace: said on the form
+    with ws.store() as store:
+        assert store.list_runs() == []
+
+
 def test_running_jobs_reads_runs_when_the_store_has_them():
     class Run:
         def __init__(self, id, status):

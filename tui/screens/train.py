@@ -206,6 +206,10 @@ class TrainRoom(Vertical):
 
     @on(Button.Pressed, "#train-start")
     def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        """Start a run with the form's settings (the button, and the command palette)."""
         try:
             cfg = self.form_config()
         except UserError as exc:
@@ -230,6 +234,9 @@ class TrainRoom(Vertical):
 
     @on(Button.Pressed, "#train-cancel")
     def _cancel_pressed(self) -> None:
+        self.cancel_run()
+
+    def action_cancel_run(self) -> None:
         self.cancel_run()
 
     @work(thread=True, exclusive=True, group="train-action")
@@ -272,6 +279,9 @@ class TrainRoom(Vertical):
 
     @on(Button.Pressed, "#train-preview-btn")
     def _preview_pressed(self) -> None:
+        self.action_preview()
+
+    def action_preview(self) -> None:
         try:
             cfg = self.form_config()
         except UserError as exc:
