@@ -18,7 +18,6 @@ from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
 from tui.keys import both, localize
-from tui.widgets.room_tabs import RoomTabs
 from tui.messages import PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
@@ -139,7 +138,7 @@ class NastavnikApp(App):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="☰")
-        with RoomTabs(id="rooms", initial="pairs"):
+        with TabbedContent(id="rooms", initial="pairs"):
             with TabPane(t("tab.pairs"), id="pairs"):
                 yield PairsRoom(self.ws, id="pairs-room")
             # the other rooms are built the first time their tab opens: their start-up
