@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from textual.worker import WorkerCancelled
 
 from core.workspace import Workspace
+from tests.tui.pilot import settle
 from tui.app import NastavnikApp
 from tui.i18n import set_lang
 
@@ -56,16 +56,6 @@ def snap_ws(home, monkeypatch):
                 store.set_split([p.id], split)
     yield ws
     set_lang("en")
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause(0.05)
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive worker replaced by a newer one: fine
-            pass
-        await pilot.pause()
 
 
 TABS = {"pairs": "1", "train": "2", "chat": "3", "evaluate": "4"}
