@@ -259,7 +259,11 @@ def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: 
             ) from exc
         raise
     eval_loss = None
-    if eval_ds is not None and trainer.state.global_step >= trainer.state.max_steps:  # not after a cancel
+    done_at = trainer.state.global_step
+    already = logged_eval_loss(trainer)
+    if already is not None:  # the eval schedule just ran at the last step: the same number again would be waste
+        eval_loss = already
+    elif eval_ds is not None and done_at >= trainer.state.max_steps:  # not after a cancel
         try:
             eval_loss = float(trainer.evaluate()["eval_loss"])
         except Exception as exc:
@@ -267,6 +271,13 @@ def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: 
                 raise UserError("the GPU ran out of memory during evaluation", hint="lower --batch-size") from exc
             raise
     return trainer, out, eval_loss
+
+
+def logged_eval_loss(trainer) -> float | None:
+    """The eval loss the trainer already logged at its last step, if it did."""
+    step = trainer.state.global_step
+    found = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h and h.get("step") == step]
+    return float(found[-1]) if found else None
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -362,8 +373,6 @@ def run(
     callbacks = [metrics_callback(sink or (lambda row: None), should_stop)]
     resume_from = paths.last_checkpoint() if resume else None
     trainer, out, eval_loss = train(model, tokenizer, train_ds, eval_ds, args, callbacks, resume_from=resume_from)
-    if eval_loss is not None and sink:
-        sink({"step": trainer.state.global_step, "eval_loss": eval_loss})
     meta = {
         "base": base_path,
         "dataset_sha256": snap.sha256,

@@ -223,7 +223,8 @@ def _follow(obj: Ctx, run_id: int) -> int:
     if tty:
         click.echo("", err=True)
     if run.status == "done":
-        click.echo(f"run {run.id} done: {run.step} steps, loss {run.loss}, eval loss {run.eval_loss}; adapter {run.adapter_path}")
+        losses = "".join(f", {name} {value:.4f}" for name, value in (("loss", run.loss), ("eval loss", run.eval_loss)) if value is not None)
+        click.echo(f"run {run.id} done: {run.step} steps{losses}; adapter {run.adapter_path}")
         return 0
     raise UserError(f"run {run.id} {run.status}: {run.error or ''}".rstrip(": "), hint=f"`nastavnik runs logs {run.id}` shows why")
 
