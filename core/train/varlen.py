@@ -27,12 +27,10 @@ def varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0,
     dropout = dropout if module.training else 0.0
     edges = _edges(kwargs, query.shape[0], query.shape[2])
     if edges is None:
-        # not a packed row: right-padded batches need no mask for causal attention (a real
-        # token never sees the padding after it; padded positions carry no loss)
-        if attention_mask is not None and attention_mask.dim() == 4:
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
-        else:
-            out = F.scaled_dot_product_attention(query, key, value, is_causal=query.shape[2] > 1, dropout_p=dropout, scale=scaling)
+        # not a packed row: transformers builds no mask for this implementation, and the
+        # right-padded batches of training need none for causal attention (a real token never
+        # sees the padding after it; padded positions carry no loss)
+        out = F.scaled_dot_product_attention(query, key, value, is_causal=query.shape[2] > 1, dropout_p=dropout, scale=scaling)
     else:
         lengths = [e - s for s, e in zip(edges[:-1], edges[1:])]
         if sum(lengths) != query.shape[2]:
