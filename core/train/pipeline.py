@@ -238,6 +238,10 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool)
 def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: Path | None = None):
     from trl import SFTTrainer
 
+    from core.train.fused_head import route_other_devices
+
+    route_other_devices()  # TRL's loss kernel is CUDA-only; the CPU gets the same sums in PyTorch
+
     trainer = SFTTrainer(
         model=model,
         args=args,
