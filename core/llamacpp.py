@@ -25,7 +25,14 @@ from typing import Callable, Iterator
 from core.errors import UserError
 
 LLAMA_CPP_PYTHON = "0.3.36"
-_KEEP = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
+# what is kept of the sdist's vendor/llama.cpp/: the converter, the tokenizer test vocabularies
+# of the families we build replicas of (vocab-only GGUFs of the real tokenizers, with the test
+# strings and ids llama.cpp checks them with) and the official chat templates it tests against
+_KEEP = (
+    "convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE", "models/templates/",
+    *(f"models/ggml-vocab-{name}.gguf{ext}" for name in ("llama-bpe", "qwen2", "qwen35", "gemma-4") for ext in ("", ".inp", ".out")),
+)
+_COMPLETE = ".complete-2"  # written last: a folder without it is an interrupted or older unpack
 _lock = threading.Lock()
 
 # quant name → llama.cpp file type (enum llama_ftype)
@@ -41,28 +48,60 @@ QUANTS = {
 
 
 def converter_cache_root(cache_dir: Path) -> Path:
-    """Where the converter lives: ``$NASTAVNIK_LLAMACPP_CACHE`` if set, else the workspace cache."""
+    """Where a fetch on first use goes: ``$NASTAVNIK_LLAMACPP_CACHE`` if set, else the workspace cache."""
     env = os.environ.get("NASTAVNIK_LLAMACPP_CACHE")
     return Path(env).expanduser() if env else Path(cache_dir)
 
 
-def converter_dir(cache_dir: Path, *, progress: Callable[[str], None] | None = None) -> Path:
-    """The unpacked converter folder, fetching the sdist through pip on first use."""
-    root = converter_cache_root(cache_dir)
-    target = root / f"llama.cpp-{LLAMA_CPP_PYTHON}"
-    if (target / "convert_hf_to_gguf.py").is_file() and (target / "gguf-py").is_dir():
+def installed_dir() -> Path:
+    """The copy ``make`` unpacks next to the venv (``python -m core.llamacpp fetch``)."""
+    return Path(sys.prefix) / "share" / "nastavnik" / f"llama.cpp-{LLAMA_CPP_PYTHON}"
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / _COMPLETE).is_file() and (folder / "convert_hf_to_gguf.py").is_file()
+
+
+def converter_dir(cache_dir: Path | None = None, *, progress: Callable[[str], None] | None = None) -> Path:
+    """The unpacked llama.cpp files: the install-time copy, else a cache, fetched through pip on first use."""
+    for candidate in (converter_cache_root(cache_dir or installed_dir().parent) / f"llama.cpp-{LLAMA_CPP_PYTHON}", installed_dir()):
+        if _complete(candidate):
+            return candidate
+    if cache_dir is None:
+        raise UserError(
+            f"llama.cpp's files (llama-cpp-python=={LLAMA_CPP_PYTHON} source) are not installed",
+            hint="run `make install` (it unpacks them into the venv), or `python -m core.llamacpp fetch`",
+        )
+    return fetch(converter_cache_root(cache_dir) / f"llama.cpp-{LLAMA_CPP_PYTHON}", progress=progress)
+
+
+def llamacpp_file(rel: str, cache_dir: Path | None = None) -> Path:
+    """A file of the unpacked llama.cpp tree, e.g. ``models/templates/Qwen-Qwen3-0.6B.jinja``."""
+    path = converter_dir(cache_dir) / rel
+    if not path.is_file():
+        raise UserError(f"llama.cpp {LLAMA_CPP_PYTHON} has no {rel}", hint="check the name: the files are listed in core/llamacpp.py")
+    return path
+
+
+def fetch(target: Path, *, sdist: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
+    """Unpack the kept files of the llama-cpp-python sdist into ``target`` (downloading it through pip
+    unless ``sdist`` or a ``llama_cpp_python-VERSION.tar.gz`` beside ``target`` is given)."""
+    target = Path(target)
+    if _complete(target):
         return target
     with _lock:
-        if (target / "convert_hf_to_gguf.py").is_file():
+        if _complete(target):
             return target
+        root = target.parent
         root.mkdir(parents=True, exist_ok=True)
         if progress:
             progress(f"fetching llama-cpp-python=={LLAMA_CPP_PYTHON} source (once)")
         with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
             tmp_path = Path(tmp)
-            sdist = _find_sdist(root) or _pip_download(tmp_path)
+            source = sdist or _find_sdist(root) or _pip_download(tmp_path)
             staging = tmp_path / "unpacked"
-            _extract_converter(sdist, staging)
+            _extract_converter(source, staging)
+            (staging / _COMPLETE).write_text(f"llama-cpp-python=={LLAMA_CPP_PYTHON}\n", encoding="utf-8")
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
@@ -105,7 +144,7 @@ def _extract_converter(sdist: Path, out: Path) -> None:
             if not member.name.startswith(prefix):
                 continue
             rel = member.name[len(prefix):]
-            if not rel or not any(rel == k or rel.startswith(k) for k in _KEEP):
+            if not rel or not any(rel == k or (k.endswith("/") and rel.startswith(k)) for k in _KEEP):
                 continue
             if not (member.isfile() or member.isdir()):
                 continue
@@ -281,3 +320,26 @@ class StderrSwitch:
         if self._py_log is not None:
             self._py_log.close()
         self._target = self._saved = self._py_log = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.llamacpp fetch [--sdist FILE] [--dest DIR]``: what ``make install`` runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m core.llamacpp", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("fetch", help="unpack llama.cpp's converter, vocabularies and templates")
+    cmd.add_argument("--sdist", type=Path, help=f"a downloaded llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz (offline)")
+    cmd.add_argument("--dest", type=Path, default=installed_dir(), help="default: %(default)s")
+    args = parser.parse_args(argv)
+    try:
+        folder = fetch(args.dest, sdist=args.sdist, progress=lambda m: print(m, flush=True))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"llama.cpp {LLAMA_CPP_PYTHON} files in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

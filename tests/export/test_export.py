@@ -166,8 +166,8 @@ def test_sources_by_name_run_and_folder(home, demo_model, tmp_path):
 
 
 def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
-    """Only the converter, its conversion package and gguf-py are kept from the sdist."""
-    from core.llamacpp import LLAMA_CPP_PYTHON, _extract_converter, converter_dir
+    """The converter, gguf-py, the four families' vocabularies and the official templates are kept."""
+    from core.llamacpp import LLAMA_CPP_PYTHON, converter_dir, llamacpp_file
 
     conv = converter_dir(llamacpp_cache)
     assert conv.name == f"llama.cpp-{LLAMA_CPP_PYTHON}"
@@ -175,8 +175,41 @@ def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
     assert (conv / "conversion" / "__init__.py").is_file()
     assert (conv / "gguf-py" / "gguf" / "__init__.py").is_file()
     assert not (conv / "CMakeLists.txt").exists() and not (conv / "src").exists()
-    sdist = llamacpp_cache / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
-    if sdist.is_file():  # unpacking again gives the same files
-        _extract_converter(sdist, tmp_path / "again")
-        names = sorted(p.relative_to(tmp_path / "again").as_posix() for p in (tmp_path / "again").rglob("*.py"))
-        assert names == sorted(p.relative_to(conv).as_posix() for p in conv.rglob("*.py"))
+    vocabs = sorted(p.name for p in (conv / "models").glob("ggml-vocab-*.gguf"))
+    assert vocabs == ["ggml-vocab-gemma-4.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-qwen35.gguf"]
+    assert "{%" in llamacpp_file("models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja").read_text(encoding="utf-8")
+
+
+def test_fetch_unpacks_a_given_sdist_offline_and_keeps_only_what_is_used(tmp_path, monkeypatch):
+    """`python -m core.llamacpp fetch --sdist FILE` seeds a box without internet; nothing else is read."""
+    import io
+    import tarfile
+
+    import core.llamacpp as lc
+
+    prefix = f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    sdist = tmp_path / f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}.tar.gz"
+    files = {
+        "convert_hf_to_gguf.py": "print('converter')\n",
+        "conversion/__init__.py": "",
+        "gguf-py/gguf/__init__.py": "",
+        "models/templates/Qwen-Qwen3-0.6B.jinja": "{{ messages }}",
+        "models/ggml-vocab-qwen2.gguf": "GGUF",
+        "models/ggml-vocab-qwen2.gguf.inp": "text",
+        "models/ggml-vocab-falcon.gguf": "not kept",
+        "src/llama.cpp": "not kept",
+    }
+    with tarfile.open(sdist, "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(prefix + rel)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(lc, "_pip_download", lambda dest: (_ for _ in ()).throw(AssertionError("no download offline")))
+    dest = tmp_path / "share" / f"llama.cpp-{lc.LLAMA_CPP_PYTHON}"
+    assert lc.main(["fetch", "--sdist", str(sdist), "--dest", str(dest)]) == 0
+    kept = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert kept == sorted(k for k in files if "falcon" not in k and not k.startswith("src/"))
+    monkeypatch.delenv("NASTAVNIK_LLAMACPP_CACHE", raising=False)
+    monkeypatch.setattr(lc, "installed_dir", lambda: dest)
+    assert lc.converter_dir(tmp_path / "empty-cache") == dest  # the install-time copy is used, nothing fetched
