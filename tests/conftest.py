@@ -14,6 +14,72 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO / "datasets"
 
+# Every test process, and every process a test starts (training workers, the CLI in tmux),
+# runs with one torch/OpenMP thread — two test workers share two cores — and with the
+# Hugging Face hub offline and telemetry off: nothing is downloaded, nothing phones home.
+for _name, _value in {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "UNSLOTH_DISABLE_STATISTICS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+
+# ---------------------------------------------------------------------------- UI-thread guard
+
+_OFF_THREAD: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def widgets_only_on_the_ui_thread(monkeypatch):
+    """Fail a test in which a worker thread read a widget's geometry, queried the DOM or notified.
+
+    Those calls may make Textual lay out the screen, which needs the app's context: from a
+    thread worker they fail at random (``LookupError: active_app``) and, in the app, take it
+    down. Thread workers get plain values and post their results back instead.
+    """
+    import threading
+
+    try:
+        from textual.dom import DOMNode
+        from textual.widget import Widget
+    except ImportError:  # pragma: no cover - textual is a core dependency
+        yield
+        return
+    _OFF_THREAD.clear()
+
+    def guard(cls, name: str) -> None:
+        original = getattr(cls, name)
+
+        def check(what: str) -> None:
+            if threading.current_thread() is not threading.main_thread():
+                _OFF_THREAD.append(f"{cls.__name__}.{name} ({what}) in thread {threading.current_thread().name}")
+
+        if isinstance(original, property):
+            def getter(self, _get=original.fget):
+                check("read")
+                return _get(self)
+
+            monkeypatch.setattr(cls, name, property(getter, original.fset))
+        else:
+            def method(self, *args, _call=original, **kwargs):
+                check("call")
+                return _call(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, method)
+
+    for cls, name in ((Widget, "size"), (Widget, "region"), (Widget, "content_size"), (Widget, "scrollable_content_region"),
+                      (DOMNode, "query_one"), (DOMNode, "query"), (Widget, "notify")):
+        guard(cls, name)
+    yield
+    assert not _OFF_THREAD, "widget state touched off the UI thread: " + "; ".join(dict.fromkeys(_OFF_THREAD))
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch) -> Path:

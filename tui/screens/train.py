@@ -229,8 +229,11 @@ class TrainRoom(Vertical):
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             self.app.call_from_thread(self._show_form_error, str(exc))
             return
-        self.run_id = None
-        self.app.call_from_thread(self.app.notify, t("train.started", id=run.id))
+        self.app.call_from_thread(self._started, run.id)
+
+    def _started(self, run_id: int) -> None:
+        self.run_id = None  # follow the newest run
+        self.app.notify(t("train.started", id=run_id))
 
     @on(Button.Pressed, "#train-cancel")
     def _cancel_pressed(self) -> None:

@@ -236,6 +236,10 @@ class PairTable(ScrollView, can_focus=True):
         self._stale: dict[int, list[Pair]] = {}
         self._pending: set[int] = set()
         self._gen = 0  # bumps on every reload: pages of an older one are dropped
+        # the pages the screen shows now plus the cursor's: a frozenset replaced (never changed in
+        # place) on the UI thread, so the page loader thread can skip pages scrolled away from
+        # without reading the widget (its size or scroll offset) off the UI thread
+        self._wanted_pages: frozenset[int] = frozenset()
         self._count_gen = 0  # bumps on every recount: counts of an older one are dropped
         self._count_timer = None
         self._count_after_first_page = False
@@ -377,10 +381,11 @@ class PairTable(ScrollView, can_focus=True):
         return range(top // PAGE, last_row // PAGE + 1)
 
     def _request_visible(self) -> None:
-        for page in self._visible_pages():
+        # the visible pages, and the page the cursor is on (after a jump it may be off screen for a moment)
+        pages = [*self._visible_pages(), self.cursor // PAGE]
+        self._wanted_pages = frozenset(pages)
+        for page in pages:
             self._request_page(page)
-        # and the page the cursor is on (after a jump it may be off screen for a moment)
-        self._request_page(self.cursor // PAGE)
 
     def _request_page(self, page: int) -> None:
         if page in self._pages or page in self._pending:
@@ -388,6 +393,8 @@ class PairTable(ScrollView, can_focus=True):
         if self.total is not None and page * PAGE >= max(self.total, 1):
             return
         self._pending.add(page)
+        if page not in self._wanted_pages:  # a row being drawn asked for it: it is on screen
+            self._wanted_pages = self._wanted_pages | {page}
         self._load_page(self._gen, page, self.flt, self.order, self.desc, self.total)
 
     @work(thread=True, group="pair-pages")
@@ -395,7 +402,7 @@ class PairTable(ScrollView, can_focus=True):
         if gen != self._gen or get_current_worker().is_cancelled:
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
-        if page not in self._visible_pages() and page != self.cursor // PAGE:
+        if page not in self._wanted_pages:
             # scrolled away before we got to it
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
