@@ -82,7 +82,6 @@ constraints:
 	.venv-constraints/bin/pip install --quiet "torch==2.13.0" -e ".[$(EXTRAS)]"
 	{ sed -n '/^#/p' $(CONSTRAINTS); \
 	  .venv-constraints/bin/pip freeze --exclude-editable | grep -v '^nastavnik' | sed 's/+cpu$$//' | sort -f; } > $(CONSTRAINTS).new
-	grep -q '^torchvision==' $(CONSTRAINTS).new || echo "torchvision==$$(.venv-constraints/bin/pip show torchvision 2>/dev/null | sed -n 's/^Version: //p')" >> $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	rm -rf .venv-constraints
 
