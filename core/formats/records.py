@@ -103,8 +103,8 @@ def _part_text(part: dict, field: str) -> str:
         text = part.get(key)
         if isinstance(text, str):
             return text
-    found = ", ".join(repr(k) for k in part if k != "type") or "nothing else"
-    raise Bad(field, f"a text part needs its text under \"text\" or \"value\" (found {found})")
+    found = ", ".join(f"{k!r}: {_kind(v)}" for k, v in part.items() if k != "type") or "nothing else"
+    raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
 
 
 _TAG_SEP = re.compile(r"[,;]")
@@ -225,7 +225,7 @@ def _weight_key(turn: dict, field: str) -> str | None:
         w = turn.get(wk)
         if w is None:
             continue
-        if w.__class__ is not int and w.__class__ is not float and not isinstance(w, (int, float)):
+        if not isinstance(w, (int, float)):
             raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {_kind(w)}")
         if w < 0:
             raise Bad(f"{field}.{wk}", f"a weight of {w} — use 0 (context only) or 1 (train on it)")
