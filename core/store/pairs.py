@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from core.errors import UserError
 from core.store.base import now
 from core.store.migrations import dedup_keys
-from core.text import estimate_tokens_sql, fold
+from core.text import estimate_tokens_sql, fold, normalize_context, normalize_newlines
 
 STATUSES = ("draft", "approved", "rejected")
 SPLITS = ("train", "eval")
@@ -118,6 +118,17 @@ def _check_text(name: str, value: str | None) -> str:
     if value is None or not str(value).strip():
         raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer")
     return str(value)
+
+
+def _new_text(value, stored):
+    r"""Text about to be written: line ends made ``\n`` unless it is the text already stored.
+
+    New text (an added pair, an edited field) never carries ``\r``; a field an edit passes
+    through unchanged is left exactly as stored, so old pairs keep their content hashes.
+    """
+    if value is None or value == stored:
+        return value
+    return normalize_context(value) if isinstance(value, list) else normalize_newlines(value)
 
 
 def _check_status(status: str) -> str:
@@ -550,10 +561,10 @@ class PairsMixin:
     ) -> dict:
         """Validate one pair's fields; raises UserError naming the bad field."""
         row = {
-            "question": _check_text("question", question),
-            "answer": _check_text("answer", answer),
-            "system": system if system and system.strip() else None,
-            "context": list(context or []),
+            "question": normalize_newlines(_check_text("question", question)),
+            "answer": normalize_newlines(_check_text("answer", answer)),
+            "system": normalize_newlines(system) if system and system.strip() else None,
+            "context": normalize_context(list(context or [])),
             "tags": _clean_tags(tags),
             "status": _check_status(status or "draft"),
             "split": _check_split(split or "train"),
@@ -686,6 +697,9 @@ class PairsMixin:
                 if expected is None:
                     raise
                 raise PairChanged(pair_id, loaded, None, since=since) from None
+            for k in ("question", "answer", "system", "context"):
+                if k in given:
+                    given[k] = _new_text(given[k], getattr(old, k))
             new = {k: given.get(k, getattr(old, k)) for k in _EDITABLE}
             if since is not None and (old.updated != since or old.deleted is not None):
                 raise PairChanged(pair_id, None, old, since=since)
@@ -788,7 +802,7 @@ class PairsMixin:
                 )
             keep_changes = False
             if kept is not None:
-                answer_after = kept.answer if new_answer is None else new_answer
+                answer_after = kept.answer if new_answer is None else _new_text(new_answer, kept.answer)
                 tags_after = kept.tags if new_tags is None else new_tags
                 keep_changes = (answer_after, tags_after) != (kept.answer, kept.tags)
             to_trash = [pid for pid in trash if current[pid].deleted is None]

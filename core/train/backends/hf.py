@@ -47,7 +47,7 @@ def load(config, base_path: str):
                 from transformers import BitsAndBytesConfig
                 import bitsandbytes  # noqa: F401
             except ImportError as exc:
-                raise UserError("4-bit loading needs bitsandbytes", hint="pip install bitsandbytes, or pass --no-4bit") from exc
+                raise UserError("4-bit loading needs bitsandbytes", hint="pip install bitsandbytes, or load the model in 16 bits: `nastavnik train --no-load-in-4bit …`") from exc
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
