@@ -10,6 +10,11 @@ from pathlib import Path
 import click
 
 from core.errors import UserError
+from core.train.config import BACKENDS
+from core.train.device import DTYPES
+from core.train.presets import PRESETS
+from core.train.replicas import ARCHES as REPLICA_ARCHES
+from core.train.templates import TEMPLATES
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
