@@ -332,3 +332,11 @@ def m030_live_pair_indexes(db: "sqlite_utils.Database") -> None:
     # sorts a million rows instead of walking the ORDER BY index; the store re-analyzes
     # after bulk imports (PairsMixin.add_pairs).
     db.execute("ANALYZE pairs")
+
+
+@migration
+def m040_run_setup(db: "sqlite_utils.Database") -> None:
+    """What a run really trains with (backend, device, 4-bit layers, trainer, where LoRA went), and
+    how many processes train it (``--gpus``/``--processes``)."""
+    db["runs"].add_column("setup", str)  # JSON, written by the worker once the trainer exists
+    db["runs"].add_column("world_size", int)

@@ -182,32 +182,63 @@ def check_vram(config: TrainConfig) -> dict | None:
 
 
 def check_backend(config: TrainConfig) -> str:
+    """The backend the run will use, refused now (one line) when it cannot run here."""
     from core.train.backends import get_backend, resolve
 
-    name = resolve(config.backend)
-    get_backend(name)  # raises the one-line reason when unusable
-    if name == "hf" and config.load_in_4bit:
-        from core.train.backends import cuda_available
+    from core.train.device import prequantized
 
-        if not cuda_available():
-            config.load_in_4bit = False  # plain LoRA on CPU
+    name = resolve(config.backend)
+    get_backend(name, config)  # raises the one-line reason when unusable
+    if prequantized(config.base) and not config.load_in_4bit:
+        raise UserError(
+            f"{config.base} is stored in 4-bit (bitsandbytes) and cannot be trained in 16 bits",
+            hint="train it with --load-in-4bit, or register its 16-bit sibling and train that with --no-load-in-4bit",
+        )
     return name
 
 
-def worker_command(home: Path, run_id: int, *, resume: bool = False, num_gpus: int = 1, backend: str = "hf") -> list[str]:
-    args = ["--home", str(home), "--run", str(run_id)] + (["--resume"] if resume else [])
-    if backend == "hf" and num_gpus > 1:
-        from core.train.backends.hf import accelerate_command
+def check_precision(config: TrainConfig) -> None:
+    """Refuse float16 for a family that overflows in it (Gemma 3/4), before the run starts.
 
-        return accelerate_command(args, num_gpus)
+    Whether the GPU has bfloat16 comes from nvidia-smi's compute capability, so the app and
+    the CLI never open a CUDA context of their own.
+    """
+    from core.train.backends import cuda_available
+    from core.train.device import check_precision as check, model_type
+
+    cuda = cuda_available()
+    check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16() if cuda else None)
+
+
+def gpu_bf16() -> bool | None:
+    """Whether every visible GPU has bfloat16 (compute capability >= 8.0); None when unknown."""
+    import shutil
+
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True, text=True, timeout=15)
+        caps = [float(line.strip()) for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return all(c >= 8.0 for c in caps) if caps else None
+
+
+def worker_command(home: Path, run_id: int, *, resume: bool = False) -> list[str]:
+    """The detached worker; for --gpus/--processes N it starts accelerate's processes itself."""
+    args = ["--home", str(home), "--run", str(run_id)] + (["--resume"] if resume else [])
     return [sys.executable, "-m", "core.train.worker", *args]
 
 
 def _spawn(ws, store, run, *, resume: bool) -> None:
-    config = TrainConfig.from_dict(run.config)
-    cmd = worker_command(ws.home, run.id, resume=resume, num_gpus=config.num_gpus, backend=run.backend or "hf")
+    from core.train.worker import OFFLINE_ENV
+
+    cmd = worker_command(ws.home, run.id, resume=resume)
     run_dir = Path(run.run_dir)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1", NASTAVNIK_HOME=str(ws.home))
+    for key, value in OFFLINE_ENV.items():
+        env.setdefault(key, value)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     with open(run_dir / "train.log", "ab") as log:
         proc = subprocess.Popen(
@@ -241,6 +272,7 @@ def start_run(ws, config: TrainConfig, *, store=None):
         config = config.with_(base=path)
         config.validate()
         backend = check_backend(config)
+        check_precision(config)
         vram = check_vram(config)
         snap = snapshot(store)  # errors (no approved pairs) show now, not in the log
         run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
