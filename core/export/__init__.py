@@ -150,8 +150,16 @@ def export(
     parity: bool = True,
     parity_tokens: int = 32,
     progress: Progress | None = None,
+    staging: Path | None = None,
+    on_folder: Callable[[Path], None] | None = None,
 ) -> ExportResult:
-    """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring."""
+    """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
+
+    ``staging``: the folder to build in (it must not exist; removed at the end, whatever
+    happens), instead of a fresh temporary one under ``exports/``. ``on_folder(path)`` is
+    called with the final folder just before the files move there. A background job names
+    both in its row, so whoever finds its worker killed removes what it left.
+    """
     report = progress or (lambda e: None)
     quants = list(quants or DEFAULT_QUANTS)
     for q in quants:
@@ -165,7 +173,11 @@ def export(
 
     _fetch_converter(ws, report)
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
+    if staging is None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
+    else:
+        staging.mkdir(parents=True)
+        tmp = staging
     try:
         merged = _timed(report, seconds, "merge",
                         "merging the adapter into the base" if source.adapter_dir else "copying the model",
@@ -179,6 +191,8 @@ def export(
         if "f16" not in quants:
             f16.unlink()
         report(ExportEvent("register", 0, 1, "registering"))
+        if on_folder is not None:
+            on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
                          parity=parity_report, seconds=seconds)
         report(ExportEvent("done", 1, 1, str(final_dir)))
