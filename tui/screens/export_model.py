@@ -14,12 +14,14 @@ and chat") and closes itself with True once every one of them is done.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Select, SelectionList, Static
 from textual.worker import get_current_worker
@@ -152,6 +154,22 @@ def outcome(job) -> tuple[str, bool]:
     return "", False
 
 
+def _while_shown(method):
+    """A worker's result landing on the UI thread: dropped when the dialog is being taken down
+    (closed, the app quitting) meanwhile."""
+
+    @functools.wraps(method)
+    def call(self, *args):
+        if not self.is_attached:
+            return None
+        try:
+            return method(self, *args)
+        except NoMatches:
+            return None
+
+    return call
+
+
 def finished(job) -> ExportFinished:
     """The message that tells the app ``job`` ended."""
     from core.export.jobs import parity_outcome
@@ -233,9 +251,8 @@ class ExportModelScreen(ModalScreen[bool]):
             defaults[source] = Path(source).name
         self.app.call_from_thread(self._sources_loaded, options, defaults, active.id if active else None)
 
+    @_while_shown
     def _sources_loaded(self, options: list, defaults: dict, active: int | None) -> None:
-        if not self.is_attached:
-            return
         if active is not None:
             self._follow([active])
             return
@@ -292,18 +309,16 @@ class ExportModelScreen(ModalScreen[bool]):
             return
         self.app.call_from_thread(self._follow, [job.id])
 
+    @_while_shown
     def _start_failed(self, message: str) -> None:
-        if not self.is_attached:
-            return
         self._error(message)
         self.query_one("#exp-start").disabled = False
         self.app.notify(message, severity="error")
 
     # ------------------------------------------------------------------ following the job
 
+    @_while_shown
     def _follow(self, ids: list[int]) -> None:
-        if not self.is_attached:
-            return
         self.job_ids = list(ids)
         self.query_one("#exp-form").display = False
         self.query_one("#exp-start").display = False
@@ -329,11 +344,10 @@ class ExportModelScreen(ModalScreen[bool]):
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_jobs, jobs, history)
 
+    @_while_shown
     def _show_jobs(self, jobs: list, history: dict | None) -> None:
         from core.export.jobs import job_progress
 
-        if not self.is_attached:
-            return
         self.jobs = jobs
         for job in jobs:
             if not job.active and job.id not in self._ended:
