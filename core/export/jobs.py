@@ -295,7 +295,7 @@ def parity_outcome(result: dict | None) -> tuple[bool | None, str]:
         for a in parity.get("answers") or []:
             by_quant.setdefault(a["quant"], []).append(a)
         answers = ", ".join(f"{q} {sum(a['first_diff'] is None for a in lst)}/{len(lst)}" for q, lst in by_quant.items())
-        return True, "template, token ids, BOS and EOS equal" + (f"; answers identical: {answers}" if answers else "")
+        return True, "prompt, ids, BOS, EOS equal" + (f"; same answers {answers}" if answers else "")
     warnings = parity.get("warnings") or []
     first = next((w for w in warnings if "token" in w and ("differ" in w or "DIFFER" in w)), warnings[0] if warnings else "")
     return False, first

@@ -409,3 +409,76 @@ def test_cli_detach_list_show_and_a_killed_worker(exported_home):
     assert code == 2 and "nothing to export called 'no-such-model'" in err
     with Workspace.open(exported_home).store() as store:
         assert [j.id for j in store.list_export_jobs()] == [1]  # a source that does not resolve makes no job
+
+
+@async_test
+async def test_a_parity_mismatch_is_shown_loudly_with_the_first_differing_token(exported, tmp_path, home):
+    """A job whose parity check failed (a real check of a GGUF against a model whose template
+    was changed after the export): the dialog names the first differing token, in red."""
+    from textual.app import App
+
+    from core.export import parity_check
+    from tui.screens.export_model import ExportModelScreen
+
+    report = exported["report"]
+    broken = tmp_path / "broken"
+    shutil.copytree(report["merged_dir"], broken)
+    cfg_path = broken / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["chat_template"] = cfg["chat_template"].replace("<start_of_turn>model", "<start_of_turn>assistant")
+    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    q8 = Path(next(f["path"] for f in report["files"] if f["quant"] == "q8_0"))
+    parity = parity_check(broken, {"q8_0": q8}, ["Что такое эпоха?"], max_new_tokens=8)
+    assert not parity.ok
+    ws = Workspace.open(home)
+    with ws.store() as store:  # the row as the worker leaves it
+        job = store.create_export_job(source="demo", quants=["q8_0"])
+        store.update_export_job(job.id, status="done", stage="done", done=1, total=1,
+                                result={**report, "parity": parity.to_dict()})
+
+    class Host(App):
+        ended: list = []
+
+        def on_export_finished(self, message) -> None:
+            self.ended.append((message.job_id, message.status, message.ok))
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ExportModelScreen(ws, jobs=[job.id]))
+        await until(pilot, lambda: "PARITY MISMATCH" in text(app, "#exp-parity"), "the mismatch line")
+        shown = app.screen.query_one("#exp-parity")
+        line = text(app, "#exp-parity")
+        # the chat prompt's role token: the HF side now says "assistant", the GGUF still "model"
+        assert "prompt token ids differ at position 12: HF 'a'" in line and "vs GGUF 'model'" in line, line
+        assert f"(+1 more: `nastavnik exports show {job.id}`)" in line
+        assert shown.has_class("-bad") and not shown.has_class("-ok")
+        assert app.ended == [(job.id, "done", False)]
+
+
+def test_progress_and_eta_of_a_job():
+    """The bar counts merge, convert, quantize and parity; the ETA comes from the last export's
+    step times, or from the pace inside a step done in parts."""
+    from datetime import datetime, timezone
+
+    from core.export.jobs import job_progress
+    from core.store.exports import ExportJob
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    started = t0.isoformat()
+    job = ExportJob(id=1, status="running", source="3", stage="convert", done=0, total=1,
+                    steps={"merge": {"started": started, "seconds": 10.0}, "convert": {"started": started, "seconds": None}})
+    now = t0.timestamp() + 4
+    p = job_progress(job, {"merge": 12.0, "convert": 8.0, "quantize": 2.0, "parity": 5.0}, now_s=now)
+    assert (p.step, p.index, p.steps, p.fraction) == ("convert", 2, 4, 0.25)
+    assert p.eta_s == pytest.approx(4 + 2 + 5)  # what is left of convert, then quantize and parity
+    assert job_progress(job, None, now_s=now).eta_s is None  # the first export: no step times to go by
+    job.stage, job.done, job.total = "parity", 1, 2
+    job.steps |= {"convert": {"started": started, "seconds": 8.0}, "quantize": {"started": started, "seconds": 1.0},
+                  "parity": {"started": started, "seconds": None}}
+    p = job_progress(job, None, now_s=now)
+    assert (p.step, p.index, p.fraction) == ("parity", 4, 0.875) and p.eta_s == pytest.approx(4)
+    job.parity = False
+    job.stage, job.done, job.total = "quantize", 1, 3
+    job.steps = {"merge": {"seconds": 1.0}, "convert": {"seconds": 1.0}, "quantize": {"started": started, "seconds": None}}
+    p = job_progress(job, None, now_s=now)
+    assert p.steps == 3 and p.fraction == pytest.approx((2 + 1 / 3) / 3) and p.eta_s == pytest.approx(8)
