@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,10 +87,6 @@ def spawn_detached(cmd: list[str], log_path: Path, *, cwd: Path, env: dict[str, 
             close_fds=True,
         )
     return proc.pid
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
 
 
 class Heartbeat:

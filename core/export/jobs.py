@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +72,8 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
                                       parity=parity, system=system)
         log = log_path(ws, job.id)
         try:
-            pid = jobs.spawn_detached(jobs.python_module(WORKER, "--home", str(ws.home), "--job", str(job.id)), log,
-                                      cwd=ws.home, env=jobs.worker_env(ws.home))
+            cmd = [sys.executable, "-m", WORKER, "--home", str(ws.home), "--job", str(job.id)]
+            pid = jobs.spawn_detached(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
         except OSError as exc:
             store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now())
             raise UserError(f"cannot start the export worker: {exc}") from exc

@@ -102,7 +102,7 @@ def resolve_source(ws, ref: str) -> Source:
             adapter = run_dir / "adapter"
         if not adapter or not (Path(adapter) / "adapter_config.json").is_file():
             status = _get(run, "status", default="?")
-            raise UserError(f"run {run_id} has no adapter yet (status {status})", hint="wait until it finishes: `nastavnik train status`")
+            raise UserError(f"run {run_id} has no adapter yet (status {status})", hint=f"wait until it finishes (`nastavnik runs show {run_id}` shows its status)")
         base = _get(run, "base", "base_model")
         cfg = _get(run, "config", default=None) or {}
         system = _get(cfg, "system", "system_prompt") if cfg else None
@@ -135,5 +135,5 @@ def resolve_source(ws, ref: str) -> Source:
         return Source(name=ref, model_dir=d, base=ref)
     raise UserError(
         f"nothing to export called {ref!r}",
-        hint="give a run id (`nastavnik train list`), a model name (`nastavnik models list`) or a model folder",
+        hint="give a run id (`nastavnik runs list`), a model name (`nastavnik models list`) or a model folder",
     )
