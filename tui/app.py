@@ -8,6 +8,7 @@ kept in the workspace settings.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -149,6 +150,8 @@ class NastavnikApp(App):
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
         self._mounting: dict = {}
+        self._exports_watched: set[int] = set()  # export jobs seen running, until their end is announced
+        self._exports_announced: set[int] = set()
         self.title = t("app.title")
 
     # ----------------------------------------------------------------- layout
@@ -172,8 +175,6 @@ class NastavnikApp(App):
         self.set_interval(5.0, self._poll_jobs)
         # while an export job runs its end is looked for every second: the new GGUF then shows
         # in Chat and Evaluate at once, even with the Export dialog closed
-        self._exports_watched: set[int] = set()
-        self._exports_announced: set[int] = set()
         self.set_interval(1.0, self._poll_exports_if_watched)
 
     @property
@@ -221,7 +222,7 @@ class NastavnikApp(App):
                 refresh_exports(self.ws, store)  # a killed export worker: its job ends, its files go
                 active = {j.id for j in store.list_export_jobs(status=("queued", "running"))}
                 ended = [j for j in map(store.find_export_job, watched) if j is not None and not j.active]
-            except Exception:  # a store without the export jobs table (not migrated yet)
+            except sqlite3.Error:  # a store without the export jobs table (not migrated yet)
                 active, ended = set(), []
             jobs = running_jobs(store)
         self.call_from_thread(self._jobs_read, jobs, active, ended)
