@@ -275,9 +275,9 @@ def test_every_help_text_names_real_commands_and_its_own_flags():
 def test_the_scan_sees_the_hints_it_is_meant_to_check():
     """A guard on the scanner itself: it finds hints known to be there, f-strings and joins included."""
     found = {(lit.where.split(":")[0], cmd) for f in SOURCES for lit in literals(f) for cmd in commands_in(lit.text)}
-    assert ("core/export.py", "nastavnik runs list") in found
-    assert ("core/export.py", f"nastavnik runs show {HOLE}") in found  # an f-string
-    assert ("core/export.py", f"nastavnik chat {HOLE}") in found  # "…" + ref + "…"
+    assert ("core/export/source.py", "nastavnik runs list") in found
+    assert ("core/export/source.py", f"nastavnik runs show {HOLE}") in found  # an f-string
+    assert ("core/export/source.py", f"nastavnik chat {HOLE}") in found  # "…" + ref + "…"
     assert ("tui/cli/pairs.py", f"nastavnik pairs edit {HOLE} --file {HOLE} --force") in found
     assert len(found) > 40
 

@@ -13,6 +13,8 @@ register(
         "cmd.train.start": "Обучение: запустить прогон с настройками формы",
         "cmd.train.cancel": "Обучение: остановить идущий прогон",
         "cmd.train.preview": "Обучение: предпросмотр примеров и токенов",
+        "cmd.export.gguf": "Экспорт: прогон или модель в GGUF",
+        "cmd.export.chat": "Экспорт и чат: последний прогон рядом с базой",
         "cmd.chat.new": "Чат: новый разговор (n)",
         "cmd.chat.stop": "Чат: остановить ответ (esc)",
         "cmd.chat.correct": "Чат: исправить ответ в новую пару (e)",
@@ -58,6 +60,8 @@ register(
         "cmd.train.start": "Train: start a run with the form's settings",
         "cmd.train.cancel": "Train: cancel the running run",
         "cmd.train.preview": "Train: preview examples and tokens",
+        "cmd.export.gguf": "Export: a run or a model to GGUF",
+        "cmd.export.chat": "Export and chat: the newest run next to its base",
         "cmd.chat.new": "Chat: new conversation (n)",
         "cmd.chat.stop": "Chat: stop the answer (esc)",
         "cmd.chat.correct": "Chat: correct the answer into a new pair (e)",
@@ -162,6 +166,10 @@ def commands(app) -> list[tuple[str, object]]:
         (t("cmd.only_eval"), only(split="eval")),
     ]
     out += [(t(key), partial(app.room_action, tab, action)) for tab, key, action in ROOM_COMMANDS]
+    out += [
+        (t("cmd.export.gguf"), app.open_export),
+        (t("cmd.export.chat"), partial(app.export_and_chat, None)),
+    ]
     for tab in ("pairs", "train", "chat", "evaluate"):
         out.append((t(f"cmd.tab.{tab}"), partial(app.action_tab, tab)))
     out += [

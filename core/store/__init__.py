@@ -1,6 +1,6 @@
 """The store: the only place with SQL. Returns dataclasses, never rows.
 
-``Store`` is assembled from one mixin per subject (pairs, runs, models, chats); each
+``Store`` is assembled from one mixin per subject (pairs, runs, models, chats, export jobs); each
 lives in its own module and all share the connection set up in ``base``.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from core.store.base import StoreBase
 from core.store.chats import ChatsMixin
+from core.store.exports import EXPORT_STATUSES, ExportJob, ExportJobsMixin
 from core.store.models import MODEL_KINDS, Model, ModelsMixin
 from core.store.runs import RUN_STATUSES, Metric, Run, RunsMixin
 from core.store.pairs import (
@@ -24,13 +25,15 @@ from core.store.pairs import (
 )
 
 
-class Store(PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, StoreBase):
+class Store(PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, ExportJobsMixin, StoreBase):
     """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
 
 
 __all__ = [
     "Action",
     "DedupReport",
+    "EXPORT_STATUSES",
+    "ExportJob",
     "ImportCounts",
     "Pair",
     "PairChanged",

@@ -334,8 +334,56 @@ def m030_live_pair_indexes(db: "sqlite_utils.Database") -> None:
     db.execute("ANALYZE pairs")
 
 
+# ---------------------------------------------------------------------------- export jobs
+
+
 @migration
-def m040_run_setup(db: "sqlite_utils.Database") -> None:
+def m040_export_jobs(db: "sqlite_utils.Database") -> None:
+    """Exports run in the background like training runs: one row per job.
+
+    The worker's pid and heartbeat say whether it lives (as for runs); ``stage``, ``done``,
+    ``total`` and ``message`` are the last progress event, ``steps`` (JSON) when each step
+    began and how long it took. ``staging`` is the folder the job builds in and ``folder``
+    the one it publishes to, so whoever finds the worker dead can remove what it left.
+    ``result`` is the export report (JSON, with the parity check) once it is done.
+    """
+    db["export_jobs"].create(
+        {
+            "id": int,
+            "status": str,  # queued|running|done|failed|cancelled|interrupted, as runs
+            "source": str,  # what was asked for: a run id, a model name or a folder
+            "run_id": int,
+            "name": str,
+            "quants": str,  # JSON list
+            "parity": int,
+            "system": str,
+            "pid": int,
+            "heartbeat": str,
+            "stage": str,
+            "done": int,
+            "total": int,
+            "message": str,
+            "steps": str,  # JSON {stage: {"started": iso, "seconds": float}}
+            "staging": str,
+            "folder": str,
+            "log_path": str,
+            "result": str,  # JSON of ExportResult.to_dict()
+            "error": str,
+            "cancel_requested": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+        not_null={"status", "source", "created"},
+        defaults={"status": "queued", "done": 0, "total": 0, "parity": 1, "cancel_requested": 0},
+    )
+    db["export_jobs"].create_index(["status"])
+
+
+
+@migration
+def m041_run_setup(db: "sqlite_utils.Database") -> None:
     """What a run really trains with (backend, device, 4-bit layers, trainer, where LoRA went), and
     how many processes train it (``--gpus``/``--processes``)."""
     db["runs"].add_column("setup", str)  # JSON, written by the worker once the trainer exists

@@ -14,14 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from core import jobs
 from core.errors import UserError
 from core.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[2]
-STALE_S = 60.0  # a heartbeat older than this means the worker is gone
+STALE_S = jobs.STALE_S  # a heartbeat older than this means the worker is gone
 TERMINAL = ("done", "failed", "cancelled", "interrupted")
 
 
@@ -110,29 +109,8 @@ def resolve_base(store, base: str) -> tuple[str, str]:
 
 
 def pid_alive(pid: int | None, *, starting: bool = False) -> bool:
-    """True when ``pid`` is a live (not zombie) training worker.
-
-    ``starting``: the process was just spawned and may not have exec'd the worker yet (its
-    command line is still the parent's for a moment), so any live process counts.
-    """
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
-        if starting:
-            return True
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        return b"core.train.worker" in cmdline
-    except OSError:
-        return True  # no /proc: trust kill(0)
+    """True when ``pid`` is a live (not zombie) training worker (see ``core.jobs.pid_alive``)."""
+    return jobs.pid_alive(pid, marker=b"core.train.worker", starting=starting)
 
 
 def worker_alive(run) -> bool:
@@ -140,10 +118,7 @@ def worker_alive(run) -> bool:
     return pid_alive(run.pid, starting=run.status == "queued" and _age_s(run.created) < STALE_S)
 
 
-def _age_s(stamp: str | None) -> float:
-    if not stamp:
-        return float("inf")
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
+_age_s = jobs.age_s
 
 
 def refresh(store) -> list[int]:
@@ -232,26 +207,9 @@ def worker_command(home: Path, run_id: int, *, resume: bool = False) -> list[str
 
 
 def _spawn(ws, store, run, *, resume: bool) -> None:
-    from core.train.worker import OFFLINE_ENV
-
     cmd = worker_command(ws.home, run.id, resume=resume)
-    run_dir = Path(run.run_dir)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1", NASTAVNIK_HOME=str(ws.home))
-    for key, value in OFFLINE_ENV.items():
-        env.setdefault(key, value)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    with open(run_dir / "train.log", "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: survives the terminal, SSH, tmux
-            cwd=str(ws.home),
-            env=env,
-            close_fds=True,
-        )
-    store.update_run(run.id, pid=proc.pid)
+    pid = jobs.spawn_detached(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=jobs.worker_env(ws.home))
+    store.update_run(run.id, pid=pid)
 
 
 def start_run(ws, config: TrainConfig, *, store=None):

@@ -26,11 +26,9 @@ import threading
 import traceback
 from pathlib import Path
 
+from core.jobs import OFFLINE_ENV
+
 HEARTBEAT_S = 2.0
-# nothing is fetched from a hub by a run (bases are local folders by the time it starts), and no
-# library reports home from it
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "DO_NOT_TRACK": "1", "UNSLOTH_DISABLE_STATISTICS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def _log(msg: str) -> None:

@@ -238,6 +238,7 @@ class ChatRoom(Vertical):
         self.history: dict[str, list[dict]] = {}
         self._stop = threading.Event()
         self.busy = False
+        self._wanted: list[str] | None = None  # models to put side by side once they are listed
 
     # -------------------------------------------------------------- layout
 
@@ -294,6 +295,21 @@ class ChatRoom(Vertical):
                 sel.value = options[-1][1]
         if not options:
             self.status(t("chat.no_models"))
+        wanted = self._wanted
+        if wanted and all(name in names for name in wanted):
+            self._wanted = None
+            for n, sel in enumerate(self.query(".chat-model").results(Select)):
+                if n < len(wanted):
+                    sel.value = wanted[n]
+                else:
+                    sel.clear()
+            self._focus_input_if_shown()
+
+    def choose_models(self, names: list[str]) -> None:
+        """Put these models side by side (up to three, in this order) and the cursor in the
+        question box; models exported a moment ago are listed first (a reload)."""
+        self._wanted = list(names)[:3]
+        self.reload_models()
 
     def chosen(self) -> list[str]:
         out = []

@@ -21,6 +21,8 @@ from textual_plotext import PlotextPlot
 
 from core.errors import UserError
 from tui.i18n import register, t
+from tui.keys import both, localize
+from tui.messages import ExportRequested
 
 register(
     ru={
@@ -51,6 +53,8 @@ register(
         "train.col_data": "данные",
         "train.preview_legend": "Зелёным — токены, на которых модель учится (ответ).",
         "train.truncated": "{n} пар длиннее {max} токенов будут обрезаны",
+        "train.export": "экспорт",
+        "train.export_chat": "экспорт и чат",
     },
     en={
         "train.preset": "Preset",
@@ -80,6 +84,8 @@ register(
         "train.col_data": "data",
         "train.preview_legend": "Green: the tokens the model learns from (the answer).",
         "train.truncated": "{n} pairs are longer than {max} tokens and will be cut",
+        "train.export": "export",
+        "train.export_chat": "export and chat",
     },
 )
 
@@ -112,6 +118,8 @@ class TrainRoom(Vertical):
 
     DEFAULT_CSS = _CSS
     POLL_S = 1.0
+    # offered once the run shown is done (see check_action); the app opens the Export dialog
+    BINDINGS = [both("e", "export", "train.export"), both("c", "export_chat", "train.export_chat")]
 
     def __init__(self, ws, **kw) -> None:
         super().__init__(**kw)
@@ -152,6 +160,7 @@ class TrainRoom(Vertical):
         for key in ("col_id", "col_status", "col_base", "col_steps", "col_loss", "col_data"):
             table.add_column(t(f"train.{key}"), key=key)
         self._fill_form("demo")
+        localize(self)
         self.load_dataset_summary()
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
@@ -256,6 +265,17 @@ class TrainRoom(Vertical):
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
         self.app.call_from_thread(self.app.notify, t("train.cancelled", id=run.id, status=run.status))
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("export", "export_chat"):
+            return self._shown_status == "done"
+        return True
+
+    def action_export(self) -> None:
+        self.post_message(ExportRequested(self._shown_run))
+
+    def action_export_chat(self) -> None:
+        self.post_message(ExportRequested(self._shown_run, chat=True))
 
     # ------------------------------------------------------------------ dataset summary + preview
 
@@ -369,7 +389,10 @@ class TrainRoom(Vertical):
         if snap.metrics:
             self._plot(snap.metrics)
         changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
+        offer = (run.id, run.status) != (self._shown_run, self._shown_status)
         self._shown_run, self._shown_step, self._shown_status = run.id, run.step, run.status
+        if offer:
+            self.refresh_bindings()  # export is offered for a finished run only
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)
