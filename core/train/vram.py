@@ -9,9 +9,11 @@ weights      the base model. With 4-bit, the decoder's linear layers are bitsand
              code tables per matrix). Embeddings, the LM head (once when tied), the norms and,
              for Unsloth, the vision tower stay 16-bit: bitsandbytes never quantizes an
              ``nn.Embedding`` or the output head, and Unsloth's own skip list
-             (``unsloth_zoo.peft_utils.SKIP_QUANTIZATION_MODULES``) keeps ``vision_tower`` and
-             ``multi_modal_projector`` in bf16. The hf backend quantizes the vision tower's
-             linears too, but calls PEFT's ``prepare_model_for_kbit_training``, which casts every
+             (``unsloth_zoo.peft_utils.SKIP_QUANTIZATION_MODULES``, with its patch of transformers
+             5's module matching) keeps ``vision_tower`` and ``multi_modal_projector`` in bf16.
+             The hf backend's plain ``BitsAndBytesConfig`` quantizes the vision tower's linears
+             too (seen on the Gemma 3 replica), but it calls PEFT's
+             ``prepare_model_for_kbit_training``, which casts every
              parameter that is not 4-bit to float32: there embeddings, LM head, norms and the
              rest of the vision tower take 4 bytes a parameter (1 GB of Gemma's 262k-token
              embedding becomes 4 GB).
@@ -26,15 +28,16 @@ activations  per micro-batch of ``batch × max_seq_len`` tokens (padding counts:
                after the upcast above, so the residual stream is too); Unsloth's
                ``use_gradient_checkpointing="unsloth"`` offloads them to host RAM.
              - one layer: the layer being recomputed holds its own activations and their
-               gradients (``LAYER_*`` factors below, calibrated on replicas by bench/vram.py).
+               gradients (``LAYER`` factors below, measured on replicas by bench/vram.py).
              - head: the loss never builds ``[tokens, vocab]`` logits. TRL 1.15's SFTTrainer
                projects through the LM head in ``[4096, 32768]`` tiles
                (``trl.kernels.chunked_logprob``), Unsloth uses its fused, chunked cross
                entropy; what is left is the final hidden states, their gradient and one tile.
                ``loss="logits"`` models the older stacks that did build the full logits (it is
-               what the published Hugging Face figures below were measured with).
-             - masks: sdpa gets a boolean ``[batch, 1, seq, seq]`` mask (two with sliding
-               windows).
+               what the published Hugging Face figures below were measured with). The loss
+               runs before the layers are recomputed, so the larger of the two counts.
+             - masks (hf): sdpa gets a ``[batch, 1, seq, seq]`` mask for a padded batch, and
+               one more for sliding-window layers.
 overhead     what PyTorch's allocator does not count and what it wastes: the CUDA context
              (0.3–0.6 GiB on current drivers, outside ``torch.cuda.memory_allocated``), cuBLAS
              and Triton workspaces, and fragmentation of the caching allocator, modelled as a
@@ -81,15 +84,15 @@ ADAM8_MIN_SIZE = 4096
 ADAM8_BLOCK = 256
 ADAM8_QMAPS = 2 * 256 * 4  # the two quantization maps, shared by all tensors
 
-# --- activations of the one decoder layer being recomputed, in values per token, calibrated on
-# the replicas (bench/vram.py measures them on the CPU, float32): hidden-sized tensors (norm
-# outputs, attention and MLP outputs, their gradients), intermediate-sized ones (gate, up, the
-# activation and the product, their gradients) and attention-sized ones (q, k, v after RoPE,
-# the attention output). Unsloth's fused kernels (in-place activation backward, fused LoRA MLP)
-# keep fewer; its factors are calibrated against its published context-length table, because
-# its CUDA kernels do not run on the CPU.
-LAYER_HF = {"hidden": 8.0, "intermediate": 5.0, "attention": 6.0}
-LAYER_UNSLOTH = {"hidden": 9.0, "intermediate": 5.0, "attention": 0.0}
+# --- activations of the one decoder layer being recomputed, in values per token, measured on the
+# replicas by bench/vram.py (float32; the live tensors at the peak of a step): six
+# intermediate-sized tensors (gate and up, their LoRA sums, the activation, the product), three
+# plus half the norms hidden-sized ones (norm outputs, the mid-layer residual), about 1.8 ×
+# (q + 2·kv) for attention (q and k after RoPE, v, the attention output). Unsloth's CUDA kernels
+# do not run on the CPU; the same factors with its bf16 residual stream predict the per-token
+# slope of its published context-length table (Llama 3.1 8B, 8 → 80 GB: 0.212 MiB a token)
+# within 5 %, so both backends share them: what Unsloth saves is the residuals (offloaded).
+LAYER = {"hidden": 3.0, "per_norm": 0.5, "intermediate": 6.0, "attention": 1.8}
 # TRL's chunked log-prob kernel: a [4096 tokens, 32768 vocab] tile
 HEAD_TILE_TOKENS, HEAD_TILE_VOCAB = 4096, 32768
 CONTEXT_BYTES = 0.5 * GiB
@@ -151,7 +154,8 @@ class VramEstimate:
     """Bytes a run needs on each GPU, by term; ``parts`` breaks the terms down."""
 
     backend: str
-    parts: dict = field(default_factory=dict, hash=False)
+    parts: dict = field(default_factory=dict, hash=False)  # bytes, summed by the terms below
+    detail: dict = field(default_factory=dict, hash=False)  # bytes of sub-terms not summed (layer, head)
 
     def _sum(self, prefix: str) -> float:
         return float(sum(v for k, v in self.parts.items() if k.split(".", 1)[0] == prefix))
@@ -246,32 +250,35 @@ def estimate_vram(
     # activations of one micro-batch
     tokens = seq * batch
     q_dim, kv_dim = preset.heads * preset.head_dim, preset.kv_heads * preset.head_dim
-    factors = LAYER_HF if hf else LAYER_UNSLOTH
     stream = 4 if (hf and four_bit) else cb  # the residual stream's dtype
     if hf:  # one checkpointed input per decoder layer, and the final hidden state
         parts["activations.residuals"] = (preset.layers + 1) * tokens * preset.hidden * stream
-    parts["activations.layer"] = tokens * (
-        factors["hidden"] * preset.hidden * stream
-        + factors["intermediate"] * preset.intermediate * cb
-        + factors["attention"] * (q_dim + 2 * kv_dim) * cb
+    layer = tokens * (
+        (LAYER["hidden"] + LAYER["per_norm"] * preset.norms_per_layer) * preset.hidden * stream
+        + LAYER["intermediate"] * preset.intermediate * cb
+        + LAYER["attention"] * (q_dim + 2 * kv_dim) * cb
     )
     if loss == "logits":
-        # the logits, their float32 copy (none when computing in float32), the float32
-        # log-softmax and its gradient: 14 bytes per value in bf16
-        parts["activations.head"] = tokens * preset.vocab * (cb + (4 if cb < 4 else 0) + 4 + 4)
+        # the float32 log-softmax, the loss gradient and the log-softmax gradient (measured on
+        # the replicas in float32: 12 bytes a value); a bf16 stack also upcasts the logits: 14
+        head = tokens * preset.vocab * (12 + (2 if cb < 4 else 0))
     else:  # the final hidden states, their float32 gradient, one projection tile
         tile = min(tokens, HEAD_TILE_TOKENS) * min(preset.vocab, HEAD_TILE_VOCAB) * cb
-        parts["activations.head"] = tokens * preset.hidden * (stream + 4) + tile
-    if hf:  # sdpa's boolean [batch, 1, seq, seq] masks (skipped for an unpadded causal batch of one);
-        # Unsloth's attention and flash-attention take no materialized mask
+        head = tokens * preset.hidden * (stream + 4) + tile
+    # the recomputed layer and the loss peak at different moments of the step (the loss first,
+    # then the layers backwards): the larger of the two is live at a time
+    detail = {"activations.layer": layer, "activations.head": head}
+    parts["activations.step"] = max(layer, head)
+    if hf:  # sdpa's [batch, 1, seq, seq] masks, in the compute dtype: one for a padded batch, one
+        # more for sliding-window layers; Unsloth's attention and flash-attention take none
         sliding = bool(preset.sliding_window) and seq > preset.sliding_window
         masks = (1 if batch > 1 else 0) + (1 if sliding else 0)
-        parts["activations.masks"] = masks * batch * seq * seq
+        parts["activations.masks"] = masks * batch * seq * seq * cb
 
     rest = sum(parts.values())
     parts["overhead.context"] = CONTEXT_BYTES
     parts["overhead.allocator"] = ALLOCATOR_SLACK * rest
-    return VramEstimate(backend, parts)
+    return VramEstimate(backend, parts, detail)
 
 
 def smallest_card(estimate: VramEstimate) -> int | None:
@@ -300,7 +307,7 @@ def fit_advice(preset, estimate: VramEstimate, free_bytes: int, *, max_seq_len: 
         tips.append(f"a shorter length (--max-seq-len {max(512, max_seq_len // 2)})")
     if batch_size > 1:
         tips.append(f"a smaller batch (--batch-size {max(1, batch_size // 2)} with more --grad-accum)")
-    if estimate.backend == "hf" and "unsloth" in BACKENDS:
+    if estimate.backend == "hf":
         tips.append("the unsloth backend (--backend unsloth), which keeps less on the GPU")
     need, have = estimate.total / GiB, free_bytes / GiB
     where = f"GPU {gpu} has" if gpu is not None else "there is"

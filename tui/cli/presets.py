@@ -47,7 +47,8 @@ def fits_note(estimates: dict) -> str:
     parts = []
     for backend, est in estimates.items():
         card = est["card_gb"]
-        parts.append(f"a {card} GB card with {backend}" if card else f"no single common card with {backend}")
+        article = "an" if str(card).startswith("8") else "a"  # an 8 GB, an 80 GB
+        parts.append(f"{article} {card} GB card with {backend}" if card else f"no single common card with {backend}")
     return "fits " + ", ".join(parts)
 
 
