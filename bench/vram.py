@@ -286,13 +286,11 @@ def measure(arch: str, backend: str, layers: int, seq: int, b: int, tmp: Path) -
     trainable = [p for p in model.parameters() if p.requires_grad]
     frozen = [p for p in model.parameters() if not p.requires_grad]
     if backend == "hf":
-        import bitsandbytes  # noqa: F401
-
-        optim = torch.optim.AdamW(trainable, lr=1e-4)
+        optim = torch.optim.AdamW(trainable, lr=1e-4)  # the hf backend's adamw_torch
     else:
         import bitsandbytes as bnb
 
-        optim = bnb.optim.AdamW8bit(trainable, lr=1e-4)
+        optim = bnb.optim.AdamW8bit(trainable, lr=1e-4)  # the unsloth backend's adamw_8bit
     ids, labels = batch(preset.vocab, seq, b)
     out = {"arch": arch, "backend": backend, "layers": layers, "tokens": seq * b}
 
