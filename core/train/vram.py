@@ -422,6 +422,7 @@ PUBLISHED = [
     ("llama3.1-8b", "unsloth", MINIMUM, 6.0, UNSLOTH_REQUIREMENTS + " (8B)"),
     ("qwen3-8b", "unsloth", MINIMUM, 6.0 + 0.2 * (6.5 - 6.0), UNSLOTH_REQUIREMENTS + " (8B–9B, 8.2B)"),
     ("gemma3-4b", "unsloth", MINIMUM, 3.5 + 1.3 / 4 * (5.0 - 3.5), UNSLOTH_REQUIREMENTS + " (3B–7B, 4.3B)"),
+    ("gemma3-12b", "unsloth", MINIMUM, 7.5 + 1.2 / 3 * (8.5 - 7.5), UNSLOTH_REQUIREMENTS + " (11B–14B, 12.2B)"),
     ("gemma3-12b", "unsloth", {}, 12.0, SEED + " (at the preset's defaults)"),
     *_context_rows(),
 ]
