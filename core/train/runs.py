@@ -139,21 +139,35 @@ def refresh(store) -> list[int]:
 # ---------------------------------------------------------------------------- start
 
 
-def check_vram(config: TrainConfig) -> dict | None:
-    """On a GPU: the estimate for this run, refused with advice when it cannot fit."""
-    from core.train.presets import estimate_vram, fit_advice, get_preset, gpu_free_bytes
+def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
+    """On a GPU machine: the estimate for this run, refused with advice unless each of the run's GPUs has it free.
+
+    Free memory comes from ``nvidia-smi`` in a subprocess (core/train/vram.py), never from
+    ``torch.cuda`` here: this runs in the app's process, which must not hold a CUDA context.
+    ``backend`` is the resolved one when the caller knows it; for ``auto`` on a machine with
+    GPUs it is Unsloth when installed (as ``backends.resolve`` picks it), else hf.
+    """
+    from core.train.presets import get_preset
+    from core.train.vram import check_gpus, estimate_vram, gpus
 
     if not config.preset:
         return None
-    free = gpu_free_bytes()
-    if free is None:
-        return None
+    found = gpus()
+    if not found:
+        return None  # no NVIDIA GPU: a CPU run, nothing to check
+    if backend is None or backend == "auto":
+        backend = config.backend
+    if backend == "auto":
+        import importlib.util
+
+        backend = "unsloth" if importlib.util.find_spec("unsloth") is not None else "hf"
     preset = get_preset(config.preset)
-    est = estimate_vram(preset, max_seq_len=config.max_seq_len, batch_size=config.batch_size, lora_r=config.lora_r, load_in_4bit=config.load_in_4bit)
-    advice = fit_advice(preset, est, free, max_seq_len=config.max_seq_len, batch_size=config.batch_size)
-    if advice:
-        raise UserError(f"this run will not fit on the GPU: {advice}")
-    return est.to_dict()
+    est = estimate_vram(
+        preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size, lora_r=config.lora_r,
+        load_in_4bit=config.load_in_4bit, targets=config.targets, num_gpus=config.num_gpus,
+    )
+    used = check_gpus(preset, est, config.num_gpus, max_seq_len=config.max_seq_len, batch_size=config.batch_size, found=found)
+    return {**est.to_dict(), "gpus": [g.index for g in used or []]}
 
 
 def check_backend(config: TrainConfig) -> str:
