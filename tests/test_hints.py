@@ -38,13 +38,8 @@ BACKQUOTED = re.compile(r"`+([^`]+)`+")
 # Flags hints name before the option lands. Each entry says who removes it; once the option
 # exists, test_every_pending_flag_is_still_missing fails until the entry is gone.
 PENDING: dict[tuple[str | None, str], str] = {
-    # core/train/backends/hf.py's bitsandbytes hint; the lead adds --load-in-4bit/--no-load-in-4bit
-    # to `nastavnik train` (the QLoRA issue) and removes this entry with it.
-    ("nastavnik train", "--no-load-in-4bit"): "the lead's --load-in-4bit/--no-load-in-4bit for `nastavnik train`",
-    # core/train/backends/hf.py's LoRA-target hint says "set --targets", which `nastavnik train` does
-    # not have; that file belongs to another branch now. Whoever fixes the hint (or adds the
-    # option) removes this entry.
-    (None, "--targets"): "the LoRA-target hint in core/train/backends/hf.py",
+    # a hint may name a command or flag that is on its way, with a note saying whose change adds it;
+    # test_every_pending_flag_is_still_missing_and_still_named fails once it exists, so the entry goes
 }
 
 

@@ -245,7 +245,7 @@ def start_run(ws, config: TrainConfig, *, store=None):
         config.validate()
         backend = check_backend(config)
         check_precision(config)
-        vram = check_vram(config)
+        vram = check_vram(config, backend)
         snap = snapshot(store)  # errors (no approved pairs) show now, not in the log
         run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
         run_dir = ws.runs_dir / str(run.id)

@@ -11,12 +11,11 @@ weights      the base model. With 4-bit, the decoder's linear layers are bitsand
              ``nn.Embedding`` or the output head, and Unsloth's own skip list
              (``unsloth_zoo.peft_utils.SKIP_QUANTIZATION_MODULES``, with its patch of transformers
              5's module matching) keeps ``vision_tower`` and ``multi_modal_projector`` in bf16.
-             The hf backend's plain ``BitsAndBytesConfig`` quantizes the vision tower's linears
-             too (seen on the Gemma 3 replica), but it calls PEFT's
-             ``prepare_model_for_kbit_training``, which casts every
-             parameter that is not 4-bit to float32: there embeddings, LM head, norms and the
-             rest of the vision tower take 4 bytes a parameter (1 GB of Gemma's 262k-token
-             embedding becomes 4 GB).
+             The hf backend skips the towers too (``core.train.modules.NOT_QUANTIZED``, given as
+             patterns because transformers anchors its match at the start of the path), but it
+             calls PEFT's ``prepare_model_for_kbit_training``, which casts every parameter that is
+             not 4-bit to float32: there embeddings, LM head, norms and the vision tower take
+             4 bytes a parameter (1 GB of Gemma's 262k-token embedding becomes 4 GB).
 lora         the adapters: float32 weights and gradients, and the optimizer's two moments —
              float32 for the hf backend's ``adamw_torch``, bitsandbytes 8-bit (one byte each, an
              fp32 absmax per 256) for the Unsloth backend's ``adamw_8bit``. With ``--gpus N``
@@ -227,11 +226,9 @@ def estimate_vram(
     parts["weights.embeddings"] = counts["embeddings"] * upcast
     parts["weights.norms"] = counts["norms"] * upcast
     if counts["vision_linear"] or counts["vision_other"]:
-        if hf and four_bit:  # bitsandbytes quantizes the SigLIP linears too; the rest is upcast
-            matrices = preset.vision_layers * 6  # q, k, v, out, fc1, fc2 per SigLIP layer
-            parts["weights.vision"] = counts["vision_linear"] * NF4_RATE + matrices * NF4_MATRIX_BYTES + counts["vision_other"] * 4
-        else:
-            parts["weights.vision"] = (counts["vision_linear"] + counts["vision_other"]) * 2
+        # neither backend quantizes the tower (core.train.modules.NOT_QUANTIZED); hf's kbit
+        # preparation upcasts it with everything else that is not 4-bit
+        parts["weights.vision"] = (counts["vision_linear"] + counts["vision_other"]) * (upcast if hf and four_bit else 2)
 
     # LoRA: float32 weights and gradients, the optimizer's moments
     shapes = lora_shapes(preset, r, targets)
