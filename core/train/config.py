@@ -9,6 +9,7 @@ from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", "hf", "unsloth")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TrainConfig:
     logging_steps: int = 1
     seed: int = 3407
     load_in_4bit: bool = True
+    dtype: str = "auto"
     packing: bool = False
     num_gpus: int = 1
 
@@ -81,6 +83,8 @@ class TrainConfig:
             raise bad("preset", f"unknown preset {self.preset!r}", "one of: " + ", ".join(PRESETS))
         if self.backend not in BACKENDS:
             raise bad("backend", f"unknown backend {self.backend!r}", "one of: " + ", ".join(BACKENDS))
+        if self.dtype not in DTYPES:
+            raise bad("dtype", f"unknown dtype {self.dtype!r}", "one of: " + ", ".join(DTYPES))
         if self.template and self.template not in TEMPLATES:
             raise bad("template", f"unknown chat template {self.template!r}", "one of: " + ", ".join(TEMPLATES))
         if self.max_steps <= 0 and not self.epochs > 0:

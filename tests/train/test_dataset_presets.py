@@ -61,7 +61,8 @@ def test_gemma_presets_use_the_gemma_template():
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"lr": 5.0}, "lr"), ({"lora_r": 0}, "lora_r"), ({"max_seq_len": 4}, "max_seq_len"), ({"backend": "tpu"}, "backend"), ({"epochs": 0}, "epochs")],
+    [({"lr": 5.0}, "lr"), ({"lora_r": 0}, "lora_r"), ({"max_seq_len": 4}, "max_seq_len"), ({"backend": "tpu"}, "backend"), ({"dtype": "fp8"}, "dtype"),
+     ({"epochs": 0}, "epochs")],
 )
 def test_config_validation_names_the_field(change, field):
     with pytest.raises(UserError, match=f"^{field}:"):
