@@ -61,11 +61,15 @@ async def test_train_room_shows_a_finished_run_and_validates_the_form(home, stor
         table = room.query_one("#train-runs", DataTable)
         assert table.row_count == 1
         assert [str(c) for c in table.get_row_at(0)][:2] == [str(run.id), "done"]
-        assert str(table.get_row_at(0)[5]) == "ab" * 6
+        assert str(table.get_row_at(0)[5]) == "ab" * 4
         plot = room.query_one("#train-plot")
+        series = room.plotted()
+        assert series["loss"][0] == list(range(1, 11)) and series["eval loss"] == ([10], [1.5])  # the run's series
         built = plot.plt.build()
-        assert "eval loss" in built  # the plot has the run's series
         lines = re.sub(r"\x1b\[[0-9;]*m", "", built).splitlines()  # without the colour codes
+        assert not any(name in line for line in lines for name in ("loss", "lr")), built  # no legend drawn on the curves
+        legend = str(room.query_one("#train-legend", Static).render())
+        assert "loss" in legend and "lr" in legend and "eval loss" in legend  # it is above the plot instead
         axis = next(lines[i + 1] for i, line in enumerate(lines) if "└" in line)
         assert re.findall(r"\d+(?:\.\d+)?", axis) == ["1", "3", "6", "8", "10"], axis  # whole steps on the x axis
         dataset = str(room.query_one("#train-dataset", Static).render())

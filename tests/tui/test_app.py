@@ -204,7 +204,12 @@ def test_running_jobs_reads_runs_when_the_store_has_them():
         def list_runs(self):
             raise RuntimeError("no such table: runs")
 
-    assert running_jobs(WithRuns()) == ["#1", "#3"]
+    assert running_jobs(WithRuns()) == ["#1", "#3 queued"]
+    set_lang("ru")
+    try:
+        assert running_jobs(WithRuns()) == ["#1", "#3 в очереди"]  # a status in the UI's language
+    finally:
+        set_lang("en")
     assert running_jobs(Broken()) == []
     assert running_jobs(object()) == []
 
