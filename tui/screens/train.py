@@ -266,7 +266,6 @@ class TrainRoom(Vertical):
                         yield Static("", id="train-form-error")
                         with Horizontal(id="train-buttons"):
                             yield Button(t("train.start"), id="train-start", variant="primary", compact=True)
-                            yield Button(t("train.cancel"), id="train-cancel", variant="error", compact=True)
                             yield Button(t("train.preview"), id="train-preview-btn", compact=True)
                     with VerticalScroll(id="train-data"):
                         yield Static("", id="train-dataset")
@@ -278,6 +277,8 @@ class TrainRoom(Vertical):
                 with Horizontal(id="train-progress-row"):
                     # no ETA of its own: the stats line has the run's, from its steps (the bar's would
                     # count from when this room first saw the run)
+                    # at the left: notices pop up over the right-hand side
+                    yield Button(t("train.cancel"), id="train-cancel", variant="error", compact=True, disabled=True)
                     yield ProgressBar(total=1, show_eta=False, id="train-progress")
                 yield Static(t("train.idle"), id="train-stats")
                 yield RichLog(id="train-log", max_lines=200, wrap=False, markup=False)
@@ -592,6 +593,7 @@ class TrainRoom(Vertical):
             if run is not None and run.active:
                 self.action_view("train-progress-view")  # opened while a run goes: show it going
         stats = self.query_one("#train-stats", Static)
+        self.query_one("#train-cancel", Button).disabled = not any(r.active for r in snap.runs)
         if run is None:
             stats.update(t("train.idle"))
             return
