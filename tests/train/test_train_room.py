@@ -391,3 +391,34 @@ async def test_preview_shows_the_tokens_the_model_learns_from(train_home):
         assert first["question"] in shown and first["question"] not in trained  # the question is context only
         assert "8 train pairs" in text.plain
         assert str(room.query_one("#train-form-error", Static).render()) == ""
+
+
+@async_test
+async def test_a_language_switch_rewrites_the_room_in_place(home, store):
+    """The words change; what the user typed in the form and the runs shown stay."""
+    from textual.widgets import TabbedContent
+
+    from core.workspace import Workspace
+    from tests.tui.pilot import settle
+    from tui.app import NastavnikApp
+
+    store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    _finished_run(store)
+    app = NastavnikApp(Workspace.open(home), "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        room = app.query_one(TrainRoom)
+        room.query_one("#train-lr", Input).value = "0.0005"
+        app.set_language("ru")
+        await settle(pilot)
+        assert room is app.query_one(TrainRoom)  # the same room, not a new one
+        assert room.query_one("#train-lr", Input).value == "0.0005"
+        assert str(room.query_one("#train-lr-label").render()) == "Скорость обуч."
+        assert str(room.query_one("#train-views", TabbedContent).get_tab("train-runs-view").label) == "Прогоны"
+        table = room.query_one("#train-runs", DataTable)
+        assert [str(c.label) for c in table.columns.values()][:2] == ["#", "статус"]
+        assert [str(c) for c in table.get_row_at(0)][:2] == ["1", "готово"]
+        assert "готово" in str(room.query_one("#train-stats", Static).render())
+        assert "loss на проверке" in str(room.query_one("#train-legend").render())
