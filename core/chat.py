@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -239,6 +240,7 @@ class WorkerModel:
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
         self._log = None
+        self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
 
     def load(self) -> None:
         if self.proc is not None:
@@ -267,12 +269,21 @@ class WorkerModel:
         return json.loads(line)
 
     def _send(self, obj: dict) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None
+        with self._send_lock:
+            try:
+                proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):  # ValueError: closed meanwhile
+                pass
+
+    def stop(self) -> None:
+        """Stop the answer being written now, from any thread: the request reaches the child
+        at once instead of after the next token the stream reads (a first token can take
+        seconds on a large model). The child ignores it when it is not answering."""
+        if self.proc is not None:
+            self._send({"op": "stop"})
 
     def stream(
         self,

@@ -25,6 +25,7 @@ from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
 from tui.screens.pairs import PairsRoom, load_dialog
 from tui.screens.train import TrainRoom
+from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
 
 register(
@@ -113,12 +114,16 @@ def _training_jobs(store) -> list[str]:
 
 
 def _job_name(run) -> str:
-    """``#3 120/500`` for a run with progress, else ``#3``."""
+    """``#3 120/500`` for a running run with progress, ``#3`` without; a job not running yet
+    says so in the UI language (``#4 в очереди``)."""
     ident = getattr(run, "id", None)
     label = f"#{ident}" if ident is not None else str(getattr(run, "name", "?"))
     step, total = getattr(run, "step", None), getattr(run, "max_steps", None)
     if isinstance(step, int) and isinstance(total, int) and total:
         label += f" {step}/{total}"
+    status = str(getattr(run, "status", "") or "")
+    if status and status != "running":
+        label += f" {run_status(status)}"
     return label
 
 
@@ -450,6 +455,7 @@ class NastavnikApp(App):
                 self.call_later(room.recompose)
         self.pairs_room.localize()
         self.query_one(StatusBar).refresh_text()
+        self._poll_jobs()  # the jobs' statuses in the new language
         self.refresh_bindings()
         self.notify(t("lang.switched"), timeout=2)
 

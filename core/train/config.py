@@ -10,6 +10,7 @@ from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", "hf", "unsloth")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass

@@ -237,6 +237,7 @@ class ChatRoom(Vertical):
         self.conversation_id: int | None = None
         self.history: dict[str, list[dict]] = {}
         self._stop = threading.Event()
+        self._answering = None  # the model writing an answer now (set by the worker)
         self.busy = False
         self._wanted: list[str] | None = None  # models to put side by side once they are listed
 
@@ -387,12 +388,16 @@ class ChatRoom(Vertical):
                         self.models[a.model] = model
                     history = self.history.setdefault(a.model, [])
                     last = 0.0
-                    for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
-                        a.text += piece
-                        now = time.monotonic()
-                        if now - last > 0.05:
-                            last = now
-                            self.app.call_from_thread(self._show, a, a.text)
+                    self._answering = model
+                    try:
+                        for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
+                            a.text += piece
+                            now = time.monotonic()
+                            if now - last > 0.05:
+                                last = now
+                                self.app.call_from_thread(self._show, a, a.text)
+                    finally:
+                        self._answering = None
                     r = model.last
                     self.app.call_from_thread(self._show, a, a.text)
                     msg = store.add_message(self.conversation_id, "assistant", r.text, model=a.model,
@@ -449,6 +454,9 @@ class ChatRoom(Vertical):
         answer keys (e, 1–5, ←/→) work."""
         if self.busy:
             self._stop.set()
+            model = self._answering
+            if model is not None and hasattr(model, "stop"):
+                model.stop()  # now, not after the next token arrives
         else:
             self.query_one("#chat-log", VerticalScroll).focus()
 
