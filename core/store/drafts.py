@@ -75,6 +75,20 @@ class DraftsMixin:
                 )
         return counts
 
+    def find_question(self, question: str) -> int | None:
+        """A live pair asking ``question`` (after normalising whitespace, case and ё), if any."""
+        from core.store.migrations import dedup_keys
+
+        _, qkey = dedup_keys(question, "")
+        row = self.conn.execute("SELECT id FROM pairs WHERE question_key=? AND deleted IS NULL LIMIT 1", (qkey,)).fetchone()
+        return row[0] if row else None
+
+    def pairs_of_batch(self, batch_id: int) -> list:
+        """The live pairs an import batch brought in, in id order."""
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM pairs WHERE batch_id=? AND deleted IS NULL ORDER BY id", (batch_id,))]
+        return self.get_pairs(ids)
+
     def draft_stats(self) -> dict:
         """Live pairs that came from a teacher draft: how many wait for review, and how many
         were approved as drafted vs after a person edited them (or were rejected)."""

@@ -401,3 +401,5 @@ def m040_preferences_and_drafts(db: "sqlite_utils.Database") -> None:
     )
     db["pair_drafts"].create_index(["pair_id", "id"])
     db["pair_drafts"].create_index(["action_id"])
+    # a teacher's question is a duplicate when a live pair asks it already: look it up, not scan
+    db["pairs"].create_index(["question_key"], if_not_exists=True)
