@@ -456,6 +456,7 @@ class EditPairScreen(Screen[Pair | None]):
                 self.notify(t("ed.draft_empty", model=label), severity="warning")
             return
         area.load_text(text)
+        area.move_cursor(area.document.end)  # typing goes on where the teacher stopped
         self.teacher_draft = (key, text)
         area.focus()
         self.notify(t("ed.draft_done", model=label), timeout=5)
