@@ -198,3 +198,13 @@ def test_cli_prefs_errors_are_one_line(cli, store, tmp_path, args, message):
     assert r.code == 2, (r.out, r.err)
     assert message in r.err and r.err.count("\n") == 1 and "Traceback" not in r.err
     assert store.count_preferences() == 0
+
+
+def test_cli_correct_names_the_preference_and_pairs_show_names_the_teacher(cli, store, chat):
+    r = cli("correct", chat["first"].id, "--answer", FIXED)
+    (pref,) = store.live_preferences()
+    assert r.out.strip().endswith(f"and preference {pref.id} (`nastavnik prefs show {pref.id}`)")
+    r = cli("correct", chat["second"].id, "--answer", OTHER_ANSWER, "--json")  # unchanged: no preference
+    assert r.json()["preference_id"] is None
+    drafted = store.add_drafted_pair("Что такое GGUF?", "Формат файлов.", teacher="big-q8_0", draft="Формат.")
+    assert "teacher:  big-q8_0, edited by a person" in cli("pairs", "show", drafted.id).out

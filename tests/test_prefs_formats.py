@@ -232,3 +232,24 @@ def test_export_names_and_errors(store, tmp_path):
 
     with pytest.raises(UserError, match="no such folder"):
         export_preferences(store, tmp_path / "nope" / "a.jsonl")
+
+
+def test_a_parquet_file_as_the_hub_serves_trl_datasets(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from core.prefs_io import import_preferences
+
+    table = pa.Table.from_pylist([
+        {"prompt": [{"role": "user", "content": "Что такое GGUF?"}],
+         "chosen": [{"role": "assistant", "content": "Формат llama.cpp."}],
+         "rejected": [{"role": "assistant", "content": "Не знаю."}]},
+        {"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "А LoRA?"}],
+         "chosen": [{"role": "assistant", "content": "Низкоранговая добавка."}],
+         "rejected": [{"role": "assistant", "content": "Радио."}]},
+    ])
+    pq.write_table(table, tmp_path / "train-00000.parquet")
+    assert import_preferences(store, [tmp_path / "train-00000.parquet"]).imported == 2
+    a, b = store.live_preferences()
+    assert (a.prompt, a.chosen, b.system, b.prompt) == ("Что такое GGUF?", "Формат llama.cpp.", SYSTEM, "А LoRA?")
+    assert a.source == "train-00000.parquet row 1"

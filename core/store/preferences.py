@@ -267,6 +267,12 @@ class PreferencesMixin:
             for r in rows
         ]
 
+    def preferences_of_pair(self, pair_id: int) -> list[Preference]:
+        """The live preferences recorded together with a pair (a correction's)."""
+        rows = self.conn.execute(
+            f"SELECT {_COLS} FROM preferences WHERE pair_id=? AND deleted IS NULL ORDER BY id", (int(pair_id),))
+        return [_row(r) for r in rows]
+
     def find_duplicate_preference(self, prompt: str, chosen: str, rejected: str, system: str | None = None,
                                   context: list[dict] | None = None) -> int | None:
         key = preference_key(prompt, chosen, rejected, system, context)

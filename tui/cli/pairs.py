@@ -86,6 +86,8 @@ def show(obj: Ctx, ids, as_json) -> None:
         for p in found:
             _print_pair(p)
             click.echo(f"  source:   {p.source or '-'}   updated {p.updated}")
+            if p.teacher:
+                click.echo(f"  teacher:  {p.teacher}, " + ("edited by a person" if p.edited else "as drafted"))
 
 
 def _filter(status, split, tag, query=None, trash=False):
