@@ -39,7 +39,8 @@ DOC_PROMPT = """Фрагмент документа:
 >>>
 {avoid}Составь по этому фрагменту один новый вопрос и ответ на него. Ответь объектом JSON с полями "question" и "answer"."""
 AVOID = "Эти вопросы уже заданы, спроси о другом:\n{questions}\n"
-DEFAULT_MAX_TOKENS = 1024
+DEFAULT_MAX_TOKENS = 1024  # one answer
+DEFAULT_PAIR_TOKENS = 2048  # one question and its answer as JSON, from a document
 DEFAULT_CONTEXT = 4096
 MAX_AVOID = 5  # earlier questions of a chunk shown to the teacher
 
@@ -152,11 +153,16 @@ def qa_grammar(max_question_chars: int, max_answer_chars: int) -> str:
     )
 
 
+JSON_OVERHEAD = 40  # the braces, keys, quotes and whitespace the grammar allows around the strings
+
+
 def caps(max_tokens: int) -> tuple[int, int]:
-    """Length caps (characters) for a question and an answer that fit in ``max_tokens``: a
-    token is at least about a character, so capped strings end before the tokens do."""
-    question = max(16, max_tokens // 5)
-    return question, max(16, max_tokens - question - 24)
+    """Length caps (grammar characters) for a question and an answer whose JSON fits in
+    ``max_tokens``: a grammar character is at most two characters of output (an escape like
+    ``\\n``) and a token is at least one, so the object closes before the tokens run out."""
+    budget = max(16, (max_tokens - JSON_OVERHEAD) // 2)
+    question = max(8, budget // 5)
+    return question, max(8, budget - question)
 
 
 def read_document(path: str | Path, encoding: str | None = None) -> str:
@@ -193,14 +199,17 @@ def split_document(text: str, budget: int, count_tokens: Callable[[str], int]) -
             if n <= budget:
                 pieces.append((sentence, n))
                 continue
-            words, line = sentence.split(), []
-            for w in words:  # a sentence longer than the budget: cut between words
-                if line and count_tokens(" ".join(line + [w])) > budget:
-                    pieces.append((" ".join(line), count_tokens(" ".join(line))))
-                    line = []
+            line: list[str] = []
+            used = 0
+            for w in sentence.split():  # a sentence longer than the budget: cut between words
+                n = count_tokens(w) + 1  # each word once; a space may cost a token of its own
+                if line and used + n > budget:
+                    pieces.append((" ".join(line), used))
+                    line, used = [], 0
                 line.append(w)
+                used += n
             if line:
-                pieces.append((" ".join(line), count_tokens(" ".join(line))))
+                pieces.append((" ".join(line), used))
     chunks: list[str] = []
     current: list[str] = []
     used = 0
@@ -241,7 +250,7 @@ def draft_from_document(
     *,
     count: int,
     name: str = "document",
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int = DEFAULT_PAIR_TOKENS,
     n_ctx: int = DEFAULT_CONTEXT,
     in_process: bool = True,
     progress: Progress | None = None,

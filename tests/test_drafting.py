@@ -31,7 +31,7 @@ def test_chunks_fit_the_budget_and_keep_the_order():
     assert chunks[0] == "Первый абзац из пяти слов."  # the next paragraph would overflow: a new chunk
     assert "Третий абзац. В нём три предложения. Каждое короткое." in chunks  # a paragraph kept whole
     # a run of 25 words with no sentence end is cut between words
-    assert [words(c) for c in chunks[-2:]] == [16, 9]
+    assert [words(c) for c in chunks[-4:]] == [8, 8, 8, 1]  # a word costs itself and a space
 
 
 def test_a_big_budget_keeps_the_document_in_one_chunk():
@@ -56,10 +56,14 @@ def test_prompts():
 
 
 def test_the_grammar_and_the_parser():
-    q, a = caps(120)
-    assert (q, a) == (24, 72) and q + a + 24 <= 120
-    g = qa_grammar(q, a)
-    assert "char{3,24}" in g and "char{1,72}" in g and g.startswith("root ::=")
+    from core.drafting import JSON_OVERHEAD
+
+    for tokens in (96, 120, 1024, 2048):
+        q, a = caps(tokens)
+        assert 2 * (q + a) + JSON_OVERHEAD <= tokens  # escapes included, the JSON closes in time
+    assert caps(2048) == (200, 804)
+    g = qa_grammar(*caps(120))
+    assert "char{3,8}" in g and "char{1,32}" in g and g.startswith("root ::=")
     assert parse_qa(json.dumps({"question": " Что  такое\nэпоха? ", "answer": " Проход. "})) == ("Что такое эпоха?", "Проход.")
     for bad in ('{"question": "", "answer": "а"}', '["a"]', "не json"):
         with pytest.raises(UserError):

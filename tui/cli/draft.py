@@ -29,8 +29,9 @@ def _bar(done: int, total: int, width: int = 30) -> str:
               help="With --from-file: how many pairs to draft.")
 @click.option("-s", "--system", help="With -q: the system prompt the pair is trained with (the teacher sees it too).")
 @click.option("-t", "--tag", "tags", multiple=True, help="With -q: a tag for the new pair; repeat for more.")
-@click.option("--max-tokens", type=click.IntRange(32), default=1024, show_default=True,
-              help="The longest answer (with --from-file: question and answer together) in tokens.")
+@click.option("--max-tokens", type=click.IntRange(32),
+              help="The longest answer in tokens (default 1024); with --from-file the question and answer "
+              "together (default 2048, at most half the teacher's context).")
 @click.option("--ctx", "n_ctx", type=click.IntRange(256), default=4096, show_default=True,
               help="Context to load the teacher with (at most the one it was trained with is used).")
 @click.option("--encoding", help="With --from-file: the document's text encoding (default: detected).")
@@ -53,7 +54,7 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
       nastavnik draft --teacher qwen-7b-q8_0 --from-file notes.txt -n 5 --json
       nastavnik pairs list --status draft      # then review them
     """
-    from core.drafting import draft_from_document, draft_pair, read_document
+    from core.drafting import DEFAULT_MAX_TOKENS, DEFAULT_PAIR_TOKENS, draft_from_document, draft_pair, read_document
 
     if (question is None) == (from_file is None):
         raise UserError("give -q QUESTION or --from-file FILE", hint="nastavnik draft --teacher M -q \"Что такое LoRA?\"")
@@ -66,7 +67,8 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
                 click.echo(text, nl=False)
                 sys.stdout.flush()
 
-        pair = draft_pair(obj.ws, teacher, question, system=system, max_tokens=max_tokens, on_piece=piece, tags=tags)
+        pair = draft_pair(obj.ws, teacher, question, system=system, max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+                          on_piece=piece, tags=tags)
         if as_json:
             emit_json(pair.to_dict())
             return
@@ -91,8 +93,8 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
         elif e.stage in ("load", "split", "save"):
             click.echo(("\r" if tty else "") + f"[{e.stage}] {e.message}", err=True)
 
-    result = draft_from_document(obj.ws, teacher, text, count=count, name=name, max_tokens=max_tokens, n_ctx=n_ctx,
-                                 progress=progress)
+    result = draft_from_document(obj.ws, teacher, text, count=count, name=name,
+                                 max_tokens=max_tokens or DEFAULT_PAIR_TOKENS, n_ctx=n_ctx, progress=progress)
     if as_json:
         emit_json(result.to_dict())
         return
