@@ -96,7 +96,9 @@ class ChatStream:
         pending = b""  # bytes not shown yet: they may begin a stop string
         last3 = b""
         unfinished = 0  # tokens still to come for a split UTF-8 character
-        for token in llm.generate(prompt, repeat_penalty=1.0, grammar=self.grammar, **sampling):
+        if self.grammar is not None:  # llama.cpp's grammar sampler: only tokens the grammar allows
+            sampling["grammar"] = self.grammar
+        for token in llm.generate(prompt, repeat_penalty=1.0, **sampling):
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 self.reason = "stop"
                 break
