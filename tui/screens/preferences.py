@@ -52,6 +52,7 @@ register(
         "prefs.by_person": "написан человеком",
         "prefs.meta": "Отвергнут ответ модели {model}{run}; источник {source}",
         "prefs.meta_chosen": "; выбран ответ модели {model}",
+        "prefs.run": " (прогон {id})",
         "prefs.deleted": "В корзину: предпочтение #{id} (ctrl+z — вернуть)",
         "prefs.restored": "Предпочтение #{id} восстановлено",
         "prefs.undone": "Отменено: {what}",
@@ -90,6 +91,7 @@ register(
         "prefs.by_person": "written by a person",
         "prefs.meta": "Rejected: the answer of {model}{run}; source {source}",
         "prefs.meta_chosen": "; chosen: the answer of {model}",
+        "prefs.run": " (run {id})",
         "prefs.deleted": "Moved to trash: preference #{id} (ctrl+z brings it back)",
         "prefs.restored": "Preference #{id} restored",
         "prefs.undone": "Undone: {what}",
@@ -130,7 +132,7 @@ def detail_text(p) -> Text:
     out.append(p.chosen + "\n\n", style="green")
     out.append(t("prefs.rejected") + "\n", style="bold underline red")
     out.append(p.rejected + "\n\n", style="red")
-    meta = t("prefs.meta", model=p.model or "?", run=f" (run {p.run_id})" if p.run_id is not None else "",
+    meta = t("prefs.meta", model=p.model or "?", run=t("prefs.run", id=p.run_id) if p.run_id is not None else "",
              source=p.source or "-")
     if p.chosen_model:
         meta += t("prefs.meta_chosen", model=p.chosen_model)
