@@ -234,3 +234,20 @@ async def test_evaluate_correction_records_a_preference(home):
         (pref,) = s.live_preferences()
         assert (pref.rejected, pref.chosen, pref.model) == ("ответ base-q8_0", "Один полный проход по всем данным.", "base-q8_0")
         assert pref.source == f"eval:{pair_id}:base-q8_0" and pref.prompt == "Что такое эпоха обучения?"
+
+
+@pytest.mark.xdist_group("tui-snapshots")
+def test_preferences_view_snapshot(ws, snap_compare):
+    from tests.tui.test_snapshots import still
+
+    app = NastavnikApp(ws, "ru", home_label="~/nastavnik")
+
+    async def run_before(pilot):
+        pilot.app.animation_level = "none"
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press("down", "down")
+        await still(pilot)
+
+    assert snap_compare(app, terminal_size=(110, 30), run_before=run_before)

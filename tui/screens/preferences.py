@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -167,7 +167,7 @@ class PreferencesScreen(ModalScreen[bool]):
         with Vertical(id="prefs-box"):
             yield Static("", id="prefs-title")
             yield Input(placeholder=t("prefs.search"), id="prefs-search")
-            with Horizontal(id="prefs-body"):
+            with Vertical(id="prefs-body"):
                 yield DataTable(id="prefs-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="prefs-detail-box"):
                     yield Static("", id="prefs-detail")
@@ -204,8 +204,8 @@ class PreferencesScreen(ModalScreen[bool]):
         table.clear()
         for p in rows:
             table.add_row(
-                str(p.id), t(f"prefs.kind.{p.kind}"), _short(p.model or "", 18), _short(p.prompt, 34),
-                _short(p.chosen, 30), _short(p.rejected, 30), key=str(p.id),
+                str(p.id), t(f"prefs.kind.{p.kind}"), _short(p.model or "", 14), _short(p.prompt, 30),
+                _short(p.chosen, 22), _short(p.rejected, 22), key=str(p.id),
             )
         title = t("prefs.title_trash" if self.trash else "prefs.title", n=total)
         if total > len(rows):
