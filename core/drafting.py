@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core.errors import UserError
+from core.store.drafts import teacher_source
 from core.text import normalize
 
 TEACHER_SYSTEM = "Ты — опытный преподаватель. Отвечай по-русски: точно, ясно и по существу."
@@ -47,10 +48,10 @@ MAX_AVOID = 5  # earlier questions of a chunk shown to the teacher
 
 @dataclass
 class DraftEvent:
-    stage: str  # load, split, draft, save, done
-    done: int
-    total: int
-    message: str = ""
+    stage: str  # load, split, then per attempt draft (a new pair) | duplicate | failed, then save, done
+    done: int  # pairs drafted so far
+    total: int  # pairs asked for
+    message: str = ""  # the model (load), the question (draft, duplicate), why (failed)
 
 
 @dataclass
@@ -269,7 +270,7 @@ def draft_from_document(
         model = open_teacher(ws, teacher, in_process=in_process, n_ctx=n_ctx)
     result = DraftReport(teacher=model.ref.key, requested=count, chunks=0)
     try:
-        report(DraftEvent("load", 0, 1, f"loading {model.ref.label}"))
+        report(DraftEvent("load", 0, count, model.ref.label))
         model.load()
         context = model.context_size()
         max_tokens = max(32, min(max_tokens, context // 2))
@@ -277,7 +278,7 @@ def draft_from_document(
         grammar = qa_grammar(q_cap, a_cap)
         overhead = model.count_prompt(document_messages("", ["x" * q_cap] * min(MAX_AVOID, max(0, count - 1))))
         budget = context - overhead - max_tokens - 8
-        report(DraftEvent("split", 0, 1, "splitting the document"))
+        report(DraftEvent("split", 0, count, name))
         chunks = split_document(text, budget, model.count_tokens)
         result.chunks = len(chunks)
         asked: list[list[str]] = [[] for _ in chunks]
@@ -304,23 +305,23 @@ def draft_from_document(
                     result.failed += 1
                     if len(result.failures) < 5:
                         result.failures.append(f"chunk {i + 1}: {exc.message}")
-                    report(DraftEvent("draft", len(rows), count, f"chunk {i + 1}: {exc.message}"))
+                    report(DraftEvent("failed", len(rows), count, f"{i + 1}: {exc.message}"))
                     continue
                 asked[i].append(question)
                 key = normalize(question)
                 if key in seen or store.find_question(question) is not None:
                     result.duplicates += 1
-                    report(DraftEvent("draft", len(rows), count, f"duplicate: {question[:60]}"))
+                    report(DraftEvent("duplicate", len(rows), count, question))
                     continue
                 seen.add(key)
-                rows.append(store.prepare_row(question, answer, status="draft", source=f"teacher:{model.ref.key}"))
-                report(DraftEvent("draft", len(rows), count, question[:60]))
+                rows.append(store.prepare_row(question, answer, status="draft", source=teacher_source(model.ref.key)))
+                report(DraftEvent("draft", len(rows), count, question))
             if rows:
-                report(DraftEvent("save", 0, len(rows), "saving the drafts"))
+                report(DraftEvent("save", len(rows), count, name))
                 counts = store.add_draft_rows(rows, teacher=model.ref.key, files=[name])
                 result.duplicates += counts.duplicates
                 result.saved = store.pairs_of_batch(counts.batch_id)
-        report(DraftEvent("done", len(result.saved), count, f"{len(result.saved)} drafts saved"))
+        report(DraftEvent("done", len(result.saved), count, name))
         return result
     finally:
         if own:

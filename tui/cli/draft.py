@@ -84,14 +84,18 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
         text, name = read_document(from_file, encoding), from_file
     tty = sys.stderr.isatty()
 
+    steps = {"load": "loading the teacher {m}", "split": "splitting {m} to fit its context",
+             "save": "saving the drafts", "draft": "{m}", "duplicate": "duplicate, skipped: {m}", "failed": "failed: {m}"}
+
     def progress(e) -> None:
-        if as_json:
+        if as_json or e.stage == "done":
             return
-        if e.stage == "draft":
-            line = f"{_bar(e.done, e.total)} {e.message[:50]}"
+        text = steps[e.stage].format(m=e.message)
+        if e.stage in ("draft", "duplicate", "failed"):
+            line = f"{_bar(e.done, e.total)} {text[:60]}"
             click.echo(("\r" + line + " " * 10) if tty else line, nl=not tty, err=True)
-        elif e.stage in ("load", "split", "save"):
-            click.echo(("\r" if tty else "") + f"[{e.stage}] {e.message}", err=True)
+        else:
+            click.echo(("\r" if tty else "") + f"[{e.stage}] {text}", err=True)
 
     result = draft_from_document(obj.ws, teacher, text, count=count, name=name,
                                  max_tokens=max_tokens or DEFAULT_PAIR_TOKENS, n_ctx=n_ctx, progress=progress)

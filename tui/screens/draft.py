@@ -41,6 +41,14 @@ register(
         "draft.need_text": "Укажите файл или вставьте текст.",
         "draft.bad_count": "Сколько пар: целое число от 1.",
         "draft.running": "{done}/{total}: {message}",
+        "draft.st.load": "Загружаю учителя {m}…",
+        "draft.st.split": "Делю {m} на части под контекст учителя…",
+        "draft.st.draft": "{m}",
+        "draft.st.duplicate": "повтор, пропущен: {m}",
+        "draft.st.failed": "не удалось (часть {m})",
+        "draft.st.save": "Сохраняю черновики…",
+        "draft.st.done": "Готово.",
+        "draft.pasted": "вставленный текст",
         "draft.done": "Сохранено черновиков: {saved} из {requested}; дубликатов пропущено: {duplicates}; не удалось: {failed}.",
         "draft.stopped": "Остановлено. ",
         "draft.review": "Проверьте их в списке пар (статус «черновик»): поправьте ответ и одобрите.",
@@ -62,6 +70,14 @@ register(
         "draft.need_text": "Name a file or paste the text.",
         "draft.bad_count": "Pairs: a whole number from 1.",
         "draft.running": "{done}/{total}: {message}",
+        "draft.st.load": "Loading the teacher {m}…",
+        "draft.st.split": "Splitting {m} to fit the teacher's context…",
+        "draft.st.draft": "{m}",
+        "draft.st.duplicate": "a repeat, skipped: {m}",
+        "draft.st.failed": "failed (chunk {m})",
+        "draft.st.save": "Saving the drafts…",
+        "draft.st.done": "Done.",
+        "draft.pasted": "the pasted text",
         "draft.done": "Drafts saved: {saved} of {requested}; duplicates skipped: {duplicates}; failed: {failed}.",
         "draft.stopped": "Stopped. ",
         "draft.review": "Review them in the pairs list (status draft): fix the answer, then approve.",
@@ -232,15 +248,16 @@ class DraftScreen(ModalScreen[int | None]):
         lines: list[str] = []
 
         def progress(e) -> None:
-            if e.stage == "draft" and e.message:
-                lines.append(e.message)
-            self.app.call_from_thread(self._progress, e.stage, e.done, e.total, e.message, list(lines))
+            text = t(f"draft.st.{e.stage}", m=e.message)
+            if e.stage in ("draft", "duplicate", "failed"):
+                lines.append(text)
+            self.app.call_from_thread(self._progress, e.stage, e.done, e.total, text, list(lines))
 
         try:
             if path:
                 text, name = read_document(Path(path).expanduser()), path
             else:
-                name = "pasted text"
+                name = t("draft.pasted")
             self.ws.update_settings(teacher=teacher)
             report = draft_from_document(self.ws, teacher, text, count=count, name=name, in_process=False,
                                          progress=progress, cancel=self._stop.is_set)
@@ -255,7 +272,7 @@ class DraftScreen(ModalScreen[int | None]):
     def _progress(self, stage: str, done: int, total: int, message: str, lines: list[str]) -> None:
         if not self.is_mounted:
             return
-        if stage == "draft":
+        if stage in ("draft", "duplicate", "failed"):
             self.query_one("#draft-progress", ProgressBar).update(total=max(total, 1), progress=done)
             self.query_one("#draft-list", Static).update("\n".join(lines[-50:]))
         self.status(t("draft.running", done=done, total=total, message=message))
