@@ -409,7 +409,7 @@ def revert(obj: Ctx, pair_id, revision_id) -> None:
 @pairs.command(context_settings=CONTEXT)
 @pass_ctx
 def undo(obj: Ctx) -> None:
-    """Undo the last change to pairs (edit, approve, tag, delete, import …)."""
+    """Undo the last change to pairs or preferences (edit, approve, tag, delete, import, correction …)."""
     with obj.store() as store:
         action = store.undo()
     click.echo(f"undone: {action.summary}" if action else "nothing to undo")
