@@ -10,7 +10,9 @@ Two ways to run a model, one interface (``load``, ``stream``, ``close``):
   so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
 
 ``stream(messages, …)`` yields text pieces as llama.cpp produces them, checks ``cancel()``
-between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``.
+between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``;
+``grammar`` (GBNF text) constrains the answer. ``context_size()``, ``count_tokens(text)`` and
+``count_prompt(messages)`` measure what fits (a teacher splits a document by them).
 The chat template, BOS and stop tokens come from the GGUF itself: answers are streamed by
 ``core.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
 token) where the GGUF's template is the model's default, else by ``create_chat_completion``.
@@ -149,6 +151,36 @@ class LocalModel:
             self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
                                   n_threads=self.n_threads)
 
+    def context_size(self) -> int:
+        """The tokens a prompt and its answer may take: the context loaded, at most the trained one."""
+        self.load()
+        trained = self.llm._model.n_ctx_train() if hasattr(self.llm, "_model") else 0
+        return min(self.llm.n_ctx(), trained) if trained > 0 else self.llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        self.load()
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+
+    def count_prompt(self, messages: list[dict]) -> int:
+        """Tokens of the prompt ``messages`` make in the model's chat template."""
+        self.load()
+        if ChatStream.supported(self.llm):
+            if self._formatter is None:
+                self._formatter = ChatStream.formatter_for(self.llm)
+            return len(ChatStream(self.llm, self._formatter, messages, temperature=0.0, max_tokens=1).prompt_tokens())
+        return sum(self.count_tokens(m.get("content") or "") + 8 for m in messages) + 8  # no template to render
+
+    def _grammar(self, grammar: str | None):
+        if not grammar:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        cached = getattr(self, "_grammar_cache", None)
+        if cached is None or cached[0] != grammar:
+            cached = (grammar, LlamaGrammar.from_string(grammar, verbose=False))
+            self._grammar_cache = cached
+        return cached[1]
+
     def stream(
         self,
         messages: list[dict],
@@ -156,10 +188,14 @@ class LocalModel:
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cancel: Callable[[], bool] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
+        """Text pieces of the answer; ``grammar`` (GBNF text) constrains it, as llama.cpp's
+        grammar sampler does."""
         from core.llamacpp import StderrSwitch
 
         self.load()
+        compiled = self._grammar(grammar)
         parts: list[str] = []
         tokens = 0
         reason = "length"
@@ -170,12 +206,12 @@ class LocalModel:
             if self._formatter is None:
                 self._formatter = ChatStream.formatter_for(self.llm)
             lean = ChatStream(self.llm, self._formatter, messages, temperature=temperature, max_tokens=max_tokens,
-                              cancel=cancel)
+                              cancel=cancel, grammar=compiled)
             gen = iter(lean)
         else:
             gen = self.llm.create_chat_completion(
                 messages=messages, stream=True, temperature=temperature, max_tokens=max_tokens,
-                **({"top_k": 1} if temperature <= 0 else {}),
+                **({"top_k": 1} if temperature <= 0 else {}), **({"grammar": compiled} if compiled is not None else {}),
             )
         quiet = StderrSwitch(self.log_file).open()
         try:
@@ -241,6 +277,7 @@ class WorkerModel:
         self.last: Reply | None = None
         self._log = None
         self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
+        self._context: int | None = None
 
     def load(self) -> None:
         if self.proc is not None:
@@ -260,6 +297,25 @@ class WorkerModel:
         if event.get("event") != "ready":
             self.close()
             raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
+        self._context = event.get("context")
+
+    def context_size(self) -> int:
+        self.load()
+        return int(self._context or self.n_ctx)
+
+    def _ask(self, obj: dict) -> dict:
+        self.load()
+        self._send(obj)
+        event = self._read()
+        if event.get("event") == "error":
+            raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
+        return event
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._ask({"op": "count", "text": text})["tokens"])
+
+    def count_prompt(self, messages: list[dict]) -> int:
+        return int(self._ask({"op": "count", "messages": messages})["tokens"])
 
     def _read(self) -> dict:
         assert self.proc is not None and self.proc.stdout is not None
@@ -292,9 +348,11 @@ class WorkerModel:
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cancel: Callable[[], bool] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         self.load()
-        self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens})
+        self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                    **({"grammar": grammar} if grammar else {})})
         parts: list[str] = []
         stop_sent = False
         start = time.perf_counter()
@@ -453,7 +511,7 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
     except Exception as exc:  # report any failure to the parent as an event
         emit({"event": "error", "message": str(exc)})
         return 1
-    emit({"event": "ready"})
+    emit({"event": "ready", "context": model.context_size()})
     try:
         while True:
             if pending:
@@ -467,6 +525,13 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
                     continue
             if cmd.get("op") == "close":
                 return 0
+            if cmd.get("op") == "count":
+                try:
+                    n = model.count_prompt(cmd["messages"]) if "messages" in cmd else model.count_tokens(cmd.get("text") or "")
+                    emit({"event": "count", "tokens": n})
+                except Exception as exc:
+                    emit({"event": "error", "message": str(exc)})
+                continue
             if cmd.get("op") != "chat":
                 continue
             stopped[0] = False
@@ -480,6 +545,7 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
                 for piece in model.stream(
                     cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
                     max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=cancel,
+                    grammar=cmd.get("grammar"),
                 ):
                     buffer.append(piece)
                     now = time.perf_counter()

@@ -388,3 +388,74 @@ def m041_run_setup(db: "sqlite_utils.Database") -> None:
     how many processes train it (``--gpus``/``--processes``)."""
     db["runs"].add_column("setup", str)  # JSON, written by the worker once the trainer exists
     db["runs"].add_column("world_size", int)
+
+
+# ---------------------------------------------------------------------------- preferences and teacher drafts
+
+
+@migration
+def m042_preferences_and_drafts(db: "sqlite_utils.Database") -> None:
+    """Preference pairs (a prompt, a chosen and a rejected answer) with their own revisions,
+    and the teacher drafts pairs were written from.
+
+    A preference lives beside the pairs under the same rules: the trash (``deleted``), one
+    revision per change kept under the shared ``actions`` (so one undo takes back a
+    correction's pair and its preference together), import batches. A teacher draft is one
+    row per drafting, under the action that saved it: undoing that action removes the row,
+    and a pair's draft is its newest row.
+    """
+    db["preferences"].create(
+        {
+            "id": int,
+            "prompt": str,  # the last user turn
+            "system": str,
+            "context": str,  # JSON list of {"role", "content"} turns before the prompt
+            "chosen": str,
+            "rejected": str,
+            "model": str,  # the model whose answer was rejected (its store key)
+            "run_id": int,  # the training run that model came from
+            "chosen_model": str,  # None: a person wrote `chosen`; else the model whose answer won
+            "chosen_run_id": int,
+            "source": str,  # chat:<conversation>, eval:<pair>:<model>, compare:<conversation>, file:line
+            "pair_id": int,  # the pair a correction saved along with it
+            "message_id": int,  # the rejected chat message
+            "dup_key": str,
+            "batch_id": int,
+            "created": str,
+            "updated": str,
+            "deleted": str,
+        },
+        pk="id",
+        not_null={"prompt", "chosen", "rejected", "created", "updated"},
+    )
+    db["preferences"].create_index(["deleted", "id"], index_name="idx_preferences_live")
+    db["preferences"].create_index(["dup_key"])
+    db["preferences"].create_index(["batch_id"])
+    db["preference_revisions"].create(
+        {
+            "id": int,
+            "preference_id": int,
+            "action_id": int,
+            "existed": int,  # 0: the preference did not exist before this action
+            "prompt": str,
+            "system": str,
+            "context": str,
+            "chosen": str,
+            "rejected": str,
+            "deleted": str,
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("preference_id", "preferences", "id")],
+    )
+    db["preference_revisions"].create_index(["preference_id"])
+    db["preference_revisions"].create_index(["action_id"])
+    db["pair_drafts"].create(
+        {"id": int, "pair_id": int, "teacher": str, "draft": str, "action_id": int, "created": str},
+        pk="id",
+        not_null={"pair_id", "teacher", "draft", "created"},
+    )
+    db["pair_drafts"].create_index(["pair_id", "id"])
+    db["pair_drafts"].create_index(["action_id"])
+    # a teacher's question is a duplicate when a live pair asks it already: look it up, not scan
+    db["pairs"].create_index(["question_key"], if_not_exists=True)

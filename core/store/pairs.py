@@ -34,6 +34,15 @@ class Pair:
     updated: str = ""
     deleted: str | None = None
     batch_id: int | None = None
+    teacher: str | None = None  # the model whose draft the answer started from (core.store.drafts)
+    draft: str | None = None  # that draft as the teacher wrote it
+
+    @property
+    def edited(self) -> bool | None:
+        """Whether a person changed the teacher's draft (None: the pair has no draft)."""
+        if self.draft is None:
+            return None
+        return " ".join(self.answer.split()) != " ".join(self.draft.split())
 
     def to_dict(self) -> dict:
         return {
@@ -49,6 +58,9 @@ class Pair:
             "created": self.created,
             "updated": self.updated,
             "deleted": self.deleted,
+            "teacher": self.teacher,
+            "draft": self.draft,
+            "edited": self.edited,
         }
 
 
@@ -111,7 +123,13 @@ class DedupReport:
     conflicts: list[list[Pair]]  # same question, different answers
 
 
-_PAIR_COLS = "p.id, p.question, p.answer, p.system, p.context, p.status, p.split, p.source, p.created, p.updated, p.deleted, p.batch_id"
+_PAIR_COLS = (
+    "p.id, p.question, p.answer, p.system, p.context, p.status, p.split, p.source, p.created, p.updated, p.deleted, "
+    "p.batch_id, "
+    # the newest teacher draft of the pair, if any (read per returned row through an index)
+    "(SELECT d.teacher FROM pair_drafts d WHERE d.pair_id = p.id ORDER BY d.id DESC LIMIT 1), "
+    "(SELECT d.draft FROM pair_drafts d WHERE d.pair_id = p.id ORDER BY d.id DESC LIMIT 1)"
+)
 
 
 def _check_text(name: str, value: str | None) -> str:
@@ -222,6 +240,8 @@ class PairsMixin:
             updated=row[9],
             deleted=row[10],
             batch_id=row[11],
+            teacher=row[12],
+            draft=row[13],
             tags=tags,
         )
 
@@ -939,8 +959,15 @@ class PairsMixin:
                     self._write_state(
                         current, rev.question, rev.answer, rev.system, rev.context, rev.tags, rev.status, rev.split, rev.deleted
                     )
+            self._undo_more(action.id, undo_id)
             self.conn.execute("UPDATE actions SET undone=1 WHERE id=?", (action.id,))
         return action
+
+    def _undo_more(self, action_id: int, undo_id: int) -> None:
+        """Take back what other subjects (preferences, teacher drafts) wrote under ``action_id``.
+
+        Their mixins extend this (calling ``super()``), so one undo stack covers them all.
+        """
 
     def _revisions_of_action(self, action_id: int) -> list[Revision]:
         pair_ids = [r[0] for r in self.conn.execute("SELECT DISTINCT pair_id FROM revisions WHERE action_id=?", (action_id,))]

@@ -177,9 +177,9 @@ async def test_evaluate_grid_deltas_and_worse_filter(home):
         grid = room.query_one("#ev-grid")
         await _grid_loaded(pilot)
         assert grid.row_count == 3
-        second = grid.get_row_at(1)
-        assert "▼-5.4" in second[2]
-        assert "▲+44.2" in grid.get_row_at(0)[2] and " 4 " in grid.get_row_at(0)[2]
+        second = grid.get_row_at(1)  # question, then per model its scores and its Russian check
+        assert "▼-5.4" in second[3] and second[2] == second[4] == "✓"
+        assert "▲+44.2" in grid.get_row_at(0)[3] and " 4 " in grid.get_row_at(0)[3]
         await pilot.press("w")
         await pilot.pause()
         assert grid.row_count == 1 and grid.get_row_at(0)[0].startswith("Зачем")

@@ -251,7 +251,8 @@ def chats_show(obj: Ctx, conversation_id, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new pair as JSON.")
 @pass_ctx
 def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, no_context, as_json) -> None:
-    """Turn a model's answer, corrected, into a new training pair (split train).
+    """Turn a model's answer, corrected, into a new training pair (split train), and record
+    a preference: the correction chosen over the model's answer (`nastavnik prefs list`).
 
     MESSAGE_ID is an assistant message of a chat (`nastavnik chats show ID` lists them; the
     chat REPL prints it after each answer); the pair gets the question that message answered
@@ -297,10 +298,12 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
                                    with_context=not no_context)
         else:
             pair = correct_eval(store, eval_pair, model, answer, question=question, status=status, tags=tags)
+        prefs = store.preferences_of_pair(pair.id)
     if as_json:
-        emit_json(pair.to_dict())
+        emit_json({**pair.to_dict(), "preference_id": prefs[0].id if prefs else None})
     else:
-        click.echo(f"saved pair {pair.id} ({pair.status}) from {pair.source}")
+        click.echo(f"saved pair {pair.id} ({pair.status}) from {pair.source}"
+                   + (f" and preference {prefs[0].id} (`nastavnik prefs show {prefs[0].id}`)" if prefs else ""))
 
 
 def _read_answer(path: str) -> str:
