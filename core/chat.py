@@ -131,25 +131,34 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
 
 
 class LocalModel:
-    """``llama_cpp.Llama`` in this process, loaded on first use."""
+    """``llama_cpp.Llama`` in this process, loaded on first use.
+
+    ``offload``: the facts the GPU offload is decided from (``core.llamacpp.offload_plan``:
+    requested layers, free GPU memory, whether a training run holds the card); after loading,
+    ``self.offload`` says what was done (``.note`` for the user).
+    """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, offload: dict | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
         self.n_threads = n_threads
+        self.offload_inputs = dict(offload or {})
+        self.offload = None
         self.llm = None
         self.last: Reply | None = None
         self._formatter = None
 
     def load(self) -> None:
         if self.llm is None:
-            from core.llamacpp import load_llama
+            from core.llamacpp import gpu_supported, load_llama, offload_plan
 
+            inputs = {"requested": None, "free_bytes": None, "training": False, **self.offload_inputs}
+            self.offload = offload_plan(self.ref.path, gpu_build=gpu_supported(), **inputs)
             self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
-                                  n_threads=self.n_threads)
+                                  n_threads=self.n_threads, n_gpu_layers=self.offload.layers)
 
     def context_size(self) -> int:
         """The tokens a prompt and its answer may take: the context loaded, at most the trained one."""
@@ -267,12 +276,14 @@ class WorkerModel:
     """The model in a child process; llama.cpp's output never reaches this process's fds."""
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, offload: dict | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
         self.n_threads = n_threads
+        self.offload_inputs = dict(offload or {})
+        self.offload = None
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
         self._log = None
@@ -289,7 +300,8 @@ class WorkerModel:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0)],
+            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
+             json.dumps(self.offload_inputs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
@@ -298,6 +310,10 @@ class WorkerModel:
             self.close()
             raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
         self._context = event.get("context")
+        if event.get("offload") is not None:
+            from core.llamacpp import Offload
+
+            self.offload = Offload(**event["offload"])
 
     def context_size(self) -> int:
         self.load()
@@ -408,11 +424,29 @@ class WorkerModel:
         self.close()
 
 
-def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048):
-    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI."""
+def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
+    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI.
+
+    ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
+    model fits in the GPU's free memory and no training run is going (``offload_facts``).
+    """
     mref = resolve_model(ws, ref)
     cls = LocalModel if in_process else WorkerModel
-    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx)
+    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers))
+
+
+def offload_facts(ws, requested: int | None = None) -> dict:
+    """What the GPU offload is decided from, gathered without a CUDA context: nvidia-smi's free
+    memory on the first visible GPU, and whether a training run is active in this workspace."""
+    from core.train.vram import gpus
+
+    found = gpus() if requested is None else None
+    free = found[0].free if found else None
+    training = False
+    if free is not None:
+        with ws.store() as store:
+            training = store.active_run() is not None
+    return {"requested": requested, "free_bytes": free, "training": training}
 
 
 def messages_for(history: list[dict], question: str, system: str | None = None) -> list[dict]:
@@ -464,7 +498,7 @@ class _Lines:
         return out
 
 
-def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
+def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None) -> int:
     """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
 
     One thread: commands are read between answers, and during an answer a non-blocking poll
@@ -506,12 +540,13 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
 
     try:
         model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
-                           n_threads=n_threads or None)
+                           n_threads=n_threads or None, offload=offload)
         model.load()
     except Exception as exc:  # report any failure to the parent as an event
         emit({"event": "error", "message": str(exc)})
         return 1
-    emit({"event": "ready", "context": model.context_size()})
+    emit({"event": "ready", "context": model.context_size(),
+          "offload": {"layers": model.offload.layers, "note": model.offload.note} if model.offload else None})
     try:
         while True:
             if pending:
@@ -564,4 +599,5 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))
+    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0,
+                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None))

@@ -77,56 +77,10 @@ def vocab_path(family: str, cache_dir: Path | None = None) -> Path:
 
 
 def read_gguf_vocab(path: Path) -> GgufVocab:
-    """Tokens, types, merges, scores and the ``tokenizer.ggml.*`` scalars of a (vocab-only) GGUF.
+    """Tokens, types, merges, scores and the ``tokenizer.ggml.*`` scalars of a (vocab-only) GGUF."""
+    from core.gguf_meta import read_metadata
 
-    Read with a small parser of the GGUF header (format v2/v3: key/value pairs before the
-    tensors) rather than ``gguf.GGUFReader``, which builds a Python object per array element
-    and takes tens of seconds for Gemma 4's 262k tokens and 514k merges.
-    """
-    import struct
-
-    data = Path(path).read_bytes()
-    if data[:4] != b"GGUF":
-        raise UserError(f"{path} is not a GGUF file")
-    version, _tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
-    if version < 2:
-        raise UserError(f"{path}: GGUF version {version} is too old")
-    pos = 24
-    scalar = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-
-    def string() -> str:
-        nonlocal pos
-        (n,) = struct.unpack_from("<Q", data, pos)
-        pos += 8
-        text = data[pos:pos + n].decode("utf-8", errors="surrogateescape")
-        pos += n
-        return text
-
-    def value(kind: int):
-        nonlocal pos
-        if kind == 8:
-            return string()
-        if kind == 9:
-            (elem, n) = struct.unpack_from("<IQ", data, pos)
-            pos += 12
-            if elem == 8:
-                return [string() for _ in range(n)]
-            fmt = scalar[elem]
-            size = struct.calcsize(fmt)
-            out = list(struct.unpack_from("<" + fmt[1] * n, data, pos))
-            pos += size * n
-            return out
-        fmt = scalar[kind]
-        (v,) = struct.unpack_from(fmt, data, pos)
-        pos += struct.calcsize(fmt)
-        return v
-
-    fields: dict = {}
-    for _ in range(n_kv):
-        key = string()
-        (kind,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        fields[key] = value(kind)
+    fields = read_metadata(path)
     meta = {k[len("tokenizer.ggml."):]: v for k, v in fields.items() if k.startswith("tokenizer.ggml.") and not isinstance(v, list)}
     scores = fields.get("tokenizer.ggml.scores")
     return GgufVocab(list(fields.get("tokenizer.ggml.tokens", [])), [int(t) for t in fields.get("tokenizer.ggml.token_type", [])],

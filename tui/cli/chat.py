@@ -40,8 +40,10 @@ def _edit(text: str) -> str | None:
 @click.option("--grade", type=click.IntRange(1, 5), help="With --prompt: grade the answer 1–5 right away.")
 @click.option("--comment", help="With --grade: a comment kept with the grade.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON (with --prompt).")
+@click.option("--gpu-layers", type=int, help="Layers to put on the GPU (-1: all, 0: none). Default: all when the model fits "
+              "in free GPU memory and no training run is using the card.")
 @pass_ctx
-def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comment, as_json) -> None:
+def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comment, as_json, gpu_layers) -> None:
     """Chat with one or more GGUF models (a .gguf path, a name from `nastavnik models list`,
     an export folder name or a run id). With several models every question goes to each of
     them in turn, side by side. Conversations are kept in the store.
@@ -60,7 +62,11 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
     from core.chat import messages_for, open_model
 
     ws = obj.ws
-    opened = [open_model(ws, m) for m in models]
+    opened = [open_model(ws, m, gpu_layers=gpu_layers) for m in models]
+    for m in opened:
+        m.load()
+        if m.offload is not None and m.offload.note:
+            click.echo(f"{m.ref.label}: {m.offload.note}", err=True)
     store = ws.store()
     try:
         conv = store.add_conversation([m.ref.key for m in opened], system=system)
