@@ -333,6 +333,21 @@ def describe(trainer, backend, device) -> dict:
     }
 
 
+def peak_memory(device) -> dict:
+    """The run's peak memory: allocated on its GPU (what the VRAM estimate predicts), and the
+    process's resident set (host RAM)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024)}
+    if device.kind == "cuda":
+        import torch
+
+        out["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated(device.index))
+    return out
+
+
 def train(trainer, eval_ds, *, resume_from: Path | None = None):
     try:
         out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -467,6 +482,9 @@ def run(
     if on_setup and device.main:
         on_setup(setup)
     out, eval_loss = train(trainer, eval_ds, resume_from=resume_from)
+    setup.update(peak_memory(device))
+    if on_setup and device.main:
+        on_setup(setup)
     meta = {
         "base": base_path,
         "dataset_sha256": snap.sha256,

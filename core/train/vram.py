@@ -442,3 +442,32 @@ def published_checks() -> list[dict]:
             "source": source,
         })
     return out
+
+
+def preset_from_checkpoint(folder, *, name: str | None = None):
+    """A Preset with the architecture numbers of a local checkpoint's config.json, for estimating runs
+    that have no preset (the replicas in bench/gpu_smoke.py, a base added with `models add`)."""
+    import json
+    from pathlib import Path
+
+    from core.train.presets import Preset
+
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    text = config.get("text_config") or config
+    hidden, layers = int(text["hidden_size"]), int(text["num_hidden_layers"])
+    heads = int(text.get("num_attention_heads") or 1)
+    vision = config.get("vision_config") or {}
+    v_layers = int(vision.get("num_hidden_layers") or 0)
+    v_hidden, v_inter = int(vision.get("hidden_size") or 0), int(vision.get("intermediate_size") or 0)
+    params = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 4  # float32 replicas; an upper side otherwise
+    return Preset(
+        name or folder.name, str(folder), "", params / 1e9, hidden, layers, int(text["vocab_size"]),
+        intermediate=int(text.get("intermediate_size") or hidden * 4), heads=heads,
+        kv_heads=int(text.get("num_key_value_heads") or heads), head_dim=int(text.get("head_dim") or hidden // heads),
+        tied_embeddings=bool(config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
+        norms_per_layer=4 if str(text.get("model_type", "")).startswith("gemma") else 2,
+        qk_norm=str(text.get("model_type", "")).startswith(("gemma3", "qwen3")),
+        sliding_window=int(text.get("sliding_window") or 0),
+        vision_layers=v_layers, vision_linear_m=v_layers * (4 * v_hidden * v_hidden + 2 * v_hidden * v_inter) / 1e6,
+    )

@@ -166,6 +166,10 @@ def _reporter(store, run, paths):
 
     def on_setup(setup: dict) -> None:
         store.update_run(run.id, setup=setup)
+        if "peak_rss_bytes" in setup:  # the second call, after training
+            gpu = f", GPU {setup['peak_gpu_bytes'] / 2**30:.2f} GiB" if "peak_gpu_bytes" in setup else ""
+            _log(f"peak memory: RAM {setup['peak_rss_bytes'] / 2**30:.2f} GiB{gpu}")
+            return
         quant = sum(setup.get("quantized_layers", {}).values())
         _log(f"training with {setup['trainer']} on {setup['device']} (world size {setup['world_size']}): "
              f"{quant} 4-bit layers, {setup['lora_tensors']} LoRA tensors ({setup['lora_in_towers']} in vision/audio towers)")
