@@ -178,7 +178,7 @@ def convert_hf_to_gguf(
     env["TQDM_DISABLE"] = "1"
     cmd = [
         sys.executable, str(conv / "convert_hf_to_gguf.py"), str(model_dir),
-        "--outfile", str(out_file), "--outtype", outtype,
+        "--outfile", str(out_file), "--outtype", outtype, *converter_flags(Path(model_dir)),
     ]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as log:
@@ -191,6 +191,36 @@ def convert_hf_to_gguf(
             f"llama.cpp's converter failed on {model_dir} ({tail})",
             hint=f"the full output is in {log_file}",
         )
+
+
+# architectures whose checkpoints carry a multi-token-prediction head (`mtp.*` tensors) that
+# transformers does not load: a model merged through transformers has none, and the converter
+# then asserts unless told to leave the head out
+_MTP_ARCHES = ("Qwen3_5", "Qwen3Next")
+
+
+def converter_flags(model_dir: Path) -> list[str]:
+    """Extra converter arguments this checkpoint needs."""
+    import json
+
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not any(a.startswith(_MTP_ARCHES) for a in config.get("architectures") or []):
+        return []
+    names: set[str] = set()
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        names = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}))
+    else:
+        from safetensors import safe_open
+
+        for file in model_dir.glob("*.safetensors"):
+            with safe_open(str(file), "pt") as fh:
+                names.update(fh.keys())
+    has_mtp = any(n.startswith(("mtp.", "model.mtp.")) for n in names)
+    return [] if has_mtp else ["--no-mtp"]  # the GGUF runs without it; speculative decoding needs a separate --mtp export
 
 
 def _tail(path: Path, n: int = 1) -> str:

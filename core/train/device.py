@@ -24,7 +24,9 @@ from core.errors import UserError
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 BF16_CARDS = "bf16 needs an Ampere or newer card (RTX 30xx/40xx/50xx, A10, A100, L4, L40, H100)"
-FP16_OVERFLOWS = ("gemma3", "gemma3_text", "gemma4", "gemma4_text", "gemma3n", "gemma3n_text")
+# float16 training goes NaN: Gemma 3/4 activations overflow; Qwen 3.5's gated delta-net layers give NaN
+# gradient norms (the pinned Unsloth lists the same families in unsloth/models/loader.py)
+FP16_OVERFLOWS = ("gemma3", "gemma3_text", "gemma4", "gemma4_text", "gemma3n", "gemma3n_text", "qwen3_5", "qwen3_5_text")
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,10 @@ def check_precision(model_type: str | None, dtype: str, *, cuda: bool, bf16: boo
     """
     if not cuda or (model_type or "") not in FP16_OVERFLOWS:
         return
-    family = "Gemma 4" if "gemma4" in model_type else "Gemma 3"
+    family = "Qwen 3.5" if "qwen3_5" in model_type else "Gemma 4" if "gemma4" in model_type else "Gemma 3"
     if dtype == "float16" or (dtype == "auto" and bf16 is False):
         raise UserError(
-            f"{family} overflows in float16 (activations past its range, then NaN losses)"
+            f"{family} does not train in float16 (values past its range, then NaN losses)"
             + (", and this GPU has no bfloat16" if bf16 is False else ""),
             hint=f"train in bfloat16 (`--dtype bfloat16`; {BF16_CARDS}) or in float32 (`--dtype float32`, slow, twice the memory)",
         )

@@ -91,6 +91,21 @@ ARCHES: dict[str, Arch] = {
         renames={151646 + i: name for i, name in enumerate(QWEN3_ADDED)}, not_special=QWEN3_NOT_SPECIAL,
         keep=151669, vocab_rows=151936, note="Qwen 3's tokenizer (151k BPE), template and special tokens",
     ),
+    "gemma4": Arch(
+        "gemma4", "Gemma 4", "Gemma4ForConditionalGeneration", "models/templates/google-gemma-4-31B-it.jinja", "gemma-4",
+        "GemmaTokenizer", "<bos>", "<eos>", "<pad>", ("<eos>", "<turn|>"), True, 128,
+        note="Gemma 4 12B/31B's classes (text + vision tower), its real 262k tokenizer and the 31B's template",
+    ),
+    "qwen3.5": Arch(
+        "qwen3.5", "Qwen 3.5", "Qwen3_5ForConditionalGeneration", "models/templates/Qwen3.5-4B.jinja", "qwen35",
+        # not Qwen3_5Tokenizer: transformers 5.17's class forces an NFC normalizer the tokenizer.json does not
+        # have, and then disagrees with llama.cpp's qwen35 tokenizer on decomposed letters (3 of its tests)
+        "PreTrainedTokenizerFast", None, "<|im_end|>", "<|endoftext|>", ("<|im_end|>", "<|endoftext|>"), False, 64,
+        renames={151646 + i: name for i, name in enumerate(QWEN3_ADDED)}, not_special=QWEN3_NOT_SPECIAL,
+        keep=151669, vocab_rows=151936,
+        note="Qwen 3.5's classes (gated-delta-net linear attention + full attention, vision tower) and the qwen35 "
+             "vocabulary llama.cpp tests with (151k entries; the released checkpoints have 248k)",
+    ),
     "gemma3": Arch(
         "gemma3", "Gemma 3", "Gemma3ForConditionalGeneration", TRL_TEMPLATES + "gemma3.jinja", None,
         "GemmaTokenizer", "<bos>", "<eos>", "<pad>", ("<eos>", "<end_of_turn>"), True, 128,
@@ -154,11 +169,17 @@ def _bpe_tokenizer(arch: Arch, out: Path) -> None:
     decoder = {}
     for i, name in enumerate(vocab.tokens):
         name = arch.renames.get(i, name)
-        if i in arch.renames or vocab.types[i] == 3:
+        if i in arch.renames or vocab.types[i] in (3, 4):  # control, user-defined
             if arch.keep is not None and i >= arch.keep:
                 continue
-            decoder[str(i)] = _token_entry(name, name not in arch.not_special)
+            special = name not in arch.not_special and (vocab.types[i] == 3 or i in arch.renames)
+            decoder[str(i)] = _token_entry(name, special)
+    # the control tokens besides bos/eos/pad/unk are "extra special tokens": what all_special_ids (and
+    # so llama.cpp's converter for SentencePiece-style vocabularies, Gemma 4's) reads as CONTROL
+    named = {arch.bos, arch.eos, arch.pad}
+    extra = [v["content"] for v in decoder.values() if v["special"] and v["content"] not in named]
     cfg.update({"tokenizer_class": arch.tokenizer_class, "added_tokens_decoder": decoder, "add_bos_token": arch.add_bos,
+                "extra_special_tokens": extra,
                 "add_eos_token": False, "errors": "replace", "split_special_tokens": False})
     if arch.bos is None:
         cfg["bos_token"] = None
@@ -254,6 +275,45 @@ def _model_config(arch: Arch, tok):
             boi_token_index=tok.convert_tokens_to_ids("<start_of_image>"), eoi_token_index=tok.convert_tokens_to_ids("<end_of_image>"),
             image_token_index=tok.convert_tokens_to_ids("<image_soft_token>"), tie_word_embeddings=True, dtype="float32",
             bos_token_id=ids["<bos>"], eos_token_id=[ids[n] for n in arch.eos_ids], pad_token_id=ids["<pad>"],
+        )
+    if arch.name == "gemma4":
+        text = transformers.Gemma4TextConfig(
+            vocab_size=rows, hidden_size=arch.hidden, intermediate_size=arch.hidden * 2, num_hidden_layers=6,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=64, max_position_embeddings=8192,
+            # the dense 12B/31B layout: no per-layer input embeddings (those are the E2B/E4B's), five
+            # sliding-window layers to one global one, whose heads are wider (per_layer_config)
+            hidden_size_per_layer_input=0, layer_types=["sliding_attention"] * 5 + ["full_attention"], sliding_window=32,
+            per_layer_config={"05": {"head_dim": 128}}, num_kv_shared_layers=0, rms_norm_eps=1e-6,
+            bos_token_id=ids[arch.bos], eos_token_id=[ids[n] for n in arch.eos_ids], pad_token_id=ids[arch.pad],
+        )
+        vision = transformers.Gemma4VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
+                                                 num_key_value_heads=2, head_dim=32, position_embedding_size=1024)
+        return transformers.Gemma4Config(
+            text_config=text, vision_config=vision, tie_word_embeddings=True, dtype="float32",
+            boi_token_id=tok.convert_tokens_to_ids("<|image>"), eoi_token_id=tok.convert_tokens_to_ids("<image|>"),
+            image_token_id=tok.convert_tokens_to_ids("<|image|>"), video_token_id=tok.convert_tokens_to_ids("<|video|>"),
+            boa_token_id=tok.convert_tokens_to_ids("<|audio>"), eoa_token_index=tok.convert_tokens_to_ids("<audio|>"),
+            audio_token_id=tok.convert_tokens_to_ids("<|audio|>"),
+        )
+    if arch.name == "qwen3.5":
+        from transformers.models.qwen3_5.configuration_qwen3_5 import Qwen3_5VisionConfig
+
+        text = transformers.Qwen3_5TextConfig(
+            vocab_size=rows, hidden_size=arch.hidden, intermediate_size=arch.hidden * 3, num_hidden_layers=4, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=16, max_position_embeddings=8192, tie_word_embeddings=False, rms_norm_eps=1e-6,
+            # the hybrid layout: three gated-delta-net (linear attention) layers to one full-attention layer
+            layer_types=["linear_attention"] * 3 + ["full_attention"], linear_key_head_dim=16, linear_value_head_dim=16,
+            linear_num_key_heads=2, linear_num_value_heads=4, linear_conv_kernel_dim=4,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.25,
+                             "mrope_section": [2, 1, 1], "mrope_interleaved": True},
+            bos_token_id=None, eos_token_id=ids[arch.eos], pad_token_id=ids[arch.pad],
+        )
+        vision = Qwen3_5VisionConfig(depth=1, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=arch.hidden,
+                                     num_position_embeddings=64)
+        return transformers.Qwen3_5Config(
+            text_config=text, vision_config=vision, tie_word_embeddings=False, dtype="float32",
+            image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"), video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+            vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"), vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
         )
     raise UserError(f"no config for {arch.name}")
 

@@ -32,11 +32,22 @@ def _q3(role: str, text: str) -> str:
 
 NOTHINK = "<think>\n\n</think>\n\n"
 
+
+def _g4(role: str, text: str) -> str:
+    return f"<|turn>{role}\n{text}<turn|>\n"
+
+
+G4_ANSWER = "<|turn>model\n<|channel>thought\n<channel|>"  # the 31B template's no-thinking generation prompt
+
 # (text, trained) per family and pair, from reading each official template:
 # Llama 3.1 trims every message and always opens with its dated system block;
 # Gemma 3 trims messages but folds the system text untrimmed into the first user turn;
 # Qwen 3 trims nothing, strips leading newlines of the final answer and, in non-thinking
-# mode, opens the final answer with an empty think block (earlier answers have none).
+# mode, opens the final answer with an empty think block (earlier answers have none);
+# Qwen 3.5 does the same with every message trimmed;
+# Gemma 4 (the 31B's template) has a real system turn, trims, and its no-thinking generation
+# prompt ends in an empty thought channel that the rendered conversation lacks: the trained text
+# is that prompt and the answer turn, as at inference.
 GOLDEN = {
     "llama3.1": {
         "single": ("<|begin_of_text|>" + L31_SYS + "<|eot_id|>" + _l31("user", "Что такое эпоха?") + _l31("assistant", "Один проход по данным."),
@@ -66,6 +77,25 @@ GOLDEN = {
                   + _q3("assistant", NOTHINK + "Одно обновление весов."), ["Одно обновление весов.<|im_end|>"]),
         "spaces": (_q3("user", "  Что  такое\tбатч?\n") + _q3("assistant", NOTHINK + "  Пачка примеров,\n\nобрабатываемых вместе.  \n"),
                    ["  Пачка примеров,\n\nобрабатываемых вместе.  \n<|im_end|>"]),
+    },
+    "qwen3.5": {
+        "single": (_q3("user", "Что такое эпоха?") + _q3("assistant", NOTHINK + "Один проход по данным."),
+                   ["Один проход по данным.<|im_end|>"]),
+        "system": (_q3("system", "Отвечай кратко.") + _q3("user", "Что такое LoRA?") + _q3("assistant", NOTHINK + "Низкоранговые адаптеры."),
+                   ["Низкоранговые адаптеры.<|im_end|>"]),
+        "multi": (_q3("user", "Что такое эпоха?") + _q3("assistant", "Один проход по данным.") + _q3("user", "А шаг?")
+                  + _q3("assistant", NOTHINK + "Одно обновление весов."), ["Одно обновление весов.<|im_end|>"]),
+        "spaces": (_q3("user", "Что  такое\tбатч?") + _q3("assistant", NOTHINK + "Пачка примеров,\n\nобрабатываемых вместе."),
+                   ["Пачка примеров,\n\nобрабатываемых вместе.<|im_end|>"]),
+    },
+    "gemma4": {
+        "single": ("<bos>" + _g4("user", "Что такое эпоха?") + G4_ANSWER + "Один проход по данным.<turn|>\n", ["Один проход по данным.<turn|>"]),
+        "system": ("<bos>" + _g4("system", "Отвечай кратко.") + _g4("user", "Что такое LoRA?") + G4_ANSWER + "Низкоранговые адаптеры.<turn|>\n",
+                   ["Низкоранговые адаптеры.<turn|>"]),
+        "multi": ("<bos>" + _g4("user", "Что такое эпоха?") + _g4("model", "Один проход по данным.") + _g4("user", "А шаг?") + G4_ANSWER
+                  + "Одно обновление весов.<turn|>\n", ["Одно обновление весов.<turn|>"]),
+        "spaces": ("<bos>" + _g4("user", "Что  такое\tбатч?") + G4_ANSWER + "Пачка примеров,\n\nобрабатываемых вместе.<turn|>\n",
+                   ["Пачка примеров,\n\nобрабатываемых вместе.<turn|>"]),
     },
 }
 
@@ -115,6 +145,27 @@ def test_gemma4_31b_template_trains_as_inference_runs_and_a_broken_one_is_refuse
     with pytest.raises(UserError) as err:
         encode(tok, shifty, messages)
     assert "at character 4: prompt 'user:Что" in str(err.value) and "conversation 'user=Что" in str(err.value)
+
+
+@pytest.mark.parametrize("revision", ["trl:gemma4_v2.jinja", "trl:gemma4.jinja", "trl:gemma4_v5.jinja",
+                                      "models/templates/google-gemma-4-31B-it.jinja"])
+def test_every_gemma4_revision_masks_the_answer_alone(replica, revision):
+    """Gemma 4's template changed between releases (TRL keeps each); all of them train the answer turn."""
+    from transformers import AutoTokenizer
+
+    from core.dataset import encode
+    from core.train.replicas import template_text
+    from core.train.templates import pair_messages
+
+    tok = AutoTokenizer.from_pretrained(str(replica("gemma4")))
+    for kind, pair in PAIRS.items():
+        enc = encode(tok, template_text(revision), pair_messages(pair["question"], pair["answer"], system=pair.get("system"),
+                                                                context=pair.get("context")))
+        answer = pair["answer"].strip()
+        assert enc.trained_text() == [answer + "<turn|>"], (revision, kind)
+        assert enc.text.startswith("<bos>") and enc.text.endswith(answer + "<turn|>\n")
+        if kind == "system":
+            assert "<|turn>system\nОтвечай кратко.<turn|>" in enc.text  # a real system turn, not folded
 
 
 def test_generation_markers_mark_the_trained_answer(replica):

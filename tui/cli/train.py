@@ -54,9 +54,9 @@ def _progress_printer(label: str):
 def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
     """Build the tiny demo model, or a replica of a real family, on the CPU, and register it.
 
-    The demo model is base "demo"; a replica is "demo-ARCH" (a random-init Llama 3.1, Qwen 3
-    or Gemma 3 — the real classes, tokenizers and chat templates, two to six layers — for trying
-    and testing the real training path without a GPU or a download).
+    The demo model is base "demo"; a replica is "demo-ARCH" (a random-init Llama 3.1, Qwen 3,
+    Qwen 3.5, Gemma 3 or Gemma 4 — the real classes, tokenizers and chat templates, two to six
+    layers — for trying and testing the real training path without a GPU or a download).
 
     \b
     Examples:
