@@ -34,6 +34,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+# what a chat answer must never show: a template's turn markers
+import re  # noqa: E402
+
+TURN_MARKERS = re.compile(r"<\|?(start_of_turn|end_of_turn|turn|im_start|im_end|eot_id|start_header_id|end_header_id)\|?>|<turn\|>")
 CLI = [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
@@ -100,10 +104,20 @@ def one(backend: str, arch: str, folder: Path, steps: int, work: Path) -> tuple[
     if r.returncode:
         problems.append(f"export: {r.stderr.strip()[-400:]}")
     else:
-        parity = json.loads(r.stdout).get("parity") or {}
+        exported = json.loads(r.stdout)
+        parity = exported.get("parity") or {}
         figures["parity"] = parity.get("summary")
         if not parity.get("ok"):
             problems.append(f"parity: {parity.get('warnings')}")
+        gguf = next((f for f in exported.get("files", []) if f["quant"] == "q8_0"), None)
+        if gguf:
+            c = nastavnik(home, "chat", str(gguf["path"]), "-p", "Что такое эпоха?", "--max-tokens", "32", "--json")
+            answer = json.loads(c.stdout)["answers"][0]["text"] if c.returncode == 0 else None
+            figures["chat"] = answer
+            if c.returncode:
+                problems.append(f"chat: {c.stderr.strip()[-300:]}")
+            elif answer is None or TURN_MARKERS.search(answer):
+                problems.append(f"the chat answer shows turn markers: {answer!r}")
     return problems, figures
 
 

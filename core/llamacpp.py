@@ -40,6 +40,7 @@ _lock = threading.Lock()
 QUANTS = {
     "f32": 0,
     "f16": 1,
+    "bf16": 32,
     "q8_0": 7,
     "q4_0": 2,
     "q4_k_m": 15,

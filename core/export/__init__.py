@@ -30,6 +30,7 @@ from typing import Callable, TypeVar
 
 from core.errors import UserError
 from core.export.common import ExportEvent, Progress, quiet_transformers, sha256_file
+from core.export.siblings import describe_merge
 from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files, merge
 from core.export.modelfile import (
     _GO_TEMPLATES,
@@ -100,27 +101,28 @@ def _fetch_converter(ws, report: Progress) -> None:
     report(ExportEvent("fetch", 1, 1, "llama.cpp converter ready"))
 
 
-def _convert(ws, merged: Path, f16: Path, log_file: Path) -> Path:
-    convert_hf_to_gguf(merged, f16, outtype="f16", cache_dir=ws.cache_dir, log_file=log_file)
-    return f16
+def _convert(ws, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
+    convert_hf_to_gguf(merged, out, outtype=outtype, cache_dir=ws.cache_dir, log_file=log_file)
+    return out
 
 
 def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
-                  report: Progress, seconds: dict[str, float]) -> dict[str, Path]:
-    """Every quant asked for, from the F16 file (F32 straight from the merged folder)."""
+                  report: Progress, seconds: dict[str, float], *, ref_type: str = "f16") -> dict[str, Path]:
+    """Every quant asked for, from the unquantized reference file (F16 or BF16, ``ref_type``); F32 and
+    the other of F16/BF16 straight from the merged folder."""
     files: dict[str, Path] = {}
-    todo = [q for q in quants if q not in ("f16",)]
+    todo = [q for q in quants if q != ref_type]
     t0 = time.monotonic()
     for n, q in enumerate(todo):
         report(ExportEvent("quantize", n, len(todo), f"quantizing to {q.upper()}"))
         out = folder / f"{stem}-{q}.gguf"
-        if q == "f32":
-            convert_hf_to_gguf(merged, out, outtype="f32", cache_dir=ws.cache_dir, log_file=log_file)
+        if q in ("f32", "f16", "bf16"):
+            convert_hf_to_gguf(merged, out, outtype=q, cache_dir=ws.cache_dir, log_file=log_file)
         else:
             quantize(f16, out, q, log_file=log_file)
         files[q] = out
-    if "f16" in quants:
-        files["f16"] = f16
+    if ref_type in quants:
+        files[ref_type] = f16
     seconds["quantize"] = round(time.monotonic() - t0, 3)
     report(ExportEvent("quantize", len(todo), len(todo), f"quantized in {seconds['quantize']:.1f} s"))
     return files
@@ -128,9 +130,10 @@ def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, 
 
 def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
             log_file: Path, report: Progress, seconds: dict[str, float]) -> ParityReport:
-    """F16 always (the reference for the weights), plus the Q8_0 file when it is kept."""
+    """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
-    checked = {"f16": f16, **{q: p for q, p in files.items() if q in ("q8_0",)}}
+    ref_type = "bf16" if f16.name.endswith("-bf16.gguf") else "f16"
+    checked = {ref_type: f16, **{q: p for q, p in files.items() if q in ("q8_0",)}}
     result = parity_check(merged, checked, eval_questions(ws), system=source.system, max_new_tokens=parity_tokens,
                           log_file=log_file, progress=report)
     seconds["parity"] = round(time.monotonic() - t0, 3)
@@ -182,13 +185,17 @@ def export(
         merged = _timed(report, seconds, "merge",
                         "merging the adapter into the base" if source.adapter_dir else "copying the model",
                         "merged in {s:.1f} s", lambda: merge(source, tmp / "merged"))
-        f16 = _timed(report, seconds, "convert", "convert_hf_to_gguf.py → F16", "F16 written in {s:.1f} s",
-                     lambda: _convert(ws, merged, tmp / f"{final_name}-f16.gguf", log_file))
-        files = _quantize_all(ws, merged, f16, quants, tmp, final_name, log_file, report, seconds)
+        how = describe_merge(merged)
+        if how.get("message"):
+            report(ExportEvent("merge", 1, 1, how["message"]))
+        ref_type = "bf16" if how.get("dtype") == "bfloat16" else "f16"  # the unquantized GGUF, in the merge's dtype
+        f16 = _timed(report, seconds, "convert", f"convert_hf_to_gguf.py → {ref_type.upper()}", f"{ref_type.upper()} written in {{s:.1f}} s",
+                     lambda: _convert(ws, merged, tmp / f"{final_name}-{ref_type}.gguf", log_file, outtype=ref_type))
+        files = _quantize_all(ws, merged, f16, quants, tmp, final_name, log_file, report, seconds, ref_type=ref_type)
         parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds) if parity else None
         write_modelfile(merged, tmp / "Modelfile", f"{final_name}-{quants[0]}.gguf", system=source.system,
                         family=trained_template(source))
-        if "f16" not in quants:
+        if not any(p == f16 for p in files.values()):
             f16.unlink()
         report(ExportEvent("register", 0, 1, "registering"))
         if on_folder is not None:

@@ -203,7 +203,10 @@ def parity_check(
     report = ParityReport()
     questions = list(questions or DEFAULT_QUESTIONS)
     tok = AutoTokenizer.from_pretrained(str(hf_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    from core.export.merge import checkpoint_dtype
+
+    # in the merged model's own dtype: the GGUF it is compared with is converted in that dtype too
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
     model.eval()
 
     def conv(q: str) -> list[dict]:
@@ -219,7 +222,7 @@ def parity_check(
     hf_answers = {q: hf_greedy(model, tok, hf_ids[q], max_new_tokens, eos_ids) for q in questions}
 
     first = True
-    order = sorted(ggufs, key=lambda q: (q != "f16", q))
+    order = sorted(ggufs, key=lambda q: (q not in ("f16", "bf16", "f32"), q))  # the unquantized reference first
     for n, (quant) in enumerate(order, 1):
         if progress:
             progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))

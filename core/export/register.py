@@ -33,6 +33,12 @@ class ExportedFile:
         return d
 
 
+def _merge_info(merged_dir: Path) -> dict:
+    from core.export.siblings import describe_merge
+
+    return describe_merge(Path(merged_dir))
+
+
 @dataclass
 class ExportResult:
     name: str
@@ -65,6 +71,7 @@ class ExportResult:
             "merged_dir": str(self.merged_dir),
             "parity": self.parity.to_dict() if self.parity else None,
             "seconds": self.seconds,
+            "merge": _merge_info(self.merged_dir),
             "registered": self.registered,
         }
 

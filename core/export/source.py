@@ -25,6 +25,9 @@ class Source:
     base: str | None = None
     dataset_sha256: str | None = None
     system: str | None = None
+    # the base is stored in 4-bit (an unsloth/…-bnb-4bit checkpoint): its 16-bit sibling on disk, if
+    # one is (then the merge goes into the original weights), else None (the 4-bit ones are dequantized)
+    sibling_dir: Path | None = None
 
 
 def _is_hf_dir(path: Path) -> bool:
@@ -38,12 +41,27 @@ def _adapter_base(adapter_dir: Path) -> str | None:
         return None
 
 
-def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws=None, **kw) -> Source:
+def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws=None,
+                         base_path: str | None = None, **kw) -> Source:
+    """``base_path``: the folder the run trained on (its config), tried first: the run's ``base`` is a
+    label (``Meta-Llama-3.1-8B-Instruct-bnb-4bit`` for a hub id) that names no folder."""
     base = base_hint or _adapter_base(adapter_dir)
-    if not base:
+    candidates = [c for c in (base_path, _adapter_base(adapter_dir), base) if c]
+    if not candidates:
         raise UserError(f"{adapter_dir} names no base model", hint="adapter_config.json needs base_model_name_or_path")
-    base_dir = _resolve_model_dir(base, ws)
-    return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base, **kw)
+    base_dir = None
+    for ref in candidates:
+        try:
+            base_dir = _resolve_model_dir(ref, ws)
+            break
+        except UserError:
+            continue
+    if base_dir is None:
+        _resolve_model_dir(candidates[-1], ws)  # raises, naming what was asked for
+    from core.export.siblings import sixteen_bit_sibling
+
+    return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base or str(base_dir),
+                  sibling_dir=sixteen_bit_sibling(base_dir, ws), **kw)
 
 
 def _resolve_model_dir(ref: str, ws) -> Path:
@@ -110,6 +128,7 @@ def resolve_source(ws, ref: str) -> Source:
             Path(adapter),
             name=f"run-{run_id}",
             base_hint=str(base) if base else None,
+            base_path=_get(cfg, "base") if cfg else None,
             ws=ws,
             run_id=run_id,
             dataset_sha256=_get(run, "dataset_sha256"),
