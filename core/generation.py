@@ -71,7 +71,9 @@ class ChatStream:
         return self._prompt()[0]
 
     def _prompt(self) -> tuple[list[int], list[bytes]]:
-        result = self.formatter(messages=self.messages)
+        # non-thinking, as the model was trained (core/dataset.py): Qwen 3/3.5 get their empty think
+        # block, Gemma 4 its empty thought channel, in the prompt; other templates ignore the flag
+        result = self.formatter(messages=self.messages, enable_thinking=False)
         ids = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         return ids, [s.encode("utf-8") for s in stop if s]

@@ -1,8 +1,12 @@
 """The Ollama Modelfile written next to the GGUF files, with its Go TEMPLATE.
 
 The TEMPLATE is the Go ``text/template`` translation of the template the model was trained
-with (a run's ``--template``, else the family detected from the checkpoint's own Jinja chat
-template, accepted only when it renders our probe conversations byte for byte like ours).
+with: a run's ``--template``, else the checkpoint's own Jinja chat template — for which a Go
+template is written only when, rendered the way Ollama fills it (``ollama_fill``, evaluated by
+``core.export.gotemplate``), it gives the Jinja template's prompts byte for byte on probe
+conversations (non-thinking, as the model trained). That covers the official templates of
+Llama 3.1 (its dated system block), Gemma 3, Gemma 4 (a system turn; the 31B's empty thought
+channel), Qwen 3 and Qwen 3.5, not Ollama's library templates for those families, which differ.
 A template we cannot translate is left out: Ollama then reads the one in the GGUF.
 """
 
@@ -82,6 +86,33 @@ _GO_TEMPLATES = {
 }
 # Qwen3 without thinking: chatml whose answers open with an empty think block
 _GO_TEMPLATES["qwen3"] = _GO_TEMPLATES["chatml"] + "<think>\n\n</think>\n\n"
+# the official templates of today's families, as their checkpoints ship them (read from the copies
+# in llama-cpp-python's sdist and the TRL wheel; the tests render both sides and compare)
+_GO_TEMPLATES["llama3.1"] = (
+    "<|start_header_id|>system<|end_header_id|>\n\n"
+    "Cutting Knowledge Date: December 2023\n"
+    "Today Date: 26 Jul 2024\n\n"
+    "{{ if .System }}{{ .System }}{{ end }}<|eot_id|>\n"
+    "{{- range .Messages }}\n"
+    '{{- if ne .Role "system" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+    "{{ .Content }}<|eot_id|>\n"
+    "{{- end }}\n"
+    "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
+_GEMMA4 = (
+    "{{- if .System }}<|turn>system\n"
+    "{{ .System }}<turn|>\n"
+    "{{ end }}\n"
+    "{{- range .Messages }}\n"
+    '{{- if eq .Role "user" }}<|turn>user\n'
+    "{{ .Content }}<turn|>\n"
+    '{{ else if eq .Role "assistant" }}<|turn>model\n'
+    "{{ .Content }}<turn|>\n"
+    "{{ end }}\n"
+    "{{- end }}<|turn>model\n"
+)
+_GO_TEMPLATES["gemma4"] = _GEMMA4
+_GO_TEMPLATES["gemma4-thought"] = _GEMMA4 + "<|channel>thought\n<channel|>"  # the 31B's no-thinking prompt
 _STOPS = {
     "gemma": ["<end_of_turn>"],
     "chatml": ["<|im_end|>"],
@@ -89,13 +120,19 @@ _STOPS = {
     "llama3": ["<|eot_id|>"],
     "mistral": ["</s>", "[INST]"],
     "phi3": ["<|end|>"],
+    "llama3.1": ["<|eot_id|>", "<|eom_id|>"],
+    "gemma4": ["<turn|>"],
+    "gemma4-thought": ["<turn|>"],
 }
 # Candidates by turn markers (all must occur), most specific first. A candidate is accepted
-# only if the checkpoint's template renders the probe conversations exactly like ours.
+# only if its Go template renders the probe conversations exactly like the checkpoint's own.
 _MARKERS = (
     ("qwen3", ("<|im_start|>", "<think>")),
     ("chatml", ("<|im_start|>",)),
+    ("gemma4-thought", ("<|turn>", "<|channel>")),
+    ("gemma4", ("<|turn>",)),
     ("gemma", ("<start_of_turn>",)),
+    ("llama3.1", ("<|start_header_id|>", "Cutting Knowledge Date")),
     ("llama3", ("<|start_header_id|>",)),
     ("mistral", ("[INST]", "[/INST]")),
     ("phi3", ("<|assistant|>", "<|end|>")),
@@ -109,25 +146,58 @@ _PROBES = (
         {"role": "assistant", "content": "Здравствуйте!"},
         {"role": "user", "content": "Что такое эпоха?"},
     ],
+    [
+        {"role": "user", "content": "Привет"},
+        {"role": "assistant", "content": "Здравствуйте!"},
+        {"role": "user", "content": "Что такое эпоха?"},
+    ],
 )
 
 
-def _renders_like(chat_template: str, family: str) -> bool:
-    """Whether a checkpoint's Jinja template gives our family's prompts for the probes (BOS aside)."""
-    from core.train.templates import TEMPLATES, render
+def ollama_fill(messages: list[dict], *, modelfile_system: str | None = None, keeps_system: bool = True) -> dict:
+    """The values Ollama's Template.Execute gives a TEMPLATE that uses .Messages (see the notes above)."""
+    msgs = [dict(m) for m in messages]
+    if modelfile_system and (not msgs or msgs[0]["role"] != "system"):
+        msgs.insert(0, {"role": "system", "content": modelfile_system})
+    system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system")
+    collated: list[dict] = []
+    for m in msgs:
+        if m["role"] == "system" and not keeps_system:
+            continue
+        if collated and collated[-1]["Role"] == m["role"]:
+            collated[-1]["Content"] += "\n\n" + m["content"]
+        else:
+            collated.append({"Role": m["role"], "Content": m["content"]})
+    return {"System": system, "Messages": collated, "Tools": [], "Response": ""}
 
-    ours = TEMPLATES[family].jinja
+
+def jinja_prompt(chat_template: str, messages: list[dict]) -> str:
+    """What a checkpoint's Jinja template renders as the prompt (non-thinking; BOS left to llama.cpp)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    rendered, _ = render_jinja_template(conversations=[messages], chat_template=chat_template, add_generation_prompt=True,
+                                        bos_token="", eos_token="", enable_thinking=False)
+    return rendered[0]
+
+
+def _renders_like(chat_template: str, family: str) -> bool:
+    """Whether ``family``'s Go template gives the checkpoint's Jinja prompts for the probes, under both
+    Ollama behaviours (system messages kept in .Messages or not)."""
+    from core.export.gotemplate import render as go_render
+
     try:
-        return all(
-            render(chat_template, list(p), add_generation_prompt=True) == render(ours, list(p), add_generation_prompt=True)
-            for p in _PROBES
-        )
-    except Exception:  # noqa: BLE001 - a template that cannot render a probe is not ours
+        for probe in _PROBES:
+            want = jinja_prompt(chat_template, list(probe))
+            for keeps in (True, False):
+                if go_render(_GO_TEMPLATES[family], ollama_fill(list(probe), keeps_system=keeps)) != want:
+                    return False
+    except Exception:  # noqa: BLE001 - a template that cannot render a probe is not this family
         return False
+    return True
 
 
 def template_family(chat_template: str | None) -> str | None:
-    """Which Nastavnik template a checkpoint's Jinja chat template is (markers, then a render check)."""
+    """Which Go template a checkpoint's Jinja chat template is (markers, then a render check)."""
     return _detect(chat_template)[0]
 
 

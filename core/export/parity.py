@@ -111,7 +111,7 @@ def eval_questions(ws, limit: int = 4) -> list[str]:
 
 
 def _hf_chat_ids(tok, messages) -> list[int]:
-    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, enable_thinking=False)
     if hasattr(out, "keys") and "input_ids" in out:
         out = out["input_ids"]
     if out and isinstance(out[0], list):
@@ -147,7 +147,7 @@ def gguf_chat_prompt(llm, messages: list[dict]) -> tuple[str, list[int], list[st
     eos = llm._model.token_get_text(llm.token_eos())
     bos = llm._model.token_get_text(llm.token_bos())
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[llm.token_eos()])
-    result = formatter(messages=messages)
+    result = formatter(messages=messages, enable_thinking=False)
     ids = llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
     stops = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
     return result.prompt, ids, stops
@@ -212,7 +212,9 @@ def parity_check(
     def conv(q: str) -> list[dict]:
         return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
 
-    hf_prompts = {q: tok.apply_chat_template(conv(q), tokenize=False, add_generation_prompt=True) for q in questions}
+    # the prompt in the training format (non-thinking), against what llama.cpp renders from the GGUF's template
+    hf_prompts = {q: tok.apply_chat_template(conv(q), tokenize=False, add_generation_prompt=True, enable_thinking=False)
+                  for q in questions}
     hf_ids = {q: _hf_chat_ids(tok, conv(q)) for q in questions}
     gen_cfg = getattr(model, "generation_config", None)
     eos_ids = getattr(gen_cfg, "eos_token_id", None) or tok.eos_token_id

@@ -1,7 +1,8 @@
 """A small, strict evaluator for the part of Go's ``text/template`` that Ollama TEMPLATEs use.
 
-A test helper, not project code: it lets the tests render the Go template a Modelfile carries
-and compare it byte for byte with the Jinja template the model was trained with.
+The export renders the Go TEMPLATE a Modelfile would carry with it and writes it only when it
+gives, byte for byte, the prompts of the checkpoint's own Jinja template (core/export/modelfile.py);
+the tests check this evaluator against Go's text/template itself where Go is installed.
 
 What it follows from the Go documentation (pkg.go.dev/text/template) and its lexer/exec:
 
