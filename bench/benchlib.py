@@ -105,13 +105,13 @@ def demo_model_dir() -> Path:
 
 def replica_shape(mode: str, kind: str = "limits") -> dict:
     """Llama shapes for the limits: ~100M non-embedding parameters at full size (larger than
-    the last-level cache at q8_0 and q4_k_m), ~60M for --quick, a toy for --smoke."""
+    the last-level cache at q8_0 and q4_k_m), ~70M for --quick, a toy for --smoke."""
     if kind == "long":  # the long-tail packing set: small, but 2048 positions
         return pick(mode, dict(hidden=256, layers=4, intermediate=768, heads=4, kv_heads=4, positions=2048),
                     dict(hidden=256, layers=2, intermediate=512, heads=4, kv_heads=4, positions=2048),
                     dict(hidden=256, layers=1, intermediate=256, heads=4, kv_heads=4, positions=2048))
     return pick(mode, dict(hidden=768, layers=12, intermediate=3072, heads=12, kv_heads=4, positions=2048),
-                dict(hidden=768, layers=7, intermediate=3072, heads=12, kv_heads=4, positions=2048),
+                dict(hidden=768, layers=8, intermediate=3072, heads=12, kv_heads=4, positions=2048),
                 dict(hidden=256, layers=2, intermediate=512, heads=4, kv_heads=4, positions=512))
 
 
@@ -188,22 +188,29 @@ def lora_params(config, r: int, targets=LORA_TARGETS) -> int:
     return d["layers"] * sum(r * (i + o) for name, (i, o) in linear_shapes(config).items() if name in targets)
 
 
-def attention_flops_per_token(config, length: float) -> float:
-    """Forward FLOPs of the score and value products for one token attending to ``length``
-    positions (2·2·heads·head_dim·length per layer)."""
+def attention_flops_per_token(config, keys: float) -> float:
+    """Forward FLOPs of the score and value products for one token attending to ``keys``
+    positions (2·2·heads·head_dim per key per layer)."""
     d = _dims(config)
-    return 4.0 * d["layers"] * d["heads"] * d["hd"] * length
+    return 4.0 * d["layers"] * d["heads"] * d["hd"] * keys
 
 
 def lora_train_flops_per_token(config, r: int, length: float, targets=LORA_TARGETS) -> float:
-    """FLOPs one token costs a LoRA training step: forward and activation gradients through
-    the frozen weights (2·N + 2·N, no weight gradients), the adapters in full (6 per weight),
-    the LM head's forward and its activation gradient, attention forward and backward (3×)
-    over ``length`` positions. Embedding lookups are not FLOPs."""
-    d = _dims(config)
+    """FLOPs one token costs a LoRA training step in a causal row of ``length`` tokens:
+    forward and activation gradients through the frozen weights (2·N + 2·N; frozen weights get
+    no weight gradients), the adapters in full (6 per weight), attention forward and backward
+    (3× the forward) over the (length + 1) / 2 keys a causal token sees on average.
+    Not counted: embedding lookups (no FLOPs) and the LM head, which TRL's fused head runs on
+    the trained positions only (``lm_head_train_flops`` per trained token)."""
     frozen = non_embedding_params(config)
-    head = d["h"] * d["vocab"]
-    return 4.0 * frozen + 6.0 * lora_params(config, r, targets) + 4.0 * head + 3.0 * attention_flops_per_token(config, length)
+    return 4.0 * frozen + 6.0 * lora_params(config, r, targets) + 3.0 * attention_flops_per_token(config, (length + 1) / 2)
+
+
+def lm_head_train_flops(config) -> float:
+    """FLOPs of the LM head per trained token: forward, its recomputation in the backward pass
+    (TRL's chunked head is checkpointed) and the gradient for the hidden state: 3 × 2·h·V."""
+    d = _dims(config)
+    return 6.0 * d["h"] * d["vocab"]
 
 
 def forward_flops_per_token(config, context: float) -> float:
