@@ -27,9 +27,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out"
+# what the benches build once and reuse (replicas, workspaces, exports); gitignored
+OUT = Path(os.environ.get("NASTAVNIK_BENCH_OUT") or REPO / "bench" / "out")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+# no progress bars, no chatter, nothing from a hub, in the benches and every process they start
+for _name, _value in {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                      "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
+                      "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}.items():
+    os.environ.setdefault(_name, _value)
 
 MODES = ("full", "quick", "smoke")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -283,15 +290,6 @@ def llc_bytes() -> int | None:
         except ValueError:
             continue
     return max(sizes) if sizes else None
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process and of its finished children (bytes)."""
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) * 1024  # KiB on Linux
 
 
 def cpu_threads() -> int:

@@ -62,11 +62,6 @@ from pathlib import Path
 import benchlib
 from benchlib import REPO, claim, pick, say
 
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 SEED = 0
 
 

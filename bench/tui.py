@@ -38,7 +38,7 @@ from pathlib import Path
 
 T_START = time.perf_counter()
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out"
+OUT = Path(os.environ.get("NASTAVNIK_BENCH_OUT") or REPO / "bench" / "out")  # as benchlib.OUT
 sys.path.insert(0, str(REPO))
 
 WORDS = (
