@@ -29,8 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # what the benches build once and reuse (replicas, workspaces, exports); gitignored
 OUT = Path(os.environ.get("NASTAVNIK_BENCH_OUT") or REPO / "bench" / "out")
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# the repository before bench/ (a script's own folder, first on the path): ``tui`` is the
+# package, not bench/tui.py
+sys.path.insert(0, str(REPO))
 
 # no progress bars, no chatter, nothing from a hub, in the benches and every process they start
 for _name, _value in {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -220,10 +221,11 @@ def lm_head_train_flops(config) -> float:
     return 6.0 * d["h"] * d["vocab"]
 
 
-def forward_flops_per_token(config, context: float) -> float:
-    """Inference FLOPs per token: 2 per weight of the blocks and the LM head, plus attention."""
+def forward_flops_per_token(config, context: float, *, head: bool = True) -> float:
+    """Inference FLOPs per token: 2 per weight of the blocks (and of the LM head when the
+    token's logits are computed), plus attention over ``context`` keys."""
     d = _dims(config)
-    return 2.0 * (non_embedding_params(config) + d["h"] * d["vocab"]) + attention_flops_per_token(config, context)
+    return 2.0 * (non_embedding_params(config) + (d["h"] * d["vocab"] if head else 0)) + attention_flops_per_token(config, context)
 
 
 # ---------------------------------------------------------------------------- this machine's limits

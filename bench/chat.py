@@ -93,9 +93,10 @@ def raw_answer(llm, question: str) -> tuple[str, int, float]:
 # ---------------------------------------------------------------------------- the app, headless
 
 
-async def app_answers(ws, model_name: str, questions: list[str], raw, rounds: int) -> dict:
+async def app_answers(ws, model_name: str, questions: list[str], raw, rounds: int, *, warm_up: bool = True) -> dict:
     """Ask each question in the app's Chat room ``rounds`` times and, right before or after
-    each (alternating), raw llama_cpp the same: per answer (text, tokens, seconds on screen)."""
+    each (alternating), raw llama_cpp the same: per answer (text, tokens, seconds on screen).
+    ``warm_up``: the first answer (it also loads the model) is asked but not counted."""
     from textual.widgets import Input, Markdown
 
     from tui.app import NastavnikApp
@@ -135,7 +136,7 @@ async def app_answers(ws, model_name: str, questions: list[str], raw, rounds: in
             room.query_one("#chat-model-0").value = model_name  # the model to talk to, as a user picks it
             await pilot.pause()
             box = room.query_one("#chat-input", Input)
-            first = True
+            first = warm_up
             for r in range(rounds):
                 for qi, q in enumerate(questions):
                     raw_first = (r + qi) % 2 == 1
@@ -171,10 +172,10 @@ def bench_app(ws, q8: Path, mode: str) -> str:
     with ws.store() as store:
         name = next(m.name for m in store.list_models(kind="gguf") if Path(m.path) == q8)
     rounds = pick(mode, 10, 3, 1)
-    questions = QUESTIONS if mode != "smoke" else QUESTIONS[:2]
+    questions = QUESTIONS if mode != "smoke" else QUESTIONS[:1]
     raw = load_llama(q8, log_file=ws.logs_dir / "bench.log", n_ctx=2048, seed=0, n_threads=benchlib.cpu_threads())
     try:
-        res = asyncio.run(app_answers(ws, name, questions, raw, rounds))
+        res = asyncio.run(app_answers(ws, name, questions, raw, rounds, warm_up=mode != "smoke"))
     finally:
         raw.close()
     return report("chat-app", res["app"], res["raw"], "the app (headless, child process, Markdown on screen)")
@@ -185,14 +186,15 @@ def bench_cli(ws, q8: Path, mode: str) -> str:
     from core.llamacpp import load_llama
 
     rounds = pick(mode, 10, 3, 1)
-    questions = QUESTIONS if mode != "smoke" else QUESTIONS[:2]
+    questions = QUESTIONS if mode != "smoke" else QUESTIONS[:1]
+    warm = 0 if mode == "smoke" else 1  # rounds asked first and not counted
     log = ws.logs_dir / "bench.log"
     raw = load_llama(q8, log_file=log, n_ctx=2048, seed=0, n_threads=benchlib.cpu_threads())
     local = LocalModel(ModelRef("q8", q8, "q8"), log_file=log)  # the CLI's default threads: every core
     local.load()
     ours, base = [], []
     try:
-        for r in range(rounds + 1):
+        for r in range(rounds + warm):
             for qi, q in enumerate(questions):
                 pair = []
                 for who in (("raw", "cli") if (r + qi) % 2 else ("cli", "raw")):
@@ -204,7 +206,7 @@ def bench_cli(ws, q8: Path, mode: str) -> str:
                         stamps.append(time.perf_counter())
                         parts.append(piece)
                     pair.append(("cli", ("".join(parts), local.last.tokens, stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan"))))
-                if r == 0:
+                if r < warm:
                     continue  # the warm-up round
                 for who, row in pair:
                     (ours if who == "cli" else base).append(row)
@@ -295,7 +297,8 @@ def bench_limits(mode: str, ws, replica: Path, files: dict[str, Path]) -> list[s
         say(f"decode {quant}: {dec_rate:.1f} tok/s; {per_token / 2**20:.1f} MiB read per token (model {total / 2**20:.1f} MiB"
             f"{', FITS IN THE LAST-LEVEL CACHE: the bound is not the memory' if fits else ''}) → bound {bound:.1f} tok/s")
         lines.append(claim(f"decode-{quant}", dec_rate / bound, ">=0.5", f"{dec_rate:.1f} of {bound:.1f} tok/s"))
-        flops = benchlib.forward_flops_per_token(config, (prompt_len + 1) / 2)
+        # a prompt's logits are computed for its last token only (llama-cpp-python without logits_all)
+        flops = benchlib.forward_flops_per_token(config, (prompt_len + 1) / 2, head=False)
         say(f"prompt {quant}: {pp_rate:.0f} tok/s × {flops / 1e6:.0f} MFLOP/token = {pp_rate * flops / 1e9:.1f} GFLOP/s "
             f"of {peak / 1e9:.1f} (fp32 matmul)")
         lines.append(claim(f"prompt-{quant}", pp_rate * flops / peak, ">=0.3", f"{pp_rate * flops / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s"))
