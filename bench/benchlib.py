@@ -95,7 +95,13 @@ def say(text: str) -> None:
 
 
 def demo_model_dir() -> Path:
-    """The demo model: the tests' cached copy if there is one, else built once into bench/out."""
+    """The demo model: ``$NASTAVNIK_BENCH_DEMO_MODEL``, else the tests' cached copy if there
+    is one, else built once into bench/out."""
+    given = os.environ.get("NASTAVNIK_BENCH_DEMO_MODEL")
+    if given:
+        if not (Path(given) / "model.safetensors").is_file():
+            raise SystemExit(f"NASTAVNIK_BENCH_DEMO_MODEL={given} holds no model.safetensors")
+        return Path(given)
     roots = [os.environ.get("NASTAVNIK_TEST_CACHE"), REPO / ".cache" / "test-demo-model"]
     for root in roots:
         if root and Path(root).is_dir():

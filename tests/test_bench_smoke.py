@@ -33,6 +33,9 @@ CLAIMS = {
 }
 
 
+NEEDS_DEMO_MODEL = {"train.py", "chat.py", "export.py", "gpu_smoke.py"}  # its tokenizer, at least
+
+
 def _cuda() -> bool:
     try:
         import torch
@@ -50,10 +53,12 @@ def bench_out(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("script", sorted(CLAIMS))
-def test_bench_smoke_runs_and_prints_its_claims(script, bench_out):
+def test_bench_smoke_runs_and_prints_its_claims(script, bench_out, request):
     if script == "gpu_smoke.py" and not _cuda():
         pytest.skip("gpu_smoke.py needs a CUDA GPU (it exits 2 and measures nothing without one)")
     env = dict(os.environ, NASTAVNIK_BENCH_OUT=str(bench_out), PYTHONDONTWRITEBYTECODE="1")
+    if script in NEEDS_DEMO_MODEL:  # the tests' cached demo model (built once, under a lock), not a second one
+        env["NASTAVNIK_BENCH_DEMO_MODEL"] = str(request.getfixturevalue("demo_model"))
     env.setdefault("NASTAVNIK_LLAMACPP_CACHE", str(REPO / ".cache"))
     proc = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=1700)
