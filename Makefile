@@ -66,8 +66,9 @@ test: $(STAMP) test-tools
 # Tools some tests need, installed where we can (root with apt); elsewhere those tests say
 # they were skipped and why. tmux: the end-to-end terminal tests drive the real binary in it.
 # go: the Ollama Modelfile tests check our Go-template evaluator against text/template itself.
+# chromium: `nastavnik serve` is tested in a real headless browser.
 test-tools:
-	@for pair in tmux:tmux go:golang-go; do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	@for pair in tmux:tmux go:golang-go chromium:chromium; do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$pkg >/dev/null 2>&1)); } || \
 	    echo "$$pkg is not installed: the tests that need $$cmd will be skipped"; \

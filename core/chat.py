@@ -10,7 +10,9 @@ Two ways to run a model, one interface (``load``, ``stream``, ``close``):
   so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
 
 ``stream(messages, …)`` yields text pieces as llama.cpp produces them, checks ``cancel()``
-between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``.
+between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``;
+``grammar`` (GBNF text) constrains the answer. ``context_size()``, ``count_tokens(text)`` and
+``count_prompt(messages)`` measure what fits (a teacher splits a document by them).
 The chat template, BOS and stop tokens come from the GGUF itself: answers are streamed by
 ``core.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
 token) where the GGUF's template is the model's default, else by ``create_chat_completion``.
@@ -22,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,25 +131,64 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
 
 
 class LocalModel:
-    """``llama_cpp.Llama`` in this process, loaded on first use."""
+    """``llama_cpp.Llama`` in this process, loaded on first use.
+
+    ``offload``: the facts the GPU offload is decided from (``core.llamacpp.offload_plan``:
+    requested layers, free GPU memory, whether a training run holds the card); after loading,
+    ``self.offload`` says what was done (``.note`` for the user).
+    """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, offload: dict | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
         self.n_threads = n_threads
+        self.offload_inputs = dict(offload or {})
+        self.offload = None
         self.llm = None
         self.last: Reply | None = None
         self._formatter = None
 
     def load(self) -> None:
         if self.llm is None:
-            from core.llamacpp import load_llama
+            from core.llamacpp import gpu_supported, load_llama, offload_plan
 
+            inputs = {"requested": None, "free_bytes": None, "training": False, **self.offload_inputs}
+            self.offload = offload_plan(self.ref.path, gpu_build=gpu_supported(), **inputs)
             self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
-                                  n_threads=self.n_threads)
+                                  n_threads=self.n_threads, n_gpu_layers=self.offload.layers)
+
+    def context_size(self) -> int:
+        """The tokens a prompt and its answer may take: the context loaded, at most the trained one."""
+        self.load()
+        trained = self.llm._model.n_ctx_train() if hasattr(self.llm, "_model") else 0
+        return min(self.llm.n_ctx(), trained) if trained > 0 else self.llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        self.load()
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+
+    def count_prompt(self, messages: list[dict]) -> int:
+        """Tokens of the prompt ``messages`` make in the model's chat template."""
+        self.load()
+        if ChatStream.supported(self.llm):
+            if self._formatter is None:
+                self._formatter = ChatStream.formatter_for(self.llm)
+            return len(ChatStream(self.llm, self._formatter, messages, temperature=0.0, max_tokens=1).prompt_tokens())
+        return sum(self.count_tokens(m.get("content") or "") + 8 for m in messages) + 8  # no template to render
+
+    def _grammar(self, grammar: str | None):
+        if not grammar:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        cached = getattr(self, "_grammar_cache", None)
+        if cached is None or cached[0] != grammar:
+            cached = (grammar, LlamaGrammar.from_string(grammar, verbose=False))
+            self._grammar_cache = cached
+        return cached[1]
 
     def stream(
         self,
@@ -155,10 +197,14 @@ class LocalModel:
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cancel: Callable[[], bool] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
+        """Text pieces of the answer; ``grammar`` (GBNF text) constrains it, as llama.cpp's
+        grammar sampler does."""
         from core.llamacpp import StderrSwitch
 
         self.load()
+        compiled = self._grammar(grammar)
         parts: list[str] = []
         tokens = 0
         reason = "length"
@@ -169,12 +215,12 @@ class LocalModel:
             if self._formatter is None:
                 self._formatter = ChatStream.formatter_for(self.llm)
             lean = ChatStream(self.llm, self._formatter, messages, temperature=temperature, max_tokens=max_tokens,
-                              cancel=cancel)
+                              cancel=cancel, grammar=compiled)
             gen = iter(lean)
         else:
             gen = self.llm.create_chat_completion(
                 messages=messages, stream=True, temperature=temperature, max_tokens=max_tokens,
-                **({"top_k": 1} if temperature <= 0 else {}),
+                **({"top_k": 1} if temperature <= 0 else {}), **({"grammar": compiled} if compiled is not None else {}),
             )
         quiet = StderrSwitch(self.log_file).open()
         try:
@@ -230,15 +276,19 @@ class WorkerModel:
     """The model in a child process; llama.cpp's output never reaches this process's fds."""
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, offload: dict | None = None) -> None:
         self.ref = ref
         self.log_file = log_file
         self.n_ctx = n_ctx
         self.seed = seed
         self.n_threads = n_threads
+        self.offload_inputs = dict(offload or {})
+        self.offload = None
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
         self._log = None
+        self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
+        self._context: int | None = None
 
     def load(self) -> None:
         if self.proc is not None:
@@ -250,7 +300,8 @@ class WorkerModel:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0)],
+            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
+             json.dumps(self.offload_inputs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
@@ -258,6 +309,29 @@ class WorkerModel:
         if event.get("event") != "ready":
             self.close()
             raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
+        self._context = event.get("context")
+        if event.get("offload") is not None:
+            from core.llamacpp import Offload
+
+            self.offload = Offload(**event["offload"])
+
+    def context_size(self) -> int:
+        self.load()
+        return int(self._context or self.n_ctx)
+
+    def _ask(self, obj: dict) -> dict:
+        self.load()
+        self._send(obj)
+        event = self._read()
+        if event.get("event") == "error":
+            raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
+        return event
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._ask({"op": "count", "text": text})["tokens"])
+
+    def count_prompt(self, messages: list[dict]) -> int:
+        return int(self._ask({"op": "count", "messages": messages})["tokens"])
 
     def _read(self) -> dict:
         assert self.proc is not None and self.proc.stdout is not None
@@ -267,12 +341,21 @@ class WorkerModel:
         return json.loads(line)
 
     def _send(self, obj: dict) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None
+        with self._send_lock:
+            try:
+                proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):  # ValueError: closed meanwhile
+                pass
+
+    def stop(self) -> None:
+        """Stop the answer being written now, from any thread: the request reaches the child
+        at once instead of after the next token the stream reads (a first token can take
+        seconds on a large model). The child ignores it when it is not answering."""
+        if self.proc is not None:
+            self._send({"op": "stop"})
 
     def stream(
         self,
@@ -281,9 +364,11 @@ class WorkerModel:
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cancel: Callable[[], bool] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         self.load()
-        self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens})
+        self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                    **({"grammar": grammar} if grammar else {})})
         parts: list[str] = []
         stop_sent = False
         start = time.perf_counter()
@@ -339,11 +424,29 @@ class WorkerModel:
         self.close()
 
 
-def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048):
-    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI."""
+def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
+    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI.
+
+    ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
+    model fits in the GPU's free memory and no training run is going (``offload_facts``).
+    """
     mref = resolve_model(ws, ref)
     cls = LocalModel if in_process else WorkerModel
-    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx)
+    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers))
+
+
+def offload_facts(ws, requested: int | None = None) -> dict:
+    """What the GPU offload is decided from, gathered without a CUDA context: nvidia-smi's free
+    memory on the first visible GPU, and whether a training run is active in this workspace."""
+    from core.train.vram import gpus
+
+    found = gpus() if requested is None else None
+    free = found[0].free if found else None
+    training = False
+    if free is not None:
+        with ws.store() as store:
+            training = store.active_run() is not None
+    return {"requested": requested, "free_bytes": free, "training": training}
 
 
 def messages_for(history: list[dict], question: str, system: str | None = None) -> list[dict]:
@@ -395,7 +498,7 @@ class _Lines:
         return out
 
 
-def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
+def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None) -> int:
     """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
 
     One thread: commands are read between answers, and during an answer a non-blocking poll
@@ -437,12 +540,13 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
 
     try:
         model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
-                           n_threads=n_threads or None)
+                           n_threads=n_threads or None, offload=offload)
         model.load()
     except Exception as exc:  # report any failure to the parent as an event
         emit({"event": "error", "message": str(exc)})
         return 1
-    emit({"event": "ready"})
+    emit({"event": "ready", "context": model.context_size(),
+          "offload": {"layers": model.offload.layers, "note": model.offload.note} if model.offload else None})
     try:
         while True:
             if pending:
@@ -456,6 +560,13 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
                     continue
             if cmd.get("op") == "close":
                 return 0
+            if cmd.get("op") == "count":
+                try:
+                    n = model.count_prompt(cmd["messages"]) if "messages" in cmd else model.count_tokens(cmd.get("text") or "")
+                    emit({"event": "count", "tokens": n})
+                except Exception as exc:
+                    emit({"event": "error", "message": str(exc)})
+                continue
             if cmd.get("op") != "chat":
                 continue
             stopped[0] = False
@@ -469,6 +580,7 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
                 for piece in model.stream(
                     cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
                     max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=cancel,
+                    grammar=cmd.get("grammar"),
                 ):
                     buffer.append(piece)
                     now = time.perf_counter()
@@ -487,4 +599,5 @@ def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))
+    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0,
+                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None))

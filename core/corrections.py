@@ -7,6 +7,13 @@ train split, its ``source`` telling where it came from:
 * ``chat:<conversation id>`` for a chat answer,
 * ``eval:<eval pair id>:<model>`` for an evaluation answer.
 
+Every correction also records a *preference* in the same action (one undo takes both
+back): the prompt as the model saw it (system prompt and earlier turns), ``rejected`` = the
+model's answer, ``chosen`` = the correction, with the model and the run it came from. A
+correction that leaves the answer as it was records no preference (there is nothing to
+prefer). In a side-by-side chat, ``prefer_answer`` records a preference between two
+models' answers to the same question (source ``compare:<conversation id>``).
+
 The TUI (Chat and Evaluate rooms) and the CLI (``nastavnik correct``) both call these
 functions, so the rules live here once.
 """
@@ -21,6 +28,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.store.chats import EvalResult, Message
     from core.store.pairs import Pair
+    from core.store.preferences import Preference
 
 
 def chat_source(conversation_id: int) -> str:
@@ -29,6 +37,22 @@ def chat_source(conversation_id: int) -> str:
 
 def eval_source(pair_id: int, model: str) -> str:
     return f"eval:{pair_id}:{model}"
+
+
+def compare_source(conversation_id: int) -> str:
+    return f"compare:{conversation_id}"
+
+
+def run_of(store: "Store", model: str | None) -> int | None:
+    """The training run a model key came from (a registered model's run), if any."""
+    if not model:
+        return None
+    found = store.find_model(model)
+    return found.run_id if found is not None else None
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
 
 
 def answer_message(store: "Store", message_id: int) -> "Message":
@@ -87,14 +111,26 @@ def _save(
     tags: Iterable[str],
     source: str,
     context: list[dict] | None = None,
+    rejected: str | None = None,
+    model: str | None = None,
+    prompt_context: list[dict] | None = None,
+    message_id: int | None = None,
 ) -> "Pair":
+    """The corrected pair, and (when the answer changed) its preference, as one action."""
     with store.transaction():
         dup = store.find_duplicate(question, answer)
         if dup is not None:
             raise UserError(f"this corrected pair is already in the store as pair {dup}",
                             hint=f"`nastavnik pairs show {dup}` shows it")
-        return store.add_pair(question, answer, system=system, context=context or None, tags=tags, status=status,
+        pair = store.add_pair(question, answer, system=system, context=context or None, tags=tags, status=status,
                               split="train", source=source)
+        if rejected and rejected.strip() and not _same(answer, rejected):
+            store.add_preference(
+                pair.question, pair.answer, rejected, with_last_action=True, system=pair.system,
+                context=prompt_context, model=model, run_id=run_of(store, model), source=source, pair_id=pair.id,
+                message_id=message_id,
+            )
+        return pair
 
 
 def correct_message(
@@ -125,9 +161,10 @@ def correct_message(
     question = _clean(question, "question")
     if system is None:
         system = store.get_conversation(msg.conversation_id).system
-    context = store.context_for(msg.id) if with_context else None
+    seen = store.context_for(msg.id)  # what the model saw: the preference keeps it either way
     return _save(store, question, answer, system=system, status=status, tags=tags,
-                 source=chat_source(msg.conversation_id), context=context)
+                 source=chat_source(msg.conversation_id), context=seen if with_context else None,
+                 rejected=msg.content, model=msg.model, prompt_context=seen, message_id=msg.id)
 
 
 def correct_eval(
@@ -158,4 +195,43 @@ def correct_eval(
     if system is None and pair is not None:
         system = pair.system
     return _save(store, question, answer, system=system, status=status, tags=tags,
-                 source=eval_source(result.pair_id, result.model))
+                 source=eval_source(result.pair_id, result.model), rejected=result.answer, model=result.model,
+                 prompt_context=pair.context if pair is not None else None)
+
+
+def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preference":
+    """Record that one model's answer (``chosen_id``, a chat message) beats another's
+    (``rejected_id``) to the same question of a side-by-side chat. The prompt keeps the
+    system prompt and the turns before the question as the chosen model saw them. Nothing
+    is written on an error."""
+    chosen = answer_message(store, chosen_id)
+    rejected = answer_message(store, rejected_id)
+    if chosen.id == rejected.id:
+        raise UserError("an answer cannot be preferred to itself", hint="pick two answers to the same question")
+    if chosen.conversation_id != rejected.conversation_id or store.question_for(chosen.id) is None or \
+            _question_id(store, chosen) != _question_id(store, rejected):
+        raise UserError(f"messages {chosen.id} and {rejected.id} do not answer the same question",
+                        hint="pick two models' answers to one question of a side-by-side chat")
+    if _same(chosen.content, rejected.content):
+        raise UserError("the two answers are the same: there is nothing to prefer",
+                        hint="a preference needs two different answers")
+    question = store.question_for(chosen.id)
+    conv = store.get_conversation(chosen.conversation_id)
+    with store.transaction():
+        source = compare_source(conv.id)
+        dup = store.find_duplicate_preference(question, chosen.content, rejected.content, conv.system,
+                                              store.context_for(chosen.id))
+        if dup is not None:
+            raise UserError(f"this preference is already in the store as preference {dup}",
+                            hint=f"`nastavnik prefs show {dup}` shows it")
+        return store.add_preference(
+            question, chosen.content, rejected.content, system=conv.system, context=store.context_for(chosen.id),
+            model=rejected.model, run_id=run_of(store, rejected.model), chosen_model=chosen.model,
+            chosen_run_id=run_of(store, chosen.model), source=source, message_id=rejected.id,
+        )
+
+
+def _question_id(store: "Store", msg: "Message") -> int | None:
+    """The id of the user turn an assistant message answered."""
+    turns = [m for m in store.get_conversation(msg.conversation_id).messages if m.role == "user" and m.id < msg.id]
+    return turns[-1].id if turns else None

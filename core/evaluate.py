@@ -7,7 +7,9 @@ be evaluated before anyone reviews anything.
 
 Scores per (model, pair): chrF (sacrebleu, 0–100) and exact match (after normalising
 whitespace, case and ё/е) against the reference; with a judge model, a 1–5 score from a
-GGUF judge that reads a written rubric. Answers are generated greedily (temperature 0) so
+GGUF judge that reads a written rubric; and the Russian check (``core.langcheck``): whether
+the answer switched language (most of its own letters not Cyrillic), with each model's
+share of such answers in its summary. Answers are generated greedily (temperature 0) so
 re-runs are comparable; a re-run only answers what is missing — a new pair, a new model,
 or a pair whose question changed — and re-scores stored answers whose reference changed.
 """
@@ -74,6 +76,8 @@ class Cell:
     judge_score: int | None = None
     grade: int | None = None
     comment: str | None = None
+    drift: bool | None = None  # the answer left Russian (None: the reference is not Russian)
+    drift_script: str | None = None  # latin, cjk or other, when it did
 
 
 @dataclass
@@ -85,6 +89,8 @@ class ModelSummary:
     exact: float = 0.0
     judge: float | None = None
     grade: float | None = None
+    drift: float | None = None  # the share of checked answers that left Russian
+    drifted: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -249,6 +255,8 @@ def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> 
 def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, judge: str | None = None,
                  answered: dict[str, int] | None = None) -> EvalReport:
     """The grid from stored results (no model is run)."""
+    from core.langcheck import check as language_check
+
     if pairs is None:
         pairs, used = eval_pairs(store)
     results = store.eval_results(keys, judge=judge)
@@ -265,7 +273,9 @@ def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, 
             if r is None:
                 continue
             g = grade_by_key.get((k, question_key(p.question)))
-            row.cells[k] = Cell(r.answer, r.chrf, r.exact, r.judge_score, g.score if g else None, g.comment if g else None)
+            lang = language_check(r.answer, p.answer)
+            row.cells[k] = Cell(r.answer, r.chrf, r.exact, r.judge_score, g.score if g else None, g.comment if g else None,
+                                lang.flagged if lang.applies else None, lang.script if lang.flagged else None)
         rows.append(row)
     summaries = []
     for k in keys:
@@ -278,5 +288,8 @@ def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, 
             graded = [c.grade for c in cells if c.grade is not None]
             s.judge = round(sum(judged) / len(judged), 2) if judged else None
             s.grade = round(sum(graded) / len(graded), 2) if graded else None
+            checked = [c.drift for c in cells if c.drift is not None]
+            s.drifted = sum(checked)
+            s.drift = round(s.drifted / len(checked), 3) if checked else None
         summaries.append(s)
     return EvalReport(keys, rows, summaries, used, judge)

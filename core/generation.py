@@ -33,13 +33,14 @@ class ChatStream:
     "cancelled") describe the answer."""
 
     def __init__(self, llm, formatter, messages: list[dict], *, temperature: float, max_tokens: int,
-                 cancel: Callable[[], bool] | None = None) -> None:
+                 cancel: Callable[[], bool] | None = None, grammar=None) -> None:
         self.llm = llm
         self.formatter = formatter
         self.messages = messages
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.cancel = cancel
+        self.grammar = grammar  # a llama_cpp.LlamaGrammar the answer must follow, or None
         self.tokens = 0
         self.reason = "length"
 
@@ -64,6 +65,10 @@ class ChatStream:
             bos_token=llm._model.token_get_text(llm.token_bos()),
             stop_token_ids=[eos_id],
         )
+
+    def prompt_tokens(self) -> list[int]:
+        """The token ids of the prompt the GGUF's template renders for ``messages``."""
+        return self._prompt()[0]
 
     def _prompt(self) -> tuple[list[int], list[bytes]]:
         result = self.formatter(messages=self.messages)
@@ -91,6 +96,8 @@ class ChatStream:
         pending = b""  # bytes not shown yet: they may begin a stop string
         last3 = b""
         unfinished = 0  # tokens still to come for a split UTF-8 character
+        if self.grammar is not None:  # llama.cpp's grammar sampler: only tokens the grammar allows
+            sampling["grammar"] = self.grammar
         for token in llm.generate(prompt, repeat_penalty=1.0, **sampling):
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 self.reason = "stop"

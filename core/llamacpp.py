@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -253,6 +254,55 @@ def quiet_stderr(log_file: Path | None) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             os.close(target)
+
+
+@dataclass(frozen=True)
+class Offload:
+    """How many layers llama.cpp puts on the GPU (-1: all, 0: none) and what to tell the user about it."""
+
+    layers: int
+    note: str | None = None
+
+
+def offload_plan(path: Path, *, requested: int | None = None, gpu_build: bool, free_bytes: int | None,
+                 training: bool = False) -> Offload:
+    """The ``n_gpu_layers`` to load ``path`` with, from plain facts (tested without a GPU):
+
+    ``requested`` (``chat --gpu-layers N``) wins; without a GPU (``free_bytes`` None) or a GPU
+    build of llama-cpp-python, nothing is offloaded (and a GPU next to a CPU build is said);
+    while a training run holds the card, the model answers on the CPU; otherwise every layer
+    goes to the GPU when the file and its context fit in the free memory, else as many as fit.
+    """
+    if requested is not None:
+        return Offload(requested, f"{'all' if requested < 0 else requested} layers on the GPU, as asked" if requested else None)
+    if free_bytes is None:
+        return Offload(0)
+    if not gpu_build:
+        return Offload(0, "a GPU is here but llama-cpp-python was built without CUDA: answering on the CPU "
+                          "(`make install` on this box rebuilds it with CUDA)")
+    if training:
+        return Offload(0, "a training run is using the GPU: answering on the CPU (`nastavnik chat --gpu-layers -1` offloads anyway)")
+    size = Path(path).stat().st_size
+    need = size * 1.1 + 512 * 2**20  # weights, then the KV cache and compute buffers of a 2k context
+    if need <= free_bytes:
+        return Offload(-1, "all layers on the GPU")
+    from core.gguf_meta import read_metadata
+
+    meta = read_metadata(path, skip_arrays=True)
+    blocks = int(meta.get(f"{meta.get('general.architecture', '')}.block_count") or 0)
+    fit = int(blocks * max(0.0, free_bytes - 512 * 2**20) / (size * 1.1)) if blocks else 0
+    gib = 2**30
+    return Offload(fit, f"the model ({size / gib:.1f} GiB) does not fit in the GPU's {free_bytes / gib:.1f} GiB free: "
+                        f"{fit} of {blocks} layers on the GPU, the rest on the CPU")
+
+
+def gpu_supported() -> bool:
+    """Whether this llama-cpp-python build can offload to a GPU (imports llama_cpp)."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
 
 
 def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, **kw):

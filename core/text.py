@@ -3,6 +3,28 @@
 from __future__ import annotations
 
 
+def normalize_newlines(text: str) -> str:
+    r"""Line ends as ``\n`` only: ``\r\n`` (Windows, Excel's multi-line cells) and a lone ``\r``
+    (old Mac) become ``\n``, so training text never carries a ``\r``.
+
+    Every way new text enters the store goes through this: the importers (on each record
+    they read) and the store's write API (new pairs, edits, merges). Text already stored
+    is never rewritten by it, so stored pairs keep their content hashes.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def normalize_context(context: list[dict]) -> list[dict]:
+    """``normalize_newlines`` over the content of each earlier turn (a new list when one changes)."""
+    if not any("\r" in t.get("content", "") for t in context if isinstance(t.get("content"), str)):
+        return context
+    return [
+        {**t, "content": normalize_newlines(t["content"])} if isinstance(t.get("content"), str) else t for t in context
+    ]
+
+
 def fold(text: str) -> str:
     """Case-fold and make ё/е the same letter; the form search compares."""
     return text.casefold().replace("ё", "е")

@@ -153,3 +153,42 @@ def demo_model() -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+# ---------------------------------------------------------------------------- replicas
+
+REPLICA_TEST_STEPS = 150  # enough pretraining for words; the replicas' own default is 300
+
+
+def _cached_build(name: str, key: str, build) -> Path:
+    """``build(target)`` once per cache key, under an fcntl lock (two xdist workers never both build)."""
+    import fcntl
+
+    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model")).parent / "test-replicas"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key / name  # the folder keeps the model's own name (-bnb-4bit means something to Unsloth)
+    target.parent.mkdir(exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (target / "config.json").exists():
+                build(target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+@pytest.fixture(scope="session")
+def replica():
+    """``replica(arch, prequantized=False)``: the folder of a tiny replica of a real family (see
+    core/train/replicas.py), built once and cached across sessions like the demo model. Read-only."""
+    from core.train.replicas import build_replica, fingerprint, get_arch, prequantize
+
+    def get(arch: str, prequantized: bool = False) -> Path:
+        key = fingerprint(get_arch(arch), seed=0, steps=REPLICA_TEST_STEPS)
+        plain = _cached_build(f"demo-{arch}", key, lambda out: build_replica(arch, out, steps=REPLICA_TEST_STEPS))
+        if not prequantized:
+            return plain
+        return _cached_build(f"demo-{arch}-bnb-4bit", key, lambda out: prequantize(plain, out))
+
+    return get

@@ -8,21 +8,24 @@ kept in the workspace settings.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
+from core.errors import UserError
 from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
 from tui.keys import both, localize
-from tui.messages import PairsChanged
+from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
 from tui.screens.pairs import PairsRoom, load_dialog
 from tui.screens.train import TrainRoom
+from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
 
 register(
@@ -73,6 +76,22 @@ def _make_room(cls, ws, **kw):
 
 
 def running_jobs(store) -> list[str]:
+    """Names of the jobs running: training runs, then export jobs."""
+    return _training_jobs(store) + _export_jobs(store)
+
+
+def _export_jobs(store) -> list[str]:
+    """``GGUF #4 convert`` for each export job queued or running."""
+    from tui.screens.export_model import stage_label
+
+    try:
+        jobs = store.list_export_jobs(status=("queued", "running"))
+    except Exception:  # a store without the export jobs table (not migrated yet)
+        return []
+    return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("exp.status.queued")) for j in jobs]
+
+
+def _training_jobs(store) -> list[str]:
     """Names of training (or other) runs that are running, if the store records runs."""
     for name in ("running_runs", "active_runs"):
         fn = getattr(store, name, None)
@@ -95,12 +114,16 @@ def running_jobs(store) -> list[str]:
 
 
 def _job_name(run) -> str:
-    """``#3 120/500`` for a run with progress, else ``#3``."""
+    """``#3 120/500`` for a running run with progress, ``#3`` without; a job not running yet
+    says so in the UI language (``#4 в очереди``)."""
     ident = getattr(run, "id", None)
     label = f"#{ident}" if ident is not None else str(getattr(run, "name", "?"))
     step, total = getattr(run, "step", None), getattr(run, "max_steps", None)
     if isinstance(step, int) and isinstance(total, int) and total:
         label += f" {step}/{total}"
+    status = str(getattr(run, "status", "") or "")
+    if status and status != "running":
+        label += f" {run_status(status)}"
     return label
 
 
@@ -132,6 +155,8 @@ class NastavnikApp(App):
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
         self._mounting: dict = {}
+        self._exports_watched: set[int] = set()  # export jobs seen running, until their end is announced
+        self._exports_announced: set[int] = set()
         self.title = t("app.title")
 
     # ----------------------------------------------------------------- layout
@@ -153,6 +178,9 @@ class NastavnikApp(App):
         # the status bar's counts start once the table has its own count (see PairsRoom):
         # on a million pairs they would compete with the first page
         self.set_interval(5.0, self._poll_jobs)
+        # while an export job runs its end is looked for every second: the new GGUF then shows
+        # in Chat and Evaluate at once, even with the Export dialog closed
+        self.set_interval(1.0, self._poll_exports_if_watched)
 
     @property
     def pairs_room(self) -> PairsRoom:
@@ -183,11 +211,127 @@ class NastavnikApp(App):
         total = sum(by_status.values())
         self.call_from_thread(self.update_status, total=total, by_status=by_status, by_split=by_split, jobs=jobs)
 
-    @work(thread=True, group="status-jobs", exclusive=True)
     def _poll_jobs(self) -> None:
+        self._read_jobs(tuple(self._exports_watched))
+
+    def _poll_exports_if_watched(self) -> None:
+        if self._exports_watched:
+            self._read_jobs(tuple(self._exports_watched))
+
+    @work(thread=True, group="status-jobs", exclusive=True)
+    def _read_jobs(self, watched: tuple[int, ...]) -> None:
+        from core.export.jobs import refresh as refresh_exports
+
         with Store(self.ws.db_path, migrate=False) as store:
+            try:
+                refresh_exports(self.ws, store)  # a killed export worker: its job ends, its files go
+                active = {j.id for j in store.list_export_jobs(status=("queued", "running"))}
+                ended = [j for j in map(store.find_export_job, watched) if j is not None and not j.active]
+            except sqlite3.Error:  # a store without the export jobs table (not migrated yet)
+                active, ended = set(), []
             jobs = running_jobs(store)
-        self.call_from_thread(self.update_status, jobs=jobs)
+        self.call_from_thread(self._jobs_read, jobs, active, ended)
+
+    def _jobs_read(self, jobs: list[str], active: set[int], ended: list) -> None:
+        from tui.screens.export_model import finished
+
+        self.update_status(jobs=jobs)
+        self._exports_watched |= active
+        for job in ended:
+            self._exports_watched.discard(job.id)
+            self.post_message(finished(job))
+
+    def watch_export(self, job_id: int) -> None:
+        """Look for the end of this export job every second (the Export dialog also reports it)."""
+        if job_id not in self._exports_announced:
+            self._exports_watched.add(job_id)
+
+    # ------------------------------------------------------------------ exports
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        """An export job ended: say so once, and list the new GGUF in Chat and Evaluate."""
+        self._exports_watched.discard(message.job_id)
+        if message.job_id in self._exports_announced:
+            return
+        self._exports_announced.add(message.job_id)
+        if message.status == "done":
+            self.post_message(ModelsChanged())
+        bad = message.status not in ("done", "cancelled") or message.ok is False
+        if message.line:
+            self.notify(t("exp.done_note", id=message.job_id, line=message.line), severity="error" if bad else "information",
+                        timeout=12 if bad else 6)
+        self._poll_jobs()
+
+    def on_models_changed(self, message: ModelsChanged) -> None:
+        chat = self._room("chat")
+        if chat is not None:
+            chat.reload_models()
+        evaluate = self._room("evaluate")
+        if evaluate is not None:
+            evaluate.load_models()
+
+    def open_export(self, source: str | None = None, *, jobs: list[int] | None = None, chat: bool = False,
+                    callback=None) -> None:
+        """The Export dialog: for ``source`` (a run id or model name), or following ``jobs``."""
+        from tui.screens.export_model import ExportModelScreen
+
+        for job_id in jobs or ():
+            self.watch_export(job_id)
+        self.push_screen(ExportModelScreen(self.ws, source=source, jobs=jobs, chat=chat), callback)
+
+    def on_export_requested(self, message: ExportRequested) -> None:
+        if message.chat:
+            self.export_and_chat(message.run_id)
+        elif message.run_id is not None:
+            self.open_export(str(message.run_id))
+        else:
+            self.open_export()
+
+    @work(thread=True, exclusive=True, group="export-chat")
+    def export_and_chat(self, run_id: int | None) -> None:
+        """Chat with a finished run (the newest one for None) next to its base and the run before:
+        export whichever has no GGUF yet (the base once; later runs reuse it), then open Chat."""
+        from core.export.jobs import active_job_for, chat_lineup, start_job
+
+        try:
+            with Store(self.ws.db_path) as store:
+                if run_id is None:
+                    done = store.list_runs(status="done", limit=1)
+                    if not done:
+                        raise UserError(t("exp.no_run"))
+                    run_id = done[0].id
+                lineup = chat_lineup(store, run_id)
+                ids = []
+                for ref in lineup.to_export:
+                    busy = active_job_for(store, ref)
+                    ids.append(busy.id if busy is not None else start_job(self.ws, ref, quants=["q8_0"], store=store).id)
+        except UserError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.call_from_thread(self._chat_or_wait, run_id, lineup.models, ids)
+
+    def _chat_or_wait(self, run_id: int, models: list[str], jobs: list[int]) -> None:
+        if not jobs:
+            self.chat_with(models)
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.export_and_chat(run_id)  # every GGUF is there now: straight to Chat
+
+        self.open_export(jobs=jobs, chat=True, callback=done)
+
+    def chat_with(self, models: list[str]) -> None:
+        """Open the Chat room with these models side by side and the cursor in the question box."""
+        self.action_tab("chat")
+
+        async def choose() -> None:
+            await self._room_ready("chat")
+            room = self._room("chat")
+            if room is not None:
+                room.choose_models(models)
+
+        self.call_later(choose)
 
     # ---------------------------------------------------------------- actions
 
@@ -311,6 +455,7 @@ class NastavnikApp(App):
                 self.call_later(room.recompose)
         self.pairs_room.localize()
         self.query_one(StatusBar).refresh_text()
+        self._poll_jobs()  # the jobs' statuses in the new language
         self.refresh_bindings()
         self.notify(t("lang.switched"), timeout=2)
 

@@ -13,9 +13,12 @@ register(
         "cmd.train.start": "Обучение: запустить прогон с настройками формы",
         "cmd.train.cancel": "Обучение: остановить идущий прогон",
         "cmd.train.preview": "Обучение: предпросмотр примеров и токенов",
+        "cmd.export.gguf": "Экспорт: прогон или модель в GGUF",
+        "cmd.export.chat": "Экспорт и чат: последний прогон рядом с базой",
         "cmd.chat.new": "Чат: новый разговор (n)",
         "cmd.chat.stop": "Чат: остановить ответ (esc)",
         "cmd.chat.correct": "Чат: исправить ответ в новую пару (e)",
+        "cmd.chat.prefer": "Чат: этот ответ лучше другой модели (p)",
         "cmd.eval.run": "Оценка: прогнать выбранные модели по оценочной выборке",
         "cmd.eval.worse": "Оценка: только вопросы, где стало хуже",
         "cmd.eval.refresh": "Оценка: обновить таблицу",
@@ -45,6 +48,8 @@ register(
         "cmd.reverse": "Пары: обратный порядок (r)",
         "cmd.stats": "Пары: статистика (g, F2)",
         "cmd.dedup": "Пары: дубли и конфликты (D)",
+        "cmd.prefs": "Пары: предпочтения — выбранный и отвергнутый ответы (p)",
+        "cmd.teacher": "Пары: черновики от учителя по документу (w)",
         "cmd.tab.pairs": "Перейти: Пары (1)",
         "cmd.tab.train": "Перейти: Обучение (2)",
         "cmd.tab.chat": "Перейти: Чат (3)",
@@ -58,9 +63,12 @@ register(
         "cmd.train.start": "Train: start a run with the form's settings",
         "cmd.train.cancel": "Train: cancel the running run",
         "cmd.train.preview": "Train: preview examples and tokens",
+        "cmd.export.gguf": "Export: a run or a model to GGUF",
+        "cmd.export.chat": "Export and chat: the newest run next to its base",
         "cmd.chat.new": "Chat: new conversation (n)",
         "cmd.chat.stop": "Chat: stop the answer (esc)",
         "cmd.chat.correct": "Chat: correct the answer into a new pair (e)",
+        "cmd.chat.prefer": "Chat: this answer is better than the other model's (p)",
         "cmd.eval.run": "Evaluate: run the chosen models on the eval split",
         "cmd.eval.worse": "Evaluate: only questions that got worse",
         "cmd.eval.refresh": "Evaluate: refresh the grid",
@@ -90,6 +98,8 @@ register(
         "cmd.reverse": "Pairs: reverse the order (r)",
         "cmd.stats": "Pairs: statistics (g, F2)",
         "cmd.dedup": "Pairs: duplicates and conflicts (D)",
+        "cmd.prefs": "Pairs: preferences — chosen and rejected answers (p)",
+        "cmd.teacher": "Pairs: drafts from a teacher, from a document (w)",
         "cmd.tab.pairs": "Go to: Pairs (1)",
         "cmd.tab.train": "Go to: Train (2)",
         "cmd.tab.chat": "Go to: Chat (3)",
@@ -125,6 +135,8 @@ PAIRS_COMMANDS = (
     ("cmd.reverse", "reverse_sort"),
     ("cmd.stats", "toggle_stats"),
     ("cmd.dedup", "dedup"),
+    ("cmd.prefs", "preferences"),
+    ("cmd.teacher", "teacher_drafts"),
 )
 
 #: (room, i18n key, room action) for the actions of the other rooms
@@ -135,6 +147,7 @@ ROOM_COMMANDS = (
     ("chat", "cmd.chat.new", "new_chat"),
     ("chat", "cmd.chat.stop", "stop"),
     ("chat", "cmd.chat.correct", "correct"),
+    ("chat", "cmd.chat.prefer", "prefer"),
     ("evaluate", "cmd.eval.run", "run"),
     ("evaluate", "cmd.eval.worse", "toggle_worse"),
     ("evaluate", "cmd.eval.refresh", "refresh_grid"),
@@ -162,6 +175,10 @@ def commands(app) -> list[tuple[str, object]]:
         (t("cmd.only_eval"), only(split="eval")),
     ]
     out += [(t(key), partial(app.room_action, tab, action)) for tab, key, action in ROOM_COMMANDS]
+    out += [
+        (t("cmd.export.gguf"), app.open_export),
+        (t("cmd.export.chat"), partial(app.export_and_chat, None)),
+    ]
     for tab in ("pairs", "train", "chat", "evaluate"):
         out.append((t(f"cmd.tab.{tab}"), partial(app.action_tab, tab)))
     out += [

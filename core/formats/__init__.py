@@ -20,7 +20,8 @@ from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, map_colu
 FORMATS: tuple[FormatInfo, ...] = (
     FormatInfo(
         "messages",
-        "OpenAI chat JSONL: {\"messages\": [{\"role\": …, \"content\": …}, …]}",
+        "OpenAI chat JSONL: {\"messages\": [{\"role\": …, \"content\": …}, …]}, also LLaMA-Factory's "
+        "(content as text parts, loss_weight per turn)",
         "a JSON/JSONL record with a \"messages\" list",
         extensions=(".jsonl", ".json"),
         export_note="the default for .jsonl; context turns carry \"weight\": 0",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from core.text import normalize_context, normalize_newlines
+
 
 @dataclass(slots=True)
 class Record:
@@ -17,6 +19,14 @@ class Record:
     tags: list[str] = field(default_factory=list)
     status: str | None = None
     split: str | None = None
+
+    def __post_init__(self) -> None:
+        # every reader makes its records here: one place that gives every format \n line ends
+        q, a, s = self.question, self.answer, self.system
+        if "\r" in q or "\r" in a or (s is not None and "\r" in s) or self.context:
+            self.question, self.answer = normalize_newlines(q), normalize_newlines(a)
+            self.system = None if s is None else normalize_newlines(s)
+            self.context = normalize_context(self.context)
 
 
 class Location(NamedTuple):

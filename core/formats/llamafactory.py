@@ -55,7 +55,8 @@ def load(path: Path) -> list[Entry]:
                 hint="download the data, set file_name to the local file, or remove the entry",
             )
         if spec.get("ranking"):
-            raise UserError(f"{label} is a ranking (preference) dataset", hint="only question–answer data can be imported; remove the entry")
+            raise UserError(f"{label} is a ranking (preference) dataset",
+                            hint="import it with `nastavnik prefs import`, or remove the entry to import the pairs")
         formatting = spec.get("formatting", "alpaca")
         cols = spec.get("columns") or {}
         if formatting == "alpaca":

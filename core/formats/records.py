@@ -75,7 +75,14 @@ def _kind(value: Any) -> str:
 
 
 def text_of(value: Any, field: str) -> str:
-    """A turn's text: a string, or OpenAI content parts ``[{"type": "text", "text": …}]``."""
+    """A turn's text: a string, or a list of typed content parts.
+
+    Text parts are OpenAI's ``{"type": "text", "text": …}`` and LLaMA-Factory's
+    ``{"type": "text", "value": …}``; they are joined with nothing in between, as
+    LLaMA-Factory itself joins the text parts of a message when it renders one. Any other
+    part (an image, audio, a tool call, reasoning…) cannot become a pair, and the error
+    names its type.
+    """
     if isinstance(value, str):
         return value
     if value is None:
@@ -83,13 +90,21 @@ def text_of(value: Any, field: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, list) and all(isinstance(p, dict) for p in value):
-        parts = []
-        for p in value:
-            if p.get("type", "text") != "text" or not isinstance(p.get("text"), str):
-                raise Bad(field, f"holds a {p.get('type', 'non-text')!r} part; only text can be imported")
-            parts.append(p["text"])
-        return "".join(parts)
+        return "".join(_part_text(p, f"{field}[{i}]") for i, p in enumerate(value))
     raise Bad(field, f"expected text, found {_kind(value)}")
+
+
+def _part_text(part: dict, field: str) -> str:
+    kind = part.get("type", "text")
+    if kind != "text":
+        what = repr(kind) if isinstance(kind, str) else _kind(kind)
+        raise Bad(field, f"a part of type {what}: only text parts can be imported — remove the part (or the record)")
+    for key in ("text", "value"):
+        text = part.get(key)
+        if isinstance(text, str):
+            return text
+    found = ", ".join(f"{k!r}: {_kind(v)}" for k, v in part.items() if k != "type") or "nothing else"
+    raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
 
 
 _TAG_SEP = re.compile(r"[,;]")
@@ -200,12 +215,34 @@ def _need(value: str, field: str, what: str) -> str:
 # --------------------------------------------------------------------------- shapes
 
 
+def _weight_key(turn: dict, field: str) -> str | None:
+    """The key of a turn's weight when it says "do not train on this" (0), else None.
+
+    OpenAI writes ``"weight": 0|1``, LLaMA-Factory ``"loss_weight": 0.0|1.0``; a missing or
+    null weight (Parquet rows have the column on every turn) means the turn is trained.
+    """
+    for wk in ("loss_weight", "weight"):
+        w = turn.get(wk)
+        if w is None:
+            continue
+        if not isinstance(w, (int, float)):
+            raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {_kind(w)}")
+        if w < 0:
+            raise Bad(f"{field}.{wk}", f"a weight of {w} — use 0 (context only) or 1 (train on it)")
+        return wk if w == 0 else None
+    return None
+
+
 class Conversation:
     """OpenAI ``messages`` and ShareGPT ``conversations``: one pair per user→assistant exchange.
 
     Earlier turns of the conversation become the pair's context. An assistant turn with
-    ``"weight": 0`` (OpenAI's way to say "do not train on this") is context only; that is
-    how exported pairs keep their context without turning it into pairs of its own.
+    ``"weight": 0`` (OpenAI's way to say "do not train on this") or ``"loss_weight": 0.0``
+    (LLaMA-Factory's) is context only; that is how exported pairs keep their context without
+    turning it into pairs of its own. A record whose every answer has weight 0 has nothing to
+    learn and is a bad record, as one with an empty answer is; turns after the last trained
+    answer belong to no pair (LLaMA-Factory does not train on them either) and are left out.
+    Weights of user and system turns mean nothing here and are ignored.
     """
 
     def __init__(
@@ -252,7 +289,7 @@ class Conversation:
         rk0, ck0 = self.role_key, self.content_key
         if len(turns) == 2 and rk0 is None:  # the common single exchange, without the general loop
             u, a = turns
-            if u.__class__ is dict and a.__class__ is dict and "weight" not in a:
+            if u.__class__ is dict and a.__class__ is dict and "weight" not in a and "loss_weight" not in a:
                 if "role" in u:
                     ur, ar, q, ans = u["role"], a.get("role"), u.get("content"), a.get("content")
                 else:
@@ -273,6 +310,7 @@ class Conversation:
         hist: list[tuple[str, str]] = []  # (role, content) so far
         out: list[Record] = []
         last_user = -1  # index in ``turns`` of the user turn waiting for an answer
+        untrained: str | None = None  # the weight field of the last answer with weight 0
         for i, turn in enumerate(turns):
             if not isinstance(turn, dict):
                 raise Bad(f"{key}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
@@ -289,7 +327,10 @@ class Conversation:
                 hist.append(("user", content))
                 last_user = i
             elif role == "assistant":
-                if last_user < 0 or turn.get("weight") == 0:
+                weight_key = _weight_key(turn, f"{key}[{i}]")
+                if weight_key is not None:
+                    untrained = f"{key}[{i}].{weight_key}"
+                if last_user < 0 or weight_key is not None:
                     hist.append(("assistant", content))
                     last_user = -1
                     continue
@@ -307,6 +348,8 @@ class Conversation:
             else:
                 hist.append(("system", content))
         if not out:
+            if untrained is not None:
+                raise Bad(untrained, "the answer has weight 0, so there is nothing to learn — give it a weight above 0 or remove the record")
             raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here")
         return out
 

@@ -1,13 +1,17 @@
 """The store: the only place with SQL. Returns dataclasses, never rows.
 
-``Store`` is assembled from one mixin per subject (pairs, runs, models, chats); each
-lives in its own module and all share the connection set up in ``base``.
+``Store`` is assembled from one mixin per subject (preferences, teacher drafts, pairs, chats,
+runs, models, export jobs); each lives in its own module and all share the connection set up in
+``base``. The actions and their undo are shared: a mixin that writes under an action extends
+``_undo_more`` to take its part back.
 """
 
 from __future__ import annotations
 
 from core.store.base import StoreBase
 from core.store.chats import ChatsMixin
+from core.store.exports import EXPORT_STATUSES, ExportJob, ExportJobsMixin
+from core.store.drafts import DraftsMixin
 from core.store.models import MODEL_KINDS, Model, ModelsMixin
 from core.store.runs import RUN_STATUSES, Metric, Run, RunsMixin
 from core.store.pairs import (
@@ -22,19 +26,25 @@ from core.store.pairs import (
     STATUSES,
     SPLITS,
 )
+from core.store.preferences import Preference, PreferenceFilter, PreferenceRevision, PreferencesMixin
 
 
-class Store(PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, StoreBase):
+class Store(PreferencesMixin, DraftsMixin, PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, ExportJobsMixin, StoreBase):
     """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
 
 
 __all__ = [
     "Action",
     "DedupReport",
+    "EXPORT_STATUSES",
+    "ExportJob",
     "ImportCounts",
     "Pair",
     "PairChanged",
     "PairFilter",
+    "Preference",
+    "PreferenceFilter",
+    "PreferenceRevision",
     "Revision",
     "STATUSES",
     "SPLITS",

@@ -332,3 +332,130 @@ def m030_live_pair_indexes(db: "sqlite_utils.Database") -> None:
     # sorts a million rows instead of walking the ORDER BY index; the store re-analyzes
     # after bulk imports (PairsMixin.add_pairs).
     db.execute("ANALYZE pairs")
+
+
+# ---------------------------------------------------------------------------- export jobs
+
+
+@migration
+def m040_export_jobs(db: "sqlite_utils.Database") -> None:
+    """Exports run in the background like training runs: one row per job.
+
+    The worker's pid and heartbeat say whether it lives (as for runs); ``stage``, ``done``,
+    ``total`` and ``message`` are the last progress event, ``steps`` (JSON) when each step
+    began and how long it took. ``staging`` is the folder the job builds in and ``folder``
+    the one it publishes to, so whoever finds the worker dead can remove what it left.
+    ``result`` is the export report (JSON, with the parity check) once it is done.
+    """
+    db["export_jobs"].create(
+        {
+            "id": int,
+            "status": str,  # queued|running|done|failed|cancelled|interrupted, as runs
+            "source": str,  # what was asked for: a run id, a model name or a folder
+            "run_id": int,
+            "name": str,
+            "quants": str,  # JSON list
+            "parity": int,
+            "system": str,
+            "pid": int,
+            "heartbeat": str,
+            "stage": str,
+            "done": int,
+            "total": int,
+            "message": str,
+            "steps": str,  # JSON {stage: {"started": iso, "seconds": float}}
+            "staging": str,
+            "folder": str,
+            "log_path": str,
+            "result": str,  # JSON of ExportResult.to_dict()
+            "error": str,
+            "cancel_requested": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+        not_null={"status", "source", "created"},
+        defaults={"status": "queued", "done": 0, "total": 0, "parity": 1, "cancel_requested": 0},
+    )
+    db["export_jobs"].create_index(["status"])
+
+
+
+@migration
+def m041_run_setup(db: "sqlite_utils.Database") -> None:
+    """What a run really trains with (backend, device, 4-bit layers, trainer, where LoRA went), and
+    how many processes train it (``--gpus``/``--processes``)."""
+    db["runs"].add_column("setup", str)  # JSON, written by the worker once the trainer exists
+    db["runs"].add_column("world_size", int)
+
+
+# ---------------------------------------------------------------------------- preferences and teacher drafts
+
+
+@migration
+def m042_preferences_and_drafts(db: "sqlite_utils.Database") -> None:
+    """Preference pairs (a prompt, a chosen and a rejected answer) with their own revisions,
+    and the teacher drafts pairs were written from.
+
+    A preference lives beside the pairs under the same rules: the trash (``deleted``), one
+    revision per change kept under the shared ``actions`` (so one undo takes back a
+    correction's pair and its preference together), import batches. A teacher draft is one
+    row per drafting, under the action that saved it: undoing that action removes the row,
+    and a pair's draft is its newest row.
+    """
+    db["preferences"].create(
+        {
+            "id": int,
+            "prompt": str,  # the last user turn
+            "system": str,
+            "context": str,  # JSON list of {"role", "content"} turns before the prompt
+            "chosen": str,
+            "rejected": str,
+            "model": str,  # the model whose answer was rejected (its store key)
+            "run_id": int,  # the training run that model came from
+            "chosen_model": str,  # None: a person wrote `chosen`; else the model whose answer won
+            "chosen_run_id": int,
+            "source": str,  # chat:<conversation>, eval:<pair>:<model>, compare:<conversation>, file:line
+            "pair_id": int,  # the pair a correction saved along with it
+            "message_id": int,  # the rejected chat message
+            "dup_key": str,
+            "batch_id": int,
+            "created": str,
+            "updated": str,
+            "deleted": str,
+        },
+        pk="id",
+        not_null={"prompt", "chosen", "rejected", "created", "updated"},
+    )
+    db["preferences"].create_index(["deleted", "id"], index_name="idx_preferences_live")
+    db["preferences"].create_index(["dup_key"])
+    db["preferences"].create_index(["batch_id"])
+    db["preference_revisions"].create(
+        {
+            "id": int,
+            "preference_id": int,
+            "action_id": int,
+            "existed": int,  # 0: the preference did not exist before this action
+            "prompt": str,
+            "system": str,
+            "context": str,
+            "chosen": str,
+            "rejected": str,
+            "deleted": str,
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("preference_id", "preferences", "id")],
+    )
+    db["preference_revisions"].create_index(["preference_id"])
+    db["preference_revisions"].create_index(["action_id"])
+    db["pair_drafts"].create(
+        {"id": int, "pair_id": int, "teacher": str, "draft": str, "action_id": int, "created": str},
+        pk="id",
+        not_null={"pair_id", "teacher", "draft", "created"},
+    )
+    db["pair_drafts"].create_index(["pair_id", "id"])
+    db["pair_drafts"].create_index(["action_id"])
+    # a teacher's question is a duplicate when a live pair asks it already: look it up, not scan
+    db["pairs"].create_index(["question_key"], if_not_exists=True)

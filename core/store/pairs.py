@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from core.errors import UserError
 from core.store.base import now
 from core.store.migrations import dedup_keys
-from core.text import estimate_tokens_sql, fold
+from core.text import estimate_tokens_sql, fold, normalize_context, normalize_newlines
 
 STATUSES = ("draft", "approved", "rejected")
 SPLITS = ("train", "eval")
@@ -34,6 +34,15 @@ class Pair:
     updated: str = ""
     deleted: str | None = None
     batch_id: int | None = None
+    teacher: str | None = None  # the model whose draft the answer started from (core.store.drafts)
+    draft: str | None = None  # that draft as the teacher wrote it
+
+    @property
+    def edited(self) -> bool | None:
+        """Whether a person changed the teacher's draft (None: the pair has no draft)."""
+        if self.draft is None:
+            return None
+        return " ".join(self.answer.split()) != " ".join(self.draft.split())
 
     def to_dict(self) -> dict:
         return {
@@ -49,6 +58,9 @@ class Pair:
             "created": self.created,
             "updated": self.updated,
             "deleted": self.deleted,
+            "teacher": self.teacher,
+            "draft": self.draft,
+            "edited": self.edited,
         }
 
 
@@ -111,13 +123,30 @@ class DedupReport:
     conflicts: list[list[Pair]]  # same question, different answers
 
 
-_PAIR_COLS = "p.id, p.question, p.answer, p.system, p.context, p.status, p.split, p.source, p.created, p.updated, p.deleted, p.batch_id"
+_PAIR_COLS = (
+    "p.id, p.question, p.answer, p.system, p.context, p.status, p.split, p.source, p.created, p.updated, p.deleted, "
+    "p.batch_id, "
+    # the newest teacher draft of the pair, if any (read per returned row through an index)
+    "(SELECT d.teacher FROM pair_drafts d WHERE d.pair_id = p.id ORDER BY d.id DESC LIMIT 1), "
+    "(SELECT d.draft FROM pair_drafts d WHERE d.pair_id = p.id ORDER BY d.id DESC LIMIT 1)"
+)
 
 
 def _check_text(name: str, value: str | None) -> str:
     if value is None or not str(value).strip():
         raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer")
     return str(value)
+
+
+def _new_text(value, stored):
+    r"""Text about to be written: line ends made ``\n`` unless it is the text already stored.
+
+    New text (an added pair, an edited field) never carries ``\r``; a field an edit passes
+    through unchanged is left exactly as stored, so old pairs keep their content hashes.
+    """
+    if value is None or value == stored:
+        return value
+    return normalize_context(value) if isinstance(value, list) else normalize_newlines(value)
 
 
 def _check_status(status: str) -> str:
@@ -211,6 +240,8 @@ class PairsMixin:
             updated=row[9],
             deleted=row[10],
             batch_id=row[11],
+            teacher=row[12],
+            draft=row[13],
             tags=tags,
         )
 
@@ -550,10 +581,10 @@ class PairsMixin:
     ) -> dict:
         """Validate one pair's fields; raises UserError naming the bad field."""
         row = {
-            "question": _check_text("question", question),
-            "answer": _check_text("answer", answer),
-            "system": system if system and system.strip() else None,
-            "context": list(context or []),
+            "question": normalize_newlines(_check_text("question", question)),
+            "answer": normalize_newlines(_check_text("answer", answer)),
+            "system": normalize_newlines(system) if system and system.strip() else None,
+            "context": normalize_context(list(context or [])),
             "tags": _clean_tags(tags),
             "status": _check_status(status or "draft"),
             "split": _check_split(split or "train"),
@@ -686,6 +717,9 @@ class PairsMixin:
                 if expected is None:
                     raise
                 raise PairChanged(pair_id, loaded, None, since=since) from None
+            for k in ("question", "answer", "system", "context"):
+                if k in given:
+                    given[k] = _new_text(given[k], getattr(old, k))
             new = {k: given.get(k, getattr(old, k)) for k in _EDITABLE}
             if since is not None and (old.updated != since or old.deleted is not None):
                 raise PairChanged(pair_id, None, old, since=since)
@@ -788,7 +822,7 @@ class PairsMixin:
                 )
             keep_changes = False
             if kept is not None:
-                answer_after = kept.answer if new_answer is None else new_answer
+                answer_after = kept.answer if new_answer is None else _new_text(new_answer, kept.answer)
                 tags_after = kept.tags if new_tags is None else new_tags
                 keep_changes = (answer_after, tags_after) != (kept.answer, kept.tags)
             to_trash = [pid for pid in trash if current[pid].deleted is None]
@@ -925,8 +959,15 @@ class PairsMixin:
                     self._write_state(
                         current, rev.question, rev.answer, rev.system, rev.context, rev.tags, rev.status, rev.split, rev.deleted
                     )
+            self._undo_more(action.id, undo_id)
             self.conn.execute("UPDATE actions SET undone=1 WHERE id=?", (action.id,))
         return action
+
+    def _undo_more(self, action_id: int, undo_id: int) -> None:
+        """Take back what other subjects (preferences, teacher drafts) wrote under ``action_id``.
+
+        Their mixins extend this (calling ``super()``), so one undo stack covers them all.
+        """
 
     def _revisions_of_action(self, action_id: int) -> list[Revision]:
         pair_ids = [r[0] for r in self.conn.execute("SELECT DISTINCT pair_id FROM revisions WHERE action_id=?", (action_id,))]

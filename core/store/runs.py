@@ -14,7 +14,7 @@ ACTIVE = ("queued", "running")
 _RUN_FIELDS = {
     "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
-    "error", "cancel_requested", "started", "finished",
+    "error", "cancel_requested", "started", "finished", "setup", "world_size",
 }
 _METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch")
 
@@ -59,6 +59,8 @@ class Run:
     created: str = ""
     started: str | None = None
     finished: str | None = None
+    setup: dict = field(default_factory=dict)  # what really trained: backend, device, 4-bit layers, trainer…
+    world_size: int | None = None
 
     @property
     def active(self) -> bool:
@@ -73,6 +75,7 @@ class Run:
 def _run(row: dict) -> Run:
     row = dict(row)
     row["config"] = json.loads(row.get("config") or "{}")
+    row["setup"] = json.loads(row.get("setup") or "{}")
     row["cancel_requested"] = bool(row.get("cancel_requested"))
     row["step"] = row.get("step") or 0
     return Run(**row)
@@ -128,8 +131,9 @@ class RunsMixin:
             raise ValueError(f"unknown run fields: {sorted(unknown)}")
         if "status" in values and values["status"] not in RUN_STATUSES:
             raise ValueError(f"bad run status {values['status']!r}")
-        if "config" in values and not isinstance(values["config"], str):
-            values["config"] = json.dumps(values["config"], ensure_ascii=False)
+        for key in ("config", "setup"):
+            if key in values and not isinstance(values[key], str):
+                values[key] = json.dumps(values[key], ensure_ascii=False)
         if values:
             cols = ", ".join(f"{k}=?" for k in values)
             with self.transaction():

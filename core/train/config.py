@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from core.errors import UserError
+from core.train.device import DTYPES
 from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", "hf", "unsloth")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass
@@ -34,8 +36,10 @@ class TrainConfig:
     logging_steps: int = 1
     seed: int = 3407
     load_in_4bit: bool = True
+    dtype: str = "auto"
     packing: bool = False
-    num_gpus: int = 1
+    num_gpus: int = 1  # --gpus N: data-parallel on N CUDA GPUs (accelerate launch)
+    num_processes: int = 1  # --processes N: the same accelerate path with N CPU processes (gloo)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "TrainConfig":
@@ -81,6 +85,8 @@ class TrainConfig:
             raise bad("preset", f"unknown preset {self.preset!r}", "one of: " + ", ".join(PRESETS))
         if self.backend not in BACKENDS:
             raise bad("backend", f"unknown backend {self.backend!r}", "one of: " + ", ".join(BACKENDS))
+        if self.dtype not in DTYPES:
+            raise bad("dtype", f"unknown dtype {self.dtype!r}", "one of: " + ", ".join(DTYPES))
         if self.template and self.template not in TEMPLATES:
             raise bad("template", f"unknown chat template {self.template!r}", "one of: " + ", ".join(TEMPLATES))
         if self.max_steps <= 0 and not self.epochs > 0:
@@ -105,4 +111,8 @@ class TrainConfig:
             raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj")
         if self.num_gpus < 1:
             raise bad("num_gpus", "must be at least 1", "1 unless you have several GPUs")
+        if self.num_processes < 1:
+            raise bad("num_processes", "must be at least 1", "1, or 2 to try data-parallel training on the CPU")
+        if self.num_gpus > 1 and self.num_processes > 1:
+            raise bad("num_processes", "--gpus and --processes cannot be combined", "--gpus N on GPUs, --processes N on the CPU")
         return self

@@ -75,19 +75,33 @@ class Result:
 # ---------------------------------------------------------------------------- 1. load
 
 
-def load_base(config: TrainConfig, base_path: str):
-    """The backend's model and tokenizer (Unsloth is imported here, before TRL)."""
-    from core.train.backends import get_backend
+def load_base(config: TrainConfig, base_path: str, device=None, *, log: Callable[[str], None] | None = None):
+    """(backend, model, tokenizer, processing_class) — Unsloth is imported here, before TRL.
 
-    backend = get_backend(config.backend)
+    ``auto`` resolved to Unsloth that then fails to import goes on with the hf backend after
+    one warning line (``log``); an explicit ``--backend unsloth`` stops with that line.
+    """
+    from core.train import device as devices
+    from core.train.backends import get_backend, resolve
+
+    device = device or devices.current()
+    name = resolve(config.backend)
+    backend = get_backend(name, config)
     try:
-        model, tokenizer = backend.load(config, base_path)
+        loaded = backend.load(config, base_path, device)
+    except UserError as exc:
+        if config.backend != "auto" or name != "unsloth" or not str(exc).startswith("Unsloth cannot be imported"):
+            raise
+        (log or print)(f"warning: {exc}; training with the hf backend instead")
+        backend = get_backend("hf", config)
+        loaded = backend.load(config, base_path, device)
     except OSError as exc:
         raise UserError(f"cannot load the base model {base_path}: {exc}", hint="check the path or `nastavnik models list`") from exc
+    tokenizer = loaded.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    without_kv_cache(model)
-    return backend, model, tokenizer
+    without_kv_cache(loaded.model)
+    return backend, loaded.model, tokenizer, loaded.processing_class
 
 
 def without_kv_cache(model) -> None:
@@ -110,8 +124,10 @@ def without_kv_cache(model) -> None:
 # ---------------------------------------------------------------------------- 2. adapters
 
 
-def add_adapters(backend, model, config: TrainConfig):
-    return backend.add_adapters(model, config)
+def add_adapters(backend, model, config: TrainConfig, device=None):
+    from core.train import device as devices
+
+    return backend.add_adapters(model, config, device or devices.current())
 
 
 # ---------------------------------------------------------------------------- 3. snapshot
@@ -158,21 +174,43 @@ def format_and_mask(tokenizer, config: TrainConfig, snap):
 # ---------------------------------------------------------------------------- 6. train
 
 
+def agreed(stop: bool) -> bool:
+    """Whether any process of a data-parallel run was asked to stop: all stop at the same step,
+    or the others would wait for it forever in the next all-reduce. One process: ``stop``."""
+    try:
+        import torch
+        import torch.distributed as dist
+    except ImportError:
+        return stop
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return stop
+    flag = torch.tensor([1 if stop else 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = None):
-    """A TrainerCallback: one dict per logged step to ``sink``; stops when asked."""
+    """A TrainerCallback: one dict per logged step to ``sink`` (rank 0 only); stops when asked."""
     from transformers import TrainerCallback
 
     class Metrics(TrainerCallback):
         def __init__(self):
+            self.sink = sink
             self.t0 = None
             self.tokens0 = 0
             self.step0 = 0
 
         def on_train_begin(self, args, state, control, **kw):
+            if not state.is_world_process_zero:
+                self.sink = None
             self.t0 = time.monotonic()
             self.tokens0 = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             self.step0 = state.global_step
-            sink({"event": "begin", "max_steps": state.max_steps})
+            self.emit({"event": "begin", "max_steps": state.max_steps})
+
+        def emit(self, row: dict) -> None:
+            if self.sink is not None:
+                self.sink(row)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = dict(logs or {})
@@ -190,18 +228,20 @@ def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = 
             if self.t0 is not None and now > self.t0 and tokens > self.tokens0:
                 row["tokens_per_s"] = (tokens - self.tokens0) / (now - self.t0)
             if "loss" in row or "eval_loss" in row:  # not the end-of-training summary
-                sink(row)
+                self.emit(row)
 
         def on_step_end(self, args, state, control, **kw):
-            if should_stop and should_stop():
+            if should_stop and agreed(should_stop()):
                 control.should_training_stop = True
                 control.should_save = True
 
     return Metrics()
 
 
-def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool):
+def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool, device=None):
     from trl import SFTConfig
+
+    from core.train import device as devices
 
     kwargs = dict(
         output_dir=str(paths.checkpoints),
@@ -231,28 +271,84 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool)
         remove_unused_columns=True,
         dataset_num_proc=None,
     )
-    kwargs.update(backend.trainer_args(config))
+    kwargs.update(backend.trainer_args(config, device or devices.current()))
     return SFTConfig(**kwargs)
 
 
-def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: Path | None = None):
+def make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks):
+    """TRL's SFTTrainer (Unsloth's, where Unsloth has patched TRL) on the encoded examples."""
     from trl import SFTTrainer
 
     from core.train.fused_head import route_other_devices
 
     route_other_devices()  # TRL's loss kernel is CUDA-only; the CPU gets the same sums in PyTorch
-
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
+        processing_class=processing_class,
         callbacks=callbacks,
     )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # its dicts would repeat our step lines in the log
+    return trainer
+
+
+def describe(trainer, backend, device) -> dict:
+    """What really trains: shown by ``runs show --json`` as ``setup``, so a user (and the tests) can
+    see the 4-bit layers, the trainer class and where LoRA went, not just what was asked for."""
+    from core.train.modules import lora_in_towers
+
+    model = trainer.model
+    from core.train.modules import is_non_text
+
+    kinds: dict[str, int] = {}
+    quantized_towers = 0
+    for name, module in model.named_modules():
+        cls_name = f"{type(module).__module__}.{type(module).__name__}"
+        if cls_name.startswith("bitsandbytes.") and type(module).__name__ in ("Linear4bit", "Linear8bitLt"):  # not PEFT's wrappers
+            kinds[cls_name] = kinds.get(cls_name, 0) + 1
+            quantized_towers += is_non_text(name)
+    tower, total = lora_in_towers(model)
+    cls = type(trainer)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point() and p.requires_grad), None)
+    return {
+        "backend": backend.NAME,
+        "device": device.torch_device,
+        "world_size": device.world_size,
+        "trainer": f"{cls.__module__}.{cls.__qualname__}",
+        "quantized_layers": kinds,
+        "quantized_in_towers": quantized_towers,
+        "load_in_4bit": any("Linear4bit" in k for k in kinds),
+        "lora_tensors": total,
+        "lora_in_towers": tower,
+        "trainable_dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
+        "bf16": bool(trainer.args.bf16),
+        "fp16": bool(trainer.args.fp16),
+        "packing": bool(trainer.args.packing),
+        "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__,
+        "processing_class": type(trainer.processing_class).__name__,
+    }
+
+
+def peak_memory(device) -> dict:
+    """The run's peak memory: allocated on its GPU (what the VRAM estimate predicts), and the
+    process's resident set (host RAM)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024)}
+    if device.kind == "cuda":
+        import torch
+
+        out["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated(device.index))
+    return out
+
+
+def train(trainer, eval_ds, *, resume_from: Path | None = None):
     try:
         out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except Exception as exc:  # OOM is a user problem: say what to change
@@ -274,7 +370,7 @@ def train(model, tokenizer, train_ds, eval_ds, args, callbacks, *, resume_from: 
             if _is_oom(exc):
                 raise UserError("the GPU ran out of memory during evaluation", hint="lower --batch-size") from exc
             raise
-    return trainer, out, eval_loss
+    return out, eval_loss
 
 
 def logged_eval_loss(trainer) -> float | None:
@@ -342,10 +438,9 @@ def quiet() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import warnings
+    from core.quiet import quiet_libraries
 
-    # deprecation notes meant for library developers, not for someone reading a run's log
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\.|$)")
+    quiet_libraries()  # deprecation notes and optional-kernel warnings, not for someone reading a run's log
     try:
         import datasets
 
@@ -364,28 +459,45 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     resume: bool = False,
     on_snapshot: Callable[[object], None] | None = None,
+    on_setup: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Result:
+    """The whole run. In a data-parallel run every process calls it; rank 0 alone reports and saves."""
+    from core.train import device as devices
+
     started = time.monotonic()
     quiet()
-    backend, model, tokenizer = load_base(config, base_path)
-    model = add_adapters(backend, model, config)
+    device = devices.current()
+    backend, model, tokenizer, processing_class = load_base(config, base_path, device, log=log)
+    model = add_adapters(backend, model, config, device)
     snap = snapshot_dataset(paths, store)
-    if on_snapshot:
+    if on_snapshot and device.main:
         on_snapshot(snap)
     train_ds, eval_ds = format_and_mask(tokenizer, config, snap)
-    args = sft_config(config, backend, paths, has_eval=eval_ds is not None)
+    args = sft_config(config, backend, paths, has_eval=eval_ds is not None, device=device)
     callbacks = [metrics_callback(sink or (lambda row: None), should_stop)]
     resume_from = paths.last_checkpoint() if resume else None
-    trainer, out, eval_loss = train(model, tokenizer, train_ds, eval_ds, args, callbacks, resume_from=resume_from)
+    trainer = make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks)
+    setup = describe(trainer, backend, device)
+    if on_setup and device.main:
+        on_setup(setup)
+    out, eval_loss = train(trainer, eval_ds, resume_from=resume_from)
+    setup.update(peak_memory(device))
+    if on_setup and device.main:
+        on_setup(setup)
     meta = {
         "base": base_path,
         "dataset_sha256": snap.sha256,
         "steps": trainer.state.global_step,
         "config": config.to_dict(),
+        "setup": setup,
     }
-    adapter = save_adapter(trainer.model, tokenizer, paths, base_path, meta, chat_template=training_template(tokenizer, config))
+    adapter = paths.adapter
+    if device.main:
+        adapter = save_adapter(trainer.model, tokenizer, paths, base_path, meta, chat_template=training_template(tokenizer, config))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     train_loss = losses[-1] if losses else None
     if train_loss is not None and not math.isfinite(train_loss):
         raise UserError("the training loss became NaN", hint="lower --lr; on Gemma 3 use bf16, not fp16")
-    return Result(adapter, trainer.state.global_step, train_loss, eval_loss, time.monotonic() - started, {"sha256": snap.sha256})
+    return Result(adapter, trainer.state.global_step, train_loss, eval_loss, time.monotonic() - started,
+                  {"sha256": snap.sha256, "setup": setup, "main": device.main})

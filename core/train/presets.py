@@ -1,9 +1,12 @@
-"""Presets: tested starting points for common bases, and a VRAM estimate for each.
+"""Presets: tested starting points for common bases, with the architecture facts their VRAM estimate needs.
 
-The estimate is deliberately simple and errs high: 4-bit base weights, LoRA weights with
-their Adam state in fp32, activations with gradient checkpointing, and a fixed overhead
-for the CUDA context and kernels. It is checked against the GPU's free memory before a run
-starts, with advice when it does not fit.
+The estimate itself (per backend, term by term, calibrated) lives in ``core/train/vram.py``;
+it is re-exported here for the code that imports it from the presets.
+
+Architecture numbers are the checkpoints' own ``config.json`` values (a 4-bit ``unsloth/…``
+repo carries its 16-bit sibling's config). Nothing is downloaded to get them; each preset's
+comment says where they come from, and tests/train/test_vram.py checks that they add up to
+the published parameter count.
 """
 
 from __future__ import annotations
@@ -11,9 +14,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from core.errors import UserError
-
-GiB = 1024**3
-LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+from core.train.vram import (  # noqa: F401  (re-exported)
+    GiB,
+    LINEAR,
+    VramEstimate,
+    estimate_vram,
+    fit_advice,
+    gpu_free_bytes,
+    smallest_card,
+)
 
 
 @dataclass(frozen=True)
@@ -21,10 +30,23 @@ class Preset:
     name: str
     base: str  # hub id or local path
     template: str  # key of core.train.templates.TEMPLATES
-    params_b: float  # billions of parameters of the base
+    params_b: float  # billions of parameters of the base, as published (vision tower included)
     hidden: int
     layers: int
     vocab: int
+    # architecture (config.json / text_config): what the VRAM estimate counts
+    intermediate: int = 0
+    heads: int = 0
+    kv_heads: int = 0
+    head_dim: int = 0
+    tied_embeddings: bool = False  # one matrix for embeddings and LM head
+    norms_per_layer: int = 2  # RMSNorms per decoder layer (Gemma 3 has four)
+    qk_norm: bool = False  # per-head q/k norms (Gemma 3, Qwen3)
+    sliding_window: int = 0  # local-attention window (Gemma 3), 0 when none
+    vision_layers: int = 0  # vision tower (SigLIP for Gemma 3), 0 for text-only bases
+    vision_linear_m: float = 0.0  # millions of weights in the vision tower's linear layers
+    vision_other_m: float = 0.0  # millions of other vision parameters (embeddings, norms, biases, projector)
+    # training defaults
     lora_r: int = 16
     lora_alpha: int = 16
     targets: tuple[str, ...] = LINEAR
@@ -41,25 +63,61 @@ class Preset:
         return d
 
 
+# SigLIP so400m/14 at 896 px, as in Gemma 3 4B/12B's vision_config (hidden 1152, intermediate 4304,
+# 27 layers, patch 14, no pooling head): linear weights 27 × (4·1152² + 2·1152·4304); other =
+# biases and layer norms, the patch (3·14²·1152) and position (64²·1152) embeddings, the post
+# layer norm, and the multimodal projector (1152 × text hidden, plus its norm).
+_SIGLIP_LAYERS = 27
+_SIGLIP_LINEAR_M = _SIGLIP_LAYERS * (4 * 1152 * 1152 + 2 * 1152 * 4304) / 1e6  # 411.07
+_SIGLIP_OTHER_M = (_SIGLIP_LAYERS * (4 * 1152 + 4304 + 1152 + 4 * 1152) + 3 * 14 * 14 * 1152 + 1152 + 64 * 64 * 1152 + 2 * 1152) / 1e6
+
+
+def _projector_m(text_hidden: int) -> float:
+    return (1152 * text_hidden + 1152) / 1e6
+
+
 PRESETS: dict[str, Preset] = {
+    # google/gemma-3-12b-it config.json, text_config: hidden_size 3840, intermediate_size 15360,
+    # num_hidden_layers 48, num_attention_heads 16, num_key_value_heads 8, head_dim 256,
+    # vocab_size 262208, sliding_window 1024, tied embeddings; 12.2B parameters (model card)
     "gemma3-12b": Preset(
-        "gemma3-12b", "unsloth/gemma-3-12b-it-bnb-4bit", "gemma", 12.2, 3840, 48, 262_144,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 12B instruct, 4-bit; a 24 GB GPU",
+        "gemma3-12b", "unsloth/gemma-3-12b-it-bnb-4bit", "gemma", 12.2, 3840, 48, 262_208,
+        intermediate=15_360, heads=16, kv_heads=8, head_dim=256, tied_embeddings=True, norms_per_layer=4,
+        qk_norm=True, sliding_window=1024, vision_layers=_SIGLIP_LAYERS, vision_linear_m=_SIGLIP_LINEAR_M,
+        vision_other_m=_SIGLIP_OTHER_M + _projector_m(3840),
+        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 12B instruct (text + vision), 4-bit",
     ),
+    # google/gemma-3-4b-it config.json, text_config: hidden_size 2560, intermediate_size 10240,
+    # num_hidden_layers 34, num_attention_heads 8, num_key_value_heads 4, head_dim 256,
+    # vocab_size 262208, sliding_window 1024, tied embeddings; 4.3B parameters (model card)
     "gemma3-4b": Preset(
-        "gemma3-4b", "unsloth/gemma-3-4b-it-bnb-4bit", "gemma", 4.3, 2560, 34, 262_144,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 4B instruct, 4-bit; a 12 GB GPU",
+        "gemma3-4b", "unsloth/gemma-3-4b-it-bnb-4bit", "gemma", 4.3, 2560, 34, 262_208,
+        intermediate=10_240, heads=8, kv_heads=4, head_dim=256, tied_embeddings=True, norms_per_layer=4,
+        qk_norm=True, sliding_window=1024, vision_layers=_SIGLIP_LAYERS, vision_linear_m=_SIGLIP_LINEAR_M,
+        vision_other_m=_SIGLIP_OTHER_M + _projector_m(2560),
+        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 4B instruct (text + vision), 4-bit",
     ),
+    # Qwen/Qwen3-8B config.json: hidden_size 4096, intermediate_size 12288, num_hidden_layers 36,
+    # num_attention_heads 32, num_key_value_heads 8, head_dim 128, vocab_size 151936,
+    # tie_word_embeddings false, q/k norms; 8.2B parameters (model card)
     "qwen3-8b": Preset(
         "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "qwen3", 8.2, 4096, 36, 151_936,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Qwen3 8B, 4-bit; a 16 GB GPU",
+        intermediate=12_288, heads=32, kv_heads=8, head_dim=128, qk_norm=True,
+        max_seq_len=2048, batch_size=2, grad_accum=4, note="Qwen3 8B, 4-bit",
     ),
+    # meta-llama/Llama-3.1-8B-Instruct config.json: hidden_size 4096, intermediate_size 14336,
+    # num_hidden_layers 32, num_attention_heads 32, num_key_value_heads 8, head_dim 128,
+    # vocab_size 128256, tie_word_embeddings false; 8.03B parameters (model card)
     "llama3.1-8b": Preset(
         "llama3.1-8b", "unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit", "llama3", 8.0, 4096, 32, 128_256,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Llama 3.1 8B instruct, 4-bit; a 16 GB GPU",
+        intermediate=14_336, heads=32, kv_heads=8, head_dim=128,
+        max_seq_len=2048, batch_size=2, grad_accum=4, note="Llama 3.1 8B instruct, 4-bit",
     ),
+    # core/train/demo_model.py: LlamaConfig(hidden 256, intermediate 512, 2 layers, 4 heads, 4 kv heads,
+    # vocab 3000, untied)
     "demo": Preset(
         "demo", "demo", "gemma", 0.003, 256, 2, 3000,
+        intermediate=512, heads=4, kv_heads=4, head_dim=64,
         lora_r=8, lora_alpha=16, max_seq_len=256, lr=2e-3, batch_size=4, grad_accum=1, load_in_4bit=False,
         note="the tiny demo model; trains on a CPU in seconds",
     ),
@@ -71,73 +129,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}", hint="choose one of: " + ", ".join(PRESETS)) from None
-
-
-@dataclass(frozen=True)
-class VramEstimate:
-    weights: float
-    lora: float
-    activations: float
-    overhead: float
-
-    @property
-    def total(self) -> float:
-        return self.weights + self.lora + self.activations + self.overhead
-
-    def to_dict(self) -> dict:
-        return {k: round(v / GiB, 2) for k, v in {**asdict(self), "total": self.total}.items()}
-
-
-def estimate_vram(
-    preset: Preset,
-    *,
-    max_seq_len: int | None = None,
-    batch_size: int | None = None,
-    lora_r: int | None = None,
-    load_in_4bit: bool | None = None,
-) -> VramEstimate:
-    """Bytes of GPU memory a run needs (an upper-side estimate)."""
-    seq = max_seq_len or preset.max_seq_len
-    batch = batch_size or preset.batch_size
-    r = lora_r or preset.lora_r
-    four_bit = preset.load_in_4bit if load_in_4bit is None else load_in_4bit
-    params = preset.params_b * 1e9
-    weights = params * (0.55 if four_bit else 2.0)  # nf4 + quant constants, else bf16
-    # LoRA: A (h×r) and B (r×h') per target per layer, ~ r·(in+out); fp32 weight+grad+2 Adam moments
-    lora_params = preset.layers * len(preset.targets) * r * (preset.hidden * 2 + preset.hidden * 2)
-    lora = lora_params * 16
-    # activations with gradient checkpointing: one hidden state per layer kept, one layer
-    # recomputed at a time, plus the logits (vocab-sized, fp32) for the loss
-    tokens = seq * batch
-    activations = tokens * preset.hidden * 2 * preset.layers + tokens * preset.hidden * 2 * 34 + tokens * preset.vocab * 4 * 2
-    overhead = 1.0 * GiB if preset.params_b > 0.1 else 0.3 * GiB
-    return VramEstimate(weights, lora, activations, overhead)
-
-
-def fit_advice(preset: Preset, estimate: VramEstimate, free_bytes: int, *, max_seq_len: int, batch_size: int) -> str | None:
-    """None when it fits; else what to change, most helpful first."""
-    if estimate.total <= free_bytes:
-        return None
-    tips = []
-    smaller = [p for p in PRESETS.values() if p.params_b < preset.params_b and p.name != "demo"]
-    if smaller:
-        best = max(smaller, key=lambda p: p.params_b)
-        tips.append(f"a smaller model (--preset {best.name})")
-    if max_seq_len > 512:
-        tips.append(f"a shorter length (--max-seq-len {max(512, max_seq_len // 2)})")
-    if batch_size > 1:
-        tips.append(f"a smaller batch (--batch-size {max(1, batch_size // 2)} with more --grad-accum)")
-    need, have = estimate.total / GiB, free_bytes / GiB
-    return f"needs about {need:.1f} GiB of GPU memory, {have:.1f} GiB is free; try " + (", or ".join(tips) or "a larger GPU")
-
-
-def gpu_free_bytes() -> int | None:
-    """Free memory on the first CUDA GPU, or None without one (imports torch)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    free, _total = torch.cuda.mem_get_info()
-    return int(free)

@@ -14,14 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from core import jobs
 from core.errors import UserError
 from core.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[2]
-STALE_S = 60.0  # a heartbeat older than this means the worker is gone
+STALE_S = jobs.STALE_S  # a heartbeat older than this means the worker is gone
 TERMINAL = ("done", "failed", "cancelled", "interrupted")
 
 
@@ -110,29 +109,8 @@ def resolve_base(store, base: str) -> tuple[str, str]:
 
 
 def pid_alive(pid: int | None, *, starting: bool = False) -> bool:
-    """True when ``pid`` is a live (not zombie) training worker.
-
-    ``starting``: the process was just spawned and may not have exec'd the worker yet (its
-    command line is still the parent's for a moment), so any live process counts.
-    """
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
-        if starting:
-            return True
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        return b"core.train.worker" in cmdline
-    except OSError:
-        return True  # no /proc: trust kill(0)
+    """True when ``pid`` is a live (not zombie) training worker (see ``core.jobs.pid_alive``)."""
+    return jobs.pid_alive(pid, marker=b"core.train.worker", starting=starting)
 
 
 def worker_alive(run) -> bool:
@@ -140,10 +118,7 @@ def worker_alive(run) -> bool:
     return pid_alive(run.pid, starting=run.status == "queued" and _age_s(run.created) < STALE_S)
 
 
-def _age_s(stamp: str | None) -> float:
-    if not stamp:
-        return float("inf")
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
+_age_s = jobs.age_s
 
 
 def refresh(store) -> list[int]:
@@ -164,63 +139,91 @@ def refresh(store) -> list[int]:
 # ---------------------------------------------------------------------------- start
 
 
-def check_vram(config: TrainConfig) -> dict | None:
-    """On a GPU: the estimate for this run, refused with advice when it cannot fit."""
-    from core.train.presets import estimate_vram, fit_advice, get_preset, gpu_free_bytes
+def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
+    """On a GPU machine: the estimate for this run, refused with advice unless each of the run's GPUs has it free.
+
+    Free memory comes from ``nvidia-smi`` in a subprocess (core/train/vram.py), never from
+    ``torch.cuda`` here: this runs in the app's process, which must not hold a CUDA context.
+    ``backend`` is the resolved one when the caller knows it; for ``auto`` on a machine with
+    GPUs it is Unsloth when installed (as ``backends.resolve`` picks it), else hf.
+    """
+    from core.train.presets import get_preset
+    from core.train.vram import check_gpus, estimate_vram, gpus
 
     if not config.preset:
         return None
-    free = gpu_free_bytes()
-    if free is None:
-        return None
+    found = gpus()
+    if not found:
+        return None  # no NVIDIA GPU: a CPU run, nothing to check
+    if backend is None or backend == "auto":
+        backend = config.backend
+    if backend == "auto":
+        import importlib.util
+
+        backend = "unsloth" if importlib.util.find_spec("unsloth") is not None else "hf"
     preset = get_preset(config.preset)
-    est = estimate_vram(preset, max_seq_len=config.max_seq_len, batch_size=config.batch_size, lora_r=config.lora_r, load_in_4bit=config.load_in_4bit)
-    advice = fit_advice(preset, est, free, max_seq_len=config.max_seq_len, batch_size=config.batch_size)
-    if advice:
-        raise UserError(f"this run will not fit on the GPU: {advice}")
-    return est.to_dict()
+    est = estimate_vram(
+        preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size, lora_r=config.lora_r,
+        load_in_4bit=config.load_in_4bit, targets=config.targets, num_gpus=config.num_gpus,
+    )
+    used = check_gpus(preset, est, config.num_gpus, max_seq_len=config.max_seq_len, batch_size=config.batch_size, found=found)
+    return {**est.to_dict(), "gpus": [g.index for g in used or []]}
 
 
 def check_backend(config: TrainConfig) -> str:
+    """The backend the run will use, refused now (one line) when it cannot run here."""
     from core.train.backends import get_backend, resolve
 
-    name = resolve(config.backend)
-    get_backend(name)  # raises the one-line reason when unusable
-    if name == "hf" and config.load_in_4bit:
-        from core.train.backends import cuda_available
+    from core.train.device import prequantized
 
-        if not cuda_available():
-            config.load_in_4bit = False  # plain LoRA on CPU
+    name = resolve(config.backend)
+    get_backend(name, config)  # raises the one-line reason when unusable
+    if prequantized(config.base) and not config.load_in_4bit:
+        raise UserError(
+            f"{config.base} is stored in 4-bit (bitsandbytes) and cannot be trained in 16 bits",
+            hint="train it with --load-in-4bit, or register its 16-bit sibling and train that with --no-load-in-4bit",
+        )
     return name
 
 
-def worker_command(home: Path, run_id: int, *, resume: bool = False, num_gpus: int = 1, backend: str = "hf") -> list[str]:
-    args = ["--home", str(home), "--run", str(run_id)] + (["--resume"] if resume else [])
-    if backend == "hf" and num_gpus > 1:
-        from core.train.backends.hf import accelerate_command
+def check_precision(config: TrainConfig) -> None:
+    """Refuse float16 for a family that overflows in it (Gemma 3/4), before the run starts.
 
-        return accelerate_command(args, num_gpus)
+    Whether the GPU has bfloat16 comes from nvidia-smi's compute capability, so the app and
+    the CLI never open a CUDA context of their own.
+    """
+    from core.train.backends import cuda_available
+    from core.train.device import check_precision as check, model_type
+
+    cuda = cuda_available()
+    check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16() if cuda else None)
+
+
+def gpu_bf16() -> bool | None:
+    """Whether every visible GPU has bfloat16 (compute capability >= 8.0); None when unknown."""
+    import shutil
+
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True, text=True, timeout=15)
+        caps = [float(line.strip()) for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return all(c >= 8.0 for c in caps) if caps else None
+
+
+def worker_command(home: Path, run_id: int, *, resume: bool = False) -> list[str]:
+    """The detached worker; for --gpus/--processes N it starts accelerate's processes itself."""
+    args = ["--home", str(home), "--run", str(run_id)] + (["--resume"] if resume else [])
     return [sys.executable, "-m", "core.train.worker", *args]
 
 
 def _spawn(ws, store, run, *, resume: bool) -> None:
-    config = TrainConfig.from_dict(run.config)
-    cmd = worker_command(ws.home, run.id, resume=resume, num_gpus=config.num_gpus, backend=run.backend or "hf")
-    run_dir = Path(run.run_dir)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1", NASTAVNIK_HOME=str(ws.home))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    with open(run_dir / "train.log", "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: survives the terminal, SSH, tmux
-            cwd=str(ws.home),
-            env=env,
-            close_fds=True,
-        )
-    store.update_run(run.id, pid=proc.pid)
+    cmd = worker_command(ws.home, run.id, resume=resume)
+    pid = jobs.spawn_detached(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=jobs.worker_env(ws.home))
+    store.update_run(run.id, pid=pid)
 
 
 def start_run(ws, config: TrainConfig, *, store=None):
@@ -241,7 +244,8 @@ def start_run(ws, config: TrainConfig, *, store=None):
         config = config.with_(base=path)
         config.validate()
         backend = check_backend(config)
-        vram = check_vram(config)
+        check_precision(config)
+        vram = check_vram(config, backend)
         snap = snapshot(store)  # errors (no approved pairs) show now, not in the log
         run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
         run_dir = ws.runs_dir / str(run.id)

@@ -15,8 +15,12 @@ from __future__ import annotations
 NAME = "nastavnik_varlen"
 
 
-def varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    """(attn_output [batch, len, heads, dim], None), like transformers' own sdpa function."""
+def varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, sliding_window=None, **kwargs):
+    """(attn_output [batch, len, heads, dim], None), like transformers' own sdpa function.
+
+    ``sliding_window`` (Gemma 3's local layers pass it): a token sees itself and the
+    ``sliding_window - 1`` tokens before it, as transformers' sliding-window causal mask has it.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -25,22 +29,29 @@ def varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0,
         key = key.repeat_interleave(rep, dim=1)
         value = value.repeat_interleave(rep, dim=1)
     dropout = dropout if module.training else 0.0
+    window = int(sliding_window) if sliding_window else None
+
+    def attend(q, k, v):
+        n = q.shape[2]
+        if window is None or n <= window or n < 2:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, dropout_p=dropout, scale=scaling)
+        i = torch.arange(n, device=q.device)
+        band = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # causal, the last `window` tokens
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=band, dropout_p=dropout, scale=scaling)
+
     edges = _edges(kwargs, query.shape[0], query.shape[2])
     if edges is None:
         # not a packed row: transformers builds no mask for this implementation, and the
         # right-padded batches of training need none for causal attention (a real token never
         # sees the padding after it; padded positions carry no loss)
-        out = F.scaled_dot_product_attention(query, key, value, is_causal=query.shape[2] > 1, dropout_p=dropout, scale=scaling)
+        out = attend(query, key, value)
     else:
         lengths = [e - s for s, e in zip(edges[:-1], edges[1:])]
         if sum(lengths) != query.shape[2]:
             raise ValueError(f"packed row of {query.shape[2]} tokens, but its examples add up to {sum(lengths)}")
         # split, not slices: the backward of a split is one concatenation, while each slice's
         # backward would fill a zero tensor the size of the whole row
-        parts = [
-            F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling)
-            for q, k, v in zip(query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2))
-        ]
+        parts = [attend(q, k, v) for q, k, v in zip(query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2))]
         out = torch.cat(parts, dim=2)
     return out.transpose(1, 2).contiguous(), None
 

@@ -6,6 +6,12 @@ it. It claims its run in the store, beats a heartbeat every few seconds (with it
 ``kill -9`` is seen as ``interrupted``), writes one metrics row per logged step to the store
 and one JSON line to ``runs/<id>/metrics.jsonl``, stops cleanly on SIGTERM (cancel), and
 records how the run ended.
+
+Data-parallel runs (``--gpus N`` on CUDA, ``--processes N`` on the CPU): this process still
+claims the run and beats the heartbeat, then starts ``accelerate launch`` with N copies of
+itself (``--rank-process``) in its process group and waits for them. Every copy trains; rank
+0 alone writes metrics and saves the adapter, and leaves ``result.json`` for this process to
+record. A cancel reaches the whole group; the copies agree on the step to stop at.
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import traceback
 from pathlib import Path
+
+from core.jobs import OFFLINE_ENV
 
 HEARTBEAT_S = 2.0
 
@@ -31,10 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True)
     parser.add_argument("--run", type=int, required=True)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--rank-process", action="store_true", help="one of the processes of a data-parallel run")
     args = parser.parse_args(argv)
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    from core.quiet import quiet_libraries
 
-    from core.errors import UserError
-    from core.store.base import now
+    quiet_libraries()  # before Unsloth's import, which pulls in torchao
+
     from core.train.backends import resolve
     from core.train.config import TrainConfig
     from core.workspace import Workspace
@@ -43,25 +56,43 @@ def main(argv: list[str] | None = None) -> int:
     store = ws.store()
     run = store.get_run(args.run)
     config = TrainConfig.from_dict(run.config)
-    paths_root = Path(run.run_dir or ws.runs_dir / str(run.id))
+    if resolve(config.backend) == "unsloth":
+        from core.train.backends.unsloth import import_unsloth
 
-    if resolve(config.backend) == "unsloth" and _cuda():
-        import unsloth  # noqa: F401  (before trl/transformers/peft, so its patches apply)
+        import_unsloth()  # before trl/transformers/peft, so its patches apply; a failure is reported by the load step
+    if args.rank_process:
+        return _rank_process(ws, store, run, config, resume=args.resume)
+    return _supervise(ws, store, run, config, resume=args.resume)
 
+
+def _supervise(ws, store, run, config, *, resume: bool) -> int:
+    """Claim the run, heartbeat, train (here, or in accelerate's processes), record the end."""
+    from core.errors import UserError
+    from core.store.base import now
     from core.train import pipeline
+    from core.train.backends import resolve
 
-    paths = pipeline.RunPaths(paths_root)
+    paths = pipeline.RunPaths(Path(run.run_dir or ws.runs_dir / str(run.id)))
     stop = threading.Event()
+    children: list[subprocess.Popen] = []
 
     def on_signal(signum, frame):
         _log(f"signal {signum}: stopping after this step")
         stop.set()
+        for child in children:  # accelerate's processes are in our group and got it too; be sure
+            if child.poll() is None:
+                try:
+                    child.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal is no reason to stop
 
-    if not store.claim_run(run.id, expect=("queued",), status="running", pid=os.getpid(), started=now(), heartbeat=now(), error=None):
+    world = max(config.num_gpus, config.num_processes)
+    if not store.claim_run(run.id, expect=("queued",), status="running", pid=os.getpid(), started=now(), heartbeat=now(),
+                           error=None, world_size=world):
         _log(f"run {run.id} is not queued (status {store.get_run(run.id).status}); nothing to do")
         return 1
 
@@ -77,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             hb.close()
 
-    beat = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
-    beat.start()
+    threading.Thread(target=heartbeat, name="heartbeat", daemon=True).start()
 
     start_step = 0
-    if args.resume:
+    if resume:
         ckpt = paths.last_checkpoint()
         if ckpt is not None:
             start_step = int(ckpt.name.split("-")[-1])
@@ -89,6 +119,37 @@ def main(argv: list[str] | None = None) -> int:
         _trim_metrics_file(paths.metrics, start_step)
         _log(f"resuming run {run.id} from step {start_step}")
 
+    status, error = "failed", None
+    try:
+        _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend)}" + (f", {world} processes" if world > 1 else ""))
+        if world > 1:
+            result = _launch(ws, run, config, paths, children, resume=resume, stop=stop)
+        else:
+            result = _train_here(ws, store, run, config, paths, resume=resume, should_stop=stop.is_set)
+        status = "cancelled" if stop.is_set() else "done"
+        finished = store.get_run(run.id)
+        store.update_run(run.id, adapter_path=str(result["adapter"]), step=result["steps"],
+                         eval_loss=result["eval_loss"] if result["eval_loss"] is not None else finished.eval_loss)
+        if status == "done":
+            _register_adapter(store, run.id, result, config, run.base)
+        losses = ", ".join(f"{name} {value:.4f}" for name, value in (("loss", result["train_loss"]), ("eval loss", result["eval_loss"]))
+                           if value is not None)
+        _log(f"run {run.id} {status} at step {result['steps']}" + (f" ({losses})" if losses else ""))
+    except UserError as exc:
+        error = str(exc)
+        _log(f"error: {error}")
+    except Exception as exc:  # a bug: keep the traceback in the log, a line in the store
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc} (see {paths.log})"
+    finally:
+        beat_done.set()
+        store.update_run(run.id, status=status, error=error, finished=now(), heartbeat=now())
+        store.close()
+    return 0 if status in ("done", "cancelled") else 1
+
+
+def _reporter(store, run, paths):
+    """The sinks rank 0 (or the single process) reports through: store rows, metrics.jsonl, the log."""
     metrics_file = paths.metrics.open("a", encoding="utf-8")
 
     def sink(row: dict) -> None:
@@ -103,44 +164,96 @@ def main(argv: list[str] | None = None) -> int:
     def on_snapshot(snap) -> None:
         store.update_run(run.id, dataset_sha256=snap.sha256, train_pairs=len(snap.train), eval_pairs=len(snap.eval))
 
-    base_path = config.base
-    status, error = "failed", None
+    def on_setup(setup: dict) -> None:
+        store.update_run(run.id, setup=setup)
+        if "peak_rss_bytes" in setup:  # the second call, after training
+            gpu = f", GPU {setup['peak_gpu_bytes'] / 2**30:.2f} GiB" if "peak_gpu_bytes" in setup else ""
+            _log(f"peak memory: RAM {setup['peak_rss_bytes'] / 2**30:.2f} GiB{gpu}")
+            return
+        quant = sum(setup.get("quantized_layers", {}).values())
+        _log(f"training with {setup['trainer']} on {setup['device']} (world size {setup['world_size']}): "
+             f"{quant} 4-bit layers, {setup['lora_tensors']} LoRA tensors ({setup['lora_in_towers']} in vision/audio towers)")
+
+    return sink, on_snapshot, on_setup, metrics_file
+
+
+def _train_here(ws, store, run, config, paths, *, resume: bool, should_stop) -> dict:
+    from core.train import pipeline
+
+    sink, on_snapshot, on_setup, metrics_file = _reporter(store, run, paths)
     try:
-        _log(f"run {run.id}: base {base_path}, backend {resolve(config.backend)}")
-        result = pipeline.run(
-            config, base_path, paths, store=store, sink=sink, should_stop=stop.is_set, resume=args.resume, on_snapshot=on_snapshot
-        )
-        status = "cancelled" if stop.is_set() else "done"
-        finished = store.get_run(run.id)
-        store.update_run(run.id, adapter_path=str(result.adapter), step=result.steps, eval_loss=result.eval_loss or finished.eval_loss)
-        if status == "done":
-            _register_adapter(store, run.id, result, config, run.base)
-        losses = ", ".join(f"{name} {value:.4f}" for name, value in (("loss", result.train_loss), ("eval loss", result.eval_loss)) if value is not None)
-        _log(f"run {run.id} {status} at step {result.steps}" + (f" ({losses})" if losses else ""))
-    except UserError as exc:
-        error = str(exc)
-        _log(f"error: {error}")
-    except Exception as exc:  # a bug: keep the traceback in the log, a line in the store
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc} (see {paths.log})"
+        result = pipeline.run(config, config.base, paths, store=store, sink=sink, should_stop=should_stop, resume=resume,
+                              on_snapshot=on_snapshot, on_setup=on_setup, log=_log)
     finally:
-        beat_done.set()
         metrics_file.close()
-        store.update_run(run.id, status=status, error=error, finished=now(), heartbeat=now())
+    return {"adapter": str(result.adapter), "steps": result.steps, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
+            "sha256": result.extra.get("sha256"), "setup": result.extra.get("setup")}
+
+
+def _rank_process(ws, store, run, config, *, resume: bool) -> int:
+    """One of accelerate's processes: train; rank 0 reports, saves and writes result.json."""
+    from core.errors import UserError
+    from core.train import device as devices
+    from core.train import pipeline
+
+    paths = pipeline.RunPaths(Path(run.run_dir or ws.runs_dir / str(run.id)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    device = devices.current()
+    try:
+        if device.main:
+            result = _train_here(ws, store, run, config, paths, resume=resume, should_stop=stop.is_set)
+            tmp = paths.root / "result.json.tmp"
+            tmp.write_text(json.dumps(result), encoding="utf-8")
+            os.replace(tmp, paths.root / "result.json")
+        else:
+            pipeline.run(config, config.base, paths, should_stop=stop.is_set, resume=resume, log=_log)
+    except UserError as exc:
+        _log(f"error (rank {device.rank}): {exc}")
+        (paths.root / f"error-rank{device.rank}.txt").write_text(str(exc), encoding="utf-8")
+        return 2
+    finally:
         store.close()
-    return 0 if status in ("done", "cancelled") else 1
+    return 0
 
 
-def _register_adapter(store, run_id: int, result, config, base: str) -> None:
+def _launch(ws, run, config, paths, children: list, *, resume: bool, stop) -> dict:
+    """``accelerate launch`` N processes of this worker; the result rank 0 left behind."""
+    from core.errors import UserError
+    from core.train.backends.hf import launch_command
+
+    (paths.root / "result.json").unlink(missing_ok=True)
+    worker_args = ["--home", str(ws.home), "--run", str(run.id), "--rank-process"] + (["--resume"] if resume else [])
+    cmd = launch_command(worker_args, config)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)  # stdout/stderr: our log, our process group
+    children.append(proc)
+    code = proc.wait()
+    result_file = paths.root / "result.json"
+    if code != 0 or not result_file.is_file():
+        errors = sorted(paths.root.glob("error-rank*.txt"))
+        if errors:
+            raise UserError(errors[0].read_text(encoding="utf-8"))
+        if stop.is_set():
+            raise UserError("cancelled before the processes saved anything")
+        raise UserError(f"accelerate launch exited with code {code}", hint=f"the processes' output is in {paths.log}")
+    return json.loads(result_file.read_text(encoding="utf-8"))
+
+
+def _register_adapter(store, run_id: int, result: dict, config, base: str) -> None:
+    adapter = Path(result["adapter"])
     store.add_model(
         "adapter",
         f"{base}-run{run_id}",
-        str(result.adapter),
+        str(adapter),
         run_id=run_id,
         base=base,
-        dataset_sha256=result.extra.get("sha256"),
-        size_bytes=sum(p.stat().st_size for p in Path(result.adapter).rglob("*") if p.is_file()),
-        meta={"steps": result.steps, "train_loss": result.train_loss, "eval_loss": result.eval_loss, "base_path": config.base},
+        dataset_sha256=result.get("sha256"),
+        size_bytes=sum(p.stat().st_size for p in adapter.rglob("*") if p.is_file()),
+        meta={"steps": result["steps"], "train_loss": result["train_loss"], "eval_loss": result["eval_loss"], "base_path": config.base},
         replace=True,
     )
 
@@ -156,12 +269,6 @@ def _trim_metrics_file(path: Path, step: int) -> None:
         except ValueError:
             continue
     path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-
-
-def _cuda() -> bool:
-    from core.train.backends import cuda_available
-
-    return cuda_available()
 
 
 if __name__ == "__main__":

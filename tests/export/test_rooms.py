@@ -177,9 +177,9 @@ async def test_evaluate_grid_deltas_and_worse_filter(home):
         grid = room.query_one("#ev-grid")
         await _grid_loaded(pilot)
         assert grid.row_count == 3
-        second = grid.get_row_at(1)
-        assert "▼-5.4" in second[2]
-        assert "▲+44.2" in grid.get_row_at(0)[2] and " 4 " in grid.get_row_at(0)[2]
+        second = grid.get_row_at(1)  # question, then per model its scores and its Russian check
+        assert "▼-5.4" in second[3] and second[2] == second[4] == "✓"
+        assert "▲+44.2" in grid.get_row_at(0)[3] and " 4 " in grid.get_row_at(0)[3]
         await pilot.press("w")
         await pilot.pause()
         assert grid.row_count == 1 and grid.get_row_at(0)[0].startswith("Зачем")
@@ -230,3 +230,89 @@ async def test_chat_room_typing_goes_to_the_question_box(home):
         await pilot.press("escape")
         await pilot.pause()
         assert app.focused is app.query_one("#chat-log")
+
+
+def _unread(model) -> int:
+    """Bytes the model's child process has not read from its stdin yet."""
+    import fcntl
+    import struct
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(model.proc.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+async def _until(pilot, predicate, what: str, timeout: float = 120.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.05)
+    return value
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("export")
+@sync
+async def test_chat_room_escape_stops_the_answer_and_n_starts_a_new_chat(exported, exported_copy):
+    """A full answer; n: a new conversation; the same question again with the model's process
+    paused until the question and Escape's stop request both wait in its input: the answer
+    stops at its first piece, says so, and the room takes the next question."""
+    import signal
+
+    from textual.containers import VerticalScroll
+
+    from tui.screens.chat import ChatRoom
+
+    ws = Workspace.open(exported_copy)
+    question = next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == "q8_0")["question"]
+    app = RoomApp(ChatRoom, ws)
+    async with app.run_test(size=(110, 36)) as pilot:
+        room = app.query_one(ChatRoom)
+        await settle(pilot)
+        room.query_one("#chat-model-0").value = "demo-q8_0"
+        await pilot.pause()
+        room.query_one("#chat-input").focus()
+        await pilot.press(*question, "enter")
+        await wait_idle(pilot, room)
+        full = room.answers[0].text
+        first_conv = room.conversation_id
+        assert len(full) > 10 and first_conv is not None
+
+        log = room.query_one("#chat-log", VerticalScroll)
+        assert app.focused is log  # after an answer the answer keys work
+        await pilot.press("т")  # n on the Russian layout: a new chat
+        await pilot.pause()
+        assert room.conversation_id is None and room.answers == [] and not log.children
+
+        model = room.models["demo-q8_0"]
+        os.kill(model.proc.pid, signal.SIGSTOP)
+        try:
+            room.query_one("#chat-input").focus()
+            await pilot.press(*question, "enter")
+            await _until(pilot, lambda: _unread(model) > 0, "the question in the model's input")
+            sent = _unread(model)
+            await pilot.press("escape")  # from the question box, while the answer is being written
+            assert room.busy and _unread(model) > sent  # the stop request waits behind the question
+        finally:
+            os.kill(model.proc.pid, signal.SIGCONT)
+        await wait_idle(pilot, room)
+        partial = room.answers[0].text
+        assert partial and len(partial) < len(full) and full.startswith(partial), (partial, full)
+        status = str(room.query_one("#chat-status").render())
+        assert status.endswith("stopped"), status
+        second_conv = room.conversation_id
+        assert second_conv not in (None, first_conv)
+
+        await pilot.press("enter")  # back to the question box: the room is not stuck
+        await pilot.press(*"Что такое LoRA?", "enter")
+        await wait_idle(pilot, room)
+        assert len(room.answers) == 2 and room.answers[1].text and not room.busy
+        room.close_models()
+    with ws.store() as store:
+        first = store.get_conversation(first_conv).messages
+        second = store.get_conversation(second_conv).messages
+    assert [m.role for m in first] == ["user", "assistant"] and first[1].content == full  # the old chat is kept
+    assert [(m.role, m.content) for m in second[:2]] == [("user", question), ("assistant", partial)]
+    assert [m.role for m in second] == ["user", "assistant", "user", "assistant"]

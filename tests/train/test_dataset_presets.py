@@ -43,13 +43,14 @@ def test_vram_estimates_grow_with_the_model_and_advise_when_too_big():
     assert fit_advice(PRESETS["gemma3-12b"], big, 80 * GiB, max_seq_len=2048, batch_size=2) is None
 
 
-def test_check_vram_refuses_a_run_that_cannot_fit(monkeypatch):
-    from core.train import presets, runs
+def test_check_vram_refuses_a_run_that_cannot_fit(tmp_path, monkeypatch):
+    from core.train import runs
+    from tests.train.test_vram import fake_nvidia_smi
 
-    monkeypatch.setattr(presets, "gpu_free_bytes", lambda: 4 * GiB)
+    fake_nvidia_smi(tmp_path, monkeypatch, ["0, GPU-0, NVIDIA T400, 4096, 4096"])
     with pytest.raises(UserError, match="will not fit"):
         runs.check_vram(TrainConfig.from_preset("gemma3-12b"))
-    monkeypatch.setattr(presets, "gpu_free_bytes", lambda: 40 * GiB)
+    fake_nvidia_smi(tmp_path, monkeypatch, ["0, GPU-0, NVIDIA A100-SXM4-40GB, 40960, 40960"])
     assert runs.check_vram(TrainConfig.from_preset("gemma3-12b"))["total"] > 5
 
 
@@ -61,7 +62,8 @@ def test_gemma_presets_use_the_gemma_template():
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"lr": 5.0}, "lr"), ({"lora_r": 0}, "lora_r"), ({"max_seq_len": 4}, "max_seq_len"), ({"backend": "tpu"}, "backend"), ({"epochs": 0}, "epochs")],
+    [({"lr": 5.0}, "lr"), ({"lora_r": 0}, "lora_r"), ({"max_seq_len": 4}, "max_seq_len"), ({"backend": "tpu"}, "backend"), ({"dtype": "fp8"}, "dtype"),
+     ({"epochs": 0}, "epochs")],
 )
 def test_config_validation_names_the_field(change, field):
     with pytest.raises(UserError, match=f"^{field}:"):

@@ -151,7 +151,6 @@ def test_logs_follow_of_a_cancelled_run_ends_with_exit_2_and_the_reason(train_ho
 def _view(app) -> dict:
     """What the Train room shows now: the loss series of its plot, its progress bar, its labels."""
     from textual.widgets import ProgressBar, RichLog, Static
-    from textual_plotext import PlotextPlot
 
     from tui.screens.train import TrainRoom
 
@@ -159,14 +158,13 @@ def _view(app) -> dict:
     if not rooms:
         return {"points": [], "evals": [], "progress": 0, "total": None, "stats": "", "log": "", "rows": []}
     room = rooms.first()
-    monitor = room.query_one("#train-plot", PlotextPlot).plt.monitor
-    labels = list(monitor.label)
+    plotted = room.plotted()  # the series the plot holds, by name (it draws no legend of its own)
     bar = room.query_one("#train-progress", ProgressBar)
     log = room.query_one("#train-log", RichLog)
     table = room.query_one("#train-runs")
     return {
-        "points": list(monitor.x[labels.index("loss")]) if "loss" in labels else [],
-        "evals": list(monitor.x[labels.index("eval loss")]) if "eval loss" in labels else [],
+        "points": plotted.get("loss", ([], []))[0],
+        "evals": plotted.get("eval loss", ([], []))[0],
         "progress": bar.progress,
         "total": bar.total,
         "stats": str(room.query_one("#train-stats", Static).render()),

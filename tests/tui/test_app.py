@@ -204,7 +204,12 @@ def test_running_jobs_reads_runs_when_the_store_has_them():
         def list_runs(self):
             raise RuntimeError("no such table: runs")
 
-    assert running_jobs(WithRuns()) == ["#1", "#3"]
+    assert running_jobs(WithRuns()) == ["#1", "#3 queued"]
+    set_lang("ru")
+    try:
+        assert running_jobs(WithRuns()) == ["#1", "#3 в очереди"]  # a status in the UI's language
+    finally:
+        set_lang("en")
     assert running_jobs(Broken()) == []
     assert running_jobs(object()) == []
 
@@ -277,3 +282,19 @@ async def test_a_pair_saved_elsewhere_shows_in_the_status_bar_and_table(ws):
         await settle(pilot)
         assert "3 pairs" in app.query_one(StatusBar).text()
         assert "Что такое квантование?" in [p.question for p in app.query_one(PairTable).visible_pairs()]
+
+
+def test_every_run_status_has_its_words_in_both_languages():
+    from core.store.runs import RUN_STATUSES
+    from tui.statuses import run_status
+
+    try:
+        set_lang("ru")
+        ru = [run_status(s) for s in RUN_STATUSES]
+        set_lang("en")
+        en = [run_status(s) for s in RUN_STATUSES]
+    finally:
+        set_lang("en")
+    assert all(w != s for w, s in zip(ru, RUN_STATUSES)), dict(zip(RUN_STATUSES, ru))  # a Russian word for each
+    assert en == list(RUN_STATUSES) and len(set(ru)) == len(ru)
+    assert run_status("exporting") == "exporting" and run_status(None) == ""  # unknown names as they are

@@ -59,6 +59,7 @@ def snap_ws(home, monkeypatch):
 
 
 TABS = {"pairs": "1", "train": "2", "chat": "3", "evaluate": "4"}
+VIEWS = {"progress": "train-progress-view", "runs": "train-runs-view"}
 
 
 async def still(pilot) -> None:
@@ -95,6 +96,65 @@ def test_tabs(snap_compare, snap_ws, tab, lang, size):
             for widget in pilot.app.screen.query("*"):
                 if widget.is_scrollable:
                     widget.scroll_home(animate=False, immediate=True)
+        await still(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.fixture
+def utc():
+    """Times shown in UTC, whatever this machine's zone; the zone back after."""
+    import os
+    import time
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _finished_runs(ws, monkeypatch) -> None:
+    """Two runs as the store keeps them: one done (a loss falling from the top left corner,
+    where a legend inside the plot would sit, lr warming up and decaying, three evals), one
+    cancelled on a long hub base name. Times are frozen (and shown in UTC, see ``utc``)."""
+    import core.store.runs as runs_mod
+
+    monkeypatch.setattr(runs_mod, "now", lambda: "2026-03-02T09:30:00.000+00:00")
+    with ws.store() as store:
+        old = store.create_run(base="unsloth/gemma-3-12b-it-bnb-4bit", preset="gemma3-12b", backend="unsloth", config={})
+        store.update_run(old.id, status="cancelled", step=120, max_steps=500, loss=1.8765, dataset_sha256="cd" * 32)
+        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+        for step in range(1, 31):
+            store.add_metric(run.id, step, loss=0.4 + 3.0 * 0.88 ** step, lr=2e-3 * min(1.0, step / 5) * (31 - step) / 30,
+                             grad_norm=1.0, tokens_per_s=812.0)
+            if step % 10 == 0:
+                store.add_metric(run.id, step, eval_loss=0.9 + 2.0 * 0.9 ** step)
+        store.update_run(run.id, status="done", step=30, max_steps=30, loss=0.4 + 3.0 * 0.88 ** 30, eval_loss=0.9 + 2.0 * 0.9 ** 30,
+                         dataset_sha256="ab" * 32)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("view", ["progress", "runs"])
+def test_train_views(snap_compare, snap_ws, utc, monkeypatch, view, lang, size):
+    """The Train room's Progress (plot with its legend above it, stats) and Runs views on a
+    finished run, every column of the runs in view at 80 columns."""
+    _finished_runs(snap_ws, monkeypatch)
+    app = NastavnikApp(snap_ws, lang, home_label="~/nastavnik")
+
+    async def run_before(pilot):
+        pilot.app.animation_level = "none"
+        await settle(pilot)
+        await pilot.press(TABS["train"])
+        await settle(pilot)
+        pilot.app.query_one("#train-room").action_view(VIEWS[view])
+        await settle(pilot)
+        pilot.app.screen.set_focus(None)  # no focus highlight that depends on timing
         await still(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

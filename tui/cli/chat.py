@@ -40,8 +40,10 @@ def _edit(text: str) -> str | None:
 @click.option("--grade", type=click.IntRange(1, 5), help="With --prompt: grade the answer 1–5 right away.")
 @click.option("--comment", help="With --grade: a comment kept with the grade.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON (with --prompt).")
+@click.option("--gpu-layers", type=int, help="Layers to put on the GPU (-1: all, 0: none). Default: all when the model fits "
+              "in free GPU memory and no training run is using the card.")
 @pass_ctx
-def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comment, as_json) -> None:
+def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comment, as_json, gpu_layers) -> None:
     """Chat with one or more GGUF models (a .gguf path, a name from `nastavnik models list`,
     an export folder name or a run id). With several models every question goes to each of
     them in turn, side by side. Conversations are kept in the store.
@@ -60,7 +62,11 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
     from core.chat import messages_for, open_model
 
     ws = obj.ws
-    opened = [open_model(ws, m) for m in models]
+    opened = [open_model(ws, m, gpu_layers=gpu_layers) for m in models]
+    for m in opened:
+        m.load()
+        if m.offload is not None and m.offload.note:
+            click.echo(f"{m.ref.label}: {m.offload.note}", err=True)
     store = ws.store()
     try:
         conv = store.add_conversation([m.ref.key for m in opened], system=system)
@@ -251,7 +257,8 @@ def chats_show(obj: Ctx, conversation_id, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new pair as JSON.")
 @pass_ctx
 def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, no_context, as_json) -> None:
-    """Turn a model's answer, corrected, into a new training pair (split train).
+    """Turn a model's answer, corrected, into a new training pair (split train), and record
+    a preference: the correction chosen over the model's answer (`nastavnik prefs list`).
 
     MESSAGE_ID is an assistant message of a chat (`nastavnik chats show ID` lists them; the
     chat REPL prints it after each answer); the pair gets the question that message answered
@@ -297,10 +304,12 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
                                    with_context=not no_context)
         else:
             pair = correct_eval(store, eval_pair, model, answer, question=question, status=status, tags=tags)
+        prefs = store.preferences_of_pair(pair.id)
     if as_json:
-        emit_json(pair.to_dict())
+        emit_json({**pair.to_dict(), "preference_id": prefs[0].id if prefs else None})
     else:
-        click.echo(f"saved pair {pair.id} ({pair.status}) from {pair.source}")
+        click.echo(f"saved pair {pair.id} ({pair.status}) from {pair.source}"
+                   + (f" and preference {prefs[0].id} (`nastavnik prefs show {prefs[0].id}`)" if prefs else ""))
 
 
 def _read_answer(path: str) -> str:

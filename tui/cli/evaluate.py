@@ -21,7 +21,9 @@ def register(cli: click.Group) -> None:
 def eval_(obj: Ctx, models, split, judge, max_tokens, as_json) -> None:
     """Answer every approved eval pair (every eval pair when none is approved yet) with each
     MODEL, greedily, and score chrF and exact match against the reference answer; with
-    --judge also a 1–5 judge score. Results are kept: running again only answers what is
+    --judge also a 1–5 judge score. The "ru drift" column is the share of answers that left
+    Russian (most of their letters, outside code, formulas and the reference's own terms,
+    not Cyrillic). Results are kept: running again only answers what is
     missing (new pairs, new models, changed questions).
 
     \b
@@ -41,11 +43,12 @@ def eval_(obj: Ctx, models, split, judge, max_tokens, as_json) -> None:
         return
     if report.pairs_used == "all":
         click.echo("no approved eval pairs yet: using every eval pair", err=True)
-    click.echo(f"{'model':40} {'pairs':>5} {'chrF':>6} {'exact':>6} {'judge':>6} {'grade':>6}")
+    click.echo(f"{'model':40} {'pairs':>5} {'chrF':>6} {'exact':>6} {'judge':>6} {'grade':>6} {'ru drift':>8}")
     for s in report.summaries:
         j = f"{s.judge:.2f}" if s.judge is not None else "-"
         g = f"{s.grade:.2f}" if s.grade is not None else "-"
-        click.echo(f"{s.model[-40:]:40} {s.pairs:5} {s.chrf:6.1f} {s.exact:6.1%} {j:>6} {g:>6}")
+        d = f"{s.drift:.0%}" if s.drift is not None else "-"
+        click.echo(f"{s.model[-40:]:40} {s.pairs:5} {s.chrf:6.1f} {s.exact:6.1%} {j:>6} {g:>6} {d:>8}")
     worse = [r for r in report.rows if r.worse(report.models)]
     if len(report.models) > 1:
         click.echo(f"{len(worse)} of {len(report.rows)} questions got worse from one model to the next")

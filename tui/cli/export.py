@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from core.errors import UserError
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(export)
+    cli.add_command(exports)
 
 
 @click.command(context_settings=CONTEXT)
@@ -20,8 +22,10 @@ def register(cli: click.Group) -> None:
 @click.option("--no-parity", is_flag=True, help="Skip the HF ↔ GGUF parity check.")
 @click.option("--parity-tokens", type=int, default=32, show_default=True, help="Tokens generated per question by the check.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+@click.option("--detach", is_flag=True,
+              help="Start it as a background job and return its id (`nastavnik exports show ID` follows it).")
 @pass_ctx
-def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_json) -> None:
+def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_json, detach) -> None:
     """Merge a run's adapter into its base, convert to GGUF with llama.cpp's own converter,
     quantize, write an Ollama Modelfile and register the files (`nastavnik models list`).
 
@@ -35,10 +39,23 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
       nastavnik export 3
       nastavnik export 3 --quant q8_0,q4_k_m --name my-bot
       nastavnik export ~/models/demo --quant f16 --json
+      nastavnik export 3 --detach --json   # a background job, like a training run
     """
     from core.export import export as run_export, parse_quants
 
     quants = parse_quants(quant)
+    if detach:
+        from core.export.jobs import start_job
+
+        if parity_tokens != 32:
+            raise UserError("--parity-tokens is not kept by background jobs", hint="drop it, or export without --detach")
+        job = start_job(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity)
+        if as_json:
+            emit_json(job.to_dict())
+        else:
+            click.echo(f"export job {job.id} started: {source} → {', '.join(quants)}; log: {job.log_path}")
+            click.echo(f"follow it with `nastavnik exports show {job.id} --follow`")
+        return
     last = {"stage": None}
 
     def progress(event) -> None:
@@ -67,3 +84,114 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
                     fg="green" if p.ok else "red", bold=not p.ok)
         for w in p.warnings:
             click.secho(f"  WARNING: {w}", err=True, fg="yellow")
+
+
+# ---------------------------------------------------------------------------- background jobs
+
+
+@click.group(context_settings=CONTEXT)
+def exports() -> None:
+    """Background export jobs (`nastavnik export SOURCE --detach`, the app's Export dialog).
+
+    \b
+      nastavnik exports list
+      nastavnik exports show 4 --follow
+      nastavnik exports cancel 4
+    """
+
+
+def _job_line(job, history) -> str:
+    from core.export.jobs import job_progress
+
+    p = job_progress(job, history)
+    where = f"{p.step or '-'} {p.index}/{p.steps}" if job.active else ""
+    eta = f" ETA {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None and job.status == "running" else ""
+    return f"{job.id:>3} {job.status:<11} {job.source:<20} {','.join(job.quants):<14} {where:<14}{eta} {job.created[:19]}"
+
+
+@exports.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def exports_list(obj: Ctx, as_json) -> None:
+    """All export jobs, newest first."""
+    from core.export.jobs import last_seconds, refresh
+
+    with obj.store() as store:
+        refresh(obj.ws, store)
+        rows = store.list_export_jobs()
+        history = last_seconds(store)
+    if as_json:
+        emit_json([j.to_dict() for j in rows])
+        return
+    if not rows:
+        click.echo("no export jobs yet — `nastavnik export RUN --detach` starts one")
+    for j in rows:
+        click.echo(_job_line(j, history))
+
+
+def _show_job(job, history) -> None:
+    from core.export.jobs import job_progress, parity_outcome
+
+    p = job_progress(job, history)
+    click.echo(f"export job {job.id}: {job.status} — {job.source} → {', '.join(job.quants)}"
+               + (f" as {job.name}" if job.name else ""))
+    if job.active:
+        eta = f", ETA {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
+        click.echo(f"  step {p.index}/{p.steps} {p.step or '-'} ({p.fraction:.0%}{eta}): {job.message or ''}")
+    if job.error:
+        click.echo(f"  error: {job.error}")
+    if job.result:
+        for f in job.result.get("files", []):
+            click.echo(f"  {f['quant']:7} {f['size_bytes'] / 1e6:8.2f} MB  {f['path']}")
+    ok, line = parity_outcome(job.result)
+    if ok is not None:
+        click.secho(("  parity OK: " if ok else "  PARITY MISMATCH: ") + line, fg="green" if ok else "red", bold=not ok)
+    click.echo(f"  log: {job.log_path}")
+
+
+@exports.command("show", context_settings=CONTEXT)
+@click.argument("job_id", type=int)
+@click.option("--follow", is_flag=True, help="Print each step until the job ends (Ctrl+C stops following, not the job).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def exports_show(obj: Ctx, job_id, follow, as_json) -> None:
+    """One export job: its step, ETA, files and parity check."""
+    from core.export.jobs import last_seconds, refresh, wait_job
+
+    with obj.store() as store:
+        refresh(obj.ws, store)
+        job = store.get_export_job(job_id)
+        history = last_seconds(store)
+    if follow and job.active:
+        seen = {"key": None}
+
+        def update(j) -> None:
+            key = (j.status, j.stage, j.done)
+            if key != seen["key"] and not as_json:
+                seen["key"] = key
+                click.echo(f"[{j.stage or j.status}] {j.message or ''}", err=True)
+
+        try:
+            job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped following; export job {job_id} goes on", err=True)
+            return
+    if as_json:
+        emit_json(job.to_dict())
+    else:
+        _show_job(job, history)
+
+
+@exports.command("cancel", context_settings=CONTEXT)
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def exports_cancel(obj: Ctx, job_id, as_json) -> None:
+    """Stop an export job; nothing of it stays registered or in exports/."""
+    from core.export.jobs import cancel_job
+
+    job = cancel_job(obj.ws, job_id)
+    if as_json:
+        emit_json(job.to_dict())
+    else:
+        click.echo(f"export job {job.id} {job.status}")

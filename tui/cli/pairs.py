@@ -86,6 +86,8 @@ def show(obj: Ctx, ids, as_json) -> None:
         for p in found:
             _print_pair(p)
             click.echo(f"  source:   {p.source or '-'}   updated {p.updated}")
+            if p.teacher:
+                click.echo(f"  teacher:  {p.teacher}, " + ("edited by a person" if p.edited else "as drafted"))
 
 
 def _filter(status, split, tag, query=None, trash=False):
@@ -407,7 +409,7 @@ def revert(obj: Ctx, pair_id, revision_id) -> None:
 @pairs.command(context_settings=CONTEXT)
 @pass_ctx
 def undo(obj: Ctx) -> None:
-    """Undo the last change to pairs (edit, approve, tag, delete, import …)."""
+    """Undo the last change to pairs or preferences (edit, approve, tag, delete, import, correction …)."""
     with obj.store() as store:
         action = store.undo()
     click.echo(f"undone: {action.summary}" if action else "nothing to undo")

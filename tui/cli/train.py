@@ -10,6 +10,11 @@ from pathlib import Path
 import click
 
 from core.errors import UserError
+from core.train.config import BACKENDS
+from core.train.device import DTYPES
+from core.train.presets import PRESETS
+from core.train.replicas import ARCHES as REPLICA_ARCHES
+from core.train.templates import TEMPLATES
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
@@ -39,25 +44,48 @@ def _progress_printer(label: str):
 
 
 @click.command("demo-model", context_settings=CONTEXT)
+@click.option("--arch", type=click.Choice(["demo", *REPLICA_ARCHES]), default="demo", show_default=True,
+              help="demo: the tiny demo model; else a tiny replica of that family's real architecture, tokenizer and template.")
+@click.option("--prequantize", is_flag=True, help="Also write a bitsandbytes 4-bit copy (demo-ARCH-bnb-4bit), as unsloth/…-bnb-4bit repos are.")
 @click.option("--force", is_flag=True, help="Rebuild even if it exists.")
 @click.option("--steps", type=int, help="Training steps (default: enough to answer in words).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def demo_model(obj: Ctx, force, steps, as_json) -> None:
-    """Build the tiny demo model (on the CPU, a minute or two) and register it as base "demo".
+def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
+    """Build the tiny demo model, or a replica of a real family, on the CPU, and register it.
+
+    The demo model is base "demo"; a replica is "demo-ARCH" (a random-init Llama 3.1, Qwen 3
+    or Gemma 3 — the real classes, tokenizers and chat templates, two to six layers — for trying
+    and testing the real training path without a GPU or a download).
 
     \b
-    Example:
+    Examples:
       nastavnik demo-model && nastavnik train --preset demo
+      nastavnik demo-model --arch gemma3 --prequantize
+      nastavnik train --backend unsloth --base demo-gemma3 --load-in-4bit --steps 10
     """
-    from core.train.demo import ensure_demo_model
+    if arch == "demo":
+        if prequantize:
+            raise UserError("--prequantize is for the replicas", hint="add --arch " + ", ".join(REPLICA_ARCHES))
+        from core.train.demo import ensure_demo_model
+
+        with obj.store() as store:
+            model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=_progress_printer("demo model"))
+        if as_json:
+            emit_json({**model.to_dict(), "built": built})
+        else:
+            click.echo(f"demo model {'built' if built else 'already there'}: {model.path}")
+        return
+    from core.train.demo import ensure_replica
 
     with obj.store() as store:
-        model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=_progress_printer("demo model"))
+        built_models, built = ensure_replica(obj.ws, store, arch, force=force, prequantize=prequantize, steps=steps,
+                                             progress=_progress_printer(f"demo-{arch}"))
     if as_json:
-        emit_json({**model.to_dict(), "built": built})
+        emit_json([{**m.to_dict(), "built": built} for m in built_models])
     else:
-        click.echo(f"demo model {'built' if built else 'already there'}: {model.path}")
+        for m in built_models:
+            click.echo(f"{m.name} {'built' if built else 'already there'}: {m.path}")
 
 
 @click.command(context_settings=CONTEXT)
@@ -231,9 +259,12 @@ def _follow(obj: Ctx, run_id: int) -> int:
 
 @click.command(context_settings=CONTEXT)
 @click.option("--base", help="Base model: a name from `models list`, a folder, or a hub id.")
-@click.option("--preset", type=click.Choice(["gemma3-12b", "gemma3-4b", "qwen3-8b", "llama3.1-8b", "demo"]), help="Settings for a known base (default: demo).")
-@click.option("--backend", type=click.Choice(["auto", "hf", "unsloth"]), help="auto: Unsloth on a CUDA GPU, else transformers+PEFT.")
-@click.option("--template", type=click.Choice(["gemma", "chatml", "qwen3", "llama3", "mistral", "phi3"]), help="Chat template (default: the preset's or the tokenizer's own).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), help="Settings for a known base (default: demo).")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), help="auto: Unsloth on a CUDA GPU, else transformers+PEFT; unsloth also runs on the CPU.")
+@click.option("--template", type=click.Choice(list(TEMPLATES)), help="Chat template (default: the preset's or the tokenizer's own).")
+@click.option("--load-in-4bit/--no-load-in-4bit", "load_in_4bit", default=None,
+              help="QLoRA on a 4-bit (nf4) base, or LoRA on 16/32-bit weights (default: the preset's).")
+@click.option("--dtype", type=click.Choice(list(DTYPES)), help="Compute dtype (auto: bf16 on GPUs that have it, else fp16; fp32 on the CPU).")
 @click.option("--epochs", type=float, help="Passes over the train split.")
 @click.option("--steps", "max_steps", type=int, help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--lr", type=float, help="Learning rate.")
@@ -244,14 +275,15 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--grad-accum", type=int, help="Steps of gradient accumulation.")
 @click.option("--save-steps", type=int, help="Checkpoint every N steps.")
 @click.option("--packing/--no-packing", default=None, help="Pack short examples together (padding-free).")
-@click.option("--gpus", "num_gpus", type=int, help="GPUs for the hf backend (accelerate launch).")
+@click.option("--gpus", "num_gpus", type=int, help="Data-parallel on N CUDA GPUs (hf backend, accelerate launch).")
+@click.option("--processes", "num_processes", type=int, help="Data-parallel in N CPU processes: the --gpus path without GPUs.")
 @click.option("--seed", type=int)
 @click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked; do not train.")
 @click.option("--detach", is_flag=True, help="Start and return; the run goes on in the background.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
-def train(obj: Ctx, base, preset, backend, template, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len, batch_size,
-          grad_accum, save_steps, packing, num_gpus, seed, preview, detach, as_json) -> None:
+def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
+          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, preview, detach, as_json) -> None:
     """Fine-tune a LoRA adapter on the approved pairs, in a background worker.
 
     The run survives closing the terminal or losing SSH; `nastavnik runs …` finds it again.
@@ -261,13 +293,15 @@ def train(obj: Ctx, base, preset, backend, template, epochs, max_steps, lr, lora
       nastavnik train --preset demo --steps 30          # follow it until done
       nastavnik train --preset gemma3-4b --epochs 2 --detach --json
       nastavnik train --preview                          # what the model will learn
+      nastavnik train --backend unsloth --base demo-gemma3 --load-in-4bit --steps 10
     """
     from core.train.runs import start_run
 
     with obj.store() as store:
         cfg = _config(obj, store, base, preset, backend=backend, template=template, epochs=epochs, max_steps=max_steps, lr=lr,
                       lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len, batch_size=batch_size, grad_accum=grad_accum,
-                      save_steps=save_steps, packing=packing, num_gpus=num_gpus, seed=seed)
+                      save_steps=save_steps, packing=packing, num_gpus=num_gpus, num_processes=num_processes, seed=seed,
+                      load_in_4bit=load_in_4bit, dtype=dtype)
         if preview:
             _print_preview(obj, store, cfg, as_json)
             return

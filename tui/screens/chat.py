@@ -5,7 +5,10 @@ prints to file descriptor 2 while it loads, and Textual draws on that same descr
 loading in-process would write over the screen. Answers stream token by token into a
 Markdown widget per model, one model after the other; Escape stops the answer being
 written. ←/→ choose an answer, 1–5 grade it (with an optional comment), e/у opens it in an
-editor and saves it as a new pair with source ``chat:<conversation id>``.
+editor and saves it as a new pair with source ``chat:<conversation id>`` (and a preference:
+the correction chosen over the model's answer). With two or more models side by side, p/з
+picks the chosen answer as the better one: a preference with each other model's answer to
+that question as the rejected one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from textual.widgets import Button, Input, Label, Markdown, Select, Static, Text
 
 from core.errors import UserError
 from tui.i18n import register, t
-from tui.messages import PairsChanged
+from tui.messages import PairsChanged, PreferencesChanged
 from tui.keys import both, keys_for, localize
 
 keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
@@ -52,7 +55,10 @@ register(
         "chat.next": "след. ответ",
         "chat.new": "новый разговор",
         "chat.ask_key": "вопрос",
-        "chat.after": "1–5 — оценить, ←/→ — выбрать ответ, e — исправить в пару, Enter — новый вопрос",
+        "chat.after": "1–5 — оценить, ←/→ — выбрать ответ, e — исправить в пару, p — этот ответ лучше, Enter — новый вопрос",
+        "chat.prefer": "этот лучше",
+        "chat.preferred": "Предпочтение сохранено: {chosen} лучше, чем {rejected}.",
+        "chat.prefer_one": "Сравнивать не с чем: выберите две модели и задайте вопрос обеим.",
         "grade.title": "Оценка {score} — комментарий (необязательно):",
         "grade.hint": "Enter — сохранить, Esc — отмена",
         "fix.title": "Исправьте ответ и сохраните как новую пару",
@@ -83,7 +89,10 @@ register(
         "chat.next": "next answer",
         "chat.new": "new chat",
         "chat.ask_key": "ask",
-        "chat.after": "1–5 grade, ←/→ choose an answer, e correct it into a pair, Enter asks again",
+        "chat.after": "1–5 grade, ←/→ choose an answer, e correct it into a pair, p this one is better, Enter asks again",
+        "chat.prefer": "this is better",
+        "chat.preferred": "Preference saved: {chosen} over {rejected}.",
+        "chat.prefer_one": "Nothing to compare with: choose two models and ask both.",
         "grade.title": "Grade {score} — comment (optional):",
         "grade.hint": "Enter saves, Esc cancels",
         "fix.title": "Correct the answer and save it as a new pair",
@@ -211,6 +220,7 @@ class Answer:
     text: str = ""
     message_id: int | None = None
     system: str | None = None  # the system prompt the model was given
+    row: int = 0  # which question it answers: answers side by side share a row
 
 
 class ChatRoom(Vertical):
@@ -222,6 +232,7 @@ class ChatRoom(Vertical):
         both("left", "select(-1)", "chat.prev", show=False),
         both("right", "select(1)", "chat.next", show=False),
         both("e", "correct", "chat.edit"),
+        both("p", "prefer", "chat.prefer", show=False),
         both("n", "new_chat", "chat.new"),
         both("enter", "focus_input", "chat.ask_key", show=False),
         *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
@@ -237,7 +248,9 @@ class ChatRoom(Vertical):
         self.conversation_id: int | None = None
         self.history: dict[str, list[dict]] = {}
         self._stop = threading.Event()
+        self._answering = None  # the model writing an answer now (set by the worker)
         self.busy = False
+        self._wanted: list[str] | None = None  # models to put side by side once they are listed
 
     # -------------------------------------------------------------- layout
 
@@ -294,6 +307,21 @@ class ChatRoom(Vertical):
                 sel.value = options[-1][1]
         if not options:
             self.status(t("chat.no_models"))
+        wanted = self._wanted
+        if wanted and all(name in names for name in wanted):
+            self._wanted = None
+            for n, sel in enumerate(self.query(".chat-model").results(Select)):
+                if n < len(wanted):
+                    sel.value = wanted[n]
+                else:
+                    sel.clear()
+            self._focus_input_if_shown()
+
+    def choose_models(self, names: list[str]) -> None:
+        """Put these models side by side (up to three, in this order) and the cursor in the
+        question box; models exported a moment ago are listed first (a reload)."""
+        self._wanted = list(names)[:3]
+        self.reload_models()
 
     def chosen(self) -> list[str]:
         out = []
@@ -337,8 +365,10 @@ class ChatRoom(Vertical):
             col.mount(md)
             widgets.append(Answer(md, key, key, question))
         system = self.query_one("#chat-system", Input).value.strip() or None
+        row_id = (self.answers[-1].row + 1) if self.answers else 0
         for a in widgets:
             a.system = system
+            a.row = row_id
         self.answers.extend(widgets)
         self._select(len(self.answers) - len(widgets))
         self.busy = True
@@ -371,12 +401,16 @@ class ChatRoom(Vertical):
                         self.models[a.model] = model
                     history = self.history.setdefault(a.model, [])
                     last = 0.0
-                    for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
-                        a.text += piece
-                        now = time.monotonic()
-                        if now - last > 0.05:
-                            last = now
-                            self.app.call_from_thread(self._show, a, a.text)
+                    self._answering = model
+                    try:
+                        for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
+                            a.text += piece
+                            now = time.monotonic()
+                            if now - last > 0.05:
+                                last = now
+                                self.app.call_from_thread(self._show, a, a.text)
+                    finally:
+                        self._answering = None
                     r = model.last
                     self.app.call_from_thread(self._show, a, a.text)
                     msg = store.add_message(self.conversation_id, "assistant", r.text, model=a.model,
@@ -433,6 +467,9 @@ class ChatRoom(Vertical):
         answer keys (e, 1–5, ←/→) work."""
         if self.busy:
             self._stop.set()
+            model = self._answering
+            if model is not None and hasattr(model, "stop"):
+                model.stop()  # now, not after the next token arrives
         else:
             self.query_one("#chat-log", VerticalScroll).focus()
 
@@ -532,3 +569,40 @@ class ChatRoom(Vertical):
     def _saved(self, pair) -> None:
         self.notify(t("chat.saved", id=pair.id, status=pair.status))
         self.app.post_message(PairsChanged())
+
+    def action_prefer(self) -> None:
+        """p/з: the chosen answer is better than the other models' answers to the same question."""
+        answer = self.current()
+        if answer is None:
+            self.notify(t("chat.nothing"), severity="warning")
+            return
+        others = [a for a in self.answers if a.row == answer.row and a is not answer and a.message_id is not None]
+        if not others:
+            self.notify(t("chat.prefer_one"), severity="warning")
+            return
+        self._save_preferences(answer.message_id, answer.label, [(a.message_id, a.label) for a in others])
+
+    @work(thread=True, group="chat-save")
+    def _save_preferences(self, chosen_id: int, chosen: str, rejected: list[tuple[int, str]]) -> None:
+        """One preference per other answer (``core.corrections.prefer_answer``), off the UI thread."""
+        from core.corrections import prefer_answer
+        from core.store import Store
+
+        saved = []
+        try:
+            with Store(self.ws.db_path) as store:
+                with store.transaction():  # all of them or none
+                    for message_id, label in rejected:
+                        prefer_answer(store, chosen_id, message_id)
+                        saved.append(label)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._preferred, chosen_id, chosen, saved)
+
+    def _preferred(self, chosen_id: int, chosen: str, rejected: list[str]) -> None:
+        for a in self.answers:
+            if a.message_id == chosen_id:
+                a.widget.parent.add_class("preferred")
+        self.notify(t("chat.preferred", chosen=chosen, rejected=", ".join(rejected)))
+        self.app.post_message(PreferencesChanged())

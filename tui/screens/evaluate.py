@@ -1,4 +1,5 @@
-"""The Evaluate room: eval questions × models, with chrF, judge score, human grade and deltas.
+"""The Evaluate room: eval questions × models, with chrF, judge score, human grade and deltas,
+and beside each model the Russian check (✓, or ⚠ when the answer switched language).
 
 The grid is built from stored results (``core.evaluate.build_report``); r/к runs the
 evaluation for the chosen models in a worker (each model in a child process, see the Chat
@@ -40,7 +41,8 @@ register(
         "ev.pick": "Выберите модели (пробел) и нажмите r.",
         "ev.running": "{model}: {done}/{total}",
         "ev.done": "Готово: {n} вопросов × {m} моделей.",
-        "ev.summary": "{model}: chrF {chrf:.1f}, точных {exact:.0%}, судья {judge}, оценка {grade}",
+        "ev.summary": "{model}: chrF {chrf:.1f}, точных {exact:.0%}, судья {judge}, оценка {grade}, не по-русски {drift}",
+        "ev.ru": "рус",
         "ev.filter_on": "Показаны только ухудшения ({n}).",
         "ev.filter_off": "Показаны все вопросы ({n}).",
         "ev.reference": "Эталон",
@@ -52,7 +54,8 @@ register(
         "ev.saved": "Сохранено как пара #{id} ({status}).",
         "ev.busy": "Оценка уже идёт.",
         "ev.empty": "Нет результатов: выберите модели и нажмите r.",
-        "ev.legend": "Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели. Enter — открыть.",
+        "ev.legend": "Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели; "
+        "рус: ⚠ — ответ ушёл с русского (lat — латиница, cjk — иероглифы). Enter — открыть.",
     },
     en={
         "ev.question": "Question",
@@ -66,7 +69,8 @@ register(
         "ev.pick": "Choose models (space) and press r.",
         "ev.running": "{model}: {done}/{total}",
         "ev.done": "Done: {n} questions × {m} models.",
-        "ev.summary": "{model}: chrF {chrf:.1f}, exact {exact:.0%}, judge {judge}, grade {grade}",
+        "ev.summary": "{model}: chrF {chrf:.1f}, exact {exact:.0%}, judge {judge}, grade {grade}, left Russian {drift}",
+        "ev.ru": "ru",
         "ev.filter_on": "Showing only questions that got worse ({n}).",
         "ev.filter_off": "Showing all questions ({n}).",
         "ev.reference": "Reference",
@@ -78,7 +82,8 @@ register(
         "ev.saved": "Saved as pair #{id} ({status}).",
         "ev.busy": "An evaluation is already running.",
         "ev.empty": "No results yet: choose models and press r.",
-        "ev.legend": "Cell: chrF · judge · human grade; ▲▼ change from the model before. Enter opens.",
+        "ev.legend": "Cell: chrF · judge · human grade; ▲▼ change from the model before; "
+        "ru: ⚠ the answer left Russian (lat Latin, cjk Chinese/Japanese/Korean). Enter opens.",
     },
 )
 
@@ -87,6 +92,19 @@ _CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
 
 def _fmt(value, spec: str = "") -> str:
     return "·" if value is None else format(value, spec)
+
+
+def _ru(cell) -> str:
+    """The Russian check of one answer: ✓ stayed Russian, ⚠ and the script it switched to."""
+    if cell is None or cell.drift is None:
+        return ""
+    if not cell.drift:
+        return "✓"
+    return "⚠ " + {"latin": "lat", "cjk": "cjk"}.get(cell.drift_script or "", "?")
+
+
+def _share(value: float | None) -> str:
+    return "·" if value is None else f"{value:.0%}"
 
 
 def _delta(d: float | None) -> str:
@@ -135,6 +153,8 @@ class CompareScreen(ModalScreen[None]):
                 for n, m in enumerate(self.models):
                     c = self.row.cells[m]
                     title = f"{m} · chrF {c.chrf:.1f} · {_fmt(c.judge_score)} · {_fmt(c.grade)}"
+                    if _ru(c):
+                        title += f" · {t('ev.ru')} {_ru(c)}"
                     with VerticalScroll(classes="cmp-col cmp-model" + (" selected" if n == 0 else ""), id=f"cmp-{n}"):
                         yield Label(title, classes="cmp-title")
                         yield Markdown(c.answer or "—")
@@ -295,6 +315,7 @@ class EvaluateRoom(Vertical):
         grid.add_column(t("ev.question"), key="q", width=40)
         for m in report.models:
             grid.add_column(m[-28:], key=m)
+            grid.add_column(t("ev.ru"), key=m + "\x1fru")
         rows = [r for r in report.rows if r.cells and (not self.only_worse or r.worse(report.models))]
         self.rows_shown = rows
         for r in rows:
@@ -302,15 +323,16 @@ class EvaluateRoom(Vertical):
             for i, m in enumerate(report.models):
                 c = r.cells.get(m)
                 if c is None:
-                    cells.append("")
+                    cells += ["", ""]
                     continue
                 d = r.delta(report.models, i) if i else None
                 cells.append(f"{c.chrf:5.1f} {_fmt(c.judge_score)} {_fmt(c.grade)}{_delta(d)}")
+                cells.append(_ru(c))
             grid.add_row(*cells, key=str(r.pair_id))
         lines = []
         for s in report.summaries:
             lines.append(t("ev.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
-                           judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f")))
+                           judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f"), drift=_share(s.drift)))
         if report.pairs_used == "all" and report.rows:
             lines.append(t("ev.all_pairs"))
         if lines:

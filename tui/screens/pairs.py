@@ -55,6 +55,8 @@ register(
         "k.reverse": "обратный порядок",
         "k.unmark": "снять отметки",
         "k.mark_all": "отметить видимые",
+        "k.prefs": "предпочтения",
+        "k.teacher": "черновики учителя",
         "search.placeholder": "поиск: / или ctrl+f (ё = е, регистр не важен)",
         "search.prompt": "/",
         "filter.title": "Фильтр",
@@ -108,6 +110,8 @@ register(
         "k.reverse": "reverse order",
         "k.unmark": "unmark all",
         "k.mark_all": "mark visible",
+        "k.prefs": "preferences",
+        "k.teacher": "teacher drafts",
         "search.placeholder": "search: / or ctrl+f (ё = е, any case)",
         "search.prompt": "/",
         "filter.title": "Filter",
@@ -241,6 +245,8 @@ class PairsRoom(Vertical):
         both("r", "reverse_sort", "k.reverse", show=False),
         both("u", "draft", "k.draft", show=False),
         both("U", "unmark", "k.unmark", show=False),
+        both("p", "preferences", "k.prefs", show=False),
+        both("w", "teacher_drafts", "k.teacher", show=False),
         Binding("escape", "clear", t("k.clear"), id="i18n:k.clear", show=False),
     ]
 
@@ -536,11 +542,11 @@ class PairsRoom(Vertical):
 
     def action_new_pair(self) -> None:
         self.app.push_screen(
-            EditPairScreen(self.db_path, None, system=self.last_system, tags=list(self.last_tags)), self._edited
+            EditPairScreen(self.db_path, None, system=self.last_system, tags=list(self.last_tags), ws=self.ws), self._edited
         )
 
     def _push_editor(self, pair: Pair) -> None:
-        editor = EditPairScreen(self.db_path, pair)
+        editor = EditPairScreen(self.db_path, pair, ws=self.ws)
         self.app.push_screen(editor, lambda saved: self._edited(saved, editor))
 
     def _edited(self, pair: Pair | None, editor: EditPairScreen | None = None) -> None:
@@ -605,6 +611,20 @@ class PairsRoom(Vertical):
         if cls is None:
             return
         self.app.push_screen(cls(self.ws), lambda _: self._after_change())
+
+    def action_preferences(self) -> None:
+        """p/з: the preference pairs every correction records (list, show, delete, undo)."""
+        cls = load_dialog(self.app, "preferences", "PreferencesScreen", t("k.prefs"))
+        if cls is None:
+            return
+        self.app.push_screen(cls(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
+
+    def action_teacher_drafts(self) -> None:
+        """w/ц: a teacher model drafts pairs from a document, for review."""
+        cls = load_dialog(self.app, "draft", "DraftScreen", t("k.teacher"))
+        if cls is None:
+            return
+        self.app.push_screen(cls(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
 
     def action_toggle_stats(self) -> None:
         pane = self.query_one("#stats-pane")

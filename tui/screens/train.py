@@ -1,5 +1,9 @@
 """The Training room: choose settings, start a run, watch loss and lr live, cancel, browse runs.
 
+Three views take turns inside the room — Settings, Progress and Runs — as tabs, so each has
+the whole room even in an 80×24 terminal. Starting a run, or opening the room while one
+runs, shows its progress; choosing a run in Runs shows that one.
+
 Everything shown comes from the store and the run folder (read in a thread worker on a
 timer), never from the worker process itself — so quitting the app and opening it again,
 even from another SSH session, re-attaches to a running training and the plot goes on.
@@ -7,79 +11,132 @@ even from another SSH session, re-attaches to a running training and the plot go
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Input,
+    Label,
+    ProgressBar,
+    RichLog,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 from textual_plotext import PlotextPlot
 
 from core.errors import UserError
 from tui.i18n import register, t
+from tui.keys import both, localize
+from tui.messages import ExportRequested
+from tui.statuses import run_status
 
 register(
     ru={
+        "train.tab.setup": "Настройки",
+        "train.tab.progress": "Ход обучения",
+        "train.tab.runs": "Прогоны",
+        "train.k.setup": "настройки",
+        "train.k.progress": "ход",
+        "train.k.runs": "прогоны",
         "train.preset": "Пресет",
         "train.base": "Базовая модель",
-        "train.steps": "Шаги (пусто — по эпохам)",
+        "train.steps": "Шаги",
+        "train.steps_hint": "пусто — по эпохам",
         "train.epochs": "Эпохи",
-        "train.lr": "Скорость обучения",
+        "train.lr": "Скорость обуч.",
         "train.lora_r": "Ранг LoRA",
-        "train.max_len": "Макс. длина (токены)",
+        "train.max_len": "Макс. токенов",
         "train.batch": "Размер батча",
+        "train.4bit": "4 бита (QLoRA)",
+        "train.on": "вкл",
+        "train.off": "выкл",
+        "train.backend": "Бэкенд",
+        "train.dtype": "Тип (dtype)",
         "train.start": "Старт",
         "train.cancel": "Стоп",
         "train.preview": "Превью",
         "train.dataset": "Данные: {train} пар для обучения, {eval} для проверки, ~{tokens} токенов; sha256 {sha}",
+        "train.drafts": "Черновиков ждут одобрения: {n} — до одобрения они не попадут в обучение.",
         "train.no_data": "Нет одобренных пар для обучения: одобрите пары в комнате «Пары».",
         "train.started": "Запущено обучение #{id}",
         "train.cancelled": "Обучение #{id}: {status}",
-        "train.stats": "шаг {step}/{total} · loss {loss} · lr {lr} · {tps} ток/с · осталось {eta} · {status}",
+        "train.stats": "#{id} · шаг {step}/{total} · loss {loss} · lr {lr} · {tps} ток/с · осталось {eta} · {status}",
         "train.idle": "Обучений ещё не было.",
         "train.bad_number": "{field}: «{value}» — не число",
-        "train.plot_title": "loss (и lr, правая ось)",
+        "train.legend.loss": "loss",
+        "train.legend.lr": "lr (правая ось)",
+        "train.legend.eval": "loss на проверке",
         "train.col_id": "#",
         "train.col_status": "статус",
         "train.col_base": "база",
         "train.col_steps": "шаги",
         "train.col_loss": "loss",
+        "train.col_eval": "проверка",
         "train.col_data": "данные",
+        "train.col_created": "создан",
         "train.preview_legend": "Зелёным — токены, на которых модель учится (ответ).",
         "train.truncated": "{n} пар длиннее {max} токенов будут обрезаны",
+        "train.export": "экспорт",
+        "train.export_chat": "экспорт и чат",
     },
     en={
+        "train.tab.setup": "Settings",
+        "train.tab.progress": "Progress",
+        "train.tab.runs": "Runs",
+        "train.k.setup": "settings",
+        "train.k.progress": "progress",
+        "train.k.runs": "runs",
         "train.preset": "Preset",
         "train.base": "Base model",
-        "train.steps": "Steps (empty: by epochs)",
+        "train.steps": "Steps",
+        "train.steps_hint": "empty: by epochs",
         "train.epochs": "Epochs",
         "train.lr": "Learning rate",
         "train.lora_r": "LoRA rank",
-        "train.max_len": "Max length (tokens)",
+        "train.max_len": "Max tokens",
         "train.batch": "Batch size",
+        "train.4bit": "4-bit (QLoRA)",
+        "train.on": "on",
+        "train.off": "off",
+        "train.backend": "Backend",
+        "train.dtype": "Dtype",
         "train.start": "Start",
         "train.cancel": "Stop",
         "train.preview": "Preview",
         "train.dataset": "Data: {train} train pairs, {eval} eval, ~{tokens} tokens; sha256 {sha}",
+        "train.drafts": "Drafts waiting for approval: {n} — they are not trained on until approved.",
         "train.no_data": "No approved train pairs: approve some in the Pairs room.",
         "train.started": "Training run #{id} started",
         "train.cancelled": "Run #{id}: {status}",
-        "train.stats": "step {step}/{total} · loss {loss} · lr {lr} · {tps} tok/s · ETA {eta} · {status}",
+        "train.stats": "#{id} · step {step}/{total} · loss {loss} · lr {lr} · {tps} tok/s · ETA {eta} · {status}",
         "train.idle": "No runs yet.",
         "train.bad_number": "{field}: {value!r} is not a number",
-        "train.plot_title": "loss (and lr, right axis)",
+        "train.legend.loss": "loss",
+        "train.legend.lr": "lr (right axis)",
+        "train.legend.eval": "eval loss",
         "train.col_id": "#",
         "train.col_status": "status",
         "train.col_base": "base",
         "train.col_steps": "steps",
         "train.col_loss": "loss",
+        "train.col_eval": "eval",
         "train.col_data": "data",
+        "train.col_created": "created",
         "train.preview_legend": "Green: the tokens the model learns from (the answer).",
         "train.truncated": "{n} pairs are longer than {max} tokens and will be cut",
+        "train.export": "export",
+        "train.export_chat": "export and chat",
     },
 )
 
@@ -95,6 +152,25 @@ FIELDS = (
     ("train-max-len", "max_seq_len", "train.max_len", int),
     ("train-batch", "batch_size", "train.batch", int),
 )
+VIEWS = ("train-setup", "train-progress-view", "train-runs-view")
+# the runs table: (column key, label key); the row of a run is built in _run_row in this order
+COLUMNS = (
+    ("col_id", "train.col_id"),
+    ("col_status", "train.col_status"),
+    ("col_steps", "train.col_steps"),
+    ("col_loss", "train.col_loss"),
+    ("col_eval", "train.col_eval"),
+    ("col_data", "train.col_data"),
+    ("col_created", "train.col_created"),
+    ("col_base", "train.col_base"),
+)
+BASE_WIDTH = 14  # with it every column fits in 80 columns, the scroll bar included
+# the colours of the plot's series, written once for the curves and for the legend above them
+SERIES = {
+    "loss": ((0, 170, 255), "━", "train.legend.loss"),
+    "lr": ((255, 140, 0), "━", "train.legend.lr"),
+    "eval loss": ((60, 200, 90), "●", "train.legend.eval"),
+}
 
 
 @dataclass
@@ -107,11 +183,62 @@ class Snapshot:
     log_tail: list[str] = field(default_factory=list)
 
 
+def _field_row(label_key: str, widget, label_id: str) -> Horizontal:
+    return Horizontal(Label(t(label_key), id=label_id, classes="train-label"), widget, classes="train-field")
+
+
+def _short_base(base: str | None) -> str:
+    """``unsloth/gemma-3-4b-it-bnb-4bit`` → ``gemma-3-4b-it…``: the model's own name, cut on the right."""
+    name = (base or "").rstrip("/").rsplit("/", 1)[-1]
+    return name if len(name) <= BASE_WIDTH else name[: BASE_WIDTH - 1] + "…"
+
+
+def _created(stamp: str | None) -> str:
+    """``2026-03-01T10:00:00+00:00`` → ``03-01 10:00`` in local time."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return stamp[:16]
+
+
+def _run_row(r) -> tuple[str, ...]:
+    return (
+        str(r.id),
+        run_status(r.status),
+        f"{r.step}/{r.max_steps or '?'}",
+        f"{r.loss:.3f}" if r.loss is not None else "—",
+        f"{r.eval_loss:.3f}" if r.eval_loss is not None else "—",
+        (r.dataset_sha256 or "")[:8],
+        _created(r.created),
+        _short_base(r.base),
+    )
+
+
+def _legend() -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for n, (color, mark, key) in enumerate(SERIES.values()):
+        if n:
+            text.append("   ")
+        text.append(mark + " ", style="rgb({},{},{})".format(*color))
+        text.append(t(key))
+    return text
+
+
 class TrainRoom(Vertical):
     """Shown as a tab of the app."""
 
     DEFAULT_CSS = _CSS
     POLL_S = 1.0
+    BINDINGS = [
+        both("s", "view('train-setup')", "train.k.setup"),
+        both("p", "view('train-progress-view')", "train.k.progress"),
+        both("r", "view('train-runs-view')", "train.k.runs"),
+        # offered once the run shown is done (see check_action); the app opens the Export dialog
+        both("e", "export", "train.export"),
+        both("c", "export_chat", "train.export_chat"),
+    ]
 
     def __init__(self, ws, **kw) -> None:
         super().__init__(**kw)
@@ -121,40 +248,112 @@ class TrainRoom(Vertical):
         self._shown_run: int | None = None
         self._shown_status: str | None = None
         self._last_metric = None  # the newest metrics row with a loss, for the stats line
-        self._log_size = 0
+        self._last: Snapshot | None = None  # the last poll, shown again after a language switch
+        self._first_poll = True
+        self.series: list[str] = []  # the names of the plotted series, in the plot's order
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="train-top"):
-            with Vertical(id="train-form"):
-                yield Label(t("train.preset"))
-                yield Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, id="train-preset")
-                for input_id, _field, label, parser in FIELDS:
-                    yield Label(t(label))
-                    yield Input(id=input_id, type="text")
-                yield Static("", id="train-form-error")
-                with Horizontal(id="train-buttons"):
-                    yield Button(t("train.start"), id="train-start", variant="primary")
-                    yield Button(t("train.cancel"), id="train-cancel", variant="error")
-                    yield Button(t("train.preview"), id="train-preview-btn")
-            with Vertical(id="train-live"):
-                yield Static("", id="train-dataset")
+        with TabbedContent(id="train-views", initial="train-setup"):
+            with TabPane(t("train.tab.setup"), id="train-setup"):
+                with Horizontal(id="train-setup-row"):
+                    with VerticalScroll(id="train-form"):
+                        yield _field_row(
+                            "train.preset",
+                            Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, compact=True, id="train-preset"),
+                            "train-preset-label",
+                        )
+                        for input_id, _field, label, _parser in FIELDS:
+                            yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
+                        yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
+                        yield _field_row("train.backend", Select(self._options("backend"), value="auto", allow_blank=False, compact=True,
+                                                                 id="train-backend"), "train-backend-label")
+                        yield _field_row("train.dtype", Select(self._options("dtype"), value="auto", allow_blank=False, compact=True,
+                                                               id="train-dtype"), "train-dtype-label")
+                        yield Static("", id="train-form-error")
+                        with Horizontal(id="train-buttons"):
+                            yield Button(t("train.start"), id="train-start", variant="primary", compact=True)
+                            yield Button(t("train.preview"), id="train-preview-btn", compact=True)
+                    with VerticalScroll(id="train-data"):
+                        yield Static("", id="train-dataset")
+                        yield Static("", id="train-drafts")
+                        yield Static("", id="train-preview")
+            with TabPane(t("train.tab.progress"), id="train-progress-view"):
+                yield Static(_legend(), id="train-legend")
                 yield PlotextPlot(id="train-plot")
                 with Horizontal(id="train-progress-row"):
-                    yield ProgressBar(total=1, show_eta=True, id="train-progress")
+                    # no ETA of its own: the stats line has the run's, from its steps (the bar's would
+                    # count from when this room first saw the run)
+                    # at the left: notices pop up over the right-hand side
+                    yield Button(t("train.cancel"), id="train-cancel", variant="error", compact=True, disabled=True)
+                    yield ProgressBar(total=1, show_eta=False, id="train-progress")
                 yield Static(t("train.idle"), id="train-stats")
                 yield RichLog(id="train-log", max_lines=200, wrap=False, markup=False)
-        yield DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
+            with TabPane(t("train.tab.runs"), id="train-runs-view"):
+                yield DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
+
+    @staticmethod
+    def _options(which: str) -> list[tuple[str, str]]:
+        from core.train.config import BACKENDS, DTYPES
+
+        return [(name, name) for name in (BACKENDS if which == "backend" else DTYPES)]
 
     def on_mount(self) -> None:
-        table = self.query_one("#train-runs", DataTable)
-        for key in ("col_id", "col_status", "col_base", "col_steps", "col_loss", "col_data"):
-            table.add_column(t(f"train.{key}"), key=key)
+        localize(self)
+        self._add_columns()
+        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
         self._fill_form("demo")
+        localize(self)
         self.load_dataset_summary()
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
+
+    def on_show(self) -> None:
+        # pairs approved (or corrections saved) in another room since: count them again
+        self.load_dataset_summary()
+
+    def _add_columns(self) -> None:
+        table = self.query_one("#train-runs", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(t(label), key=key)
+
+    def localize(self) -> None:
+        """Texts in the current language, in place: the form keeps what the user typed."""
+        localize(self)
+        tabs = self.query_one("#train-views", TabbedContent)
+        for pane_id, key in zip(VIEWS, ("train.tab.setup", "train.tab.progress", "train.tab.runs")):
+            tabs.get_tab(pane_id).label = t(key)
+        self.query_one("#train-preset-label", Label).update(t("train.preset"))
+        for input_id, _field, label, _parser in FIELDS:
+            self.query_one(f"#{input_id}-label", Label).update(t(label))
+        for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype")):
+            self.query_one(f"#{wid}-label", Label).update(t(key))
+        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
+        for wid, key in (("train-start", "train.start"), ("train-cancel", "train.cancel"), ("train-preview-btn", "train.preview")):
+            self.query_one(f"#{wid}", Button).label = t(key)
+        self.query_one("#train-legend", Static).update(_legend())
+        self._label_4bit()
+        table = self.query_one("#train-runs", DataTable)
+        table.clear(columns=True)
+        self._add_columns()
+        if self._last is not None:
+            self._show(self._last)  # the stats line and the rows again, in the new words
+        else:
+            self.query_one("#train-stats", Static).update(t("train.idle"))
+        self.query_one("#train-preview", Static).update("")
+        self.load_dataset_summary()
+
+    # ------------------------------------------------------------------ views
+
+    def action_view(self, view: str) -> None:
+        """Show one of the room's views (Settings, Progress, Runs)."""
+        if view in VIEWS:
+            self.query_one("#train-views", TabbedContent).active = view
+
+    @property
+    def view(self) -> str:
+        return self.query_one("#train-views", TabbedContent).active
 
     # ------------------------------------------------------------------ form
 
@@ -173,6 +372,17 @@ class TrainRoom(Vertical):
         }
         for input_id, fld, _label, _parser in FIELDS:
             self.query_one(f"#{input_id}", Input).value = values[fld]
+        self.query_one("#train-4bit", Checkbox).value = cfg.load_in_4bit  # the preset's choice is the default
+        self._label_4bit()
+
+    @on(Checkbox.Changed, "#train-4bit")
+    def _4bit_changed(self) -> None:
+        self._label_4bit()
+
+    def _label_4bit(self) -> None:
+        """The switch says its state in words: its colour alone is lost on a plain terminal."""
+        box = self.query_one("#train-4bit", Checkbox)
+        box.label = t("train.on") if box.value else t("train.off")
 
     @on(Select.Changed, "#train-preset")
     def _preset_changed(self, event: Select.Changed) -> None:
@@ -184,7 +394,7 @@ class TrainRoom(Vertical):
         from core.train.config import TrainConfig
 
         preset = str(self.query_one("#train-preset", Select).value)
-        values = {}
+        values: dict = {}
         for input_id, fld, label, parser in FIELDS:
             raw = self.query_one(f"#{input_id}", Input).value.strip()
             if not raw:
@@ -193,6 +403,9 @@ class TrainRoom(Vertical):
                 values[fld] = parser(raw)
             except ValueError:
                 raise UserError(t("train.bad_number", field=t(label), value=raw)) from None
+        values["load_in_4bit"] = self.query_one("#train-4bit", Checkbox).value
+        values["backend"] = str(self.query_one("#train-backend", Select).value)
+        values["dtype"] = str(self.query_one("#train-dtype", Select).value)
         cfg = TrainConfig.from_preset(preset, **values)
         if not values.get("max_steps"):
             cfg = cfg.with_(max_steps=-1)
@@ -201,6 +414,8 @@ class TrainRoom(Vertical):
     def _show_form_error(self, message: str) -> None:
         try:
             self.query_one("#train-form-error", Static).update(message)
+            if message:
+                self.action_view("train-setup")  # where the field to fix is
         except NoMatches:
             return
 
@@ -234,6 +449,8 @@ class TrainRoom(Vertical):
     def _started(self, run_id: int) -> None:
         self.run_id = None  # follow the newest run
         self.app.notify(t("train.started", id=run_id))
+        self.action_view("train-progress-view")
+        self.poll()
 
     @on(Button.Pressed, "#train-cancel")
     def _cancel_pressed(self) -> None:
@@ -255,28 +472,54 @@ class TrainRoom(Vertical):
         except UserError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self.app.notify, t("train.cancelled", id=run.id, status=run.status))
+        self.app.call_from_thread(self._cancelled, run.id, run.status)
+
+    def _cancelled(self, run_id: int, status: str) -> None:
+        self.app.notify(t("train.cancelled", id=run_id, status=run_status(status)))
+        self.poll()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("export", "export_chat"):
+            return self._shown_status == "done"
+        return True
+
+    def action_export(self) -> None:
+        self.post_message(ExportRequested(self._shown_run))
+
+    def action_export_chat(self) -> None:
+        self.post_message(ExportRequested(self._shown_run, chat=True))
 
     # ------------------------------------------------------------------ dataset summary + preview
 
     @work(thread=True, exclusive=True, group="train-dataset")
     def load_dataset_summary(self) -> None:
         from core.dataset import snapshot
+        from core.store import PairFilter
         from core.text import estimate_tokens
 
-        try:
-            with self.ws.store() as store:
+        with self.ws.store() as store:
+            drafts = store.count_pairs(PairFilter(status="draft"))
+            try:
                 snap = snapshot(store)
-        except UserError:
-            self.app.call_from_thread(self._set_dataset, t("train.no_data"))
-            return
-        tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
-        text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=tokens, sha=snap.sha256[:12])
-        self.app.call_from_thread(self._set_dataset, text)
+            except UserError:
+                snap = None
+        if snap is None:
+            text = t("train.no_data")
+        else:
+            tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
+            text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=tokens, sha=snap.sha256[:12])
+        self.app.call_from_thread(self._set_dataset, text, drafts)
 
-    def _set_dataset(self, text) -> None:
+    def _set_dataset(self, text, drafts: int) -> None:
         try:
             self.query_one("#train-dataset", Static).update(text)
+            self.query_one("#train-drafts", Static).update(t("train.drafts", n=drafts))
+        except NoMatches:
+            return
+
+    def _set_preview(self, text) -> None:
+        try:
+            self.query_one("#train-preview", Static).update(text)
         except NoMatches:
             return
 
@@ -290,9 +533,11 @@ class TrainRoom(Vertical):
         except UserError as exc:
             self._show_form_error(str(exc))
             return
+        self._show_form_error("")
+        self.action_view("train-setup")
         self.load_preview(cfg)
 
-    @work(thread=True, exclusive=True, group="train-dataset")
+    @work(thread=True, exclusive=True, group="train-preview")
     def load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
@@ -317,7 +562,7 @@ class TrainRoom(Vertical):
                 text.append(piece, style="bold green" if trained else "dim")
         if pv.truncated:
             text.append("\n" + t("train.truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
-        self.app.call_from_thread(self._set_dataset, text)
+        self.app.call_from_thread(self._set_preview, text)
 
     # ------------------------------------------------------------------ live view
 
@@ -356,20 +601,29 @@ class TrainRoom(Vertical):
     def show(self, snap: Snapshot) -> None:
         try:
             self._show(snap)
-        except NoMatches:  # the room was removed (language switch, quit) while the thread read
+        except NoMatches:  # the room was removed (quit) while the thread read
             return
 
     def _show(self, snap: Snapshot) -> None:
+        self._last = snap
         self._show_runs(snap.runs)
         run = snap.current
+        if self._first_poll:
+            self._first_poll = False
+            if run is not None and run.active:
+                self.action_view("train-progress-view")  # opened while a run goes: show it going
         stats = self.query_one("#train-stats", Static)
+        self.query_one("#train-cancel", Button).disabled = not any(r.active for r in snap.runs)
         if run is None:
             stats.update(t("train.idle"))
             return
         if snap.metrics:
             self._plot(snap.metrics)
         changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
+        offer = (run.id, run.status) != (self._shown_run, self._shown_status)
         self._shown_run, self._shown_step, self._shown_status = run.id, run.step, run.status
+        if offer:
+            self.refresh_bindings()  # export is offered for a finished run only
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)
@@ -384,13 +638,14 @@ class TrainRoom(Vertical):
         stats.update(
             t(
                 "train.stats",
+                id=run.id,
                 step=run.step,
                 total=run.max_steps or "?",
                 loss=f"{run.loss:.4f}" if run.loss is not None else "—",
                 lr=f"{last.lr:.2e}" if last and last.lr is not None else "—",
                 tps=f"{last.tokens_per_s:.0f}" if last and last.tokens_per_s else "—",
                 eta=f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and run.status == "running" else "—",
-                status=run.status,
+                status=run_status(run.status),
             )
         )
         if changed or snap.log_tail:
@@ -400,32 +655,38 @@ class TrainRoom(Vertical):
                 log.write(line)
 
     def _plot(self, metrics) -> None:
+        """Loss (left axis), lr (right axis) and the eval losses; no legend inside the plot —
+        it would sit on the curve — but one line above it, in the same colours."""
         widget = self.query_one("#train-plot", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
+        self.series = []
         steps = [m.step for m in metrics if m.loss is not None]
-        losses = [m.loss for m in metrics if m.loss is not None]
         if steps:
-            plt.plot(steps, losses, label="loss", marker="braille")
+            plt.plot(steps, [m.loss for m in metrics if m.loss is not None], marker="braille", color=SERIES["loss"][0])
+            self.series.append("loss")
         lr_steps = [m.step for m in metrics if m.lr is not None]
         if lr_steps:
-            plt.plot(lr_steps, [m.lr for m in metrics if m.lr is not None], label="lr", yside="right", marker="braille")
+            plt.plot(lr_steps, [m.lr for m in metrics if m.lr is not None], yside="right", marker="braille", color=SERIES["lr"][0])
+            self.series.append("lr")
         evals = [(m.step, m.eval_loss) for m in metrics if m.eval_loss is not None]
         if evals:
-            plt.scatter([s for s, _ in evals], [v for _, v in evals], label="eval loss")
+            plt.scatter([s for s, _ in evals], [v for _, v in evals], marker=SERIES["eval loss"][1], color=SERIES["eval loss"][0])
+            self.series.append("eval loss")
         ticks = _step_ticks(steps + lr_steps + [s for s, _ in evals])
         if ticks:
             plt.xticks(ticks, [str(x) for x in ticks])  # steps are whole numbers: no "20.8" on the axis
-        plt.title(t("train.plot_title"))
         widget.refresh()
+
+    def plotted(self) -> dict[str, tuple[list, list]]:
+        """What the plot holds now: series name → (x values, y values)."""
+        monitor = self.query_one("#train-plot", PlotextPlot).plt.monitor
+        return {name: (list(monitor.x[i]), list(monitor.y[i])) for i, name in enumerate(self.series) if i < len(monitor.x)}
 
     def _show_runs(self, runs) -> None:
         table = self.query_one("#train-runs", DataTable)
-        rows = [
-            (str(r.id), r.status, r.base, f"{r.step}/{r.max_steps or '?'}", f"{r.loss:.4f}" if r.loss is not None else "—", (r.dataset_sha256 or "")[:12])
-            for r in runs
-        ]
+        rows = [_run_row(r) for r in runs]
         current = [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
         if current == rows:
             return
@@ -440,6 +701,7 @@ class TrainRoom(Vertical):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.run_id = int(event.row_key.value)
         self._shown_step = -1
+        self.action_view("train-progress-view")
         self.poll()
 
 

@@ -1,4 +1,5 @@
-"""Counts by status, split and tag, and a histogram of pair lengths in tokens.
+"""Counts by status, split and tag, teacher drafts (waiting, accepted as drafted or after an
+edit), preference pairs, and a histogram of pair lengths in tokens.
 
 Pairs longer than the model's maximum sequence length are counted and the limit is
 drawn as a line on the histogram, so a person sees what training would truncate.
@@ -35,6 +36,12 @@ register(
         "stats.status.rejected": "отклонено",
         "stats.split.train": "обучение",
         "stats.split.eval": "проверка",
+        "stats.drafts": "Черновики учителя",
+        "stats.drafts.waiting": "ждут",
+        "stats.drafts.unchanged": "без правок",
+        "stats.drafts.edited": "с правкой",
+        "stats.drafts.none": "черновиков нет",
+        "stats.prefs": "Предпочтений: {n}",
     },
     en={
         "stats.loading": "Counting…",
@@ -52,6 +59,12 @@ register(
         "stats.status.rejected": "rejected",
         "stats.split.train": "train",
         "stats.split.eval": "eval",
+        "stats.drafts": "Teacher drafts",
+        "stats.drafts.waiting": "waiting",
+        "stats.drafts.unchanged": "as drafted",
+        "stats.drafts.edited": "edited",
+        "stats.drafts.none": "no drafts",
+        "stats.prefs": "Preferences: {n}",
     },
 )
 
@@ -109,6 +122,8 @@ class StatsPanel(Horizontal):
         try:
             with self.ws.store() as store:
                 stats = self._counts(store) if self.flt is None else store.stats(self.flt)
+                stats["drafts"] = store.draft_stats()
+                stats["preferences"] = store.count_preferences()
                 lengths = store.answer_token_lengths(self.flt)
         except UserError as exc:
             self.app.call_from_thread(self._failed, str(exc))
@@ -156,6 +171,16 @@ class StatsPanel(Horizontal):
             out.append(f"  {name[:12]:<12}{n:>8}\n")
         if not tags:
             out.append("  " + t("stats.no_tags") + "\n", style="dim")
+        drafts = s.get("drafts") or {}
+        out.append(t("stats.drafts") + "\n", style="bold underline")
+        if drafts.get("total"):
+            # accepted = approved; waiting = still drafts; a person's edit is told from the teacher's text
+            for key, n in (("waiting", drafts["waiting"]), ("unchanged", drafts["accepted_unchanged"]),
+                           ("edited", drafts["accepted_edited"])):
+                out.append(f"  {t('stats.drafts.' + key):<12}{n:>8}\n")
+        else:
+            out.append("  " + t("stats.drafts.none") + "\n", style="dim")
+        out.append(t("stats.prefs", n=s.get("preferences", 0)) + "\n")
         out.append(t("stats.trash", n=s.get("trash", 0)) + "\n")
         out.append(
             t("stats.over", max=self.max_tokens, n=self.over_limit),

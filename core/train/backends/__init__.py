@@ -1,26 +1,47 @@
 """Training backends behind one small interface.
 
-A backend module has ``NAME``, ``available() -> str | None`` (None when usable, else why
-not), ``load(config, base_path) -> (model, tokenizer)``, ``add_adapters(model, config) ->
-model`` and ``trainer_args(config) -> dict`` (extra SFTConfig settings).
+A backend module has ``NAME``; ``available(config) -> str | None`` (None when usable, else
+why not, checked cheaply in the process that starts the run); ``load(config, base_path,
+device) -> Loaded``; ``add_adapters(model, config, device) -> model``; and
+``trainer_args(config, device) -> dict`` (SFTConfig settings for that device).
+
+``auto`` is Unsloth on a CUDA GPU where Unsloth is installed, else ``hf``; when Unsloth then
+fails to import in the worker, an ``auto`` run goes on with ``hf`` after one warning line in
+its log, while an explicit ``--backend unsloth`` stops with that line.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from dataclasses import dataclass
+from typing import Any
 
 from core.errors import UserError
 
 NAMES = ("hf", "unsloth")
 
 
+@dataclass
+class Loaded:
+    model: Any
+    tokenizer: Any  # renders and masks the text
+    processing_class: Any  # what the trainer is given (a processor for multimodal checkpoints under Unsloth on CUDA)
+
+
 def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+    """A CUDA device here, without creating a CUDA context (nvidia-smi, else torch's device count)."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=15)
+            return out.returncode == 0 and "GPU" in out.stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return False
 
 
 def unsloth_installed() -> bool:
@@ -30,15 +51,15 @@ def unsloth_installed() -> bool:
 def resolve(name: str) -> str:
     """``auto`` → ``unsloth`` where CUDA and Unsloth exist, else ``hf``."""
     if name == "auto":
-        return "unsloth" if cuda_available() and unsloth_installed() else "hf"
+        return "unsloth" if unsloth_installed() and cuda_available() else "hf"
     if name not in NAMES:
         raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES))
     return name
 
 
-def get_backend(name: str):
-    module = importlib.import_module(f"core.train.backends.{resolve(name)}")
-    why = module.available()
+def get_backend(name: str, config=None):
+    module = importlib.import_module(f"core.train.backends.{name if name in NAMES else resolve(name)}")
+    why = module.available(config)
     if why:
         raise UserError(why)
     return module

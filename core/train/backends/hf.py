@@ -1,23 +1,24 @@
-"""transformers + PEFT + TRL: 4-bit (bitsandbytes) QLoRA on CUDA, plain LoRA on CPU."""
+"""transformers + PEFT + TRL: QLoRA with bitsandbytes 4-bit on CUDA and, since bitsandbytes 0.50,
+on the CPU too; plain LoRA in 16/32 bits when 4-bit is switched off.
+
+On the CPU the run computes in float32 (see ``core.train.device``); the 4-bit weights are
+dequantized per layer to that dtype. The towers of multimodal checkpoints and the output
+head stay unquantized, and LoRA goes on the language model only (``core.train.modules``).
+"""
 
 from __future__ import annotations
 
 from core.errors import UserError
+from core.train.backends import Loaded
 
 NAME = "hf"
 
 
-def available() -> str | None:
+def available(config=None) -> str | None:
     return None
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def packed_attention() -> str:
+def packed_attention(device) -> str:
     """flash-attn's varlen kernels where they exist, else our per-example sdpa (core/train/varlen.py).
 
     Both keep packed examples apart without building an L×L mask; sdpa with a block-diagonal
@@ -25,56 +26,88 @@ def packed_attention() -> str:
     """
     import importlib.util
 
-    if _cuda() and importlib.util.find_spec("flash_attn") is not None:
+    if device.kind == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     from core.train import varlen
 
     return varlen.register()
 
 
-def load(config, base_path: str):
-    import torch
+def quantization(config, dtype, base_path: str):
+    """The ``BitsAndBytesConfig`` to load with, or None (16/32 bits, or a checkpoint stored in 4-bit)."""
+    from core.train.device import prequantized
+
+    if prequantized(base_path):
+        if not config.load_in_4bit:
+            raise UserError(
+                f"{base_path} is stored in 4-bit (bitsandbytes); it cannot be trained in 16 bits",
+                hint="train it with --load-in-4bit, or register its 16-bit sibling and train that with --no-load-in-4bit",
+            )
+        return None  # its config.json carries the quantization_config
+    if not config.load_in_4bit:
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError as exc:
+        raise UserError("4-bit loading needs bitsandbytes", hint="pip install bitsandbytes, or load the model in 16 bits: `nastavnik train --no-load-in-4bit …`") from exc
+    from core.train.modules import NOT_QUANTIZED
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+        llm_int8_skip_modules=list(NOT_QUANTIZED),
+    )
+
+
+def keep_4bit_layout_trainable(model) -> int:
+    """bitsandbytes 0.50 repacks a CPU ``Linear4bit`` weight for its AVX512-BF16 kernel on the first
+    forward without gradients (an eval step, a generate) and never unpacks it; backward through
+    the packed weight is wrong from then on. Keep every layer on the trainable layout."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count
+
+
+def load(config, base_path: str, device) -> Loaded:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kwargs: dict = {"trust_remote_code": False}
+    from core.train.device import compute_dtype, torch_dtype
+
+    dtype = torch_dtype(compute_dtype(config.dtype, device))
+    kwargs: dict = {"trust_remote_code": False, "dtype": dtype, "device_map": {"": device.torch_device}}
     if config.packing:
-        kwargs["attn_implementation"] = packed_attention()
-    if _cuda():
-        bf16 = torch.cuda.is_bf16_supported()
-        kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float16
-        if config.load_in_4bit:
-            try:
-                from transformers import BitsAndBytesConfig
-                import bitsandbytes  # noqa: F401
-            except ImportError as exc:
-                raise UserError("4-bit loading needs bitsandbytes", hint="pip install bitsandbytes, or pass --no-4bit") from exc
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=kwargs["dtype"],
-            )
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    else:
-        kwargs["dtype"] = torch.float32
+        kwargs["attn_implementation"] = packed_attention(device)
+    quant = quantization(config, dtype, base_path)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
-    return model, tokenizer
+    if device.kind == "cpu":
+        keep_4bit_layout_trainable(model)
+    return Loaded(model, tokenizer, tokenizer)
 
 
-def add_adapters(model, config):
+def add_adapters(model, config, device):
     from peft import LoraConfig, get_peft_model
+
+    from core.train.modules import lora_targets
 
     if getattr(model, "is_loaded_in_4bit", False):
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    targets = [t for t in config.targets if t in names]
-    if not targets:
+        # checkpointing saves GPU memory; on the CPU it only costs time (bench/train.py)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device.kind == "cuda")
+    targets, found = lora_targets(model, config.targets)
+    if not found:
         raise UserError(
-            f"none of the LoRA targets {', '.join(config.targets)} exist in this model",
-            hint="set --targets to its linear layer names",
+            f"none of the LoRA targets {', '.join(config.targets)} exist in this model's language model",
+            hint="give a preset whose targets match this model (`nastavnik presets`), or train a model of a known family",
         )
     lora = LoraConfig(
         r=config.lora_r,
@@ -87,26 +120,38 @@ def add_adapters(model, config):
     return get_peft_model(model, lora)
 
 
-def trainer_args(config) -> dict:
-    import torch
+def trainer_args(config, device) -> dict:
+    from core.train.device import compute_dtype
 
-    if not torch.cuda.is_available():
+    dtype = compute_dtype(config.dtype, device)
+    if device.kind == "cpu":
         # fp32 and no gradient checkpointing: TRL's defaults (bf16 autocast, checkpointing)
         # made a CPU step of the demo model ~12× slower (bench/train.py); memory is not what
-        # a CPU run is short of
-        return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
-    bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16, "gradient_checkpointing": True, "optim": "adamw_torch"}
+        # a CPU run is short of. Several CPU processes talk over gloo.
+        args = {"use_cpu": True, "bf16": dtype == "bfloat16", "fp16": False, "gradient_checkpointing": False}
+        if device.world_size > 1:
+            args.update(ddp_backend="gloo", ddp_find_unused_parameters=False)
+        return args
+    return {"bf16": dtype == "bfloat16", "fp16": dtype == "float16", "gradient_checkpointing": True, "optim": "adamw_torch",
+            "ddp_find_unused_parameters": False}
 
 
-def accelerate_command(worker_args: list[str], num_gpus: int, *, python: str | None = None) -> list[str]:
-    """The command that runs the worker on several GPUs with ``accelerate launch``."""
+def launch_command(worker_args: list[str], config, *, python: str | None = None) -> list[str]:
+    """The command that runs the worker in several processes with ``accelerate launch``.
+
+    ``--gpus N``: one process per CUDA GPU; ``--processes N``: N CPU processes (gloo), the
+    identical code path, which is how it is tested without GPUs. Precision is not given to
+    accelerate: each process takes it from its device (``core.train.device``).
+    """
     import sys
 
-    if num_gpus < 2:
-        return [python or sys.executable, "-m", "core.train.worker", *worker_args]
+    py = python or sys.executable
+    n = max(config.num_gpus, config.num_processes)
+    if n < 2:
+        return [py, "-m", "core.train.worker", *worker_args]
+    # --multi_gpu is accelerate's torchrun launcher for both: on a machine without CUDA each
+    # process finds no GPU and joins a gloo group (its --cpu switch would start one process)
     return [
-        python or sys.executable, "-m", "accelerate.commands.launch",
-        "--multi_gpu", "--num_processes", str(num_gpus), "--num_machines", "1", "--mixed_precision", "bf16",
-        "-m", "core.train.worker", *worker_args,
+        py, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "core.train.worker", *worker_args,
     ]

@@ -1,67 +1,116 @@
-"""Unsloth on CUDA: FastLanguageModel, 4-bit base, Unsloth gradient checkpointing.
+"""Unsloth: ``FastLanguageModel``, 4-bit bases, its gradient checkpointing and fused kernels.
 
-Unsloth patches transformers, PEFT and TRL when it is imported, so it must be imported
-before them: ``load`` is the first step of the pipeline and imports it before anything
-imports trl. Without an NVIDIA GPU Unsloth raises at import time, so check CUDA first.
+On an NVIDIA GPU Unsloth patches transformers, PEFT and TRL with its kernels; without one
+(Unsloth 2026.10+) it falls back to training on the CPU with stock transformers + PEFT + TRL
+— 4-bit through bitsandbytes included — which is how this backend is tested here. Either way
+``import unsloth`` patches TRL for the whole process, so it happens first, in the worker
+process only (never in the CLI or the app), before anything imports trl.
+
+What the pipeline gets back differs by model: for ``*ForConditionalGeneration`` checkpoints
+(Gemma 3 4B/12B, Gemma 4, Qwen 3.5) Unsloth on CUDA hands over to ``FastModel`` and returns
+an ``AutoProcessor``; its ``.tokenizer`` renders and masks the text, the processor itself is
+what Unsloth's trainer expects as ``processing_class``. On the CPU the same checkpoint comes
+back with a plain tokenizer. ``split_processor`` handles both.
 """
 
 from __future__ import annotations
 
+import importlib.util
+
 from core.errors import UserError
+from core.train.backends import Loaded
 
 NAME = "unsloth"
 
 
-def cuda_available() -> bool:
-    from core.train.backends import cuda_available as check
-
-    return check()
-
-
-def available() -> str | None:
-    import importlib.util
-
-    if not cuda_available():
-        return "the unsloth backend needs an NVIDIA GPU with CUDA and none is visible here — use --backend hf (CPU) or auto"
+def available(config=None) -> str | None:
+    """Why this backend cannot run here, checked without importing Unsloth (the app and CLI stay fast)."""
     if importlib.util.find_spec("unsloth") is None:
-        return "the unsloth backend needs the unsloth package — pip install unsloth (or use --backend hf)"
+        return "the unsloth backend needs the unsloth package — `make install`, or use --backend hf"
+    if config is not None and max(config.num_gpus, getattr(config, "num_processes", 1)) > 1:
+        return ("the unsloth backend trains on one device here; for --gpus/--processes N use --backend hf "
+                "(transformers + PEFT under accelerate, the same data and masks)")
     return None
 
 
-def load(config, base_path: str):
-    why = available()
+def import_unsloth() -> str | None:
+    """``import unsloth`` (first, so its patches apply); None when it worked, else why not in one line."""
+    import os
+
+    os.environ.setdefault("UNSLOTH_DISABLE_STATISTICS", "1")  # it would otherwise fetch a README from the hub
+    try:
+        import unsloth  # noqa: F401
+    except Exception as exc:  # ImportError, RuntimeError (no usable device), torchvision mismatches…
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"Unsloth cannot be imported here: {type(exc).__name__}: {first[:200]}"
+    return None
+
+
+def split_processor(returned):
+    """(the text tokenizer, what the trainer gets as ``processing_class``) from what Unsloth returned."""
+    tokenizer = getattr(returned, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "convert_tokens_to_ids"):
+        return tokenizer, returned
+    return returned, returned
+
+
+def load(config, base_path: str, device) -> Loaded:
+    why = import_unsloth()
     if why:
-        raise UserError(why)
-    import unsloth  # noqa: F401  (first: it patches transformers/peft/trl)
+        raise UserError(why, hint="use --backend hf (or auto, which falls back to it)")
     from unsloth import FastLanguageModel
 
-    model, tokenizer = FastLanguageModel.from_pretrained(
+    from core.train.device import torch_dtype
+
+    model, returned = FastLanguageModel.from_pretrained(
         model_name=base_path,
         max_seq_length=config.max_seq_len,
         load_in_4bit=config.load_in_4bit,
-        dtype=None,  # Unsloth picks bf16 where the GPU has it
+        dtype=None if config.dtype == "auto" else torch_dtype(config.dtype),  # Unsloth picks bf16 where the device has it
+        local_files_only=True,
+        use_gradient_checkpointing=_checkpointing(device),
     )
-    return model, tokenizer
+    tokenizer, processing_class = split_processor(returned)
+    return Loaded(model, tokenizer, processing_class)
 
 
-def add_adapters(model, config):
+def _checkpointing(device):
+    # Unsloth's offloaded checkpointing saves VRAM; on the CPU it only costs time
+    return "unsloth" if device.kind == "cuda" else False
+
+
+def add_adapters(model, config, device):
     from unsloth import FastLanguageModel
 
-    return FastLanguageModel.get_peft_model(
-        model,
+    from core.train.modules import lora_targets
+
+    targets, found = lora_targets(model, config.targets)
+    if not found:
+        raise UserError(f"none of the LoRA targets {', '.join(config.targets)} exist in this model's language model")
+    kwargs = dict(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.targets),
         bias="none",
-        use_gradient_checkpointing="unsloth",
+        use_gradient_checkpointing=_checkpointing(device),
         random_state=config.seed,
         max_seq_length=config.max_seq_len,
     )
+    if device.kind == "cuda":
+        # FastModel builds its own regex from these switches and the leaf names: language only
+        kwargs.update(target_modules=found, finetune_vision_layers=False, finetune_language_layers=True,
+                      finetune_attention_modules=True, finetune_mlp_modules=True)
+    else:
+        kwargs["target_modules"] = targets  # the CPU fallback passes it to PEFT as it is
+    return FastLanguageModel.get_peft_model(model, **kwargs)
 
 
-def trainer_args(config) -> dict:
-    import torch
+def trainer_args(config, device) -> dict:
+    from core.train.device import compute_dtype
 
-    bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16, "optim": "adamw_8bit"}
+    dtype = compute_dtype(config.dtype, device)
+    if device.kind == "cpu":
+        # Unsloth's CPU fallback would swap adamw_8bit for fused AdamW itself; ask for what runs
+        return {"use_cpu": True, "bf16": dtype == "bfloat16", "fp16": False, "optim": "adamw_torch_fused",
+                "gradient_checkpointing": False}
+    return {"bf16": dtype == "bfloat16", "fp16": dtype == "float16", "optim": "adamw_8bit"}

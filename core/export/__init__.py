@@ -1,0 +1,202 @@
+"""Export: a trained run (or any HF model folder) → merged HF folder → GGUF files + Modelfile.
+
+One module per job; ``export()`` runs the steps in order, each reported through
+``progress(ExportEvent)``:
+
+1. ``merge``    — ``core.export.merge``: the LoRA adapter merged into the full-precision base
+                  (``merge_and_unload``, not into a 4-bit copy); the merged folder keeps the
+                  tokenizer files byte for byte. What to merge comes from
+                  ``core.export.source.resolve_source`` (a run id, a model name or a folder).
+2. ``convert``  — llama.cpp's own ``convert_hf_to_gguf.py`` (from the pinned llama-cpp-python
+                  source, see ``core.llamacpp``) writes an F16 GGUF; chat template, BOS/EOS
+                  and the end-of-turn token travel in its metadata.
+3. ``quantize`` — ``llama_cpp.llama_model_quantize`` makes Q8_0, Q4_K_M, … from the F16 file.
+4. ``parity``   — ``core.export.parity``: the prompt llama.cpp builds from the embedded
+                  template, its token ids and greedy answers are compared with the HF model.
+   Then the Modelfile (``core.export.modelfile``) is written next to the files.
+5. ``register`` — ``core.export.register``: files move from a temporary folder into
+                  ``exports/<name>/`` only at the end, then each GGUF is registered in the
+                  store with its sha256, size, quant, run id, base and dataset hash. A failed
+                  export leaves nothing registered.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from core.errors import UserError
+from core.export.common import ExportEvent, Progress, quiet_transformers, sha256_file
+from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files, merge
+from core.export.modelfile import (
+    _GO_TEMPLATES,
+    _STOPS,
+    modelfile_text,
+    template_family,
+    trained_template,
+    write_modelfile,
+)
+from core.export.parity import (
+    DEFAULT_QUESTIONS,
+    AnswerParity,
+    ParityReport,
+    eval_questions,
+    gguf_chat_prompt,
+    gguf_greedy,
+    hf_greedy,
+    parity_check,
+)
+from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
+from core.export.source import Source, resolve_source
+from core.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
+
+DEFAULT_QUANTS = ("q8_0",)
+T = TypeVar("T")
+
+__all__ = [
+    "AnswerParity", "DEFAULT_QUANTS", "DEFAULT_QUESTIONS", "ExportEvent", "ExportResult", "ExportedFile",
+    "ParityReport", "Progress", "Source", "TOKENIZER_FILES", "copy_tokenizer_files", "eval_questions", "export",
+    "gguf_chat_prompt", "gguf_greedy", "hf_greedy", "merge", "modelfile_text", "parity_check", "parse_quants",
+    "quiet_transformers", "register", "resolve_source", "sha256_file", "template_family", "trained_template",
+]
+
+
+def parse_quants(text: str | None) -> list[str]:
+    if not text:
+        return list(DEFAULT_QUANTS)
+    out: list[str] = []
+    for part in text.replace(" ", ",").split(","):
+        q = part.strip().lower()
+        if not q:
+            continue
+        if q not in QUANTS:
+            raise UserError(f"unknown quantization {q!r}", hint="use any of: " + ", ".join(QUANTS))
+        if q not in out:
+            out.append(q)
+    if not out:
+        raise UserError("no quantization given", hint="for example --quant q8_0,q4_k_m")
+    return out
+
+
+# ---------------------------------------------------------------------------- the steps
+
+
+def _timed(report: Progress, seconds: dict[str, float], stage: str, start: str, done: str, fn: Callable[[], T]) -> T:
+    """Run one single-part step: ``(stage, 0, 1, start)``, the work, ``(stage, 1, 1, done)``."""
+    t0 = time.monotonic()
+    report(ExportEvent(stage, 0, 1, start))
+    out = fn()
+    seconds[stage] = round(time.monotonic() - t0, 3)
+    report(ExportEvent(stage, 1, 1, done.format(s=seconds[stage])))
+    return out
+
+
+def _fetch_converter(ws, report: Progress) -> None:
+    report(ExportEvent("fetch", 0, 1, "llama.cpp converter"))
+    converter_dir(ws.cache_dir, progress=lambda m: report(ExportEvent("fetch", 0, 1, m)))
+    report(ExportEvent("fetch", 1, 1, "llama.cpp converter ready"))
+
+
+def _convert(ws, merged: Path, f16: Path, log_file: Path) -> Path:
+    convert_hf_to_gguf(merged, f16, outtype="f16", cache_dir=ws.cache_dir, log_file=log_file)
+    return f16
+
+
+def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
+                  report: Progress, seconds: dict[str, float]) -> dict[str, Path]:
+    """Every quant asked for, from the F16 file (F32 straight from the merged folder)."""
+    files: dict[str, Path] = {}
+    todo = [q for q in quants if q not in ("f16",)]
+    t0 = time.monotonic()
+    for n, q in enumerate(todo):
+        report(ExportEvent("quantize", n, len(todo), f"quantizing to {q.upper()}"))
+        out = folder / f"{stem}-{q}.gguf"
+        if q == "f32":
+            convert_hf_to_gguf(merged, out, outtype="f32", cache_dir=ws.cache_dir, log_file=log_file)
+        else:
+            quantize(f16, out, q, log_file=log_file)
+        files[q] = out
+    if "f16" in quants:
+        files["f16"] = f16
+    seconds["quantize"] = round(time.monotonic() - t0, 3)
+    report(ExportEvent("quantize", len(todo), len(todo), f"quantized in {seconds['quantize']:.1f} s"))
+    return files
+
+
+def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
+            log_file: Path, report: Progress, seconds: dict[str, float]) -> ParityReport:
+    """F16 always (the reference for the weights), plus the Q8_0 file when it is kept."""
+    t0 = time.monotonic()
+    checked = {"f16": f16, **{q: p for q, p in files.items() if q in ("q8_0",)}}
+    result = parity_check(merged, checked, eval_questions(ws), system=source.system, max_new_tokens=parity_tokens,
+                          log_file=log_file, progress=report)
+    seconds["parity"] = round(time.monotonic() - t0, 3)
+    return result
+
+
+# ---------------------------------------------------------------------------- the whole export
+
+
+def export(
+    ws,
+    ref: str,
+    *,
+    quants: list[str] | None = None,
+    name: str | None = None,
+    system: str | None = None,
+    parity: bool = True,
+    parity_tokens: int = 32,
+    progress: Progress | None = None,
+    staging: Path | None = None,
+    on_folder: Callable[[Path], None] | None = None,
+) -> ExportResult:
+    """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
+
+    ``staging``: the folder to build in (it must not exist; removed at the end, whatever
+    happens), instead of a fresh temporary one under ``exports/``. ``on_folder(path)`` is
+    called with the final folder just before the files move there. A background job names
+    both in its row, so whoever finds its worker killed removes what it left.
+    """
+    report = progress or (lambda e: None)
+    quants = list(quants or DEFAULT_QUANTS)
+    for q in quants:
+        if q not in QUANTS:
+            raise UserError(f"unknown quantization {q!r}", hint="use any of: " + ", ".join(QUANTS))
+    source = resolve_source(ws, ref)
+    if system is not None:
+        source.system = system
+    log_file = ws.logs_dir / "export.log"
+    seconds: dict[str, float] = {}
+
+    _fetch_converter(ws, report)
+    final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
+    if staging is None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
+    else:
+        staging.mkdir(parents=True)
+        tmp = staging
+    try:
+        merged = _timed(report, seconds, "merge",
+                        "merging the adapter into the base" if source.adapter_dir else "copying the model",
+                        "merged in {s:.1f} s", lambda: merge(source, tmp / "merged"))
+        f16 = _timed(report, seconds, "convert", "convert_hf_to_gguf.py → F16", "F16 written in {s:.1f} s",
+                     lambda: _convert(ws, merged, tmp / f"{final_name}-f16.gguf", log_file))
+        files = _quantize_all(ws, merged, f16, quants, tmp, final_name, log_file, report, seconds)
+        parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds) if parity else None
+        write_modelfile(merged, tmp / "Modelfile", f"{final_name}-{quants[0]}.gguf", system=source.system,
+                        family=trained_template(source))
+        if "f16" not in quants:
+            f16.unlink()
+        report(ExportEvent("register", 0, 1, "registering"))
+        if on_folder is not None:
+            on_folder(final_dir)
+        result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
+                         parity=parity_report, seconds=seconds)
+        report(ExportEvent("done", 1, 1, str(final_dir)))
+        return result
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,360 @@
+"""Exports as background jobs, like training runs: start, follow, cancel, clean up after a kill.
+
+A job is a row in ``export_jobs`` plus a detached worker (``python -m core.export.worker``,
+see ``core.jobs``) that runs the same ``core.export.export`` as ``nastavnik export`` and
+writes each progress event into its row. Jobs run one at a time (the worker waits for a
+lock in the workspace cache while its job is ``queued``), survive the app or terminal that started
+them, and end ``done``, ``failed``, ``cancelled`` or — when the worker vanished —
+``interrupted``. A job that did not end ``done`` leaves nothing behind: its staging folder
+and any published folder whose files were not registered are removed (by the worker, or by
+``refresh`` / ``cancel_job`` when the worker was killed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import jobs
+from core.errors import UserError
+
+STEPS = ("merge", "convert", "quantize", "parity")  # what the progress bar counts
+TERMINAL = ("done", "failed", "cancelled", "interrupted")
+WORKER = "core.export.worker"
+MARKER = WORKER.encode()
+LOCK_NAME = "export-jobs.lock"  # in the workspace cache: one export at a time
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def staging_dir(ws, job_id: int) -> Path:
+    return ws.exports_dir / f".job-{int(job_id)}.part"
+
+
+def log_path(ws, job_id: int) -> Path:
+    return ws.logs_dir / f"export-job-{int(job_id)}.log"
+
+
+# ---------------------------------------------------------------------------- start
+
+
+def active_job_for(store, source: str) -> object | None:
+    """The queued or running job exporting ``source``, if any."""
+    return next((j for j in store.list_export_jobs(status=("queued", "running")) if j.source == str(source)), None)
+
+
+def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None = None, system: str | None = None,
+              parity: bool = True, store=None):
+    """Check what to export now (errors show at once, not in a log), create the job, start its worker."""
+    from core.export import DEFAULT_QUANTS, parse_quants
+    from core.export.source import resolve_source
+
+    quants = parse_quants(",".join(quants)) if quants else list(DEFAULT_QUANTS)
+    if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
+        raise UserError(f"{name!r} cannot name an export folder", hint="use letters, digits, '-' and '_'")
+    source = resolve_source(ws, str(ref))
+    own = store is None
+    store = store or ws.store()
+    try:
+        refresh(ws, store)
+        busy = active_job_for(store, str(ref))
+        if busy is not None:
+            raise UserError(f"{ref} is already being exported (export job {busy.id}, {busy.status})",
+                            hint=f"follow it: `nastavnik exports show {busy.id}`")
+        run_id = source.run_id if isinstance(source.run_id, int) else None
+        job = store.create_export_job(source=str(ref), quants=quants, name=name or None, run_id=run_id,
+                                      parity=parity, system=system)
+        log = log_path(ws, job.id)
+        try:
+            cmd = [sys.executable, "-m", WORKER, "--home", str(ws.home), "--job", str(job.id)]
+            pid = jobs.spawn_detached(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
+        except OSError as exc:
+            store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now())
+            raise UserError(f"cannot start the export worker: {exc}") from exc
+        return store.update_export_job(job.id, pid=pid, log_path=str(log))
+    finally:
+        if own:
+            store.close()
+
+
+# ---------------------------------------------------------------------------- liveness and clean-up
+
+
+def worker_alive(job) -> bool:
+    """Whether the job's worker lives (a job still queued may be mid-spawn)."""
+    young = job.status == "queued" and jobs.age_s(job.created) < jobs.STALE_S
+    return jobs.pid_alive(job.pid, marker=MARKER, starting=young)
+
+
+def refresh(ws, store) -> list[int]:
+    """Mark jobs whose worker died (kill -9, reboot) or hung as ``interrupted`` and remove what
+    they left; their ids."""
+    changed = []
+    for job in store.list_export_jobs(status=("queued", "running")):
+        alive = worker_alive(job)
+        if job.status == "running":
+            dead = not alive or jobs.age_s(job.heartbeat) > jobs.STALE_S
+        elif job.pid is not None:
+            dead = not alive
+        else:  # queued and no worker was ever started (the starting process died)
+            dead = jobs.age_s(job.created) > jobs.STALE_S * 5
+        if not dead:
+            continue
+        if alive:  # beating no more but still there (hung): it must not write after its clean-up
+            _signal(job.pid, signal.SIGKILL)
+        if store.claim_export_job(job.id, expect=(job.status,), status="interrupted", finished=_now(),
+                                  error="the export worker stopped without finishing (killed or crashed)"):
+            clean_up(ws, store, store.get_export_job(job.id))
+            changed.append(job.id)
+    return changed
+
+
+def clean_up(ws, store, job) -> list[Path]:
+    """Remove what an export that did not finish left in ``exports/``; the folders removed."""
+    if job.status == "done":
+        return []
+    removed = []
+    exports = ws.exports_dir.resolve()
+    staging = Path(job.staging) if job.staging else staging_dir(ws, job.id)
+    if staging.exists() and staging.resolve().parent == exports:
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    if job.folder:
+        folder = Path(job.folder)
+        inside = str(folder.resolve()) + os.sep
+        registered = [m for m in store.list_models(kind="gguf") if str(Path(m.path).resolve()).startswith(inside)]
+        if folder.exists() and folder.resolve().parent == exports and not registered:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+# ---------------------------------------------------------------------------- cancel / wait
+
+
+def cancel_job(ws, job_id: int, *, store=None, wait_s: float = 30.0):
+    """Stop a job: SIGTERM (and SIGCONT, should it be stopped), SIGKILL after ``wait_s``; nothing is
+    left registered or in ``exports/``. A job already registering its files finishes ``done``."""
+    own = store is None
+    store = store or ws.store()
+    try:
+        refresh(ws, store)
+        job = store.get_export_job(job_id)
+        if job.status in TERMINAL:
+            raise UserError(f"export job {job_id} is already {job.status}")
+        store.update_export_job(job.id, cancel_requested=1)
+        if worker_alive(job):
+            _signal(job.pid, signal.SIGTERM)
+            _signal(job.pid, signal.SIGCONT)  # a stopped worker handles the SIGTERM only once it runs
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and worker_alive(job):
+                job = store.get_export_job(job.id)
+                if job.status in TERMINAL and not jobs.pid_alive(job.pid, marker=MARKER):
+                    break
+                time.sleep(0.1)
+            if worker_alive(job):
+                _signal(job.pid, signal.SIGKILL)
+                _wait_gone(job)
+        store.claim_export_job(job.id, expect=("queued", "running"), status="cancelled", finished=_now())
+        job = store.get_export_job(job.id)
+        clean_up(ws, store, job)
+        return job
+    finally:
+        if own:
+            store.close()
+
+
+def wait_job(ws, job_id: int, *, timeout: float = 600.0, poll: float = 0.2, on_update=None, store=None):
+    """Block until the job ends (or ``timeout``); ``on_update(job)`` on each poll."""
+    own = store is None
+    store = store or ws.store()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            refresh(ws, store)
+            job = store.get_export_job(job_id)
+            if on_update:
+                on_update(job)
+            if job.status in TERMINAL:
+                return job
+            if time.monotonic() > deadline:
+                raise UserError(f"export job {job_id} is still {job.status} after {timeout:.0f} s")
+            time.sleep(poll)
+    finally:
+        if own:
+            store.close()
+
+
+def _signal(pid: int | None, sig: int) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(pid, sig)  # the worker leads its session: the converter it runs goes too
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _wait_gone(job, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and jobs.pid_alive(job.pid, marker=MARKER):
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+@dataclass
+class JobProgress:
+    """Where a job stands, for a bar: ``fraction`` of the steps done, the step, seconds left."""
+
+    fraction: float
+    step: str | None  # one of STEPS, or "fetch"/"register"/"done" around them
+    index: int  # 1-based position of ``step`` in the steps (0 before the first)
+    steps: int
+    eta_s: float | None
+
+
+def steps_of(job) -> tuple[str, ...]:
+    return STEPS if job.parity else tuple(s for s in STEPS if s != "parity")
+
+
+def job_progress(job, history: dict[str, float] | None = None, *, now_s: float | None = None) -> JobProgress:
+    """``history``: the seconds each step took last time (``result["seconds"]`` of the newest
+    finished job); without it the ETA comes only from the pace inside the current step."""
+    steps = steps_of(job)
+    if job.status == "done":
+        return JobProgress(1.0, "done", len(steps), len(steps), 0.0)
+    recorded = job.steps or {}
+    done = 0.0
+    current = None
+    for s in steps:
+        info = recorded.get(s) or {}
+        if info.get("seconds") is not None:
+            done += 1
+        elif s == job.stage:
+            current = s
+            if job.total:
+                done += min(job.done, job.total) / job.total
+    step = current or job.stage
+    index = steps.index(current) + 1 if current else sum(1 for s in steps if (recorded.get(s) or {}).get("seconds") is not None)
+    eta = _eta(job, steps, recorded, current, history, now_s)
+    return JobProgress(done / len(steps), step, index, len(steps), eta)
+
+
+def _eta(job, steps, recorded, current, history, now_s) -> float | None:
+    if job.status != "running":
+        return None
+    elapsed = None
+    if current and (recorded.get(current) or {}).get("started"):
+        elapsed = max(0.0, (now_s if now_s is not None else time.time()) - _epoch(recorded[current]["started"]))
+    left_after = [s for s in steps if (recorded.get(s) or {}).get("seconds") is None and s != current]
+    if history and all(s in history for s in steps):
+        rest = sum(history[s] for s in left_after)
+        if current:
+            expected = history[current]
+            if job.total > 1 and job.done and elapsed is not None:  # a step in parts: its own pace
+                expected = elapsed / job.done * job.total
+            rest += max(0.0, expected - (elapsed or 0.0))
+        return rest
+    if current and not left_after and job.total > 1 and job.done and elapsed is not None:
+        return elapsed / job.done * (job.total - job.done)
+    return None
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def last_seconds(store) -> dict[str, float] | None:
+    """The seconds each step took in the newest finished job (for ETAs)."""
+    for job in store.list_export_jobs(status="done", limit=5):
+        secs = (job.result or {}).get("seconds") or {}
+        if secs:
+            return {k: float(v) for k, v in secs.items()}
+    return None
+
+
+def parity_outcome(result: dict | None) -> tuple[bool | None, str]:
+    """(ok, the line to show): the summary when all is equal, else the first mismatch that names a
+    differing token (the first warning when none does); (None, "") when no check ran."""
+    parity = (result or {}).get("parity")
+    if not parity:
+        return None, ""
+    if parity.get("ok"):
+        by_quant: dict[str, list] = {}
+        for a in parity.get("answers") or []:
+            by_quant.setdefault(a["quant"], []).append(a)
+        answers = ", ".join(f"{q} {sum(a['first_diff'] is None for a in lst)}/{len(lst)}" for q, lst in by_quant.items())
+        return True, "prompt, ids, BOS, EOS equal" + (f"; same answers {answers}" if answers else "")
+    warnings = parity.get("warnings") or []
+    first = next((w for w in warnings if "token" in w and ("differ" in w or "DIFFER" in w)), warnings[0] if warnings else "")
+    return False, first
+
+
+# ---------------------------------------------------------------------------- export and chat
+
+
+@dataclass
+class Lineup:
+    """Who sits side by side in Chat after a run: its base, the previous run, the run itself.
+
+    Each is a registered GGUF name, or None while it has no GGUF yet (``to_export`` says what
+    to export for it: the base without an adapter — once, then reused — and the run)."""
+
+    run_id: int
+    base_ref: str
+    base: str | None = None
+    previous: str | None = None
+    tuned: str | None = None
+
+    @property
+    def models(self) -> list[str]:
+        return [m for m in (self.base, self.previous, self.tuned) if m]
+
+    @property
+    def to_export(self) -> list[str]:
+        return ([self.base_ref] if self.base is None else []) + ([str(self.run_id)] if self.tuned is None else [])
+
+
+def _newest_gguf(models, quant: str) -> str | None:
+    models = sorted(models, key=lambda m: (m.quant == quant, m.id))
+    return models[-1].name if models else None
+
+
+def chat_lineup(store, run_id: int, *, quant: str = "q8_0") -> Lineup:
+    """The GGUFs to chat with after ``run_id`` finished (see ``Lineup``)."""
+    run = store.get_run(run_id)
+    if run.status != "done":
+        raise UserError(f"run {run_id} is {run.status}, not done", hint="export and chat need a finished run")
+    ggufs = [m for m in store.list_models(kind="gguf") if Path(m.path).is_file()]
+    base_model = store.find_model(run.base)
+    base_names = {run.base, str((run.config or {}).get("base") or "")}
+    if base_model is not None:
+        base_names |= {base_model.path, str(Path(base_model.path).resolve())}
+    base_names.discard("")
+    lineup = Lineup(run_id=run.id, base_ref=base_model.name if base_model is not None else run.base)
+    lineup.base = _newest_gguf([m for m in ggufs if m.run_id is None and m.base in base_names], quant)
+    lineup.tuned = _newest_gguf([m for m in ggufs if m.run_id == run.id], quant)
+    for prev in store.list_runs(status="done"):
+        if prev.id < run.id and prev.base == run.base:
+            lineup.previous = _newest_gguf([m for m in ggufs if m.run_id == prev.id], quant)
+            if lineup.previous:
+                break
+    return lineup
+
+
+def _now() -> str:
+    from core.store.base import now
+
+    return now()

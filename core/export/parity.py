@@ -1,0 +1,280 @@
+"""Step 4 of an export: the GGUF files checked against the HF model they came from.
+
+``parity_check`` compares, for a few questions: the prompt text llama.cpp builds from the
+template embedded in the GGUF with the one transformers builds from the tokenizer's
+(``template_equal``), their token ids (``tokens_equal``, which also catches a doubled BOS),
+the end-of-sequence token, and greedy answers token by token for each quant. Every mismatch
+becomes a warning naming the first differing character or token; ``ParityReport.ok`` is
+true only when there are none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.errors import UserError
+from core.export.common import ExportEvent, Progress, quiet_transformers
+from core.llamacpp import load_llama
+
+DEFAULT_QUESTIONS = (
+    "Что такое LoRA?",
+    "Зачем нужна оценочная выборка?",
+    "Как выбрать скорость обучения?",
+)
+
+
+@dataclass
+class AnswerParity:
+    question: str
+    quant: str
+    matched: int  # tokens equal from the start
+    hf_tokens: int
+    gguf_tokens: int
+    hf_stopped: bool  # ended with EOS before the token limit
+    gguf_stopped: bool
+    first_diff: str | None = None
+    hf_answer: str = ""
+    gguf_answer: str = ""
+
+    @property
+    def equal(self) -> bool:
+        return self.first_diff is None
+
+
+@dataclass
+class ParityReport:
+    template_equal: bool = False
+    tokens_equal: bool = False
+    double_bos: bool = False
+    eos_equal: bool = False
+    eos_token: str = ""
+    prompt_hf: str = ""
+    prompt_gguf: str = ""
+    answers: list[AnswerParity] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.warnings
+
+    def summary(self) -> str:
+        parts = [
+            "template " + ("equal" if self.template_equal else "DIFFERS"),
+            "token ids " + ("equal" if self.tokens_equal else "DIFFER"),
+            "BOS " + ("DOUBLED" if self.double_bos else "once"),
+            "EOS " + (f"{self.eos_token!r} equal" if self.eos_equal else "DIFFERS"),
+        ]
+        by_quant: dict[str, list[AnswerParity]] = {}
+        for a in self.answers:
+            by_quant.setdefault(a.quant, []).append(a)
+        for quant, answers in by_quant.items():
+            m = sum(a.matched for a in answers)
+            n = sum(max(a.hf_tokens, a.gguf_tokens) for a in answers)
+            same = sum(a.equal for a in answers)
+            parts.append(f"{quant}: {same}/{len(answers)} answers identical, {m}/{n} tokens match")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d["summary"] = self.summary()
+        return d
+
+
+
+def eval_questions(ws, limit: int = 4) -> list[str]:
+    """Questions of the eval split (approved first) for the parity check; defaults if none."""
+    from core.store import PairFilter
+
+    with ws.store() as store:
+        pairs = store.list_pairs(PairFilter(split="eval", status="approved"), limit=limit) or store.list_pairs(
+            PairFilter(split="eval"), limit=limit
+        )
+    return [p.question for p in pairs] or list(DEFAULT_QUESTIONS)
+
+
+def _hf_chat_ids(tok, messages) -> list[int]:
+    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    if hasattr(out, "keys") and "input_ids" in out:
+        out = out["input_ids"]
+    if out and isinstance(out[0], list):
+        out = out[0]
+    return [int(i) for i in out]
+
+
+def _first_diff(a: list[int], b: list[int]) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def _first_char_diff(a: str, b: str) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def gguf_chat_prompt(llm, messages: list[dict]) -> tuple[str, list[int], list[str]]:
+    """The prompt, token ids and stops llama-cpp-python builds from the GGUF's own template.
+
+    This is the path ``Llama.create_chat_completion`` takes for a model with an embedded
+    chat template.
+    """
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise UserError("the GGUF carries no chat template", hint="export again from a model whose tokenizer_config.json has one")
+    eos = llm._model.token_get_text(llm.token_eos())
+    bos = llm._model.token_get_text(llm.token_bos())
+    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[llm.token_eos()])
+    result = formatter(messages=messages)
+    ids = llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+    stops = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+    return result.prompt, ids, stops
+
+
+def gguf_greedy(llm, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], bool]:
+    """Greedy generation with llama.cpp; (new token ids, stopped at an end-of-generation token)."""
+    import llama_cpp
+
+    llm.reset()
+    out: list[int] = []
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            return out, True
+        out.append(int(token))
+        if len(out) >= max_new_tokens:
+            break
+    return out, False
+
+
+def hf_greedy(model, tok, prompt_ids: list[int], max_new_tokens: int, eos_ids: list[int]) -> tuple[list[int], bool]:
+    import torch
+
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+            max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos_ids,
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0],
+        )
+    new = [int(i) for i in out[0][len(prompt_ids):]]
+    for i, t in enumerate(new):
+        if t in eos_ids:
+            return new[:i], True
+    return new, False
+
+
+def parity_check(
+    hf_dir: Path,
+    ggufs: dict[str, Path],
+    questions: list[str] | None = None,
+    *,
+    system: str | None = None,
+    max_new_tokens: int = 32,
+    log_file: Path | None = None,
+    progress: Progress | None = None,
+) -> ParityReport:
+    """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    report = ParityReport()
+    questions = list(questions or DEFAULT_QUESTIONS)
+    tok = AutoTokenizer.from_pretrained(str(hf_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    model.eval()
+
+    def conv(q: str) -> list[dict]:
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
+
+    hf_prompts = {q: tok.apply_chat_template(conv(q), tokenize=False, add_generation_prompt=True) for q in questions}
+    hf_ids = {q: _hf_chat_ids(tok, conv(q)) for q in questions}
+    gen_cfg = getattr(model, "generation_config", None)
+    eos_ids = getattr(gen_cfg, "eos_token_id", None) or tok.eos_token_id
+    eos_ids = [int(i) for i in (eos_ids if isinstance(eos_ids, (list, tuple)) else [eos_ids])]
+    if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
+        eos_ids.insert(0, tok.eos_token_id)
+    hf_answers = {q: hf_greedy(model, tok, hf_ids[q], max_new_tokens, eos_ids) for q in questions}
+
+    first = True
+    order = sorted(ggufs, key=lambda q: (q != "f16", q))
+    for n, (quant) in enumerate(order, 1):
+        if progress:
+            progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))
+        n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
+        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx)
+        try:
+            if first:  # template, ids, BOS and EOS are the same in every quant: check once
+                first = False
+                gguf_eos = llm.token_eos()
+                report.eos_token = llm._model.token_get_text(gguf_eos)
+                report.eos_equal = gguf_eos == tok.eos_token_id and report.eos_token == tok.eos_token
+                if not report.eos_equal:
+                    report.warnings.append(
+                        f"EOS differs: HF {tok.eos_token!r} (id {tok.eos_token_id}) vs GGUF {report.eos_token!r} (id {gguf_eos})"
+                    )
+                report.template_equal = report.tokens_equal = True
+                for q in questions:
+                    g_prompt, g_ids, _ = gguf_chat_prompt(llm, conv(q))
+                    if not report.prompt_hf:
+                        report.prompt_hf, report.prompt_gguf = hf_prompts[q], g_prompt
+                    if g_prompt != hf_prompts[q] and report.template_equal:
+                        report.template_equal = False
+                        report.prompt_hf, report.prompt_gguf = hf_prompts[q], g_prompt
+                        i = _first_char_diff(hf_prompts[q], g_prompt)
+                        report.warnings.append(
+                            f"prompt text differs at character {i}: HF {hf_prompts[q][i:i + 20]!r} vs GGUF {g_prompt[i:i + 20]!r}"
+                        )
+                    if g_ids != hf_ids[q] and report.tokens_equal:
+                        report.tokens_equal = False
+                        i = _first_diff(hf_ids[q], g_ids)
+                        report.warnings.append(
+                            f"prompt token ids differ at position {i}: HF {_tok_desc(tok, hf_ids[q], i)} vs GGUF {_gguf_desc(llm, g_ids, i)}"
+                        )
+                    for label, ids, bos in (("HF", hf_ids[q], tok.bos_token_id), ("GGUF", g_ids, llm.token_bos())):
+                        if len(ids) > 1 and ids[0] == bos and ids[1] == bos and not report.double_bos:
+                            report.double_bos = True
+                            report.warnings.append(f"{label} prompt starts with a doubled BOS")
+            for q in questions:
+                # feed llama.cpp HF's prompt ids: the answers then differ only through the weights
+                g_new, g_stop = gguf_greedy(llm, hf_ids[q], max_new_tokens)
+                h_new, h_stop = hf_answers[q]
+                i = _first_diff(h_new, g_new)
+                matched = len(h_new) if i is None else i
+                diff = None
+                if i is not None:
+                    diff = f"token {i}: HF {_tok_desc(tok, h_new, i)} vs GGUF {_gguf_desc(llm, g_new, i)}"
+                    report.warnings.append(f"{quant} answer to {q!r} differs from HF at {diff}")
+                if h_stop and not g_stop and i is None:
+                    report.warnings.append(f"{quant} did not stop at EOS for {q!r}")
+                report.answers.append(
+                    AnswerParity(
+                        question=q, quant=quant, matched=matched, hf_tokens=len(h_new), gguf_tokens=len(g_new),
+                        hf_stopped=h_stop, gguf_stopped=g_stop, first_diff=diff,
+                        hf_answer=tok.decode(h_new, skip_special_tokens=True),
+                        gguf_answer=llm.detokenize(g_new).decode("utf-8", errors="replace"),
+                    )
+                )
+        finally:
+            llm.close()
+    if progress:
+        progress(ExportEvent("parity", len(order), len(order), report.summary()))
+    return report
+
+
+def _tok_desc(tok, ids: list[int], i: int) -> str:
+    if i is None or i >= len(ids):
+        return "<end>"
+    return f"{tok.convert_ids_to_tokens(ids[i])!r} (id {ids[i]})"
+
+
+def _gguf_desc(llm, ids: list[int], i: int) -> str:
+    if i is None or i >= len(ids):
+        return "<end>"
+    return f"{llm._model.token_get_text(ids[i])!r} (id {ids[i]})"

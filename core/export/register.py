@@ -1,0 +1,129 @@
+"""Step 5 of an export: the files move into ``exports/<name>/``, then each GGUF is registered.
+
+Everything is built in a temporary folder next to the final one; ``publish`` moves it into
+place with one rename and registers every GGUF in one transaction (sha256, size, quant, run
+id, base, dataset hash). If registering fails the folder is removed again: an export is
+either in ``exports/`` and in the store, or in neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.export.common import sha256_file
+from core.export.parity import ParityReport
+from core.export.source import Source
+
+
+@dataclass
+class ExportedFile:
+    quant: str
+    path: Path
+    sha256: str
+    size_bytes: int
+    model_id: int | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+@dataclass
+class ExportResult:
+    name: str
+    folder: Path
+    source: str
+    run_id: str | None
+    base: str | None
+    files: list[ExportedFile]
+    modelfile: Path
+    merged_dir: Path
+    parity: ParityReport | None
+    seconds: dict[str, float]
+    registered: bool
+
+    def file(self, quant: str) -> ExportedFile:
+        for f in self.files:
+            if f.quant == quant:
+                return f
+        raise KeyError(quant)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "folder": str(self.folder),
+            "source": self.source,
+            "run_id": self.run_id,
+            "base": self.base,
+            "files": [f.to_dict() for f in self.files],
+            "modelfile": str(self.modelfile),
+            "merged_dir": str(self.merged_dir),
+            "parity": self.parity.to_dict() if self.parity else None,
+            "seconds": self.seconds,
+            "registered": self.registered,
+        }
+
+
+def unique_folder(root: Path, name: str) -> tuple[str, Path]:
+    """``name`` (or ``name-2``, ``name-3``, …) free under ``root``: the export's name and folder."""
+    candidate, n = name, 1
+    while (root / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate, root / candidate
+
+
+def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
+            parity: ParityReport | None, seconds: dict[str, float]) -> ExportResult:
+    """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
+    os.replace(tmp, final_dir)
+    try:
+        exported: list[ExportedFile] = []
+        for q in quants:
+            path = final_dir / files[q].name
+            exported.append(ExportedFile(q, path, sha256_file(path), path.stat().st_size))
+        result = ExportResult(
+            name=final_dir.name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
+            files=exported, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
+            parity=parity, seconds=seconds, registered=False,
+        )
+        result.registered = register(ws, result, source)
+    except BaseException:
+        shutil.rmtree(final_dir, ignore_errors=True)
+        raise
+    (final_dir / "export.json").write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    return result
+
+
+def register(ws, result: ExportResult, source: Source) -> bool:
+    """Each GGUF into the models table (the training helper's models mixin), all or none."""
+    with ws.store() as store:
+        add = getattr(store, "add_model", None)
+        if add is None:
+            return False
+        with store.transaction():
+            for f in result.files:
+                model = add(
+                    kind="gguf",
+                    name=f"{result.name}-{f.quant}",
+                    path=str(f.path),
+                    run_id=source.run_id,
+                    base=source.base,
+                    quant=f.quant,
+                    sha256=f.sha256,
+                    size_bytes=f.size_bytes,
+                    dataset_sha256=source.dataset_sha256,
+                    meta={
+                        "export": result.name,
+                        "modelfile": str(result.modelfile),
+                        "merged_dir": str(result.merged_dir),
+                        "parity_ok": result.parity.ok if result.parity else None,
+                    },
+                )
+                f.model_id = getattr(model, "id", None)
+    return True

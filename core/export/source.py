@@ -1,0 +1,139 @@
+"""What to export: a run id, a registered model name or a folder, resolved to a ``Source``.
+
+A run or a LoRA adapter folder gives the adapter and the full-precision base it was trained
+on (from the run's row, else the adapter's ``adapter_config.json``); a model folder or a
+registered merged/base model gives the whole model, with no adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+
+
+@dataclass
+class Source:
+    """What to export: an HF folder, optionally with a LoRA adapter to merge into it."""
+
+    name: str
+    model_dir: Path  # the full-precision base (or the whole model when adapter is None)
+    adapter_dir: Path | None = None
+    run_id: int | str | None = None
+    base: str | None = None
+    dataset_sha256: str | None = None
+    system: str | None = None
+
+
+def _is_hf_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _adapter_base(adapter_dir: Path) -> str | None:
+    try:
+        return json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+
+
+def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws=None, **kw) -> Source:
+    base = base_hint or _adapter_base(adapter_dir)
+    if not base:
+        raise UserError(f"{adapter_dir} names no base model", hint="adapter_config.json needs base_model_name_or_path")
+    base_dir = _resolve_model_dir(base, ws)
+    return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base, **kw)
+
+
+def _resolve_model_dir(ref: str, ws) -> Path:
+    """A base given as a folder path or as a registered model's name."""
+    path = Path(ref).expanduser()
+    if _is_hf_dir(path):
+        return path.resolve()
+    if ws is not None:
+        with ws.store() as store:
+            model = _lookup(store.get_model, ref)
+        if model is not None and _is_hf_dir(Path(_get(model, "path"))):
+            return Path(_get(model, "path"))
+        if _is_hf_dir(ws.models_dir / ref):
+            return (ws.models_dir / ref).resolve()
+    raise UserError(
+        f"the base model {ref!r} is not a Hugging Face folder here",
+        hint="give the folder with config.json, or a name from `nastavnik models list`",
+    )
+
+
+def _get(obj, *names, default=None):
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def _lookup(getter, ref: str):
+    """What ``getter`` (store.get_model / store.get_run) finds for ``ref``, or None."""
+    try:
+        return getter(ref)
+    except (UserError, KeyError, ValueError, TypeError):
+        return None
+
+
+def resolve_source(ws, ref: str) -> Source:
+    """A run id, a registered model name, or a folder (HF model or LoRA adapter)."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        path = path.resolve()
+        if (path / "adapter_config.json").is_file():
+            return _source_from_adapter(path, name=path.name, ws=ws)
+        if _is_hf_dir(path):
+            return Source(name=path.name, model_dir=path, base=str(path))
+        raise UserError(f"{path} is neither a model folder nor a LoRA adapter", hint="it needs config.json or adapter_config.json")
+    with ws.store() as store:
+        run = _lookup(store.get_run, ref)
+        model = None if run is not None else _lookup(store.get_model, ref)
+    if run is not None:
+        run_id = _get(run, "id", "run_id", default=ref)
+        adapter = _get(run, "adapter_path", "adapter_dir", "adapter")
+        run_dir = Path(_get(run, "run_dir") or ws.runs_dir / str(run_id))
+        if not adapter and (run_dir / "adapter" / "adapter_config.json").is_file():
+            adapter = run_dir / "adapter"
+        if not adapter or not (Path(adapter) / "adapter_config.json").is_file():
+            status = _get(run, "status", default="?")
+            raise UserError(f"run {run_id} has no adapter yet (status {status})", hint=f"wait until it finishes (`nastavnik runs show {run_id}` shows its status)")
+        base = _get(run, "base", "base_model")
+        cfg = _get(run, "config", default=None) or {}
+        system = _get(cfg, "system", "system_prompt") if cfg else None
+        return _source_from_adapter(
+            Path(adapter),
+            name=f"run-{run_id}",
+            base_hint=str(base) if base else None,
+            ws=ws,
+            run_id=run_id,
+            dataset_sha256=_get(run, "dataset_sha256"),
+            system=system,
+        )
+    if model is not None:
+        mpath = Path(_get(model, "path"))
+        kind = _get(model, "kind", default="")
+        if kind == "gguf":
+            raise UserError(f"{ref} is already a GGUF file", hint="chat with it: `nastavnik chat " + ref + "`")
+        if (mpath / "adapter_config.json").is_file():
+            return _source_from_adapter(
+                mpath, name=str(_get(model, "name")), base_hint=_get(model, "base"), ws=ws,
+                run_id=_get(model, "run_id"), dataset_sha256=_get(model, "dataset_sha256"),
+            )
+        if _is_hf_dir(mpath):
+            return Source(
+                name=str(_get(model, "name")), model_dir=mpath, base=_get(model, "base") or str(_get(model, "name")),
+                run_id=_get(model, "run_id"), dataset_sha256=_get(model, "dataset_sha256"),
+            )
+    if _is_hf_dir(ws.models_dir / ref):
+        d = (ws.models_dir / ref).resolve()
+        return Source(name=ref, model_dir=d, base=ref)
+    raise UserError(
+        f"nothing to export called {ref!r}",
+        hint="give a run id (`nastavnik runs list`), a model name (`nastavnik models list`) or a model folder",
+    )

@@ -1,0 +1,311 @@
+"""The Draft dialog: a teacher model drafts question–answer pairs from a document.
+
+Opened from the Pairs room (w/ц) or the command palette. Choose the teacher (any registered
+GGUF; the choice is kept in the workspace settings), name a file or paste the text, say how
+many pairs, start. The teacher runs in a child process (see the Chat room for why); the
+work is ``core.drafting.draft_from_document`` in a thread worker that gets plain values and
+posts progress back. Esc stops a running draft (the pairs written so far are kept); the
+drafts land as status draft, for review.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Select, Static, TextArea
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.messages import PairsChanged
+
+register(
+    ru={
+        "draft.title": "Черновики от учителя",
+        "draft.teacher": "Учитель",
+        "draft.teacher_pick": "выберите модель",
+        "draft.no_models": "Нет экспортированных моделей: учителем может быть любая GGUF (`nastavnik export`).",
+        "draft.file": "Документ",
+        "draft.file_ph": "путь к текстовому файлу — или вставьте текст ниже",
+        "draft.text": "Текст документа (если файл не указан)",
+        "draft.count": "Сколько пар",
+        "draft.run": "Составить (ctrl+s)",
+        "draft.stop": "Остановить (esc)",
+        "draft.close": "Закрыть",
+        "draft.need_teacher": "Выберите учителя.",
+        "draft.need_text": "Укажите файл или вставьте текст.",
+        "draft.bad_count": "Сколько пар: целое число от 1.",
+        "draft.running": "{done}/{total}: {message}",
+        "draft.st.load": "Загружаю учителя {m}…",
+        "draft.st.split": "Делю {m} на части под контекст учителя…",
+        "draft.st.draft": "{m}",
+        "draft.st.duplicate": "повтор, пропущен: {m}",
+        "draft.st.failed": "не удалось (часть {m})",
+        "draft.st.save": "Сохраняю черновики…",
+        "draft.st.done": "Готово.",
+        "draft.pasted": "вставленный текст",
+        "draft.done": "Сохранено черновиков: {saved} из {requested}; дубликатов пропущено: {duplicates}; не удалось: {failed}.",
+        "draft.stopped": "Остановлено. ",
+        "draft.review": "Проверьте их в списке пар (статус «черновик»): поправьте ответ и одобрите.",
+        "draft.pick_title": "Кто будет учителем? (Enter — выбрать, Esc — отмена)",
+    },
+    en={
+        "draft.title": "Drafts from a teacher",
+        "draft.teacher": "Teacher",
+        "draft.teacher_pick": "choose a model",
+        "draft.no_models": "No exported models yet: any GGUF can teach (`nastavnik export`).",
+        "draft.file": "Document",
+        "draft.file_ph": "path to a text file — or paste the text below",
+        "draft.text": "The document's text (when no file is named)",
+        "draft.count": "Pairs",
+        "draft.run": "Draft (ctrl+s)",
+        "draft.stop": "Stop (esc)",
+        "draft.close": "Close",
+        "draft.need_teacher": "Choose a teacher.",
+        "draft.need_text": "Name a file or paste the text.",
+        "draft.bad_count": "Pairs: a whole number from 1.",
+        "draft.running": "{done}/{total}: {message}",
+        "draft.st.load": "Loading the teacher {m}…",
+        "draft.st.split": "Splitting {m} to fit the teacher's context…",
+        "draft.st.draft": "{m}",
+        "draft.st.duplicate": "a repeat, skipped: {m}",
+        "draft.st.failed": "failed (chunk {m})",
+        "draft.st.save": "Saving the drafts…",
+        "draft.st.done": "Done.",
+        "draft.pasted": "the pasted text",
+        "draft.done": "Drafts saved: {saved} of {requested}; duplicates skipped: {duplicates}; failed: {failed}.",
+        "draft.stopped": "Stopped. ",
+        "draft.review": "Review them in the pairs list (status draft): fix the answer, then approve.",
+        "draft.pick_title": "Who teaches? (Enter chooses, Esc cancels)",
+    },
+)
+
+_CSS = Path(__file__).with_name("draft.tcss").read_text(encoding="utf-8")
+
+
+def teachers(store) -> list[str]:
+    """Every registered GGUF, newest last."""
+    return [m.name for m in store.list_models(kind="gguf")]
+
+
+def default_teacher(ws, names: list[str]) -> str | None:
+    """The teacher last chosen (workspace settings) if it is still registered, else the newest GGUF."""
+    try:
+        chosen = ws.setting("teacher")
+    except UserError:
+        chosen = None
+    if chosen in names:
+        return chosen
+    return names[-1] if names else None
+
+
+class TeacherPickScreen(ModalScreen[str | None]):
+    """Choose the teacher among the registered GGUFs; dismisses its name (None: cancelled)."""
+
+    DEFAULT_CSS = """
+    TeacherPickScreen { align: center middle; }
+    TeacherPickScreen > Vertical { width: 60; height: auto; max-height: 20; border: thick $accent; background: $surface; }
+    TeacherPickScreen #pick-title { padding: 0 1; text-style: bold; }
+    TeacherPickScreen OptionList { height: auto; max-height: 16; }
+    """
+    BINDINGS = [Binding("escape", "cancel", show=False)]
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(t("draft.pick_title"), id="pick-title")
+            yield OptionList(*self.names, id="pick-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#pick-list", OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.names[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DraftScreen(ModalScreen[int | None]):
+    """Dismisses with how many drafts were saved (None: none were)."""
+
+    DEFAULT_CSS = _CSS
+    BINDINGS = [
+        Binding("escape", "stop_or_close", show=False),
+        Binding("ctrl+s", "run", show=False, priority=True),
+    ]
+
+    def __init__(self, ws, *, text: str = "", path: str = "") -> None:
+        super().__init__()
+        self.ws = ws
+        self.text = text
+        self.path = path
+        self.busy = False
+        self.saved = 0
+        self.report = None
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="draft-box"):
+            yield Static(t("draft.title"), id="draft-title")
+            with Horizontal(classes="draft-row"):
+                yield Label(t("draft.teacher"), classes="draft-label")
+                yield Select([], prompt=t("draft.teacher_pick"), id="draft-teacher")
+            with Horizontal(classes="draft-row"):
+                yield Label(t("draft.file"), classes="draft-label")
+                yield Input(self.path, placeholder=t("draft.file_ph"), id="draft-file")
+            with Horizontal(classes="draft-row"):
+                yield Label(t("draft.count"), classes="draft-label")
+                yield Input("10", id="draft-count", type="integer")
+            yield Label(t("draft.text"))
+            yield TextArea(self.text, id="draft-text", soft_wrap=True, tab_behavior="focus")
+            yield ProgressBar(id="draft-progress", show_eta=False)
+            yield Static("", id="draft-status")
+            with VerticalScroll(id="draft-results"):
+                yield Static("", id="draft-list")
+            with Horizontal(id="draft-buttons"):
+                yield Button(t("draft.run"), id="draft-run", variant="primary")
+                yield Button(t("draft.close"), id="draft-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#draft-progress", ProgressBar).display = False
+        self._load_teachers()
+        self.query_one("#draft-file", Input).focus()
+
+    @work(thread=True, exclusive=True, group="draft-teachers")
+    def _load_teachers(self) -> None:
+        from core.store import Store
+
+        with Store(self.ws.db_path, migrate=False) as store:
+            names = teachers(store)
+        self.app.call_from_thread(self._show_teachers, names, default_teacher(self.ws, names))
+
+    def _show_teachers(self, names: list[str], chosen: str | None) -> None:
+        if not self.is_mounted:
+            return
+        sel = self.query_one("#draft-teacher", Select)
+        sel.set_options([(n, n) for n in names])
+        if chosen:
+            sel.value = chosen
+        if not names:
+            self.status(t("draft.no_models"))
+
+    def status(self, text: str) -> None:
+        self.query_one("#draft-status", Static).update(text)
+
+    # ------------------------------------------------------------ running
+
+    @on(Button.Pressed, "#draft-run")
+    def _run_pressed(self) -> None:
+        self.action_run()
+
+    @on(Button.Pressed, "#draft-close")
+    def _close_pressed(self) -> None:
+        self.action_stop_or_close()
+
+    def action_run(self) -> None:
+        if self.busy:
+            return
+        sel = self.query_one("#draft-teacher", Select)
+        if sel.is_blank() or not isinstance(sel.value, str):
+            self.notify(t("draft.need_teacher"), severity="warning")
+            return
+        path = self.query_one("#draft-file", Input).value.strip()
+        text = self.query_one("#draft-text", TextArea).text
+        if not path and not text.strip():
+            self.notify(t("draft.need_text"), severity="warning")
+            return
+        try:
+            count = int(self.query_one("#draft-count", Input).value)
+            if count < 1:
+                raise ValueError
+        except ValueError:
+            self.notify(t("draft.bad_count"), severity="warning")
+            return
+        self.busy = True
+        self._stop.clear()
+        bar = self.query_one("#draft-progress", ProgressBar)
+        bar.update(total=count, progress=0)
+        bar.display = True
+        self.query_one("#draft-run", Button).disabled = True
+        self.query_one("#draft-close", Button).label = t("draft.stop")
+        self.query_one("#draft-list", Static).update("")
+        self._draft(str(sel.value), path, text, count)
+
+    @work(thread=True, exclusive=True, group="draft-run")
+    def _draft(self, teacher: str, path: str, text: str, count: int) -> None:
+        from core.drafting import draft_from_document, read_document
+
+        lines: list[str] = []
+
+        def progress(e) -> None:
+            text = t(f"draft.st.{e.stage}", m=e.message)
+            if e.stage in ("draft", "duplicate", "failed"):
+                lines.append(text)
+            self.app.call_from_thread(self._progress, e.stage, e.done, e.total, text, list(lines))
+
+        try:
+            if path:
+                text, name = read_document(Path(path).expanduser()), path
+            else:
+                name = t("draft.pasted")
+            self.ws.update_settings(teacher=teacher)
+            report = draft_from_document(self.ws, teacher, text, count=count, name=name, in_process=False,
+                                         progress=progress, cancel=self._stop.is_set)
+        except UserError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        except OSError as exc:
+            self.app.call_from_thread(self._failed, f"{path}: {exc.strerror or exc}")
+            return
+        self.app.call_from_thread(self._finished, report)
+
+    def _progress(self, stage: str, done: int, total: int, message: str, lines: list[str]) -> None:
+        if not self.is_mounted:
+            return
+        if stage in ("draft", "duplicate", "failed"):
+            self.query_one("#draft-progress", ProgressBar).update(total=max(total, 1), progress=done)
+            self.query_one("#draft-list", Static).update("\n".join(lines[-50:]))
+        self.status(t("draft.running", done=done, total=total, message=message))
+
+    def _idle(self) -> None:
+        self.busy = False
+        self.query_one("#draft-progress", ProgressBar).display = False
+        self.query_one("#draft-run", Button).disabled = False
+        self.query_one("#draft-close", Button).label = t("draft.close")
+
+    def _failed(self, message: str) -> None:
+        if not self.is_mounted:
+            return
+        self._idle()
+        self.status(message)
+        self.notify(message, severity="error", timeout=8)
+
+    def _finished(self, report) -> None:
+        if not self.is_mounted:
+            return
+        self._idle()
+        self.report = report
+        self.saved += len(report.saved)
+        summary = (t("draft.stopped") if report.cancelled else "") + t(
+            "draft.done", saved=len(report.saved), requested=report.requested, duplicates=report.duplicates,
+            failed=report.failed)
+        self.status(summary + ("\n" + t("draft.review") if report.saved else ""))
+        self.query_one("#draft-list", Static).update("\n".join(f"#{p.id} {p.question}" for p in report.saved))
+        if report.saved:
+            self.app.post_message(PairsChanged())
+
+    def action_stop_or_close(self) -> None:
+        if self.busy:
+            self._stop.set()
+            return
+        self.dismiss(self.saved or None)

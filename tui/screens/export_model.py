@@ -1,0 +1,429 @@
+"""The Export dialog: a finished run (or a model) → GGUF files, as a background job.
+
+Choose the source, the quantizations (Q8_0 by default) and a name; Start begins the same
+export as ``nastavnik export`` in a detached worker (``core.export.jobs``), and the dialog
+follows it from the store: the step (merge, convert, quantize, parity) on a bar with an
+ETA, then the parity check in one line — or loudly, with the first differing token. Esc
+closes the dialog and leaves the job running (the status bar counts it); opening the dialog
+again for the same source, or from the palette while a job runs, attaches to it, also after
+the app was closed and opened again. "Cancel job" stops it; nothing of it stays registered.
+
+With ``jobs=[…]`` the dialog follows jobs someone else started (the Train room's "export
+and chat") and closes itself with True once every one of them is done.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, ProgressBar, Select, SelectionList, Static
+from textual.worker import get_current_worker
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.keys import localize
+from tui.messages import ExportFinished
+
+QUANT_CHOICES = ("q8_0", "q4_k_m", "q5_k_m", "f16")
+
+register(
+    ru={
+        "exp.title": "Экспорт в GGUF",
+        "exp.title_chat": "Экспорт для чата: база и обученная модель",
+        "exp.source": "Что экспортировать",
+        "exp.source_prompt": "прогон или модель",
+        "exp.run": "прогон #{id} ({base}, {steps} шагов)",
+        "exp.model": "модель {name} (без адаптера)",
+        "exp.quants": "Квантования (пробел — выбрать)",
+        "exp.name": "Имя",
+        "exp.start": "Старт",
+        "exp.cancel_job": "Остановить",
+        "exp.close": "Закрыть",
+        "exp.no_quant": "Выберите хотя бы одно квантование.",
+        "exp.no_source": "Выберите, что экспортировать.",
+        "exp.job": "Экспорт #{id}: {source} → {quants} · {status}",
+        "exp.job_of": "задача {n} из {total}",
+        "exp.step": "шаг {index}/{steps}: {stage} · {message} · осталось {eta}",
+        "exp.waiting": "ждёт очереди: {message}",
+        "exp.parity_ok": "Проверка паритета пройдена: {line}",
+        "exp.parity_bad": "ПАРИТЕТ НАРУШЕН: {line}",
+        "exp.parity_more": " (ещё {n}: `nastavnik exports show {id}`)",
+        "exp.parity_none": "Проверка паритета не запускалась.",
+        "exp.failed": "Экспорт не удался: {error}. Ничего не зарегистрировано.",
+        "exp.cancelled": "Экспорт остановлен; ничего не зарегистрировано.",
+        "exp.interrupted": "Экспорт прерван (процесс завершился); ничего не зарегистрировано.",
+        "exp.continues": "Экспорт #{id} идёт в фоне; его видно в строке состояния.",
+        "exp.done_note": "Экспорт #{id} готов: {line}",
+        "exp.status.queued": "в очереди",
+        "exp.status.running": "идёт",
+        "exp.status.done": "готово",
+        "exp.status.failed": "ошибка",
+        "exp.status.cancelled": "остановлен",
+        "exp.status.interrupted": "прерван",
+        "exp.stage.fetch": "конвертер",
+        "exp.stage.merge": "слияние",
+        "exp.stage.convert": "конвертация",
+        "exp.stage.quantize": "квантование",
+        "exp.stage.parity": "паритет",
+        "exp.stage.register": "регистрация",
+        "exp.stage.done": "готово",
+        "exp.no_run": "Законченных прогонов ещё нет: обучите модель в комнате «Обучение».",
+    },
+    en={
+        "exp.title": "Export to GGUF",
+        "exp.title_chat": "Export for chat: the base and the trained model",
+        "exp.source": "What to export",
+        "exp.source_prompt": "a run or a model",
+        "exp.run": "run #{id} ({base}, {steps} steps)",
+        "exp.model": "model {name} (no adapter)",
+        "exp.quants": "Quantizations (space selects)",
+        "exp.name": "Name",
+        "exp.start": "Start",
+        "exp.cancel_job": "Cancel job",
+        "exp.close": "Close",
+        "exp.no_quant": "Choose at least one quantization.",
+        "exp.no_source": "Choose what to export.",
+        "exp.job": "Export #{id}: {source} → {quants} · {status}",
+        "exp.job_of": "job {n} of {total}",
+        "exp.step": "step {index}/{steps}: {stage} · {message} · ETA {eta}",
+        "exp.waiting": "waiting its turn: {message}",
+        "exp.parity_ok": "Parity OK: {line}",
+        "exp.parity_bad": "PARITY MISMATCH: {line}",
+        "exp.parity_more": " (+{n} more: `nastavnik exports show {id}`)",
+        "exp.parity_none": "No parity check was run.",
+        "exp.failed": "The export failed: {error}. Nothing was registered.",
+        "exp.cancelled": "Export cancelled; nothing was registered.",
+        "exp.interrupted": "Export interrupted (its process ended); nothing was registered.",
+        "exp.continues": "Export #{id} goes on in the background; the status bar shows it.",
+        "exp.done_note": "Export #{id} done: {line}",
+        "exp.status.queued": "queued",
+        "exp.status.running": "running",
+        "exp.status.done": "done",
+        "exp.status.failed": "failed",
+        "exp.status.cancelled": "cancelled",
+        "exp.status.interrupted": "interrupted",
+        "exp.stage.fetch": "converter",
+        "exp.stage.merge": "merge",
+        "exp.stage.convert": "convert",
+        "exp.stage.quantize": "quantize",
+        "exp.stage.parity": "parity",
+        "exp.stage.register": "register",
+        "exp.stage.done": "done",
+        "exp.no_run": "No finished run yet: train one in the Train room.",
+    },
+)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def stage_label(stage: str | None) -> str:
+    return t(f"exp.stage.{stage}") if stage else "—"
+
+
+def outcome(job) -> tuple[str, bool]:
+    """(the line saying how ``job`` ended, whether it is bad news)."""
+    from core.export.jobs import parity_outcome
+
+    if job.status == "done":
+        ok, line = parity_outcome(job.result)
+        if ok is None:
+            return t("exp.parity_none"), False
+        if ok:
+            return t("exp.parity_ok", line=line), False
+        warnings = ((job.result or {}).get("parity") or {}).get("warnings") or []
+        more = t("exp.parity_more", n=len(warnings) - 1, id=job.id) if len(warnings) > 1 else ""
+        return t("exp.parity_bad", line=line) + more, True
+    if job.status == "failed":
+        return t("exp.failed", error=job.error or "?"), True
+    if job.status == "cancelled":
+        return t("exp.cancelled"), False
+    if job.status == "interrupted":
+        return t("exp.interrupted"), True
+    return "", False
+
+
+def _while_shown(method):
+    """A worker's result landing on the UI thread: dropped when the dialog is being taken down
+    (closed, the app quitting) meanwhile."""
+
+    @functools.wraps(method)
+    def call(self, *args):
+        if not self.is_attached:
+            return None
+        try:
+            return method(self, *args)
+        except NoMatches:
+            return None
+
+    return call
+
+
+def finished(job) -> ExportFinished:
+    """The message that tells the app ``job`` ended."""
+    from core.export.jobs import parity_outcome
+
+    ok, _ = parity_outcome(job.result) if job.status == "done" else (None, "")
+    return ExportFinished(job.id, job.status, ok, outcome(job)[0])
+
+
+class ExportModelScreen(ModalScreen[bool]):
+    """See the module docstring. Dismisses True when every followed job ended done."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [
+        Binding("escape", "close", t("exp.close"), id="i18n:exp.close"),
+        Binding("ctrl+s", "start", t("exp.start"), id="i18n:exp.start", priority=True),
+    ]
+    POLL_S = 0.25
+
+    def __init__(self, ws, *, source: str | None = None, jobs: list[int] | None = None, chat: bool = False) -> None:
+        super().__init__()
+        self.ws = ws
+        self.source = source
+        self.job_ids: list[int] = list(jobs or [])
+        self.chat = chat
+        self.jobs: list = []  # the followed jobs as last read
+        self._ended: set[int] = set()
+        self._timer = None
+        self._defaults: dict[str, str] = {}  # source → the name its export gets by default
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="exp-box"):
+            yield Label(t("exp.title_chat" if self.chat else "exp.title"), id="exp-title")
+            with Vertical(id="exp-form"):
+                yield Label(t("exp.source"), classes="exp-label")
+                yield Select([], prompt=t("exp.source_prompt"), id="exp-source")
+                yield Label(t("exp.quants"), classes="exp-label")
+                yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
+                yield Label(t("exp.name"), classes="exp-label")
+                yield Input(id="exp-name")
+            with Vertical(id="exp-job"):
+                yield Static("", id="exp-job-title")
+                yield ProgressBar(total=100, show_eta=False, id="exp-bar")
+                yield Static("", id="exp-step")
+                yield Static("", id="exp-parity")
+            yield Static("", id="exp-error")
+            with Horizontal(id="exp-buttons"):
+                yield Button(t("exp.start") + " (ctrl+s)", id="exp-start", variant="primary")
+                yield Button(t("exp.cancel_job"), id="exp-cancel", variant="error")
+                yield Button(t("exp.close") + " (esc)", id="exp-close")
+
+    def on_mount(self) -> None:
+        localize(self)
+        self.query_one("#exp-job").display = False
+        self.query_one("#exp-cancel").display = False
+        if self.job_ids:
+            self._follow(self.job_ids)
+        else:
+            self.query_one("#exp-start").display = False  # until the sources are known
+            self._load_sources(self.source)
+
+    # ------------------------------------------------------------------ the form
+
+    @work(thread=True, exclusive=True, group="export-sources")
+    def _load_sources(self, source: str | None) -> None:
+        from core.export.jobs import active_job_for, refresh
+
+        with self.ws.store() as store:
+            refresh(self.ws, store)
+            active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=("queued", "running"))), None)
+            runs = [r for r in store.list_runs(limit=50) if r.status == "done"]
+            models = [m for m in store.list_models() if m.kind in ("base", "merged")]
+        options = [(t("exp.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]
+        options += [(t("exp.model", name=m.name), m.name) for m in models]
+        defaults = {str(r.id): f"run-{r.id}" for r in runs} | {m.name: m.name for m in models}
+        if source and source not in defaults:
+            options.insert(0, (source, source))
+            defaults[source] = Path(source).name
+        self.app.call_from_thread(self._sources_loaded, options, defaults, active.id if active else None)
+
+    @_while_shown
+    def _sources_loaded(self, options: list, defaults: dict, active: int | None) -> None:
+        if active is not None:
+            self._follow([active])
+            return
+        self._defaults = defaults
+        select = self.query_one("#exp-source", Select)
+        select.set_options(options)
+        if self.source in defaults:
+            select.value = self.source
+        elif options:
+            select.value = options[0][1]
+        self.query_one("#exp-start").display = True
+        self.query_one("#exp-quants", SelectionList).focus()
+
+    @on(Select.Changed, "#exp-source")
+    def _source_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#exp-name", Input).placeholder = self._defaults.get(event.value, "")
+
+    def quants(self) -> list[str]:
+        chosen = set(self.query_one("#exp-quants", SelectionList).selected)
+        return [q for q in QUANT_CHOICES if q in chosen]
+
+    def _error(self, text: str) -> None:
+        self.query_one("#exp-error", Static).update(text)
+
+    @on(Button.Pressed, "#exp-start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        if self.job_ids or not self.query_one("#exp-start").display:
+            return
+        source = self.query_one("#exp-source", Select).value
+        if not isinstance(source, str):
+            self._error(t("exp.no_source"))
+            return
+        quants = self.quants()
+        if not quants:
+            self._error(t("exp.no_quant"))
+            return
+        self._error("")
+        name = self.query_one("#exp-name", Input).value.strip() or None
+        self.query_one("#exp-start").disabled = True
+        self._start_job(source, quants, name)
+
+    @work(thread=True, exclusive=True, group="export-start")
+    def _start_job(self, source: str, quants: list[str], name: str | None) -> None:
+        from core.export.jobs import start_job
+
+        try:
+            job = start_job(self.ws, source, quants=quants, name=name)
+        except UserError as exc:
+            self.app.call_from_thread(self._start_failed, str(exc))
+            return
+        self.app.call_from_thread(self._follow, [job.id])
+
+    @_while_shown
+    def _start_failed(self, message: str) -> None:
+        self._error(message)
+        self.query_one("#exp-start").disabled = False
+        self.app.notify(message, severity="error")
+
+    # ------------------------------------------------------------------ following the job
+
+    @_while_shown
+    def _follow(self, ids: list[int]) -> None:
+        self.job_ids = list(ids)
+        self.query_one("#exp-form").display = False
+        self.query_one("#exp-start").display = False
+        self.query_one("#exp-job").display = True
+        self.query_one("#exp-cancel").display = True
+        self.query_one("#exp-close", Button).focus()
+        self._poll()
+        if self._timer is None:
+            self._timer = self.set_interval(self.POLL_S, self._poll)
+
+    def _poll(self) -> None:
+        if self.is_attached and self.job_ids:
+            self._read(list(self.job_ids))
+
+    @work(thread=True, exclusive=True, group="export-poll")
+    def _read(self, ids: list[int]) -> None:
+        from core.export.jobs import last_seconds, refresh
+
+        with self.ws.store() as store:
+            refresh(self.ws, store)
+            jobs = [store.get_export_job(i) for i in ids]
+            history = last_seconds(store)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_jobs, jobs, history)
+
+    @_while_shown
+    def _show_jobs(self, jobs: list, history: dict | None) -> None:
+        from core.export.jobs import job_progress
+
+        self.jobs = jobs
+        for job in jobs:
+            if not job.active and job.id not in self._ended:
+                self._ended.add(job.id)
+                self.app.post_message(finished(job))
+        current = next((j for j in jobs if j.active), jobs[-1])
+        title = t("exp.job", id=current.id, source=current.source, quants=", ".join(q.upper() for q in current.quants),
+                  status=t(f"exp.status.{current.status}"))
+        if len(jobs) > 1:
+            title += " · " + t("exp.job_of", n=jobs.index(current) + 1, total=len(jobs))
+        self.query_one("#exp-job-title", Static).update(title)
+        progress = job_progress(current, history)
+        self.query_one("#exp-bar", ProgressBar).update(total=100, progress=round(progress.fraction * 100, 1))
+        step = self.query_one("#exp-step", Static)
+        if current.status == "queued":
+            step.update(t("exp.waiting", message=current.message or "…"))
+        elif current.active:
+            step.update(t("exp.step", index=max(progress.index, 1), steps=progress.steps, stage=stage_label(progress.step),
+                          message=current.message or "…", eta=_clock(progress.eta_s)))
+        else:
+            step.update("")
+        self._show_outcomes(jobs)
+        if all(not j.active for j in jobs):
+            self._stopped()
+            if self.chat and all(j.status == "done" for j in jobs):
+                self.dismiss(True)
+
+    def _show_outcomes(self, jobs: list) -> None:
+        lines, bad = [], False
+        for job in jobs:
+            if job.active:
+                continue
+            line, is_bad = outcome(job)
+            if line:
+                lines.append((f"#{job.id} " if len(jobs) > 1 else "") + line)
+                bad = bad or is_bad
+        parity = self.query_one("#exp-parity", Static)
+        parity.update("\n".join(lines))
+        parity.set_class(bad, "-bad")
+        parity.set_class(bool(lines) and not bad, "-ok")
+
+    def _stopped(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.query_one("#exp-cancel").display = False
+
+    @on(Button.Pressed, "#exp-cancel")
+    def _cancel_pressed(self) -> None:
+        active = [j.id for j in self.jobs if j.active] or list(self.job_ids)
+        self.query_one("#exp-cancel", Button).disabled = True
+        self._cancel(active)
+
+    @work(thread=True, exclusive=True, group="export-cancel")
+    def _cancel(self, ids: list[int]) -> None:
+        from core.export.jobs import cancel_job
+
+        for job_id in ids:
+            try:
+                cancel_job(self.ws, job_id)
+            except UserError:
+                pass  # it ended meanwhile: the next poll shows how
+        self.app.call_from_thread(self._poll)
+
+    # ------------------------------------------------------------------ closing
+
+    @on(Button.Pressed, "#exp-close")
+    def _close_pressed(self) -> None:
+        self.action_close()
+
+    def action_close(self) -> None:
+        running = [j for j in self.jobs if j.active]
+        if running:
+            self.app.notify(t("exp.continues", id=running[0].id))
+        self.dismiss(bool(self.jobs) and all(j.status == "done" for j in self.jobs))
+
+    def on_unmount(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()

@@ -1,0 +1,316 @@
+"""The Preferences view: every preference pair (prompt, chosen, rejected), shown in full,
+deleted to the trash, restored, undone — the same store calls as ``nastavnik prefs``.
+
+Opened from the Pairs room (p/з) or the command palette. The list and every write run in
+thread workers with their own ``Store``; the workers get plain values and post results back.
+Undo is the store's one undo: it takes back the last change to pairs or preferences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from core.errors import UserError
+from tui.i18n import register, t
+from tui.keys import both, localize
+from tui.messages import PairsChanged
+
+LIMIT = 5000  # rows the list holds at once (newest first)
+
+register(
+    ru={
+        "prefs.title": "Предпочтения · {n}",
+        "prefs.title_trash": "Предпочтения в корзине · {n}",
+        "prefs.more": " (показаны последние {shown})",
+        "prefs.search": "поиск по вопросу и ответам (Enter — к списку)",
+        "prefs.col.id": "№",
+        "prefs.col.kind": "откуда",
+        "prefs.col.model": "модель",
+        "prefs.col.prompt": "вопрос",
+        "prefs.col.chosen": "выбранный ответ",
+        "prefs.col.rejected": "отвергнутый ответ",
+        "prefs.empty": "Предпочтений пока нет: исправьте ответ в Чате или Оценке (e) или выберите лучший из двух (p).",
+        "prefs.empty_trash": "Корзина предпочтений пуста.",
+        "prefs.none": "Ничего не найдено.",
+        "prefs.kind.chat": "чат",
+        "prefs.kind.eval": "оценка",
+        "prefs.kind.compare": "сравнение",
+        "prefs.kind.import": "импорт",
+        "prefs.system": "Системный промпт",
+        "prefs.context": "Ранее в разговоре",
+        "prefs.prompt": "Вопрос",
+        "prefs.chosen": "Выбранный ответ",
+        "prefs.rejected": "Отвергнутый ответ",
+        "prefs.by_person": "написан человеком",
+        "prefs.meta": "Отвергнут ответ модели {model}{run}; источник {source}",
+        "prefs.meta_chosen": "; выбран ответ модели {model}",
+        "prefs.run": " (прогон {id})",
+        "prefs.deleted": "В корзину: предпочтение #{id} (ctrl+z — вернуть)",
+        "prefs.restored": "Предпочтение #{id} восстановлено",
+        "prefs.undone": "Отменено: {what}",
+        "prefs.nothing_to_undo": "Отменять нечего",
+        "prefs.nothing": "Нет выбранного предпочтения",
+        "k.prefs.delete": "удалить",
+        "k.prefs.restore": "восстановить",
+        "k.prefs.trash": "корзина",
+        "k.prefs.search": "поиск",
+        "k.prefs.undo": "отменить",
+        "k.prefs.close": "закрыть",
+    },
+    en={
+        "prefs.title": "Preferences · {n}",
+        "prefs.title_trash": "Preferences in the trash · {n}",
+        "prefs.more": " (the newest {shown} shown)",
+        "prefs.search": "search the prompts and answers (Enter goes to the list)",
+        "prefs.col.id": "#",
+        "prefs.col.kind": "from",
+        "prefs.col.model": "model",
+        "prefs.col.prompt": "prompt",
+        "prefs.col.chosen": "chosen",
+        "prefs.col.rejected": "rejected",
+        "prefs.empty": "No preferences yet: correct an answer in Chat or Evaluate (e) or pick the better of two (p).",
+        "prefs.empty_trash": "The preference trash is empty.",
+        "prefs.none": "Nothing matches.",
+        "prefs.kind.chat": "chat",
+        "prefs.kind.eval": "eval",
+        "prefs.kind.compare": "compare",
+        "prefs.kind.import": "import",
+        "prefs.system": "System prompt",
+        "prefs.context": "Earlier in the conversation",
+        "prefs.prompt": "Prompt",
+        "prefs.chosen": "Chosen answer",
+        "prefs.rejected": "Rejected answer",
+        "prefs.by_person": "written by a person",
+        "prefs.meta": "Rejected: the answer of {model}{run}; source {source}",
+        "prefs.meta_chosen": "; chosen: the answer of {model}",
+        "prefs.run": " (run {id})",
+        "prefs.deleted": "Moved to trash: preference #{id} (ctrl+z brings it back)",
+        "prefs.restored": "Preference #{id} restored",
+        "prefs.undone": "Undone: {what}",
+        "prefs.nothing_to_undo": "Nothing to undo",
+        "prefs.nothing": "No preference selected",
+        "k.prefs.delete": "delete",
+        "k.prefs.restore": "restore",
+        "k.prefs.trash": "trash",
+        "k.prefs.search": "search",
+        "k.prefs.undo": "undo",
+        "k.prefs.close": "close",
+    },
+)
+
+_CSS = Path(__file__).with_name("preferences.tcss").read_text(encoding="utf-8")
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def detail_text(p) -> Text:
+    """One preference in full, as the trainer will see it."""
+    out = Text()
+
+    def block(title: str, body: str, style: str = "") -> None:
+        out.append(title + "\n", style="bold underline")
+        out.append((body or "—") + "\n\n", style=style)
+
+    if p.system:
+        block(t("prefs.system"), p.system, "italic")
+    if p.context:
+        block(t("prefs.context"), "\n".join(f"{turn['role']}: {turn['content']}" for turn in p.context), "dim")
+    block(t("prefs.prompt"), p.prompt)
+    who = "" if p.chosen_model else f" ({t('prefs.by_person')})"
+    out.append(t("prefs.chosen") + who + "\n", style="bold underline green")
+    out.append(p.chosen + "\n\n", style="green")
+    out.append(t("prefs.rejected") + "\n", style="bold underline red")
+    out.append(p.rejected + "\n\n", style="red")
+    meta = t("prefs.meta", model=p.model or "?", run=t("prefs.run", id=p.run_id) if p.run_id is not None else "",
+             source=p.source or "-")
+    if p.chosen_model:
+        meta += t("prefs.meta_chosen", model=p.chosen_model)
+    out.append(meta, style="dim")
+    return out
+
+
+class PreferencesScreen(ModalScreen[bool]):
+    """Dismisses True when something was written (the Pairs room reloads then)."""
+
+    DEFAULT_CSS = _CSS
+    BINDINGS = [
+        both("escape", "close", "k.prefs.close"),
+        both("d", "delete", "k.prefs.delete"),
+        Binding("delete", "delete", show=False),
+        both("r", "restore", "k.prefs.restore"),
+        both("t", "toggle_trash", "k.prefs.trash"),
+        Binding("slash", "search", t("k.prefs.search"), id="i18n:k.prefs.search", key_display="/"),
+        Binding("ctrl+z", "undo", t("k.prefs.undo"), id="i18n:k.prefs.undo", key_display="^z", priority=True),
+    ]
+
+    def __init__(self, ws) -> None:
+        super().__init__()
+        self.ws = ws
+        self.trash = False
+        self.query_text = ""
+        self.rows: list = []  # the preferences shown, in table order
+        self.total = 0
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prefs-box"):
+            yield Static("", id="prefs-title")
+            yield Input(placeholder=t("prefs.search"), id="prefs-search")
+            with Vertical(id="prefs-body"):
+                yield DataTable(id="prefs-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="prefs-detail-box"):
+                    yield Static("", id="prefs-detail")
+            yield Footer()
+
+    def on_mount(self) -> None:
+        localize(self)
+        table = self.query_one("#prefs-table", DataTable)
+        for key in ("id", "kind", "model", "prompt", "chosen", "rejected"):
+            table.add_column(t(f"prefs.col.{key}"), key=key)
+        self.reload()
+        table.focus()
+
+    # ------------------------------------------------------------ reading
+
+    def reload(self, keep: int | None = None) -> None:
+        self._load(self.trash, self.query_text, keep)
+
+    @work(thread=True, exclusive=True, group="prefs-load")
+    def _load(self, trash: bool, query: str, keep: int | None) -> None:
+        from core.store import PreferenceFilter, Store
+
+        flt = PreferenceFilter(trash=trash, query=query or None)
+        with Store(self.ws.db_path, migrate=False) as store:
+            rows = store.list_preferences(flt, desc=True, limit=LIMIT)
+            total = store.count_preferences(flt)
+        self.app.call_from_thread(self._show, rows, total, keep)
+
+    def _show(self, rows: list, total: int, keep: int | None) -> None:
+        if not self.is_mounted:
+            return
+        self.rows, self.total = rows, total
+        table = self.query_one("#prefs-table", DataTable)
+        table.clear()
+        for p in rows:
+            table.add_row(
+                str(p.id), t(f"prefs.kind.{p.kind}"), _short(p.model or "", 14), _short(p.prompt, 30),
+                _short(p.chosen, 22), _short(p.rejected, 22), key=str(p.id),
+            )
+        title = t("prefs.title_trash" if self.trash else "prefs.title", n=total)
+        if total > len(rows):
+            title += t("prefs.more", shown=len(rows))
+        self.query_one("#prefs-title", Static).update(title)
+        if rows:
+            index = next((i for i, p in enumerate(rows) if p.id == keep), None) if keep is not None else None
+            table.move_cursor(row=index if index is not None else 0)
+            self._detail(table.cursor_row)
+        else:
+            empty = "prefs.none" if self.query_text else ("prefs.empty_trash" if self.trash else "prefs.empty")
+            self.query_one("#prefs-detail", Static).update(t(empty))
+
+    def _detail(self, row: int) -> None:
+        if 0 <= row < len(self.rows):
+            self.query_one("#prefs-detail", Static).update(detail_text(self.rows[row]))
+
+    @on(DataTable.RowHighlighted, "#prefs-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._detail(event.cursor_row)
+
+    def current(self):
+        table = self.query_one("#prefs-table", DataTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    # ------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        self.screen.set_focus(self.query_one("#prefs-search", Input))
+
+    @on(Input.Changed, "#prefs-search")
+    def _search(self, event: Input.Changed) -> None:
+        self.query_text = event.value.strip()
+        self.reload()
+
+    @on(Input.Submitted, "#prefs-search")
+    def _search_done(self) -> None:
+        self.query_one("#prefs-table", DataTable).focus()
+
+    def action_toggle_trash(self) -> None:
+        self.trash = not self.trash
+        self.reload()
+
+    # ------------------------------------------------------------ writing
+
+    def _focus_is_typing(self) -> bool:
+        return isinstance(self.focused, Input)
+
+    def action_delete(self) -> None:
+        if self._focus_is_typing():
+            return
+        p = self.current()
+        if p is None or p.deleted is not None:
+            self.notify(t("prefs.nothing"), severity="warning")
+            return
+        self._write("delete", p.id)
+
+    def action_restore(self) -> None:
+        if self._focus_is_typing():
+            return
+        p = self.current()
+        if p is None or p.deleted is None:
+            self.notify(t("prefs.nothing"), severity="warning")
+            return
+        self._write("restore", p.id)
+
+    def action_undo(self) -> None:
+        self._write("undo", None)
+
+    @work(thread=True, group="prefs-write")
+    def _write(self, what: str, pref_id: int | None) -> None:
+        from core.store import Store
+
+        try:
+            with Store(self.ws.db_path, migrate=False) as store:
+                if what == "delete":
+                    store.delete_preferences([pref_id])
+                    result = None
+                elif what == "restore":
+                    store.restore_preferences([pref_id])
+                    result = None
+                else:
+                    result = store.undo()
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
+            return
+        self.app.call_from_thread(self._written, what, pref_id, result)
+
+    def _written(self, what: str, pref_id: int | None, action) -> None:
+        if what == "undo":
+            if action is None:
+                self.notify(t("prefs.nothing_to_undo"), timeout=3)
+                return
+            self.notify(t("prefs.undone", what=action.summary), timeout=4)
+            self.app.post_message(PairsChanged())  # the undo may have been of a pair
+        else:
+            self.notify(t("prefs.deleted" if what == "delete" else "prefs.restored", id=pref_id), timeout=4)
+        self.changed = True
+        self.reload(keep=pref_id)
+
+    def action_close(self) -> None:
+        if self._focus_is_typing() and self.query_text:
+            self.query_one("#prefs-search", Input).value = ""
+            self.query_one("#prefs-table", DataTable).focus()
+            return
+        self.dismiss(self.changed)
