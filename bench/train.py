@@ -80,6 +80,21 @@ def demo_config():
     return TrainConfig.from_preset("demo")
 
 
+def device():
+    """This process's training device, as the pipeline picks it."""
+    from core.train import device as devices
+
+    return devices.current()
+
+
+def hf_trainer_args(cfg) -> dict:
+    """The SFTConfig device settings the pipeline's hf backend uses here (fp32, no gradient
+    checkpointing on a CPU)."""
+    from core.train.backends import get_backend
+
+    return get_backend("hf").trainer_args(cfg, device())
+
+
 # ---------------------------------------------------------------------------- the worker, as the CLI starts it
 
 
@@ -142,7 +157,6 @@ def bare_trl(base: Path, convs: list[list[dict]], out: Path, *, steps: int, batc
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from core.train.backends import get_backend
     from core.train.fused_head import route_other_devices
 
     route_other_devices()  # TRL 1.15's loss kernel is Triton-only: a CPU run fails without this
@@ -153,12 +167,12 @@ def bare_trl(base: Path, convs: list[list[dict]], out: Path, *, steps: int, batc
     model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                              target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM"))
     data = Dataset.from_dict({"prompt": [c[:-1] for c in convs], "completion": [c[-1:] for c in convs]})
-    device = {"use_cpu": True} if trl_defaults else get_backend("hf").trainer_args(cfg)
+    settings = {"use_cpu": True} if trl_defaults else hf_trainer_args(cfg)
     args = SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
         learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,
         seed=SEED, data_seed=SEED, max_length=max_len, logging_steps=1, save_strategy="no", report_to="none",
-        disable_tqdm=True, include_num_input_tokens_seen=True, dataloader_num_workers=0, **device,
+        disable_tqdm=True, include_num_input_tokens_seen=True, dataloader_num_workers=0, **settings,
     )
     times: dict[int, float] = {}
 
@@ -279,7 +293,6 @@ def train_in_process(model_path: Path, encoded: list, *, batch: int, steps: int,
     from trl import SFTConfig, SFTTrainer
 
     from core.dataset import to_hf_dataset
-    from core.train.backends import get_backend
     from core.train.fused_head import route_other_devices
 
     route_other_devices()
@@ -294,7 +307,7 @@ def train_in_process(model_path: Path, encoded: list, *, batch: int, steps: int,
     args = SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr, lr_scheduler_type="linear",
         seed=SEED, data_seed=SEED, max_length=None, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-        dataloader_num_workers=0, padding_free=packed, **get_backend("hf").trainer_args(cfg),
+        dataloader_num_workers=0, padding_free=packed, **hf_trainer_args(cfg),
     )
     rec = _Recorder(packed)
     times: dict[int, float] = {}
@@ -322,7 +335,7 @@ def bench_packing(name: str, model_path: Path, encoded: list, *, batch: int, ste
     own padded path (transformers' default attention with a padding mask), for the record."""
     from core.train.backends.hf import packed_attention
 
-    kernel = packed_attention()
+    kernel = packed_attention(device())
     padded = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=False, attention=kernel, out=tmp / f"{name}-padded")
     packed = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=True, attention=kernel, out=tmp / f"{name}-packed")
     config = padded["config"]
