@@ -1,7 +1,7 @@
 """Export benchmarks: time and peak memory of each step per billion parameters, measured on
 random-initialised Llama replicas of two sizes — the figures a user of a 12B model needs.
 
-    .venv/bin/python bench/export.py            # replicas of ~0.1B and ~0.25B parameters (5–10 minutes)
+    .venv/bin/python bench/export.py            # replicas of ~0.1B and ~0.37B parameters (10–15 minutes)
     .venv/bin/python bench/export.py --quick    # ~0.03B and ~0.07B, the same code
     .venv/bin/python bench/export.py --smoke    # two toys: only that it runs and prints its lines
 
@@ -40,7 +40,7 @@ STEPS = ("merge", "convert", "quantize-q8_0", "quantize-q4_k_m")
 def sizes(mode: str) -> list[dict]:
     return pick(
         mode,
-        [benchlib.replica_shape("full"), dict(hidden=1024, layers=16, intermediate=4096, heads=16, kv_heads=4, positions=2048)],
+        [benchlib.replica_shape("full"), dict(hidden=1024, layers=24, intermediate=4096, heads=16, kv_heads=4, positions=2048)],
         [dict(hidden=512, layers=8, intermediate=1536, heads=8, kv_heads=4, positions=2048), benchlib.replica_shape("quick")],
         [dict(hidden=256, layers=1, intermediate=512, heads=4, kv_heads=4, positions=512), benchlib.replica_shape("smoke")],
     )

@@ -175,7 +175,12 @@ async def _search(home: str, queries: list[str]) -> dict:
             await asyncio.sleep(0.3)
             typed = ""
             for ch in query:
+                before = typed.strip()
                 typed += ch
+                if typed.strip() == before:  # a space between words: the query is the same, nothing to paint
+                    _send_key(app, ch if ch != " " else "space", ch)
+                    await asyncio.sleep(0.25)
+                    continue
                 state.update(want=typed.strip() or None, applied=None, painted=None)
                 t0 = time.perf_counter()
                 _send_key(app, ch if ch != " " else "space", ch)
