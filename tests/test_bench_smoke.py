@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-LINE = re.compile(r"^(?P<name>[\w./-]+): ratio=(?P<ratio>\S+) goal(?P<op>>=|<=|=)(?P<goal>\S+)")
+LINE = re.compile(r"^(?P<name>[^:\s][^:]*): ratio=(?P<ratio>\S+) goal(?P<op>>=|<=|=)(?P<goal>\S+)")
 RANGE = re.compile(r"^[\d.]+–[\d.]+$")  # bench/vram.py's goals are ranges, e.g. 0.9–1.1
 
 # bench → the claims its smoke run must print
