@@ -7,18 +7,34 @@
   marks which tokens are trained: only the final answer and the marker that ends its turn
   (the model's EOS). Masks are found by character spans of the rendered text mapped to
   tokens through the tokenizer's offsets, so they are exact for any template.
+
+Rendering is transformers' own (``render_jinja_template``, what ``apply_chat_template`` runs:
+``loopcontrols``, ``strftime_now``, ``{% generation %}``), with ``enable_thinking=False`` so
+thinking models (Qwen 3, Qwen 3.5, Gemma 4) train in their non-thinking mode. The answer is
+found one of three ways (``answer_spans``), always as the model will produce it:
+
+1. the template marks it with ``{% generation %}`` — its last marked span;
+2. the prompt the model is asked with (``add_generation_prompt``) is a prefix of the whole
+   conversation — everything after it, up to the end of the answer's turn;
+3. it is not (Gemma 4's 31B template: the no-thinking prompt ends in an empty thought
+   channel the rendered conversation never contains) — the training text is that prompt,
+   then the answer turn as the template renders it: exactly what inference sees and should
+   write. Only a prompt that *adds* text before the answer is accepted; a template that
+   renders the earlier turns differently when the answer follows is refused, naming the first
+   difference — never trained on silently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from core.errors import UserError
-from core.train.templates import ChatTemplate, pair_messages, render
+from core.train.templates import ChatTemplate, pair_messages
 
 IGNORE = -100
 
@@ -92,10 +108,23 @@ class Encoded:
     full_length: int = 0
     text: str = ""
     spans: list[tuple[int, int]] = field(default_factory=list)
+    offsets: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def trained(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE)
+
+    def trained_text(self) -> list[str]:
+        """The exact substrings of ``text`` that carry loss: the trained tokens' characters, runs joined."""
+        runs: list[list[int]] = []
+        for (a, b), label in zip(self.offsets, self.labels):
+            if label == IGNORE or b <= a:
+                continue
+            if runs and a <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], b)
+            else:
+                runs.append([a, b])
+        return [self.text[a:b] for a, b in runs]
 
 
 def template_source(tokenizer, template: ChatTemplate | None) -> str:
@@ -108,32 +137,81 @@ def template_source(tokenizer, template: ChatTemplate | None) -> str:
     return source
 
 
-def answer_spans(source: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "") -> tuple[str, list[tuple[int, int]]]:
-    """The rendered text and the character span of the final answer with its end marker."""
+_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+# a stand-in answer to find where the template puts the answer: no white space (templates trim)
+# and nothing a template would rewrite
+SENTINEL = "NASTAVNIK0ANSWER0SENTINEL"
+
+
+def render_chat(tokenizer, source: str, messages: list[dict], *, add_generation_prompt: bool = False,
+                generation_spans: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    """The text transformers renders for ``messages`` with ``source`` (and the character spans of
+    ``{% generation %}`` blocks when asked), as ``apply_chat_template`` would, non-thinking."""
+    from jinja2.exceptions import TemplateError
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    kwargs = {**getattr(tokenizer, "special_tokens_map", {}), "enable_thinking": False}
+    try:
+        rendered, indices = render_jinja_template(
+            conversations=[messages], chat_template=source, add_generation_prompt=add_generation_prompt,
+            return_assistant_tokens_mask=generation_spans, **kwargs,
+        )
+    except TemplateError as exc:
+        raise UserError(f"the chat template cannot render this conversation: {exc}") from exc
+    return rendered[0], [tuple(span) for span in (indices[0] if indices else [])]
+
+
+def _first_difference(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+def answer_spans(tokenizer, source: str, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The text to train on and the character span of the final answer with its end marker."""
     if not messages or messages[-1]["role"] != "assistant":
         raise UserError("a training example must end with the answer")
-    kw = {"bos_token": bos_token, "eos_token": eos_token}
-    full = render(source, messages, **kw)
-    prompt = render(source, messages[:-1], add_generation_prompt=True, **kw)
-    if not full.startswith(prompt):
+    if _GENERATION.search(source):
+        full, spans = render_chat(tokenizer, source, messages, generation_spans=True)
+        if spans:
+            a, b = spans[-1]  # the final answer's block; earlier assistant turns are context
+            return full, [(a, max(a, len(full[:b].rstrip("\n"))))]
+    prompt, _ = render_chat(tokenizer, source, messages[:-1], add_generation_prompt=True)
+    full, _ = render_chat(tokenizer, source, messages)
+    if full.startswith(prompt):
+        end = len(full.rstrip("\n"))  # the newline after the end-of-turn marker is not the answer
+        return full, [(len(prompt), end)]
+    # where the answer turn starts in the full rendering: render it around a stand-in answer
+    probe, _ = render_chat(tokenizer, source, [*messages[:-1], {**messages[-1], "content": SENTINEL}])
+    at = probe.find(SENTINEL)
+    after = probe[at + len(SENTINEL):] if at >= 0 else ""
+    before = probe[:at] if at >= 0 else ""
+    answer = full[len(before):len(full) - len(after)] if at >= 0 and full.startswith(before) and full.endswith(after) else None
+    if answer is None or not prompt.startswith(before):
+        i = _first_difference(prompt, before if at >= 0 else full)
+        other = before if at >= 0 else full
         raise UserError(
-            "the chat template renders the prompt differently when the answer follows",
-            hint="use a template whose generation prompt is a prefix of the full conversation",
+            f"this chat template renders the conversation before the answer differently from the prompt it answers, "
+            f"at character {i}: prompt {prompt[max(0, i - 12):i + 24]!r} vs conversation {other[max(0, i - 12):i + 24]!r}",
+            hint="train with one of our templates (--template), or fix the checkpoint's chat_template.jinja",
         )
-    end = len(full.rstrip("\n"))  # the newline after the end-of-turn marker is not the answer
-    return full, [(len(prompt), end)]
+    # the prompt adds something the conversation lacks (an empty thought channel): train as inference runs
+    text = prompt + answer + after
+    return text, [(len(prompt), len(text.rstrip("\n")))]
 
 
 def encode(tokenizer, source: str, messages: list[dict], *, max_len: int | None = None) -> Encoded:
     """Token ids and labels (-100 outside the answer) for one conversation."""
     bos = tokenizer.bos_token or ""
-    text, spans = answer_spans(source, messages, bos_token=bos, eos_token=tokenizer.eos_token or "")
+    text, spans = answer_spans(tokenizer, source, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
-    offsets = enc["offset_mapping"]
+    offsets = [tuple(o) for o in enc["offset_mapping"]]
     if bos and not text.startswith(bos) and getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id is not None:
+        # the tokenizer would add BOS itself: it is part of what the model sees, so of the text too
+        n = len(bos)
         ids = [tokenizer.bos_token_id] + ids
-        offsets = [(0, 0)] + list(offsets)
+        offsets = [(0, n)] + [(a + n, b + n) for a, b in offsets]
+        text, spans = bos + text, [(a + n, b + n) for a, b in spans]
     labels = [IGNORE] * len(ids)
     for i, (start, stop) in enumerate(offsets):
         if stop <= start:
@@ -144,8 +222,8 @@ def encode(tokenizer, source: str, messages: list[dict], *, max_len: int | None 
     full_length = len(ids)
     truncated = bool(max_len and full_length > max_len)
     if truncated:
-        ids, labels = ids[:max_len], labels[:max_len]
-    return Encoded(ids, labels, truncated, full_length, text, spans)
+        ids, labels, offsets = ids[:max_len], labels[:max_len], offsets[:max_len]
+    return Encoded(ids, labels, truncated, full_length, text, spans, offsets)
 
 
 def encode_all(tokenizer, source: str, examples: Sequence[Example], *, max_len: int | None) -> list[Encoded]:
@@ -170,7 +248,7 @@ class Preview:
     trained_tokens: int
     longest: int
     truncated: list[int]  # pair ids that will be cut at max_len
-    samples: list[dict]  # {pair_id, pieces: [(text, trained)]}
+    samples: list[dict]  # {pair_id, text, trained, pieces: [(text, trained)]}
 
     def to_dict(self) -> dict:
         return {
@@ -179,7 +257,11 @@ class Preview:
             "trained_tokens": self.trained_tokens,
             "longest": self.longest,
             "truncated": self.truncated,
-            "samples": [{"pair_id": s["pair_id"], "pieces": [[t, bool(m)] for t, m in s["pieces"]]} for s in self.samples],
+            "samples": [
+                {"pair_id": s["pair_id"], "split": s["split"], "text": s["text"], "trained": s["trained"],
+                 "pieces": [[t, bool(m)] for t, m in s["pieces"]]}
+                for s in self.samples
+            ],
         }
 
 
@@ -200,12 +282,26 @@ def pieces(tokenizer, enc: Encoded) -> list[tuple[str, bool]]:
     return out
 
 
-def preview(tokenizer, source: str, snap: Snapshot, *, max_len: int, samples: int = 3) -> Preview:
+def preview(tokenizer, source: str, snap: Snapshot, *, max_len: int, samples: int = 3, pair_ids: Sequence[int] | None = None) -> Preview:
+    """What the run will train on; ``pair_ids``: show those pairs (either split), else the first ``samples``."""
     encoded = encode_all(tokenizer, source, snap.train, max_len=max_len)
     truncated = [ex.pair_id for ex, e in zip(snap.train, encoded) if e.truncated]
-    shown: list[dict[str, Any]] = []
-    for ex, e in list(zip(snap.train, encoded))[:samples]:
-        shown.append({"pair_id": ex.pair_id, "pieces": pieces(tokenizer, e)})
+    if pair_ids is not None:
+        wanted = set(pair_ids)
+        chosen = [("train", ex) for ex in snap.train if ex.pair_id in wanted] + [("eval", ex) for ex in snap.eval if ex.pair_id in wanted]
+        missing = sorted(wanted - {ex.pair_id for _, ex in chosen})
+        if missing:
+            raise UserError(
+                f"pair(s) {', '.join(map(str, missing))} are not in this run's data",
+                hint="only approved, live pairs are trained on: `nastavnik pairs show ID` shows a pair's status",
+            )
+        shown_pairs = [(split, ex, encode(tokenizer, source, ex.messages, max_len=max_len)) for split, ex in chosen]
+    else:
+        shown_pairs = [("train", ex, e) for ex, e in list(zip(snap.train, encoded))[:samples]]
+    shown: list[dict[str, Any]] = [
+        {"pair_id": ex.pair_id, "split": split, "text": e.text, "trained": e.trained_text(), "pieces": pieces(tokenizer, e)}
+        for split, ex, e in shown_pairs
+    ]
     return Preview(
         examples=len(encoded),
         tokens=sum(len(e.input_ids) for e in encoded),

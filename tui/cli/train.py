@@ -15,7 +15,7 @@ from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
-from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -186,7 +186,7 @@ def _config(obj: Ctx, store, base, preset, **overrides):
     return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _print_preview(obj: Ctx, store, cfg, as_json: bool) -> None:
+def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
     from core.dataset import preview, snapshot, template_source
     from core.train.runs import resolve_base
     from core.train.templates import get_template
@@ -197,7 +197,7 @@ def _print_preview(obj: Ctx, store, cfg, as_json: bool) -> None:
     snap = snapshot(store)
     tok = AutoTokenizer.from_pretrained(path)
     source = template_source(tok, get_template(cfg.template) if cfg.template else None)
-    pv = preview(tok, source, snap, max_len=cfg.max_seq_len)
+    pv = preview(tok, source, snap, max_len=cfg.max_seq_len, pair_ids=pair_ids)
     if as_json:
         emit_json({**pv.to_dict(), "dataset_sha256": snap.sha256, "eval_examples": len(snap.eval)})
         return
@@ -279,11 +279,12 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--processes", "num_processes", type=int, help="Data-parallel in N CPU processes: the --gpus path without GPUs.")
 @click.option("--seed", type=int)
 @click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked; do not train.")
+@click.option("--pairs", "preview_pairs", help="With --preview: show these pairs, e.g. 3,7-9 (default: the first three).")
 @click.option("--detach", is_flag=True, help="Start and return; the run goes on in the background.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
 def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
-          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, preview, detach, as_json) -> None:
+          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, preview, preview_pairs, detach, as_json) -> None:
     """Fine-tune a LoRA adapter on the approved pairs, in a background worker.
 
     The run survives closing the terminal or losing SSH; `nastavnik runs …` finds it again.
@@ -293,6 +294,7 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
       nastavnik train --preset demo --steps 30          # follow it until done
       nastavnik train --preset gemma3-4b --epochs 2 --detach --json
       nastavnik train --preview                          # what the model will learn
+      nastavnik train --preview --json --pairs 3,7-9     # the exact text and trained substrings
       nastavnik train --backend unsloth --base demo-gemma3 --load-in-4bit --steps 10
     """
     from core.train.runs import start_run
@@ -302,8 +304,10 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
                       lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len, batch_size=batch_size, grad_accum=grad_accum,
                       save_steps=save_steps, packing=packing, num_gpus=num_gpus, num_processes=num_processes, seed=seed,
                       load_in_4bit=load_in_4bit, dtype=dtype)
+        if preview_pairs and not preview:
+            raise UserError("--pairs goes with --preview", hint="nastavnik train --preview --pairs 3,7-9")
         if preview:
-            _print_preview(obj, store, cfg, as_json)
+            _print_preview(obj, store, cfg, as_json, pair_ids=parse_ids((preview_pairs,)) if preview_pairs else None)
             return
         run = start_run(obj.ws, cfg, store=store)
     if as_json:
