@@ -15,9 +15,11 @@ run never trains with Unsloth's patched TRL). It checks what the run says it tra
 loss is finite and falls, that the export's parity check passes, and compares the run's peak
 GPU memory with the VRAM estimate for that shape (``core.train.vram``). Any failure is printed
 and the script exits 1; without an NVIDIA GPU it refuses to run unless ``--allow-cpu``
-(which checks the script itself, on the CPU). Last line:
+(which checks the script itself, on the CPU). ``--quick``: 10 steps; ``--smoke``: the
+llama3.1 replica only, 3 steps (tests/test_bench_smoke.py runs it where there is a GPU).
+Last line:
 
-    gpu_smoke: ratio=<passed/total> goal=1.0
+    gpu_smoke: ratio=<passed/total> goal>=1.0
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchlib  # noqa: E402  (bench/ is this script's folder: --quick/--smoke as every bench has them)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -129,13 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=Path, default=REPO / ".cache" / "gpu-smoke-replicas")
     parser.add_argument("--out", type=Path, help="where the workspaces and a results.json go (default: a temp folder)")
     parser.add_argument("--allow-cpu", action="store_true", help="run without a GPU (checks the script, not the GPU path)")
+    benchlib.add_mode_args(parser)
     args = parser.parse_args(argv)
+    mode = benchlib.mode_of(args)
+    if mode == "smoke":
+        args.arch, args.steps = "llama3.1", min(args.steps, 3)
+    elif mode == "quick":
+        args.steps = min(args.steps, 10)
 
     from core.train.backends import cuda_available
 
     if not cuda_available() and not args.allow_cpu:
         print("gpu_smoke: no NVIDIA GPU here (nvidia-smi sees none); --allow-cpu runs it on the CPU", file=sys.stderr)
-        print("gpu_smoke: ratio=0 goal=1.0")
+        print("gpu_smoke: ratio=0 goal>=1.0")
         return 1
     work = args.out or Path(tempfile.mkdtemp(prefix="gpu-smoke-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -154,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL {backend}/{arch}: {p}", flush=True)
     (work / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"results: {work / 'results.json'}")
-    print(f"gpu_smoke: ratio={(len(pairs) - failed) / len(pairs):.3f} goal=1.0")
+    print(f"gpu_smoke: ratio={(len(pairs) - failed) / len(pairs):.3f} goal>=1.0")
     return 1 if failed else 0
 
 

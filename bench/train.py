@@ -1,255 +1,457 @@
-"""Training benchmarks on the demo model and the sample pairs, each against a baseline in the same run.
+"""Training benchmarks, each against a baseline or a limit measured in the same run.
 
-    .venv/bin/python bench/train.py            # a few minutes on 2 cores
-    .venv/bin/python bench/train.py --steps 10
+    .venv/bin/python bench/train.py            # full sizes (15–25 minutes on 2 cores)
+    .venv/bin/python bench/train.py --quick    # smaller sizes, the same code (under 2 minutes on a quiet machine)
+    .venv/bin/python bench/train.py --smoke    # seconds of training: only that it runs
+    .venv/bin/python bench/train.py --only throughput,packing
 
-Claims (from the training issue):
-  throughput — Nastavnik's pipeline (our rendering + answer-only masks, our callbacks) trains
-               at ≥ 0.95× the tokens/s of a bare TRL SFTTrainer on the same model, data,
-               LoRA settings and batch.
-  packing    — packing (padding-free, best-fit) vs padded batches on short Russian pairs:
-               goal ≥ 1.5× real tokens/s, with the same loss (the base model's loss on the
-               same examples, packed vs padded, must agree: no attention across examples).
-  tokenizer  — characters per token of the demo tokenizer on the sample data (reported).
+Claims, one ``name: ratio=… goal=…`` line each:
+  throughput        the training worker exactly as ``nastavnik train`` starts it (a detached
+                    ``core.train.worker`` process: our rendering and answer-only masks, metrics
+                    and heartbeat written to the store) vs a bare TRL ``SFTTrainer`` in this
+                    process (TRL tokenizes the prompt–completion rows and masks the prompt
+                    itself), on the demo model, the same examples in the same order (the
+                    worker's own dataset snapshot, the same seed and sampler), the same LoRA
+                    and optimizer settings and device settings (fp32, no gradient
+                    checkpointing on a CPU). Tokens are the trainer's own count
+                    (``num_input_tokens_seen``; the worker's from its checkpoint), time runs
+                    from the first logged step to the last (the worker's from the step times
+                    it wrote to the store). ratio = ours tokens/s ÷ bare tokens/s, goal ≥ 0.95.
+                    The first step's loss and token count must be equal on both sides (the
+                    same batch through the same base): printed, and a warning if not.
+  packing-sample    padded batches vs packed (padding-free, the attention ``--packing`` uses:
+  packing-longtail  ``core.train.varlen``) at the SAME examples per step — the same batches of
+                    B examples, so the optimizer takes the same steps and the loss of each step
+                    must agree. The bound is what removing padding allows on that data: the
+                    FLOPs of the padded batches (every row as long as the longest, attention
+                    quadratic in it) ÷ the FLOPs of the examples alone. ratio = measured
+                    speed-up ÷ that bound, goal ≥ 0.9. On the sample pairs (demo model) and on
+                    a long-tail set (lengths 20–1500 tokens: hand-written pairs with a few long
+                    answers) on a random-initialised Llama replica with 2048 positions.
+  mfu               CPU model FLOP utilisation of the worker (``nastavnik train``) on a
+                    Llama-shaped replica with ~100M non-embedding parameters (the demo model
+                    is too small: its steps are overhead): the FLOPs a LoRA step does per token
+                    (forward and activation gradients through the frozen weights ≈ 4·N, the
+                    adapters 6 per weight, the LM head, attention; embeddings excluded) ×
+                    tokens/s ÷ the matmul FLOP/s measured on this CPU in this run, in the same
+                    dtype (fp32) with the same threads. Goal ≥ 0.3.
+
+Also printed: characters per token of the demo tokenizer on the sample data; in the full run,
+bare TRL with its own CPU defaults (bf16 autocast, gradient checkpointing) for the record.
+
+A bare-TRL baseline on a CPU needs ``core.train.fused_head.route_other_devices()``: TRL 1.15
+computes the SFT loss with a Triton-only fused LM head, which fails off CUDA; the pipeline
+routes it to the same sums in PyTorch, and so does the baseline here (the same code path).
+Replicas are built locally (``benchlib.build_replica``); nothing comes from a hub.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
+import subprocess
 import sys
+import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import benchlib
+from benchlib import REPO, claim, pick, say
+
+SEED = 0
 
 
-def demo_model() -> Path:
-    from core.train.demo_model import build_demo_model
-
-    cached = sorted((REPO / ".cache" / "test-demo-model").glob("*/model.safetensors"))
-    if cached:
-        return cached[-1].parent
-    out = REPO / "bench" / "out" / "demo"
-    if not (out / "model.safetensors").exists():
-        print("building the demo model for the benchmark…", flush=True)
-        build_demo_model(out, steps=150)
-    return out
-
-
-def sample_pairs() -> list[list[dict]]:
+def sample_conversations(split: str = "train") -> list[list[dict]]:
     rows = []
     for line in (REPO / "datasets" / "sample_ru.jsonl").read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
-        if rec.get("split", "train") == "train":
+        if rec.get("split", "train") == split:
             rows.append(rec["messages"])
     return rows
 
 
-def lora():
-    from peft import LoraConfig
-
-    return LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], task_type="CAUSAL_LM")
-
-
-def fresh_model(path: Path, *, packing: bool = False):
-    import torch
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from core.train.pipeline import without_kv_cache
-
-    torch.manual_seed(0)
-    extra = {}
-    if packing:  # the attention the pipeline picks for packed rows (hf backend)
-        from core.train.backends.hf import packed_attention
-
-        extra["attn_implementation"] = packed_attention()
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
-    without_kv_cache(model)  # as the pipeline does: packed rows get block-diagonal masks
-    return get_peft_model(model, lora())
-
-
-def device_args() -> dict:
-    """Precision and checkpointing as the pipeline sets them on this machine (hf backend)."""
-    from core.train.backends import get_backend
+def demo_config():
     from core.train.config import TrainConfig
 
-    return get_backend("hf").trainer_args(TrainConfig.from_preset("demo"))
+    return TrainConfig.from_preset("demo")
 
 
-def sft_args(out: Path, steps: int, batch: int, *, trl_defaults: bool = False, **kw):
-    from trl import SFTConfig
+def device():
+    """This process's training device, as the pipeline picks it."""
+    from core.train import device as devices
 
-    device = {"use_cpu": True} if trl_defaults else device_args()
-    return SFTConfig(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-3, logging_steps=1,
-        save_strategy="no", report_to="none", disable_tqdm=True, seed=0, max_length=512,
-        dataloader_num_workers=0, **device, **kw,
+    return devices.current()
+
+
+def hf_trainer_args(cfg) -> dict:
+    """The SFTConfig device settings the pipeline's hf backend uses here (fp32, no gradient
+    checkpointing on a CPU)."""
+    from core.train.backends import get_backend
+
+    return get_backend("hf").trainer_args(cfg, device())
+
+
+# ---------------------------------------------------------------------------- the worker, as the CLI starts it
+
+
+def nastavnik(home: Path, *args: str) -> str:
+    """``nastavnik --home HOME ARGS…`` in a child process; its stdout."""
+    code = "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+    out = subprocess.run([sys.executable, "-c", code, "--home", str(home), *args], capture_output=True, text=True, cwd=REPO, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"nastavnik {' '.join(args)} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    return out.stdout
+
+
+def workspace_with_sample(home: Path):
+    from core.train.demo import import_sample
+    from core.workspace import Workspace
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        import_sample(store)
+    return ws
+
+
+def worker_run(ws, base: Path, *, steps: int, batch: int, max_len: int) -> dict:
+    """Start ``nastavnik train`` (detached, as a user would), wait for it, and read what it
+    recorded: per-step times from the store, per-step token counts from its checkpoint."""
+    from core.train.runs import wait
+
+    run = json.loads(nastavnik(ws.home, "train", "--base", str(base), "--preset", "demo", "--steps", str(steps),
+                               "--batch-size", str(batch), "--grad-accum", "1", "--max-seq-len", str(max_len),
+                               "--save-steps", str(steps), "--seed", str(SEED), "--json"))
+    done = wait(ws, run["id"], timeout=7200, poll=0.5)
+    if done.status != "done":
+        raise SystemExit(f"the training worker ended {done.status}: {done.error}; see {done.run_dir}/train.log")
+    with ws.store() as store:
+        metrics = [m for m in store.run_metrics(done.id) if m.loss is not None]
+    state = json.loads((Path(done.run_dir) / "checkpoints" / f"checkpoint-{steps}" / "trainer_state.json").read_text())
+    seen = {h["step"]: h["num_input_tokens_seen"] for h in state["log_history"] if "loss" in h}
+    times = {m.step: datetime.fromisoformat(m.time).timestamp() for m in metrics}
+    losses = {m.step: m.loss for m in metrics}
+    return {"times": times, "seen": seen, "losses": losses, "run_dir": Path(done.run_dir)}
+
+
+def rate(res: dict) -> tuple[float, int, float]:
+    """(tokens/s, tokens, seconds) from the first logged step to the last."""
+    first, last = min(res["times"]), max(res["times"])
+    tokens = res["seen"][last] - res["seen"][first]
+    seconds = res["times"][last] - res["times"][first]
+    return tokens / seconds, tokens, seconds
+
+
+# ---------------------------------------------------------------------------- bare TRL
+
+
+def bare_trl(base: Path, convs: list[list[dict]], out: Path, *, steps: int, batch: int, max_len: int, trl_defaults: bool = False) -> dict:
+    """TRL's SFTTrainer with prompt–completion rows, configured like the worker's run."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from core.train.fused_head import route_other_devices
+
+    route_other_devices()  # TRL 1.15's loss kernel is Triton-only: a CPU run fails without this
+    cfg = demo_config()
+    tok = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    model.config.use_cache = False  # training reuses no keys and values
+    model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                             target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM"))
+    data = Dataset.from_dict({"prompt": [c[:-1] for c in convs], "completion": [c[-1:] for c in convs]})
+    settings = {"use_cpu": True} if trl_defaults else hf_trainer_args(cfg)
+    args = SFTConfig(
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
+        learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,
+        seed=SEED, data_seed=SEED, max_length=max_len, logging_steps=1, save_strategy="no", report_to="none",
+        disable_tqdm=True, include_num_input_tokens_seen=True, dataloader_num_workers=0, **settings,
     )
+    times: dict[int, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                times[state.global_step] = time.perf_counter()
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok, callbacks=[Clock()])
+    quiet(trainer)
+    trainer.train()
+    hist = [h for h in trainer.state.log_history if "loss" in h]
+    return {"times": times, "seen": {h["step"]: h["num_input_tokens_seen"] for h in hist},
+            "losses": {h["step"]: h["loss"] for h in hist}}
 
 
-def timed_train(trainer) -> tuple[float, float]:
-    """(seconds of the training loop, final loss), excluding the first step (warm-up)."""
-    from transformers import TrainerCallback
+def quiet(trainer) -> None:
+    from transformers.trainer_callback import PrinterCallback
 
-    marks = {}
+    trainer.remove_callback(PrinterCallback)  # no dict per step on the bench's output
+
+
+def bench_throughput(mode: str, tmp: Path) -> list[str]:
+    steps, batch = pick(mode, 60, 24, 4), 4
+    from core.dataset import Snapshot
+
+    demo = benchlib.demo_model_dir()
+    ws = workspace_with_sample(tmp / "home-throughput")
+    # full runs: worker, bare, bare, worker, and the faster of each (drift in the machine's load
+    # hits both sides alike)
+    order = ["ours", "bare", "bare", "ours"] if mode == "full" else ["ours", "bare"]
+    runs: dict[str, list[dict]] = {"ours": [], "bare": []}
+    convs = None
+    for n, who in enumerate(order):
+        if who == "ours":
+            runs["ours"].append(worker_run(ws, demo, steps=steps, batch=batch, max_len=512))
+            if convs is None:  # the worker's own examples, in its order
+                convs = [ex.messages for ex in Snapshot.read(runs["ours"][-1]["run_dir"] / "dataset.jsonl").train]
+        else:
+            runs["bare"].append(bare_trl(demo, convs, tmp / f"bare-{n}", steps=steps, batch=batch, max_len=512))
+    ours = max(runs["ours"], key=lambda r: rate(r)[0])
+    bare = max(runs["bare"], key=lambda r: rate(r)[0])
+    o_rate, o_tok, o_s = rate(ours)
+    b_rate, b_tok, b_s = rate(bare)
+    # the same batches: the trainers' token counts agree at every step (the same examples, in the
+    # same order, tokenized to the same ids). The losses differ a little by design: TRL also
+    # trains the newline after the end-of-turn marker, the pipeline does not.
+    same = ours["seen"] == bare["seen"]
+    say(f"throughput: worker (nastavnik train) {o_rate:.0f} tok/s ({o_tok} tokens in {o_s:.2f} s, steps 1→{max(ours['times'])}); "
+        f"bare TRL {b_rate:.0f} tok/s ({b_tok} tokens in {b_s:.2f} s); tokens per step "
+        f"{'equal at every step' if same else 'DIFFER'}; first-step loss {ours['losses'][1]:.4f} vs {bare['losses'][1]:.4f} "
+        "(TRL also trains the newline after <end_of_turn>)")
+    if not same:
+        say("WARNING: the worker and bare TRL did not see the same batches: " + str({k: (ours['seen'].get(k), bare['seen'].get(k))
+                                                                                    for k in sorted(set(ours['seen']) | set(bare['seen']))[:5]}))
+    if mode == "full":  # for the record: what TRL's own CPU defaults cost
+        slow = bare_trl(demo, convs, tmp / "slow", steps=6, batch=batch, max_len=512, trl_defaults=True)
+        s_rate, _, _ = rate(slow)
+        say(f"throughput: bare TRL with its own CPU defaults (bf16 autocast, gradient checkpointing) {s_rate:.0f} tok/s, "
+            f"{o_rate / s_rate:.1f}× slower than the worker's settings")
+    return [claim("throughput", o_rate / b_rate, ">=0.95", f"{o_rate:.0f} vs {b_rate:.0f} tok/s"
+                  + ("" if same else "; BATCHES DIFFER"))]
+
+
+# ---------------------------------------------------------------------------- packing
+
+
+def long_tail(tok, template: str, n: int, seed: int = 1) -> list:
+    """``n`` encoded examples whose lengths spread over 20–1500 tokens: most answers short,
+    a few long (the sample pairs' own answers strung together)."""
+    from core.dataset import encode
+
+    rng = random.Random(seed)
+    convs = sample_conversations()
+    answers = [c[-1]["content"] for c in convs]
+    out = []
+    for i in range(n):
+        target = rng.uniform(600, 1500) if rng.random() < 0.08 else min(600.0, max(20.0, rng.lognormvariate(math.log(90), 0.7)))
+        question = convs[i % len(convs)][-2]["content"]
+        words: list[str] = []
+        while True:
+            enc = encode(tok, template, [{"role": "user", "content": question}, {"role": "assistant", "content": " ".join(words) or "Да."}],
+                         max_len=2048)
+            if len(enc.input_ids) >= target or len(enc.input_ids) >= 1500:
+                break
+            words += rng.choice(answers).split()[: max(1, int((target - len(enc.input_ids)) / 2))]
+        out.append(enc)
+    return out
+
+
+class _Recorder:
+    """Per training step: the real length of each example, the padded row length (0 for a
+    padding-free row) and the number of trained tokens."""
+
+    def __init__(self, packed: bool) -> None:
+        self.packed = packed
+        self.steps: list[tuple[list[int], int, int]] = []
+
+    def take(self, inputs) -> None:
+        ids = inputs["input_ids"]
+        trained = int((inputs["labels"] != -100).sum())
+        if not self.packed:  # right-padded rows: the mask marks the real tokens
+            lengths = inputs["attention_mask"].sum(1).tolist()
+            self.steps.append(([int(x) for x in lengths], int(ids.shape[1]), trained))
+        else:  # one padding-free row: examples restart at position 0
+            pos = inputs["position_ids"].reshape(-1).tolist()
+            starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+            self.steps.append(([b - a for a, b in zip(starts[:-1], starts[1:])], 0, trained))
+
+
+def train_in_process(model_path: Path, encoded: list, *, batch: int, steps: int, packed: bool, attention: str | None, out: Path) -> dict:
+    """``steps`` LoRA steps of ``batch`` examples: padded rows, or one padding-free row
+    (``packed``) as ``--packing`` trains them; ``attention`` None is transformers' default
+    (sdpa with a padding mask: the pipeline without ``--packing``)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from core.dataset import to_hf_dataset
+    from core.train.fused_head import route_other_devices
+
+    route_other_devices()
+    cfg = demo_config()
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    extra = {"attn_implementation": attention} if attention else {}
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32, **extra)
+    model.config.use_cache = False
+    torch.manual_seed(SEED)  # the same adapters on every side: the losses of each step must agree
+    model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                             target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM"))
+    args = SFTConfig(
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr, lr_scheduler_type="linear",
+        seed=SEED, data_seed=SEED, max_length=None, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+        dataloader_num_workers=0, padding_free=packed, **hf_trainer_args(cfg),
+    )
+    rec = _Recorder(packed)
+    times: dict[int, float] = {}
 
     class Clock(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 1:
-                marks["t1"] = time.perf_counter()
+            times[state.global_step] = time.perf_counter()
 
-    trainer.add_callback(Clock())
+    class Recording(SFTTrainer):
+        def training_step(self, model, inputs, *a, **kw):
+            rec.take(inputs)
+            return super().training_step(model, inputs, *a, **kw)
+
+    trainer = Recording(model=model, args=args, train_dataset=to_hf_dataset(encoded), processing_class=tok, callbacks=[Clock()])
+    quiet(trainer)
     trainer.train()
-    seconds = time.perf_counter() - marks["t1"]
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return seconds, sum(losses[-3:]) / len(losses[-3:])
+    return {"times": times, "steps": rec.steps, "losses": losses, "config": model.config}
 
 
-def bench_throughput(model_path: Path, convs, steps: int, batch: int, tmp: Path) -> float:
-    from datasets import Dataset
-    from trl import SFTTrainer
+def bench_packing(name: str, model_path: Path, encoded: list, *, batch: int, steps: int, tmp: Path, app_padded: bool) -> str:
+    """Packed vs padded at the same batches; both with the attention ``--packing`` uses
+    (``core.train.varlen``: causal sdpa per example, which on a padded row is plain causal
+    sdpa), so the only difference is the padding. ``app_padded``: also time the pipeline's
+    own padded path (transformers' default attention with a padding mask), for the record."""
+    from core.train.backends.hf import packed_attention
 
-    from core.dataset import Example, encode_all, to_hf_dataset
-    from core.train import pipeline
-    from core.train.config import TrainConfig
-    from core.train.demo_model import load_tokenizer
+    kernel = packed_attention(device())
+    padded = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=False, attention=kernel, out=tmp / f"{name}-padded")
+    packed = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=True, attention=kernel, out=tmp / f"{name}-packed")
+    config = padded["config"]
+    r = demo_config().lora_r
+    timed = range(1, steps)  # every step but the first (warm-up)
+    same_batches = all(sorted(padded["steps"][i][0]) == sorted(packed["steps"][i][0]) for i in range(steps))
+    real = sum(sum(padded["steps"][i][0]) for i in timed)
+    t_pad = padded["times"][steps] - padded["times"][1]
+    t_pack = packed["times"][steps] - packed["times"][1]
+    speedup = t_pad / t_pack
+
+    def cost(length: int) -> float:  # FLOPs of one causal sequence of ``length`` tokens in a training step
+        return length * benchlib.lora_train_flops_per_token(config, r, length)
+
+    head = benchlib.lm_head_train_flops(config) * sum(padded["steps"][i][2] for i in timed)  # the same on both sides
+    pad_flops = sum(len(padded["steps"][i][0]) * cost(padded["steps"][i][1]) for i in timed) + head
+    real_flops = sum(cost(n) for i in timed for n in padded["steps"][i][0]) + head
+    bound = pad_flops / real_flops
+    token_bound = sum(len(padded["steps"][i][0]) * padded["steps"][i][1] for i in timed) / real
+    loss_diff = max(abs(a - b) for a, b in zip(padded["losses"], packed["losses"]))
+    lengths = [len(e.input_ids) for e in encoded]
+    say(f"packing {name}: {len(encoded)} examples, lengths {min(lengths)}–{max(lengths)} (median {sorted(lengths)[len(lengths) // 2]}), "
+        f"batch {batch}, {steps} steps each: padded {real / t_pad:.0f} real tok/s, packed {real / t_pack:.0f} real tok/s "
+        f"({speedup:.2f}×); bound from removing padding {bound:.2f}× (tokens alone {token_bound:.2f}×); "
+        f"loss per step padded vs packed: max |Δ| {loss_diff:.2e}, last {padded['losses'][-1]:.4f} vs {packed['losses'][-1]:.4f}")
+    if app_padded:
+        app = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=False, attention=None, out=tmp / f"{name}-app")
+        t_app = app["times"][steps] - app["times"][1]
+        say(f"packing {name}: the pipeline without --packing (default attention, padding mask) {real / t_app:.0f} real tok/s: "
+            f"--packing is {t_app / t_pack:.2f}× faster than that")
+    note = f"{speedup:.2f}× of a {bound:.2f}× bound"
+    if not same_batches:
+        note += "; BATCHES DIFFER"
+    if loss_diff > 1e-3 * max(1.0, abs(padded["losses"][0])):
+        note += "; LOSS DIFFERS"
+    return claim(f"packing-{name}", speedup / bound, ">=0.9", note)
+
+
+def bench_packing_all(mode: str, tmp: Path) -> list[str]:
+    from transformers import AutoTokenizer
+
+    from core.dataset import Example, encode_all
     from core.train.templates import get_template
 
-    tok = load_tokenizer(model_path)
-    # each step sees the same examples in both runs: real tokens per step are equal, so time decides
-    n = steps * batch
-    convs = (convs * (n // len(convs) + 1))[:n]
-
-    # baseline: bare TRL with prompt–completion data (TRL tokenizes and masks the prompt itself)
-    rows = {"prompt": [c[:-1] for c in convs], "completion": [c[-1:] for c in convs]}
-    base_ds = Dataset.from_dict(rows)
-    bare = SFTTrainer(model=fresh_model(model_path), args=sft_args(tmp / "bare", steps, batch), train_dataset=base_ds, processing_class=tok)
-    bare_s, bare_loss = timed_train(bare)
-    # for the record: bare TRL with its own defaults on a CPU (bf16 autocast, gradient checkpointing)
-    slow = SFTTrainer(model=fresh_model(model_path), args=sft_args(tmp / "slow", min(steps, 6), batch, trl_defaults=True),
-                      train_dataset=base_ds, processing_class=tok)
-    slow_s, _ = timed_train(slow)
-
-    # ours: the pipeline's steps (our template rendering, answer-only masks, metrics callback)
-    from core.train.backends import get_backend
-
-    cfg = TrainConfig.from_preset("demo", max_steps=steps, batch_size=batch, grad_accum=1, max_seq_len=512, lr=2e-3,
-                                  logging_steps=1, save_steps=10_000)
-    enc = encode_all(tok, get_template("gemma").jinja, [Example(None, c) for c in convs], max_len=512)
-    ours_ds = to_hf_dataset(enc)
-    sink_rows = []
-    ours = SFTTrainer(
-        model=fresh_model(model_path), args=pipeline.sft_config(cfg, get_backend("hf"), pipeline.RunPaths(tmp / "ours"), has_eval=False),
-        train_dataset=ours_ds, processing_class=tok, callbacks=[pipeline.metrics_callback(sink_rows.append)],
-    )
-    ours_s, ours_loss = timed_train(ours)
-    tokens = sum(len(e.input_ids) for e in enc[batch:])  # the timed steps (all but the first)
-    print(f"throughput: bare TRL {tokens / bare_s:.0f} tok/s ({bare_s:.1f} s, loss {bare_loss:.3f}); "
-          f"nastavnik {tokens / ours_s:.0f} tok/s ({ours_s:.1f} s, loss {ours_loss:.3f}); both fp32 without checkpointing, "
-          f"as the pipeline runs on a CPU", flush=True)
-    slow_tokens = sum(len(e.input_ids) for e in enc[batch:batch * min(steps, 6)])
-    print(f"throughput: bare TRL with its CPU defaults (bf16 autocast, gradient checkpointing) {slow_tokens / slow_s:.0f} tok/s "
-          f"— {tokens / ours_s / (slow_tokens / slow_s):.1f}× slower than the pipeline's settings", flush=True)
-    return bare_s / ours_s
+    template = get_template(demo_config().template).jinja
+    demo = benchlib.demo_model_dir()
+    tok = AutoTokenizer.from_pretrained(str(demo))
+    sample = encode_all(tok, template, [Example(None, c) for c in sample_conversations()], max_len=512)
+    batch = 8
+    lines = [bench_packing("sample", demo, sample, batch=batch, steps=pick(mode, 48, 16, 3), tmp=tmp, app_padded=mode != "smoke")]
+    long_steps = pick(mode, 16, 5, 2)
+    replica = benchlib.build_replica(benchlib.replica_shape(mode, "long"))
+    longs = long_tail(AutoTokenizer.from_pretrained(str(replica)), template, n=max(batch * long_steps, 64) if mode != "smoke" else batch * long_steps)
+    lines.append(bench_packing("longtail", replica, longs, batch=batch, steps=long_steps, tmp=tmp, app_padded=mode == "full"))
+    return lines
 
 
-def loss_on(model, batch: dict) -> float:
+# ---------------------------------------------------------------------------- MFU
+
+
+def bench_mfu(mode: str, tmp: Path) -> list[str]:
     import torch
 
-    with torch.no_grad():
-        return float(model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")}).loss)
+    shape = benchlib.replica_shape(mode)
+    replica = benchlib.build_replica(shape)
+    info = json.loads((replica / "replica.json").read_text())
+    ws = workspace_with_sample(tmp / "home-mfu")
+    steps, batch = pick(mode, 12, 5, 2), 8
+    res = worker_run(ws, replica, steps=steps, batch=batch, max_len=512)
+    tok_s, tokens, seconds = rate(res)
+    config = json.loads((replica / "config.json").read_text())
+    first, last = min(res["times"]), max(res["times"])
+    row = tokens / ((last - first) * batch)  # the average padded row length of the timed steps
+    # the LM head is left out (on the trained positions only; 2% of the FLOPs here): a lower bound
+    per_token = benchlib.lora_train_flops_per_token(config, demo_config().lora_r, row)
+    peak = benchlib.matmul_flops("float32", threads=torch.get_num_threads())
+    achieved = per_token * tok_s
+    say(f"mfu: replica with {info['non_embedding'] / 1e6:.1f}M non-embedding parameters, {torch.get_num_threads()} threads: "
+        f"worker {tok_s:.0f} tok/s × {per_token / 1e9:.2f} GFLOP/token = {achieved / 1e9:.1f} GFLOP/s; "
+        f"fp32 matmul on this CPU {peak / 1e9:.1f} GFLOP/s")
+    return [claim("mfu", achieved / peak, ">=0.3", f"{achieved / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s (fp32)")]
 
 
-def bench_packing(model_path: Path, convs, epochs_steps: int, tmp: Path) -> tuple[float, float, float]:
-    from trl import SFTTrainer
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+def chars_per_token() -> float:
+    from transformers import AutoTokenizer
 
-    from core.dataset import Example, encode_all, to_hf_dataset
-    from core.train.demo_model import load_tokenizer
-    from core.train.templates import get_template
-
-    tok = load_tokenizer(model_path)
-    enc = encode_all(tok, get_template("gemma").jinja, [Example(None, c) for c in convs], max_len=512)
-    ds = to_hf_dataset(enc)
-    real_tokens = sum(len(e.input_ids) for e in enc)
-
-    # same examples, same model: padded vs packed loss must agree (masks keep examples apart)
-    model = fresh_model(model_path)
-    packed_model = fresh_model(model_path, packing=True)
-    model.eval()
-    packed_model.eval()
-    few = [{"input_ids": e.input_ids, "labels": e.labels} for e in enc[:8]]
-    padded = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)(few)
-    packed = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(few)
-    l_pad, l_pack = loss_on(model, padded), loss_on(packed_model, packed)
-    # the padded loss averages over all answer tokens of the batch too, so the two are comparable
-    print(f"packing: loss of the same 8 examples padded {l_pad:.5f}, packed {l_pack:.5f}", flush=True)
-
-    results = {}
-    for name, kw, batch in (("padded", {}, 8), ("packed", {"packing": True, "packing_strategy": "bfd", "max_length": 512}, 2)):
-        args = sft_args(tmp / name, -1, batch, num_train_epochs=3, **{k: v for k, v in kw.items() if k != "max_length"})
-        trainer = SFTTrainer(model=fresh_model(model_path, packing=name == "packed"), args=args, train_dataset=ds, processing_class=tok)
-        seconds, loss = timed_train(trainer)
-        steps = trainer.state.global_step
-        tokens = real_tokens * args.num_train_epochs * (steps - 1) / steps
-        results[name] = (tokens / seconds, loss, steps)
-        print(f"packing: {name} {tokens / seconds:.0f} real tok/s over {steps} steps, final loss {loss:.3f}", flush=True)
-    # how much of a padded batch is padding: packing can win about 1 / (1 - that), plus fewer steps
-    import random
-
-    lengths = [len(e.input_ids) for e in enc]
-    rnd, real, total = random.Random(0), 0, 0
-    for _ in range(200):
-        order = lengths[:]
-        rnd.shuffle(order)
-        for i in range(0, len(order), 8):
-            batch = order[i:i + 8]
-            real, total = real + sum(batch), total + len(batch) * max(batch)
-    waste = 1 - real / total
-    print(f"packing: padded batches of 8 are {waste:.0%} padding on this data (lengths {min(lengths)}–{max(lengths)} tokens, "
-          f"median {sorted(lengths)[len(lengths) // 2]}): removing it alone gives at most {1 / (1 - waste):.2f}×", flush=True)
-    return results["packed"][0] / results["padded"][0], l_pad, l_pack
+    tok = AutoTokenizer.from_pretrained(str(benchlib.demo_model_dir()))
+    texts = [m["content"] for c in sample_conversations() for m in c]
+    return sum(map(len, texts)) / sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
-def chars_per_token(model_path: Path, convs) -> float:
-    from core.train.demo_model import load_tokenizer
-
-    tok = load_tokenizer(model_path)
-    texts = [m["content"] for c in convs for m in c]
-    chars = sum(len(t) for t in texts)
-    tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
-    return chars / tokens
+PARTS = ("throughput", "packing", "mfu")
 
 
 def main() -> None:
-    import tempfile
-
-    import torch
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=48)
-    parser.add_argument("--batch", type=int, default=4)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchlib.add_mode_args(parser)
+    parser.add_argument("--only", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    model_path = demo_model()
-    convs = sample_pairs()
-    with tempfile.TemporaryDirectory() as tmp:
+    mode = benchlib.mode_of(args)
+    only = [p.strip() for p in args.only.split(",") if p.strip()]
+    bad = [p for p in only if p not in PARTS]
+    if bad:
+        parser.error(f"unknown part(s) {', '.join(bad)}; choose from {', '.join(PARTS)}")
+    say(f"train bench ({mode}); tokenizer: {chars_per_token():.2f} characters per token on the sample pairs (demo tokenizer)")
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="nastavnik-train-bench-") as tmp:
         tmp = Path(tmp)
-        cpt = chars_per_token(model_path, convs)
-        print(f"tokenizer: {cpt:.2f} characters per token on {len(convs)} sample pairs (demo tokenizer)", flush=True)
-        pack_ratio, l_pad, l_pack = bench_packing(model_path, convs, args.steps, tmp)
-        same = abs(l_pad - l_pack) <= 1e-3 * max(1.0, abs(l_pad))
-        print(f"packing: ratio={pack_ratio:.2f} goal=1.5 loss_unchanged={'yes' if same else 'NO'}", flush=True)
-        ratio = bench_throughput(model_path, convs, args.steps, args.batch, tmp)
-    print(f"chars_per_token: {cpt:.2f}")
-    print(f"packing: ratio={pack_ratio:.2f} goal=1.5 loss_unchanged={'yes' if same else 'no'}")
-    print(f"throughput: ratio={ratio:.2f} goal=0.95")
+        if "throughput" in only:
+            lines += bench_throughput(mode, tmp)
+        if "packing" in only:
+            lines += bench_packing_all(mode, tmp)
+        if "mfu" in only:
+            lines += bench_mfu(mode, tmp)
+    for line in lines:  # every claim again, together, the last lines of the output
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
