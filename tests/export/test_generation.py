@@ -53,7 +53,7 @@ class ScriptedLlama:
 
 
 def formatter(stop: str | None = "<end>"):
-    return lambda messages: SimpleNamespace(prompt="вопрос", stop=[stop] if stop else [], added_special=True)
+    return lambda messages, **_: SimpleNamespace(prompt="вопрос", stop=[stop] if stop else [], added_special=True)
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +119,6 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error():
     from core.errors import UserError
 
     llm = ScriptedLlama([b"x"], n_ctx=4)
-    long = lambda messages: SimpleNamespace(prompt="д" * 100, stop=[], added_special=True)  # noqa: E731
+    long = lambda messages, **_: SimpleNamespace(prompt="д" * 100, stop=[], added_special=True)  # noqa: E731
     with pytest.raises(UserError, match="more than the model's context"):
         list(ChatStream(llm, long, [], temperature=0.0, max_tokens=10))
