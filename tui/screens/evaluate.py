@@ -287,9 +287,11 @@ class EvaluateRoom(Vertical):
         chosen = set(sl.selected) if sl.option_count else set(evaluated)
         with sl.prevent(SelectionList.SelectedChanged):
             sl.clear_options()
-            names = list(dict.fromkeys(evaluated + gguf))
+            names = list(dict.fromkeys(gguf + evaluated))  # the GGUFs in their order, then results of models gone
             for name in names:
                 sl.add_option((name, name, name in chosen))
+        if sl.option_count and sl.highlighted is None:
+            sl.highlighted = 0  # space selects at once: no Down first to reach the first model
         judge = self.query_one("#ev-judge", Select)
         current = judge.value
         judge.set_options([(name, name) for name in gguf])
