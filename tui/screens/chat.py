@@ -216,6 +216,8 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
 
     def on_mount(self) -> None:
         localize(self)
+        # the answer's key hint (a notice at the bottom right) would sit on the buttons
+        self.app.clear_notifications()
         self.query_one("#fix-existing").display = False
         self.query_one("#fix-replace").display = False
         answer = self.query_one("#fix-answer", TextArea)
