@@ -292,7 +292,7 @@ async def test_reopened_app_reattaches_to_a_running_export(trained_copy, trained
             await until(pilot, lambda: isinstance(app.screen, ExportModelScreen) and "running" in text(app, "#exp-job-title"),
                         "the dialog attached to the running job")
             assert not app.screen.query_one("#exp-form").display
-            assert text(app, "#exp-job-title").startswith(f"Export #{job.id}: {run_id}")
+            assert text(app, "#exp-job-title").startswith(f"Export #{job.id}: run #{run_id} ")
             os.kill(job.pid, signal.SIGCONT)
             await until(pilot, lambda: "Parity OK" in text(app, "#exp-parity"), "the parity line")
             await until(pilot, lambda: f"run-{run_id}-q8_0" in chat_options(app), "the new GGUF in the Chat list")
