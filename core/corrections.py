@@ -7,6 +7,10 @@ train split, its ``source`` telling where it came from:
 * ``chat:<conversation id>`` for a chat answer,
 * ``eval:<eval pair id>:<model>`` for an evaluation answer.
 
+When a train pair already asks the question, the correction may *replace* its answer instead
+(``replace=ID``: one revision of that pair, undoable) — two pairs with one question and two
+answers would teach both.
+
 Every correction also records a *preference* in the same action (one undo takes both
 back): the prompt as the model saw it (system prompt and earlier turns), ``rejected`` = the
 model's answer, ``chosen`` = the correction, with the model and the run it came from. A
@@ -115,22 +119,43 @@ def _save(
     model: str | None = None,
     prompt_context: list[dict] | None = None,
     message_id: int | None = None,
+    replace: int | None = None,
 ) -> "Pair":
-    """The corrected pair, and (when the answer changed) its preference, as one action."""
+    """The corrected pair, and (when the answer changed) its preference, as one action.
+
+    ``replace``: the id of the pair that already asks this question; its answer (and question,
+    status) become the correction — one revision, undone with the preference by one undo —
+    instead of a second pair with the same question and another answer (a conflict)."""
     with store.transaction():
         dup = store.find_duplicate(question, answer)
         if dup is not None:
             raise UserError(f"this corrected pair is already in the store as pair {dup}",
                             hint=f"`nastavnik pairs show {dup}` shows it")
-        pair = store.add_pair(question, answer, system=system, context=context or None, tags=tags, status=status,
-                              split="train", source=source)
+        if replace is not None:
+            old = store.get_pair(int(replace))
+            pair = store.update_pair(old.id, question=question, answer=answer, status=status)
+            changed = (pair.question, pair.answer, pair.status) != (old.question, old.answer, old.status)  # else no action to join
+        else:
+            pair = store.add_pair(question, answer, system=system, context=context or None, tags=tags, status=status,
+                                  split="train", source=source)
+            changed = True
         if rejected and rejected.strip() and not _same(answer, rejected):
             store.add_preference(
-                pair.question, pair.answer, rejected, with_last_action=True, system=pair.system,
+                pair.question, pair.answer, rejected, with_last_action=changed, system=pair.system,
                 context=prompt_context, model=model, run_id=run_of(store, model), source=source, pair_id=pair.id,
                 message_id=message_id,
             )
         return pair
+
+
+def pair_to_replace(store: "Store", question: str) -> "Pair | None":
+    """The live train pair that already asks ``question`` (whitespace, case and ё aside), which
+    a correction of an answer to it should replace rather than join as a conflicting pair."""
+    found = store.find_question(question)
+    if found is None:
+        return None
+    pair = store.get_pair(found)
+    return pair if pair.split == "train" else None
 
 
 def correct_message(
@@ -143,8 +168,10 @@ def correct_message(
     tags: Iterable[str] = (),
     system: str | None = None,
     with_context: bool = True,
+    replace: int | None = None,
 ) -> "Pair":
-    """Save a corrected chat answer as a new train pair with source ``chat:<conversation id>``.
+    """Save a corrected chat answer as a new train pair with source ``chat:<conversation id>``
+    (``replace=ID``: as the new answer of pair ID, which asks the same question).
 
     ``question`` defaults to the user turn the message answered; ``system`` to the
     conversation's system prompt (pass ``""`` for none). The turns before the question go
@@ -164,7 +191,7 @@ def correct_message(
     seen = store.context_for(msg.id)  # what the model saw: the preference keeps it either way
     return _save(store, question, answer, system=system, status=status, tags=tags,
                  source=chat_source(msg.conversation_id), context=seen if with_context else None,
-                 rejected=msg.content, model=msg.model, prompt_context=seen, message_id=msg.id)
+                 rejected=msg.content, model=msg.model, prompt_context=seen, message_id=msg.id, replace=replace)
 
 
 def correct_eval(
@@ -177,8 +204,10 @@ def correct_eval(
     status: str = "draft",
     tags: Iterable[str] = (),
     system: str | None = None,
+    replace: int | None = None,
 ) -> "Pair":
-    """Save a corrected evaluation answer as a new train pair with source ``eval:<pair id>:<model>``.
+    """Save a corrected evaluation answer as a new train pair with source ``eval:<pair id>:<model>``
+    (``replace=ID``: as the new answer of train pair ID — an answer to a train-split question).
 
     ``question`` defaults to the eval pair's question (as it is now), ``system`` to its
     system prompt. Nothing is written on an error.
@@ -196,7 +225,7 @@ def correct_eval(
         system = pair.system
     return _save(store, question, answer, system=system, status=status, tags=tags,
                  source=eval_source(result.pair_id, result.model), rejected=result.answer, model=result.model,
-                 prompt_context=pair.context if pair is not None else None)
+                 prompt_context=pair.context if pair is not None else None, replace=replace)
 
 
 def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preference":

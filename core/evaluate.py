@@ -123,9 +123,20 @@ class EvalReport:
         }
 
 
+SPLITS = ("eval", "train", "corrected")  # "corrected": the pairs corrections wrote, whatever their split
+
+
 def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
+    """The pairs to answer: the approved ones of ``split`` (every one not rejected when none
+    is approved) and which of the two it is."""
     from core.store import PairFilter
 
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+    if split == "corrected":
+        pairs = store.get_pairs(store.corrected_pair_ids())
+        approved = [p for p in pairs if p.status == "approved"]
+        return (approved, "approved") if approved else ([p for p in pairs if p.status != "rejected"], "all")
     approved = list(store.iter_pairs(PairFilter(split=split, status="approved")))
     if approved:
         return approved, "approved"
@@ -191,6 +202,8 @@ def evaluate(
     with ws.store() as store:
         pairs, used = eval_pairs(store, split)
         if not pairs:
+            if split == "corrected":
+                raise UserError("no corrected pairs yet", hint="correct a model's answer in Chat (e) or `nastavnik correct`")
             raise UserError(f"there are no pairs in the {split} split", hint="move some pairs to the eval split: `nastavnik pairs split`")
         stored = {(r.model, r.pair_id): r for r in store.eval_results(keys)}
         answered: dict[str, int] = {k: 0 for k in keys}

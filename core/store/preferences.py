@@ -267,6 +267,15 @@ class PreferencesMixin:
             for r in rows
         ]
 
+    def corrected_pair_ids(self) -> list[int]:
+        """Live pairs a correction wrote (a chat or evaluation answer corrected into them, new or
+        replaced): the ids of the pairs of live ``chat:``/``eval:`` preferences, in id order."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT f.pair_id FROM preferences f JOIN pairs p ON p.id = f.pair_id "
+            "WHERE f.deleted IS NULL AND p.deleted IS NULL AND (f.source LIKE 'chat:%' OR f.source LIKE 'eval:%') "
+            "ORDER BY f.pair_id")
+        return [r[0] for r in rows]
+
     def preferences_of_pair(self, pair_id: int) -> list[Preference]:
         """The live preferences recorded together with a pair (a correction's)."""
         rows = self.conn.execute(

@@ -135,6 +135,55 @@ def test_an_answer_without_a_question_needs_one(store):
     assert correct_message(store, lone.id, "Здравствуйте.", question="Поздоровайся.").question == "Поздоровайся."
 
 
+def test_a_correction_replaces_the_answer_of_the_pair_that_asks_the_question(store, chat):
+    """Two pairs with one question and two answers would teach both: the correction goes into
+    the train pair asking it — one revision; one undo brings the old answer back and takes the
+    preference away with it. An eval pair is never offered (its answer is a reference)."""
+    from core.corrections import correct_message, pair_to_replace
+
+    old = store.add_pair(QUESTION.upper() + "  ", "Старый ответ.", status="draft")  # case and spaces aside
+    store.add_pair("Что такое батч?", "Порция примеров.", split="eval")
+    found = pair_to_replace(store, QUESTION)
+    assert found is not None and found.id == old.id
+    assert pair_to_replace(store, "Что такое батч?") is None and pair_to_replace(store, "Нет такого?") is None
+
+    pair = correct_message(store, chat["first"].id, FIXED, status="approved", replace=old.id)
+    assert pair.id == old.id and (pair.question, pair.answer, pair.status) == (QUESTION, FIXED, "approved")
+    assert len(_pairs(store)) == 2  # no second pair
+    (pref,) = store.preferences_of_pair(old.id)
+    assert (pref.chosen, pref.rejected, pref.source) == (FIXED, MODEL_ANSWER, f"chat:{chat['conv'].id}")
+    assert store.corrected_pair_ids() == [old.id]
+
+    store.undo()
+    back = store.get_pair(old.id)
+    assert (back.answer, back.status) == ("Старый ответ.", "draft") and store.preferences_of_pair(old.id) == []
+    assert store.corrected_pair_ids() == []
+
+
+def test_cli_correct_replace(cli, store, chat):
+    old = store.add_pair(QUESTION, "Старый ответ.")
+    done = cli("correct", chat["first"].id, "--answer", FIXED, "--replace", old.id, "--approve", "--json")
+    assert done.code == 0, done.err
+    assert done.json()["id"] == old.id and store.get_pair(old.id).answer == FIXED
+    assert store.count_pairs() == 1
+
+
+def test_eval_pairs_of_the_corrected_split(store, chat, evaluated):
+    """``eval --split corrected``: only the pairs corrections wrote, whatever their split."""
+    from core.corrections import correct_eval, correct_message
+    from core.evaluate import eval_pairs
+
+    assert eval_pairs(store, "corrected") == ([], "all")
+    fixed = correct_message(store, chat["first"].id, FIXED)
+    from_eval = correct_eval(store, evaluated.id, "run-1-q8_0", "Чтобы вовремя остановиться.", status="approved")
+    pairs, used = eval_pairs(store, "corrected")
+    assert [p.id for p in pairs] == [from_eval.id] and used == "approved"  # approved ones first, as for a split
+    store.set_status([fixed.id], "approved")
+    assert [p.id for p in eval_pairs(store, "corrected")[0]] == [fixed.id, from_eval.id]
+    with pytest.raises(UserError, match="unknown split"):
+        eval_pairs(store, "test")
+
+
 def test_correct_eval_saves_a_pair_from_the_eval_question(store, evaluated):
     from core.corrections import correct_eval
 
@@ -390,6 +439,58 @@ def test_chat_room_lists_models_and_saves_a_correction_in_workers(home):
         assert pairs[0].source == f"chat:{conv_id}" and pairs[0].system == "Отвечай кратко."
         grade = s.get_grade("run-1-q8_0", QUESTION)
         assert grade.score == 3 and grade.comment == "слабо" and grade.message_id is not None
+
+
+@pytest.mark.parametrize("replace", [True, False], ids=["replace", "keep-both"])
+def test_the_correction_dialog_offers_to_replace_the_pair_asking_the_question(home, replace):
+    """The question already has a train pair: the dialog names it and, ticked, the correction
+    becomes its answer (one pair, undoable); unticked, a second pair is added (a conflict)."""
+    from textual.widgets import Checkbox, Static
+
+    from tests.export.test_rooms import RoomApp
+    from tests.tui.pilot import async_test, settle
+    from core.workspace import Workspace
+    from tui.screens.chat import ChatRoom, CorrectAnswerScreen
+
+    ws = Workspace.open(home)
+    with ws.store() as s:
+        s.add_model("gguf", "run-1-q8_0", str(home / "run1.gguf"))
+        old = s.add_pair(QUESTION, "Старый ответ.", status="approved")
+
+    @async_test
+    async def body():
+        app = RoomApp(ChatRoom, ws)
+        async with app.run_test(size=(80, 24)) as pilot:
+            room = app.query_one(ChatRoom)
+            await settle(pilot)
+            room._generate = _fake_generate(room, ws)
+            room.ask(QUESTION, room.chosen())
+            await settle(pilot)
+            await pilot.press("e")
+            await settle(pilot)  # the pair asking the question is looked up in a worker
+            dialog = app.screen
+            assert isinstance(dialog, CorrectAnswerScreen) and "run-1-q8_0" in str(dialog.query_one("#fix-title").render())
+            assert f"#{old.id}" in str(dialog.query_one("#fix-existing", Static).render())
+            assert "Старый ответ." in str(dialog.query_one("#fix-existing", Static).render())
+            box = dialog.query_one("#fix-replace", Checkbox)
+            assert box.display and box.value  # replacing is the default
+            for button in dialog.query("#fix-buttons Button"):  # every button in view at 80x24
+                assert app.screen.region.contains_region(button.region), button
+            if not replace:
+                box.value = False
+            await pilot.press(*TYPED, "ctrl+a")
+            await settle(pilot)
+            return [str(n.message) for n in app._notifications]
+
+    notes = body()
+    with ws.store() as s:
+        pairs = s.list_pairs(limit=None)
+        if replace:
+            assert [(p.id, p.answer) for p in pairs] == [(old.id, TYPED)]
+            assert any(f"Pair #{old.id} has the new answer" in n for n in notes), notes
+        else:
+            assert sorted(p.answer for p in pairs) == sorted(["Старый ответ.", TYPED])
+            assert any("Saved as pair" in n for n in notes), notes
 
 
 def test_evaluate_room_saves_a_correction_in_a_worker(home):

@@ -292,7 +292,7 @@ async def test_reopened_app_reattaches_to_a_running_export(trained_copy, trained
             await until(pilot, lambda: isinstance(app.screen, ExportModelScreen) and "running" in text(app, "#exp-job-title"),
                         "the dialog attached to the running job")
             assert not app.screen.query_one("#exp-form").display
-            assert text(app, "#exp-job-title").startswith(f"Export #{job.id}: {run_id}")
+            assert text(app, "#exp-job-title").startswith(f"Export #{job.id}: run #{run_id} ")
             os.kill(job.pid, signal.SIGCONT)
             await until(pilot, lambda: "Parity OK" in text(app, "#exp-parity"), "the parity line")
             await until(pilot, lambda: f"run-{run_id}-q8_0" in chat_options(app), "the new GGUF in the Chat list")
@@ -482,3 +482,60 @@ def test_progress_and_eta_of_a_job():
     job.steps = {"merge": {"seconds": 1.0}, "convert": {"seconds": 1.0}, "quantize": {"started": started, "seconds": None}}
     p = job_progress(job, None, now_s=now)
     assert p.steps == 3 and p.fraction == pytest.approx((2 + 1 / 3) / 3) and p.eta_s == pytest.approx(8)
+
+
+def test_the_dialog_says_parity_and_the_source_in_russian():
+    """The parity check's lines are English in core; the Russian UI says them in Russian (the
+    token descriptions as they are), and a line it does not know as it is."""
+    from tui.i18n import set_lang
+    from tui.screens.export_model import parity_line, source_label
+
+    set_lang("ru")
+    try:
+        assert parity_line(True, "prompt, ids, BOS, EOS equal; same answers q8_0 3/3, f16 3/3") == \
+            "промпт, id токенов, BOS и EOS совпадают; одинаковые ответы: q8_0 3/3, f16 3/3"
+        assert parity_line(True, "prompt, ids, BOS, EOS equal") == "промпт, id токенов, BOS и EOS совпадают"
+        line = "q8_0 answer to 'Что такое loss?' differs from HF at token 10: HF '▁а' (id 326) vs GGUF '▁в' (id 264)"
+        assert parity_line(False, line) == \
+            "ответ q8_0 на 'Что такое loss?' расходится с HF с токена 10: HF '▁а' (id 326), GGUF '▁в' (id 264)"
+        assert parity_line(False, "prompt token ids differ at position 12: HF 'a' (id 9) vs GGUF 'model' (id 7)") == \
+            "id токенов промпта различаются с позиции 12: HF 'a' (id 9), GGUF 'model' (id 7)"
+        assert parity_line(False, "GGUF prompt starts with a doubled BOS") == "промпт GGUF начинается с удвоенного BOS"
+        assert parity_line(False, "something new") == "something new"
+        assert (source_label("3"), source_label("demo")) == ("прогон #3", "demo")
+    finally:
+        set_lang("en")
+    assert parity_line(False, line) == line and source_label("3") == "run #3"
+
+
+@async_test
+async def test_the_dialog_follows_the_running_job_not_the_queued_one(home, monkeypatch):
+    """Export and chat queues the base and the run: the dialog shows the one at work (with its
+    step in Russian, no English worker message), not the one waiting behind it."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from core.store.base import now
+    from tui.i18n import set_lang
+    from tui.screens.export_model import ExportModelScreen
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        queued = store.create_export_job(source="demo", quants=["q8_0"])
+        running = store.create_export_job(source="1", quants=["q8_0"])
+        store.update_export_job(queued.id, message="waiting for export job 2")
+        store.claim_export_job(running.id, expect=("queued",), status="running", pid=os.getpid(), heartbeat=now(),
+                               started=now())
+        store.update_export_job(running.id, stage="convert", done=0, total=1, message="convert_hf_to_gguf.py → F16")
+    monkeypatch.setattr("core.export.jobs.refresh", lambda ws, store: [])  # no worker behind these rows to reap
+    set_lang("ru")
+    try:
+        app = App()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.push_screen(ExportModelScreen(ws, jobs=[queued.id, running.id], chat=True))
+            await until(pilot, lambda: "идёт" in text(app, "#exp-job-title"), "the running job's title")
+            title, step = text(app, "#exp-job-title"), text(app, "#exp-step")
+            assert f"Экспорт #{running.id}: прогон #1" in title and "задача 2 из 2" in title, title
+            assert step.startswith("шаг 2/4: конвертация") and "convert_hf" not in step, step
+    finally:
+        set_lang("en")

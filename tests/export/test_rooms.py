@@ -188,6 +188,44 @@ async def test_evaluate_grid_deltas_and_worse_filter(home):
         assert grid.row_count == 3
 
 
+@sync
+async def test_evaluate_room_chooses_the_pairs_train_split_or_corrected(home):
+    """The grid (and r) take the pairs of the split chosen: the eval split by default, the
+    train split, or the pairs a correction wrote — "did it learn what I corrected?"."""
+    from textual.widgets import Select, Static
+
+    from core.corrections import correct_message
+    from core.store.chats import EvalResult
+    from tui.screens.evaluate import EvaluateRoom
+
+    ws = _stored_grid(home)
+    with ws.store() as store:
+        taught = store.add_pair("Что такое токен?", "Кусочек текста.", status="approved")
+        other = store.add_pair("Что такое батч?", "Порция примеров.", status="approved")
+        conv = store.add_conversation(["run-1-q8_0"])
+        store.add_message(conv.id, "user", taught.question)
+        msg = store.add_message(conv.id, "assistant", "Не знаю.", model="run-1-q8_0")
+        correct_message(store, msg.id, "Единица текста для модели.", status="approved", replace=taught.id)
+        for p in store.get_pairs([taught.id, other.id]):
+            store.save_eval_result(EvalResult("run-1-q8_0", p.id, p.question, p.answer, "ответ", 50.0, False, 3, 0.1, ""))
+    app = RoomApp(EvaluateRoom, ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        room = app.query_one(EvaluateRoom)
+        grid = room.query_one("#ev-grid")
+        await _grid_loaded(pilot)
+        assert grid.row_count == 3 and room.split == "eval"
+        split = room.query_one("#ev-split", Select)
+        assert app.screen.region.contains_region(split.region)  # in view at 80x24
+        split.value = "train"
+        await _grid_loaded(pilot)
+        assert sorted(str(grid.get_row_at(i)[0]) for i in range(grid.row_count)) == ["Что такое батч?", "Что такое токен?"]
+        split.value = "corrected"
+        await _grid_loaded(pilot)
+        assert [str(grid.get_row_at(i)[0]) for i in range(grid.row_count)] == ["Что такое токен?"]
+        assert "run-1-q8_0: chrF" in str(room.query_one("#ev-summary", Static).render())
+        assert "base-q8_0: chrF" not in str(room.query_one("#ev-summary", Static).render())  # no answers here: no line
+
+
 async def _grid_loaded(pilot) -> None:
     """The grid is read in workers (models, then results): wait until none is running."""
     for _ in range(200):

@@ -202,6 +202,67 @@ async def test_every_view_fits_80x24_in_russian(home, store):
         assert stats.startswith("#1 ") and "готово" in stats, stats
 
 
+@async_test
+async def test_view_keys_work_with_a_button_focused_and_enter_in_a_field_starts(home, store, monkeypatch):
+    """In tmux the Start button kept the room on Settings: p did nothing while it had the focus
+    (hidden, it handed the focus to a neighbour and the tabs switched back). Enter in a field,
+    and ctrl+s in Settings, start the run with the form's settings; a run that ended is said."""
+    from textual.widgets import Button, TabbedContent
+
+    from core.workspace import Workspace
+    from tests.tui.pilot import settle
+    from tui.app import NastavnikApp
+
+    store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    app = NastavnikApp(Workspace.open(home), "ru")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        room = app.query_one(TrainRoom)
+        views = room.query_one("#train-views", TabbedContent)
+        started: list = []
+        monkeypatch.setattr(room, "start_run", lambda cfg: started.append(cfg))
+
+        room.query_one("#train-start", Button).focus()
+        await pilot.pause()
+        await pilot.press("p")
+        await settle(pilot)
+        assert views.active == "train-progress-view" and room.query_one("#train-start") is not app.focused
+        await pilot.press("r")
+        await settle(pilot)
+        assert views.active == "train-runs-view" and app.focused is room.query_one("#train-runs")  # rows at hand
+        await pilot.press("ы")
+        await settle(pilot)
+        assert views.active == "train-setup"
+        assert "ctrl+s" in {k for k, b in app.active_bindings.items() if b.binding.show}  # start, in Settings only
+
+        steps = room.query_one("#train-steps", Input)
+        steps.focus()
+        await pilot.press("3", "enter")
+        await settle(pilot)
+        assert [c.max_steps for c in started] == [3]
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert [c.max_steps for c in started] == [3, 3]
+        room.query_one("#train-preview-btn", Button).focus()
+        await pilot.pause()
+        await pilot.press("з")  # p on the Russian layout, from another button of Settings
+        await settle(pilot)
+        assert "ctrl+s" not in {k for k, b in app.active_bindings.items() if b.binding.show}
+
+        monkeypatch.setattr("core.train.runs.refresh", lambda store: [])  # no worker behind this run: keep it running
+        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+        store.update_run(run.id, status="running", max_steps=3, step=1)
+        room.poll()
+        await settle(pilot)
+        store.update_run(run.id, status="done", step=3)
+        room.poll()
+        await settle(pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any(f"Обучение #{run.id} готово" in n and "c — экспорт и чат" in n for n in notes), notes
+
+
 # ---------------------------------------------------------------------------- real runs from the room
 # The demo model trains for real in a detached worker. The test decides when a run may move
 # (SIGSTOP/SIGCONT on its worker) and waits for what the store and the room show, never for

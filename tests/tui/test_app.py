@@ -298,3 +298,32 @@ def test_every_run_status_has_its_words_in_both_languages():
     assert all(w != s for w, s in zip(ru, RUN_STATUSES)), dict(zip(RUN_STATUSES, ru))  # a Russian word for each
     assert en == list(RUN_STATUSES) and len(set(ru)) == len(ru)
     assert run_status("exporting") == "exporting" and run_status(None) == ""  # unknown names as they are
+
+
+@async_test
+async def test_status_bar_keeps_the_jobs_at_80_columns():
+    """With jobs running the line would cut them off at 80 columns: the pair breakdown goes."""
+    from textual.app import App, ComposeResult
+
+    from tui.i18n import set_lang
+
+    class Bar(App):
+        def compose(self) -> ComposeResult:
+            yield StatusBar("/tmp/walk-home")
+
+    set_lang("ru")
+    try:
+        app = Bar()
+        async with app.run_test(size=(80, 5)) as pilot:
+            bar = app.query_one(StatusBar)
+            counts = dict(total=228, by_status={"approved": 228}, by_split={"train": 198, "eval": 30})
+            bar.update_info(**counts, jobs=[])
+            await pilot.pause()
+            assert "обуч 198 пров 30" in bar.text() and len(bar.text()) <= 78
+            bar.update_info(jobs=["GGUF #2 слияние", "GGUF #1 в очереди"])
+            await pilot.pause()
+            line = bar.text()
+            assert line.endswith("задач: 2: GGUF #2 слияние, GGUF #1 в очереди") and len(line) <= 78, line
+            assert "пар 228" in line and "обуч" not in line
+    finally:
+        set_lang("en")

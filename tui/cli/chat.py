@@ -254,16 +254,22 @@ def chats_show(obj: Ctx, conversation_id, as_json) -> None:
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag for the new pair; repeat for more.")
 @click.option("--no-context", is_flag=True,
               help="A chat answer: save a single-turn pair (default: the earlier turns go with it as context).")
+@click.option("--replace", "replace", type=int, metavar="PAIR_ID",
+              help="Write the correction into this pair (the train pair that asks the question) instead of a new one: "
+                   "one revision, `nastavnik pairs undo` takes it back.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new pair as JSON.")
 @pass_ctx
-def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, no_context, as_json) -> None:
+def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, question, approve, tags, no_context, replace,
+            as_json) -> None:
     """Turn a model's answer, corrected, into a new training pair (split train), and record
     a preference: the correction chosen over the model's answer (`nastavnik prefs list`).
 
     MESSAGE_ID is an assistant message of a chat (`nastavnik chats show ID` lists them; the
     chat REPL prints it after each answer); the pair gets the question that message answered
     and the source chat:<conversation id>. With --eval PAIR_ID --model M it corrects an
-    evaluation answer instead (source eval:<pair id>:<model>).
+    evaluation answer instead (source eval:<pair id>:<model>). When a train pair already asks
+    that question, --replace ITS_ID puts the correction into it instead of a second pair with
+    another answer (a conflict `nastavnik pairs dedup` lists).
 
     Without --answer or --answer-file the model's answer opens in $EDITOR; closing it
     unchanged or empty saves nothing (exit 1).
@@ -301,9 +307,10 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
                 raise NothingSaved("nothing saved: the answer came back unchanged or empty")
         if eval_pair is None:
             pair = correct_message(store, message_id, answer, question=question, status=status, tags=tags,
-                                   with_context=not no_context)
+                                   with_context=not no_context, replace=replace)
         else:
-            pair = correct_eval(store, eval_pair, model, answer, question=question, status=status, tags=tags)
+            pair = correct_eval(store, eval_pair, model, answer, question=question, status=status, tags=tags,
+                                replace=replace)
         prefs = store.preferences_of_pair(pair.id)
     if as_json:
         emit_json({**pair.to_dict(), "preference_id": prefs[0].id if prefs else None})

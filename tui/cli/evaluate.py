@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from core.evaluate import SPLITS
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
@@ -13,7 +14,8 @@ def register(cli: click.Group) -> None:
 
 @click.command("eval", context_settings=CONTEXT)
 @click.argument("models", nargs=-1, required=True)
-@click.option("--split", type=click.Choice(["eval", "train"]), default="eval", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="eval", show_default=True,
+              help="Which pairs: the eval split, the train split (did it learn them?), or the pairs your corrections wrote.")
 @click.option("--judge", help="A GGUF model that grades each answer 1–5 by a written rubric.")
 @click.option("-n", "--max-tokens", type=int, default=128, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")

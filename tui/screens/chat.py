@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
 
 from core.errors import UserError
 from tui.i18n import register, t
@@ -39,7 +39,7 @@ register(
         "chat.none": "—",
         "chat.ask": "Вопрос модели… (Enter — отправить)",
         "chat.system": "Системная подсказка (необязательно)",
-        "chat.no_models": "Нет экспортированных моделей: сначала `nastavnik export`.",
+        "chat.no_models": "Моделей нет: в «Обучении» нажмите c у готового прогона (экспорт и чат).",
         "chat.pick": "Выберите модель.",
         "chat.loading": "Загружаю {model}…",
         "chat.speed": "{model}: {tokens} ток., {speed:.1f} ток/с",
@@ -62,18 +62,27 @@ register(
         "grade.title": "Оценка {score} — комментарий (необязательно):",
         "grade.hint": "Enter — сохранить, Esc — отмена",
         "fix.title": "Исправьте ответ и сохраните как новую пару",
+        "fix.title_model": "Исправьте ответ {model} и сохраните его как пару",
         "fix.question": "Вопрос",
         "fix.answer": "Ответ",
         "fix.draft": "Сохранить черновик",
         "fix.approved": "Сохранить одобренной",
+        "fix.draft_btn": "Черновик",
+        "fix.approved_btn": "Одобрить",
         "fix.cancel": "Отмена",
+        "fix.existing": "Этот вопрос уже есть в паре #{id}: «{answer}»",
+        "fix.replace": "Заменить её ответ этим",
+        "fix.replace_id": "Заменить ответ пары #{id} (иначе будут две пары с разными ответами)",
+        "fix.status.draft": "черновик: не попадёт в обучение, пока не одобрите его в «Парах»",
+        "fix.status.approved": "одобрена: попадёт в следующее обучение",
+        "chat.replaced": "Ответ пары #{id} заменён ({status}); ctrl+z в «Парах» вернёт прежний.",
     },
     en={
         "chat.model": "Model {n}",
         "chat.none": "—",
         "chat.ask": "Ask the model… (Enter sends)",
         "chat.system": "System prompt (optional)",
-        "chat.no_models": "No exported models yet: run `nastavnik export` first.",
+        "chat.no_models": "No models yet: in Train, press c on a finished run (export and chat).",
         "chat.pick": "Choose a model.",
         "chat.loading": "Loading {model}…",
         "chat.speed": "{model}: {tokens} tokens, {speed:.1f} tokens/s",
@@ -96,11 +105,20 @@ register(
         "grade.title": "Grade {score} — comment (optional):",
         "grade.hint": "Enter saves, Esc cancels",
         "fix.title": "Correct the answer and save it as a new pair",
+        "fix.title_model": "Correct the answer of {model} and save it as a pair",
         "fix.question": "Question",
         "fix.answer": "Answer",
         "fix.draft": "Save as draft",
         "fix.approved": "Save as approved",
+        "fix.draft_btn": "Save as draft",
+        "fix.approved_btn": "Save as approved",
         "fix.cancel": "Cancel",
+        "fix.existing": "Pair #{id} already asks this question: “{answer}”",
+        "fix.replace": "Replace its answer with this one",
+        "fix.replace_id": "Replace the answer of pair #{id} (else two pairs give two answers)",
+        "fix.status.draft": "draft",
+        "fix.status.approved": "approved",
+        "chat.replaced": "Pair #{id} has the new answer ({status}); ctrl+z in Pairs brings the old one back.",
     },
 )
 
@@ -144,19 +162,28 @@ class Correction:
     question: str
     answer: str
     status: str
+    replace: int | None = None  # the train pair whose answer the correction replaces; None: a new pair
 
 
 class CorrectAnswerScreen(ModalScreen[Correction | None]):
-    """The question and a model's answer, editable; saves as a draft or an approved pair."""
+    """The question and a model's answer, editable; saves as a draft or an approved pair.
+
+    Given the workspace, it looks (in a worker) for a train pair that already asks the
+    question and offers to replace that pair's answer — ticked: two pairs with one question
+    and two answers would teach both — or, unticked, to keep both (a conflict the Pairs room's
+    dedup lists)."""
 
     DEFAULT_CSS = """
 CorrectAnswerScreen { align: center middle; }
-CorrectAnswerScreen #fix-box { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 1 2; }
+CorrectAnswerScreen #fix-box { width: 94%; max-width: 110; height: 94%; border: thick $accent; background: $surface;
+                               padding: 0 1; }
 CorrectAnswerScreen #fix-title { text-style: bold; }
-CorrectAnswerScreen #fix-question { height: 5; }
-CorrectAnswerScreen #fix-answer { height: 1fr; }
+CorrectAnswerScreen #fix-question { height: 3; }
+CorrectAnswerScreen #fix-answer { height: 1fr; min-height: 3; }
+CorrectAnswerScreen #fix-existing { height: auto; color: $warning; }
+CorrectAnswerScreen #fix-replace { height: auto; }
 CorrectAnswerScreen #fix-buttons { height: auto; margin-top: 1; align-horizontal: right; }
-CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
+CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
     """
 
     BINDINGS = [
@@ -165,29 +192,63 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
         both("ctrl+a", "save('approved')", "fix.approved", priority=True),
     ]
 
-    def __init__(self, question: str, answer: str) -> None:
+    def __init__(self, question: str, answer: str, *, model: str | None = None, ws=None) -> None:
         super().__init__()
         self.question = question
         self.answer = answer
+        self.model = model
+        self.ws = ws
+        self.existing = None  # the train pair asking the question, once looked up
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fix-box"):
-            yield Label(t("fix.title"), id="fix-title")
+            yield Label(t("fix.title_model", model=self.model) if self.model else t("fix.title"), id="fix-title")
             yield Label(t("fix.question"))
             yield TextArea(self.question, id="fix-question")
             yield Label(t("fix.answer"))
             yield TextArea(self.answer, id="fix-answer")
+            yield Static("", id="fix-existing")
+            yield Checkbox(t("fix.replace"), value=True, compact=True, id="fix-replace")
             with Horizontal(id="fix-buttons"):
-                yield Button(t("fix.draft") + " (ctrl+s)", id="draft")
-                yield Button(t("fix.approved") + " (ctrl+a)", id="approved", variant="success")
-                yield Button(t("fix.cancel"), id="cancel")
+                yield Button(t("fix.draft_btn") + " (ctrl+s)", id="draft", compact=True)
+                yield Button(t("fix.approved_btn") + " (ctrl+a)", id="approved", variant="success", compact=True)
+                yield Button(t("fix.cancel") + " (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         localize(self)
+        # the answer's key hint (a notice at the bottom right) would sit on the buttons
+        self.app.clear_notifications()
+        self.query_one("#fix-existing").display = False
+        self.query_one("#fix-replace").display = False
         answer = self.query_one("#fix-answer", TextArea)
         answer.focus()
         # the model's answer is selected: typing replaces it, an arrow key edits it in place
         answer.select_all()
+        if self.ws is not None:
+            self._look_up(self.question)
+
+    @work(thread=True, exclusive=True, group="fix-lookup")
+    def _look_up(self, question: str) -> None:
+        from core.corrections import pair_to_replace
+        from core.store import Store
+
+        with Store(self.ws.db_path) as store:
+            pair = pair_to_replace(store, question)
+        if pair is not None:
+            self.app.call_from_thread(self._found, pair)
+
+    def _found(self, pair) -> None:
+        if not self.is_attached:
+            return
+        self.existing = pair
+        excerpt = " ".join(pair.answer.split())
+        excerpt = excerpt if len(excerpt) <= 60 else excerpt[:59] + "…"
+        existing = self.query_one("#fix-existing", Static)
+        existing.update(t("fix.existing", id=pair.id, answer=excerpt))
+        existing.display = True
+        box = self.query_one("#fix-replace", Checkbox)
+        box.label = t("fix.replace_id", id=pair.id)
+        box.display = True
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -202,10 +263,17 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 2; }
         if not q or not a:
             self.notify(t("chat.nothing"), severity="warning")
             return
-        self.dismiss(Correction(q, a, status))
+        replace = self.existing.id if self.existing is not None and self.query_one("#fix-replace", Checkbox).value else None
+        self.dismiss(Correction(q, a, status, replace))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def saved_note(pair, replaced: bool) -> str:
+    """What a saved correction says: which pair, and whether it will be trained on."""
+    status = t(f"fix.status.{pair.status}")
+    return t("chat.replaced" if replaced else "chat.saved", id=pair.id, status=status)
 
 
 # ---------------------------------------------------------------------------- the room
@@ -549,7 +617,7 @@ class ChatRoom(Vertical):
             if fix is not None:
                 self._save_correction(answer.message_id, fix, answer.system or "")
 
-        self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text), done)
+        self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text, model=answer.label, ws=self.ws), done)
 
     @work(thread=True, group="chat-save")
     def _save_correction(self, message_id: int, fix: Correction, system: str) -> None:
@@ -560,14 +628,14 @@ class ChatRoom(Vertical):
         try:
             with Store(self.ws.db_path) as store:
                 pair = correct_message(store, message_id, fix.answer, question=fix.question,
-                                       status=fix.status, system=system)
+                                       status=fix.status, system=system, replace=fix.replace)
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._saved, pair)
+        self.app.call_from_thread(self._saved, pair, fix.replace is not None)
 
-    def _saved(self, pair) -> None:
-        self.notify(t("chat.saved", id=pair.id, status=pair.status))
+    def _saved(self, pair, replaced: bool = False) -> None:
+        self.notify(saved_note(pair, replaced), timeout=8)
         self.app.post_message(PairsChanged())
 
     def action_prefer(self) -> None:

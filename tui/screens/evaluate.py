@@ -3,7 +3,8 @@ and beside each model the Russian check (✓, or ⚠ when the answer switched la
 
 The grid is built from stored results (``core.evaluate.build_report``); r/к runs the
 evaluation for the chosen models in a worker (each model in a child process, see the Chat
-room for why), filling only what is missing. w/ц shows only the questions that got worse
+room for why), filling only what is missing. The pairs are the eval split's, or the train
+split's (did it learn them?), or only those a correction wrote (did it learn the correction?). w/ц shows only the questions that got worse
 from one model to the next (columns are in the order the models were chosen: base, previous
 run, this run). Enter opens a question: the reference and every model's answer side by
 side, where 1–5 grade the chosen answer and e/у corrects it into a new pair.
@@ -26,7 +27,7 @@ from core.errors import UserError
 from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
-from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen
+from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
 
 register(
     ru={
@@ -37,10 +38,10 @@ register(
         "ev.worse": "только ухудшения",
         "ev.open": "открыть",
         "ev.refresh": "обновить",
-        "ev.no_models": "Нет экспортированных моделей: сначала `nastavnik export`.",
+        "ev.no_models": "Моделей нет: в «Обучении» нажмите c у готового прогона (экспорт и чат).",
         "ev.pick": "Выберите модели (пробел) и нажмите r.",
         "ev.running": "{model}: {done}/{total}",
-        "ev.done": "Готово: {n} вопросов × {m} моделей.",
+        "ev.done": "Готово: вопросов — {n}, моделей — {m}.",
         "ev.summary": "{model}: chrF {chrf:.1f}, точных {exact:.0%}, судья {judge}, оценка {grade}, не по-русски {drift}",
         "ev.ru": "рус",
         "ev.filter_on": "Показаны только ухудшения ({n}).",
@@ -49,9 +50,12 @@ register(
         "ev.close": "закрыть",
         "ev.grade": "оценка 1–5",
         "ev.fix": "в пару",
-        "ev.all_pairs": "Одобренных оценочных пар нет — взяты все оценочные пары.",
+        "ev.all_pairs": "Одобренных пар здесь нет — взяты все, кроме отклонённых.",
+        "ev.split.eval": "пары: проверочная выборка",
+        "ev.split.train": "пары: обучающая выборка",
+        "ev.split.corrected": "пары: исправленные вами",
+        "ev.no_corrected": "Исправленных пар пока нет: исправьте ответ модели в «Чате» (e).",
         "ev.graded": "Оценка {score} для {model} сохранена.",
-        "ev.saved": "Сохранено как пара #{id} ({status}).",
         "ev.busy": "Оценка уже идёт.",
         "ev.empty": "Нет результатов: выберите модели и нажмите r.",
         "ev.legend": "Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели; "
@@ -65,7 +69,7 @@ register(
         "ev.worse": "only worse",
         "ev.open": "open",
         "ev.refresh": "refresh",
-        "ev.no_models": "No exported models yet: run `nastavnik export` first.",
+        "ev.no_models": "No models yet: in Train, press c on a finished run (export and chat).",
         "ev.pick": "Choose models (space) and press r.",
         "ev.running": "{model}: {done}/{total}",
         "ev.done": "Done: {n} questions × {m} models.",
@@ -77,9 +81,12 @@ register(
         "ev.close": "close",
         "ev.grade": "grade 1–5",
         "ev.fix": "to pair",
-        "ev.all_pairs": "No approved eval pairs: every eval pair is used.",
+        "ev.all_pairs": "No approved pairs here: every pair not rejected is used.",
+        "ev.split.eval": "pairs: the eval split",
+        "ev.split.train": "pairs: the train split",
+        "ev.split.corrected": "pairs: your corrections",
+        "ev.no_corrected": "No corrected pairs yet: correct a model's answer in Chat (e).",
         "ev.graded": "Grade {score} for {model} saved.",
-        "ev.saved": "Saved as pair #{id} ({status}).",
         "ev.busy": "An evaluation is already running.",
         "ev.empty": "No results yet: choose models and press r.",
         "ev.legend": "Cell: chrF · judge · human grade; ▲▼ change from the model before; "
@@ -191,7 +198,7 @@ class CompareScreen(ModalScreen[None]):
             if fix is not None:
                 self.room.save_correction(self.row.pair_id, model, fix)
 
-        self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer), done)
+        self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer, model=model, ws=self.room.ws), done)
 
 
 class EvaluateRoom(Vertical):
@@ -212,12 +219,14 @@ class EvaluateRoom(Vertical):
         self.rows_shown: list = []
         self._stop = threading.Event()
         self.busy = False
+        self.split = "eval"  # which pairs: the eval split, the train split, or the corrected pairs
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ev-top"):
             with Vertical(id="ev-left"):
                 yield SelectionList(id="ev-models")
-                yield Select([], prompt=t("ev.judge"), id="ev-judge")
+                yield Select([], prompt=t("ev.judge"), id="ev-judge", compact=True)
+                yield Select(self._split_options(), value="eval", allow_blank=False, id="ev-split", compact=True)
             yield Static("", id="ev-summary")
         yield DataTable(id="ev-grid", cursor_type="row", zebra_stripes=True)
         yield ProgressBar(id="ev-progress", show_eta=False)
@@ -227,11 +236,21 @@ class EvaluateRoom(Vertical):
         self.load_models()  # then the grid, both in workers
         self.localize()
 
+    @staticmethod
+    def _split_options() -> list[tuple[str, str]]:
+        from core.evaluate import SPLITS
+
+        return [(t(f"ev.split.{name}"), name) for name in SPLITS]
+
     def localize(self) -> None:
         """Texts in the current language (the app calls this after a language switch)."""
         localize(self)
         self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
         self.query_one("#ev-judge", Select).prompt = t("ev.judge")
+        split = self.query_one("#ev-split", Select)
+        with split.prevent(Select.Changed):
+            split.set_options(self._split_options())
+            split.value = self.split
         if self.report is not None:
             self._fill()
 
@@ -253,7 +272,10 @@ class EvaluateRoom(Vertical):
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
-            gguf = [m.name for m in store.list_models(kind="gguf")] if hasattr(store, "list_models") else []
+            # the bases first, then the runs in the order they were trained: choosing from the
+            # top gives the columns base → previous run → this run, which the deltas compare
+            models = sorted(store.list_models(kind="gguf"), key=lambda m: (m.run_id is not None, m.run_id or 0))
+            gguf = [m.name for m in models]
             evaluated = store.eval_models()
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_models, gguf, evaluated)
@@ -265,9 +287,11 @@ class EvaluateRoom(Vertical):
         chosen = set(sl.selected) if sl.option_count else set(evaluated)
         with sl.prevent(SelectionList.SelectedChanged):
             sl.clear_options()
-            names = list(dict.fromkeys(evaluated + gguf))
+            names = list(dict.fromkeys(gguf + evaluated))  # the GGUFs in their order, then results of models gone
             for name in names:
                 sl.add_option((name, name, name in chosen))
+        if sl.option_count and sl.highlighted is None:
+            sl.highlighted = 0  # space selects at once: no Down first to reach the first model
         judge = self.query_one("#ev-judge", Select)
         current = judge.value
         judge.set_options([(name, name) for name in gguf])
@@ -287,18 +311,25 @@ class EvaluateRoom(Vertical):
         self.refresh_grid()
 
     def refresh_grid(self) -> None:
-        """Rebuild the grid from stored results, in a worker (it reads every eval pair)."""
-        self._load_grid(self.chosen())
+        """Rebuild the grid from stored results, in a worker (it reads every pair of the split)."""
+        self._load_grid(self.chosen(), self.split)
+
+    @on(Select.Changed, "#ev-split")
+    def _split_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.split:
+            self.split = event.value
+            self.refresh_grid()
 
     @work(thread=True, exclusive=True, group="evaluate-grid")
-    def _load_grid(self, models: list[str]) -> None:
-        from core.evaluate import build_report
+    def _load_grid(self, models: list[str], split: str = "eval") -> None:
+        from core.evaluate import build_report, eval_pairs
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
             if not models:
                 models = store.eval_models()
-            report = build_report(store, models)
+            pairs, used = eval_pairs(store, split)
+            report = build_report(store, models, pairs, used)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_report, report)
 
@@ -331,13 +362,16 @@ class EvaluateRoom(Vertical):
             grid.add_row(*cells, key=str(r.pair_id))
         lines = []
         for s in report.summaries:
+            if not s.pairs:  # nothing answered in these pairs yet: no "chrF 0.0" for it
+                continue
             lines.append(t("ev.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
                            judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f"), drift=_share(s.drift)))
         if report.pairs_used == "all" and report.rows:
             lines.append(t("ev.all_pairs"))
         if lines:
             lines.append(t("ev.legend"))
-        self.query_one("#ev-summary", Static).update("\n".join(lines) or t("ev.empty"))
+        empty = t("ev.no_corrected") if self.split == "corrected" and not report.rows else t("ev.empty")
+        self.query_one("#ev-summary", Static).update("\n".join(lines) or empty)
         if self.only_worse:
             self.status(t("ev.filter_on", n=len(rows)))
 
@@ -389,15 +423,17 @@ class EvaluateRoom(Vertical):
 
         try:
             with Store(self.ws.db_path) as store:
-                pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status)
+                pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status,
+                                    replace=fix.replace)
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._saved, pair)
+        self.app.call_from_thread(self._saved, pair, fix.replace is not None)
 
-    def _saved(self, pair) -> None:
-        self.notify(t("ev.saved", id=pair.id, status=pair.status))
+    def _saved(self, pair, replaced: bool = False) -> None:
+        self.notify(saved_note(pair, replaced), timeout=8)
         self.app.post_message(PairsChanged())
+        self.refresh_grid()  # a replaced train answer is the reference now
 
     # ------------------------------------------------------------------ running
 
@@ -409,16 +445,17 @@ class EvaluateRoom(Vertical):
         if not models:
             self.notify(t("ev.pick"), severity="warning")
             return
+        if self.split == "corrected" and self.report is not None and not self.report.rows:
+            self.notify(t("ev.no_corrected"), severity="warning")
+            return
         self.busy = True
         self._stop.clear()
         self.query_one("#ev-progress", ProgressBar).display = True
         judge = self.query_one("#ev-judge", Select)
-        self._evaluate(models, None if judge.is_blank() else str(judge.value))
+        self._evaluate(models, None if judge.is_blank() else str(judge.value), self.split)
 
     @work(thread=True, exclusive=True, group="evaluate")
-    def _evaluate(self, models: list[str], judge: str | None = None) -> None:
-
-
+    def _evaluate(self, models: list[str], judge: str | None = None, split: str = "eval") -> None:
         from core.evaluate import evaluate
 
         worker = get_current_worker()
@@ -427,7 +464,7 @@ class EvaluateRoom(Vertical):
             self.app.call_from_thread(self._progress, e.model, e.done, e.total)
 
         try:
-            evaluate(self.ws, models, judge=judge, in_process=False, progress=progress,
+            evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=progress,
                      cancel=lambda: self._stop.is_set() or worker.is_cancelled)
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)

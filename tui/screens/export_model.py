@@ -15,6 +15,7 @@ and chat") and closes itself with True once every one of them is done.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from textual import on, work
@@ -27,7 +28,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import get_lang, register, t
 from tui.keys import localize
 from tui.messages import ExportFinished
 
@@ -50,8 +51,11 @@ register(
         "exp.no_source": "Выберите, что экспортировать.",
         "exp.job": "Экспорт #{id}: {source} → {quants} · {status}",
         "exp.job_of": "задача {n} из {total}",
-        "exp.step": "шаг {index}/{steps}: {stage} · {message} · осталось {eta}",
-        "exp.waiting": "ждёт очереди: {message}",
+        # the worker's own message (English, technical) is left out: the step says what goes on
+        "exp.step": "шаг {index}/{steps}: {stage}{part} · осталось {eta}",
+        "exp.waiting": "ждёт очереди: экспорты идут по одному{ahead}",
+        "exp.waiting_for": " (сейчас идёт #{id})",
+        "exp.src_run": "прогон #{id}",
         "exp.parity_ok": "Проверка паритета пройдена: {line}",
         "exp.parity_bad": "ПАРИТЕТ НАРУШЕН: {line}",
         "exp.parity_more": " (ещё {n}: `nastavnik exports show {id}`)",
@@ -75,6 +79,14 @@ register(
         "exp.stage.register": "регистрация",
         "exp.stage.done": "готово",
         "exp.no_run": "Законченных прогонов ещё нет: обучите модель в комнате «Обучение».",
+        "exp.par.ok": "промпт, id токенов, BOS и EOS совпадают",
+        "exp.par.same": "; одинаковые ответы: {answers}",
+        "exp.par.eos": "EOS различается: HF {0}, GGUF {1}",
+        "exp.par.text": "текст промпта различается с символа {0}: HF {1}, GGUF {2}",
+        "exp.par.ids": "id токенов промпта различаются с позиции {0}: HF {1}, GGUF {2}",
+        "exp.par.bos": "промпт {0} начинается с удвоенного BOS",
+        "exp.par.answer": "ответ {0} на {1} расходится с HF с токена {2}: HF {3}, GGUF {4}",
+        "exp.par.no_eos": "{0} не остановился на EOS в ответе на {1}",
     },
     en={
         "exp.title": "Export to GGUF",
@@ -92,8 +104,10 @@ register(
         "exp.no_source": "Choose what to export.",
         "exp.job": "Export #{id}: {source} → {quants} · {status}",
         "exp.job_of": "job {n} of {total}",
-        "exp.step": "step {index}/{steps}: {stage} · {message} · ETA {eta}",
+        "exp.step": "step {index}/{steps}: {stage}{part} · {message} · ETA {eta}",
         "exp.waiting": "waiting its turn: {message}",
+        "exp.waiting_for": "",
+        "exp.src_run": "run #{id}",
         "exp.parity_ok": "Parity OK: {line}",
         "exp.parity_bad": "PARITY MISMATCH: {line}",
         "exp.parity_more": " (+{n} more: `nastavnik exports show {id}`)",
@@ -132,12 +146,47 @@ def stage_label(stage: str | None) -> str:
     return t(f"exp.stage.{stage}") if stage else "—"
 
 
+def source_label(source: str) -> str:
+    """A job's source as the user knows it: ``прогон #3`` for a run id, a model's name as it is."""
+    return t("exp.src_run", id=source) if str(source).isdigit() else str(source)
+
+
+# The parity check's lines (``core.export.parity``) in the UI language: each pattern of the
+# English line and the key of its translation; a line no pattern knows is shown as it is.
+_PARITY_LINES = (
+    (re.compile(r"^EOS differs: HF (.+) vs GGUF (.+)$"), "exp.par.eos"),
+    (re.compile(r"^prompt text differs at character (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.text"),
+    (re.compile(r"^prompt token ids differ at position (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.ids"),
+    (re.compile(r"^(HF|GGUF) prompt starts with a doubled BOS$"), "exp.par.bos"),
+    (re.compile(r"^(\S+) answer to (.+) differs from HF at token (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.answer"),
+    (re.compile(r"^(\S+) did not stop at EOS for (.+)$"), "exp.par.no_eos"),
+)
+_PARITY_OK = re.compile(r"^prompt, ids, BOS, EOS equal(?:; same answers (.+))?$")
+
+
+def parity_line(ok: bool | None, line: str) -> str:
+    """``core.export.jobs.parity_outcome``'s line in the UI language (English: as it is)."""
+    if get_lang() == "en" or not line:
+        return line
+    if ok:
+        m = _PARITY_OK.match(line)
+        if m:
+            return t("exp.par.ok") + (t("exp.par.same", answers=m.group(1)) if m.group(1) else "")
+        return line
+    for pattern, key in _PARITY_LINES:
+        m = pattern.match(line)
+        if m:
+            return t(key).format(*m.groups())
+    return line
+
+
 def outcome(job) -> tuple[str, bool]:
     """(the line saying how ``job`` ended, whether it is bad news)."""
     from core.export.jobs import parity_outcome
 
     if job.status == "done":
         ok, line = parity_outcome(job.result)
+        line = parity_line(ok, line)
         if ok is None:
             return t("exp.parity_none"), False
         if ok:
@@ -353,9 +402,10 @@ class ExportModelScreen(ModalScreen[bool]):
             if not job.active and job.id not in self._ended:
                 self._ended.add(job.id)
                 self.app.post_message(finished(job))
-        current = next((j for j in jobs if j.active), jobs[-1])
-        title = t("exp.job", id=current.id, source=current.source, quants=", ".join(q.upper() for q in current.quants),
-                  status=t(f"exp.status.{current.status}"))
+        # the job at work first: a queued one waits behind it (exports run one at a time)
+        current = next((j for j in jobs if j.status == "running"), None) or next((j for j in jobs if j.active), jobs[-1])
+        title = t("exp.job", id=current.id, source=source_label(current.source),
+                  quants=", ".join(q.upper() for q in current.quants), status=t(f"exp.status.{current.status}"))
         if len(jobs) > 1:
             title += " · " + t("exp.job_of", n=jobs.index(current) + 1, total=len(jobs))
         self.query_one("#exp-job-title", Static).update(title)
@@ -363,10 +413,13 @@ class ExportModelScreen(ModalScreen[bool]):
         self.query_one("#exp-bar", ProgressBar).update(total=100, progress=round(progress.fraction * 100, 1))
         step = self.query_one("#exp-step", Static)
         if current.status == "queued":
-            step.update(t("exp.waiting", message=current.message or "…"))
+            ahead = next((j.id for j in jobs if j.status == "running"), None)
+            step.update(t("exp.waiting", message=current.message or "…",
+                          ahead=t("exp.waiting_for", id=ahead) if ahead is not None else ""))
         elif current.active:
+            part = f" {current.done}/{current.total}" if progress.step == current.stage and (current.total or 0) > 1 else ""
             step.update(t("exp.step", index=max(progress.index, 1), steps=progress.steps, stage=stage_label(progress.step),
-                          message=current.message or "…", eta=_clock(progress.eta_s)))
+                          part=part, message=current.message or "…", eta=_clock(progress.eta_s)))
         else:
             step.update("")
         self._show_outcomes(jobs)

@@ -32,10 +32,12 @@ from textual.widgets import (
     Static,
     TabbedContent,
     TabPane,
+    Tabs,
 )
 from textual_plotext import PlotextPlot
 
 from core.errors import UserError
+from core.store.runs import ACTIVE  # a run in these is still going: its end is announced
 from tui.i18n import register, t
 from tui.keys import both, localize
 from tui.messages import ExportRequested
@@ -49,6 +51,7 @@ register(
         "train.k.setup": "настройки",
         "train.k.progress": "ход",
         "train.k.runs": "прогоны",
+        "train.k.start": "старт",
         "train.preset": "Пресет",
         "train.base": "Базовая модель",
         "train.steps": "Шаги",
@@ -89,6 +92,8 @@ register(
         "train.truncated": "{n} пар длиннее {max} токенов будут обрезаны",
         "train.export": "экспорт",
         "train.export_chat": "экспорт и чат",
+        "train.ended_done": "Обучение #{id} готово: e — экспорт в GGUF, c — экспорт и чат (в комнате «Обучение»).",
+        "train.ended": "Обучение #{id}: {status}.",
     },
     en={
         "train.tab.setup": "Settings",
@@ -97,6 +102,7 @@ register(
         "train.k.setup": "settings",
         "train.k.progress": "progress",
         "train.k.runs": "runs",
+        "train.k.start": "start",
         "train.preset": "Preset",
         "train.base": "Base model",
         "train.steps": "Steps",
@@ -137,6 +143,8 @@ register(
         "train.truncated": "{n} pairs are longer than {max} tokens and will be cut",
         "train.export": "export",
         "train.export_chat": "export and chat",
+        "train.ended_done": "Run #{id} done: e exports it to GGUF, c exports it and opens Chat (in the Train room).",
+        "train.ended": "Run #{id}: {status}.",
     },
 )
 
@@ -235,6 +243,8 @@ class TrainRoom(Vertical):
         both("s", "view('train-setup')", "train.k.setup"),
         both("p", "view('train-progress-view')", "train.k.progress"),
         both("r", "view('train-runs-view')", "train.k.runs"),
+        # in Settings (Enter in a field does the same): no hunting for the button with Tab
+        both("ctrl+s", "start_key", "train.k.start"),
         # offered once the run shown is done (see check_action); the app opens the Export dialog
         both("e", "export", "train.export"),
         both("c", "export_chat", "train.export_chat"),
@@ -347,9 +357,22 @@ class TrainRoom(Vertical):
     # ------------------------------------------------------------------ views
 
     def action_view(self, view: str) -> None:
-        """Show one of the room's views (Settings, Progress, Runs)."""
-        if view in VIEWS:
-            self.query_one("#train-views", TabbedContent).active = view
+        """Show one of the room's views (Settings, Progress, Runs).
+
+        The focus leaves the view being hidden first: a focused widget that gets hidden hands
+        the focus to a neighbour in its own view, and the tabs then switch straight back (the
+        Start button kept the room on Settings after a run started, and s/p/r did nothing).
+        The Runs view takes the focus on its table (arrows and Enter choose a run at once);
+        the others on the view tabs, where s/p/r keep working."""
+        if view not in VIEWS:
+            return
+        tabs = self.query_one("#train-views", TabbedContent)
+        focused = self.screen.focused
+        pane = tabs.get_pane(view)
+        if focused is not None and tabs in focused.ancestors and pane not in focused.ancestors_with_self:
+            target = self.query_one("#train-runs", DataTable) if view == "train-runs-view" else tabs.query_one(Tabs)
+            self.screen.set_focus(target)
+        tabs.active = view
 
     @property
     def view(self) -> str:
@@ -423,6 +446,9 @@ class TrainRoom(Vertical):
     def _start_pressed(self) -> None:
         self.action_start()
 
+    def action_start_key(self) -> None:
+        self.action_start()
+
     def action_start(self) -> None:
         """Start a run with the form's settings (the button, and the command palette)."""
         try:
@@ -481,7 +507,20 @@ class TrainRoom(Vertical):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("export", "export_chat"):
             return self._shown_status == "done"
+        if action == "start_key":  # the key, not the action: the palette starts a run from any view
+            return self.view == "train-setup"
         return True
+
+    @on(TabbedContent.TabActivated, "#train-views")
+    def _view_shown(self) -> None:
+        self.refresh_bindings()  # ctrl+s start is offered in Settings only
+
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the form starts the run, as in any form."""
+        if event.input.id in {input_id for input_id, *_ in FIELDS}:
+            event.stop()
+            self.action_start()
 
     def action_export(self) -> None:
         self.post_message(ExportRequested(self._shown_run))
@@ -513,7 +552,8 @@ class TrainRoom(Vertical):
     def _set_dataset(self, text, drafts: int) -> None:
         try:
             self.query_one("#train-dataset", Static).update(text)
-            self.query_one("#train-drafts", Static).update(t("train.drafts", n=drafts))
+            # said only when some wait: "0 drafts wait" is a line to read for nothing
+            self.query_one("#train-drafts", Static).update(t("train.drafts", n=drafts) if drafts else "")
         except NoMatches:
             return
 
@@ -617,16 +657,26 @@ class TrainRoom(Vertical):
         if run is None:
             stats.update(t("train.idle"))
             return
+        other_run = run.id != self._shown_run
         if snap.metrics:
             self._plot(snap.metrics)
+        elif other_run:
+            self._plot([])  # a run just started: not the previous run's curves under its number
         changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
         offer = (run.id, run.status) != (self._shown_run, self._shown_status)
+        ended = not other_run and self._shown_status in ACTIVE and run.status not in ACTIVE
         self._shown_run, self._shown_step, self._shown_status = run.id, run.step, run.status
         if offer:
             self.refresh_bindings()  # export is offered for a finished run only
+        if ended:  # said wherever the user is: the next step is one key away
+            done = run.status == "done"
+            self.app.notify(t("train.ended_done" if done else "train.ended", id=run.id, status=run_status(run.status)),
+                            severity="information" if done else "warning", timeout=8)
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)
+        elif other_run:
+            bar.update(total=1, progress=0)
         if snap.metrics:  # metrics are re-read only when the run moved: keep the newest row
             self._last_metric = next((m for m in reversed(snap.metrics) if m.loss is not None), None)
         elif changed:

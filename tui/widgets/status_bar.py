@@ -70,28 +70,32 @@ class StatusBar(Static):
     def text(self) -> str:
         i = self.info
         parts = []
+        breakdown = None
         if i.total is None:
             parts.append(t("sb.counting"))
         else:
             parts.append(t("sb.pairs", total=f"{i.total:,}".replace(",", " ")))
             if i.by_status:
-                parts.append(
-                    t(
-                        "sb.breakdown",
-                        approved=i.by_status.get("approved", 0),
-                        rejected=i.by_status.get("rejected", 0),
-                        draft=i.by_status.get("draft", 0),
-                        train=i.by_split.get("train", 0),
-                        eval=i.by_split.get("eval", 0),
-                    )
+                breakdown = t(
+                    "sb.breakdown",
+                    approved=i.by_status.get("approved", 0),
+                    rejected=i.by_status.get("rejected", 0),
+                    draft=i.by_status.get("draft", 0),
+                    train=i.by_split.get("train", 0),
+                    eval=i.by_split.get("eval", 0),
                 )
+                parts.append(breakdown)
         if i.shown is not None and i.total is not None and i.shown != i.total:
             parts.append(t("sb.shown", shown=f"{i.shown:,}".replace(",", " ")))
         if i.marked:
             parts.append(t("sb.marked", n=i.marked))
         parts.append(t("sb.jobs", n=len(i.jobs)) + (": " + ", ".join(i.jobs) if i.jobs else "") if i.jobs else t("sb.nojobs"))
-        right = " · ".join(parts)
         width = max(10, self.size.width - 2) if self.size.width else 100
+        right = " · ".join(parts)
+        if breakdown is not None and i.jobs and len(right) > width:
+            # the running jobs matter more than the breakdown (the Pairs room shows it too):
+            # at 80 columns the line would cut the jobs off at the right
+            right = " · ".join(p for p in parts if p is not breakdown)
         room = width - len(right) - 3
         home = _home_label(i.home, room) if room >= 8 else ""
         return (home + " │ " + right) if home else right
