@@ -133,8 +133,13 @@ def without_kv_cache(model) -> None:
 
 
 def add_adapters(backend, model, config: TrainConfig, device=None):
+    """A new LoRA adapter, initialised from the run's seed (the trainer seeds itself only later,
+    so without this two runs with the same seed started from different random A matrices)."""
+    from transformers import set_seed
+
     from core.train import device as devices
 
+    set_seed(config.seed)
     return backend.add_adapters(model, config, device or devices.current())
 
 

@@ -218,7 +218,9 @@ def reference_of(config: TrainConfig, trainer) -> str:
 def start_adapter(backend, model, config: TrainConfig, device, adapter_dir: str | Path | None):
     """The policy: the start run's adapter, loaded trainable, or a new LoRA adapter."""
     if adapter_dir is None:
-        return backend.add_adapters(model, config, device)
+        from core.train.pipeline import add_adapters
+
+        return add_adapters(backend, model, config, device)
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"run {config.from_run} has no adapter at {adapter_dir}",
