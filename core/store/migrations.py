@@ -459,3 +459,15 @@ def m042_preferences_and_drafts(db: "sqlite_utils.Database") -> None:
     db["pair_drafts"].create_index(["action_id"])
     # a teacher's question is a duplicate when a live pair asks it already: look it up, not scan
     db["pairs"].create_index(["question_key"], if_not_exists=True)
+
+
+# ---------------------------------------------------------------------------- preference training
+
+
+@migration
+def m043_preference_metrics(db: "sqlite_utils.Database") -> None:
+    """What a DPO/ORPO run logs at each step besides its loss: TRL's mean rewards of the chosen
+    and the rejected answers, their margin (chosen − rejected) and the share of pairs whose
+    chosen answer is rewarded more (accuracy). Empty for SFT runs."""
+    for column in ("reward_chosen", "reward_rejected", "margin", "accuracy"):
+        db["run_metrics"].add_column(column, float)

@@ -16,7 +16,8 @@ _RUN_FIELDS = {
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
     "error", "cancel_requested", "started", "finished", "setup", "world_size",
 }
-_METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch")
+_METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch",
+                  "reward_chosen", "reward_rejected", "margin", "accuracy")  # the last four: DPO/ORPO runs
 
 
 @dataclass
@@ -29,6 +30,10 @@ class Metric:
     eval_loss: float | None = None
     epoch: float | None = None
     time: str = ""
+    reward_chosen: float | None = None  # DPO/ORPO: TRL's mean reward of the chosen answers
+    reward_rejected: float | None = None
+    margin: float | None = None  # chosen − rejected, as TRL logs it
+    accuracy: float | None = None  # share of pairs with the chosen answer rewarded more
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("step", *_METRIC_FIELDS, "time")}
@@ -66,9 +71,16 @@ class Run:
     def active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def method(self) -> str:
+        """sft, dpo or orpo (runs from before preference training are SFT)."""
+        return (self.config or {}).get("method") or "sft"
+
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["steps"] = self.step
+        d["method"] = self.method
+        d["from_run"] = (self.config or {}).get("from_run")
         return d
 
 
@@ -178,7 +190,8 @@ class RunsMixin:
             self.conn.execute(f"UPDATE runs SET {cols} WHERE id=? AND step<=?", (*run_sets.values(), int(run_id), int(step)))
 
     def run_metrics(self, run_id: int, *, after_step: int | None = None) -> list[Metric]:
-        sql = "SELECT step, loss, lr, grad_norm, tokens_per_s, eval_loss, epoch, time FROM run_metrics WHERE run_id=?"
+        sql = ("SELECT step, loss, lr, grad_norm, tokens_per_s, eval_loss, epoch, time, reward_chosen, reward_rejected, margin, "
+               "accuracy FROM run_metrics WHERE run_id=?")
         args: list[Any] = [int(run_id)]
         if after_step is not None:
             sql += " AND step>?"

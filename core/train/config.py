@@ -1,4 +1,10 @@
-"""What a training run is asked to do: one dataclass, validated, stored as JSON with the run."""
+"""What a training run is asked to do: one dataclass, validated, stored as JSON with the run.
+
+``method`` picks the objective: ``sft`` (the approved pairs, TRL's SFTTrainer), ``dpo`` or
+``orpo`` (the preference pairs, TRL's DPOTrainer / ORPOTrainer; see core/train/preference.py
+for what the policy starts from and what the reference is). ``from_run`` starts a preference
+run from a finished run's adapter.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", "hf", "unsloth")
+METHODS = ("sft", "dpo", "orpo")
+PREFERENCE_METHODS = ("dpo", "orpo")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
@@ -40,6 +48,15 @@ class TrainConfig:
     packing: bool = False
     num_gpus: int = 1  # --gpus N: data-parallel on N CUDA GPUs (accelerate launch)
     num_processes: int = 1  # --processes N: the same accelerate path with N CPU processes (gloo)
+    method: str = "sft"  # sft | dpo | orpo
+    from_run: int | None = None  # dpo/orpo: start from this finished run's adapter (and, for DPO, keep it as the reference)
+    beta: float = 0.1  # DPO: the KL strength β; ORPO: the weight λ of its odds-ratio term (TRL's `beta`)
+    sft_weight: float = 1.0  # DPO: weight of the NLL of the chosen answer added to the DPO loss (0: plain DPO)
+
+    @property
+    def preference(self) -> bool:
+        """Whether this run trains on the preference pairs (DPO, ORPO) rather than the approved pairs."""
+        return self.method in PREFERENCE_METHODS
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "TrainConfig":
@@ -115,4 +132,17 @@ class TrainConfig:
             raise bad("num_processes", "must be at least 1", "1, or 2 to try data-parallel training on the CPU")
         if self.num_gpus > 1 and self.num_processes > 1:
             raise bad("num_processes", "--gpus and --processes cannot be combined", "--gpus N on GPUs, --processes N on the CPU")
+        if self.method not in METHODS:
+            raise bad("method", f"unknown training method {self.method!r}", "one of: " + ", ".join(METHODS))
+        if self.from_run is not None and not self.preference:
+            raise bad("from_run", "--from-run starts a DPO or ORPO run from a finished run",
+                      "add --method dpo or --method orpo, or leave out --from-run")
+        if self.preference:
+            if not 0 < self.beta <= 10:
+                raise bad("beta", f"beta {self.beta} is out of range", "0.1 is usual (0.01–0.5)")
+            if not 0 <= self.sft_weight <= 10:
+                raise bad("sft_weight", f"{self.sft_weight} is out of range", "1.0 keeps the chosen answers likely; 0 is plain DPO")
+            if max(self.num_gpus, self.num_processes) > 1:
+                raise bad("num_gpus", f"--method {self.method} trains on one device",
+                          "leave out --gpus/--processes (data-parallel runs are SFT only for now)")
         return self

@@ -7,6 +7,11 @@ building the ``[tokens, vocab]`` logits. Its only kernel is Triton, for CUDA and
 CPU it fails either way: with Triton installed (Unsloth needs it) the kernel asks Triton for
 a GPU driver ("0 active drivers"); without Triton the kernel is ``None``.
 
+TRL 1.15's ``DPOTrainer`` computes its policy and reference log-probabilities through the same
+fused head (``add_fused_lm_head``, outputs log_probs, entropy, mean_logits, is_top1), so a DPO
+run routes it the same way; ``ORPOTrainer`` (``trl.experimental``) builds the logits itself and
+uses no Triton kernel. Neither trainer calls another Triton kernel on the CPU.
+
 ``route_other_devices()`` keeps TRL's kernel for CUDA/XPU tensors and sends every other device
 to ``chunked_log_probs``, the same computation in PyTorch: rows of tokens at a time, each
 chunk recomputed in the backward pass (activation checkpointing), so the full logits of a

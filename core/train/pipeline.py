@@ -5,7 +5,8 @@
 
 Each step is a small function; ``run`` calls them in order. The worker (``worker.py``)
 wraps this with the store, a heartbeat and signals; a notebook or test can call the steps
-directly.
+directly. A DPO or ORPO run (``config.method``) goes through ``core.train.preference.run``,
+which reuses these steps around TRL's preference trainers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ from core.train.config import TrainConfig
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "chat_template.jinja")
 MetricSink = Callable[[dict], None]
+# what TRL's DPOTrainer/ORPOTrainer log → the store's metrics columns
+REWARD_COLUMNS = {
+    "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected",
+    "rewards/margins": "margin",
+    "rewards/accuracies": "accuracy",
+}
 
 
 @dataclass
@@ -125,23 +133,46 @@ def without_kv_cache(model) -> None:
 
 
 def add_adapters(backend, model, config: TrainConfig, device=None):
+    """A new LoRA adapter, initialised from the run's seed (the trainer seeds itself only later,
+    so without this two runs with the same seed started from different random A matrices)."""
+    from transformers import set_seed
+
     from core.train import device as devices
 
+    set_seed(config.seed)
     return backend.add_adapters(model, config, device or devices.current())
 
 
 # ---------------------------------------------------------------------------- 3. snapshot
 
 
-def snapshot_dataset(paths: RunPaths, store=None):
-    """Take the snapshot from the store once; a resumed run reads the same file again."""
-    from core.dataset import Snapshot, snapshot
+def take_snapshot(store, method: str = "sft"):
+    """The data a run of ``method`` trains on: the approved pairs (SFT) or the preference pairs."""
+    from core.train.config import PREFERENCE_METHODS
 
+    if method in PREFERENCE_METHODS:
+        from core.preference_data import snapshot as preference_snapshot
+
+        return preference_snapshot(store)
+    from core.dataset import snapshot
+
+    return snapshot(store)
+
+
+def read_snapshot(path: Path):
+    from core.dataset import Snapshot
+    from core.preference_data import PreferenceSnapshot, is_preference_snapshot
+
+    return PreferenceSnapshot.read(path) if is_preference_snapshot(path) else Snapshot.read(path)
+
+
+def snapshot_dataset(paths: RunPaths, store=None, *, method: str = "sft"):
+    """Take the snapshot from the store once; a resumed run reads the same file again."""
     if paths.dataset.exists():
-        return Snapshot.read(paths.dataset)
+        return read_snapshot(paths.dataset)
     if store is None:
         raise UserError(f"{paths.dataset} is missing and no store was given")
-    snap = snapshot(store)
+    snap = take_snapshot(store, method)
     snap.write(paths.dataset)
     return snap
 
@@ -225,6 +256,9 @@ def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = 
                 row["grad_norm"] = float(logs["grad_norm"])
             if "eval_loss" in logs:
                 row["eval_loss"] = float(logs["eval_loss"])
+            for key, column in REWARD_COLUMNS.items():  # DPO/ORPO: TRL's rewards, margin and accuracy
+                if logs.get(key) is not None:
+                    row[column] = float(logs[key])
             if self.t0 is not None and now > self.t0 and tokens > self.tokens0:
                 row["tokens_per_s"] = (tokens - self.tokens0) / (now - self.t0)
             if "loss" in row or "eval_loss" in row:  # not the end-of-training summary
@@ -327,7 +361,7 @@ def describe(trainer, backend, device) -> dict:
         "trainable_dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
         "bf16": bool(trainer.args.bf16),
         "fp16": bool(trainer.args.fp16),
-        "packing": bool(trainer.args.packing),
+        "packing": bool(getattr(trainer.args, "packing", False)),
         "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__,
         "processing_class": type(trainer.processing_class).__name__,
     }
@@ -397,7 +431,11 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, 
     tmp = paths.root / "adapter.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
+    adapters = list(getattr(model, "peft_config", None) or ())
+    if len(adapters) > 1 and "default" in adapters:  # a DPO run's frozen ``ref`` copy stays out
+        model.save_pretrained(str(tmp), selected_adapters=["default"])
+    else:
+        model.save_pretrained(str(tmp))
     base = Path(base_path)
     if base.is_dir():
         for name in TOKENIZER_FILES:
@@ -461,9 +499,18 @@ def run(
     on_snapshot: Callable[[object], None] | None = None,
     on_setup: Callable[[dict], None] | None = None,
     log: Callable[[str], None] | None = None,
+    start_from: str | None = None,
 ) -> Result:
-    """The whole run. In a data-parallel run every process calls it; rank 0 alone reports and saves."""
+    """The whole run. In a data-parallel run every process calls it; rank 0 alone reports and saves.
+
+    ``start_from``: the adapter folder a DPO/ORPO run starts from (its ``--from-run``)."""
     from core.train import device as devices
+
+    if config.preference:
+        from core.train import preference
+
+        return preference.run(config, base_path, paths, store=store, sink=sink, should_stop=should_stop, resume=resume,
+                              on_snapshot=on_snapshot, on_setup=on_setup, log=log, start_from=start_from)
 
     started = time.monotonic()
     quiet()

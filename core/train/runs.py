@@ -162,8 +162,9 @@ def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
 
         backend = "unsloth" if importlib.util.find_spec("unsloth") is not None else "hf"
     preset = get_preset(config.preset)
-    est = estimate_vram(
-        preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size, lora_r=config.lora_r,
+    est = estimate_vram(  # a preference step runs the chosen and the rejected answer of each pair
+        preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size * (2 if config.preference else 1),
+        lora_r=config.lora_r,
         load_in_4bit=config.load_in_4bit, targets=config.targets, num_gpus=config.num_gpus,
     )
     used = check_gpus(preset, est, config.num_gpus, max_seq_len=config.max_seq_len, batch_size=config.batch_size, found=found)
@@ -226,9 +227,32 @@ def _spawn(ws, store, run, *, resume: bool) -> None:
     store.update_run(run.id, pid=pid)
 
 
+# what a run started ``--from-run N`` does not take from N: what it is and how long it trains
+_OWN_FIELDS = ("method", "from_run", "epochs", "max_steps", "beta", "sft_weight", "num_gpus", "num_processes")
+
+
+def parent_run(store, run_id: int):
+    """The finished run a DPO/ORPO run starts from; a UserError when it cannot be one."""
+    parent = store.find_run(run_id)
+    if parent is None:
+        raise UserError(f"there is no run {run_id} to start from", hint="`nastavnik runs list` shows the runs")
+    if parent.status != "done" or not parent.adapter_path or not (Path(parent.adapter_path) / "adapter_config.json").is_file():
+        raise UserError(f"run {run_id} is {parent.status} and has no finished adapter to start from",
+                        hint=f"start from a run that is done (`nastavnik runs show {run_id}`)")
+    return parent
+
+
+def config_from_run(store, run_id: int, **changes) -> TrainConfig:
+    """The settings of a run started ``--from-run run_id``: that run's (base, template, 4-bit,
+    LoRA shape, lengths, batch, lr…), with this run's method and length, and ``changes``."""
+    parent = parent_run(store, run_id)
+    inherited = {k: v for k, v in parent.config.items() if k not in _OWN_FIELDS}
+    return TrainConfig.from_dict(inherited).with_(from_run=int(run_id), **{k: v for k, v in changes.items() if v is not None})
+
+
 def start_run(ws, config: TrainConfig, *, store=None):
     """Validate, snapshot the data, create the run and start its detached worker."""
-    from core.dataset import snapshot
+    from core.train.pipeline import take_snapshot
 
     own = store is None
     store = store or ws.store()
@@ -240,13 +264,22 @@ def start_run(ws, config: TrainConfig, *, store=None):
                 f"run {active.id} is still {active.status}; one run at a time",
                 hint=f"wait for it (`nastavnik runs logs {active.id} --follow`) or stop it (`nastavnik runs cancel {active.id}`)",
             )
-        label, path = resolve_base(store, config.base)
+        config.validate()  # the method and its settings first: --from-run needs a preference method
+        if config.from_run is not None:
+            parent = parent_run(store, config.from_run)
+            if config.base not in (parent.config.get("base"), parent.base) and \
+                    resolve_base(store, config.base)[1] != parent.config.get("base"):
+                raise UserError(f"run {parent.id} was trained on {parent.base}; a run started from it trains on the same base",
+                                hint="leave out --base/--preset with --from-run")
+            label, path = parent.base, parent.config["base"]
+        else:
+            label, path = resolve_base(store, config.base)
         config = config.with_(base=path)
         config.validate()
         backend = check_backend(config)
         check_precision(config)
         vram = check_vram(config, backend)
-        snap = snapshot(store)  # errors (no approved pairs) show now, not in the log
+        snap = take_snapshot(store, config.method)  # errors (no approved pairs, no preferences) show now, not in the log
         run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
         run_dir = ws.runs_dir / str(run.id)
         run_dir.mkdir(parents=True, exist_ok=True)

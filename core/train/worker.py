@@ -121,7 +121,8 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
 
     status, error = "failed", None
     try:
-        _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend)}" + (f", {world} processes" if world > 1 else ""))
+        _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend)}" + (f", {world} processes" if world > 1 else "")
+             + (f", {config.method}" + (f" from run {config.from_run}" if config.from_run is not None else "") if config.preference else ""))
         if world > 1:
             result = _launch(ws, run, config, paths, children, resume=resume, stop=stop)
         else:
@@ -183,11 +184,24 @@ def _train_here(ws, store, run, config, paths, *, resume: bool, should_stop) -> 
     sink, on_snapshot, on_setup, metrics_file = _reporter(store, run, paths)
     try:
         result = pipeline.run(config, config.base, paths, store=store, sink=sink, should_stop=should_stop, resume=resume,
-                              on_snapshot=on_snapshot, on_setup=on_setup, log=_log)
+                              on_snapshot=on_snapshot, on_setup=on_setup, log=_log, start_from=_start_adapter(store, config))
     finally:
         metrics_file.close()
     return {"adapter": str(result.adapter), "steps": result.steps, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
             "sha256": result.extra.get("sha256"), "setup": result.extra.get("setup")}
+
+
+def _start_adapter(store, config) -> str | None:
+    """The adapter folder a ``--from-run`` run starts from (the parent run's, as the store has it)."""
+    if config.from_run is None:
+        return None
+    from core.errors import UserError
+
+    parent = store.find_run(config.from_run)
+    if parent is None or not parent.adapter_path:
+        raise UserError(f"run {config.from_run}, which this run starts from, has no adapter any more",
+                        hint="start a new run from another finished run")
+    return parent.adapter_path
 
 
 def _rank_process(ws, store, run, config, *, resume: bool) -> int:
@@ -253,7 +267,8 @@ def _register_adapter(store, run_id: int, result: dict, config, base: str) -> No
         base=base,
         dataset_sha256=result.get("sha256"),
         size_bytes=sum(p.stat().st_size for p in adapter.rglob("*") if p.is_file()),
-        meta={"steps": result["steps"], "train_loss": result["train_loss"], "eval_loss": result["eval_loss"], "base_path": config.base},
+        meta={"steps": result["steps"], "train_loss": result["train_loss"], "eval_loss": result["eval_loss"], "base_path": config.base,
+              "method": config.method, "from_run": config.from_run},
         replace=True,
     )
 

@@ -1,9 +1,8 @@
 """The dataset built by chatting, in a real terminal (tmux) with the real `nastavnik`: a
 teacher drafts an answer in the pair editor, the user edits and saves it, then corrects a
-model's answer in Chat — and the store holds the drafted pair and the preference.
-
-(The issue's walk goes on to `train --method dpo` and the margin in the plot; that part
-comes with preference training.)
+model's answer in Chat; `nastavnik train --method dpo` trains on that preference while the app
+stays open, and the Train room shows the run with its reward margin — and the store holds the
+drafted pair, the preference and the DPO run.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ def cli(env: dict, home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_draft_edit_save_then_correct_in_chat(exported_copy):
+def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, demo_model):
     home = exported_copy
     Workspace.open(home).update_settings(teacher="demo-q8_0")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
@@ -77,6 +76,19 @@ def test_draft_edit_save_then_correct_in_chat(exported_copy):
         tmux.wait_for(lambda s: FIXED in s, "the corrected answer")
         tmux.keys("C-s")
         tmux.wait_for(lambda s: "Saved as pair" in s, "the correction saved")
+
+        # DPO on that preference, from the command line, while the app stays open
+        dpo = subprocess.run([str(BIN), "--home", str(home), "train", "--method", "dpo", "--preset", "demo", "--base",
+                              str(demo_model), "--steps", "6", "--backend", "hf", "--max-seq-len", "96"],
+                             capture_output=True, text=True, timeout=300, env=env)
+        assert dpo.returncode == 0 and "margin" in dpo.stdout, dpo.stderr + dpo.stdout
+        tmux.keys("2")
+        tmux.wait_for(lambda s: "Method" in s and "Start" in s, "the Train room")
+        tmux.keys("p")
+        screen = tmux.wait_for(lambda s: "margin (right axis)" in s and "dpo · step 6/6" in s and "done" in s,
+                               "the DPO run's margin in the Progress view", timeout=60)
+        assert "margin " in screen.split("dpo · step 6/6", 1)[1]  # the stats line carries the last margin
+        assert any("\u2800" < ch <= "\u28ff" for ch in screen), screen  # the curves, drawn in braille
         time.sleep(0.3)
         tmux.keys("q")
         deadline = time.monotonic() + 15
@@ -95,3 +107,8 @@ def test_draft_edit_save_then_correct_in_chat(exported_copy):
     (pref,) = json.loads(cli(env, home, "prefs", "list", "--json").stdout)
     assert (pref["prompt"], pref["chosen"], pref["kind"]) == (CHAT_QUESTION, FIXED, "chat")
     assert pref["rejected"].strip() and pref["model"] in ("demo-q8_0", "demo-f16") and pref["pair_id"] == corrected["id"]
+    (run,) = json.loads(cli(env, home, "runs", "list", "--json").stdout)
+    show = json.loads(cli(env, home, "runs", "show", str(run["id"]), "--json").stdout)
+    assert show["method"] == "dpo" and show["status"] == "done" and show["train_pairs"] == 1
+    margins = [m["margin"] for m in show["metrics"] if m["margin"] is not None]
+    assert len(margins) == 6 and margins[-1] > margins[0]

@@ -483,3 +483,52 @@ async def test_a_language_switch_rewrites_the_room_in_place(home, store):
         assert [str(c) for c in table.get_row_at(0)][:2] == ["1", "готово"]
         assert "готово" in str(room.query_one("#train-stats", Static).render())
         assert "loss на проверке" in str(room.query_one("#train-legend").render())
+
+
+def _finished_dpo_run(store):
+    run = store.create_run(base="demo", preset="demo", backend="hf", config={"base": "demo", "method": "dpo", "from_run": 1})
+    for step in range(1, 9):
+        store.add_metric(run.id, step, loss=0.69 - step * 0.05, lr=1e-3, grad_norm=1.0, reward_chosen=0.05 * step,
+                         reward_rejected=-0.2 * step, margin=0.25 * step, accuracy=1.0 if step > 1 else 0.0)
+    store.update_run(run.id, status="done", max_steps=8, dataset_sha256="cd" * 32, started="2026-01-01T00:00:00+00:00")
+    return run
+
+
+@async_test
+async def test_a_preference_run_plots_its_margin_and_the_form_has_the_method(home, store):
+    """A DPO run: loss and the reward margin (right axis) in the plot, the margin in the legend
+    and the stats line; the method row reaches the config and the data summary counts the
+    preference pairs."""
+    from textual.widgets import Select
+
+    from core.workspace import Workspace
+    from tui.i18n import set_lang
+
+    set_lang("en")  # an earlier test may have left the app in Russian
+    store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    store.add_preference("Что такое эпоха?", "Один проход по данным.", "Это библиотека.", model="demo")
+    run = _finished_dpo_run(store)
+    app = RoomApp(Workspace.open(home))
+    async with app.run_test(size=(120, 40)) as pilot:
+        room = app.query_one(TrainRoom)
+        stats = room.query_one("#train-stats", Static)
+        await _until(pilot, lambda: "done" in str(stats.render()), "the run shown")
+        assert str(stats.render()).startswith(f"#{run.id} · dpo · step 8/8") and "margin 2.000" in str(stats.render())
+        assert "accuracy 1.00" in str(stats.render())
+        series = room.plotted()
+        assert set(series) == {"loss", "margin"}
+        assert series["margin"] == (list(range(1, 9)), [0.25 * s for s in range(1, 9)])
+        legend = str(room.query_one("#train-legend", Static).render())
+        assert "margin (right axis)" in legend and "lr" not in legend
+
+        dataset = room.query_one("#train-dataset", Static)
+        await _until(pilot, lambda: "1 train pairs" in str(dataset.render()), "the SFT data summary")
+        room.query_one("#train-method", Select).value = "orpo"
+        await _until(pilot, lambda: "preference pairs for orpo" in str(dataset.render()), "the preference data summary")
+        assert "Data: 1 preference pairs" in str(dataset.render())
+        cfg = room.form_config()
+        assert (cfg.method, cfg.from_run, cfg.preference) == ("orpo", None, True)
+        assert [v for _, v in room.query_one("#train-method", Select)._options] == ["sft", "dpo", "orpo"]
+        store.delete_preferences([1])
+        room.load_dataset_summary()
+        await _until(pilot, lambda: "No preference pairs" in str(dataset.render()), "no preference pairs")

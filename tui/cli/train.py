@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from core.errors import UserError
-from core.train.config import BACKENDS
+from core.train.config import BACKENDS, METHODS
 from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
@@ -169,9 +169,16 @@ def models_list(obj: Ctx, kind, as_json) -> None:
 # ---------------------------------------------------------------------------- train
 
 
-def _config(obj: Ctx, store, base, preset, **overrides):
+def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
     from core.train.config import TrainConfig
 
+    if from_run is not None:
+        if base is not None or preset is not None:
+            raise UserError("--from-run N trains on run N's base with its settings",
+                            hint="leave out --base and --preset (pass --lr, --steps … to change the rest)")
+        from core.train.runs import config_from_run
+
+        return config_from_run(store, from_run, **overrides)
     if preset is None and base is None:
         preset = "demo"
     if preset:
@@ -194,6 +201,9 @@ def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] |
 
     _label, path = resolve_base(store, cfg.base)
     cfg.validate()
+    if cfg.preference:
+        _print_preference_preview(store, cfg, path, as_json)
+        return
     snap = snapshot(store)
     tok = AutoTokenizer.from_pretrained(path)
     source = template_source(tok, get_template(cfg.template) if cfg.template else None)
@@ -216,6 +226,38 @@ def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] |
         )
 
 
+def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
+    """A preference pair as DPO/ORPO get it: the prompt, the chosen and the rejected answer,
+    rendered with the run's chat template and decoded from the very token ids the trainer gets."""
+    from transformers import AutoTokenizer
+
+    from core.dataset import template_source
+    from core.preference_data import preview, snapshot
+    from core.train.templates import get_template
+
+    snap = snapshot(store)
+    tok = AutoTokenizer.from_pretrained(path)
+    source = template_source(tok, get_template(cfg.template) if cfg.template else None)
+    pv = preview(tok, source, snap, max_len=cfg.max_seq_len)
+    if as_json:
+        emit_json({**pv.to_dict(), "method": cfg.method, "dataset_sha256": snap.sha256})
+        return
+    for s in pv.samples:
+        click.echo(click.style(f"— preference {s['preference_id']}: the prompt (dim), the chosen answer (green), "
+                               "the rejected answer (red) — the tokens the trainer gets", bold=True))
+        click.echo(click.style(s["prompt"], dim=True))
+        click.echo(click.style("chosen:   ", bold=True) + click.style(s["chosen"], fg="green"))
+        click.echo(click.style("rejected: ", bold=True) + click.style(s["rejected"], fg="red"))
+    click.echo(f"{pv.examples} preference pairs for {cfg.method}; {pv.tokens} tokens; longest {pv.longest} of max "
+               f"{cfg.max_seq_len}; dataset sha256 {snap.sha256[:12]}")
+    if pv.truncated:
+        click.echo(click.style(f"warning: {len(pv.truncated)} pair(s) are longer than {cfg.max_seq_len} tokens; their answers "
+                               "will be cut: ", fg="yellow") + ", ".join(map(str, pv.truncated[:20])), err=True)
+    if pv.dropped:
+        click.echo(click.style(f"warning: {len(pv.dropped)} pair(s) have a prompt longer than {cfg.max_seq_len} tokens and "
+                               "are left out: ", fg="yellow") + ", ".join(map(str, pv.dropped[:20])), err=True)
+
+
 def _bar(run) -> str:
     from core.train.runs import eta_s
 
@@ -226,6 +268,17 @@ def _bar(run) -> str:
     eta_s_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
     loss = f" loss {run.loss:.4f}" if run.loss is not None else ""
     return f"[{'#' * filled}{'.' * (width - filled)}] {run.step}/{total or '?'}{loss}{eta_s_text} {run.status}"
+
+
+def _last_margin(obj: Ctx, run) -> str:
+    """``, margin 1.234, accuracy 1.00`` from a preference run's last logged step."""
+    if run.method == "sft":
+        return ""
+    with obj.store() as store:
+        last = next((m for m in reversed(store.run_metrics(run.id)) if m.margin is not None), None)
+    if last is None:
+        return ""
+    return f", margin {last.margin:.3f}" + (f", accuracy {last.accuracy:.2f}" if last.accuracy is not None else "")
 
 
 def _follow(obj: Ctx, run_id: int) -> int:
@@ -252,7 +305,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
         click.echo("", err=True)
     if run.status == "done":
         losses = "".join(f", {name} {value:.4f}" for name, value in (("loss", run.loss), ("eval loss", run.eval_loss)) if value is not None)
-        click.echo(f"run {run.id} done: {run.step} steps{losses}; adapter {run.adapter_path}")
+        click.echo(f"run {run.id} done: {run.step} steps{losses}{_last_margin(obj, run)}; adapter {run.adapter_path}")
         return 0
     raise UserError(f"run {run.id} {run.status}: {run.error or ''}".rstrip(": "), hint=f"`nastavnik runs logs {run.id}` shows why")
 
@@ -278,16 +331,27 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--gpus", "num_gpus", type=int, help="Data-parallel on N CUDA GPUs (hf backend, accelerate launch).")
 @click.option("--processes", "num_processes", type=int, help="Data-parallel in N CPU processes: the --gpus path without GPUs.")
 @click.option("--seed", type=int)
-@click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked; do not train.")
+@click.option("--method", type=click.Choice(list(METHODS)),
+              help="sft: the approved pairs (default); dpo or orpo: the preference pairs (`nastavnik prefs list`).")
+@click.option("--from-run", "from_run", type=int, metavar="N",
+              help="DPO/ORPO: start from run N's adapter, on its base with its settings; DPO keeps it, frozen, as the reference.")
+@click.option("--beta", type=float, help="DPO: the KL strength β (0.1); ORPO: the weight λ of its odds-ratio term (0.1).")
+@click.option("--sft-weight", "sft_weight", type=float,
+              help="DPO: weight of the chosen answers' NLL added to the DPO loss (1.0; 0: plain DPO).")
+@click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked (a preference pair for dpo/orpo); do not train.")
 @click.option("--pairs", "preview_pairs", help="With --preview: show these pairs, e.g. 3,7-9 (default: the first three).")
 @click.option("--detach", is_flag=True, help="Start and return; the run goes on in the background.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
 def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
-          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, preview, preview_pairs, detach, as_json) -> None:
-    """Fine-tune a LoRA adapter on the approved pairs, in a background worker.
+          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
+          preview_pairs, detach, as_json) -> None:
+    """Fine-tune a LoRA adapter on the approved pairs (SFT) or the preference pairs (DPO, ORPO),
+    in a background worker.
 
     The run survives closing the terminal or losing SSH; `nastavnik runs …` finds it again.
+    A DPO/ORPO run trains on every preference pair (each correction records one); with
+    --from-run N it starts from run N's adapter and exports into N's base.
 
     \b
     Examples:
@@ -296,14 +360,17 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
       nastavnik train --preview                          # what the model will learn
       nastavnik train --preview --json --pairs 3,7-9     # the exact text and trained substrings
       nastavnik train --backend unsloth --base demo-gemma3 --load-in-4bit --steps 10
+      nastavnik train --method dpo --from-run 3 --steps 40   # DPO on the corrections, on top of SFT run 3
+      nastavnik train --method orpo --preset demo --preview   # a preference pair as ORPO sees it
     """
     from core.train.runs import start_run
 
     with obj.store() as store:
-        cfg = _config(obj, store, base, preset, backend=backend, template=template, epochs=epochs, max_steps=max_steps, lr=lr,
-                      lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len, batch_size=batch_size, grad_accum=grad_accum,
-                      save_steps=save_steps, packing=packing, num_gpus=num_gpus, num_processes=num_processes, seed=seed,
-                      load_in_4bit=load_in_4bit, dtype=dtype)
+        cfg = _config(obj, store, base, preset, from_run=from_run, backend=backend, template=template, epochs=epochs,
+                      max_steps=max_steps, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len,
+                      batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, packing=packing, num_gpus=num_gpus,
+                      num_processes=num_processes, seed=seed, load_in_4bit=load_in_4bit, dtype=dtype, method=method, beta=beta,
+                      sft_weight=sft_weight)
         if preview_pairs and not preview:
             raise UserError("--pairs goes with --preview", hint="nastavnik train --preview --pairs 3,7-9")
         if preview:
@@ -313,7 +380,8 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
     if as_json:
         emit_json(run.to_dict())
         return
-    click.echo(f"run {run.id} started (dataset {run.dataset_sha256[:12]}, {run.train_pairs} train pairs); log: {run.run_dir}/train.log")
+    what = f"{run.train_pairs} preference pairs, {run.method}" if run.method != "sft" else f"{run.train_pairs} train pairs"
+    click.echo(f"run {run.id} started (dataset {run.dataset_sha256[:12]}, {what}); log: {run.run_dir}/train.log")
     if detach:
         click.echo(f"follow it with `nastavnik runs logs {run.id} --follow`")
         return
@@ -379,15 +447,22 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "status", "base", "preset", "backend", "dataset_sha256", "train_pairs", "eval_pairs", "step", "max_steps",
-                "loss", "eval_loss", "adapter_path", "error", "created", "started", "finished", "run_dir"):
+    for key in ("id", "status", "method", "from_run", "base", "preset", "backend", "dataset_sha256", "train_pairs", "eval_pairs",
+                "step", "max_steps", "loss", "eval_loss", "adapter_path", "error", "created", "started", "finished", "run_dir"):
         if data.get(key) is not None:
             click.echo(f"{key:>15}: {data[key]}")
+    if data.get("setup", {}).get("reference"):
+        click.echo(f"{'reference':>15}: {data['setup']['reference']}")
     metrics = data["metrics"]
-    if metrics:
+    fmt = lambda v, f: (f.format(v) if v is not None else "-")  # noqa: E731
+    if metrics and data["method"] != "sft":
+        click.echo("   step      loss    margin  accuracy    chosen  rejected")
+        for m in metrics[-10:]:
+            click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['margin'], '{:9.4f}'):>9} {fmt(m['accuracy'], '{:9.2f}'):>9}"
+                       f" {fmt(m['reward_chosen'], '{:9.4f}'):>9} {fmt(m['reward_rejected'], '{:9.4f}'):>9}")
+    elif metrics:
         click.echo("   step      loss        lr  grad_norm  tokens/s")
         for m in metrics[-10:]:
-            fmt = lambda v, f: (f.format(v) if v is not None else "-")  # noqa: E731
             click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}")
 
 

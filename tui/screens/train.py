@@ -1,5 +1,10 @@
 """The Training room: choose settings, start a run, watch loss and lr live, cancel, browse runs.
 
+The method (SFT on the approved pairs, DPO or ORPO on the preference pairs) is one row of the
+form; a preference run started here trains a new adapter on the base in the form (the CLI's
+``--from-run N`` starts one from a finished run instead). Its plot shows the reward margin
+(chosen − rejected, as TRL logs it) on the right axis where an SFT run shows the lr.
+
 Three views take turns inside the room — Settings, Progress and Runs — as tabs, so each has
 the whole room even in an 80×24 terminal. Starting a run, or opening the room while one
 runs, shows its progress; choosing a run in Runs shows that one.
@@ -53,6 +58,13 @@ register(
         "train.k.runs": "прогоны",
         "train.k.start": "старт",
         "train.preset": "Пресет",
+        "train.method": "Метод",
+        "train.prefs": "Данные: {n} пар предпочтений для {method}, ~{tokens} токенов; sha256 {sha}",
+        "train.no_prefs": "Нет пар предпочтений: исправьте ответ модели в Чате (e) или в Оценке.",
+        "train.stats_pref": "#{id} · {method} · шаг {step}/{total} · loss {loss} · разница {margin} · точность {acc} · осталось {eta} · {status}",
+        "train.legend.margin": "разница наград (правая ось)",
+        "train.pref_legend": "Серым — запрос, зелёным — выбранный ответ, красным — отвергнутый: токены, которые получит обучение.",
+        "train.pref_truncated": "{n} пар длиннее {max} токенов: ответы будут обрезаны",
         "train.base": "Базовая модель",
         "train.steps": "Шаги",
         "train.steps_hint": "пусто — по эпохам",
@@ -104,6 +116,13 @@ register(
         "train.k.runs": "runs",
         "train.k.start": "start",
         "train.preset": "Preset",
+        "train.method": "Method",
+        "train.prefs": "Data: {n} preference pairs for {method}, ~{tokens} tokens; sha256 {sha}",
+        "train.no_prefs": "No preference pairs: correct a model's answer in Chat (e) or in Evaluate.",
+        "train.stats_pref": "#{id} · {method} · step {step}/{total} · loss {loss} · margin {margin} · accuracy {acc} · ETA {eta} · {status}",
+        "train.legend.margin": "margin (right axis)",
+        "train.pref_legend": "Dim: the prompt; green: the chosen answer; red: the rejected one — the tokens the trainer gets.",
+        "train.pref_truncated": "{n} pairs are longer than {max} tokens: their answers will be cut",
         "train.base": "Base model",
         "train.steps": "Steps",
         "train.steps_hint": "empty: by epochs",
@@ -178,7 +197,10 @@ SERIES = {
     "loss": ((0, 170, 255), "━", "train.legend.loss"),
     "lr": ((255, 140, 0), "━", "train.legend.lr"),
     "eval loss": ((60, 200, 90), "●", "train.legend.eval"),
+    "margin": ((220, 80, 200), "━", "train.legend.margin"),
 }
+# the series of a run by its method: a preference run has its margin on the right axis
+PLOTTED = {"sft": ("loss", "lr", "eval loss"), "pref": ("loss", "margin")}
 
 
 @dataclass
@@ -224,9 +246,13 @@ def _run_row(r) -> tuple[str, ...]:
     )
 
 
-def _legend() -> Text:
+def _kind(method: str | None) -> str:
+    return "sft" if (method or "sft") == "sft" else "pref"
+
+
+def _legend(method: str | None = "sft") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
-    for n, (color, mark, key) in enumerate(SERIES.values()):
+    for n, (color, mark, key) in enumerate(SERIES[name] for name in PLOTTED[_kind(method)]):
         if n:
             text.append("   ")
         text.append(mark + " ", style="rgb({},{},{})".format(*color))
@@ -261,6 +287,7 @@ class TrainRoom(Vertical):
         self._last: Snapshot | None = None  # the last poll, shown again after a language switch
         self._first_poll = True
         self.series: list[str] = []  # the names of the plotted series, in the plot's order
+        self._legend_method = "sft"  # whose series the legend names
 
     # ------------------------------------------------------------------ layout
 
@@ -274,6 +301,8 @@ class TrainRoom(Vertical):
                             Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, compact=True, id="train-preset"),
                             "train-preset-label",
                         )
+                        yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
+                                                                id="train-method"), "train-method-label")
                         for input_id, _field, label, _parser in FIELDS:
                             yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
                         yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
@@ -305,9 +334,9 @@ class TrainRoom(Vertical):
 
     @staticmethod
     def _options(which: str) -> list[tuple[str, str]]:
-        from core.train.config import BACKENDS, DTYPES
+        from core.train.config import BACKENDS, DTYPES, METHODS
 
-        return [(name, name) for name in (BACKENDS if which == "backend" else DTYPES)]
+        return [(name, name) for name in {"backend": BACKENDS, "dtype": DTYPES, "method": METHODS}[which]]
 
     def on_mount(self) -> None:
         localize(self)
@@ -323,6 +352,9 @@ class TrainRoom(Vertical):
         # pairs approved (or corrections saved) in another room since: count them again
         self.load_dataset_summary()
 
+    def load_dataset_summary(self) -> None:
+        self._load_dataset_summary(self.method)
+
     def _add_columns(self) -> None:
         table = self.query_one("#train-runs", DataTable)
         for key, label in COLUMNS:
@@ -337,12 +369,13 @@ class TrainRoom(Vertical):
         self.query_one("#train-preset-label", Label).update(t("train.preset"))
         for input_id, _field, label, _parser in FIELDS:
             self.query_one(f"#{input_id}-label", Label).update(t(label))
-        for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype")):
+        for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype"),
+                         ("train-method", "train.method")):
             self.query_one(f"#{wid}-label", Label).update(t(key))
         self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
         for wid, key in (("train-start", "train.start"), ("train-cancel", "train.cancel"), ("train-preview-btn", "train.preview")):
             self.query_one(f"#{wid}", Button).label = t(key)
-        self.query_one("#train-legend", Static).update(_legend())
+        self.query_one("#train-legend", Static).update(_legend(self._legend_method))
         self._label_4bit()
         table = self.query_one("#train-runs", DataTable)
         table.clear(columns=True)
@@ -412,6 +445,15 @@ class TrainRoom(Vertical):
         if event.value and event.value != Select.BLANK:
             self._fill_form(str(event.value))
 
+    @on(Select.Changed, "#train-method")
+    def _method_changed(self) -> None:
+        self.query_one("#train-preview", Static).update("")
+        self.load_dataset_summary()  # the pairs or the preference pairs
+
+    @property
+    def method(self) -> str:
+        return str(self.query_one("#train-method", Select).value)
+
     def form_config(self):
         """The form as a validated TrainConfig, or a UserError naming the field."""
         from core.train.config import TrainConfig
@@ -429,6 +471,7 @@ class TrainRoom(Vertical):
         values["load_in_4bit"] = self.query_one("#train-4bit", Checkbox).value
         values["backend"] = str(self.query_one("#train-backend", Select).value)
         values["dtype"] = str(self.query_one("#train-dtype", Select).value)
+        values["method"] = self.method
         cfg = TrainConfig.from_preset(preset, **values)
         if not values.get("max_steps"):
             cfg = cfg.with_(max_steps=-1)
@@ -531,18 +574,25 @@ class TrainRoom(Vertical):
     # ------------------------------------------------------------------ dataset summary + preview
 
     @work(thread=True, exclusive=True, group="train-dataset")
-    def load_dataset_summary(self) -> None:
-        from core.dataset import snapshot
+    def _load_dataset_summary(self, method: str) -> None:
         from core.store import PairFilter
         from core.text import estimate_tokens
+        from core.train.pipeline import take_snapshot
 
         with self.ws.store() as store:
             drafts = store.count_pairs(PairFilter(status="draft"))
             try:
-                snap = snapshot(store)
+                snap = take_snapshot(store, method)
             except UserError:
                 snap = None
-        if snap is None:
+        if method != "sft":
+            if snap is None:
+                text = t("train.no_prefs")
+            else:
+                tokens = sum(estimate_tokens(m["content"]) for ex in snap.examples for m in ex.prompt) + sum(
+                    estimate_tokens(ex.chosen) + estimate_tokens(ex.rejected) for ex in snap.examples)
+                text = t("train.prefs", n=len(snap.examples), method=method, tokens=tokens, sha=snap.sha256[:12])
+        elif snap is None:
             text = t("train.no_data")
         else:
             tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
@@ -581,18 +631,28 @@ class TrainRoom(Vertical):
     def load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
-        from core.dataset import preview, snapshot, template_source
+        from core.dataset import preview, template_source
+        from core.train.pipeline import take_snapshot
         from core.train.runs import resolve_base
         from core.train.templates import get_template
 
         try:
             with self.ws.store() as store:
-                snap = snapshot(store)
+                snap = take_snapshot(store, cfg.method)
                 _label, path = resolve_base(store, cfg.base)
             tok = AutoTokenizer.from_pretrained(path)
-            pv = preview(tok, template_source(tok, get_template(cfg.template) if cfg.template else None), snap, max_len=cfg.max_seq_len, samples=1)
+            source = template_source(tok, get_template(cfg.template) if cfg.template else None)
+            if cfg.preference:
+                from core.preference_data import preview as preference_preview
+
+                pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
+            else:
+                pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
         except (UserError, OSError) as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        if cfg.preference:
+            self.app.call_from_thread(self._set_preview, _preference_text(pv, cfg, snap.sha256))
             return
         text = Text()
         text.append(t("train.dataset", train=pv.examples, eval=len(snap.eval), tokens=pv.tokens, sha=snap.sha256[:12]) + "\n")
@@ -658,10 +718,13 @@ class TrainRoom(Vertical):
             stats.update(t("train.idle"))
             return
         other_run = run.id != self._shown_run
+        if _kind(run.method) != _kind(self._legend_method):
+            self._legend_method = run.method
+            self.query_one("#train-legend", Static).update(_legend(run.method))
         if snap.metrics:
-            self._plot(snap.metrics)
+            self._plot(snap.metrics, run.method)
         elif other_run:
-            self._plot([])  # a run just started: not the previous run's curves under its number
+            self._plot([], run.method)  # a run just started: not the previous run's curves under its number
         changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
         offer = (run.id, run.status) != (self._shown_run, self._shown_status)
         ended = not other_run and self._shown_status in ACTIVE and run.status not in ACTIVE
@@ -685,28 +748,39 @@ class TrainRoom(Vertical):
         from core.train.runs import eta_s
 
         eta = eta_s(run)
-        stats.update(
-            t(
-                "train.stats",
-                id=run.id,
-                step=run.step,
-                total=run.max_steps or "?",
+        eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and run.status == "running" else "—"
+        if run.method != "sft":
+            stats.update(t(
+                "train.stats_pref", id=run.id, method=run.method, step=run.step, total=run.max_steps or "?",
                 loss=f"{run.loss:.4f}" if run.loss is not None else "—",
-                lr=f"{last.lr:.2e}" if last and last.lr is not None else "—",
-                tps=f"{last.tokens_per_s:.0f}" if last and last.tokens_per_s else "—",
-                eta=f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and run.status == "running" else "—",
-                status=run_status(run.status),
+                margin=f"{last.margin:.3f}" if last and last.margin is not None else "—",
+                acc=f"{last.accuracy:.2f}" if last and last.accuracy is not None else "—",
+                eta=eta_text, status=run_status(run.status),
+            ))
+        else:
+                stats.update(
+                t(
+                    "train.stats",
+                    id=run.id,
+                    step=run.step,
+                    total=run.max_steps or "?",
+                    loss=f"{run.loss:.4f}" if run.loss is not None else "—",
+                    lr=f"{last.lr:.2e}" if last and last.lr is not None else "—",
+                    tps=f"{last.tokens_per_s:.0f}" if last and last.tokens_per_s else "—",
+                    eta=eta_text,
+                    status=run_status(run.status),
+                )
             )
-        )
         if changed or snap.log_tail:
             log = self.query_one("#train-log", RichLog)
             log.clear()
             for line in snap.log_tail:
                 log.write(line)
 
-    def _plot(self, metrics) -> None:
-        """Loss (left axis), lr (right axis) and the eval losses; no legend inside the plot —
-        it would sit on the curve — but one line above it, in the same colours."""
+    def _plot(self, metrics, method: str = "sft") -> None:
+        """Loss (left axis), lr (right axis) and the eval losses — for a DPO/ORPO run loss and
+        the reward margin (right axis); no legend inside the plot — it would sit on the
+        curve — but one line above it, in the same colours."""
         widget = self.query_one("#train-plot", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
@@ -716,6 +790,16 @@ class TrainRoom(Vertical):
         if steps:
             plt.plot(steps, [m.loss for m in metrics if m.loss is not None], marker="braille", color=SERIES["loss"][0])
             self.series.append("loss")
+        if _kind(method) == "pref":
+            margins = [(m.step, m.margin) for m in metrics if m.margin is not None]
+            if margins:
+                plt.plot([s for s, _ in margins], [v for _, v in margins], yside="right", marker="braille", color=SERIES["margin"][0])
+                self.series.append("margin")
+            ticks = _step_ticks(steps + [s for s, _ in margins])
+            if ticks:
+                plt.xticks(ticks, [str(x) for x in ticks])
+            widget.refresh()
+            return
         lr_steps = [m.step for m in metrics if m.lr is not None]
         if lr_steps:
             plt.plot(lr_steps, [m.lr for m in metrics if m.lr is not None], yside="right", marker="braille", color=SERIES["lr"][0])
@@ -753,6 +837,20 @@ class TrainRoom(Vertical):
         self._shown_step = -1
         self.action_view("train-progress-view")
         self.poll()
+
+
+def _preference_text(pv, cfg, sha: str) -> Text:
+    """A preference pair as the trainer gets it: the prompt dim, the chosen answer green, the rejected red."""
+    text = Text()
+    text.append(t("train.prefs", n=pv.examples, method=cfg.method, tokens=pv.tokens, sha=sha[:12]) + "\n")
+    text.append(t("train.pref_legend") + "\n", style="dim")
+    for sample in pv.samples:
+        text.append(sample["prompt"], style="dim")
+        text.append(sample["chosen"] + "\n", style="bold green")
+        text.append(sample["rejected"], style="bold red")
+    if pv.truncated:
+        text.append("\n" + t("train.pref_truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
+    return text
 
 
 def _step_ticks(steps: list[int], most: int = 5) -> list[int]:

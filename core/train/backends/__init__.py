@@ -2,8 +2,9 @@
 
 A backend module has ``NAME``; ``available(config) -> str | None`` (None when usable, else
 why not, checked cheaply in the process that starts the run); ``load(config, base_path,
-device) -> Loaded``; ``add_adapters(model, config, device) -> model``; and
-``trainer_args(config, device) -> dict`` (SFTConfig settings for that device).
+device) -> Loaded``; ``add_adapters(model, config, device) -> model``; ``continue_adapter(model, adapter_dir, config,
+device) -> model`` (a finished run's adapter, trainable: where ``--from-run`` starts); and
+``trainer_args(config, device) -> dict`` (SFTConfig/DPOConfig/ORPOConfig settings for that device).
 
 ``auto`` is Unsloth on a CUDA GPU where Unsloth is installed, else ``hf``; when Unsloth then
 fails to import in the worker, an ``auto`` run goes on with ``hf`` after one warning line in

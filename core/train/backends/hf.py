@@ -120,6 +120,18 @@ def add_adapters(model, config, device):
     return get_peft_model(model, lora)
 
 
+def continue_adapter(model, adapter_dir: str, config, device):
+    """A finished run's LoRA adapter on the loaded base, trainable: where a DPO/ORPO run
+    started ``--from-run`` begins (its settings — rank, targets — are the adapter's own)."""
+    from peft import PeftModel
+
+    if getattr(model, "is_loaded_in_4bit", False):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device.kind == "cuda")
+    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+
+
 def trainer_args(config, device) -> dict:
     from core.train.device import compute_dtype
 

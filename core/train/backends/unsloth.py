@@ -30,6 +30,12 @@ def available(config=None) -> str | None:
     if config is not None and max(config.num_gpus, getattr(config, "num_processes", 1)) > 1:
         return ("the unsloth backend trains on one device here; for --gpus/--processes N use --backend hf "
                 "(transformers + PEFT under accelerate, the same data and masks)")
+    if config is not None and getattr(config, "method", "sft") != "sft":
+        from core.train.backends import cuda_available
+
+        if not cuda_available():
+            return (f"the unsloth backend trains --method {config.method} on an NVIDIA GPU only (its CPU fallback "
+                    "covers SFT); use --backend hf, which runs the same TRL trainer on the CPU")
     return None
 
 
@@ -71,6 +77,13 @@ def load(config, base_path: str, device) -> Loaded:
         use_gradient_checkpointing=_checkpointing(device),
     )
     tokenizer, processing_class = split_processor(returned)
+    if getattr(config, "method", "sft") != "sft":
+        try:  # Unsloth's documented call before DPO/ORPO; its import already patched TRL's trainers (a no-op in 2026.10)
+            from unsloth import PatchDPOTrainer
+
+            PatchDPOTrainer()
+        except ImportError:
+            pass
     return Loaded(model, tokenizer, processing_class)
 
 
@@ -103,6 +116,17 @@ def add_adapters(model, config, device):
     else:
         kwargs["target_modules"] = targets  # the CPU fallback passes it to PEFT as it is
     return FastLanguageModel.get_peft_model(model, **kwargs)
+
+
+def continue_adapter(model, adapter_dir: str, config, device):
+    """A finished run's adapter on the Unsloth-loaded base, trainable, with Unsloth's LoRA
+    patches — what ``FastLanguageModel.from_pretrained`` does for an adapter folder. (CUDA
+    only: preference runs are refused on the CPU; untested here.)"""
+    from peft import PeftModel
+    from unsloth import FastLanguageModel
+
+    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True, local_files_only=True)
+    return FastLanguageModel.patch_peft_model(model, use_gradient_checkpointing=_checkpointing(device))
 
 
 def trainer_args(config, device) -> dict:
