@@ -72,3 +72,34 @@ def test_gemma3_packed_loss_equals_padded_loss_past_its_sliding_window(replica):
                                   token_type_ids=torch.zeros_like(padded["input_ids"])).loss)
         loss_packed = float(model(**{k: v for k, v in packed.items() if k != "seq_idx"}, token_type_ids=torch.zeros_like(packed["input_ids"])).loss)
     assert loss_packed == pytest.approx(loss_padded, rel=1e-4)
+
+
+def test_qwen35_packed_loss_equals_padded_loss_through_its_linear_attention_layers(replica):
+    """Qwen 3.5's gated delta-net layers carry a state along the row: packed rows must restart it
+    at each example (transformers takes the boundaries from position_ids). Packed == padded, and
+    the same row without its boundaries gives another loss, so the check can tell them apart."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from core.dataset import Example, encode_all
+    from core.train import varlen
+    from tests.train.conftest import sample_pairs
+
+    folder = replica("qwen3.5")
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), attn_implementation=varlen.register())
+    reference = AutoModelForCausalLM.from_pretrained(str(folder))
+    for m in (model, reference):
+        m.config.use_cache = False
+        m.eval()
+    assert "linear_attention" in model.config.layer_types
+    convs = [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}] for p in sample_pairs(4, 0)]
+    rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in encode_all(tok, tok.chat_template, [Example(None, c) for c in convs], max_len=256)]
+    padded = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)(rows)
+    packed = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(rows)
+    with torch.no_grad():
+        loss_padded = float(reference(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], labels=padded["labels"]).loss)
+        loss_packed = float(model(**{k: v for k, v in packed.items() if k != "seq_idx"}).loss)
+        loss_joined = float(model(input_ids=packed["input_ids"], labels=packed["labels"]).loss)  # one long example
+    assert loss_packed == pytest.approx(loss_padded, rel=5e-5)
+    assert loss_joined != pytest.approx(loss_padded, rel=1e-4)
