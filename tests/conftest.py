@@ -37,6 +37,21 @@ _OFF_THREAD: list[str] = []
 
 
 @pytest.fixture(autouse=True)
+def english_unless_a_test_says_otherwise():
+    """The app's language is a process-wide setting (tui.i18n): a test that opened the app in
+    Russian left the next test in the same worker reading Russian (a preview waited 240 s for
+    "Green" beside "Зелёным"). Every test starts in English."""
+    try:
+        from tui.i18n import set_lang
+    except ImportError:  # pragma: no cover - the tui package is always there
+        yield
+        return
+    set_lang("en")
+    yield
+    set_lang("en")
+
+
+@pytest.fixture(autouse=True)
 def widgets_only_on_the_ui_thread(monkeypatch):
     """Fail a test in which a worker thread read a widget's geometry, queried the DOM or notified.
 

@@ -82,7 +82,7 @@ def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, 
                               str(demo_model), "--steps", "6", "--backend", "hf", "--max-seq-len", "96"],
                              capture_output=True, text=True, timeout=300, env=env)
         assert dpo.returncode == 0 and "margin" in dpo.stdout, dpo.stderr + dpo.stdout
-        tmux.keys("2")
+        tmux.keys("C-PageUp")  # back to Train (digits grade answers in Chat)
         tmux.wait_for(lambda s: "Method" in s and "Start" in s, "the Train room")
         tmux.keys("p")
         screen = tmux.wait_for(lambda s: "margin (right axis)" in s and "dpo · step 6/6" in s and "done" in s,
