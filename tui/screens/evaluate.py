@@ -219,6 +219,7 @@ class EvaluateRoom(Vertical):
         self.rows_shown: list = []
         self._stop = threading.Event()
         self.busy = False
+        self._announce = False  # say "done" when the grid of the evaluation that ended arrives
         self.split = "eval"  # which pairs: the eval split, the train split, or the corrected pairs
 
     def compose(self) -> ComposeResult:
@@ -338,6 +339,9 @@ class EvaluateRoom(Vertical):
             return
         self.report = report
         self._fill()
+        if self._announce:  # an evaluation ended: "done" is said with its results on screen
+            self._announce = False
+            self.status(t("ev.done", n=len(report.rows), m=len(report.models)))
 
     def _fill(self) -> None:
         report = self.report
@@ -479,6 +483,5 @@ class EvaluateRoom(Vertical):
     def _finished(self) -> None:
         self.busy = False
         self.query_one("#ev-progress", ProgressBar).display = False
+        self._announce = True
         self.refresh_grid()
-        if self.report is not None:
-            self.status(t("ev.done", n=len(self.report.rows), m=len(self.report.models)))
