@@ -142,6 +142,28 @@ def cli(home: Path):
 DEMO_TEST_STEPS = 250  # cheaper than the workspace demo model; still answers in words
 
 
+def _cached_demo(steps: int) -> Path:
+    """The demo model built with ``steps`` of pretraining, once, cached on disk under a lock."""
+    import fcntl
+    import hashlib
+
+    from core.train.demo_model import SAMPLE, build_demo_model, builder_fingerprint
+
+    data_hash = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:12] if SAMPLE.exists() else "missing"
+    key = builder_fingerprint(seed=0, steps=steps, data=data_hash)
+    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model"))
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (target / "model.safetensors").exists():
+                build_demo_model(target, seed=0, steps=steps)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     """The tiny demo Llama (tokenizer + safetensors), built once and cached on disk.
@@ -150,24 +172,15 @@ def demo_model() -> Path:
     its parameters and the sample data), built under an fcntl lock so two xdist workers
     never build it twice. Treat the folder as read-only: copy it before changing it.
     """
-    import fcntl
-    import hashlib
+    return _cached_demo(DEMO_TEST_STEPS)
 
-    from core.train.demo_model import SAMPLE, build_demo_model, builder_fingerprint
 
-    data_hash = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:12] if SAMPLE.exists() else "missing"
-    key = builder_fingerprint(seed=0, steps=DEMO_TEST_STEPS, data=data_hash)
-    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model"))
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / key
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not (target / "model.safetensors").exists():
-                build_demo_model(target, seed=0, steps=DEMO_TEST_STEPS)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
+@pytest.fixture(scope="session")
+def shipped_demo_model() -> Path:
+    """The demo model exactly as `nastavnik demo` builds it for a user (its default pretraining)."""
+    from core.train.demo_model import DEFAULT_STEPS
+
+    return _cached_demo(DEFAULT_STEPS)
 
 
 # ---------------------------------------------------------------------------- replicas

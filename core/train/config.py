@@ -69,6 +69,7 @@ class TrainConfig:
             lora_r=p.lora_r,
             lora_alpha=p.lora_alpha,
             targets=list(p.targets),
+            epochs=p.epochs,
             max_seq_len=p.max_seq_len,
             batch_size=p.batch_size,
             grad_accum=p.grad_accum,

@@ -2,8 +2,9 @@
 
 Nothing is downloaded: a SentencePiece BPE tokenizer is trained on the sample Russian
 pairs, a small Llama (hidden 256, so K-quants work) is initialised at random and briefly
-trained on the same pairs rendered with the Gemma-style chat template, so its answers are
-Russian words rather than noise. Deterministic for a given seed and corpus.
+trained on the pairs' questions (never their answers) rendered with the Gemma-style chat
+template, so it writes Russian words rather than noise but knows none of the answers: what a
+run teaches it shows. Deterministic for a given seed and corpus.
 
 The folder is laid out so both transformers 5 and llama.cpp's converter read it the same
 way (see shared/notes/gguf-export.md): ``tokenizer.model`` trained with
@@ -78,6 +79,24 @@ def load_corpus(corpus: str | os.PathLike | Iterable[list[dict]] | None = None) 
     if len(conversations) < 5:
         raise UserError(f"the demo corpus has only {len(conversations)} conversations", hint="give at least 5")
     return conversations
+
+
+def pretraining_texts(tok, conversations: list[list[dict]]) -> list[str]:
+    """What the demo base is pretrained on: every question, never an answer.
+
+    Each user turn (with the pair's system prompt before the first) rendered as the chat
+    template writes it, so the base knows the language of the questions and the turn markers
+    but not one answer it is later taught: an untrained base scores chrF ≈ 3 on the train
+    split, and whatever a run gets above that it learnt from the pairs.
+    """
+    out = []
+    for conv in conversations:
+        system = [m for m in conv if m["role"] == "system"]
+        for m in conv:
+            if m["role"] == "user":
+                out.append(tok.apply_chat_template(system + [m], tokenize=False))
+                system = []
+    return out
 
 
 def _train_tokenizer(texts: list[str], out: Path, seed: int) -> None:
@@ -213,8 +232,7 @@ def build_demo_model(
 
         # one stream of rendered conversations; random windows of it are the batches
         stream: list[int] = []
-        for conv in conversations:
-            text = tok.apply_chat_template(conv, tokenize=False)
+        for text in pretraining_texts(tok, conversations):
             stream.extend(tok(text, add_special_tokens=False)["input_ids"])
         data = torch.tensor(stream, dtype=torch.long)
         if len(data) <= SEQ_LEN + 1:

@@ -23,6 +23,17 @@ NON_TEXT_PARTS = (
 NOT_QUANTIZED = ("lm_head", *(rf"(?:.*\.)?{re.escape(part)}" for part in NON_TEXT_PARTS))
 
 
+# targets trained in full rather than through a LoRA (PEFT's ``modules_to_save``), as Unsloth
+# does when they are named among its target modules: the input embeddings and the output head,
+# which a model must change to learn words it has seen little of (the demo preset)
+FULLY_TRAINED = ("embed_tokens", "lm_head")
+
+
+def split_targets(names: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(the targets that get a LoRA, the modules trained in full)."""
+    return [n for n in names if n not in FULLY_TRAINED], [n for n in names if n in FULLY_TRAINED]
+
+
 def is_non_text(module_name: str) -> bool:
     return any(part in NON_TEXT_PARTS for part in module_name.split("."))
 

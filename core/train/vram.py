@@ -243,6 +243,13 @@ def estimate_vram(
         )
     if num_gpus > 1:
         parts["lora.ddp_buckets"] = n_lora * 4
+    # embeddings / output head named among the targets are trained in full (PEFT's
+    # modules_to_save): a float32 trainable copy, its gradient and two Adam moments
+    n_full = sum(preset.vocab * preset.hidden for name in ("embed_tokens", "lm_head") if name in targets)
+    if n_full:
+        parts["full.params"] = n_full * 4
+        parts["full.grads"] = n_full * 4
+        parts["full.optimizer"] = n_full * 8
 
     # activations of one micro-batch
     tokens = seq * batch

@@ -96,14 +96,15 @@ def load(config, base_path: str, device) -> Loaded:
 def add_adapters(model, config, device):
     from peft import LoraConfig, get_peft_model
 
-    from core.train.modules import lora_targets
+    from core.train.modules import lora_targets, split_targets
 
     if getattr(model, "is_loaded_in_4bit", False):
         from peft import prepare_model_for_kbit_training
 
         # checkpointing saves GPU memory; on the CPU it only costs time (bench/train.py)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device.kind == "cuda")
-    targets, found = lora_targets(model, config.targets)
+    names, full = split_targets(config.targets)
+    targets, found = lora_targets(model, names)
     if not found:
         raise UserError(
             f"none of the LoRA targets {', '.join(config.targets)} exist in this model's language model",
@@ -114,6 +115,7 @@ def add_adapters(model, config, device):
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
+        modules_to_save=full or None,
         bias="none",
         task_type="CAUSAL_LM",
     )

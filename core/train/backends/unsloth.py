@@ -95,9 +95,10 @@ def _checkpointing(device):
 def add_adapters(model, config, device):
     from unsloth import FastLanguageModel
 
-    from core.train.modules import lora_targets
+    from core.train.modules import lora_targets, split_targets
 
-    targets, found = lora_targets(model, config.targets)
+    names, full = split_targets(config.targets)
+    targets, found = lora_targets(model, names)
     if not found:
         raise UserError(f"none of the LoRA targets {', '.join(config.targets)} exist in this model's language model")
     kwargs = dict(
@@ -108,6 +109,7 @@ def add_adapters(model, config, device):
         use_gradient_checkpointing=_checkpointing(device),
         random_state=config.seed,
         max_seq_length=config.max_seq_len,
+        modules_to_save=full or None,
     )
     if device.kind == "cuda":
         # FastModel builds its own regex from these switches and the leaf names: language only
