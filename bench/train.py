@@ -164,8 +164,12 @@ def bare_trl(base: Path, convs: list[list[dict]], out: Path, *, steps: int, batc
     tok = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     model.config.use_cache = False  # training reuses no keys and values
+    from core.train.modules import split_targets
+
+    lora_names, full = split_targets(cfg.targets)  # as the pipeline: embeddings/head trained in full
     model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                             target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM"))
+                                             target_modules=lora_names, modules_to_save=full or None, bias="none",
+                                             task_type="CAUSAL_LM"))
     data = Dataset.from_dict({"prompt": [c[:-1] for c in convs], "completion": [c[-1:] for c in convs]})
     settings = {"use_cpu": True} if trl_defaults else hf_trainer_args(cfg)
     args = SFTConfig(
@@ -302,8 +306,12 @@ def train_in_process(model_path: Path, encoded: list, *, batch: int, steps: int,
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32, **extra)
     model.config.use_cache = False
     torch.manual_seed(SEED)  # the same adapters on every side: the losses of each step must agree
+    from core.train.modules import split_targets
+
+    lora_names, full = split_targets(cfg.targets)
     model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                             target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM"))
+                                             target_modules=lora_names, modules_to_save=full or None, bias="none",
+                                             task_type="CAUSAL_LM"))
     args = SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr, lr_scheduler_type="linear",
         seed=SEED, data_seed=SEED, max_length=None, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,

@@ -82,8 +82,9 @@ def test_stop_mid_stream(exported, tmp_path, kind):
             assert model.last.reason == "stop", model.last  # ended by itself before the stop arrived
         assert model.last.reason == "cancelled"
         assert model.last.text == "".join(seen)
-        if kind == "local":  # in-process the stop is seen before the next token
-            assert model.last.tokens <= 3
+        if kind == "local":  # in-process the stop is seen before the next token: two pieces, each
+            # at most two tokens (a Cyrillic letter the tokenizer spells in two byte tokens), plus one
+            assert model.last.tokens <= 2 * enough + 1
         else:  # the child process hears it a few tokens later
             assert model.last.tokens < 200
         # the model is still usable after a stop, and answers in full

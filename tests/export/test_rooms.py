@@ -337,7 +337,9 @@ async def test_chat_room_escape_stops_the_answer_and_n_starts_a_new_chat(exporte
             os.kill(model.proc.pid, signal.SIGCONT)
         await wait_idle(pilot, room)
         partial = room.answers[0].text
-        assert partial and len(partial) < len(full) and full.startswith(partial), (partial, full)
+        # cut at its first piece: a few characters, or none when that piece was a control token
+        # (the demo base starts its answers with one) — never the whole answer
+        assert len(partial) < len(full) and full.startswith(partial), (partial, full)
         status = str(room.query_one("#chat-status").render())
         assert status.endswith("stopped"), status
         second_conv = room.conversation_id

@@ -67,13 +67,17 @@ async def still(pilot) -> None:
     from workers), so a picture does not depend on the moment it is taken."""
     for widget in pilot.app.screen.query("Input, TextArea"):
         widget.cursor_blink = False
+    from textual.worker import WorkerState
+
     await pilot.pause()
     last = None
-    for _ in range(30):
+    for _ in range(100):
         await settle(pilot)
         await pilot.pause(0.1)
         now = pilot.app.export_screenshot()
-        if now == last:
+        # a loaded CI machine can leave a worker (Chat's model list) running across two frames
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        if now == last and not busy:
             return
         last = now
 
