@@ -182,6 +182,21 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         # ---- Evaluate the corrected pairs: the base and the tuned model on that question
         tmux.keys("4")
         tmux.wait_for(lambda s: "Модели (пробел" in s and "пары: проверочная выборка" in s, "the Evaluate room")
+        with _store(home) as store:
+            listed = sorted(store.list_models(kind="gguf"), key=lambda m: (m.run_id is not None, m.run_id or 0))
+        names = [m.name for m in listed]
+        base, tuned = names.index("demo-q8_0"), names.index("run-1-q8_0")
+        assert base < tuned  # the bases come first, then the runs: the base's column comes first
+        tmux.wait_for(lambda s: all(n in s for n in names), "the models listed")
+        # tick the base and run 1 while the list has the focus (the room opens on it). Every
+        # X is drawn, ticked or not (a tick is a colour): the grid's columns show what is ticked
+        for downs, name in ((base, "demo-q8_0"), (tuned - base, "run-1-q8_0")):
+            for _ in range(downs):  # the first model is highlighted: space selects it
+                tmux.keys("Down")
+                time.sleep(0.1)
+            tmux.keys("Space")
+            tmux.wait_for(lambda s, name=name: any(line.startswith(" Вопрос") and name in line for line in s.splitlines()),
+                          f"{name}'s column in the grid (ticked)")
         tmux.keys("Tab")
         time.sleep(0.2)
         tmux.keys("Tab")  # the models → the judge → the pairs
@@ -190,23 +205,8 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         tmux.wait_for(lambda s: "пары: исправленные вами" in s and "пары: обучающая выборка" in s, "the pairs list open")
         tmux.keys("Down", "Down", "Enter")
         tmux.wait_for(lambda s: "пары: исправленные вами" in s and "обучающая выборка" not in s, "the corrected pairs chosen")
-        tmux.keys("BTab")
-        time.sleep(0.2)
-        tmux.keys("BTab")  # back to the models: the bases come first, then run 1
-        time.sleep(0.2)
-        with _store(home) as store:
-            listed = sorted(store.list_models(kind="gguf"), key=lambda m: (m.run_id is not None, m.run_id or 0))
-        names = [m.name for m in listed]
-        base, tuned = names.index("demo-q8_0"), names.index("run-1-q8_0")
-        assert base < tuned  # the base's column comes first
-        # the models with results come ticked (the Chat's base, demo-f16): tick the base and run 1 too
-        for downs in (base, tuned - base):  # the first model is highlighted: space selects it
-            for _ in range(downs):
-                tmux.keys("Down")
-                time.sleep(0.1)
-            tmux.keys("Space")
-            time.sleep(0.3)
-        tmux.type("к")  # r on the Russian layout: evaluate
+        tmux.type("к")  # r on the Russian layout: evaluate (the room's key, wherever the focus is)
+        tmux.wait_for(lambda s: "demo-q8_0: " in s or "Готово: " in s, "the evaluation started")
         screen = tmux.wait_for(lambda s: "Готово: вопросов — 1, моделей" in s, "the evaluation done", timeout=180)
         assert taught["question"] in screen and "run-1-q8_0: chrF" in screen and "demo-q8_0: chrF" in screen, screen
         with _store(home) as store:
