@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 __all__ = ["GoTemplateError", "parse", "render"]
 
 _SPACE = " \t\r\n"  # Go's trim-marker and trimming white space (lexer: isSpace)
+# punctuation of an action → (token kind, characters it takes); ":=" before "="
+_PUNCT = {":=": ("declare", 2), "(": ("lparen", 1), ")": ("rparen", 1), ",": ("comma", 1), "=": ("assign", 1)}
 
 
 class GoTemplateError(Exception):
@@ -119,23 +121,12 @@ def _lex_action(src: str, i: int) -> tuple[list[_Tok], int, bool]:
                 raise GoTemplateError("unterminated raw string")
             toks.append(_Tok("string", src[i + 1 : end].replace("\r", "")))
             i = end + 1
-        elif c == "(":
-            toks.append(_Tok("lparen"))
-            i += 1
-        elif c == ")":
-            toks.append(_Tok("rparen"))
-            i += 1
-        elif c == ",":
-            toks.append(_Tok("comma"))
-            i += 1
         elif c == "|":
             raise GoTemplateError("pipelines with '|' are not supported by this evaluator")
-        elif src.startswith(":=", i):
-            toks.append(_Tok("declare"))
-            i += 2
-        elif c == "=":
-            toks.append(_Tok("assign"))
-            i += 1
+        elif (punct := _PUNCT.get(src[i : i + 2]) or _PUNCT.get(c)) is not None:
+            kind, width = punct
+            toks.append(_Tok(kind))
+            i += width
         elif c == "$":
             m = _IDENT.match(src, i + 1)
             name = "$" + (m.group(0) if m else "")
