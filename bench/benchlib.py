@@ -301,4 +301,7 @@ def llc_bytes() -> int | None:
 
 
 def cpu_threads() -> int:
-    return max(1, os.cpu_count() or 1)
+    """The threads the app gives llama.cpp (every core unless ``$NASTAVNIK_THREADS`` says)."""
+    from core.llamacpp import threads
+
+    return threads()

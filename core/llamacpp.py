@@ -241,7 +241,7 @@ def quantize(src: Path, dst: Path, quant: str, *, log_file: Path) -> None:
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
-    params.nthread = max(1, (os.cpu_count() or 2))
+    params.nthread = threads()
     with quiet_stderr(log_file):
         rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0:
@@ -336,6 +336,20 @@ def gpu_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def threads() -> int:
+    """The CPU threads llama.cpp gets: ``$NASTAVNIK_THREADS``, else every core. On a box whose
+    cores are busy with something else (a training run, another user), fewer threads answer
+    faster: llama.cpp's threads wait for each other at every layer, and one that is not
+    scheduled holds up the rest."""
+    value = os.environ.get("NASTAVNIK_THREADS", "").strip()
+    if not value:
+        return max(1, os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"NASTAVNIK_THREADS={value!r} is not a number of threads",
+                        hint="set it to a whole number of 1 or more, or unset it to use every core")
+    return int(value)
+
+
 def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, **kw):
     """Open a GGUF with llama-cpp-python; every byte llama.cpp prints goes to ``log_file``."""
     try:
@@ -350,10 +364,10 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models")
     with quiet_stderr(log_file):
         try:
-            threads = kw.pop("n_threads", None) or max(1, os.cpu_count() or 1)
+            n = kw.pop("n_threads", None) or threads()
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
-                n_threads=threads, n_threads_batch=kw.pop("n_threads_batch", None) or threads, **kw,
+                n_threads=n, n_threads_batch=kw.pop("n_threads_batch", None) or n, **kw,
             )
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc

@@ -15,11 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO / "datasets"
 
 # Every test process, and every process a test starts (training workers, the CLI in tmux),
-# runs with one torch/OpenMP thread — two test workers share two cores — and with the
+# runs with one torch/OpenMP/llama.cpp thread — two test workers share two cores — and with the
 # Hugging Face hub offline and telemetry off: nothing is downloaded, nothing phones home.
 for _name, _value in {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "NASTAVNIK_THREADS": "1",  # llama.cpp: two threads on a shared core wait for each other (3.7× slower, measured)
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
