@@ -272,9 +272,9 @@ def metrics_callback(sink: MetricSink, should_stop: Callable[[], bool] | None = 
     return Metrics()
 
 
-def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool, device=None):
-    from trl import SFTConfig
-
+def schedule_args(config: TrainConfig, backend, paths: RunPaths, device=None) -> dict:
+    """The trainer arguments every method shares (SFT, DPO, ORPO): batches, the learning-rate
+    schedule, steps, checkpoints, logging, seeds, and the backend's precision and device."""
     from core.train import device as devices
 
     kwargs = dict(
@@ -292,21 +292,26 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
-        eval_strategy=("steps" if config.eval_steps else "no") if has_eval else "no",
-        eval_steps=config.eval_steps or None,
+        eval_strategy="no",
         report_to="none",
         disable_tqdm=True,
         seed=config.seed,
         data_seed=config.seed,
         max_length=config.max_seq_len,
-        packing=config.packing,
-        include_num_input_tokens_seen=True,
         dataloader_num_workers=0,
-        remove_unused_columns=True,
         dataset_num_proc=None,
     )
     kwargs.update(backend.trainer_args(config, device or devices.current()))
-    return SFTConfig(**kwargs)
+    return kwargs
+
+
+def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool, device=None):
+    from trl import SFTConfig
+
+    kwargs = schedule_args(config, backend, paths, device)
+    if has_eval and config.eval_steps:
+        kwargs.update(eval_strategy="steps", eval_steps=config.eval_steps)
+    return SFTConfig(**kwargs, packing=config.packing, include_num_input_tokens_seen=True, remove_unused_columns=True)
 
 
 def make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks):

@@ -144,34 +144,9 @@ def trainer_class(method: str):
 
 def preference_args(config: TrainConfig, backend, paths, device=None):
     """DPOConfig / ORPOConfig with the run's settings (the same schedule and logging as SFT)."""
-    from core.train import device as devices
+    from core.train.pipeline import schedule_args
 
-    kwargs = dict(
-        output_dir=str(paths.checkpoints),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.lr,
-        lr_scheduler_type="linear",
-        warmup_steps=float(config.warmup_ratio),
-        weight_decay=config.weight_decay,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps and config.max_steps > 0 else -1,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=config.seed,
-        data_seed=config.seed,
-        max_length=config.max_seq_len,
-        beta=config.beta,
-        dataloader_num_workers=0,
-        dataset_num_proc=None,
-    )
-    kwargs.update(backend.trainer_args(config, device or devices.current()))
+    kwargs = dict(schedule_args(config, backend, paths, device), beta=config.beta)
     if config.method == "dpo":
         from trl import DPOConfig
 
