@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 
@@ -38,6 +39,21 @@ def async_test(fn):
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+@contextlib.asynccontextmanager
+async def _train_room(home, lang: str, size: tuple[int, int]):
+    """The app on ``home`` in ``lang`` at ``size``, switched to the Train room: (app, pilot, room)."""
+    from core.workspace import Workspace
+    from tests.tui.pilot import settle
+    from tui.app import NastavnikApp
+
+    app = NastavnikApp(Workspace.open(home), lang)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        yield app, pilot, app.query_one(TrainRoom)
 
 
 @async_test
@@ -118,17 +134,11 @@ async def test_the_form_gives_the_config_its_4bit_backend_and_dtype(home, store)
 
 @async_test
 async def test_the_room_counts_the_drafts_that_wait_each_time_it_is_shown(home, store):
-    from core.workspace import Workspace
     from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
 
     store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
     store.add_pair("Черновик", "Ещё не проверен.")
-    app = NastavnikApp(Workspace.open(home), "ru")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with _train_room(home, "ru", (80, 24)) as (app, pilot, room):
         drafts = app.query_one("#train-drafts", Static)
         assert "Черновиков ждут одобрения: 1" in str(drafts.render())
         await pilot.press("1")
@@ -151,20 +161,13 @@ async def test_every_view_fits_80x24_in_russian(home, store):
     column of the runs in view, the statuses in Russian; the room's keys on the Russian layout."""
     from textual.widgets import Checkbox, Select, TabbedContent
 
-    from core.workspace import Workspace
     from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
 
     store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
     _finished_run(store)
     old = store.create_run(base="unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit", preset="llama3.1-8b", backend="unsloth", config={})
     store.update_run(old.id, status="interrupted", step=250, max_steps=500, loss=1.23456, eval_loss=1.5, dataset_sha256="ef" * 32)
-    app = NastavnikApp(Workspace.open(home), "ru")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        room = app.query_one(TrainRoom)
+    async with _train_room(home, "ru", (80, 24)) as (app, pilot, room):
         views = room.query_one("#train-views", TabbedContent)
         assert views.active == "train-setup" and app.focused is not None and room in app.focused.ancestors_with_self
         form = room.query_one("#train-form")
@@ -209,17 +212,10 @@ async def test_view_keys_work_with_a_button_focused_and_enter_in_a_field_starts(
     and ctrl+s in Settings, start the run with the form's settings; a run that ended is said."""
     from textual.widgets import Button, TabbedContent
 
-    from core.workspace import Workspace
     from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
 
     store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
-    app = NastavnikApp(Workspace.open(home), "ru")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        room = app.query_one(TrainRoom)
+    async with _train_room(home, "ru", (80, 24)) as (app, pilot, room):
         views = room.query_one("#train-views", TabbedContent)
         started: list = []
         monkeypatch.setattr(room, "start_run", lambda cfg: started.append(cfg))
@@ -363,17 +359,8 @@ async def _fill(pilot, room, steps: str) -> None:
 @pytest.mark.xdist_group("train_runs")
 @async_test
 async def test_start_in_the_room_trains_the_demo_model_and_shows_the_run(room_runs):
-    from core.workspace import Workspace
-    from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
-
     home = room_runs
-    app = NastavnikApp(Workspace.open(home), "ru")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        room = app.query_one(TrainRoom)
+    async with _train_room(home, "ru", (80, 24)) as (app, pilot, room):
         await _fill(pilot, room, "3")
         await pilot.click("#train-start")
         run = await _until(pilot, lambda: _run(home), "the run in the store")
@@ -400,17 +387,8 @@ async def test_start_in_the_room_trains_the_demo_model_and_shows_the_run(room_ru
 async def test_stop_in_the_room_cancels_the_running_run(room_runs):
     import signal
 
-    from core.workspace import Workspace
-    from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
-
     home = room_runs
-    app = NastavnikApp(Workspace.open(home), "en")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        room = app.query_one(TrainRoom)
+    async with _train_room(home, "en", (80, 24)) as (app, pilot, room):
         await _fill(pilot, room, "400")
         await pilot.click("#train-start")
         run = await _until(pilot, lambda: (r := _run(home)) and r.step >= 1 and r.status == "running" and r, "the first step")
@@ -459,18 +437,11 @@ async def test_a_language_switch_rewrites_the_room_in_place(home, store):
     """The words change; what the user typed in the form and the runs shown stay."""
     from textual.widgets import TabbedContent
 
-    from core.workspace import Workspace
     from tests.tui.pilot import settle
-    from tui.app import NastavnikApp
 
     store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
     _finished_run(store)
-    app = NastavnikApp(Workspace.open(home), "en")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        room = app.query_one(TrainRoom)
+    async with _train_room(home, "en", (100, 30)) as (app, pilot, room):
         room.query_one("#train-lr", Input).value = "0.0005"
         app.set_language("ru")
         await settle(pilot)
