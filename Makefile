@@ -12,7 +12,7 @@ LLAMA_CPP_PYTHON := 0.3.36
 CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && command -v nvcc >/dev/null 2>&1 && echo 1)
 CUDA_WHEELS := $(HOME)/.cache/nastavnik/wheels/llama-cpp-python-$(LLAMA_CPP_PYTHON)-cuda
 
-.PHONY: run test install bench demo clean-venv test-tools constraints fix-torchvision llama-cuda llamacpp-files
+.PHONY: run test install bench bench-smoke demo clean-venv test-tools constraints fix-torchvision llama-cuda llamacpp-files
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ constraints:
 
 bench: $(STAMP)
 	$(BIN)/python bench/store.py
+
+# every bench's --smoke, the chat, export and train ones too (make test smokes the quick ones)
+bench-smoke: $(STAMP)
+	NASTAVNIK_BENCH_SMOKE=all $(BIN)/python -m pytest -q tests/test_bench_smoke.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,6 +5,12 @@ and their numbers go in the README); a smoke run is the same code on toy sizes, 
 that breaks a bench — a renamed store function, a new TRL argument — fails here, not on the
 day someone re-measures. The numbers of a smoke run mean nothing and are not checked; that
 each claim prints ``name: ratio=<number> goal…``, and the last line is one, is.
+
+``make test`` smokes the benches that take seconds (store, tui, vram). The chat, export and
+train benches start the worker, the merge and the converter in fresh processes (their point):
+their smokes take about a minute each, three minutes of the suite's twenty, so they run with
+``make bench-smoke`` (``NASTAVNIK_BENCH_SMOKE=all``), as every bench does, before a bench is
+changed or re-measured.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ LAST_LINE_EXEMPT = {"vram.py"}
 
 
 NEEDS_DEMO_MODEL = {"train.py", "chat.py", "export.py"}  # its tokenizer, at least
+# smoked by ``make bench-smoke`` only: a minute each of fresh processes (see above)
+HEAVY = {"train.py", "chat.py", "export.py"}
 
 
 def _cuda() -> bool:
@@ -58,6 +66,8 @@ def bench_out(tmp_path_factory) -> Path:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("script", sorted(CLAIMS))
 def test_bench_smoke_runs_and_prints_its_claims(script, bench_out, request):
+    if script in HEAVY and os.environ.get("NASTAVNIK_BENCH_SMOKE") != "all":
+        pytest.skip(f"bench/{script} --smoke takes a minute of fresh processes: `make bench-smoke` runs it")
     if script == "gpu_smoke.py" and not _cuda():
         pytest.skip("gpu_smoke.py needs a CUDA GPU (it exits 2 and measures nothing without one)")
     env = dict(os.environ, NASTAVNIK_BENCH_OUT=str(bench_out), PYTHONDONTWRITEBYTECODE="1")
