@@ -81,6 +81,19 @@ def load_corpus(corpus: str | os.PathLike | Iterable[list[dict]] | None = None) 
     return conversations
 
 
+def optimizer_step(model, opt, sched, loss) -> float:
+    """One step of the small pretraining loops (the demo model's, the replicas'): backward,
+    clip to norm 1, step, schedule, zero; the loss as a float."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def pretraining_texts(tok, conversations: list[list[dict]]) -> list[str]:
     """What the demo base is pretrained on: every question, never an answer.
 
@@ -248,13 +261,7 @@ def build_demo_model(
         for step in range(steps):
             starts = torch.randint(0, len(data) - SEQ_LEN - 1, (BATCH,), generator=gen)
             batch = torch.stack([data[s : s + SEQ_LEN] for s in starts])
-            loss = model(input_ids=batch, labels=batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            loss_value = float(loss.detach())
+            loss_value = optimizer_step(model, opt, sched, model(input_ids=batch, labels=batch).loss)
             if step % 10 == 0 or step == steps - 1:
                 report("train", step + 1, steps, {"loss": loss_value})
 

@@ -357,6 +357,8 @@ def pretrain(model, data, *, steps: int, generator, report: Progress, extra=None
     import torch
     import torch.nn.functional as F
 
+    from core.train.demo_model import optimizer_step
+
     used = torch.unique(data)
     remap = torch.full((int(data.max()) + 1,), -1, dtype=torch.long)
     remap[used] = torch.arange(len(used))
@@ -379,13 +381,7 @@ def pretrain(model, data, *, steps: int, generator, report: Progress, extra=None
             inputs, targets = batch[:, :-1], batch[:, 1:]
             hidden = backbone(input_ids=inputs, **(extra(inputs) if extra else {})).last_hidden_state
             logits = hidden @ head.weight.t()
-            loss = F.cross_entropy(logits.reshape(-1, len(used)), targets.reshape(-1))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            loss_value = float(loss.detach())
+            loss_value = optimizer_step(model, opt, sched, F.cross_entropy(logits.reshape(-1, len(used)), targets.reshape(-1)))
             if step % 10 == 0 or step == steps - 1:
                 report("train", step + 1, steps, {"loss": loss_value})
     finally:
