@@ -25,6 +25,7 @@ def test_a_bad_value_is_named_with_what_to_set(monkeypatch, value):
     assert repr(value) in str(e.value) and "whole number" in e.value.hint
 
 
+@pytest.mark.xdist_group("export")  # the export worker's session export, not a second one
 def test_a_loaded_model_uses_them(monkeypatch, exported, tmp_path):
     gguf = next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0")
     monkeypatch.setenv("NASTAVNIK_THREADS", "3")
