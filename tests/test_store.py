@@ -133,6 +133,9 @@ def test_bulk_actions_act_on_every_id(store):
         ("lora", {2}),
         ("ранг адаптер", {2}),  # every word must match, in any order
         ("ии", {4}),  # short terms still work
+        ("ЁЛ", {3, 4}),  # a short term: case- and ё-blind, in the question or the answer (интеллект)
+        ("ии ел", {4}),  # two short terms, one in the question, one in the answer
+        ("ии ранг", set()),  # a short and a long term: both must match
         ("квантование", set()),
     ],
 )
