@@ -12,9 +12,10 @@ Claims, one ``name: ratio=… goal=…`` line each:
                  (``WorkerModel``) with the app's own thread count (every core), the answer
                  rendered as Markdown. Tokens/s from the first to the last token on screen (a
                  Markdown update finished and the screen refreshed after it), vs raw
-                 ``llama_cpp.Llama.create_chat_completion(stream=True)`` from its first to its
-                 last streamed token: the same GGUF, the same questions, greedy, the same
-                 threads; the answers must be identical (checked). ratio = app ÷ raw, goal
+                 llama-cpp-python's own token loop (``Llama.generate``, each token
+                 detokenized and decoded as it comes) from its first to its last token: the
+                 same GGUF, the same prompt (the GGUF's template), the same questions, greedy,
+                 the same threads; the answers must be identical (checked). ratio = app ÷ raw, goal
                  ≥ 0.97. The GGUF is the limits replica below at q8_0: random weights rarely
                  say end-of-turn, so every answer runs to the app's 256-token limit at a
                  small real model's speed (the demo model stops after ~10 tokens, too few to
@@ -79,15 +80,33 @@ def gguf_of(ws, model_dir: Path, quants: list[str], name: str) -> dict[str, Path
 
 
 def raw_answer(llm, question: str) -> tuple[str, int, float]:
-    """(text, streamed tokens, seconds from the first to the last token)."""
+    """(text, tokens, seconds from the first to the last token) from llama-cpp-python's own token
+    loop, ``Llama.generate``, greedy, each token detokenized and decoded as it comes: the least
+    work that streams an answer's text. The prompt is the GGUF's template rendered by
+    llama-cpp-python's ``Jinja2ChatFormatter`` (as ``create_chat_completion`` renders it), not
+    timed. (``create_chat_completion(stream=True)`` itself is no baseline: it re-detokenizes
+    the whole answer after every token, and its chunks are not tokens — random weights emit
+    split UTF-8 characters, whose tokens come out as one chunk.)"""
+    import codecs
+
+    import llama_cpp
+
+    from core.generation import ChatStream
+
+    result = ChatStream.formatter_for(llm)(messages=[{"role": "user", "content": question}], enable_thinking=False)
+    prompt = llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+    vocab = llm._model.vocab
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
     parts, stamps = [], []
-    for chunk in llm.create_chat_completion(messages=[{"role": "user", "content": question}], stream=True,
-                                            temperature=0.0, top_k=1, max_tokens=MAX_TOKENS):
-        piece = chunk["choices"][0].get("delta", {}).get("content")
-        if piece:
-            stamps.append(time.perf_counter())
-            parts.append(piece)
-    return "".join(parts), len(parts), (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
+    for token in llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0):
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            break
+        stamps.append(time.perf_counter())
+        parts.append(decoder.decode(llm.detokenize([token])))
+        if len(stamps) >= MAX_TOKENS:
+            break
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts), len(stamps), (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
 
 
 # ---------------------------------------------------------------------------- the app, headless
