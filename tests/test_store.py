@@ -261,3 +261,26 @@ def test_big_imports_keep_pages_on_indexes(store):
     assert "TEMP B-TREE" not in plan, plan
     plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM pairs p WHERE p.deleted IS NULL"))
     assert "COVERING INDEX" in plan, plan
+
+
+@pytest.mark.parametrize("order", ["id", "question", "updated", "status"])
+@pytest.mark.parametrize("desc", [False, True])
+@pytest.mark.parametrize("query", [None, "вопрос"])
+def test_a_page_read_after_a_row_is_the_page_an_offset_reads(store, order, desc, query):
+    """Keyset paging (the table seeks to a row it holds instead of walking past an OFFSET) must
+    give the rows the offset gives, in every order, with ties, gaps and a search."""
+    rows = [store.prepare_row(f"Вопрос {i % 7}", f"Ответ {i}") for i in range(60)]  # questions repeat: ties
+    store.add_pairs(rows, skip_duplicates=False)
+    ids = [p.id for p in store.list_pairs(limit=None)]
+    store.delete_pairs(ids[5:9] + ids[30:31])  # gaps in the ids
+    store.set_status(ids[::3], "approved")
+    flt = PairFilter(query=query)
+    everything = [p.id for p in store.list_pairs(flt, order=order, desc=desc, limit=None)]
+    assert len(everything) == 55
+    for start in (0, 9, 20, 41):
+        anchor = store.list_pairs(flt, order=order, desc=desc, offset=start, limit=1)[0]
+        for skip in (0, 3, 10):
+            page = store.list_pairs(flt, order=order, desc=desc, after=anchor, offset=skip, limit=10)
+            assert [p.id for p in page] == everything[start + 1 + skip:start + 11 + skip], (start, skip)
+        back = store.list_pairs(flt, order=order, desc=not desc, after=anchor, limit=4)
+        assert [p.id for p in reversed(back)] == everything[max(0, start - 4):start]

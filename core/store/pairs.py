@@ -339,12 +339,25 @@ class PairsMixin:
         desc: bool = False,
         offset: int = 0,
         limit: int | None = 100,
+        after: Pair | None = None,
     ) -> list[Pair]:
+        """A page of the pairs ``flt`` selects, sorted by ``order`` (ties by id). ``after``: start
+        right after this pair in that order (keyset paging: SQLite seeks to it in the index
+        instead of walking past ``offset`` rows), ``offset`` then counting from there."""
         if order not in ORDERABLE:
             raise UserError(f"cannot sort by {order!r}", hint="sort by one of: " + ", ".join(sorted(ORDERABLE)))
         where, params = self._where(flt)
         direction = "DESC" if desc else "ASC"
         key = "f.rowid" if order == "id" and where.startswith("pairs_fts") else f"p.{order}"
+        if after is not None:
+            op = "<" if desc else ">"
+            if order == "id":
+                where += f" AND {key} {op} ?"
+                params = params + [after.id]
+            else:
+                value = getattr(after, order)
+                where += f" AND ({key} {op} ? OR ({key} = ? AND p.id {op} ?))"
+                params = params + [value, value, after.id]
         tie = "" if order == "id" else f", p.id {direction}"
         sql = f"SELECT {_PAIR_COLS} FROM {where} ORDER BY {key} {direction}{tie}"
         if limit is not None:

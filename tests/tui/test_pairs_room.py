@@ -453,6 +453,52 @@ def big_ws(tmp_path):
     return ws
 
 
+def test_page_down_and_up_read_next_to_the_rows_held_and_show_the_right_rows(big_ws, monkeypatch):
+    """Scrolling page by page seeks from a row the table holds (not an OFFSET walking past
+    every row before it: the middle of a million pairs read half a million rows per page), and
+    every screen shows exactly the rows the store has there, gaps in the ids included."""
+    from core.store import Store
+
+    with big_ws.store() as store:
+        store.delete_pairs(list(range(150, 260)) + [777])
+        expected = [p.id for p in store.list_pairs(limit=None)]
+    reads: list[dict] = []
+    original = Store.list_pairs
+
+    def spy(self, flt=None, **kw):
+        reads.append(kw)
+        return original(self, flt, **kw)
+
+    monkeypatch.setattr(Store, "list_pairs", spy)
+
+    @async_test
+    async def body():
+        app = app_for(big_ws)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            t = table(app)
+            assert t.total == len(expected)
+            for _ in range(60):  # past several pages of 100, down
+                await pilot.press("pagedown")
+                await settle(pilot, 1)
+                top = int(t.scroll_y)
+                assert [p.id for p in t.visible_pairs()] == expected[top:top + t.body_height]
+            down = [r for r in reads if r.get("after") is not None]
+            assert down and all(r["offset"] < PAGE for r in down), reads
+            await pilot.press("end")
+            await settle(pilot)
+            reads.clear()
+            for _ in range(30):  # and up from the end
+                await pilot.press("pageup")
+                await settle(pilot, 1)
+                top = int(t.scroll_y)
+                assert [p.id for p in t.visible_pairs()] == expected[top:top + t.body_height]
+            assert any(r.get("after") is not None for r in reads), reads
+            assert all(r.get("after") is not None or r.get("offset", 0) < PAGE for r in reads), reads
+
+    body()
+
+
 @async_test
 async def test_table_pages_rows_in_and_never_holds_them_all(big_ws):
     app = app_for(big_ws)

@@ -39,6 +39,16 @@ SLOW_COUNT_DELAY = 0.6  # seconds of quiet typing before a full-scan count start
 PROGRESS_EVERY = 200_000  # SQLite VM steps between checks whether a query is still wanted (a few ms)
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A cached row a page read starts from: the page lies ``skip`` rows past it, after it in
+    the table's order, or before it when ``backwards``."""
+
+    row: Pair
+    backwards: bool
+    skip: int
+
+
 def _abort_when(store: Store, stale) -> None:
     """Make SQLite give up on a query as soon as ``stale()`` is true (latest search wins)."""
     store.conn.set_progress_handler(lambda: 1 if stale() else 0, PROGRESS_EVERY)
@@ -395,10 +405,27 @@ class PairTable(ScrollView, can_focus=True):
         self._pending.add(page)
         if page not in self._wanted_pages:  # a row being drawn asked for it: it is on screen
             self._wanted_pages = self._wanted_pages | {page}
-        self._load_page(self._gen, page, self.flt, self.order, self.desc, self.total)
+        self._load_page(self._gen, page, self.flt, self.order, self.desc, self.total, self._anchor(page))
+
+    def _anchor(self, page: int) -> Anchor | None:
+        """The cached row nearest to ``page`` that its read can seek to (on the UI thread: the
+        loader thread gets the row, never the cache): the last row of a full page before it, or
+        the first row of a page after it, with the rows to skip from there."""
+        best: Anchor | None = None
+        for q, rows in self._pages.items():
+            if q < page and len(rows) == PAGE:
+                found = Anchor(rows[-1], backwards=False, skip=(page - q - 1) * PAGE)
+            elif q > page and rows:
+                found = Anchor(rows[0], backwards=True, skip=(q - page - 1) * PAGE)
+            else:
+                continue
+            if best is None or found.skip < best.skip:
+                best = found
+        return best
 
     @work(thread=True, group="pair-pages")
-    def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool, total: int | None) -> None:
+    def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool, total: int | None,
+                   anchor: Anchor | None = None) -> None:
         if gen != self._gen or get_current_worker().is_cancelled:
             self.app.call_from_thread(self._page_dropped, gen, page)
             return
@@ -409,7 +436,7 @@ class PairTable(ScrollView, can_focus=True):
         with Store(self.db_path, migrate=False) as store:
             _abort_when(store, lambda: gen != self._gen)
             try:
-                rows = self._read_page(store, page, flt, order, desc, total)
+                rows = self._read_page(store, page, flt, order, desc, total, anchor)
             except sqlite3.OperationalError:
                 if gen != self._gen:
                     self.app.call_from_thread(self._page_dropped, gen, page)
@@ -418,11 +445,25 @@ class PairTable(ScrollView, can_focus=True):
         self.app.call_from_thread(self._page_loaded, gen, page, rows, total)
 
     @staticmethod
-    def _read_page(store: Store, page: int, flt: PairFilter, order: str, desc: bool, total: int | None) -> list[Pair]:
+    def _read_page(store: Store, page: int, flt: PairFilter, order: str, desc: bool, total: int | None,
+                   anchor: Anchor | None = None) -> list[Pair]:
+        """The rows of ``page``, read from whichever is nearest: the start, the end (backwards),
+        or a cached row next to it (keyset: SQLite seeks to the row in the index). SQLite walks
+        past every row an OFFSET skips: page-down in the middle of a million pairs read 500,000
+        rows for a page of 100 (262 ms p95) before the seek."""
         offset = page * PAGE
-        if total is not None and offset > total // 2:
-            # SQLite walks past every skipped row: read the far half backwards instead,
-            # so the end of a million rows is as quick as the start
+        ways = [("start", offset)]
+        if total is not None:
+            ways.append(("end", total - min(total, offset + PAGE)))
+        if anchor is not None:
+            ways.append(("anchor", anchor.skip))
+        way = min(ways, key=lambda w: w[1])[0]
+        if way == "anchor" and anchor is not None:
+            rows = store.list_pairs(flt, order=order, desc=desc != anchor.backwards, after=anchor.row, offset=anchor.skip, limit=PAGE)
+            if anchor.backwards:
+                rows.reverse()
+            return rows
+        if way == "end" and total is not None:
             end = min(total, offset + PAGE)
             rows = store.list_pairs(flt, order=order, desc=not desc, offset=total - end, limit=end - offset)
             rows.reverse()
