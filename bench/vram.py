@@ -163,6 +163,10 @@ def load(path: Path, backend: str):
     # whole dotted components anywhere ("vision_tower" skips "model.vision_tower.…"); the same
     # rule here, written as patterns the unpatched matcher accepts
     extra = {"llm_int8_skip_modules": [rf"(.*\.)?{re.escape(k)}(?=\.|$)" for k in unsloth_skip_modules()]} if backend == "unsloth" else {}
+    if backend == "hf":  # the hf backend's own skip list (core/train/backends/hf.py): the towers stay unquantized
+        from core.train.modules import NOT_QUANTIZED
+
+        extra = {"llm_int8_skip_modules": list(NOT_QUANTIZED)}
     q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                            bnb_4bit_compute_dtype=torch.float32, **extra)
     model = AutoModelForCausalLM.from_pretrained(path, quantization_config=q, dtype=torch.bfloat16, device_map={"": "cpu"})
