@@ -9,7 +9,9 @@ processing against this machine's limits, all measured in the same run.
 Claims, one ``name: ratio=… goal=…`` line each:
   chat-app       the app for real: ``NastavnikApp`` driven headless (``run_test``) in its Chat
                  room — a question typed in the box and Enter, the model in its child process
-                 (``WorkerModel``) with the app's own thread count (every core), the answer
+                 (``WorkerModel``) with the app's own thread count (every core but one,
+                 which the app's drawing keeps: on 2 cores one thread streamed 53 tokens/s
+                 to the screen where two gave 33), the answer
                  rendered as Markdown. Tokens/s from the first to the last token on screen (a
                  Markdown update finished and the screen refreshed after it), vs raw
                  llama-cpp-python's own token loop (``Llama.generate``, each token
@@ -192,7 +194,12 @@ def bench_app(ws, q8: Path, mode: str) -> str:
         name = next(m.name for m in store.list_models(kind="gguf") if Path(m.path) == q8)
     rounds = pick(mode, 10, 3, 1)
     questions = QUESTIONS if mode != "smoke" else QUESTIONS[:1]
-    raw = load_llama(q8, log_file=ws.logs_dir / "bench.log", n_ctx=2048, seed=0, n_threads=benchlib.cpu_threads())
+    from core.llamacpp import threads
+
+    # the app's own threads: every core but one, which its rendering keeps (core.llamacpp.threads)
+    raw = load_llama(q8, log_file=ws.logs_dir / "bench.log", n_ctx=2048, seed=0, n_threads=threads(beside_app=True))
+    say(f"chat-app: the app's model and raw llama_cpp with {threads(beside_app=True)} threads (the app's, beside it), "
+        f"of {benchlib.cpu_threads()} for the CLI")
     try:
         res = asyncio.run(app_answers(ws, name, questions, raw, rounds, warm_up=mode != "smoke"))
     finally:

@@ -425,14 +425,20 @@ class WorkerModel:
 
 
 def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
-    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI.
+    """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI (a child process,
+    with one core fewer than the CLI's every core: ``core.llamacpp.threads``).
 
     ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
     model fits in the GPU's free memory and no training run is going (``offload_facts``).
     """
+    from core.llamacpp import threads
+
     mref = resolve_model(ws, ref)
-    cls = LocalModel if in_process else WorkerModel
-    return cls(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers))
+    if in_process:
+        return LocalModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers))
+    # beside the app, which draws each piece as it comes: it keeps a core of its own
+    return WorkerModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers),
+                       n_threads=threads(beside_app=True))
 
 
 def offload_facts(ws, requested: int | None = None) -> dict:

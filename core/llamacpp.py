@@ -336,14 +336,19 @@ def gpu_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def threads() -> int:
+def threads(*, beside_app: bool = False) -> int:
     """The CPU threads llama.cpp gets: ``$NASTAVNIK_THREADS``, else every core. On a box whose
     cores are busy with something else (a training run, another user), fewer threads answer
     faster: llama.cpp's threads wait for each other at every layer, and one that is not
-    scheduled holds up the rest."""
+    scheduled holds up the rest.
+
+    ``beside_app``: for a model answering in a child process of the app, which renders every
+    piece as it comes: one core is left to the app (on 2 cores one thread streamed 53 tokens/s
+    to the screen, two threads 33: bench/chat.py)."""
     value = os.environ.get("NASTAVNIK_THREADS", "").strip()
     if not value:
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+        return max(1, cores - 1) if beside_app else cores
     if not value.isdigit() or int(value) < 1:
         raise UserError(f"NASTAVNIK_THREADS={value!r} is not a number of threads",
                         hint="set it to a whole number of 1 or more, or unset it to use every core")

@@ -1,4 +1,5 @@
-"""How many CPU threads llama.cpp gets: every core, unless ``$NASTAVNIK_THREADS`` says fewer."""
+"""How many CPU threads llama.cpp gets: every core (one fewer beside the app), unless
+``$NASTAVNIK_THREADS`` says."""
 
 from __future__ import annotations
 
@@ -34,3 +35,30 @@ def test_a_loaded_model_uses_them(monkeypatch, exported, tmp_path):
         assert (llm.n_threads, llm.n_threads_batch) == (3, 3)
     finally:
         llm.close()
+
+
+def test_beside_the_app_one_core_is_left_for_the_screen(monkeypatch):
+    monkeypatch.delenv("NASTAVNIK_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert (threads(), threads(beside_app=True)) == (2, 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert threads(beside_app=True) == 1  # never none
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert threads(beside_app=True) == 15
+    monkeypatch.setenv("NASTAVNIK_THREADS", "4")  # what the user says wins
+    assert threads(beside_app=True) == 4
+
+
+def test_the_apps_models_get_the_threads_beside_it(monkeypatch, tmp_path):
+    """The app's rooms open models with in_process=False: child processes with a core left."""
+    from core.chat import LocalModel, WorkerModel, open_model
+    from core.workspace import Workspace
+
+    monkeypatch.delenv("NASTAVNIK_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    ws = Workspace.open(tmp_path / "home")
+    app_model, cli_model = open_model(ws, str(gguf), in_process=False), open_model(ws, str(gguf))
+    assert isinstance(app_model, WorkerModel) and app_model.n_threads == 3
+    assert isinstance(cli_model, LocalModel) and cli_model.n_threads is None  # load_llama: every core
