@@ -388,12 +388,19 @@ def bench_packing(name: str, model_path: Path, encoded: list, *, batch: int, ste
     real_flops = sum(cost(n) for i in timed for n in padded["steps"][i][0]) + head
     bound = pad_flops / real_flops
     token_bound = sum(len(padded["steps"][i][0]) * padded["steps"][i][1] for i in timed) / real
-    loss_diff = max(abs(a - b) for a, b in zip(padded["losses"], packed["losses"]))
+    diffs = [abs(a - b) for a, b in zip(padded["losses"], packed["losses"])]
+    loss_diff = max(diffs)
+    # the first step is the same computation on the same weights (padding aside): it must agree.
+    # Later steps start from weights a rounding apart (the matmuls differ in shape), which the
+    # demo preset's learning rate and fully trained embeddings amplify step by step.
+    first_diff = diffs[0]
+    drift = ", ".join(f"{d:.1e}" for d in diffs[:: max(1, len(diffs) // 6)])
     lengths = [len(e.input_ids) for e in encoded]
     say(f"packing {name}: {len(encoded)} examples, lengths {min(lengths)}–{max(lengths)} (median {sorted(lengths)[len(lengths) // 2]}), "
         f"batch {batch}, {steps} steps each: padded {real / t_pad:.0f} real tok/s, packed {real / t_pack:.0f} real tok/s "
         f"({speedup:.2f}×); bound from removing padding {bound:.2f}× (tokens alone {token_bound:.2f}×); "
-        f"loss per step padded vs packed: max |Δ| {loss_diff:.2e}, last {padded['losses'][-1]:.4f} vs {packed['losses'][-1]:.4f}")
+        f"loss per step padded vs packed: first step |Δ| {first_diff:.2e}, max |Δ| {loss_diff:.2e} (|Δ| along the run: {drift}), "
+        f"last {padded['losses'][-1]:.4f} vs {packed['losses'][-1]:.4f}")
     if app_padded:
         app = train_in_process(model_path, encoded, batch=batch, steps=steps, packed=False, attention=None, out=tmp / f"{name}-app")
         t_app = app["times"][steps] - app["times"][1]
@@ -402,8 +409,8 @@ def bench_packing(name: str, model_path: Path, encoded: list, *, batch: int, ste
     note = f"{speedup:.2f}× of a {bound:.2f}× bound"
     if not same_batches:
         note += "; BATCHES DIFFER"
-    if loss_diff > 1e-3 * max(1.0, abs(padded["losses"][0])):
-        note += "; LOSS DIFFERS"
+    if first_diff > 1e-4 * max(1.0, abs(padded["losses"][0])):
+        note += "; FIRST-STEP LOSS DIFFERS"
     return claim(f"packing-{name}", speedup / bound, ">=0.9", note)
 
 

@@ -298,9 +298,11 @@ class PairTable(ScrollView, can_focus=True):
 
     def _start_count(self) -> None:
         gen, flt = self._count_gen, self.flt
-        if flt.query and any(len(w) < 3 for w in fold(flt.query).split()):
-            # a one- or two-letter word is counted by scanning every row: wait until
-            # typing pauses (the first page shows at once, the count follows)
+        if flt.query:
+            # counting every match of a search takes a while on a million pairs (a one- or
+            # two-letter word scans every row): while the user types, counts of words already
+            # replaced would take the cores the next keystroke's page needs. Count when typing
+            # pauses; the page shows at once.
             self._count_timer = self.set_timer(SLOW_COUNT_DELAY, lambda: self._count(gen, flt))
         else:
             self._count(gen, flt)
