@@ -10,7 +10,7 @@ Claims, one ``name: ratio=… goal=…`` line each:
   chat-app       the app for real: ``NastavnikApp`` driven headless (``run_test``) in its Chat
                  room — a question typed in the box and Enter, the model in its child process
                  (``WorkerModel``) with the app's own thread count (every core but one,
-                 which the app's drawing keeps: on 2 cores one thread streamed 53 tokens/s
+                 which the app's drawing keeps: on 2 cores one thread streamed 38 tokens/s
                  to the screen where two gave 33), the answer
                  rendered as Markdown. Tokens/s from the first to the last token on screen (a
                  Markdown update finished and the screen refreshed after it), vs raw

@@ -343,7 +343,7 @@ def threads(*, beside_app: bool = False) -> int:
     scheduled holds up the rest.
 
     ``beside_app``: for a model answering in a child process of the app, which renders every
-    piece as it comes: one core is left to the app (on 2 cores one thread streamed 53 tokens/s
+    piece as it comes: one core is left to the app (on 2 cores one thread streamed 38 tokens/s
     to the screen, two threads 33: bench/chat.py)."""
     value = os.environ.get("NASTAVNIK_THREADS", "").strip()
     if not value:
