@@ -1,7 +1,7 @@
 """Chat benchmarks: the app and the CLI against raw llama-cpp-python, and decode and prompt
 processing against this machine's limits, all measured in the same run.
 
-    .venv/bin/python bench/chat.py            # full sizes (10–15 minutes on 2 cores, replicas built once)
+    .venv/bin/python bench/chat.py            # full sizes (14 minutes on 2 cores, 2026-12-02; replicas built once)
     .venv/bin/python bench/chat.py --quick    # fewer rounds, a smaller replica, the same code
     .venv/bin/python bench/chat.py --smoke    # seconds: only that it runs and prints its lines
     .venv/bin/python bench/chat.py --only app,limits

@@ -1,7 +1,7 @@
 """Export benchmarks: time and peak memory of each step per billion parameters, measured on
 random-initialised Llama replicas of two sizes — the figures a user of a 12B model needs.
 
-    .venv/bin/python bench/export.py            # replicas of ~0.1B and ~0.37B parameters (10–15 minutes)
+    .venv/bin/python bench/export.py            # replicas of ~0.1B and ~0.37B parameters (2–3 minutes on 2 cores)
     .venv/bin/python bench/export.py --quick    # ~0.03B and ~0.07B, the same code
     .venv/bin/python bench/export.py --smoke    # two toys: only that it runs and prints its lines
 

@@ -1,6 +1,6 @@
 """Store benchmarks at N pairs, each against a baseline doing the same work in the same run.
 
-    .venv/bin/python bench/store.py            # 1,000,000 pairs (15–25 minutes on 2 cores)
+    .venv/bin/python bench/store.py            # 1,000,000 pairs (18 minutes on 2 cores, 2026-12-02)
     .venv/bin/python bench/store.py --quick    # 50,000 pairs, the same code (about a minute)
     .venv/bin/python bench/store.py --smoke    # 1,500 pairs: only that it runs
     .venv/bin/python bench/store.py --rows 200000
