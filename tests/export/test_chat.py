@@ -69,7 +69,7 @@ def test_stop_mid_stream(exported, tmp_path, kind):
         # dozen tokens take ~12 ms) — then another question is tried; the stop must land on one
         questions = [full["question"], "Расскажи подробно про обучение.", "Что такое LoRA и зачем она?", "Объясни квантование.",
                      "Как выбрать ранг?", "Что такое эпоха?", "Зачем нужен eval?", "Что делает Наставник?"]
-        for question in questions:
+        for question in questions * 3:  # a clean-clone run saw all eight end before the stop arrived
             seen: list[str] = []
             # the child process sends the first piece at once, then in 50 ms batches: stop on
             # the first piece there, on the second in-process
