@@ -198,6 +198,7 @@ def bare_trl(base: Path, convs: list[list[dict]], out: Path, *, steps: int, batc
     args = SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
         learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",  # the preset's batches
         seed=SEED, data_seed=SEED, max_length=max_len, logging_steps=1, save_strategy="no", report_to="none",
         disable_tqdm=True, include_num_input_tokens_seen=True, dataloader_num_workers=0, **settings,
     )

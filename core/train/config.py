@@ -46,6 +46,9 @@ class TrainConfig:
     load_in_4bit: bool = True
     dtype: str = "auto"
     packing: bool = False
+    # SFT: batch examples of similar length together (transformers' length-grouped sampler): less
+    # padding to compute, each example still once per epoch, the order still shuffled per epoch
+    group_by_length: bool = False
     num_gpus: int = 1  # --gpus N: data-parallel on N CUDA GPUs (accelerate launch)
     num_processes: int = 1  # --processes N: the same accelerate path with N CPU processes (gloo)
     method: str = "sft"  # sft | dpo | orpo
@@ -74,6 +77,7 @@ class TrainConfig:
             batch_size=p.batch_size,
             grad_accum=p.grad_accum,
             load_in_4bit=p.load_in_4bit,
+            group_by_length=p.group_by_length,
         )
         return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
 

@@ -309,6 +309,9 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool,
     from trl import SFTConfig
 
     kwargs = schedule_args(config, backend, paths, device)
+    # SFT only: the length-grouped sampler reads each example's input_ids, which a preference
+    # pair (prompt, chosen, rejected) does not have
+    kwargs["train_sampling_strategy"] = "group_by_length" if config.group_by_length else "random"
     if has_eval and config.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=config.eval_steps)
     return SFTConfig(**kwargs, packing=config.packing, include_num_input_tokens_seen=True, remove_unused_columns=True)

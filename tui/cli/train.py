@@ -328,6 +328,8 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--grad-accum", type=int, help="Steps of gradient accumulation.")
 @click.option("--save-steps", type=int, help="Checkpoint every N steps.")
 @click.option("--packing/--no-packing", default=None, help="Pack short examples together (padding-free).")
+@click.option("--group-by-length/--no-group-by-length", default=None,
+              help="SFT: batch examples of similar length together, less padding to compute (default: the preset's).")
 @click.option("--gpus", "num_gpus", type=int, help="Data-parallel on N CUDA GPUs (hf backend, accelerate launch).")
 @click.option("--processes", "num_processes", type=int, help="Data-parallel in N CPU processes: the --gpus path without GPUs.")
 @click.option("--seed", type=int)
@@ -344,7 +346,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
 def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
-          batch_size, grad_accum, save_steps, packing, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
+          batch_size, grad_accum, save_steps, packing, group_by_length, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
           preview_pairs, detach, as_json) -> None:
     """Fine-tune a LoRA adapter on the approved pairs (SFT) or the preference pairs (DPO, ORPO),
     in a background worker.
@@ -368,7 +370,8 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
     with obj.store() as store:
         cfg = _config(obj, store, base, preset, from_run=from_run, backend=backend, template=template, epochs=epochs,
                       max_steps=max_steps, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len,
-                      batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, packing=packing, num_gpus=num_gpus,
+                      batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, packing=packing, group_by_length=group_by_length,
+                      num_gpus=num_gpus,
                       num_processes=num_processes, seed=seed, load_in_4bit=load_in_4bit, dtype=dtype, method=method, beta=beta,
                       sft_weight=sft_weight)
         if preview_pairs and not preview:
