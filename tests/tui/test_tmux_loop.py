@@ -9,7 +9,7 @@ something on the screen or in the store, never on a duration. The app is this ch
 session (tests/export/conftest.py), so the loop exports one GGUF: the run's.
 
 Only the wiring is checked here — a two-step run teaches the tiny demo model nothing; the
-numbers of a demo that learns are tested with the demo model (tests/train).
+numbers of a demo that learns are tested in tests/export/test_demo_learns.py.
 """
 
 from __future__ import annotations
