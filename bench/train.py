@@ -1,6 +1,6 @@
 """Training benchmarks, each against a baseline or a limit measured in the same run.
 
-    .venv/bin/python bench/train.py            # full sizes (about 8 minutes on 2 cores, 2026-12-02)
+    .venv/bin/python bench/train.py            # full sizes (about 8 minutes on 2 cores, 2026-12-02, and 5 for demo)
     .venv/bin/python bench/train.py --quick    # smaller sizes, the same code (under 2 minutes on a quiet machine)
     .venv/bin/python bench/train.py --smoke    # seconds of training: only that it runs
     .venv/bin/python bench/train.py --only throughput,packing
