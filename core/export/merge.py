@@ -11,6 +11,14 @@ twice it), so the converter and the parity check see the weights as they are.
 The merged folder keeps the tokenizer files byte for byte — the adapter's win over the
 base's, so a run trained with another template than the checkpoint's own prompts with it.
 A source without an adapter is loaded and saved as it is.
+
+The base is loaded as the class the adapter was trained on (``Source.model_class``, from the
+run's ``nastavnik_run.json``): Unsloth on CUDA trains Qwen 3.5 as
+``Qwen3_5ForConditionalGeneration`` (LoRA keys ``model.language_model.layers…``), where
+``AutoModelForCausalLM`` would give ``Qwen3_5ForCausalLM`` (``model.layers…``). Whatever the
+class, a merge whose adapter tensors do not all find their modules is refused
+(``core.train.adapter_fit``): PEFT would only warn, and the export would be the untrained base
+under the run's name — with a parity check that passes, both sides being the base.
 """
 
 from __future__ import annotations
@@ -68,41 +76,81 @@ def _reversible(conversion) -> bool:
     return True
 
 
+def model_loader(source: Source):
+    """The transformers class to load the base as: the one the adapter was trained on, else
+    ``AutoModelForCausalLM`` (no adapter, or an adapter from before the class was recorded)."""
+    import transformers
+
+    name = source.model_class
+    if not name:
+        return transformers.AutoModelForCausalLM
+    cls = getattr(transformers, name, None) if name.isidentifier() else None
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        from core.errors import UserError
+
+        raise UserError(f"{source.name} was trained on the model class {name}, which transformers {transformers.__version__} does not have",
+                        hint="export it with the transformers it was trained with (`make install` installs the pinned one)")
+    return cls
+
+
 def load_base(source: Source):
     """(the base as a 16-bit model, what was done to get it) — see the module docstring."""
-    from transformers import AutoModelForCausalLM
-
     from core.export.siblings import is_4bit
 
+    loader = model_loader(source)
     if source.sibling_dir is not None:
         dtype = checkpoint_dtype(source.sibling_dir)
-        model = AutoModelForCausalLM.from_pretrained(str(source.sibling_dir), dtype=dtype)
+        model = loader.from_pretrained(str(source.sibling_dir), dtype=dtype)
         return model, {"how": "sibling", "base": str(source.sibling_dir), "dtype": str(dtype).replace("torch.", ""),
+                       "model_class": type(model).__name__,
                        "message": f"merged into the 16-bit sibling {source.sibling_dir.name} of the 4-bit base"}
     if is_4bit(source.model_dir):
-        model = AutoModelForCausalLM.from_pretrained(str(source.model_dir), device_map={"": "cpu"})
+        model = loader.from_pretrained(str(source.model_dir), device_map={"": "cpu"})
         model = model.dequantize()
         # what the 4-bit load did to the weights cannot be undone on save: the model is plain 16-bit now
         model._weight_conversions = [c for c in getattr(model, "_weight_conversions", None) or [] if _reversible(c)]
         dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
         return model, {"how": "dequantized", "base": str(source.model_dir), "dtype": str(dtype).replace("torch.", ""),
+                       "model_class": type(model).__name__,
                        "message": "no 16-bit sibling of the 4-bit base on this disk: dequantized its nf4 weights and merged into them"}
     dtype = checkpoint_dtype(source.model_dir)
-    model = AutoModelForCausalLM.from_pretrained(str(source.model_dir), dtype=dtype)
-    return model, {"how": "base", "base": str(source.model_dir), "dtype": str(dtype).replace("torch.", ""), "message": ""}
+    model = loader.from_pretrained(str(source.model_dir), dtype=dtype)
+    return model, {"how": "base", "base": str(source.model_dir), "dtype": str(dtype).replace("torch.", ""),
+                   "model_class": type(model).__name__, "message": ""}
+
+
+def _misfit_hint(source: Source, loaded: str) -> str:
+    """What to do when the adapter does not fit the base as loaded."""
+    import json
+
+    try:
+        config = json.loads(((source.sibling_dir or source.model_dir) / "config.json").read_text(encoding="utf-8"))
+        stored = (config.get("architectures") or [None])[0]
+    except (OSError, ValueError):
+        stored = None
+    if not source.model_class and stored and stored != loaded:
+        return (f"the adapter does not say which class it was trained on (a run from before that was recorded); if it was "
+                f"{stored} (Unsloth on a GPU trains this family so), add \"model_class\": \"{stored}\" to "
+                f"{source.adapter_dir}/nastavnik_run.json and export again")
+    return (f"it was not trained on this base ({source.sibling_dir or source.model_dir}): export it with the base its run "
+            "trained on, or train the run again")
 
 
 def merge(source: Source, out_dir: Path) -> Path:
-    """The adapter merged into the base (see the module docstring), saved with its tokenizer files."""
+    """The adapter merged into the base (see the module docstring), saved with its tokenizer files.
+
+    Refused (a UserError naming the run and the tensors) when any adapter tensor finds no module
+    of the base, or any LoRA module no tensor: never an untrained model under a run's name."""
     import json
 
     quiet_transformers()
     out_dir.mkdir(parents=True, exist_ok=True)
     base, info = load_base(source)
     if source.adapter_dir is not None:
-        from peft import PeftModel
+        from core.train.adapter_fit import load_adapter
 
-        model = PeftModel.from_pretrained(base, str(source.adapter_dir))
+        what = f"run {source.run_id}'s adapter" if source.run_id is not None else f"the adapter in {source.adapter_dir}"
+        model = load_adapter(base, source.adapter_dir, what=what, hint=_misfit_hint(source, type(base).__name__))
         model = model.merge_and_unload()
     else:
         model = base

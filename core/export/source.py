@@ -28,6 +28,10 @@ class Source:
     # the base is stored in 4-bit (an unsloth/…-bnb-4bit checkpoint): its 16-bit sibling on disk, if
     # one is (then the merge goes into the original weights), else None (the 4-bit ones are dequantized)
     sibling_dir: Path | None = None
+    # the transformers class the adapter was trained on (Unsloth on CUDA trains Qwen 3.5 as
+    # Qwen3_5ForConditionalGeneration, the CPU as Qwen3_5ForCausalLM): the merge loads the base as it;
+    # None: not recorded (an older run), AutoModelForCausalLM
+    model_class: str | None = None
 
 
 def _is_hf_dir(path: Path) -> bool:
@@ -42,9 +46,13 @@ def _adapter_base(adapter_dir: Path) -> str | None:
 
 
 def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws=None,
-                         base_path: str | None = None, **kw) -> Source:
+                         base_path: str | None = None, model_class: str | None = None, **kw) -> Source:
     """``base_path``: the folder the run trained on (its config), tried first: the run's ``base`` is a
-    label (``Meta-Llama-3.1-8B-Instruct-bnb-4bit`` for a hub id) that names no folder."""
+    label (``Meta-Llama-3.1-8B-Instruct-bnb-4bit`` for a hub id) that names no folder.
+    ``model_class``: the class the run's setup says it trained on; the adapter's own
+    ``nastavnik_run.json`` wins (it travels with the adapter)."""
+    from core.train.adapter_fit import model_class as trained_class
+
     base = base_hint or _adapter_base(adapter_dir)
     candidates = [c for c in (base_path, _adapter_base(adapter_dir), base) if c]
     if not candidates:
@@ -61,7 +69,7 @@ def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None 
     from core.export.siblings import sixteen_bit_sibling
 
     return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base or str(base_dir),
-                  sibling_dir=sixteen_bit_sibling(base_dir, ws), **kw)
+                  sibling_dir=sixteen_bit_sibling(base_dir, ws), model_class=trained_class(adapter_dir) or model_class, **kw)
 
 
 def _resolve_model_dir(ref: str, ws) -> Path:
@@ -124,11 +132,13 @@ def resolve_source(ws, ref: str) -> Source:
         base = _get(run, "base", "base_model")
         cfg = _get(run, "config", default=None) or {}
         system = _get(cfg, "system", "system_prompt") if cfg else None
+        setup = _get(run, "setup", default=None) or {}
         return _source_from_adapter(
             Path(adapter),
             name=f"run-{run_id}",
             base_hint=str(base) if base else None,
             base_path=_get(cfg, "base") if cfg else None,
+            model_class=setup.get("model_class") if isinstance(setup, dict) else None,
             ws=ws,
             run_id=run_id,
             dataset_sha256=_get(run, "dataset_sha256"),

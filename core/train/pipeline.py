@@ -93,7 +93,7 @@ def load_base(config: TrainConfig, base_path: str, device=None, *, log: Callable
     from core.train.backends import get_backend, resolve
 
     device = device or devices.current()
-    name = resolve(config.backend)
+    name = resolve(config.backend, config)
     backend = get_backend(name, config)
     try:
         loaded = backend.load(config, base_path, device)
@@ -338,9 +338,63 @@ def make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks):
     return trainer
 
 
+def padding_free(trainer) -> bool:
+    """Whether the trainer batches without padding (every row's examples in one flat sequence).
+
+    Read from what TRL built, after construction: Unsloth's SFTTrainer on CUDA switches it on by
+    itself (``padding_free=None`` means "auto" there), TRL turns it on for packing, and its DPO
+    trainer turns a request for it off again.
+    """
+    for owner in (getattr(trainer, "data_collator", None), trainer, trainer.args):
+        value = getattr(owner, "padding_free", None)
+        if value is not None:
+            return bool(value)
+    return False
+
+
+def precision(trainer, model) -> str:
+    """The precision the steps really run in: the trainer's autocast, else the weights' own dtype.
+
+    Read from the trainer's arguments after construction: Unsloth's trainer rewrites them (a
+    float32 model on an Ampere card trains under bf16 autocast unless float32 is forced).
+    """
+    if trainer.args.bf16:
+        return "bf16"
+    if trainer.args.fp16:
+        return "fp16"
+    import torch
+
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    weight = getattr(embeddings, "weight", None)
+    dtype = weight.dtype if weight is not None and weight.is_floating_point() else \
+        next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def attention(model) -> str | None:
+    """The attention implementation the model runs (its config's, the text model's for a multimodal one)."""
+    config = getattr(model, "config", None)
+    value = getattr(config, "_attn_implementation", None)
+    if value is None:
+        value = getattr(getattr(config, "text_config", None), "_attn_implementation", None)
+    return value if value is None else str(value)
+
+
+def precision_note(config: TrainConfig, setup: dict) -> str | None:
+    """A line for the log when the run computes in another precision than ``--dtype`` asked for."""
+    asked = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(config.dtype)
+    if asked is None or asked == setup.get("precision"):
+        return None
+    return (f"note: --dtype {config.dtype} was asked for; the {setup.get('backend')} trainer computes in {setup.get('precision')} "
+            + ("(float32 weights under bf16 autocast: the trainer's choice on a card with bfloat16, as Unsloth's makes it)"
+               if asked == "fp32" and setup.get("precision") == "bf16" else "(its autocast)"))
+
+
 def describe(trainer, backend, device) -> dict:
     """What really trains: shown by ``runs show --json`` as ``setup``, so a user (and the tests) can
-    see the 4-bit layers, the trainer class and where LoRA went, not just what was asked for."""
+    see the 4-bit layers, the trainer class and where LoRA went, not just what was asked for; and
+    what the trainer decided by itself once built: padding-free batches, the precision the steps
+    compute in, the attention implementation."""
     from core.train.modules import lora_in_towers
 
     model = trainer.model
@@ -370,6 +424,9 @@ def describe(trainer, backend, device) -> dict:
         "bf16": bool(trainer.args.bf16),
         "fp16": bool(trainer.args.fp16),
         "packing": bool(getattr(trainer.args, "packing", False)),
+        "padding_free": padding_free(trainer),
+        "precision": precision(trainer, model),
+        "attn_implementation": attention(getattr(model, "get_base_model", lambda: model)()),
         "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__,
         "processing_class": type(trainer.processing_class).__name__,
     }
@@ -434,7 +491,10 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, 
     """The adapter plus the base's tokenizer files, written to a temp folder and renamed.
 
     ``chat_template`` (the one the run trained with) replaces the base's in the copied files,
-    so the merged model and its GGUF prompt exactly as the model was trained.
+    so the merged model and its GGUF prompt exactly as the model was trained. ``nastavnik_run.json``
+    holds ``meta`` and the class of the model the adapter was saved from (``model_class``): its
+    tensors are named after that class's modules, and the export merges into it
+    (``core.export.merge``).
     """
     tmp = paths.root / "adapter.tmp"
     if tmp.exists():
@@ -453,6 +513,7 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, 
         tokenizer.save_pretrained(str(tmp))
     if chat_template is not None:
         set_chat_template(tmp, chat_template)
+    meta = {**meta, "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__}
     (tmp / "nastavnik_run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     if paths.adapter.exists():
         shutil.rmtree(paths.adapter)
@@ -534,6 +595,9 @@ def run(
     resume_from = paths.last_checkpoint() if resume else None
     trainer = make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks)
     setup = describe(trainer, backend, device)
+    note = precision_note(config, setup)
+    if note and device.main:
+        (log or print)(note)
     if on_setup and device.main:
         on_setup(setup)
     out, eval_loss = train(trainer, eval_ds, resume_from=resume_from)

@@ -73,6 +73,9 @@ def _only_trained_adapter(model):
     if not peft_config or len(peft_config) < 2 or TRAINED_ADAPTER not in peft_config:
         return contextlib.nullcontext()
     original = model.save_pretrained
+    # Unsloth installs its own save_pretrained on the instance (unsloth/save.py): put that one back,
+    # not the class's method
+    own = model.__dict__.get("save_pretrained")
 
     @contextlib.contextmanager
     def only_default():
@@ -84,7 +87,10 @@ def _only_trained_adapter(model):
         try:
             yield
         finally:
-            del model.save_pretrained  # the bound method of the class again
+            if own is not None:
+                model.save_pretrained = own
+            else:
+                del model.save_pretrained  # the bound method of the class again
 
     return only_default()
 
@@ -237,6 +243,9 @@ def run(config: TrainConfig, base_path: str, paths, *, store=None, sink=None, sh
     setup = pipeline.describe(trainer, backend, device)
     setup.update(method=config.method, reference=reference_of(config, trainer), start=(
         f"run {config.from_run}'s adapter" if config.from_run is not None else "a new LoRA adapter on the base"))
+    note = pipeline.precision_note(config, setup)
+    if note and device.main:
+        (log or print)(note)
     if on_setup and device.main:
         on_setup(setup)
     pipeline.train(trainer, None, resume_from=resume_from)

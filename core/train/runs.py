@@ -150,7 +150,7 @@ def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
     from core.train.presets import get_preset
     from core.train.vram import check_gpus, estimate_vram, gpus
 
-    if not config.preset:
+    if not config.preset or config.num_processes > 1:  # --processes N trains on the CPU (see worker_env)
         return None
     found = gpus()
     if not found:
@@ -160,7 +160,9 @@ def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
     if backend == "auto":
         import importlib.util
 
-        backend = "unsloth" if importlib.util.find_spec("unsloth") is not None else "hf"
+        from core.train.backends import processes
+
+        backend = "unsloth" if importlib.util.find_spec("unsloth") is not None and processes(config) == 1 else "hf"
     preset = get_preset(config.preset)
     est = estimate_vram(  # a preference step runs the chosen and the rejected answer of each pair
         preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size * (2 if config.preference else 1),
@@ -177,7 +179,7 @@ def check_backend(config: TrainConfig) -> str:
 
     from core.train.device import prequantized
 
-    name = resolve(config.backend)
+    name = resolve(config.backend, config)
     get_backend(name, config)  # raises the one-line reason when unusable
     if prequantized(config.base) and not config.load_in_4bit:
         raise UserError(
@@ -196,20 +198,28 @@ def check_precision(config: TrainConfig) -> None:
     from core.train.backends import cuda_available
     from core.train.device import check_precision as check, model_type
 
-    cuda = cuda_available()
-    check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16() if cuda else None)
+    cuda = config.num_processes == 1 and cuda_available()  # --processes N: CPU processes (worker_env)
+    check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16(config.num_gpus) if cuda else None)
 
 
-def gpu_bf16() -> bool | None:
-    """Whether every visible GPU has bfloat16 (compute capability >= 8.0); None when unknown."""
+def gpu_bf16(num_gpus: int = 1) -> bool | None:
+    """Whether the GPUs a run trains on have bfloat16 (compute capability >= 8.0); None when unknown.
+
+    Those are the first ``num_gpus`` visible ones, as ``worker_env`` pins them and the VRAM check
+    reads them: on a box with a T4 beside an A100 the answer is the training card's.
+    """
     import shutil
+
+    from core.train.vram import visible_rows
 
     smi = shutil.which("nvidia-smi")
     if not smi:
         return None
     try:
-        out = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True, text=True, timeout=15)
-        caps = [float(line.strip()) for line in out.stdout.splitlines() if line.strip()]
+        out = subprocess.run([smi, "--query-gpu=index,uuid,compute_cap", "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=15)
+        rows = [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+        caps = [float(row[2]) for row in visible_rows([(int(r[0]), r[1], r[2]) for r in rows if len(r) == 3])[:num_gpus]]
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return all(c >= 8.0 for c in caps) if caps else None
@@ -221,9 +231,45 @@ def worker_command(home: Path, run_id: int, *, resume: bool = False) -> list[str
     return [sys.executable, "-m", "core.train.worker", *args]
 
 
+def worker_env(home: Path, config: TrainConfig) -> dict[str, str]:
+    """The detached worker's environment: ``jobs.worker_env`` and the GPUs the run may see.
+
+    * ``CUDA_DEVICE_ORDER=PCI_BUS_ID``: CUDA numbers GPUs fastest first unless told otherwise,
+      nvidia-smi by PCI bus; the VRAM check (nvidia-smi) must read the card that trains.
+    * ``CUDA_VISIBLE_DEVICES``: the run sees exactly the GPUs it trains on — the first
+      ``--gpus N`` the VRAM check read (of the ones already visible, if it is set). With more
+      visible, a one-process run would be refused by TRL (transformers counts every visible GPU
+      and wraps the model in ``nn.DataParallel``), and accelerate's N processes take the first N.
+    * ``--processes N`` trains N CPU processes, as documented, also where there are GPUs: none is
+      visible to them (else every rank would take cuda:0).
+
+    Without an NVIDIA driver (no nvidia-smi) the environment is left as it is.
+    """
+    from core.train.vram import gpus
+
+    env = jobs.worker_env(home)
+    found = gpus()
+    if found is None:
+        return env
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    if config.num_processes > 1:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        return env
+    if not found:  # CUDA_VISIBLE_DEVICES already hides every GPU: a CPU run
+        return env
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:  # keep the user's names for them (indices or UUIDs), the first N
+        names = [v.strip() for v in visible.split(",") if v.strip()][:len(found)]
+    else:
+        names = [str(g.index if g.smi_index is None else g.smi_index) for g in found]
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(names[:config.num_gpus])
+    return env
+
+
 def _spawn(ws, store, run, *, resume: bool) -> None:
     cmd = worker_command(ws.home, run.id, resume=resume)
-    pid = jobs.spawn_detached(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=jobs.worker_env(ws.home))
+    env = worker_env(ws.home, TrainConfig.from_dict(run.config))
+    pid = jobs.spawn_detached(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=env)
     store.update_run(run.id, pid=pid)
 
 

@@ -327,6 +327,7 @@ class Gpu:
     name: str
     free: int  # bytes
     total: int
+    smi_index: int | None = None  # nvidia-smi's own index (PCI bus order), what CUDA_VISIBLE_DEVICES names it by
 
 
 QUERY = ["--query-gpu=index,uuid,name,memory.free,memory.total", "--format=csv,noheader,nounits"]
@@ -357,18 +358,24 @@ def gpus(*, timeout: float = 15.0) -> list[Gpu] | None:
         except ValueError:
             continue  # "[N/A]" on a card that does not report memory
         rows.append((index, uuid, name, int(free_mib * 2**20), int(total_mib * 2**20)))
+    return [Gpu(i, name, free, total, smi) for i, (smi, _, name, free, total) in enumerate(visible_rows(rows))]
+
+
+def visible_rows(rows: list[tuple]) -> list[tuple]:
+    """nvidia-smi's rows ``(index, uuid, …)`` a process here sees, in its order: those
+    ``CUDA_VISIBLE_DEVICES`` names (indices or UUIDs), or all of them when it is not set."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        picked = []
-        for want in (v.strip() for v in visible.split(",")):
-            if not want:
-                continue
-            match = [r for r in rows if str(r[0]) == want or r[1] == want or (want.startswith("GPU-") and r[1].startswith(want))]
-            if not match:
-                break  # CUDA stops at the first entry it cannot resolve
-            picked.append(match[0])
-        rows = picked
-    return [Gpu(i, name, free, total) for i, (_, _, name, free, total) in enumerate(rows)]
+    if visible is None:
+        return list(rows)
+    picked = []
+    for want in (v.strip() for v in visible.split(",")):
+        if not want:
+            continue
+        match = [r for r in rows if str(r[0]) == want or r[1] == want or (want.startswith("GPU-") and r[1].startswith(want))]
+        if not match:
+            break  # CUDA stops at the first entry it cannot resolve
+        picked.append(match[0])
+    return picked
 
 
 def gpu_free_bytes() -> int | None:

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     store = ws.store()
     run = store.get_run(args.run)
     config = TrainConfig.from_dict(run.config)
-    if resolve(config.backend) == "unsloth":
+    if resolve(config.backend, config) == "unsloth":
         from core.train.backends.unsloth import import_unsloth
 
         import_unsloth()  # before trl/transformers/peft, so its patches apply; a failure is reported by the load step
@@ -121,8 +121,12 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
 
     status, error = "failed", None
     try:
-        _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend)}" + (f", {world} processes" if world > 1 else "")
+        kind = "CPU processes" if config.num_processes > 1 else "GPU processes" if config.num_gpus > 1 else ""
+        _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend, config)}" + (f", {world} {kind}" if world > 1 else "")
              + (f", {config.method}" + (f" from run {config.from_run}" if config.from_run is not None else "") if config.preference else ""))
+        from core.train.device import check_gpu_usable
+
+        check_gpu_usable()  # a GPU torch cannot use (old driver), or Triton without a compiler: one line, not a CPU run
         if world > 1:
             result = _launch(ws, run, config, paths, children, resume=resume, stop=stop)
         else:
@@ -173,7 +177,9 @@ def _reporter(store, run, paths):
             return
         quant = sum(setup.get("quantized_layers", {}).values())
         _log(f"training with {setup['trainer']} on {setup['device']} (world size {setup['world_size']}): "
-             f"{quant} 4-bit layers, {setup['lora_tensors']} LoRA tensors ({setup['lora_in_towers']} in vision/audio towers)")
+             f"{quant} 4-bit layers, {setup['lora_tensors']} LoRA tensors ({setup['lora_in_towers']} in vision/audio towers); "
+             f"{setup.get('precision')}, padding-free {'on' if setup.get('padding_free') else 'off'}, "
+             f"attention {setup.get('attn_implementation')}")
 
     return sink, on_snapshot, on_setup, metrics_file
 

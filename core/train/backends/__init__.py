@@ -6,9 +6,11 @@ device) -> Loaded``; ``add_adapters(model, config, device) -> model``; ``continu
 device) -> model`` (a finished run's adapter, trainable: where ``--from-run`` starts); and
 ``trainer_args(config, device) -> dict`` (SFTConfig/DPOConfig/ORPOConfig settings for that device).
 
-``auto`` is Unsloth on a CUDA GPU where Unsloth is installed, else ``hf``; when Unsloth then
-fails to import in the worker, an ``auto`` run goes on with ``hf`` after one warning line in
-its log, while an explicit ``--backend unsloth`` stops with that line.
+``auto`` is Unsloth on a CUDA GPU where Unsloth is installed, else ``hf``; a run of several
+processes (``--gpus N``, ``--processes N``) is ``hf`` (accelerate), which Unsloth does not
+run here. When Unsloth then fails to import in the worker, an ``auto`` run goes on with
+``hf`` after one warning line in its log, while an explicit ``--backend unsloth`` stops with
+that line.
 """
 
 from __future__ import annotations
@@ -49,9 +51,18 @@ def unsloth_installed() -> bool:
     return importlib.util.find_spec("unsloth") is not None
 
 
-def resolve(name: str) -> str:
-    """``auto`` → ``unsloth`` where CUDA and Unsloth exist, else ``hf``."""
+def processes(config) -> int:
+    """How many training processes a run starts (``--gpus N`` / ``--processes N``; 1 without a config)."""
+    if config is None:
+        return 1
+    return max(getattr(config, "num_gpus", 1), getattr(config, "num_processes", 1))
+
+
+def resolve(name: str, config=None) -> str:
+    """``auto`` → ``unsloth`` where CUDA and Unsloth exist and the run is one process, else ``hf``."""
     if name == "auto":
+        if processes(config) > 1:
+            return "hf"  # Unsloth trains on one device; N processes are accelerate's (hf)
         return "unsloth" if unsloth_installed() and cuda_available() else "hf"
     if name not in NAMES:
         raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES))
@@ -59,7 +70,7 @@ def resolve(name: str) -> str:
 
 
 def get_backend(name: str, config=None):
-    module = importlib.import_module(f"core.train.backends.{name if name in NAMES else resolve(name)}")
+    module = importlib.import_module(f"core.train.backends.{name if name in NAMES else resolve(name, config)}")
     why = module.available(config)
     if why:
         raise UserError(why)

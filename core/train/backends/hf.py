@@ -124,14 +124,21 @@ def add_adapters(model, config, device):
 
 def continue_adapter(model, adapter_dir: str, config, device):
     """A finished run's LoRA adapter on the loaded base, trainable: where a DPO/ORPO run
-    started ``--from-run`` begins (its settings — rank, targets — are the adapter's own)."""
-    from peft import PeftModel
+    started ``--from-run`` begins (its settings — rank, targets — are the adapter's own).
+    Refused when the adapter does not fit the loaded class (``core.train.adapter_fit``)."""
+    from core.train.adapter_fit import load_adapter
 
     if getattr(model, "is_loaded_in_4bit", False):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device.kind == "cuda")
-    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+    return load_adapter(model, adapter_dir, what=f"run {config.from_run}'s adapter", hint=misfit_hint(config), is_trainable=True)
+
+
+def misfit_hint(config) -> str:
+    """What to do when a ``--from-run`` adapter does not fit the class this run loads its base as."""
+    return (f"start from a run trained with the same backend on the same kind of device as this one (`nastavnik runs show "
+            f"{config.from_run}` shows its setup: backend, device, model_class), or pass --backend to match it")
 
 
 def trainer_args(config, device) -> dict:

@@ -112,22 +112,50 @@ def add_adapters(model, config, device):
         modules_to_save=full or None,
     )
     if device.kind == "cuda":
-        # FastModel builds its own regex from these switches and the leaf names: language only
-        kwargs.update(target_modules=found, finetune_vision_layers=False, finetune_language_layers=True,
-                      finetune_attention_modules=True, finetune_mlp_modules=True)
+        kwargs["target_modules"] = found
+        if fast_model_path():
+            # FastModel builds its own regex from these switches and the leaf names: language only
+            kwargs.update(FASTMODEL_SWITCHES)
     else:
         kwargs["target_modules"] = targets  # the CPU fallback passes it to PEFT as it is
     return FastLanguageModel.get_peft_model(model, **kwargs)
 
 
+# what FastModel's get_peft_model is told: LoRA on the language model's attention and MLP, not on the towers
+FASTMODEL_SWITCHES = {"finetune_vision_layers": False, "finetune_language_layers": True,
+                      "finetune_attention_modules": True, "finetune_mlp_modules": True}
+
+
+def fast_model_path() -> bool:
+    """Whether Unsloth's ``get_peft_model`` will take its FastModel path, which understands the
+    ``finetune_*`` switches. Its FastLlamaModel path (Llama 3.1, Qwen 3: ``FastLlamaModel`` /
+    ``FastQwen3Model``) passes every keyword it does not name into ``peft.LoraConfig``, which
+    has no such fields: a ``TypeError`` before the first step.
+
+    Unsloth's loader decides and leaves the answer in ``UNSLOTH_USE_NEW_MODEL`` ("1" from
+    FastModel's loader: Gemma 3/4, Qwen 3.5; "0" from FastLlamaModel's), which its
+    ``get_peft_model`` reads back (unsloth/models/llama.py, ``get_peft_model``): the same test
+    here. Where it says "1" and the switches were left out, Unsloth would fill in these same
+    values itself.
+    """
+    import os
+
+    return os.environ.get("UNSLOTH_USE_NEW_MODEL", "0") == "1"
+
+
 def continue_adapter(model, adapter_dir: str, config, device):
     """A finished run's adapter on the Unsloth-loaded base, trainable, with Unsloth's LoRA
     patches — what ``FastLanguageModel.from_pretrained`` does for an adapter folder. (CUDA
-    only: preference runs are refused on the CPU; untested here.)"""
-    from peft import PeftModel
+    only: preference runs are refused on the CPU.) Refused when the adapter does not fit the
+    class Unsloth loaded (``core.train.adapter_fit``): a Qwen 3.5 run trained on the CPU has
+    ``Qwen3_5ForCausalLM`` keys, Unsloth on CUDA loads ``Qwen3_5ForConditionalGeneration``."""
     from unsloth import FastLanguageModel
 
-    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True, local_files_only=True)
+    from core.train.adapter_fit import load_adapter
+    from core.train.backends.hf import misfit_hint
+
+    model = load_adapter(model, adapter_dir, what=f"run {config.from_run}'s adapter", hint=misfit_hint(config), is_trainable=True,
+                         local_files_only=True)
     return FastLanguageModel.patch_peft_model(model, use_gradient_checkpointing=_checkpointing(device))
 
 
