@@ -134,8 +134,10 @@ class LocalModel:
     """``llama_cpp.Llama`` in this process, loaded on first use.
 
     ``offload``: the facts the GPU offload is decided from (``core.llamacpp.offload_plan``:
-    requested layers, free GPU memory, whether a training run holds the card); after loading,
-    ``self.offload`` says what was done (``.note`` for the user).
+    requested layers, free GPU memory, whether a training run holds the card; ``gpus_hidden``
+    when this process was started without GPUs, ``core.llamacpp.NO_GPU_ENV``); after loading,
+    ``self.offload`` says what was done (``.note`` for the user). No layer on the GPU means no
+    GPU device for the model at all (``core.llamacpp.llama_kwargs``).
     """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
@@ -156,7 +158,8 @@ class LocalModel:
             from core.llamacpp import gpu_supported, load_llama, offload_plan
 
             inputs = {"requested": None, "free_bytes": None, "training": False, **self.offload_inputs}
-            self.offload = offload_plan(self.ref.path, gpu_build=gpu_supported(), **inputs)
+            hidden = bool(inputs.pop("gpus_hidden", False))
+            self.offload = offload_plan(self.ref.path, gpu_build=gpu_supported(gpus_hidden=hidden), **inputs)
             self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
                                   n_threads=self.n_threads, n_gpu_layers=self.offload.layers)
 
@@ -273,7 +276,12 @@ class LocalModel:
 
 
 class WorkerModel:
-    """The model in a child process; llama.cpp's output never reaches this process's fds."""
+    """The model in a child process; llama.cpp's output never reaches this process's fds.
+
+    When its plan puts no layer on a GPU (``core.llamacpp.plans_no_gpu``: asked for 0, a
+    training run holds the card, nothing fits) the child starts with ``NO_GPU_ENV``: CUDA shows
+    it no device, so it opens no CUDA context and runs nothing on the card.
+    """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
                  n_threads: int | None = None, offload: dict | None = None) -> None:
@@ -296,12 +304,18 @@ class WorkerModel:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "ab")
+        from core.llamacpp import NO_GPU_ENV, plans_no_gpu
+
         repo = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        offload = dict(self.offload_inputs)
+        if plans_no_gpu(self.ref.path, offload):
+            env.update(NO_GPU_ENV)
+            offload["gpus_hidden"] = True
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
-             json.dumps(self.offload_inputs)],
+             json.dumps(offload)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
@@ -430,23 +444,29 @@ def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_
 
     ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
     model fits in the GPU's free memory and no training run is going (``offload_facts``).
+    The facts are read now: open (and load) one model after the other, so each plan sees the
+    memory the ones before took. A model kept off a GPU that is here runs in a child process
+    without GPUs even when ``in_process`` (in this process llama.cpp would still open a CUDA
+    context on every GPU: ``core.llamacpp.NO_GPU_KWARGS``).
     """
-    from core.llamacpp import threads
+    from core.llamacpp import plans_no_gpu, threads
 
     mref = resolve_model(ws, ref)
-    if in_process:
-        return LocalModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers))
-    # beside the app, which draws each piece as it comes: it keeps a core of its own
-    return WorkerModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=offload_facts(ws, gpu_layers),
-                       n_threads=threads(beside_app=True))
+    facts = offload_facts(ws, gpu_layers)
+    if in_process and not (facts["free_bytes"] is not None and plans_no_gpu(mref.path, facts)):
+        return LocalModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts)
+    # in a child: beside the app, which draws each piece as it comes, with a core fewer; for the CLI with every core
+    return WorkerModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts,
+                       n_threads=None if in_process else threads(beside_app=True))
 
 
 def offload_facts(ws, requested: int | None = None) -> dict:
     """What the GPU offload is decided from, gathered without a CUDA context: nvidia-smi's free
-    memory on the first visible GPU, and whether a training run is active in this workspace."""
+    memory on the first visible GPU, and whether a training run is active in this workspace.
+    Asked layers need no look, except 0: whether a GPU is here to keep the model off."""
     from core.train.vram import gpus
 
-    found = gpus() if requested is None else None
+    found = gpus() if requested in (None, 0) else None
     free = found[0].free if found else None
     training = False
     if free is not None:

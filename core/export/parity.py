@@ -229,7 +229,8 @@ def parity_check(
         if progress:
             progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))
         n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
-        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx)
+        # on the CPU, as the HF side: no GPU device, no batch offloaded to one, beside a training run or not
+        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0)
         try:
             if first:  # template, ids, BOS and EOS are the same in every quant: check once
                 first = False

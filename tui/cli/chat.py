@@ -59,16 +59,22 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
       nastavnik chat demo-q8_0 run-3-q8_0 -p "Что такое эпоха?" --json
       nastavnik chat run-3-q8_0 --system "Отвечай кратко."
     """
-    from core.chat import messages_for, open_model
+    from core.chat import messages_for, open_model, resolve_model
 
     ws = obj.ws
-    opened = [open_model(ws, m, gpu_layers=gpu_layers) for m in models]
-    for m in opened:
-        m.load()
-        if m.offload is not None and m.offload.note:
-            click.echo(f"{m.ref.label}: {m.offload.note}", err=True)
-    store = ws.store()
+    for name in models:  # a wrong name fails before any model loads
+        resolve_model(ws, name)
+    opened = []
+    store = None
     try:
+        # one after the other: each plan reads the GPU's free memory after the models before it loaded
+        for name in models:
+            m = open_model(ws, name, gpu_layers=gpu_layers)
+            opened.append(m)
+            m.load()
+            if m.offload is not None and m.offload.note:
+                click.echo(f"{m.ref.label}: {m.offload.note}", err=True)
+        store = ws.store()
         conv = store.add_conversation([m.ref.key for m in opened], system=system)
         history: dict[str, list[dict]] = {m.ref.key: [] for m in opened}
 
@@ -135,7 +141,8 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
     finally:
         for m in opened:
             m.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _repl_correct(store, answer: dict) -> None:
