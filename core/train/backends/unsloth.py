@@ -66,13 +66,11 @@ def load(config, base_path: str, device) -> Loaded:
         raise UserError(why, hint="use --backend hf (or auto, which falls back to it)")
     from unsloth import FastLanguageModel
 
-    from core.train.device import torch_dtype
-
     model, returned = FastLanguageModel.from_pretrained(
         model_name=base_path,
         max_seq_length=config.max_seq_len,
         load_in_4bit=config.load_in_4bit,
-        dtype=None if config.dtype == "auto" else torch_dtype(config.dtype),  # Unsloth picks bf16 where the device has it
+        dtype=load_dtype(config, device),
         local_files_only=True,
         use_gradient_checkpointing=_checkpointing(device),
     )
@@ -85,6 +83,18 @@ def load(config, base_path: str, device) -> Loaded:
         except ImportError:
             pass
     return Loaded(model, tokenizer, processing_class)
+
+
+def load_dtype(config, device):
+    """The dtype Unsloth loads the weights in: ``--dtype`` when given; on a GPU, Unsloth's own choice
+    (bf16 where the card has it, else fp16); on the CPU float32, as the hf backend computes there.
+    Left to itself on the CPU Unsloth takes bf16 where the processor has AVX512-BF16 or AMX and
+    float32 elsewhere: the same run would learn one thing on one machine and another on the next."""
+    from core.train.device import compute_dtype, torch_dtype
+
+    if config.dtype == "auto" and device.kind == "cuda":
+        return None
+    return torch_dtype(compute_dtype(config.dtype, device))
 
 
 def _checkpointing(device):
