@@ -460,7 +460,7 @@ def published_checks() -> list[dict]:
 
 def preset_from_checkpoint(folder, *, name: str | None = None):
     """A Preset with the architecture numbers of a local checkpoint's config.json, for estimating runs
-    that have no preset (the replicas in bench/gpu_smoke.py, a base added with `models add`)."""
+    that have no preset (the replicas in bench/gpu_check.py, a base added with `models add`)."""
     import json
     from pathlib import Path
 

@@ -1,6 +1,7 @@
 """The whole chain for a BPE family (Llama 3.1) and a SentencePiece one (Gemma 3): a 4-bit run,
 its export — from a pre-quantized base too — parity, and a chat answer without turn markers.
-(Qwen 3, Qwen 3.5 and Gemma 4 run the same chain in bench/gpu_smoke.py --allow-cpu.)"""
+(Qwen 3, Qwen 3.5 and Gemma 4 train and merge in bench/gpu_check.py --allow-cpu; their GGUF path is
+not checked there: the GPU machine it travels to has no llama-cpp-python.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from tests.export.conftest import run_cli
 from tests.train.conftest import sample_pairs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.learning]
 
 TURN_MARKERS = re.compile(r"<\|?(start_of_turn|end_of_turn|im_start|im_end|eot_id|start_header_id|end_header_id)\|?>|<\|turn>|<turn\|>")
 TRAIN = ("--backend", "hf", "--load-in-4bit", "--steps", "8", "--lr", "5e-3", "--batch-size", "2", "--grad-accum", "1",
