@@ -287,6 +287,26 @@ def quiet_stderr(log_file: Path | None) -> Iterator[None]:
             os.close(target)
 
 
+# `make install` is a no-op once the venv is installed, and builds CUDA only where nvcc is found:
+# `make llama-cuda` is the command that (re)builds and installs the CUDA wheel on its own
+CPU_BUILD_NOTE = ("a GPU is here but llama-cpp-python was built without CUDA: answering on the CPU "
+                  "(`make llama-cuda` rebuilds it with CUDA; it needs the CUDA toolkit's nvcc)")
+
+# The Llama() arguments that keep a model off every GPU of a GPU build. n_gpu_layers=0 alone does
+# not (llama.cpp 0.3.36): the device list defaults to every GPU (src/llama.cpp:278-279), the
+# context opens a backend on each (src/llama-context.cpp:334-339), CPU weights go to the GPU's
+# pinned host buffer (src/llama-model.cpp:1093-1101) and op_offload, true by default
+# (llama-context.cpp:3787), sends every batch of 32+ tokens to it (ggml-cuda.cu:5654, 5825). split_mode
+# NONE with main_gpu -1 empties the device list (src/llama.cpp:289-291); op_offload off as well.
+# What stays: the device enumeration before that (src/llama.cpp:237) reads each GPU's free memory
+# (ggml-cuda.cu:5055-5058, cudaSetDevice + cudaMemGetInfo: a CUDA context on every GPU). A child started with
+# NO_GPU_ENV sees no GPU at all, so that is how a model that must not touch the card runs
+# (core.chat.WorkerModel).
+LLAMA_SPLIT_MODE_NONE = 0  # llama_cpp.LLAMA_SPLIT_MODE_NONE
+NO_GPU_KWARGS = {"split_mode": LLAMA_SPLIT_MODE_NONE, "main_gpu": -1, "op_offload": False}
+NO_GPU_ENV = {"CUDA_VISIBLE_DEVICES": ""}
+
+
 @dataclass(frozen=True)
 class Offload:
     """How many layers llama.cpp puts on the GPU (-1: all, 0: none) and what to tell the user about it."""
@@ -309,8 +329,7 @@ def offload_plan(path: Path, *, requested: int | None = None, gpu_build: bool, f
     if free_bytes is None:
         return Offload(0)
     if not gpu_build:
-        return Offload(0, "a GPU is here but llama-cpp-python was built without CUDA: answering on the CPU "
-                          "(`make install` on this box rebuilds it with CUDA)")
+        return Offload(0, CPU_BUILD_NOTE)
     if training:
         return Offload(0, "a training run is using the GPU: answering on the CPU (`nastavnik chat --gpu-layers -1` offloads anyway)")
     size = Path(path).stat().st_size
@@ -327,13 +346,39 @@ def offload_plan(path: Path, *, requested: int | None = None, gpu_build: bool, f
                         f"{fit} of {blocks} layers on the GPU, the rest on the CPU")
 
 
-def gpu_supported() -> bool:
-    """Whether this llama-cpp-python build can offload to a GPU (imports llama_cpp)."""
+def plans_no_gpu(path: Path, facts: dict) -> bool:
+    """Whether ``offload_plan`` gives ``path`` no GPU layer even on a GPU build (asked for 0, no GPU
+    seen, a training run holds the card, or not one layer fits): its process then needs no GPU."""
+    inputs = {"requested": None, "free_bytes": None, "training": False, **facts}
+    inputs.pop("gpus_hidden", None)
+    try:
+        return offload_plan(path, gpu_build=True, **inputs).layers == 0
+    except OSError:  # no file to plan for: the loader says so
+        return True
+
+
+# the backends CUDA_VISIBLE_DEVICES hides the devices of (HIP reads it too)
+_CUDA_BACKENDS = ("CUDA", "ROCm", "MUSA")
+
+
+def gpu_supported(*, gpus_hidden: bool = False) -> bool:
+    """Whether this llama-cpp-python build can offload to a GPU (imports llama_cpp).
+
+    ``gpus_hidden``: in a process started with ``NO_GPU_ENV`` a CUDA build sees no device and
+    ``llama_supports_gpu_offload`` says no; the build is then read from the backends llama.cpp
+    registered (``llama_print_system_info`` lists each, "CUDA : ARCHS = … |", devices or not)."""
     try:
         import llama_cpp
     except ImportError:
         return False
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    if llama_cpp.llama_supports_gpu_offload():
+        return True
+    if not gpus_hidden:
+        return False
+    import re
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return any(name in _CUDA_BACKENDS for name in re.findall(r"([A-Za-z][\w.-]*) : ", info))
 
 
 def threads(*, beside_app: bool = False) -> int:
@@ -355,8 +400,32 @@ def threads(*, beside_app: bool = False) -> int:
     return int(value)
 
 
-def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, **kw):
-    """Open a GGUF with llama-cpp-python; every byte llama.cpp prints goes to ``log_file``."""
+def llama_kwargs(n_gpu_layers: int = 0) -> dict:
+    """The GPU arguments ``llama_cpp.Llama`` gets: no layer on the GPU means no GPU device at all
+    (``NO_GPU_KWARGS``), not just ``n_gpu_layers=0``."""
+    return {"n_gpu_layers": n_gpu_layers, **(NO_GPU_KWARGS if n_gpu_layers == 0 else {})}
+
+
+# Intel AMX (Sapphire Rapids and later Xeons): llama.cpp 0.3.36's AMX kernels crash at the first token
+# of a Q8_0 model (SIGSEGV in ggml_backend_amx_mul_mat; measured 2026-12-07 on a Xeon with AMX-INT8,
+# where F16 and a build without AMX answer; llama.cpp #20824 is the same crash, #16315 wrong Q4_0
+# results). `make` builds llama-cpp-python without AMX (Makefile: llama-cpu); a build with it is
+# refused before it can take the app or the CLI down.
+AMX_BUILD = "AMX_INT8 = 1"
+
+
+def check_build(system_info: str) -> None:
+    """Refuse a llama.cpp build that would crash here (``llama_print_system_info``'s text)."""
+    if AMX_BUILD in system_info:
+        raise UserError(
+            "this llama-cpp-python was built with Intel AMX kernels, which crash on quantized models (llama.cpp #20824)",
+            hint="rebuild it without them: `make llama-cpu` (`make llama-cuda` on a GPU box)",
+        )
+
+
+def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, n_gpu_layers: int = 0, **kw):
+    """Open a GGUF with llama-cpp-python; every byte llama.cpp prints goes to ``log_file``.
+    ``n_gpu_layers`` 0 (the default) keeps the model off every GPU (``llama_kwargs``)."""
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -367,12 +436,13 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models")
+    check_build(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
     with quiet_stderr(log_file):
         try:
             n = kw.pop("n_threads", None) or threads()
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
-                n_threads=n, n_threads_batch=kw.pop("n_threads_batch", None) or n, **kw,
+                n_threads=n, n_threads_batch=kw.pop("n_threads_batch", None) or n, **llama_kwargs(n_gpu_layers), **kw,
             )
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc
