@@ -1,7 +1,8 @@
 """A tiny Llama-architecture model the project builds itself, for tests and first runs.
 
 Nothing is downloaded: a SentencePiece BPE tokenizer is trained on the sample Russian
-pairs, a small Llama (hidden 256, so K-quants work) is initialised at random and briefly
+pairs, a small Llama (hidden 256, so K-quants work; 16 heads, so a run can tell the questions
+apart by one word) is initialised at random and briefly
 trained on the pairs' questions (never their answers) rendered with the Gemma-style chat
 template, so it writes Russian words rather than noise but knows none of the answers: what a
 run teaches it shows. Deterministic for a given seed and corpus.
@@ -36,7 +37,12 @@ PAD, UNK, BOS, EOS, SOT, EOT = range(6)
 VOCAB_SIZE = 3000
 HIDDEN = 256  # K-quants need rows that are multiples of 256
 LAYERS = 2
-HEADS = 4
+# 16 heads of 16 dimensions: a run must route each question to its answer from one word («Что
+# такое эпоха?» among 50 «Что такое …?» questions), and with 4 heads of 64 it did so only at the
+# edge — 32 to 40 of the 50 learnt, the rest collapsing into one frequent answer, so whether a
+# correction was learnt changed with the seed and the CPU. 16 heads learn 44–47 of 50 at the same
+# cost (docs/numerics.md).
+HEADS = 16
 INTERMEDIATE = 512
 MAX_LEN = 512
 DEFAULT_STEPS = 400

@@ -6,9 +6,10 @@ greedy answers to the train questions score chrF ≈ 3 against the references. T
 the base one train question in Chat, corrects its answer (replacing that pair's answer, as the
 app offers, and approving it), and runs one default demo run (36 epochs, batches of 8 grouped
 by length, LoRA with the embeddings and the output head trained in full): the exported GGUF
-answers the train split with chrF ≥ 40 and the corrected question with chrF ≥ 60 against the
-correction — the summary means `nastavnik eval` prints. Measured: 76.3 on the train split,
-100 on the correction (README, "The demo shows the loop working").
+answers the train split with chrF ≥ 85 and the corrected question with chrF ≥ 90 against the
+correction — the summary means `nastavnik eval` prints. Measured on every CPU kernel path
+(default, avx2, avx512), at one and two threads, with three seeds: 98.0–99.7 on the train split,
+100 on the correction (docs/numerics.md); the 4-head base this replaced gave 43–87 and 7–100.
 
 One run serves both numbers (the suite's time budget): the base stands in for the model the
 user corrects, which changes nothing the run sees — the corrected pair and the others. The
@@ -23,7 +24,7 @@ import pytest
 
 from tests.export.conftest import run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_learns"), pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_learns"), pytest.mark.timeout(1800), pytest.mark.learning]
 
 def _eval(home, *models: str, split: str = "train") -> dict:
     code, out, err = run_cli(home, "eval", *models, "--split", split, "--json")
@@ -96,7 +97,7 @@ def test_the_default_demo_run_learns_the_train_split_its_base_never_saw(taught, 
     scores = {s["model"]: s["chrf"] for s in report["summaries"]}
     assert all(s["pairs"] > 150 for s in report["summaries"]), report["summaries"]
     assert scores["demo-q8_0"] < 10, scores  # the base does not know the answers
-    assert scores["run-1-q8_0"] >= 40, scores  # the run taught them
+    assert scores["run-1-q8_0"] >= 85, scores  # the run taught them, nearly word for word
 
 
 def test_a_correction_made_in_chat_is_learnt_by_the_next_default_run(taught):
@@ -110,4 +111,4 @@ def test_a_correction_made_in_chat_is_learnt_by_the_next_default_run(taught):
     assert [row["question"] for row in report["rows"]] == [CORRECTED_QUESTION], report["rows"]
     scores = {s["model"]: s["chrf"] for s in report["summaries"]}
     assert scores["demo-q8_0"] < 20, (scores, taught["base_answer"])  # the base did not know it
-    assert scores["run-1-q8_0"] >= 60, (scores, report["rows"])  # the run learnt the correction
+    assert scores["run-1-q8_0"] >= 90, (scores, report["rows"])  # the run learnt the correction
