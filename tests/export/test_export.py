@@ -12,7 +12,7 @@ import pytest
 
 from tests.export.conftest import run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export"), pytest.mark.learning]
 
 
 def test_export_writes_registers_and_checks_parity(exported):

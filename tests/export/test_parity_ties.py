@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.learning
+
 
 def test_a_split_at_a_near_tie_is_no_warning_but_is_said(demo_model):
     import torch

@@ -25,6 +25,7 @@ BIN = Path(sys.executable).parent / "nastavnik"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.learning,
     pytest.mark.xdist_group("export"),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
     pytest.mark.skipif(not BIN.exists(), reason=f"{BIN} is not installed (make install)"),

@@ -134,6 +134,7 @@ def test_models_add_and_list(cli, demo_model):
 
 
 @pytest.mark.xdist_group("demo_model")
+@pytest.mark.learning
 def test_packed_rows_give_the_same_loss_as_padded_rows(demo_model):
     """Packing must not let an example see the one packed before it (the pipeline's model
     has no KV cache, so transformers builds a block-diagonal mask from the position ids)."""

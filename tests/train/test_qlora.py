@@ -10,7 +10,7 @@ import pytest
 
 from tests.train.conftest import sample_pairs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.learning]
 
 QUICK = ("--steps", "12", "--lr", "5e-3", "--batch-size", "2", "--grad-accum", "1", "--max-seq-len", "96",
          "--save-steps", "100", "--lora-r", "8", "--lora-alpha", "16")

@@ -23,6 +23,7 @@ VOCAB_FAMILY = {"llama3.1": "llama-bpe", "qwen3": "qwen2", "gemma4": "gemma-4", 
 CHARS_PER_TOKEN = {"llama3.1": (2.4, 3.4), "qwen3": (2.4, 3.4), "qwen3.5": (2.4, 3.4), "gemma4": (2.4, 5.0)}
 
 
+@pytest.mark.learning
 @pytest.mark.parametrize("arch", list(ARCHES))
 def test_a_replica_is_its_family_with_the_real_tokenizer_and_template(replica, arch):
     import torch
