@@ -419,6 +419,14 @@ def _show(home: Path, run_id: int, env: dict) -> dict:
     return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else {}
 
 
+def train(home: Path, run_id: int, args: list[str], *, env: dict, figures: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    """``nastavnik train ARGS`` timed into ``figures["train_s"]``; the command and ``runs show`` of the run."""
+    t0 = time.monotonic()
+    r = nastavnik(home, "train", *args, env=env)
+    figures["train_s"] = round(time.monotonic() - t0, 1)
+    return r, _show(home, run_id, env)
+
+
 def record_corrections(home: Path, base_name: str, env: dict) -> str | None:
     """Four chat answers of the base, each corrected with ``nastavnik correct --approve``; a problem or None."""
     from core.workspace import Workspace
@@ -452,11 +460,8 @@ def check_pair(family: str, backend: str, folder: Path, *, work: Path, steps: in
                 checks.fail("setup", f"{' '.join(args[:2])}: {(r.stderr or r.stdout).strip()[-400:]}")
                 return results
         log(f"{family}/{backend}: training {steps} steps")
-        t0 = time.monotonic()
-        r = nastavnik(home, "train", "--backend", backend, "--base", name, "--load-in-4bit", "--steps", str(steps), "--seed", "0",
-                      "--lr", SFT_LR, "--save-steps", "1000", *SHAPE, env=env)
-        sft["train_s"] = round(time.monotonic() - t0, 1)
-        show = _show(home, 1, env)
+        r, show = train(home, 1, ["--backend", backend, "--base", name, "--load-in-4bit", "--steps", str(steps), "--seed", "0",
+                                  "--lr", SFT_LR, "--save-steps", "1000", *SHAPE], env=env, figures=sft)
         if r.returncode and not show:
             checks.fail("run_done", f"train: {(r.stderr or r.stdout).strip()[-600:]}")
             return results
@@ -498,10 +503,7 @@ def check_dpo(family: str, backend: str, home: Path, name: str, *, steps: int, f
             checks.fail("corrections", problem)
             return dpo
         log(f"{family}/{backend}: DPO {steps} steps from run 1")
-        t0 = time.monotonic()
-        r = nastavnik(home, "train", "--method", "dpo", "--from-run", "1", "--steps", str(steps), "--lr", DPO_LR, env=env)
-        dpo["train_s"] = round(time.monotonic() - t0, 1)
-        show = _show(home, 2, env)
+        r, show = train(home, 2, ["--method", "dpo", "--from-run", "1", "--steps", str(steps), "--lr", DPO_LR], env=env, figures=dpo)
         if r.returncode and not show:
             checks.fail("run_done", f"train --method dpo: {(r.stderr or r.stdout).strip()[-600:]}")
             return dpo

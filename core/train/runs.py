@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -208,19 +207,16 @@ def gpu_bf16(num_gpus: int = 1) -> bool | None:
     Those are the first ``num_gpus`` visible ones, as ``worker_env`` pins them and the VRAM check
     reads them: on a box with a T4 beside an A100 the answer is the training card's.
     """
-    import shutil
-
+    from core.train.device import nvidia_smi
     from core.train.vram import visible_rows
 
-    smi = shutil.which("nvidia-smi")
-    if not smi:
+    out = nvidia_smi("--query-gpu=index,uuid,compute_cap", "--format=csv,noheader")
+    if out is None:
         return None
     try:
-        out = subprocess.run([smi, "--query-gpu=index,uuid,compute_cap", "--format=csv,noheader"], capture_output=True, text=True,
-                             timeout=15)
-        rows = [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+        rows = [[c.strip() for c in line.split(",")] for line in out.splitlines() if line.strip()]
         caps = [float(row[2]) for row in visible_rows([(int(r[0]), r[1], r[2]) for r in rows if len(r) == 3])[:num_gpus]]
-    except (OSError, subprocess.SubprocessError, ValueError):
+    except ValueError:
         return None
     return all(c >= 8.0 for c in caps) if caps else None
 

@@ -62,8 +62,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 from core.errors import UserError
@@ -339,17 +337,13 @@ def gpus(*, timeout: float = 15.0) -> list[Gpu] | None:
     None when there is no NVIDIA driver (no ``nvidia-smi``, or it fails): a CPU machine. The order
     and selection follow ``CUDA_VISIBLE_DEVICES`` (indices or UUIDs) when it is set.
     """
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None
-    try:
-        proc = subprocess.run([exe, *QUERY], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
+    from core.train.device import nvidia_smi
+
+    out = nvidia_smi(*QUERY, timeout=timeout)
+    if out is None:
         return None
     rows = []
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         cells = [c.strip() for c in line.split(",")]
         if len(cells) < 5:
             continue

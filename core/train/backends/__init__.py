@@ -33,18 +33,10 @@ class Loaded:
 
 
 def cuda_available() -> bool:
-    """A CUDA device here, without creating a CUDA context (nvidia-smi, else torch's device count)."""
-    import shutil
-    import subprocess
+    """An NVIDIA GPU here, without creating a CUDA context (``nvidia-smi -L`` lists one)."""
+    from core.train.device import nvidia_smi
 
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=15)
-            return out.returncode == 0 and "GPU" in out.stdout
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return False
+    return "GPU" in (nvidia_smi("-L") or "")
 
 
 def unsloth_installed() -> bool:
