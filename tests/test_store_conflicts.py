@@ -90,6 +90,25 @@ def test_without_expected_the_last_writer_wins_as_before(store, other):
         store.update_pair(99, answer="x")
 
 
+def test_two_changes_in_one_millisecond_still_move_the_stamp(store, other, monkeypatch):
+    """The stamp has millisecond resolution; changes closer together than that must not leave it
+    where it was, or a caller holding the old stamp would overwrite the second change unawares."""
+    import core.store.pairs as pairs
+
+    p = store.add_pair("Вопрос?", "Ответ.")
+    frozen = store.get_pair(p.id).updated
+    monkeypatch.setattr(pairs, "now", lambda: frozen)  # every write in the same millisecond
+    other.set_status([p.id], "approved")
+    after_status = store.get_pair(p.id).updated
+    other.update_pair(p.id, answer="Их ответ.")
+    after_edit = store.get_pair(p.id).updated
+    assert frozen < after_status < after_edit
+    for seen in (frozen, after_status):
+        with pytest.raises(PairChanged):
+            store.update_pair(p.id, answer="Мой ответ.", expected=seen)
+    assert store.update_pair(p.id, answer="Мой ответ.", expected=after_edit).answer == "Мой ответ."
+
+
 def test_expected_updated_stamp_refuses_any_change_since(store, other):
     p = store.add_pair("Вопрос?", "Ответ.")
     seen = store.get_pair(p.id).updated

@@ -471,3 +471,22 @@ def m043_preference_metrics(db: "sqlite_utils.Database") -> None:
     chosen answer is rewarded more (accuracy). Empty for SFT runs."""
     for column in ("reward_chosen", "reward_rejected", "margin", "accuracy"):
         db["run_metrics"].add_column(column, float)
+
+
+# ---------------------------------------------------------------------------- conflict stamps
+
+
+@migration
+def m044_pair_stamps_move_forward(db: "sqlite_utils.Database") -> None:
+    """Every change to a pair moves its ``updated`` stamp forward, also two changes within one
+    millisecond (the stamp's resolution): an editor or a script that saw a stamp is told of any
+    change since (``PairChanged``), where an equal stamp let a second change through. A write that
+    would leave the stamp where it was, or move it back, sets it one millisecond past the old one."""
+    db.execute(
+        """CREATE TRIGGER IF NOT EXISTS pairs_updated_moves_forward
+        AFTER UPDATE OF updated ON pairs FOR EACH ROW WHEN NEW.updated <= OLD.updated
+        BEGIN
+            UPDATE pairs SET updated = strftime('%Y-%m-%dT%H:%M:%f', OLD.updated, '+0.001 seconds') || '+00:00'
+            WHERE id = NEW.id;
+        END"""
+    )

@@ -177,9 +177,12 @@ def nvidia_smi(*args: str, timeout: float = 15.0) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+DRIVER_QUERY = ("--query-gpu=driver_version", "--format=csv,noheader")
+
+
 def driver_version() -> str | None:
     """The NVIDIA driver's version (``nvidia-smi --query-gpu=driver_version``), or None."""
-    out = nvidia_smi("--query-gpu=driver_version", "--format=csv,noheader")
+    out = nvidia_smi(*DRIVER_QUERY)
     lines = [line.strip() for line in (out or "").splitlines() if line.strip()]
     return lines[0] if lines else None
 
@@ -221,7 +224,7 @@ def check_gpu_usable() -> None:
         raise UserError(f"nvidia-smi shows {card}, but PyTorch {torch.__version__} (built for CUDA {built}) cannot use it: "
                         f"driver {driver} is older than CUDA {built} needs ({need} or newer)",
                         hint=f"update the NVIDIA driver to {need} or newer, or install a PyTorch built for an older CUDA that this "
-                             f"driver runs (CUDA 12: driver 525 or newer; pytorch.org/get-started/locally gives the pip --index-url)")
+                             f"driver runs (CUDA 12: driver 525 or newer; pytorch.org/get-started/locally gives the pip command for each)")
     raise UserError(f"nvidia-smi shows {card} (driver {driver}), but PyTorch {torch.__version__} (built for CUDA {built}) "
                     "cannot use it (torch.cuda.is_available() is False)",
                     hint="check that `nvidia-smi` lists no error, that the driver modules match it (a reboot after a driver "

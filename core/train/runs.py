@@ -201,6 +201,9 @@ def check_precision(config: TrainConfig) -> None:
     check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16(config.num_gpus) if cuda else None)
 
 
+CAPS_QUERY = ("--query-gpu=index,uuid,compute_cap", "--format=csv,noheader")
+
+
 def gpu_bf16(num_gpus: int = 1) -> bool | None:
     """Whether the GPUs a run trains on have bfloat16 (compute capability >= 8.0); None when unknown.
 
@@ -210,7 +213,7 @@ def gpu_bf16(num_gpus: int = 1) -> bool | None:
     from core.train.device import nvidia_smi
     from core.train.vram import visible_rows
 
-    out = nvidia_smi("--query-gpu=index,uuid,compute_cap", "--format=csv,noheader")
+    out = nvidia_smi(*CAPS_QUERY)
     if out is None:
         return None
     try:
