@@ -59,6 +59,53 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+# ---------------------------------------------------------------------------- table shapes shared by migrations
+# Migrations call these, so what they build is frozen like the migrations themselves: change one
+# only by adding a new helper for a new migration.
+
+
+def _revisions_table(db: "sqlite_utils.Database", table: str, subject: str, columns: tuple[str, ...]) -> None:
+    """A subject's revision history: one row per change of one ``<subject>_id`` under one action.
+
+    ``existed`` is 0 where the subject did not exist before the action; ``columns`` (text) are
+    the subject's fields as they were, then its ``deleted`` stamp.
+    """
+    key = f"{subject}_id"
+    db[table].create(
+        {"id": int, key: int, "action_id": int, "existed": int, **dict.fromkeys(columns, str), "deleted": str, "created": str},
+        pk="id",
+        foreign_keys=[(key, subject + "s", "id")],
+    )
+    db[table].create_index([key])
+
+
+def _jobs_table(
+    db: "sqlite_utils.Database", table: str, request: dict, progress: dict, *, required: str, defaults: dict
+) -> None:
+    """A background job's row: what was asked (``request``), the worker's pid and heartbeat, how
+    far it got (``progress``), and how it ended. ``status`` is queued|running|done|failed|
+    cancelled|interrupted for every kind of job."""
+    db[table].create(
+        {
+            "id": int,
+            "status": str,
+            **request,
+            "pid": int,
+            "heartbeat": str,
+            **progress,
+            "error": str,
+            "cancel_requested": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+        },
+        pk="id",
+        not_null={"status", required, "created"},
+        defaults={"status": "queued", **defaults, "cancel_requested": 0},
+    )
+    db[table].create_index(["status"])
+
+
 # ---------------------------------------------------------------------------- pairs
 
 
@@ -87,26 +134,8 @@ def m001_pairs(db: "sqlite_utils.Database") -> None:
         {"pair_id": int, "tag": str}, pk=("pair_id", "tag"), foreign_keys=[("pair_id", "pairs", "id")]
     )
     db["pair_tags"].create_index(["tag"])
-    db["revisions"].create(
-        {
-            "id": int,
-            "pair_id": int,
-            "action_id": int,
-            "existed": int,  # 0: the pair did not exist before this action
-            "question": str,
-            "answer": str,
-            "system": str,
-            "context": str,
-            "tags": str,  # JSON list
-            "status": str,
-            "split": str,
-            "deleted": str,
-            "created": str,
-        },
-        pk="id",
-        foreign_keys=[("pair_id", "pairs", "id")],
-    )
-    db["revisions"].create_index(["pair_id"])
+    # tags: a JSON list
+    _revisions_table(db, "revisions", "pair", ("question", "answer", "system", "context", "tags", "status", "split"))
     db["pairs"].create_index(["updated"])
     db["pairs"].create_index(["status"])
     db["pairs"].create_index(["split"])
@@ -249,10 +278,10 @@ def m020_runs_models(db: "sqlite_utils.Database") -> None:
     a running worker from one that died (``interrupted``). Models are bases, adapters,
     merged checkpoints and GGUF files alike, told apart by ``kind``.
     """
-    db["runs"].create(
+    _jobs_table(
+        db,
+        "runs",
         {
-            "id": int,
-            "status": str,  # queued|running|done|failed|cancelled|interrupted
             "base": str,
             "preset": str,
             "backend": str,
@@ -261,25 +290,11 @@ def m020_runs_models(db: "sqlite_utils.Database") -> None:
             "train_pairs": int,
             "eval_pairs": int,
             "run_dir": str,
-            "pid": int,
-            "heartbeat": str,
-            "step": int,
-            "max_steps": int,
-            "epoch": float,
-            "loss": float,
-            "eval_loss": float,
-            "adapter_path": str,
-            "error": str,
-            "cancel_requested": int,
-            "created": str,
-            "started": str,
-            "finished": str,
         },
-        pk="id",
-        not_null={"status", "base", "created"},
-        defaults={"status": "queued", "step": 0, "cancel_requested": 0},
+        {"step": int, "max_steps": int, "epoch": float, "loss": float, "eval_loss": float, "adapter_path": str},
+        required="base",
+        defaults={"step": 0},
     )
-    db["runs"].create_index(["status"])
     db["run_metrics"].create(
         {
             "run_id": int,
@@ -347,18 +362,18 @@ def m040_export_jobs(db: "sqlite_utils.Database") -> None:
     the one it publishes to, so whoever finds the worker dead can remove what it left.
     ``result`` is the export report (JSON, with the parity check) once it is done.
     """
-    db["export_jobs"].create(
+    _jobs_table(
+        db,
+        "export_jobs",
         {
-            "id": int,
-            "status": str,  # queued|running|done|failed|cancelled|interrupted, as runs
             "source": str,  # what was asked for: a run id, a model name or a folder
             "run_id": int,
             "name": str,
             "quants": str,  # JSON list
             "parity": int,
             "system": str,
-            "pid": int,
-            "heartbeat": str,
+        },
+        {
             "stage": str,
             "done": int,
             "total": int,
@@ -368,17 +383,10 @@ def m040_export_jobs(db: "sqlite_utils.Database") -> None:
             "folder": str,
             "log_path": str,
             "result": str,  # JSON of ExportResult.to_dict()
-            "error": str,
-            "cancel_requested": int,
-            "created": str,
-            "started": str,
-            "finished": str,
         },
-        pk="id",
-        not_null={"status", "source", "created"},
-        defaults={"status": "queued", "done": 0, "total": 0, "parity": 1, "cancel_requested": 0},
+        required="source",
+        defaults={"done": 0, "total": 0, "parity": 1},
     )
-    db["export_jobs"].create_index(["status"])
 
 
 
@@ -431,24 +439,7 @@ def m042_preferences_and_drafts(db: "sqlite_utils.Database") -> None:
     db["preferences"].create_index(["deleted", "id"], index_name="idx_preferences_live")
     db["preferences"].create_index(["dup_key"])
     db["preferences"].create_index(["batch_id"])
-    db["preference_revisions"].create(
-        {
-            "id": int,
-            "preference_id": int,
-            "action_id": int,
-            "existed": int,  # 0: the preference did not exist before this action
-            "prompt": str,
-            "system": str,
-            "context": str,
-            "chosen": str,
-            "rejected": str,
-            "deleted": str,
-            "created": str,
-        },
-        pk="id",
-        foreign_keys=[("preference_id", "preferences", "id")],
-    )
-    db["preference_revisions"].create_index(["preference_id"])
+    _revisions_table(db, "preference_revisions", "preference", ("prompt", "system", "context", "chosen", "rejected"))
     db["preference_revisions"].create_index(["action_id"])
     db["pair_drafts"].create(
         {"id": int, "pair_id": int, "teacher": str, "draft": str, "action_id": int, "created": str},
