@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypedDict, Unpack
 
 from core.errors import UserError
 from core.store.base import now
@@ -17,6 +17,17 @@ SPLITS = ("train", "eval")
 ORDERABLE = {"id", "updated", "created", "status", "split", "question", "answer"}
 _UNSET: Any = object()
 _CHUNK = 900  # stays under SQLite's limit on bound parameters
+
+
+class PairFields(TypedDict, total=False):
+    """A pair's fields besides its question and answer, as ``prepare_row`` and ``add_pair`` take them."""
+
+    system: str | None
+    context: list[dict] | None
+    tags: Iterable[str]
+    status: str
+    split: str
+    source: str | None
 
 
 @dataclass
@@ -617,18 +628,9 @@ class PairsMixin:
         row["_dkey"], row["_qkey"] = dedup_keys(row["question"], row["answer"])
         return row
 
-    def add_pair(
-        self,
-        question: str,
-        answer: str,
-        system: str | None = None,
-        context: list[dict] | None = None,
-        tags: Iterable[str] = (),
-        status: str = "draft",
-        split: str = "train",
-        source: str | None = None,
-    ) -> Pair:
-        row = self.prepare_row(question, answer, system, context, tags, status, split, source)
+    def add_pair(self, question: str, answer: str, **fields: Unpack[PairFields]) -> Pair:
+        """Add one pair (its other fields as ``prepare_row`` takes them) as one undoable action."""
+        row = self.prepare_row(question, answer, **fields)
         with self.transaction():
             (pid,) = self._insert_pair_rows([row], batch_id=None, stamp=now())
             action = self._action("add", f"add pair {pid}")
