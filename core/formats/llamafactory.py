@@ -4,6 +4,7 @@ in ``alpaca`` or ``sharegpt`` layout, with optional column and role-name mapping
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def looks_like_dataset_info(data) -> bool:
     )
 
 
-def load(path: Path) -> list[Entry]:
+def specs(path: Path, *, hint: str) -> Iterator[tuple[str, str, dict]]:
+    """(name, label for messages, spec) of each entry of a ``dataset_info.json``, each naming a local
+    file; a UserError where the file is no dataset_info.json (``hint`` says what to do instead)."""
     where = path.name
     try:
         data = json.loads(path.read_text("utf-8-sig"))
@@ -40,12 +43,7 @@ def load(path: Path) -> list[Entry]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if not looks_like_dataset_info(data):
-        raise UserError(
-            f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)",
-            hint="give the data file itself, or force a format with --format",
-        )
-    base = path.parent
-    entries = []
+        raise UserError(f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)", hint=hint)
     for name, spec in data.items():
         label = f"{where}: entry {name!r}"
         if "file_name" not in spec:
@@ -54,6 +52,28 @@ def load(path: Path) -> list[Entry]:
                 f"{label} " + (f"points elsewhere ({', '.join(remote)}); nastavnik reads local files only" if remote else "has no file_name"),
                 hint="download the data, set file_name to the local file, or remove the entry",
             )
+        yield name, label, spec
+
+
+def entry_files(path: Path, label: str, spec: dict, *, kinds: str) -> list[Path]:
+    """The data files an entry names: its file, or those of its folder (``kinds`` names them for the
+    hint), relative to the ``dataset_info.json`` at ``path``."""
+    target = (path.parent / spec["file_name"]).resolve()
+    if target.is_file():
+        return [target]
+    if not target.is_dir():
+        raise UserError(
+            f"{label}: file {spec['file_name']!r} not found next to {path.name}", hint="file_name is relative to dataset_info.json's folder"
+        )
+    files = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in FILE_EXTS)
+    if not files:
+        raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint=f"put {kinds} files there")
+    return files
+
+
+def load(path: Path) -> list[Entry]:
+    entries = []
+    for name, label, spec in specs(path, hint="give the data file itself, or force a format with --format"):
         if spec.get("ranking"):
             raise UserError(f"{label} is a ranking (preference) dataset",
                             hint="import it with `nastavnik prefs import`, or remove the entry to import the pairs")
@@ -84,16 +104,6 @@ def load(path: Path) -> list[Entry]:
             )
         else:
             raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
-        target = (base / spec["file_name"]).resolve()
-        if target.is_dir():
-            files = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in FILE_EXTS)
-            if not files:
-                raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint="put .json/.jsonl/.csv/.parquet files there")
-        elif target.is_file():
-            files = [target]
-        else:
-            raise UserError(
-                f"{label}: file {spec['file_name']!r} not found next to {where}", hint="file_name is relative to dataset_info.json's folder"
-            )
+        files = entry_files(path, label, spec, kinds=".json/.jsonl/.csv/.parquet")
         entries.append(Entry(name, files, formatting, shape))
     return entries

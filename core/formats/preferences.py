@@ -232,24 +232,10 @@ class PrefSource:
 
 
 def _lf_sources(info: Path) -> list[PrefSource]:
-    from core.formats.llamafactory import FILE_EXTS, looks_like_dataset_info
+    from core.formats.llamafactory import entry_files, specs
 
-    where = info.name
-    try:
-        data = json.loads(info.read_text("utf-8-sig"))
-    except ValueError as exc:
-        raise UserError(f"{where}: invalid JSON ({exc})", hint="fix the file") from None
-    except OSError as exc:
-        raise UserError(f"{info}: cannot read it ({exc.strerror or exc})") from None
-    if not looks_like_dataset_info(data):
-        raise UserError(f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)",
-                        hint="give the data file itself")
     out = []
-    for name, spec in data.items():
-        label = f"{where}: entry {name!r}"
-        if "file_name" not in spec:
-            raise UserError(f"{label} points elsewhere; nastavnik reads local files only",
-                            hint="download the data, set file_name to the local file, or remove the entry")
+    for _name, label, spec in specs(info, hint="give the data file itself"):
         if not spec.get("ranking"):
             raise UserError(f"{label} is not a preference dataset (no \"ranking\": true)",
                             hint="import question–answer data with `nastavnik pairs import`, or remove the entry")
@@ -260,16 +246,7 @@ def _lf_sources(info: Path) -> list[PrefSource]:
             shape = SharegptRanking(spec.get("columns"), spec.get("tags"))
         else:
             raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
-        target = (info.parent / spec["file_name"]).resolve()
-        if target.is_dir():
-            files = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in FILE_EXTS)
-        elif target.is_file():
-            files = [target]
-        else:
-            raise UserError(f"{label}: file {spec['file_name']!r} not found next to {where}",
-                            hint="file_name is relative to dataset_info.json's folder")
-        if not files:
-            raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint="put .json or .jsonl files there")
+        files = entry_files(info, label, spec, kinds=".json or .jsonl")
         out += [PrefSource(f, f.name, shape, f"llamafactory:{formatting}") for f in files]
     return out
 
