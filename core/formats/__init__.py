@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 from core.errors import UserError
 from core.formats.base import BadRecord, FormatInfo, Location, Record
-from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, map_columns, shape_named
+from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, map_columns, read_objects, shape_named
 
 FORMATS: tuple[FormatInfo, ...] = (
     FormatInfo(
@@ -245,17 +245,12 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
         for part in plan.parts:
             yield from read(part)
         return
-    shape = plan.shape_fn or (shape_named(plan.shape) if plan.shape else None)
-    if plan.container == "csv" and shape is None:
-        shape = Flat()
-    objects = iter(_objects(plan))
-    for loc, obj in objects:  # the first record settles the shape
-        if obj.__class__ is BadRecord:
-            yield loc, obj
-            continue
-        if not isinstance(obj, dict):
-            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
-            continue
+    given = plan.shape_fn or (shape_named(plan.shape) if plan.shape else None)
+    if plan.container == "csv" and given is None:
+        given = Flat()
+
+    def settle(loc: Location, obj: dict) -> Shape:
+        shape = given
         if shape is None:
             kind = guess_shape(obj)
             if kind is None:
@@ -271,28 +266,9 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
                 shape.resolve(tuple(obj), table=True)
             except Bad as exc:
                 raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format") from None
-        try:
-            for rec in shape(obj):
-                yield loc, rec
-        except Bad as exc:
-            yield loc, BadRecord(loc, exc.reason, exc.field, obj)
-        break
-    for loc, obj in objects:
-        if obj.__class__ is dict or (obj.__class__ is not BadRecord and isinstance(obj, dict)):
-            try:
-                records = shape(obj)
-            except Bad as exc:
-                yield loc, BadRecord(loc, exc.reason, exc.field, obj)
-                continue
-            if len(records) == 1:
-                yield loc, records[0]
-            else:
-                for rec in records:
-                    yield loc, rec
-        elif obj.__class__ is BadRecord:
-            yield loc, obj
-        else:
-            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
+        return shape
+
+    yield from read_objects(_objects(plan), settle)
 
 
 def read_file(path: str | os.PathLike, fmt: str | None = None, encoding: str | None = None) -> Iterator[tuple[Location, Record | BadRecord]]:

@@ -26,11 +26,11 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from core.errors import UserError
 from core.formats.base import BadRecord, Location
-from core.formats.records import DEFAULT_ROLES, Bad, system_of, text_of
+from core.formats.records import DEFAULT_ROLES, Bad, kind_of, read_objects, role_of, system_of, text_of, turn_keys
 
 PREF_FORMATS = ("trl", "llamafactory")
 LF_DATA_FILE = "preferences.json"
@@ -48,10 +48,6 @@ class PrefRecord:
     context: list[dict] = field(default_factory=list)
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(type(value), type(value).__name__)
-
-
 def _need(value: str, where: str, what: str) -> str:
     if not value or not value.strip():
         raise Bad(where, f"the {what} is empty — write one or remove the record")
@@ -65,19 +61,12 @@ def _turns(value: Any, where: str, *, role_key: str | None = None, content_key: 
            roles: dict[str, str] | None = None) -> list[dict]:
     """A list of messages as [{"role", "content"}] with roles user/assistant/system."""
     if not isinstance(value, list):
-        raise Bad(where, f"expected a list of messages, found {_kind(value)}")
+        raise Bad(where, f"expected a list of messages, found {kind_of(value)}")
     roles = roles or DEFAULT_ROLES
     out = []
     for i, turn in enumerate(value):
-        if not isinstance(turn, dict):
-            raise Bad(f"{where}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
-        rk = role_key or ("role" if "role" in turn else "from")
-        ck = content_key or ("content" if "content" in turn else "value")
-        raw = turn.get(rk)
-        role = roles.get(str(raw).strip().lower()) if isinstance(raw, str) else None
-        if role is None:
-            raise Bad(f"{where}[{i}].{rk}", "missing — each message needs a role" if raw is None
-                      else f"role {raw!r} is not supported — use system, user or assistant")
+        rk, ck = turn_keys(turn, f"{where}[{i}]", role_key, content_key)
+        role = role_of(turn.get(rk), roles, f"{where}[{i}].{rk}")
         out.append({"role": role, "content": text_of(turn.get(ck), f"{where}[{i}].{ck}")})
     return out
 
@@ -167,7 +156,7 @@ class AlpacaRanking:
         history = obj.get(self.history)
         if history:
             if not isinstance(history, list):
-                raise Bad(self.history, f"expected a list of [question, answer] pairs, found {_kind(history)}")
+                raise Bad(self.history, f"expected a list of [question, answer] pairs, found {kind_of(history)}")
             for i, item in enumerate(history):
                 if not isinstance(item, (list, tuple)) or len(item) != 2:
                     raise Bad(f"{self.history}[{i}]", "expected a [question, answer] pair")
@@ -281,26 +270,18 @@ def _objects(src: PrefSource, encoding: str | None) -> Iterator[tuple[Location, 
 
 def read(src: PrefSource, encoding: str | None = None) -> Iterator[tuple[Location, PrefRecord | BadRecord]]:
     """Every record of ``src``, or a BadRecord saying what is wrong where."""
-    shape = src.shape
-    for loc, obj in _objects(src, encoding):
-        if obj.__class__ is BadRecord:
-            yield loc, obj
-            continue
-        if not isinstance(obj, dict):
-            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {_kind(obj)}", None, obj)
-            continue
+
+    def settle(loc: Location, obj: dict) -> Callable[[dict], list[PrefRecord]]:
+        shape = guess(obj) if src.shape is None else src.shape
         if shape is None:
-            shape = guess(obj)
-            if shape is None:
-                raise UserError(
-                    f"{loc}: not a preference record (keys: {', '.join(map(str, obj)) or 'none'})",
-                    hint="a preference has \"chosen\" and \"rejected\" (and \"prompt\", \"instruction\" or "
-                    "\"conversations\"); question–answer data goes to `nastavnik pairs import`",
-                )
-        try:
-            yield loc, shape(obj)
-        except Bad as exc:
-            yield loc, BadRecord(loc, exc.reason, exc.field, obj)
+            raise UserError(
+                f"{loc}: not a preference record (keys: {', '.join(map(str, obj)) or 'none'})",
+                hint="a preference has \"chosen\" and \"rejected\" (and \"prompt\", \"instruction\" or "
+                "\"conversations\"); question–answer data goes to `nastavnik pairs import`",
+            )
+        return lambda obj: [shape(obj)]
+
+    yield from read_objects(_objects(src, encoding), settle)
 
 
 # --------------------------------------------------------------------------- writing

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
-from core.formats.base import Record
+from core.formats.base import BadRecord, Location, Record
 
 
 class Bad(Exception):
@@ -70,7 +70,8 @@ DEFAULT_ROLES = {
 }
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A value's JSON kind, for messages: an object, a list, true/false, null, str, int…"""
     return {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(type(value), type(value).__name__)
 
 
@@ -91,19 +92,19 @@ def text_of(value: Any, field: str) -> str:
         return str(value)
     if isinstance(value, list) and all(isinstance(p, dict) for p in value):
         return "".join(_part_text(p, f"{field}[{i}]") for i, p in enumerate(value))
-    raise Bad(field, f"expected text, found {_kind(value)}")
+    raise Bad(field, f"expected text, found {kind_of(value)}")
 
 
 def _part_text(part: dict, field: str) -> str:
     kind = part.get("type", "text")
     if kind != "text":
-        what = repr(kind) if isinstance(kind, str) else _kind(kind)
+        what = repr(kind) if isinstance(kind, str) else kind_of(kind)
         raise Bad(field, f"a part of type {what}: only text parts can be imported — remove the part (or the record)")
     for key in ("text", "value"):
         text = part.get(key)
         if isinstance(text, str):
             return text
-    found = ", ".join(f"{k!r}: {_kind(v)}" for k, v in part.items() if k != "type") or "nothing else"
+    found = ", ".join(f"{k!r}: {kind_of(v)}" for k, v in part.items() if k != "type") or "nothing else"
     raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
 
 
@@ -135,7 +136,7 @@ def tags_of(value: Any, field: str = "tags") -> list[str]:
             if t is not None and str(t).strip():
                 out.append(str(t))
         return out
-    raise Bad(field, f"expected a list of tags or a comma-separated text, found {_kind(value)}")
+    raise Bad(field, f"expected a list of tags or a comma-separated text, found {kind_of(value)}")
 
 
 def status_of(value: Any, field: str = "status") -> str | None:
@@ -173,7 +174,7 @@ def context_of(value: Any, field: str = "context") -> list[dict]:
         except ValueError:
             raise Bad(field, 'expected a JSON list of turns, e.g. [{"role": "user", "content": "…"}]') from None
     if not isinstance(value, list):
-        raise Bad(field, f"expected a list of turns, found {_kind(value)}")
+        raise Bad(field, f"expected a list of turns, found {kind_of(value)}")
     out = []
     for i, turn in enumerate(value):
         if isinstance(turn, dict):
@@ -184,7 +185,7 @@ def context_of(value: Any, field: str = "context") -> list[dict]:
                 raise Bad(f"{field}[{i}]", f"unknown role {role!r} — use user or assistant")
             out.append({"role": canon, "content": text_of(content, f"{field}[{i}].content")})
         else:
-            raise Bad(f"{field}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
+            raise Bad(f"{field}[{i}]", f"expected an object with role and content, found {kind_of(turn)}")
     return out
 
 
@@ -226,7 +227,7 @@ def _weight_key(turn: dict, field: str) -> str | None:
         if w is None:
             continue
         if not isinstance(w, (int, float)):
-            raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {_kind(w)}")
+            raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {kind_of(w)}")
         if w < 0:
             raise Bad(f"{field}.{wk}", f"a weight of {w} — use 0 (context only) or 1 (train on it)")
         return wk if w == 0 else None
@@ -283,7 +284,7 @@ class Conversation:
 
     def pairs(self, turns: Any, key: str, system: str | None, obj: dict) -> list[Record]:
         if not isinstance(turns, list):
-            raise Bad(key, f"expected a list of turns, found {_kind(turns)}")
+            raise Bad(key, f"expected a list of turns, found {kind_of(turns)}")
         tags, status, split = _extras(obj)
         get_role = self.roles.get
         rk0, ck0 = self.role_key, self.content_key
@@ -312,14 +313,11 @@ class Conversation:
         last_user = -1  # index in ``turns`` of the user turn waiting for an answer
         untrained: str | None = None  # the weight field of the last answer with weight 0
         for i, turn in enumerate(turns):
-            if not isinstance(turn, dict):
-                raise Bad(f"{key}[{i}]", f"expected an object with role and content, found {_kind(turn)}")
-            rk = rk0 or ("role" if "role" in turn else "from")
-            ck = ck0 or ("content" if "content" in turn else "value")
+            rk, ck = turn_keys(turn, f"{key}[{i}]", rk0, ck0)
             raw_role = turn.get(rk)
             role = get_role(raw_role) if raw_role.__class__ is str else None
             if role is None:
-                role = self._slow_role(raw_role, f"{key}[{i}].{rk}")
+                role = role_of(raw_role, self.roles, f"{key}[{i}].{rk}")
             content = turn.get(ck)
             if content.__class__ is not str:
                 content = text_of(content, f"{key}[{i}].{ck}")
@@ -353,15 +351,54 @@ class Conversation:
             raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here")
         return out
 
-    def _slow_role(self, raw_role: Any, field: str) -> str:
-        if isinstance(raw_role, str):
-            role = self.roles.get(raw_role.lower()) or self.roles.get(raw_role.strip().lower())
-            if role:
-                return role
-            raise Bad(field, f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported")
-        if raw_role is None:
-            raise Bad(field, "missing — each turn needs a role (user, assistant or system)")
-        raise Bad(field, f"expected a role name, found {_kind(raw_role)}")
+
+def read_objects(
+    objects: Iterable[tuple[Location, Any]], settle: Callable[[Location, dict], Callable[[dict], list]]
+) -> Iterator[tuple[Location, Any]]:
+    """The records of a file's objects, each where it stands, or a BadRecord saying what is wrong.
+
+    ``settle`` gets the first object and returns the shape that makes records of every object
+    (a list each); objects a reader could not parse come through as their BadRecord.
+    """
+    shape = None
+    for loc, obj in objects:
+        if obj.__class__ is dict or (obj.__class__ is not BadRecord and isinstance(obj, dict)):
+            if shape is None:
+                shape = settle(loc, obj)
+            try:
+                records = shape(obj)
+            except Bad as exc:
+                yield loc, BadRecord(loc, exc.reason, exc.field, obj)
+                continue
+            if len(records) == 1:
+                yield loc, records[0]
+            else:
+                for rec in records:
+                    yield loc, rec
+        elif obj.__class__ is BadRecord:
+            yield loc, obj
+        else:
+            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
+
+
+def turn_keys(turn: Any, field: str, role_key: str | None, content_key: str | None) -> tuple[str, str]:
+    """Where one turn keeps its role and its text: the keys given, else OpenAI's ``role``/``content``
+    where the turn has them, else ShareGPT's ``from``/``value``."""
+    if not isinstance(turn, dict):
+        raise Bad(field, f"expected an object with role and content, found {kind_of(turn)}")
+    return role_key or ("role" if "role" in turn else "from"), content_key or ("content" if "content" in turn else "value")
+
+
+def role_of(raw_role: Any, roles: dict[str, str], field: str) -> str:
+    """user, assistant or system: what ``roles`` maps a turn's role name to, case and spaces aside."""
+    if isinstance(raw_role, str):
+        role = roles.get(raw_role.lower()) or roles.get(raw_role.strip().lower())
+        if role:
+            return role
+        raise Bad(field, f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported")
+    if raw_role is None:
+        raise Bad(field, "missing — each turn needs a role (user, assistant or system)")
+    raise Bad(field, f"expected a role name, found {kind_of(raw_role)}")
 
 
 class Alpaca:
@@ -407,7 +444,7 @@ class Alpaca:
             except ValueError:
                 raise Bad(self.history, "expected a JSON list of [question, answer] pairs") from None
         if not isinstance(value, list):
-            raise Bad(self.history, f"expected a list of [question, answer] pairs, found {_kind(value)}")
+            raise Bad(self.history, f"expected a list of [question, answer] pairs, found {kind_of(value)}")
         out = []
         for i, item in enumerate(value):
             if not isinstance(item, (list, tuple)) or len(item) != 2:
