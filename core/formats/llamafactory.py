@@ -21,6 +21,41 @@ class Entry:
     formatting: str
     shape: Shape
 
+# LLaMA-Factory's column names where an entry's ``columns`` does not name its own
+DEFAULT_COLUMNS = {
+    "prompt": "instruction",
+    "query": "input",
+    "response": "output",
+    "system": "system",
+    "history": "history",
+    "messages": "conversations",
+    "chosen": "chosen",
+    "rejected": "rejected",
+}
+
+
+def columns(given: dict | None) -> dict[str, str]:
+    """An entry's column names: its ``columns``, LLaMA-Factory's defaults for the rest."""
+    return {**DEFAULT_COLUMNS, **(given or {})}
+
+
+def alpaca(cols: dict[str, str]) -> Alpaca:
+    """The alpaca shape over an entry's columns (as ``columns`` gives them)."""
+    return Alpaca(cols["prompt"], cols["query"], cols["response"], cols["system"], cols["history"])
+
+
+def sharegpt_tags(tags: dict | None) -> tuple[str, str, dict[str, str]]:
+    """(role key, content key, role names → user/assistant/system) of a sharegpt entry's ``tags``;
+    tool turns (observation, function call) map to nothing, so a record with one is refused."""
+    t = tags or {}
+    roles = dict(DEFAULT_ROLES)
+    roles[t.get("user_tag", "human")] = "user"
+    roles[t.get("assistant_tag", "gpt")] = "assistant"
+    roles[t.get("system_tag", "system")] = "system"
+    for tool_tag in (t.get("observation_tag", "observation"), t.get("function_tag", "function_call")):
+        roles.pop(tool_tag, None)
+    return t.get("role_tag", "from"), t.get("content_tag", "value"), roles
+
 
 def looks_like_dataset_info(data) -> bool:
     """A LLaMA-Factory file: an object of objects, each naming a file or a hub dataset."""
@@ -78,30 +113,13 @@ def load(path: Path) -> list[Entry]:
             raise UserError(f"{label} is a ranking (preference) dataset",
                             hint="import it with `nastavnik prefs import`, or remove the entry to import the pairs")
         formatting = spec.get("formatting", "alpaca")
-        cols = spec.get("columns") or {}
+        cols = columns(spec.get("columns"))
         if formatting == "alpaca":
-            shape: Shape = Alpaca(
-                prompt=cols.get("prompt", "instruction"),
-                query=cols.get("query", "input"),
-                response=cols.get("response", "output"),
-                system=cols.get("system", "system"),
-                history=cols.get("history", "history"),
-            )
+            shape: Shape = alpaca(cols)
         elif formatting in ("sharegpt", "openai"):
-            tags = spec.get("tags") or {}
-            roles = dict(DEFAULT_ROLES)
-            roles[tags.get("user_tag", "human")] = "user"
-            roles[tags.get("assistant_tag", "gpt")] = "assistant"
-            roles[tags.get("system_tag", "system")] = "system"
-            for tool_tag in (tags.get("observation_tag", "observation"), tags.get("function_tag", "function_call")):
-                roles.pop(tool_tag, None)
-            shape = Conversation(
-                cols.get("messages", "conversations"),
-                role_key=tags.get("role_tag", "from"),
-                content_key=tags.get("content_tag", "value"),
-                roles=roles,
-                system_key=cols.get("system", "system"),
-            )
+            role_key, content_key, roles = sharegpt_tags(spec.get("tags"))
+            shape = Conversation(cols["messages"], role_key=role_key, content_key=content_key, roles=roles,
+                                 system_key=cols["system"])
         else:
             raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
         files = entry_files(path, label, spec, kinds=".json/.jsonl/.csv/.parquet")

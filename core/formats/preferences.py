@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from core.errors import UserError
 from core.formats.base import BadRecord, Location
-from core.formats.records import DEFAULT_ROLES, Bad, kind_of, read_objects, role_of, system_of, text_of, turn_keys
+from core.formats import llamafactory as lf
+from core.formats.records import DEFAULT_ROLES, Bad, kind_of, need, read_objects, role_of, system_of, text_of, turn_keys
 
 PREF_FORMATS = ("trl", "llamafactory")
 LF_DATA_FILE = "preferences.json"
@@ -46,12 +47,6 @@ class PrefRecord:
     rejected: str
     system: str | None = None
     context: list[dict] = field(default_factory=list)
-
-
-def _need(value: str, where: str, what: str) -> str:
-    if not value or not value.strip():
-        raise Bad(where, f"the {what} is empty — write one or remove the record")
-    return value
 
 
 # --------------------------------------------------------------------------- record shapes
@@ -83,20 +78,20 @@ def _split_prompt(turns: list[dict], where: str, *, system: str | None = None) -
     for i, t in enumerate(turns[:-1]):
         if t["role"] == "system":
             raise Bad(f"{where}[{i}]", "a system turn in the middle of the prompt — put it first")
-    return system, turns[:-1], _need(turns[-1]["content"], f"{where}[{len(turns) - 1}]", "prompt")
+    return system, turns[:-1], need(turns[-1]["content"], f"{where}[{len(turns) - 1}]", "prompt")
 
 
 def _answer(value: Any, where: str, **kw) -> str:
     """The assistant's answer: text, one message, or a list holding one assistant message."""
     if isinstance(value, str):
-        return _need(value, where, "answer")
+        return need(value, where, "answer")
     if isinstance(value, dict):
         value = [value]
     turns = _turns(value, where, **kw)
     if len(turns) != 1 or turns[0]["role"] != "assistant":
         raise Bad(where, "expected the assistant's answer: one assistant message" + (
             f", found {len(turns)} messages" if len(turns) != 1 else f", found a {turns[0]['role']} turn"))
-    return _need(turns[0]["content"], f"{where}[0]", "answer")
+    return need(turns[0]["content"], f"{where}[0]", "answer")
 
 
 def trl(obj: dict) -> PrefRecord:
@@ -109,7 +104,7 @@ def trl(obj: dict) -> PrefRecord:
         prompt = obj["prompt"]
         if isinstance(prompt, str):
             context: list[dict] = []
-            prompt = _need(prompt, "prompt", "prompt")
+            prompt = need(prompt, "prompt", "prompt")
         else:
             system, context, prompt = _split_prompt(_turns(prompt, "prompt"), "prompt", system=system)
         return PrefRecord(prompt, _answer(obj["chosen"], "chosen"), _answer(obj["rejected"], "rejected"), system, context)
@@ -126,61 +121,35 @@ def trl(obj: dict) -> PrefRecord:
         raise Bad(f"rejected[{first}]", "the chosen and rejected conversations differ before their last turn — "
                   "they must share the prompt")
     system, context, prompt = _split_prompt(ct[:-1], "chosen", system=system)
-    return PrefRecord(prompt, _need(ct[-1]["content"], f"chosen[{len(ct) - 1}]", "answer"),
-                      _need(rt[-1]["content"], f"rejected[{len(rt) - 1}]", "answer"), system, context)
+    return PrefRecord(prompt, need(ct[-1]["content"], f"chosen[{len(ct) - 1}]", "answer"),
+                      need(rt[-1]["content"], f"rejected[{len(rt) - 1}]", "answer"), system, context)
 
 
 class AlpacaRanking:
     """LLaMA-Factory's alpaca ranking layout, with its column names."""
 
     def __init__(self, columns: dict | None = None) -> None:
-        c = columns or {}
-        self.prompt = c.get("prompt", "instruction")
-        self.query = c.get("query", "input")
-        self.chosen = c.get("chosen", "chosen")
-        self.rejected = c.get("rejected", "rejected")
-        self.system = c.get("system", "system")
-        self.history = c.get("history", "history")
+        c = lf.columns(columns)
+        self.alpaca = lf.alpaca(c)
+        self.chosen, self.rejected = c["chosen"], c["rejected"]
 
     def __call__(self, obj: dict) -> PrefRecord:
-        p, q = self.prompt, self.query
-        if p not in obj and q not in obj:
-            raise Bad(p, f"missing — every alpaca ranking record needs {p!r}")
-        instruction, extra = text_of(obj.get(p), p), text_of(obj.get(q), q)
-        prompt = f"{instruction}\n{extra}" if instruction and extra else (instruction or extra)
-        _need(prompt, p if instruction or not extra else q, "prompt")
+        a = self.alpaca
+        prompt = a.instruction(obj, f"every alpaca ranking record needs {a.prompt!r}", "prompt")
         for key in (self.chosen, self.rejected):
             if key not in obj:
                 raise Bad(key, f"missing — every preference needs {key!r}")
-        context = []
-        history = obj.get(self.history)
-        if history:
-            if not isinstance(history, list):
-                raise Bad(self.history, f"expected a list of [question, answer] pairs, found {kind_of(history)}")
-            for i, item in enumerate(history):
-                if not isinstance(item, (list, tuple)) or len(item) != 2:
-                    raise Bad(f"{self.history}[{i}]", "expected a [question, answer] pair")
-                context += [{"role": "user", "content": text_of(item[0], f"{self.history}[{i}][0]")},
-                            {"role": "assistant", "content": text_of(item[1], f"{self.history}[{i}][1]")}]
         return PrefRecord(prompt, _answer(obj[self.chosen], self.chosen), _answer(obj[self.rejected], self.rejected),
-                          system_of(obj.get(self.system), self.system), context)
+                          system_of(obj.get(a.system), a.system), a.earlier_turns(obj.get(a.history)))
 
 
 class SharegptRanking:
     """LLaMA-Factory's sharegpt ranking layout, with its column names and role tags."""
 
     def __init__(self, columns: dict | None = None, tags: dict | None = None) -> None:
-        c, t = columns or {}, tags or {}
-        self.messages = c.get("messages", "conversations")
-        self.chosen = c.get("chosen", "chosen")
-        self.rejected = c.get("rejected", "rejected")
-        self.system = c.get("system", "system")
-        self.role_key = t.get("role_tag", "from")
-        self.content_key = t.get("content_tag", "value")
-        self.roles = dict(DEFAULT_ROLES)
-        self.roles[t.get("user_tag", "human")] = "user"
-        self.roles[t.get("assistant_tag", "gpt")] = "assistant"
-        self.roles[t.get("system_tag", "system")] = "system"
+        c = lf.columns(columns)
+        self.messages, self.chosen, self.rejected, self.system = c["messages"], c["chosen"], c["rejected"], c["system"]
+        self.role_key, self.content_key, self.roles = lf.sharegpt_tags(tags)
 
     def __call__(self, obj: dict) -> PrefRecord:
         if self.messages not in obj:
@@ -221,10 +190,8 @@ class PrefSource:
 
 
 def _lf_sources(info: Path) -> list[PrefSource]:
-    from core.formats.llamafactory import entry_files, specs
-
     out = []
-    for _name, label, spec in specs(info, hint="give the data file itself"):
+    for _name, label, spec in lf.specs(info, hint="give the data file itself"):
         if not spec.get("ranking"):
             raise UserError(f"{label} is not a preference dataset (no \"ranking\": true)",
                             hint="import question–answer data with `nastavnik pairs import`, or remove the entry")
@@ -235,7 +202,7 @@ def _lf_sources(info: Path) -> list[PrefSource]:
             shape = SharegptRanking(spec.get("columns"), spec.get("tags"))
         else:
             raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
-        files = entry_files(info, label, spec, kinds=".json or .jsonl")
+        files = lf.entry_files(info, label, spec, kinds=".json or .jsonl")
         out += [PrefSource(f, f.name, shape, f"llamafactory:{formatting}") for f in files]
     return out
 

@@ -207,8 +207,9 @@ def _extras(obj: dict) -> tuple[list[str], str | None, str | None]:
     return tags, status or None, split or None
 
 
-def _need(value: str, field: str, what: str) -> str:
-    if not value.strip():
+def need(value: str, field: str, what: str) -> str:
+    """``value``, unless it is empty or white space (then the field is Bad: ``what`` is empty)."""
+    if not value or not value.strip():
         raise Bad(field, f"the {what} is empty — write one or remove the record")
     return value
 
@@ -419,23 +420,30 @@ class Alpaca:
         self.prompt, self.query, self.response, self.system, self.history = prompt, query, response, system, history
 
     def __call__(self, obj: dict) -> list[Record]:
-        p, q, r = self.prompt, self.query, self.response
-        if p not in obj and q not in obj:
-            raise Bad(p, f"missing — every Alpaca record needs {p!r} (and {r!r})")
-        instruction = text_of(obj.get(p), p)
-        extra = text_of(obj.get(q), q)
-        question = f"{instruction}\n{extra}" if instruction and extra else (instruction or extra)
-        _need(question, p if instruction or not extra else q, "question")
+        r = self.response
+        question = self.instruction(obj, f"every Alpaca record needs {self.prompt!r} (and {r!r})", "question")
         if r not in obj:
             raise Bad(r, f"missing — every Alpaca record needs {r!r}, the answer")
-        answer = _need(text_of(obj.get(r), r), r, "answer")
-        context = self._history(obj.get(self.history))
+        answer = need(text_of(obj.get(r), r), r, "answer")
+        context = self.earlier_turns(obj.get(self.history))
         if not context and obj.get("context"):
             context = context_of(obj["context"])
         tags, status, split = _extras(obj)
         return [Record(question, answer, system_of(obj.get(self.system), self.system), context, tags, status, split)]
 
-    def _history(self, value: Any) -> list[dict]:
+    def instruction(self, obj: dict, needs: str, what: str) -> str:
+        """The prompt and the query columns joined with a newline: the question (or a preference's
+        prompt, as ``what`` names it); ``needs`` says what a record with neither lacks."""
+        p, q = self.prompt, self.query
+        if p not in obj and q not in obj:
+            raise Bad(p, f"missing — {needs}")
+        instruction = text_of(obj.get(p), p)
+        extra = text_of(obj.get(q), q)
+        text = f"{instruction}\n{extra}" if instruction and extra else (instruction or extra)
+        return need(text, p if instruction or not extra else q, what)
+
+    def earlier_turns(self, value: Any) -> list[dict]:
+        """The history column's [[question, answer], …] (a list, or one in JSON text) as turns."""
         if not value:
             return []
         if isinstance(value, str):
@@ -532,8 +540,8 @@ class Flat:
         if "instruction_input" in cols:
             extra = text_of(obj.get(cols["instruction_input"]), cols["instruction_input"])
             question = f"{question}\n{extra}" if question and extra else (question or extra)
-        _need(question, qk, "question")
-        answer = _need(text_of(av, ak), ak, "answer")
+        need(question, qk, "question")
+        answer = need(text_of(av, ak), ak, "answer")
         get = obj.get
         sk, ck, tk, stk, spk = (cols.get(n) for n in ("system", "context", "tags", "status", "split"))
         return [
