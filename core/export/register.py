@@ -108,29 +108,18 @@ def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants:
 
 
 def register(ws, result: ExportResult, source: Source) -> bool:
-    """Each GGUF into the models table (the training helper's models mixin), all or none."""
-    with ws.store() as store:
-        add = getattr(store, "add_model", None)
-        if add is None:
-            return False
-        with store.transaction():
-            for f in result.files:
-                model = add(
-                    kind="gguf",
-                    name=f"{result.name}-{f.quant}",
-                    path=str(f.path),
-                    run_id=source.run_id,
-                    base=source.base,
-                    quant=f.quant,
-                    sha256=f.sha256,
-                    size_bytes=f.size_bytes,
-                    dataset_sha256=source.dataset_sha256,
-                    meta={
-                        "export": result.name,
-                        "modelfile": str(result.modelfile),
-                        "merged_dir": str(result.merged_dir),
-                        "parity_ok": result.parity.ok if result.parity else None,
-                    },
-                )
-                f.model_id = getattr(model, "id", None)
+    """Each GGUF into the models table, all or none, with what it was made from and where the export lies."""
+    meta = {
+        "export": result.name,
+        "modelfile": str(result.modelfile),
+        "merged_dir": str(result.merged_dir),
+        "parity_ok": result.parity.ok if result.parity else None,
+    }
+    with ws.store() as store, store.transaction():
+        for f in result.files:
+            model = store.add_model(
+                "gguf", f"{result.name}-{f.quant}", str(f.path), quant=f.quant, sha256=f.sha256, size_bytes=f.size_bytes,
+                run_id=source.run_id, base=source.base, dataset_sha256=source.dataset_sha256, meta=meta,
+            )
+            f.model_id = model.id
     return True

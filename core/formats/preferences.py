@@ -157,7 +157,7 @@ class SharegptRanking:
         for key in (self.chosen, self.rejected):
             if key not in obj:
                 raise Bad(key, f"missing — every preference needs {key!r}")
-        kw = {"role_key": self.role_key, "content_key": self.content_key, "roles": self.roles}
+        kw: dict[str, Any] = {"role_key": self.role_key, "content_key": self.content_key, "roles": self.roles}
         turns = _turns(obj[self.messages], self.messages, **kw)
         system = system_of(obj.get(self.system), self.system) if self.system in obj else None
         system, context, prompt = _split_prompt(turns, self.messages, system=system)

@@ -23,6 +23,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -156,8 +158,28 @@ def _train_tokenizer(texts: list[str], out: Path, seed: int) -> None:
     (out / "tokenizer.vocab").unlink(missing_ok=True)
 
 
+@contextmanager
+def folder_build(out_dir: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out_dir`` to build a model in. When the block ends without an error
+    the folder replaces ``out_dir`` in one rename, else it is removed: no one sees half a model."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".build-", dir=out_dir.parent))
+    try:
+        yield work
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def _token_entry(content: str) -> dict:
     return {"content": content, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+
+
+# what the tokenizer's roles are called, the same in tokenizer_config.json and special_tokens_map.json
+_SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "<end_of_turn>", "unk_token": "<unk>", "pad_token": "<pad>"}
 
 
 def write_tokenizer_config(out: Path) -> None:
@@ -165,10 +187,7 @@ def write_tokenizer_config(out: Path) -> None:
     config = {
         "tokenizer_class": "LlamaTokenizer",
         "model_max_length": MAX_LEN,
-        "bos_token": "<s>",
-        "eos_token": "<end_of_turn>",
-        "unk_token": "<unk>",
-        "pad_token": "<pad>",
+        **_SPECIAL_TOKENS,
         "add_bos_token": True,
         "add_eos_token": False,
         "add_prefix_space": False,
@@ -179,13 +198,7 @@ def write_tokenizer_config(out: Path) -> None:
         "added_tokens_decoder": {str(i): _token_entry(tok) for i, tok in enumerate(SPECIALS)},
     }
     (out / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-    special_map = {
-        "bos_token": "<s>",
-        "eos_token": "<end_of_turn>",
-        "unk_token": "<unk>",
-        "pad_token": "<pad>",
-        "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"],
-    }
+    special_map = {**_SPECIAL_TOKENS, "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]}
     (out / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")
 
 
@@ -198,21 +211,12 @@ def load_tokenizer(folder: str | os.PathLike):
 def _model_config(vocab_size: int):
     from transformers import LlamaConfig
 
+    # its size, then Llama's usual norm and rope, then the special tokens' ids
     return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=HIDDEN,
-        intermediate_size=INTERMEDIATE,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS,
-        num_key_value_heads=HEADS,
-        max_position_embeddings=MAX_LEN,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        tie_word_embeddings=False,
-        bos_token_id=BOS,
-        eos_token_id=EOT,
-        pad_token_id=PAD,
-        torch_dtype="float32",
+        vocab_size=vocab_size, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, num_key_value_heads=HEADS, max_position_embeddings=MAX_LEN, tie_word_embeddings=False,
+        rms_norm_eps=1e-5, rope_theta=10000.0, torch_dtype="float32",
+        bos_token_id=BOS, eos_token_id=EOT, pad_token_id=PAD,
     )
 
 
@@ -235,9 +239,7 @@ def build_demo_model(
     out_dir = Path(out_dir)
     conversations = load_corpus(corpus)
     report = progress or (lambda *a: None)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".build-", dir=out_dir.parent))
-    try:
+    with folder_build(out_dir) as work:
         started = time.monotonic()
         report("tokenizer", 0, 1, {})
         texts = [m["content"] for conv in conversations for m in conv] + ["user", "model", "system"]
@@ -289,11 +291,5 @@ def build_demo_model(
             "fingerprint": builder_fingerprint(seed=seed, steps=steps),
         }
         (work / "nastavnik_demo.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-        report("save", 1, 1, info)
-        return out_dir
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    report("save", 1, 1, info)
+    return out_dir

@@ -78,42 +78,42 @@ def _projector_m(text_hidden: int) -> float:
     return (1152 * text_hidden + 1152) / 1e6
 
 
+
+def _gemma3(size: str, params_b: float, hidden: int, layers: int, *, intermediate: int, heads: int, kv_heads: int) -> Preset:
+    """A Gemma 3 instruct checkpoint (text + vision, 4-bit): what the family shares (vocabulary, head
+    size, four norms and q/k norms per layer, the sliding window, the SigLIP tower), its size as given."""
+    return Preset(
+        f"gemma3-{size}", f"unsloth/gemma-3-{size}-it-bnb-4bit", "gemma", params_b, hidden, layers, 262_208,
+        intermediate=intermediate, heads=heads, kv_heads=kv_heads, head_dim=256, tied_embeddings=True,
+        norms_per_layer=4, qk_norm=True, sliding_window=1024, vision_layers=_SIGLIP_LAYERS,
+        vision_linear_m=_SIGLIP_LINEAR_M, vision_other_m=_SIGLIP_OTHER_M + _projector_m(hidden),
+        note=f"Gemma 3 {size.upper()} instruct (text + vision), 4-bit",
+    )
+
+
+# Training defaults not named here are Preset's (2048 tokens, batch 2 × 4 accumulated, LoRA r 16).
 PRESETS: dict[str, Preset] = {
     # google/gemma-3-12b-it config.json, text_config: hidden_size 3840, intermediate_size 15360,
     # num_hidden_layers 48, num_attention_heads 16, num_key_value_heads 8, head_dim 256,
     # vocab_size 262208, sliding_window 1024, tied embeddings; 12.2B parameters (model card)
-    "gemma3-12b": Preset(
-        "gemma3-12b", "unsloth/gemma-3-12b-it-bnb-4bit", "gemma", 12.2, 3840, 48, 262_208,
-        intermediate=15_360, heads=16, kv_heads=8, head_dim=256, tied_embeddings=True, norms_per_layer=4,
-        qk_norm=True, sliding_window=1024, vision_layers=_SIGLIP_LAYERS, vision_linear_m=_SIGLIP_LINEAR_M,
-        vision_other_m=_SIGLIP_OTHER_M + _projector_m(3840),
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 12B instruct (text + vision), 4-bit",
-    ),
+    "gemma3-12b": _gemma3("12b", 12.2, 3840, 48, intermediate=15_360, heads=16, kv_heads=8),
     # google/gemma-3-4b-it config.json, text_config: hidden_size 2560, intermediate_size 10240,
     # num_hidden_layers 34, num_attention_heads 8, num_key_value_heads 4, head_dim 256,
     # vocab_size 262208, sliding_window 1024, tied embeddings; 4.3B parameters (model card)
-    "gemma3-4b": Preset(
-        "gemma3-4b", "unsloth/gemma-3-4b-it-bnb-4bit", "gemma", 4.3, 2560, 34, 262_208,
-        intermediate=10_240, heads=8, kv_heads=4, head_dim=256, tied_embeddings=True, norms_per_layer=4,
-        qk_norm=True, sliding_window=1024, vision_layers=_SIGLIP_LAYERS, vision_linear_m=_SIGLIP_LINEAR_M,
-        vision_other_m=_SIGLIP_OTHER_M + _projector_m(2560),
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Gemma 3 4B instruct (text + vision), 4-bit",
-    ),
+    "gemma3-4b": _gemma3("4b", 4.3, 2560, 34, intermediate=10_240, heads=8, kv_heads=4),
     # Qwen/Qwen3-8B config.json: hidden_size 4096, intermediate_size 12288, num_hidden_layers 36,
     # num_attention_heads 32, num_key_value_heads 8, head_dim 128, vocab_size 151936,
     # tie_word_embeddings false, q/k norms; 8.2B parameters (model card)
     "qwen3-8b": Preset(
         "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "qwen3", 8.2, 4096, 36, 151_936,
-        intermediate=12_288, heads=32, kv_heads=8, head_dim=128, qk_norm=True,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Qwen3 8B, 4-bit",
+        intermediate=12_288, heads=32, kv_heads=8, head_dim=128, qk_norm=True, note="Qwen3 8B, 4-bit",
     ),
     # meta-llama/Llama-3.1-8B-Instruct config.json: hidden_size 4096, intermediate_size 14336,
     # num_hidden_layers 32, num_attention_heads 32, num_key_value_heads 8, head_dim 128,
     # vocab_size 128256, tie_word_embeddings false; 8.03B parameters (model card)
     "llama3.1-8b": Preset(
         "llama3.1-8b", "unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit", "llama3", 8.0, 4096, 32, 128_256,
-        intermediate=14_336, heads=32, kv_heads=8, head_dim=128,
-        max_seq_len=2048, batch_size=2, grad_accum=4, note="Llama 3.1 8B instruct, 4-bit",
+        intermediate=14_336, heads=32, kv_heads=8, head_dim=128, note="Llama 3.1 8B instruct, 4-bit",
     ),
     # core/train/demo_model.py: LlamaConfig(hidden 256, intermediate 512, 2 layers, 16 heads, 16 kv heads,
     # vocab 3000, untied). Its base has seen the questions, never the answers, so a run must teach

@@ -24,13 +24,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from core.errors import UserError
+from core.train.demo_model import folder_build
 
 Progress = Callable[[str, int, int, dict], None]
 TRL_TEMPLATES = "trl:"  # a template from the TRL wheel's trl/chat_templates/
@@ -413,10 +413,8 @@ def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, 
     steps = arch.steps if steps is None else steps
     report = progress or (lambda *a: None)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".build-", dir=out_dir.parent))
     started = time.monotonic()
-    try:
+    with folder_build(out_dir) as work:
         conversations = load_corpus()
         template = template_text(arch.template)
         report("tokenizer", 0, 1, {})
@@ -457,14 +455,8 @@ def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, 
             "fingerprint": fingerprint(arch, seed=seed, steps=steps),
         }
         (work / "nastavnik_replica.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-        report("save", 1, 1, info)
-        return out_dir
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    report("save", 1, 1, info)
+    return out_dir
 
 
 def prequantize(src: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
@@ -486,8 +478,7 @@ def prequantize(src: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=torch.uint8,
                                llm_int8_skip_modules=list(NOT_QUANTIZED))
-    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".build-", dir=out_dir.parent))
-    try:
+    with folder_build(out_dir) as work:
         model = cls.from_pretrained(str(src), quantization_config=quant, dtype=torch.bfloat16, device_map={"": "cpu"})
         model.save_pretrained(str(work), safe_serialization=True)
         for item in src.iterdir():
@@ -496,10 +487,4 @@ def prequantize(src: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
         info = json.loads((src / "nastavnik_replica.json").read_text(encoding="utf-8")) if (src / "nastavnik_replica.json").is_file() else {}
         info.update({"name": out_dir.name, "prequantized_from": str(src), "quantization": "bnb-4bit nf4 double-quant"})
         (work / "nastavnik_replica.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-        return out_dir
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    return out_dir
