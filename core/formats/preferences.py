@@ -24,14 +24,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from core.errors import UserError
-from core.formats.base import BadRecord, Location
 from core.formats import llamafactory as lf
-from core.formats.records import DEFAULT_ROLES, Bad, kind_of, need, read_objects, role_of, system_of, text_of, turn_keys
+from core.formats.base import BadRecord, Location
+from core.formats.records import (
+    DEFAULT_ROLES,
+    Bad,
+    kind_of,
+    need,
+    read_objects,
+    role_of,
+    system_of,
+    text_of,
+    turn_keys,
+)
 
 PREF_FORMATS = ("trl", "llamafactory")
 LF_DATA_FILE = "preferences.json"
@@ -225,7 +236,8 @@ def sources(path: str | os.PathLike, fmt: str | None = None) -> list[PrefSource]
 
 
 def _objects(src: PrefSource, encoding: str | None) -> Iterator[tuple[Location, Any]]:
-    from core.formats import _objects as container_objects, detect
+    from core.formats import _objects as container_objects
+    from core.formats import detect
 
     plan = detect(src.path, None, encoding)
     if plan.container not in ("jsonl", "json", "parquet", "hf"):

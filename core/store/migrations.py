@@ -64,7 +64,7 @@ def _now() -> str:
 # only by adding a new helper for a new migration.
 
 
-def _revisions_table(db: "sqlite_utils.Database", table: str, subject: str, columns: tuple[str, ...]) -> None:
+def _revisions_table(db: sqlite_utils.Database, table: str, subject: str, columns: tuple[str, ...]) -> None:
     """A subject's revision history: one row per change of one ``<subject>_id`` under one action.
 
     ``existed`` is 0 where the subject did not exist before the action; ``columns`` (text) are
@@ -80,7 +80,7 @@ def _revisions_table(db: "sqlite_utils.Database", table: str, subject: str, colu
 
 
 def _jobs_table(
-    db: "sqlite_utils.Database", table: str, request: dict, progress: dict, *, required: str, defaults: dict
+    db: sqlite_utils.Database, table: str, request: dict, progress: dict, *, required: str, defaults: dict
 ) -> None:
     """A background job's row: what was asked (``request``), the worker's pid and heartbeat, how
     far it got (``progress``), and how it ended. ``status`` is queued|running|done|failed|
