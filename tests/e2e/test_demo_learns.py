@@ -13,7 +13,7 @@ correction — the summary means `nastavnik eval` prints. Measured on every CPU 
 
 One run serves both numbers (the suite's time budget): the base stands in for the model the
 user corrects, which changes nothing the run sees — the corrected pair and the others. The
-app's wiring of the same loop (Train → Export → Chat → `e` → Train) is tests/tui/test_tmux_loop.py.
+app's wiring of the same loop (Train → Export → Chat → `e` → Train) is tests/e2e/test_tmux_loop.py.
 """
 
 from __future__ import annotations

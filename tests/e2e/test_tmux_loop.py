@@ -6,10 +6,10 @@ Russian-layout e) into the train pair that asks that question → back to Train,
 (ы, then ctrl+s) → Evaluate the corrected pairs (к, the Russian-layout r). Every wait is on
 something on the screen or in the store, never on a duration. The app is this checkout's code
 (``PYTHONPATH``), started with the test's own Python; the demo base is already exported once per
-session (tests/export/conftest.py), so the loop exports one GGUF: the run's.
+session (tests/conftest.py), so the loop exports one GGUF: the run's.
 
 Only the wiring is checked here — a two-step run teaches the tiny demo model nothing; the
-numbers of a demo that learns are tested in tests/export/test_demo_learns.py.
+numbers of a demo that learns are tested in tests/e2e/test_demo_learns.py.
 """
 
 from __future__ import annotations

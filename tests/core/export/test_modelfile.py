@@ -1,7 +1,7 @@
 """The Modelfile's Go TEMPLATE renders exactly the prompt the model was trained on.
 
 Every template family Nastavnik emits is rendered two ways and compared byte for byte:
-the Go template (through tests/export/gotemplate.py, fed the way Ollama feeds it) and the
+the Go template (through tests/core/export/gorender/main.go, fed the way Ollama feeds it) and the
 Jinja template of core.train.templates (add_generation_prompt=True, bos_token="": BOS comes
 from the tokenizer on the Ollama side, so neither side writes it here).
 

@@ -1,7 +1,7 @@
 """The lean chat loop (core/generation.py): stop strings, split characters, limits, cancel.
 
 A scripted stand-in for ``llama_cpp.Llama`` plays back given token pieces, so each rule is
-exercised exactly; tests/export/test_chat.py checks the loop against create_chat_completion
+exercised exactly; tests/core/infer/test_chat.py checks the loop against create_chat_completion
 on a real GGUF.
 """
 

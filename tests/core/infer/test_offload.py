@@ -25,7 +25,7 @@ def test_no_gpu_means_no_offload_and_nothing_to_say(gguf):
 
 def test_a_gpu_next_to_a_cpu_build_is_said_with_the_command_that_rebuilds_it(gguf):
     """`make install` is a no-op once installed (and skips CUDA without nvcc): the note names
-    `make llama-cuda` and what it needs (tests/export/test_make_cuda.py: what that target does)."""
+    `make llama-cuda` and what it needs (tests/core/export/test_make_llama.py: what that target does)."""
     plan = offload_plan(gguf, gpu_build=False, free_bytes=20 * GiB)
     assert plan.layers == 0 and "built without CUDA" in plan.note
     assert "`make llama-cuda` rebuilds it with CUDA" in plan.note and "nvcc" in plan.note and "make install" not in plan.note

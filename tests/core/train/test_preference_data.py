@@ -118,7 +118,7 @@ def test_what_a_preference_run_refuses_before_it_starts(cli, store, demo_model, 
     refused("there is no run 1", "--from-run", "1")
     refused("beta: beta 0.0 is out of range", "--method", "dpo", "--beta", "0", *fast)
     refused("num_gpus: --method orpo trains on one device", "--method", "orpo", "--processes", "2", *fast)
-    # a finished SFT run, as the worker leaves it (tests/train/test_preference.py trains real ones)
+    # a finished SFT run, as the worker leaves it (tests/core/train/test_preference.py trains real ones)
     from core.train.config import TrainConfig
 
     adapter = tmp_path / "run1-adapter"
