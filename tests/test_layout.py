@@ -102,12 +102,9 @@ def test_workspace_location(tmp_path, monkeypatch):
 
 
 def test_home_flag_wins_over_environment(cli, home, tmp_path):
-    other = tmp_path / "other"
-    from tui.cli import main
-    import contextlib
-    import io
+    from tests.support.cli import run_cli
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["--home", str(other), "pairs", "add", "-q", "В?", "-a", "О."]) == 0
+    other = tmp_path / "other"
+    assert run_cli(other, "pairs", "add", "-q", "В?", "-a", "О.").code == 0
     assert (other / "nastavnik.db").exists()
     assert cli("pairs", "list", "--json").json() == []

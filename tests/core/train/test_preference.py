@@ -15,15 +15,14 @@ module (built once per session).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("preference"), pytest.mark.learning]
@@ -47,15 +46,6 @@ DPO_STEPS, ORPO_STEPS = 40, 80
 DPO = ("--steps", str(DPO_STEPS), "--lr", "5e-3")  # the rest from run 1
 ORPO = ("--steps", str(ORPO_STEPS), "--lr", "1e-2", *SHAPE)
 BETA = 0.1  # TRL's default, for DPO and ORPO
-
-
-def run_cli(home: Path, *args: str):
-    from tui.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["--home", str(home), *map(str, args)])
-    return code, out.getvalue(), err.getvalue()
 
 
 def ok(home: Path, *args: str) -> str:
