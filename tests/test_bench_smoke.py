@@ -125,7 +125,7 @@ def test_gpu_check_passes_every_check_this_machine_can_run(replica, tmp_path):
     full = os.environ.get("NASTAVNIK_BENCH_SMOKE") == "all"
     cuda = _cuda()
     families = gc.FAMILIES if full else gc.SMOKE_FAMILIES
-    # the tests' cached replicas (tests/conftest.py), where the check looks for them: DIR/demo-ARCH
+    # the tests' cached replicas (tests/support/models.py), where the check looks for them: DIR/demo-ARCH
     reps = tmp_path / "replicas"
     for fam, folder in gc.replica_folders(reps, list(families)).items():
         folder.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """House rules that keep the project navigable: core never reaches into the UI, data folders
-never shadow installed packages, and the workspace lands where the README says."""
+never shadow installed packages, the workspace lands where the README says, and tests sit by
+kind with their helpers in plain modules."""
 
 from __future__ import annotations
 
@@ -28,6 +29,58 @@ def test_core_never_imports_the_ui():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+# ---------------------------------------------------------------------------- tests by kind
+
+TEST_KINDS = {
+    "core": "the domain, by stage (store, formats, train, export, infer, eval, loop)",
+    "cli": "`nastavnik …` as a script or a person types it",
+    "tui": "the app driven with Pilot, and its snapshots",
+    "e2e": "the real binary in tmux, `nastavnik serve` in a browser, the demo loop",
+}
+REPO_CHECKS = {"test_layout.py", "test_constraints.py", "test_bench_smoke.py"}  # the repository itself
+
+
+def _test_only_imports(source: str) -> list[str]:
+    """The imports of a conftest or a test module in ``source`` (helpers belong in tests/support/)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "tests" and any(p == "conftest" or p.startswith("test_") for p in parts[1:]):
+                found.append(name)
+    return found
+
+
+def test_the_import_check_sees_conftests_and_test_modules():
+    assert _test_only_imports("from tests.export.conftest import run_cli") == ["tests.export.conftest", "tests.export.conftest.run_cli"]
+    assert _test_only_imports("from tests.tui import test_tmux") == ["tests.tui.test_tmux"]
+    assert _test_only_imports("import tests.conftest") == ["tests.conftest"]
+    assert _test_only_imports("from tests.support.cli import run_cli\nimport textual.widgets") == []
+
+
+def test_nothing_imports_a_conftest_or_another_test_module():
+    offenders = {
+        str(p.relative_to(REPO)): _test_only_imports(p.read_text(encoding="utf-8"))
+        for p in (REPO / "tests").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_every_test_module_sits_in_the_folder_of_its_kind():
+    misplaced = []
+    for p in (REPO / "tests").rglob("test_*.py"):
+        parts = p.relative_to(REPO / "tests").parts
+        if (len(parts) == 1 and parts[0] not in REPO_CHECKS) or (len(parts) > 1 and parts[0] not in TEST_KINDS):
+            misplaced.append("/".join(parts))
+    assert misplaced == [], f"test modules go under tests/{{{','.join(TEST_KINDS)}}}/ (tests/test_layout.py)"
+
+
 def test_datasets_folder_does_not_shadow_the_datasets_package():
     assert not (REPO / "datasets" / "__init__.py").exists()
 
@@ -49,12 +102,9 @@ def test_workspace_location(tmp_path, monkeypatch):
 
 
 def test_home_flag_wins_over_environment(cli, home, tmp_path):
-    other = tmp_path / "other"
-    from tui.cli import main
-    import contextlib
-    import io
+    from tests.support.cli import run_cli
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["--home", str(other), "pairs", "add", "-q", "В?", "-a", "О."]) == 0
+    other = tmp_path / "other"
+    assert run_cli(other, "pairs", "add", "-q", "В?", "-a", "О.").code == 0
     assert (other / "nastavnik.db").exists()
     assert cli("pairs", "list", "--json").json() == []

@@ -31,7 +31,7 @@ from core.export.source import Source
 #   (tokenizer.ggml.add_bos_token), exactly as our Jinja templates get it from bos_token.
 # * Our Jinja templates trim each message (`| trim`); Go templates cannot, so a message with
 #   leading/trailing white space reaches the model untrimmed under Ollama.
-# tests/export/test_modelfile.py renders each of these with a Go text/template evaluator and
+# tests/core/export/test_modelfile.py renders each of these with a Go text/template evaluator and
 # compares them byte for byte with core.train.templates (add_generation_prompt=True).
 _GO_TEMPLATES = {
     "gemma": (

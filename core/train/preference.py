@@ -27,7 +27,7 @@ parent, and the run's row keeps that base.
 
 The DPO loss is TRL's sigmoid (DPO) loss plus ``sft_weight`` × the NLL of the chosen answer
 (TRL's ``loss_type=["sigmoid", "sft"]``; the recipe of RPO, Pang et al. 2024, and of Llama 3's
-preference rounds). Measured on the CPU demo (tests/train/test_preference.py): plain DPO
+preference rounds). Measured on the CPU demo (tests/core/train/test_preference.py): plain DPO
 raises the margin by pushing the rejected answer down and lets the chosen one fall too —
 greedy answers drift away from the corrections — while with the NLL term both the margin and
 the chrF of greedy answers against the corrections rise. ``--sft-weight 0`` is plain DPO.

@@ -5,7 +5,7 @@ it is re-exported here for the code that imports it from the presets.
 
 Architecture numbers are the checkpoints' own ``config.json`` values (a 4-bit ``unsloth/…``
 repo carries its 16-bit sibling's config). Nothing is downloaded to get them; each preset's
-comment says where they come from, and tests/train/test_vram.py checks that they add up to
+comment says where they come from, and tests/core/train/test_vram.py checks that they add up to
 the published parameter count.
 """
 

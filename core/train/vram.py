@@ -51,7 +51,7 @@ Calibration, two ways (the README's training section has the table):
   QLoRA 8B ≈ 6 GB, 14B ≈ 8.5 GB, "the absolute minimum") and its Llama 3.1 8B context-length
   benchmark (https://unsloth.ai/blog/llama3-3: QLoRA r=32 on all linear layers, batch 1, the
   longest context that fits a given GPU, for Unsloth and for Hugging Face + Flash Attention 2),
-  in ``PUBLISHED`` below; tests/train/test_vram.py holds every total within ±25 %.
+  in ``PUBLISHED`` below; tests/core/train/test_vram.py holds every total within ±25 %.
 
 Free memory is read with ``nvidia-smi`` in a subprocess, never through ``torch.cuda`` in this
 process: the app (TUI or CLI) must not hold a CUDA context — 300+ MB of the card — while the

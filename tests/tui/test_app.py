@@ -10,7 +10,7 @@ from textual.widgets import TabbedContent
 from core.workspace import Workspace
 from tui.app import NastavnikApp, running_jobs
 from tui.commands import PAIRS_COMMANDS, commands
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.i18n import set_lang
 from tui.keys import keys_for
 from tui.screens.pairs import PairsRoom

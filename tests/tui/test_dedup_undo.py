@@ -9,7 +9,7 @@ from textual.widgets import TextArea
 
 from core.store import PairFilter
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
 from tui.screens.dedup import DedupScreen, MergeScreen
 from tui.widgets.pair_table import PairTable

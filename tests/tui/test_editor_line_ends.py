@@ -13,7 +13,7 @@ from textual.widgets import TextArea
 
 import core.store.pairs as store_pairs
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.widgets.pair_editor import EditPairScreen
 
 QUESTION = "Что такое эпоха?\r\nКратко."

@@ -4,7 +4,7 @@ in ``eval --json`` — from stored answers, no model runs."""
 from __future__ import annotations
 
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 
 REF = "LoRA обучает малые матрицы поверх замороженных весов."
 ANSWERS = {
@@ -66,12 +66,12 @@ def test_eval_cli_shows_the_share(cli, home, monkeypatch):
 
 @async_test
 async def test_the_grid_shows_the_check_beside_each_model(home):
-    from tests.export.test_rooms import RoomApp, _grid_loaded
+    from tests.support.rooms import RoomApp, grid_loaded
     from tui.screens.evaluate import EvaluateRoom
 
     app = RoomApp(EvaluateRoom, _grid(home))
     async with app.run_test(size=(140, 30)) as pilot:
-        await _grid_loaded(pilot)
+        await grid_loaded(pilot)
         await settle(pilot)
         grid = app.query_one("#ev-grid")
         rows = [grid.get_row_at(i) for i in range(grid.row_count)]

@@ -12,7 +12,7 @@ from textual.widgets import Input, TextArea
 
 from core.store import PairFilter
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
 from tui.screens.conflict import PairConflictScreen, word_diff
 from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen

@@ -9,7 +9,7 @@ from textual.widgets import Input, TextArea
 
 from core.store import PairFilter
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.i18n import set_lang
 from tui.app import NastavnikApp
 from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import DataTable
 
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
 from tui.commands import commands
 from tui.i18n import set_lang
@@ -164,7 +164,7 @@ def _two_answers(room, ws, texts):
 
 @async_test
 async def test_chat_picks_the_better_answer_of_two(home):
-    from tests.export.test_rooms import RoomApp
+    from tests.support.rooms import RoomApp
     from tui.screens.chat import ChatRoom
 
     ws = Workspace.open(home)
@@ -209,11 +209,11 @@ async def test_chat_picks_the_better_answer_of_two(home):
 
 @async_test
 async def test_evaluate_correction_records_a_preference(home):
-    from tests.export.test_rooms import RoomApp, _stored_grid
+    from tests.support.rooms import RoomApp, stored_grid
     from tui.screens.chat import CorrectAnswerScreen
     from tui.screens.evaluate import CompareScreen, EvaluateRoom
 
-    ws = _stored_grid(home)
+    ws = stored_grid(home)
     app = RoomApp(EvaluateRoom, ws)
     async with app.run_test(size=(120, 36)) as pilot:
         room = app.query_one(EvaluateRoom)
@@ -238,7 +238,7 @@ async def test_evaluate_correction_records_a_preference(home):
 
 @pytest.mark.xdist_group("tui-snapshots")
 def test_preferences_view_snapshot(ws, snap_compare):
-    from tests.tui.test_snapshots import still
+    from tests.support.waits import still
 
     app = NastavnikApp(ws, "ru", home_label="~/nastavnik")
 

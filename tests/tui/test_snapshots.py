@@ -13,7 +13,7 @@ import itertools
 import pytest
 
 from core.workspace import Workspace
-from tests.tui.pilot import settle
+from tests.support.waits import settle, still
 from tui.app import NastavnikApp
 from tui.i18n import set_lang
 
@@ -61,25 +61,6 @@ def snap_ws(home, monkeypatch):
 TABS = {"pairs": "1", "train": "2", "chat": "3", "evaluate": "4"}
 VIEWS = {"progress": "train-progress-view", "runs": "train-runs-view"}
 
-
-async def still(pilot) -> None:
-    """Stop text cursors blinking and wait until the screen stops changing (rooms fill in
-    from workers), so a picture does not depend on the moment it is taken."""
-    for widget in pilot.app.screen.query("Input, TextArea"):
-        widget.cursor_blink = False
-    from textual.worker import WorkerState
-
-    await pilot.pause()
-    last = None
-    for _ in range(100):
-        await settle(pilot)
-        await pilot.pause(0.1)
-        now = pilot.app.export_screenshot()
-        # a loaded CI machine can leave a worker (Chat's model list) running across two frames
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
-        if now == last and not busy:
-            return
-        last = now
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])

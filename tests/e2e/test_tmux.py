@@ -1,0 +1,96 @@
+"""The real installed `nastavnik` in a real terminal (tmux): search, edit, save, quit.
+
+Drives `.venv/bin/nastavnik` the way a person does over SSH — literal UTF-8 keystrokes,
+a 100×30 terminal — and checks the store through the CLI afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.tmux import Tmux
+
+BIN = Path(sys.executable).parent / "nastavnik"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
+    pytest.mark.skipif(not BIN.exists(), reason=f"{BIN} is not installed (make install)"),
+]
+
+PAIRS = [
+    ("Что такое эпоха обучения?", "Один проход по всем данным."),
+    ("Как выбрать ранг LoRA?", "Начните с 8 или 16 и смотрите на лосс на eval."),
+    ("Почему щавель кислый?", "Старый ответ, который надо исправить."),
+    ("Что такое GGUF?", "Формат файла модели для llama.cpp."),
+]
+NEW_ANSWER = "В щавеле много щавелевой кислоты."
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN), "--home", str(home), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_search_edit_save_quit_in_a_real_terminal(tmp_path):
+    home = tmp_path / "home"
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}, ensure_ascii=False) + "\n"
+            for q, a in PAIRS
+        ),
+        encoding="utf-8",
+    )
+    done = cli(home, "pairs", "import", str(data))
+    assert done.returncode == 0, done.stderr
+    found = json.loads(cli(home, "pairs", "search", "щавель", "--json").stdout)
+    assert [p["question"] for p in found] == ["Почему щавель кислый?"]
+    pair_id = found[0]["id"]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30")
+    tmux = Tmux(f"nastavnik-test-{os.getpid()}", env)
+    command = f"{BIN} --home {home} --lang en"
+    assert tmux.run("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command).returncode == 0
+    try:
+        tmux.wait_for(lambda s: "Что такое эпоха" in s and "4 pairs" in s, "the pairs table and its counts")
+        time.sleep(1.0)  # the app settles focus after the first paint
+        tmux.keys("/")
+        time.sleep(0.3)
+        tmux.type("щавель")
+        tmux.wait_for(lambda s: "Почему щавель" in s and "Что такое эпоха" not in s, "the search to narrow the table")
+        tmux.keys("Enter")  # leave the search box for the table
+        time.sleep(0.5)
+        tmux.keys("Enter")  # open the editor on the selected (only) row
+        tmux.wait_for(lambda s: "Старый ответ" in s and ("^s" in s or "ctrl+s" in s.lower()), "the editor")
+        tmux.keys("Tab")  # question → answer
+        time.sleep(0.3)
+        tmux.keys("Home")
+        tmux.keys("C-k")  # clear the (one-line) answer
+        tmux.wait_for(lambda s: "Старый ответ" not in s, "the old answer to be cleared")
+        tmux.type(NEW_ANSWER)
+        tmux.wait_for(lambda s: "щавелевой" in s, "the typed answer")
+        tmux.keys("C-s")
+        tmux.wait_for(
+            lambda s: "В щавеле много" in s and "approve" in s and "^s" not in s, "the editor to close on the saved row"
+        )
+        time.sleep(0.3)
+        tmux.keys("q")
+        deadline = time.monotonic() + 15
+        while tmux.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not tmux.alive(), "q did not quit the app:\n" + tmux.screen()
+    finally:
+        tmux.run("kill-server")
+
+    shown = cli(home, "pairs", "show", str(pair_id), "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)[0]["answer"] == NEW_ANSWER

@@ -1,0 +1,55 @@
+"""One room mounted alone in a small app, and the Evaluate grid's stored results and its wait:
+what the room tests of Chat and Evaluate (and the corrections and preferences made in them) share."""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from core.workspace import Workspace
+
+
+class RoomApp(App):
+    """``room_cls(ws)`` as the whole screen; counts the PairsChanged messages its rooms post."""
+
+    def __init__(self, room_cls, ws) -> None:
+        super().__init__()
+        self.room_cls = room_cls
+        self.ws = ws
+        self.pairs_changed = 0  # how many PairsChanged messages the rooms posted
+
+    def compose(self):
+        yield self.room_cls(self.ws)
+
+    def on_pairs_changed(self, message) -> None:
+        self.pairs_changed += 1
+
+
+def stored_grid(home):
+    """Two models' stored results for three eval pairs, the second model worse on one."""
+    from core.store.chats import EvalResult
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        pairs = [
+            store.add_pair("Что такое эпоха обучения?", "Один полный проход по данным.", split="eval"),
+            store.add_pair("Зачем нужна проверочная выборка?", "Чтобы заметить переобучение.", split="eval"),
+            store.add_pair("Что такое LoRA?", "Низкоранговые матрицы поверх замороженных весов.", split="eval"),
+        ]
+        scores = {"base-q8_0": [20.0, 35.5, 10.0], "run-1-q8_0": [64.2, 30.1, 100.0]}
+        for model, values in scores.items():
+            for p, chrf in zip(pairs, values):
+                store.save_eval_result(EvalResult(model, p.id, p.question, p.answer, f"ответ {model}", chrf,
+                                                  chrf == 100.0, 10, 0.1, "2026-03-01T10:00:00.000+00:00"))
+        store.save_judgement("run-1-q8_0", pairs[0].id, "judge", 4, "Оценка: 4")
+        store.grade("run-1-q8_0", pairs[2].question, 5)
+    return ws
+
+
+async def grid_loaded(pilot) -> None:
+    """The grid is read in workers (models, then results): wait until none is running."""
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if not any(w.is_running for w in pilot.app.workers):
+            await pilot.pause()
+            return
+    raise AssertionError("the evaluate grid never finished loading")
