@@ -86,7 +86,7 @@ llama-cuda: | $(BIN)/python
 
 # llama.cpp's converter, its tokenizer test vocabularies and official chat templates, unpacked
 # from the pinned llama-cpp-python source into the venv at install time, so export works on a
-# box without internet (see README, "An offline box").
+# box without internet (see docs/export-chat-eval.md, "An offline box").
 llamacpp-files:
 	$(BIN)/python -m core.llamacpp fetch
 
@@ -95,7 +95,7 @@ run: $(STAMP)
 	$(BIN)/nastavnik
 
 # -n 2: two test workers; each gets one torch thread (tests/conftest.py). --durations: CI
-# prints the slowest tests, to keep the suite inside its time budget (README, Development).
+# prints the slowest tests, to keep the suite inside its time budget (docs/development.md).
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
 
@@ -126,7 +126,7 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	NASTAVNIK_BENCH_SMOKE=all $(BIN)/python -m pytest -q tests/test_bench_smoke.py
 
-# what a GPU machine without network lacks for bench/gpu_check.py, in .gpu-kit/ (README, "GPU");
+# what a GPU machine without network lacks for bench/gpu_check.py, in .gpu-kit/ (docs/gpu.md);
 # there: `bash .gpu-kit/run.sh`
 .PHONY: gpu-kit
 gpu-kit: $(STAMP)
@@ -134,7 +134,7 @@ gpu-kit: $(STAMP)
 
 # The learning tests (pytest -m learning) under every CPU kernel path this machine has — torch's
 # default, avx2 and avx512 code, with MKL and oneDNN held to the same instructions — each with a
-# fresh test cache; `tools/numerics.py --demo` runs the README's demo loop the same way
+# fresh test cache; `tools/numerics.py --demo` runs the demo loop (docs/demo.md) the same way
 # (docs/numerics.md). CPUs differ: a test tuned on one must hold on the others.
 numerics: $(STAMP)
 	$(BIN)/python tools/numerics.py

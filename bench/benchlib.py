@@ -5,9 +5,9 @@ first on ``sys.path`` when it runs as a script).
 
 * Modes: every bench takes ``--quick`` (smaller sizes, the same code, under 2 minutes) and
   ``--smoke`` (seconds: only that the code still runs and prints its lines; its numbers mean
-  nothing). Without either it runs the full sizes the README table reports.
+  nothing). Without either it runs the full sizes docs/performance.md reports.
 * ``claim(name, ratio, ">=0.9")`` prints the one line per claim, ``name: ratio=… goal>=…``,
-  that tests/test_bench_smoke.py and the README rely on.
+  that tests/test_bench_smoke.py and docs/performance.md rely on.
 * Limits measured on this machine in the same run: the matmul FLOP/s of a dtype
   (``matmul_flops``) and the memory read bandwidth (``read_bandwidth``), with the threads
   the measured code uses.

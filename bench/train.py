@@ -37,7 +37,7 @@ Claims, one ``name: ratio=… goal=…`` line each:
   demo-run          the demo as a new user meets it: ``nastavnik demo`` (sample pairs, demo base)
                     then ``nastavnik train --preset demo`` with its defaults, in a fresh
                     workspace, timed start to end (the command returns when the run is done)
-                    ÷ the 3 minutes the README promises; goal ≤ 1. Then ``export`` and
+                    ÷ the 3 minutes docs/demo.md promises; goal ≤ 1. Then ``export`` and
                     ``eval --split train`` print what it learnt (chrF of the tuned model and of
                     the base; tests/e2e/test_demo_learns.py holds those to ≥ 85 and < 10).
                     --quick and --smoke train a few steps only: their ratio says nothing.
@@ -504,7 +504,7 @@ def wait_for_exit(pid: int | None, timeout: float = 60.0) -> None:
 
 # ---------------------------------------------------------------------------- the demo, end to end
 
-DEMO_LIMIT_S = 180.0  # README: "≤ 3 minutes on 2 cores"
+DEMO_LIMIT_S = 180.0  # docs/demo.md: "against a limit of 3 minutes"
 
 
 def bench_demo(mode: str, tmp: Path) -> list[str]:

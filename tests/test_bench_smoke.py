@@ -1,7 +1,7 @@
 """Every benchmark still runs: its ``--smoke`` mode exits 0 and prints its claim lines.
 
 The benchmarks themselves stay out of ``make test`` (their full runs take minutes to an hour
-and their numbers go in the README); a smoke run is the same code on toy sizes, so a change
+and their numbers go in docs/performance.md); a smoke run is the same code on toy sizes, so a change
 that breaks a bench — a renamed store function, a new TRL argument — fails here, not on the
 day someone re-measures. The numbers of a smoke run mean nothing and are not checked; that
 each claim prints ``name: ratio=<number> goal…``, and the last line is one, is.
@@ -12,7 +12,7 @@ their smokes take about a minute each, three minutes of the suite's twenty, so t
 ``make bench-smoke`` (``NASTAVNIK_BENCH_SMOKE=all``), as every bench does, before a bench is
 changed or re-measured.
 
-``bench/gpu_check.py`` is no benchmark but the GPU check (README, "GPU"): ``make test`` runs its
+``bench/gpu_check.py`` is no benchmark but the GPU check (docs/gpu.md): ``make test`` runs its
 ``--smoke`` (one family, both backends, a DPO run), with ``--allow-cpu`` where there is no CUDA
 device: every check but the CUDA ones, here. ``make bench-smoke`` runs its whole matrix.
 """

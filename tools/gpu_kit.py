@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/gpu_kit.py [--out .gpu-kit] [--python-version 3.12] [--cuda 130]
 
-The machine it is made for (the GPU machine lent to these sessions, README "GPU"): Linux x86-64,
+The machine it is made for (the GPU machine lent to these sessions, docs/gpu.md): Linux x86-64,
 no network, Python 3.12 with torch 2.11 (CUDA 13.0), triton, transformers 5.17, accelerate,
 safetensors, sentencepiece, tokenizers, pyarrow, pandas … installed, and none of Unsloth, TRL,
 bitsandbytes, datasets, sqlite-utils; at most 64 MiB travel with the working tree. The kit

@@ -8,12 +8,12 @@ reads ``ATEN_CPU_CAPABILITY``, MKL ``MKL_ENABLE_INSTRUCTIONS`` and oneDNN ``ONED
 
     .venv/bin/python tools/numerics.py                      # `make numerics`: the learning tests, every path this CPU has
     .venv/bin/python tools/numerics.py --paths avx2         # one path (default, avx2, avx512)
-    .venv/bin/python tools/numerics.py --demo               # the README's demo loop: paths × threads × seeds
+    .venv/bin/python tools/numerics.py --demo               # the demo loop (docs/demo.md): paths × threads × seeds
 
 The learning tests are those marked ``learning`` (they assert what a model learnt or how it
 answers). Each path gets its own test cache, so the demo model and the replicas the tests train
-are built under that path too, as a user's machine builds them. ``--demo`` runs the loop the
-README walks a new user through, through the CLI in a fresh workspace: ``nastavnik demo``, the
+are built under that path too, as a user's machine builds them. ``--demo`` runs the loop
+docs/demo.md walks a new user through, through the CLI in a fresh workspace: ``nastavnik demo``, the
 «Что такое эпоха?» pair's answer replaced by a correction and approved, ``nastavnik train
 --preset demo`` with its defaults, ``export --quant q8_0``, ``eval --split train``; it prints the
 train-split chrF, the share answered word for word, the corrected question's chrF, the final
@@ -99,7 +99,7 @@ def demo_base(path: str, workdir: Path) -> Path:
 
 
 def demo_loop(path: str, threads: int, seed: int, workdir: Path) -> dict:
-    """The README's loop in a fresh workspace under one kernel path; what it learnt."""
+    """The demo loop (docs/demo.md) in a fresh workspace under one kernel path; what it learnt."""
     env = path_env(path, threads, workdir / path)
     base = demo_base(path, workdir)
     home = workdir / path / f"t{threads}-s{seed}"
@@ -157,7 +157,7 @@ def demo_matrix(paths: list[str], threads: list[int], seeds: list[int], workdir:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paths", help="comma-separated kernel paths (default: every one this CPU offers)")
-    parser.add_argument("--demo", action="store_true", help="run the README's demo loop instead of the learning tests")
+    parser.add_argument("--demo", action="store_true", help="run the demo loop (docs/demo.md) instead of the learning tests")
     parser.add_argument("--threads", default="1,2", help="--demo: torch threads per run (default 1,2)")
     parser.add_argument("--seeds", default="3407,1,2", help="--demo: run seeds (default 3407,1,2; 3407 is the default)")
     parser.add_argument("--workdir", type=Path, help="where caches and workspaces go (default: a temp folder)")

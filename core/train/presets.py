@@ -121,7 +121,7 @@ PRESETS: dict[str, Preset] = {
     # (a LoRA alone stays near loss 7: the head cannot name words it never predicted), for 36
     # epochs of 8 grouped by length at lr 4e-3 — a 3M-parameter model can only memorise, and
     # memorising takes passes. On the 16-head base it learns the train split word for word (chrF
-    # 97–99) on every CPU kernel path measured (docs/numerics.md, README "The demo shows the loop working")
+    # 97–99) on every CPU kernel path measured (docs/numerics.md, docs/demo.md)
     "demo": Preset(
         "demo", "demo", "gemma", 0.003, 256, 2, 3000,
         intermediate=512, heads=16, kv_heads=16, head_dim=16,

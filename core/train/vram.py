@@ -42,7 +42,7 @@ overhead     what PyTorch's allocator does not count and what it wastes: the CUD
              and Triton workspaces, and fragmentation of the caching allocator, modelled as a
              fixed 0.5 GiB plus 5 % of the rest.
 
-Calibration, two ways (the README's training section has the table):
+Calibration, two ways (docs/gpu-memory.md has the table):
 - each term against memory measured on tiny random-init replicas of the real architectures on
   the CPU (``bench/vram.py``: storage bytes of parameters, quantization state, gradients and
   optimizer state; the peak of live tensors during a training step);
@@ -434,7 +434,7 @@ PUBLISHED = [
 
 
 def published_checks() -> list[dict]:
-    """Each published figure next to the estimate at its settings: the README's table."""
+    """Each published figure next to the estimate at its settings: docs/gpu-memory.md's table."""
     from core.train.presets import get_preset
 
     out = []

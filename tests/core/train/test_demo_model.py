@@ -39,7 +39,7 @@ def test_hf_tokenizer_matches_sentencepiece(demo_model):
     assert tok.eos_token == "<end_of_turn>"
 
 
-# questions a user asks the demo base first: the README's and a few of the sample's
+# questions a user asks the demo base first: docs/demo.md's and a few of the sample's
 QUESTIONS = ["Что такое эпоха?", "Что такое LoRA?", "Зачем нужна проверочная выборка?", "Как выбрать learning rate?",
              "Что такое квантование?", "Почему loss не падает?", "Сколько пар нужно для дообучения?", "Что делает адаптер?"]
 
