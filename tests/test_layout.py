@@ -37,7 +37,7 @@ TEST_KINDS = {
     "tui": "the app driven with Pilot, and its snapshots",
     "e2e": "the real binary in tmux, `nastavnik serve` in a browser, the demo loop",
 }
-REPO_CHECKS = {"test_layout.py", "test_constraints.py", "test_bench_smoke.py"}  # the repository itself
+REPO_CHECKS = {"test_layout.py", "test_constraints.py", "test_bench_smoke.py", "test_docs_links.py"}  # the repository itself
 
 
 def _test_only_imports(source: str) -> list[str]:
