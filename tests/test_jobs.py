@@ -217,3 +217,26 @@ def test_a_child_run_to_its_end_is_stopped_when_the_caller_is_interrupted(tmp_pa
     while process_state(child) not in (None, "Z", "X"):
         assert time.monotonic() < deadline, "the child outlived its interrupted caller"
         time.sleep(0.05)
+
+
+def test_a_child_spoken_to_through_a_pipe_is_asked_first(tmp_path):
+    """The chat model's way: a child reading requests line by line exits on ``close``; one that
+    does not answer it is stopped by signal after the grace, its pipes still open."""
+    import subprocess as sp
+
+    from core.jobs.process import child_env, start_child, stop_child
+
+    serve = "import sys\nfor line in sys.stdin:\n    if line.strip() == 'close' and 'polite' in sys.argv: sys.exit(3)\n"
+    for name, expected in (("polite", 3), ("deaf", -signal.SIGTERM)):
+        proc = start_child([sys.executable, "-c", serve, name], env=child_env(), stdin=sp.PIPE, stdout=sp.PIPE,
+                           stderr=sp.DEVNULL, text=True, encoding="utf-8", bufsize=1)
+
+        def ask(proc=proc) -> None:
+            proc.stdin.write("close\n")
+            proc.stdin.flush()
+
+        started = time.monotonic()
+        assert stop_child(proc, grace_s=1, ask=ask) == expected
+        assert time.monotonic() - started < 5
+        proc.stdin.close()
+        proc.stdout.close()
