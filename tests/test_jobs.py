@@ -186,8 +186,8 @@ def test_a_child_is_stopped_with_grace_then_killed(tmp_path):
     assert _stopped(polite.pid)
     assert stop_child(polite, grace_s=10) == -signal.SIGTERM
 
-    stubborn = start_child([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                            "print('ready', flush=True); time.sleep(300)"], log_path=tmp_path / "child.log")
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(300)"
+    stubborn = start_child([sys.executable, "-c", deaf], log_path=tmp_path / "child.log")
     deadline = time.monotonic() + 30
     while "ready" not in (tmp_path / "child.log").read_text():
         assert time.monotonic() < deadline

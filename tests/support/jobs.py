@@ -11,9 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 from core.jobs import pid_alive
 
@@ -43,7 +43,7 @@ class ClockAhead:
         self.seconds = seconds
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.seconds)
+        return datetime.now(UTC) + timedelta(seconds=self.seconds)
 
     def monotonic(self) -> float:
         return time.monotonic()
