@@ -421,6 +421,11 @@ def wait(ws, run_id: int, *, timeout: float = 600.0, poll: float = 0.5, on_updat
             store.close()
 
 
+def follow(store, run_id: int, *, poll: float = 0.5, host: Host = HOST):
+    """The run's row on each poll until it has ended (``core.jobs.table.follow``, no time limit)."""
+    return table.follow(RunTable(store), run_id, host, timeout=float("inf"), poll=poll)
+
+
 def eta_s(run, started_step: int = 0, elapsed_s: float | None = None) -> float | None:
     """Seconds left, from the pace so far."""
     if not run.max_steps or not run.step or not run.started:
