@@ -51,6 +51,11 @@ class Runs:
 
         return refresh(store, host)
 
+    def cancel(self, ws, store, job_id, wait_s):
+        from core.train.runs import cancel_run
+
+        return cancel_run(ws, job_id, store=store, wait_s=wait_s)
+
 
 class Exports(Runs):
     marker = "core.export.worker"
@@ -70,6 +75,11 @@ class Exports(Runs):
         from core.export.jobs import refresh
 
         return refresh(ws, store, host)
+
+    def cancel(self, ws, store, job_id, wait_s):
+        from core.export.jobs import cancel_job
+
+        return cancel_job(ws, job_id, store=store, wait_s=wait_s)
 
 
 KINDS = pytest.mark.parametrize("kind", [Runs(), Exports()], ids=["run", "export"])
@@ -114,6 +124,21 @@ def test_a_hung_worker_is_killed_and_its_job_interrupted(home, store, kind):
         assert proc.wait(timeout=10) == -signal.SIGKILL
     ended = kind.get(store, job.id)
     assert ended.status == "interrupted" and "stopped without finishing" in ended.error and ended.finished
+
+
+@KINDS
+def test_cancel_wakes_a_stopped_worker_to_hear_it(home, store, kind):
+    """A stopped worker handles SIGTERM only once it runs: the cancel wakes it (SIGCONT) instead
+    of waiting out its grace and killing it — for a training run now as for an export."""
+    ws = Workspace.open(home)
+    with idle_worker(kind.marker) as proc:
+        job = kind.start(ws, store, proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
+        assert _stopped(proc.pid)
+        started = time.monotonic()
+        assert kind.cancel(ws, store, job.id, wait_s=60).status == "cancelled"
+        assert time.monotonic() - started < 30
+        assert proc.wait(timeout=10) == -signal.SIGTERM  # it heard the cancel; it was not killed
 
 
 def test_an_interrupted_verdict_written_while_the_run_trained_stands(home, store, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.jobs.heartbeat import Heartbeat
 from core.jobs.host import HEARTBEAT_S
 from core.jobs.table import JobTable, now
 from core.store.runs import ACTIVE
@@ -89,8 +90,6 @@ class Worker:
         if not table.claim(job_id, expect=("queued",), pid=os.getpid(), heartbeat=now(), **claim):
             log(f"{table.noun} {job_id} is not queued (status {table.get(job_id).status}); nothing to do")
             return None
-        from core.jobs.heartbeat import Heartbeat
-
         heart = Heartbeat(self.open_store, self._beat, on_stop=lambda: os.kill(os.getpid(), signal.SIGTERM),
                           every=self.every).start()
         end = End()
