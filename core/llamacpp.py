@@ -172,11 +172,11 @@ def convert_hf_to_gguf(
     log_file: Path,
 ) -> None:
     """Run llama.cpp's converter as a subprocess; its chatter goes to ``log_file``."""
+    from core.jobs.process import child_env, run_child
+
     conv = converter_dir(cache_dir)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(conv / "gguf-py"), str(conv), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = child_env(paths=(conv / "gguf-py", conv), TQDM_DISABLE="1")
     env.pop("NO_LOCAL_GGUF", None)  # let the converter use the gguf-py shipped next to it
-    env["TQDM_DISABLE"] = "1"
     cmd = [
         sys.executable, str(conv / "convert_hf_to_gguf.py"), str(model_dir),
         "--outfile", str(out_file), "--outtype", outtype, *converter_flags(Path(model_dir)),
@@ -184,9 +184,8 @@ def convert_hf_to_gguf(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(conv))
-    if proc.returncode != 0:
+    # in the export worker's process group (a cancel reaches it), stopped with grace should the worker be interrupted
+    if run_child(cmd, log_path=log_file, env=env, cwd=conv) != 0:
         tail = _tail(log_file)
         raise UserError(
             f"llama.cpp's converter failed on {model_dir} ({tail})",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from pathlib import Path
 
 from core import jobs
 from core.errors import UserError
+from core.jobs import table
+from core.jobs.host import HOST, Host
+from core.jobs.table import TERMINAL  # noqa: F401 - callers read a job's possible ends from here
 
 STEPS = ("merge", "convert", "quantize", "parity")  # what the progress bar counts
-TERMINAL = ("done", "failed", "cancelled", "interrupted")
 WORKER = "core.export.worker"
 MARKER = WORKER.encode()
 LOCK_NAME = "export-jobs.lock"  # in the workspace cache: one export at a time
@@ -50,7 +51,7 @@ def active_job_for(store, source: str) -> object | None:
 
 
 def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None = None, system: str | None = None,
-              parity: bool = True, store=None):
+              parity: bool = True, store=None, host: Host = HOST):
     """Check what to export now (errors show at once, not in a log), create the job, start its worker."""
     from core.export import DEFAULT_QUANTS, parse_quants
     from core.export.source import resolve_source
@@ -62,7 +63,7 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
     own = store is None
     store = store or ws.store()
     try:
-        refresh(ws, store)
+        refresh(ws, store, host)
         busy = active_job_for(store, str(ref))
         if busy is not None:
             raise UserError(f"{ref} is already being exported (export job {busy.id}, {busy.status})",
@@ -73,7 +74,7 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
         log = log_path(ws, job.id)
         try:
             cmd = [sys.executable, "-m", WORKER, "--home", str(ws.home), "--job", str(job.id)]
-            pid = jobs.spawn_detached(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
+            pid = host.processes.spawn(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
         except OSError as exc:
             store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now())
             raise UserError(f"cannot start the export worker: {exc}") from exc
@@ -86,33 +87,54 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
 # ---------------------------------------------------------------------------- liveness and clean-up
 
 
-def worker_alive(job) -> bool:
+class ExportTable:
+    """Export jobs as a job table (``core.jobs.table``): the store's export-job functions, and a
+    job that did not end done leaves nothing behind (``clean_up``)."""
+
+    noun = "export job"
+    marker = MARKER
+    lost = "the export worker stopped without finishing (killed or crashed)"
+
+    def __init__(self, ws, store) -> None:
+        self.ws = ws
+        self.store = store
+
+    def on(self, store) -> ExportTable:
+        return ExportTable(self.ws, store)
+
+    def get(self, job_id: int):
+        return self.store.get_export_job(job_id)
+
+    def active(self) -> list:
+        return self.store.list_export_jobs(status=("queued", "running"))
+
+    def update(self, job_id: int, **values):
+        return self.store.update_export_job(job_id, **values)
+
+    def claim(self, job_id: int, *, expect, **values) -> bool:
+        return self.store.claim_export_job(job_id, expect=expect, **values)
+
+    def heartbeat(self, job_id: int) -> None:
+        self.store.heartbeat_export_job(job_id)
+
+    def ended(self, job) -> None:
+        clean_up(self.ws, self.store, job)
+
+
+def worker_alive(job, host: Host = HOST) -> bool:
     """Whether the job's worker lives (a job still queued may be mid-spawn)."""
-    young = job.status == "queued" and jobs.age_s(job.created) < jobs.STALE_S
-    return jobs.pid_alive(job.pid, marker=MARKER, starting=young)
+    return table.worker_alive(ExportTable(None, None), job, host)
 
 
-def refresh(ws, store) -> list[int]:
-    """Mark jobs whose worker died (kill -9, reboot) or hung as ``interrupted`` and remove what
-    they left; their ids."""
-    changed = []
-    for job in store.list_export_jobs(status=("queued", "running")):
-        alive = worker_alive(job)
-        if job.status == "running":
-            dead = not alive or jobs.age_s(job.heartbeat) > jobs.STALE_S
-        elif job.pid is not None:
-            dead = not alive
-        else:  # queued and no worker was ever started (the starting process died)
-            dead = jobs.age_s(job.created) > jobs.STALE_S * 5
-        if not dead:
-            continue
-        if alive:  # beating no more but still there (hung): it must not write after its clean-up
-            _signal(job.pid, signal.SIGKILL)
-        if store.claim_export_job(job.id, expect=(job.status,), status="interrupted", finished=_now(),
-                                  error="the export worker stopped without finishing (killed or crashed)"):
-            clean_up(ws, store, store.get_export_job(job.id))
-            changed.append(job.id)
-    return changed
+def liveness(job, host: Host = HOST) -> str:
+    """``alive``, ``paused`` (its worker is stopped), ``hung``, ``dead`` or ``ended`` (``core.jobs.table.liveness``)."""
+    return table.liveness(ExportTable(None, None), job, host)
+
+
+def refresh(ws, store, host: Host = HOST) -> list[int]:
+    """Mark jobs whose worker died (kill -9, reboot) or hung as ``interrupted`` (a hung worker is
+    killed) and remove what they left; their ids. A paused worker (SIGSTOP) is left alone."""
+    return table.refresh(ExportTable(ws, store), host)
 
 
 def clean_up(ws, store, job) -> list[Path]:
@@ -138,75 +160,27 @@ def clean_up(ws, store, job) -> list[Path]:
 # ---------------------------------------------------------------------------- cancel / wait
 
 
-def cancel_job(ws, job_id: int, *, store=None, wait_s: float = 30.0):
+def cancel_job(ws, job_id: int, *, store=None, wait_s: float = 30.0, host: Host = HOST):
     """Stop a job: SIGTERM (and SIGCONT, should it be stopped), SIGKILL after ``wait_s``; nothing is
     left registered or in ``exports/``. A job already registering its files finishes ``done``."""
     own = store is None
     store = store or ws.store()
     try:
-        refresh(ws, store)
-        job = store.get_export_job(job_id)
-        if job.status in TERMINAL:
-            raise UserError(f"export job {job_id} is already {job.status}")
-        store.update_export_job(job.id, cancel_requested=1)
-        if worker_alive(job):
-            _signal(job.pid, signal.SIGTERM)
-            _signal(job.pid, signal.SIGCONT)  # a stopped worker handles the SIGTERM only once it runs
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and worker_alive(job):
-                job = store.get_export_job(job.id)
-                if job.status in TERMINAL and not jobs.pid_alive(job.pid, marker=MARKER):
-                    break
-                time.sleep(0.1)
-            if worker_alive(job):
-                _signal(job.pid, signal.SIGKILL)
-                _wait_gone(job)
-        store.claim_export_job(job.id, expect=("queued", "running"), status="cancelled", finished=_now())
-        job = store.get_export_job(job.id)
-        clean_up(ws, store, job)
-        return job
+        return table.cancel(ExportTable(ws, store), job_id, host, wait_s=wait_s)
     finally:
         if own:
             store.close()
 
 
-def wait_job(ws, job_id: int, *, timeout: float = 600.0, poll: float = 0.2, on_update=None, store=None):
+def wait_job(ws, job_id: int, *, timeout: float = 600.0, poll: float = 0.2, on_update=None, store=None, host: Host = HOST):
     """Block until the job ends (or ``timeout``); ``on_update(job)`` on each poll."""
     own = store is None
     store = store or ws.store()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            refresh(ws, store)
-            job = store.get_export_job(job_id)
-            if on_update:
-                on_update(job)
-            if job.status in TERMINAL:
-                return job
-            if time.monotonic() > deadline:
-                raise UserError(f"export job {job_id} is still {job.status} after {timeout:.0f} s")
-            time.sleep(poll)
+        return table.wait(ExportTable(ws, store), job_id, host, timeout=timeout, poll=poll, on_update=on_update)
     finally:
         if own:
             store.close()
-
-
-def _signal(pid: int | None, sig: int) -> None:
-    if not pid:
-        return
-    try:
-        os.killpg(pid, sig)  # the worker leads its session: the converter it runs goes too
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _wait_gone(job, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and jobs.pid_alive(job.pid, marker=MARKER):
-        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------- progress

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import time
 from pathlib import Path
 
 from core import jobs
 from core.errors import UserError
+from core.jobs import table
+from core.jobs.host import HOST, Host
+from core.jobs.table import TERMINAL  # noqa: F401 - callers read a run's possible ends from here
 from core.train.config import TrainConfig
-
-STALE_S = jobs.STALE_S  # a heartbeat older than this means the worker is gone
-TERMINAL = ("done", "failed", "cancelled", "interrupted")
-
 
 # ---------------------------------------------------------------------------- models
 
@@ -106,33 +103,61 @@ def resolve_base(store, base: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------- liveness
 
+WORKER = "core.train.worker"
+MARKER = WORKER.encode()
 
-def pid_alive(pid: int | None, *, starting: bool = False) -> bool:
+
+class RunTable:
+    """Training runs as a job table (``core.jobs.table``): the store's run functions, nothing to clean up."""
+
+    noun = "run"
+    marker = MARKER
+    lost = "the worker stopped without finishing (killed or crashed)"
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def on(self, store) -> RunTable:
+        return RunTable(store)
+
+    def get(self, job_id: int):
+        return self.store.get_run(job_id)
+
+    def active(self) -> list:
+        return self.store.list_runs(status=("queued", "running"))
+
+    def update(self, job_id: int, **values):
+        return self.store.update_run(job_id, **values)
+
+    def claim(self, job_id: int, *, expect, **values) -> bool:
+        return self.store.claim_run(job_id, expect=expect, **values)
+
+    def heartbeat(self, job_id: int) -> None:
+        self.store.heartbeat_run(job_id)
+
+    def ended(self, job) -> None:
+        """A run that did not finish keeps its folder: its checkpoints are what ``resume`` continues from."""
+
+
+def pid_alive(pid: int | None, *, starting: bool = False, host: Host = HOST) -> bool:
     """True when ``pid`` is a live (not zombie) training worker (see ``core.jobs.pid_alive``)."""
-    return jobs.pid_alive(pid, marker=b"core.train.worker", starting=starting)
+    return host.processes.alive(pid, marker=MARKER, starting=starting)
 
 
-def worker_alive(run) -> bool:
+def worker_alive(run, host: Host = HOST) -> bool:
     """Whether the run's worker process lives (a run still queued may be mid-spawn)."""
-    return pid_alive(run.pid, starting=run.status == "queued" and _age_s(run.created) < STALE_S)
+    return table.worker_alive(RunTable(None), run, host)
 
 
-_age_s = jobs.age_s
+def liveness(run, host: Host = HOST) -> str:
+    """``alive``, ``paused`` (its worker is stopped), ``hung``, ``dead`` or ``ended`` (``core.jobs.table.liveness``)."""
+    return table.liveness(RunTable(None), run, host)
 
 
-def refresh(store) -> list[int]:
-    """Mark runs whose worker died (kill -9, reboot) as ``interrupted``; their ids."""
-    changed = []
-    for run in store.list_runs(status=("queued", "running")):
-        if run.status == "running":
-            dead = not pid_alive(run.pid) or _age_s(run.heartbeat) > STALE_S
-        elif run.pid is not None:  # queued, its worker started but has not claimed it yet
-            dead = not worker_alive(run)
-        else:  # queued and no worker was ever started (the starting process died)
-            dead = _age_s(run.heartbeat or run.created) > STALE_S * 5
-        if dead and store.claim_run(run.id, expect=(run.status,), status="interrupted", error="the worker stopped without finishing (killed or crashed)"):
-            changed.append(run.id)
-    return changed
+def refresh(store, host: Host = HOST) -> list[int]:
+    """Mark runs whose worker died (kill -9, reboot) or hung as ``interrupted`` (a hung worker is
+    killed); their ids. A paused worker (SIGSTOP) is left alone."""
+    return table.refresh(RunTable(store), host)
 
 
 # ---------------------------------------------------------------------------- start
@@ -175,7 +200,6 @@ def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
 def check_backend(config: TrainConfig) -> str:
     """The backend the run will use, refused now (one line) when it cannot run here."""
     from core.train.backends import get_backend, resolve
-
     from core.train.device import prequantized
 
     name = resolve(config.backend, config)
@@ -195,7 +219,8 @@ def check_precision(config: TrainConfig) -> None:
     the CLI never open a CUDA context of their own.
     """
     from core.train.backends import cuda_available
-    from core.train.device import check_precision as check, model_type
+    from core.train.device import check_precision as check
+    from core.train.device import model_type
 
     cuda = config.num_processes == 1 and cuda_available()  # --processes N: CPU processes (worker_env)
     check(model_type(config.base), config.dtype, cuda=cuda, bf16=gpu_bf16(config.num_gpus) if cuda else None)
@@ -227,7 +252,7 @@ def gpu_bf16(num_gpus: int = 1) -> bool | None:
 def worker_command(home: Path, run_id: int, *, resume: bool = False) -> list[str]:
     """The detached worker; for --gpus/--processes N it starts accelerate's processes itself."""
     args = ["--home", str(home), "--run", str(run_id)] + (["--resume"] if resume else [])
-    return [sys.executable, "-m", "core.train.worker", *args]
+    return [sys.executable, "-m", WORKER, *args]
 
 
 def worker_env(home: Path, config: TrainConfig) -> dict[str, str]:
@@ -265,10 +290,10 @@ def worker_env(home: Path, config: TrainConfig) -> dict[str, str]:
     return env
 
 
-def _spawn(ws, store, run, *, resume: bool) -> None:
+def _spawn(ws, store, run, *, resume: bool, host: Host) -> None:
     cmd = worker_command(ws.home, run.id, resume=resume)
     env = worker_env(ws.home, TrainConfig.from_dict(run.config))
-    pid = jobs.spawn_detached(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=env)
+    pid = host.processes.spawn(cmd, Path(run.run_dir) / "train.log", cwd=ws.home, env=env)
     store.update_run(run.id, pid=pid)
 
 
@@ -295,14 +320,14 @@ def config_from_run(store, run_id: int, **changes) -> TrainConfig:
     return TrainConfig.from_dict(inherited).with_(from_run=int(run_id), **{k: v for k, v in changes.items() if v is not None})
 
 
-def start_run(ws, config: TrainConfig, *, store=None):
+def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
     """Validate, snapshot the data, create the run and start its detached worker."""
     from core.train.pipeline import take_snapshot
 
     own = store is None
     store = store or ws.store()
     try:
-        refresh(store)
+        refresh(store, host)
         active = store.active_run()
         if active:
             raise UserError(
@@ -333,7 +358,7 @@ def start_run(ws, config: TrainConfig, *, store=None):
         run = store.update_run(
             run.id, run_dir=str(run_dir), dataset_sha256=snap.sha256, train_pairs=len(snap.train), eval_pairs=len(snap.eval)
         )
-        _spawn(ws, store, run, resume=False)
+        _spawn(ws, store, run, resume=False, host=host)
         return store.get_run(run.id)
     finally:
         if own:
@@ -343,52 +368,25 @@ def start_run(ws, config: TrainConfig, *, store=None):
 # ---------------------------------------------------------------------------- cancel / resume / wait
 
 
-def cancel_run(ws, run_id: int, *, store=None, wait_s: float = 30.0):
+def cancel_run(ws, run_id: int, *, store=None, wait_s: float = 30.0, host: Host = HOST):
+    """Stop a run (``core.jobs.table.cancel``): its worker saves what it trained and ends ``cancelled``."""
     own = store is None
     store = store or ws.store()
     try:
-        refresh(store)
-        run = store.get_run(run_id)
-        if run.status in TERMINAL:
-            raise UserError(f"run {run_id} is already {run.status}")
-        if run.status == "queued" and not worker_alive(run):
-            return store.update_run(run_id, status="cancelled", finished=_now())
-        store.update_run(run_id, cancel_requested=1)
-        if worker_alive(run):
-            try:
-                os.killpg(run.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            run = store.get_run(run_id)
-            if run.status in TERMINAL:
-                return run
-            if not worker_alive(run) and run.status == "running":
-                break
-            time.sleep(0.3)
-        if worker_alive(run):
-            try:
-                os.killpg(run.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        run = store.get_run(run_id)
-        if run.status not in TERMINAL:
-            run = store.update_run(run_id, status="cancelled", finished=_now())
-        return run
+        return table.cancel(RunTable(store), run_id, host, wait_s=wait_s)
     finally:
         if own:
             store.close()
 
 
-def resume_run(ws, run_id: int, *, store=None):
+def resume_run(ws, run_id: int, *, store=None, host: Host = HOST):
     """Continue an interrupted, failed or cancelled run from its last checkpoint."""
     from core.train.pipeline import RunPaths
 
     own = store is None
     store = store or ws.store()
     try:
-        refresh(store)
+        refresh(store, host)
         run = store.get_run(run_id)
         if run.status in ("queued", "running"):
             raise UserError(f"run {run_id} is {run.status}; nothing to resume")
@@ -405,39 +403,34 @@ def resume_run(ws, run_id: int, *, store=None):
             raise UserError(f"run {run_id} changed while resuming; try again")
         with open(paths.log, "a", encoding="utf-8") as log:
             log.write(f"--- resume from {ckpt.name if ckpt else 'the start'} ---\n")
-        _spawn(ws, store, store.get_run(run_id), resume=True)
+        _spawn(ws, store, store.get_run(run_id), resume=True, host=host)
         return store.get_run(run_id)
     finally:
         if own:
             store.close()
 
 
-def wait(ws, run_id: int, *, timeout: float = 600.0, poll: float = 0.5, on_update=None, store=None):
-    """Block until the run ends (or ``timeout``); ``on_update(run, metrics)`` on each poll."""
+def wait(ws, run_id: int, *, timeout: float = 600.0, poll: float = 0.5, on_update=None, store=None, host: Host = HOST):
+    """Block until the run ends (or ``timeout``); ``on_update(run)`` on each poll."""
     own = store is None
     store = store or ws.store()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            refresh(store)
-            run = store.get_run(run_id)
-            if on_update:
-                on_update(run)
-            if run.status in TERMINAL:
-                return run
-            if time.monotonic() > deadline:
-                raise UserError(f"run {run_id} is still {run.status} after {timeout:.0f} s")
-            time.sleep(poll)
+        return table.wait(RunTable(store), run_id, host, timeout=timeout, poll=poll, on_update=on_update)
     finally:
         if own:
             store.close()
+
+
+def follow(store, run_id: int, *, poll: float = 0.5, host: Host = HOST):
+    """The run's row on each poll until it has ended (``core.jobs.table.follow``, no time limit)."""
+    return table.follow(RunTable(store), run_id, host, timeout=float("inf"), poll=poll)
 
 
 def eta_s(run, started_step: int = 0, elapsed_s: float | None = None) -> float | None:
     """Seconds left, from the pace so far."""
     if not run.max_steps or not run.step or not run.started:
         return None
-    elapsed = elapsed_s if elapsed_s is not None else _age_s(run.started)
+    elapsed = elapsed_s if elapsed_s is not None else HOST.age_s(run.started)
     done = max(run.step - started_step, 1)
     return max(0.0, elapsed / done * (run.max_steps - run.step))
 

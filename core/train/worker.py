@@ -23,16 +23,11 @@ import signal
 import subprocess
 import sys
 import threading
-import traceback
 from pathlib import Path
 
 from core.jobs import OFFLINE_ENV
-
-HEARTBEAT_S = 2.0
-
-
-def _log(msg: str) -> None:
-    print(msg, flush=True)
+from core.jobs.worker import End, Worker, exit_code
+from core.jobs.worker import log as _log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,19 +61,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _supervise(ws, store, run, config, *, resume: bool) -> int:
-    """Claim the run, heartbeat, train (here, or in accelerate's processes), record the end."""
-    from core.errors import UserError
+    """Claim the run, heartbeat, train (here, or in accelerate's processes), record the end
+    (``core.jobs.worker``: an ``interrupted`` verdict written meanwhile stands)."""
     from core.store.base import now
     from core.train import pipeline
     from core.train.backends import resolve
+    from core.train.runs import RunTable
 
     paths = pipeline.RunPaths(Path(run.run_dir or ws.runs_dir / str(run.id)))
-    stop = threading.Event()
     children: list[subprocess.Popen] = []
 
-    def on_signal(signum, frame):
-        _log(f"signal {signum}: stopping after this step")
-        stop.set()
+    def stop_children() -> None:
+        _log("stopping after this step")
         for child in children:  # accelerate's processes are in our group and got it too; be sure
             if child.poll() is None:
                 try:
@@ -86,41 +80,19 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
                 except ProcessLookupError:
                     pass
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal is no reason to stop
-
+    worker = Worker(RunTable(store), run.id, open_store=ws.store, log_path=paths.log, interruptible=False, on_term=stop_children)
+    stop = worker.stopping
     world = max(config.num_gpus, config.num_processes)
-    if not store.claim_run(run.id, expect=("queued",), status="running", pid=os.getpid(), started=now(), heartbeat=now(),
-                           error=None, world_size=world):
-        _log(f"run {run.id} is not queued (status {store.get_run(run.id).status}); nothing to do")
-        return 1
 
-    beat_done = threading.Event()
-
-    def heartbeat():
-        hb = ws.store()
-        try:
-            while not beat_done.wait(HEARTBEAT_S):
-                hb.heartbeat_run(run.id)
-                if hb.get_run(run.id).cancel_requested:
-                    stop.set()
-        finally:
-            hb.close()
-
-    threading.Thread(target=heartbeat, name="heartbeat", daemon=True).start()
-
-    start_step = 0
-    if resume:
-        ckpt = paths.last_checkpoint()
-        if ckpt is not None:
-            start_step = int(ckpt.name.split("-")[-1])
-        store.clear_metrics_after(run.id, start_step)
-        _trim_metrics_file(paths.metrics, start_step)
-        _log(f"resuming run {run.id} from step {start_step}")
-
-    status, error = "failed", None
-    try:
+    def body() -> End:
+        start_step = 0
+        if resume:
+            ckpt = paths.last_checkpoint()
+            if ckpt is not None:
+                start_step = int(ckpt.name.split("-")[-1])
+            store.clear_metrics_after(run.id, start_step)
+            _trim_metrics_file(paths.metrics, start_step)
+            _log(f"resuming run {run.id} from step {start_step}")
         kind = "CPU processes" if config.num_processes > 1 else "GPU processes" if config.num_gpus > 1 else ""
         _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend, config)}" + (f", {world} {kind}" if world > 1 else "")
              + (f", {config.method}" + (f" from run {config.from_run}" if config.from_run is not None else "") if config.preference else ""))
@@ -140,17 +112,12 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
         losses = ", ".join(f"{name} {value:.4f}" for name, value in (("loss", result["train_loss"]), ("eval loss", result["eval_loss"]))
                            if value is not None)
         _log(f"run {run.id} {status} at step {result['steps']}" + (f" ({losses})" if losses else ""))
-    except UserError as exc:
-        error = str(exc)
-        _log(f"error: {error}")
-    except Exception as exc:  # a bug: keep the traceback in the log, a line in the store
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc} (see {paths.log})"
+        return End(status)
+
+    try:
+        return exit_code(worker.run(body, status="running", started=now(), error=None, world_size=world))
     finally:
-        beat_done.set()
-        store.update_run(run.id, status=status, error=error, finished=now(), heartbeat=now())
         store.close()
-    return 0 if status in ("done", "cancelled") else 1
 
 
 def _reporter(store, run, paths):
@@ -249,7 +216,9 @@ def _launch(ws, run, config, paths, children: list, *, resume: bool, stop) -> di
     cmd = launch_command(worker_args, config)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)  # stdout/stderr: our log, our process group
+    from core.jobs.process import start_child
+
+    proc = start_child(cmd, env=env)  # stdout/stderr: our log; our process group, so a cancel reaches them
     children.append(proc)
     code = proc.wait()
     result_file = paths.root / "result.json"

@@ -215,27 +215,18 @@ def test_running_jobs_reads_runs_when_the_store_has_them():
 
 
 @async_test
-async def test_status_bar_shows_a_running_training_run(ws, monkeypatch):
-    try:  # the Train room reaps runs whose worker is gone; this one stands for a live worker
-        import core.train.runs as runs_mod
+async def test_status_bar_shows_a_running_training_run(ws):
+    from core.store.base import now
+    from tests.support.jobs import idle_worker
 
-        monkeypatch.setattr(runs_mod, "pid_alive", lambda pid, **kw: True)
-    except ImportError:
-        pass
-    with ws.store() as store:
-        if not hasattr(store, "create_run"):
-            pytest.skip("the store records no runs in this build")
+    # a live worker (the Train room reaps dead ones): a process that names the worker, a fresh heartbeat
+    with idle_worker("core.train.worker") as worker, ws.store() as store:
         run = store.create_run(base="tiny", preset=None, backend="hf", config={})
-        # a live worker: our own pid, a fresh heartbeat (the Train room reaps dead ones)
-        from datetime import datetime, timezone
-        import os
-
-        beat = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        store.update_run(run.id, status="running", step=3, max_steps=10, pid=os.getpid(), heartbeat=beat)
-    app = NastavnikApp(ws, "en")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        assert f"1 running: #{run.id} 3/10" in app.query_one(StatusBar).text()
+        store.update_run(run.id, status="running", step=3, max_steps=10, pid=worker.pid, heartbeat=now())
+        app = NastavnikApp(ws, "en")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert f"1 running: #{run.id} 3/10" in app.query_one(StatusBar).text()
 
 
 def test_no_command_and_tui_command_open_the_app(cli, home, monkeypatch):

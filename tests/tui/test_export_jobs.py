@@ -512,33 +512,34 @@ def test_the_dialog_says_parity_and_the_source_in_russian():
 
 
 @async_test
-async def test_the_dialog_follows_the_running_job_not_the_queued_one(home, monkeypatch):
+async def test_the_dialog_follows_the_running_job_not_the_queued_one(home):
     """Export and chat queues the base and the run: the dialog shows the one at work (with its
     step in Russian, no English worker message), not the one waiting behind it."""
     from textual.app import App
     from textual.widgets import Static
 
     from core.store.base import now
+    from tests.support.jobs import idle_worker
     from tui.i18n import set_lang
     from tui.screens.export_model import ExportModelScreen
 
     ws = Workspace.open(home)
     with ws.store() as store:
-        queued = store.create_export_job(source="demo", quants=["q8_0"])
+        queued = store.create_export_job(source="demo", quants=["q8_0"])  # young, its worker not started yet
         running = store.create_export_job(source="1", quants=["q8_0"])
         store.update_export_job(queued.id, message="waiting for export job 2")
-        store.claim_export_job(running.id, expect=("queued",), status="running", pid=os.getpid(), heartbeat=now(),
-                               started=now())
-        store.update_export_job(running.id, stage="convert", done=0, total=1, message="convert_hf_to_gguf.py → F16")
-    monkeypatch.setattr("core.export.jobs.refresh", lambda ws, store: [])  # no worker behind these rows to reap
     set_lang("ru")
     try:
-        app = App()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.push_screen(ExportModelScreen(ws, jobs=[queued.id, running.id], chat=True))
-            await until(pilot, lambda: "идёт" in text(app, "#exp-job-title"), "the running job's title")
-            title, step = text(app, "#exp-job-title"), text(app, "#exp-step")
-            assert f"Экспорт #{running.id}: прогон #1" in title and "задача 2 из 2" in title, title
-            assert step.startswith("шаг 2/4: конвертация") and "convert_hf" not in step, step
+        with idle_worker("core.export.worker") as worker, ws.store() as store:  # a live worker behind the running one
+            store.claim_export_job(running.id, expect=("queued",), status="running", pid=worker.pid, heartbeat=now(),
+                                   started=now())
+            store.update_export_job(running.id, stage="convert", done=0, total=1, message="convert_hf_to_gguf.py → F16")
+            app = App()
+            async with app.run_test(size=(80, 24)) as pilot:
+                app.push_screen(ExportModelScreen(ws, jobs=[queued.id, running.id], chat=True))
+                await until(pilot, lambda: "идёт" in text(app, "#exp-job-title"), "the running job's title")
+                title, step = text(app, "#exp-job-title"), text(app, "#exp-step")
+                assert f"Экспорт #{running.id}: прогон #1" in title and "задача 2 из 2" in title, title
+                assert step.startswith("шаг 2/4: конвертация") and "convert_hf" not in step, step
     finally:
         set_lang("en")

@@ -247,14 +247,17 @@ async def test_view_keys_work_with_a_button_focused_and_enter_in_a_field_starts(
         await settle(pilot)
         assert "ctrl+s" not in {k for k, b in app.active_bindings.items() if b.binding.show}
 
-        monkeypatch.setattr("core.train.runs.refresh", lambda store: [])  # no worker behind this run: keep it running
-        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
-        store.update_run(run.id, status="running", max_steps=3, step=1)
-        room.poll()
-        await settle(pilot)
-        store.update_run(run.id, status="done", step=3)
-        room.poll()
-        await settle(pilot)
+        from core.store.base import now
+        from tests.support.jobs import idle_worker
+
+        with idle_worker("core.train.worker") as worker:  # a live worker behind this run: it stays running
+            run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+            store.update_run(run.id, status="running", max_steps=3, step=1, pid=worker.pid, heartbeat=now())
+            room.poll()
+            await settle(pilot)
+            store.update_run(run.id, status="done", step=3)
+            room.poll()
+            await settle(pilot)
         notes = [str(n.message) for n in app._notifications]
         assert any(f"Обучение #{run.id} готово" in n and "c — экспорт и чат" in n for n in notes), notes
 

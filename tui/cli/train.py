@@ -482,7 +482,7 @@ def runs_logs(obj: Ctx, run_id, follow) -> None:
     so `nastavnik runs logs 3 --follow && nastavnik export 3` stops on a broken run.
     Ctrl-C stops following; the run goes on.
     """
-    from core.train.runs import TERMINAL, refresh
+    from core.train.runs import follow as follow_run
 
     with obj.store() as store:
         run = store.get_run(run_id)
@@ -491,18 +491,11 @@ def runs_logs(obj: Ctx, run_id, follow) -> None:
             raise UserError(f"run {run_id} has no log yet ({log})")
         with log.open("r", encoding="utf-8", errors="replace") as fh:
             try:
-                while True:
-                    chunk = fh.read()
-                    if chunk:
-                        click.echo(chunk, nl=False)
-                    if not follow:
-                        return
-                    refresh(store)
-                    run = store.get_run(run_id)
-                    if run.status in TERMINAL:
-                        click.echo(fh.read(), nl=False)  # what the worker wrote before it recorded the end
-                        break
-                    time.sleep(0.5)
+                if not follow:
+                    click.echo(fh.read(), nl=False)
+                    return
+                for run in follow_run(store, run_id):  # the last one has ended: what the worker wrote before it is read
+                    click.echo(fh.read(), nl=False)
             except KeyboardInterrupt:
                 click.echo(f"\nstopped following; run {run_id} goes on", err=True)
                 return

@@ -264,10 +264,11 @@ def test_gpus_2_with_auto_starts_an_hf_run_pinned_to_two_gpus_without_touching_c
     environment pinned, and no CUDA call in this process (nvidia-smi answers everything)."""
     import torch
 
-    from core import jobs
+    from core.jobs import Host
     from core.train import runs
     from core.train.backends.hf import launch_command
     from core.workspace import Workspace
+    from tests.support.jobs import FakeSpawn
 
     fake_smi(tmp_path, monkeypatch, n=4)
 
@@ -276,15 +277,10 @@ def test_gpus_2_with_auto_starts_an_hf_run_pinned_to_two_gpus_without_touching_c
 
     for name in ("is_available", "device_count", "init", "_lazy_init", "is_bf16_supported", "get_device_properties"):
         monkeypatch.setattr(torch.cuda, name, no_cuda)
-    spawned = {}
-
-    def spawn(cmd, log_path, *, cwd, env):
-        spawned.update(cmd=cmd, env=env)
-        return 999_999_999  # no such process: the run is found dead later, never trained
-
-    monkeypatch.setattr(jobs, "spawn_detached", spawn)
-    run = runs.start_run(Workspace.open(train_home), TrainConfig(base="demo", num_gpus=2), store=store)
+    processes = FakeSpawn()  # starts nothing: the run is found dead later, never trained
+    run = runs.start_run(Workspace.open(train_home), TrainConfig(base="demo", num_gpus=2), store=store, host=Host(processes=processes))
     assert run.backend == "hf"
+    [spawned] = processes.spawned
     assert spawned["env"]["CUDA_VISIBLE_DEVICES"] == "0,1" and spawned["env"]["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     launch = launch_command(["--home", str(train_home), "--run", str(run.id), "--rank-process"], TrainConfig.from_dict(run.config))
     assert launch[launch.index("--num_processes") + 1] == "2"

@@ -11,19 +11,19 @@ def _queued_run_with(store, pid: int):
     return store.update_run(run.id, pid=pid)
 
 
-def test_a_just_spawned_worker_is_not_taken_for_dead(store, monkeypatch):
+def test_a_just_spawned_worker_is_not_taken_for_dead(store):
     """Between fork and exec the child's command line is still the parent's: a queued run whose
     process lives is left alone while it is young (this raced in CI: the run was marked
     interrupted before its worker could claim it)."""
-    import core.train.runs as runs
+    from core.jobs import Host
     from core.train.runs import refresh
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # alive, not a worker
     try:
         run = _queued_run_with(store, proc.pid)
         assert refresh(store) == [] and store.get_run(run.id).status == "queued"
-        monkeypatch.setattr(runs, "STALE_S", 0.0)  # later on, a process that is no worker is not ours
-        assert refresh(store) == [run.id]
+        # later on (nothing counts as young any more), a process that is no worker is not ours
+        assert refresh(store, Host(stale_s=0.0)) == [run.id]
         assert store.get_run(run.id).status == "interrupted"
         gone = _queued_run_with(store, proc.pid)
     finally:
