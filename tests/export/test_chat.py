@@ -63,7 +63,7 @@ RUSSIAN_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыь�
 
 @pytest.mark.parametrize("kind", ["local", "worker"])
 def test_stop_mid_stream(exported, tmp_path, kind):
-    from core.chat import LocalModel, ModelRef, WorkerModel
+    from core.infer.runner import LocalModel, ModelRef, WorkerModel
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     cls = LocalModel if kind == "local" else WorkerModel
@@ -93,7 +93,7 @@ def test_stop_mid_stream(exported, tmp_path, kind):
 
 def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
     """Loading and generating in-process writes nothing to fd 2 nor to Python's sys.stderr."""
-    from core.chat import LocalModel, ModelRef
+    from core.infer.runner import LocalModel, ModelRef
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     captured = tmp_path / "fd2.txt"
@@ -116,9 +116,9 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
 def test_lean_loop_answers_exactly_like_create_chat_completion(exported, tmp_path):
     """Same GGUF, same seed sequence: our streaming loop and llama-cpp-python's own chat
     completion give the same text and the same reason to stop, greedy and sampled."""
-    from core.chat import LocalModel, ModelRef
-    from core.generation import ChatStream
-    from core.llamacpp import load_llama
+    from core.infer.runner import LocalModel, ModelRef
+    from core.infer.generation import ChatStream
+    from core.infer.llamacpp import load_llama
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     raw = load_llama(q8, log_file=tmp_path / "llama.log", n_ctx=2048, seed=0, n_threads=1)

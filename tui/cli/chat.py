@@ -59,7 +59,7 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
       nastavnik chat demo-q8_0 run-3-q8_0 -p "Что такое эпоха?" --json
       nastavnik chat run-3-q8_0 --system "Отвечай кратко."
     """
-    from core.chat import messages_for, open_model, resolve_model
+    from core.infer.runner import messages_for, open_model, resolve_model
 
     ws = obj.ws
     for name in models:  # a wrong name fails before any model loads
@@ -146,7 +146,7 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
 
 
 def _repl_correct(store, answer: dict) -> None:
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     text = _edit(answer["text"])
     if text is None:
@@ -289,7 +289,7 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
       nastavnik correct 17                      # edit the answer in $EDITOR
       nastavnik correct --eval 42 --model run-3-q8_0 --answer "…" --json
     """
-    from core.corrections import answer_message, correct_eval, correct_message, eval_answer
+    from core.loop.corrections import answer_message, correct_eval, correct_message, eval_answer
 
     if eval_pair is None and model:
         raise UserError("--model goes with --eval", hint="nastavnik correct --eval PAIR_ID --model M")

@@ -1,6 +1,6 @@
 """The Chat room: talk to exported models, side by side, grade answers, turn them into pairs.
 
-Each chosen model runs in its own child process (``core.chat.WorkerModel``): llama.cpp
+Each chosen model runs in its own child process (``core.infer.runner.WorkerModel``): llama.cpp
 prints to file descriptor 2 while it loads, and Textual draws on that same descriptor, so
 loading in-process would write over the screen. Answers stream token by token into a
 Markdown widget per model, one model after the other; Escape stops the answer being
@@ -229,7 +229,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
 
     @work(thread=True, exclusive=True, group="fix-lookup")
     def _look_up(self, question: str) -> None:
-        from core.corrections import pair_to_replace
+        from core.loop.corrections import pair_to_replace
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
@@ -447,7 +447,7 @@ class ChatRoom(Vertical):
     def _generate(self, question: str, answers: list[Answer], system: str | None) -> None:
         from textual.worker import get_current_worker
 
-        from core.chat import messages_for, open_model
+        from core.infer.runner import messages_for, open_model
         from core.store import Store
 
         worker = get_current_worker()
@@ -622,7 +622,7 @@ class ChatRoom(Vertical):
     @work(thread=True, group="chat-save")
     def _save_correction(self, message_id: int, fix: Correction, system: str) -> None:
         """The corrected answer as a new pair (source ``chat:<conversation id>``), off the UI thread."""
-        from core.corrections import correct_message
+        from core.loop.corrections import correct_message
         from core.store import Store
 
         try:
@@ -652,8 +652,8 @@ class ChatRoom(Vertical):
 
     @work(thread=True, group="chat-save")
     def _save_preferences(self, chosen_id: int, chosen: str, rejected: list[tuple[int, str]]) -> None:
-        """One preference per other answer (``core.corrections.prefer_answer``), off the UI thread."""
-        from core.corrections import prefer_answer
+        """One preference per other answer (``core.loop.corrections.prefer_answer``), off the UI thread."""
+        from core.loop.corrections import prefer_answer
         from core.store import Store
 
         saved = []

@@ -3,9 +3,9 @@
 Two ways to run a model, one interface (``load``, ``stream``, ``close``):
 
 * ``LocalModel`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
-  the workspace log while it loads and generates (``core.llamacpp.quiet_stderr``). For the
+  the workspace log while it loads and generates (``core.infer.llamacpp.quiet_stderr``). For the
   CLI, evaluation and benchmarks.
-* ``WorkerModel`` — the same, in a child process (``python -m core.chat``) that talks JSON
+* ``WorkerModel`` — the same, in a child process (``python -m core.infer.runner``) that talks JSON
   lines over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2,
   so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
 
@@ -14,7 +14,7 @@ between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) i
 ``grammar`` (GBNF text) constrains the answer. ``context_size()``, ``count_tokens(text)`` and
 ``count_prompt(messages)`` measure what fits (a teacher splits a document by them).
 The chat template, BOS and stop tokens come from the GGUF itself: answers are streamed by
-``core.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
+``core.infer.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
 token) where the GGUF's template is the model's default, else by ``create_chat_completion``.
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import UserError
-from core.generation import ChatStream
+from core.infer.generation import ChatStream
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
@@ -133,11 +133,11 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
 class LocalModel:
     """``llama_cpp.Llama`` in this process, loaded on first use.
 
-    ``offload``: the facts the GPU offload is decided from (``core.llamacpp.offload_plan``:
+    ``offload``: the facts the GPU offload is decided from (``core.infer.llamacpp.offload_plan``:
     requested layers, free GPU memory, whether a training run holds the card; ``gpus_hidden``
-    when this process was started without GPUs, ``core.llamacpp.NO_GPU_ENV``); after loading,
+    when this process was started without GPUs, ``core.infer.llamacpp.NO_GPU_ENV``); after loading,
     ``self.offload`` says what was done (``.note`` for the user). No layer on the GPU means no
-    GPU device for the model at all (``core.llamacpp.llama_kwargs``).
+    GPU device for the model at all (``core.infer.llamacpp.llama_kwargs``).
     """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
@@ -155,7 +155,7 @@ class LocalModel:
 
     def load(self) -> None:
         if self.llm is None:
-            from core.llamacpp import gpu_supported, load_llama, offload_plan
+            from core.infer.llamacpp import gpu_supported, load_llama, offload_plan
 
             inputs = {"requested": None, "free_bytes": None, "training": False, **self.offload_inputs}
             hidden = bool(inputs.pop("gpus_hidden", False))
@@ -204,7 +204,7 @@ class LocalModel:
     ) -> Iterator[str]:
         """Text pieces of the answer; ``grammar`` (GBNF text) constrains it, as llama.cpp's
         grammar sampler does."""
-        from core.llamacpp import StderrSwitch
+        from core.infer.llamacpp import StderrSwitch
 
         self.load()
         compiled = self._grammar(grammar)
@@ -278,7 +278,7 @@ class LocalModel:
 class WorkerModel:
     """The model in a child process; llama.cpp's output never reaches this process's fds.
 
-    When its plan puts no layer on a GPU (``core.llamacpp.plans_no_gpu``: asked for 0, a
+    When its plan puts no layer on a GPU (``core.infer.llamacpp.plans_no_gpu``: asked for 0, a
     training run holds the card, nothing fits) the child starts with ``NO_GPU_ENV``: CUDA shows
     it no device, so it opens no CUDA context and runs nothing on the card.
     """
@@ -304,9 +304,9 @@ class WorkerModel:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "ab")
-        from core.llamacpp import NO_GPU_ENV, plans_no_gpu
+        from core.infer.llamacpp import NO_GPU_ENV, plans_no_gpu
 
-        repo = str(Path(__file__).resolve().parent.parent)
+        repo = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         offload = dict(self.offload_inputs)
@@ -314,7 +314,7 @@ class WorkerModel:
             env.update(NO_GPU_ENV)
             offload["gpus_hidden"] = True
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
+            [sys.executable, "-m", "core.infer.runner", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
              json.dumps(offload)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
             env=env, text=True, encoding="utf-8", bufsize=1,
@@ -325,7 +325,7 @@ class WorkerModel:
             raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
         self._context = event.get("context")
         if event.get("offload") is not None:
-            from core.llamacpp import Offload
+            from core.infer.llamacpp import Offload
 
             self.offload = Offload(**event["offload"])
 
@@ -440,16 +440,16 @@ class WorkerModel:
 
 def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
     """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI (a child process,
-    with one core fewer than the CLI's every core: ``core.llamacpp.threads``).
+    with one core fewer than the CLI's every core: ``core.infer.llamacpp.threads``).
 
     ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
     model fits in the GPU's free memory and no training run is going (``offload_facts``).
     The facts are read now: open (and load) one model after the other, so each plan sees the
     memory the ones before took. A model kept off a GPU that is here runs in a child process
     without GPUs even when ``in_process`` (in this process llama.cpp would still open a CUDA
-    context on every GPU: ``core.llamacpp.NO_GPU_KWARGS``).
+    context on every GPU: ``core.infer.llamacpp.NO_GPU_KWARGS``).
     """
-    from core.llamacpp import plans_no_gpu, threads
+    from core.infer.llamacpp import plans_no_gpu, threads
 
     mref = resolve_model(ws, ref)
     facts = offload_facts(ws, gpu_layers)

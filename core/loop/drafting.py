@@ -111,7 +111,7 @@ def draft_answer(model, question: str, *, system: str | None = None, context: Se
 
 def open_teacher(ws, teacher: str, *, in_process: bool = True, n_ctx: int = DEFAULT_CONTEXT):
     """The teacher model (not loaded yet): a registered GGUF name, a path, an export or a run."""
-    from core.chat import open_model
+    from core.infer.runner import open_model
 
     if not teacher or not str(teacher).strip():
         raise UserError("no teacher model given", hint="name one with --teacher (`nastavnik models list` shows them)")
