@@ -9,7 +9,7 @@ processing against this machine's limits, all measured in the same run.
 Claims, one ``name: ratio=… goal=…`` line each:
   chat-app       the app for real: ``NastavnikApp`` driven headless (``run_test``) in its Chat
                  room — a question typed in the box and Enter, the model in its child process
-                 (``WorkerModel``) with the app's own thread count (every core but one,
+                 (``ChildRunner``) with the app's own thread count (every core but one,
                  which the app's drawing keeps: on 2 cores one thread streamed 38 tokens/s
                  to the screen where two gave 33), the answer
                  rendered as Markdown. Tokens/s from the first to the last token on screen (a
@@ -22,7 +22,7 @@ Claims, one ``name: ratio=… goal=…`` line each:
                  say end-of-turn, so every answer runs to the app's 256-token limit at a
                  small real model's speed (the demo model stops after ~10 tokens, too few to
                  time).
-  chat-cli       the same through ``core.infer.runner.LocalModel`` (the CLI's in-process path).
+  chat-cli       the same through ``core.infer.runner.LocalRunner`` (the CLI's in-process path).
   decode-<quant> decode tokens/s ÷ (memory read bandwidth measured here ÷ bytes read per token)
                  on a Llama replica larger than the CPU's last-level cache (~100M non-embedding
                  parameters; ~70M for --quick), exported with ``core.export`` at q8_0 and
@@ -208,7 +208,7 @@ def bench_app(ws, q8: Path, mode: str) -> str:
 
 
 def bench_cli(ws, q8: Path, mode: str) -> str:
-    from core.infer.runner import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
     from core.infer.llamacpp import load_llama
 
     rounds = pick(mode, 10, 3, 1)
@@ -216,7 +216,7 @@ def bench_cli(ws, q8: Path, mode: str) -> str:
     warm = 0 if mode == "smoke" else 1  # rounds asked first and not counted
     log = ws.logs_dir / "bench.log"
     raw = load_llama(q8, log_file=log, n_ctx=2048, seed=0, n_threads=benchlib.cpu_threads())
-    local = LocalModel(ModelRef("q8", q8, "q8"), log_file=log)  # the CLI's default threads: every core
+    local = LocalRunner(ModelRef("q8", q8, "q8"), log_file=log)  # the CLI's default threads: every core
     local.load()
     ours, base = [], []
     try:
@@ -239,7 +239,7 @@ def bench_cli(ws, q8: Path, mode: str) -> str:
     finally:
         local.close()
         raw.close()
-    return report("chat-cli", ours, base, "the CLI's LocalModel (in-process)")
+    return report("chat-cli", ours, base, "the CLI's LocalRunner (in-process)")
 
 
 def report(name: str, ours: list, base: list, what: str) -> str:

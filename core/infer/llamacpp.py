@@ -301,7 +301,7 @@ CPU_BUILD_NOTE = ("a GPU is here but llama-cpp-python was built without CUDA: an
 # What stays: the device enumeration before that (src/llama.cpp:237) reads each GPU's free memory
 # (ggml-cuda.cu:5055-5058, cudaSetDevice + cudaMemGetInfo: a CUDA context on every GPU). A child started with
 # NO_GPU_ENV sees no GPU at all, so that is how a model that must not touch the card runs
-# (core.infer.runner.WorkerModel).
+# (core.infer.runner.ChildRunner).
 LLAMA_SPLIT_MODE_NONE = 0  # llama_cpp.LLAMA_SPLIT_MODE_NONE
 NO_GPU_KWARGS = {"split_mode": LLAMA_SPLIT_MODE_NONE, "main_gpu": -1, "op_offload": False}
 NO_GPU_ENV = {"CUDA_VISIBLE_DEVICES": ""}

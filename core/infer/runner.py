@@ -1,21 +1,25 @@
-"""Chat with exported GGUF models through llama-cpp-python.
+"""The one model runner: load a GGUF, stream an answer, stop it, count tokens, close.
 
-Two ways to run a model, one interface (``load``, ``stream``, ``close``):
+Everything that runs an exported model — the chat turn (``core.loop.chat_turn``), evaluation,
+the teacher that drafts pairs, the export's parity check through ``LocalRunner`` — goes through
+``ModelRunner``; ``open_model`` picks one of the two runners behind it:
 
-* ``LocalModel`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
+* ``LocalRunner`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
   the workspace log while it loads and generates (``core.infer.llamacpp.quiet_stderr``). For the
   CLI, evaluation and benchmarks.
-* ``WorkerModel`` — the same, in a child process (``python -m core.infer.runner``) that talks JSON
-  lines over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2,
-  so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
+* ``ChildRunner`` — the same, in a child process (``core.infer.server``) that talks JSON lines
+  over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2, so
+  redirecting fd 2 in-process would blank the screen; a child process cannot touch it. The
+  child is started and ended by ``spawn_server`` and ``end_server`` only.
 
 ``stream(messages, …)`` yields text pieces as llama.cpp produces them, checks ``cancel()``
 between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``;
-``grammar`` (GBNF text) constrains the answer. ``context_size()``, ``count_tokens(text)`` and
-``count_prompt(messages)`` measure what fits (a teacher splits a document by them).
-The chat template, BOS and stop tokens come from the GGUF itself: answers are streamed by
-``core.infer.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
-token) where the GGUF's template is the model's default, else by ``create_chat_completion``.
+``stop()`` (from any thread) cuts the answer being written; ``grammar`` (GBNF text) constrains
+the answer. ``context_size()``, ``count_tokens(text)`` and ``count_prompt(messages)`` measure
+what fits (a teacher splits a document by them). The chat template, BOS and stop tokens come
+from the GGUF itself: answers are streamed by ``core.infer.generation.ChatStream`` (the same
+answers as ``create_chat_completion``, less Python per token) where the GGUF's template is the
+model's default, else by ``create_chat_completion``.
 """
 
 from __future__ import annotations
@@ -28,15 +32,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from core.errors import UserError
 from core.infer.generation import ChatStream
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
-FLUSH_S = 0.05  # the child process sends streamed text at most this often
-POLL_S = 0.01  # and looks for a stop request at most this often
+SERVER_MODULE = "core.infer.server"  # the child's ``python -m`` module
+CLOSE_GRACE_S = 10.0  # a child asked to close gets this long before it is killed
 
 
 @dataclass
@@ -65,6 +69,32 @@ class Reply:
         d = asdict(self)
         d["tokens_per_s"] = round(self.tokens_per_s, 2)
         return d
+
+
+class ModelRunner(Protocol):
+    """What every runner does; ``ref`` names the model, ``last`` is the latest ``Reply`` and
+    ``offload`` (after ``load``) what went on the GPU."""
+
+    ref: ModelRef
+    last: Reply | None
+
+    def load(self) -> None: ...
+
+    def stream(self, messages: list[dict], *, temperature: float = DEFAULT_TEMPERATURE,
+               max_tokens: int = DEFAULT_MAX_TOKENS, cancel: Callable[[], bool] | None = None,
+               grammar: str | None = None) -> Iterator[str]: ...
+
+    def reply(self, messages: list[dict], **kw) -> Reply: ...
+
+    def stop(self) -> None: ...
+
+    def context_size(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt(self, messages: list[dict]) -> int: ...
+
+    def close(self) -> None: ...
 
 
 # ---------------------------------------------------------------------------- finding models
@@ -130,7 +160,31 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
     return delta.get("content") or "", choice.get("finish_reason")
 
 
-class LocalModel:
+class _Runner:
+    """What both runners share: a whole answer from the stream, and ``with`` closing them."""
+
+    last: Reply | None
+
+    def stream(self, messages: list[dict], **kw) -> Iterator[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def reply(self, messages: list[dict], **kw) -> Reply:
+        for _ in self.stream(messages, **kw):
+            pass
+        assert self.last is not None
+        return self.last
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalRunner(_Runner):
     """``llama_cpp.Llama`` in this process, loaded on first use.
 
     ``offload``: the facts the GPU offload is decided from (``core.infer.llamacpp.offload_plan``:
@@ -152,6 +206,7 @@ class LocalModel:
         self.llm = None
         self.last: Reply | None = None
         self._formatter = None
+        self._stopped = threading.Event()
 
     def load(self) -> None:
         if self.llm is None:
@@ -207,6 +262,11 @@ class LocalModel:
         from core.infer.llamacpp import StderrSwitch
 
         self.load()
+        self._stopped.clear()
+        asked = cancel
+
+        def cancel() -> bool:
+            return self._stopped.is_set() or bool(asked and asked())
         compiled = self._grammar(grammar)
         parts: list[str] = []
         tokens = 0
@@ -245,7 +305,7 @@ class LocalModel:
                     tokens += 1
                     parts.append(piece)
                     yield piece
-                if lean is None and cancel is not None and cancel():
+                if lean is None and cancel():
                     reason = "cancelled"
                     break
         finally:
@@ -256,11 +316,9 @@ class LocalModel:
                 tokens, reason = lean.tokens, lean.reason
             self.last = Reply("".join(parts), tokens, time.perf_counter() - start, reason, first)
 
-    def reply(self, messages: list[dict], **kw) -> Reply:
-        for _ in self.stream(messages, **kw):
-            pass
-        assert self.last is not None
-        return self.last
+    def stop(self) -> None:
+        """Stop the answer being written now (from any thread): it ends at the next token."""
+        self._stopped.set()
 
     def close(self) -> None:
         if self.llm is not None:
@@ -268,14 +326,8 @@ class LocalModel:
             self.llm = None
             self._formatter = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class WorkerModel:
+class ChildRunner(_Runner):
     """The model in a child process; llama.cpp's output never reaches this process's fds.
 
     When its plan puts no layer on a GPU (``core.infer.llamacpp.plans_no_gpu``: asked for 0, a
@@ -306,19 +358,13 @@ class WorkerModel:
             self._log = open(self.log_file, "ab")
         from core.infer.llamacpp import NO_GPU_ENV, plans_no_gpu
 
-        repo = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env: dict[str, str] = {}
         offload = dict(self.offload_inputs)
         if plans_no_gpu(self.ref.path, offload):
             env.update(NO_GPU_ENV)
             offload["gpus_hidden"] = True
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.infer.runner", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
-             json.dumps(offload)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
-            env=env, text=True, encoding="utf-8", bufsize=1,
-        )
+        self.proc = spawn_server([str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
+                                  json.dumps(offload)], env=env, log=self._log)
         event = self._read()
         if event.get("event") != "ready":
             self.close()
@@ -407,38 +453,46 @@ class WorkerModel:
                 self.last = Reply("".join(parts), len(parts), time.perf_counter() - start, "error")
                 raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
 
-    def reply(self, messages: list[dict], **kw) -> Reply:
-        for _ in self.stream(messages, **kw):
-            pass
-        assert self.last is not None
-        return self.last
-
     def close(self) -> None:
         if self.proc is not None:
             self._send({"op": "close"})
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            for f in (self.proc.stdin, self.proc.stdout):
-                try:
-                    f and f.close()
-                except OSError:
-                    pass
+            end_server(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+def spawn_server(args: list[str], *, env: dict[str, str], log) -> subprocess.Popen:
+    """Start ``python -m core.infer.server ARGS``: JSON lines over its stdin and stdout, its
+    stderr into ``log`` (an open binary file; None drops it), ``env`` over this process's
+    environment, this checkout first on its path. The one place the child is started."""
+    repo = str(Path(__file__).resolve().parents[2])
+    full = {**os.environ, **env}
+    full["PYTHONPATH"] = os.pathsep.join([repo, full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.Popen(
+        [sys.executable, "-m", SERVER_MODULE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=log or subprocess.DEVNULL, env=full, text=True, encoding="utf-8", bufsize=1,
+    )
 
 
-def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
+def end_server(proc: subprocess.Popen, *, grace: float = CLOSE_GRACE_S) -> None:
+    """Let a child that was asked to close end by itself within ``grace`` seconds, else kill
+    it; then close its pipes. The one place the child is ended."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdin, proc.stdout):
+        try:
+            f and f.close()
+        except OSError:
+            pass
+
+
+def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048,
+               gpu_layers: int | None = None) -> LocalRunner | ChildRunner:
     """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI (a child process,
     with one core fewer than the CLI's every core: ``core.infer.llamacpp.threads``).
 
@@ -454,9 +508,9 @@ def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_
     mref = resolve_model(ws, ref)
     facts = offload_facts(ws, gpu_layers)
     if in_process and not (facts["free_bytes"] is not None and plans_no_gpu(mref.path, facts)):
-        return LocalModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts)
+        return LocalRunner(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts)
     # in a child: beside the app, which draws each piece as it comes, with a core fewer; for the CLI with every core
-    return WorkerModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts,
+    return ChildRunner(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts,
                        n_threads=None if in_process else threads(beside_app=True))
 
 
@@ -473,157 +527,3 @@ def offload_facts(ws, requested: int | None = None) -> dict:
         with ws.store() as store:
             training = store.active_run() is not None
     return {"requested": requested, "free_bytes": free, "training": training}
-
-
-def messages_for(history: list[dict], question: str, system: str | None = None) -> list[dict]:
-    out = [{"role": "system", "content": system}] if system else []
-    out += [m for m in history if m.get("role") in ("user", "assistant")]
-    out.append({"role": "user", "content": question})
-    return out
-
-
-# ---------------------------------------------------------------------------- the child process
-
-
-class _Lines:
-    """Lines from a file descriptor, readable without blocking (``poll``) or blocking (``next``)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self, timeout: float | None) -> None:
-        import select
-
-        if self.eof:
-            return
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if ready:
-            data = os.read(self.fd, 65536)
-            if data:
-                self.buf += data
-            else:
-                self.eof = True
-
-    def poll(self) -> list[str]:
-        self._fill(0)
-        return self._take()
-
-    def next(self) -> str | None:
-        while b"\n" not in self.buf and not self.eof:
-            self._fill(None)
-        lines = self._take(1)
-        return lines[0] if lines else None
-
-    def _take(self, limit: int | None = None) -> list[str]:
-        out = []
-        while b"\n" in self.buf and (limit is None or len(out) < limit):
-            line, self.buf = self.buf.split(b"\n", 1)
-            out.append(line.decode("utf-8"))
-        return out
-
-
-def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None) -> int:
-    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
-
-    One thread: commands are read between answers, and during an answer a non-blocking poll
-    of stdin (at most every POLL_S) notices a stop request — no reader thread to hand work
-    over to.
-    """
-    out = sys.stdout
-    lines = _Lines(sys.stdin.fileno())
-    pending: list[dict] = []
-    stopped = [False]
-
-    def emit(obj: dict) -> None:
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        out.flush()
-
-    def parse(line: str) -> dict | None:
-        try:
-            return json.loads(line)
-        except ValueError:
-            return None
-
-    polled = [0.0]
-
-    def cancel() -> bool:
-        # a stop request waits at most POLL_S: no system call on every token
-        now = time.perf_counter()
-        if now - polled[0] < POLL_S:
-            return stopped[0]
-        polled[0] = now
-        for line in lines.poll():
-            cmd = parse(line)
-            if cmd is None:
-                continue
-            if cmd.get("op") == "stop":
-                stopped[0] = True
-            else:
-                pending.append(cmd)
-        return stopped[0]
-
-    try:
-        model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
-                           n_threads=n_threads or None, offload=offload)
-        model.load()
-    except Exception as exc:  # report any failure to the parent as an event
-        emit({"event": "error", "message": str(exc)})
-        return 1
-    emit({"event": "ready", "context": model.context_size(),
-          "offload": {"layers": model.offload.layers, "note": model.offload.note} if model.offload else None})
-    try:
-        while True:
-            if pending:
-                cmd = pending.pop(0)
-            else:
-                line = lines.next()
-                if line is None:
-                    return 0
-                cmd = parse(line)
-                if cmd is None:
-                    continue
-            if cmd.get("op") == "close":
-                return 0
-            if cmd.get("op") == "count":
-                try:
-                    n = model.count_prompt(cmd["messages"]) if "messages" in cmd else model.count_tokens(cmd.get("text") or "")
-                    emit({"event": "count", "tokens": n})
-                except Exception as exc:
-                    emit({"event": "error", "message": str(exc)})
-                continue
-            if cmd.get("op") != "chat":
-                continue
-            stopped[0] = False
-            try:
-                # the first piece at once, then at most every FLUSH_S: each write wakes the
-                # parent, and on a virtual machine that costs the writer ~0.1–0.2 ms (measured:
-                # one event per token made answers 20% slower than in-process), while 50 ms
-                # batches still read as smooth streaming
-                buffer: list[str] = []
-                last = 0.0
-                for piece in model.stream(
-                    cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
-                    max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=cancel,
-                    grammar=cmd.get("grammar"),
-                ):
-                    buffer.append(piece)
-                    now = time.perf_counter()
-                    if now - last >= FLUSH_S:
-                        emit({"event": "token", "text": "".join(buffer)})
-                        buffer.clear()
-                        last = now
-                r = model.last
-                # the last pieces ride with "done": one write and one wake-up of the parent less
-                emit({"event": "done", "text": "".join(buffer), "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason,
-                      "first_token_s": r.first_token_s})
-            except Exception as exc:
-                emit({"event": "error", "message": str(exc)})
-    finally:
-        model.close()
-
-
-if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0,
-                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None))

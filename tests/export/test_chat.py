@@ -63,10 +63,10 @@ RUSSIAN_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыь�
 
 @pytest.mark.parametrize("kind", ["local", "worker"])
 def test_stop_mid_stream(exported, tmp_path, kind):
-    from core.infer.runner import LocalModel, ModelRef, WorkerModel
+    from core.infer.runner import LocalRunner, ModelRef, ChildRunner
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
-    cls = LocalModel if kind == "local" else WorkerModel
+    cls = LocalRunner if kind == "local" else ChildRunner
     full = _parity_answer(exported)
     with cls(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log") as model:
         # a grammar with no end (every letter is followed by another) keeps the model from
@@ -93,7 +93,7 @@ def test_stop_mid_stream(exported, tmp_path, kind):
 
 def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
     """Loading and generating in-process writes nothing to fd 2 nor to Python's sys.stderr."""
-    from core.infer.runner import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     captured = tmp_path / "fd2.txt"
@@ -102,7 +102,7 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
     saved = os.dup(2)
     os.dup2(fd, 2)
     try:
-        with LocalModel(ModelRef("q8", q8, "q8"), log_file=log) as model:
+        with LocalRunner(ModelRef("q8", q8, "q8"), log_file=log) as model:
             model.reply([{"role": "user", "content": "Что такое LoRA?"}], max_tokens=8)
     finally:
         os.dup2(saved, 2)
@@ -116,13 +116,13 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
 def test_lean_loop_answers_exactly_like_create_chat_completion(exported, tmp_path):
     """Same GGUF, same seed sequence: our streaming loop and llama-cpp-python's own chat
     completion give the same text and the same reason to stop, greedy and sampled."""
-    from core.infer.runner import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
     from core.infer.generation import ChatStream
     from core.infer.llamacpp import load_llama
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     raw = load_llama(q8, log_file=tmp_path / "llama.log", n_ctx=2048, seed=0, n_threads=1)
-    ours = LocalModel(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log", n_threads=1)
+    ours = LocalRunner(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log", n_threads=1)
     ours.load()
     assert ChatStream.supported(ours.llm)  # the lean loop is the one under test
     try:

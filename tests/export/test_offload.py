@@ -159,15 +159,15 @@ def test_a_cuda_build_is_known_in_a_process_without_gpus(monkeypatch):
 
 
 def test_a_model_in_a_process_without_gpus_plans_and_loads_as_on_a_cuda_build(gguf, tmp_path, monkeypatch):
-    """What the hidden child (core.infer.runner._serve) does with the facts it is given, in process: on a
+    """What the hidden child (core.infer.server.serve) does with the facts it is given, in process: on a
     CUDA build the training note, 0 layers, and no GPU device for llama.cpp."""
     import llama_cpp
 
-    from core.infer.runner import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
 
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
     monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"CUDA : ARCHS = 890 | CPU : SSE3 = 1 | ")
-    model = LocalModel(ModelRef("q8", gguf, "q8"), log_file=tmp_path / "llama.log", n_ctx=256,
+    model = LocalRunner(ModelRef("q8", gguf, "q8"), log_file=tmp_path / "llama.log", n_ctx=256,
                        offload={"requested": None, "free_bytes": 20 * GiB, "training": True, "gpus_hidden": True})
     try:
         model.load()
@@ -192,7 +192,7 @@ def _spy_popen(monkeypatch) -> list:
 
 
 def _child_offload(started) -> tuple[dict, str | None]:
-    (cmd, env), = [s for s in started if s[0][1:3] == ["-m", "core.infer.runner"]]
+    (cmd, env), = [s for s in started if s[0][1:3] == ["-m", "core.infer.server"]]
     return json.loads(cmd[-1]), env.get("CUDA_VISIBLE_DEVICES")
 
 
@@ -202,7 +202,7 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
     With the card free it starts as before."""
     import os
 
-    from core.infer.runner import LocalModel, WorkerModel, open_model
+    from core.infer.runner import LocalRunner, ChildRunner, open_model
     from core.infer.llamacpp import CPU_BUILD_NOTE
     from core.workspace import Workspace
 
@@ -211,7 +211,7 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
     started = _spy_popen(monkeypatch)
     for in_process in (False, True):
         model = open_model(ws, "demo-q8_0", in_process=in_process)
-        assert isinstance(model, WorkerModel) and (model.n_threads is None) == in_process  # the CLI's: every core
+        assert isinstance(model, ChildRunner) and (model.n_threads is None) == in_process  # the CLI's: every core
         try:
             model.load()
             offload, visible = _child_offload(started)
@@ -230,21 +230,21 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
         assert "gpus_hidden" not in offload and visible == os.environ.get("CUDA_VISIBLE_DEVICES")
     finally:
         model.close()
-    assert isinstance(open_model(ws, "demo-q8_0"), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0"), LocalRunner)
 
 
 def test_asked_for_no_layer_the_cli_keeps_a_present_gpu_out(exported, monkeypatch):
     """`chat --gpu-layers 0` looks whether a GPU is here: then the model runs without one; on a
     machine without a GPU it stays in the CLI's process."""
-    from core.infer.runner import LocalModel, WorkerModel, open_model
+    from core.infer.runner import LocalRunner, ChildRunner, open_model
     from core.workspace import Workspace
 
     ws = Workspace.open(exported["home"])
     _fake_gpu(monkeypatch)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), WorkerModel)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=-1), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), ChildRunner)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=-1), LocalRunner)
     monkeypatch.setattr("core.train.vram.gpus", lambda **kw: None)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), LocalRunner)
 
 
 def test_eval_beside_a_training_run_answers_in_a_process_without_gpus(exported_copy, monkeypatch):
