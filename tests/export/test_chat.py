@@ -56,6 +56,39 @@ def test_chat_unknown_model_is_a_user_error(exported_copy):
     assert code == 2 and "no GGUF model called 'nope'" in err
 
 
+def test_chat_turn_continues_the_conversation_and_stop_cuts_only_the_answer_being_written(exported, exported_copy):
+    """The chat turn the room and the CLI share: one conversation across questions, each model
+    with its own history, every answer stored; ``stop()`` cuts the answer being written and the
+    next model still answers; ``new()`` starts another conversation with the models loaded."""
+    from core.loop.chat_turn import Chat
+    from core.workspace import Workspace
+
+    expected = _parity_answer(exported)
+    ws = Workspace.open(exported_copy)
+    with Chat(ws) as chat:
+        first = chat.ask(expected["question"], ["demo-q8_0", "demo-f16"])
+        assert [a.reply.text.strip() for a in first] == [expected["hf_answer"].strip()] * 2
+        conv = chat.conversation_id
+        runner = chat.runners["demo-q8_0"]
+        cut = chat.ask("Что такое LoRA?", ["demo-q8_0", "demo-f16"],
+                       on_piece=lambda i, piece: i == 0 and chat.stop())
+        assert chat.conversation_id == conv and chat.runners["demo-q8_0"] is runner
+        assert cut[0].reply.reason == "cancelled" and cut[1].reply.reason == "stop"
+        assert len(cut[0].reply.text) < len(cut[1].reply.text)
+        assert [m["role"] for m in chat.history["demo-q8_0"]] == ["user", "assistant"] * 2
+        chat.new()
+        again = chat.ask(expected["question"], ["demo-q8_0"])
+        other = chat.conversation_id
+        assert other != conv and chat.runners["demo-q8_0"] is runner
+    with ws.store() as store:
+        stored = store.get_conversation(conv)
+        assert stored.models == ["demo-q8_0", "demo-f16"]
+        assert [(m.role, m.model) for m in stored.messages] == [("user", None), ("assistant", "demo-q8_0"),
+                                                                ("assistant", "demo-f16")] * 2
+        assert [m.id for m in stored.messages if m.role == "assistant"] == [a.message_id for a in first + cut]
+        assert [m.id for m in store.get_conversation(other).messages if m.role == "assistant"] == [again[0].message_id]
+
+
 # any Russian letter or space, forever: no point at which the answer is complete
 NEVER_ENDS = 'root ::= [а-яё ] root'
 RUSSIAN_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
