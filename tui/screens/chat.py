@@ -462,13 +462,13 @@ class ChatRoom(Vertical):
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        shown = [0.0]
+        shown: dict[int, float] = {}  # when each answer was last drawn: at most every 50 ms
 
         def piece(i: int, text: str) -> None:
             answers[i].text += text
             now = time.monotonic()
-            if now - shown[0] > 0.05:
-                shown[0] = now
+            if now - shown.get(i, 0.0) > 0.05:
+                shown[i] = now
                 self.app.call_from_thread(self._show, answers[i], answers[i].text)
 
         def answered(i: int, done) -> None:
