@@ -100,51 +100,44 @@ class ModelRunner(Protocol):
 # ---------------------------------------------------------------------------- finding models
 
 
-def _get(obj, name, default=None):
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+def _ref(path: Path, registered) -> ModelRef:
+    """The model at ``path``, known to the store by its registered name when it has one."""
+    if registered is not None:
+        return ModelRef(registered.name, path, registered.name)
+    return ModelRef(str(path), path, path.stem)
 
 
-def _models(store) -> list:
-    lister = getattr(store, "list_models", None)
-    if lister is None:
-        return []
-    try:
-        return list(lister())
-    except TypeError:
-        return []
+def _export_file(folder: Path) -> Path | None:
+    """The first GGUF of an export folder: as its export.json lists them, else by name."""
+    info = folder / "export.json"
+    files = []
+    if info.is_file():
+        files = [Path(f["path"]) for f in json.loads(info.read_text(encoding="utf-8")).get("files", [])]
+    files = [f for f in files if f.is_file()] or sorted(folder.glob("*.gguf"))
+    return files[0].resolve() if files else None
 
 
 def resolve_model(ws, ref: str) -> ModelRef:
     """A GGUF by file path, registered name, export folder name or run id."""
     path = Path(ref).expanduser()
     with ws.store() as store:
-        models = [m for m in _models(store) if _get(m, "kind") == "gguf"]
-    by_path = {str(Path(_get(m, "path")).resolve()): m for m in models}
+        models = store.list_models(kind="gguf")
+    by_path = {str(Path(m.path).resolve()): m for m in models}
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":
             raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`")
-        m = by_path.get(str(path))
-        return ModelRef(str(_get(m, "name")) if m else str(path), path, str(_get(m, "name")) if m else path.stem)
+        return _ref(path, by_path.get(str(path)))
     for m in reversed(models):  # newest registrations last
-        if str(_get(m, "name")) == ref:
-            return ModelRef(ref, Path(_get(m, "path")), ref)
+        if m.name == ref:
+            return ModelRef(ref, Path(m.path), ref)
     for m in reversed(models):
-        if str(_get(m, "run_id")) == ref:
-            return ModelRef(str(_get(m, "name")), Path(_get(m, "path")), str(_get(m, "name")))
+        if str(m.run_id) == ref:
+            return ModelRef(m.name, Path(m.path), m.name)
     folder = ws.exports_dir / ref
-    if folder.is_dir():
-        info = folder / "export.json"
-        files = []
-        if info.is_file():
-            files = [Path(f["path"]) for f in json.loads(info.read_text(encoding="utf-8")).get("files", [])]
-        files = [f for f in files if f.is_file()] or sorted(folder.glob("*.gguf"))
-        if files:
-            f = files[0].resolve()
-            m = by_path.get(str(f))
-            return ModelRef(str(_get(m, "name")) if m else str(f), f, str(_get(m, "name")) if m else f.stem)
+    found = _export_file(folder) if folder.is_dir() else None
+    if found is not None:
+        return _ref(found, by_path.get(str(found)))
     raise UserError(
         f"no GGUF model called {ref!r}",
         hint="give a .gguf path, a name from `nastavnik models list`, or export one: `nastavnik export RUN`",
