@@ -32,10 +32,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from core.errors import UserError
 from core.infer.generation import ChatStream
+
+if TYPE_CHECKING:
+    from core.infer.llamacpp import Offload
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
@@ -158,7 +161,9 @@ class _Runner:
 
     last: Reply | None
 
-    def stream(self, messages: list[dict], **kw) -> Iterator[str]:
+    def stream(self, messages: list[dict], *, temperature: float = DEFAULT_TEMPERATURE,
+               max_tokens: int = DEFAULT_MAX_TOKENS, cancel: Callable[[], bool] | None = None,
+               grammar: str | None = None) -> Iterator[str]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -195,8 +200,8 @@ class LocalRunner(_Runner):
         self.seed = seed
         self.n_threads = n_threads
         self.offload_inputs = dict(offload or {})
-        self.offload = None
-        self.llm = None
+        self.offload: Offload | None = None
+        self.llm: Any = None  # llama_cpp.Llama once loaded
         self.last: Reply | None = None
         self._formatter = None
         self._stopped = threading.Event()
@@ -256,10 +261,9 @@ class LocalRunner(_Runner):
 
         self.load()
         self._stopped.clear()
-        asked = cancel
 
-        def cancel() -> bool:
-            return self._stopped.is_set() or bool(asked and asked())
+        def stopped() -> bool:
+            return self._stopped.is_set() or bool(cancel and cancel())
         compiled = self._grammar(grammar)
         parts: list[str] = []
         tokens = 0
@@ -267,11 +271,12 @@ class LocalRunner(_Runner):
         first = None
         start = time.perf_counter()
         lean = None
+        gen: Any
         if ChatStream.supported(self.llm):  # the same answer as create_chat_completion, less Python per token
             if self._formatter is None:
                 self._formatter = ChatStream.formatter_for(self.llm)
             lean = ChatStream(self.llm, self._formatter, messages, temperature=temperature, max_tokens=max_tokens,
-                              cancel=cancel, grammar=compiled)
+                              cancel=stopped, grammar=compiled)
             gen = iter(lean)
         else:
             gen = self.llm.create_chat_completion(
@@ -298,7 +303,7 @@ class LocalRunner(_Runner):
                     tokens += 1
                     parts.append(piece)
                     yield piece
-                if lean is None and cancel():
+                if lean is None and stopped():
                     reason = "cancelled"
                     break
         finally:
@@ -336,10 +341,10 @@ class ChildRunner(_Runner):
         self.seed = seed
         self.n_threads = n_threads
         self.offload_inputs = dict(offload or {})
-        self.offload = None
+        self.offload: Offload | None = None
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
         self._context: int | None = None
 

@@ -56,7 +56,7 @@ class _Lines:
         return lines[0] if lines else None
 
     def _take(self, limit: int | None = None) -> list[str]:
-        out = []
+        out: list[str] = []
         while b"\n" in self.buf and (limit is None or len(out) < limit):
             line, self.buf = self.buf.split(b"\n", 1)
             out.append(line.decode("utf-8"))
@@ -120,9 +120,10 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
                 line = lines.next()
                 if line is None:
                     return 0
-                cmd = parse(line)
-                if cmd is None:
+                parsed = parse(line)
+                if parsed is None:
                     continue
+                cmd = parsed
             if cmd.get("op") == "close":
                 return 0
             if cmd.get("op") == "count":
@@ -154,6 +155,7 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
                         buffer.clear()
                         last = now
                 r = model.last
+                assert r is not None
                 # the last pieces ride with "done": one write and one wake-up of the parent less
                 emit({"event": "done", "text": "".join(buffer), "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason,
                       "first_token_s": r.first_token_s})
