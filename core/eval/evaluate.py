@@ -55,7 +55,7 @@ class Row:
 
     def worse(self, models: list[str]) -> bool:
         """True when some model scored lower than the model before it (chrF, judge or grade)."""
-        return any(self.delta(models, i) is not None and self.delta(models, i) < 0 for i in range(1, len(models)))
+        return any((d := self.delta(models, i)) is not None and d < 0 for i in range(1, len(models)))
 
     def delta(self, models: list[str], i: int) -> float | None:
         a, b = self.cells.get(models[i - 1]), self.cells.get(models[i])

@@ -21,7 +21,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 from core.errors import UserError
 
@@ -460,8 +460,8 @@ class StderrSwitch:
         self.log_file = log_file
         self._target: int | None = None
         self._saved: int | None = None
-        self._py_log = None
-        self._py_saved = None
+        self._py_log: TextIO | None = None
+        self._py_saved: TextIO | None = None
 
     def open(self) -> "StderrSwitch":
         if self.log_file is not None and self._target is None:
@@ -475,11 +475,13 @@ class StderrSwitch:
         if self._target is not None:
             _stderr_lock.acquire()
             os.dup2(self._target, 2)
+            assert self._py_log is not None  # open() set it with the target
             self._py_saved, sys.stderr = sys.stderr, self._py_log
 
     def __exit__(self, *exc) -> None:
         if self._target is not None:
             sys.stderr = self._py_saved
+            assert self._saved is not None  # open() set both
             os.dup2(self._saved, 2)
             _stderr_lock.release()
 

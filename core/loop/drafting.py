@@ -102,7 +102,7 @@ def teacher_messages(question: str, *, system: str | None = None, context: Seque
 def draft_answer(model: ModelRunner, question: str, *, system: str | None = None, context: Sequence[dict] = (),
                  max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.0,
                  cancel: Callable[[], bool] | None = None,
-                 on_piece: Callable[[str], None] | None = None) -> Reply | None:
+                 on_piece: Callable[[str], None] | None = None) -> Reply:
     """Stream ``model``'s answer to ``question`` (each piece to ``on_piece``); returns its Reply."""
     if not question or not question.strip():
         raise UserError("the question is empty", hint="write the question first; the teacher answers it")
@@ -110,6 +110,7 @@ def draft_answer(model: ModelRunner, question: str, *, system: str | None = None
                               max_tokens=max_tokens, cancel=cancel):
         if on_piece is not None:
             on_piece(piece)
+    assert model.last is not None  # the stream has ended
     return model.last
 
 
