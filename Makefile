@@ -15,7 +15,7 @@ NVCC := $(shell command -v nvcc 2>/dev/null || { test -x "$(CUDA_HOME)/bin/nvcc"
 CUDA := $(if $(and $(GPU),$(NVCC)),1)
 CUDA_WHEELS := $(HOME)/.cache/nastavnik/wheels/llama-cpp-python-$(LLAMA_CPP_PYTHON)-cuda
 # llama.cpp is compiled for this CPU (-march=native) but without Intel AMX: its AMX kernels crash at
-# the first token of a Q8_0 model on Xeons that have it (core/llamacpp.py, check_build). Compilers
+# the first token of a Q8_0 model on Xeons that have it (core/infer/llamacpp.py, check_build). Compilers
 # too old to know AMX have nothing to switch off. The wheel is built once per machine and kept
 # outside the venv: pip's own wheel cache cannot tell it from a build with other flags.
 LLAMA_NO_AMX := $(shell echo | $${CC:-cc} -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -x c -E - >/dev/null 2>&1 && echo "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
@@ -88,7 +88,7 @@ llama-cuda: | $(BIN)/python
 # from the pinned llama-cpp-python source into the venv at install time, so export works on a
 # box without internet (see docs/export-chat-eval.md, "An offline box").
 llamacpp-files:
-	$(BIN)/python -m core.llamacpp fetch
+	$(BIN)/python -m core.infer.llamacpp fetch
 
 run: $(STAMP)
 	$(BIN)/nastavnik demo --if-missing

@@ -302,6 +302,6 @@ def llc_bytes() -> int | None:
 
 def cpu_threads() -> int:
     """The threads the app gives llama.cpp (every core unless ``$NASTAVNIK_THREADS`` says)."""
-    from core.llamacpp import threads
+    from core.infer.llamacpp import threads
 
     return threads()

@@ -9,7 +9,7 @@ processing against this machine's limits, all measured in the same run.
 Claims, one ``name: ratio=… goal=…`` line each:
   chat-app       the app for real: ``NastavnikApp`` driven headless (``run_test``) in its Chat
                  room — a question typed in the box and Enter, the model in its child process
-                 (``WorkerModel``) with the app's own thread count (every core but one,
+                 (``ChildRunner``) with the app's own thread count (every core but one,
                  which the app's drawing keeps: on 2 cores one thread streamed 38 tokens/s
                  to the screen where two gave 33), the answer
                  rendered as Markdown. Tokens/s from the first to the last token on screen (a
@@ -22,7 +22,7 @@ Claims, one ``name: ratio=… goal=…`` line each:
                  say end-of-turn, so every answer runs to the app's 256-token limit at a
                  small real model's speed (the demo model stops after ~10 tokens, too few to
                  time).
-  chat-cli       the same through ``core.chat.LocalModel`` (the CLI's in-process path).
+  chat-cli       the same through ``core.infer.runner.LocalRunner`` (the CLI's in-process path).
   decode-<quant> decode tokens/s ÷ (memory read bandwidth measured here ÷ bytes read per token)
                  on a Llama replica larger than the CPU's last-level cache (~100M non-embedding
                  parameters; ~70M for --quick), exported with ``core.export`` at q8_0 and
@@ -57,7 +57,7 @@ QUESTIONS = [
     "Как выбрать скорость обучения?",
     "Что такое эпоха?",
 ]
-MAX_TOKENS = 256  # the app's own limit (core.chat.DEFAULT_MAX_TOKENS)
+MAX_TOKENS = 256  # the app's own limit (core.infer.runner.DEFAULT_MAX_TOKENS)
 
 
 def gguf_of(ws, model_dir: Path, quants: list[str], name: str) -> dict[str, Path]:
@@ -93,7 +93,7 @@ def raw_answer(llm, question: str) -> tuple[str, int, float]:
 
     import llama_cpp
 
-    from core.generation import ChatStream
+    from core.infer.generation import ChatStream
 
     result = ChatStream.formatter_for(llm)(messages=[{"role": "user", "content": question}], enable_thinking=False)
     prompt = llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
@@ -188,15 +188,15 @@ async def app_answers(ws, model_name: str, questions: list[str], raw, rounds: in
 
 
 def bench_app(ws, q8: Path, mode: str) -> str:
-    from core.llamacpp import load_llama
+    from core.infer.llamacpp import load_llama
 
     with ws.store() as store:
         name = next(m.name for m in store.list_models(kind="gguf") if Path(m.path) == q8)
     rounds = pick(mode, 10, 3, 1)
     questions = QUESTIONS if mode != "smoke" else QUESTIONS[:1]
-    from core.llamacpp import threads
+    from core.infer.llamacpp import threads
 
-    # the app's own threads: every core but one, which its rendering keeps (core.llamacpp.threads)
+    # the app's own threads: every core but one, which its rendering keeps (core.infer.llamacpp.threads)
     raw = load_llama(q8, log_file=ws.logs_dir / "bench.log", n_ctx=2048, seed=0, n_threads=threads(beside_app=True))
     say(f"chat-app: the app's model and raw llama_cpp with {threads(beside_app=True)} threads (the app's, beside it), "
         f"of {benchlib.cpu_threads()} for the CLI")
@@ -208,15 +208,15 @@ def bench_app(ws, q8: Path, mode: str) -> str:
 
 
 def bench_cli(ws, q8: Path, mode: str) -> str:
-    from core.chat import LocalModel, ModelRef
-    from core.llamacpp import load_llama
+    from core.infer.runner import LocalRunner, ModelRef
+    from core.infer.llamacpp import load_llama
 
     rounds = pick(mode, 10, 3, 1)
     questions = QUESTIONS if mode != "smoke" else QUESTIONS[:1]
     warm = 0 if mode == "smoke" else 1  # rounds asked first and not counted
     log = ws.logs_dir / "bench.log"
     raw = load_llama(q8, log_file=log, n_ctx=2048, seed=0, n_threads=benchlib.cpu_threads())
-    local = LocalModel(ModelRef("q8", q8, "q8"), log_file=log)  # the CLI's default threads: every core
+    local = LocalRunner(ModelRef("q8", q8, "q8"), log_file=log)  # the CLI's default threads: every core
     local.load()
     ours, base = [], []
     try:
@@ -239,7 +239,7 @@ def bench_cli(ws, q8: Path, mode: str) -> str:
     finally:
         local.close()
         raw.close()
-    return report("chat-cli", ours, base, "the CLI's LocalModel (in-process)")
+    return report("chat-cli", ours, base, "the CLI's LocalRunner (in-process)")
 
 
 def report(name: str, ours: list, base: list, what: str) -> str:
@@ -277,7 +277,7 @@ QUANTS = ["q8_0", "q4_k_m"]
 
 
 def bench_limits(mode: str, ws, replica: Path, files: dict[str, Path]) -> list[str]:
-    from core.llamacpp import load_llama
+    from core.infer.llamacpp import load_llama
 
     config = json.loads((replica / "config.json").read_text())
     d = benchlib._dims(config)

@@ -6,7 +6,7 @@ random-initialised Llama replicas of two sizes — the figures a user of a 12B m
     .venv/bin/python bench/export.py --smoke    # two toys: only that it runs and prints its lines
 
 Each step runs the project's own code (``core.export.merge`` with a LoRA adapter on every
-linear layer, ``core.llamacpp.convert_hf_to_gguf`` to F16, ``core.llamacpp.quantize``) in a
+linear layer, ``core.infer.llamacpp.convert_hf_to_gguf`` to F16, ``core.infer.llamacpp.quantize``) in a
 fresh child process, which reports the step's seconds and its peak resident memory (its
 own or, for the converter, that of the process it starts). Two sizes give a line: seconds and
 bytes per parameter (the slope) plus what every run pays (the intercept: Python, torch,
@@ -75,11 +75,11 @@ if step == "merge":
     t0 = time.perf_counter()
     merge(Source("bench", model_dir=Path(args["base"]), adapter_dir=Path(args["adapter"])), Path(args["out"]))
 elif step == "convert":
-    from core.llamacpp import convert_hf_to_gguf
+    from core.infer.llamacpp import convert_hf_to_gguf
     t0 = time.perf_counter()
     convert_hf_to_gguf(Path(args["merged"]), Path(args["out"]), outtype="f16", cache_dir=Path(args["cache"]), log_file=Path(args["log"]))
 else:
-    from core.llamacpp import quantize
+    from core.infer.llamacpp import quantize
     t0 = time.perf_counter()
     quantize(Path(args["f16"]), Path(args["out"]), args["quant"], log_file=Path(args["log"]))
 seconds = time.perf_counter() - t0
@@ -124,7 +124,7 @@ def main() -> None:
     args = ap.parse_args()
     mode = benchlib.mode_of(args)
     os.environ.setdefault("NASTAVNIK_LLAMACPP_CACHE", str(REPO / ".cache"))
-    from core.llamacpp import converter_dir
+    from core.infer.llamacpp import converter_dir
 
     cache = benchlib.OUT / "export-cache"
     converter_dir(cache)  # fetched or found once, outside the timings

@@ -215,7 +215,7 @@ def exported(tmp_path_factory, demo_model, llamacpp_cache):
     home = tmp_path_factory.mktemp("export-home")
     with open(CACHE / "converter.lock", "w") as lock:  # two workers fetch the converter once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        from core.llamacpp import converter_dir
+        from core.infer.llamacpp import converter_dir
 
         converter_dir(CACHE)
         fcntl.flock(lock, fcntl.LOCK_UN)

@@ -108,3 +108,28 @@ def test_home_flag_wins_over_environment(cli, home, tmp_path):
     assert run_cli(other, "pairs", "add", "-q", "В?", "-a", "О.").code == 0
     assert (other / "nastavnik.db").exists()
     assert cli("pairs", "list", "--json").json() == []
+
+
+def _core_imports(path: Path) -> set[str]:
+    """The core modules ``path`` imports, at any depth of the file (lazy imports count)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("core."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("core."):
+            names.add(node.module)
+    return names
+
+
+def test_inference_sits_below_evaluation_and_the_loop():
+    """core/infer runs models and knows nothing of what they are used for; core/eval scores
+    answers and never reaches into the teaching loop (core/loop), which may use both."""
+    rules = {"infer": ("core.eval", "core.loop"), "eval": ("core.loop",)}
+    offenders = {}
+    for package, banned in rules.items():
+        for p in (REPO / "core" / package).rglob("*.py"):
+            bad = sorted(m for m in _core_imports(p) if m.startswith(banned))
+            if bad:
+                offenders[str(p.relative_to(REPO))] = bad
+    assert offenders == {}

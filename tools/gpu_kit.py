@@ -14,7 +14,7 @@ bitsandbytes, datasets, sqlite-utils; at most 64 MiB travel with the working tre
   of its 28 MB), bitsandbytes with its CPU library and the CUDA ``--cuda`` one only (3.5 of 43
   MB), torchao without its tests. PEFT travels too, pinned: that image's version is not known.
 * ``llama.cpp-VERSION.tar.xz``: the files ``make`` unpacks from the pinned llama-cpp-python
-  sdist (``core.llamacpp``): the real vocabularies the replicas are built with (35 MB of vocab-only
+  sdist (``core.infer.llamacpp``): the real vocabularies the replicas are built with (35 MB of vocab-only
   GGUFs, ~5 MB compressed), the official chat templates and the converter. The replicas
   themselves are built there from their configs (``core/train/replicas.py``), not carried.
 * ``run.sh``: installs the wheels with ``pip --no-index --no-deps --target``, unpacks the
@@ -158,7 +158,7 @@ def bnb_drop(cuda: str) -> re.Pattern:
 
 def llamacpp_archive(out: Path) -> tuple[Path, list[str]]:
     """The unpacked llama.cpp files (``make``'s copy, else the cache) as ``llama.cpp-VERSION.tar.xz``."""
-    from core.llamacpp import LLAMA_CPP_PYTHON, converter_dir
+    from core.infer.llamacpp import LLAMA_CPP_PYTHON, converter_dir
 
     folder = converter_dir()
     target = out / f"llama.cpp-{LLAMA_CPP_PYTHON}.tar.xz"

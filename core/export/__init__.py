@@ -8,7 +8,7 @@ One module per job; ``export()`` runs the steps in order, each reported through
                   tokenizer files byte for byte. What to merge comes from
                   ``core.export.source.resolve_source`` (a run id, a model name or a folder).
 2. ``convert``  — llama.cpp's own ``convert_hf_to_gguf.py`` (from the pinned llama-cpp-python
-                  source, see ``core.llamacpp``) writes an F16 GGUF; chat template, BOS/EOS
+                  source, see ``core.infer.llamacpp``) writes an F16 GGUF; chat template, BOS/EOS
                   and the end-of-turn token travel in its metadata.
 3. ``quantize`` — ``llama_cpp.llama_model_quantize`` makes Q8_0, Q4_K_M, … from the F16 file.
 4. ``parity``   — ``core.export.parity``: the prompt llama.cpp builds from the embedded
@@ -52,7 +52,7 @@ from core.export.parity import (
 )
 from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
 from core.export.source import Source, resolve_source
-from core.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
+from core.infer.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
 
 DEFAULT_QUANTS = ("q8_0",)
 T = TypeVar("T")

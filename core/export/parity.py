@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.export.common import ExportEvent, Progress, quiet_transformers
-from core.llamacpp import load_llama
+from core.infer.llamacpp import load_llama
 
 DEFAULT_QUESTIONS = (
     "Что такое LoRA?",

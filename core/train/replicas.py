@@ -123,7 +123,7 @@ def template_text(ref: str) -> str:
         if not path.is_file():
             raise UserError(f"the TRL wheel has no chat template {path.name}")
         return path.read_text(encoding="utf-8")
-    from core.llamacpp import llamacpp_file
+    from core.infer.llamacpp import llamacpp_file
 
     return llamacpp_file(ref).read_text(encoding="utf-8")
 

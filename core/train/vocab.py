@@ -1,6 +1,6 @@
 """Real tokenizers without a hub: rebuilt from the vocab-only GGUFs llama.cpp tests with.
 
-The llama-cpp-python sdist (unpacked by ``make``, see ``core.llamacpp``) carries
+The llama-cpp-python sdist (unpacked by ``make``, see ``core.infer.llamacpp``) carries
 ``models/ggml-vocab-<family>.gguf``: the token list, merges and token types of real models'
 tokenizers, with ``.inp``/``.out`` files of test strings and the ids the real tokenizer gives
 them. ``build_tokenizer`` turns such a file into a Hugging Face fast tokenizer — the same
@@ -69,7 +69,7 @@ class GgufVocab:
 
 
 def vocab_path(family: str, cache_dir: Path | None = None) -> Path:
-    from core.llamacpp import llamacpp_file
+    from core.infer.llamacpp import llamacpp_file
 
     if family not in FAMILIES:
         raise UserError(f"no real vocabulary for {family!r}", hint="one of: " + ", ".join(FAMILIES))
@@ -78,7 +78,7 @@ def vocab_path(family: str, cache_dir: Path | None = None) -> Path:
 
 def read_gguf_vocab(path: Path) -> GgufVocab:
     """Tokens, types, merges, scores and the ``tokenizer.ggml.*`` scalars of a (vocab-only) GGUF."""
-    from core.gguf_meta import read_metadata
+    from core.infer.gguf_meta import read_metadata
 
     fields = read_metadata(path)
     meta = {k[len("tokenizer.ggml."):]: v for k, v in fields.items() if k.startswith("tokenizer.ggml.") and not isinstance(v, list)}

@@ -32,7 +32,7 @@ def chat(store):
 
 
 def test_a_chat_correction_records_a_preference_with_its_provenance(store, chat):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     conv = chat["conv"].id
     store.add_message(conv, "user", "А сколько эпох нужно?")
@@ -52,14 +52,14 @@ def test_a_chat_correction_records_a_preference_with_its_provenance(store, chat)
 
 
 def test_a_correction_that_changes_nothing_records_no_preference(store, chat):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     pair = correct_message(store, chat["first"].id, f" {MODEL_ANSWER}\n", status="approved")
     assert pair.answer == MODEL_ANSWER and store.count_preferences() == 0
 
 
 def test_an_eval_correction_records_a_preference(store):
-    from core.corrections import correct_eval
+    from core.loop.corrections import correct_eval
     from core.store.chats import EvalResult
 
     ctx = [{"role": "user", "content": "Привет"}, {"role": "assistant", "content": "Здравствуйте"}]
@@ -74,7 +74,7 @@ def test_an_eval_correction_records_a_preference(store):
 
 
 def test_picking_the_better_of_two_answers(store, chat):
-    from core.corrections import prefer_answer
+    from core.loop.corrections import prefer_answer
 
     pref = prefer_answer(store, chat["second"].id, chat["first"].id)
     assert (pref.prompt, pref.chosen, pref.rejected) == (QUESTION, OTHER_ANSWER, MODEL_ANSWER)
@@ -92,7 +92,7 @@ def test_picking_the_better_of_two_answers(store, chat):
     ("same text", "the two answers are the same"),
 ])
 def test_bad_picks_are_refused(store, chat, case, match):
-    from core.corrections import prefer_answer
+    from core.loop.corrections import prefer_answer
 
     conv = chat["conv"].id
     if case == "itself":
@@ -139,7 +139,7 @@ def test_cli_correct_records_a_preference_and_prefs_shows_it(cli, store, chat):
 
 
 def test_cli_prefs_filters_trash_restore_history(cli, store, chat):
-    from core.corrections import prefer_answer
+    from core.loop.corrections import prefer_answer
 
     cli("correct", chat["first"].id, "--answer", FIXED)
     prefer_answer(store, chat["second"].id, chat["first"].id)

@@ -58,7 +58,7 @@ def taught(tmp_path_factory, shipped_demo_model, exported):
     question in Chat and corrects its answer (replacing that pair's answer, approved), then one
     default demo run; both models exported and evaluated on the train split and on the corrected
     pair (the `exported` fixture has fetched the converter)."""
-    from core.corrections import pair_to_replace
+    from core.loop.corrections import pair_to_replace
     from core.train.demo import import_sample
     from core.workspace import Workspace
 

@@ -30,7 +30,7 @@ def _grid(home):
 
 
 def test_the_report_flags_answers_that_left_russian(home):
-    from core.evaluate import build_report
+    from core.eval.evaluate import build_report
 
     ws = _grid(home)
     with ws.store() as store:
@@ -46,7 +46,7 @@ def test_the_report_flags_answers_that_left_russian(home):
 def test_eval_cli_shows_the_share(cli, home, monkeypatch):
     """`nastavnik eval` prints the share; its --json carries the per-answer flags (the stored
     answers are complete, so no model is loaded)."""
-    import core.chat
+    import core.infer.runner
 
     ws = _grid(home)
     with ws.store() as store:
@@ -54,7 +54,7 @@ def test_eval_cli_shows_the_share(cli, home, monkeypatch):
             store.add_model("gguf", name, str(home / f"{name}.gguf"))
     for name in ANSWERS:
         (home / f"{name}.gguf").write_bytes(b"GGUF")
-    monkeypatch.setattr(core.chat, "open_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("no model runs")))
+    monkeypatch.setattr(core.infer.runner, "open_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("no model runs")))
     r = cli("eval", "base-q8_0", "run-1-q8_0")
     assert r.code == 0, r.err
     head, base, run = r.out.splitlines()[:3]

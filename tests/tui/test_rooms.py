@@ -159,7 +159,7 @@ async def test_evaluate_room_chooses_the_pairs_train_split_or_corrected(home):
     train split, or the pairs a correction wrote — "did it learn what I corrected?"."""
     from textual.widgets import Select, Static
 
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
     from core.store.chats import EvalResult
     from tui.screens.evaluate import EvaluateRoom
 

@@ -59,94 +59,82 @@ def chat(obj: Ctx, models, prompt, system, temperature, max_tokens, grade, comme
       nastavnik chat demo-q8_0 run-3-q8_0 -p "Что такое эпоха?" --json
       nastavnik chat run-3-q8_0 --system "Отвечай кратко."
     """
-    from core.chat import messages_for, open_model, resolve_model
+    from core.loop.chat_turn import Chat
 
-    ws = obj.ws
-    for name in models:  # a wrong name fails before any model loads
-        resolve_model(ws, name)
-    opened = []
-    store = None
-    try:
+    with Chat(obj.ws, gpu_layers=gpu_layers) as session:
         # one after the other: each plan reads the GPU's free memory after the models before it loaded
-        for name in models:
-            m = open_model(ws, name, gpu_layers=gpu_layers)
-            opened.append(m)
-            m.load()
+        for m in session.open(list(models)):
             if m.offload is not None and m.offload.note:
                 click.echo(f"{m.ref.label}: {m.offload.note}", err=True)
-        store = ws.store()
-        conv = store.add_conversation([m.ref.key for m in opened], system=system)
-        history: dict[str, list[dict]] = {m.ref.key: [] for m in opened}
+        with obj.ws.store() as store:
+            _chat_session(session, store, list(models), prompt, system, temperature, max_tokens, grade, comment,
+                          as_json)
 
-        def ask(question: str, *, stream: bool) -> list[dict]:
-            store.add_message(conv.id, "user", question)
-            out = []
-            for m in opened:
-                if stream:
-                    if len(opened) > 1:
-                        click.secho(f"── {m.ref.label}", fg="cyan", err=False)
-                    for piece in m.stream(messages_for(history[m.ref.key], question, system),
-                                          temperature=temperature, max_tokens=max_tokens):
-                        click.echo(piece, nl=False)
-                        sys.stdout.flush()
-                    click.echo("")
-                else:
-                    m.reply(messages_for(history[m.ref.key], question, system), temperature=temperature, max_tokens=max_tokens)
-                r = m.last
-                msg = store.add_message(conv.id, "assistant", r.text, model=m.ref.key, tokens=r.tokens, seconds=round(r.seconds, 4))
-                history[m.ref.key] += [{"role": "user", "content": question}, {"role": "assistant", "content": r.text}]
-                if stream:
-                    click.secho(f"   {r.tokens} tokens, {r.tokens_per_s:.1f} tokens/s, {r.reason}, message {msg.id}",
-                                fg="bright_black", err=True)
-                out.append({"model": m.ref.key, "message_id": msg.id, **r.to_dict()})
-            return out
 
-        def do_grade(question: str, answers: list[dict], score: int, note: str | None) -> None:
-            for a in answers:
-                store.grade(a["model"], question, score, comment=note, answer=a["text"], message_id=a["message_id"])
+def _chat_session(session, store, models, prompt, system, temperature, max_tokens, grade, comment, as_json) -> None:
+    """The questions of one ``nastavnik chat``: one --prompt, or a REPL on stdin."""
 
-        if prompt is not None:
-            answers = ask(prompt, stream=not as_json)
-            if grade:
-                do_grade(prompt, answers, grade, comment)
-            if as_json:
-                emit_json({"conversation_id": conv.id, "question": prompt, "answers": answers})
-            return
-        last_q, last_a = None, []
-        interactive = sys.stdin.isatty()
-        while True:
-            if interactive:
-                click.echo("> ", nl=False)
-            line = sys.stdin.readline()
-            if not line or not line.strip() or line.strip() in ("/exit", "/quit"):
-                break
-            line = line.rstrip("\n")
-            if line.startswith("/grade"):
-                parts = line.split(maxsplit=2)
-                if last_q is None or len(parts) < 2 or not parts[1].isdigit():
-                    click.echo("usage: /grade N [comment], after an answer", err=True)
-                    continue
-                do_grade(last_q, last_a, int(parts[1]), parts[2] if len(parts) > 2 else None)
-                click.echo(f"graded {parts[1]}", err=True)
+    def ask(question: str, *, stream: bool) -> list[dict]:
+        def start(i, m) -> None:
+            if stream and len(models) > 1:
+                click.secho(f"── {m.ref.label}", fg="cyan", err=False)
+
+        def piece(i, text) -> None:
+            click.echo(text, nl=False)
+            sys.stdout.flush()
+
+        def answered(i, a) -> None:
+            if stream:
+                click.echo("")
+                r = a.reply
+                click.secho(f"   {r.tokens} tokens, {r.tokens_per_s:.1f} tokens/s, {r.reason}, message {a.message_id}",
+                            fg="bright_black", err=True)
+
+        answers = session.ask(question, models, system=system, temperature=temperature, max_tokens=max_tokens,
+                              on_start=start, on_piece=piece if stream else None, on_answer=answered)
+        return [a.to_dict() for a in answers]
+
+    def do_grade(question: str, answers: list[dict], score: int, note: str | None) -> None:
+        for a in answers:
+            store.grade(a["model"], question, score, comment=note, answer=a["text"], message_id=a["message_id"])
+
+    if prompt is not None:
+        answers = ask(prompt, stream=not as_json)
+        if grade:
+            do_grade(prompt, answers, grade, comment)
+        if as_json:
+            emit_json({"conversation_id": session.conversation_id, "question": prompt, "answers": answers})
+        return
+    last_q, last_a = None, []
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            click.echo("> ", nl=False)
+        line = sys.stdin.readline()
+        if not line or not line.strip() or line.strip() in ("/exit", "/quit"):
+            break
+        line = line.rstrip("\n")
+        if line.startswith("/grade"):
+            parts = line.split(maxsplit=2)
+            if last_q is None or len(parts) < 2 or not parts[1].isdigit():
+                click.echo("usage: /grade N [comment], after an answer", err=True)
                 continue
-            if line.startswith("/correct"):
-                parts = line.split()
-                which = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
-                if not last_a or not 1 <= which <= len(last_a) or len(parts) > 2:
-                    click.echo(f"usage: /correct [N], after an answer (N = 1…{max(len(last_a), 1)}, the model)", err=True)
-                    continue
-                _repl_correct(store, last_a[which - 1])
+            do_grade(last_q, last_a, int(parts[1]), parts[2] if len(parts) > 2 else None)
+            click.echo(f"graded {parts[1]}", err=True)
+            continue
+        if line.startswith("/correct"):
+            parts = line.split()
+            which = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
+            if not last_a or not 1 <= which <= len(last_a) or len(parts) > 2:
+                click.echo(f"usage: /correct [N], after an answer (N = 1…{max(len(last_a), 1)}, the model)", err=True)
                 continue
-            last_q, last_a = line, ask(line, stream=True)
-    finally:
-        for m in opened:
-            m.close()
-        if store is not None:
-            store.close()
+            _repl_correct(store, last_a[which - 1])
+            continue
+        last_q, last_a = line, ask(line, stream=True)
 
 
 def _repl_correct(store, answer: dict) -> None:
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     text = _edit(answer["text"])
     if text is None:
@@ -289,7 +277,7 @@ def correct(obj: Ctx, message_id, eval_pair, model, answer, answer_file, questio
       nastavnik correct 17                      # edit the answer in $EDITOR
       nastavnik correct --eval 42 --model run-3-q8_0 --answer "…" --json
     """
-    from core.corrections import answer_message, correct_eval, correct_message, eval_answer
+    from core.loop.corrections import answer_message, correct_eval, correct_message, eval_answer
 
     if eval_pair is None and model:
         raise UserError("--model goes with --eval", hint="nastavnik correct --eval PAIR_ID --model M")

@@ -54,7 +54,7 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
       nastavnik draft --teacher qwen-7b-q8_0 --from-file notes.txt -n 5 --json
       nastavnik pairs list --status draft      # then review them
     """
-    from core.drafting import DEFAULT_MAX_TOKENS, DEFAULT_PAIR_TOKENS, draft_from_document, draft_pair, read_document
+    from core.loop.drafting import DEFAULT_MAX_TOKENS, DEFAULT_PAIR_TOKENS, draft_from_document, draft_pair, read_document
 
     if (question is None) == (from_file is None):
         raise UserError("give -q QUESTION or --from-file FILE", hint="nastavnik draft --teacher M -q \"Что такое LoRA?\"")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.evaluate import SPLITS
+from core.eval.evaluate import SPLITS
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
@@ -33,7 +33,7 @@ def eval_(obj: Ctx, models, split, judge, max_tokens, as_json) -> None:
       nastavnik eval demo-q8_0 run-3-q8_0
       nastavnik eval run-3-q8_0 --judge big-judge-q8_0 --json
     """
-    from core.evaluate import evaluate
+    from core.eval.evaluate import evaluate
 
     def progress(e) -> None:
         if not as_json and (e.done == e.total or e.done == 0):

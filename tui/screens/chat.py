@@ -1,6 +1,8 @@
 """The Chat room: talk to exported models, side by side, grade answers, turn them into pairs.
 
-Each chosen model runs in its own child process (``core.chat.WorkerModel``): llama.cpp
+The turn itself — the conversation, each model's answer, what is stored — is
+``core.loop.chat_turn.Chat``, which ``nastavnik chat`` shares. Each chosen model runs in its
+own child process (``core.infer.runner.ChildRunner``): llama.cpp
 prints to file descriptor 2 while it loads, and Textual draws on that same descriptor, so
 loading in-process would write over the screen. Answers stream token by token into a
 Markdown widget per model, one model after the other; Escape stops the answer being
@@ -229,7 +231,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
 
     @work(thread=True, exclusive=True, group="fix-lookup")
     def _look_up(self, question: str) -> None:
-        from core.corrections import pair_to_replace
+        from core.loop.corrections import pair_to_replace
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
@@ -308,17 +310,29 @@ class ChatRoom(Vertical):
 
     def __init__(self, ws, **kw) -> None:
         super().__init__(**kw)
+        from core.loop.chat_turn import Chat
+
         self.ws = ws
-        self.models: dict[str, object] = {}  # model key → WorkerModel, loaded lazily
-        self.refs: dict[str, object] = {}
+        self.chat = Chat(ws, in_process=False)  # the models in child processes, loaded on first use
         self.answers: list[Answer] = []
         self.selected = -1
-        self.conversation_id: int | None = None
-        self.history: dict[str, list[dict]] = {}
         self._stop = threading.Event()
-        self._answering = None  # the model writing an answer now (set by the worker)
         self.busy = False
         self._wanted: list[str] | None = None  # models to put side by side once they are listed
+
+    @property
+    def conversation_id(self) -> int | None:
+        """The stored conversation the next question goes to (None: the next one starts one)."""
+        return self.chat.conversation_id
+
+    @conversation_id.setter
+    def conversation_id(self, value: int | None) -> None:
+        self.chat.conversation_id = value
+
+    @property
+    def models(self) -> dict:
+        """The loaded model runners, by name."""
+        return self.chat.runners
 
     # -------------------------------------------------------------- layout
 
@@ -447,48 +461,30 @@ class ChatRoom(Vertical):
     def _generate(self, question: str, answers: list[Answer], system: str | None) -> None:
         from textual.worker import get_current_worker
 
-        from core.chat import messages_for, open_model
-        from core.store import Store
-
         worker = get_current_worker()
-        cancelled = lambda: self._stop.is_set() or worker.is_cancelled  # noqa: E731
+        shown: dict[int, float] = {}  # when each answer was last drawn: at most every 50 ms
+
+        def piece(i: int, text: str) -> None:
+            answers[i].text += text
+            now = time.monotonic()
+            if now - shown.get(i, 0.0) > 0.05:
+                shown[i] = now
+                self.app.call_from_thread(self._show, answers[i], answers[i].text)
+
+        def answered(i: int, done) -> None:
+            a, r = answers[i], done.reply
+            a.message_id = done.message_id
+            self.app.call_from_thread(self._show, a, a.text)
+            line = t("chat.speed", model=a.label, tokens=r.tokens, speed=r.tokens_per_s)
+            if r.reason == "cancelled":
+                line += " — " + t("chat.stopped")
+            self.app.call_from_thread(self.status, line)
+
         try:
-            with Store(self.ws.db_path) as store:
-                if self.conversation_id is None:
-                    conv = store.add_conversation([a.model for a in answers], system=system)
-                    self.conversation_id = conv.id
-                store.add_message(self.conversation_id, "user", question)
-                for a in answers:
-                    if cancelled():
-                        break
-                    model = self.models.get(a.model)
-                    if model is None:
-                        self.app.call_from_thread(self.status, t("chat.loading", model=a.model))
-                        model = open_model(self.ws, a.model, in_process=False)
-                        model.load()
-                        self.models[a.model] = model
-                    history = self.history.setdefault(a.model, [])
-                    last = 0.0
-                    self._answering = model
-                    try:
-                        for piece in model.stream(messages_for(history, question, system), cancel=cancelled):
-                            a.text += piece
-                            now = time.monotonic()
-                            if now - last > 0.05:
-                                last = now
-                                self.app.call_from_thread(self._show, a, a.text)
-                    finally:
-                        self._answering = None
-                    r = model.last
-                    self.app.call_from_thread(self._show, a, a.text)
-                    msg = store.add_message(self.conversation_id, "assistant", r.text, model=a.model,
-                                            tokens=r.tokens, seconds=round(r.seconds, 4))
-                    a.message_id = msg.id
-                    history += [{"role": "user", "content": question}, {"role": "assistant", "content": r.text}]
-                    line = t("chat.speed", model=a.label, tokens=r.tokens, speed=r.tokens_per_s)
-                    if r.reason == "cancelled":
-                        line += " — " + t("chat.stopped")
-                    self.app.call_from_thread(self.status, line)
+            self.chat.ask(question, [a.model for a in answers], system=system,
+                          cancel=lambda: self._stop.is_set() or worker.is_cancelled,
+                          on_loading=lambda name: self.app.call_from_thread(self.status, t("chat.loading", model=name)),
+                          on_piece=piece, on_answer=answered)
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
         finally:
@@ -535,9 +531,7 @@ class ChatRoom(Vertical):
         answer keys (e, 1–5, ←/→) work."""
         if self.busy:
             self._stop.set()
-            model = self._answering
-            if model is not None and hasattr(model, "stop"):
-                model.stop()  # now, not after the next token arrives
+            self.chat.stop()  # now, not after the next token arrives
         else:
             self.query_one("#chat-log", VerticalScroll).focus()
 
@@ -545,23 +539,19 @@ class ChatRoom(Vertical):
         if self.busy:
             self.notify(t("chat.busy"), severity="warning")
             return
-        self.conversation_id = None
-        self.history.clear()
+        self.chat.new()
         self.answers.clear()
         self.selected = -1
         self.query_one("#chat-log", VerticalScroll).remove_children()
 
     def close_models(self) -> None:
-        for m in self.models.values():
-            m.close()
-        self.models.clear()
+        self.chat.close()
 
     @on(Select.Changed)
     def _model_changed(self) -> None:
         # another set of models starts another conversation
         if not self.busy and self.conversation_id is not None:
-            self.conversation_id = None
-            self.history.clear()
+            self.chat.new()
 
     # -------------------------------------------------------------- grading and correcting
 
@@ -622,7 +612,7 @@ class ChatRoom(Vertical):
     @work(thread=True, group="chat-save")
     def _save_correction(self, message_id: int, fix: Correction, system: str) -> None:
         """The corrected answer as a new pair (source ``chat:<conversation id>``), off the UI thread."""
-        from core.corrections import correct_message
+        from core.loop.corrections import correct_message
         from core.store import Store
 
         try:
@@ -652,8 +642,8 @@ class ChatRoom(Vertical):
 
     @work(thread=True, group="chat-save")
     def _save_preferences(self, chosen_id: int, chosen: str, rejected: list[tuple[int, str]]) -> None:
-        """One preference per other answer (``core.corrections.prefer_answer``), off the UI thread."""
-        from core.corrections import prefer_answer
+        """One preference per other answer (``core.loop.corrections.prefer_answer``), off the UI thread."""
+        from core.loop.corrections import prefer_answer
         from core.store import Store
 
         saved = []

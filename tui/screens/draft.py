@@ -3,7 +3,7 @@
 Opened from the Pairs room (w/ц) or the command palette. Choose the teacher (any registered
 GGUF; the choice is kept in the workspace settings), name a file or paste the text, say how
 many pairs, start. The teacher runs in a child process (see the Chat room for why); the
-work is ``core.drafting.draft_from_document`` in a thread worker that gets plain values and
+work is ``core.loop.drafting.draft_from_document`` in a thread worker that gets plain values and
 posts progress back. Esc stops a running draft (the pairs written so far are kept); the
 drafts land as status draft, for review.
 """
@@ -243,7 +243,7 @@ class DraftScreen(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="draft-run")
     def _draft(self, teacher: str, path: str, text: str, count: int) -> None:
-        from core.drafting import draft_from_document, read_document
+        from core.loop.drafting import draft_from_document, read_document
 
         lines: list[str] = []
 

@@ -1,7 +1,7 @@
 """The Evaluate room: eval questions × models, with chrF, judge score, human grade and deltas,
 and beside each model the Russian check (✓, or ⚠ when the answer switched language).
 
-The grid is built from stored results (``core.evaluate.build_report``); r/к runs the
+The grid is built from stored results (``core.eval.evaluate.build_report``); r/к runs the
 evaluation for the chosen models in a worker (each model in a child process, see the Chat
 room for why), filling only what is missing. The pairs are the eval split's, or the train
 split's (did it learn them?), or only those a correction wrote (did it learn the correction?). w/ц shows only the questions that got worse
@@ -239,7 +239,7 @@ class EvaluateRoom(Vertical):
 
     @staticmethod
     def _split_options() -> list[tuple[str, str]]:
-        from core.evaluate import SPLITS
+        from core.eval.evaluate import SPLITS
 
         return [(t(f"ev.split.{name}"), name) for name in SPLITS]
 
@@ -323,7 +323,7 @@ class EvaluateRoom(Vertical):
 
     @work(thread=True, exclusive=True, group="evaluate-grid")
     def _load_grid(self, models: list[str], split: str = "eval") -> None:
-        from core.evaluate import build_report, eval_pairs
+        from core.eval.evaluate import build_report, eval_pairs
         from core.store import Store
 
         with Store(self.ws.db_path) as store:
@@ -422,7 +422,7 @@ class EvaluateRoom(Vertical):
     def save_correction(self, pair_id: int, model: str, fix: Correction) -> None:
         """A corrected eval answer as a new pair (source ``eval:<pair id>:<model>``), off the
         UI thread; runs on the room, so closing the question view does not lose the message."""
-        from core.corrections import correct_eval
+        from core.loop.corrections import correct_eval
         from core.store import Store
 
         try:
@@ -460,7 +460,7 @@ class EvaluateRoom(Vertical):
 
     @work(thread=True, exclusive=True, group="evaluate")
     def _evaluate(self, models: list[str], judge: str | None = None, split: str = "eval") -> None:
-        from core.evaluate import evaluate
+        from core.eval.evaluate import evaluate
 
         worker = get_current_worker()
 

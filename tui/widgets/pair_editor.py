@@ -403,7 +403,7 @@ class EditPairScreen(Screen[Pair | None]):
     @work(thread=True, group="editor-draft-run", exclusive=True)
     def _run_draft(self, teacher: str, question: str, system: str, context: list[dict], remember: bool) -> None:
         """Stream the teacher's answer into the answer field (pieces posted back at most every 50 ms)."""
-        from core.drafting import draft_answer, open_teacher
+        from core.loop.drafting import draft_answer, open_teacher
 
         pieces: list[str] = []
         last = [0.0]

@@ -25,13 +25,13 @@ from tests.support.cli import run_cli
     ],
 )
 def test_parse_judge_score(text, score):
-    from core.evaluate import parse_judge_score
+    from core.eval.evaluate import parse_judge_score
 
     assert parse_judge_score(text) == score
 
 
 def test_chrf_and_exact():
-    from core.evaluate import chrf, normalize_answer
+    from core.eval.evaluate import chrf, normalize_answer
 
     assert chrf("Один проход по данным.", "Один проход по данным.") == 100.0
     assert 0 < chrf("Один проход по всем данным", "Один проход по данным.") < 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.langcheck import check, prose, script_of, terms
+from core.eval.langcheck import check, prose, script_of, terms
 
 REFERENCE = "LoRA добавляет к замороженным весам низкоранговые матрицы; ранг r задаёт их размер, batch size — отдельно."
 
@@ -48,7 +48,7 @@ def test_answers_that_switch_language_are_flagged(answer, script):
 
 def test_without_the_rules_the_russian_answers_would_be_flagged():
     """The exclusions do the work: counted naively, code and terms make these mostly Latin."""
-    from core.langcheck import _counts
+    from core.eval.langcheck import _counts
 
     for answer in RUSSIAN[1:3]:
         naive = _counts(answer)

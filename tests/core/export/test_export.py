@@ -167,7 +167,7 @@ def test_sources_by_name_run_and_folder(home, demo_model, tmp_path):
 
 def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
     """The converter, gguf-py, the four families' vocabularies and the official templates are kept."""
-    from core.llamacpp import LLAMA_CPP_PYTHON, converter_dir, llamacpp_file
+    from core.infer.llamacpp import LLAMA_CPP_PYTHON, converter_dir, llamacpp_file
 
     conv = converter_dir(llamacpp_cache)
     assert conv.name == f"llama.cpp-{LLAMA_CPP_PYTHON}"
@@ -181,11 +181,11 @@ def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
 
 
 def test_fetch_unpacks_a_given_sdist_offline_and_keeps_only_what_is_used(tmp_path, monkeypatch):
-    """`python -m core.llamacpp fetch --sdist FILE` seeds a box without internet; nothing else is read."""
+    """`python -m core.infer.llamacpp fetch --sdist FILE` seeds a box without internet; nothing else is read."""
     import io
     import tarfile
 
-    import core.llamacpp as lc
+    import core.infer.llamacpp as lc
 
     prefix = f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
     sdist = tmp_path / f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}.tar.gz"

@@ -3,7 +3,7 @@
 shows what would run; nothing is built.
 
 Every build is for this CPU without Intel AMX (its kernels crash on Q8_0 models:
-core/llamacpp.py, check_build), and it is in place before the project's install looks for it.
+core/infer/llamacpp.py, check_build), and it is in place before the project's install looks for it.
 
 On a GPU box with the driver but no CUDA toolkit, ``make install`` says chat runs on the CPU and
 names ``make llama-cuda``; that target builds and installs the CUDA wheel on its own (an installed
@@ -102,7 +102,7 @@ def test_a_compiler_without_amx_switches_builds_with_its_defaults(tmp_path):
 
 def test_a_build_with_amx_kernels_is_refused_before_it_loads(tmp_path):
     from core.errors import UserError
-    from core.llamacpp import check_build
+    from core.infer.llamacpp import check_build
 
     with pytest.raises(UserError, match="AMX") as err:
         check_build("CPU : AVX512 = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | OPENMP = 1 |")
@@ -112,6 +112,6 @@ def test_a_build_with_amx_kernels_is_refused_before_it_loads(tmp_path):
 
 def test_the_installed_llama_cpp_is_a_build_that_answers_here():
     llama_cpp = pytest.importorskip("llama_cpp")
-    from core.llamacpp import check_build
+    from core.infer.llamacpp import check_build
 
     check_build(llama_cpp.llama_print_system_info().decode())  # `make` built it without AMX

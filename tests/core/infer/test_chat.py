@@ -56,6 +56,39 @@ def test_chat_unknown_model_is_a_user_error(exported_copy):
     assert code == 2 and "no GGUF model called 'nope'" in err
 
 
+def test_chat_turn_continues_the_conversation_and_stop_cuts_only_the_answer_being_written(exported, exported_copy):
+    """The chat turn the room and the CLI share: one conversation across questions, each model
+    with its own history, every answer stored; ``stop()`` cuts the answer being written and the
+    next model still answers; ``new()`` starts another conversation with the models loaded."""
+    from core.loop.chat_turn import Chat
+    from core.workspace import Workspace
+
+    expected = _parity_answer(exported)
+    ws = Workspace.open(exported_copy)
+    with Chat(ws) as chat:
+        first = chat.ask(expected["question"], ["demo-q8_0", "demo-f16"])
+        assert [a.reply.text.strip() for a in first] == [expected["hf_answer"].strip()] * 2
+        conv = chat.conversation_id
+        runner = chat.runners["demo-q8_0"]
+        cut = chat.ask("Что такое LoRA?", ["demo-q8_0", "demo-f16"],
+                       on_piece=lambda i, piece: i == 0 and chat.stop())
+        assert chat.conversation_id == conv and chat.runners["demo-q8_0"] is runner
+        assert cut[0].reply.reason == "cancelled" and cut[1].reply.reason == "stop"
+        assert len(cut[0].reply.text) < len(cut[1].reply.text)
+        assert [m["role"] for m in chat.history["demo-q8_0"]] == ["user", "assistant"] * 2
+        chat.new()
+        again = chat.ask(expected["question"], ["demo-q8_0"])
+        other = chat.conversation_id
+        assert other != conv and chat.runners["demo-q8_0"] is runner
+    with ws.store() as store:
+        stored = store.get_conversation(conv)
+        assert stored.models == ["demo-q8_0", "demo-f16"]
+        assert [(m.role, m.model) for m in stored.messages] == [("user", None), ("assistant", "demo-q8_0"),
+                                                                ("assistant", "demo-f16")] * 2
+        assert [m.id for m in stored.messages if m.role == "assistant"] == [a.message_id for a in first + cut]
+        assert [m.id for m in store.get_conversation(other).messages if m.role == "assistant"] == [again[0].message_id]
+
+
 # any Russian letter or space, forever: no point at which the answer is complete
 NEVER_ENDS = 'root ::= [а-яё ] root'
 RUSSIAN_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
@@ -63,10 +96,10 @@ RUSSIAN_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыь�
 
 @pytest.mark.parametrize("kind", ["local", "worker"])
 def test_stop_mid_stream(exported, tmp_path, kind):
-    from core.chat import LocalModel, ModelRef, WorkerModel
+    from core.infer.runner import LocalRunner, ModelRef, ChildRunner
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
-    cls = LocalModel if kind == "local" else WorkerModel
+    cls = LocalRunner if kind == "local" else ChildRunner
     full = _parity_answer(exported)
     with cls(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log") as model:
         # a grammar with no end (every letter is followed by another) keeps the model from
@@ -93,7 +126,7 @@ def test_stop_mid_stream(exported, tmp_path, kind):
 
 def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
     """Loading and generating in-process writes nothing to fd 2 nor to Python's sys.stderr."""
-    from core.chat import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     captured = tmp_path / "fd2.txt"
@@ -102,7 +135,7 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
     saved = os.dup(2)
     os.dup2(fd, 2)
     try:
-        with LocalModel(ModelRef("q8", q8, "q8"), log_file=log) as model:
+        with LocalRunner(ModelRef("q8", q8, "q8"), log_file=log) as model:
             model.reply([{"role": "user", "content": "Что такое LoRA?"}], max_tokens=8)
     finally:
         os.dup2(saved, 2)
@@ -116,13 +149,13 @@ def test_llama_output_goes_to_the_log_not_fd2(exported, tmp_path, capsys):
 def test_lean_loop_answers_exactly_like_create_chat_completion(exported, tmp_path):
     """Same GGUF, same seed sequence: our streaming loop and llama-cpp-python's own chat
     completion give the same text and the same reason to stop, greedy and sampled."""
-    from core.chat import LocalModel, ModelRef
-    from core.generation import ChatStream
-    from core.llamacpp import load_llama
+    from core.infer.runner import LocalRunner, ModelRef
+    from core.infer.generation import ChatStream
+    from core.infer.llamacpp import load_llama
 
     q8 = Path(next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0"))
     raw = load_llama(q8, log_file=tmp_path / "llama.log", n_ctx=2048, seed=0, n_threads=1)
-    ours = LocalModel(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log", n_threads=1)
+    ours = LocalRunner(ModelRef("q8", q8, "q8"), log_file=tmp_path / "llama.log", n_threads=1)
     ours.load()
     assert ChatStream.supported(ours.llm)  # the lean loop is the one under test
     try:

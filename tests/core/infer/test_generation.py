@@ -1,4 +1,4 @@
-"""The lean chat loop (core/generation.py): stop strings, split characters, limits, cancel.
+"""The lean chat loop (core/infer/generation.py): stop strings, split characters, limits, cancel.
 
 A scripted stand-in for ``llama_cpp.Llama`` plays back given token pieces, so each rule is
 exercised exactly; tests/core/infer/test_chat.py checks the loop against create_chat_completion
@@ -13,7 +13,7 @@ import pytest
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from core.generation import ChatStream  # noqa: E402
+from core.infer.generation import ChatStream  # noqa: E402
 
 EOS = 0
 

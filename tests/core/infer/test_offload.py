@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.llamacpp import offload_plan
+from core.infer.llamacpp import offload_plan
 from tests.support.cli import run_cli
 
 GiB = 2**30
@@ -40,7 +40,7 @@ def test_everything_on_the_gpu_when_it_fits_and_nothing_while_training(gguf):
 def test_a_model_too_big_for_the_free_memory_gets_the_layers_that_fit(tmp_path, gguf):
     from pathlib import Path
 
-    from core.gguf_meta import read_metadata
+    from core.infer.gguf_meta import read_metadata
 
     meta = read_metadata(gguf, skip_arrays=True)
     blocks = meta[f"{meta['general.architecture']}.block_count"]
@@ -52,8 +52,8 @@ def test_a_model_too_big_for_the_free_memory_gets_the_layers_that_fit(tmp_path, 
 
 def test_asked_layers_win_and_reach_llama_cpp(exported, gguf, monkeypatch):
     """`chat --gpu-layers N` is what load_llama gets as n_gpu_layers, in process and in the child."""
-    import core.llamacpp as lc
-    from core.chat import open_model
+    import core.infer.llamacpp as lc
+    from core.infer.runner import open_model
 
     assert offload_plan(gguf, requested=7, gpu_build=False, free_bytes=None).layers == 7
     seen = {}
@@ -84,7 +84,7 @@ def test_asked_layers_win_and_reach_llama_cpp(exported, gguf, monkeypatch):
 # ---------------------------------------------------------------------------- off the GPU for real
 #
 # llama.cpp 0.3.36 with n_gpu_layers=0 alone still lists every GPU, opens a backend on each and
-# sends batches of 32+ tokens to it (core.llamacpp.NO_GPU_KWARGS cites the lines). What cannot run
+# sends batches of 32+ tokens to it (core.infer.llamacpp.NO_GPU_KWARGS cites the lines). What cannot run
 # here is faked: the GPU nvidia-smi reports (core.train.vram.gpus), a training run holding it, and a
 # CUDA build's llama_print_system_info. What llama.cpp receives is read from the real Llama's params.
 
@@ -109,7 +109,7 @@ def test_no_layer_on_the_gpu_means_no_gpu_device_for_llama_cpp(gguf, tmp_path):
     is off; any layer on the GPU leaves llama.cpp's defaults."""
     import llama_cpp
 
-    from core.llamacpp import load_llama
+    from core.infer.llamacpp import load_llama
 
     log = tmp_path / "llama.log"
     for asked in ({}, {"n_gpu_layers": 0}):
@@ -149,7 +149,7 @@ def test_a_cuda_build_is_known_in_a_process_without_gpus(monkeypatch):
     no, but the CUDA backend is still registered, and llama_print_system_info lists it."""
     import llama_cpp
 
-    from core.llamacpp import gpu_supported
+    from core.infer.llamacpp import gpu_supported
 
     assert gpu_supported(gpus_hidden=True) is False  # this CPU build lists only "CPU : …"
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
@@ -159,15 +159,15 @@ def test_a_cuda_build_is_known_in_a_process_without_gpus(monkeypatch):
 
 
 def test_a_model_in_a_process_without_gpus_plans_and_loads_as_on_a_cuda_build(gguf, tmp_path, monkeypatch):
-    """What the hidden child (core.chat._serve) does with the facts it is given, in process: on a
+    """What the hidden child (core.infer.server.serve) does with the facts it is given, in process: on a
     CUDA build the training note, 0 layers, and no GPU device for llama.cpp."""
     import llama_cpp
 
-    from core.chat import LocalModel, ModelRef
+    from core.infer.runner import LocalRunner, ModelRef
 
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
     monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"CUDA : ARCHS = 890 | CPU : SSE3 = 1 | ")
-    model = LocalModel(ModelRef("q8", gguf, "q8"), log_file=tmp_path / "llama.log", n_ctx=256,
+    model = LocalRunner(ModelRef("q8", gguf, "q8"), log_file=tmp_path / "llama.log", n_ctx=256,
                        offload={"requested": None, "free_bytes": 20 * GiB, "training": True, "gpus_hidden": True})
     try:
         model.load()
@@ -192,7 +192,7 @@ def _spy_popen(monkeypatch) -> list:
 
 
 def _child_offload(started) -> tuple[dict, str | None]:
-    (cmd, env), = [s for s in started if s[0][1:3] == ["-m", "core.chat"]]
+    (cmd, env), = [s for s in started if s[0][1:3] == ["-m", "core.infer.server"]]
     return json.loads(cmd[-1]), env.get("CUDA_VISIBLE_DEVICES")
 
 
@@ -202,8 +202,8 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
     With the card free it starts as before."""
     import os
 
-    from core.chat import LocalModel, WorkerModel, open_model
-    from core.llamacpp import CPU_BUILD_NOTE
+    from core.infer.runner import LocalRunner, ChildRunner, open_model
+    from core.infer.llamacpp import CPU_BUILD_NOTE
     from core.workspace import Workspace
 
     ws = Workspace.open(exported["home"])
@@ -211,7 +211,7 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
     started = _spy_popen(monkeypatch)
     for in_process in (False, True):
         model = open_model(ws, "demo-q8_0", in_process=in_process)
-        assert isinstance(model, WorkerModel) and (model.n_threads is None) == in_process  # the CLI's: every core
+        assert isinstance(model, ChildRunner) and (model.n_threads is None) == in_process  # the CLI's: every core
         try:
             model.load()
             offload, visible = _child_offload(started)
@@ -230,21 +230,21 @@ def test_a_model_kept_off_the_gpu_runs_in_a_child_that_sees_no_gpu(exported, mon
         assert "gpus_hidden" not in offload and visible == os.environ.get("CUDA_VISIBLE_DEVICES")
     finally:
         model.close()
-    assert isinstance(open_model(ws, "demo-q8_0"), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0"), LocalRunner)
 
 
 def test_asked_for_no_layer_the_cli_keeps_a_present_gpu_out(exported, monkeypatch):
     """`chat --gpu-layers 0` looks whether a GPU is here: then the model runs without one; on a
     machine without a GPU it stays in the CLI's process."""
-    from core.chat import LocalModel, WorkerModel, open_model
+    from core.infer.runner import LocalRunner, ChildRunner, open_model
     from core.workspace import Workspace
 
     ws = Workspace.open(exported["home"])
     _fake_gpu(monkeypatch)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), WorkerModel)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=-1), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), ChildRunner)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=-1), LocalRunner)
     monkeypatch.setattr("core.train.vram.gpus", lambda **kw: None)
-    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), LocalModel)
+    assert isinstance(open_model(ws, "demo-q8_0", gpu_layers=0), LocalRunner)
 
 
 def test_eval_beside_a_training_run_answers_in_a_process_without_gpus(exported_copy, monkeypatch):
@@ -270,8 +270,8 @@ def test_side_by_side_chat_plans_each_model_after_the_one_before_loaded(exported
     plan — read after A loaded — gets the layers that still fit, not "all layers"."""
     from pathlib import Path
 
-    import core.llamacpp as lc
-    from core.gguf_meta import read_metadata
+    import core.infer.llamacpp as lc
+    from core.infer.gguf_meta import read_metadata
     from core.train.vram import Gpu
 
     files = {f["quant"]: Path(f["path"]) for f in exported["report"]["files"]}

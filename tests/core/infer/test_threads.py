@@ -8,7 +8,7 @@ import os
 import pytest
 
 from core.errors import UserError
-from core.llamacpp import load_llama, threads
+from core.infer.llamacpp import load_llama, threads
 
 
 def test_every_core_unless_the_environment_says(monkeypatch):
@@ -51,7 +51,7 @@ def test_beside_the_app_one_core_is_left_for_the_screen(monkeypatch):
 
 def test_the_apps_models_get_the_threads_beside_it(monkeypatch, tmp_path):
     """The app's rooms open models with in_process=False: child processes with a core left."""
-    from core.chat import LocalModel, WorkerModel, open_model
+    from core.infer.runner import LocalRunner, ChildRunner, open_model
     from core.workspace import Workspace
 
     monkeypatch.delenv("NASTAVNIK_THREADS", raising=False)
@@ -60,5 +60,5 @@ def test_the_apps_models_get_the_threads_beside_it(monkeypatch, tmp_path):
     gguf.write_bytes(b"GGUF")
     ws = Workspace.open(tmp_path / "home")
     app_model, cli_model = open_model(ws, str(gguf), in_process=False), open_model(ws, str(gguf))
-    assert isinstance(app_model, WorkerModel) and app_model.n_threads == 3
-    assert isinstance(cli_model, LocalModel) and cli_model.n_threads is None  # load_llama: every core
+    assert isinstance(app_model, ChildRunner) and app_model.n_threads == 3
+    assert isinstance(cli_model, LocalRunner) and cli_model.n_threads is None  # load_llama: every core

@@ -47,7 +47,7 @@ def _pairs(store):
 
 
 def test_correct_message_saves_a_pair_with_its_provenance(store, chat):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     pair = correct_message(store, chat["first"].id, f"  {FIXED}\n", tags=["исправлено"])
     stored = store.get_pair(pair.id)
@@ -57,7 +57,7 @@ def test_correct_message_saves_a_pair_with_its_provenance(store, chat):
 
 
 def test_correct_message_takes_another_question_status_and_system(store, chat):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     pair = correct_message(store, chat["second"].id, FIXED, question="Что такое эпоха?", status="approved", system="")
     assert pair.question == "Что такое эпоха?" and pair.status == "approved" and pair.system is None
@@ -66,7 +66,7 @@ def test_correct_message_takes_another_question_status_and_system(store, chat):
 
 def test_correct_message_answers_the_question_before_it(store, chat):
     """In a longer chat the pair gets the question the chosen answer replied to, not the first."""
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     conv = chat["conv"].id
     store.add_message(conv, "user", "А сколько эпох нужно?")
@@ -78,7 +78,7 @@ def test_correct_message_answers_the_question_before_it(store, chat):
 def test_a_later_answer_keeps_the_turns_before_it_as_context(store, chat, home):
     """Correcting "and how many?" keeps what it follows: the earlier question and the same
     model's earlier answer (not the other model's), unless asked for a single-turn pair."""
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     conv = chat["conv"].id
     store.add_message(conv, "user", "А сколько эпох нужно?")
@@ -104,7 +104,7 @@ def test_a_later_answer_keeps_the_turns_before_it_as_context(store, chat, home):
     ],
 )
 def test_correct_message_errors_change_nothing(store, chat, case, match):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     if case == "duplicate":
         first = correct_message(store, chat["first"].id, FIXED)
@@ -125,7 +125,7 @@ def test_correct_message_errors_change_nothing(store, chat, case, match):
 
 
 def test_an_answer_without_a_question_needs_one(store):
-    from core.corrections import correct_message
+    from core.loop.corrections import correct_message
 
     conv = store.add_conversation(["demo-q8_0"])
     lone = store.add_message(conv.id, "assistant", "Привет.", model="demo-q8_0")
@@ -139,7 +139,7 @@ def test_a_correction_replaces_the_answer_of_the_pair_that_asks_the_question(sto
     """Two pairs with one question and two answers would teach both: the correction goes into
     the train pair asking it — one revision; one undo brings the old answer back and takes the
     preference away with it. An eval pair is never offered (its answer is a reference)."""
-    from core.corrections import correct_message, pair_to_replace
+    from core.loop.corrections import correct_message, pair_to_replace
 
     old = store.add_pair(QUESTION.upper() + "  ", "Старый ответ.", status="draft")  # case and spaces aside
     store.add_pair("Что такое батч?", "Порция примеров.", split="eval")
@@ -170,8 +170,8 @@ def test_cli_correct_replace(cli, store, chat):
 
 def test_eval_pairs_of_the_corrected_split(store, chat, evaluated):
     """``eval --split corrected``: only the pairs corrections wrote, whatever their split."""
-    from core.corrections import correct_eval, correct_message
-    from core.evaluate import eval_pairs
+    from core.loop.corrections import correct_eval, correct_message
+    from core.eval.evaluate import eval_pairs
 
     assert eval_pairs(store, "corrected") == ([], "all")
     fixed = correct_message(store, chat["first"].id, FIXED)
@@ -185,7 +185,7 @@ def test_eval_pairs_of_the_corrected_split(store, chat, evaluated):
 
 
 def test_correct_eval_saves_a_pair_from_the_eval_question(store, evaluated):
-    from core.corrections import correct_eval
+    from core.loop.corrections import correct_eval
 
     pair = correct_eval(store, evaluated.id, "run-1-q8_0", FIXED, status="approved", tags=["оценка"])
     assert pair.question == evaluated.question and pair.answer == FIXED
@@ -194,7 +194,7 @@ def test_correct_eval_saves_a_pair_from_the_eval_question(store, evaluated):
 
 
 def test_correct_eval_errors_change_nothing(store, evaluated):
-    from core.corrections import correct_eval
+    from core.loop.corrections import correct_eval
 
     before = _pairs(store)
     with pytest.raises(UserError, match="no evaluation answer of other-q8_0") as err:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.drafting import caps, document_messages, parse_qa, qa_grammar, split_document, teacher_messages
+from core.loop.drafting import caps, document_messages, parse_qa, qa_grammar, split_document, teacher_messages
 from core.errors import UserError
 
 
@@ -56,7 +56,7 @@ def test_prompts():
 
 
 def test_the_grammar_and_the_parser():
-    from core.drafting import JSON_OVERHEAD
+    from core.loop.drafting import JSON_OVERHEAD
 
     for tokens in (96, 120, 1024, 2048):
         q, a = caps(tokens)

@@ -82,7 +82,7 @@ def greedy(base: Path, adapter: str | None, prompts: list[str], *, tokens: int =
 
 def mean_chrf(answers: list[str], pairs: list[tuple[str, str]] = CORRECTIONS) -> float:
     """Mean chrF of ``answers`` against the corrections (``chosen``) of ``pairs``."""
-    from core.evaluate import chrf
+    from core.eval.evaluate import chrf
 
     return sum(chrf(a, ref) for a, (_, ref) in zip(answers, pairs, strict=True)) / len(pairs)
 
@@ -218,7 +218,7 @@ def test_a_dpo_run_exports_into_its_sft_parents_base(pref_runs, monkeypatch):
     monkeypatch.setenv("NASTAVNIK_LLAMACPP_CACHE", str(cache))
     with open(cache / "converter.lock", "w") as lock:  # as the export tests fetch it: once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        from core.llamacpp import converter_dir
+        from core.infer.llamacpp import converter_dir
 
         converter_dir(cache)
         fcntl.flock(lock, fcntl.LOCK_UN)

@@ -237,14 +237,14 @@ def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preferen
     rejected = answer_message(store, rejected_id)
     if chosen.id == rejected.id:
         raise UserError("an answer cannot be preferred to itself", hint="pick two answers to the same question")
-    if chosen.conversation_id != rejected.conversation_id or store.question_for(chosen.id) is None or \
+    question = store.question_for(chosen.id)
+    if chosen.conversation_id != rejected.conversation_id or question is None or \
             _question_id(store, chosen) != _question_id(store, rejected):
         raise UserError(f"messages {chosen.id} and {rejected.id} do not answer the same question",
                         hint="pick two models' answers to one question of a side-by-side chat")
     if _same(chosen.content, rejected.content):
         raise UserError("the two answers are the same: there is nothing to prefer",
                         hint="a preference needs two different answers")
-    question = store.question_for(chosen.id)
     conv = store.get_conversation(chosen.conversation_id)
     with store.transaction():
         source = compare_source(conv.id)

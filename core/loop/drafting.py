@@ -23,11 +23,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from core.errors import UserError
 from core.store.drafts import teacher_source
 from core.text import normalize
+
+if TYPE_CHECKING:
+    from core.infer.runner import ChildRunner, LocalRunner, ModelRunner, Reply
 
 TEACHER_SYSTEM = "Ты — опытный преподаватель. Отвечай по-русски: точно, ясно и по существу."
 DOC_SYSTEM = (
@@ -96,9 +99,10 @@ def teacher_messages(question: str, *, system: str | None = None, context: Seque
     return out
 
 
-def draft_answer(model, question: str, *, system: str | None = None, context: Sequence[dict] = (),
+def draft_answer(model: ModelRunner, question: str, *, system: str | None = None, context: Sequence[dict] = (),
                  max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.0,
-                 cancel: Callable[[], bool] | None = None, on_piece: Callable[[str], None] | None = None):
+                 cancel: Callable[[], bool] | None = None,
+                 on_piece: Callable[[str], None] | None = None) -> Reply:
     """Stream ``model``'s answer to ``question`` (each piece to ``on_piece``); returns its Reply."""
     if not question or not question.strip():
         raise UserError("the question is empty", hint="write the question first; the teacher answers it")
@@ -106,12 +110,14 @@ def draft_answer(model, question: str, *, system: str | None = None, context: Se
                               max_tokens=max_tokens, cancel=cancel):
         if on_piece is not None:
             on_piece(piece)
+    assert model.last is not None  # the stream has ended
     return model.last
 
 
-def open_teacher(ws, teacher: str, *, in_process: bool = True, n_ctx: int = DEFAULT_CONTEXT):
+def open_teacher(ws, teacher: str, *, in_process: bool = True,
+                 n_ctx: int = DEFAULT_CONTEXT) -> LocalRunner | ChildRunner:
     """The teacher model (not loaded yet): a registered GGUF name, a path, an export or a run."""
-    from core.chat import open_model
+    from core.infer.runner import open_model
 
     if not teacher or not str(teacher).strip():
         raise UserError("no teacher model given", hint="name one with --teacher (`nastavnik models list` shows them)")

@@ -7,7 +7,7 @@ be evaluated before anyone reviews anything.
 
 Scores per (model, pair): chrF (sacrebleu, 0–100) and exact match (after normalising
 whitespace, case and ё/е) against the reference; with a judge model, a 1–5 score from a
-GGUF judge that reads a written rubric; and the Russian check (``core.langcheck``): whether
+GGUF judge that reads a written rubric; and the Russian check (``core.eval.langcheck``): whether
 the answer switched language (most of its own letters not Cyrillic), with each model's
 share of such answers in its summary. Answers are generated greedily (temperature 0) so
 re-runs are comparable; a re-run only answers what is missing — a new pair, a new model,
@@ -55,7 +55,7 @@ class Row:
 
     def worse(self, models: list[str]) -> bool:
         """True when some model scored lower than the model before it (chrF, judge or grade)."""
-        return any(self.delta(models, i) is not None and self.delta(models, i) < 0 for i in range(1, len(models)))
+        return any((d := self.delta(models, i)) is not None and d < 0 for i in range(1, len(models)))
 
     def delta(self, models: list[str], i: int) -> float | None:
         a, b = self.cells.get(models[i - 1]), self.cells.get(models[i])
@@ -189,7 +189,7 @@ def evaluate(
     cancel: Callable[[], bool] | None = None,
 ) -> EvalReport:
     """Answer and score every eval pair with every model; returns the whole grid."""
-    from core.chat import open_model, resolve_model
+    from core.infer.runner import open_model, resolve_model
     from core.store.chats import EvalResult
     from core.store.base import now
 
@@ -246,7 +246,7 @@ def evaluate(
 
 
 def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> None:
-    from core.chat import open_model
+    from core.infer.runner import open_model
 
     by_pair = {p.id: p for p in pairs}
     results = [r for r in store.eval_results(keys, judge=judge_ref.key) if r.pair_id in by_pair and r.judge is None]
@@ -268,7 +268,7 @@ def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> 
 def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, judge: str | None = None,
                  answered: dict[str, int] | None = None) -> EvalReport:
     """The grid from stored results (no model is run)."""
-    from core.langcheck import check as language_check
+    from core.eval.langcheck import check as language_check
 
     if pairs is None:
         pairs, used = eval_pairs(store)

@@ -21,7 +21,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 from core.errors import UserError
 
@@ -56,7 +56,7 @@ def converter_cache_root(cache_dir: Path) -> Path:
 
 
 def installed_dir() -> Path:
-    """The copy ``make`` unpacks next to the venv (``python -m core.llamacpp fetch``)."""
+    """The copy ``make`` unpacks next to the venv (``python -m core.infer.llamacpp fetch``)."""
     return Path(sys.prefix) / "share" / "nastavnik" / f"llama.cpp-{LLAMA_CPP_PYTHON}"
 
 
@@ -72,7 +72,7 @@ def converter_dir(cache_dir: Path | None = None, *, progress: Callable[[str], No
     if cache_dir is None:
         raise UserError(
             f"llama.cpp's files (llama-cpp-python=={LLAMA_CPP_PYTHON} source) are not installed",
-            hint="run `make install` (it unpacks them into the venv), or `python -m core.llamacpp fetch`",
+            hint="run `make install` (it unpacks them into the venv), or `python -m core.infer.llamacpp fetch`",
         )
     return fetch(converter_cache_root(cache_dir) / f"llama.cpp-{LLAMA_CPP_PYTHON}", progress=progress)
 
@@ -81,7 +81,7 @@ def llamacpp_file(rel: str, cache_dir: Path | None = None) -> Path:
     """A file of the unpacked llama.cpp tree, e.g. ``models/templates/Qwen-Qwen3-0.6B.jinja``."""
     path = converter_dir(cache_dir) / rel
     if not path.is_file():
-        raise UserError(f"llama.cpp {LLAMA_CPP_PYTHON} has no {rel}", hint="check the name: the files are listed in core/llamacpp.py")
+        raise UserError(f"llama.cpp {LLAMA_CPP_PYTHON} has no {rel}", hint="check the name: the files are listed in core/infer/llamacpp.py")
     return path
 
 
@@ -300,7 +300,7 @@ CPU_BUILD_NOTE = ("a GPU is here but llama-cpp-python was built without CUDA: an
 # What stays: the device enumeration before that (src/llama.cpp:237) reads each GPU's free memory
 # (ggml-cuda.cu:5055-5058, cudaSetDevice + cudaMemGetInfo: a CUDA context on every GPU). A child started with
 # NO_GPU_ENV sees no GPU at all, so that is how a model that must not touch the card runs
-# (core.chat.WorkerModel).
+# (core.infer.runner.ChildRunner).
 LLAMA_SPLIT_MODE_NONE = 0  # llama_cpp.LLAMA_SPLIT_MODE_NONE
 NO_GPU_KWARGS = {"split_mode": LLAMA_SPLIT_MODE_NONE, "main_gpu": -1, "op_offload": False}
 NO_GPU_ENV = {"CUDA_VISIBLE_DEVICES": ""}
@@ -335,7 +335,7 @@ def offload_plan(path: Path, *, requested: int | None = None, gpu_build: bool, f
     need = size * 1.1 + 512 * 2**20  # weights, then the KV cache and compute buffers of a 2k context
     if need <= free_bytes:
         return Offload(-1, "all layers on the GPU")
-    from core.gguf_meta import read_metadata
+    from core.infer.gguf_meta import read_metadata
 
     meta = read_metadata(path, skip_arrays=True)
     blocks = int(meta.get(f"{meta.get('general.architecture', '')}.block_count") or 0)
@@ -459,8 +459,8 @@ class StderrSwitch:
         self.log_file = log_file
         self._target: int | None = None
         self._saved: int | None = None
-        self._py_log = None
-        self._py_saved = None
+        self._py_log: TextIO | None = None
+        self._py_saved: TextIO | None = None
 
     def open(self) -> "StderrSwitch":
         if self.log_file is not None and self._target is None:
@@ -474,11 +474,13 @@ class StderrSwitch:
         if self._target is not None:
             _stderr_lock.acquire()
             os.dup2(self._target, 2)
+            assert self._py_log is not None  # open() set it with the target
             self._py_saved, sys.stderr = sys.stderr, self._py_log
 
     def __exit__(self, *exc) -> None:
         if self._target is not None:
             sys.stderr = self._py_saved
+            assert self._saved is not None  # open() set both
             os.dup2(self._saved, 2)
             _stderr_lock.release()
 
@@ -492,10 +494,10 @@ class StderrSwitch:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m core.llamacpp fetch [--sdist FILE] [--dest DIR]``: what ``make install`` runs."""
+    """``python -m core.infer.llamacpp fetch [--sdist FILE] [--dest DIR]``: what ``make install`` runs."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m core.llamacpp", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m core.infer.llamacpp", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("fetch", help="unpack llama.cpp's converter, vocabularies and templates")
     cmd.add_argument("--sdist", type=Path, help=f"a downloaded llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz (offline)")

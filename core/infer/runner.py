@@ -1,21 +1,25 @@
-"""Chat with exported GGUF models through llama-cpp-python.
+"""The one model runner: load a GGUF, stream an answer, stop it, count tokens, close.
 
-Two ways to run a model, one interface (``load``, ``stream``, ``close``):
+Everything that runs an exported model — the chat turn (``core.loop.chat_turn``), evaluation,
+the teacher that drafts pairs, the export's parity check through ``LocalRunner`` — goes through
+``ModelRunner``; ``open_model`` picks one of the two runners behind it:
 
-* ``LocalModel`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
-  the workspace log while it loads and generates (``core.llamacpp.quiet_stderr``). For the
+* ``LocalRunner`` — ``llama_cpp.Llama`` in this process; llama.cpp's C-level stderr goes to
+  the workspace log while it loads and generates (``core.infer.llamacpp.quiet_stderr``). For the
   CLI, evaluation and benchmarks.
-* ``WorkerModel`` — the same, in a child process (``python -m core.chat``) that talks JSON
-  lines over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2,
-  so redirecting fd 2 in-process would blank the screen; a child process cannot touch it.
+* ``ChildRunner`` — the same, in a child process (``core.infer.server``) that talks JSON lines
+  over pipes, its stderr a log file. For the TUI: Textual draws on file descriptor 2, so
+  redirecting fd 2 in-process would blank the screen; a child process cannot touch it. The
+  child is started and ended by ``spawn_server`` and ``end_server`` only.
 
 ``stream(messages, …)`` yields text pieces as llama.cpp produces them, checks ``cancel()``
 between tokens, and leaves a ``Reply`` (text, tokens, seconds, why it stopped) in ``.last``;
-``grammar`` (GBNF text) constrains the answer. ``context_size()``, ``count_tokens(text)`` and
-``count_prompt(messages)`` measure what fits (a teacher splits a document by them).
-The chat template, BOS and stop tokens come from the GGUF itself: answers are streamed by
-``core.generation.ChatStream`` (the same answers as ``create_chat_completion``, less Python per
-token) where the GGUF's template is the model's default, else by ``create_chat_completion``.
+``stop()`` (from any thread) cuts the answer being written; ``grammar`` (GBNF text) constrains
+the answer. ``context_size()``, ``count_tokens(text)`` and ``count_prompt(messages)`` measure
+what fits (a teacher splits a document by them). The chat template, BOS and stop tokens come
+from the GGUF itself: answers are streamed by ``core.infer.generation.ChatStream`` (the same
+answers as ``create_chat_completion``, less Python per token) where the GGUF's template is the
+model's default, else by ``create_chat_completion``.
 """
 
 from __future__ import annotations
@@ -28,15 +32,18 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from core.errors import UserError
-from core.generation import ChatStream
+from core.infer.generation import ChatStream
+
+if TYPE_CHECKING:
+    from core.infer.llamacpp import Offload
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
-FLUSH_S = 0.05  # the child process sends streamed text at most this often
-POLL_S = 0.01  # and looks for a stop request at most this often
+SERVER_MODULE = "core.infer.server"  # the child's ``python -m`` module
+CLOSE_GRACE_S = 10.0  # a child asked to close gets this long before it is killed
 
 
 @dataclass
@@ -67,54 +74,73 @@ class Reply:
         return d
 
 
+class ModelRunner(Protocol):
+    """What every runner does; ``ref`` names the model, ``last`` is the latest ``Reply`` and
+    ``offload`` (after ``load``) what went on the GPU."""
+
+    ref: ModelRef
+    last: Reply | None
+
+    def load(self) -> None: ...
+
+    def stream(self, messages: list[dict], *, temperature: float = DEFAULT_TEMPERATURE,
+               max_tokens: int = DEFAULT_MAX_TOKENS, cancel: Callable[[], bool] | None = None,
+               grammar: str | None = None) -> Iterator[str]: ...
+
+    def reply(self, messages: list[dict], **kw) -> Reply: ...
+
+    def stop(self) -> None: ...
+
+    def context_size(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt(self, messages: list[dict]) -> int: ...
+
+    def close(self) -> None: ...
+
+
 # ---------------------------------------------------------------------------- finding models
 
 
-def _get(obj, name, default=None):
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+def _ref(path: Path, registered) -> ModelRef:
+    """The model at ``path``, known to the store by its registered name when it has one."""
+    if registered is not None:
+        return ModelRef(registered.name, path, registered.name)
+    return ModelRef(str(path), path, path.stem)
 
 
-def _models(store) -> list:
-    lister = getattr(store, "list_models", None)
-    if lister is None:
-        return []
-    try:
-        return list(lister())
-    except TypeError:
-        return []
+def _export_file(folder: Path) -> Path | None:
+    """The first GGUF of an export folder: as its export.json lists them, else by name."""
+    info = folder / "export.json"
+    files = []
+    if info.is_file():
+        files = [Path(f["path"]) for f in json.loads(info.read_text(encoding="utf-8")).get("files", [])]
+    files = [f for f in files if f.is_file()] or sorted(folder.glob("*.gguf"))
+    return files[0].resolve() if files else None
 
 
 def resolve_model(ws, ref: str) -> ModelRef:
     """A GGUF by file path, registered name, export folder name or run id."""
     path = Path(ref).expanduser()
     with ws.store() as store:
-        models = [m for m in _models(store) if _get(m, "kind") == "gguf"]
-    by_path = {str(Path(_get(m, "path")).resolve()): m for m in models}
+        models = store.list_models(kind="gguf")
+    by_path = {str(Path(m.path).resolve()): m for m in models}
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":
             raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`")
-        m = by_path.get(str(path))
-        return ModelRef(str(_get(m, "name")) if m else str(path), path, str(_get(m, "name")) if m else path.stem)
+        return _ref(path, by_path.get(str(path)))
     for m in reversed(models):  # newest registrations last
-        if str(_get(m, "name")) == ref:
-            return ModelRef(ref, Path(_get(m, "path")), ref)
+        if m.name == ref:
+            return ModelRef(ref, Path(m.path), ref)
     for m in reversed(models):
-        if str(_get(m, "run_id")) == ref:
-            return ModelRef(str(_get(m, "name")), Path(_get(m, "path")), str(_get(m, "name")))
+        if str(m.run_id) == ref:
+            return ModelRef(m.name, Path(m.path), m.name)
     folder = ws.exports_dir / ref
-    if folder.is_dir():
-        info = folder / "export.json"
-        files = []
-        if info.is_file():
-            files = [Path(f["path"]) for f in json.loads(info.read_text(encoding="utf-8")).get("files", [])]
-        files = [f for f in files if f.is_file()] or sorted(folder.glob("*.gguf"))
-        if files:
-            f = files[0].resolve()
-            m = by_path.get(str(f))
-            return ModelRef(str(_get(m, "name")) if m else str(f), f, str(_get(m, "name")) if m else f.stem)
+    found = _export_file(folder) if folder.is_dir() else None
+    if found is not None:
+        return _ref(found, by_path.get(str(found)))
     raise UserError(
         f"no GGUF model called {ref!r}",
         hint="give a .gguf path, a name from `nastavnik models list`, or export one: `nastavnik export RUN`",
@@ -130,14 +156,40 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
     return delta.get("content") or "", choice.get("finish_reason")
 
 
-class LocalModel:
+class _Runner:
+    """What both runners share: a whole answer from the stream, and ``with`` closing them."""
+
+    last: Reply | None
+
+    def stream(self, messages: list[dict], *, temperature: float = DEFAULT_TEMPERATURE,
+               max_tokens: int = DEFAULT_MAX_TOKENS, cancel: Callable[[], bool] | None = None,
+               grammar: str | None = None) -> Iterator[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def reply(self, messages: list[dict], **kw) -> Reply:
+        for _ in self.stream(messages, **kw):
+            pass
+        assert self.last is not None
+        return self.last
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalRunner(_Runner):
     """``llama_cpp.Llama`` in this process, loaded on first use.
 
-    ``offload``: the facts the GPU offload is decided from (``core.llamacpp.offload_plan``:
+    ``offload``: the facts the GPU offload is decided from (``core.infer.llamacpp.offload_plan``:
     requested layers, free GPU memory, whether a training run holds the card; ``gpus_hidden``
-    when this process was started without GPUs, ``core.llamacpp.NO_GPU_ENV``); after loading,
+    when this process was started without GPUs, ``core.infer.llamacpp.NO_GPU_ENV``); after loading,
     ``self.offload`` says what was done (``.note`` for the user). No layer on the GPU means no
-    GPU device for the model at all (``core.llamacpp.llama_kwargs``).
+    GPU device for the model at all (``core.infer.llamacpp.llama_kwargs``).
     """
 
     def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
@@ -148,14 +200,15 @@ class LocalModel:
         self.seed = seed
         self.n_threads = n_threads
         self.offload_inputs = dict(offload or {})
-        self.offload = None
-        self.llm = None
+        self.offload: Offload | None = None
+        self.llm: Any = None  # llama_cpp.Llama once loaded
         self.last: Reply | None = None
         self._formatter = None
+        self._stopped = threading.Event()
 
     def load(self) -> None:
         if self.llm is None:
-            from core.llamacpp import gpu_supported, load_llama, offload_plan
+            from core.infer.llamacpp import gpu_supported, load_llama, offload_plan
 
             inputs = {"requested": None, "free_bytes": None, "training": False, **self.offload_inputs}
             hidden = bool(inputs.pop("gpus_hidden", False))
@@ -204,9 +257,13 @@ class LocalModel:
     ) -> Iterator[str]:
         """Text pieces of the answer; ``grammar`` (GBNF text) constrains it, as llama.cpp's
         grammar sampler does."""
-        from core.llamacpp import StderrSwitch
+        from core.infer.llamacpp import StderrSwitch
 
         self.load()
+        self._stopped.clear()
+
+        def stopped() -> bool:
+            return self._stopped.is_set() or bool(cancel and cancel())
         compiled = self._grammar(grammar)
         parts: list[str] = []
         tokens = 0
@@ -214,11 +271,12 @@ class LocalModel:
         first = None
         start = time.perf_counter()
         lean = None
+        gen: Any
         if ChatStream.supported(self.llm):  # the same answer as create_chat_completion, less Python per token
             if self._formatter is None:
                 self._formatter = ChatStream.formatter_for(self.llm)
             lean = ChatStream(self.llm, self._formatter, messages, temperature=temperature, max_tokens=max_tokens,
-                              cancel=cancel, grammar=compiled)
+                              cancel=stopped, grammar=compiled)
             gen = iter(lean)
         else:
             gen = self.llm.create_chat_completion(
@@ -245,7 +303,7 @@ class LocalModel:
                     tokens += 1
                     parts.append(piece)
                     yield piece
-                if lean is None and cancel is not None and cancel():
+                if lean is None and stopped():
                     reason = "cancelled"
                     break
         finally:
@@ -256,11 +314,9 @@ class LocalModel:
                 tokens, reason = lean.tokens, lean.reason
             self.last = Reply("".join(parts), tokens, time.perf_counter() - start, reason, first)
 
-    def reply(self, messages: list[dict], **kw) -> Reply:
-        for _ in self.stream(messages, **kw):
-            pass
-        assert self.last is not None
-        return self.last
+    def stop(self) -> None:
+        """Stop the answer being written now (from any thread): it ends at the next token."""
+        self._stopped.set()
 
     def close(self) -> None:
         if self.llm is not None:
@@ -268,17 +324,11 @@ class LocalModel:
             self.llm = None
             self._formatter = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class WorkerModel:
+class ChildRunner(_Runner):
     """The model in a child process; llama.cpp's output never reaches this process's fds.
 
-    When its plan puts no layer on a GPU (``core.llamacpp.plans_no_gpu``: asked for 0, a
+    When its plan puts no layer on a GPU (``core.infer.llamacpp.plans_no_gpu``: asked for 0, a
     training run holds the card, nothing fits) the child starts with ``NO_GPU_ENV``: CUDA shows
     it no device, so it opens no CUDA context and runs nothing on the card.
     """
@@ -291,10 +341,10 @@ class WorkerModel:
         self.seed = seed
         self.n_threads = n_threads
         self.offload_inputs = dict(offload or {})
-        self.offload = None
+        self.offload: Offload | None = None
         self.proc: subprocess.Popen | None = None
         self.last: Reply | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
         self._context: int | None = None
 
@@ -304,28 +354,22 @@ class WorkerModel:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "ab")
-        from core.llamacpp import NO_GPU_ENV, plans_no_gpu
+        from core.infer.llamacpp import NO_GPU_ENV, plans_no_gpu
 
-        repo = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env: dict[str, str] = {}
         offload = dict(self.offload_inputs)
         if plans_no_gpu(self.ref.path, offload):
             env.update(NO_GPU_ENV)
             offload["gpus_hidden"] = True
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.chat", str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
-             json.dumps(offload)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
-            env=env, text=True, encoding="utf-8", bufsize=1,
-        )
+        self.proc = spawn_server([str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
+                                  json.dumps(offload)], env=env, log=self._log)
         event = self._read()
         if event.get("event") != "ready":
             self.close()
             raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
         self._context = event.get("context")
         if event.get("offload") is not None:
-            from core.llamacpp import Offload
+            from core.infer.llamacpp import Offload
 
             self.offload = Offload(**event["offload"])
 
@@ -407,56 +451,64 @@ class WorkerModel:
                 self.last = Reply("".join(parts), len(parts), time.perf_counter() - start, "error")
                 raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
 
-    def reply(self, messages: list[dict], **kw) -> Reply:
-        for _ in self.stream(messages, **kw):
-            pass
-        assert self.last is not None
-        return self.last
-
     def close(self) -> None:
         if self.proc is not None:
             self._send({"op": "close"})
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            for f in (self.proc.stdin, self.proc.stdout):
-                try:
-                    f and f.close()
-                except OSError:
-                    pass
+            end_server(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+def spawn_server(args: list[str], *, env: dict[str, str], log) -> subprocess.Popen:
+    """Start ``python -m core.infer.server ARGS``: JSON lines over its stdin and stdout, its
+    stderr into ``log`` (an open binary file; None drops it), ``env`` over this process's
+    environment, this checkout first on its path. The one place the child is started."""
+    repo = str(Path(__file__).resolve().parents[2])
+    full = {**os.environ, **env}
+    full["PYTHONPATH"] = os.pathsep.join([repo, full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.Popen(
+        [sys.executable, "-m", SERVER_MODULE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=log or subprocess.DEVNULL, env=full, text=True, encoding="utf-8", bufsize=1,
+    )
 
 
-def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048, gpu_layers: int | None = None):
+def end_server(proc: subprocess.Popen, *, grace: float = CLOSE_GRACE_S) -> None:
+    """Let a child that was asked to close end by itself within ``grace`` seconds, else kill
+    it; then close its pipes. The one place the child is ended."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdin, proc.stdout):
+        try:
+            f and f.close()
+        except OSError:
+            pass
+
+
+def open_model(ws, ref: str, *, in_process: bool = True, n_ctx: int = 2048,
+               gpu_layers: int | None = None) -> LocalRunner | ChildRunner:
     """A not-yet-loaded model for ``ref``; ``in_process=False`` for the TUI (a child process,
-    with one core fewer than the CLI's every core: ``core.llamacpp.threads``).
+    with one core fewer than the CLI's every core: ``core.infer.llamacpp.threads``).
 
     ``gpu_layers``: layers to offload (``chat --gpu-layers``; -1 all); by default all when the
     model fits in the GPU's free memory and no training run is going (``offload_facts``).
     The facts are read now: open (and load) one model after the other, so each plan sees the
     memory the ones before took. A model kept off a GPU that is here runs in a child process
     without GPUs even when ``in_process`` (in this process llama.cpp would still open a CUDA
-    context on every GPU: ``core.llamacpp.NO_GPU_KWARGS``).
+    context on every GPU: ``core.infer.llamacpp.NO_GPU_KWARGS``).
     """
-    from core.llamacpp import plans_no_gpu, threads
+    from core.infer.llamacpp import plans_no_gpu, threads
 
     mref = resolve_model(ws, ref)
     facts = offload_facts(ws, gpu_layers)
     if in_process and not (facts["free_bytes"] is not None and plans_no_gpu(mref.path, facts)):
-        return LocalModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts)
+        return LocalRunner(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts)
     # in a child: beside the app, which draws each piece as it comes, with a core fewer; for the CLI with every core
-    return WorkerModel(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts,
+    return ChildRunner(mref, log_file=ws.logs_dir / "llama.log", n_ctx=n_ctx, offload=facts,
                        n_threads=None if in_process else threads(beside_app=True))
 
 
@@ -473,157 +525,3 @@ def offload_facts(ws, requested: int | None = None) -> dict:
         with ws.store() as store:
             training = store.active_run() is not None
     return {"requested": requested, "free_bytes": free, "training": training}
-
-
-def messages_for(history: list[dict], question: str, system: str | None = None) -> list[dict]:
-    out = [{"role": "system", "content": system}] if system else []
-    out += [m for m in history if m.get("role") in ("user", "assistant")]
-    out.append({"role": "user", "content": question})
-    return out
-
-
-# ---------------------------------------------------------------------------- the child process
-
-
-class _Lines:
-    """Lines from a file descriptor, readable without blocking (``poll``) or blocking (``next``)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self, timeout: float | None) -> None:
-        import select
-
-        if self.eof:
-            return
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if ready:
-            data = os.read(self.fd, 65536)
-            if data:
-                self.buf += data
-            else:
-                self.eof = True
-
-    def poll(self) -> list[str]:
-        self._fill(0)
-        return self._take()
-
-    def next(self) -> str | None:
-        while b"\n" not in self.buf and not self.eof:
-            self._fill(None)
-        lines = self._take(1)
-        return lines[0] if lines else None
-
-    def _take(self, limit: int | None = None) -> list[str]:
-        out = []
-        while b"\n" in self.buf and (limit is None or len(out) < limit):
-            line, self.buf = self.buf.split(b"\n", 1)
-            out.append(line.decode("utf-8"))
-        return out
-
-
-def _serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None) -> int:
-    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
-
-    One thread: commands are read between answers, and during an answer a non-blocking poll
-    of stdin (at most every POLL_S) notices a stop request — no reader thread to hand work
-    over to.
-    """
-    out = sys.stdout
-    lines = _Lines(sys.stdin.fileno())
-    pending: list[dict] = []
-    stopped = [False]
-
-    def emit(obj: dict) -> None:
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        out.flush()
-
-    def parse(line: str) -> dict | None:
-        try:
-            return json.loads(line)
-        except ValueError:
-            return None
-
-    polled = [0.0]
-
-    def cancel() -> bool:
-        # a stop request waits at most POLL_S: no system call on every token
-        now = time.perf_counter()
-        if now - polled[0] < POLL_S:
-            return stopped[0]
-        polled[0] = now
-        for line in lines.poll():
-            cmd = parse(line)
-            if cmd is None:
-                continue
-            if cmd.get("op") == "stop":
-                stopped[0] = True
-            else:
-                pending.append(cmd)
-        return stopped[0]
-
-    try:
-        model = LocalModel(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
-                           n_threads=n_threads or None, offload=offload)
-        model.load()
-    except Exception as exc:  # report any failure to the parent as an event
-        emit({"event": "error", "message": str(exc)})
-        return 1
-    emit({"event": "ready", "context": model.context_size(),
-          "offload": {"layers": model.offload.layers, "note": model.offload.note} if model.offload else None})
-    try:
-        while True:
-            if pending:
-                cmd = pending.pop(0)
-            else:
-                line = lines.next()
-                if line is None:
-                    return 0
-                cmd = parse(line)
-                if cmd is None:
-                    continue
-            if cmd.get("op") == "close":
-                return 0
-            if cmd.get("op") == "count":
-                try:
-                    n = model.count_prompt(cmd["messages"]) if "messages" in cmd else model.count_tokens(cmd.get("text") or "")
-                    emit({"event": "count", "tokens": n})
-                except Exception as exc:
-                    emit({"event": "error", "message": str(exc)})
-                continue
-            if cmd.get("op") != "chat":
-                continue
-            stopped[0] = False
-            try:
-                # the first piece at once, then at most every FLUSH_S: each write wakes the
-                # parent, and on a virtual machine that costs the writer ~0.1–0.2 ms (measured:
-                # one event per token made answers 20% slower than in-process), while 50 ms
-                # batches still read as smooth streaming
-                buffer: list[str] = []
-                last = 0.0
-                for piece in model.stream(
-                    cmd["messages"], temperature=float(cmd.get("temperature", 0.0)),
-                    max_tokens=int(cmd.get("max_tokens", DEFAULT_MAX_TOKENS)), cancel=cancel,
-                    grammar=cmd.get("grammar"),
-                ):
-                    buffer.append(piece)
-                    now = time.perf_counter()
-                    if now - last >= FLUSH_S:
-                        emit({"event": "token", "text": "".join(buffer)})
-                        buffer.clear()
-                        last = now
-                r = model.last
-                # the last pieces ride with "done": one write and one wake-up of the parent less
-                emit({"event": "done", "text": "".join(buffer), "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason,
-                      "first_token_s": r.first_token_s})
-            except Exception as exc:
-                emit({"event": "error", "message": str(exc)})
-    finally:
-        model.close()
-
-
-if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0,
-                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None))
