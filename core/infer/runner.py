@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from core.errors import UserError
+from core.jobs.process import child_env, start_child, stop_child
 from core.infer.generation import ChatStream
 
 if TYPE_CHECKING:
@@ -453,8 +454,7 @@ class ChildRunner(_Runner):
 
     def close(self) -> None:
         if self.proc is not None:
-            self._send({"op": "close"})
-            end_server(self.proc)
+            end_server(self.proc, ask=lambda: self._send({"op": "close"}))
             self.proc = None
         if self._log is not None:
             self._log.close()
@@ -462,26 +462,20 @@ class ChildRunner(_Runner):
 
 
 def spawn_server(args: list[str], *, env: dict[str, str], log) -> subprocess.Popen:
-    """Start ``python -m core.infer.server ARGS``: JSON lines over its stdin and stdout, its
-    stderr into ``log`` (an open binary file; None drops it), ``env`` over this process's
-    environment, this checkout first on its path. The one place the child is started."""
-    repo = str(Path(__file__).resolve().parents[2])
-    full = {**os.environ, **env}
-    full["PYTHONPATH"] = os.pathsep.join([repo, full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.Popen(
-        [sys.executable, "-m", SERVER_MODULE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=log or subprocess.DEVNULL, env=full, text=True, encoding="utf-8", bufsize=1,
+    """Start ``python -m core.infer.server ARGS`` with the one child-process helper: JSON lines
+    over its stdin and stdout, its stderr into ``log`` (an open binary file; None drops it),
+    ``env`` over this process's environment, this checkout first on its path, in this process's
+    group (a stop of the app reaches it). The one place the child is started."""
+    return start_child(
+        [sys.executable, "-m", SERVER_MODULE, *args], env=child_env(**env), stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True, encoding="utf-8", bufsize=1,
     )
 
 
-def end_server(proc: subprocess.Popen, *, grace: float = CLOSE_GRACE_S) -> None:
-    """Let a child that was asked to close end by itself within ``grace`` seconds, else kill
-    it; then close its pipes. The one place the child is ended."""
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def end_server(proc: subprocess.Popen, *, ask: Callable[[], None] | None = None, grace: float = CLOSE_GRACE_S) -> None:
+    """Ask the child to close (``ask``), give it ``grace`` seconds, then stop it with the one
+    child-process helper; then close its pipes. The one place the child is ended."""
+    stop_child(proc, grace_s=grace, ask=ask)
     for f in (proc.stdin, proc.stdout):
         try:
             f and f.close()
