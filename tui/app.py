@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from core.errors import UserError
 from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
-from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
+from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
 from tui.keys import both, localize
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.screens.chat import ChatRoom
@@ -28,38 +28,7 @@ from tui.screens.train import TrainRoom
 from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
 
-register(
-    ru={
-        "app.title": "Наставник",
-        "tab.pairs": "Пары",
-        "tab.train": "Обучение",
-        "tab.chat": "Чат",
-        "tab.evaluate": "Оценка",
-        "k.quit": "выход",
-        "k.help": "справка",
-        "k.palette": "команды",
-        "lang.switched": "Язык: русский",
-        "help.title": "Клавиши",
-        "k.next_tab": "следующая вкладка",
-        "k.prev_tab": "предыдущая вкладка",
-    },
-    en={
-        "app.title": "Nastavnik",
-        "tab.pairs": "Pairs",
-        "tab.train": "Train",
-        "tab.chat": "Chat",
-        "tab.evaluate": "Evaluate",
-        "k.quit": "quit",
-        "k.help": "help",
-        "k.palette": "commands",
-        "lang.switched": "Language: English",
-        "help.title": "Keys",
-        "k.next_tab": "next tab",
-        "k.prev_tab": "previous tab",
-    },
-)
-
-ROOMS = (("pairs", "tab.pairs"), ("train", "tab.train"), ("chat", "tab.chat"), ("evaluate", "tab.evaluate"))
+ROOMS = (("pairs", "app.tab.pairs"), ("train", "app.tab.train"), ("chat", "app.tab.chat"), ("evaluate", "app.tab.evaluate"))
 JOB_STATES = {"running", "queued", "starting", "pending"}
 ROOM_CLASSES = {"train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom}
 
@@ -88,7 +57,7 @@ def _export_jobs(store) -> list[str]:
         jobs = store.list_export_jobs(status=("queued", "running"))
     except Exception:  # a store without the export jobs table (not migrated yet)
         return []
-    return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("exp.status.queued")) for j in jobs]
+    return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("export_model.status.queued")) for j in jobs]
 
 
 def _training_jobs(store) -> list[str]:
@@ -135,15 +104,15 @@ class NastavnikApp(App):
     TITLE = "Nastavnik"
 
     BINDINGS = [
-        both("q", "quit", "k.quit"),
-        Binding("question_mark,f1", "help", t("k.help"), id="i18n:k.help", key_display="?"),
-        Binding("ctrl+p", "command_palette", t("k.palette"), id="i18n:k.palette", show=False, priority=True),
-        Binding("ctrl+pagedown", "next_tab(1)", t("k.next_tab"), show=False, priority=True, id="i18n:k.next_tab"),
-        Binding("ctrl+pageup", "next_tab(-1)", t("k.prev_tab"), show=False, priority=True, id="i18n:k.prev_tab"),
-        Binding("1", "tab('pairs')", t("tab.pairs"), show=False, id="i18n:tab.pairs"),
-        Binding("2", "tab('train')", t("tab.train"), show=False, id="i18n:tab.train"),
-        Binding("3", "tab('chat')", t("tab.chat"), show=False, id="i18n:tab.chat"),
-        Binding("4", "tab('evaluate')", t("tab.evaluate"), show=False, id="i18n:tab.evaluate"),
+        both("q", "quit", "app.quit"),
+        Binding("question_mark,f1", "help", t("app.help"), id="i18n:k.help", key_display="?"),
+        Binding("ctrl+p", "command_palette", t("app.palette"), id="i18n:k.palette", show=False, priority=True),
+        Binding("ctrl+pagedown", "next_tab(1)", t("app.next_tab"), show=False, priority=True, id="i18n:k.next_tab"),
+        Binding("ctrl+pageup", "next_tab(-1)", t("app.prev_tab"), show=False, priority=True, id="i18n:k.prev_tab"),
+        Binding("1", "tab('pairs')", t("app.tab.pairs"), show=False, id="i18n:tab.pairs"),
+        Binding("2", "tab('train')", t("app.tab.train"), show=False, id="i18n:tab.train"),
+        Binding("3", "tab('chat')", t("app.tab.chat"), show=False, id="i18n:tab.chat"),
+        Binding("4", "tab('evaluate')", t("app.tab.evaluate"), show=False, id="i18n:tab.evaluate"),
     ]
 
     def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
@@ -164,7 +133,7 @@ class NastavnikApp(App):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="☰")
         with TabbedContent(id="rooms", initial="pairs"):
-            with TabPane(t("tab.pairs"), id="pairs"):
+            with TabPane(t("app.tab.pairs"), id="pairs"):
                 yield PairsRoom(self.ws, id="pairs-room")
             # the other rooms are built the first time their tab opens: their start-up
             # work (dataset summaries, model lists) must not delay the first page of pairs
@@ -258,7 +227,7 @@ class NastavnikApp(App):
             self.post_message(ModelsChanged())
         bad = message.status not in ("done", "cancelled") or message.ok is False
         if message.line:
-            self.notify(t("exp.done_note", id=message.job_id, line=message.line), severity="error" if bad else "information",
+            self.notify(t("export_model.done_note", id=message.job_id, line=message.line), severity="error" if bad else "information",
                         timeout=12 if bad else 6)
         self._poll_jobs()
 
@@ -298,7 +267,7 @@ class NastavnikApp(App):
                 if run_id is None:
                     done = store.list_runs(status="done", limit=1)
                     if not done:
-                        raise UserError(t("exp.no_run"))
+                        raise UserError(t("export_model.no_run"))
                     run_id = done[0].id
                 lineup = chat_lineup(store, run_id)
                 ids = []
@@ -431,7 +400,7 @@ class NastavnikApp(App):
         return out
 
     def action_help(self) -> None:
-        cls = load_dialog(self, "help", "HelpScreen", t("k.help"))
+        cls = load_dialog(self, "help", "HelpScreen", t("app.help"))
         if cls is not None:
             self.push_screen(cls(self.all_bindings()))
 
@@ -457,7 +426,7 @@ class NastavnikApp(App):
         self.query_one(StatusBar).refresh_text()
         self._poll_jobs()  # the jobs' statuses in the new language
         self.refresh_bindings()
-        self.notify(t("lang.switched"), timeout=2)
+        self.notify(t("app.lang_switched"), timeout=2)
 
     def action_language(self, lang: str) -> None:
         self.set_language(lang)

@@ -1,7 +1,7 @@
 """One place that maps the Latin keyboard to Russian ЙЦУКЕН for key bindings.
 
 On a Russian layout the key labelled ``a`` types ``ф``; Textual sees the character, so a
-binding on ``a`` alone never fires. ``both("a", "approve", "k.approve")`` makes one
+binding on ``a`` alone never fires. ``both("a", "approve", "pairs.approve")`` makes one
 ``Binding`` that answers to ``a`` and ``ф``. Descriptions are i18n keys; ``localize(node)``
 turns them into the current language (call it on mount and after a language switch).
 """

@@ -454,6 +454,31 @@ async def test_export_csv_and_messages(filled, tmp_path):
     assert records[2]["messages"][0] == {"role": "user", "content": "Зачем нужна выборка eval?"}
 
 
+@async_test
+async def test_gguf_export_keeps_its_words_after_the_pairs_export(filled):
+    """Both dialogs once registered ``exp.title`` and ``exp.run``; the last loaded won, so the GGUF
+    dialog said "Export pairs" and listed each run as "Export"."""
+    from textual.widgets import Label, Select
+
+    from tui.screens.export_model import ExportModelScreen
+    from tui.screens.import_export import ExportScreen
+
+    with filled.store() as store:
+        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+        store.update_run(run.id, status="done", step=30, max_steps=30)
+    app = Host(lambda: ExportScreen(filled, None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert str(app.screen.query_one("#exp-run").label) == "Export"
+        await pilot.press("escape")
+        await settle(pilot)
+        app.push_screen(ExportModelScreen(filled))
+        await settle(pilot)
+        assert str(app.screen.query_one("#exp-title", Label).render()) == "Export to GGUF"
+        labels = [str(prompt) for prompt, _ in app.screen.query_one("#exp-source", Select)._options]
+        assert f"run #{run.id} (demo, 30 steps)" in labels, labels
+
+
 # ---------------------------------------------------------------- snapshots
 
 

@@ -8,15 +8,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.i18n import register, t
+from tui.i18n import t
 
 # Latin letter → the letter the same key types on the Russian ЙЦУКЕН layout.
 RU_KEYS = dict(zip("qwertyuiopasdfghjklzxcvbnm", "йцукенгшщзфывапролдячсмить"))
-
-register(
-    ru={"dlg.yes": "Да", "dlg.no": "Нет"},
-    en={"dlg.yes": "Yes", "dlg.no": "No"},
-)
 
 
 def both_layouts(keys: str) -> str:
@@ -56,8 +51,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question, id="confirm-question")
             with Horizontal():
-                yield Button(t("dlg.yes") + " (y)", id="yes", variant="warning")
-                yield Button(t("dlg.no") + " (n)", id="no")
+                yield Button(t("common.yes") + " (y)", id="yes", variant="warning")
+                yield Button(t("common.no") + " (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes" if self.focus_yes else "#no", Button).focus()

@@ -22,55 +22,8 @@ from textual.widgets.option_list import Option
 
 from core.errors import UserError
 from core.store import PairChanged
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.screens._dialogs import ConfirmScreen, both_layouts
-
-register(
-    ru={
-        "dedup.title": "Группы дубликатов: {d} · конфликты: {c}",
-        "dedup.state": "{status}, {split}",
-        "dedup.draft": "черновик",
-        "dedup.approved": "одобрено",
-        "dedup.rejected": "отклонено",
-        "dedup.train": "обучение",
-        "dedup.eval": "проверка",
-        "dedup.loading": "Поиск дубликатов…",
-        "dedup.clean": "Дубликатов и конфликтов нет.",
-        "dedup.dup": "дубль",
-        "dedup.conflict": "конфликт",
-        "dedup.keys": "k — оставить эту, остальные в корзину · m — слить (выбрать и поправить ответ) · d — удалить эту · Tab — список · Esc — закрыть",
-        "dedup.kept": "Оставлена пара #{id}, в корзину: {n}.",
-        "dedup.deleted": "Пара #{id} в корзине.",
-        "dedup.merged": "Слито в пару #{id}, в корзину: {n}.",
-        "dedup.confirm_delete": "Удалить пару #{id} в корзину?",
-        "dedup.merge_title": "Ответ, который останется у пары #{id} (Ctrl+S — сохранить, Esc — отмена)",
-        "dedup.changed": "Пару #{id} изменили в другом месте, пока открыт этот список: ничего не записано, группы обновлены.",
-        "dedup.gone": "Пару #{id} уже убрали в корзину в другом месте: ничего не записано, группы обновлены.",
-        "dedup.empty_answer": "Ответ пуст",
-    },
-    en={
-        "dedup.title": "Duplicate groups: {d} · conflicts: {c}",
-        "dedup.state": "{status}, {split}",
-        "dedup.draft": "draft",
-        "dedup.approved": "approved",
-        "dedup.rejected": "rejected",
-        "dedup.train": "train",
-        "dedup.eval": "eval",
-        "dedup.loading": "Looking for duplicates…",
-        "dedup.clean": "No duplicates and no conflicts.",
-        "dedup.dup": "duplicate",
-        "dedup.conflict": "conflict",
-        "dedup.keys": "k keep this one, others to trash · m merge (pick and edit the answer) · d delete this one · Tab list · Esc close",
-        "dedup.kept": "Kept pair #{id}, moved {n} to the trash.",
-        "dedup.deleted": "Pair #{id} moved to the trash.",
-        "dedup.merged": "Merged into pair #{id}, moved {n} to the trash.",
-        "dedup.confirm_delete": "Move pair #{id} to the trash?",
-        "dedup.merge_title": "The answer pair #{id} keeps (Ctrl+S saves, Esc cancels)",
-        "dedup.changed": "Pair #{id} was changed elsewhere while this list was open: nothing was written, the groups are reloaded.",
-        "dedup.gone": "Pair #{id} was moved to the trash elsewhere: nothing was written, the groups are reloaded.",
-        "dedup.empty_answer": "The answer is empty",
-    },
-)
 
 
 def _one_line(text: str, width: int) -> str:

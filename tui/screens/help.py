@@ -11,29 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from core.text import fold
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.screens._dialogs import RU_KEYS
-
-register(
-    ru={
-        "help.title": "Клавиши",
-        "help.search": "поиск по клавишам и описаниям",
-        "help.keys": "Клавиши",
-        "help.ru": "Рус. раскладка",
-        "help.what": "Что делает",
-        "help.nothing": "Ничего не найдено.",
-        "help.footer": "Esc — закрыть, ↓ — к списку",
-    },
-    en={
-        "help.title": "Keys",
-        "help.search": "search keys and descriptions",
-        "help.keys": "Keys",
-        "help.ru": "Russian layout",
-        "help.what": "What it does",
-        "help.nothing": "Nothing matches.",
-        "help.footer": "Esc closes, ↓ goes to the list",
-    },
-)
 
 _RU = {**RU_KEYS, **{k.upper(): v.upper() for k, v in RU_KEYS.items()}}
 _LATIN = {v: k for k, v in _RU.items()}

@@ -17,31 +17,8 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.widgets.completing_input import CompletingInput
-
-register(
-    ru={
-        "tags.title": "Теги",
-        "tags.title_many": "Теги {n} пар",
-        "tags.placeholder": "теги через запятую",
-        "tags.current": "Сейчас: {tags}",
-        "tags.on_some": "только у части: {tags}",
-        "tags.none": "нет тегов",
-        "tags.known": "Есть в базе: {tags}",
-        "tags.keys": "Tab — дополнить, Enter — сохранить, Esc — отмена",
-    },
-    en={
-        "tags.title": "Tags",
-        "tags.title_many": "Tags of {n} pairs",
-        "tags.placeholder": "tags, comma-separated",
-        "tags.current": "Now: {tags}",
-        "tags.on_some": "on some only: {tags}",
-        "tags.none": "no tags",
-        "tags.known": "In the store: {tags}",
-        "tags.keys": "Tab completes, Enter saves, Esc cancels",
-    },
-)
 
 
 def parse_tags(value: str) -> list[str]:
