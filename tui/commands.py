@@ -1,4 +1,8 @@
-"""The command palette (ctrl+p): every action of the app, in the current language."""
+"""The command palette (ctrl+p): every action of the app, in the current language.
+
+Each entry that has a key shows it, read from the live bindings (the workspace's keymap
+applied), so a rebound key reads right here too: ``Pairs: approve (v)``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.i18n import t
+from tui.keys import hint
 
 #: (i18n key, room action) for the actions of the Pairs room
 PAIRS_COMMANDS = (
@@ -55,7 +60,12 @@ def commands(app) -> list[tuple[str, object]]:
     """Every palette entry as (title, callback)."""
     from core.store import PairFilter
 
-    out: list[tuple[str, object]] = [(t(key), partial(app.pairs_action, action)) for key, action in PAIRS_COMMANDS]
+    def keyed(key: str, bindings, action: str) -> str:
+        keys = hint(bindings, action)
+        return f"{t(key)} ({keys})" if keys else t(key)
+
+    pairs, own = app.room_bindings("pairs"), app.room_bindings(None)
+    out: list[tuple[str, object]] = [(keyed(key, pairs, action), partial(app.pairs_action, action)) for key, action in PAIRS_COMMANDS]
 
     def only(**kw):
         def run():
@@ -71,18 +81,18 @@ def commands(app) -> list[tuple[str, object]]:
         (t("palette.only_rejected"), only(status="rejected")),
         (t("palette.only_eval"), only(split="eval")),
     ]
-    out += [(t(key), partial(app.room_action, tab, action)) for tab, key, action in ROOM_COMMANDS]
+    out += [(keyed(key, app.room_bindings(tab), action), partial(app.room_action, tab, action)) for tab, key, action in ROOM_COMMANDS]
     out += [
         (t("palette.export.gguf"), app.open_export),
         (t("palette.export.chat"), partial(app.export_and_chat, None)),
     ]
     for tab in ("pairs", "train", "chat", "evaluate"):
-        out.append((t(f"palette.tab.{tab}"), partial(app.action_tab, tab)))
+        out.append((keyed(f"palette.tab.{tab}", own, f"tab('{tab}')"), partial(app.action_tab, tab)))
     out += [
         (t("palette.lang.ru"), partial(app.set_language, "ru")),
         (t("palette.lang.en"), partial(app.set_language, "en")),
-        (t("palette.help"), app.action_help),
-        (t("palette.quit"), app.exit),
+        (keyed("palette.help", own, "help"), app.action_help),
+        (keyed("palette.quit", own, "quit"), app.exit),
     ]
     return out
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
@@ -28,9 +27,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, St
 from core.errors import UserError
 from tui.i18n import t
 from tui.messages import PairsChanged, PreferencesChanged
-from tui.keys import both, keys_for, localize
+from tui.keys import both, localize
 
-keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
 
 
 _CSS = Path(__file__).with_name("chat.tcss").read_text(encoding="utf-8")
@@ -48,7 +46,7 @@ GradeScreen #grade-box { width: 60; height: auto; border: thick $accent; backgro
 GradeScreen .hint { color: $text-muted; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "grade.cancel", show=False)]
 
     def __init__(self, score: int) -> None:
         super().__init__()
@@ -98,7 +96,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", show=False),
+        both("escape", "cancel", "correct.cancel", show=False),
         both("ctrl+s", "save('draft')", "correct.draft", priority=True),
         both("ctrl+a", "save('approved')", "correct.approved", priority=True),
     ]
@@ -214,7 +212,7 @@ class ChatRoom(Vertical):
         both("p", "prefer", "chat.prefer", show=False),
         both("n", "new_chat", "chat.new"),
         both("enter", "focus_input", "chat.ask_key", show=False),
-        *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
+        *[both(str(i), f"grade({i})", f"chat.grade{i}", description="chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, ws, **kw) -> None:

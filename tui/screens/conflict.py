@@ -20,14 +20,13 @@ import difflib
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from core.store import Pair
 from tui.i18n import t
-from tui.screens._dialogs import both_layouts
+from tui.keys import both
 
 FIELDS = ("question", "answer", "system", "tags")
 KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer runs become "…"
@@ -100,12 +99,12 @@ class PairConflictScreen(ModalScreen[str]):
 
     BINDINGS = [
         # each key answers only in the dialog that offers its choice (see ``action_choose``)
-        Binding(both_layouts("o"), "choose('mine')", show=False),
-        Binding(both_layouts("t"), "choose('theirs')", show=False),
-        Binding(both_layouts("n"), "choose('new')", show=False),
-        Binding(both_layouts("d"), "choose('discard')", show=False),
-        Binding(both_layouts("m"), "choose('merge')", show=False),
-        Binding("escape", "choose('keep')", show=False),
+        both("o", "choose('mine')", "conflict.mine", show=False),
+        both("t", "choose('theirs')", "conflict.theirs", show=False),
+        both("n", "choose('new')", "conflict.new", show=False),
+        both("d", "choose('discard')", "conflict.discard", show=False),
+        both("m", "choose('merge')", "conflict.merge", show=False),
+        both("escape", "choose('keep')", "conflict.keep", show=False),
     ]
 
     def __init__(self, mine: dict, base: Pair, current: Pair | None) -> None:

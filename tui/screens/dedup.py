@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static, TextArea
@@ -23,7 +22,8 @@ from textual.widgets.option_list import Option
 from core.errors import UserError
 from core.store import PairChanged
 from tui.i18n import t
-from tui.screens._dialogs import ConfirmScreen, both_layouts
+from tui.keys import both
+from tui.screens._dialogs import ConfirmScreen
 
 
 def _one_line(text: str, width: int) -> str:
@@ -35,7 +35,7 @@ class MergeScreen(ModalScreen[str | None]):
     """Edit the answer that survives a merge; dismisses with the text or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [both("ctrl+s", "save", "dedup.edit_save"), both("escape", "cancel", "dedup.edit_cancel")]
 
     def __init__(self, pair_id: int, answer: str) -> None:
         super().__init__()
@@ -64,10 +64,10 @@ class MergeScreen(ModalScreen[str | None]):
 class DedupScreen(ModalScreen[bool]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding(both_layouts("k"), "keep", "Keep"),
-        Binding(both_layouts("m"), "merge", "Merge"),
-        Binding(both_layouts("d"), "delete", "Delete"),
-        Binding("escape", "close", "Close"),
+        both("k", "keep", "dedup.keep"),
+        both("m", "merge", "dedup.merge"),
+        both("d", "delete", "dedup.delete"),
+        both("escape", "close", "dedup.close"),
     ]
 
     def __init__(self, ws) -> None:

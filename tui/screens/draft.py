@@ -15,13 +15,13 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Select, Static, TextArea
 
 from core.errors import UserError
 from tui.i18n import t
+from tui.keys import both
 from tui.messages import PairsChanged
 
 
@@ -53,7 +53,7 @@ class TeacherPickScreen(ModalScreen[str | None]):
     TeacherPickScreen #pick-title { padding: 0 1; text-style: bold; }
     TeacherPickScreen OptionList { height: auto; max-height: 16; }
     """
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "draft.pick_cancel", show=False)]
 
     def __init__(self, names: list[str]) -> None:
         super().__init__()
@@ -80,8 +80,8 @@ class DraftScreen(ModalScreen[int | None]):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        Binding("escape", "stop_or_close", show=False),
-        Binding("ctrl+s", "run", show=False, priority=True),
+        both("escape", "stop_or_close", "draft.stop_or_close", show=False),
+        both("ctrl+s", "run", "draft.run_key", show=False, priority=True),
     ]
 
     def __init__(self, ws, *, text: str = "", path: str = "") -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from textual import on, work
 from textual.worker import get_current_worker
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
@@ -70,10 +69,10 @@ class CompareScreen(ModalScreen[None]):
     """
     BINDINGS = [
         both("escape", "close", "evaluate.close"),
-        Binding("left", "select(-1)", show=False),
-        Binding("right", "select(1)", show=False),
+        both("left", "select(-1)", "evaluate.prev", show=False),
+        both("right", "select(1)", "evaluate.next", show=False),
         both("e", "correct", "evaluate.fix"),
-        *[both(str(i), f"grade({i})", "evaluate.grade", show=i == 1) for i in range(1, 6)],
+        *[both(str(i), f"grade({i})", f"evaluate.grade{i}", description="evaluate.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, room: "EvaluateRoom", row) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
@@ -29,7 +28,7 @@ from textual.worker import get_current_worker
 
 from core.errors import UserError
 from tui.i18n import get_lang, t
-from tui.keys import localize
+from tui.keys import both, localize
 from tui.messages import ExportFinished
 
 QUANT_CHOICES = ("q8_0", "q4_k_m", "q5_k_m", "f16")
@@ -132,8 +131,8 @@ class ExportModelScreen(ModalScreen[bool]):
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding("escape", "close", t("export_model.close"), id="i18n:exp.close"),
-        Binding("ctrl+s", "start", t("export_model.start"), id="i18n:exp.start", priority=True),
+        both("escape", "close", "export_model.close"),
+        both("ctrl+s", "start", "export_model.start", priority=True),
     ]
     POLL_S = 0.25
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
@@ -17,7 +16,8 @@ from textual.widgets.option_list import Option
 
 from core.errors import UserError
 from tui.i18n import t
-from tui.screens._dialogs import ConfirmScreen, both_layouts
+from tui.keys import both
+from tui.screens._dialogs import ConfirmScreen
 
 # a word with the spaces after it, or one other character with the spaces after it: spaces
 # never match on their own, so a changed phrase reads as one struck-out run and one new run
@@ -120,8 +120,8 @@ class HistoryScreen(ModalScreen[bool]):
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding(both_layouts("r"), "restore", "Restore"),
-        Binding("escape", "close", "Close"),
+        both("r", "restore", "history.restore"),
+        both("escape", "close", "history.close"),
     ]
 
     def __init__(self, ws, pair_id: int) -> None:

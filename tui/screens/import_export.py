@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
@@ -22,6 +21,7 @@ from textual.worker import get_current_worker
 
 from core.errors import UserError
 from tui.i18n import t
+from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
 
@@ -69,7 +69,7 @@ class ImportScreen(ModalScreen):
     """Dismisses with the ``ImportCounts`` of a finished import, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [both("escape", "close", "import_export.import.close")]
 
     def __init__(self, ws, path: str | None = None) -> None:
         super().__init__()
@@ -278,7 +278,7 @@ class ExportScreen(ModalScreen):
     """Dismisses with the number of pairs exported, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [both("escape", "close", "import_export.export.close")]
 
     def __init__(self, ws, flt=None, path: str | None = None, fmt: str = "messages") -> None:
         super().__init__()

@@ -14,7 +14,6 @@ from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -59,7 +58,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
     FilterScreen Button { margin: 0 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "pairs.filter.cancel", show=False)]
 
     def __init__(self, flt: PairFilter, tags: list[str]) -> None:
         super().__init__()
@@ -116,18 +115,17 @@ class PairsRoom(Vertical):
         both("x", "reject", "pairs.reject"),
         both("t", "tags", "pairs.tags"),
         both("s", "toggle_split", "pairs.split"),
-        Binding("space", "mark", t("pairs.mark"), id="i18n:k.mark", key_display="␣"),
+        both("space", "mark", "pairs.mark", key_display="␣"),
         both("d", "delete", "pairs.delete"),
-        Binding("ctrl+z", "undo", t("pairs.undo"), id="i18n:k.undo", key_display="^z"),
+        both("ctrl+z", "undo", "pairs.undo", key_display="^z"),
         both("n", "new_pair", "pairs.new"),
-        Binding("enter", "edit", t("pairs.edit"), id="i18n:k.edit", key_display="⏎"),
-        Binding("slash,ctrl+f", "search", t("pairs.search"), id="i18n:k.search", key_display="/"),
+        both("enter", "edit", "pairs.edit", key_display="⏎"),
+        both("slash,ctrl+f", "search", "pairs.search", key_display="/"),
         both("h", "history", "pairs.history"),
         both("i", "import", "pairs.import"),
         both("e", "export", "pairs.export"),
         both("f", "filter", "pairs.filter", show=False),
-        both("g", "toggle_stats", "pairs.stats", show=False),
-        Binding("f2", "toggle_stats", t("pairs.stats"), id="i18n:k.stats", show=False),
+        both("g,f2", "toggle_stats", "pairs.stats", show=False),
         both("D", "dedup", "pairs.dedup", show=False),
         both("o", "cycle_sort", "pairs.sort", show=False),
         both("r", "reverse_sort", "pairs.reverse", show=False),
@@ -135,7 +133,7 @@ class PairsRoom(Vertical):
         both("U", "unmark", "pairs.unmark", show=False),
         both("p", "preferences", "pairs.prefs", show=False),
         both("w", "teacher_drafts", "pairs.teacher", show=False),
-        Binding("escape", "clear", t("pairs.clear"), id="i18n:k.clear", show=False),
+        both("escape", "clear", "pairs.clear", show=False),
     ]
 
     def __init__(self, ws, **kw) -> None:

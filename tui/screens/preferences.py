@@ -13,7 +13,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -66,12 +65,11 @@ class PreferencesScreen(ModalScreen[bool]):
     DEFAULT_CSS = _CSS
     BINDINGS = [
         both("escape", "close", "preferences.close"),
-        both("d", "delete", "preferences.delete"),
-        Binding("delete", "delete", show=False),
+        both("d,delete", "delete", "preferences.delete", key_display="d"),
         both("r", "restore", "preferences.restore"),
         both("t", "toggle_trash", "preferences.trash"),
-        Binding("slash", "search", t("preferences.search"), id="i18n:k.prefs.search", key_display="/"),
-        Binding("ctrl+z", "undo", t("preferences.undo"), id="i18n:k.prefs.undo", key_display="^z", priority=True),
+        both("slash", "search", "preferences.search", key_display="/"),
+        both("ctrl+z", "undo", "preferences.undo", key_display="^z", priority=True),
     ]
 
     def __init__(self, ws) -> None:

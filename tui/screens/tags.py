@@ -10,7 +10,6 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
@@ -18,6 +17,7 @@ from textual.widgets import Input, Static
 
 from core.errors import UserError
 from tui.i18n import t
+from tui.keys import both
 from tui.widgets.completing_input import CompletingInput
 
 
@@ -57,7 +57,7 @@ def complete_tag(value: str, known: list[str]) -> str | None:
 
 class TagsScreen(ModalScreen[list[str] | None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [both("escape", "cancel", "tags.cancel")]
 
     def __init__(self, ws, pair_ids) -> None:
         super().__init__()

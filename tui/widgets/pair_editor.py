@@ -25,7 +25,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
@@ -126,9 +125,9 @@ class EditPairScreen(Screen[Pair | None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "ctrl+s", id="i18n:ed.save", priority=True),
-        Binding("ctrl+t", "draft", "ctrl+t", id="i18n:ed.draft", priority=True),
-        Binding("escape", "cancel", "esc", id="i18n:ed.cancel"),
+        both("ctrl+s", "save", "editor.save", priority=True),
+        both("ctrl+t", "draft", "editor.draft", priority=True),
+        both("escape", "cancel", "editor.cancel"),
     ]
 
     def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None,

@@ -20,7 +20,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -31,7 +30,7 @@ from textual.worker import get_current_worker
 from core.store import Pair, PairFilter, Store
 from core.text import fold
 from tui.i18n import t
-from tui.keys import localize
+from tui.keys import both, localize
 
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
@@ -155,12 +154,12 @@ class PairTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", t("pairs.table.up"), show=False, id="i18n:k.up"),
-        Binding("down", "cursor(1)", t("pairs.table.down"), show=False, id="i18n:k.down"),
-        Binding("pageup", "page(-1)", t("pairs.table.pageup"), show=False, id="i18n:k.pageup"),
-        Binding("pagedown", "page(1)", t("pairs.table.pagedown"), show=False, id="i18n:k.pagedown"),
-        Binding("home", "jump(0)", t("pairs.table.home"), show=False, id="i18n:k.home"),
-        Binding("end", "jump(-1)", t("pairs.table.end"), show=False, id="i18n:k.end"),
+        both("up", "cursor(-1)", "pairs.table.up", show=False),
+        both("down", "cursor(1)", "pairs.table.down", show=False),
+        both("pageup", "page(-1)", "pairs.table.pageup", show=False),
+        both("pagedown", "page(1)", "pairs.table.pagedown", show=False),
+        both("home", "jump(0)", "pairs.table.home", show=False),
+        both("end", "jump(-1)", "pairs.table.end", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
