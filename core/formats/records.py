@@ -13,10 +13,10 @@ location. Every shape also accepts the optional keys ``tags``, ``status`` and ``
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable
 
 from core.formats.base import Record
+from core.text import split_tags
 
 
 class Bad(Exception):
@@ -107,9 +107,6 @@ def _part_text(part: dict, field: str) -> str:
     raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
 
 
-_TAG_SEP = re.compile(r"[,;]")
-
-
 def tags_of(value: Any, field: str = "tags") -> list[str]:
     """Tags from a list, a JSON list in text, or "a, b" / "a; b" text."""
     if value is None or value == "":
@@ -124,9 +121,9 @@ def tags_of(value: Any, field: str = "tags") -> list[str]:
             if isinstance(loaded, list):
                 value = loaded
             else:
-                return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
+                return split_tags(s)
         else:
-            return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
+            return split_tags(s)
     if isinstance(value, (list, tuple)):
         out = []
         for t in value:

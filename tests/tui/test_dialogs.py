@@ -176,6 +176,33 @@ async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled
     assert app.results == [None]
 
 
+@async_test
+async def test_tags_dialog_splits_on_semicolons_as_the_editor_and_importers_do(filled):
+    from tui.screens.tags import TagsScreen
+
+    app = Host(lambda: TagsScreen(filled, [2]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#tags-input").value = ""
+        await pilot.press(*"a; b, c", "enter")
+    assert app.results == [["a", "b", "c"]]
+
+
+def test_tag_completion_takes_the_part_after_a_semicolon():
+    from tui.screens.tags import complete_tag
+
+    assert complete_tag("a; осн", ["основы"]) == "a; основы"
+    assert complete_tag("основы; осн", ["основы"]) is None  # already there
+
+
+def test_split_tags_is_the_one_reading_of_a_tags_field():
+    from core.formats.records import tags_of
+    from core.text import split_tags
+
+    assert split_tags(" a; b,c ;; a ,") == ["a", "b", "c"]
+    assert tags_of("a; b, c") == ["a", "b", "c"]
+
+
 # ---------------------------------------------------------------- dedup
 
 

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
@@ -162,7 +163,7 @@ class ImportScreen(ModalScreen):
     # ---------------------------------------------------------------- import
 
     def options(self) -> dict:
-        tags = [x.strip() for x in self.query_one("#imp-tags", Input).value.split(",") if x.strip()]
+        tags = split_tags(self.query_one("#imp-tags", Input).value)
         return {
             "fmt": self.query_one("#imp-format", Select).value or None,
             "encoding": self.query_one("#imp-encoding", Input).value.strip() or None,

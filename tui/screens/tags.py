@@ -16,18 +16,10 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from core.errors import UserError
+from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
 from tui.widgets.completing_input import CompletingInput
-
-
-def parse_tags(value: str) -> list[str]:
-    out: list[str] = []
-    for part in value.split(","):
-        part = part.strip()
-        if part and part not in out:
-            out.append(part)
-    return out
 
 
 class TagSuggester(Suggester):
@@ -42,11 +34,12 @@ class TagSuggester(Suggester):
 
 
 def complete_tag(value: str, known: list[str]) -> str | None:
-    head, sep, last = value.rpartition(",")
+    cut = max(value.rfind(","), value.rfind(";"))
+    head, sep, last = value[: max(cut, 0)], value[cut] if cut >= 0 else "", value[cut + 1 :]
     typed = last.lstrip()
     if not typed:
         return None
-    already = set(parse_tags(head))
+    already = set(split_tags(head))
     low = typed.casefold()
     for tag in known:
         if tag.casefold().startswith(low) and tag != typed and tag not in already:
@@ -111,7 +104,7 @@ class TagsScreen(ModalScreen[list[str] | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(parse_tags(event.value))
+        self.dismiss(split_tags(event.value))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -31,20 +31,11 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from core.errors import UserError
 from core.store import Pair, PairChanged, Store
-from core.text import estimate_tokens
+from core.text import estimate_tokens, split_tags
 from tui.i18n import t
 from tui.keys import both, localize
 from tui.screens._dialogs import ConfirmScreen
 from tui.screens.conflict import PairConflictScreen, editable, merged
-
-
-def parse_tags(text: str) -> list[str]:
-    out: list[str] = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if part and part not in out:
-            out.append(part)
-    return out
 
 
 def count_label(text: str) -> str:
@@ -98,7 +89,7 @@ class PairEditor(Vertical):
             "question": self.query_one("#question", TextArea).text,
             "answer": self.query_one("#answer", TextArea).text,
             "system": self.query_one("#system", TextArea).text,
-            "tags": parse_tags(self.query_one("#tags", Input).value),
+            "tags": split_tags(self.query_one("#tags", Input).value),
         }
 
     @property
