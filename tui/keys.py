@@ -127,7 +127,7 @@ def check_keymap(keymap, known_ids: set[str]) -> tuple[dict[str, str], list[str]
         if binding_id not in known_ids:
             problems.append(t("app.keymap_bad_id", id=binding_id))
         elif not isinstance(keys, str) or not keys.strip() or not all(is_key(k) for k in keys.split(",")):
-            problems.append(t("app.keymap_bad_key", id=binding_id, key=keys))
+            problems.append(t("app.keymap_bad_key", id=binding_id, keys=keys))
         else:
             good[binding_id] = keys_for(",".join(k.strip() for k in keys.split(",")))
     return good, problems
@@ -165,18 +165,19 @@ def _join(keys: list[str]) -> str:
 
 
 def described(bindings: BindingsMap) -> list[tuple[str, Binding, str]]:
-    """(keys, binding, description) for each described binding of a map, keys of one binding
-    (or one action, for bindings without an id) joined: ``("a,ф", …, "approve")``."""
+    """(keys, binding, description) for each of the app's own described bindings in a map (made
+    by ``both``; Textual's editing keys inside its widgets are left out), keys of one binding
+    joined: ``("a,ф", …, "approve")``."""
     keys: dict[str, list[str]] = {}
     first: dict[str, Binding] = {}
     for key, lst in bindings.key_to_bindings.items():
         for b in lst:
-            ident = b.id or b.action
-            keys.setdefault(ident, []).append(key)
-            first.setdefault(ident, b)
+            if b.id in _IDS:
+                keys.setdefault(b.id, []).append(key)
+                first.setdefault(b.id, b)
     out = []
     for ident, b in first.items():
-        desc = _describe(b.id) if b.id else b.description
+        desc = _describe(ident)
         if desc:
             out.append((",".join(keys[ident]), b, desc))
     return out

@@ -23,7 +23,7 @@ STRINGS: dict[str, str] = {
     'app.prev_tab': 'previous tab',
     'app.keymap_not_object': 'keymap in settings.json must map binding ids to keys, e.g. {"pairs.approve": "v"}',
     'app.keymap_bad_id': 'keymap in settings.json: no key binding has the id «{id}» (F1 lists the keys)',
-    'app.keymap_bad_key': 'keymap in settings.json: «{key}» for {id} is not a key',
+    'app.keymap_bad_key': 'keymap in settings.json: «{keys}» for {id} is not a key',
     # tui/statuses.py
     'run_status.queued': 'queued',
     'run_status.running': 'running',

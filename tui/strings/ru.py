@@ -23,7 +23,7 @@ STRINGS: dict[str, str] = {
     'app.prev_tab': 'предыдущая вкладка',
     'app.keymap_not_object': 'keymap в settings.json — это id привязок и клавиши, например {"pairs.approve": "v"}',
     'app.keymap_bad_id': 'keymap в settings.json: нет привязки с id «{id}» (список клавиш — F1)',
-    'app.keymap_bad_key': 'keymap в settings.json: «{key}» для {id} — не клавиша',
+    'app.keymap_bad_key': 'keymap в settings.json: «{keys}» для {id} — не клавиша',
     # tui/statuses.py
     'run_status.queued': 'в очереди',
     'run_status.running': 'идёт',
