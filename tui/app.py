@@ -18,7 +18,7 @@ from core.errors import UserError
 from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
-from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize
+from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
@@ -123,6 +123,7 @@ class NastavnikApp(App):
         Store(ws.db_path).close()
         lang = lang or ws.setting("lang") or detect_lang()
         set_lang(lang)
+        localize_classes()
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
         self._mounting: dict = {}
@@ -440,6 +441,7 @@ class NastavnikApp(App):
         except OSError as exc:
             self.notify(str(exc), severity="error")
         self.title = t("app.title")
+        localize_classes()
         localize(self)
         tabs = self.query_one(TabbedContent)
         for pane_id, key in ROOMS:

@@ -83,20 +83,37 @@ def _describe(binding_id: str) -> str:
 def localize(node) -> None:
     """Rewrite the descriptions of ``node``'s bindings in the current language, from their ids."""
     bindings = getattr(node, "_bindings", None)
-    if not isinstance(bindings, BindingsMap):
-        return
+    if isinstance(bindings, BindingsMap) and _relabel(bindings):
+        node.refresh_bindings()
+
+
+def localize_classes() -> None:
+    """Rewrite, in the current language, the bindings every widget and screen class hands its new
+    instances: a dialog opened after a language switch (or after the language was first set, as
+    the classes were built on import) then speaks it without localizing itself."""
+    from textual.dom import DOMNode
+
+    todo = list(DOMNode.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        merged = cls.__dict__.get("_merged_bindings")
+        if isinstance(merged, BindingsMap):
+            _relabel(merged)
+
+
+def _relabel(bindings: BindingsMap) -> bool:
     changed = False
     for key, lst in bindings.key_to_bindings.items():
         new = []
         for b in lst:
-            text = _describe(b.id) if b.id else b.description
+            text = _describe(b.id) if b.id in _IDS else b.description
             if text != b.description:
                 b = replace(b, description=text)
                 changed = True
             new.append(b)
         bindings.key_to_bindings[key] = new
-    if changed:
-        node.refresh_bindings()
+    return changed
 
 
 # ----------------------------------------------------------------------------- the keymap

@@ -106,3 +106,23 @@ async def test_help_lists_the_bindings_of_the_room_in_focus(ws):
         await pilot.pause()
         entries = help_entries(app)
         assert entries["approve"] == ("a", "ф") and "only worse" not in entries
+
+
+@async_test
+async def test_a_dialog_names_its_keys_in_the_russian_ui(ws):
+    """The dialogs' bindings were built on import, in English, and stayed so in a Russian UI."""
+    from tui.screens.history import HistoryScreen
+
+    app = NastavnikApp(ws, "ru")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(HistoryScreen(ws, 1))
+        await settle(pilot)
+        descriptions = {b.description for _, b in app.screen._bindings}
+        assert {"Вернуть", "Закрыть"} <= descriptions, descriptions
+        app.set_language("en")
+        await settle(pilot)
+        app.pop_screen()
+        app.push_screen(HistoryScreen(ws, 1))
+        await settle(pilot)
+        assert {"Restore", "Close"} <= {b.description for _, b in app.screen._bindings}
