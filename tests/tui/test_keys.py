@@ -126,3 +126,19 @@ async def test_a_dialog_names_its_keys_in_the_russian_ui(ws):
         app.push_screen(HistoryScreen(ws, 1))
         await settle(pilot)
         assert {"Restore", "Close"} <= {b.description for _, b in app.screen._bindings}
+
+
+@async_test
+async def test_textuals_own_palette_commands_speak_russian_and_keys_opens_our_help(ws):
+    from tui.screens.help import HelpScreen
+
+    app = NastavnikApp(ws, "ru")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        system = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Тема", "Выход", "Клавиши", "Снимок экрана"} <= set(system), list(system)
+        assert "Quit" not in system and "Keys" not in system
+        system["Клавиши"].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert ("a", "ф") == {d: (lat, ru) for _, d, lat, ru in app.screen.entries}["одобрить"]
