@@ -1,6 +1,8 @@
-"""Text helpers shared by the store, formats and stats: normalisation and token estimates."""
+"""Text helpers shared by the store, formats and stats: normalisation, tags fields and token estimates."""
 
 from __future__ import annotations
+
+import re
 
 
 def normalize_newlines(text: str) -> str:
@@ -23,6 +25,22 @@ def normalize_context(context: list[dict]) -> list[dict]:
     return [
         {**t, "content": normalize_newlines(t["content"])} if isinstance(t.get("content"), str) else t for t in context
     ]
+
+
+#: what separates tags in a tags field: "a, b; c" is three tags
+TAG_SEPARATORS = re.compile(r"[,;]")
+
+
+def split_tags(text: str) -> list[str]:
+    """The tags of a tags field, split on ``,`` and ``;``, trimmed, empty and repeated ones left
+    out: ``"a; b, c, a"`` → ``["a", "b", "c"]``. The Tags dialog, the editor, the importers and
+    the CLI's editor form all read tags with this."""
+    out: list[str] = []
+    for part in TAG_SEPARATORS.split(text):
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
 
 
 def fold(text: str) -> str:

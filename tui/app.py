@@ -11,15 +11,14 @@ import inspect
 import sqlite3
 
 from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.app import App, ComposeResult, SystemCommand
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from core.errors import UserError
 from core.store import PairFilter, Store
 from tui.commands import NastavnikCommands
-from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
-from tui.keys import both, localize
+from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
+from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
@@ -28,38 +27,10 @@ from tui.screens.train import TrainRoom
 from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
 
-register(
-    ru={
-        "app.title": "Наставник",
-        "tab.pairs": "Пары",
-        "tab.train": "Обучение",
-        "tab.chat": "Чат",
-        "tab.evaluate": "Оценка",
-        "k.quit": "выход",
-        "k.help": "справка",
-        "k.palette": "команды",
-        "lang.switched": "Язык: русский",
-        "help.title": "Клавиши",
-        "k.next_tab": "следующая вкладка",
-        "k.prev_tab": "предыдущая вкладка",
-    },
-    en={
-        "app.title": "Nastavnik",
-        "tab.pairs": "Pairs",
-        "tab.train": "Train",
-        "tab.chat": "Chat",
-        "tab.evaluate": "Evaluate",
-        "k.quit": "quit",
-        "k.help": "help",
-        "k.palette": "commands",
-        "lang.switched": "Language: English",
-        "help.title": "Keys",
-        "k.next_tab": "next tab",
-        "k.prev_tab": "previous tab",
-    },
-)
-
-ROOMS = (("pairs", "tab.pairs"), ("train", "tab.train"), ("chat", "tab.chat"), ("evaluate", "tab.evaluate"))
+#: Textual's own palette commands, by their English title: the strings key of each
+SYSTEM_COMMANDS = {"Theme": "theme", "Quit": "quit", "Keys": "keys", "Minimize": "minimize", "Maximize": "maximize",
+                   "Screenshot": "screenshot"}
+ROOMS = (("pairs", "app.tab.pairs"), ("train", "app.tab.train"), ("chat", "app.tab.chat"), ("evaluate", "app.tab.evaluate"))
 JOB_STATES = {"running", "queued", "starting", "pending"}
 ROOM_CLASSES = {"train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom}
 
@@ -88,7 +59,7 @@ def _export_jobs(store) -> list[str]:
         jobs = store.list_export_jobs(status=("queued", "running"))
     except Exception:  # a store without the export jobs table (not migrated yet)
         return []
-    return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("exp.status.queued")) for j in jobs]
+    return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("export_model.status.queued")) for j in jobs]
 
 
 def _training_jobs(store) -> list[str]:
@@ -135,15 +106,15 @@ class NastavnikApp(App):
     TITLE = "Nastavnik"
 
     BINDINGS = [
-        both("q", "quit", "k.quit"),
-        Binding("question_mark,f1", "help", t("k.help"), id="i18n:k.help", key_display="?"),
-        Binding("ctrl+p", "command_palette", t("k.palette"), id="i18n:k.palette", show=False, priority=True),
-        Binding("ctrl+pagedown", "next_tab(1)", t("k.next_tab"), show=False, priority=True, id="i18n:k.next_tab"),
-        Binding("ctrl+pageup", "next_tab(-1)", t("k.prev_tab"), show=False, priority=True, id="i18n:k.prev_tab"),
-        Binding("1", "tab('pairs')", t("tab.pairs"), show=False, id="i18n:tab.pairs"),
-        Binding("2", "tab('train')", t("tab.train"), show=False, id="i18n:tab.train"),
-        Binding("3", "tab('chat')", t("tab.chat"), show=False, id="i18n:tab.chat"),
-        Binding("4", "tab('evaluate')", t("tab.evaluate"), show=False, id="i18n:tab.evaluate"),
+        both("q", "quit", "app.quit"),
+        both("question_mark,f1", "help", "app.help", key_display="?"),
+        both("ctrl+p", "command_palette", "app.palette", show=False, priority=True),
+        both("ctrl+pagedown", "next_tab(1)", "app.next_tab", show=False, priority=True),
+        both("ctrl+pageup", "next_tab(-1)", "app.prev_tab", show=False, priority=True),
+        both("1", "tab('pairs')", "app.tab.pairs", show=False),
+        both("2", "tab('train')", "app.tab.train", show=False),
+        both("3", "tab('chat')", "app.tab.chat", show=False),
+        both("4", "tab('evaluate')", "app.tab.evaluate", show=False),
     ]
 
     def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
@@ -152,6 +123,7 @@ class NastavnikApp(App):
         Store(ws.db_path).close()
         lang = lang or ws.setting("lang") or detect_lang()
         set_lang(lang)
+        localize_classes()
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
         self._mounting: dict = {}
@@ -164,7 +136,7 @@ class NastavnikApp(App):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="☰")
         with TabbedContent(id="rooms", initial="pairs"):
-            with TabPane(t("tab.pairs"), id="pairs"):
+            with TabPane(t("app.tab.pairs"), id="pairs"):
                 yield PairsRoom(self.ws, id="pairs-room")
             # the other rooms are built the first time their tab opens: their start-up
             # work (dataset summaries, model lists) must not delay the first page of pairs
@@ -175,6 +147,7 @@ class NastavnikApp(App):
 
     def on_mount(self) -> None:
         localize(self)
+        self.apply_keymap()
         # the status bar's counts start once the table has its own count (see PairsRoom):
         # on a million pairs they would compete with the first page
         self.set_interval(5.0, self._poll_jobs)
@@ -258,7 +231,7 @@ class NastavnikApp(App):
             self.post_message(ModelsChanged())
         bad = message.status not in ("done", "cancelled") or message.ok is False
         if message.line:
-            self.notify(t("exp.done_note", id=message.job_id, line=message.line), severity="error" if bad else "information",
+            self.notify(t("export_model.done_note", id=message.job_id, line=message.line), severity="error" if bad else "information",
                         timeout=12 if bad else 6)
         self._poll_jobs()
 
@@ -298,7 +271,7 @@ class NastavnikApp(App):
                 if run_id is None:
                     done = store.list_runs(status="done", limit=1)
                     if not done:
-                        raise UserError(t("exp.no_run"))
+                        raise UserError(t("export_model.no_run"))
                     run_id = done[0].id
                 lineup = chat_lineup(store, run_id)
                 ids = []
@@ -402,36 +375,60 @@ class NastavnikApp(App):
         self.action_tab("pairs")
         self.call_later(self.pairs_room.run_action, action)
 
-    def all_bindings(self) -> list[tuple[str, str]]:
-        """Every binding a user can press, as (keys, description), for the help screen."""
-        from tui.widgets.pair_table import PairTable
+    def apply_keymap(self) -> None:
+        """Rebind keys from the workspace's ``keymap`` setting (``{"pairs.approve": "v"}``); an
+        unknown id or key is left out with a warning that names the setting."""
+        try:
+            keymap = self.ws.setting("keymap")
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if keymap is None:
+            return
+        ids = list(keymap) if isinstance(keymap, dict) else []
+        good, problems = check_keymap(keymap, known_ids(ids))
+        self.set_keymap(good)
+        for line in problems:
+            self.notify(line, severity="warning", timeout=12)
 
-        nodes = [self, self.pairs_room, self.pairs_room.query_one(PairTable)]
-        focused = self.focused
-        while focused is not None and focused not in nodes:
-            nodes.append(focused)
-            focused = focused.parent
+    def room_bindings(self, tab: str | None):
+        """The live bindings (keymap applied) of a room, built or not, or the app's own for None."""
+        node = self if tab is None else self._room(tab) or ROOM_CLASSES.get(tab) or self.pairs_room
+        return live_bindings(node, self._keymap)
+
+    def all_bindings(self) -> list[tuple[str, str]]:
+        """What a user can press here, as (keys, description), for the help screen: the live
+        bindings (keymap applied) from the widget in focus through its room to the app."""
+        chain = self.screen._binding_chain
+        if self.screen.focused is None:  # nothing focused: the room on show
+            tab = self.query_one(TabbedContent).active
+            room = self._room(tab) if tab != "pairs" else self.pairs_room
+            if room is not None:
+                chain = [(node, live_bindings(node, self._keymap)) for node in room.ancestors_with_self]
         out: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for node in nodes:
-            localize(node)
-            by_action: dict[str, list[str]] = {}
-            desc: dict[str, str] = {}
-            for key, lst in node._bindings.key_to_bindings.items():
-                for b in lst:
-                    by_action.setdefault(b.action, []).append(key)
-                    if b.id and b.id.startswith("i18n:") or not desc.get(b.action):
-                        desc[b.action] = b.description
-            for action, keys in by_action.items():
-                text = desc[action]
-                if not text or (action, text) in seen:
-                    continue
-                seen.add((action, text))
-                out.append((",".join(keys), text))
+        seen: set[str] = set()
+        for _node, bindings in chain:
+            for keys, binding, text in described(bindings):
+                ident = binding.id or f"{binding.action}:{text}"
+                if ident not in seen:
+                    seen.add(ident)
+                    out.append((keys, text))
         return out
 
+    def get_system_commands(self, screen):
+        """Textual's own palette commands in the UI language; its Keys panel is our help."""
+        for command in super().get_system_commands(screen):
+            key = SYSTEM_COMMANDS.get(command.title)
+            if key == "keys":
+                yield SystemCommand(t("palette.system.keys"), t("palette.system.keys_help"), self.action_help)
+            elif key:
+                yield SystemCommand(t(f"palette.system.{key}"), t(f"palette.system.{key}_help"), command.callback,
+                                    command.discover)
+            else:
+                yield command
+
     def action_help(self) -> None:
-        cls = load_dialog(self, "help", "HelpScreen", t("k.help"))
+        cls = load_dialog(self, "help", "HelpScreen", t("app.help"))
         if cls is not None:
             self.push_screen(cls(self.all_bindings()))
 
@@ -444,6 +441,7 @@ class NastavnikApp(App):
         except OSError as exc:
             self.notify(str(exc), severity="error")
         self.title = t("app.title")
+        localize_classes()
         localize(self)
         tabs = self.query_one(TabbedContent)
         for pane_id, key in ROOMS:
@@ -457,7 +455,7 @@ class NastavnikApp(App):
         self.query_one(StatusBar).refresh_text()
         self._poll_jobs()  # the jobs' statuses in the new language
         self.refresh_bindings()
-        self.notify(t("lang.switched"), timeout=2)
+        self.notify(t("app.lang_switched"), timeout=2)
 
     def action_language(self, lang: str) -> None:
         self.set_language(lang)

@@ -1,8 +1,8 @@
-"""UI strings in Russian and English.
+"""UI strings in Russian and English: the language in use and the one lookup, ``t``.
 
-Each room registers its own strings (``register(ru={...}, en={...})``) at import time, so
-rooms never edit one shared table. ``t("key", n=3)`` formats the string of the current
-language, falling back to English, then to the key itself.
+The strings live in one table per language (``tui/strings/en.py``, ``tui/strings/ru.py``),
+keys named by room or dialog (``pairs.approve``, ``export_model.title``). ``t("key", n=3)``
+formats the string of the current language, falling back to English, then to the key itself.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ from __future__ import annotations
 import locale
 import os
 
+from tui.strings.en import STRINGS as EN
+from tui.strings.ru import STRINGS as RU
+
 LANGS = ("ru", "en")
-_STRINGS: dict[str, dict[str, str]] = {"ru": {}, "en": {}}
+_STRINGS: dict[str, dict[str, str]] = {"ru": RU, "en": EN}
 _current = "en"
-
-
-def register(*, ru: dict[str, str], en: dict[str, str]) -> None:
-    _STRINGS["ru"].update(ru)
-    _STRINGS["en"].update(en)
 
 
 def detect_lang() -> str:
@@ -40,6 +38,11 @@ def set_lang(lang: str) -> None:
 
 def get_lang() -> str:
     return _current
+
+
+def has(key: str) -> bool:
+    """Whether the strings table has ``key`` (in English, which has every key)."""
+    return key in _STRINGS["en"]
 
 
 def t(key: str, **values) -> str:

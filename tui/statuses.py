@@ -1,40 +1,21 @@
 """Run statuses as the UI shows them: the names come from the store, the words from here.
 
-``core.store.runs.RUN_STATUSES`` is the one list of the names; this module is the one place
-that says them in Russian and English. Everything in ``tui/`` that shows a run's (or another
+``core.store.runs.RUN_STATUSES`` is the one list of the names; the words are the strings
+table's ``run_status.<name>`` keys. Everything in ``tui/`` that shows a run's (or another
 job's) status calls ``run_status(name)`` instead of printing the name.
 """
 
 from __future__ import annotations
 
 from core.store.runs import RUN_STATUSES
-from tui.i18n import register, t
-
-RU = {
-    "queued": "в очереди",
-    "running": "идёт",
-    "done": "готово",
-    "failed": "ошибка",
-    "cancelled": "отменено",
-    "interrupted": "прервано",
-}
-EN = {
-    "queued": "queued",
-    "running": "running",
-    "done": "done",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "interrupted": "interrupted",
-}
-
-register(ru={f"run.status.{k}": v for k, v in RU.items()}, en={f"run.status.{k}": v for k, v in EN.items()})
+from tui.i18n import t
 
 
 def run_status(status: str | None) -> str:
     """The status in the current language; a name this module does not know, as it is."""
     if not status:
         return ""
-    key = f"run.status.{status}"
+    key = f"run_status.{status}"
     text = t(key)
     return status if text == key else text
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from core.formats.base import BadRecord, Location, Record
+from core.text import split_tags
 
 
 class Bad(Exception):
@@ -109,9 +110,6 @@ def _part_text(part: dict, field: str) -> str:
     raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
 
 
-_TAG_SEP = re.compile(r"[,;]")
-
-
 def tags_of(value: Any, field: str = "tags") -> list[str]:
     """Tags from a list, a JSON list in text, or "a, b" / "a; b" text."""
     if value is None or value == "":
@@ -126,9 +124,9 @@ def tags_of(value: Any, field: str = "tags") -> list[str]:
             if isinstance(loaded, list):
                 value = loaded
             else:
-                return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
+                return split_tags(s)
         else:
-            return [t.strip() for t in _TAG_SEP.split(s) if t.strip()]
+            return split_tags(s)
     if isinstance(value, (list, tuple)):
         out = []
         for t in value:

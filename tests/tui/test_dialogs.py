@@ -176,6 +176,33 @@ async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled
     assert app.results == [None]
 
 
+@async_test
+async def test_tags_dialog_splits_on_semicolons_as_the_editor_and_importers_do(filled):
+    from tui.screens.tags import TagsScreen
+
+    app = Host(lambda: TagsScreen(filled, [2]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#tags-input").value = ""
+        await pilot.press(*"a; b, c", "enter")
+    assert app.results == [["a", "b", "c"]]
+
+
+def test_tag_completion_takes_the_part_after_a_semicolon():
+    from tui.screens.tags import complete_tag
+
+    assert complete_tag("a; осн", ["основы"]) == "a; основы"
+    assert complete_tag("основы; осн", ["основы"]) is None  # already there
+
+
+def test_split_tags_is_the_one_reading_of_a_tags_field():
+    from core.formats.records import tags_of
+    from core.text import split_tags
+
+    assert split_tags(" a; b,c ;; a ,") == ["a", "b", "c"]
+    assert tags_of("a; b, c") == ["a", "b", "c"]
+
+
 # ---------------------------------------------------------------- dedup
 
 
@@ -452,6 +479,31 @@ async def test_export_csv_and_messages(filled, tmp_path):
     records = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
     assert [r["messages"][-1]["content"] for r in records][2] == "Чтобы проверять модель на невиданных данных."
     assert records[2]["messages"][0] == {"role": "user", "content": "Зачем нужна выборка eval?"}
+
+
+@async_test
+async def test_gguf_export_keeps_its_words_after_the_pairs_export(filled):
+    """Both dialogs once registered ``exp.title`` and ``exp.run``; the last loaded won, so the GGUF
+    dialog said "Export pairs" and listed each run as "Export"."""
+    from textual.widgets import Label, Select
+
+    from tui.screens.export_model import ExportModelScreen
+    from tui.screens.import_export import ExportScreen
+
+    with filled.store() as store:
+        run = store.create_run(base="demo", preset="demo", backend="hf", config={})
+        store.update_run(run.id, status="done", step=30, max_steps=30)
+    app = Host(lambda: ExportScreen(filled, None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert str(app.screen.query_one("#exp-run").label) == "Export"
+        await pilot.press("escape")
+        await settle(pilot)
+        app.push_screen(ExportModelScreen(filled))
+        await settle(pilot)
+        assert str(app.screen.query_one("#exp-title", Label).render()) == "Export to GGUF"
+        labels = [str(prompt) for prompt, _ in app.screen.query_one("#exp-source", Select)._options]
+        assert f"run #{run.id} (demo, 30 steps)" in labels, labels
 
 
 # ---------------------------------------------------------------- snapshots

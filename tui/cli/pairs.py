@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
+from core.text import split_tags
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
 
 STATUS = click.Choice(["draft", "approved", "rejected"])
@@ -190,7 +191,7 @@ def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
     if "system" in values:
         out["system"] = values["system"].strip()
     if "tags" in values:
-        out["tags"] = [t.strip() for t in values["tags"].replace(";", ",").split(",") if t.strip()]
+        out["tags"] = split_tags(values["tags"])
     return out, version
 
 

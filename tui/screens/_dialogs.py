@@ -1,33 +1,14 @@
-"""Small pieces the dialogs share: a yes/no confirmation and the Russian-layout key map."""
+"""Small pieces the dialogs share: a yes/no confirmation."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.i18n import register, t
-
-# Latin letter → the letter the same key types on the Russian ЙЦУКЕН layout.
-RU_KEYS = dict(zip("qwertyuiopasdfghjklzxcvbnm", "йцукенгшщзфывапролдячсмить"))
-
-register(
-    ru={"dlg.yes": "Да", "dlg.no": "Нет"},
-    en={"dlg.yes": "Yes", "dlg.no": "No"},
-)
-
-
-def both_layouts(keys: str) -> str:
-    """``"r"`` → ``"r,к"``: a binding key string that also fires on the Russian layout."""
-    out: list[str] = []
-    for key in keys.split(","):
-        key = key.strip()
-        out.append(key)
-        if len(key) == 1 and key in RU_KEYS:
-            out.append(RU_KEYS[key])
-    return ",".join(dict.fromkeys(out))
+from tui.i18n import t
+from tui.keys import both
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -42,9 +23,8 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         # y / д(а) confirm; n / т (the n key on ЙЦУКЕН) refuse. The Russian twin of y is
         # н, the first letter of "нет", so it is deliberately left out.
-        Binding("y,д", "answer(True)", show=False),
-        Binding(both_layouts("n"), "answer(False)", show=False),
-        Binding("escape", "answer(False)", show=False),
+        both("y,д", "answer(True)", "common.yes", twin=False, show=False),
+        both("n,escape", "answer(False)", "common.no", show=False),
     ]
 
     def __init__(self, question: str, *, focus_yes: bool = True) -> None:
@@ -56,8 +36,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question, id="confirm-question")
             with Horizontal():
-                yield Button(t("dlg.yes") + " (y)", id="yes", variant="warning")
-                yield Button(t("dlg.no") + " (n)", id="no")
+                yield Button(t("common.yes") + " (y)", id="yes", variant="warning")
+                yield Button(t("common.no") + " (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes" if self.focus_yes else "#no", Button).focus()

@@ -22,107 +22,16 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.messages import PairsChanged, PreferencesChanged
-from tui.keys import both, keys_for, localize
-
-keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
+from tui.keys import both, localize
 
 
-register(
-    ru={
-        "chat.model": "Модель {n}",
-        "chat.none": "—",
-        "chat.ask": "Вопрос модели… (Enter — отправить)",
-        "chat.system": "Системная подсказка (необязательно)",
-        "chat.no_models": "Моделей нет: в «Обучении» нажмите c у готового прогона (экспорт и чат).",
-        "chat.pick": "Выберите модель.",
-        "chat.loading": "Загружаю {model}…",
-        "chat.speed": "{model}: {tokens} ток., {speed:.1f} ток/с",
-        "chat.stopped": "остановлено",
-        "chat.busy": "Модель ещё отвечает (Esc — остановить).",
-        "chat.graded": "Оценка {score} для {model} сохранена.",
-        "chat.nothing": "Пока нет ответа.",
-        "chat.saved": "Сохранено как пара #{id} ({status}).",
-        "chat.stop": "стоп",
-        "chat.grade": "оценка 1–5",
-        "chat.edit": "в пару",
-        "chat.prev": "пред. ответ",
-        "chat.next": "след. ответ",
-        "chat.new": "новый разговор",
-        "chat.ask_key": "вопрос",
-        "chat.after": "1–5 — оценить, ←/→ — выбрать ответ, e — исправить в пару, p — этот ответ лучше, Enter — новый вопрос",
-        "chat.prefer": "этот лучше",
-        "chat.preferred": "Предпочтение сохранено: {chosen} лучше, чем {rejected}.",
-        "chat.prefer_one": "Сравнивать не с чем: выберите две модели и задайте вопрос обеим.",
-        "grade.title": "Оценка {score} — комментарий (необязательно):",
-        "grade.hint": "Enter — сохранить, Esc — отмена",
-        "fix.title": "Исправьте ответ и сохраните как новую пару",
-        "fix.title_model": "Исправьте ответ {model} и сохраните его как пару",
-        "fix.question": "Вопрос",
-        "fix.answer": "Ответ",
-        "fix.draft": "Сохранить черновик",
-        "fix.approved": "Сохранить одобренной",
-        "fix.draft_btn": "Черновик",
-        "fix.approved_btn": "Одобрить",
-        "fix.cancel": "Отмена",
-        "fix.existing": "Этот вопрос уже есть в паре #{id}: «{answer}»",
-        "fix.replace": "Заменить её ответ этим",
-        "fix.replace_id": "Заменить ответ пары #{id} (иначе будут две пары с разными ответами)",
-        "fix.status.draft": "черновик: не попадёт в обучение, пока не одобрите его в «Парах»",
-        "fix.status.approved": "одобрена: попадёт в следующее обучение",
-        "chat.replaced": "Ответ пары #{id} заменён ({status}); ctrl+z в «Парах» вернёт прежний.",
-    },
-    en={
-        "chat.model": "Model {n}",
-        "chat.none": "—",
-        "chat.ask": "Ask the model… (Enter sends)",
-        "chat.system": "System prompt (optional)",
-        "chat.no_models": "No models yet: in Train, press c on a finished run (export and chat).",
-        "chat.pick": "Choose a model.",
-        "chat.loading": "Loading {model}…",
-        "chat.speed": "{model}: {tokens} tokens, {speed:.1f} tokens/s",
-        "chat.stopped": "stopped",
-        "chat.busy": "The model is still answering (Esc stops it).",
-        "chat.graded": "Grade {score} for {model} saved.",
-        "chat.nothing": "No answer yet.",
-        "chat.saved": "Saved as pair #{id} ({status}).",
-        "chat.stop": "stop",
-        "chat.grade": "grade 1–5",
-        "chat.edit": "to pair",
-        "chat.prev": "prev answer",
-        "chat.next": "next answer",
-        "chat.new": "new chat",
-        "chat.ask_key": "ask",
-        "chat.after": "1–5 grade, ←/→ choose an answer, e correct it into a pair, p this one is better, Enter asks again",
-        "chat.prefer": "this is better",
-        "chat.preferred": "Preference saved: {chosen} over {rejected}.",
-        "chat.prefer_one": "Nothing to compare with: choose two models and ask both.",
-        "grade.title": "Grade {score} — comment (optional):",
-        "grade.hint": "Enter saves, Esc cancels",
-        "fix.title": "Correct the answer and save it as a new pair",
-        "fix.title_model": "Correct the answer of {model} and save it as a pair",
-        "fix.question": "Question",
-        "fix.answer": "Answer",
-        "fix.draft": "Save as draft",
-        "fix.approved": "Save as approved",
-        "fix.draft_btn": "Save as draft",
-        "fix.approved_btn": "Save as approved",
-        "fix.cancel": "Cancel",
-        "fix.existing": "Pair #{id} already asks this question: “{answer}”",
-        "fix.replace": "Replace its answer with this one",
-        "fix.replace_id": "Replace the answer of pair #{id} (else two pairs give two answers)",
-        "fix.status.draft": "draft",
-        "fix.status.approved": "approved",
-        "chat.replaced": "Pair #{id} has the new answer ({status}); ctrl+z in Pairs brings the old one back.",
-    },
-)
 
 _CSS = Path(__file__).with_name("chat.tcss").read_text(encoding="utf-8")
 
@@ -139,7 +48,7 @@ GradeScreen #grade-box { width: 60; height: auto; border: thick $accent; backgro
 GradeScreen .hint { color: $text-muted; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "grade.cancel", show=False)]
 
     def __init__(self, score: int) -> None:
         super().__init__()
@@ -189,9 +98,9 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", show=False),
-        both("ctrl+s", "save('draft')", "fix.draft", priority=True),
-        both("ctrl+a", "save('approved')", "fix.approved", priority=True),
+        both("escape", "cancel", "correct.cancel", show=False),
+        both("ctrl+s", "save('draft')", "correct.draft", priority=True),
+        both("ctrl+a", "save('approved')", "correct.approved", priority=True),
     ]
 
     def __init__(self, question: str, answer: str, *, model: str | None = None, ws=None) -> None:
@@ -204,17 +113,17 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fix-box"):
-            yield Label(t("fix.title_model", model=self.model) if self.model else t("fix.title"), id="fix-title")
-            yield Label(t("fix.question"))
+            yield Label(t("correct.title_model", model=self.model) if self.model else t("correct.title"), id="fix-title")
+            yield Label(t("correct.question"))
             yield TextArea(self.question, id="fix-question")
-            yield Label(t("fix.answer"))
+            yield Label(t("correct.answer"))
             yield TextArea(self.answer, id="fix-answer")
             yield Static("", id="fix-existing")
-            yield Checkbox(t("fix.replace"), value=True, compact=True, id="fix-replace")
+            yield Checkbox(t("correct.replace"), value=True, compact=True, id="fix-replace")
             with Horizontal(id="fix-buttons"):
-                yield Button(t("fix.draft_btn") + " (ctrl+s)", id="draft", compact=True)
-                yield Button(t("fix.approved_btn") + " (ctrl+a)", id="approved", variant="success", compact=True)
-                yield Button(t("fix.cancel") + " (esc)", id="cancel", compact=True)
+                yield Button(t("correct.draft_btn") + " (ctrl+s)", id="draft", compact=True)
+                yield Button(t("correct.approved_btn") + " (ctrl+a)", id="approved", variant="success", compact=True)
+                yield Button(t("correct.cancel") + " (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         localize(self)
@@ -246,10 +155,10 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
         excerpt = " ".join(pair.answer.split())
         excerpt = excerpt if len(excerpt) <= 60 else excerpt[:59] + "…"
         existing = self.query_one("#fix-existing", Static)
-        existing.update(t("fix.existing", id=pair.id, answer=excerpt))
+        existing.update(t("correct.existing", id=pair.id, answer=excerpt))
         existing.display = True
         box = self.query_one("#fix-replace", Checkbox)
-        box.label = t("fix.replace_id", id=pair.id)
+        box.label = t("correct.replace_id", id=pair.id)
         box.display = True
 
     @on(Button.Pressed)
@@ -274,7 +183,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
 
 def saved_note(pair, replaced: bool) -> str:
     """What a saved correction says: which pair, and whether it will be trained on."""
-    status = t(f"fix.status.{pair.status}")
+    status = t(f"correct.status.{pair.status}")
     return t("chat.replaced" if replaced else "chat.saved", id=pair.id, status=status)
 
 
@@ -305,7 +214,7 @@ class ChatRoom(Vertical):
         both("p", "prefer", "chat.prefer", show=False),
         both("n", "new_chat", "chat.new"),
         both("enter", "focus_input", "chat.ask_key", show=False),
-        *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
+        *[both(str(i), f"grade({i})", f"chat.grade{i}", description="chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, ws, **kw) -> None:

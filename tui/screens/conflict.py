@@ -20,67 +20,13 @@ import difflib
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from core.store import Pair
-from tui.i18n import register, t
-from tui.screens._dialogs import both_layouts
-
-register(
-    ru={
-        "cf.title.changed": "Пару #{id} изменили, пока вы её правили",
-        "cf.title.trashed": "Пару #{id} переместили в корзину, пока вы её правили",
-        "cf.title.purged": "Пару #{id} удалили насовсем, пока вы её правили",
-        "cf.legend": "Красным — сохранённое там, зелёным — ваша правка.",
-        "cf.field.question": "Вопрос",
-        "cf.field.answer": "Ответ",
-        "cf.field.system": "Системный промпт",
-        "cf.field.tags": "Теги",
-        "cf.changed_there": "изменено там",
-        "cf.changed_here": "изменено вами",
-        "cf.both": "изменено и там, и вами",
-        "cf.empty": "(пусто)",
-        "cf.kept": "Там также изменили: {fields}. Это сохранится при любом выборе.",
-        "cf.gone": "Ваша правка ещё здесь. Сохранить её новой парой или выбросить?",
-        "cf.mine": "Записать мою (o)",
-        "cf.theirs": "Взять их версию (t)",
-        "cf.keep": "Править дальше (esc)",
-        "cf.merge": "Объединить (m)",
-        "cf.new": "Новой парой (n)",
-        "cf.discard": "Выбросить правку (d)",
-        "cf.field.status": "статус",
-        "cf.field.split": "выборка",
-        "cf.field.context": "контекст",
-    },
-    en={
-        "cf.title.changed": "Pair #{id} was changed elsewhere while you were editing it",
-        "cf.title.trashed": "Pair #{id} was moved to the trash while you were editing it",
-        "cf.title.purged": "Pair #{id} was deleted for good while you were editing it",
-        "cf.legend": "Red: what was saved there. Green: your edit.",
-        "cf.field.question": "Question",
-        "cf.field.answer": "Answer",
-        "cf.field.system": "System prompt",
-        "cf.field.tags": "Tags",
-        "cf.changed_there": "changed there",
-        "cf.changed_here": "changed by you",
-        "cf.both": "changed there and by you",
-        "cf.empty": "(empty)",
-        "cf.kept": "Also changed there: {fields}. That stays whatever you choose.",
-        "cf.gone": "Your edit is still here. Save it as a new pair, or throw it away?",
-        "cf.mine": "Overwrite with mine (o)",
-        "cf.theirs": "Take theirs (t)",
-        "cf.keep": "Keep editing (esc)",
-        "cf.merge": "Merge both (m)",
-        "cf.new": "Save as a new pair (n)",
-        "cf.discard": "Discard my edit (d)",
-        "cf.field.status": "status",
-        "cf.field.split": "split",
-        "cf.field.context": "context",
-    },
-)
+from tui.i18n import t
+from tui.keys import both
 
 FIELDS = ("question", "answer", "system", "tags")
 KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer runs become "…"
@@ -153,12 +99,12 @@ class PairConflictScreen(ModalScreen[str]):
 
     BINDINGS = [
         # each key answers only in the dialog that offers its choice (see ``action_choose``)
-        Binding(both_layouts("o"), "choose('mine')", show=False),
-        Binding(both_layouts("t"), "choose('theirs')", show=False),
-        Binding(both_layouts("n"), "choose('new')", show=False),
-        Binding(both_layouts("d"), "choose('discard')", show=False),
-        Binding(both_layouts("m"), "choose('merge')", show=False),
-        Binding("escape", "choose('keep')", show=False),
+        both("o", "choose('mine')", "conflict.mine", show=False),
+        both("t", "choose('theirs')", "conflict.theirs", show=False),
+        both("n", "choose('new')", "conflict.new", show=False),
+        both("d", "choose('discard')", "conflict.discard", show=False),
+        both("m", "choose('merge')", "conflict.merge", show=False),
+        both("escape", "choose('keep')", "conflict.keep", show=False),
     ]
 
     def __init__(self, mine: dict, base: Pair, current: Pair | None) -> None:
@@ -183,51 +129,51 @@ class PairConflictScreen(ModalScreen[str]):
         pid = self.base.id
         with Vertical():
             if self.current is None:
-                yield Static(t("cf.title.purged", id=pid), id="cf-title")
+                yield Static(t("conflict.title.purged", id=pid), id="cf-title")
             elif self.gone:
-                yield Static(t("cf.title.trashed", id=pid), id="cf-title")
+                yield Static(t("conflict.title.trashed", id=pid), id="cf-title")
             else:
-                yield Static(t("cf.title.changed", id=pid), id="cf-title")
+                yield Static(t("conflict.title.changed", id=pid), id="cf-title")
             with VerticalScroll(id="cf-body"):
                 if self.gone:
-                    yield Static(t("cf.gone"), classes="cf-note")
+                    yield Static(t("conflict.gone"), classes="cf-note")
                 else:
-                    yield Static(t("cf.legend"), classes="cf-note")
+                    yield Static(t("conflict.legend"), classes="cf-note")
                     theirs, base = editable(self.current), editable(self.base)
                     for field in self.changed_fields():
                         there = theirs[field] != base[field]
                         here = self.mine[field] != base[field]
-                        who = t("cf.both") if there and here else t("cf.changed_there") if there else t("cf.changed_here")
-                        yield Static(f"{t('cf.field.' + field)} · {who}", classes="cf-field", id=f"cf-{field}")
+                        who = t("conflict.both") if there and here else t("conflict.changed_there") if there else t("conflict.changed_here")
+                        yield Static(f"{t('conflict.field.' + field)} · {who}", classes="cf-field", id=f"cf-{field}")
                         old, new = _as_text(field, theirs[field]), _as_text(field, self.mine[field])
                         if not old.strip() or not new.strip():
                             diff = Text()
-                            diff.append(old or t("cf.empty"), style="red strike")
+                            diff.append(old or t("conflict.empty"), style="red strike")
                             diff.append(" ")
-                            diff.append(new or t("cf.empty"), style="green")
+                            diff.append(new or t("conflict.empty"), style="green")
                         else:
                             diff = word_diff(old, new)
                         yield Static(diff, classes="cf-diff", id=f"cf-{field}-diff")
                     kept = [
-                        t("cf.field." + f)
+                        t("conflict.field." + f)
                         for f in ("status", "split", "context")
                         if getattr(self.current, f) != getattr(self.base, f)
                     ]
                     if kept:
-                        yield Static(t("cf.kept", fields=", ".join(kept)), classes="cf-note", id="cf-kept")
+                        yield Static(t("conflict.kept", fields=", ".join(kept)), classes="cf-note", id="cf-kept")
             with Horizontal():
                 if self.gone:
-                    yield Button(t("cf.new"), id="new", variant="primary")
-                    yield Button(t("cf.discard"), id="discard", variant="error")
+                    yield Button(t("conflict.new"), id="new", variant="primary")
+                    yield Button(t("conflict.discard"), id="discard", variant="error")
                 else:
-                    yield Button(t("cf.mine"), id="mine", variant="warning")
-                    yield Button(t("cf.theirs"), id="theirs")
+                    yield Button(t("conflict.mine"), id="mine", variant="warning")
+                    yield Button(t("conflict.theirs"), id="theirs")
                 if self.merged is None:
-                    yield Button(t("cf.keep"), id="keep")
+                    yield Button(t("conflict.keep"), id="keep")
             if self.merged is not None:  # a second row: four buttons do not fit 80 columns
                 with Horizontal(classes="cf-more"):
-                    yield Button(t("cf.merge"), id="merge", variant="primary")
-                    yield Button(t("cf.keep"), id="keep")
+                    yield Button(t("conflict.merge"), id="merge", variant="primary")
+                    yield Button(t("conflict.keep"), id="keep")
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()

@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static, TextArea
@@ -22,55 +21,9 @@ from textual.widgets.option_list import Option
 
 from core.errors import UserError
 from core.store import PairChanged
-from tui.i18n import register, t
-from tui.screens._dialogs import ConfirmScreen, both_layouts
-
-register(
-    ru={
-        "dedup.title": "Группы дубликатов: {d} · конфликты: {c}",
-        "dedup.state": "{status}, {split}",
-        "dedup.draft": "черновик",
-        "dedup.approved": "одобрено",
-        "dedup.rejected": "отклонено",
-        "dedup.train": "обучение",
-        "dedup.eval": "проверка",
-        "dedup.loading": "Поиск дубликатов…",
-        "dedup.clean": "Дубликатов и конфликтов нет.",
-        "dedup.dup": "дубль",
-        "dedup.conflict": "конфликт",
-        "dedup.keys": "k — оставить эту, остальные в корзину · m — слить (выбрать и поправить ответ) · d — удалить эту · Tab — список · Esc — закрыть",
-        "dedup.kept": "Оставлена пара #{id}, в корзину: {n}.",
-        "dedup.deleted": "Пара #{id} в корзине.",
-        "dedup.merged": "Слито в пару #{id}, в корзину: {n}.",
-        "dedup.confirm_delete": "Удалить пару #{id} в корзину?",
-        "dedup.merge_title": "Ответ, который останется у пары #{id} (Ctrl+S — сохранить, Esc — отмена)",
-        "dedup.changed": "Пару #{id} изменили в другом месте, пока открыт этот список: ничего не записано, группы обновлены.",
-        "dedup.gone": "Пару #{id} уже убрали в корзину в другом месте: ничего не записано, группы обновлены.",
-        "dedup.empty_answer": "Ответ пуст",
-    },
-    en={
-        "dedup.title": "Duplicate groups: {d} · conflicts: {c}",
-        "dedup.state": "{status}, {split}",
-        "dedup.draft": "draft",
-        "dedup.approved": "approved",
-        "dedup.rejected": "rejected",
-        "dedup.train": "train",
-        "dedup.eval": "eval",
-        "dedup.loading": "Looking for duplicates…",
-        "dedup.clean": "No duplicates and no conflicts.",
-        "dedup.dup": "duplicate",
-        "dedup.conflict": "conflict",
-        "dedup.keys": "k keep this one, others to trash · m merge (pick and edit the answer) · d delete this one · Tab list · Esc close",
-        "dedup.kept": "Kept pair #{id}, moved {n} to the trash.",
-        "dedup.deleted": "Pair #{id} moved to the trash.",
-        "dedup.merged": "Merged into pair #{id}, moved {n} to the trash.",
-        "dedup.confirm_delete": "Move pair #{id} to the trash?",
-        "dedup.merge_title": "The answer pair #{id} keeps (Ctrl+S saves, Esc cancels)",
-        "dedup.changed": "Pair #{id} was changed elsewhere while this list was open: nothing was written, the groups are reloaded.",
-        "dedup.gone": "Pair #{id} was moved to the trash elsewhere: nothing was written, the groups are reloaded.",
-        "dedup.empty_answer": "The answer is empty",
-    },
-)
+from tui.i18n import t
+from tui.keys import both
+from tui.screens._dialogs import ConfirmScreen
 
 
 def _one_line(text: str, width: int) -> str:
@@ -82,7 +35,7 @@ class MergeScreen(ModalScreen[str | None]):
     """Edit the answer that survives a merge; dismisses with the text or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [both("ctrl+s", "save", "dedup.edit_save"), both("escape", "cancel", "dedup.edit_cancel")]
 
     def __init__(self, pair_id: int, answer: str) -> None:
         super().__init__()
@@ -111,10 +64,10 @@ class MergeScreen(ModalScreen[str | None]):
 class DedupScreen(ModalScreen[bool]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding(both_layouts("k"), "keep", "Keep"),
-        Binding(both_layouts("m"), "merge", "Merge"),
-        Binding(both_layouts("d"), "delete", "Delete"),
-        Binding("escape", "close", "Close"),
+        both("k", "keep", "dedup.keep"),
+        both("m", "merge", "dedup.merge"),
+        both("d", "delete", "dedup.delete"),
+        both("escape", "close", "dedup.close"),
     ]
 
     def __init__(self, ws) -> None:

@@ -15,75 +15,15 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Select, Static, TextArea
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import t
+from tui.keys import both
 from tui.messages import PairsChanged
 
-register(
-    ru={
-        "draft.title": "Черновики от учителя",
-        "draft.teacher": "Учитель",
-        "draft.teacher_pick": "выберите модель",
-        "draft.no_models": "Нет экспортированных моделей: учителем может быть любая GGUF (`nastavnik export`).",
-        "draft.file": "Документ",
-        "draft.file_ph": "путь к текстовому файлу — или вставьте текст ниже",
-        "draft.text": "Текст документа (если файл не указан)",
-        "draft.count": "Сколько пар",
-        "draft.run": "Составить (ctrl+s)",
-        "draft.stop": "Остановить (esc)",
-        "draft.close": "Закрыть",
-        "draft.need_teacher": "Выберите учителя.",
-        "draft.need_text": "Укажите файл или вставьте текст.",
-        "draft.bad_count": "Сколько пар: целое число от 1.",
-        "draft.running": "{done}/{total}: {message}",
-        "draft.st.load": "Загружаю учителя {m}…",
-        "draft.st.split": "Делю {m} на части под контекст учителя…",
-        "draft.st.draft": "{m}",
-        "draft.st.duplicate": "повтор, пропущен: {m}",
-        "draft.st.failed": "не удалось (часть {m})",
-        "draft.st.save": "Сохраняю черновики…",
-        "draft.st.done": "Готово.",
-        "draft.pasted": "вставленный текст",
-        "draft.done": "Сохранено черновиков: {saved} из {requested}; дубликатов пропущено: {duplicates}; не удалось: {failed}.",
-        "draft.stopped": "Остановлено. ",
-        "draft.review": "Проверьте их в списке пар (статус «черновик»): поправьте ответ и одобрите.",
-        "draft.pick_title": "Кто будет учителем? (Enter — выбрать, Esc — отмена)",
-    },
-    en={
-        "draft.title": "Drafts from a teacher",
-        "draft.teacher": "Teacher",
-        "draft.teacher_pick": "choose a model",
-        "draft.no_models": "No exported models yet: any GGUF can teach (`nastavnik export`).",
-        "draft.file": "Document",
-        "draft.file_ph": "path to a text file — or paste the text below",
-        "draft.text": "The document's text (when no file is named)",
-        "draft.count": "Pairs",
-        "draft.run": "Draft (ctrl+s)",
-        "draft.stop": "Stop (esc)",
-        "draft.close": "Close",
-        "draft.need_teacher": "Choose a teacher.",
-        "draft.need_text": "Name a file or paste the text.",
-        "draft.bad_count": "Pairs: a whole number from 1.",
-        "draft.running": "{done}/{total}: {message}",
-        "draft.st.load": "Loading the teacher {m}…",
-        "draft.st.split": "Splitting {m} to fit the teacher's context…",
-        "draft.st.draft": "{m}",
-        "draft.st.duplicate": "a repeat, skipped: {m}",
-        "draft.st.failed": "failed (chunk {m})",
-        "draft.st.save": "Saving the drafts…",
-        "draft.st.done": "Done.",
-        "draft.pasted": "the pasted text",
-        "draft.done": "Drafts saved: {saved} of {requested}; duplicates skipped: {duplicates}; failed: {failed}.",
-        "draft.stopped": "Stopped. ",
-        "draft.review": "Review them in the pairs list (status draft): fix the answer, then approve.",
-        "draft.pick_title": "Who teaches? (Enter chooses, Esc cancels)",
-    },
-)
 
 _CSS = Path(__file__).with_name("draft.tcss").read_text(encoding="utf-8")
 
@@ -113,7 +53,7 @@ class TeacherPickScreen(ModalScreen[str | None]):
     TeacherPickScreen #pick-title { padding: 0 1; text-style: bold; }
     TeacherPickScreen OptionList { height: auto; max-height: 16; }
     """
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "draft.pick_cancel", show=False)]
 
     def __init__(self, names: list[str]) -> None:
         super().__init__()
@@ -140,8 +80,8 @@ class DraftScreen(ModalScreen[int | None]):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        Binding("escape", "stop_or_close", show=False),
-        Binding("ctrl+s", "run", show=False, priority=True),
+        both("escape", "stop_or_close", "draft.stop_or_close", show=False),
+        both("ctrl+s", "run", "draft.run_key", show=False, priority=True),
     ]
 
     def __init__(self, ws, *, text: str = "", path: str = "") -> None:

@@ -18,81 +18,16 @@ from pathlib import Path
 from textual import on, work
 from textual.worker import get_current_worker
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
 
-register(
-    ru={
-        "ev.question": "Вопрос",
-        "ev.judge": "Судья: нет",
-        "ev.models": "Модели (пробел — выбрать)",
-        "ev.run": "оценить",
-        "ev.worse": "только ухудшения",
-        "ev.open": "открыть",
-        "ev.refresh": "обновить",
-        "ev.no_models": "Моделей нет: в «Обучении» нажмите c у готового прогона (экспорт и чат).",
-        "ev.pick": "Выберите модели (пробел) и нажмите r.",
-        "ev.running": "{model}: {done}/{total}",
-        "ev.done": "Готово: вопросов — {n}, моделей — {m}.",
-        "ev.summary": "{model}: chrF {chrf:.1f}, точных {exact:.0%}, судья {judge}, оценка {grade}, не по-русски {drift}",
-        "ev.ru": "рус",
-        "ev.filter_on": "Показаны только ухудшения ({n}).",
-        "ev.filter_off": "Показаны все вопросы ({n}).",
-        "ev.reference": "Эталон",
-        "ev.close": "закрыть",
-        "ev.grade": "оценка 1–5",
-        "ev.fix": "в пару",
-        "ev.all_pairs": "Одобренных пар здесь нет — взяты все, кроме отклонённых.",
-        "ev.split.eval": "пары: проверочная выборка",
-        "ev.split.train": "пары: обучающая выборка",
-        "ev.split.corrected": "пары: исправленные вами",
-        "ev.no_corrected": "Исправленных пар пока нет: исправьте ответ модели в «Чате» (e).",
-        "ev.graded": "Оценка {score} для {model} сохранена.",
-        "ev.busy": "Оценка уже идёт.",
-        "ev.empty": "Нет результатов: выберите модели и нажмите r.",
-        "ev.legend": "Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели; "
-        "рус: ⚠ — ответ ушёл с русского (lat — латиница, cjk — иероглифы). Enter — открыть.",
-    },
-    en={
-        "ev.question": "Question",
-        "ev.judge": "Judge: none",
-        "ev.models": "Models (space selects)",
-        "ev.run": "evaluate",
-        "ev.worse": "only worse",
-        "ev.open": "open",
-        "ev.refresh": "refresh",
-        "ev.no_models": "No models yet: in Train, press c on a finished run (export and chat).",
-        "ev.pick": "Choose models (space) and press r.",
-        "ev.running": "{model}: {done}/{total}",
-        "ev.done": "Done: {n} questions × {m} models.",
-        "ev.summary": "{model}: chrF {chrf:.1f}, exact {exact:.0%}, judge {judge}, grade {grade}, left Russian {drift}",
-        "ev.ru": "ru",
-        "ev.filter_on": "Showing only questions that got worse ({n}).",
-        "ev.filter_off": "Showing all questions ({n}).",
-        "ev.reference": "Reference",
-        "ev.close": "close",
-        "ev.grade": "grade 1–5",
-        "ev.fix": "to pair",
-        "ev.all_pairs": "No approved pairs here: every pair not rejected is used.",
-        "ev.split.eval": "pairs: the eval split",
-        "ev.split.train": "pairs: the train split",
-        "ev.split.corrected": "pairs: your corrections",
-        "ev.no_corrected": "No corrected pairs yet: correct a model's answer in Chat (e).",
-        "ev.graded": "Grade {score} for {model} saved.",
-        "ev.busy": "An evaluation is already running.",
-        "ev.empty": "No results yet: choose models and press r.",
-        "ev.legend": "Cell: chrF · judge · human grade; ▲▼ change from the model before; "
-        "ru: ⚠ the answer left Russian (lat Latin, cjk Chinese/Japanese/Korean). Enter opens.",
-    },
-)
 
 _CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
 
@@ -133,11 +68,11 @@ class CompareScreen(ModalScreen[None]):
     CompareScreen .cmp-title { color: $text-muted; text-style: italic; }
     """
     BINDINGS = [
-        both("escape", "close", "ev.close"),
-        Binding("left", "select(-1)", show=False),
-        Binding("right", "select(1)", show=False),
-        both("e", "correct", "ev.fix"),
-        *[both(str(i), f"grade({i})", "ev.grade", show=i == 1) for i in range(1, 6)],
+        both("escape", "close", "evaluate.close"),
+        both("left", "select(-1)", "evaluate.prev", show=False),
+        both("right", "select(1)", "evaluate.next", show=False),
+        both("e", "correct", "evaluate.fix"),
+        *[both(str(i), f"grade({i})", f"evaluate.grade{i}", description="evaluate.grade", show=i == 1) for i in range(1, 6)],
     ]
 
     def __init__(self, room: "EvaluateRoom", row) -> None:
@@ -155,13 +90,13 @@ class CompareScreen(ModalScreen[None]):
             yield Static(self.row.question, id="cmp-question")
             with Horizontal(id="cmp-cols"):
                 with VerticalScroll(classes="cmp-col", id="cmp-ref"):
-                    yield Label(t("ev.reference"), classes="cmp-title")
+                    yield Label(t("evaluate.reference"), classes="cmp-title")
                     yield Markdown(self.row.reference)
                 for n, m in enumerate(self.models):
                     c = self.row.cells[m]
                     title = f"{m} · chrF {c.chrf:.1f} · {_fmt(c.judge_score)} · {_fmt(c.grade)}"
                     if _ru(c):
-                        title += f" · {t('ev.ru')} {_ru(c)}"
+                        title += f" · {t('evaluate.ru')} {_ru(c)}"
                     with VerticalScroll(classes="cmp-col cmp-model" + (" selected" if n == 0 else ""), id=f"cmp-{n}"):
                         yield Label(title, classes="cmp-title")
                         yield Markdown(c.answer or "—")
@@ -206,9 +141,9 @@ class EvaluateRoom(Vertical):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        both("r", "run", "ev.run"),
-        both("w", "toggle_worse", "ev.worse"),
-        both("g", "refresh_grid", "ev.refresh"),
+        both("r", "run", "evaluate.run"),
+        both("w", "toggle_worse", "evaluate.worse"),
+        both("g", "refresh_grid", "evaluate.refresh"),
     ]
 
     def __init__(self, ws, **kw) -> None:
@@ -226,7 +161,7 @@ class EvaluateRoom(Vertical):
         with Horizontal(id="ev-top"):
             with Vertical(id="ev-left"):
                 yield SelectionList(id="ev-models")
-                yield Select([], prompt=t("ev.judge"), id="ev-judge", compact=True)
+                yield Select([], prompt=t("evaluate.judge"), id="ev-judge", compact=True)
                 yield Select(self._split_options(), value="eval", allow_blank=False, id="ev-split", compact=True)
             yield Static("", id="ev-summary")
         yield DataTable(id="ev-grid", cursor_type="row", zebra_stripes=True)
@@ -241,13 +176,13 @@ class EvaluateRoom(Vertical):
     def _split_options() -> list[tuple[str, str]]:
         from core.eval.evaluate import SPLITS
 
-        return [(t(f"ev.split.{name}"), name) for name in SPLITS]
+        return [(t(f"evaluate.split.{name}"), name) for name in SPLITS]
 
     def localize(self) -> None:
         """Texts in the current language (the app calls this after a language switch)."""
         localize(self)
-        self.query_one("#ev-models", SelectionList).border_title = t("ev.models")
-        self.query_one("#ev-judge", Select).prompt = t("ev.judge")
+        self.query_one("#ev-models", SelectionList).border_title = t("evaluate.models")
+        self.query_one("#ev-judge", Select).prompt = t("evaluate.judge")
         split = self.query_one("#ev-split", Select)
         with split.prevent(Select.Changed):
             split.set_options(self._split_options())
@@ -299,7 +234,7 @@ class EvaluateRoom(Vertical):
         if isinstance(current, str) and current in gguf:
             judge.value = current
         if not names:
-            self.status(t("ev.no_models"))
+            self.status(t("evaluate.no_models"))
         self.refresh_grid()
 
     def chosen(self) -> list[str]:
@@ -341,16 +276,16 @@ class EvaluateRoom(Vertical):
         self._fill()
         if self._announce:  # an evaluation ended: "done" is said with its results on screen
             self._announce = False
-            self.status(t("ev.done", n=len(report.rows), m=len(report.models)))
+            self.status(t("evaluate.done", n=len(report.rows), m=len(report.models)))
 
     def _fill(self) -> None:
         report = self.report
         grid = self.query_one("#ev-grid", DataTable)
         grid.clear(columns=True)
-        grid.add_column(t("ev.question"), key="q", width=40)
+        grid.add_column(t("evaluate.question"), key="q", width=40)
         for m in report.models:
             grid.add_column(m[-28:], key=m)
-            grid.add_column(t("ev.ru"), key=m + "\x1fru")
+            grid.add_column(t("evaluate.ru"), key=m + "\x1fru")
         rows = [r for r in report.rows if r.cells and (not self.only_worse or r.worse(report.models))]
         self.rows_shown = rows
         for r in rows:
@@ -368,22 +303,22 @@ class EvaluateRoom(Vertical):
         for s in report.summaries:
             if not s.pairs:  # nothing answered in these pairs yet: no "chrF 0.0" for it
                 continue
-            lines.append(t("ev.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
+            lines.append(t("evaluate.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
                            judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f"), drift=_share(s.drift)))
         if report.pairs_used == "all" and report.rows:
-            lines.append(t("ev.all_pairs"))
+            lines.append(t("evaluate.all_pairs"))
         if lines:
-            lines.append(t("ev.legend"))
-        empty = t("ev.no_corrected") if self.split == "corrected" and not report.rows else t("ev.empty")
+            lines.append(t("evaluate.legend"))
+        empty = t("evaluate.no_corrected") if self.split == "corrected" and not report.rows else t("evaluate.empty")
         self.query_one("#ev-summary", Static).update("\n".join(lines) or empty)
         if self.only_worse:
-            self.status(t("ev.filter_on", n=len(rows)))
+            self.status(t("evaluate.filter_on", n=len(rows)))
 
     def action_toggle_worse(self) -> None:
         self.only_worse = not self.only_worse
         self._fill()
         if not self.only_worse:
-            self.status(t("ev.filter_off", n=len(self.rows_shown)))
+            self.status(t("evaluate.filter_off", n=len(self.rows_shown)))
 
     @on(DataTable.RowSelected, "#ev-grid")
     def _open(self, event: DataTable.RowSelected) -> None:
@@ -415,7 +350,7 @@ class EvaluateRoom(Vertical):
 
     def _graded(self, cell, model: str, score: int) -> None:
         cell.grade = score
-        self.notify(t("ev.graded", score=score, model=model))
+        self.notify(t("evaluate.graded", score=score, model=model))
         self.refresh_grid()
 
     @work(thread=True, group="evaluate-save")
@@ -443,14 +378,14 @@ class EvaluateRoom(Vertical):
 
     def action_run(self) -> None:
         if self.busy:
-            self.notify(t("ev.busy"), severity="warning")
+            self.notify(t("evaluate.busy"), severity="warning")
             return
         models = self.chosen()
         if not models:
-            self.notify(t("ev.pick"), severity="warning")
+            self.notify(t("evaluate.pick"), severity="warning")
             return
         if self.split == "corrected" and self.report is not None and not self.report.rows:
-            self.notify(t("ev.no_corrected"), severity="warning")
+            self.notify(t("evaluate.no_corrected"), severity="warning")
             return
         self.busy = True
         self._stop.clear()
@@ -478,7 +413,7 @@ class EvaluateRoom(Vertical):
     def _progress(self, model: str, done: int, total: int) -> None:
         bar = self.query_one("#ev-progress", ProgressBar)
         bar.update(total=max(total, 1), progress=done)
-        self.status(t("ev.running", model=model, done=done, total=total))
+        self.status(t("evaluate.running", model=model, done=done, total=total))
 
     def _finished(self) -> None:
         self.busy = False

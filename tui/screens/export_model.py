@@ -20,7 +20,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
@@ -28,111 +27,11 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
-from tui.i18n import get_lang, register, t
-from tui.keys import localize
+from tui.i18n import get_lang, t
+from tui.keys import both, localize
 from tui.messages import ExportFinished
 
 QUANT_CHOICES = ("q8_0", "q4_k_m", "q5_k_m", "f16")
-
-register(
-    ru={
-        "exp.title": "Экспорт в GGUF",
-        "exp.title_chat": "Экспорт для чата: база и обученная модель",
-        "exp.source": "Что экспортировать",
-        "exp.source_prompt": "прогон или модель",
-        "exp.run": "прогон #{id} ({base}, {steps} шагов)",
-        "exp.model": "модель {name} (без адаптера)",
-        "exp.quants": "Квантования (пробел — выбрать)",
-        "exp.name": "Имя",
-        "exp.start": "Старт",
-        "exp.cancel_job": "Остановить",
-        "exp.close": "Закрыть",
-        "exp.no_quant": "Выберите хотя бы одно квантование.",
-        "exp.no_source": "Выберите, что экспортировать.",
-        "exp.job": "Экспорт #{id}: {source} → {quants} · {status}",
-        "exp.job_of": "задача {n} из {total}",
-        # the worker's own message (English, technical) is left out: the step says what goes on
-        "exp.step": "шаг {index}/{steps}: {stage}{part} · осталось {eta}",
-        "exp.waiting": "ждёт очереди: экспорты идут по одному{ahead}",
-        "exp.waiting_for": " (сейчас идёт #{id})",
-        "exp.src_run": "прогон #{id}",
-        "exp.parity_ok": "Проверка паритета пройдена: {line}",
-        "exp.parity_bad": "ПАРИТЕТ НАРУШЕН: {line}",
-        "exp.parity_more": " (ещё {n}: `nastavnik exports show {id}`)",
-        "exp.parity_none": "Проверка паритета не запускалась.",
-        "exp.failed": "Экспорт не удался: {error}. Ничего не зарегистрировано.",
-        "exp.cancelled": "Экспорт остановлен; ничего не зарегистрировано.",
-        "exp.interrupted": "Экспорт прерван (процесс завершился); ничего не зарегистрировано.",
-        "exp.continues": "Экспорт #{id} идёт в фоне; его видно в строке состояния.",
-        "exp.done_note": "Экспорт #{id} готов: {line}",
-        "exp.status.queued": "в очереди",
-        "exp.status.running": "идёт",
-        "exp.status.done": "готово",
-        "exp.status.failed": "ошибка",
-        "exp.status.cancelled": "остановлен",
-        "exp.status.interrupted": "прерван",
-        "exp.stage.fetch": "конвертер",
-        "exp.stage.merge": "слияние",
-        "exp.stage.convert": "конвертация",
-        "exp.stage.quantize": "квантование",
-        "exp.stage.parity": "паритет",
-        "exp.stage.register": "регистрация",
-        "exp.stage.done": "готово",
-        "exp.no_run": "Законченных прогонов ещё нет: обучите модель в комнате «Обучение».",
-        "exp.par.ok": "промпт, id токенов, BOS и EOS совпадают",
-        "exp.par.same": "; одинаковые ответы: {answers}",
-        "exp.par.eos": "EOS различается: HF {0}, GGUF {1}",
-        "exp.par.text": "текст промпта различается с символа {0}: HF {1}, GGUF {2}",
-        "exp.par.ids": "id токенов промпта различаются с позиции {0}: HF {1}, GGUF {2}",
-        "exp.par.bos": "промпт {0} начинается с удвоенного BOS",
-        "exp.par.answer": "ответ {0} на {1} расходится с HF с токена {2}: HF {3}, GGUF {4}",
-        "exp.par.no_eos": "{0} не остановился на EOS в ответе на {1}",
-    },
-    en={
-        "exp.title": "Export to GGUF",
-        "exp.title_chat": "Export for chat: the base and the trained model",
-        "exp.source": "What to export",
-        "exp.source_prompt": "a run or a model",
-        "exp.run": "run #{id} ({base}, {steps} steps)",
-        "exp.model": "model {name} (no adapter)",
-        "exp.quants": "Quantizations (space selects)",
-        "exp.name": "Name",
-        "exp.start": "Start",
-        "exp.cancel_job": "Cancel job",
-        "exp.close": "Close",
-        "exp.no_quant": "Choose at least one quantization.",
-        "exp.no_source": "Choose what to export.",
-        "exp.job": "Export #{id}: {source} → {quants} · {status}",
-        "exp.job_of": "job {n} of {total}",
-        "exp.step": "step {index}/{steps}: {stage}{part} · {message} · ETA {eta}",
-        "exp.waiting": "waiting its turn: {message}",
-        "exp.waiting_for": "",
-        "exp.src_run": "run #{id}",
-        "exp.parity_ok": "Parity OK: {line}",
-        "exp.parity_bad": "PARITY MISMATCH: {line}",
-        "exp.parity_more": " (+{n} more: `nastavnik exports show {id}`)",
-        "exp.parity_none": "No parity check was run.",
-        "exp.failed": "The export failed: {error}. Nothing was registered.",
-        "exp.cancelled": "Export cancelled; nothing was registered.",
-        "exp.interrupted": "Export interrupted (its process ended); nothing was registered.",
-        "exp.continues": "Export #{id} goes on in the background; the status bar shows it.",
-        "exp.done_note": "Export #{id} done: {line}",
-        "exp.status.queued": "queued",
-        "exp.status.running": "running",
-        "exp.status.done": "done",
-        "exp.status.failed": "failed",
-        "exp.status.cancelled": "cancelled",
-        "exp.status.interrupted": "interrupted",
-        "exp.stage.fetch": "converter",
-        "exp.stage.merge": "merge",
-        "exp.stage.convert": "convert",
-        "exp.stage.quantize": "quantize",
-        "exp.stage.parity": "parity",
-        "exp.stage.register": "register",
-        "exp.stage.done": "done",
-        "exp.no_run": "No finished run yet: train one in the Train room.",
-    },
-)
 
 
 def _clock(seconds: float | None) -> str:
@@ -143,23 +42,23 @@ def _clock(seconds: float | None) -> str:
 
 
 def stage_label(stage: str | None) -> str:
-    return t(f"exp.stage.{stage}") if stage else "—"
+    return t(f"export_model.stage.{stage}") if stage else "—"
 
 
 def source_label(source: str) -> str:
     """A job's source as the user knows it: ``прогон #3`` for a run id, a model's name as it is."""
-    return t("exp.src_run", id=source) if str(source).isdigit() else str(source)
+    return t("export_model.src_run", id=source) if str(source).isdigit() else str(source)
 
 
 # The parity check's lines (``core.export.parity``) in the UI language: each pattern of the
 # English line and the key of its translation; a line no pattern knows is shown as it is.
 _PARITY_LINES = (
-    (re.compile(r"^EOS differs: HF (.+) vs GGUF (.+)$"), "exp.par.eos"),
-    (re.compile(r"^prompt text differs at character (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.text"),
-    (re.compile(r"^prompt token ids differ at position (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.ids"),
-    (re.compile(r"^(HF|GGUF) prompt starts with a doubled BOS$"), "exp.par.bos"),
-    (re.compile(r"^(\S+) answer to (.+) differs from HF at token (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.answer"),
-    (re.compile(r"^(\S+) did not stop at EOS for (.+)$"), "exp.par.no_eos"),
+    (re.compile(r"^EOS differs: HF (.+) vs GGUF (.+)$"), "export_model.par.eos"),
+    (re.compile(r"^prompt text differs at character (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.text"),
+    (re.compile(r"^prompt token ids differ at position (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.ids"),
+    (re.compile(r"^(HF|GGUF) prompt starts with a doubled BOS$"), "export_model.par.bos"),
+    (re.compile(r"^(\S+) answer to (.+) differs from HF at token (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.answer"),
+    (re.compile(r"^(\S+) did not stop at EOS for (.+)$"), "export_model.par.no_eos"),
 )
 _PARITY_OK = re.compile(r"^prompt, ids, BOS, EOS equal(?:; same answers (.+))?$")
 
@@ -171,7 +70,7 @@ def parity_line(ok: bool | None, line: str) -> str:
     if ok:
         m = _PARITY_OK.match(line)
         if m:
-            return t("exp.par.ok") + (t("exp.par.same", answers=m.group(1)) if m.group(1) else "")
+            return t("export_model.par.ok") + (t("export_model.par.same", answers=m.group(1)) if m.group(1) else "")
         return line
     for pattern, key in _PARITY_LINES:
         m = pattern.match(line)
@@ -188,18 +87,18 @@ def outcome(job) -> tuple[str, bool]:
         ok, line = parity_outcome(job.result)
         line = parity_line(ok, line)
         if ok is None:
-            return t("exp.parity_none"), False
+            return t("export_model.parity_none"), False
         if ok:
-            return t("exp.parity_ok", line=line), False
+            return t("export_model.parity_ok", line=line), False
         warnings = ((job.result or {}).get("parity") or {}).get("warnings") or []
-        more = t("exp.parity_more", n=len(warnings) - 1, id=job.id) if len(warnings) > 1 else ""
-        return t("exp.parity_bad", line=line) + more, True
+        more = t("export_model.parity_more", n=len(warnings) - 1, id=job.id) if len(warnings) > 1 else ""
+        return t("export_model.parity_bad", line=line) + more, True
     if job.status == "failed":
-        return t("exp.failed", error=job.error or "?"), True
+        return t("export_model.failed", error=job.error or "?"), True
     if job.status == "cancelled":
-        return t("exp.cancelled"), False
+        return t("export_model.cancelled"), False
     if job.status == "interrupted":
-        return t("exp.interrupted"), True
+        return t("export_model.interrupted"), True
     return "", False
 
 
@@ -232,8 +131,8 @@ class ExportModelScreen(ModalScreen[bool]):
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding("escape", "close", t("exp.close"), id="i18n:exp.close"),
-        Binding("ctrl+s", "start", t("exp.start"), id="i18n:exp.start", priority=True),
+        both("escape", "close", "export_model.close"),
+        both("ctrl+s", "start", "export_model.start", priority=True),
     ]
     POLL_S = 0.25
 
@@ -252,13 +151,13 @@ class ExportModelScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="exp-box"):
-            yield Label(t("exp.title_chat" if self.chat else "exp.title"), id="exp-title")
+            yield Label(t("export_model.title_chat" if self.chat else "export_model.title"), id="exp-title")
             with Vertical(id="exp-form"):
-                yield Label(t("exp.source"), classes="exp-label")
-                yield Select([], prompt=t("exp.source_prompt"), id="exp-source")
-                yield Label(t("exp.quants"), classes="exp-label")
+                yield Label(t("export_model.source"), classes="exp-label")
+                yield Select([], prompt=t("export_model.source_prompt"), id="exp-source")
+                yield Label(t("export_model.quants"), classes="exp-label")
                 yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
-                yield Label(t("exp.name"), classes="exp-label")
+                yield Label(t("export_model.name"), classes="exp-label")
                 yield Input(id="exp-name")
             with Vertical(id="exp-job"):
                 yield Static("", id="exp-job-title")
@@ -267,9 +166,9 @@ class ExportModelScreen(ModalScreen[bool]):
                 yield Static("", id="exp-parity")
             yield Static("", id="exp-error")
             with Horizontal(id="exp-buttons"):
-                yield Button(t("exp.start") + " (ctrl+s)", id="exp-start", variant="primary")
-                yield Button(t("exp.cancel_job"), id="exp-cancel", variant="error")
-                yield Button(t("exp.close") + " (esc)", id="exp-close")
+                yield Button(t("export_model.start") + " (ctrl+s)", id="exp-start", variant="primary")
+                yield Button(t("export_model.cancel_job"), id="exp-cancel", variant="error")
+                yield Button(t("export_model.close") + " (esc)", id="exp-close")
 
     def on_mount(self) -> None:
         localize(self)
@@ -292,8 +191,8 @@ class ExportModelScreen(ModalScreen[bool]):
             active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=("queued", "running"))), None)
             runs = [r for r in store.list_runs(limit=50) if r.status == "done"]
             models = [m for m in store.list_models() if m.kind in ("base", "merged")]
-        options = [(t("exp.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]
-        options += [(t("exp.model", name=m.name), m.name) for m in models]
+        options = [(t("export_model.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]
+        options += [(t("export_model.model", name=m.name), m.name) for m in models]
         defaults = {str(r.id): f"run-{r.id}" for r in runs} | {m.name: m.name for m in models}
         if source and source not in defaults:
             options.insert(0, (source, source))
@@ -336,11 +235,11 @@ class ExportModelScreen(ModalScreen[bool]):
             return
         source = self.query_one("#exp-source", Select).value
         if not isinstance(source, str):
-            self._error(t("exp.no_source"))
+            self._error(t("export_model.no_source"))
             return
         quants = self.quants()
         if not quants:
-            self._error(t("exp.no_quant"))
+            self._error(t("export_model.no_quant"))
             return
         self._error("")
         name = self.query_one("#exp-name", Input).value.strip() or None
@@ -404,21 +303,21 @@ class ExportModelScreen(ModalScreen[bool]):
                 self.app.post_message(finished(job))
         # the job at work first: a queued one waits behind it (exports run one at a time)
         current = next((j for j in jobs if j.status == "running"), None) or next((j for j in jobs if j.active), jobs[-1])
-        title = t("exp.job", id=current.id, source=source_label(current.source),
-                  quants=", ".join(q.upper() for q in current.quants), status=t(f"exp.status.{current.status}"))
+        title = t("export_model.job", id=current.id, source=source_label(current.source),
+                  quants=", ".join(q.upper() for q in current.quants), status=t(f"export_model.status.{current.status}"))
         if len(jobs) > 1:
-            title += " · " + t("exp.job_of", n=jobs.index(current) + 1, total=len(jobs))
+            title += " · " + t("export_model.job_of", n=jobs.index(current) + 1, total=len(jobs))
         self.query_one("#exp-job-title", Static).update(title)
         progress = job_progress(current, history)
         self.query_one("#exp-bar", ProgressBar).update(total=100, progress=round(progress.fraction * 100, 1))
         step = self.query_one("#exp-step", Static)
         if current.status == "queued":
             ahead = next((j.id for j in jobs if j.status == "running"), None)
-            step.update(t("exp.waiting", message=current.message or "…",
-                          ahead=t("exp.waiting_for", id=ahead) if ahead is not None else ""))
+            step.update(t("export_model.waiting", message=current.message or "…",
+                          ahead=t("export_model.waiting_for", id=ahead) if ahead is not None else ""))
         elif current.active:
             part = f" {current.done}/{current.total}" if progress.step == current.stage and (current.total or 0) > 1 else ""
-            step.update(t("exp.step", index=max(progress.index, 1), steps=progress.steps, stage=stage_label(progress.step),
+            step.update(t("export_model.step", index=max(progress.index, 1), steps=progress.steps, stage=stage_label(progress.step),
                           part=part, message=current.message or "…", eta=_clock(progress.eta_s)))
         else:
             step.update("")
@@ -474,7 +373,7 @@ class ExportModelScreen(ModalScreen[bool]):
     def action_close(self) -> None:
         running = [j for j in self.jobs if j.active]
         if running:
-            self.app.notify(t("exp.continues", id=running[0].id))
+            self.app.notify(t("export_model.continues", id=running[0].id))
         self.dismiss(bool(self.jobs) and all(j.status == "done" for j in self.jobs))
 
     def on_unmount(self) -> None:

@@ -1,73 +1,25 @@
-"""The key list: every binding the app passes in, on both keyboard layouts, searchable."""
+"""The key list: the live bindings of the room in focus and the app, on both keyboard layouts, searchable.
+
+``layouts`` (from ``tui.keys``) splits a binding's keys into the Latin and the Russian column.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from core.text import fold
-from tui.i18n import register, t
-from tui.screens._dialogs import RU_KEYS
-
-register(
-    ru={
-        "help.title": "Клавиши",
-        "help.search": "поиск по клавишам и описаниям",
-        "help.keys": "Клавиши",
-        "help.ru": "Рус. раскладка",
-        "help.what": "Что делает",
-        "help.nothing": "Ничего не найдено.",
-        "help.footer": "Esc — закрыть, ↓ — к списку",
-    },
-    en={
-        "help.title": "Keys",
-        "help.search": "search keys and descriptions",
-        "help.keys": "Keys",
-        "help.ru": "Russian layout",
-        "help.what": "What it does",
-        "help.nothing": "Nothing matches.",
-        "help.footer": "Esc closes, ↓ goes to the list",
-    },
-)
-
-_RU = {**RU_KEYS, **{k.upper(): v.upper() for k, v in RU_KEYS.items()}}
-_LATIN = {v: k for k, v in _RU.items()}
-_PRETTY = {"escape": "esc", "slash": "/", "question_mark": "?", "space": "space", "delete": "del"}
-
-
-def _pretty(key: str) -> str:
-    return _PRETTY.get(key, key)
-
-
-def layouts(keys: str) -> tuple[str, str]:
-    """``"q,й"`` or ``"q"`` → ("q", "й"); keys without letters show the same on both."""
-    latin: list[str] = []
-    russian: list[str] = []
-    for key in (k.strip() for k in keys.split(",")):
-        if not key:
-            continue
-        # only bare letters differ: ctrl+letter reaches the app the same on both layouts
-        if key in _LATIN:
-            russian.append(key)
-            latin.append(_LATIN[key])
-        elif key in _RU:
-            latin.append(key)
-            russian.append(_RU[key])
-        else:
-            latin.append(key)
-            russian.append(key)
-    uniq = lambda xs: ", ".join(_pretty(x) for x in dict.fromkeys(xs))  # noqa: E731
-    return uniq(latin), uniq(russian)
+from tui.i18n import t
+from tui.keys import both, layouts
 
 
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("down", "to_table", show=False)]
+    BINDINGS = [both("escape", "close", "help.close"), both("down", "to_table", "help.to_table", show=False)]
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -112,3 +64,6 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+__all__ = ["HelpScreen", "layouts"]

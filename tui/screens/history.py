@@ -9,76 +9,15 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.errors import UserError
-from tui.i18n import register, t
-from tui.screens._dialogs import ConfirmScreen, both_layouts
-
-register(
-    ru={
-        "hist.title": "История пары #{id}",
-        "hist.loading": "Загрузка…",
-        "hist.none": "У этой пары нет ранних версий.",
-        "hist.created": "(создание)",
-        "hist.restore": "Вернуть",
-        "hist.close": "Закрыть",
-        "hist.question": "Вопрос",
-        "hist.answer": "Ответ",
-        "hist.system": "Системный промпт",
-        "hist.same": "без изменений",
-        "hist.meta": "Статус/выборка/теги",
-        "hist.legend": "красным — текст версии, зелёным — текущий",
-        "hist.not_restorable": "Это состояние до создания пары: вернуть нечего.",
-        "hist.confirm": "Вернуть пару #{id} к версии {rev} ({when})? Текущий текст останется в истории.",
-        "hist.restored": "Пара #{id} возвращена к версии {rev}.",
-        "hist.action.add": "создание",
-        "hist.action.edit": "правка",
-        "hist.action.status": "статус",
-        "hist.action.split": "выборка",
-        "hist.action.delete": "удаление",
-        "hist.action.restore": "восстановление",
-        "hist.action.tag": "теги",
-        "hist.action.untag": "теги",
-        "hist.action.tags": "теги",
-        "hist.action.revert": "возврат",
-        "hist.action.merge": "слияние дублей",
-        "hist.action.undo": "отмена",
-    },
-    en={
-        "hist.title": "History of pair #{id}",
-        "hist.loading": "Loading…",
-        "hist.none": "This pair has no earlier versions.",
-        "hist.created": "(new pair)",
-        "hist.restore": "Restore",
-        "hist.close": "Close",
-        "hist.question": "Question",
-        "hist.answer": "Answer",
-        "hist.system": "System prompt",
-        "hist.same": "unchanged",
-        "hist.meta": "Status/split/tags",
-        "hist.legend": "red: the revision's text, green: the current text",
-        "hist.not_restorable": "This is the state before the pair existed: nothing to restore.",
-        "hist.confirm": "Restore pair #{id} to revision {rev} ({when})? The current text stays in the history.",
-        "hist.restored": "Pair #{id} restored to revision {rev}.",
-        "hist.action.add": "created",
-        "hist.action.edit": "edit",
-        "hist.action.status": "status",
-        "hist.action.split": "split",
-        "hist.action.delete": "delete",
-        "hist.action.restore": "restore",
-        "hist.action.tag": "tags",
-        "hist.action.untag": "tags",
-        "hist.action.tags": "tags",
-        "hist.action.revert": "restore",
-        "hist.action.merge": "duplicates merged",
-        "hist.action.undo": "undo",
-    },
-)
+from tui.i18n import t
+from tui.keys import both
+from tui.screens._dialogs import ConfirmScreen
 
 # a word with the spaces after it, or one other character with the spaces after it: spaces
 # never match on their own, so a changed phrase reads as one struck-out run and one new run
@@ -170,9 +109,9 @@ def meta_diff(rev, pair) -> Text | None:
 
 def describe(rev) -> str:
     when = (rev.created or "")[5:16].replace("T", " ")
-    what = t(f"hist.action.{rev.action}") if rev.action else "?"
+    what = t(f"history.action.{rev.action}") if rev.action else "?"
     if not rev.existed:
-        what = t("hist.created")
+        what = t("history.created")
     return f"{when}  {what}"
 
 
@@ -181,8 +120,8 @@ class HistoryScreen(ModalScreen[bool]):
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
-        Binding(both_layouts("r"), "restore", "Restore"),
-        Binding("escape", "close", "Close"),
+        both("r", "restore", "history.restore"),
+        both("escape", "close", "history.close"),
     ]
 
     def __init__(self, ws, pair_id: int) -> None:
@@ -195,13 +134,13 @@ class HistoryScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="history-box"):
-            yield Static(t("hist.title", id=self.pair_id), id="history-title")
+            yield Static(t("history.title", id=self.pair_id), id="history-title")
             with Horizontal(id="history-body"):
                 yield OptionList(id="history-list")
                 with VerticalScroll(id="history-diff"):
-                    yield Static(t("hist.loading"), id="history-diff-text")
+                    yield Static(t("history.loading"), id="history-diff-text")
             yield Static(
-                f"[b]r[/b] {t('hist.restore')}   [b]esc[/b] {t('hist.close')}   [dim]{t('hist.legend')}[/dim]",
+                f"[b]r[/b] {t('history.restore')}   [b]esc[/b] {t('history.close')}   [dim]{t('history.legend')}[/dim]",
                 id="history-keys",
             )
 
@@ -230,7 +169,7 @@ class HistoryScreen(ModalScreen[bool]):
             options.highlighted = 0
             self._render_diff(self.revisions[0])
         else:
-            self.query_one("#history-diff-text", Static).update(t("hist.none"))
+            self.query_one("#history-diff-text", Static).update(t("history.none"))
         options.focus()
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -249,25 +188,25 @@ class HistoryScreen(ModalScreen[bool]):
         pair = self.pair
         out = Text()
         if not rev.existed:
-            out.append(t("hist.not_restorable"), style="italic")
+            out.append(t("history.not_restorable"), style="italic")
             return out
         for key, old, new in (
-            ("hist.question", rev.question, pair.question),
-            ("hist.answer", rev.answer, pair.answer),
-            ("hist.system", rev.system, pair.system),
+            ("history.question", rev.question, pair.question),
+            ("history.answer", rev.answer, pair.answer),
+            ("history.system", rev.system, pair.system),
         ):
             diff = text_diff(old, new)
             out.append(t(key) + ": ", style="bold")
             if diff is None:
-                out.append(t("hist.same") + "\n", style="dim")
+                out.append(t("history.same") + "\n", style="dim")
             else:
                 out.append("\n")
                 out.append_text(diff)
                 out.append("\n")
         meta = meta_diff(rev, pair)
-        out.append(t("hist.meta") + ": ", style="bold")
+        out.append(t("history.meta") + ": ", style="bold")
         if meta is None:
-            out.append(t("hist.same"), style="dim")
+            out.append(t("history.same"), style="dim")
         else:
             out.append_text(meta)
         return out
@@ -280,7 +219,7 @@ class HistoryScreen(ModalScreen[bool]):
         if rev is None:
             return
         if not rev.existed:
-            self.notify(t("hist.not_restorable"), severity="warning")
+            self.notify(t("history.not_restorable"), severity="warning")
             return
         when = (rev.created or "")[:16].replace("T", " ")
 
@@ -288,7 +227,7 @@ class HistoryScreen(ModalScreen[bool]):
             if yes:
                 self.restore(rev.id)
 
-        self.app.push_screen(ConfirmScreen(t("hist.confirm", id=self.pair_id, rev=rev.id, when=when)), answered)
+        self.app.push_screen(ConfirmScreen(t("history.confirm", id=self.pair_id, rev=rev.id, when=when)), answered)
 
     @work(thread=True, exclusive=True, group="history")
     def restore(self, revision_id: int) -> None:
@@ -302,7 +241,7 @@ class HistoryScreen(ModalScreen[bool]):
 
     def _restored(self, revision_id: int) -> None:
         self.restored = True
-        self.app.notify(t("hist.restored", id=self.pair_id, rev=revision_id))
+        self.app.notify(t("history.restored", id=self.pair_id, rev=revision_id))
         self.dismiss(True)
 
     def action_close(self) -> None:

@@ -14,107 +14,17 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from core.errors import UserError
-from tui.i18n import register, t
+from core.text import split_tags
+from tui.i18n import t
+from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
-
-register(
-    ru={
-        "imp.title": "Импорт пар",
-        "imp.path": "Файл",
-        "imp.path_ph": "путь к файлу или папке (Tab — дополнить)",
-        "imp.detected": "Формат",
-        "imp.detect_wait": "введите путь к файлу",
-        "imp.detect_missing": "нет такого файла",
-        "imp.detected_as": "{fmt} (определён по файлу)",
-        "imp.forced_as": "{fmt} (задан вручную)",
-        "imp.detect_fail": "не удалось определить: {reason}",
-        "imp.format": "Читать как",
-        "imp.auto": "авто",
-        "imp.encoding": "Кодировка",
-        "imp.tag": "Тег",
-        "imp.tag_ph": "теги через запятую",
-        "imp.status": "Статус",
-        "imp.split": "Выборка",
-        "imp.from_file": "из файла",
-        "imp.skip_bad": "Плохие строки — в файл отказов",
-        "imp.skip_dup": "Пропускать дубликаты",
-        "imp.run": "Импорт",
-        "imp.close": "Закрыть",
-        "imp.running": "Импорт…",
-        "imp.done": "Импортировано: {imported}, дубликатов пропущено: {duplicates}, отклонено: {rejected}.",
-        "imp.rejects": "Отклонённые строки записаны в {path}",
-        "imp.failed": "Ничего не импортировано.",
-        "imp.tip_skip_bad": "Исправьте файл или отметьте «Пропускать плохие строки», чтобы импортировать остальное.",
-        "imp.no_path": "укажите файл для импорта",
-        "imp.not_found": "{path}: нет такого файла или папки",
-        "exp.title": "Экспорт пар",
-        "exp.path": "Куда",
-        "exp.format": "Формат",
-        "exp.count": "Пар к экспорту: {n}",
-        "exp.counting": "Считаю пары…",
-        "exp.run": "Экспорт",
-        "exp.done": "Экспортировано пар: {n} → {path}",
-        "exp.overwrite": "{path} уже есть. Перезаписать?",
-        "exp.running": "Экспорт…",
-        "imp.status.draft": "черновик",
-        "imp.status.approved": "одобрено",
-        "imp.status.rejected": "отклонено",
-        "imp.split.train": "обучение",
-        "imp.split.eval": "проверка",
-    },
-    en={
-        "imp.title": "Import pairs",
-        "imp.path": "File",
-        "imp.path_ph": "path to a file or folder (Tab completes)",
-        "imp.detected": "Format",
-        "imp.detect_wait": "type a path to a file",
-        "imp.detect_missing": "no such file",
-        "imp.detected_as": "{fmt} (detected from the file)",
-        "imp.forced_as": "{fmt} (forced)",
-        "imp.detect_fail": "cannot tell: {reason}",
-        "imp.format": "Read as",
-        "imp.auto": "auto",
-        "imp.encoding": "Encoding",
-        "imp.tag": "Tag",
-        "imp.tag_ph": "tags, comma-separated",
-        "imp.status": "Status",
-        "imp.split": "Split",
-        "imp.from_file": "from file",
-        "imp.skip_bad": "Skip bad rows → rejects file",
-        "imp.skip_dup": "Skip duplicates",
-        "imp.run": "Import",
-        "imp.close": "Close",
-        "imp.running": "Importing…",
-        "imp.done": "Imported: {imported}, duplicates skipped: {duplicates}, rejected: {rejected}.",
-        "imp.rejects": "Rejected rows were written to {path}",
-        "imp.failed": "Nothing was imported.",
-        "imp.tip_skip_bad": "Fix the file, or tick “Skip bad rows” to import the rest.",
-        "imp.no_path": "name a file to import",
-        "imp.not_found": "{path}: no such file or folder",
-        "exp.title": "Export pairs",
-        "exp.path": "To",
-        "exp.format": "Format",
-        "exp.count": "Pairs to export: {n}",
-        "exp.counting": "Counting pairs…",
-        "exp.run": "Export",
-        "exp.done": "Exported {n} pairs → {path}",
-        "exp.overwrite": "{path} exists. Overwrite it?",
-        "exp.running": "Exporting…",
-        "imp.status.draft": "draft",
-        "imp.status.approved": "approved",
-        "imp.status.rejected": "rejected",
-        "imp.split.train": "train",
-        "imp.split.eval": "eval",
-    },
-)
 
 EXPORT_FORMATS = ("messages", "sharegpt", "alpaca", "csv", "tsv", "parquet", "hf")
 _EXPORT_EXT = {
@@ -160,7 +70,7 @@ class ImportScreen(ModalScreen):
     """Dismisses with the ``ImportCounts`` of a finished import, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [both("escape", "close", "import_export.import.close")]
 
     def __init__(self, ws, path: str | None = None) -> None:
         super().__init__()
@@ -174,36 +84,36 @@ class ImportScreen(ModalScreen):
         self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
-        status_opts = [(t("imp.from_file"), "")] + [(t(f"imp.status.{s}"), s) for s in _STATUSES]
-        split_opts = [(t("imp.from_file"), "")] + [(t(f"imp.split.{s}"), s) for s in _SPLITS]
-        fmt_opts = [(t("imp.auto"), "")] + [(n, n) for n in _format_names("read")]
+        status_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.status.{s}"), s) for s in _STATUSES]
+        split_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.split.{s}"), s) for s in _SPLITS]
+        fmt_opts = [(t("import_export.import.auto"), "")] + [(n, n) for n in _format_names("read")]
         with Vertical(id="imp-box", classes="dlg-box"):
-            yield Static(t("imp.title"), classes="dlg-title")
+            yield Static(t("import_export.import.title"), classes="dlg-title")
             yield _field(
-                t("imp.path"),
-                CompletingInput(self.initial_path, placeholder=t("imp.path_ph"), suggester=PathSuggester(), id="imp-path", compact=True),
+                t("import_export.import.path"),
+                CompletingInput(self.initial_path, placeholder=t("import_export.import.path_ph"), suggester=PathSuggester(), id="imp-path", compact=True),
             )
-            yield _field(t("imp.detected"), Static(t("imp.detect_wait"), id="imp-detected"))
+            yield _field(t("import_export.import.detected"), Static(t("import_export.import.detect_wait"), id="imp-detected"))
             with Horizontal(classes="dlg-row"):
-                yield Label(t("imp.format"), classes="dlg-label")
+                yield Label(t("import_export.import.format"), classes="dlg-label")
                 yield Select(fmt_opts, value="", allow_blank=False, id="imp-format", compact=True)
-                yield Label(t("imp.encoding"), classes="dlg-label2")
-                yield Input(placeholder=t("imp.auto"), id="imp-encoding", compact=True)
+                yield Label(t("import_export.import.encoding"), classes="dlg-label2")
+                yield Input(placeholder=t("import_export.import.auto"), id="imp-encoding", compact=True)
             with Horizontal(classes="dlg-row"):
-                yield Label(t("imp.status"), classes="dlg-label")
+                yield Label(t("import_export.import.status"), classes="dlg-label")
                 yield Select(status_opts, value="", allow_blank=False, id="imp-status", compact=True)
-                yield Label(t("imp.split"), classes="dlg-label2")
+                yield Label(t("import_export.import.split"), classes="dlg-label2")
                 yield Select(split_opts, value="", allow_blank=False, id="imp-split", compact=True)
-            yield _field(t("imp.tag"), Input(placeholder=t("imp.tag_ph"), id="imp-tags", compact=True))
+            yield _field(t("import_export.import.tag"), Input(placeholder=t("import_export.import.tag_ph"), id="imp-tags", compact=True))
             with Horizontal(classes="dlg-row"):
-                yield Checkbox(t("imp.skip_bad"), False, id="imp-skip-bad", compact=True)
-                yield Checkbox(t("imp.skip_dup"), True, id="imp-skip-dup", compact=True)
+                yield Checkbox(t("import_export.import.skip_bad"), False, id="imp-skip-bad", compact=True)
+                yield Checkbox(t("import_export.import.skip_dup"), True, id="imp-skip-dup", compact=True)
             yield ProgressBar(total=None, show_eta=False, id="imp-progress")
             with VerticalScroll(id="imp-report", classes="dlg-report"):
                 yield Static("", id="imp-result")
             with Horizontal(classes="dlg-buttons"):
-                yield Button(t("imp.run"), variant="primary", id="imp-run", compact=True)
-                yield Button(t("imp.close"), id="imp-close", compact=True)
+                yield Button(t("import_export.import.run"), variant="primary", id="imp-run", compact=True)
+                yield Button(t("import_export.import.close"), id="imp-close", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#imp-path", Input).focus()
@@ -231,16 +141,16 @@ class ImportScreen(ModalScreen):
             return
         value = value.strip()
         if not value:
-            fmt, text = None, Text(t("imp.detect_wait"), style="dim")
+            fmt, text = None, Text(t("import_export.import.detect_wait"), style="dim")
         elif not Path(value).expanduser().exists():
-            fmt, text = None, Text(t("imp.detect_missing"), style="dim")
+            fmt, text = None, Text(t("import_export.import.detect_missing"), style="dim")
         else:
             try:
                 found = detect_format(Path(value).expanduser(), fmt, encoding)
-                text = Text(t("imp.detected_as" if fmt is None else "imp.forced_as", fmt=found), style="bold green")
+                text = Text(t("import_export.import.detected_as" if fmt is None else "import_export.import.forced_as", fmt=found), style="bold green")
                 fmt = found
             except (UserError, OSError, ValueError) as exc:
-                fmt, text = None, Text(t("imp.detect_fail", reason=getattr(exc, "message", str(exc))), style="yellow")
+                fmt, text = None, Text(t("import_export.import.detect_fail", reason=getattr(exc, "message", str(exc))), style="yellow")
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_detected, fmt, text)
 
@@ -253,7 +163,7 @@ class ImportScreen(ModalScreen):
     # ---------------------------------------------------------------- import
 
     def options(self) -> dict:
-        tags = [x.strip() for x in self.query_one("#imp-tags", Input).value.split(",") if x.strip()]
+        tags = split_tags(self.query_one("#imp-tags", Input).value)
         return {
             "fmt": self.query_one("#imp-format", Select).value or None,
             "encoding": self.query_one("#imp-encoding", Input).value.strip() or None,
@@ -278,17 +188,17 @@ class ImportScreen(ModalScreen):
     def action_run(self) -> None:
         value = self.query_one("#imp-path", Input).value.strip()
         if not value:
-            self._show_error(t("imp.no_path"))
+            self._show_error(t("import_export.import.no_path"))
             return
         path = Path(value).expanduser()
         if not path.exists():
-            self._show_error(t("imp.not_found", path=value))
+            self._show_error(t("import_export.import.not_found", path=value))
             return
         bar = self.query_one("#imp-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
         self.query_one("#imp-run", Button).disabled = True
-        self.query_one("#imp-result", Static).update(Text(t("imp.running"), style="dim"))
+        self.query_one("#imp-result", Static).update(Text(t("import_export.import.running"), style="dim"))
         opts = self.options()
         opts["skip_bad"] = rejects_path(self.ws, path) if opts["skip_bad"] else None
         self.rejects = opts["skip_bad"]
@@ -314,7 +224,7 @@ class ImportScreen(ModalScreen):
         except UserError as exc:
             hint = exc.hint
             if hint and "--skip-bad" in hint:  # the CLI's advice; here it is a checkbox
-                hint = t("imp.tip_skip_bad")
+                hint = t("import_export.import.tip_skip_bad")
             message = exc.message + (f"\n{hint}" if hint else "")
             self.app.call_from_thread(self._show_error, message)
             return
@@ -333,7 +243,7 @@ class ImportScreen(ModalScreen):
         self.query_one("#imp-run", Button).disabled = False
         text = Text(message, style="bold red")
         if "nothing was imported" not in message.casefold():
-            text.append("\n" + t("imp.failed"), style="red")
+            text.append("\n" + t("import_export.import.failed"), style="red")
         self.query_one("#imp-result", Static).update(text)
         self.query_one("#imp-report").add_class("-error")
 
@@ -347,10 +257,10 @@ class ImportScreen(ModalScreen):
             bar.update(total=1, progress=1)
         report = self.query_one("#imp-report")
         report.remove_class("-error")
-        text = Text(t("imp.done", **counts.to_dict()), style="bold green")
+        text = Text(t("import_export.import.done", **counts.to_dict()), style="bold green")
         rejects = self.rejects
         if rejects and counts.rejected:
-            text.append("\n" + t("imp.rejects", path=str(rejects)), style="yellow")
+            text.append("\n" + t("import_export.import.rejects", path=str(rejects)), style="yellow")
         for example in getattr(counts, "duplicate_examples", [])[:5]:
             text.append("\n  = " + example, style="dim")
         self.query_one("#imp-result", Static).update(text)
@@ -369,7 +279,7 @@ class ExportScreen(ModalScreen):
     """Dismisses with the number of pairs exported, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [both("escape", "close", "import_export.export.close")]
 
     def __init__(self, ws, flt=None, path: str | None = None, fmt: str = "messages") -> None:
         super().__init__()
@@ -384,18 +294,18 @@ class ExportScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         names = [n for n in EXPORT_FORMATS if n in _format_names("write")] or list(EXPORT_FORMATS)
         with Vertical(id="exp-box", classes="dlg-box"):
-            yield Static(t("exp.title"), classes="dlg-title")
-            yield Static(t("exp.counting"), id="exp-count")
-            yield _field(t("exp.format"), Select([(n, n) for n in names], value=self.fmt, allow_blank=False, id="exp-format", compact=True))
+            yield Static(t("import_export.export.title"), classes="dlg-title")
+            yield Static(t("import_export.export.counting"), id="exp-count")
+            yield _field(t("import_export.export.format"), Select([(n, n) for n in names], value=self.fmt, allow_blank=False, id="exp-format", compact=True))
             yield _field(
-                t("exp.path"),
+                t("import_export.export.path"),
                 CompletingInput(self.initial_path, suggester=PathSuggester(), id="exp-path", compact=True),
             )
             with VerticalScroll(id="exp-report", classes="dlg-report"):
                 yield Static("", id="exp-result")
             with Horizontal(classes="dlg-buttons"):
-                yield Button(t("exp.run"), variant="primary", id="exp-run", compact=True)
-                yield Button(t("imp.close"), id="exp-close", compact=True)
+                yield Button(t("import_export.export.run"), variant="primary", id="exp-run", compact=True)
+                yield Button(t("import_export.import.close"), id="exp-close", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#exp-path", Input).focus()
@@ -415,7 +325,7 @@ class ExportScreen(ModalScreen):
         self.count = n
         if self._dialog_closed:
             return
-        self.query_one("#exp-count", Static).update(Text(t("exp.count", n=n), style="bold"))
+        self.query_one("#exp-count", Static).update(Text(t("import_export.export.count", n=n), style="bold"))
 
     @on(Select.Changed, "#exp-format")
     def _format_changed(self, event: Select.Changed) -> None:
@@ -442,7 +352,7 @@ class ExportScreen(ModalScreen):
     def action_run(self) -> None:
         value = self.query_one("#exp-path", Input).value.strip()
         if not value:
-            self._show_error(t("imp.no_path"))
+            self._show_error(t("import_export.import.no_path"))
             return
         out = Path(value).expanduser()
         fmt = str(self.query_one("#exp-format", Select).value)
@@ -452,13 +362,13 @@ class ExportScreen(ModalScreen):
                 if yes:
                     self._start(out, fmt)
 
-            self.app.push_screen(ConfirmScreen(t("exp.overwrite", path=value)), answered)
+            self.app.push_screen(ConfirmScreen(t("import_export.export.overwrite", path=value)), answered)
             return
         self._start(out, fmt)
 
     def _start(self, out: Path, fmt: str) -> None:
         self.query_one("#exp-run", Button).disabled = True
-        self.query_one("#exp-result", Static).update(Text(t("exp.running"), style="dim"))
+        self.query_one("#exp-result", Static).update(Text(t("import_export.export.running"), style="dim"))
         self.run_export(out, fmt)
 
     @work(thread=True, exclusive=True, group="export")
@@ -487,7 +397,7 @@ class ExportScreen(ModalScreen):
         if self._dialog_closed:
             return
         self.query_one("#exp-report").remove_class("-error")
-        self.query_one("#exp-result", Static).update(Text(t("exp.done", n=n, path=str(out)), style="bold green"))
+        self.query_one("#exp-result", Static).update(Text(t("import_export.export.done", n=n, path=str(out)), style="bold green"))
         self.query_one("#exp-run", Button).disabled = False
         self.query_one("#exp-close", Button).focus()
 

@@ -14,14 +14,13 @@ from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from core.errors import UserError
 from core.store import STATUSES, SPLITS, Pair, PairFilter, Store
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.keys import both, localize
 from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
@@ -31,118 +30,6 @@ from tui.widgets.pair_table import PairTable
 # (pair_table.SLOW_COUNT_DELAY).
 SEARCH_DEBOUNCE = 0.04
 
-register(
-    ru={
-        "k.approve": "одобрить",
-        "k.reject": "отклонить",
-        "k.draft": "в черновик",
-        "k.tags": "теги",
-        "k.split": "обуч/пров",
-        "k.mark": "отметить",
-        "k.delete": "удалить",
-        "k.undo": "отменить",
-        "k.history": "история",
-        "k.import": "импорт",
-        "k.export": "экспорт",
-        "k.new": "новая",
-        "k.edit": "править",
-        "k.search": "поиск",
-        "k.clear": "сбросить",
-        "k.stats": "статистика",
-        "k.dedup": "дубли",
-        "k.filter": "фильтр",
-        "k.sort": "сортировка",
-        "k.reverse": "обратный порядок",
-        "k.unmark": "снять отметки",
-        "k.mark_all": "отметить видимые",
-        "k.prefs": "предпочтения",
-        "k.teacher": "черновики учителя",
-        "search.placeholder": "поиск: / или ctrl+f (ё = е, регистр не важен)",
-        "search.prompt": "/",
-        "filter.title": "Фильтр",
-        "filter.status": "Статус",
-        "filter.split": "Выборка",
-        "filter.tag": "Тег",
-        "filter.any": "любой",
-        "filter.apply": "Применить",
-        "filter.reset": "Сбросить",
-        "filter.label.status": "статус: {v}",
-        "filter.label.split": "выборка: {v}",
-        "filter.label.tag": "тег: {v}",
-        "pairs.nothing": "Нет выбранной пары",
-        "pairs.approved": "Одобрено: {n}",
-        "pairs.rejected": "Отклонено: {n}",
-        "pairs.drafted": "В черновик: {n}",
-        "pairs.split": "Выборка изменена: {n}",
-        "pairs.deleted": "В корзину: {n} (ctrl+z — вернуть)",
-        "pairs.tagged": "Теги изменены: {n}",
-        "pairs.undone": "Отменено: {what}",
-        "pairs.nothing_to_undo": "Отменять нечего",
-        "pairs.imported": "Импортировано {imported}, дублей {duplicates}, отклонено {rejected}",
-        "pairs.exported": "Экспортировано: {n}",
-        "pairs.restored": "Пара восстановлена",
-        "pairs.missing": "«{what}» пока недоступно в этой сборке",
-        "pairs.sorted": "Сортировка: {col} {dir}",
-        "pairs.asc": "по возрастанию",
-        "pairs.desc": "по убыванию",
-        "col.id": "номер",
-    },
-    en={
-        "k.approve": "approve",
-        "k.reject": "reject",
-        "k.draft": "to draft",
-        "k.tags": "tags",
-        "k.split": "train/eval",
-        "k.mark": "mark",
-        "k.delete": "delete",
-        "k.undo": "undo",
-        "k.history": "history",
-        "k.import": "import",
-        "k.export": "export",
-        "k.new": "new",
-        "k.edit": "edit",
-        "k.search": "search",
-        "k.clear": "clear",
-        "k.stats": "stats",
-        "k.dedup": "duplicates",
-        "k.filter": "filter",
-        "k.sort": "sort",
-        "k.reverse": "reverse order",
-        "k.unmark": "unmark all",
-        "k.mark_all": "mark visible",
-        "k.prefs": "preferences",
-        "k.teacher": "teacher drafts",
-        "search.placeholder": "search: / or ctrl+f (ё = е, any case)",
-        "search.prompt": "/",
-        "filter.title": "Filter",
-        "filter.status": "Status",
-        "filter.split": "Split",
-        "filter.tag": "Tag",
-        "filter.any": "any",
-        "filter.apply": "Apply",
-        "filter.reset": "Reset",
-        "filter.label.status": "status: {v}",
-        "filter.label.split": "split: {v}",
-        "filter.label.tag": "tag: {v}",
-        "pairs.nothing": "No pair selected",
-        "pairs.approved": "Approved: {n}",
-        "pairs.rejected": "Rejected: {n}",
-        "pairs.drafted": "Back to draft: {n}",
-        "pairs.split": "Split changed: {n}",
-        "pairs.deleted": "Moved to trash: {n} (ctrl+z brings them back)",
-        "pairs.tagged": "Tags changed: {n}",
-        "pairs.undone": "Undone: {what}",
-        "pairs.nothing_to_undo": "Nothing to undo",
-        "pairs.imported": "Imported {imported}, duplicates {duplicates}, rejected {rejected}",
-        "pairs.exported": "Exported: {n}",
-        "pairs.restored": "Pair restored",
-        "pairs.missing": "“{what}” is not available in this build yet",
-        "pairs.sorted": "Sorted by {col}, {dir}",
-        "pairs.asc": "ascending",
-        "pairs.desc": "descending",
-        "col.id": "id",
-    },
-)
 
 SORT_CYCLE = ("id", "status", "split", "question", "answer", "updated")
 
@@ -171,7 +58,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
     FilterScreen Button { margin: 0 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS = [both("escape", "cancel", "pairs.filter.cancel", show=False)]
 
     def __init__(self, flt: PairFilter, tags: list[str]) -> None:
         super().__init__()
@@ -179,24 +66,24 @@ class FilterScreen(ModalScreen[PairFilter | None]):
         self.tags = tags
 
     def compose(self) -> ComposeResult:
-        anyv = (t("filter.any"), "")
+        anyv = (t("pairs.filter.any"), "")
         with Vertical():
-            yield Static(t("filter.title"), classes="title")
-            yield Label(t("filter.status"))
+            yield Static(t("pairs.filter.title"), classes="title")
+            yield Label(t("pairs.filter.status"))
             yield Select(
-                [anyv] + [(t("status." + s), s) for s in STATUSES], value=self.flt.status or "", allow_blank=False, id="f-status"
+                [anyv] + [(t("pairs.status." + s), s) for s in STATUSES], value=self.flt.status or "", allow_blank=False, id="f-status"
             )
-            yield Label(t("filter.split"))
+            yield Label(t("pairs.filter.split"))
             yield Select(
-                [anyv] + [(t("split." + s), s) for s in SPLITS], value=self.flt.split or "", allow_blank=False, id="f-split"
+                [anyv] + [(t("pairs.split." + s), s) for s in SPLITS], value=self.flt.split or "", allow_blank=False, id="f-split"
             )
-            yield Label(t("filter.tag"))
+            yield Label(t("pairs.filter.tag"))
             tag_opts = [anyv] + [(tag, tag) for tag in self.tags]
             value = self.flt.tag if self.flt.tag in self.tags else ""
             yield Select(tag_opts, value=value, allow_blank=False, id="f-tag")
             with Horizontal():
-                yield Button(t("filter.apply"), variant="primary", id="apply")
-                yield Button(t("filter.reset"), id="reset")
+                yield Button(t("pairs.filter.apply"), variant="primary", id="apply")
+                yield Button(t("pairs.filter.reset"), id="reset")
 
     def on_mount(self) -> None:
         self.query_one("#f-status").focus()
@@ -224,30 +111,29 @@ class PairsRoom(Vertical):
     CSS_PATH = None  # styles live in pairs.tcss, loaded by the app
 
     BINDINGS = [
-        both("a", "approve", "k.approve"),
-        both("x", "reject", "k.reject"),
-        both("t", "tags", "k.tags"),
-        both("s", "toggle_split", "k.split"),
-        Binding("space", "mark", t("k.mark"), id="i18n:k.mark", key_display="␣"),
-        both("d", "delete", "k.delete"),
-        Binding("ctrl+z", "undo", t("k.undo"), id="i18n:k.undo", key_display="^z"),
-        both("n", "new_pair", "k.new"),
-        Binding("enter", "edit", t("k.edit"), id="i18n:k.edit", key_display="⏎"),
-        Binding("slash,ctrl+f", "search", t("k.search"), id="i18n:k.search", key_display="/"),
-        both("h", "history", "k.history"),
-        both("i", "import", "k.import"),
-        both("e", "export", "k.export"),
-        both("f", "filter", "k.filter", show=False),
-        both("g", "toggle_stats", "k.stats", show=False),
-        Binding("f2", "toggle_stats", t("k.stats"), id="i18n:k.stats", show=False),
-        both("D", "dedup", "k.dedup", show=False),
-        both("o", "cycle_sort", "k.sort", show=False),
-        both("r", "reverse_sort", "k.reverse", show=False),
-        both("u", "draft", "k.draft", show=False),
-        both("U", "unmark", "k.unmark", show=False),
-        both("p", "preferences", "k.prefs", show=False),
-        both("w", "teacher_drafts", "k.teacher", show=False),
-        Binding("escape", "clear", t("k.clear"), id="i18n:k.clear", show=False),
+        both("a", "approve", "pairs.approve"),
+        both("x", "reject", "pairs.reject"),
+        both("t", "tags", "pairs.tags"),
+        both("s", "toggle_split", "pairs.split"),
+        both("space", "mark", "pairs.mark", key_display="␣"),
+        both("d", "delete", "pairs.delete"),
+        both("ctrl+z", "undo", "pairs.undo", key_display="^z"),
+        both("n", "new_pair", "pairs.new"),
+        both("enter", "edit", "pairs.edit", key_display="⏎"),
+        both("slash,ctrl+f", "search", "pairs.search", key_display="/"),
+        both("h", "history", "pairs.history"),
+        both("i", "import", "pairs.import"),
+        both("e", "export", "pairs.export"),
+        both("f", "filter", "pairs.filter", show=False),
+        both("g,f2", "toggle_stats", "pairs.stats", show=False),
+        both("D", "dedup", "pairs.dedup", show=False),
+        both("o", "cycle_sort", "pairs.sort", show=False),
+        both("r", "reverse_sort", "pairs.reverse", show=False),
+        both("u", "draft", "pairs.draft", show=False),
+        both("U", "unmark", "pairs.unmark", show=False),
+        both("p", "preferences", "pairs.prefs", show=False),
+        both("w", "teacher_drafts", "pairs.teacher", show=False),
+        both("escape", "clear", "pairs.clear", show=False),
     ]
 
     def __init__(self, ws, **kw) -> None:
@@ -266,8 +152,8 @@ class PairsRoom(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="search-bar"):
-            yield Label(t("search.prompt"), id="search-prompt")
-            yield Input(placeholder=t("search.placeholder"), id="search")
+            yield Label(t("pairs.search.prompt"), id="search-prompt")
+            yield Input(placeholder=t("pairs.search.placeholder"), id="search")
             yield Label("", id="filter-label")
         yield PairTable(self.db_path, id="pairs-table")
         yield Vertical(id="stats-pane")
@@ -285,7 +171,7 @@ class PairsRoom(Vertical):
     def localize(self) -> None:
         localize(self)
         localize(self.table)
-        self.query_one("#search", Input).placeholder = t("search.placeholder")
+        self.query_one("#search", Input).placeholder = t("pairs.search.placeholder")
         self._update_filter_label()
         self.table.refresh()
         if self._stats_panel is not None and hasattr(self._stats_panel, "refresh_stats"):
@@ -295,11 +181,11 @@ class PairsRoom(Vertical):
         f = self.table.flt
         parts = []
         if f.status:
-            parts.append(t("filter.label.status", v=t("status." + f.status)))
+            parts.append(t("pairs.filter.label.status", v=t("pairs.status." + f.status)))
         if f.split:
-            parts.append(t("filter.label.split", v=t("split." + f.split)))
+            parts.append(t("pairs.filter.label.split", v=t("pairs.split." + f.split)))
         if f.tag:
-            parts.append(t("filter.label.tag", v=f.tag))
+            parts.append(t("pairs.filter.label.tag", v=f.tag))
         label = self.query_one("#filter-label", Label)
         label.update(" · ".join(parts))
         label.display = bool(parts)
@@ -397,7 +283,7 @@ class PairsRoom(Vertical):
             desc = (not table.desc) if column == table.order else False
         table.set_query(table.flt, order=column, desc=desc)
         self.notify(
-            t("pairs.sorted", col=t("col." + column), dir=t("pairs.desc") if desc else t("pairs.asc")), timeout=2
+            t("pairs.sorted", col=t("pairs.col." + column), dir=t("pairs.desc") if desc else t("pairs.asc")), timeout=2
         )
 
     @on(PairTable.SortRequested)
@@ -493,7 +379,7 @@ class PairsRoom(Vertical):
         self._bulk(lambda s, ids: s.set_status(ids, "draft"), "pairs.drafted")
 
     def action_toggle_split(self) -> None:
-        self._bulk(lambda s, ids: s.toggle_split(ids), "pairs.split")
+        self._bulk(lambda s, ids: s.toggle_split(ids), "pairs.split_changed")
 
     def action_delete(self) -> None:
         self._bulk(lambda s, ids: s.delete_pairs(ids), "pairs.deleted", clear_marks=True, moves=True)
@@ -512,7 +398,7 @@ class PairsRoom(Vertical):
         ids = self._targets()
         if not ids:
             return
-        cls = load_dialog(self.app, "tags", "TagsScreen", t("k.tags"))
+        cls = load_dialog(self.app, "tags", "TagsScreen", t("pairs.tags"))
         if cls is None:
             return
 
@@ -567,7 +453,7 @@ class PairsRoom(Vertical):
         if pair is None:
             self.notify(t("pairs.nothing"), severity="warning")
             return
-        cls = load_dialog(self.app, "history", "HistoryScreen", t("k.history"))
+        cls = load_dialog(self.app, "history", "HistoryScreen", t("pairs.history"))
         if cls is None:
             return
 
@@ -579,7 +465,7 @@ class PairsRoom(Vertical):
         self.app.push_screen(cls(self.ws, pair.id), done)
 
     def action_import(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ImportScreen", t("k.import"))
+        cls = load_dialog(self.app, "import_export", "ImportScreen", t("pairs.import"))
         if cls is None:
             return
 
@@ -596,7 +482,7 @@ class PairsRoom(Vertical):
         self.app.push_screen(cls(self.ws), done)
 
     def action_export(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ExportScreen", t("k.export"))
+        cls = load_dialog(self.app, "import_export", "ExportScreen", t("pairs.export"))
         if cls is None:
             return
 
@@ -607,21 +493,21 @@ class PairsRoom(Vertical):
         self.app.push_screen(cls(self.ws, self.table.flt), done)
 
     def action_dedup(self) -> None:
-        cls = load_dialog(self.app, "dedup", "DedupScreen", t("k.dedup"))
+        cls = load_dialog(self.app, "dedup", "DedupScreen", t("pairs.dedup"))
         if cls is None:
             return
         self.app.push_screen(cls(self.ws), lambda _: self._after_change())
 
     def action_preferences(self) -> None:
         """p/з: the preference pairs every correction records (list, show, delete, undo)."""
-        cls = load_dialog(self.app, "preferences", "PreferencesScreen", t("k.prefs"))
+        cls = load_dialog(self.app, "preferences", "PreferencesScreen", t("pairs.prefs"))
         if cls is None:
             return
         self.app.push_screen(cls(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
 
     def action_teacher_drafts(self) -> None:
         """w/ц: a teacher model drafts pairs from a document, for review."""
-        cls = load_dialog(self.app, "draft", "DraftScreen", t("k.teacher"))
+        cls = load_dialog(self.app, "draft", "DraftScreen", t("pairs.teacher"))
         if cls is None:
             return
         self.app.push_screen(cls(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
@@ -632,7 +518,7 @@ class PairsRoom(Vertical):
             try:
                 from tui.widgets.stats_panel import StatsPanel
             except ImportError:
-                self.notify(t("pairs.missing", what=t("k.stats")), severity="warning")
+                self.notify(t("pairs.missing", what=t("pairs.stats")), severity="warning")
                 return
             self._stats_panel = StatsPanel(self.ws)
             pane.mount(self._stats_panel)

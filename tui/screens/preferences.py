@@ -13,98 +13,17 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from core.errors import UserError
-from tui.i18n import register, t
+from tui.i18n import t
 from tui.keys import both, localize
 from tui.messages import PairsChanged
 
 LIMIT = 5000  # rows the list holds at once (newest first)
 
-register(
-    ru={
-        "prefs.title": "Предпочтения · {n}",
-        "prefs.title_trash": "Предпочтения в корзине · {n}",
-        "prefs.more": " (показаны последние {shown})",
-        "prefs.search": "поиск по вопросу и ответам (Enter — к списку)",
-        "prefs.col.id": "№",
-        "prefs.col.kind": "откуда",
-        "prefs.col.model": "модель",
-        "prefs.col.prompt": "вопрос",
-        "prefs.col.chosen": "выбранный ответ",
-        "prefs.col.rejected": "отвергнутый ответ",
-        "prefs.empty": "Предпочтений пока нет: исправьте ответ в Чате или Оценке (e) или выберите лучший из двух (p).",
-        "prefs.empty_trash": "Корзина предпочтений пуста.",
-        "prefs.none": "Ничего не найдено.",
-        "prefs.kind.chat": "чат",
-        "prefs.kind.eval": "оценка",
-        "prefs.kind.compare": "сравнение",
-        "prefs.kind.import": "импорт",
-        "prefs.system": "Системный промпт",
-        "prefs.context": "Ранее в разговоре",
-        "prefs.prompt": "Вопрос",
-        "prefs.chosen": "Выбранный ответ",
-        "prefs.rejected": "Отвергнутый ответ",
-        "prefs.by_person": "написан человеком",
-        "prefs.meta": "Отвергнут ответ модели {model}{run}; источник {source}",
-        "prefs.meta_chosen": "; выбран ответ модели {model}",
-        "prefs.run": " (прогон {id})",
-        "prefs.deleted": "В корзину: предпочтение #{id} (ctrl+z — вернуть)",
-        "prefs.restored": "Предпочтение #{id} восстановлено",
-        "prefs.undone": "Отменено: {what}",
-        "prefs.nothing_to_undo": "Отменять нечего",
-        "prefs.nothing": "Нет выбранного предпочтения",
-        "k.prefs.delete": "удалить",
-        "k.prefs.restore": "восстановить",
-        "k.prefs.trash": "корзина",
-        "k.prefs.search": "поиск",
-        "k.prefs.undo": "отменить",
-        "k.prefs.close": "закрыть",
-    },
-    en={
-        "prefs.title": "Preferences · {n}",
-        "prefs.title_trash": "Preferences in the trash · {n}",
-        "prefs.more": " (the newest {shown} shown)",
-        "prefs.search": "search the prompts and answers (Enter goes to the list)",
-        "prefs.col.id": "#",
-        "prefs.col.kind": "from",
-        "prefs.col.model": "model",
-        "prefs.col.prompt": "prompt",
-        "prefs.col.chosen": "chosen",
-        "prefs.col.rejected": "rejected",
-        "prefs.empty": "No preferences yet: correct an answer in Chat or Evaluate (e) or pick the better of two (p).",
-        "prefs.empty_trash": "The preference trash is empty.",
-        "prefs.none": "Nothing matches.",
-        "prefs.kind.chat": "chat",
-        "prefs.kind.eval": "eval",
-        "prefs.kind.compare": "compare",
-        "prefs.kind.import": "import",
-        "prefs.system": "System prompt",
-        "prefs.context": "Earlier in the conversation",
-        "prefs.prompt": "Prompt",
-        "prefs.chosen": "Chosen answer",
-        "prefs.rejected": "Rejected answer",
-        "prefs.by_person": "written by a person",
-        "prefs.meta": "Rejected: the answer of {model}{run}; source {source}",
-        "prefs.meta_chosen": "; chosen: the answer of {model}",
-        "prefs.run": " (run {id})",
-        "prefs.deleted": "Moved to trash: preference #{id} (ctrl+z brings it back)",
-        "prefs.restored": "Preference #{id} restored",
-        "prefs.undone": "Undone: {what}",
-        "prefs.nothing_to_undo": "Nothing to undo",
-        "prefs.nothing": "No preference selected",
-        "k.prefs.delete": "delete",
-        "k.prefs.restore": "restore",
-        "k.prefs.trash": "trash",
-        "k.prefs.search": "search",
-        "k.prefs.undo": "undo",
-        "k.prefs.close": "close",
-    },
-)
 
 _CSS = Path(__file__).with_name("preferences.tcss").read_text(encoding="utf-8")
 
@@ -123,19 +42,19 @@ def detail_text(p) -> Text:
         out.append((body or "—") + "\n\n", style=style)
 
     if p.system:
-        block(t("prefs.system"), p.system, "italic")
+        block(t("preferences.system"), p.system, "italic")
     if p.context:
-        block(t("prefs.context"), "\n".join(f"{turn['role']}: {turn['content']}" for turn in p.context), "dim")
-    block(t("prefs.prompt"), p.prompt)
-    who = "" if p.chosen_model else f" ({t('prefs.by_person')})"
-    out.append(t("prefs.chosen") + who + "\n", style="bold underline green")
+        block(t("preferences.context"), "\n".join(f"{turn['role']}: {turn['content']}" for turn in p.context), "dim")
+    block(t("preferences.prompt"), p.prompt)
+    who = "" if p.chosen_model else f" ({t('preferences.by_person')})"
+    out.append(t("preferences.chosen") + who + "\n", style="bold underline green")
     out.append(p.chosen + "\n\n", style="green")
-    out.append(t("prefs.rejected") + "\n", style="bold underline red")
+    out.append(t("preferences.rejected") + "\n", style="bold underline red")
     out.append(p.rejected + "\n\n", style="red")
-    meta = t("prefs.meta", model=p.model or "?", run=t("prefs.run", id=p.run_id) if p.run_id is not None else "",
+    meta = t("preferences.meta", model=p.model or "?", run=t("preferences.run", id=p.run_id) if p.run_id is not None else "",
              source=p.source or "-")
     if p.chosen_model:
-        meta += t("prefs.meta_chosen", model=p.chosen_model)
+        meta += t("preferences.meta_chosen", model=p.chosen_model)
     out.append(meta, style="dim")
     return out
 
@@ -145,13 +64,12 @@ class PreferencesScreen(ModalScreen[bool]):
 
     DEFAULT_CSS = _CSS
     BINDINGS = [
-        both("escape", "close", "k.prefs.close"),
-        both("d", "delete", "k.prefs.delete"),
-        Binding("delete", "delete", show=False),
-        both("r", "restore", "k.prefs.restore"),
-        both("t", "toggle_trash", "k.prefs.trash"),
-        Binding("slash", "search", t("k.prefs.search"), id="i18n:k.prefs.search", key_display="/"),
-        Binding("ctrl+z", "undo", t("k.prefs.undo"), id="i18n:k.prefs.undo", key_display="^z", priority=True),
+        both("escape", "close", "preferences.close"),
+        both("d,delete", "delete", "preferences.delete", key_display="d"),
+        both("r", "restore", "preferences.restore"),
+        both("t", "toggle_trash", "preferences.trash"),
+        both("slash", "search", "preferences.search", key_display="/"),
+        both("ctrl+z", "undo", "preferences.undo", key_display="^z", priority=True),
     ]
 
     def __init__(self, ws) -> None:
@@ -166,7 +84,7 @@ class PreferencesScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prefs-box"):
             yield Static("", id="prefs-title")
-            yield Input(placeholder=t("prefs.search"), id="prefs-search")
+            yield Input(placeholder=t("preferences.search_placeholder"), id="prefs-search")
             with Vertical(id="prefs-body"):
                 yield DataTable(id="prefs-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="prefs-detail-box"):
@@ -177,7 +95,7 @@ class PreferencesScreen(ModalScreen[bool]):
         localize(self)
         table = self.query_one("#prefs-table", DataTable)
         for key in ("id", "kind", "model", "prompt", "chosen", "rejected"):
-            table.add_column(t(f"prefs.col.{key}"), key=key)
+            table.add_column(t(f"preferences.col.{key}"), key=key)
         self.reload()
         table.focus()
 
@@ -204,19 +122,19 @@ class PreferencesScreen(ModalScreen[bool]):
         table.clear()
         for p in rows:
             table.add_row(
-                str(p.id), t(f"prefs.kind.{p.kind}"), _short(p.model or "", 14), _short(p.prompt, 30),
+                str(p.id), t(f"preferences.kind.{p.kind}"), _short(p.model or "", 14), _short(p.prompt, 30),
                 _short(p.chosen, 22), _short(p.rejected, 22), key=str(p.id),
             )
-        title = t("prefs.title_trash" if self.trash else "prefs.title", n=total)
+        title = t("preferences.title_trash" if self.trash else "preferences.title", n=total)
         if total > len(rows):
-            title += t("prefs.more", shown=len(rows))
+            title += t("preferences.more", shown=len(rows))
         self.query_one("#prefs-title", Static).update(title)
         if rows:
             index = next((i for i, p in enumerate(rows) if p.id == keep), None) if keep is not None else None
             table.move_cursor(row=index if index is not None else 0)
             self._detail(table.cursor_row)
         else:
-            empty = "prefs.none" if self.query_text else ("prefs.empty_trash" if self.trash else "prefs.empty")
+            empty = "preferences.none" if self.query_text else ("preferences.empty_trash" if self.trash else "preferences.empty")
             self.query_one("#prefs-detail", Static).update(t(empty))
 
     def _detail(self, row: int) -> None:
@@ -261,7 +179,7 @@ class PreferencesScreen(ModalScreen[bool]):
             return
         p = self.current()
         if p is None or p.deleted is not None:
-            self.notify(t("prefs.nothing"), severity="warning")
+            self.notify(t("preferences.nothing"), severity="warning")
             return
         self._write("delete", p.id)
 
@@ -270,7 +188,7 @@ class PreferencesScreen(ModalScreen[bool]):
             return
         p = self.current()
         if p is None or p.deleted is None:
-            self.notify(t("prefs.nothing"), severity="warning")
+            self.notify(t("preferences.nothing"), severity="warning")
             return
         self._write("restore", p.id)
 
@@ -299,12 +217,12 @@ class PreferencesScreen(ModalScreen[bool]):
     def _written(self, what: str, pref_id: int | None, action) -> None:
         if what == "undo":
             if action is None:
-                self.notify(t("prefs.nothing_to_undo"), timeout=3)
+                self.notify(t("preferences.nothing_to_undo"), timeout=3)
                 return
-            self.notify(t("prefs.undone", what=action.summary), timeout=4)
+            self.notify(t("preferences.undone", what=action.summary), timeout=4)
             self.app.post_message(PairsChanged())  # the undo may have been of a pair
         else:
-            self.notify(t("prefs.deleted" if what == "delete" else "prefs.restored", id=pref_id), timeout=4)
+            self.notify(t("preferences.deleted" if what == "delete" else "preferences.restored", id=pref_id), timeout=4)
         self.changed = True
         self.reload(keep=pref_id)
 

@@ -10,47 +10,16 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from core.errors import UserError
-from tui.i18n import register, t
+from core.text import split_tags
+from tui.i18n import t
+from tui.keys import both
 from tui.widgets.completing_input import CompletingInput
-
-register(
-    ru={
-        "tags.title": "Теги",
-        "tags.title_many": "Теги {n} пар",
-        "tags.placeholder": "теги через запятую",
-        "tags.current": "Сейчас: {tags}",
-        "tags.on_some": "только у части: {tags}",
-        "tags.none": "нет тегов",
-        "tags.known": "Есть в базе: {tags}",
-        "tags.keys": "Tab — дополнить, Enter — сохранить, Esc — отмена",
-    },
-    en={
-        "tags.title": "Tags",
-        "tags.title_many": "Tags of {n} pairs",
-        "tags.placeholder": "tags, comma-separated",
-        "tags.current": "Now: {tags}",
-        "tags.on_some": "on some only: {tags}",
-        "tags.none": "no tags",
-        "tags.known": "In the store: {tags}",
-        "tags.keys": "Tab completes, Enter saves, Esc cancels",
-    },
-)
-
-
-def parse_tags(value: str) -> list[str]:
-    out: list[str] = []
-    for part in value.split(","):
-        part = part.strip()
-        if part and part not in out:
-            out.append(part)
-    return out
 
 
 class TagSuggester(Suggester):
@@ -65,11 +34,12 @@ class TagSuggester(Suggester):
 
 
 def complete_tag(value: str, known: list[str]) -> str | None:
-    head, sep, last = value.rpartition(",")
+    cut = max(value.rfind(","), value.rfind(";"))
+    head, sep, last = value[: max(cut, 0)], value[cut] if cut >= 0 else "", value[cut + 1 :]
     typed = last.lstrip()
     if not typed:
         return None
-    already = set(parse_tags(head))
+    already = set(split_tags(head))
     low = typed.casefold()
     for tag in known:
         if tag.casefold().startswith(low) and tag != typed and tag not in already:
@@ -80,7 +50,7 @@ def complete_tag(value: str, known: list[str]) -> str | None:
 
 class TagsScreen(ModalScreen[list[str] | None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [both("escape", "cancel", "tags.cancel")]
 
     def __init__(self, ws, pair_ids) -> None:
         super().__init__()
@@ -134,7 +104,7 @@ class TagsScreen(ModalScreen[list[str] | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(parse_tags(event.value))
+        self.dismiss(split_tags(event.value))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

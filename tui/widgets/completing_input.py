@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from textual.binding import Binding
+from tui.keys import both
 from textual.suggester import Suggester
 from textual.widgets import Input
 
 
 class CompletingInput(Input):
-    BINDINGS = [Binding("tab", "accept_or_next", "Complete", show=False, priority=True)]
+    BINDINGS = [both("tab", "accept_or_next", "common.complete", show=False, priority=True)]
 
     def action_accept_or_next(self) -> None:
         if self.has_focus and self._suggestion and self.cursor_at_end and self._suggestion != self.value:

@@ -25,86 +25,21 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from core.errors import UserError
 from core.store import Pair, PairChanged, Store
-from core.text import estimate_tokens
+from core.text import estimate_tokens, split_tags
+from tui.i18n import t
+from tui.keys import both, localize
 from tui.screens._dialogs import ConfirmScreen
 from tui.screens.conflict import PairConflictScreen, editable, merged
-from tui.i18n import register, t
-from tui.keys import both, localize
-
-register(
-    ru={
-        "ed.title.new": "Новая пара",
-        "ed.title.edit": "Пара #{id} · {status} · {split}",
-        "ed.question": "Вопрос",
-        "ed.answer": "Ответ",
-        "ed.system": "Системный промпт (необязательно)",
-        "ed.tags": "Теги через запятую",
-        "ed.count": "{chars} симв. · ~{tokens} ток.",
-        "ed.save": "Сохранить",
-        "ed.cancel": "Отмена",
-        "ed.saved": "Пара #{id} сохранена",
-        "ed.unchanged": "Изменений нет",
-        "ed.discard": "Есть несохранённые правки. Выбросить их?",
-        "ed.reloaded": "Загружена версия пары #{id}, сохранённая в другом месте",
-        "ed.saved_new": "Правка сохранена новой парой #{id}",
-        "ed.merged": "Их изменения и ваши правки объединены; ctrl+s сохранит",
-        "ed.draft": "черновик учителя",
-        "ed.draft_need_question": "Сначала напишите вопрос: учитель ответит на него.",
-        "ed.draft_no_models": "Нет моделей-учителей: экспортируйте GGUF (`nastavnik export`).",
-        "ed.draft_loading": "Загружаю учителя {model}…",
-        "ed.draft_writing": "{model} пишет ответ… (Esc — остановить)",
-        "ed.draft_done": "Черновик от {model}: поправьте ответ и сохраните (ctrl+s).",
-        "ed.draft_cancelled": "Черновик остановлен, ответ прежний.",
-        "ed.draft_empty": "Учитель {model} ничего не ответил.",
-        "ed.draft_busy": "Учитель ещё пишет (Esc — остановить).",
-    },
-    en={
-        "ed.title.new": "New pair",
-        "ed.title.edit": "Pair #{id} · {status} · {split}",
-        "ed.question": "Question",
-        "ed.answer": "Answer",
-        "ed.system": "System prompt (optional)",
-        "ed.tags": "Tags, comma separated",
-        "ed.count": "{chars} chars · ~{tokens} tok",
-        "ed.save": "Save",
-        "ed.cancel": "Cancel",
-        "ed.saved": "Pair #{id} saved",
-        "ed.unchanged": "Nothing changed",
-        "ed.discard": "There are unsaved edits. Throw them away?",
-        "ed.reloaded": "Loaded pair #{id} as it was saved elsewhere",
-        "ed.saved_new": "Your edit is saved as the new pair #{id}",
-        "ed.merged": "Their changes and your edit are merged; ctrl+s saves them",
-        "ed.draft": "teacher draft",
-        "ed.draft_need_question": "Write the question first: the teacher answers it.",
-        "ed.draft_no_models": "No teacher models: export a GGUF first (`nastavnik export`).",
-        "ed.draft_loading": "Loading the teacher {model}…",
-        "ed.draft_writing": "{model} is writing the answer… (Esc stops)",
-        "ed.draft_done": "Draft from {model}: edit the answer and save (ctrl+s).",
-        "ed.draft_cancelled": "Draft stopped; the answer is as it was.",
-        "ed.draft_empty": "The teacher {model} gave no answer.",
-        "ed.draft_busy": "The teacher is still writing (Esc stops).",
-    },
-)
-
-
-def parse_tags(text: str) -> list[str]:
-    out: list[str] = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if part and part not in out:
-            out.append(part)
-    return out
 
 
 def count_label(text: str) -> str:
-    return t("ed.count", chars=len(text), tokens=estimate_tokens(text))
+    return t("editor.count", chars=len(text), tokens=estimate_tokens(text))
 
 
 class PairEditor(Vertical):
@@ -131,13 +66,13 @@ class PairEditor(Vertical):
             self.initial = {"question": "", "answer": "", "system": system or "", "tags": list(tags or [])}
 
     def compose(self) -> ComposeResult:
-        for key, label, height in (("question", "ed.question", None), ("answer", "ed.answer", None), ("system", "ed.system", None)):
+        for key, label, height in (("question", "editor.question", None), ("answer", "editor.answer", None), ("system", "editor.system", None)):
             with Horizontal(classes="ed-head"):
                 yield Label(t(label), classes="ed-label", id=f"{key}-label")
                 yield Label(count_label(self.initial[key]), classes="ed-count", id=f"{key}-count")
             yield TextArea(self.initial[key], id=key, soft_wrap=True, tab_behavior="focus", show_line_numbers=False)
         with Horizontal(classes="ed-head"):
-            yield Label(t("ed.tags"), classes="ed-label", id="tags-label")
+            yield Label(t("editor.tags"), classes="ed-label", id="tags-label")
         yield Input(", ".join(self.initial["tags"]), id="tags")
 
     def on_mount(self) -> None:
@@ -154,7 +89,7 @@ class PairEditor(Vertical):
             "question": self.query_one("#question", TextArea).text,
             "answer": self.query_one("#answer", TextArea).text,
             "system": self.query_one("#system", TextArea).text,
-            "tags": parse_tags(self.query_one("#tags", Input).value),
+            "tags": split_tags(self.query_one("#tags", Input).value),
         }
 
     @property
@@ -181,9 +116,9 @@ class EditPairScreen(Screen[Pair | None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "ctrl+s", id="i18n:ed.save", priority=True),
-        Binding("ctrl+t", "draft", "ctrl+t", id="i18n:ed.draft", priority=True),
-        Binding("escape", "cancel", "esc", id="i18n:ed.cancel"),
+        both("ctrl+s", "save", "editor.save", priority=True),
+        both("ctrl+t", "draft", "editor.draft", priority=True),
+        both("escape", "cancel", "editor.cancel"),
     ]
 
     def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None,
@@ -210,8 +145,8 @@ class EditPairScreen(Screen[Pair | None]):
 
     def _title(self) -> str:
         if self.pair is None:
-            return t("ed.title.new")
-        return t("ed.title.edit", id=self.pair.id, status=t("status." + self.pair.status), split=t("split." + self.pair.split))
+            return t("editor.title.new")
+        return t("editor.title.edit", id=self.pair.id, status=t("pairs.status." + self.pair.status), split=t("pairs.split." + self.pair.split))
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="editor-title")
@@ -253,11 +188,11 @@ class EditPairScreen(Screen[Pair | None]):
         if self._saving:
             return
         if self.drafting:
-            self.notify(t("ed.draft_busy"), severity="warning")
+            self.notify(t("editor.draft_busy"), severity="warning")
             return
         values = self.editor.values()
         if self.pair is not None and not self.editor.dirty and self.teacher_draft is None:
-            self.notify(t("ed.unchanged"))
+            self.notify(t("editor.unchanged"))
             self.dismiss(None)
             return
         self._saving = True
@@ -296,7 +231,7 @@ class EditPairScreen(Screen[Pair | None]):
         self.notify(message, severity="error", timeout=6)
 
     def _saved(self, pair: Pair, as_new: bool = False) -> None:
-        self.notify(t("ed.saved_new" if as_new else "ed.saved", id=pair.id))
+        self.notify(t("editor.saved_new" if as_new else "editor.saved", id=pair.id))
         self.dismiss(pair)
 
     def _conflict(self, exc: PairChanged, values: dict) -> None:
@@ -315,14 +250,14 @@ class EditPairScreen(Screen[Pair | None]):
                 self.pair = exc.current
                 self.editor.load(exc.current)
                 self.query_one("#editor-title", Static).update(self._title())
-                self.notify(t("ed.reloaded", id=exc.current.id))
+                self.notify(t("editor.reloaded", id=exc.current.id))
                 self.editor.query_one("#question", TextArea).focus()
             elif choice == "merge":  # shown, not saved: the user looks, then ctrl+s
                 dialog_merge = merged(values, self.pair, exc.current)
                 self.pair = exc.current
                 self.editor.load(exc.current, dialog_merge)
                 self.query_one("#editor-title", Static).update(self._title())
-                self.notify(t("ed.merged"))
+                self.notify(t("editor.merged"))
             elif choice == "discard":
                 self.dismiss(None)
             # "keep" (or escape): back to the edit, still measured against what was loaded
@@ -341,7 +276,7 @@ class EditPairScreen(Screen[Pair | None]):
             if yes:
                 self.dismiss(None)
 
-        self.app.push_screen(ConfirmScreen(t("ed.discard"), focus_yes=False), answered)
+        self.app.push_screen(ConfirmScreen(t("editor.discard"), focus_yes=False), answered)
 
     # ------------------------------------------------------------------ teacher drafts
 
@@ -351,7 +286,7 @@ class EditPairScreen(Screen[Pair | None]):
             return
         values = self.editor.values()
         if not values["question"].strip():
-            self.notify(t("ed.draft_need_question"), severity="warning")
+            self.notify(t("editor.draft_need_question"), severity="warning")
             return
         self.drafting = True
         context = list(self.pair.context) if self.pair is not None else []
@@ -380,7 +315,7 @@ class EditPairScreen(Screen[Pair | None]):
             return
         if not names:
             self.drafting = False
-            self.notify(t("ed.draft_no_models"), severity="warning")
+            self.notify(t("editor.draft_no_models"), severity="warning")
             return
         from tui.screens.draft import TeacherPickScreen
 
@@ -397,7 +332,7 @@ class EditPairScreen(Screen[Pair | None]):
         self._answer_before = area.text
         area.read_only = True
         self._draft_stop.clear()
-        self.query_one("#editor-title", Static).update(f"{self._title()} · {t('ed.draft_writing', model=teacher)}")
+        self.query_one("#editor-title", Static).update(f"{self._title()} · {t('editor.draft_writing', model=teacher)}")
         self._run_draft(teacher, question, system, context, remember)
 
     @work(thread=True, group="editor-draft-run", exclusive=True)
@@ -421,7 +356,7 @@ class EditPairScreen(Screen[Pair | None]):
             if self._teacher is None or self._teacher_name != teacher:
                 if self._teacher is not None:
                     self._teacher.close()
-                self.app.call_from_thread(self.notify, t("ed.draft_loading", model=teacher), timeout=3)
+                self.app.call_from_thread(self.notify, t("editor.draft_loading", model=teacher), timeout=3)
                 self._teacher = open_teacher(self.ws, teacher, in_process=False)
                 self._teacher_name = teacher
                 self._teacher.load()
@@ -451,15 +386,15 @@ class EditPairScreen(Screen[Pair | None]):
             if key is None:
                 self.notify(label, severity="error", timeout=8)
             elif reason == "cancelled":
-                self.notify(t("ed.draft_cancelled"), timeout=3)
+                self.notify(t("editor.draft_cancelled"), timeout=3)
             else:
-                self.notify(t("ed.draft_empty", model=label), severity="warning")
+                self.notify(t("editor.draft_empty", model=label), severity="warning")
             return
         area.load_text(text)
         area.move_cursor(area.document.end)  # typing goes on where the teacher stopped
         self.teacher_draft = (key, text)
         area.focus()
-        self.notify(t("ed.draft_done", model=label), timeout=5)
+        self.notify(t("editor.draft_done", model=label), timeout=5)
 
     def on_unmount(self) -> None:
         self._draft_stop.set()

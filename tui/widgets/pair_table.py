@@ -20,7 +20,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -30,8 +29,8 @@ from textual.worker import get_current_worker
 
 from core.store import Pair, PairFilter, Store
 from core.text import fold
-from tui.i18n import register, t
-from tui.keys import localize
+from tui.i18n import t
+from tui.keys import both, localize
 
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
@@ -52,53 +51,6 @@ class Anchor:
 def _abort_when(store: Store, stale) -> None:
     """Make SQLite give up on a query as soon as ``stale()`` is true (latest search wins)."""
     store.conn.set_progress_handler(lambda: 1 if stale() else 0, PROGRESS_EVERY)
-
-register(
-    ru={
-        "col.status": "статус",
-        "col.split": "набор",
-        "col.tags": "теги",
-        "col.question": "вопрос",
-        "col.answer": "ответ",
-        "col.updated": "изменён",
-        "status.draft": "черновик",
-        "status.approved": "одобрен",
-        "status.rejected": "отклонён",
-        "split.train": "обуч",
-        "split.eval": "пров",
-        "table.empty": "Пар нет. n — новая пара, i — импорт.",
-        "table.nomatch": "Ничего не найдено. Esc — сбросить поиск и фильтр.",
-        "table.loading": "…",
-        "k.up": "строка вверх",
-        "k.down": "строка вниз",
-        "k.pageup": "страница вверх",
-        "k.pagedown": "страница вниз",
-        "k.home": "в начало",
-        "k.end": "в конец",
-    },
-    en={
-        "col.status": "status",
-        "col.split": "split",
-        "col.tags": "tags",
-        "col.question": "question",
-        "col.answer": "answer",
-        "col.updated": "updated",
-        "status.draft": "draft",
-        "status.approved": "approved",
-        "status.rejected": "rejected",
-        "split.train": "train",
-        "split.eval": "eval",
-        "table.empty": "No pairs yet. n — new pair, i — import.",
-        "table.nomatch": "Nothing matches. Esc clears the search and filter.",
-        "table.loading": "…",
-        "k.up": "row up",
-        "k.down": "row down",
-        "k.pageup": "page up",
-        "k.pagedown": "page down",
-        "k.home": "first row",
-        "k.end": "last row",
-    },
-)
 
 
 @dataclass(frozen=True)
@@ -202,12 +154,12 @@ class PairTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", t("k.up"), show=False, id="i18n:k.up"),
-        Binding("down", "cursor(1)", t("k.down"), show=False, id="i18n:k.down"),
-        Binding("pageup", "page(-1)", t("k.pageup"), show=False, id="i18n:k.pageup"),
-        Binding("pagedown", "page(1)", t("k.pagedown"), show=False, id="i18n:k.pagedown"),
-        Binding("home", "jump(0)", t("k.home"), show=False, id="i18n:k.home"),
-        Binding("end", "jump(-1)", t("k.end"), show=False, id="i18n:k.end"),
+        both("up", "cursor(-1)", "pairs.table.up", show=False),
+        both("down", "cursor(1)", "pairs.table.down", show=False),
+        both("pageup", "page(-1)", "pairs.table.pageup", show=False),
+        both("pagedown", "page(1)", "pairs.table.pagedown", show=False),
+        both("home", "jump(0)", "pairs.table.home", show=False),
+        both("end", "jump(-1)", "pairs.table.end", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
@@ -604,7 +556,7 @@ class PairTable(ScrollView, can_focus=True):
         n = self.row_count
         if row >= n:
             if row == 0 and n == 0 and self._loaded_once and self.total is not None:
-                msg = t("table.nomatch") if (self.flt.query or self.flt.status or self.flt.split or self.flt.tag) else t("table.empty")
+                msg = t("pairs.table.nomatch") if (self.flt.query or self.flt.status or self.flt.split or self.flt.tag) else t("pairs.table.empty")
                 text = Text(" " + msg, style=self._style("pair-table--dim"))
                 text.truncate(width, pad=True)
                 return Strip(text.render(self.app.console), width).apply_style(base)
@@ -612,7 +564,7 @@ class PairTable(ScrollView, can_focus=True):
         pair = self.pair_at(row)
         if pair is None:
             self._request_page(row // PAGE)
-            text = Text(" " + t("table.loading"), style=self._style("pair-table--dim"))
+            text = Text(" " + t("pairs.table.loading"), style=self._style("pair-table--dim"))
             text.truncate(width, pad=True)
             return Strip(text.render(self.app.console), width).apply_style(base)
         return self._render_row(pair, row, width)
@@ -623,7 +575,7 @@ class PairTable(ScrollView, can_focus=True):
         line = Text(" ", style=hstyle)
         for col, w in zip(COLUMNS, self._widths(width)):
             line.append(" ", style=hstyle)
-            label = t("col." + col.key)
+            label = t("pairs.col." + col.key)
             style = hstyle
             if col.key == self.order:
                 label += " ▼" if self.desc else " ▲"
@@ -649,8 +601,8 @@ class PairTable(ScrollView, can_focus=True):
         line.append("●" if marked else " ", style=self._style("pair-table--mark") if marked else Style())
         status_style = self._style(f"pair-table--{pair.status}") if pair.status in ("approved", "rejected", "draft") else Style()
         cells = [
-            (t("status." + pair.status), status_style, False),
-            (t("split." + pair.split), self._style("pair-table--eval") if pair.split == "eval" else Style(), False),
+            (t("pairs.status." + pair.status), status_style, False),
+            (t("pairs.split." + pair.split), self._style("pair-table--eval") if pair.split == "eval" else Style(), False),
             (",".join(pair.tags), self._style("pair-table--dim"), False),
             (one_line(pair.question), Style(), True),
             (one_line(pair.answer), self._style("pair-table--dim"), True),

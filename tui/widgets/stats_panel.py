@@ -17,56 +17,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from core.errors import UserError
-from tui.i18n import register, t
-
-register(
-    ru={
-        "stats.loading": "Считаю…",
-        "stats.total": "Всего пар: {n}",
-        "stats.trash": "В корзине: {n}",
-        "stats.status": "По статусу",
-        "stats.split": "По выборке",
-        "stats.tags": "По тегам",
-        "stats.no_tags": "тегов нет",
-        "stats.over": "Длиннее {max} токенов: {n}",
-        "stats.plot_title": "Длина пар, токены (линия — максимум модели {max})",
-        "stats.xlabel": "токены",
-        "stats.status.draft": "черновик",
-        "stats.status.approved": "одобрено",
-        "stats.status.rejected": "отклонено",
-        "stats.split.train": "обучение",
-        "stats.split.eval": "проверка",
-        "stats.drafts": "Черновики учителя",
-        "stats.drafts.waiting": "ждут",
-        "stats.drafts.unchanged": "без правок",
-        "stats.drafts.edited": "с правкой",
-        "stats.drafts.none": "черновиков нет",
-        "stats.prefs": "Предпочтений: {n}",
-    },
-    en={
-        "stats.loading": "Counting…",
-        "stats.total": "Pairs: {n}",
-        "stats.trash": "In the trash: {n}",
-        "stats.status": "By status",
-        "stats.split": "By split",
-        "stats.tags": "By tag",
-        "stats.no_tags": "no tags",
-        "stats.over": "Longer than {max} tokens: {n}",
-        "stats.plot_title": "Pair length in tokens (line: model maximum {max})",
-        "stats.xlabel": "tokens",
-        "stats.status.draft": "draft",
-        "stats.status.approved": "approved",
-        "stats.status.rejected": "rejected",
-        "stats.split.train": "train",
-        "stats.split.eval": "eval",
-        "stats.drafts": "Teacher drafts",
-        "stats.drafts.waiting": "waiting",
-        "stats.drafts.unchanged": "as drafted",
-        "stats.drafts.edited": "edited",
-        "stats.drafts.none": "no drafts",
-        "stats.prefs": "Preferences: {n}",
-    },
-)
+from tui.i18n import t
 
 
 def histogram(lengths: list[int], limit: int, bins: int = 24) -> tuple[list[float], list[int], float]:

@@ -7,28 +7,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.i18n import register, t
-
-register(
-    ru={
-        "sb.pairs": "пар {total}",
-        "sb.counting": "пар …",
-        "sb.breakdown": "✓{approved} ✗{rejected} ·{draft} | обуч {train} пров {eval}",
-        "sb.shown": "показано {shown}",
-        "sb.marked": "отмечено {n}",
-        "sb.jobs": "задач: {n}",
-        "sb.nojobs": "задач нет",
-    },
-    en={
-        "sb.pairs": "{total} pairs",
-        "sb.counting": "… pairs",
-        "sb.breakdown": "✓{approved} ✗{rejected} ·{draft} | train {train} eval {eval}",
-        "sb.shown": "{shown} shown",
-        "sb.marked": "{n} marked",
-        "sb.jobs": "{n} running",
-        "sb.nojobs": "no jobs",
-    },
-)
+from tui.i18n import t
 
 
 @dataclass
@@ -72,12 +51,12 @@ class StatusBar(Static):
         parts = []
         breakdown = None
         if i.total is None:
-            parts.append(t("sb.counting"))
+            parts.append(t("status_bar.counting"))
         else:
-            parts.append(t("sb.pairs", total=f"{i.total:,}".replace(",", " ")))
+            parts.append(t("status_bar.pairs", total=f"{i.total:,}".replace(",", " ")))
             if i.by_status:
                 breakdown = t(
-                    "sb.breakdown",
+                    "status_bar.breakdown",
                     approved=i.by_status.get("approved", 0),
                     rejected=i.by_status.get("rejected", 0),
                     draft=i.by_status.get("draft", 0),
@@ -86,10 +65,10 @@ class StatusBar(Static):
                 )
                 parts.append(breakdown)
         if i.shown is not None and i.total is not None and i.shown != i.total:
-            parts.append(t("sb.shown", shown=f"{i.shown:,}".replace(",", " ")))
+            parts.append(t("status_bar.shown", shown=f"{i.shown:,}".replace(",", " ")))
         if i.marked:
-            parts.append(t("sb.marked", n=i.marked))
-        parts.append(t("sb.jobs", n=len(i.jobs)) + (": " + ", ".join(i.jobs) if i.jobs else "") if i.jobs else t("sb.nojobs"))
+            parts.append(t("status_bar.marked", n=i.marked))
+        parts.append(t("status_bar.jobs", n=len(i.jobs)) + (": " + ", ".join(i.jobs) if i.jobs else "") if i.jobs else t("status_bar.nojobs"))
         width = max(10, self.size.width - 2) if self.size.width else 100
         right = " · ".join(parts)
         if breakdown is not None and i.jobs and len(right) > width:

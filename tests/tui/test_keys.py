@@ -1,0 +1,144 @@
+"""Keys: a ``keymap`` in the workspace settings rebinds an action by its id, with the Russian twin;
+the footer, the help and the palette read the live bindings; a bad entry is a clear warning."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets._footer import FooterKey
+
+from core.workspace import Workspace
+from tests.tui.pilot import async_test, settle
+from tui.app import NastavnikApp
+from tui.commands import commands
+from tui.keys import check_keymap, known_ids
+from tui.widgets.pair_table import PairTable
+
+
+@pytest.fixture
+def ws(home):
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_pair("Что такое эпоха?", "Один проход по данным.")
+        store.add_pair("Что такое LoRA?", "Низкоранговый адаптер.")
+    return ws
+
+
+def footer_keys(app) -> dict[str, str]:
+    return {k.description: k.key_display for k in app.screen.query(FooterKey)}
+
+
+def help_entries(app) -> dict[str, tuple[str, str]]:
+    return {desc: (latin, russian) for _, desc, latin, russian in app.screen.entries}
+
+
+def status_under_cursor(app, ws) -> str:
+    pair_id = app.query_one(PairTable).cursor_pair.id
+    with ws.store() as store:
+        return store.get_pair(pair_id).status
+
+
+@async_test
+async def test_a_keymap_entry_rebinds_the_action_on_both_layouts_and_every_list_shows_it(ws):
+    ws.update_settings(keymap={"pairs.approve": "v"})
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        app.query_one(PairTable).focus()
+        await settle(pilot)
+        assert footer_keys(app)["approve"] == "v"
+        await pilot.press("a")  # the old key no longer approves
+        await settle(pilot)
+        assert status_under_cursor(app, ws) == "draft"
+        await pilot.press("v")
+        await settle(pilot)
+        assert status_under_cursor(app, ws) == "approved"
+        await pilot.press("u", "м")  # back to draft, then the Russian twin of v
+        await settle(pilot)
+        assert status_under_cursor(app, ws) == "approved"
+        assert "Pairs: approve (v)" in dict(commands(app))
+        await pilot.press("f1")
+        await pilot.pause()
+        assert help_entries(app)["approve"] == ("v", "м")
+        assert help_entries(app)["reject"] == ("x", "ч")  # the others keep theirs
+        assert not [n for n in app._notifications if "keymap" in n.message]  # a good keymap says nothing
+
+
+@async_test
+async def test_a_bad_keymap_entry_is_a_warning_naming_the_setting_and_the_rest_applies(ws):
+    ws.update_settings(keymap={"pairs.aprove": "v", "pairs.reject": "ctrl+nonsense", "pairs.tags": "j"})
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        warnings = [n.message for n in app._notifications]
+        assert any("keymap" in m and "pairs.aprove" in m for m in warnings), warnings
+        assert any("keymap" in m and "ctrl+nonsense" in m and "pairs.reject" in m for m in warnings), warnings
+        app.query_one(PairTable).focus()
+        await settle(pilot)
+        keys = footer_keys(app)
+        assert keys["reject"] == "x" and keys["tags"] == "j"
+
+
+def test_the_keymap_check_knows_every_dialogs_ids_and_adds_twins():
+    good, problems = check_keymap({"history.restore": "e", "pairs.undo": "ctrl+u", "app.help": "f5,question_mark"},
+                                  known_ids(["history.restore"]))
+    assert good == {"history.restore": "e,у", "pairs.undo": "ctrl+u", "app.help": "f5,question_mark"}
+    assert problems == []
+    assert check_keymap(["v"], known_ids())[1]  # not an object: a problem, nothing applied
+
+
+@async_test
+async def test_help_lists_the_bindings_of_the_room_in_focus(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")  # the Evaluate room
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        entries = help_entries(app)
+        assert entries["evaluate"] == ("r", "к") and "only worse" in entries, entries
+        assert "approve" not in entries, entries
+        assert "help" in entries and "quit" in entries  # the app's own keys are there too
+        await pilot.press("escape")
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        entries = help_entries(app)
+        assert entries["approve"] == ("a", "ф") and "only worse" not in entries
+
+
+@async_test
+async def test_a_dialog_names_its_keys_in_the_russian_ui(ws):
+    """The dialogs' bindings were built on import, in English, and stayed so in a Russian UI."""
+    from tui.screens.history import HistoryScreen
+
+    app = NastavnikApp(ws, "ru")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(HistoryScreen(ws, 1))
+        await settle(pilot)
+        descriptions = {b.description for _, b in app.screen._bindings}
+        assert {"Вернуть", "Закрыть"} <= descriptions, descriptions
+        app.set_language("en")
+        await settle(pilot)
+        app.pop_screen()
+        app.push_screen(HistoryScreen(ws, 1))
+        await settle(pilot)
+        assert {"Restore", "Close"} <= {b.description for _, b in app.screen._bindings}
+
+
+@async_test
+async def test_textuals_own_palette_commands_speak_russian_and_keys_opens_our_help(ws):
+    from tui.screens.help import HelpScreen
+
+    app = NastavnikApp(ws, "ru")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        system = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Тема", "Выход", "Клавиши", "Снимок экрана"} <= set(system), list(system)
+        assert "Quit" not in system and "Keys" not in system
+        system["Клавиши"].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert ("a", "ф") == {d: (lat, ru) for _, d, lat, ru in app.screen.entries}["одобрить"]
