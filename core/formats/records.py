@@ -13,7 +13,6 @@ location. Every shape also accepts the optional keys ``tags``, ``status`` and ``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
