@@ -7,7 +7,7 @@ import pytest
 from textual.widgets._footer import FooterKey
 
 from core.workspace import Workspace
-from tests.tui.pilot import async_test, settle
+from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
 from tui.commands import commands
 from tui.keys import check_keymap, known_ids
