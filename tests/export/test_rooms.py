@@ -7,10 +7,10 @@ import functools
 import os
 
 import pytest
-from textual.app import App
 
 from core.workspace import Workspace
 from tests.tui.pilot import settle
+from tui.app import ReportingApp
 
 
 def sync(fn):
@@ -23,7 +23,7 @@ def sync(fn):
     return wrapper
 
 
-class RoomApp(App):
+class RoomApp(ReportingApp):  # worker errors end as the app's do
     def __init__(self, room_cls, ws) -> None:
         super().__init__()
         self.room_cls = room_cls

@@ -2,7 +2,8 @@
 
 Each subcommand group lives in its own module here and calls ``core/`` functions; heavy
 libraries load only inside the commands that need them, so ``--help`` stays fast.
-A ``UserError`` prints one line on stderr and exits 2.
+A ``UserError`` prints its message, its hint and the command that failed on stderr and
+exits 2 (``report_user_error``, the one place that does).
 """
 
 from __future__ import annotations
@@ -118,11 +119,34 @@ def _register() -> None:
 _register()
 
 
+def command_path(argv: list[str]) -> str:
+    """``nastavnik pairs import`` for ``["--home", "w", "pairs", "import", "a.jsonl"]``: the
+    words of ``argv`` that name a group or a command, in order."""
+    words, group = ["nastavnik"], cli
+    for arg in argv:
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            continue
+        words.append(arg)
+        group = sub
+        if not isinstance(sub, click.Group):
+            break
+    return " ".join(words)
+
+
+def report_user_error(exc: UserError, argv: list[str]) -> None:
+    """What a person reads on stderr: the command, what went wrong, what to do about it."""
+    click.echo(f"{command_path(argv)}: error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="nastavnik", standalone_mode=False)
+        cli.main(args=args, prog_name="nastavnik", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        report_user_error(exc, args)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -181,7 +181,7 @@ class DraftScreen(ModalScreen[int | None]):
         self._load_teachers()
         self.query_one("#draft-file", Input).focus()
 
-    @work(thread=True, exclusive=True, group="draft-teachers")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="draft-teachers")
     def _load_teachers(self) -> None:
         from core.store import Store
 
@@ -241,7 +241,7 @@ class DraftScreen(ModalScreen[int | None]):
         self.query_one("#draft-list", Static).update("")
         self._draft(str(sel.value), path, text, count)
 
-    @work(thread=True, exclusive=True, group="draft-run")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="draft-run")
     def _draft(self, teacher: str, path: str, text: str, count: int) -> None:
         from core.drafting import draft_from_document, read_document
 

@@ -23,7 +23,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
 
-from core.errors import UserError
 from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
@@ -268,7 +267,7 @@ class EvaluateRoom(Vertical):
     def load_models(self) -> None:
         self._load_models()
 
-    @work(thread=True, exclusive=True, group="evaluate-models")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate-models")
     def _load_models(self) -> None:
         from core.store import Store
 
@@ -321,7 +320,7 @@ class EvaluateRoom(Vertical):
             self.split = event.value
             self.refresh_grid()
 
-    @work(thread=True, exclusive=True, group="evaluate-grid")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate-grid")
     def _load_grid(self, models: list[str], split: str = "eval") -> None:
         from core.evaluate import build_report, eval_pairs
         from core.store import Store
@@ -399,18 +398,14 @@ class EvaluateRoom(Vertical):
 
     # ------------------------------------------------------------------ grading and correcting
 
-    @work(thread=True, group="evaluate-save")
+    @work(thread=True, exit_on_error=False, group="evaluate-save")
     def save_grade(self, row, model: str, score: int, comment: str) -> None:
         """A human grade for one model's answer to an eval question, off the UI thread."""
         from core.store import Store
 
         cell = row.cells[model]
-        try:
-            with Store(self.ws.db_path) as store:
-                store.grade(model, row.question, score, comment=comment or None, answer=cell.answer, pair_id=row.pair_id)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            store.grade(model, row.question, score, comment=comment or None, answer=cell.answer, pair_id=row.pair_id)
         self.app.call_from_thread(self._graded, cell, model, score)
 
     def _graded(self, cell, model: str, score: int) -> None:
@@ -418,20 +413,16 @@ class EvaluateRoom(Vertical):
         self.notify(t("ev.graded", score=score, model=model))
         self.refresh_grid()
 
-    @work(thread=True, group="evaluate-save")
+    @work(thread=True, exit_on_error=False, group="evaluate-save")
     def save_correction(self, pair_id: int, model: str, fix: Correction) -> None:
         """A corrected eval answer as a new pair (source ``eval:<pair id>:<model>``), off the
         UI thread; runs on the room, so closing the question view does not lose the message."""
         from core.corrections import correct_eval
         from core.store import Store
 
-        try:
-            with Store(self.ws.db_path) as store:
-                pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status,
-                                    replace=fix.replace)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status,
+                                replace=fix.replace)
         self.app.call_from_thread(self._saved, pair, fix.replace is not None)
 
     def _saved(self, pair, replaced: bool = False) -> None:
@@ -458,7 +449,7 @@ class EvaluateRoom(Vertical):
         judge = self.query_one("#ev-judge", Select)
         self._evaluate(models, None if judge.is_blank() else str(judge.value), self.split)
 
-    @work(thread=True, exclusive=True, group="evaluate")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate")
     def _evaluate(self, models: list[str], judge: str | None = None, split: str = "eval") -> None:
         from core.evaluate import evaluate
 
@@ -470,8 +461,6 @@ class EvaluateRoom(Vertical):
         try:
             evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=progress,
                      cancel=lambda: self._stop.is_set() or worker.is_cancelled)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
         finally:
             self.app.call_from_thread(self._finished)
 

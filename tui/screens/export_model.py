@@ -283,7 +283,7 @@ class ExportModelScreen(ModalScreen[bool]):
 
     # ------------------------------------------------------------------ the form
 
-    @work(thread=True, exclusive=True, group="export-sources")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-sources")
     def _load_sources(self, source: str | None) -> None:
         from core.export.jobs import active_job_for, refresh
 
@@ -347,7 +347,7 @@ class ExportModelScreen(ModalScreen[bool]):
         self.query_one("#exp-start").disabled = True
         self._start_job(source, quants, name)
 
-    @work(thread=True, exclusive=True, group="export-start")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-start")
     def _start_job(self, source: str, quants: list[str], name: str | None) -> None:
         from core.export.jobs import start_job
 
@@ -382,7 +382,7 @@ class ExportModelScreen(ModalScreen[bool]):
         if self.is_attached and self.job_ids:
             self._read(list(self.job_ids))
 
-    @work(thread=True, exclusive=True, group="export-poll")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-poll")
     def _read(self, ids: list[int]) -> None:
         from core.export.jobs import last_seconds, refresh
 
@@ -454,7 +454,7 @@ class ExportModelScreen(ModalScreen[bool]):
         self.query_one("#exp-cancel", Button).disabled = True
         self._cancel(active)
 
-    @work(thread=True, exclusive=True, group="export-cancel")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-cancel")
     def _cancel(self, ids: list[int]) -> None:
         from core.export.jobs import cancel_job
 

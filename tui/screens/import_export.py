@@ -224,7 +224,7 @@ class ImportScreen(ModalScreen):
         encoding = self.query_one("#imp-encoding", Input).value.strip() or None
         self.detect(self.query_one("#imp-path", Input).value, fmt, encoding)
 
-    @work(thread=True, exclusive=True, group="detect")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="detect")
     def detect(self, value: str, fmt: str | None = None, encoding: str | None = None) -> None:
         time.sleep(0.15)  # let typing settle; a newer keystroke cancels this one
         if get_current_worker().is_cancelled:
@@ -294,7 +294,7 @@ class ImportScreen(ModalScreen):
         self.rejects = opts["skip_bad"]
         self.run_import(path, opts)
 
-    @work(thread=True, exclusive=True, group="import")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="import")
     def run_import(self, path: Path, opts: dict) -> None:
         from core.pairs_io import import_files
 
@@ -401,7 +401,7 @@ class ExportScreen(ModalScreen):
         self.query_one("#exp-path", Input).focus()
         self.count_pairs()
 
-    @work(thread=True, exclusive=True, group="count")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="count")
     def count_pairs(self) -> None:
         try:
             with self.ws.store() as store:
@@ -461,7 +461,7 @@ class ExportScreen(ModalScreen):
         self.query_one("#exp-result", Static).update(Text(t("exp.running"), style="dim"))
         self.run_export(out, fmt)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export")
     def run_export(self, out: Path, fmt: str) -> None:
         from core.pairs_io import export_pairs
 
