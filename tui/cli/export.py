@@ -82,8 +82,17 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
         p = result.parity
         click.secho(("parity OK: " if p.ok else "PARITY MISMATCH: ") + p.summary(), err=True,
                     fg="green" if p.ok else "red", bold=not p.ok)
-        for w in p.warnings:
-            click.secho(f"  WARNING: {w}", err=True, fg="yellow")
+        for m in p.mismatches:
+            click.secho(f"  WARNING: {m.english()}", err=True, fg="yellow")
+
+
+def parity_line(report) -> str:
+    """A stored parity check (``core.export.parity.ParityReport``) in one English line: what
+    agreed when all did, else the mismatch to look at first."""
+    if not report.ok:
+        return report.headline.english()
+    same = ", ".join(f"{q.quant} {q.identical}/{q.answers}" for q in report.quants)
+    return "prompt, ids, BOS, EOS equal" + (f"; same answers {same}" if same else "")
 
 
 # ---------------------------------------------------------------------------- background jobs
@@ -130,7 +139,7 @@ def exports_list(obj: Ctx, as_json) -> None:
 
 
 def _show_job(job, history) -> None:
-    from core.export.jobs import job_progress, parity_outcome
+    from core.export.jobs import job_progress, parity_report
 
     p = job_progress(job, history)
     click.echo(f"export job {job.id}: {job.status} — {job.source} → {', '.join(job.quants)}"
@@ -143,9 +152,11 @@ def _show_job(job, history) -> None:
     if job.result:
         for f in job.result.get("files", []):
             click.echo(f"  {f['quant']:7} {f['size_bytes'] / 1e6:8.2f} MB  {f['path']}")
-    ok, line = parity_outcome(job.result)
-    if ok is not None:
-        click.secho(("  parity OK: " if ok else "  PARITY MISMATCH: ") + line, fg="green" if ok else "red", bold=not ok)
+    report = parity_report(job.result)
+    if report is not None:
+        ok = report.ok
+        click.secho(("  parity OK: " if ok else "  PARITY MISMATCH: ") + parity_line(report), fg="green" if ok else "red",
+                    bold=not ok)
     click.echo(f"  log: {job.log_path}")
 
 

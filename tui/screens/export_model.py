@@ -15,7 +15,6 @@ and chat") and closes itself with True once every one of them is done.
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 from textual import on, work
@@ -28,7 +27,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
-from tui.i18n import get_lang, register, t
+from tui.i18n import register, t
 from tui.keys import localize
 from tui.messages import ExportFinished
 
@@ -81,12 +80,13 @@ register(
         "exp.no_run": "Законченных прогонов ещё нет: обучите модель в комнате «Обучение».",
         "exp.par.ok": "промпт, id токенов, BOS и EOS совпадают",
         "exp.par.same": "; одинаковые ответы: {answers}",
-        "exp.par.eos": "EOS различается: HF {0}, GGUF {1}",
-        "exp.par.text": "текст промпта различается с символа {0}: HF {1}, GGUF {2}",
-        "exp.par.ids": "id токенов промпта различаются с позиции {0}: HF {1}, GGUF {2}",
-        "exp.par.bos": "промпт {0} начинается с удвоенного BOS",
-        "exp.par.answer": "ответ {0} на {1} расходится с HF с токена {2}: HF {3}, GGUF {4}",
-        "exp.par.no_eos": "{0} не остановился на EOS в ответе на {1}",
+        "exp.par.quant": "{quant} {identical}/{answers}",
+        "exp.par.eos": "EOS различается: HF {hf}, GGUF {gguf}",
+        "exp.par.text": "текст промпта различается с символа {at}: HF {hf}, GGUF {gguf}",
+        "exp.par.ids": "id токенов промпта различаются с позиции {at}: HF {hf}, GGUF {gguf}",
+        "exp.par.bos": "промпт {side} начинается с удвоенного BOS",
+        "exp.par.answer": "ответ {quant} на {question} расходится с HF с токена {at}: HF {hf}, GGUF {gguf}",
+        "exp.par.no_eos": "{quant} не остановился на EOS в ответе на {question}",
     },
     en={
         "exp.title": "Export to GGUF",
@@ -131,6 +131,15 @@ register(
         "exp.stage.register": "register",
         "exp.stage.done": "done",
         "exp.no_run": "No finished run yet: train one in the Train room.",
+        "exp.par.ok": "prompt, ids, BOS, EOS equal",
+        "exp.par.same": "; same answers {answers}",
+        "exp.par.quant": "{quant} {identical}/{answers}",
+        "exp.par.eos": "EOS differs: HF {hf} vs GGUF {gguf}",
+        "exp.par.text": "prompt text differs at character {at}: HF {hf} vs GGUF {gguf}",
+        "exp.par.ids": "prompt token ids differ at position {at}: HF {hf} vs GGUF {gguf}",
+        "exp.par.bos": "{side} prompt starts with a doubled BOS",
+        "exp.par.answer": "{quant} answer to {question} differs from HF at token {at}: HF {hf} vs GGUF {gguf}",
+        "exp.par.no_eos": "{quant} did not stop at EOS for {question}",
     },
 )
 
@@ -151,49 +160,35 @@ def source_label(source: str) -> str:
     return t("exp.src_run", id=source) if str(source).isdigit() else str(source)
 
 
-# The parity check's lines (``core.export.parity``) in the UI language: each pattern of the
-# English line and the key of its translation; a line no pattern knows is shown as it is.
-_PARITY_LINES = (
-    (re.compile(r"^EOS differs: HF (.+) vs GGUF (.+)$"), "exp.par.eos"),
-    (re.compile(r"^prompt text differs at character (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.text"),
-    (re.compile(r"^prompt token ids differ at position (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.ids"),
-    (re.compile(r"^(HF|GGUF) prompt starts with a doubled BOS$"), "exp.par.bos"),
-    (re.compile(r"^(\S+) answer to (.+) differs from HF at token (\d+): HF (.+) vs GGUF (.+)$"), "exp.par.answer"),
-    (re.compile(r"^(\S+) did not stop at EOS for (.+)$"), "exp.par.no_eos"),
-)
-_PARITY_OK = re.compile(r"^prompt, ids, BOS, EOS equal(?:; same answers (.+))?$")
+def mismatch_line(m) -> str:
+    """One ``core.export.parity.Mismatch`` in the UI language (a line stored before the records
+    as it is)."""
+    if m.kind == "other":
+        return m.text
+    return t(f"exp.par.{m.kind}", at=m.at, hf=m.hf, gguf=m.gguf, side=m.side, quant=m.quant, question=repr(m.question))
 
 
-def parity_line(ok: bool | None, line: str) -> str:
-    """``core.export.jobs.parity_outcome``'s line in the UI language (English: as it is)."""
-    if get_lang() == "en" or not line:
-        return line
-    if ok:
-        m = _PARITY_OK.match(line)
-        if m:
-            return t("exp.par.ok") + (t("exp.par.same", answers=m.group(1)) if m.group(1) else "")
-        return line
-    for pattern, key in _PARITY_LINES:
-        m = pattern.match(line)
-        if m:
-            return t(key).format(*m.groups())
-    return line
+def parity_line(report) -> str:
+    """A ``core.export.parity.ParityReport`` in one line: what agreed when all did, else the
+    mismatch to look at first."""
+    if not report.ok:
+        return mismatch_line(report.headline)
+    answers = ", ".join(t("exp.par.quant", quant=q.quant, identical=q.identical, answers=q.answers) for q in report.quants)
+    return t("exp.par.ok") + (t("exp.par.same", answers=answers) if answers else "")
 
 
 def outcome(job) -> tuple[str, bool]:
     """(the line saying how ``job`` ended, whether it is bad news)."""
-    from core.export.jobs import parity_outcome
+    from core.export.jobs import parity_report
 
     if job.status == "done":
-        ok, line = parity_outcome(job.result)
-        line = parity_line(ok, line)
-        if ok is None:
+        report = parity_report(job.result)
+        if report is None:
             return t("exp.parity_none"), False
-        if ok:
-            return t("exp.parity_ok", line=line), False
-        warnings = ((job.result or {}).get("parity") or {}).get("warnings") or []
-        more = t("exp.parity_more", n=len(warnings) - 1, id=job.id) if len(warnings) > 1 else ""
-        return t("exp.parity_bad", line=line) + more, True
+        if report.ok:
+            return t("exp.parity_ok", line=parity_line(report)), False
+        more = len(report.mismatches) - 1
+        return t("exp.parity_bad", line=parity_line(report)) + (t("exp.parity_more", n=more, id=job.id) if more else ""), True
     if job.status == "failed":
         return t("exp.failed", error=job.error or "?"), True
     if job.status == "cancelled":
@@ -221,10 +216,10 @@ def _while_shown(method):
 
 def finished(job) -> ExportFinished:
     """The message that tells the app ``job`` ended."""
-    from core.export.jobs import parity_outcome
+    from core.export.jobs import parity_report
 
-    ok, _ = parity_outcome(job.result) if job.status == "done" else (None, "")
-    return ExportFinished(job.id, job.status, ok, outcome(job)[0])
+    report = parity_report(job.result) if job.status == "done" else None
+    return ExportFinished(job.id, job.status, None if report is None else report.ok, outcome(job)[0])
 
 
 class ExportModelScreen(ModalScreen[bool]):
