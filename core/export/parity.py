@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.errors import UserError
-from core.export.common import ExportEvent, Progress, quiet_transformers
+from core.export.common import quiet_transformers
 from core.llamacpp import load_llama
+from core.progress import OnProgress, ProgressEvent
 
 DEFAULT_QUESTIONS = (
     "Что такое LoRA?",
@@ -284,7 +285,7 @@ def parity_check(
     system: str | None = None,
     max_new_tokens: int = 32,
     log_file: Path | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
 ) -> ParityReport:
     """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
     import torch
@@ -318,7 +319,7 @@ def parity_check(
     order = sorted(ggufs, key=lambda q: (q not in ("f16", "bf16", "f32"), q))  # the unquantized reference first
     for n, (quant) in enumerate(order, 1):
         if progress:
-            progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))
+            progress(ProgressEvent("parity", n - 1, len(order), f"checking {quant}"))
         n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
         # on the CPU, as the HF side: no GPU device, no batch offloaded to one, beside a training run or not
         llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0)
@@ -380,7 +381,7 @@ def parity_check(
         finally:
             llm.close()
     if progress:
-        progress(ExportEvent("parity", len(order), len(order), report.summary()))
+        progress(ProgressEvent("parity", len(order), len(order), report.summary()))
     return report
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -56,17 +56,9 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
             click.echo(f"export job {job.id} started: {source} → {', '.join(quants)}; log: {job.log_path}")
             click.echo(f"follow it with `nastavnik exports show {job.id} --follow`")
         return
-    last = {"stage": None}
-
-    def progress(event) -> None:
-        if as_json:
-            return
-        if event.stage != last["stage"] or event.done == event.total:
-            click.echo(f"[{event.stage}] {event.message}", err=True)
-        last["stage"] = event.stage
-
-    result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
-                        parity_tokens=parity_tokens, progress=progress)
+    with ProgressPrinter(quiet=as_json) as progress:
+        result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
+                            parity_tokens=parity_tokens, progress=progress)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -174,19 +166,23 @@ def exports_show(obj: Ctx, job_id, follow, as_json) -> None:
         job = store.get_export_job(job_id)
         history = last_seconds(store)
     if follow and job.active:
+        from core.progress import ProgressEvent
+
         seen = {"key": None}
+        with ProgressPrinter(quiet=as_json) as progress:
 
-        def update(j) -> None:
-            key = (j.status, j.stage, j.done)
-            if key != seen["key"] and not as_json:
-                seen["key"] = key
-                click.echo(f"[{j.stage or j.status}] {j.message or ''}", err=True)
+            def update(j) -> None:
+                key = (j.status, j.stage, j.done)
+                if key != seen["key"]:
+                    seen["key"] = key
+                    progress(ProgressEvent(j.stage or j.status, j.done or 0, j.total, j.message or ""))
 
-        try:
-            job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
-        except KeyboardInterrupt:
-            click.echo(f"\nstopped following; export job {job_id} goes on", err=True)
-            return
+            try:
+                job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
+            except KeyboardInterrupt:
+                progress.close()
+                click.echo(f"stopped following; export job {job_id} goes on", err=True)
+                return
     if as_json:
         emit_json(job.to_dict())
     else:

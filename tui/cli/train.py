@@ -15,7 +15,7 @@ from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
-from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -24,20 +24,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(models)
     cli.add_command(demo_model)
     cli.add_command(demo)
-
-
-def _progress_printer(label: str):
-    state = {"last": 0.0}
-
-    def report(stage, done, total, info):
-        now = time.monotonic()
-        if stage == "train" and now - state["last"] < 2 and done < total:
-            return
-        state["last"] = now
-        extra = f" loss {info['loss']:.3f}" if "loss" in info else ""
-        click.echo(f"{label}: {stage} {done}/{total}{extra}", err=True)
-
-    return report
 
 
 # ---------------------------------------------------------------------------- demo
@@ -69,8 +55,8 @@ def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
             raise UserError("--prequantize is for the replicas", hint="add --arch " + ", ".join(REPLICA_ARCHES))
         from core.train.demo import ensure_demo_model
 
-        with obj.store() as store:
-            model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=_progress_printer("demo model"))
+        with obj.store() as store, ProgressPrinter("demo model") as progress:
+            model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=progress)
         if as_json:
             emit_json({**model.to_dict(), "built": built})
         else:
@@ -78,9 +64,9 @@ def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
         return
     from core.train.demo import ensure_replica
 
-    with obj.store() as store:
+    with obj.store() as store, ProgressPrinter(f"demo-{arch}") as progress:
         built_models, built = ensure_replica(obj.ws, store, arch, force=force, prequantize=prequantize, steps=steps,
-                                             progress=_progress_printer(f"demo-{arch}"))
+                                             progress=progress)
     if as_json:
         emit_json([{**m.to_dict(), "built": built} for m in built_models])
     else:
@@ -107,7 +93,8 @@ def demo(obj: Ctx, if_missing) -> None:
         have = (demo_model_dir(obj.ws) / "model.safetensors").exists() and store.find_model("demo") is not None
         if not have or not if_missing:
             click.echo("building the demo model (a minute or two on the CPU)…", err=True)
-            _, built = ensure_demo_model(obj.ws, store, progress=_progress_printer("demo model"))
+            with ProgressPrinter("demo model") as progress:
+                _, built = ensure_demo_model(obj.ws, store, progress=progress)
             click.echo("demo model ready" + (" (built)" if built else ""))
 
 

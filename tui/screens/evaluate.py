@@ -23,10 +23,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
 
+from core.progress import ProgressEvent
 from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
+from tui.widgets.progress import draw, from_worker
 
 register(
     ru={
@@ -455,19 +457,15 @@ class EvaluateRoom(Vertical):
 
         worker = get_current_worker()
 
-        def progress(e) -> None:
-            self.app.call_from_thread(self._progress, e.model, e.done, e.total)
-
         try:
-            evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=progress,
+            evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=from_worker(self.app, self._progress),
                      cancel=lambda: self._stop.is_set() or worker.is_cancelled)
         finally:
             self.app.call_from_thread(self._finished)
 
-    def _progress(self, model: str, done: int, total: int) -> None:
-        bar = self.query_one("#ev-progress", ProgressBar)
-        bar.update(total=max(total, 1), progress=done)
-        self.status(t("ev.running", model=model, done=done, total=total))
+    def _progress(self, e: ProgressEvent) -> None:
+        draw(self.query_one("#ev-progress", ProgressBar), e)
+        self.status(t("ev.running", model=e.info.get("model", ""), done=e.done, total=e.total))
 
     def _finished(self) -> None:
         self.busy = False

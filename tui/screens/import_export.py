@@ -21,9 +21,11 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.progress import ProgressEvent
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
+from tui.widgets.progress import draw, from_worker
 
 register(
     ru={
@@ -170,7 +172,6 @@ class ImportScreen(ModalScreen):
         self.error: str | None = None
         self.detected: str | None = None
         self.rejects: Path | None = None
-        self._last_progress = 0.0
         self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
@@ -300,13 +301,12 @@ class ImportScreen(ModalScreen):
 
         worker = get_current_worker()
 
-        def progress(done: int, total: int | None) -> None:
-            now = time.monotonic()
+        forward = from_worker(self.app, self._progress)
+
+        def progress(e: ProgressEvent) -> None:
             if worker.is_cancelled:
                 raise UserError("import cancelled")
-            if now - self._last_progress >= 0.05 or (total and done >= total):
-                self._last_progress = now
-                self.app.call_from_thread(self._progress, done, total)
+            forward(e)
 
         try:
             with self.ws.store() as store:
@@ -320,10 +320,10 @@ class ImportScreen(ModalScreen):
             return
         self.app.call_from_thread(self._done, counts)
 
-    def _progress(self, done: int, total: int | None) -> None:
+    def _progress(self, e: ProgressEvent) -> None:
         if self._dialog_closed:
             return
-        self.query_one("#imp-progress", ProgressBar).update(total=total or None, progress=done)
+        draw(self.query_one("#imp-progress", ProgressBar), e)
 
     def _show_error(self, message: str) -> None:
         if self._dialog_closed:
