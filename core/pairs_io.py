@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from core.errors import UserError
-from core.progress import OnProgress, ProgressEvent
 from core.formats import BadRecord, detect, export_format, read, write
+from core.progress import OnProgress, ProgressEvent
 
 PROGRESS_EVERY = 10_000  # records between two progress events
 
