@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -245,16 +243,16 @@ def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
                                "are left out: ", fg="yellow") + ", ".join(map(str, pv.dropped[:20])), err=True)
 
 
-def _bar(run) -> str:
+def _run_event(run):
+    """A run's state as the one progress event: its status, step of steps, loss and ETA."""
+    from core.progress import ProgressEvent
     from core.train.runs import eta_s
 
-    total = run.max_steps or 0
-    width = 30
-    filled = int(width * run.step / total) if total else 0
     eta = eta_s(run)
-    eta_s_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
-    loss = f" loss {run.loss:.4f}" if run.loss is not None else ""
-    return f"[{'#' * filled}{'.' * (width - filled)}] {run.step}/{total or '?'}{loss}{eta_s_text} {run.status}"
+    eta_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
+    loss = f"loss {run.loss:.4f}" if run.loss is not None else ""
+    return ProgressEvent(run.status, run.step, run.max_steps or None, (loss + eta_text).strip(),
+                         {"loss": run.loss} if run.loss is not None else {})
 
 
 def _last_margin(obj: Ctx, run) -> str:
@@ -272,24 +270,19 @@ def _follow(obj: Ctx, run_id: int) -> int:
     from core.train.runs import wait
 
     last = {"step": -1, "status": None}
-    tty = sys.stderr.isatty()
+    with ProgressPrinter() as progress:
 
-    def show(run):
-        if run.step != last["step"] or run.status != last["status"]:
-            last.update(step=run.step, status=run.status)
-            line = _bar(run)
-            if tty:
-                click.echo("\r" + line + " " * 5, nl=False, err=True)
-            else:
-                click.echo(line, err=True)
+        def show(run):
+            if run.step != last["step"] or run.status != last["status"]:
+                last.update(step=run.step, status=run.status)
+                progress(_run_event(run))
 
-    try:
-        run = wait(obj.ws, run_id, timeout=float("inf"), poll=1.0, on_update=show)
-    except KeyboardInterrupt:
-        click.echo(f"\nstopped following; run {run_id} goes on (`nastavnik runs logs {run_id} --follow`)", err=True)
-        return 0
-    if tty:
-        click.echo("", err=True)
+        try:
+            run = wait(obj.ws, run_id, timeout=float("inf"), poll=1.0, on_update=show)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(f"stopped following; run {run_id} goes on (`nastavnik runs logs {run_id} --follow`)", err=True)
+            return 0
     if run.status == "done":
         losses = "".join(f", {name} {value:.4f}" for name, value in (("loss", run.loss), ("eval loss", run.eval_loss)) if value is not None)
         click.echo(f"run {run.id} done: {run.step} steps{losses}{_last_margin(obj, run)}; adapter {run.adapter_path}")
