@@ -1,6 +1,9 @@
 """The one exception type for mistakes a person can fix.
 
-The CLI prints ``str(error)`` and exits 2; the TUI shows it in a notification.
+A ``UserError`` carries two things in the user's words: ``message`` (what went wrong) and
+``hint`` (what to do about it, or None). ``str(error)`` joins them, so a log line or a test
+that matches on it reads both. The CLI prints them on their own lines with the command that
+failed and exits 2; the TUI's one error handler (``tui/app.py``) shows them in a notification.
 Anything else that escapes is a bug and keeps its traceback.
 """
 
@@ -12,5 +15,12 @@ class UserError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
-        self.hint = hint
-        super().__init__(message if not hint else f"{message} — {hint}")
+        self.hint = hint or None
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} — {self.hint}"
+
+    def lines(self) -> list[str]:
+        """The message, then the hint when there is one: what a screen shows on two lines."""
+        return [self.message] + ([self.hint] if self.hint else [])

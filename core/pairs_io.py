@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from core.errors import UserError
 from core.formats import BadRecord, detect, export_format, read, write
+from core.progress import OnProgress, ProgressEvent
 
-PROGRESS_EVERY = 10_000
-Progress = Callable[[int, "int | None"], None]
+PROGRESS_EVERY = 10_000  # records between two progress events
 
 
 def _field_from_error(message: str) -> str | None:
@@ -38,7 +38,7 @@ def import_files(
     status: str | None = None,
     split: str | None = None,
     skip_duplicates: bool = True,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
 ):
     """Read ``files`` (formats detected unless ``fmt``) and add their pairs; returns ImportCounts.
 
@@ -79,7 +79,7 @@ def import_files(
                 continue
             good += 1
             if progress is not None and good % PROGRESS_EVERY == 0:
-                progress(good, plan.total if len(plans) == 1 else None)
+                progress(ProgressEvent("import", good, plan.total if len(plans) == 1 else None))
             if bad and rejects_path is None:
                 continue  # the import will stop; only count what is left
             try:
@@ -112,7 +112,7 @@ def import_files(
     if rejects_path is not None:
         _write_rejects(rejects_path, bad)
     if progress is not None and good:
-        progress(good, good)
+        progress(ProgressEvent("import", good, good))
     return store.add_pairs(
         rows,
         skip_duplicates=skip_duplicates,

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
 from core.store import PairFilter, Store
@@ -98,7 +104,49 @@ def _job_name(run) -> str:
     return label
 
 
-class NastavnikApp(App):
+# Textual posts a worker's StateChanged to the worker's own node only. Letting it bubble brings
+# every worker's end, in any room, dialog or widget, to the one handler below.
+Worker.StateChanged.bubble = True
+
+
+class ReportingApp(App):
+    """An app whose workers' errors end in one place instead of closing it.
+
+    Every worker is declared ``exit_on_error=False``; when one fails, a ``UserError`` becomes a
+    notification (its message, then its hint) and anything else is written with its traceback
+    to ``error_log`` and named in a notification. Test hosts derive from it to behave the same.
+    """
+
+    error_log: Path | None = None  # None: nastavnik-app.log in the temp folder
+
+    @on(Worker.StateChanged)
+    def report_worker_error(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR or event.worker.error is None:
+            return
+        self.report_error(event.worker.error, where=event.worker.name or event.worker.group)
+
+    def report_error(self, error: BaseException, *, where: str = "") -> None:
+        """Show a ``UserError`` as it is; log anything else and say where."""
+        if isinstance(error, UserError):
+            self.notify("\n".join(error.lines()), severity="error", timeout=8)
+            return
+        path = self._log_error(error, where)
+        self.notify(t("err.bug", error=f"{type(error).__name__}: {error}", path=path), severity="error", timeout=15)
+
+    def _log_error(self, error: BaseException, where: str) -> Path:
+        path = self.error_log or Path(tempfile.gettempdir()) / "nastavnik-app.log"
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        self.log.error(f"worker {where} failed\n{text}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker {where}\n{text}\n")
+        except OSError:  # a read-only workspace: the Textual log above still has it
+            pass
+        return path
+
+
+class NastavnikApp(ReportingApp):
     """Nastavnik: curate pairs, train, chat, evaluate."""
 
     CSS_PATH = ["app.tcss", "screens/pairs.tcss"]
@@ -126,6 +174,7 @@ class NastavnikApp(App):
         localize_classes()
         super().__init__()
         self.home_label = home_label if home_label is not None else str(ws.home)
+        self.error_log = Path(ws.logs_dir) / "app.log"
         self._mounting: dict = {}
         self._exports_watched: set[int] = set()  # export jobs seen running, until their end is announced
         self._exports_announced: set[int] = set()
@@ -175,7 +224,7 @@ class NastavnikApp(App):
         for room in self.query(PairsRoom):
             room.table.reload()
 
-    @work(thread=True, group="status-counts", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:
         with Store(self.ws.db_path) as store:
             by_status = {s: store.count_pairs(PairFilter(status=s)) for s in ("draft", "approved", "rejected")}
@@ -191,7 +240,7 @@ class NastavnikApp(App):
         if self._exports_watched:
             self._read_jobs(tuple(self._exports_watched))
 
-    @work(thread=True, group="status-jobs", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="status-jobs", exclusive=True)
     def _read_jobs(self, watched: tuple[int, ...]) -> None:
         from core.export.jobs import refresh as refresh_exports
 
@@ -260,27 +309,23 @@ class NastavnikApp(App):
         else:
             self.open_export()
 
-    @work(thread=True, exclusive=True, group="export-chat")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-chat")
     def export_and_chat(self, run_id: int | None) -> None:
         """Chat with a finished run (the newest one for None) next to its base and the run before:
         export whichever has no GGUF yet (the base once; later runs reuse it), then open Chat."""
         from core.export.jobs import active_job_for, chat_lineup, start_job
 
-        try:
-            with Store(self.ws.db_path) as store:
-                if run_id is None:
-                    done = store.list_runs(status="done", limit=1)
-                    if not done:
-                        raise UserError(t("export_model.no_run"))
-                    run_id = done[0].id
-                lineup = chat_lineup(store, run_id)
-                ids = []
-                for ref in lineup.to_export:
-                    busy = active_job_for(store, ref)
-                    ids.append(busy.id if busy is not None else start_job(self.ws, ref, quants=["q8_0"], store=store).id)
-        except UserError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            if run_id is None:
+                done = store.list_runs(status="done", limit=1)
+                if not done:
+                    raise UserError(t("export_model.no_run"))
+                run_id = done[0].id
+            lineup = chat_lineup(store, run_id)
+            ids = []
+            for ref in lineup.to_export:
+                busy = active_job_for(store, ref)
+                ids.append(busy.id if busy is not None else start_job(self.ws, ref, quants=["q8_0"], store=store).id)
         self.call_from_thread(self._chat_or_wait, run_id, lineup.models, ids)
 
     def _chat_or_wait(self, run_id: int, models: list[str], jobs: list[int]) -> None:

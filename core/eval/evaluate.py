@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent, ignore
 
 RUBRIC_RU = """Ты строгий экзаменатор. Сравни ответ ученика с эталонным ответом и поставь оценку от 1 до 5.
 5 — ответ верный и полный, по смыслу совпадает с эталоном.
@@ -36,14 +37,6 @@ RUBRIC_RU = """Ты строгий экзаменатор. Сравни отве
 Ответ ученика: {answer}"""
 
 MAX_TOKENS = 128
-
-
-@dataclass
-class EvalEvent:
-    model: str
-    done: int
-    total: int
-    message: str = ""
 
 
 @dataclass
@@ -185,7 +178,7 @@ def evaluate(
     split: str = "eval",
     max_tokens: int = MAX_TOKENS,
     in_process: bool = True,
-    progress: Callable[[EvalEvent], None] | None = None,
+    progress: OnProgress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> EvalReport:
     """Answer and score every eval pair with every model; returns the whole grid."""
@@ -195,7 +188,7 @@ def evaluate(
 
     if not model_refs:
         raise UserError("no model to evaluate", hint="give one or more models: `nastavnik eval MODEL…`")
-    report = progress or (lambda e: None)
+    report = progress or ignore
     refs = [resolve_model(ws, r) for r in model_refs]
     keys = list(dict.fromkeys(r.key for r in refs))
     judge_ref = resolve_model(ws, judge) if judge else None
@@ -217,12 +210,12 @@ def evaluate(
                     store.update_eval_scores(ref.key, p.id, reference=p.answer, chrf=chrf(old.answer, p.answer),
                                              exact=normalize_answer(old.answer) == normalize_answer(p.answer))
             if not todo:
-                report(EvalEvent(ref.label, len(pairs), len(pairs), "all answers already stored"))
+                report(ProgressEvent("answer", len(pairs), len(pairs), f"{ref.label}: all answers already stored", {"model": ref.label}))
                 continue
             model = open_model(ws, ref.path.as_posix(), in_process=in_process)
             model.ref = ref
             try:
-                report(EvalEvent(ref.label, 0, len(todo), "loading"))
+                report(ProgressEvent("load", 0, len(todo), ref.label, {"model": ref.label}))
                 for n, p in enumerate(todo, 1):
                     if cancel and cancel():
                         break
@@ -237,7 +230,7 @@ def evaluate(
                         )
                     )
                     answered[ref.key] += 1
-                    report(EvalEvent(ref.label, n, len(todo), p.question[:60]))
+                    report(ProgressEvent("answer", n, len(todo), f"{ref.label}: {p.question[:60]}", {"model": ref.label}))
             finally:
                 model.close()
         if judge_ref is not None and not (cancel and cancel()):
@@ -260,7 +253,7 @@ def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> 
             prompt = RUBRIC_RU.format(question=r.question, reference=r.reference, answer=r.answer or "(пусто)")
             reply = model.reply([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=24)
             store.save_judgement(r.model, r.pair_id, judge_ref.key, parse_judge_score(reply.text), reply.text.strip())
-            report(EvalEvent(judge_ref.label, n, len(results), "judging"))
+            report(ProgressEvent("judge", n, len(results), judge_ref.label, {"model": judge_ref.label}))
     finally:
         model.close()
 

@@ -1,7 +1,7 @@
 """Export: a trained run (or any HF model folder) → merged HF folder → GGUF files + Modelfile.
 
 One module per job; ``export()`` runs the steps in order, each reported through
-``progress(ExportEvent)``:
+``progress(ProgressEvent)`` (``core.progress``):
 
 1. ``merge``    — ``core.export.merge``: the LoRA adapter merged into the full-precision base
                   (``merge_and_unload``, not into a 4-bit copy); the merged folder keeps the
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from core.errors import UserError
-from core.export.common import ExportEvent, Progress, quiet_transformers, sha256_file
+from core.export.common import quiet_transformers, sha256_file
 from core.export.siblings import describe_merge
 from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files, merge
 from core.export.modelfile import (
@@ -53,13 +53,14 @@ from core.export.parity import (
 from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
 from core.export.source import Source, resolve_source
 from core.infer.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
+from core.progress import OnProgress, ProgressEvent, ignore
 
 DEFAULT_QUANTS = ("q8_0",)
 T = TypeVar("T")
 
 __all__ = [
-    "AnswerParity", "DEFAULT_QUANTS", "DEFAULT_QUESTIONS", "ExportEvent", "ExportResult", "ExportedFile",
-    "ParityReport", "Progress", "Source", "TOKENIZER_FILES", "copy_tokenizer_files", "eval_questions", "export",
+    "AnswerParity", "DEFAULT_QUANTS", "DEFAULT_QUESTIONS", "ExportResult", "ExportedFile",
+    "ParityReport", "Source", "TOKENIZER_FILES", "copy_tokenizer_files", "eval_questions", "export",
     "gguf_chat_prompt", "gguf_greedy", "hf_greedy", "merge", "modelfile_text", "parity_check", "parse_quants",
     "quiet_transformers", "register", "resolve_source", "sha256_file", "template_family", "trained_template",
 ]
@@ -85,20 +86,20 @@ def parse_quants(text: str | None) -> list[str]:
 # ---------------------------------------------------------------------------- the steps
 
 
-def _timed(report: Progress, seconds: dict[str, float], stage: str, start: str, done: str, fn: Callable[[], T]) -> T:
+def _timed(report: OnProgress, seconds: dict[str, float], stage: str, start: str, done: str, fn: Callable[[], T]) -> T:
     """Run one single-part step: ``(stage, 0, 1, start)``, the work, ``(stage, 1, 1, done)``."""
     t0 = time.monotonic()
-    report(ExportEvent(stage, 0, 1, start))
+    report(ProgressEvent(stage, 0, 1, start))
     out = fn()
     seconds[stage] = round(time.monotonic() - t0, 3)
-    report(ExportEvent(stage, 1, 1, done.format(s=seconds[stage])))
+    report(ProgressEvent(stage, 1, 1, done.format(s=seconds[stage])))
     return out
 
 
-def _fetch_converter(ws, report: Progress) -> None:
-    report(ExportEvent("fetch", 0, 1, "llama.cpp converter"))
-    converter_dir(ws.cache_dir, progress=lambda m: report(ExportEvent("fetch", 0, 1, m)))
-    report(ExportEvent("fetch", 1, 1, "llama.cpp converter ready"))
+def _fetch_converter(ws, report: OnProgress) -> None:
+    report(ProgressEvent("fetch", 0, 1, "llama.cpp converter"))
+    converter_dir(ws.cache_dir, progress=report)
+    report(ProgressEvent("fetch", 1, 1, "llama.cpp converter ready"))
 
 
 def _convert(ws, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
@@ -107,14 +108,14 @@ def _convert(ws, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16
 
 
 def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
-                  report: Progress, seconds: dict[str, float], *, ref_type: str = "f16") -> dict[str, Path]:
+                  report: OnProgress, seconds: dict[str, float], *, ref_type: str = "f16") -> dict[str, Path]:
     """Every quant asked for, from the unquantized reference file (F16 or BF16, ``ref_type``); F32 and
     the other of F16/BF16 straight from the merged folder."""
     files: dict[str, Path] = {}
     todo = [q for q in quants if q != ref_type]
     t0 = time.monotonic()
     for n, q in enumerate(todo):
-        report(ExportEvent("quantize", n, len(todo), f"quantizing to {q.upper()}"))
+        report(ProgressEvent("quantize", n, len(todo), f"quantizing to {q.upper()}"))
         out = folder / f"{stem}-{q}.gguf"
         if q in ("f32", "f16", "bf16"):
             convert_hf_to_gguf(merged, out, outtype=q, cache_dir=ws.cache_dir, log_file=log_file)
@@ -124,12 +125,12 @@ def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, 
     if ref_type in quants:
         files[ref_type] = f16
     seconds["quantize"] = round(time.monotonic() - t0, 3)
-    report(ExportEvent("quantize", len(todo), len(todo), f"quantized in {seconds['quantize']:.1f} s"))
+    report(ProgressEvent("quantize", len(todo), len(todo), f"quantized in {seconds['quantize']:.1f} s"))
     return files
 
 
 def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
-            log_file: Path, report: Progress, seconds: dict[str, float]) -> ParityReport:
+            log_file: Path, report: OnProgress, seconds: dict[str, float]) -> ParityReport:
     """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
     ref_type = "bf16" if f16.name.endswith("-bf16.gguf") else "f16"
@@ -152,7 +153,7 @@ def export(
     system: str | None = None,
     parity: bool = True,
     parity_tokens: int = 32,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     staging: Path | None = None,
     on_folder: Callable[[Path], None] | None = None,
 ) -> ExportResult:
@@ -163,7 +164,7 @@ def export(
     called with the final folder just before the files move there. A background job names
     both in its row, so whoever finds its worker killed removes what it left.
     """
-    report = progress or (lambda e: None)
+    report = progress or ignore
     quants = list(quants or DEFAULT_QUANTS)
     for q in quants:
         if q not in QUANTS:
@@ -187,7 +188,7 @@ def export(
                         "merged in {s:.1f} s", lambda: merge(source, tmp / "merged"))
         how = describe_merge(merged)
         if how.get("message"):
-            report(ExportEvent("merge", 1, 1, how["message"]))
+            report(ProgressEvent("merge", 1, 1, how["message"]))
         ref_type = "bf16" if how.get("dtype") == "bfloat16" else "f16"  # the unquantized GGUF, in the merge's dtype
         f16 = _timed(report, seconds, "convert", f"convert_hf_to_gguf.py → {ref_type.upper()}", f"{ref_type.upper()} written in {{s:.1f}} s",
                      lambda: _convert(ws, merged, tmp / f"{final_name}-{ref_type}.gguf", log_file, outtype=ref_type))
@@ -197,12 +198,12 @@ def export(
                         family=trained_template(source))
         if not any(p == f16 for p in files.values()):
             f16.unlink()
-        report(ExportEvent("register", 0, 1, "registering"))
+        report(ProgressEvent("register", 0, 1, "registering"))
         if on_folder is not None:
             on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
                          parity=parity_report, seconds=seconds)
-        report(ExportEvent("done", 1, 1, str(final_dir)))
+        report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result
     finally:
         if tmp.exists():

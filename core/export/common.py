@@ -1,22 +1,10 @@
-"""What every export step shares: the progress event, the file hash, quiet transformers."""
+"""What every export step shares: the file hash and quiet transformers (the progress event is
+``core.progress.ProgressEvent``, shared with every other long step)."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-
-@dataclass
-class ExportEvent:
-    stage: str  # fetch, merge, convert, quantize, parity, register, done
-    done: int
-    total: int
-    message: str = ""
-
-
-Progress = Callable[[ExportEvent], None]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

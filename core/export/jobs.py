@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core import jobs
 from core.errors import UserError
+from core.export.parity import ParityReport
 from core.jobs import table
 from core.jobs.host import HOST, Host
 from core.jobs.table import TERMINAL  # noqa: F401 - callers read a job's possible ends from here
@@ -259,21 +260,10 @@ def last_seconds(store) -> dict[str, float] | None:
     return None
 
 
-def parity_outcome(result: dict | None) -> tuple[bool | None, str]:
-    """(ok, the line to show): the summary when all is equal, else the first mismatch that names a
-    differing token (the first warning when none does); (None, "") when no check ran."""
+def parity_report(result: dict | None) -> ParityReport | None:
+    """The parity check an export job stored in its result, as records; None when none ran."""
     parity = (result or {}).get("parity")
-    if not parity:
-        return None, ""
-    if parity.get("ok"):
-        by_quant: dict[str, list] = {}
-        for a in parity.get("answers") or []:
-            by_quant.setdefault(a["quant"], []).append(a)
-        answers = ", ".join(f"{q} {sum(a['first_diff'] is None for a in lst)}/{len(lst)}" for q, lst in by_quant.items())
-        return True, "prompt, ids, BOS, EOS equal" + (f"; same answers {answers}" if answers else "")
-    warnings = parity.get("warnings") or []
-    first = next((w for w in warnings if "token" in w and ("differ" in w or "DIFFER" in w)), warnings[0] if warnings else "")
-    return False, first
+    return ParityReport.from_dict(parity) if parity else None
 
 
 # ---------------------------------------------------------------------------- export and chat

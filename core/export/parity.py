@@ -3,9 +3,12 @@
 ``parity_check`` compares, for a few questions: the prompt text llama.cpp builds from the
 template embedded in the GGUF with the one transformers builds from the tokenizer's
 (``template_equal``), their token ids (``tokens_equal``, which also catches a doubled BOS),
-the end-of-sequence token, and greedy answers token by token for each quant. Every mismatch
-becomes a warning naming the first differing character or token; ``ParityReport.ok`` is
-true only when there are none.
+the end-of-sequence token, and greedy answers token by token for each quant. The result is
+records, not sentences: each mismatch a ``Mismatch`` (what differs, where, both sides), each
+quant a ``QuantVerdict`` (answers and tokens that agreed of how many, near ties, verdict).
+The Export dialog says them in the UI language and the CLI in English (``Mismatch.english``);
+``ParityReport.ok`` is true only when there is no mismatch. ``ParityReport.from_dict`` reads
+a report back from an export job's stored result, also one stored before the records.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.errors import UserError
-from core.export.common import ExportEvent, Progress, quiet_transformers
+from core.export.common import quiet_transformers
 from core.infer.llamacpp import load_llama
+from core.progress import OnProgress, ProgressEvent
 
 DEFAULT_QUESTIONS = (
     "Что такое LoRA?",
@@ -56,6 +60,66 @@ class AnswerParity:
         return self.gap is not None and self.gap <= NEAR_TIE
 
 
+# what a Mismatch can say: the end-of-sequence token, the prompt's text, the prompt's token
+# ids, a doubled BOS, an answer that parts from HF's, an answer that runs past HF's EOS; and
+# "other" for a line stored before these records (shown as it is)
+MISMATCH_KINDS = ("eos", "text", "ids", "bos", "answer", "no_eos", "other")
+
+
+@dataclass
+class Mismatch:
+    """One thing in which a GGUF differs from its HF model: ``kind`` (MISMATCH_KINDS), ``at``
+    the character, position or answer token where it starts, ``hf`` and ``gguf`` what each side
+    has there (a token as ``'▁a' (id 9)``, a text fragment quoted), ``side`` for a doubled BOS,
+    ``quant`` and ``question`` for an answer, ``text`` for an "other" line."""
+
+    kind: str
+    at: int | None = None
+    hf: str = ""
+    gguf: str = ""
+    side: str = ""
+    quant: str = ""
+    question: str = ""
+    text: str = ""
+
+    @property
+    def names_a_token(self) -> bool:
+        """Whether it points at a differing token (the line worth showing first)."""
+        if self.kind == "other":
+            return "token" in self.text and "differ" in self.text.lower()
+        return self.kind in ("ids", "answer")
+
+    def english(self) -> str:
+        """The mismatch in one English line (the CLI, the export log, the job's JSON)."""
+        return {
+            "eos": lambda: f"EOS differs: HF {self.hf} vs GGUF {self.gguf}",
+            "text": lambda: f"prompt text differs at character {self.at}: HF {self.hf} vs GGUF {self.gguf}",
+            "ids": lambda: f"prompt token ids differ at position {self.at}: HF {self.hf} vs GGUF {self.gguf}",
+            "bos": lambda: f"{self.side} prompt starts with a doubled BOS",
+            "answer": lambda: f"{self.quant} answer to {self.question!r} differs from HF at token {self.at}: "
+                              f"HF {self.hf} vs GGUF {self.gguf}",
+            "no_eos": lambda: f"{self.quant} did not stop at EOS for {self.question!r}",
+        }.get(self.kind, lambda: self.text)()
+
+
+@dataclass
+class QuantVerdict:
+    """One quant's greedy answers against HF's: how many were identical of how many, how many
+    tokens matched of how many, how many parted only at a near tie; ``ok``: no mismatch of its own."""
+
+    quant: str
+    answers: int
+    identical: int
+    tokens_matched: int
+    tokens: int
+    near_ties: int = 0
+    ok: bool = True
+
+    def english(self) -> str:
+        tied = f" ({self.near_ties} part{'s' if self.near_ties > 1 else ''} at a near tie)" if self.near_ties else ""
+        return f"{self.quant}: {self.identical}/{self.answers} answers identical{tied}, {self.tokens_matched}/{self.tokens} tokens match"
+
+
 @dataclass
 class ParityReport:
     template_equal: bool = False
@@ -66,11 +130,33 @@ class ParityReport:
     prompt_hf: str = ""
     prompt_gguf: str = ""
     answers: list[AnswerParity] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.warnings
+        return not self.mismatches
+
+    @property
+    def warnings(self) -> list[str]:
+        """Each mismatch in English."""
+        return [m.english() for m in self.mismatches]
+
+    @property
+    def quants(self) -> list[QuantVerdict]:
+        """A verdict per quant, in the order they were checked."""
+        by_quant: dict[str, list[AnswerParity]] = {}
+        for a in self.answers:
+            by_quant.setdefault(a.quant, []).append(a)
+        bad = {m.quant for m in self.mismatches if m.quant}
+        return [QuantVerdict(quant, len(answers), sum(a.equal for a in answers), sum(a.matched for a in answers),
+                             sum(max(a.hf_tokens, a.gguf_tokens) for a in answers),
+                             sum(a.near_tie for a in answers), quant not in bad)
+                for quant, answers in by_quant.items()]
+
+    @property
+    def headline(self) -> Mismatch | None:
+        """The mismatch to show first: the first that names a differing token, else the first."""
+        return next((m for m in self.mismatches if m.names_a_token), self.mismatches[0] if self.mismatches else None)
 
     def summary(self) -> str:
         parts = [
@@ -79,23 +165,29 @@ class ParityReport:
             "BOS " + ("DOUBLED" if self.double_bos else "once"),
             "EOS " + (f"{self.eos_token!r} equal" if self.eos_equal else "DIFFERS"),
         ]
-        by_quant: dict[str, list[AnswerParity]] = {}
-        for a in self.answers:
-            by_quant.setdefault(a.quant, []).append(a)
-        for quant, answers in by_quant.items():
-            m = sum(a.matched for a in answers)
-            n = sum(max(a.hf_tokens, a.gguf_tokens) for a in answers)
-            same = sum(a.equal for a in answers)
-            ties = sum(a.near_tie for a in answers)
-            tied = f" ({ties} part{'s' if ties > 1 else ''} at a near tie)" if ties else ""
-            parts.append(f"{quant}: {same}/{len(answers)} answers identical{tied}, {m}/{n} tokens match")
-        return "; ".join(parts)
+        return "; ".join(parts + [q.english() for q in self.quants])
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["ok"] = self.ok
+        d["warnings"] = self.warnings
+        d["quants"] = [asdict(q) for q in self.quants]
         d["summary"] = self.summary()
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ParityReport:
+        """The report ``to_dict`` stored; a result stored before the records keeps its
+        warnings as "other" mismatches."""
+        fields = {k: d[k] for k in ("template_equal", "tokens_equal", "double_bos", "eos_equal", "eos_token",
+                                    "prompt_hf", "prompt_gguf") if k in d}
+        answers = [AnswerParity(**{k: v for k, v in a.items() if k in AnswerParity.__dataclass_fields__})
+                   for a in d.get("answers") or []]
+        if "mismatches" in d:
+            mismatches = [Mismatch(**m) for m in d["mismatches"]]
+        else:
+            mismatches = [Mismatch("other", text=w) for w in d.get("warnings") or []]
+        return cls(**fields, answers=answers, mismatches=mismatches)
 
 
 
@@ -193,7 +285,7 @@ def parity_check(
     system: str | None = None,
     max_new_tokens: int = 32,
     log_file: Path | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
 ) -> ParityReport:
     """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
     import torch
@@ -227,7 +319,7 @@ def parity_check(
     order = sorted(ggufs, key=lambda q: (q not in ("f16", "bf16", "f32"), q))  # the unquantized reference first
     for n, (quant) in enumerate(order, 1):
         if progress:
-            progress(ExportEvent("parity", n - 1, len(order), f"checking {quant}"))
+            progress(ProgressEvent("parity", n - 1, len(order), f"checking {quant}"))
         n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
         # on the CPU, as the HF side: no GPU device, no batch offloaded to one, beside a training run or not
         llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0)
@@ -238,9 +330,8 @@ def parity_check(
                 report.eos_token = llm._model.token_get_text(gguf_eos)
                 report.eos_equal = gguf_eos == tok.eos_token_id and report.eos_token == tok.eos_token
                 if not report.eos_equal:
-                    report.warnings.append(
-                        f"EOS differs: HF {tok.eos_token!r} (id {tok.eos_token_id}) vs GGUF {report.eos_token!r} (id {gguf_eos})"
-                    )
+                    report.mismatches.append(Mismatch("eos", hf=f"{tok.eos_token!r} (id {tok.eos_token_id})",
+                                                      gguf=f"{report.eos_token!r} (id {gguf_eos})"))
                 report.template_equal = report.tokens_equal = True
                 for q in questions:
                     g_prompt, g_ids, _ = gguf_chat_prompt(llm, conv(q))
@@ -250,19 +341,17 @@ def parity_check(
                         report.template_equal = False
                         report.prompt_hf, report.prompt_gguf = hf_prompts[q], g_prompt
                         i = _first_char_diff(hf_prompts[q], g_prompt)
-                        report.warnings.append(
-                            f"prompt text differs at character {i}: HF {hf_prompts[q][i:i + 20]!r} vs GGUF {g_prompt[i:i + 20]!r}"
-                        )
+                        report.mismatches.append(Mismatch("text", at=i, hf=repr(hf_prompts[q][i:i + 20]),
+                                                          gguf=repr(g_prompt[i:i + 20])))
                     if g_ids != hf_ids[q] and report.tokens_equal:
                         report.tokens_equal = False
                         i = _first_diff(hf_ids[q], g_ids)
-                        report.warnings.append(
-                            f"prompt token ids differ at position {i}: HF {_tok_desc(tok, hf_ids[q], i)} vs GGUF {_gguf_desc(llm, g_ids, i)}"
-                        )
+                        report.mismatches.append(Mismatch("ids", at=i, hf=_tok_desc(tok, hf_ids[q], i),
+                                                          gguf=_gguf_desc(llm, g_ids, i)))
                     for label, ids, bos in (("HF", hf_ids[q], tok.bos_token_id), ("GGUF", g_ids, llm.token_bos())):
                         if len(ids) > 1 and ids[0] == bos and ids[1] == bos and not report.double_bos:
                             report.double_bos = True
-                            report.warnings.append(f"{label} prompt starts with a doubled BOS")
+                            report.mismatches.append(Mismatch("bos", side=label))
             for q in questions:
                 # feed llama.cpp HF's prompt ids: the answers then differ only through the weights
                 g_new, g_stop = gguf_greedy(llm, hf_ids[q], max_new_tokens)
@@ -271,15 +360,16 @@ def parity_check(
                 matched = len(h_new) if i is None else i
                 diff = gap = None
                 if i is not None:
-                    diff = f"token {i}: HF {_tok_desc(tok, h_new, i)} vs GGUF {_gguf_desc(llm, g_new, i)}"
+                    hf_side, gguf_side = _tok_desc(tok, h_new, i), _gguf_desc(llm, g_new, i)
+                    diff = f"token {i}: HF {hf_side} vs GGUF {gguf_side}"
                     gap = _logit_gap(model, hf_ids[q] + h_new[:i], h_new[i] if i < len(h_new) else None,
                                      g_new[i] if i < len(g_new) else None)
                     if gap is not None and gap <= NEAR_TIE:
                         diff += f" (a near tie: HF scores them {gap:.3f} of its logits' spread apart)"
                     else:
-                        report.warnings.append(f"{quant} answer to {q!r} differs from HF at {diff}")
+                        report.mismatches.append(Mismatch("answer", at=i, hf=hf_side, gguf=gguf_side, quant=quant, question=q))
                 if h_stop and not g_stop and i is None:
-                    report.warnings.append(f"{quant} did not stop at EOS for {q!r}")
+                    report.mismatches.append(Mismatch("no_eos", quant=quant, question=q))
                 report.answers.append(
                     AnswerParity(
                         question=q, quant=quant, matched=matched, hf_tokens=len(h_new), gguf_tokens=len(g_new),
@@ -291,7 +381,7 @@ def parity_check(
         finally:
             llm.close()
     if progress:
-        progress(ExportEvent("parity", len(order), len(order), report.summary()))
+        progress(ProgressEvent("parity", len(order), len(order), report.summary()))
     return report
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent
 
 LLAMA_CPP_PYTHON = "0.3.36"
 # what is kept of the sdist's vendor/llama.cpp/: the converter, the tokenizer test vocabularies
@@ -64,7 +65,7 @@ def _complete(folder: Path) -> bool:
     return (folder / _COMPLETE).is_file() and (folder / "convert_hf_to_gguf.py").is_file()
 
 
-def converter_dir(cache_dir: Path | None = None, *, progress: Callable[[str], None] | None = None) -> Path:
+def converter_dir(cache_dir: Path | None = None, *, progress: OnProgress | None = None) -> Path:
     """The unpacked llama.cpp files: the install-time copy, else a cache, fetched through pip on first use."""
     for candidate in (converter_cache_root(cache_dir or installed_dir().parent) / f"llama.cpp-{LLAMA_CPP_PYTHON}", installed_dir()):
         if _complete(candidate):
@@ -85,7 +86,7 @@ def llamacpp_file(rel: str, cache_dir: Path | None = None) -> Path:
     return path
 
 
-def fetch(target: Path, *, sdist: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
+def fetch(target: Path, *, sdist: Path | None = None, progress: OnProgress | None = None) -> Path:
     """Unpack the kept files of the llama-cpp-python sdist into ``target`` (downloading it through pip
     unless ``sdist`` or a ``llama_cpp_python-VERSION.tar.gz`` beside ``target`` is given)."""
     target = Path(target)
@@ -97,7 +98,7 @@ def fetch(target: Path, *, sdist: Path | None = None, progress: Callable[[str], 
         root = target.parent
         root.mkdir(parents=True, exist_ok=True)
         if progress:
-            progress(f"fetching llama-cpp-python=={LLAMA_CPP_PYTHON} source (once)")
+            progress(ProgressEvent("fetch", 0, 1, f"fetching llama-cpp-python=={LLAMA_CPP_PYTHON} source (once)"))
         with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
             tmp_path = Path(tmp)
             source = sdist or _find_sdist(root) or _pip_download(tmp_path)
@@ -504,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument("--dest", type=Path, default=installed_dir(), help="default: %(default)s")
     args = parser.parse_args(argv)
     try:
-        folder = fetch(args.dest, sdist=args.sdist, progress=lambda m: print(m, flush=True))
+        folder = fetch(args.dest, sdist=args.sdist, progress=lambda e: print(e.message, flush=True))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,9 @@ Any registered GGUF can be the teacher. Two jobs, both for the CLI and the app:
   or by a live pair) is a duplicate, skipped and counted. The pairs are saved as one import
   batch of drafts (one undo takes them back), never approved by themselves.
 
-Progress is one event shape: ``DraftEvent(stage, done, total, message)``.
+Progress is ``core.progress.ProgressEvent``: the stage is load, split, then per attempt draft (a
+new pair), duplicate or failed, then save and done; done of total counts the pairs drafted of
+those asked for; the message is the model (load), the question (draft, duplicate) or why (failed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent, ignore
 from core.store.drafts import teacher_source
 from core.text import normalize
 
@@ -47,14 +50,6 @@ DEFAULT_MAX_TOKENS = 1024  # one answer
 DEFAULT_PAIR_TOKENS = 2048  # one question and its answer as JSON, from a document
 DEFAULT_CONTEXT = 4096
 MAX_AVOID = 5  # earlier questions of a chunk shown to the teacher
-
-
-@dataclass
-class DraftEvent:
-    stage: str  # load, split, then per attempt draft (a new pair) | duplicate | failed, then save, done
-    done: int  # pairs drafted so far
-    total: int  # pairs asked for
-    message: str = ""  # the model (load), the question (draft, duplicate), why (failed)
 
 
 @dataclass
@@ -82,9 +77,6 @@ class DraftReport:
             "failures": self.failures,
             "pairs": [p.to_dict() for p in self.saved],
         }
-
-
-Progress = Callable[[DraftEvent], None]
 
 
 # ---------------------------------------------------------------------------- one answer
@@ -260,13 +252,13 @@ def draft_from_document(
     max_tokens: int = DEFAULT_PAIR_TOKENS,
     n_ctx: int = DEFAULT_CONTEXT,
     in_process: bool = True,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     cancel: Callable[[], bool] | None = None,
     model=None,
 ) -> DraftReport:
     """Draft ``count`` pairs from ``text`` with ``teacher`` and save them as drafts (see the
     module docs). ``model``: an already opened teacher to use (it is not closed)."""
-    report = progress or (lambda e: None)
+    report = progress or ignore
     if count < 1:
         raise UserError(f"--count {count}: nothing to draft", hint="ask for at least one pair")
     if not text or not text.strip():
@@ -276,7 +268,7 @@ def draft_from_document(
         model = open_teacher(ws, teacher, in_process=in_process, n_ctx=n_ctx)
     result = DraftReport(teacher=model.ref.key, requested=count, chunks=0)
     try:
-        report(DraftEvent("load", 0, count, model.ref.label))
+        report(ProgressEvent("load", 0, count, model.ref.label))
         model.load()
         context = model.context_size()
         max_tokens = max(32, min(max_tokens, context // 2))
@@ -284,7 +276,7 @@ def draft_from_document(
         grammar = qa_grammar(q_cap, a_cap)
         overhead = model.count_prompt(document_messages("", ["x" * q_cap] * min(MAX_AVOID, max(0, count - 1))))
         budget = context - overhead - max_tokens - 8
-        report(DraftEvent("split", 0, count, name))
+        report(ProgressEvent("split", 0, count, name))
         chunks = split_document(text, budget, model.count_tokens)
         result.chunks = len(chunks)
         asked: list[list[str]] = [[] for _ in chunks]
@@ -311,23 +303,23 @@ def draft_from_document(
                     result.failed += 1
                     if len(result.failures) < 5:
                         result.failures.append(f"chunk {i + 1}: {exc.message}")
-                    report(DraftEvent("failed", len(rows), count, f"{i + 1}: {exc.message}"))
+                    report(ProgressEvent("failed", len(rows), count, f"{i + 1}: {exc.message}"))
                     continue
                 asked[i].append(question)
                 key = normalize(question)
                 if key in seen or store.find_question(question) is not None:
                     result.duplicates += 1
-                    report(DraftEvent("duplicate", len(rows), count, question))
+                    report(ProgressEvent("duplicate", len(rows), count, question))
                     continue
                 seen.add(key)
                 rows.append(store.prepare_row(question, answer, status="draft", source=teacher_source(model.ref.key)))
-                report(DraftEvent("draft", len(rows), count, question))
+                report(ProgressEvent("draft", len(rows), count, question))
             if rows:
-                report(DraftEvent("save", len(rows), count, name))
+                report(ProgressEvent("save", len(rows), count, name))
                 counts = store.add_draft_rows(rows, teacher=model.ref.key, files=[name])
                 result.duplicates += counts.duplicates
                 result.saved = store.pairs_of_batch(counts.batch_id)
-        report(DraftEvent("done", len(result.saved), count, name))
+        report(ProgressEvent("done", len(result.saved), count, name))
         return result
     finally:
         if own:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent
 
 
 def demo_model_dir(ws) -> Path:
     return ws.models_dir / "demo"
 
 
-def ensure_demo_model(ws, store, *, force: bool = False, steps: int | None = None, progress=None):
+def ensure_demo_model(ws, store, *, force: bool = False, steps: int | None = None, progress: OnProgress | None = None):
     """Build ``models/demo`` (unless there and not ``force``) and register it as base ``demo``."""
     from core.train.demo_model import DEFAULT_STEPS, build_demo_model
 
@@ -29,7 +30,7 @@ def replica_dir(ws, arch: str, *, prequantized: bool = False) -> Path:
     return ws.models_dir / (f"demo-{arch}" + ("-bnb-4bit" if prequantized else ""))
 
 
-def ensure_replica(ws, store, arch: str, *, force: bool = False, prequantize: bool = False, steps: int | None = None, progress=None):
+def ensure_replica(ws, store, arch: str, *, force: bool = False, prequantize: bool = False, steps: int | None = None, progress: OnProgress | None = None):
     """Build ``models/demo-<arch>`` (unless it is there, built by this code) and register it as
     base ``demo-<arch>``; with ``prequantize`` also ``demo-<arch>-bnb-4bit``. Returns the models."""
     import json
@@ -50,10 +51,10 @@ def ensure_replica(ws, store, arch: str, *, force: bool = False, prequantize: bo
         q = replica_dir(ws, arch, prequantized=True)
         if built or force or not (q / "config.json").is_file():
             if progress:
-                progress("prequantize", 0, 1, {})
+                progress(ProgressEvent("prequantize", 0, 1))
             quantize(out, q)
             if progress:
-                progress("prequantize", 1, 1, {})
+                progress(ProgressEvent("prequantize", 1, 1))
         models.append(store.add_model("base", q.name, str(q), size_bytes=_size(q), meta={"replica": arch, "bnb_4bit": True}, replace=True))
     return models, built
 

@@ -26,9 +26,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent, ignore
 from core.train.templates import GEMMA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +52,6 @@ DEFAULT_STEPS = 400
 SEQ_LEN = 64
 BATCH = 4
 
-Progress = Callable[[str, int, int, dict], None]
 
 
 def builder_fingerprint(**params) -> str:
@@ -225,12 +225,12 @@ def build_demo_model(
     *,
     seed: int = 0,
     corpus: str | os.PathLike | Iterable[list[dict]] | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     steps: int = DEFAULT_STEPS,
 ) -> Path:
     """Build the demo model into ``out_dir`` (replaced atomically) and return its path.
 
-    ``progress(stage, done, total, info)`` is called for "tokenizer", "train" (with the
+    ``progress(ProgressEvent)`` is called for the stages "tokenizer", "train" (with the
     loss in ``info``) and "save".
     """
     import torch
@@ -238,10 +238,10 @@ def build_demo_model(
 
     out_dir = Path(out_dir)
     conversations = load_corpus(corpus)
-    report = progress or (lambda *a: None)
+    report = progress or ignore
     with folder_build(out_dir) as work:
         started = time.monotonic()
-        report("tokenizer", 0, 1, {})
+        report(ProgressEvent("tokenizer", 0, 1))
         texts = [m["content"] for conv in conversations for m in conv] + ["user", "model", "system"]
         _train_tokenizer(texts, work, seed)
         write_tokenizer_config(work)
@@ -249,7 +249,7 @@ def build_demo_model(
         # the converted fast tokenizer, saved so later loads skip the conversion
         tok.backend_tokenizer.save(str(work / "tokenizer.json"))
         tok = load_tokenizer(work)
-        report("tokenizer", 1, 1, {"vocab": len(tok)})
+        report(ProgressEvent("tokenizer", 1, 1, info={"vocab": len(tok)}))
 
         # one stream of rendered conversations; random windows of it are the batches
         stream: list[int] = []
@@ -271,9 +271,9 @@ def build_demo_model(
             batch = torch.stack([data[s : s + SEQ_LEN] for s in starts])
             loss_value = optimizer_step(model, opt, sched, model(input_ids=batch, labels=batch).loss)
             if step % 10 == 0 or step == steps - 1:
-                report("train", step + 1, steps, {"loss": loss_value})
+                report(ProgressEvent("train", step + 1, steps, f"loss {loss_value:.3f}", {"loss": loss_value}))
 
-        report("save", 0, 1, {})
+        report(ProgressEvent("save", 0, 1))
         model.eval()
         model.generation_config = GenerationConfig(
             bos_token_id=BOS, eos_token_id=[EOT, EOS], pad_token_id=PAD, do_sample=False, max_new_tokens=64
@@ -291,5 +291,5 @@ def build_demo_model(
             "fingerprint": builder_fingerprint(seed=seed, steps=steps),
         }
         (work / "nastavnik_demo.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    report("save", 1, 1, info)
+    report(ProgressEvent("save", 1, 1, info=info))
     return out_dir

@@ -27,12 +27,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.errors import UserError
+from core.progress import OnProgress, ProgressEvent, ignore
 from core.train.demo_model import folder_build
 
-Progress = Callable[[str, int, int, dict], None]
 TRL_TEMPLATES = "trl:"  # a template from the TRL wheel's trl/chat_templates/
 SEQ_LEN = 64
 BATCH = 4
@@ -342,7 +341,7 @@ def _save_processor(arch: Arch, out: Path, template: str) -> None:
 # ---------------------------------------------------------------------------- build
 
 
-def pretrain(model, data, *, steps: int, generator, report: Progress, extra=None, lr: float = 4e-3) -> float:
+def pretrain(model, data, *, steps: int, generator, report: OnProgress, extra=None, lr: float = 4e-3) -> float:
     """A few steps of next-token training on random windows of ``data``, so the replica speaks in words.
 
     The loss is a softmax over the tokens the corpus uses, not over the whole vocabulary:
@@ -383,7 +382,7 @@ def pretrain(model, data, *, steps: int, generator, report: Progress, extra=None
             logits = hidden @ head.weight.t()
             loss_value = optimizer_step(model, opt, sched, F.cross_entropy(logits.reshape(-1, len(used)), targets.reshape(-1)))
             if step % 10 == 0 or step == steps - 1:
-                report("train", step + 1, steps, {"loss": loss_value})
+                report(ProgressEvent("train", step + 1, steps, f"loss {loss_value:.3f}", {"loss": loss_value}))
     finally:
         with torch.no_grad():
             full_emb[used] = emb.weight
@@ -396,10 +395,10 @@ def pretrain(model, data, *, steps: int, generator, report: Progress, extra=None
 
 
 def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, steps: int | None = None,
-                  progress: Progress | None = None) -> Path:
+                  progress: OnProgress | None = None) -> Path:
     """Build the replica into ``out_dir`` (replaced atomically) and return it.
 
-    ``progress(stage, done, total, info)`` is called for "tokenizer", "train" and "save".
+    ``progress(ProgressEvent)`` is called for the stages "tokenizer", "train" and "save".
     """
     import torch
     import transformers
@@ -411,20 +410,20 @@ def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, 
     quiet_libraries()
     arch = get_arch(arch_name)
     steps = arch.steps if steps is None else steps
-    report = progress or (lambda *a: None)
+    report = progress or ignore
     out_dir = Path(out_dir)
     started = time.monotonic()
     with folder_build(out_dir) as work:
         conversations = load_corpus()
         template = template_text(arch.template)
-        report("tokenizer", 0, 1, {})
+        report(ProgressEvent("tokenizer", 0, 1))
         if arch.vocab:
             _bpe_tokenizer(arch, work)
         else:
             _gemma3_tokenizer(work, [m["content"] for c in conversations for m in c] + ["user", "model", "system"])
         _set_template(work, template)
         tok = AutoTokenizer.from_pretrained(str(work))
-        report("tokenizer", 1, 1, {"vocab": len(tok)})
+        report(ProgressEvent("tokenizer", 1, 1, info={"vocab": len(tok)}))
 
         # one stream of conversations in the official format; random windows of it are the batches
         stream: list[int] = []
@@ -440,7 +439,7 @@ def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, 
         loss_value = pretrain(model, data, steps=steps, generator=gen, report=report,
                               extra=(lambda b: {"token_type_ids": torch.zeros_like(b)}) if arch.name == "gemma3" else None)
 
-        report("save", 0, 1, {})
+        report(ProgressEvent("save", 0, 1))
         ids = [tok.convert_tokens_to_ids(n) for n in arch.eos_ids]
         model.generation_config = GenerationConfig(
             bos_token_id=tok.convert_tokens_to_ids(arch.bos) if arch.bos else None, eos_token_id=ids,
@@ -455,7 +454,7 @@ def build_replica(arch_name: str, out_dir: str | os.PathLike, *, seed: int = 0, 
             "fingerprint": fingerprint(arch, seed=seed, steps=steps),
         }
         (work / "nastavnik_replica.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    report("save", 1, 1, info)
+    report(ProgressEvent("save", 1, 1, info=info))
     return out_dir
 
 

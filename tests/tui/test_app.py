@@ -318,3 +318,64 @@ async def test_status_bar_keeps_the_jobs_at_80_columns():
             assert "пар 228" in line and "обуч" not in line
     finally:
         set_lang("en")
+
+
+@async_test
+async def test_a_worker_that_fails_with_a_bug_leaves_the_app_open_and_says_where_it_is_logged(ws, monkeypatch):
+    """Issue 23: anything but a UserError raised in a worker used to close the app."""
+    from core.store import Store
+    from tui.screens.dedup import DedupScreen
+
+    def broken(self):
+        raise RuntimeError("the dedup index is broken")
+
+    monkeypatch.setattr(Store, "dedup", broken)
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(DedupScreen(ws))  # its worker runs on the dialog, not on the app
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, DedupScreen)
+        notes = [str(n.message) for n in app._notifications]
+        log = ws.logs_dir / "app.log"
+        assert any("RuntimeError: the dedup index is broken" in n and str(log) in n for n in notes), notes
+        logged = log.read_text(encoding="utf-8")
+        assert "Traceback" in logged and "in broken" in logged and "the dedup index is broken" in logged
+        await pilot.press("escape")  # and it still answers keys
+        await settle(pilot)
+        assert not isinstance(app.screen, DedupScreen)
+
+
+@async_test
+async def test_a_user_error_in_a_worker_shows_its_message_and_hint(ws, monkeypatch):
+    from core.errors import UserError
+    from core.store import Store
+    from tui.screens.dedup import DedupScreen
+
+    def refused(self):
+        raise UserError("the store is busy", hint="close the other Nastavnik and try again")
+
+    monkeypatch.setattr(Store, "dedup", refused)
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(DedupScreen(ws))
+        await settle(pilot)
+        assert app.is_running
+        notes = [str(n.message) for n in app._notifications]
+        assert "the store is busy\nclose the other Nastavnik and try again" in notes, notes
+        assert not (ws.logs_dir / "app.log").exists()  # a user's mistake is no bug to log
+
+
+def test_every_tui_worker_is_declared_not_to_close_the_app():
+    """A worker declared without exit_on_error=False would still close the app on a bug."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "tui"
+    missing = []
+    for path in root.rglob("*.py"):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"@work\(|run_worker\(", line) and "exit_on_error=False" not in line:
+                missing.append(f"{path.relative_to(root.parent)}:{n}")
+    assert not missing, missing

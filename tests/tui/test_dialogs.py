@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.widgets import Static
 
 from core.workspace import Workspace
+from tui.app import ReportingApp
 
 
 def async_test(fn):
@@ -29,7 +30,7 @@ def async_test(fn):
     return wrapper
 
 
-class Host(App):
+class Host(ReportingApp):  # worker errors end as the app's do
     """Pushes one screen and keeps what it dismissed with."""
 
     def __init__(self, make_screen) -> None:
@@ -295,7 +296,7 @@ async def test_help_search_shows_both_layouts():
 # ---------------------------------------------------------------- stats panel
 
 
-class StatsHost(App):
+class StatsHost(ReportingApp):  # worker errors end as the app's do
     def __init__(self, ws, max_tokens):
         super().__init__()
         self.ws, self.max_tokens = ws, max_tokens

@@ -8,19 +8,19 @@ byte for byte as it was (its content hash with it).
 
 from __future__ import annotations
 
-from textual.app import App
 from textual.widgets import TextArea
 
 import core.store.pairs as store_pairs
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
+from tui.app import ReportingApp
 from tui.widgets.pair_editor import EditPairScreen
 
 QUESTION = "Что такое эпоха?\r\nКратко."
 ANSWER = "Один проход\r\nпо всем данным."
 
 
-class Host(App):
+class Host(ReportingApp):  # worker errors end as the app's do
     def __init__(self, db_path, pair) -> None:
         super().__init__()
         self.db_path, self.pair, self.saved = db_path, pair, []

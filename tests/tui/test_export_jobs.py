@@ -488,27 +488,58 @@ def test_progress_and_eta_of_a_job():
 
 
 def test_the_dialog_says_parity_and_the_source_in_russian():
-    """The parity check's lines are English in core; the Russian UI says them in Russian (the
-    token descriptions as they are), and a line it does not know as it is."""
+    """The parity check returns records; the dialog says them in the UI language (the token
+    descriptions as they are), and a line stored before the records as it is."""
+    from core.export.parity import AnswerParity, Mismatch, ParityReport
     from tui.i18n import set_lang
     from tui.screens.export_model import parity_line, source_label
 
+    def answers(quant, n, same):
+        return [AnswerParity("q?", quant, 5 if i < same else 2, 5, 5, True, True, None if i < same else "token 2: …")
+                for i in range(n)]
+
+    ok = ParityReport(True, True, False, True, "<eos>", answers=answers("q8_0", 3, 3) + answers("f16", 3, 3))
+    bare = ParityReport(True, True, False, True, "<eos>")
+    answer = Mismatch("answer", at=10, hf="'▁а' (id 326)", gguf="'▁в' (id 264)", quant="q8_0", question="Что такое loss?")
+    ids = Mismatch("ids", at=12, hf="'a' (id 9)", gguf="'model' (id 7)")
+    bos = ParityReport(mismatches=[Mismatch("bos", side="GGUF")])
+    old = ParityReport.from_dict({"ok": False, "warnings": ["something new"]})  # stored before the records
     set_lang("ru")
     try:
-        assert parity_line(True, "prompt, ids, BOS, EOS equal; same answers q8_0 3/3, f16 3/3") == \
-            "промпт, id токенов, BOS и EOS совпадают; одинаковые ответы: q8_0 3/3, f16 3/3"
-        assert parity_line(True, "prompt, ids, BOS, EOS equal") == "промпт, id токенов, BOS и EOS совпадают"
-        line = "q8_0 answer to 'Что такое loss?' differs from HF at token 10: HF '▁а' (id 326) vs GGUF '▁в' (id 264)"
-        assert parity_line(False, line) == \
+        assert parity_line(ok) == "промпт, id токенов, BOS и EOS совпадают; одинаковые ответы: q8_0 3/3, f16 3/3"
+        assert parity_line(bare) == "промпт, id токенов, BOS и EOS совпадают"
+        # the mismatch shown first names a differing token, even after one that does not
+        assert parity_line(ParityReport(mismatches=[Mismatch("bos", side="HF"), answer])) == \
             "ответ q8_0 на 'Что такое loss?' расходится с HF с токена 10: HF '▁а' (id 326), GGUF '▁в' (id 264)"
-        assert parity_line(False, "prompt token ids differ at position 12: HF 'a' (id 9) vs GGUF 'model' (id 7)") == \
+        assert parity_line(ParityReport(mismatches=[ids])) == \
             "id токенов промпта различаются с позиции 12: HF 'a' (id 9), GGUF 'model' (id 7)"
-        assert parity_line(False, "GGUF prompt starts with a doubled BOS") == "промпт GGUF начинается с удвоенного BOS"
-        assert parity_line(False, "something new") == "something new"
+        assert parity_line(bos) == "промпт GGUF начинается с удвоенного BOS"
+        assert parity_line(old) == "something new"
         assert (source_label("3"), source_label("demo")) == ("прогон #3", "demo")
     finally:
         set_lang("en")
-    assert parity_line(False, line) == line and source_label("3") == "run #3"
+    line = "q8_0 answer to 'Что такое loss?' differs from HF at token 10: HF '▁а' (id 326) vs GGUF '▁в' (id 264)"
+    assert parity_line(ParityReport(mismatches=[answer])) == line == answer.english()
+    assert parity_line(ok) == "prompt, ids, BOS, EOS equal; same answers q8_0 3/3, f16 3/3"
+    assert source_label("3") == "run #3"
+
+
+def test_a_parity_report_reads_back_from_the_job_result_as_records():
+    """The job stores the report as JSON; the dialog and `exports show` read the same records back."""
+    from core.export.jobs import parity_report
+    from core.export.parity import AnswerParity, Mismatch, ParityReport
+
+    tie = AnswerParity("q?", "q4_k_m", 3, 5, 5, True, True, first_diff="token 3: …", gap=0.01)
+    real = AnswerParity("q?", "q4_k_m", 0, 5, 5, True, True, first_diff="token 0: …", gap=3.0)
+    same = AnswerParity("q?", "f16", 5, 5, 5, True, True)
+    report = ParityReport(True, True, False, True, "<eos>", answers=[same, tie, real],
+                          mismatches=[Mismatch("answer", at=0, hf="'a' (id 1)", gguf="'b' (id 2)", quant="q4_k_m", question="q?")])
+    stored = json.loads(json.dumps({"parity": report.to_dict()}))
+    back = parity_report(stored)
+    assert back == report and not back.ok and back.warnings == report.warnings
+    assert [(q.quant, q.identical, q.answers, q.near_ties, q.ok) for q in back.quants] == \
+        [("f16", 1, 1, 0, True), ("q4_k_m", 0, 2, 1, False)]
+    assert stored["parity"]["quants"][1]["tokens_matched"] == 3 and parity_report({}) is None
 
 
 @async_test

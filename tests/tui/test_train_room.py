@@ -9,13 +9,14 @@ import re
 
 import pytest
 
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, Static
 
+from tui.app import ReportingApp
 from tui.screens.train import TrainRoom
 
 
-class RoomApp(App):
+class RoomApp(ReportingApp):  # worker errors end as the app's do
     def __init__(self, ws):
         super().__init__()
         self.ws = ws

@@ -2,7 +2,9 @@
 
 Each subcommand group lives in its own module here and calls ``core/`` functions; heavy
 libraries load only inside the commands that need them, so ``--help`` stays fast.
-A ``UserError`` prints one line on stderr and exits 2.
+A ``UserError`` prints the command that failed, its message and its hint on one line of
+stderr and exits 2 (``report_user_error``, the one place that does). Long steps draw their
+``core.progress.ProgressEvent``s through ``ProgressPrinter``, the one progress printer.
 """
 
 from __future__ import annotations
@@ -43,6 +45,65 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+class ProgressPrinter:
+    """The one way a command draws ``core.progress.ProgressEvent``s, on stderr.
+
+    On a terminal: one line redrawn in place (``[stage] done/total message``), a new line when
+    the stage changes or ends. Otherwise plain lines: a stage's first and last event, and one
+    every ``every_s`` seconds between. ``quiet`` (``--json``) draws nothing; ``lines=False``
+    draws nothing when stderr is not a terminal (a short step whose result line says it all).
+    Use it as a context manager (or call ``close()``) to finish a line left open at the end.
+    """
+
+    def __init__(self, label: str = "", *, quiet: bool = False, lines: bool = True, every_s: float = 2.0,
+                 tty: bool | None = None) -> None:
+        self.label = f"{label}: " if label else ""
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.quiet = quiet or (not lines and not self.tty)
+        self.every_s = every_s
+        self._stage: str | None = None
+        self._last = 0.0
+        self._open = False  # a redrawn line is on the terminal, not ended yet
+
+    def line(self, e) -> str:
+        counts = f" {e.done}/{e.total}" if e.total and e.total > 1 else (f" {e.done}" if e.total is None and e.done else "")
+        return f"{self.label}[{e.stage}]{counts}" + (f" {e.message}" if e.message else "")
+
+    def __call__(self, e) -> None:
+        if self.quiet:
+            return
+        import time
+
+        now, new_stage = time.monotonic(), e.stage != self._stage
+        due = new_stage or e.finished or now - self._last >= (0.05 if self.tty else self.every_s)
+        self._stage = e.stage
+        if not due:
+            return
+        self._last = now
+        if not self.tty:
+            click.echo(self.line(e), err=True)
+            return
+        import shutil
+
+        if new_stage and self._open:
+            click.echo("", err=True)
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        # \x1b[K clears what a longer line before left; color=True keeps it (this is a terminal)
+        click.echo("\r" + self.line(e)[:width] + "\x1b[K", err=True, nl=e.finished, color=True)
+        self._open = not e.finished
+
+    def close(self) -> None:
+        if self._open:
+            click.echo("", err=True)
+            self._open = False
+
+    def __enter__(self) -> ProgressPrinter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def parse_ids(values: tuple[str, ...]) -> list[int]:
@@ -118,11 +179,32 @@ def _register() -> None:
 _register()
 
 
+def command_path(argv: list[str]) -> str:
+    """``nastavnik pairs import`` for ``["--home", "w", "pairs", "import", "a.jsonl"]``: the
+    words of ``argv`` that name a group or a command, in order."""
+    words, group = ["nastavnik"], cli
+    for arg in argv:
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            continue
+        words.append(arg)
+        group = sub
+        if not isinstance(sub, click.Group):
+            break
+    return " ".join(words)
+
+
+def report_user_error(exc: UserError, argv: list[str]) -> None:
+    """What a person reads on stderr, in one line: the command, what went wrong, what to do."""
+    click.echo(f"{command_path(argv)}: error: {exc.message}" + (f" — {exc.hint}" if exc.hint else ""), err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="nastavnik", standalone_mode=False)
+        cli.main(args=args, prog_name="nastavnik", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        report_user_error(exc, args)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

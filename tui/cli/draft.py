@@ -7,16 +7,11 @@ import sys
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(draft)
-
-
-def _bar(done: int, total: int, width: int = 30) -> str:
-    filled = int(width * done / total) if total else 0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
 @click.command(context_settings=CONTEXT)
@@ -82,28 +77,12 @@ def draft(obj: Ctx, teacher, question, from_file, count, system, tags, max_token
         text, name = sys.stdin.read(), "stdin"
     else:
         text, name = read_document(from_file, encoding), from_file
-    tty = sys.stderr.isatty()
-
-    steps = {"load": "loading the teacher {m}", "split": "splitting {m} to fit its context",
-             "save": "saving the drafts", "draft": "{m}", "duplicate": "duplicate, skipped: {m}", "failed": "failed: {m}"}
-
-    def progress(e) -> None:
-        if as_json or e.stage == "done":
-            return
-        text = steps[e.stage].format(m=e.message)
-        if e.stage in ("draft", "duplicate", "failed"):
-            line = f"{_bar(e.done, e.total)} {text[:60]}"
-            click.echo(("\r" + line + " " * 10) if tty else line, nl=not tty, err=True)
-        else:
-            click.echo(("\r" if tty else "") + f"[{e.stage}] {text}", err=True)
-
-    result = draft_from_document(obj.ws, teacher, text, count=count, name=name,
-                                 max_tokens=max_tokens or DEFAULT_PAIR_TOKENS, n_ctx=n_ctx, progress=progress)
+    with ProgressPrinter(quiet=as_json) as progress:
+        result = draft_from_document(obj.ws, teacher, text, count=count, name=name,
+                                     max_tokens=max_tokens or DEFAULT_PAIR_TOKENS, n_ctx=n_ctx, progress=progress)
     if as_json:
         emit_json(result.to_dict())
         return
-    if tty:
-        click.echo("", err=True)
     click.echo(f"drafted {len(result.saved)} of {result.requested} pair(s) from {result.chunks} chunk(s) of {name}: "
                f"{result.duplicates} duplicate(s) skipped, {result.failed} failed")
     for p in result.saved:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.eval.evaluate import SPLITS
-from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -35,11 +35,8 @@ def eval_(obj: Ctx, models, split, judge, max_tokens, as_json) -> None:
     """
     from core.eval.evaluate import evaluate
 
-    def progress(e) -> None:
-        if not as_json and (e.done == e.total or e.done == 0):
-            click.echo(f"[{e.model}] {e.done}/{e.total} {e.message}", err=True)
-
-    report = evaluate(obj.ws, list(models), judge=judge, split=split, max_tokens=max_tokens, progress=progress)
+    with ProgressPrinter(quiet=as_json) as progress:
+        report = evaluate(obj.ws, list(models), judge=judge, split=split, max_tokens=max_tokens, progress=progress)
     if as_json:
         emit_json(report.to_dict())
         return

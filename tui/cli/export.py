@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -56,17 +56,9 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
             click.echo(f"export job {job.id} started: {source} → {', '.join(quants)}; log: {job.log_path}")
             click.echo(f"follow it with `nastavnik exports show {job.id} --follow`")
         return
-    last = {"stage": None}
-
-    def progress(event) -> None:
-        if as_json:
-            return
-        if event.stage != last["stage"] or event.done == event.total:
-            click.echo(f"[{event.stage}] {event.message}", err=True)
-        last["stage"] = event.stage
-
-    result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
-                        parity_tokens=parity_tokens, progress=progress)
+    with ProgressPrinter(quiet=as_json) as progress:
+        result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
+                            parity_tokens=parity_tokens, progress=progress)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -82,8 +74,17 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
         p = result.parity
         click.secho(("parity OK: " if p.ok else "PARITY MISMATCH: ") + p.summary(), err=True,
                     fg="green" if p.ok else "red", bold=not p.ok)
-        for w in p.warnings:
-            click.secho(f"  WARNING: {w}", err=True, fg="yellow")
+        for m in p.mismatches:
+            click.secho(f"  WARNING: {m.english()}", err=True, fg="yellow")
+
+
+def parity_line(report) -> str:
+    """A stored parity check (``core.export.parity.ParityReport``) in one English line: what
+    agreed when all did, else the mismatch to look at first."""
+    if not report.ok:
+        return report.headline.english()
+    same = ", ".join(f"{q.quant} {q.identical}/{q.answers}" for q in report.quants)
+    return "prompt, ids, BOS, EOS equal" + (f"; same answers {same}" if same else "")
 
 
 # ---------------------------------------------------------------------------- background jobs
@@ -130,7 +131,7 @@ def exports_list(obj: Ctx, as_json) -> None:
 
 
 def _show_job(job, history) -> None:
-    from core.export.jobs import job_progress, parity_outcome
+    from core.export.jobs import job_progress, parity_report
 
     p = job_progress(job, history)
     click.echo(f"export job {job.id}: {job.status} — {job.source} → {', '.join(job.quants)}"
@@ -143,9 +144,11 @@ def _show_job(job, history) -> None:
     if job.result:
         for f in job.result.get("files", []):
             click.echo(f"  {f['quant']:7} {f['size_bytes'] / 1e6:8.2f} MB  {f['path']}")
-    ok, line = parity_outcome(job.result)
-    if ok is not None:
-        click.secho(("  parity OK: " if ok else "  PARITY MISMATCH: ") + line, fg="green" if ok else "red", bold=not ok)
+    report = parity_report(job.result)
+    if report is not None:
+        ok = report.ok
+        click.secho(("  parity OK: " if ok else "  PARITY MISMATCH: ") + parity_line(report), fg="green" if ok else "red",
+                    bold=not ok)
     click.echo(f"  log: {job.log_path}")
 
 
@@ -163,19 +166,23 @@ def exports_show(obj: Ctx, job_id, follow, as_json) -> None:
         job = store.get_export_job(job_id)
         history = last_seconds(store)
     if follow and job.active:
+        from core.progress import ProgressEvent
+
         seen = {"key": None}
+        with ProgressPrinter(quiet=as_json) as progress:
 
-        def update(j) -> None:
-            key = (j.status, j.stage, j.done)
-            if key != seen["key"] and not as_json:
-                seen["key"] = key
-                click.echo(f"[{j.stage or j.status}] {j.message or ''}", err=True)
+            def update(j) -> None:
+                key = (j.status, j.stage, j.done)
+                if key != seen["key"]:
+                    seen["key"] = key
+                    progress(ProgressEvent(j.stage or j.status, j.done or 0, j.total, j.message or ""))
 
-        try:
-            job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
-        except KeyboardInterrupt:
-            click.echo(f"\nstopped following; export job {job_id} goes on", err=True)
-            return
+            try:
+                job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
+            except KeyboardInterrupt:
+                progress.close()
+                click.echo(f"stopped following; export job {job_id} goes on", err=True)
+                return
     if as_json:
         emit_json(job.to_dict())
     else:

@@ -6,7 +6,7 @@ import click
 
 from core.errors import UserError
 from core.text import split_tags
-from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
 
 STATUS = click.Choice(["draft", "approved", "rejected"])
 SPLIT = click.Choice(["train", "eval"])
@@ -489,7 +489,8 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, tags, status, split, keep_
     """
     from core.pairs_io import import_files
 
-    with obj.store() as store:
+    # not a terminal: no progress lines, the counts line says it all
+    with obj.store() as store, ProgressPrinter(quiet=as_json, lines=False) as progress:
         counts = import_files(
             store,
             files,
@@ -500,7 +501,7 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, tags, status, split, keep_
             status=status,
             split=split,
             skip_duplicates=not keep_duplicates,
-            progress=None if as_json else _progress_printer("import"),
+            progress=progress,
         )
     if as_json:
         emit_json(counts.to_dict())
@@ -537,19 +538,3 @@ def export(obj: Ctx, out, fmt, status, split, tag, as_json) -> None:
         emit_json({"exported": n, "path": out})
     else:
         click.echo(f"exported {n} pair" + ("" if n == 1 else "s") + f" to {out}")
-
-
-def _progress_printer(label: str):
-    """A progress callback drawing one updating line on stderr (when it is a terminal)."""
-    import sys
-
-    if not sys.stderr.isatty():
-        return None
-
-    def report(done: int, total: int | None) -> None:
-        text = f"{label}: {done}" + (f"/{total}" if total else "")
-        click.echo("\r" + text, err=True, nl=False)
-        if total and done >= total:
-            click.echo("", err=True)
-
-    return report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
-from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -24,20 +22,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(models)
     cli.add_command(demo_model)
     cli.add_command(demo)
-
-
-def _progress_printer(label: str):
-    state = {"last": 0.0}
-
-    def report(stage, done, total, info):
-        now = time.monotonic()
-        if stage == "train" and now - state["last"] < 2 and done < total:
-            return
-        state["last"] = now
-        extra = f" loss {info['loss']:.3f}" if "loss" in info else ""
-        click.echo(f"{label}: {stage} {done}/{total}{extra}", err=True)
-
-    return report
 
 
 # ---------------------------------------------------------------------------- demo
@@ -69,8 +53,8 @@ def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
             raise UserError("--prequantize is for the replicas", hint="add --arch " + ", ".join(REPLICA_ARCHES))
         from core.train.demo import ensure_demo_model
 
-        with obj.store() as store:
-            model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=_progress_printer("demo model"))
+        with obj.store() as store, ProgressPrinter("demo model") as progress:
+            model, built = ensure_demo_model(obj.ws, store, force=force, steps=steps, progress=progress)
         if as_json:
             emit_json({**model.to_dict(), "built": built})
         else:
@@ -78,9 +62,9 @@ def demo_model(obj: Ctx, arch, prequantize, force, steps, as_json) -> None:
         return
     from core.train.demo import ensure_replica
 
-    with obj.store() as store:
+    with obj.store() as store, ProgressPrinter(f"demo-{arch}") as progress:
         built_models, built = ensure_replica(obj.ws, store, arch, force=force, prequantize=prequantize, steps=steps,
-                                             progress=_progress_printer(f"demo-{arch}"))
+                                             progress=progress)
     if as_json:
         emit_json([{**m.to_dict(), "built": built} for m in built_models])
     else:
@@ -107,7 +91,8 @@ def demo(obj: Ctx, if_missing) -> None:
         have = (demo_model_dir(obj.ws) / "model.safetensors").exists() and store.find_model("demo") is not None
         if not have or not if_missing:
             click.echo("building the demo model (a minute or two on the CPU)…", err=True)
-            _, built = ensure_demo_model(obj.ws, store, progress=_progress_printer("demo model"))
+            with ProgressPrinter("demo model") as progress:
+                _, built = ensure_demo_model(obj.ws, store, progress=progress)
             click.echo("demo model ready" + (" (built)" if built else ""))
 
 
@@ -258,16 +243,16 @@ def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
                                "are left out: ", fg="yellow") + ", ".join(map(str, pv.dropped[:20])), err=True)
 
 
-def _bar(run) -> str:
+def _run_event(run):
+    """A run's state as the one progress event: its status, step of steps, loss and ETA."""
+    from core.progress import ProgressEvent
     from core.train.runs import eta_s
 
-    total = run.max_steps or 0
-    width = 30
-    filled = int(width * run.step / total) if total else 0
     eta = eta_s(run)
-    eta_s_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
-    loss = f" loss {run.loss:.4f}" if run.loss is not None else ""
-    return f"[{'#' * filled}{'.' * (width - filled)}] {run.step}/{total or '?'}{loss}{eta_s_text} {run.status}"
+    eta_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
+    loss = f"loss {run.loss:.4f}" if run.loss is not None else ""
+    return ProgressEvent(run.status, run.step, run.max_steps or None, (loss + eta_text).strip(),
+                         {"loss": run.loss} if run.loss is not None else {})
 
 
 def _last_margin(obj: Ctx, run) -> str:
@@ -285,24 +270,19 @@ def _follow(obj: Ctx, run_id: int) -> int:
     from core.train.runs import wait
 
     last = {"step": -1, "status": None}
-    tty = sys.stderr.isatty()
+    with ProgressPrinter() as progress:
 
-    def show(run):
-        if run.step != last["step"] or run.status != last["status"]:
-            last.update(step=run.step, status=run.status)
-            line = _bar(run)
-            if tty:
-                click.echo("\r" + line + " " * 5, nl=False, err=True)
-            else:
-                click.echo(line, err=True)
+        def show(run):
+            if run.step != last["step"] or run.status != last["status"]:
+                last.update(step=run.step, status=run.status)
+                progress(_run_event(run))
 
-    try:
-        run = wait(obj.ws, run_id, timeout=float("inf"), poll=1.0, on_update=show)
-    except KeyboardInterrupt:
-        click.echo(f"\nstopped following; run {run_id} goes on (`nastavnik runs logs {run_id} --follow`)", err=True)
-        return 0
-    if tty:
-        click.echo("", err=True)
+        try:
+            run = wait(obj.ws, run_id, timeout=float("inf"), poll=1.0, on_update=show)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(f"stopped following; run {run_id} goes on (`nastavnik runs logs {run_id} --follow`)", err=True)
+            return 0
     if run.status == "done":
         losses = "".join(f", {name} {value:.4f}" for name, value in (("loss", run.loss), ("eval loss", run.eval_loss)) if value is not None)
         click.echo(f"run {run.id} done: {run.step} steps{losses}{_last_margin(obj, run)}; adapter {run.adapter_path}")

@@ -26,7 +26,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
 
-from core.errors import UserError
 from tui.i18n import t
 from tui.messages import PairsChanged, PreferencesChanged
 from tui.keys import both, localize
@@ -138,7 +137,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
         if self.ws is not None:
             self._look_up(self.question)
 
-    @work(thread=True, exclusive=True, group="fix-lookup")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="fix-lookup")
     def _look_up(self, question: str) -> None:
         from core.loop.corrections import pair_to_replace
         from core.store import Store
@@ -274,7 +273,7 @@ class ChatRoom(Vertical):
         if self.is_mounted:
             self._load_models()
 
-    @work(thread=True, exclusive=True, group="chat-models")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="chat-models")
     def _load_models(self) -> None:
         from textual.worker import get_current_worker
 
@@ -366,7 +365,7 @@ class ChatRoom(Vertical):
         self._stop.clear()
         self._generate(question, widgets, system)
 
-    @work(thread=True, exclusive=True, group="chat")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="chat")
     def _generate(self, question: str, answers: list[Answer], system: str | None) -> None:
         from textual.worker import get_current_worker
 
@@ -394,8 +393,6 @@ class ChatRoom(Vertical):
                           cancel=lambda: self._stop.is_set() or worker.is_cancelled,
                           on_loading=lambda name: self.app.call_from_thread(self.status, t("chat.loading", model=name)),
                           on_piece=piece, on_answer=answered)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
         finally:
             self.app.call_from_thread(self._done)
 
@@ -493,17 +490,13 @@ class ChatRoom(Vertical):
 
         self.app.push_screen(GradeScreen(score), done)
 
-    @work(thread=True, group="chat-save")
+    @work(thread=True, exit_on_error=False, group="chat-save")
     def _save_grade(self, answer: Answer, score: int, comment: str) -> None:
         from core.store import Store
 
-        try:
-            with Store(self.ws.db_path) as store:
-                store.grade(answer.model, answer.question, score, comment=comment or None,
-                            answer=answer.text, message_id=answer.message_id)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            store.grade(answer.model, answer.question, score, comment=comment or None,
+                        answer=answer.text, message_id=answer.message_id)
         self.app.call_from_thread(self.notify, t("chat.graded", score=score, model=answer.label))
 
     def action_correct(self) -> None:
@@ -518,19 +511,15 @@ class ChatRoom(Vertical):
 
         self.app.push_screen(CorrectAnswerScreen(answer.question, answer.text, model=answer.label, ws=self.ws), done)
 
-    @work(thread=True, group="chat-save")
+    @work(thread=True, exit_on_error=False, group="chat-save")
     def _save_correction(self, message_id: int, fix: Correction, system: str) -> None:
         """The corrected answer as a new pair (source ``chat:<conversation id>``), off the UI thread."""
         from core.loop.corrections import correct_message
         from core.store import Store
 
-        try:
-            with Store(self.ws.db_path) as store:
-                pair = correct_message(store, message_id, fix.answer, question=fix.question,
-                                       status=fix.status, system=system, replace=fix.replace)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            pair = correct_message(store, message_id, fix.answer, question=fix.question,
+                                   status=fix.status, system=system, replace=fix.replace)
         self.app.call_from_thread(self._saved, pair, fix.replace is not None)
 
     def _saved(self, pair, replaced: bool = False) -> None:
@@ -549,22 +538,18 @@ class ChatRoom(Vertical):
             return
         self._save_preferences(answer.message_id, answer.label, [(a.message_id, a.label) for a in others])
 
-    @work(thread=True, group="chat-save")
+    @work(thread=True, exit_on_error=False, group="chat-save")
     def _save_preferences(self, chosen_id: int, chosen: str, rejected: list[tuple[int, str]]) -> None:
         """One preference per other answer (``core.loop.corrections.prefer_answer``), off the UI thread."""
         from core.loop.corrections import prefer_answer
         from core.store import Store
 
         saved = []
-        try:
-            with Store(self.ws.db_path) as store:
-                with store.transaction():  # all of them or none
-                    for message_id, label in rejected:
-                        prefer_answer(store, chosen_id, message_id)
-                        saved.append(label)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            with store.transaction():  # all of them or none
+                for message_id, label in rejected:
+                    prefer_answer(store, chosen_id, message_id)
+                    saved.append(label)
         self.app.call_from_thread(self._preferred, chosen_id, chosen, saved)
 
     def _preferred(self, chosen_id: int, chosen: str, rejected: list[str]) -> None:

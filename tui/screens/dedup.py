@@ -19,7 +19,6 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from core.errors import UserError
 from core.store import PairChanged
 from tui.i18n import t
 from tui.keys import both
@@ -87,14 +86,10 @@ class DedupScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="dedup")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="dedup")
     def load(self) -> None:
-        try:
-            with self.ws.store() as store:
-                report = store.dedup()
-        except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
+        with self.ws.store() as store:
+            report = store.dedup()
         self.app.call_from_thread(self._show, report)
 
     def _show(self, report) -> None:
@@ -184,22 +179,18 @@ class DedupScreen(ModalScreen[bool]):
 
         self.app.push_screen(MergeScreen(chosen.id, chosen.answer), edited)
 
-    @work(thread=True, exclusive=True, group="dedup")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="dedup")
     def apply(self, keep: int | None, trash: list[int], answer: str | None, tags: list[str] | None, loaded: list) -> None:
         """Keep/merge/delete in one store action, refused if a pair of ``loaded`` changed since."""
-        try:
-            with self.ws.store() as store:
-                try:
-                    store.merge_pairs(keep, trash, answer=answer, tags=tags, expected={p.id: p for p in loaded})
-                except PairChanged as exc:
-                    key = "dedup.gone" if exc.gone else "dedup.changed"
-                    report = store.dedup()
-                    self.app.call_from_thread(self._refused, t(key, id=exc.pair_id), report)
-                    return
+        with self.ws.store() as store:
+            try:
+                store.merge_pairs(keep, trash, answer=answer, tags=tags, expected={p.id: p for p in loaded})
+            except PairChanged as exc:
+                key = "dedup.gone" if exc.gone else "dedup.changed"
                 report = store.dedup()
-        except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
+                self.app.call_from_thread(self._refused, t(key, id=exc.pair_id), report)
+                return
+            report = store.dedup()
         if keep is None:
             message = t("dedup.deleted", id=trash[0])
         elif answer is not None:

@@ -20,9 +20,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Select, Static, TextArea
 
 from core.errors import UserError
+from core.progress import ProgressEvent
 from tui.i18n import t
 from tui.keys import both
 from tui.messages import PairsChanged
+from tui.widgets.progress import draw
 
 
 _CSS = Path(__file__).with_name("draft.tcss").read_text(encoding="utf-8")
@@ -121,7 +123,7 @@ class DraftScreen(ModalScreen[int | None]):
         self._load_teachers()
         self.query_one("#draft-file", Input).focus()
 
-    @work(thread=True, exclusive=True, group="draft-teachers")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="draft-teachers")
     def _load_teachers(self) -> None:
         from core.store import Store
 
@@ -181,7 +183,7 @@ class DraftScreen(ModalScreen[int | None]):
         self.query_one("#draft-list", Static).update("")
         self._draft(str(sel.value), path, text, count)
 
-    @work(thread=True, exclusive=True, group="draft-run")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="draft-run")
     def _draft(self, teacher: str, path: str, text: str, count: int) -> None:
         from core.loop.drafting import draft_from_document, read_document
 
@@ -191,7 +193,7 @@ class DraftScreen(ModalScreen[int | None]):
             text = t(f"draft.st.{e.stage}", m=e.message)
             if e.stage in ("draft", "duplicate", "failed"):
                 lines.append(text)
-            self.app.call_from_thread(self._progress, e.stage, e.done, e.total, text, list(lines))
+            self.app.call_from_thread(self._progress, e, text, list(lines))
 
         try:
             if path:
@@ -209,13 +211,13 @@ class DraftScreen(ModalScreen[int | None]):
             return
         self.app.call_from_thread(self._finished, report)
 
-    def _progress(self, stage: str, done: int, total: int, message: str, lines: list[str]) -> None:
+    def _progress(self, e: ProgressEvent, message: str, lines: list[str]) -> None:
         if not self.is_mounted:
             return
-        if stage in ("draft", "duplicate", "failed"):
-            self.query_one("#draft-progress", ProgressBar).update(total=max(total, 1), progress=done)
+        if e.stage in ("draft", "duplicate", "failed"):
+            draw(self.query_one("#draft-progress", ProgressBar), e)
             self.query_one("#draft-list", Static).update("\n".join(lines[-50:]))
-        self.status(t("draft.running", done=done, total=total, message=message))
+        self.status(t("draft.running", done=e.done, total=e.total, message=message))
 
     def _idle(self) -> None:
         self.busy = False

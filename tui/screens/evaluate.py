@@ -22,11 +22,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
 
-from core.errors import UserError
+from core.progress import ProgressEvent
 from tui.i18n import t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
+from tui.widgets.progress import draw, from_worker
 
 
 _CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
@@ -203,7 +204,7 @@ class EvaluateRoom(Vertical):
     def load_models(self) -> None:
         self._load_models()
 
-    @work(thread=True, exclusive=True, group="evaluate-models")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate-models")
     def _load_models(self) -> None:
         from core.store import Store
 
@@ -256,7 +257,7 @@ class EvaluateRoom(Vertical):
             self.split = event.value
             self.refresh_grid()
 
-    @work(thread=True, exclusive=True, group="evaluate-grid")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate-grid")
     def _load_grid(self, models: list[str], split: str = "eval") -> None:
         from core.eval.evaluate import build_report, eval_pairs
         from core.store import Store
@@ -334,18 +335,14 @@ class EvaluateRoom(Vertical):
 
     # ------------------------------------------------------------------ grading and correcting
 
-    @work(thread=True, group="evaluate-save")
+    @work(thread=True, exit_on_error=False, group="evaluate-save")
     def save_grade(self, row, model: str, score: int, comment: str) -> None:
         """A human grade for one model's answer to an eval question, off the UI thread."""
         from core.store import Store
 
         cell = row.cells[model]
-        try:
-            with Store(self.ws.db_path) as store:
-                store.grade(model, row.question, score, comment=comment or None, answer=cell.answer, pair_id=row.pair_id)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            store.grade(model, row.question, score, comment=comment or None, answer=cell.answer, pair_id=row.pair_id)
         self.app.call_from_thread(self._graded, cell, model, score)
 
     def _graded(self, cell, model: str, score: int) -> None:
@@ -353,20 +350,16 @@ class EvaluateRoom(Vertical):
         self.notify(t("evaluate.graded", score=score, model=model))
         self.refresh_grid()
 
-    @work(thread=True, group="evaluate-save")
+    @work(thread=True, exit_on_error=False, group="evaluate-save")
     def save_correction(self, pair_id: int, model: str, fix: Correction) -> None:
         """A corrected eval answer as a new pair (source ``eval:<pair id>:<model>``), off the
         UI thread; runs on the room, so closing the question view does not lose the message."""
         from core.loop.corrections import correct_eval
         from core.store import Store
 
-        try:
-            with Store(self.ws.db_path) as store:
-                pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status,
-                                    replace=fix.replace)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
+        with Store(self.ws.db_path) as store:
+            pair = correct_eval(store, pair_id, model, fix.answer, question=fix.question, status=fix.status,
+                                replace=fix.replace)
         self.app.call_from_thread(self._saved, pair, fix.replace is not None)
 
     def _saved(self, pair, replaced: bool = False) -> None:
@@ -393,27 +386,21 @@ class EvaluateRoom(Vertical):
         judge = self.query_one("#ev-judge", Select)
         self._evaluate(models, None if judge.is_blank() else str(judge.value), self.split)
 
-    @work(thread=True, exclusive=True, group="evaluate")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate")
     def _evaluate(self, models: list[str], judge: str | None = None, split: str = "eval") -> None:
         from core.eval.evaluate import evaluate
 
         worker = get_current_worker()
 
-        def progress(e) -> None:
-            self.app.call_from_thread(self._progress, e.model, e.done, e.total)
-
         try:
-            evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=progress,
+            evaluate(self.ws, models, judge=judge, split=split, in_process=False, progress=from_worker(self.app, self._progress),
                      cancel=lambda: self._stop.is_set() or worker.is_cancelled)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
         finally:
             self.app.call_from_thread(self._finished)
 
-    def _progress(self, model: str, done: int, total: int) -> None:
-        bar = self.query_one("#ev-progress", ProgressBar)
-        bar.update(total=max(total, 1), progress=done)
-        self.status(t("evaluate.running", model=model, done=done, total=total))
+    def _progress(self, e: ProgressEvent) -> None:
+        draw(self.query_one("#ev-progress", ProgressBar), e)
+        self.status(t("evaluate.running", model=e.info.get("model", ""), done=e.done, total=e.total))
 
     def _finished(self) -> None:
         self.busy = False

@@ -15,7 +15,6 @@ and chat") and closes itself with True once every one of them is done.
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 from textual import on, work
@@ -27,7 +26,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
-from tui.i18n import get_lang, t
+from tui.i18n import t
 from tui.keys import both, localize
 from tui.messages import ExportFinished
 
@@ -50,49 +49,35 @@ def source_label(source: str) -> str:
     return t("export_model.src_run", id=source) if str(source).isdigit() else str(source)
 
 
-# The parity check's lines (``core.export.parity``) in the UI language: each pattern of the
-# English line and the key of its translation; a line no pattern knows is shown as it is.
-_PARITY_LINES = (
-    (re.compile(r"^EOS differs: HF (.+) vs GGUF (.+)$"), "export_model.par.eos"),
-    (re.compile(r"^prompt text differs at character (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.text"),
-    (re.compile(r"^prompt token ids differ at position (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.ids"),
-    (re.compile(r"^(HF|GGUF) prompt starts with a doubled BOS$"), "export_model.par.bos"),
-    (re.compile(r"^(\S+) answer to (.+) differs from HF at token (\d+): HF (.+) vs GGUF (.+)$"), "export_model.par.answer"),
-    (re.compile(r"^(\S+) did not stop at EOS for (.+)$"), "export_model.par.no_eos"),
-)
-_PARITY_OK = re.compile(r"^prompt, ids, BOS, EOS equal(?:; same answers (.+))?$")
+def mismatch_line(m) -> str:
+    """One ``core.export.parity.Mismatch`` in the UI language (a line stored before the records
+    as it is)."""
+    if m.kind == "other":
+        return m.text
+    return t(f"export_model.par.{m.kind}", at=m.at, hf=m.hf, gguf=m.gguf, side=m.side, quant=m.quant, question=repr(m.question))
 
 
-def parity_line(ok: bool | None, line: str) -> str:
-    """``core.export.jobs.parity_outcome``'s line in the UI language (English: as it is)."""
-    if get_lang() == "en" or not line:
-        return line
-    if ok:
-        m = _PARITY_OK.match(line)
-        if m:
-            return t("export_model.par.ok") + (t("export_model.par.same", answers=m.group(1)) if m.group(1) else "")
-        return line
-    for pattern, key in _PARITY_LINES:
-        m = pattern.match(line)
-        if m:
-            return t(key).format(*m.groups())
-    return line
+def parity_line(report) -> str:
+    """A ``core.export.parity.ParityReport`` in one line: what agreed when all did, else the
+    mismatch to look at first."""
+    if not report.ok:
+        return mismatch_line(report.headline)
+    answers = ", ".join(t("export_model.par.quant", quant=q.quant, identical=q.identical, answers=q.answers) for q in report.quants)
+    return t("export_model.par.ok") + (t("export_model.par.same", answers=answers) if answers else "")
 
 
 def outcome(job) -> tuple[str, bool]:
     """(the line saying how ``job`` ended, whether it is bad news)."""
-    from core.export.jobs import parity_outcome
+    from core.export.jobs import parity_report
 
     if job.status == "done":
-        ok, line = parity_outcome(job.result)
-        line = parity_line(ok, line)
-        if ok is None:
+        report = parity_report(job.result)
+        if report is None:
             return t("export_model.parity_none"), False
-        if ok:
-            return t("export_model.parity_ok", line=line), False
-        warnings = ((job.result or {}).get("parity") or {}).get("warnings") or []
-        more = t("export_model.parity_more", n=len(warnings) - 1, id=job.id) if len(warnings) > 1 else ""
-        return t("export_model.parity_bad", line=line) + more, True
+        if report.ok:
+            return t("export_model.parity_ok", line=parity_line(report)), False
+        more = len(report.mismatches) - 1
+        return t("export_model.parity_bad", line=parity_line(report)) + (t("export_model.parity_more", n=more, id=job.id) if more else ""), True
     if job.status == "failed":
         return t("export_model.failed", error=job.error or "?"), True
     if job.status == "cancelled":
@@ -120,10 +105,10 @@ def _while_shown(method):
 
 def finished(job) -> ExportFinished:
     """The message that tells the app ``job`` ended."""
-    from core.export.jobs import parity_outcome
+    from core.export.jobs import parity_report
 
-    ok, _ = parity_outcome(job.result) if job.status == "done" else (None, "")
-    return ExportFinished(job.id, job.status, ok, outcome(job)[0])
+    report = parity_report(job.result) if job.status == "done" else None
+    return ExportFinished(job.id, job.status, None if report is None else report.ok, outcome(job)[0])
 
 
 class ExportModelScreen(ModalScreen[bool]):
@@ -182,7 +167,7 @@ class ExportModelScreen(ModalScreen[bool]):
 
     # ------------------------------------------------------------------ the form
 
-    @work(thread=True, exclusive=True, group="export-sources")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-sources")
     def _load_sources(self, source: str | None) -> None:
         from core.export.jobs import active_job_for, refresh
 
@@ -246,7 +231,7 @@ class ExportModelScreen(ModalScreen[bool]):
         self.query_one("#exp-start").disabled = True
         self._start_job(source, quants, name)
 
-    @work(thread=True, exclusive=True, group="export-start")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-start")
     def _start_job(self, source: str, quants: list[str], name: str | None) -> None:
         from core.export.jobs import start_job
 
@@ -281,7 +266,7 @@ class ExportModelScreen(ModalScreen[bool]):
         if self.is_attached and self.job_ids:
             self._read(list(self.job_ids))
 
-    @work(thread=True, exclusive=True, group="export-poll")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-poll")
     def _read(self, ids: list[int]) -> None:
         from core.export.jobs import last_seconds, refresh
 
@@ -353,7 +338,7 @@ class ExportModelScreen(ModalScreen[bool]):
         self.query_one("#exp-cancel", Button).disabled = True
         self._cancel(active)
 
-    @work(thread=True, exclusive=True, group="export-cancel")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-cancel")
     def _cancel(self, ids: list[int]) -> None:
         from core.export.jobs import cancel_job
 

@@ -147,7 +147,7 @@ class HistoryScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="history")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="history")
     def load(self) -> None:
         try:
             with self.ws.store() as store:
@@ -229,14 +229,10 @@ class HistoryScreen(ModalScreen[bool]):
 
         self.app.push_screen(ConfirmScreen(t("history.confirm", id=self.pair_id, rev=rev.id, when=when)), answered)
 
-    @work(thread=True, exclusive=True, group="history")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="history")
     def restore(self, revision_id: int) -> None:
-        try:
-            with self.ws.store() as store:
-                store.revert(self.pair_id, revision_id)
-        except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
+        with self.ws.store() as store:
+            store.revert(self.pair_id, revision_id)
         self.app.call_from_thread(self._restored, revision_id)
 
     def _restored(self, revision_id: int) -> None:

@@ -20,11 +20,13 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.progress import ProgressEvent
 from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
+from tui.widgets.progress import draw, from_worker
 
 EXPORT_FORMATS = ("messages", "sharegpt", "alpaca", "csv", "tsv", "parquet", "hf")
 _EXPORT_EXT = {
@@ -80,7 +82,6 @@ class ImportScreen(ModalScreen):
         self.error: str | None = None
         self.detected: str | None = None
         self.rejects: Path | None = None
-        self._last_progress = 0.0
         self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
@@ -134,7 +135,7 @@ class ImportScreen(ModalScreen):
         encoding = self.query_one("#imp-encoding", Input).value.strip() or None
         self.detect(self.query_one("#imp-path", Input).value, fmt, encoding)
 
-    @work(thread=True, exclusive=True, group="detect")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="detect")
     def detect(self, value: str, fmt: str | None = None, encoding: str | None = None) -> None:
         time.sleep(0.15)  # let typing settle; a newer keystroke cancels this one
         if get_current_worker().is_cancelled:
@@ -204,19 +205,18 @@ class ImportScreen(ModalScreen):
         self.rejects = opts["skip_bad"]
         self.run_import(path, opts)
 
-    @work(thread=True, exclusive=True, group="import")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="import")
     def run_import(self, path: Path, opts: dict) -> None:
         from core.pairs_io import import_files
 
         worker = get_current_worker()
 
-        def progress(done: int, total: int | None) -> None:
-            now = time.monotonic()
+        forward = from_worker(self.app, self._progress)
+
+        def progress(e: ProgressEvent) -> None:
             if worker.is_cancelled:
                 raise UserError("import cancelled")
-            if now - self._last_progress >= 0.05 or (total and done >= total):
-                self._last_progress = now
-                self.app.call_from_thread(self._progress, done, total)
+            forward(e)
 
         try:
             with self.ws.store() as store:
@@ -230,10 +230,10 @@ class ImportScreen(ModalScreen):
             return
         self.app.call_from_thread(self._done, counts)
 
-    def _progress(self, done: int, total: int | None) -> None:
+    def _progress(self, e: ProgressEvent) -> None:
         if self._dialog_closed:
             return
-        self.query_one("#imp-progress", ProgressBar).update(total=total or None, progress=done)
+        draw(self.query_one("#imp-progress", ProgressBar), e)
 
     def _show_error(self, message: str) -> None:
         if self._dialog_closed:
@@ -311,7 +311,7 @@ class ExportScreen(ModalScreen):
         self.query_one("#exp-path", Input).focus()
         self.count_pairs()
 
-    @work(thread=True, exclusive=True, group="count")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="count")
     def count_pairs(self) -> None:
         try:
             with self.ws.store() as store:
@@ -371,7 +371,7 @@ class ExportScreen(ModalScreen):
         self.query_one("#exp-result", Static).update(Text(t("import_export.export.running"), style="dim"))
         self.run_export(out, fmt)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export")
     def run_export(self, out: Path, fmt: str) -> None:
         from core.pairs_io import export_pairs
 

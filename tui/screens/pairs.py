@@ -18,7 +18,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from core.errors import UserError
 from core.store import STATUSES, SPLITS, Pair, PairFilter, Store
 from tui.i18n import t
 from tui.keys import both, localize
@@ -302,7 +301,7 @@ class PairsRoom(Vertical):
     def action_filter(self) -> None:
         self._open_filter()
 
-    @work(thread=True, group="pairs-filter", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="pairs-filter", exclusive=True)
     def _open_filter(self) -> None:
         with Store(self.db_path, migrate=False) as store:
             tags = [tag for tag, _ in store.tags()]
@@ -343,14 +342,10 @@ class PairsRoom(Vertical):
             self.notify(t("pairs.nothing"), severity="warning")
         return ids
 
-    @work(thread=True, group="pairs-write")
+    @work(thread=True, exit_on_error=False, group="pairs-write")
     def _write(self, fn: Callable[[Store], object], done: Callable[[object], None]) -> None:
-        try:
-            with Store(self.db_path, migrate=False) as store:
-                result = fn(store)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
-            return
+        with Store(self.db_path, migrate=False) as store:
+            result = fn(store)
         self.app.call_from_thread(done, result)
 
     def _bulk(

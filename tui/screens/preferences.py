@@ -17,7 +17,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from core.errors import UserError
 from tui.i18n import t
 from tui.keys import both, localize
 from tui.messages import PairsChanged
@@ -104,7 +103,7 @@ class PreferencesScreen(ModalScreen[bool]):
     def reload(self, keep: int | None = None) -> None:
         self._load(self.trash, self.query_text, keep)
 
-    @work(thread=True, exclusive=True, group="prefs-load")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="prefs-load")
     def _load(self, trash: bool, query: str, keep: int | None) -> None:
         from core.store import PreferenceFilter, Store
 
@@ -195,23 +194,19 @@ class PreferencesScreen(ModalScreen[bool]):
     def action_undo(self) -> None:
         self._write("undo", None)
 
-    @work(thread=True, group="prefs-write")
+    @work(thread=True, exit_on_error=False, group="prefs-write")
     def _write(self, what: str, pref_id: int | None) -> None:
         from core.store import Store
 
-        try:
-            with Store(self.ws.db_path, migrate=False) as store:
-                if what == "delete":
-                    store.delete_preferences([pref_id])
-                    result = None
-                elif what == "restore":
-                    store.restore_preferences([pref_id])
-                    result = None
-                else:
-                    result = store.undo()
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
-            return
+        with Store(self.ws.db_path, migrate=False) as store:
+            if what == "delete":
+                store.delete_preferences([pref_id])
+                result = None
+            elif what == "restore":
+                store.restore_preferences([pref_id])
+                result = None
+            else:
+                result = store.undo()
         self.app.call_from_thread(self._written, what, pref_id, result)
 
     def _written(self, what: str, pref_id: int | None, action) -> None:

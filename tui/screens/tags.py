@@ -15,7 +15,6 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
-from core.errors import UserError
 from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
@@ -71,15 +70,11 @@ class TagsScreen(ModalScreen[list[str] | None]):
         self.query_one("#tags-input", Input).focus()
         self.load()
 
-    @work(thread=True, exclusive=True, group="tags")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="tags")
     def load(self) -> None:
-        try:
-            with self.ws.store() as store:
-                known = store.tags()
-                pairs = store.get_pairs(self.pair_ids) if self.pair_ids else []
-        except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
+        with self.ws.store() as store:
+            known = store.tags()
+            pairs = store.get_pairs(self.pair_ids) if self.pair_ids else []
         self.app.call_from_thread(self._show, known, pairs)
 
     def _show(self, known: list[tuple[str, int]], pairs: list) -> None:

@@ -385,7 +385,7 @@ class TrainRoom(Vertical):
         self._show_form_error("")
         self.start_run(cfg)
 
-    @work(thread=True, exclusive=True, group="train-action")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-action")
     def start_run(self, cfg) -> None:
         from core.train.runs import start_run
 
@@ -410,7 +410,7 @@ class TrainRoom(Vertical):
     def action_cancel_run(self) -> None:
         self.cancel_run()
 
-    @work(thread=True, exclusive=True, group="train-action")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-action")
     def cancel_run(self) -> None:
         from core.train.runs import cancel_run
 
@@ -418,11 +418,7 @@ class TrainRoom(Vertical):
             run = store.active_run()
         if run is None:
             return
-        try:
-            run = cancel_run(self.ws, run.id)
-        except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
+        run = cancel_run(self.ws, run.id)
         self.app.call_from_thread(self._cancelled, run.id, run.status)
 
     def _cancelled(self, run_id: int, status: str) -> None:
@@ -455,7 +451,7 @@ class TrainRoom(Vertical):
 
     # ------------------------------------------------------------------ dataset summary + preview
 
-    @work(thread=True, exclusive=True, group="train-dataset")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-dataset")
     def _load_dataset_summary(self, method: str) -> None:
         from core.store import PairFilter
         from core.text import estimate_tokens
@@ -509,7 +505,7 @@ class TrainRoom(Vertical):
         self.action_view("train-setup")
         self.load_preview(cfg)
 
-    @work(thread=True, exclusive=True, group="train-preview")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-preview")
     def load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
@@ -530,7 +526,7 @@ class TrainRoom(Vertical):
                 pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
             else:
                 pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
-        except (UserError, OSError) as exc:
+        except OSError as exc:  # the tokenizer files cannot be read
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
         if cfg.preference:
@@ -552,7 +548,7 @@ class TrainRoom(Vertical):
         if self.is_attached:
             self.read_store(self.run_id, (self._shown_run, self._shown_step, self._shown_status))
 
-    @work(thread=True, exclusive=True, group="train-poll")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-poll")
     def read_store(self, run_id, shown: tuple) -> None:
         from core.train.runs import refresh
 

@@ -158,7 +158,7 @@ class EditPairScreen(Screen[Pair | None]):
         if self.pair is not None:
             self._check_fresh(self.pair.id)
 
-    @work(thread=True, group="editor-fresh", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="editor-fresh", exclusive=True)
     def _check_fresh(self, pair_id: int) -> None:
         """The editor opens at once from the table's copy; read the pair again behind it."""
         try:
@@ -198,7 +198,7 @@ class EditPairScreen(Screen[Pair | None]):
         self._saving = True
         self._save(values, draft=self.teacher_draft)
 
-    @work(thread=True, group="editor-save", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="editor-save", exclusive=True)
     def _save(self, values: dict, expected: Pair | None = None, as_new: bool = False,
               draft: tuple[str, str] | None = None) -> None:
         """Write ``values``: over the pair if it is still as ``expected`` (default: as loaded), or as a new pair;
@@ -292,7 +292,7 @@ class EditPairScreen(Screen[Pair | None]):
         context = list(self.pair.context) if self.pair is not None else []
         self._pick_teacher(values["question"], values["system"], context)
 
-    @work(thread=True, group="editor-draft", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="editor-draft", exclusive=True)
     def _pick_teacher(self, question: str, system: str, context: list[dict]) -> None:
         from tui.screens.draft import teachers
 
@@ -335,7 +335,7 @@ class EditPairScreen(Screen[Pair | None]):
         self.query_one("#editor-title", Static).update(f"{self._title()} · {t('editor.draft_writing', model=teacher)}")
         self._run_draft(teacher, question, system, context, remember)
 
-    @work(thread=True, group="editor-draft-run", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="editor-draft-run", exclusive=True)
     def _run_draft(self, teacher: str, question: str, system: str, context: list[dict], remember: bool) -> None:
         """Stream the teacher's answer into the answer field (pieces posted back at most every 50 ms)."""
         from core.loop.drafting import draft_answer, open_teacher

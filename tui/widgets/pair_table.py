@@ -307,7 +307,7 @@ class PairTable(ScrollView, can_focus=True):
 
     # ----------------------------------------------------------------- loading
 
-    @work(thread=True, group="pair-count", exclusive=True)
+    @work(thread=True, exit_on_error=False, group="pair-count", exclusive=True)
     def _count(self, gen: int, flt: PairFilter) -> None:
         worker = get_current_worker()
         with Store(self.db_path, migrate=False) as store:
@@ -377,7 +377,7 @@ class PairTable(ScrollView, can_focus=True):
                 best = found
         return best
 
-    @work(thread=True, group="pair-pages")
+    @work(thread=True, exit_on_error=False, group="pair-pages")
     def _load_page(self, gen: int, page: int, flt: PairFilter, order: str, desc: bool, total: int | None,
                    anchor: Anchor | None = None) -> None:
         if gen != self._gen or get_current_worker().is_cancelled:

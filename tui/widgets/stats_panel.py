@@ -68,7 +68,7 @@ class StatsPanel(Horizontal):
         self._stats_stale = False
         self._load(self.max_tokens)
 
-    @work(thread=True, group="stats")
+    @work(thread=True, exit_on_error=False, group="stats")
     def _load(self, limit: int) -> None:
         try:
             with self.ws.store() as store:

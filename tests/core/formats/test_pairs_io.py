@@ -203,8 +203,8 @@ def test_options_tags_status_split_and_duplicates(store, tmp_path):
 def test_progress_is_reported(store, tmp_path):
     f = sixty(tmp_path)
     seen = []
-    import_files(store, [f], progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (60, 60)
+    import_files(store, [f], progress=seen.append)
+    assert (seen[-1].stage, seen[-1].done, seen[-1].total) == ("import", 60, 60) and seen[-1].finished
 
 
 # ------------------------------------------------------------------ CLI
