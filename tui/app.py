@@ -131,7 +131,7 @@ class ReportingApp(App):
             self.notify("\n".join(error.lines()), severity="error", timeout=8)
             return
         path = self._log_error(error, where)
-        self.notify(t("err.bug", error=f"{type(error).__name__}: {error}", path=path), severity="error", timeout=15)
+        self.notify(t("app.bug", error=f"{type(error).__name__}: {error}", path=path), severity="error", timeout=15)
 
     def _log_error(self, error: BaseException, where: str) -> Path:
         path = self.error_log or Path(tempfile.gettempdir()) / "nastavnik-app.log"
