@@ -3,12 +3,11 @@ what the room tests of Chat and Evaluate (and the corrections and preferences ma
 
 from __future__ import annotations
 
-from textual.app import App
-
 from core.workspace import Workspace
+from tui.app import ReportingApp
 
 
-class RoomApp(App):
+class RoomApp(ReportingApp):  # worker errors end as the app's do
     """``room_cls(ws)`` as the whole screen; counts the PairsChanged messages its rooms post."""
 
     def __init__(self, room_cls, ws) -> None:
