@@ -70,7 +70,7 @@ def import_sample(store) -> int:
         return 0
     if not SAMPLE.exists():
         raise UserError(f"the sample data {SAMPLE} is missing", hint="restore datasets/sample_ru.jsonl from git")
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     counts = import_files(store, [SAMPLE], status="approved")
     return counts.imported

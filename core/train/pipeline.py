@@ -151,17 +151,17 @@ def take_snapshot(store, method: str = "sft"):
     from core.train.config import PREFERENCE_METHODS
 
     if method in PREFERENCE_METHODS:
-        from core.preference_data import snapshot as preference_snapshot
+        from core.train.preference_data import snapshot as preference_snapshot
 
         return preference_snapshot(store)
-    from core.dataset import snapshot
+    from core.train.dataset import snapshot
 
     return snapshot(store)
 
 
 def read_snapshot(path: Path):
-    from core.dataset import Snapshot
-    from core.preference_data import PreferenceSnapshot, is_preference_snapshot
+    from core.train.dataset import Snapshot
+    from core.train.preference_data import PreferenceSnapshot, is_preference_snapshot
 
     return PreferenceSnapshot.read(path) if is_preference_snapshot(path) else Snapshot.read(path)
 
@@ -182,7 +182,7 @@ def snapshot_dataset(paths: RunPaths, store=None, *, method: str = "sft"):
 
 def training_template(tokenizer, config: TrainConfig) -> str:
     """The Jinja chat template the examples are rendered with: the preset's, else the base's."""
-    from core.dataset import template_source
+    from core.train.dataset import template_source
     from core.train.templates import get_template
 
     return template_source(tokenizer, get_template(config.template) if config.template else None)
@@ -190,7 +190,7 @@ def training_template(tokenizer, config: TrainConfig) -> str:
 
 def format_and_mask(tokenizer, config: TrainConfig, snap):
     """(train, eval) ``datasets.Dataset`` of input_ids + labels masked to the answers."""
-    from core.dataset import encode_all, to_hf_dataset
+    from core.train.dataset import encode_all, to_hf_dataset
 
     source = training_template(tokenizer, config)
     train = encode_all(tokenizer, source, snap.train, max_len=config.max_seq_len)

@@ -34,7 +34,7 @@ the chrF of greedy answers against the corrections rise. ``--sft-weight 0`` is p
 ORPO (``trl.experimental.orpo`` — TRL 1.15 is pinned by constraints.txt) has an NLL term of
 its own (TRL computes it over prompt and answer); ``beta`` is its λ.
 
-Tokens: both trainers get the token ids ``core.preference_data`` renders with the run's chat
+Tokens: both trainers get the token ids ``core.train.preference_data`` renders with the run's chat
 template, exactly as an SFT run renders its answers (``--preview`` shows them); the
 subclasses below only skip TRL's own tokenization and keep the ``ref`` adapter out of the
 saved folders.
@@ -118,7 +118,7 @@ def trainer_class(method: str):
 
     if method == "dpo":
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            if "prompt_ids" in dataset.column_names:  # tokenized by core.preference_data: as it is
+            if "prompt_ids" in dataset.column_names:  # tokenized by core.train.preference_data: as it is
                 return dataset
             return Base._prepare_dataset(self, dataset, processing_class, args, dataset_name)
 
@@ -217,7 +217,7 @@ def run(config: TrainConfig, base_path: str, paths, *, store=None, sink=None, sh
     """The whole preference run (one process): like ``pipeline.run`` for SFT."""
     import math
 
-    from core.preference_data import encode_all, to_hf_dataset
+    from core.train.preference_data import encode_all, to_hf_dataset
     from core.train import device as devices
     from core.train import pipeline
 

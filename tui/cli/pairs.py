@@ -486,7 +486,7 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, tags, status, split, keep_
       nastavnik pairs import вопросы.csv --encoding cp1251 -t excel
       nastavnik pairs import dump.jsonl --skip-bad rejects.jsonl --json
     """
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     with obj.store() as store:
         counts = import_files(
@@ -528,7 +528,7 @@ def export(obj: Ctx, out, fmt, status, split, tag, as_json) -> None:
       nastavnik pairs export data.csv                 # opens in Excel
       nastavnik pairs export hf_folder --format hf    # datasets.load_from_disk
     """
-    from core.pairs_io import export_pairs
+    from core.formats.pairs_io import export_pairs
 
     with obj.store() as store:
         n = export_pairs(store, out, fmt=fmt, flt=_filter(status, split, tag))

@@ -189,7 +189,7 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, keep_duplicates, as_json) 
       nastavnik prefs import dpo.jsonl
       nastavnik prefs import LLaMA-Factory/data/dataset_info.json --json
     """
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     with obj.store() as store:
         counts = import_preferences(store, files, fmt=fmt, encoding=encoding, skip_bad=skip_bad,
@@ -218,7 +218,7 @@ def export(obj: Ctx, out, fmt, model, run, kind, search, as_json) -> None:
       nastavnik prefs export prefs.jsonl
       nastavnik prefs export lf_data --format llamafactory   # dataset: nastavnik_preferences
     """
-    from core.prefs_io import export_preferences
+    from core.formats.prefs_io import export_preferences
 
     with obj.store() as store:
         n = export_preferences(store, out, fmt=fmt, flt=_filter(model, run, kind, search))

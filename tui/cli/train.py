@@ -194,7 +194,7 @@ def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
 
 
 def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
-    from core.dataset import preview, snapshot, template_source
+    from core.train.dataset import preview, snapshot, template_source
     from core.train.runs import resolve_base
     from core.train.templates import get_template
     from transformers import AutoTokenizer
@@ -231,8 +231,8 @@ def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
     rendered with the run's chat template and decoded from the very token ids the trainer gets."""
     from transformers import AutoTokenizer
 
-    from core.dataset import template_source
-    from core.preference_data import preview, snapshot
+    from core.train.dataset import template_source
+    from core.train.preference_data import preview, snapshot
     from core.train.templates import get_template
 
     snap = snapshot(store)

@@ -296,7 +296,7 @@ class ImportScreen(ModalScreen):
 
     @work(thread=True, exclusive=True, group="import")
     def run_import(self, path: Path, opts: dict) -> None:
-        from core.pairs_io import import_files
+        from core.formats.pairs_io import import_files
 
         worker = get_current_worker()
 
@@ -463,7 +463,7 @@ class ExportScreen(ModalScreen):
 
     @work(thread=True, exclusive=True, group="export")
     def run_export(self, out: Path, fmt: str) -> None:
-        from core.pairs_io import export_pairs
+        from core.formats.pairs_io import export_pairs
 
         try:
             with self.ws.store() as store:

@@ -631,7 +631,7 @@ class TrainRoom(Vertical):
     def load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
-        from core.dataset import preview, template_source
+        from core.train.dataset import preview, template_source
         from core.train.pipeline import take_snapshot
         from core.train.runs import resolve_base
         from core.train.templates import get_template
@@ -643,7 +643,7 @@ class TrainRoom(Vertical):
             tok = AutoTokenizer.from_pretrained(path)
             source = template_source(tok, get_template(cfg.template) if cfg.template else None)
             if cfg.preference:
-                from core.preference_data import preview as preference_preview
+                from core.train.preference_data import preview as preference_preview
 
                 pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
             else:

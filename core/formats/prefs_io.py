@@ -1,6 +1,6 @@
 """Import preference pairs from TRL or LLaMA-Factory files into the store, and export them.
 
-The rules of ``core.pairs_io``: every file is read and every record checked first; one bad
+The rules of ``core.formats.pairs_io``: every file is read and every record checked first; one bad
 record stops the whole import, naming file, line or row, field and what to do, unless
 ``skip_bad`` names a file for the bad records. The good ones go to the store in one
 transaction, as one import batch one undo takes back; duplicates are skipped and counted.
@@ -27,7 +27,7 @@ def import_preferences(
     skip_duplicates: bool = True,
 ):
     """Read ``files`` and add their preferences; returns ImportCounts (``rejected``: bad records skipped)."""
-    from core.pairs_io import _write_rejects
+    from core.formats.pairs_io import _write_rejects
 
     files = [str(f) for f in files]
     if not files:
