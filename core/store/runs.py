@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, inserted_id, now
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
@@ -93,7 +93,7 @@ def _run(row: dict) -> Run:
     return Run(**row)
 
 
-class RunsMixin:
+class RunsMixin(StoreBase):
     """Rows of ``runs`` and ``run_metrics``."""
 
     def create_run(self, *, base: str, preset: str | None, backend: str | None, config: dict, status: str = "queued") -> Run:
@@ -109,7 +109,7 @@ class RunsMixin:
                 "INSERT INTO runs (status, base, preset, backend, config, created, step, cancel_requested) VALUES (?,?,?,?,?,?,0,0)",
                 (status, base, preset, backend, json.dumps(config, ensure_ascii=False), now()),
             )
-            return self.get_run(cur.lastrowid)
+            return self.get_run(inserted_id(cur))
 
     def get_run(self, run_id: int) -> Run:
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
@@ -182,7 +182,7 @@ class RunsMixin:
             if sets:
                 cols = ", ".join(f"{k}=?" for k in sets)
                 self.conn.execute(f"UPDATE run_metrics SET {cols} WHERE run_id=? AND step=?", (*sets.values(), int(run_id), int(step)))
-            run_sets = {"step": int(step)}
+            run_sets: dict[str, Any] = {"step": int(step)}
             for key in ("loss", "eval_loss", "epoch"):
                 if vals.get(key) is not None:
                     run_sets[key] = vals[key]
