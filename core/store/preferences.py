@@ -138,7 +138,7 @@ def preference_key(prompt: str, chosen: str, rejected: str, system: str | None =
 
 def _text(name: str, value) -> str:
     if value is None or not str(value).strip():
-        raise UserError(f"the {name} is empty", hint=f"a preference needs a prompt, a chosen and a rejected answer")
+        raise UserError(f"the {name} is empty", hint="a preference needs a prompt, a chosen and a rejected answer")
     return normalize_newlines(str(value))
 
 

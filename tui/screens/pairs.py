@@ -7,7 +7,6 @@ and never fire while typing in the search box or the editor.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import replace
 from typing import Callable
@@ -81,7 +80,6 @@ register(
         "pairs.imported": "Импортировано {imported}, дублей {duplicates}, отклонено {rejected}",
         "pairs.exported": "Экспортировано: {n}",
         "pairs.restored": "Пара восстановлена",
-        "pairs.missing": "«{what}» пока недоступно в этой сборке",
         "pairs.sorted": "Сортировка: {col} {dir}",
         "pairs.asc": "по возрастанию",
         "pairs.desc": "по убыванию",
@@ -136,7 +134,6 @@ register(
         "pairs.imported": "Imported {imported}, duplicates {duplicates}, rejected {rejected}",
         "pairs.exported": "Exported: {n}",
         "pairs.restored": "Pair restored",
-        "pairs.missing": "“{what}” is not available in this build yet",
         "pairs.sorted": "Sorted by {col}, {dir}",
         "pairs.asc": "ascending",
         "pairs.desc": "descending",
@@ -145,16 +142,6 @@ register(
 )
 
 SORT_CYCLE = ("id", "status", "split", "question", "answer", "updated")
-
-
-def load_dialog(app, module: str, name: str, what: str):
-    """The dialog class ``name`` from ``tui.screens.<module>``, or None (and say so)."""
-    try:
-        mod = importlib.import_module(f"tui.screens.{module}")
-        return getattr(mod, name)
-    except (ImportError, AttributeError):
-        app.notify(t("pairs.missing", what=what), severity="warning")
-        return None
 
 
 class FilterScreen(ModalScreen[PairFilter | None]):
@@ -512,9 +499,8 @@ class PairsRoom(Vertical):
         ids = self._targets()
         if not ids:
             return
-        cls = load_dialog(self.app, "tags", "TagsScreen", t("k.tags"))
-        if cls is None:
-            return
+        from tui.screens.tags import TagsScreen
+
 
         def done(tags) -> None:
             if tags is None:
@@ -522,7 +508,7 @@ class PairsRoom(Vertical):
             tags = list(tags)
             self._write(lambda store: store.set_tags(ids, tags), lambda _: self._tagged(ids, tags))
 
-        self.app.push_screen(cls(self.ws, ids), done)
+        self.app.push_screen(TagsScreen(self.ws, ids), done)
 
     def _tagged(self, ids: list[int], tags: list[str]) -> None:
         self.last_tags = tags
@@ -567,21 +553,19 @@ class PairsRoom(Vertical):
         if pair is None:
             self.notify(t("pairs.nothing"), severity="warning")
             return
-        cls = load_dialog(self.app, "history", "HistoryScreen", t("k.history"))
-        if cls is None:
-            return
+        from tui.screens.history import HistoryScreen
+
 
         def done(restored) -> None:
             if restored:
                 self.notify(t("pairs.restored"), timeout=3)
                 self._after_change()
 
-        self.app.push_screen(cls(self.ws, pair.id), done)
+        self.app.push_screen(HistoryScreen(self.ws, pair.id), done)
 
     def action_import(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ImportScreen", t("k.import"))
-        if cls is None:
-            return
+        from tui.screens.import_export import ImportScreen
+
 
         def done(counts) -> None:
             if counts is None:
@@ -593,51 +577,44 @@ class PairsRoom(Vertical):
                 )
             self._after_change()
 
-        self.app.push_screen(cls(self.ws), done)
+        self.app.push_screen(ImportScreen(self.ws), done)
 
     def action_export(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ExportScreen", t("k.export"))
-        if cls is None:
-            return
+        from tui.screens.import_export import ExportScreen
+
 
         def done(n) -> None:
             if n is not None:
                 self.notify(t("pairs.exported", n=n), timeout=4)
 
-        self.app.push_screen(cls(self.ws, self.table.flt), done)
+        self.app.push_screen(ExportScreen(self.ws, self.table.flt), done)
 
     def action_dedup(self) -> None:
-        cls = load_dialog(self.app, "dedup", "DedupScreen", t("k.dedup"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda _: self._after_change())
+        from tui.screens.dedup import DedupScreen
+
+        self.app.push_screen(DedupScreen(self.ws), lambda _: self._after_change())
 
     def action_preferences(self) -> None:
         """p/з: the preference pairs every correction records (list, show, delete, undo)."""
-        cls = load_dialog(self.app, "preferences", "PreferencesScreen", t("k.prefs"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
+        from tui.screens.preferences import PreferencesScreen
+
+        self.app.push_screen(PreferencesScreen(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
 
     def action_teacher_drafts(self) -> None:
         """w/ц: a teacher model drafts pairs from a document, for review."""
-        cls = load_dialog(self.app, "draft", "DraftScreen", t("k.teacher"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
+        from tui.screens.draft import DraftScreen
+
+        self.app.push_screen(DraftScreen(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
 
     def action_toggle_stats(self) -> None:
         pane = self.query_one("#stats-pane")
         if self._stats_panel is None:
-            try:
-                from tui.widgets.stats_panel import StatsPanel
-            except ImportError:
-                self.notify(t("pairs.missing", what=t("k.stats")), severity="warning")
-                return
+            from tui.widgets.stats_panel import StatsPanel
+
             self._stats_panel = StatsPanel(self.ws)
             pane.mount(self._stats_panel)
             pane.display = True
             return
         pane.display = not pane.display
-        if pane.display and hasattr(self._stats_panel, "refresh_stats"):
+        if pane.display:
             self._stats_panel.refresh_stats()
