@@ -17,6 +17,7 @@ from pathlib import Path
 from core.export.common import sha256_file
 from core.export.parity import ParityReport
 from core.export.source import Source
+from core.workspace import Workspace
 
 
 @dataclass
@@ -85,7 +86,7 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
     return candidate, root / candidate
 
 
-def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
+def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
             parity: ParityReport | None, seconds: dict[str, float]) -> ExportResult:
     """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
     os.replace(tmp, final_dir)
@@ -107,15 +108,12 @@ def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants:
     return result
 
 
-def register(ws, result: ExportResult, source: Source) -> bool:
-    """Each GGUF into the models table (the training helper's models mixin), all or none."""
+def register(ws: Workspace, result: ExportResult, source: Source) -> bool:
+    """Each GGUF into the models table, all or none."""
     with ws.store() as store:
-        add = getattr(store, "add_model", None)
-        if add is None:
-            return False
         with store.transaction():
             for f in result.files:
-                model = add(
+                model = store.add_model(
                     kind="gguf",
                     name=f"{result.name}-{f.quant}",
                     path=str(f.path),
@@ -132,5 +130,5 @@ def register(ws, result: ExportResult, source: Source) -> bool:
                         "parity_ok": result.parity.ok if result.parity else None,
                     },
                 )
-                f.model_id = getattr(model, "id", None)
+                f.model_id = model.id
     return True
