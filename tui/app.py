@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from core.errors import UserError
-from core.store import ACTIVE, PairFilter, Run, Store
+from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, register, set_lang, t
 from tui.keys import both, localize
@@ -166,8 +166,8 @@ class NastavnikApp(App):
     @work(thread=True, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:
         with Store(self.ws.db_path) as store:
-            by_status = {s: store.count_pairs(PairFilter(status=s)) for s in ("draft", "approved", "rejected")}
-            by_split = {s: store.count_pairs(PairFilter(split=s)) for s in ("train", "eval")}
+            by_status = {s: store.count_pairs(PairFilter(status=s)) for s in STATUSES}
+            by_split = {s: store.count_pairs(PairFilter(split=s)) for s in SPLITS}
             jobs = running_jobs(store)
         total = sum(by_status.values())
         self.call_from_thread(self.update_status, total=total, by_status=by_status, by_split=by_split, jobs=jobs)

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from core.errors import UserError
+from core.train.backends import NAMES as BACKEND_NAMES
 from core.train.device import DTYPES
 from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
-BACKENDS = ("auto", "hf", "unsloth")
+BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
 PREFERENCE_METHODS = ("dpo", "orpo")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
+from core.store import SPLITS, STATUSES
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
 
-STATUS = click.Choice(["draft", "approved", "rejected"])
-SPLIT = click.Choice(["train", "eval"])
+STATUS = click.Choice(STATUSES)
+SPLIT = click.Choice(SPLITS)
 
 
 def register(cli: click.Group) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from core.errors import UserError
+from core.store import MODEL_KINDS
 from core.train.config import BACKENDS, METHODS
 from core.train.device import DTYPES
 from core.train.presets import PRESETS
@@ -145,7 +146,7 @@ def models_add(obj: Ctx, source, name, replace, as_json) -> None:
 
 
 @models.command("list", context_settings=CONTEXT)
-@click.option("--kind", type=click.Choice(["base", "adapter", "merged", "gguf"]))
+@click.option("--kind", type=click.Choice(MODEL_KINDS))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def models_list(obj: Ctx, kind, as_json) -> None:

@@ -239,9 +239,9 @@ class EvaluateRoom(Vertical):
 
     @staticmethod
     def _split_options() -> list[tuple[str, str]]:
-        from core.evaluate import SPLITS
+        from core.evaluate import EVAL_SPLITS
 
-        return [(t(f"ev.split.{name}"), name) for name in SPLITS]
+        return [(t(f"ev.split.{name}"), name) for name in EVAL_SPLITS]
 
     def localize(self) -> None:
         """Texts in the current language (the app calls this after a language switch)."""

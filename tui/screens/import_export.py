@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.store import SPLITS, STATUSES
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
@@ -126,8 +127,6 @@ _EXPORT_EXT = {
     "parquet": ".parquet",
     "hf": "",
 }
-_STATUSES = ("draft", "approved", "rejected")
-_SPLITS = ("train", "eval")
 
 
 def _format_names(kind: str) -> list[str]:
@@ -174,8 +173,8 @@ class ImportScreen(ModalScreen):
         self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
-        status_opts = [(t("imp.from_file"), "")] + [(t(f"imp.status.{s}"), s) for s in _STATUSES]
-        split_opts = [(t("imp.from_file"), "")] + [(t(f"imp.split.{s}"), s) for s in _SPLITS]
+        status_opts = [(t("imp.from_file"), "")] + [(t(f"imp.status.{s}"), s) for s in STATUSES]
+        split_opts = [(t("imp.from_file"), "")] + [(t(f"imp.split.{s}"), s) for s in SPLITS]
         fmt_opts = [(t("imp.auto"), "")] + [(n, n) for n in _format_names("read")]
         with Vertical(id="imp-box", classes="dlg-box"):
             yield Static(t("imp.title"), classes="dlg-title")
