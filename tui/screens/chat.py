@@ -27,7 +27,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, St
 
 from core.errors import UserError
 from tui.i18n import register, t
-from tui.messages import PairsChanged, PreferencesChanged
+from tui.messages import PairsChanged
 from tui.keys import both, keys_for, localize
 
 keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
@@ -673,4 +673,3 @@ class ChatRoom(Vertical):
             if a.message_id == chosen_id:
                 a.widget.parent.add_class("preferred")
         self.notify(t("chat.preferred", chosen=chosen, rejected=", ".join(rejected)))
-        self.app.post_message(PreferencesChanged())
