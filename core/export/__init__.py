@@ -33,8 +33,6 @@ from core.export.common import ExportEvent, Progress, quiet_transformers, sha256
 from core.export.siblings import describe_merge
 from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files, merge
 from core.export.modelfile import (
-    _GO_TEMPLATES,
-    _STOPS,
     modelfile_text,
     template_family,
     trained_template,

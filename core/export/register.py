@@ -45,7 +45,7 @@ class ExportResult:
     name: str
     folder: Path
     source: str
-    run_id: str | None
+    run_id: int | str | None
     base: str | None
     files: list[ExportedFile]
     modelfile: Path

@@ -38,6 +38,8 @@ def unsloth_mapping() -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         return {}
     loader = importlib.util.spec_from_file_location("nastavnik_unsloth_mapper", path)
+    if loader is None or loader.loader is None:
+        return {}
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)  # plain data and a function building lookup tables; no imports
     out: dict[str, tuple[str, ...]] = {}

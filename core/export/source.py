@@ -67,7 +67,7 @@ def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None 
         except UserError:
             continue
     if base_dir is None:
-        _resolve_model_dir(candidates[-1], ws)  # raises, naming what was asked for
+        base_dir = _resolve_model_dir(candidates[-1], ws)  # raises, naming what was asked for
     from core.export.siblings import sixteen_bit_sibling
 
     return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base or str(base_dir),

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 from core.errors import UserError
 from core.formats.base import BadRecord, FormatInfo, Location, Record
-from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, map_columns, shape_named
+from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, shape_named
 
 FORMATS: tuple[FormatInfo, ...] = (
     FormatInfo(
@@ -277,6 +277,8 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
         except Bad as exc:
             yield loc, BadRecord(loc, exc.reason, exc.field, obj)
         break
+    if shape is None:  # no record settled it: nothing is left to read
+        return
     for loc, obj in objects:
         if obj.__class__ is dict or (obj.__class__ is not BadRecord and isinstance(obj, dict)):
             try:

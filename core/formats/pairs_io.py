@@ -74,7 +74,7 @@ def import_files(
     good = 0
     for plan in plans:
         for loc, rec in read(plan):
-            if rec.__class__ is BadRecord:
+            if isinstance(rec, BadRecord):
                 bad.append(rec)
                 continue
             good += 1

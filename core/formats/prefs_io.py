@@ -40,7 +40,7 @@ def import_preferences(
     bad: list[BadRecord] = []
     for src in plans:
         for loc, rec in read(src, encoding):
-            if rec.__class__ is BadRecord:
+            if isinstance(rec, BadRecord):
                 bad.append(rec)
                 continue
             try:

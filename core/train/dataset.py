@@ -65,7 +65,8 @@ class Snapshot:
 
     @classmethod
     def read(cls, path: str | Path) -> "Snapshot":
-        train, evals = [], []
+        train: list[Example] = []
+        evals: list[Example] = []
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             (train if rec["split"] == "train" else evals).append(Example(rec.get("pair_id"), rec["messages"]))
@@ -247,7 +248,7 @@ class Preview:
     tokens: int
     trained_tokens: int
     longest: int
-    truncated: list[int]  # pair ids that will be cut at max_len
+    truncated: list[int | None]  # pair ids that will be cut at max_len
     samples: list[dict]  # {pair_id, text, trained, pieces: [(text, trained)]}
 
     def to_dict(self) -> dict:

@@ -143,7 +143,7 @@ def trainer_class(method: str):
                 self.train_dataset = self.train_dataset.remove_columns(ours)
 
         Trainer.tokenize_row = tokenize_row
-        Trainer.__init__ = __init__
+        Trainer.__init__ = __init__  # type: ignore[method-assign]  # the subclass made above, given its own __init__
     Trainer.__name__ = Trainer.__qualname__ = f"Nastavnik{Base.__name__}"
     return Trainer
 

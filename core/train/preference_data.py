@@ -154,7 +154,7 @@ def encode(tokenizer, source: str, ex: PreferenceExample, *, max_len: int | None
     chosen, rejected = chosen_prompt[n:] + chosen, rejected_prompt[n:] + rejected
     full = len(prompt) + max(len(chosen), len(rejected))
     truncated = bool(max_len and full > max_len)
-    if truncated:
+    if truncated and max_len:
         room = max_len - len(prompt)
         if room < 1:
             return None
