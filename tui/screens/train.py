@@ -42,6 +42,7 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from core.errors import UserError
+from core.train.config import field_help
 from core.store.runs import ACTIVE  # a run in these is still going: its end is announced
 from tui.i18n import register, t
 from tui.keys import both, localize
@@ -178,6 +179,30 @@ FIELDS = (
     ("train-lora-r", "lora_r", "train.lora_r", int),
     ("train-max-len", "max_seq_len", "train.max_len", int),
     ("train-batch", "batch_size", "train.batch", int),
+)
+# the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
+HELP_LABELS = {
+    "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
+    "train-backend-label": "backend", "train-dtype-label": "dtype",
+    **{f"{input_id}-label": fld for input_id, fld, _label, _parser in FIELDS},
+}
+# English from the config itself (as `nastavnik train --help` says it); Russian said here
+register(
+    en={f"train.help.{fld}": field_help(fld) for fld in HELP_LABELS.values()},
+    ru={
+        "train.help.preset": "Настройки для известной базовой модели (по умолчанию demo).",
+        "train.help.method": "sft: одобренные пары (по умолчанию); dpo или orpo: пары предпочтений (`nastavnik prefs list`).",
+        "train.help.base": "Базовая модель: имя из `models list`, папка или id на хабе.",
+        "train.help.max_steps": "Остановиться после стольких шагов оптимизатора (важнее числа эпох).",
+        "train.help.epochs": "Сколько раз пройти по обучающей выборке.",
+        "train.help.lr": "Скорость обучения.",
+        "train.help.lora_r": "Ранг LoRA.",
+        "train.help.max_seq_len": "Самый длинный пример в токенах (длиннее обрезаются).",
+        "train.help.batch_size": "Примеров на устройство за шаг.",
+        "train.help.load_in_4bit": "QLoRA на 4-битной (nf4) базе или LoRA на 16/32-битных весах (по умолчанию как в пресете).",
+        "train.help.backend": "auto: Unsloth на GPU с CUDA, иначе transformers+PEFT; unsloth работает и на CPU.",
+        "train.help.dtype": "Тип вычислений (auto: bf16 на GPU, где он есть, иначе fp16; fp32 на CPU).",
+    },
 )
 VIEWS = ("train-setup", "train-progress-view", "train-runs-view")
 # the runs table: (column key, label key); the row of a run is built in _run_row in this order
@@ -344,6 +369,7 @@ class TrainRoom(Vertical):
         self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
         self._fill_form("demo")
         localize(self)
+        self._help_tooltips()
         self.load_dataset_summary()
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
@@ -355,6 +381,10 @@ class TrainRoom(Vertical):
     def load_dataset_summary(self) -> None:
         self._load_dataset_summary(self.method)
 
+    def _help_tooltips(self) -> None:
+        for label_id, fld in HELP_LABELS.items():
+            self.query_one(f"#{label_id}", Label).tooltip = t(f"train.help.{fld}")
+
     def _add_columns(self) -> None:
         table = self.query_one("#train-runs", DataTable)
         for key, label in COLUMNS:
@@ -363,6 +393,7 @@ class TrainRoom(Vertical):
     def localize(self) -> None:
         """Texts in the current language, in place: the form keeps what the user typed."""
         localize(self)
+        self._help_tooltips()
         tabs = self.query_one("#train-views", TabbedContent)
         for pane_id, key in zip(VIEWS, ("train.tab.setup", "train.tab.progress", "train.tab.runs")):
             tabs.get_tab(pane_id).label = t(key)
