@@ -8,6 +8,7 @@ kept in the workspace settings.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -26,6 +27,9 @@ from tui.screens.pairs import PairsRoom
 from tui.screens.train import TrainRoom
 from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -107,7 +111,7 @@ class NastavnikApp(App):
         Binding("4", "tab('evaluate')", t("tab.evaluate"), show=False, id="i18n:tab.evaluate"),
     ]
 
-    def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
+    def __init__(self, ws: Workspace, lang: str | None = None, *, home_label: str | None = None) -> None:
         self.ws = ws
         # bring the schema up to date once, before any worker opens the store without migrating
         Store(ws.db_path).close()
@@ -427,7 +431,7 @@ class NastavnikApp(App):
         self.set_language("en" if get_lang() == "ru" else "ru")
 
 
-def run_app(ws, lang: str | None = None) -> None:
+def run_app(ws: Workspace, lang: str | None = None) -> None:
     """Open the app on ``ws`` (``nastavnik`` with no command, or ``nastavnik tui``)."""
     if lang:
         ws.update_settings(lang=lang)

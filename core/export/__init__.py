@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from core.errors import UserError
 from core.export.common import ExportEvent, Progress, quiet_transformers, sha256_file
@@ -51,6 +51,9 @@ from core.export.parity import (
 from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
 from core.export.source import Source, resolve_source
 from core.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 DEFAULT_QUANTS = ("q8_0",)
 T = TypeVar("T")
@@ -93,18 +96,18 @@ def _timed(report: Progress, seconds: dict[str, float], stage: str, start: str, 
     return out
 
 
-def _fetch_converter(ws, report: Progress) -> None:
+def _fetch_converter(ws: Workspace, report: Progress) -> None:
     report(ExportEvent("fetch", 0, 1, "llama.cpp converter"))
     converter_dir(ws.cache_dir, progress=lambda m: report(ExportEvent("fetch", 0, 1, m)))
     report(ExportEvent("fetch", 1, 1, "llama.cpp converter ready"))
 
 
-def _convert(ws, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
+def _convert(ws: Workspace, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
     convert_hf_to_gguf(merged, out, outtype=outtype, cache_dir=ws.cache_dir, log_file=log_file)
     return out
 
 
-def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
+def _quantize_all(ws: Workspace, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
                   report: Progress, seconds: dict[str, float], *, ref_type: str = "f16") -> dict[str, Path]:
     """Every quant asked for, from the unquantized reference file (F16 or BF16, ``ref_type``); F32 and
     the other of F16/BF16 straight from the merged folder."""
@@ -126,7 +129,7 @@ def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, 
     return files
 
 
-def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
+def _parity(ws: Workspace, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
             log_file: Path, report: Progress, seconds: dict[str, float]) -> ParityReport:
     """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
@@ -142,7 +145,7 @@ def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source,
 
 
 def export(
-    ws,
+    ws: Workspace,
     ref: str,
     *,
     quants: list[str] | None = None,

@@ -31,10 +31,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from core.errors import UserError
 from core.train.templates import ChatTemplate, pair_messages
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 IGNORE = -100
 
@@ -82,7 +85,7 @@ def content_sha256(train: Sequence[Example], evals: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
-def snapshot(store) -> Snapshot:
+def snapshot(store: Store) -> Snapshot:
     """Approved pairs (not in the trash) of both splits, in id order, with their hash."""
     from core.store import PairFilter
 

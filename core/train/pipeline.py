@@ -18,10 +18,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import UserError
 from core.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "chat_template.jinja")
@@ -146,7 +149,7 @@ def add_adapters(backend, model, config: TrainConfig, device=None):
 # ---------------------------------------------------------------------------- 3. snapshot
 
 
-def take_snapshot(store, method: str = "sft"):
+def take_snapshot(store: Store, method: str = "sft"):
     """The data a run of ``method`` trains on: the approved pairs (SFT) or the preference pairs."""
     from core.train.config import PREFERENCE_METHODS
 
@@ -166,7 +169,7 @@ def read_snapshot(path: Path):
     return PreferenceSnapshot.read(path) if is_preference_snapshot(path) else Snapshot.read(path)
 
 
-def snapshot_dataset(paths: RunPaths, store=None, *, method: str = "sft"):
+def snapshot_dataset(paths: RunPaths, store: Store | None = None, *, method: str = "sft"):
     """Take the snapshot from the store once; a resumed run reads the same file again."""
     if paths.dataset.exists():
         return read_snapshot(paths.dataset)
@@ -561,7 +564,7 @@ def run(
     base_path: str,
     paths: RunPaths,
     *,
-    store=None,
+    store: Store | None = None,
     sink: MetricSink | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: bool = False,

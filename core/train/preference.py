@@ -55,10 +55,13 @@ import contextlib
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import UserError
 from core.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 REF_ADAPTER = "ref"
 TRAINED_ADAPTER = "default"
@@ -212,7 +215,7 @@ def start_adapter(backend, model, config: TrainConfig, device, adapter_dir: str 
 # ---------------------------------------------------------------------------- all of it
 
 
-def run(config: TrainConfig, base_path: str, paths, *, store=None, sink=None, should_stop=None, resume: bool = False,
+def run(config: TrainConfig, base_path: str, paths, *, store: Store | None = None, sink=None, should_stop=None, resume: bool = False,
         on_snapshot=None, on_setup=None, log: Callable[[str], None] | None = None, start_from: str | None = None):
     """The whole preference run (one process): like ``pipeline.run`` for SFT."""
     import math

@@ -20,9 +20,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from core.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 KIND = "preferences"  # the first line of a preference snapshot says so
 
@@ -98,7 +101,7 @@ def content_sha256(examples: Sequence[PreferenceExample]) -> str:
     return h.hexdigest()
 
 
-def snapshot(store) -> PreferenceSnapshot:
+def snapshot(store: Store) -> PreferenceSnapshot:
     """Every live preference, in id order, with its hash."""
     examples = [PreferenceExample(p.id, p.prompt_messages(), p.chosen, p.rejected) for p in store.live_preferences()]
     if not examples:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from core.errors import UserError
 from core.store import SPLITS, STATUSES
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 STATUS = click.Choice(STATUSES)
 SPLIT = click.Choice(SPLITS)
@@ -195,7 +200,7 @@ def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
     return out, version
 
 
-def _keep_edit(ws, pair_id: int, text: str):
+def _keep_edit(ws: Workspace, pair_id: int, text: str):
     """Write an edit that could not be saved where the user will find it; returns the path."""
     from core.store.base import now
 

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 
 def register(cli: click.Group) -> None:
@@ -170,7 +174,7 @@ def models_list(obj: Ctx, kind, as_json) -> None:
 # ---------------------------------------------------------------------------- train
 
 
-def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
+def _config(obj: Ctx, store: Store, base, preset, from_run=None, **overrides):
     from core.train.config import TrainConfig
 
     if from_run is not None:
@@ -194,7 +198,7 @@ def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
     return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
+def _print_preview(obj: Ctx, store: Store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
     from core.train.dataset import preview, snapshot, template_source
     from core.train.runs import resolve_base
     from core.train.templates import get_template
@@ -227,7 +231,7 @@ def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] |
         )
 
 
-def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
+def _print_preference_preview(store: Store, cfg, path: str, as_json: bool) -> None:
     """A preference pair as DPO/ORPO get it: the prompt, the chosen and the rejected answer,
     rendered with the run's chat template and decoded from the very token ids the trainer gets."""
     from transformers import AutoTokenizer
@@ -406,7 +410,7 @@ def runs() -> None:
     """
 
 
-def _run_json(store, run) -> dict:
+def _run_json(store: Store, run) -> dict:
     d = run.to_dict()
     d["metrics"] = [m.to_dict() for m in store.run_metrics(run.id)]
     return d

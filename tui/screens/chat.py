@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,6 +30,9 @@ from core.errors import UserError
 from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, keys_for, localize
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 keys = keys_for  # ``"e"`` → ``"e,у"``: letter bindings also fire on the Russian layout
 
@@ -192,7 +196,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
         both("ctrl+a", "save('approved')", "fix.approved", priority=True),
     ]
 
-    def __init__(self, question: str, answer: str, *, model: str | None = None, ws=None) -> None:
+    def __init__(self, question: str, answer: str, *, model: str | None = None, ws: Workspace | None = None) -> None:
         super().__init__()
         self.question = question
         self.answer = answer
@@ -306,7 +310,7 @@ class ChatRoom(Vertical):
         *[both(str(i), f"grade({i})", "chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.models: dict[str, object] = {}  # model key → WorkerModel, loaded lazily

@@ -10,6 +10,7 @@ told which pair changed and the groups are loaded again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -24,6 +25,9 @@ from core.errors import UserError
 from core.store import PairChanged
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen, both_layouts
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -117,7 +121,7 @@ class DedupScreen(ModalScreen[bool]):
         Binding("escape", "close", "Close"),
     ]
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Workspace) -> None:
         super().__init__()
         self.ws = ws
         self.groups: list[tuple[str, list]] = []  # ("dup"|"conflict", pairs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.worker import get_current_worker
@@ -28,6 +29,9 @@ from tui.i18n import register, t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -211,7 +215,7 @@ class EvaluateRoom(Vertical):
         both("g", "refresh_grid", "ev.refresh"),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.report = None

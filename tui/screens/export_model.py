@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -31,6 +32,9 @@ from core.errors import UserError
 from tui.i18n import get_lang, register, t
 from tui.keys import localize
 from tui.messages import ExportFinished
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 QUANT_CHOICES = ("q8_0", "q4_k_m", "q5_k_m", "f16")
 
@@ -237,7 +241,7 @@ class ExportModelScreen(ModalScreen[bool]):
     ]
     POLL_S = 0.25
 
-    def __init__(self, ws, *, source: str | None = None, jobs: list[int] | None = None, chat: bool = False) -> None:
+    def __init__(self, ws: Workspace, *, source: str | None = None, jobs: list[int] | None = None, chat: bool = False) -> None:
         super().__init__()
         self.ws = ws
         self.source = source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -18,6 +19,9 @@ from textual.widgets.option_list import Option
 from core.errors import UserError
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen, both_layouts
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -185,7 +189,7 @@ class HistoryScreen(ModalScreen[bool]):
         Binding("escape", "close", "Close"),
     ]
 
-    def __init__(self, ws, pair_id: int) -> None:
+    def __init__(self, ws: Workspace, pair_id: int) -> None:
         super().__init__()
         self.ws = ws
         self.pair_id = pair_id

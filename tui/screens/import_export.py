@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -25,6 +26,9 @@ from core.store import SPLITS, STATUSES
 from tui.i18n import register, t
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -145,7 +149,7 @@ def detect_format(path: Path, fmt: str | None = None, encoding: str | None = Non
     return str(getattr(plan, "format", None) or getattr(plan, "name", plan))
 
 
-def rejects_path(ws, source: Path) -> Path:
+def rejects_path(ws: Workspace, source: Path) -> Path:
     """Where skipped bad rows of an import go: the workspace's logs folder, one file per import."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(ws.logs_dir) / f"rejects-{source.stem}-{stamp}.jsonl"
@@ -161,7 +165,7 @@ class ImportScreen(ModalScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, ws, path: str | None = None) -> None:
+    def __init__(self, ws: Workspace, path: str | None = None) -> None:
         super().__init__()
         self.ws = ws
         self.initial_path = path or ""
@@ -370,7 +374,7 @@ class ExportScreen(ModalScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, ws, flt=None, path: str | None = None, fmt: str = "messages") -> None:
+    def __init__(self, ws: Workspace, flt=None, path: str | None = None, fmt: str = "messages") -> None:
         super().__init__()
         self.ws = ws
         self.flt = flt

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +24,9 @@ from tui.i18n import register, t
 from tui.keys import both, localize
 from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 # The first page of a search costs ~5 ms at a million pairs, so the debounce only coalesces
 # bursts of typing (key repeat, paste); the expensive full count waits for a pause
@@ -237,7 +240,7 @@ class PairsRoom(Vertical):
         Binding("escape", "clear", t("k.clear"), id="i18n:k.clear", show=False),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.db_path = ws.db_path

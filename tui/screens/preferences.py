@@ -9,6 +9,7 @@ Undo is the store's one undo: it takes back the last change to pairs or preferen
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -22,6 +23,9 @@ from core.errors import UserError
 from tui.i18n import register, t
 from tui.keys import both, localize
 from tui.messages import PairsChanged
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 LIMIT = 5000  # rows the list holds at once (newest first)
 
@@ -154,7 +158,7 @@ class PreferencesScreen(ModalScreen[bool]):
         Binding("ctrl+z", "undo", t("k.prefs.undo"), id="i18n:k.prefs.undo", key_display="^z", priority=True),
     ]
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Workspace) -> None:
         super().__init__()
         self.ws = ws
         self.trash = False

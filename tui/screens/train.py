@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -48,6 +49,9 @@ from tui.i18n import register, t
 from tui.keys import both, localize
 from tui.messages import ExportRequested
 from tui.statuses import run_status
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -301,7 +305,7 @@ class TrainRoom(Vertical):
         both("c", "export_chat", "train.export_chat"),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.run_id: int | None = None  # the run shown; None = the newest

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -37,6 +38,9 @@ from tui.screens._dialogs import ConfirmScreen
 from tui.screens.conflict import PairConflictScreen, editable, merged
 from tui.i18n import register, t
 from tui.keys import both, localize
+
+if TYPE_CHECKING:  # annotations only: the workspace is opened where it is used
+    from core.workspace import Workspace
 
 register(
     ru={
@@ -187,7 +191,7 @@ class EditPairScreen(Screen[Pair | None]):
     ]
 
     def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None,
-                 ws=None) -> None:
+                 ws: Workspace | None = None) -> None:
         super().__init__()
         self.db_path = db_path
         self.pair = pair  # as loaded: a save refuses to overwrite a change made since
