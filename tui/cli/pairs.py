@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from core.errors import UserError
-from core.store import SPLITS, STATUSES
+from core.store import SPLITS, STATUSES, Store
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
@@ -315,23 +315,22 @@ def edit(obj: Ctx, pair_id, question, answer, system, status, split, use_editor,
         click.echo(f"saved pair {pair.id}")
 
 
-def _bulk_command(name: str, help_text: str, method: str, arg=None, past: str = ""):
+def _bulk_command(name: str, help_text: str, method: Callable[..., int], arg=None, past: str = ""):
     @pairs.command(name, help=help_text, context_settings=CONTEXT)
     @click.argument("ids", nargs=-1, required=True)
     @pass_ctx
     def command(obj: Ctx, ids) -> None:
         with obj.store() as store:
-            fn = getattr(store, method)
-            n = fn(parse_ids(ids), arg) if arg is not None else fn(parse_ids(ids))
+            n = method(store, parse_ids(ids), arg) if arg is not None else method(store, parse_ids(ids))
         click.echo(f"{past} {n} pair" + ("" if n == 1 else "s"))
 
     return command
 
 
-_bulk_command("approve", "Approve pairs for training.  Example: nastavnik pairs approve 3 7-9", "set_status", "approved", "approved")
-_bulk_command("reject", "Reject pairs (kept, never trained on).  Example: nastavnik pairs reject 4", "set_status", "rejected", "rejected")
-_bulk_command("rm", "Move pairs to the trash (undo with `pairs restore`).  Example: nastavnik pairs rm 5", "delete_pairs", None, "moved to trash")
-_bulk_command("restore", "Bring pairs back from the trash.  Example: nastavnik pairs restore 5", "restore_pairs", None, "restored")
+_bulk_command("approve", "Approve pairs for training.  Example: nastavnik pairs approve 3 7-9", Store.set_status, "approved", "approved")
+_bulk_command("reject", "Reject pairs (kept, never trained on).  Example: nastavnik pairs reject 4", Store.set_status, "rejected", "rejected")
+_bulk_command("rm", "Move pairs to the trash (undo with `pairs restore`).  Example: nastavnik pairs rm 5", Store.delete_pairs, None, "moved to trash")
+_bulk_command("restore", "Bring pairs back from the trash.  Example: nastavnik pairs restore 5", Store.restore_pairs, None, "restored")
 
 
 @pairs.command(context_settings=CONTEXT)

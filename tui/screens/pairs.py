@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,6 +26,7 @@ from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from tui.app import NastavnikApp
     from core.workspace import Workspace
 
 # The first page of a search costs ~5 ms at a million pairs, so the debounce only coalesces
@@ -294,10 +295,13 @@ class PairsRoom(Vertical):
         label.update(" · ".join(parts))
         label.display = bool(parts)
 
+    @property
+    def shell(self) -> NastavnikApp:
+        """The app this room lives in: the Pairs room is only ever mounted by NastavnikApp."""
+        return cast("NastavnikApp", self.app)
+
     def _status_bar(self, **info) -> None:
-        update = getattr(self.app, "update_status", None)
-        if update:
-            update(**info)
+        self.shell.update_status(**info)
 
     def _after_change(self, *, rows_may_move: bool = True) -> None:
         """Something in the store changed: read the table again, refresh counts and stats.
@@ -315,10 +319,8 @@ class PairsRoom(Vertical):
 
     def _refresh_status(self) -> None:
         self._status_timer = None
-        refresh = getattr(self.app, "refresh_status", None)
-        if refresh:
-            refresh()
-        if self._stats_panel is not None and self._stats_panel.display and hasattr(self._stats_panel, "refresh_stats"):
+        self.shell.refresh_status()
+        if self._stats_panel is not None and self._stats_panel.display:
             self._stats_panel.refresh_stats()
 
     # -------------------------------------------------------------- messages
