@@ -13,7 +13,7 @@ from core.store.chats import ChatsMixin
 from core.store.exports import EXPORT_STATUSES, ExportJob, ExportJobsMixin
 from core.store.drafts import DraftsMixin
 from core.store.models import MODEL_KINDS, Model, ModelsMixin
-from core.store.runs import ACTIVE, RUN_STATUSES, Metric, Run, RunsMixin
+from core.store.runs import ACTIVE, RUN_STATUSES, TERMINAL, Metric, Run, RunsMixin
 from core.store.pairs import (
     Action,
     DedupReport,
@@ -48,6 +48,7 @@ __all__ = [
     "PreferenceRevision",
     "Revision",
     "RUN_STATUSES",
+    "TERMINAL",
     "Run",
     "Metric",
     "MODEL_KINDS",

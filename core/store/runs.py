@@ -10,7 +10,8 @@ from core.errors import UserError
 from core.store.base import StoreBase, inserted_id, now
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")  # a run or job in these is still going
+TERMINAL = tuple(s for s in RUN_STATUSES if s not in ACTIVE)  # and these are how it ended
 _RUN_FIELDS = {
     "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
@@ -153,7 +154,7 @@ class RunsMixin(StoreBase):
         return self.get_run(run_id)
 
     def active_run(self) -> Run | None:
-        runs = self.list_runs(status=("queued", "running"), limit=1)
+        runs = self.list_runs(status=ACTIVE, limit=1)
         return runs[0] if runs else None
 
     def claim_run(self, run_id: int, *, expect: Iterable[str], **values: Any) -> bool:

@@ -29,6 +29,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.store import ACTIVE
 from tui.i18n import get_lang, register, t
 from tui.keys import localize
 from tui.messages import ExportFinished
@@ -293,7 +294,7 @@ class ExportModelScreen(ModalScreen[bool]):
 
         with self.ws.store() as store:
             refresh(self.ws, store)
-            active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=("queued", "running"))), None)
+            active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=ACTIVE)), None)
             runs = [r for r in store.list_runs(limit=50) if r.status == "done"]
             models = [m for m in store.list_models() if m.kind in ("base", "merged")]
         options = [(t("exp.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]

@@ -26,8 +26,8 @@ from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
-    from tui.app import NastavnikApp
     from core.workspace import Workspace
+    from tui.app import NastavnikApp
 
 # The first page of a search costs ~5 ms at a million pairs, so the debounce only coalesces
 # bursts of typing (key repeat, paste); the expensive full count waits for a pause
