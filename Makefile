@@ -22,7 +22,7 @@ LLAMA_NO_AMX := $(shell echo | $${CC:-cc} -mno-amx-tile -mno-amx-int8 -mno-amx-b
 LLAMA_CMAKE := $(if $(LLAMA_NO_AMX),-DCMAKE_C_FLAGS="$(LLAMA_NO_AMX)" -DCMAKE_CXX_FLAGS="$(LLAMA_NO_AMX)")
 CPU_WHEELS := $(HOME)/.cache/nastavnik/wheels/llama-cpp-python-$(LLAMA_CPP_PYTHON)-cpu
 
-.PHONY: run test install bench bench-smoke numerics demo clean-venv test-tools constraints fix-torchvision fix-xformers llama-cpu llama-cuda llamacpp-files
+.PHONY: run test lint install bench bench-smoke numerics demo clean-venv test-tools constraints fix-torchvision fix-xformers llama-cpu llama-cuda llamacpp-files
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -96,8 +96,14 @@ run: $(STAMP)
 
 # -n 2: two test workers; each gets one torch thread (tests/conftest.py). --durations: CI
 # prints the slowest tests, to keep the suite inside its time budget (docs/development.md).
-test: $(STAMP) test-tools
+test: $(STAMP) test-tools lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
+
+# ruff over the repository (pyflakes and pycodestyle's errors) and mypy over core/ (settings in
+# pyproject.toml); `make test` runs both before pytest.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Tools some tests need, installed where we can (root with apt); elsewhere those tests say
 # they were skipped and why. tmux: the end-to-end terminal tests drive the real binary in it.

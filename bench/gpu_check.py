@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CLI = [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"]
-BACKENDS = ("unsloth", "hf")
+from core.train.backends import BY_MEMORY as BACKENDS  # noqa: E402  (after sys.path names the repository)
 PREQUANTIZED = "-bnb-4bit"
 FAMILIES = ("llama3.1", "qwen3", "gemma3", "gemma4", "qwen3.5", "gemma3" + PREQUANTIZED)
 DPO_FAMILIES = ("llama3.1", "gemma3")

@@ -137,7 +137,7 @@ def write_jsonl(path: Path, n: int) -> None:
 
 
 def bench_import(n: int, work: Path) -> tuple[float, float]:
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     rows = list(generate(n))
     prepared = [(fold(q), fold(a), *dedup_keys(q, a)) for q, a, *_ in rows]
@@ -348,7 +348,7 @@ def raw_export(conn, out: Path) -> int:
 
 
 def bench_export(work: Path) -> tuple[float, float, bool]:
-    from core.pairs_io import export_pairs
+    from core.formats.pairs_io import export_pairs
 
     store = Store(work / "nastavnik.db")
     t0 = time.perf_counter()

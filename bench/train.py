@@ -233,7 +233,7 @@ def quiet(trainer) -> None:
 
 def bench_throughput(mode: str, tmp: Path) -> list[str]:
     steps, batch = pick(mode, 150, 40, 4), 4
-    from core.dataset import Snapshot
+    from core.train.dataset import Snapshot
 
     demo = benchlib.demo_model_dir()
     ws = workspace_with_sample(tmp / "home-throughput")
@@ -283,7 +283,7 @@ def bench_throughput(mode: str, tmp: Path) -> list[str]:
 def long_tail(tok, template: str, n: int, seed: int = 1) -> list:
     """``n`` encoded examples whose lengths spread over 20–1500 tokens: most answers short,
     a few long (the sample pairs' own answers strung together)."""
-    from core.dataset import encode
+    from core.train.dataset import encode
 
     rng = random.Random(seed)
     convs = sample_conversations()
@@ -332,7 +332,7 @@ def train_in_process(model_path: Path, encoded: list, *, batch: int, steps: int,
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from core.dataset import to_hf_dataset
+    from core.train.dataset import to_hf_dataset
     from core.train.fused_head import route_other_devices
 
     route_other_devices()
@@ -439,7 +439,7 @@ def bench_packing(name: str, model_path: Path, encoded: list, *, batch: int, ste
 def bench_packing_all(mode: str, tmp: Path) -> list[str]:
     from transformers import AutoTokenizer
 
-    from core.dataset import Example, encode_all
+    from core.train.dataset import Example, encode_all
     from core.train.templates import get_template
 
     template = get_template(demo_config().template).jinja

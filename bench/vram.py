@@ -368,7 +368,7 @@ def measure(arch: str, backend: str, layers: int, seq: int, b: int, tmp: Path) -
         out["estimated"]["activations.backbone"] = fixed + d["activations.layer"]
         out["estimated"]["activations.fused_head"] = fixed + max(d["activations.layer"], cpu_head)
         out["estimated"]["activations.full_logits"] = fixed + max(d["activations.layer"], logits.detail["activations.head"])
-    del model, lm, optim
+    model = lm = optim = None  # the replica goes before the next one loads (the step closures hold these names)
     return out
 
 

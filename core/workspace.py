@@ -13,8 +13,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import UserError
+
+if TYPE_CHECKING:  # the store is opened on first use: a workspace is read before any SQL
+    from core.store import Store
 
 SUBDIRS = ("models", "runs", "exports", "logs", "cache")
 
@@ -92,7 +96,7 @@ class Workspace:
         os.replace(tmp, self.settings_path)
         return data
 
-    def store(self):
+    def store(self) -> Store:
         """Open the store of this workspace (one connection; open one per thread)."""
         from core.store import Store
 

@@ -7,28 +7,27 @@ kept in the workspace settings.
 
 from __future__ import annotations
 
-import inspect
 import sqlite3
 import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
-from core.store import PairFilter, Store
+from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
 from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
 from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.screens.chat import ChatRoom
 from tui.screens.evaluate import EvaluateRoom
-from tui.screens.pairs import PairsRoom, load_dialog
+from tui.screens.pairs import PairsRoom
 from tui.screens.train import TrainRoom
 from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
@@ -37,70 +36,36 @@ from tui.widgets.status_bar import StatusBar
 SYSTEM_COMMANDS = {"Theme": "theme", "Quit": "quit", "Keys": "keys", "Minimize": "minimize", "Maximize": "maximize",
                    "Screenshot": "screenshot"}
 ROOMS = (("pairs", "app.tab.pairs"), ("train", "app.tab.train"), ("chat", "app.tab.chat"), ("evaluate", "app.tab.evaluate"))
-JOB_STATES = {"running", "queued", "starting", "pending"}
-ROOM_CLASSES = {"train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom}
+ROOM_CLASSES: dict[str, type[TrainRoom | ChatRoom | EvaluateRoom]] = {
+    "train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom,
+}
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 
-def _make_room(cls, ws, **kw):
-    """Rooms take the workspace if they ask for it (placeholders do not)."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "ws" in params or "workspace" in params:
-        return cls(ws, **kw)
-    return cls(**kw)
+
+def running_jobs(store: Store) -> list[str]:
+    """Names of the jobs queued or running: training runs, then export jobs."""
+    return [_job_name(r) for r in store.list_runs(status=ACTIVE)] + _export_jobs(store)
 
 
-def running_jobs(store) -> list[str]:
-    """Names of the jobs running: training runs, then export jobs."""
-    return _training_jobs(store) + _export_jobs(store)
-
-
-def _export_jobs(store) -> list[str]:
+def _export_jobs(store: Store) -> list[str]:
     """``GGUF #4 convert`` for each export job queued or running."""
     from tui.screens.export_model import stage_label
 
-    try:
-        jobs = store.list_export_jobs(status=("queued", "running"))
-    except Exception:  # a store without the export jobs table (not migrated yet)
-        return []
+    jobs = store.list_export_jobs(status=ACTIVE)
     return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("export_model.status.queued")) for j in jobs]
 
 
-def _training_jobs(store) -> list[str]:
-    """Names of training (or other) runs that are running, if the store records runs."""
-    for name in ("running_runs", "active_runs"):
-        fn = getattr(store, name, None)
-        if callable(fn):
-            try:
-                return [_job_name(r) for r in fn()]
-            except Exception:  # the runs table may not exist yet in this workspace
-                return []
-    fn = getattr(store, "list_runs", None)
-    if callable(fn):
-        try:
-            try:
-                runs = fn(status=tuple(sorted(JOB_STATES)))
-            except TypeError:
-                runs = fn()
-        except Exception:  # the runs table may not exist yet in this workspace
-            return []
-        return [_job_name(r) for r in runs if str(getattr(r, "status", "")).lower() in JOB_STATES]
-    return []
-
-
-def _job_name(run) -> str:
+def _job_name(run: Run) -> str:
     """``#3 120/500`` for a running run with progress, ``#3`` without; a job not running yet
     says so in the UI language (``#4 в очереди``)."""
-    ident = getattr(run, "id", None)
-    label = f"#{ident}" if ident is not None else str(getattr(run, "name", "?"))
-    step, total = getattr(run, "step", None), getattr(run, "max_steps", None)
-    if isinstance(step, int) and isinstance(total, int) and total:
-        label += f" {step}/{total}"
-    status = str(getattr(run, "status", "") or "")
-    if status and status != "running":
-        label += f" {run_status(status)}"
+    label = f"#{run.id}"
+    if run.max_steps:
+        label += f" {run.step}/{run.max_steps}"
+    if run.status != "running":
+        label += f" {run_status(run.status)}"
     return label
 
 
@@ -165,7 +130,7 @@ class NastavnikApp(ReportingApp):
         both("4", "tab('evaluate')", "app.tab.evaluate", show=False),
     ]
 
-    def __init__(self, ws, lang: str | None = None, *, home_label: str | None = None) -> None:
+    def __init__(self, ws: Workspace, lang: str | None = None, *, home_label: str | None = None) -> None:
         self.ws = ws
         # bring the schema up to date once, before any worker opens the store without migrating
         Store(ws.db_path).close()
@@ -227,8 +192,8 @@ class NastavnikApp(ReportingApp):
     @work(thread=True, exit_on_error=False, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:
         with Store(self.ws.db_path) as store:
-            by_status = {s: store.count_pairs(PairFilter(status=s)) for s in ("draft", "approved", "rejected")}
-            by_split = {s: store.count_pairs(PairFilter(split=s)) for s in ("train", "eval")}
+            by_status = {s: store.count_pairs(PairFilter(status=s)) for s in STATUSES}
+            by_split = {s: store.count_pairs(PairFilter(split=s)) for s in SPLITS}
             jobs = running_jobs(store)
         total = sum(by_status.values())
         self.call_from_thread(self.update_status, total=total, by_status=by_status, by_split=by_split, jobs=jobs)
@@ -247,11 +212,11 @@ class NastavnikApp(ReportingApp):
         with Store(self.ws.db_path, migrate=False) as store:
             try:
                 refresh_exports(self.ws, store)  # a killed export worker: its job ends, its files go
-                active = {j.id for j in store.list_export_jobs(status=("queued", "running"))}
+                active = {j.id for j in store.list_export_jobs(status=ACTIVE)}
                 ended = [j for j in map(store.find_export_job, watched) if j is not None and not j.active]
-            except sqlite3.Error:  # a store without the export jobs table (not migrated yet)
-                active, ended = set(), []
-            jobs = running_jobs(store)
+                jobs = running_jobs(store)
+            except sqlite3.Error:  # a store without the runs and export jobs tables (not migrated yet)
+                active, ended, jobs = set(), [], []
         self.call_from_thread(self._jobs_read, jobs, active, ended)
 
     def _jobs_read(self, jobs: list[str], active: set[int], ended: list) -> None:
@@ -364,7 +329,7 @@ class NastavnikApp(ReportingApp):
     def _ensure_room(self, tab: str) -> None:
         if tab not in ROOM_CLASSES or self._room(tab) is not None:
             return
-        room = _make_room(ROOM_CLASSES[tab], self.ws, id=f"{tab}-room")
+        room = ROOM_CLASSES[tab](self.ws, id=f"{tab}-room")
         self._mounting[tab] = self.query_one(f"TabPane#{tab}", TabPane).mount(room)
 
     def action_tab(self, tab: str) -> None:
@@ -473,9 +438,9 @@ class NastavnikApp(ReportingApp):
                 yield command
 
     def action_help(self) -> None:
-        cls = load_dialog(self, "help", "HelpScreen", t("app.help"))
-        if cls is not None:
-            self.push_screen(cls(self.all_bindings()))
+        from tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.all_bindings()))
 
     def set_language(self, lang: str) -> None:
         if lang not in LANGS:
@@ -509,7 +474,7 @@ class NastavnikApp(ReportingApp):
         self.set_language("en" if get_lang() == "ru" else "ru")
 
 
-def run_app(ws, lang: str | None = None) -> None:
+def run_app(ws: Workspace, lang: str | None = None) -> None:
     """Open the app on ``ws`` (``nastavnik`` with no command, or ``nastavnik tui``)."""
     if lang:
         ws.update_settings(lang=lang)

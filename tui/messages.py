@@ -36,8 +36,3 @@ class ExportFinished(Message):
         self.status = status
         self.ok = ok
         self.line = line
-
-
-class PreferencesChanged(Message):
-    """Preference pairs were recorded or changed (a pick in Chat, the Preferences view):
-    whoever shows them reads them again."""

@@ -116,7 +116,7 @@ class EvalReport:
         }
 
 
-SPLITS = ("eval", "train", "corrected")  # "corrected": the pairs corrections wrote, whatever their split
+EVAL_SPLITS = ("eval", "train", "corrected")  # the store's splits, eval first, and "corrected": the pairs corrections wrote, whatever their split
 
 
 def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
@@ -124,8 +124,8 @@ def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
     is approved) and which of the two it is."""
     from core.store import PairFilter
 
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+    if split not in EVAL_SPLITS:
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(EVAL_SPLITS))
     if split == "corrected":
         pairs = store.get_pairs(store.corrected_pair_ids())
         approved = [p for p in pairs if p.status == "approved"]

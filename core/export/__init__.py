@@ -26,15 +26,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from core.errors import UserError
 from core.export.common import quiet_transformers, sha256_file
 from core.export.siblings import describe_merge
 from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files, merge
 from core.export.modelfile import (
-    _GO_TEMPLATES,
-    _STOPS,
     modelfile_text,
     template_family,
     trained_template,
@@ -54,6 +52,9 @@ from core.export.register import ExportedFile, ExportResult, publish, register, 
 from core.export.source import Source, resolve_source
 from core.infer.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
 from core.progress import OnProgress, ProgressEvent, ignore
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 DEFAULT_QUANTS = ("q8_0",)
 T = TypeVar("T")
@@ -96,18 +97,18 @@ def _timed(report: OnProgress, seconds: dict[str, float], stage: str, start: str
     return out
 
 
-def _fetch_converter(ws, report: OnProgress) -> None:
+def _fetch_converter(ws: Workspace, report: OnProgress) -> None:
     report(ProgressEvent("fetch", 0, 1, "llama.cpp converter"))
     converter_dir(ws.cache_dir, progress=report)
     report(ProgressEvent("fetch", 1, 1, "llama.cpp converter ready"))
 
 
-def _convert(ws, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
+def _convert(ws: Workspace, merged: Path, out: Path, log_file: Path, *, outtype: str = "f16") -> Path:
     convert_hf_to_gguf(merged, out, outtype=outtype, cache_dir=ws.cache_dir, log_file=log_file)
     return out
 
 
-def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
+def _quantize_all(ws: Workspace, merged: Path, f16: Path, quants: list[str], folder: Path, stem: str, log_file: Path,
                   report: OnProgress, seconds: dict[str, float], *, ref_type: str = "f16") -> dict[str, Path]:
     """Every quant asked for, from the unquantized reference file (F16 or BF16, ``ref_type``); F32 and
     the other of F16/BF16 straight from the merged folder."""
@@ -129,7 +130,7 @@ def _quantize_all(ws, merged: Path, f16: Path, quants: list[str], folder: Path, 
     return files
 
 
-def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
+def _parity(ws: Workspace, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
             log_file: Path, report: OnProgress, seconds: dict[str, float]) -> ParityReport:
     """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
@@ -145,7 +146,7 @@ def _parity(ws, merged: Path, f16: Path, files: dict[str, Path], source: Source,
 
 
 def export(
-    ws,
+    ws: Workspace,
     ref: str,
     *,
     quants: list[str] | None = None,

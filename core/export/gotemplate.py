@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["GoTemplateError", "parse", "render"]
 
@@ -50,7 +51,7 @@ class GoTemplateError(Exception):
 @dataclass
 class _Tok:
     kind: str  # field, var, dollar, dot, ident, string, number, lparen, rparen, declare, assign, comma, pipe
-    value: object = None
+    value: Any = None  # the text, a (name, fields) pair for a variable, or a number
 
 
 _NUMBER = re.compile(r"-?\d+")
@@ -234,12 +235,12 @@ class _Parser:
         self.vars: list[str] = ["$"]
 
     def parse(self) -> list:
-        body, stop = self.list()
+        body, stop = self.statements()
         if stop is not None:
             raise GoTemplateError(f"unexpected {{{{{stop[0]}}}}}")
         return body
 
-    def list(self):
+    def statements(self):
         """Nodes until {{else}}/{{end}} (returned as the stopper) or the end of input."""
         out: list = []
         while self.pos < len(self.items):
@@ -265,7 +266,7 @@ class _Parser:
     def control(self, kind: str, toks: list[_Tok]):
         mark = len(self.vars)
         pipe = self.pipeline(toks, allow_decl=True, range_decl=(kind == "range"))
-        body, stop = self.list()
+        body, stop = self.statements()
         orelse = None
         if stop is None:
             raise GoTemplateError(f"unexpected EOF: {{{{{kind}}}}} has no {{{{end}}}}")
@@ -276,7 +277,7 @@ class _Parser:
                     raise GoTemplateError("unexpected tokens after else")
                 orelse = [self.control("if", rest[1:])]  # shares the final {{end}}
             else:
-                orelse, stop = self.list()
+                orelse, stop = self.statements()
                 if stop is None or stop[0] != "end":
                     raise GoTemplateError(f"{{{{{kind}}}}}: expected {{{{end}}}} after {{{{else}}}}")
                 if stop[1]:

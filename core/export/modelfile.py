@@ -239,7 +239,7 @@ def modelfile_text(gguf_name: str, *, chat_template: str | None, eos_token: str 
     looked_like = None
     if family not in _GO_TEMPLATES:
         family, looked_like = _detect(chat_template)
-    lines = [f"# Written by Nastavnik. Use: ollama create NAME -f Modelfile", f"FROM ./{gguf_name}"]
+    lines = ["# Written by Nastavnik. Use: ollama create NAME -f Modelfile", f"FROM ./{gguf_name}"]
     if family:
         lines.append(f"TEMPLATE {_quote(_GO_TEMPLATES[family])}")
         stops = list(_STOPS[family])

@@ -288,7 +288,6 @@ def parity_check(
     progress: OnProgress | None = None,
 ) -> ParityReport:
     """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()

@@ -17,6 +17,7 @@ from pathlib import Path
 from core.export.common import sha256_file
 from core.export.parity import ParityReport
 from core.export.source import Source
+from core.workspace import Workspace
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ExportResult:
     name: str
     folder: Path
     source: str
-    run_id: str | None
+    run_id: int | str | None
     base: str | None
     files: list[ExportedFile]
     modelfile: Path
@@ -85,7 +86,7 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
     return candidate, root / candidate
 
 
-def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
+def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
             parity: ParityReport | None, seconds: dict[str, float]) -> ExportResult:
     """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
     os.replace(tmp, final_dir)
@@ -107,7 +108,7 @@ def publish(ws, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants:
     return result
 
 
-def register(ws, result: ExportResult, source: Source) -> bool:
+def register(ws: Workspace, result: ExportResult, source: Source) -> bool:
     """Each GGUF into the models table, all or none, with what it was made from and where the export lies."""
     meta = {
         "export": result.name,

@@ -17,6 +17,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from core.workspace import Workspace
+
 _SUFFIX = re.compile(r"(-unsloth)?-bnb-4bit$", re.IGNORECASE)
 
 
@@ -36,6 +38,8 @@ def unsloth_mapping() -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         return {}
     loader = importlib.util.spec_from_file_location("nastavnik_unsloth_mapper", path)
+    if loader is None or loader.loader is None:
+        return {}
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)  # plain data and a function building lookup tables; no imports
     out: dict[str, tuple[str, ...]] = {}
@@ -71,7 +75,7 @@ def sibling_names(folder: Path, hub: str | None = None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def sixteen_bit_sibling(folder: Path, ws=None) -> Path | None:
+def sixteen_bit_sibling(folder: Path, ws: Workspace | None = None) -> Path | None:
     """The 16-bit checkpoint ``folder`` (a 4-bit one) was made from, if it is on this disk."""
     folder = Path(folder)
     if not is_4bit(folder):
@@ -80,7 +84,7 @@ def sixteen_bit_sibling(folder: Path, ws=None) -> Path | None:
     models = []
     if ws is not None:
         with ws.store() as store:
-            models = store.list_models(kind="base") if hasattr(store, "list_models") else []
+            models = store.list_models(kind="base")
         for m in models:
             if Path(m.path).resolve() == folder.resolve():
                 hub = (m.meta or {}).get("hub_id")

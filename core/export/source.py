@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.store import Model, Run
+from core.workspace import Workspace
 
 
 @dataclass
@@ -45,7 +47,7 @@ def _adapter_base(adapter_dir: Path) -> str | None:
         return None
 
 
-def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws=None,
+def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None = None, ws: Workspace | None = None,
                          base_path: str | None = None, model_class: str | None = None, **kw) -> Source:
     """``base_path``: the folder the run trained on (its config), tried first: the run's ``base`` is a
     label (``Meta-Llama-3.1-8B-Instruct-bnb-4bit`` for a hub id) that names no folder.
@@ -65,23 +67,23 @@ def _source_from_adapter(adapter_dir: Path, *, name: str, base_hint: str | None 
         except UserError:
             continue
     if base_dir is None:
-        _resolve_model_dir(candidates[-1], ws)  # raises, naming what was asked for
+        base_dir = _resolve_model_dir(candidates[-1], ws)  # raises, naming what was asked for
     from core.export.siblings import sixteen_bit_sibling
 
     return Source(name=name, model_dir=base_dir, adapter_dir=adapter_dir, base=base or str(base_dir),
                   sibling_dir=sixteen_bit_sibling(base_dir, ws), model_class=trained_class(adapter_dir) or model_class, **kw)
 
 
-def _resolve_model_dir(ref: str, ws) -> Path:
+def _resolve_model_dir(ref: str, ws: Workspace | None) -> Path:
     """A base given as a folder path or as a registered model's name."""
     path = Path(ref).expanduser()
     if _is_hf_dir(path):
         return path.resolve()
     if ws is not None:
         with ws.store() as store:
-            model = _lookup(store.get_model, ref)
-        if model is not None and _is_hf_dir(Path(_get(model, "path"))):
-            return Path(_get(model, "path"))
+            model = store.find_model(ref)
+        if model is not None and _is_hf_dir(Path(model.path)):
+            return Path(model.path)
         if _is_hf_dir(ws.models_dir / ref):
             return (ws.models_dir / ref).resolve()
     raise UserError(
@@ -90,24 +92,7 @@ def _resolve_model_dir(ref: str, ws) -> Path:
     )
 
 
-def _get(obj, *names, default=None):
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
-
-
-def _lookup(getter, ref: str):
-    """What ``getter`` (store.get_model / store.get_run) finds for ``ref``, or None."""
-    try:
-        return getter(ref)
-    except (UserError, KeyError, ValueError, TypeError):
-        return None
-
-
-def resolve_source(ws, ref: str) -> Source:
+def resolve_source(ws: Workspace | None, ref: str) -> Source:
     """A run id, a registered model name, or a folder (HF model or LoRA adapter)."""
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -117,48 +102,17 @@ def resolve_source(ws, ref: str) -> Source:
         if _is_hf_dir(path):
             return Source(name=path.name, model_dir=path, base=str(path))
         raise UserError(f"{path} is neither a model folder nor a LoRA adapter", hint="it needs config.json or adapter_config.json")
+    if ws is None:
+        raise UserError(f"{ref} is not a folder", hint="give the model or adapter folder to export")
     with ws.store() as store:
-        run = _lookup(store.get_run, ref)
-        model = None if run is not None else _lookup(store.get_model, ref)
+        run = store.find_run(int(ref)) if ref.isdigit() else None
+        model = None if run is not None else store.find_model(ref)
     if run is not None:
-        run_id = _get(run, "id", "run_id", default=ref)
-        adapter = _get(run, "adapter_path", "adapter_dir", "adapter")
-        run_dir = Path(_get(run, "run_dir") or ws.runs_dir / str(run_id))
-        if not adapter and (run_dir / "adapter" / "adapter_config.json").is_file():
-            adapter = run_dir / "adapter"
-        if not adapter or not (Path(adapter) / "adapter_config.json").is_file():
-            status = _get(run, "status", default="?")
-            raise UserError(f"run {run_id} has no adapter yet (status {status})", hint=f"wait until it finishes (`nastavnik runs show {run_id}` shows its status)")
-        base = _get(run, "base", "base_model")
-        cfg = _get(run, "config", default=None) or {}
-        system = _get(cfg, "system", "system_prompt") if cfg else None
-        setup = _get(run, "setup", default=None) or {}
-        return _source_from_adapter(
-            Path(adapter),
-            name=f"run-{run_id}",
-            base_hint=str(base) if base else None,
-            base_path=_get(cfg, "base") if cfg else None,
-            model_class=setup.get("model_class") if isinstance(setup, dict) else None,
-            ws=ws,
-            run_id=run_id,
-            dataset_sha256=_get(run, "dataset_sha256"),
-            system=system,
-        )
+        return _source_from_run(run, ws)
     if model is not None:
-        mpath = Path(_get(model, "path"))
-        kind = _get(model, "kind", default="")
-        if kind == "gguf":
-            raise UserError(f"{ref} is already a GGUF file", hint="chat with it: `nastavnik chat " + ref + "`")
-        if (mpath / "adapter_config.json").is_file():
-            return _source_from_adapter(
-                mpath, name=str(_get(model, "name")), base_hint=_get(model, "base"), ws=ws,
-                run_id=_get(model, "run_id"), dataset_sha256=_get(model, "dataset_sha256"),
-            )
-        if _is_hf_dir(mpath):
-            return Source(
-                name=str(_get(model, "name")), model_dir=mpath, base=_get(model, "base") or str(_get(model, "name")),
-                run_id=_get(model, "run_id"), dataset_sha256=_get(model, "dataset_sha256"),
-            )
+        source = _source_from_model(model, ref, ws)
+        if source is not None:
+            return source
     if _is_hf_dir(ws.models_dir / ref):
         d = (ws.models_dir / ref).resolve()
         return Source(name=ref, model_dir=d, base=ref)
@@ -166,3 +120,41 @@ def resolve_source(ws, ref: str) -> Source:
         f"nothing to export called {ref!r}",
         hint="give a run id (`nastavnik runs list`), a model name (`nastavnik models list`) or a model folder",
     )
+
+
+def _source_from_run(run: Run, ws: Workspace) -> Source:
+    """The adapter a run trained (its row's path, else ``runs/<id>/adapter``) on the base it trained on."""
+    run_dir = Path(run.run_dir or ws.runs_dir / str(run.id))
+    adapter: Path | None = Path(run.adapter_path) if run.adapter_path else None
+    if adapter is None and (run_dir / "adapter" / "adapter_config.json").is_file():
+        adapter = run_dir / "adapter"
+    if adapter is None or not (adapter / "adapter_config.json").is_file():
+        raise UserError(f"run {run.id} has no adapter yet (status {run.status})",
+                        hint=f"wait until it finishes (`nastavnik runs show {run.id}` shows its status)")
+    cfg = run.config or {}
+    setup = run.setup or {}
+    return _source_from_adapter(
+        adapter,
+        name=f"run-{run.id}",
+        base_hint=run.base or None,
+        base_path=cfg.get("base"),
+        model_class=setup.get("model_class"),
+        ws=ws,
+        run_id=run.id,
+        dataset_sha256=run.dataset_sha256,
+        system=cfg.get("system"),
+    )
+
+
+def _source_from_model(model: Model, ref: str, ws: Workspace) -> Source | None:
+    """A registered adapter or HF model; None when its folder is neither."""
+    mpath = Path(model.path)
+    if model.kind == "gguf":
+        raise UserError(f"{ref} is already a GGUF file", hint="chat with it: `nastavnik chat " + ref + "`")
+    if (mpath / "adapter_config.json").is_file():
+        return _source_from_adapter(mpath, name=model.name, base_hint=model.base, ws=ws,
+                                    run_id=model.run_id, dataset_sha256=model.dataset_sha256)
+    if _is_hf_dir(mpath):
+        return Source(name=model.name, model_dir=mpath, base=model.base or model.name,
+                      run_id=model.run_id, dataset_sha256=model.dataset_sha256)
+    return None

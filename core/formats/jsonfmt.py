@@ -15,6 +15,13 @@ _FAST = {"utf-8", "utf-8-sig"}
 _WS = re.compile(r"\s*")
 
 
+def _skip_ws(text: str, pos: int) -> int:
+    """Where the white space from ``pos`` on ends (``\\s*`` always matches)."""
+    match = _WS.match(text, pos)
+    assert match is not None
+    return match.end()
+
+
 def _invalid(exc: ValueError) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}) — save the file as UTF-8 or give --encoding"
@@ -64,15 +71,14 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
     data = read_bytes(path)
     text = decode(data, sniff_encoding(path, encoding, sample=data), path)
     dec = json.JSONDecoder()
-    ws = _WS.match
-    pos = ws(text, 0).end()
+    pos = _skip_ws(text, 0)
     if pos == len(text):
         return
     try:
         if text[pos] != "[":
             obj, end = dec.raw_decode(text, pos)
-            if ws(text, end).end() != len(text):
-                raise json.JSONDecodeError("extra data after the JSON value", text, ws(text, end).end())
+            if _skip_ws(text, end) != len(text):
+                raise json.JSONDecodeError("extra data after the JSON value", text, _skip_ws(text, end))
             if isinstance(obj, dict) and len(obj) == 1 and isinstance(next(iter(obj.values())), list):
                 # {"data": [...]} / {"train": [...]}: the list is the records
                 key, items = next(iter(obj.items()))
@@ -84,21 +90,21 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
         pos += 1
         line, counted = 1 + text.count("\n", 0, pos), pos
         while True:
-            pos = ws(text, pos).end()
+            pos = _skip_ws(text, pos)
             if pos < len(text) and text[pos] == "]":
                 break
             line += text.count("\n", counted, pos)
             counted = pos
             obj, pos = dec.raw_decode(text, pos)
             yield Location(name, line), obj
-            pos = ws(text, pos).end()
+            pos = _skip_ws(text, pos)
             if pos < len(text) and text[pos] == ",":
                 pos += 1
                 continue
             if pos < len(text) and text[pos] == "]":
                 break
             raise json.JSONDecodeError("expected ',' or ']' after a record", text, pos)
-        end = ws(text, pos + 1).end()
+        end = _skip_ws(text, pos + 1)
         if end != len(text):
             raise json.JSONDecodeError("extra data after the closing ']'", text, end)
     except json.JSONDecodeError as exc:

@@ -71,7 +71,7 @@ class ChatStream:
         return self._prompt()[0]
 
     def _prompt(self) -> tuple[list[int], list[bytes]]:
-        # non-thinking, as the model was trained (core/dataset.py): Qwen 3/3.5 get their empty think
+        # non-thinking, as the model was trained (core/train/dataset.py): Qwen 3/3.5 get their empty think
         # block, Gemma 4 its empty thought channel, in the prompt; other templates ignore the flag
         result = self.formatter(messages=self.messages, enable_thinking=False)
         ids = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)

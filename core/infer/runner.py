@@ -25,7 +25,6 @@ model's default, else by ``create_chat_completion``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading

@@ -13,7 +13,7 @@ from core.store.chats import ChatsMixin
 from core.store.exports import EXPORT_STATUSES, ExportJob, ExportJobsMixin
 from core.store.drafts import DraftsMixin
 from core.store.models import MODEL_KINDS, Model, ModelsMixin
-from core.store.runs import RUN_STATUSES, Metric, Run, RunsMixin
+from core.store.runs import ACTIVE, RUN_STATUSES, TERMINAL, Metric, Run, RunsMixin
 from core.store.pairs import (
     Action,
     DedupReport,
@@ -34,6 +34,7 @@ class Store(PreferencesMixin, DraftsMixin, PairsMixin, ChatsMixin, RunsMixin, Mo
 
 
 __all__ = [
+    "ACTIVE",
     "Action",
     "DedupReport",
     "EXPORT_STATUSES",
@@ -46,6 +47,12 @@ __all__ = [
     "PreferenceFilter",
     "PreferenceRevision",
     "Revision",
+    "RUN_STATUSES",
+    "TERMINAL",
+    "Run",
+    "Metric",
+    "MODEL_KINDS",
+    "Model",
     "STATUSES",
     "SPLITS",
     "Store",

@@ -16,6 +16,12 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types ``lastrowid`` as optional)."""
+    assert cur.lastrowid is not None, "not after an INSERT"
+    return cur.lastrowid
+
+
 class StoreBase:
     """Owns one SQLite connection. Open one ``Store`` per thread."""
 

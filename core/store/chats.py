@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, now
 from core.text import normalize
 
 
@@ -93,7 +93,7 @@ class EvalResult:
 _MSG_COLS = "id, conversation_id, role, content, model, tokens, seconds, created"
 
 
-class ChatsMixin:
+class ChatsMixin(StoreBase):
     conn: Any
 
     # ------------------------------------------------------------ conversations

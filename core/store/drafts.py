@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from core.store.base import now
+from core.store.pairs import PairsMixin
 
 TEACHER_PREFIX = "teacher:"
 
@@ -19,7 +20,7 @@ def teacher_source(teacher: str) -> str:
     return TEACHER_PREFIX + teacher
 
 
-class DraftsMixin:
+class DraftsMixin(PairsMixin):
     conn: Any
 
     def _record_draft(self, pair_id: int, teacher: str, draft: str, action_id: int | None) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, inserted_id, now
 from core.store.runs import ACTIVE, RUN_STATUSES
 
 EXPORT_STATUSES = RUN_STATUSES  # a job lives and ends like a training run
@@ -65,7 +65,7 @@ def _job(row: dict) -> ExportJob:
     return ExportJob(**row)
 
 
-class ExportJobsMixin:
+class ExportJobsMixin(StoreBase):
     """Rows of ``export_jobs``."""
 
     def create_export_job(self, *, source: str, quants: list[str], name: str | None = None, run_id: int | None = None,
@@ -76,7 +76,7 @@ class ExportJobsMixin:
                 " cancel_requested) VALUES ('queued',?,?,?,?,?,?,?,0,0,0)",
                 (str(source), run_id, name, json.dumps(list(quants)), int(bool(parity)), system, now()),
             )
-            return self.get_export_job(cur.lastrowid)
+            return self.get_export_job(inserted_id(cur))
 
     def get_export_job(self, job_id: int) -> ExportJob:
         try:
@@ -98,7 +98,7 @@ class ExportJobsMixin:
     def list_export_jobs(self, *, status: str | Iterable[str] | None = None, run_id: int | None = None,
                          limit: int | None = None) -> list[ExportJob]:
         """Newest first."""
-        sql, args, where = "SELECT * FROM export_jobs", [], []
+        sql, args, where = "SELECT * FROM export_jobs", list[Any](), list[str]()
         if status:
             statuses = [status] if isinstance(status, str) else list(status)
             where.append(f"status IN ({','.join('?' * len(statuses))})")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, now
 
 MODEL_KINDS = ("base", "adapter", "merged", "gguf")
 
@@ -40,7 +39,7 @@ def _model(row) -> Model:
     return Model(*values)
 
 
-class ModelsMixin:
+class ModelsMixin(StoreBase):
     """Rows of ``models``. Names are unique; ``add_model(..., replace=True)`` updates one."""
 
     def add_model(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence, TypedDict, Unpack
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, now
 from core.store.migrations import dedup_keys
 from core.text import estimate_tokens_sql, fold, normalize_context, normalize_newlines
 
@@ -243,7 +243,7 @@ def _has_all(terms: str, question: str | None, answer: str | None) -> int:
     return int(all(t in q or t in a for t in terms.split(_TERM_SEP)))
 
 
-class PairsMixin:
+class PairsMixin(StoreBase):
     conn: Any
 
     # ------------------------------------------------------------------ reading
@@ -393,9 +393,10 @@ class PairsMixin:
     def count_pairs(self, flt: PairFilter | None = None) -> int:
         flt = flt or PairFilter()
         only_search = flt.query and not (flt.trash or flt.status or flt.split or flt.tag or flt.ids is not None)
-        if only_search and all(len(t) >= 3 for t in fold(flt.query).split()):
+        words = fold(flt.query).split() if flt.query else []
+        if only_search and all(len(t) >= 3 for t in words):
             # every live pair is in the index and nothing else is: count there, no join
-            match = " AND ".join(_fts_phrase(t) for t in fold(flt.query).split())
+            match = " AND ".join(_fts_phrase(t) for t in words)
             return self.conn.execute("SELECT count(*) FROM pairs_fts WHERE pairs_fts MATCH ?", (match,)).fetchone()[0]
         where, params = self._where(flt)
         return self.conn.execute(f"SELECT count(*) FROM {where}", params).fetchone()[0]
@@ -517,6 +518,9 @@ class PairsMixin:
 
     # ------------------------------------------------------------------ writing
 
+    def _latest_action_id(self) -> int | None:
+        return self.conn.execute("SELECT max(id) FROM actions").fetchone()[0]
+
     def _action(self, kind: str, summary: str, batch_id: int | None = None) -> int:
         cur = self.conn.execute(
             "INSERT INTO actions(kind, summary, batch_id, created, undone) VALUES (?, ?, ?, ?, 0)",
@@ -616,8 +620,8 @@ class PairsMixin:
     ) -> dict:
         """Validate one pair's fields; raises UserError naming the bad field."""
         row = {
-            "question": normalize_newlines(_check_text("question", question)),
-            "answer": normalize_newlines(_check_text("answer", answer)),
+            "question": (question_text := normalize_newlines(_check_text("question", question))),
+            "answer": (answer_text := normalize_newlines(_check_text("answer", answer))),
             "system": normalize_newlines(system) if system and system.strip() else None,
             "context": normalize_context(list(context or [])),
             "tags": _clean_tags(tags),
@@ -625,7 +629,7 @@ class PairsMixin:
             "split": _check_split(split or "train"),
             "source": source,
         }
-        row["_dkey"], row["_qkey"] = dedup_keys(row["question"], row["answer"])
+        row["_dkey"], row["_qkey"] = dedup_keys(question_text, answer_text)
         return row
 
     def add_pair(self, question: str, answer: str, **fields: Unpack[PairFields]) -> Pair:
@@ -862,8 +866,8 @@ class PairsMixin:
                 if to_trash:
                     summary += ": " + ", ".join(f"#{i}" for i in to_trash)
             action = self._action("merge" if keep_id is not None else "delete", summary)
-            self._snapshot(([keep_id] if keep_changes else []) + to_trash, action)
-            if keep_changes:
+            self._snapshot(([kept.id] if kept is not None and keep_changes else []) + to_trash, action)
+            if kept is not None and keep_changes:
                 self._write_state(
                     kept, kept.question, answer_after, kept.system, kept.context, tags_after, kept.status, kept.split, None
                 )

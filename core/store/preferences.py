@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from core.errors import UserError
 from core.store.base import now
+from core.store.pairs import PairsMixin
 from core.text import normalize, normalize_context, normalize_newlines
 
 _CHUNK = 900
@@ -137,7 +138,7 @@ def preference_key(prompt: str, chosen: str, rejected: str, system: str | None =
 
 def _text(name: str, value) -> str:
     if value is None or not str(value).strip():
-        raise UserError(f"the {name} is empty", hint=f"a preference needs a prompt, a chosen and a rejected answer")
+        raise UserError(f"the {name} is empty", hint="a preference needs a prompt, a chosen and a rejected answer")
     return normalize_newlines(str(value))
 
 
@@ -154,7 +155,7 @@ def _row(r) -> Preference:
     )
 
 
-class PreferencesMixin:
+class PreferencesMixin(PairsMixin):
     conn: Any
 
     # ------------------------------------------------------------------ reading
@@ -307,7 +308,7 @@ class PreferencesMixin:
         message_id: int | None = None,
     ) -> dict:
         """Validate one preference's fields; raises UserError naming the bad field."""
-        row = {
+        row: dict[str, Any] = {
             "prompt": _text("prompt", prompt),
             "chosen": _text("chosen answer", chosen),
             "rejected": _text("rejected answer", rejected),
@@ -342,9 +343,6 @@ class PreferencesMixin:
             )
             ids.append(cur.lastrowid)
         return ids
-
-    def _latest_action_id(self) -> int | None:
-        return self.conn.execute("SELECT max(id) FROM actions").fetchone()[0]
 
     def add_preference(self, prompt: str, chosen: str, rejected: str, *, with_last_action: bool = False, **fields) -> Preference:
         """Add one preference as one undoable action.
@@ -381,7 +379,9 @@ class PreferencesMixin:
 
         rows = list(rows)
         counts = ImportCounts()
-        keep, seen, existing = [], set(), set()
+        keep: list[dict] = []
+        seen: set[str] = set()
+        existing: set[str] = set()
         if skip_duplicates and rows:
             keys = list({r["_key"] for r in rows})
             for chunk in _chunks(keys):

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import now
+from core.store.base import StoreBase, inserted_id, now
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")  # a run or job in these is still going
+TERMINAL = tuple(s for s in RUN_STATUSES if s not in ACTIVE)  # and these are how it ended
 _RUN_FIELDS = {
     "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
@@ -93,7 +94,7 @@ def _run(row: dict) -> Run:
     return Run(**row)
 
 
-class RunsMixin:
+class RunsMixin(StoreBase):
     """Rows of ``runs`` and ``run_metrics``."""
 
     def create_run(self, *, base: str, preset: str | None, backend: str | None, config: dict, status: str = "queued") -> Run:
@@ -109,7 +110,7 @@ class RunsMixin:
                 "INSERT INTO runs (status, base, preset, backend, config, created, step, cancel_requested) VALUES (?,?,?,?,?,?,0,0)",
                 (status, base, preset, backend, json.dumps(config, ensure_ascii=False), now()),
             )
-            return self.get_run(cur.lastrowid)
+            return self.get_run(inserted_id(cur))
 
     def get_run(self, run_id: int) -> Run:
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
@@ -153,7 +154,7 @@ class RunsMixin:
         return self.get_run(run_id)
 
     def active_run(self) -> Run | None:
-        runs = self.list_runs(status=("queued", "running"), limit=1)
+        runs = self.list_runs(status=ACTIVE, limit=1)
         return runs[0] if runs else None
 
     def claim_run(self, run_id: int, *, expect: Iterable[str], **values: Any) -> bool:
@@ -182,7 +183,7 @@ class RunsMixin:
             if sets:
                 cols = ", ".join(f"{k}=?" for k in sets)
                 self.conn.execute(f"UPDATE run_metrics SET {cols} WHERE run_id=? AND step=?", (*sets.values(), int(run_id), int(step)))
-            run_sets = {"step": int(step)}
+            run_sets: dict[str, Any] = {"step": int(step)}
             for key in ("loss", "eval_loss", "epoch"):
                 if vals.get(key) is not None:
                     run_sets[key] = vals[key]

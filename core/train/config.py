@@ -11,50 +11,60 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from core.errors import UserError
+from core.train.backends import NAMES as BACKEND_NAMES
 from core.train.device import DTYPES
 from core.train.presets import PRESETS, get_preset
 from core.train.templates import TEMPLATES
 
-BACKENDS = ("auto", "hf", "unsloth")
+BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
 PREFERENCE_METHODS = ("dpo", "orpo")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def _help(text: str) -> dict[str, str]:
+    """A field's help, said once: `nastavnik train --help` and the Train form's tooltips read it."""
+    return {"help": text}
+
+
+def field_help(name: str) -> str:
+    """The help of the TrainConfig field ``name`` ("" for a field that has none)."""
+    return TrainConfig.__dataclass_fields__[name].metadata.get("help", "")
 
 
 @dataclass
 class TrainConfig:
-    base: str  # a model name in the store, a local folder, or a hub id
-    preset: str | None = None
-    backend: str = "auto"
-    template: str = ""  # "" = the base tokenizer's own chat template
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    lr: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 16
+    base: str = field(metadata=_help("Base model: a name from `models list`, a folder, or a hub id."))
+    preset: str | None = field(default=None, metadata=_help("Settings for a known base (default: demo)."))
+    backend: str = field(default="auto", metadata=_help("auto: Unsloth on a CUDA GPU, else transformers+PEFT; unsloth also runs on the CPU."))
+    template: str = field(default="", metadata=_help("Chat template (default: the preset's or the tokenizer's own)."))  # "" = the base tokenizer's own chat template
+    epochs: float = field(default=1.0, metadata=_help("Passes over the train split."))
+    max_steps: int = field(default=-1, metadata=_help("Stop after this many optimizer steps (overrides --epochs)."))  # > 0 overrides epochs
+    lr: float = field(default=2e-4, metadata=_help("Learning rate."))
+    lora_r: int = field(default=16, metadata=_help("LoRA rank."))
+    lora_alpha: int = field(default=16, metadata=_help("LoRA alpha."))
     lora_dropout: float = 0.0
     targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    max_seq_len: int = 2048
-    batch_size: int = 2
-    grad_accum: int = 4
+    max_seq_len: int = field(default=2048, metadata=_help("Longest example in tokens (longer ones are cut)."))
+    batch_size: int = field(default=2, metadata=_help("Examples per device per step."))
+    grad_accum: int = field(default=4, metadata=_help("Steps of gradient accumulation."))
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
-    save_steps: int = 50
+    save_steps: int = field(default=50, metadata=_help("Checkpoint every N steps."))
     eval_steps: int = 0  # 0: evaluate at the end only (when there is an eval split)
     logging_steps: int = 1
-    seed: int = 3407
-    load_in_4bit: bool = True
-    dtype: str = "auto"
-    packing: bool = False
+    seed: int = field(default=3407, metadata=_help("Random seed: the shuffle, the split of the batches and the LoRA weights' start."))
+    load_in_4bit: bool = field(default=True, metadata=_help("QLoRA on a 4-bit (nf4) base, or LoRA on 16/32-bit weights (default: the preset's)."))
+    dtype: str = field(default="auto", metadata=_help("Compute dtype (auto: bf16 on GPUs that have it, else fp16; fp32 on the CPU)."))
+    packing: bool = field(default=False, metadata=_help("Pack short examples together (padding-free)."))
     # SFT: batch examples of similar length together (transformers' length-grouped sampler): less
     # padding to compute, each example still once per epoch, the order still shuffled per epoch
-    group_by_length: bool = False
-    num_gpus: int = 1  # --gpus N: data-parallel on N CUDA GPUs (accelerate launch)
-    num_processes: int = 1  # --processes N: the same accelerate path with N CPU processes (gloo)
-    method: str = "sft"  # sft | dpo | orpo
-    from_run: int | None = None  # dpo/orpo: start from this finished run's adapter (and, for DPO, keep it as the reference)
-    beta: float = 0.1  # DPO: the KL strength β; ORPO: the weight λ of its odds-ratio term (TRL's `beta`)
-    sft_weight: float = 1.0  # DPO: weight of the NLL of the chosen answer added to the DPO loss (0: plain DPO)
+    group_by_length: bool = field(default=False, metadata=_help("SFT: batch examples of similar length together, less padding to compute (default: the preset's)."))
+    num_gpus: int = field(default=1, metadata=_help("Data-parallel on N CUDA GPUs (hf backend, accelerate launch)."))
+    num_processes: int = field(default=1, metadata=_help("Data-parallel in N CPU processes: the --gpus path without GPUs."))
+    method: str = field(default="sft", metadata=_help("sft: the approved pairs (default); dpo or orpo: the preference pairs (`nastavnik prefs list`)."))
+    from_run: int | None = field(default=None, metadata=_help("DPO/ORPO: start from run N's adapter, on its base with its settings; DPO keeps it, frozen, as the reference."))
+    beta: float = field(default=0.1, metadata=_help("DPO: the KL strength β (0.1); ORPO: the weight λ of its odds-ratio term (0.1)."))
+    sft_weight: float = field(default=1.0, metadata=_help("DPO: weight of the chosen answers' NLL added to the DPO loss (1.0; 0: plain DPO)."))
 
     @property
     def preference(self) -> bool:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import UserError
 from core.progress import OnProgress, ProgressEvent
 
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+    from core.store import Store
 
-def demo_model_dir(ws) -> Path:
+
+def demo_model_dir(ws: Workspace) -> Path:
     return ws.models_dir / "demo"
 
 
-def ensure_demo_model(ws, store, *, force: bool = False, steps: int | None = None, progress: OnProgress | None = None):
+def ensure_demo_model(ws: Workspace, store: Store, *, force: bool = False, steps: int | None = None, progress: OnProgress | None = None):
     """Build ``models/demo`` (unless there and not ``force``) and register it as base ``demo``."""
     from core.train.demo_model import DEFAULT_STEPS, build_demo_model
 
@@ -26,11 +31,11 @@ def ensure_demo_model(ws, store, *, force: bool = False, steps: int | None = Non
     return model, built
 
 
-def replica_dir(ws, arch: str, *, prequantized: bool = False) -> Path:
+def replica_dir(ws: Workspace, arch: str, *, prequantized: bool = False) -> Path:
     return ws.models_dir / (f"demo-{arch}" + ("-bnb-4bit" if prequantized else ""))
 
 
-def ensure_replica(ws, store, arch: str, *, force: bool = False, prequantize: bool = False, steps: int | None = None, progress: OnProgress | None = None):
+def ensure_replica(ws: Workspace, store: Store, arch: str, *, force: bool = False, prequantize: bool = False, steps: int | None = None, progress: OnProgress | None = None):
     """Build ``models/demo-<arch>`` (unless it is there, built by this code) and register it as
     base ``demo-<arch>``; with ``prequantize`` also ``demo-<arch>-bnb-4bit``. Returns the models."""
     import json
@@ -63,7 +68,7 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
 
-def import_sample(store) -> int:
+def import_sample(store: Store) -> int:
     """Import the sample pairs, approved, into an empty store; 0 when it already has pairs."""
     from core.train.demo_model import SAMPLE
 
@@ -71,7 +76,7 @@ def import_sample(store) -> int:
         return 0
     if not SAMPLE.exists():
         raise UserError(f"the sample data {SAMPLE} is missing", hint="restore datasets/sample_ru.jsonl from git")
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     counts = import_files(store, [SAMPLE], status="approved")
     return counts.imported

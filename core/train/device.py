@@ -116,7 +116,7 @@ def check_precision(model_type: str | None, dtype: str, *, cuda: bool, bf16: boo
                         "leave out --dtype to train in float16 here, or train in float32 (`--dtype float32`, slow, twice the memory)")
     if (model_type or "") not in FP16_OVERFLOWS:
         return
-    family = "Qwen 3.5" if "qwen3_5" in model_type else "Gemma 4" if "gemma4" in model_type else "Gemma 3"
+    family = "Qwen 3.5" if "qwen3_5" in (model_type or "") else "Gemma 4" if "gemma4" in (model_type or "") else "Gemma 3"
     if dtype == "float16" or (dtype == "auto" and bf16 is False):
         raise UserError(
             f"{family} does not train in float16 (values past its range, then NaN losses)"

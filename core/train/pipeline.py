@@ -18,10 +18,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import UserError
 from core.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "chat_template.jinja")
@@ -146,27 +149,27 @@ def add_adapters(backend, model, config: TrainConfig, device=None):
 # ---------------------------------------------------------------------------- 3. snapshot
 
 
-def take_snapshot(store, method: str = "sft"):
+def take_snapshot(store: Store, method: str = "sft"):
     """The data a run of ``method`` trains on: the approved pairs (SFT) or the preference pairs."""
     from core.train.config import PREFERENCE_METHODS
 
     if method in PREFERENCE_METHODS:
-        from core.preference_data import snapshot as preference_snapshot
+        from core.train.preference_data import snapshot as preference_snapshot
 
         return preference_snapshot(store)
-    from core.dataset import snapshot
+    from core.train.dataset import snapshot
 
     return snapshot(store)
 
 
 def read_snapshot(path: Path):
-    from core.dataset import Snapshot
-    from core.preference_data import PreferenceSnapshot, is_preference_snapshot
+    from core.train.dataset import Snapshot
+    from core.train.preference_data import PreferenceSnapshot, is_preference_snapshot
 
     return PreferenceSnapshot.read(path) if is_preference_snapshot(path) else Snapshot.read(path)
 
 
-def snapshot_dataset(paths: RunPaths, store=None, *, method: str = "sft"):
+def snapshot_dataset(paths: RunPaths, store: Store | None = None, *, method: str = "sft"):
     """Take the snapshot from the store once; a resumed run reads the same file again."""
     if paths.dataset.exists():
         return read_snapshot(paths.dataset)
@@ -182,7 +185,7 @@ def snapshot_dataset(paths: RunPaths, store=None, *, method: str = "sft"):
 
 def training_template(tokenizer, config: TrainConfig) -> str:
     """The Jinja chat template the examples are rendered with: the preset's, else the base's."""
-    from core.dataset import template_source
+    from core.train.dataset import template_source
     from core.train.templates import get_template
 
     return template_source(tokenizer, get_template(config.template) if config.template else None)
@@ -190,7 +193,7 @@ def training_template(tokenizer, config: TrainConfig) -> str:
 
 def format_and_mask(tokenizer, config: TrainConfig, snap):
     """(train, eval) ``datasets.Dataset`` of input_ids + labels masked to the answers."""
-    from core.dataset import encode_all, to_hf_dataset
+    from core.train.dataset import encode_all, to_hf_dataset
 
     source = training_template(tokenizer, config)
     train = encode_all(tokenizer, source, snap.train, max_len=config.max_seq_len)
@@ -561,7 +564,7 @@ def run(
     base_path: str,
     paths: RunPaths,
     *,
-    store=None,
+    store: Store | None = None,
     sink: MetricSink | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: bool = False,

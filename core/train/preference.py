@@ -34,7 +34,7 @@ the chrF of greedy answers against the corrections rise. ``--sft-weight 0`` is p
 ORPO (``trl.experimental.orpo`` — TRL 1.15 is pinned by constraints.txt) has an NLL term of
 its own (TRL computes it over prompt and answer); ``beta`` is its λ.
 
-Tokens: both trainers get the token ids ``core.preference_data`` renders with the run's chat
+Tokens: both trainers get the token ids ``core.train.preference_data`` renders with the run's chat
 template, exactly as an SFT run renders its answers (``--preview`` shows them); the
 subclasses below only skip TRL's own tokenization and keep the ``ref`` adapter out of the
 saved folders.
@@ -55,10 +55,13 @@ import contextlib
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import UserError
 from core.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 REF_ADAPTER = "ref"
 TRAINED_ADAPTER = "default"
@@ -118,7 +121,7 @@ def trainer_class(method: str):
 
     if method == "dpo":
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            if "prompt_ids" in dataset.column_names:  # tokenized by core.preference_data: as it is
+            if "prompt_ids" in dataset.column_names:  # tokenized by core.train.preference_data: as it is
                 return dataset
             return Base._prepare_dataset(self, dataset, processing_class, args, dataset_name)
 
@@ -143,7 +146,7 @@ def trainer_class(method: str):
                 self.train_dataset = self.train_dataset.remove_columns(ours)
 
         Trainer.tokenize_row = tokenize_row
-        Trainer.__init__ = __init__
+        Trainer.__init__ = __init__  # type: ignore[method-assign]  # the subclass made above, given its own __init__
     Trainer.__name__ = Trainer.__qualname__ = f"Nastavnik{Base.__name__}"
     return Trainer
 
@@ -212,12 +215,12 @@ def start_adapter(backend, model, config: TrainConfig, device, adapter_dir: str 
 # ---------------------------------------------------------------------------- all of it
 
 
-def run(config: TrainConfig, base_path: str, paths, *, store=None, sink=None, should_stop=None, resume: bool = False,
+def run(config: TrainConfig, base_path: str, paths, *, store: Store | None = None, sink=None, should_stop=None, resume: bool = False,
         on_snapshot=None, on_setup=None, log: Callable[[str], None] | None = None, start_from: str | None = None):
     """The whole preference run (one process): like ``pipeline.run`` for SFT."""
     import math
 
-    from core.preference_data import encode_all, to_hf_dataset
+    from core.train.preference_data import encode_all, to_hf_dataset
     from core.train import device as devices
     from core.train import pipeline
 

@@ -156,6 +156,8 @@ def _bpe_tokenizer(arch: Arch, out: Path) -> None:
 
     from core.train.vocab import build_tokenizer, read_gguf_vocab, vocab_path
 
+    assert arch.vocab is not None, "a family with a SentencePiece tokenizer has no vocabulary to build"
+
     tok = build_tokenizer(arch.vocab, rename=arch.renames, keep=range(arch.keep) if arch.keep else None,
                           special={i: name not in arch.not_special for i, name in arch.renames.items()},
                           bos=arch.bos if arch.add_bos else None)
@@ -245,7 +247,7 @@ def _model_config(arch: Arch, tok):
     ids = {name: tok.convert_tokens_to_ids(name) for name in {arch.eos, arch.pad, *arch.eos_ids} | ({arch.bos} if arch.bos else set())}
     rows = arch.vocab_rows or len(tok)
     common = dict(hidden_size=arch.hidden, intermediate_size=arch.hidden * 3, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=8192, bos_token_id=ids.get(arch.bos), eos_token_id=ids[arch.eos],
+                  num_key_value_heads=2, max_position_embeddings=8192, bos_token_id=ids.get(arch.bos) if arch.bos else None, eos_token_id=ids[arch.eos],
                   pad_token_id=ids[arch.pad], tie_word_embeddings=False, dtype="float32")
     if arch.name == "llama3.1":
         return transformers.LlamaConfig(
@@ -283,7 +285,7 @@ def _model_config(arch: Arch, tok):
             # sliding-window layers to one global one, whose heads are wider (per_layer_config)
             hidden_size_per_layer_input=0, layer_types=["sliding_attention"] * 5 + ["full_attention"], sliding_window=32,
             per_layer_config={"05": {"head_dim": 128}}, num_kv_shared_layers=0, rms_norm_eps=1e-6,
-            bos_token_id=ids[arch.bos], eos_token_id=[ids[n] for n in arch.eos_ids], pad_token_id=ids[arch.pad],
+            bos_token_id=common["bos_token_id"], eos_token_id=[ids[n] for n in arch.eos_ids], pad_token_id=ids[arch.pad],
         )
         vision = transformers.Gemma4VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
                                                  num_key_value_heads=2, head_dim=32, position_embedding_size=1024)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.errors import UserError
 
@@ -118,16 +119,18 @@ def build_tokenizer(family: str, *, rename: dict[int, str] | None = None, specia
                 model_vocab[name] = i  # SentencePiece-style vocabularies list every piece in the model
         else:
             model_vocab[name] = i
-    merges = [tuple(m.split(" ", 1)) for m in vocab.merges]
+    merges = [(left, right) for left, right in (m.split(" ", 1) for m in vocab.merges)]
     if spec.kind == "byte-bpe":
+        assert spec.split is not None, "a byte-level vocabulary splits words with its own pattern"
         tok = Tokenizer(models.BPE(vocab=model_vocab, merges=merges, ignore_merges=spec.ignore_merges, fuse_unk=False, byte_fallback=False))
         tok.normalizer = normalizers.NFC() if spec.nfc else None
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(spec.split), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
         ])
-        tok.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
-        post = [processors.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)]
+        # tokenizers' stub gives the ByteLevel decoder no arguments; the decoder takes and ignores them
+        tok.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)  # type: ignore[call-arg]
+        post: list[Any] = [processors.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)]
     else:
         unk = names[int(vocab.meta.get("unknown_token_id", 3))]
         tok = Tokenizer(models.BPE(vocab=model_vocab, merges=merges, unk_token=unk, fuse_unk=True, byte_fallback=True))

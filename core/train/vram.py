@@ -65,9 +65,9 @@ import os
 from dataclasses import dataclass, field
 
 from core.errors import UserError
+from core.train.backends import BY_MEMORY
 
 GiB = 1024**3
-BACKENDS = ("unsloth", "hf")
 LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 # --- bitsandbytes NF4 with double quantization (bnb_4bit_use_double_quant=True, blocksize 64)
@@ -201,8 +201,8 @@ def estimate_vram(
     ``compute_bytes`` is 2 on a GPU (bf16/fp16); bench/vram.py passes 4 for its float32 runs on
     the CPU. ``loss="logits"`` counts full ``[tokens, vocab]`` logits (stacks before TRL 1.15).
     """
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BACKENDS))
+    if backend not in BY_MEMORY:
+        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BY_MEMORY))
     if loss not in ("fused", "logits"):
         raise ValueError(f"loss must be 'fused' or 'logits', not {loss!r}")
     seq = max_seq_len or preset.max_seq_len

@@ -6,7 +6,6 @@ the way a chat or an evaluation leaves them.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -191,27 +191,19 @@ async def test_palette_reaches_the_other_rooms_actions(ws):
         assert store.list_runs() == []
 
 
-def test_running_jobs_reads_runs_when_the_store_has_them():
-    class Run:
-        def __init__(self, id, status):
-            self.id, self.status = id, status
-
-    class WithRuns:  # an older list_runs without a status filter
-        def list_runs(self):
-            return [Run(1, "running"), Run(2, "done"), Run(3, "queued")]
-
-    class Broken:
-        def list_runs(self):
-            raise RuntimeError("no such table: runs")
-
-    assert running_jobs(WithRuns()) == ["#1", "#3 queued"]
-    set_lang("ru")
-    try:
-        assert running_jobs(WithRuns()) == ["#1", "#3 в очереди"]  # a status in the UI's language
-    finally:
-        set_lang("en")
-    assert running_jobs(Broken()) == []
-    assert running_jobs(object()) == []
+def test_running_jobs_names_the_runs_queued_or_running(ws):
+    with ws.store() as store:
+        done = store.create_run(base="tiny", preset=None, backend="hf", config={})
+        store.update_run(done.id, status="done")
+        run = store.create_run(base="tiny", preset=None, backend="hf", config={})
+        assert running_jobs(store) == [f"#{run.id} queued"]
+        set_lang("ru")
+        try:
+            assert running_jobs(store) == [f"#{run.id} в очереди"]  # a status in the UI's language
+        finally:
+            set_lang("en")
+        store.update_run(run.id, status="running", step=3, max_steps=10)
+        assert running_jobs(store) == [f"#{run.id} 3/10"]
 
 
 @async_test

@@ -391,7 +391,7 @@ def test_cli_detach_list_show_and_a_killed_worker(exported_home):
     code, out, err = run_cli(exported_home, "exports", "list", "--json")
     assert code == 0 and [(j["id"], j["status"]) for j in json.loads(out)] == [(1, "running")], err
     code, out, _ = run_cli(exported_home, "exports", "show", "1")
-    assert code == 0 and "export job 1: running — demo → q8_0, q4_k_m" in out and f"step " in out
+    assert code == 0 and "export job 1: running — demo → q8_0, q4_k_m" in out and "step " in out
     code, _, err = run_cli(exported_home, "export", "demo", "--detach")
     assert code == 2 and "demo is already being exported (export job 1, running)" in err
     staging = exported_home / "exports" / ".job-1.part"
@@ -547,7 +547,6 @@ async def test_the_dialog_follows_the_running_job_not_the_queued_one(home):
     """Export and chat queues the base and the run: the dialog shows the one at work (with its
     step in Russian, no English worker message), not the one waiting behind it."""
     from textual.app import App
-    from textual.widgets import Static
 
     from core.store.base import now
     from tests.support.jobs import idle_worker

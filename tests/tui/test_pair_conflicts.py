@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, TextArea
 
-from core.store import PairFilter
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
@@ -130,7 +129,7 @@ async def test_keep_editing_writes_nothing_and_asks_again_on_the_next_save(ws):
         assert area.text == "Один проход по данным. Моя правка."  # my edit is still on screen
         assert get(ws, 1).answer == "Их ответ."
         await pilot.press(*" Ещё")
-        dialog = await save_into_dialog(pilot)
+        await save_into_dialog(pilot)
         await pilot.click("#mine")
         await settle(pilot)
         assert not isinstance(app.screen, (PairConflictScreen, EditPairScreen))

@@ -303,16 +303,20 @@ class FakeDialog(ModalScreen):
 
 @pytest.fixture
 def fake_dialogs(monkeypatch):
-    import tui.screens.pairs as pairs_mod
-
+    """Each dialog the Pairs room opens, replaced by a FakeDialog that records its name."""
     asked = []
 
-    def load(app, module, name, what):
-        asked.append(name)
-        return FakeDialog
+    def stand_in(name: str) -> type[FakeDialog]:
+        def __init__(self, *args) -> None:
+            asked.append(name)
+            FakeDialog.__init__(self, *args)
+
+        return type(name, (FakeDialog,), {"__init__": __init__})
 
     FakeDialog.opened = []
-    monkeypatch.setattr(pairs_mod, "load_dialog", load)
+    for module, name in (("tags", "TagsScreen"), ("history", "HistoryScreen"), ("import_export", "ImportScreen"),
+                         ("import_export", "ExportScreen"), ("dedup", "DedupScreen")):
+        monkeypatch.setattr(f"tui.screens.{module}.{name}", stand_in(name))
     return asked
 
 

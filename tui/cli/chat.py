@@ -4,11 +4,15 @@ stored conversations, and turn a corrected answer into a new training pair."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from core.errors import UserError
 from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 
 def register(cli: click.Group) -> None:
@@ -133,7 +137,7 @@ def _chat_session(session, store, models, prompt, system, temperature, max_token
         last_q, last_a = line, ask(line, stream=True)
 
 
-def _repl_correct(store, answer: dict) -> None:
+def _repl_correct(store: Store, answer: dict) -> None:
     from core.loop.corrections import correct_message
 
     text = _edit(answer["text"])
@@ -163,7 +167,7 @@ def chats() -> None:
     """
 
 
-def _grades_by_message(store, conv) -> dict[int, object]:
+def _grades_by_message(store: Store, conv) -> dict[int, object]:
     ids = {m.id for m in conv.messages}
     return {g.message_id: g for g in store.list_grades() if g.message_id in ids}
 

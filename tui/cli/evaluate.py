@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.eval.evaluate import SPLITS
+from core.eval.evaluate import EVAL_SPLITS
 from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
 
 
@@ -14,7 +14,7 @@ def register(cli: click.Group) -> None:
 
 @click.command("eval", context_settings=CONTEXT)
 @click.argument("models", nargs=-1, required=True)
-@click.option("--split", type=click.Choice(SPLITS), default="eval", show_default=True,
+@click.option("--split", type=click.Choice(EVAL_SPLITS), default="eval", show_default=True,
               help="Which pairs: the eval split, the train split (did it learn them?), or the pairs your corrections wrote.")
 @click.option("--judge", help="A GGUF model that grades each answer 1–5 by a written rubric.")
 @click.option("-n", "--max-tokens", type=int, default=128, show_default=True)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import click
 
 from core.errors import UserError
+from core.store import SPLITS, STATUSES, Store
 from core.text import split_tags
 from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
 
-STATUS = click.Choice(["draft", "approved", "rejected"])
-SPLIT = click.Choice(["train", "eval"])
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
+STATUS = click.Choice(STATUSES)
+SPLIT = click.Choice(SPLITS)
 
 
 def register(cli: click.Group) -> None:
@@ -195,7 +201,7 @@ def _parse_doc(text: str, where: str) -> tuple[dict, str | None]:
     return out, version
 
 
-def _keep_edit(ws, pair_id: int, text: str):
+def _keep_edit(ws: Workspace, pair_id: int, text: str):
     """Write an edit that could not be saved where the user will find it; returns the path."""
     from core.store.base import now
 
@@ -310,23 +316,22 @@ def edit(obj: Ctx, pair_id, question, answer, system, status, split, use_editor,
         click.echo(f"saved pair {pair.id}")
 
 
-def _bulk_command(name: str, help_text: str, method: str, arg=None, past: str = ""):
+def _bulk_command(name: str, help_text: str, method: Callable[..., int], arg=None, past: str = ""):
     @pairs.command(name, help=help_text, context_settings=CONTEXT)
     @click.argument("ids", nargs=-1, required=True)
     @pass_ctx
     def command(obj: Ctx, ids) -> None:
         with obj.store() as store:
-            fn = getattr(store, method)
-            n = fn(parse_ids(ids), arg) if arg is not None else fn(parse_ids(ids))
+            n = method(store, parse_ids(ids), arg) if arg is not None else method(store, parse_ids(ids))
         click.echo(f"{past} {n} pair" + ("" if n == 1 else "s"))
 
     return command
 
 
-_bulk_command("approve", "Approve pairs for training.  Example: nastavnik pairs approve 3 7-9", "set_status", "approved", "approved")
-_bulk_command("reject", "Reject pairs (kept, never trained on).  Example: nastavnik pairs reject 4", "set_status", "rejected", "rejected")
-_bulk_command("rm", "Move pairs to the trash (undo with `pairs restore`).  Example: nastavnik pairs rm 5", "delete_pairs", None, "moved to trash")
-_bulk_command("restore", "Bring pairs back from the trash.  Example: nastavnik pairs restore 5", "restore_pairs", None, "restored")
+_bulk_command("approve", "Approve pairs for training.  Example: nastavnik pairs approve 3 7-9", Store.set_status, "approved", "approved")
+_bulk_command("reject", "Reject pairs (kept, never trained on).  Example: nastavnik pairs reject 4", Store.set_status, "rejected", "rejected")
+_bulk_command("rm", "Move pairs to the trash (undo with `pairs restore`).  Example: nastavnik pairs rm 5", Store.delete_pairs, None, "moved to trash")
+_bulk_command("restore", "Bring pairs back from the trash.  Example: nastavnik pairs restore 5", Store.restore_pairs, None, "restored")
 
 
 @pairs.command(context_settings=CONTEXT)
@@ -487,7 +492,7 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, tags, status, split, keep_
       nastavnik pairs import вопросы.csv --encoding cp1251 -t excel
       nastavnik pairs import dump.jsonl --skip-bad rejects.jsonl --json
     """
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     # not a terminal: no progress lines, the counts line says it all
     with obj.store() as store, ProgressPrinter(quiet=as_json, lines=False) as progress:
@@ -530,7 +535,7 @@ def export(obj: Ctx, out, fmt, status, split, tag, as_json) -> None:
       nastavnik pairs export data.csv                 # opens in Excel
       nastavnik pairs export hf_folder --format hf    # datasets.load_from_disk
     """
-    from core.pairs_io import export_pairs
+    from core.formats.pairs_io import export_pairs
 
     with obj.store() as store:
         n = export_pairs(store, out, fmt=fmt, flt=_filter(status, split, tag))

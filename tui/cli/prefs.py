@@ -3,8 +3,11 @@ restore, history, import and export (TRL and LLaMA-Factory)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import click
 
+from core.store import Store
 from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
 
 KIND = click.Choice(["chat", "eval", "compare", "import"])
@@ -120,22 +123,22 @@ def show(obj: Ctx, ids, trl, as_json) -> None:
         click.echo(f"  updated {p.updated}")
 
 
-def _trash_command(name: str, method: str, past: str, help_text: str):
+def _trash_command(name: str, method: Callable[[Store, list[int]], int], past: str, help_text: str):
     @prefs.command(name, help=help_text, context_settings=CONTEXT)
     @click.argument("ids", nargs=-1, required=True)
     @pass_ctx
     def command(obj: Ctx, ids) -> None:
         with obj.store() as store:
-            n = getattr(store, method)(parse_ids(ids))
+            n = method(store, parse_ids(ids))
         click.echo(f"{past} {n} preference" + ("" if n == 1 else "s"))
 
     return command
 
 
-_trash_command("rm", "delete_preferences", "moved to trash:",
+_trash_command("rm", Store.delete_preferences, "moved to trash:",
                "Move preference pairs to the trash (`prefs restore` or `pairs undo` brings them back).  "
                "Example: nastavnik prefs rm 4 7-9")
-_trash_command("restore", "restore_preferences", "restored:", "Bring preference pairs back from the trash.  "
+_trash_command("restore", Store.restore_preferences, "restored:", "Bring preference pairs back from the trash.  "
                "Example: nastavnik prefs restore 4")
 
 
@@ -189,7 +192,7 @@ def import_(obj: Ctx, files, fmt, encoding, skip_bad, keep_duplicates, as_json) 
       nastavnik prefs import dpo.jsonl
       nastavnik prefs import LLaMA-Factory/data/dataset_info.json --json
     """
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     with obj.store() as store:
         counts = import_preferences(store, files, fmt=fmt, encoding=encoding, skip_bad=skip_bad,
@@ -218,7 +221,7 @@ def export(obj: Ctx, out, fmt, model, run, kind, search, as_json) -> None:
       nastavnik prefs export prefs.jsonl
       nastavnik prefs export lf_data --format llamafactory   # dataset: nastavnik_preferences
     """
-    from core.prefs_io import export_preferences
+    from core.formats.prefs_io import export_preferences
 
     with obj.store() as store:
         n = export_preferences(store, out, fmt=fmt, flt=_filter(model, run, kind, search))

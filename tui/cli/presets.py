@@ -16,7 +16,8 @@ def register(cli: click.Group) -> None:
 
 def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None, lora_r: int | None = None) -> list[dict]:
     from core.train.presets import PRESETS
-    from core.train.vram import BACKENDS, estimate_vram, smallest_card
+    from core.train.backends import BY_MEMORY
+    from core.train.vram import estimate_vram, smallest_card
 
     rows = []
     for p in PRESETS.values():
@@ -27,7 +28,7 @@ def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None
             "load_in_4bit": p.load_in_4bit,
         }
         estimates = {}
-        for backend in BACKENDS:
+        for backend in BY_MEMORY:
             est = estimate_vram(p, backend=backend, max_seq_len=settings["max_seq_len"], batch_size=settings["batch_size"], lora_r=settings["lora_r"])
             estimates[backend] = {**est.to_dict(), "card_gb": smallest_card(est)}
         rows.append({

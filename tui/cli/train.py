@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from core.errors import UserError
-from core.train.config import BACKENDS, METHODS
+from core.store import MODEL_KINDS
+from core.train.config import BACKENDS, METHODS, field_help
 from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
 from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 
 def register(cli: click.Group) -> None:
@@ -130,7 +134,7 @@ def models_add(obj: Ctx, source, name, replace, as_json) -> None:
 
 
 @models.command("list", context_settings=CONTEXT)
-@click.option("--kind", type=click.Choice(["base", "adapter", "merged", "gguf"]))
+@click.option("--kind", type=click.Choice(MODEL_KINDS))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def models_list(obj: Ctx, kind, as_json) -> None:
@@ -154,7 +158,7 @@ def models_list(obj: Ctx, kind, as_json) -> None:
 # ---------------------------------------------------------------------------- train
 
 
-def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
+def _config(obj: Ctx, store: Store, base, preset, from_run=None, **overrides):
     from core.train.config import TrainConfig
 
     if from_run is not None:
@@ -178,8 +182,8 @@ def _config(obj: Ctx, store, base, preset, from_run=None, **overrides):
     return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
-    from core.dataset import preview, snapshot, template_source
+def _print_preview(obj: Ctx, store: Store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
+    from core.train.dataset import preview, snapshot, template_source
     from core.train.runs import resolve_base
     from core.train.templates import get_template
     from transformers import AutoTokenizer
@@ -211,13 +215,13 @@ def _print_preview(obj: Ctx, store, cfg, as_json: bool, *, pair_ids: list[int] |
         )
 
 
-def _print_preference_preview(store, cfg, path: str, as_json: bool) -> None:
+def _print_preference_preview(store: Store, cfg, path: str, as_json: bool) -> None:
     """A preference pair as DPO/ORPO get it: the prompt, the chosen and the rejected answer,
     rendered with the run's chat template and decoded from the very token ids the trainer gets."""
     from transformers import AutoTokenizer
 
-    from core.dataset import template_source
-    from core.preference_data import preview, snapshot
+    from core.train.dataset import template_source
+    from core.train.preference_data import preview, snapshot
     from core.train.templates import get_template
 
     snap = snapshot(store)
@@ -291,35 +295,30 @@ def _follow(obj: Ctx, run_id: int) -> int:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--base", help="Base model: a name from `models list`, a folder, or a hub id.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), help="Settings for a known base (default: demo).")
-@click.option("--backend", type=click.Choice(list(BACKENDS)), help="auto: Unsloth on a CUDA GPU, else transformers+PEFT; unsloth also runs on the CPU.")
-@click.option("--template", type=click.Choice(list(TEMPLATES)), help="Chat template (default: the preset's or the tokenizer's own).")
-@click.option("--load-in-4bit/--no-load-in-4bit", "load_in_4bit", default=None,
-              help="QLoRA on a 4-bit (nf4) base, or LoRA on 16/32-bit weights (default: the preset's).")
-@click.option("--dtype", type=click.Choice(list(DTYPES)), help="Compute dtype (auto: bf16 on GPUs that have it, else fp16; fp32 on the CPU).")
-@click.option("--epochs", type=float, help="Passes over the train split.")
-@click.option("--steps", "max_steps", type=int, help="Stop after this many optimizer steps (overrides --epochs).")
-@click.option("--lr", type=float, help="Learning rate.")
-@click.option("--lora-r", type=int, help="LoRA rank.")
-@click.option("--lora-alpha", type=int, help="LoRA alpha.")
-@click.option("--max-seq-len", type=int, help="Longest example in tokens (longer ones are cut).")
-@click.option("--batch-size", type=int, help="Examples per device per step.")
-@click.option("--grad-accum", type=int, help="Steps of gradient accumulation.")
-@click.option("--save-steps", type=int, help="Checkpoint every N steps.")
-@click.option("--packing/--no-packing", default=None, help="Pack short examples together (padding-free).")
-@click.option("--group-by-length/--no-group-by-length", default=None,
-              help="SFT: batch examples of similar length together, less padding to compute (default: the preset's).")
-@click.option("--gpus", "num_gpus", type=int, help="Data-parallel on N CUDA GPUs (hf backend, accelerate launch).")
-@click.option("--processes", "num_processes", type=int, help="Data-parallel in N CPU processes: the --gpus path without GPUs.")
-@click.option("--seed", type=int)
-@click.option("--method", type=click.Choice(list(METHODS)),
-              help="sft: the approved pairs (default); dpo or orpo: the preference pairs (`nastavnik prefs list`).")
-@click.option("--from-run", "from_run", type=int, metavar="N",
-              help="DPO/ORPO: start from run N's adapter, on its base with its settings; DPO keeps it, frozen, as the reference.")
-@click.option("--beta", type=float, help="DPO: the KL strength β (0.1); ORPO: the weight λ of its odds-ratio term (0.1).")
-@click.option("--sft-weight", "sft_weight", type=float,
-              help="DPO: weight of the chosen answers' NLL added to the DPO loss (1.0; 0: plain DPO).")
+@click.option("--base", help=field_help("base"))
+@click.option("--preset", type=click.Choice(list(PRESETS)), help=field_help("preset"))
+@click.option("--backend", type=click.Choice(list(BACKENDS)), help=field_help("backend"))
+@click.option("--template", type=click.Choice(list(TEMPLATES)), help=field_help("template"))
+@click.option("--load-in-4bit/--no-load-in-4bit", "load_in_4bit", default=None, help=field_help("load_in_4bit"))
+@click.option("--dtype", type=click.Choice(list(DTYPES)), help=field_help("dtype"))
+@click.option("--epochs", type=float, help=field_help("epochs"))
+@click.option("--steps", "max_steps", type=int, help=field_help("max_steps"))
+@click.option("--lr", type=float, help=field_help("lr"))
+@click.option("--lora-r", type=int, help=field_help("lora_r"))
+@click.option("--lora-alpha", type=int, help=field_help("lora_alpha"))
+@click.option("--max-seq-len", type=int, help=field_help("max_seq_len"))
+@click.option("--batch-size", type=int, help=field_help("batch_size"))
+@click.option("--grad-accum", type=int, help=field_help("grad_accum"))
+@click.option("--save-steps", type=int, help=field_help("save_steps"))
+@click.option("--packing/--no-packing", default=None, help=field_help("packing"))
+@click.option("--group-by-length/--no-group-by-length", default=None, help=field_help("group_by_length"))
+@click.option("--gpus", "num_gpus", type=int, help=field_help("num_gpus"))
+@click.option("--processes", "num_processes", type=int, help=field_help("num_processes"))
+@click.option("--seed", type=int, help=field_help("seed"))
+@click.option("--method", type=click.Choice(list(METHODS)), help=field_help("method"))
+@click.option("--from-run", "from_run", type=int, metavar="N", help=field_help("from_run"))
+@click.option("--beta", type=float, help=field_help("beta"))
+@click.option("--sft-weight", "sft_weight", type=float, help=field_help("sft_weight"))
 @click.option("--preview", is_flag=True, help="Show formatted examples with trained tokens marked (a preference pair for dpo/orpo); do not train.")
 @click.option("--pairs", "preview_pairs", help="With --preview: show these pairs, e.g. 3,7-9 (default: the first three).")
 @click.option("--detach", is_flag=True, help="Start and return; the run goes on in the background.")
@@ -390,7 +389,7 @@ def runs() -> None:
     """
 
 
-def _run_json(store, run) -> dict:
+def _run_json(store: Store, run) -> dict:
     d = run.to_dict()
     d["metrics"] = [m.to_dict() for m in store.run_metrics(run.id)]
     return d

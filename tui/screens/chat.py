@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,8 +28,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
 
 from tui.i18n import t
-from tui.messages import PairsChanged, PreferencesChanged
+from tui.messages import PairsChanged
 from tui.keys import both, localize
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 
 
@@ -102,7 +107,7 @@ CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
         both("ctrl+a", "save('approved')", "correct.approved", priority=True),
     ]
 
-    def __init__(self, question: str, answer: str, *, model: str | None = None, ws=None) -> None:
+    def __init__(self, question: str, answer: str, *, model: str | None = None, ws: Workspace | None = None) -> None:
         super().__init__()
         self.question = question
         self.answer = answer
@@ -216,7 +221,7 @@ class ChatRoom(Vertical):
         *[both(str(i), f"grade({i})", f"chat.grade{i}", description="chat.grade", show=i == 1) for i in range(1, 6)],
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         from core.loop.chat_turn import Chat
 
@@ -557,4 +562,3 @@ class ChatRoom(Vertical):
             if a.message_id == chosen_id:
                 a.widget.parent.add_class("preferred")
         self.notify(t("chat.preferred", chosen=chosen, rejected=", ".join(rejected)))
-        self.app.post_message(PreferencesChanged())

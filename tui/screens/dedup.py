@@ -10,6 +10,7 @@ told which pair changed and the groups are loaded again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -23,6 +24,10 @@ from core.store import PairChanged
 from tui.i18n import t
 from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 
 def _one_line(text: str, width: int) -> str:
@@ -69,7 +74,7 @@ class DedupScreen(ModalScreen[bool]):
         both("escape", "close", "dedup.close"),
     ]
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Workspace) -> None:
         super().__init__()
         self.ws = ws
         self.groups: list[tuple[str, list]] = []  # ("dup"|"conflict", pairs)

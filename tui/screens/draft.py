@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,16 +27,20 @@ from tui.keys import both
 from tui.messages import PairsChanged
 from tui.widgets.progress import draw
 
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
+    from core.workspace import Workspace
+
 
 _CSS = Path(__file__).with_name("draft.tcss").read_text(encoding="utf-8")
 
 
-def teachers(store) -> list[str]:
+def teachers(store: Store) -> list[str]:
     """Every registered GGUF, newest last."""
     return [m.name for m in store.list_models(kind="gguf")]
 
 
-def default_teacher(ws, names: list[str]) -> str | None:
+def default_teacher(ws: Workspace, names: list[str]) -> str | None:
     """The teacher last chosen (workspace settings) if it is still registered, else the newest GGUF."""
     try:
         chosen = ws.setting("teacher")
@@ -86,7 +91,7 @@ class DraftScreen(ModalScreen[int | None]):
         both("ctrl+s", "run", "draft.run_key", show=False, priority=True),
     ]
 
-    def __init__(self, ws, *, text: str = "", path: str = "") -> None:
+    def __init__(self, ws: Workspace, *, text: str = "", path: str = "") -> None:
         super().__init__()
         self.ws = ws
         self.text = text

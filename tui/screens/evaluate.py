@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.worker import get_current_worker
@@ -28,6 +29,9 @@ from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
 from tui.widgets.progress import draw, from_worker
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 
 _CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
@@ -147,7 +151,7 @@ class EvaluateRoom(Vertical):
         both("g", "refresh_grid", "evaluate.refresh"),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.report = None
@@ -175,9 +179,9 @@ class EvaluateRoom(Vertical):
 
     @staticmethod
     def _split_options() -> list[tuple[str, str]]:
-        from core.eval.evaluate import SPLITS
+        from core.eval.evaluate import EVAL_SPLITS
 
-        return [(t(f"evaluate.split.{name}"), name) for name in SPLITS]
+        return [(t(f"evaluate.split.{name}"), name) for name in EVAL_SPLITS]
 
     def localize(self) -> None:
         """Texts in the current language (the app calls this after a language switch)."""

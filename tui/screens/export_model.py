@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,9 +27,13 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Selection
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.store import ACTIVE
 from tui.i18n import t
 from tui.keys import both, localize
 from tui.messages import ExportFinished
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 QUANT_CHOICES = ("q8_0", "q4_k_m", "q5_k_m", "f16")
 
@@ -121,7 +126,7 @@ class ExportModelScreen(ModalScreen[bool]):
     ]
     POLL_S = 0.25
 
-    def __init__(self, ws, *, source: str | None = None, jobs: list[int] | None = None, chat: bool = False) -> None:
+    def __init__(self, ws: Workspace, *, source: str | None = None, jobs: list[int] | None = None, chat: bool = False) -> None:
         super().__init__()
         self.ws = ws
         self.source = source
@@ -173,7 +178,7 @@ class ExportModelScreen(ModalScreen[bool]):
 
         with self.ws.store() as store:
             refresh(self.ws, store)
-            active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=("queued", "running"))), None)
+            active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=ACTIVE)), None)
             runs = [r for r in store.list_runs(limit=50) if r.status == "done"]
             models = [m for m in store.list_models() if m.kind in ("base", "merged")]
         options = [(t("export_model.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]

@@ -5,19 +5,24 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.errors import UserError
 from tui.i18n import t
 from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 # a word with the spaces after it, or one other character with the spaces after it: spaces
 # never match on their own, so a changed phrase reads as one struck-out run and one new run
@@ -124,7 +129,7 @@ class HistoryScreen(ModalScreen[bool]):
         both("escape", "close", "history.close"),
     ]
 
-    def __init__(self, ws, pair_id: int) -> None:
+    def __init__(self, ws: Workspace, pair_id: int) -> None:
         super().__init__()
         self.ws = ws
         self.pair_id = pair_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from textual.worker import get_current_worker
 
 from core.errors import UserError
+from core.store import SPLITS, STATUSES
 from core.progress import ProgressEvent
 from core.text import split_tags
 from tui.i18n import t
@@ -27,6 +29,10 @@ from tui.keys import both
 from tui.screens._dialogs import ConfirmScreen
 from tui.widgets.completing_input import CompletingInput, PathSuggester
 from tui.widgets.progress import draw, from_worker
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 EXPORT_FORMATS = ("messages", "sharegpt", "alpaca", "csv", "tsv", "parquet", "hf")
 _EXPORT_EXT = {
@@ -38,8 +44,6 @@ _EXPORT_EXT = {
     "parquet": ".parquet",
     "hf": "",
 }
-_STATUSES = ("draft", "approved", "rejected")
-_SPLITS = ("train", "eval")
 
 
 def _format_names(kind: str) -> list[str]:
@@ -58,7 +62,7 @@ def detect_format(path: Path, fmt: str | None = None, encoding: str | None = Non
     return str(getattr(plan, "format", None) or getattr(plan, "name", plan))
 
 
-def rejects_path(ws, source: Path) -> Path:
+def rejects_path(ws: Workspace, source: Path) -> Path:
     """Where skipped bad rows of an import go: the workspace's logs folder, one file per import."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(ws.logs_dir) / f"rejects-{source.stem}-{stamp}.jsonl"
@@ -74,7 +78,7 @@ class ImportScreen(ModalScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [both("escape", "close", "import_export.import.close")]
 
-    def __init__(self, ws, path: str | None = None) -> None:
+    def __init__(self, ws: Workspace, path: str | None = None) -> None:
         super().__init__()
         self.ws = ws
         self.initial_path = path or ""
@@ -85,8 +89,8 @@ class ImportScreen(ModalScreen):
         self._dialog_closed = False
 
     def compose(self) -> ComposeResult:
-        status_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.status.{s}"), s) for s in _STATUSES]
-        split_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.split.{s}"), s) for s in _SPLITS]
+        status_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.status.{s}"), s) for s in STATUSES]
+        split_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.split.{s}"), s) for s in SPLITS]
         fmt_opts = [(t("import_export.import.auto"), "")] + [(n, n) for n in _format_names("read")]
         with Vertical(id="imp-box", classes="dlg-box"):
             yield Static(t("import_export.import.title"), classes="dlg-title")
@@ -207,7 +211,7 @@ class ImportScreen(ModalScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="import")
     def run_import(self, path: Path, opts: dict) -> None:
-        from core.pairs_io import import_files
+        from core.formats.pairs_io import import_files
 
         worker = get_current_worker()
 
@@ -281,7 +285,7 @@ class ExportScreen(ModalScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [both("escape", "close", "import_export.export.close")]
 
-    def __init__(self, ws, flt=None, path: str | None = None, fmt: str = "messages") -> None:
+    def __init__(self, ws: Workspace, flt=None, path: str | None = None, fmt: str = "messages") -> None:
         super().__init__()
         self.ws = ws
         self.flt = flt
@@ -373,7 +377,7 @@ class ExportScreen(ModalScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="export")
     def run_export(self, out: Path, fmt: str) -> None:
-        from core.pairs_io import export_pairs
+        from core.formats.pairs_io import export_pairs
 
         try:
             with self.ws.store() as store:

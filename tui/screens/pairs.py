@@ -7,10 +7,9 @@ and never fire while typing in the search box or the editor.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +23,10 @@ from tui.keys import both, localize
 from tui.widgets.pair_editor import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+    from tui.app import NastavnikApp
+
 # The first page of a search costs ~5 ms at a million pairs, so the debounce only coalesces
 # bursts of typing (key repeat, paste); the expensive full count waits for a pause
 # (pair_table.SLOW_COUNT_DELAY).
@@ -31,16 +34,6 @@ SEARCH_DEBOUNCE = 0.04
 
 
 SORT_CYCLE = ("id", "status", "split", "question", "answer", "updated")
-
-
-def load_dialog(app, module: str, name: str, what: str):
-    """The dialog class ``name`` from ``tui.screens.<module>``, or None (and say so)."""
-    try:
-        mod = importlib.import_module(f"tui.screens.{module}")
-        return getattr(mod, name)
-    except (ImportError, AttributeError):
-        app.notify(t("pairs.missing", what=what), severity="warning")
-        return None
 
 
 class FilterScreen(ModalScreen[PairFilter | None]):
@@ -135,7 +128,7 @@ class PairsRoom(Vertical):
         both("escape", "clear", "pairs.clear", show=False),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.db_path = ws.db_path
@@ -189,10 +182,13 @@ class PairsRoom(Vertical):
         label.update(" · ".join(parts))
         label.display = bool(parts)
 
+    @property
+    def shell(self) -> NastavnikApp:
+        """The app this room lives in: the Pairs room is only ever mounted by NastavnikApp."""
+        return cast("NastavnikApp", self.app)
+
     def _status_bar(self, **info) -> None:
-        update = getattr(self.app, "update_status", None)
-        if update:
-            update(**info)
+        self.shell.update_status(**info)
 
     def _after_change(self, *, rows_may_move: bool = True) -> None:
         """Something in the store changed: read the table again, refresh counts and stats.
@@ -210,10 +206,8 @@ class PairsRoom(Vertical):
 
     def _refresh_status(self) -> None:
         self._status_timer = None
-        refresh = getattr(self.app, "refresh_status", None)
-        if refresh:
-            refresh()
-        if self._stats_panel is not None and self._stats_panel.display and hasattr(self._stats_panel, "refresh_stats"):
+        self.shell.refresh_status()
+        if self._stats_panel is not None and self._stats_panel.display:
             self._stats_panel.refresh_stats()
 
     # -------------------------------------------------------------- messages
@@ -393,9 +387,8 @@ class PairsRoom(Vertical):
         ids = self._targets()
         if not ids:
             return
-        cls = load_dialog(self.app, "tags", "TagsScreen", t("pairs.tags"))
-        if cls is None:
-            return
+        from tui.screens.tags import TagsScreen
+
 
         def done(tags) -> None:
             if tags is None:
@@ -403,7 +396,7 @@ class PairsRoom(Vertical):
             tags = list(tags)
             self._write(lambda store: store.set_tags(ids, tags), lambda _: self._tagged(ids, tags))
 
-        self.app.push_screen(cls(self.ws, ids), done)
+        self.app.push_screen(TagsScreen(self.ws, ids), done)
 
     def _tagged(self, ids: list[int], tags: list[str]) -> None:
         self.last_tags = tags
@@ -448,21 +441,19 @@ class PairsRoom(Vertical):
         if pair is None:
             self.notify(t("pairs.nothing"), severity="warning")
             return
-        cls = load_dialog(self.app, "history", "HistoryScreen", t("pairs.history"))
-        if cls is None:
-            return
+        from tui.screens.history import HistoryScreen
+
 
         def done(restored) -> None:
             if restored:
                 self.notify(t("pairs.restored"), timeout=3)
                 self._after_change()
 
-        self.app.push_screen(cls(self.ws, pair.id), done)
+        self.app.push_screen(HistoryScreen(self.ws, pair.id), done)
 
     def action_import(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ImportScreen", t("pairs.import"))
-        if cls is None:
-            return
+        from tui.screens.import_export import ImportScreen
+
 
         def done(counts) -> None:
             if counts is None:
@@ -474,51 +465,44 @@ class PairsRoom(Vertical):
                 )
             self._after_change()
 
-        self.app.push_screen(cls(self.ws), done)
+        self.app.push_screen(ImportScreen(self.ws), done)
 
     def action_export(self) -> None:
-        cls = load_dialog(self.app, "import_export", "ExportScreen", t("pairs.export"))
-        if cls is None:
-            return
+        from tui.screens.import_export import ExportScreen
+
 
         def done(n) -> None:
             if n is not None:
                 self.notify(t("pairs.exported", n=n), timeout=4)
 
-        self.app.push_screen(cls(self.ws, self.table.flt), done)
+        self.app.push_screen(ExportScreen(self.ws, self.table.flt), done)
 
     def action_dedup(self) -> None:
-        cls = load_dialog(self.app, "dedup", "DedupScreen", t("pairs.dedup"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda _: self._after_change())
+        from tui.screens.dedup import DedupScreen
+
+        self.app.push_screen(DedupScreen(self.ws), lambda _: self._after_change())
 
     def action_preferences(self) -> None:
         """p/з: the preference pairs every correction records (list, show, delete, undo)."""
-        cls = load_dialog(self.app, "preferences", "PreferencesScreen", t("pairs.prefs"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
+        from tui.screens.preferences import PreferencesScreen
+
+        self.app.push_screen(PreferencesScreen(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
 
     def action_teacher_drafts(self) -> None:
         """w/ц: a teacher model drafts pairs from a document, for review."""
-        cls = load_dialog(self.app, "draft", "DraftScreen", t("pairs.teacher"))
-        if cls is None:
-            return
-        self.app.push_screen(cls(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
+        from tui.screens.draft import DraftScreen
+
+        self.app.push_screen(DraftScreen(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
 
     def action_toggle_stats(self) -> None:
         pane = self.query_one("#stats-pane")
         if self._stats_panel is None:
-            try:
-                from tui.widgets.stats_panel import StatsPanel
-            except ImportError:
-                self.notify(t("pairs.missing", what=t("pairs.stats")), severity="warning")
-                return
+            from tui.widgets.stats_panel import StatsPanel
+
             self._stats_panel = StatsPanel(self.ws)
             pane.mount(self._stats_panel)
             pane.display = True
             return
         pane.display = not pane.display
-        if pane.display and hasattr(self._stats_panel, "refresh_stats"):
+        if pane.display:
             self._stats_panel.refresh_stats()

@@ -9,6 +9,7 @@ Undo is the store's one undo: it takes back the last change to pairs or preferen
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,6 +21,9 @@ from textual.widgets import DataTable, Footer, Input, Static
 from tui.i18n import t
 from tui.keys import both, localize
 from tui.messages import PairsChanged
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 LIMIT = 5000  # rows the list holds at once (newest first)
 
@@ -71,7 +75,7 @@ class PreferencesScreen(ModalScreen[bool]):
         both("ctrl+z", "undo", "preferences.undo", key_display="^z", priority=True),
     ]
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Workspace) -> None:
         super().__init__()
         self.ws = ws
         self.trash = False

@@ -7,6 +7,7 @@ The screen does not write: it dismisses with the new list and the caller applies
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,6 +20,9 @@ from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
 from tui.widgets.completing_input import CompletingInput
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
 
 
 class TagSuggester(Suggester):
@@ -51,7 +55,7 @@ class TagsScreen(ModalScreen[list[str] | None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [both("escape", "cancel", "tags.cancel")]
 
-    def __init__(self, ws, pair_ids) -> None:
+    def __init__(self, ws: Workspace, pair_ids) -> None:
         super().__init__()
         self.ws = ws
         self.pair_ids = [int(i) for i in pair_ids]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -48,6 +49,9 @@ from tui.keys import both, localize
 from tui.messages import ExportRequested
 from tui.statuses import run_status
 
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 _CSS = Path(__file__).with_name("train.tcss").read_text(encoding="utf-8")
 PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
@@ -61,6 +65,12 @@ FIELDS = (
     ("train-max-len", "max_seq_len", "train.max_len", int),
     ("train-batch", "batch_size", "train.batch", int),
 )
+# the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
+HELP_LABELS = {
+    "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
+    "train-backend-label": "backend", "train-dtype-label": "dtype",
+    **{f"{input_id}-label": fld for input_id, fld, _label, _parser in FIELDS},
+}
 VIEWS = ("train-setup", "train-progress-view", "train-runs-view")
 # the runs table: (column key, label key); the row of a run is built in _run_row in this order
 COLUMNS = (
@@ -158,7 +168,7 @@ class TrainRoom(Vertical):
         both("c", "export_chat", "train.export_chat"),
     ]
 
-    def __init__(self, ws, **kw) -> None:
+    def __init__(self, ws: Workspace, **kw) -> None:
         super().__init__(**kw)
         self.ws = ws
         self.run_id: int | None = None  # the run shown; None = the newest
@@ -226,6 +236,7 @@ class TrainRoom(Vertical):
         self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
         self._fill_form("demo")
         localize(self)
+        self._help_tooltips()
         self.load_dataset_summary()
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
@@ -237,6 +248,10 @@ class TrainRoom(Vertical):
     def load_dataset_summary(self) -> None:
         self._load_dataset_summary(self.method)
 
+    def _help_tooltips(self) -> None:
+        for label_id, fld in HELP_LABELS.items():
+            self.query_one(f"#{label_id}", Label).tooltip = t(f"train.help.{fld}")
+
     def _add_columns(self) -> None:
         table = self.query_one("#train-runs", DataTable)
         for key, label in COLUMNS:
@@ -245,6 +260,7 @@ class TrainRoom(Vertical):
     def localize(self) -> None:
         """Texts in the current language, in place: the form keeps what the user typed."""
         localize(self)
+        self._help_tooltips()
         tabs = self.query_one("#train-views", TabbedContent)
         for pane_id, key in zip(VIEWS, ("train.tab.setup", "train.tab.progress", "train.tab.runs")):
             tabs.get_tab(pane_id).label = t(key)
@@ -509,7 +525,7 @@ class TrainRoom(Vertical):
     def load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
-        from core.dataset import preview, template_source
+        from core.train.dataset import preview, template_source
         from core.train.pipeline import take_snapshot
         from core.train.runs import resolve_base
         from core.train.templates import get_template
@@ -521,7 +537,7 @@ class TrainRoom(Vertical):
             tok = AutoTokenizer.from_pretrained(path)
             source = template_source(tok, get_template(cfg.template) if cfg.template else None)
             if cfg.preference:
-                from core.preference_data import preview as preference_preview
+                from core.train.preference_data import preview as preference_preview
 
                 pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
             else:

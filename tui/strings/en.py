@@ -4,6 +4,9 @@ Every language has the same keys (tests/tui/test_strings.py says so); ``tui.i18n
 lookup. A binding's id (``pairs.approve``) is also the key of its description.
 """
 
+from core.train.config import field_help
+from tui.strings import TRAIN_HELP_FIELDS
+
 STRINGS: dict[str, str] = {
     # tui/screens/_dialogs.py
     'common.yes': 'Yes',
@@ -612,3 +615,6 @@ STRINGS: dict[str, str] = {
     'train.ended_done': 'Run #{id} done: e exports it to GGUF, c exports it and opens Chat (in the Train room).',
     'train.ended': 'Run #{id}: {status}.',
 }
+
+# the Train form's tooltips: each training setting's help, said once on its TrainConfig field
+STRINGS.update({f"train.help.{name}": field_help(name) for name in TRAIN_HELP_FIELDS})

@@ -611,4 +611,17 @@ STRINGS: dict[str, str] = {
     'train.export_chat': 'экспорт и чат',
     'train.ended_done': 'Обучение #{id} готово: e — экспорт в GGUF, c — экспорт и чат (в комнате «Обучение»).',
     'train.ended': 'Обучение #{id}: {status}.',
+    # the Train form's tooltips: the training settings' help (English: the config's own, en.py)
+    'train.help.preset': "Настройки для известной базовой модели (по умолчанию demo).",
+    'train.help.method': "sft: одобренные пары (по умолчанию); dpo или orpo: пары предпочтений (`nastavnik prefs list`).",
+    'train.help.base': "Базовая модель: имя из `models list`, папка или id на хабе.",
+    'train.help.max_steps': "Остановиться после стольких шагов оптимизатора (важнее числа эпох).",
+    'train.help.epochs': "Сколько раз пройти по обучающей выборке.",
+    'train.help.lr': "Скорость обучения.",
+    'train.help.lora_r': "Ранг LoRA.",
+    'train.help.max_seq_len': "Самый длинный пример в токенах (длиннее обрезаются).",
+    'train.help.batch_size': "Примеров на устройство за шаг.",
+    'train.help.load_in_4bit': "QLoRA на 4-битной (nf4) базе или LoRA на 16/32-битных весах (по умолчанию как в пресете).",
+    'train.help.backend': "auto: Unsloth на GPU с CUDA, иначе transformers+PEFT; unsloth работает и на CPU.",
+    'train.help.dtype': "Тип вычислений (auto: bf16 на GPU, где он есть, иначе fp16; fp32 на CPU).",
 }

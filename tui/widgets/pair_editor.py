@@ -22,12 +22,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Footer, Input, Label, Static, TextArea
 
 from core.errors import UserError
 from core.store import Pair, PairChanged, Store
@@ -36,6 +37,9 @@ from tui.i18n import t
 from tui.keys import both, localize
 from tui.screens._dialogs import ConfirmScreen
 from tui.screens.conflict import PairConflictScreen, editable, merged
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+
 
 
 def count_label(text: str) -> str:
@@ -122,7 +126,7 @@ class EditPairScreen(Screen[Pair | None]):
     ]
 
     def __init__(self, db_path: Path, pair: Pair | None, *, system: str | None = None, tags: list[str] | None = None,
-                 ws=None) -> None:
+                 ws: Workspace | None = None) -> None:
         super().__init__()
         self.db_path = db_path
         self.pair = pair  # as loaded: a save refuses to overwrite a change made since

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
@@ -163,12 +163,6 @@ class PairTable(ScrollView, can_focus=True):
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
-
-    class CursorMoved(Message):
-        def __init__(self, table: "PairTable", pair: Pair | None) -> None:
-            super().__init__()
-            self.table = table
-            self.pair = pair
 
     class Counted(Message):
         """The count of matching pairs arrived."""
@@ -453,8 +447,6 @@ class PairTable(ScrollView, can_focus=True):
                 self._counted(self._count_gen, len(rows))
             else:
                 self._start_count()
-        if page == self.cursor // PAGE:
-            self.post_message(self.CursorMoved(self, self.cursor_pair))
 
     def _update_virtual_size(self) -> None:
         width = self.scrollable_content_region.width
@@ -482,7 +474,6 @@ class PairTable(ScrollView, can_focus=True):
             self.scroll_to(y=new - self.body_height + 1, animate=False, immediate=True)
         self._request_visible()
         self.refresh()
-        self.post_message(self.CursorMoved(self, self.cursor_pair))
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(delta)
@@ -635,13 +626,3 @@ class PairTable(ScrollView, can_focus=True):
 
     def cached_rows(self) -> int:
         return sum(len(v) for v in self._pages.values()) + sum(len(v) for v in self._stale.values())
-
-
-def replace_pair(table: PairTable, pair: Pair) -> None:
-    """Show a changed pair at once (the reload that follows confirms it)."""
-    for pages in (table._pages, table._stale):
-        for rows in pages.values():
-            for i, p in enumerate(rows):
-                if p.id == pair.id:
-                    rows[i] = replace(pair)
-    table.refresh()

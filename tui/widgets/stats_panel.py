@@ -8,6 +8,7 @@ drawn as a line on the histogram, so a person sees what training would truncate.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -18,6 +19,11 @@ from textual_plotext import PlotextPlot
 
 from core.errors import UserError
 from tui.i18n import t
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.workspace import Workspace
+    from core.store import Store
+
 
 
 def histogram(lengths: list[int], limit: int, bins: int = 24) -> tuple[list[float], list[int], float]:
@@ -34,7 +40,7 @@ def histogram(lengths: list[int], limit: int, bins: int = 24) -> tuple[list[floa
 class StatsPanel(Horizontal):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
 
-    def __init__(self, ws, max_tokens: int = 1024, *, flt=None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, ws: Workspace, max_tokens: int = 1024, *, flt=None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.ws = ws
         self.max_tokens = int(max_tokens)
@@ -84,7 +90,7 @@ class StatsPanel(Horizontal):
         self.app.call_from_thread(self._show, stats, lengths, hist, over, limit)
 
     @staticmethod
-    def _counts(store) -> dict:
+    def _counts(store: Store) -> dict:
         """The counts ``store.stats()`` gives, from SQL counts only: ``stats()`` also measures
         every text in Python, which on a million pairs takes most of a minute."""
         from core.store import SPLITS, STATUSES, PairFilter

@@ -22,7 +22,9 @@ from typing import Any
 
 from core.errors import UserError
 
-NAMES = ("hf", "unsloth")
+NAMES = ("hf", "unsloth")  # the one list of backends; the config adds "auto", the estimates order them
+# the order estimates and checks show them in: Unsloth, the lighter on memory, first
+BY_MEMORY = tuple(sorted(NAMES, key=lambda name: name != "unsloth"))
 
 
 @dataclass

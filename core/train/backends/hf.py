@@ -8,6 +8,8 @@ head stay unquantized, and LoRA goes on the language model only (``core.train.mo
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.errors import UserError
 from core.train.backends import Loaded
 
@@ -149,7 +151,7 @@ def trainer_args(config, device) -> dict:
         # fp32 and no gradient checkpointing: TRL's defaults (bf16 autocast, checkpointing)
         # made a CPU step of the demo model ~12× slower (bench/train.py); memory is not what
         # a CPU run is short of. Several CPU processes talk over gloo.
-        args = {"use_cpu": True, "bf16": dtype == "bfloat16", "fp16": False, "gradient_checkpointing": False}
+        args: dict[str, Any] = {"use_cpu": True, "bf16": dtype == "bfloat16", "fp16": False, "gradient_checkpointing": False}
         if device.world_size > 1:
             args.update(ddp_backend="gloo", ddp_find_unused_parameters=False)
         return args

@@ -50,7 +50,7 @@ def _make(tmp_path: Path, *args: str, gpu: bool = True, nvcc: bool = False, cc: 
 def test_install_on_a_gpu_box_without_nvcc_says_so_and_names_the_command(tmp_path):
     done = _make(tmp_path, "install")
     assert done.returncode == 0, done.stderr
-    lines = [l for l in done.stdout.splitlines() if NOTE in l]
+    lines = [line for line in done.stdout.splitlines() if NOTE in line]
     assert len(lines) == 1 and "chat will run on the CPU" in lines[0] and "make llama-cuda" in lines[0]
     assert SUBMAKE not in done.stdout  # no CUDA build attempted
 

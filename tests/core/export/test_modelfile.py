@@ -18,7 +18,8 @@ import json
 
 import pytest
 
-from core.export import _GO_TEMPLATES, modelfile_text, template_family, trained_template
+from core.export import modelfile_text, template_family, trained_template
+from core.export.modelfile import _GO_TEMPLATES
 from core.export.modelfile import jinja_prompt, ollama_fill
 from core.train.templates import TEMPLATES, render
 from core.export.gotemplate import GoTemplateError

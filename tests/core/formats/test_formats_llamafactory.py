@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import UserError
 from core.formats import BadRecord, Record, detect, read_file
-from core.pairs_io import import_files
+from core.formats.pairs_io import import_files
 
 
 def turn(role: str, *texts: str, weight: float | None = None, parts: list[dict] | None = None) -> dict:

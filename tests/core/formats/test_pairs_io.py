@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import UserError
-from core.pairs_io import export_pairs, import_files
+from core.formats.pairs_io import export_pairs, import_files
 from core.store import PairFilter
 from tests.support.paths import SAMPLE
 

@@ -34,7 +34,7 @@ def _texts(prefs):
 
 @pytest.mark.parametrize("fmt, out", [("trl", "prefs.jsonl"), ("llamafactory", "lf_data")])
 def test_export_and_import_round_trip(store, tmp_path, fmt, out):
-    from core.prefs_io import export_preferences, import_preferences
+    from core.formats.prefs_io import export_preferences, import_preferences
     from core.store import Store
 
     prefs = _seed(store)
@@ -52,7 +52,7 @@ def test_export_and_import_round_trip(store, tmp_path, fmt, out):
 
 
 def test_trl_export_is_conversational(store, tmp_path):
-    from core.prefs_io import export_preferences
+    from core.formats.prefs_io import export_preferences
 
     _seed(store)
     out = tmp_path / "prefs.jsonl"
@@ -66,7 +66,7 @@ def test_trl_export_is_conversational(store, tmp_path):
 
 
 def test_llamafactory_export_is_a_ranking_dataset(store, tmp_path):
-    from core.prefs_io import export_preferences
+    from core.formats.prefs_io import export_preferences
 
     _seed(store)
     folder = tmp_path / "lf"
@@ -89,7 +89,7 @@ def test_llamafactory_export_is_a_ranking_dataset(store, tmp_path):
 
 
 def test_trl_standard_and_implicit_prompt_forms(store, tmp_path):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     f = _jsonl(tmp_path / "mixed.jsonl", [
         {"prompt": "Что такое GGUF?", "chosen": "Формат файлов llama.cpp.", "rejected": "Не знаю.", "system": SYSTEM},
@@ -106,7 +106,7 @@ def test_trl_standard_and_implicit_prompt_forms(store, tmp_path):
 
 
 def test_llamafactory_alpaca_and_sharegpt_ranking_entries(store, tmp_path):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -135,7 +135,7 @@ def test_llamafactory_alpaca_and_sharegpt_ranking_entries(store, tmp_path):
 
 
 def test_bare_llamafactory_files_are_recognised_by_their_keys(store, tmp_path):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     f = _jsonl(tmp_path / "dpo.jsonl", [
         {"conversations": [{"from": "human", "value": "Вопрос?"}], "chosen": {"from": "gpt", "value": "Да."},
@@ -165,7 +165,7 @@ def test_bare_llamafactory_files_are_recognised_by_their_keys(store, tmp_path):
     ],
 )
 def test_bad_records_name_line_and_field_and_import_nothing(store, tmp_path, record, message):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     good = {"prompt": "Хороший вопрос?", "chosen": "Да.", "rejected": "Нет."}
     f = _jsonl(tmp_path / "bad.jsonl", [good, record, good | {"prompt": "Ещё?"}])
@@ -177,7 +177,7 @@ def test_bad_records_name_line_and_field_and_import_nothing(store, tmp_path, rec
 
 
 def test_skip_bad_imports_the_rest_and_writes_the_reasons(store, tmp_path):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     f = tmp_path / "some.jsonl"
     f.write_text('{"prompt": "Да?", "chosen": "Да.", "rejected": "Нет."}\n{not json\n', encoding="utf-8")
@@ -189,7 +189,7 @@ def test_skip_bad_imports_the_rest_and_writes_the_reasons(store, tmp_path):
 
 
 def test_files_that_are_not_preferences_are_refused(store, tmp_path):
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     pairs = _jsonl(tmp_path / "pairs.jsonl", [{"question": "Вопрос?", "answer": "Ответ."}])
     with pytest.raises(UserError, match=r"pairs.jsonl:1: not a preference record .*nastavnik pairs import"):
@@ -210,7 +210,7 @@ def test_files_that_are_not_preferences_are_refused(store, tmp_path):
 
 
 def test_the_pairs_importer_points_ranking_data_to_prefs_import(store, tmp_path):
-    from core.pairs_io import import_files
+    from core.formats.pairs_io import import_files
 
     folder = tmp_path / "lf"
     folder.mkdir()
@@ -228,7 +228,7 @@ def test_export_names_and_errors(store, tmp_path):
     assert export_format(tmp_path / "dataset_info.json") == "llamafactory"
     with pytest.raises(UserError, match="cannot tell the preference format"):
         export_format(tmp_path / "a.csv")
-    from core.prefs_io import export_preferences
+    from core.formats.prefs_io import export_preferences
 
     with pytest.raises(UserError, match="no such folder"):
         export_preferences(store, tmp_path / "nope" / "a.jsonl")
@@ -238,7 +238,7 @@ def test_a_parquet_file_as_the_hub_serves_trl_datasets(store, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from core.prefs_io import import_preferences
+    from core.formats.prefs_io import import_preferences
 
     table = pa.Table.from_pylist([
         {"prompt": [{"role": "user", "content": "Что такое GGUF?"}],

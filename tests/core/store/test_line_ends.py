@@ -13,9 +13,9 @@ import json
 import pytest
 
 import core.store.pairs as store_pairs
-from core.dataset import snapshot
+from core.train.dataset import snapshot
 from core.formats import read_file
-from core.pairs_io import import_files
+from core.formats.pairs_io import import_files
 from core.text import normalize_newlines
 
 CRLF_ANSWER = "Эпоха — один проход по всем данным.\r\nПотом следующая.\r\n\r\nИ так далее."

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -66,7 +63,7 @@ def test_a_processor_gives_its_tokenizer_for_text_and_stays_the_processing_class
     """Unsloth on CUDA returns Gemma 3's AutoProcessor: it must not be called like a tokenizer."""
     from transformers import AutoProcessor
 
-    from core.dataset import encode
+    from core.train.dataset import encode
     from core.train.backends.unsloth import split_processor
 
     processor = AutoProcessor.from_pretrained(str(replica("gemma3")))
@@ -139,7 +136,7 @@ def test_packed_rows_give_the_same_loss_as_padded_rows(demo_model):
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from core.dataset import Example, encode_all
+    from core.train.dataset import Example, encode_all
     from core.train import pipeline
     from core.train.templates import get_template
     from tests.support.data import sample_pairs

@@ -359,7 +359,7 @@ def test_the_worker_refuses_a_gpu_its_torch_cannot_use_before_training(train_hom
 
 
 def _trainer(demo_model, tmp_path, *, packing=False, padding_free=False, dtype="auto"):
-    from core.dataset import Example, encode_all, to_hf_dataset
+    from core.train.dataset import Example, encode_all, to_hf_dataset
     from core.train import pipeline
     from core.train.templates import get_template
     from tests.support.data import sample_pairs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.dataset import snapshot
+from core.train.dataset import snapshot
 from core.errors import UserError
 from core.train.config import TrainConfig
 from core.train.presets import GiB, PRESETS, estimate_vram, fit_advice, get_preset

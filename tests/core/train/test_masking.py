@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.dataset import IGNORE, encode
+from core.train.dataset import IGNORE, encode
 from core.train.templates import TEMPLATES, pair_messages
 
 pytestmark = pytest.mark.xdist_group("demo_model")

@@ -131,7 +131,7 @@ def test_gemma4_31b_template_trains_as_inference_runs_and_a_broken_one_is_refuse
     A template that renders the earlier turns differently when the answer follows is refused."""
     from transformers import AutoTokenizer
 
-    from core.dataset import encode
+    from core.train.dataset import encode
     from core.errors import UserError
     from core.train.replicas import template_text
 
@@ -153,7 +153,7 @@ def test_every_gemma4_revision_masks_the_answer_alone(replica, revision):
     """Gemma 4's template changed between releases (TRL keeps each); all of them train the answer turn."""
     from transformers import AutoTokenizer
 
-    from core.dataset import encode
+    from core.train.dataset import encode
     from core.train.replicas import template_text
     from core.train.templates import pair_messages
 
@@ -172,7 +172,7 @@ def test_generation_markers_mark_the_trained_answer(replica):
     """TRL's Gemma 3 training template marks answers with {% generation %}: the last block is trained."""
     from transformers import AutoTokenizer
 
-    from core.dataset import encode
+    from core.train.dataset import encode
     from core.train.replicas import template_text
 
     tok = AutoTokenizer.from_pretrained(str(replica("gemma3")))

@@ -23,7 +23,7 @@ def _fill(store, pairs=PAIRS):
 
 
 def test_the_snapshot_hash_follows_the_preference_pairs_not_their_ids(store, tmp_path):
-    from core.preference_data import PreferenceSnapshot, is_preference_snapshot, snapshot
+    from core.train.preference_data import PreferenceSnapshot, is_preference_snapshot, snapshot
     from core.workspace import Workspace
 
     with pytest.raises(UserError, match="no preference pairs"):
@@ -58,8 +58,8 @@ def test_the_snapshot_hash_follows_the_preference_pairs_not_their_ids(store, tmp
 def test_a_pair_is_tokenized_as_an_sft_answer_and_cut_to_max_len(demo_model):
     from transformers import AutoTokenizer
 
-    from core.dataset import encode as encode_sft
-    from core.preference_data import PreferenceExample, encode
+    from core.train.dataset import encode as encode_sft
+    from core.train.preference_data import PreferenceExample, encode
 
     tok = AutoTokenizer.from_pretrained(str(demo_model))
     source = tok.chat_template
@@ -89,7 +89,7 @@ def test_preview_shows_a_pair_as_the_trainer_gets_it(cli, store, demo_model):
     assert r.code == 0, r.err
     data = r.json()
     assert data["method"] == "dpo" and data["examples"] == 2 and not data["truncated"] and not data["dropped"]
-    from core.preference_data import snapshot
+    from core.train.preference_data import snapshot
 
     assert data["dataset_sha256"] == snapshot(store).sha256
     sample = data["samples"][0]

@@ -53,7 +53,7 @@ def test_gemma3_packed_loss_equals_padded_loss_past_its_sliding_window(replica):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from core.dataset import Example, encode_all
+    from core.train.dataset import Example, encode_all
     from core.train import varlen
     from tests.support.data import sample_pairs
 
@@ -83,7 +83,7 @@ def test_qwen35_packed_loss_equals_padded_loss_through_its_linear_attention_laye
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from core.dataset import Example, encode_all
+    from core.train.dataset import Example, encode_all
     from core.train import varlen
     from tests.support.data import sample_pairs
 

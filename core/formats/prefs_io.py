@@ -1,6 +1,6 @@
 """Import preference pairs from TRL or LLaMA-Factory files into the store, and export them.
 
-The rules of ``core.pairs_io``: every file is read and every record checked first; one bad
+The rules of ``core.formats.pairs_io``: every file is read and every record checked first; one bad
 record stops the whole import, naming file, line or row, field and what to do, unless
 ``skip_bad`` names a file for the bad records. The good ones go to the store in one
 transaction, as one import batch one undo takes back; duplicates are skipped and counted.
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from core.errors import UserError
 from core.formats.base import BadRecord
 from core.formats.preferences import read, sources, write
 
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
+
 
 def import_preferences(
-    store,
+    store: Store,
     files: Sequence[str | os.PathLike],
     *,
     fmt: str | None = None,
@@ -27,20 +30,20 @@ def import_preferences(
     skip_duplicates: bool = True,
 ):
     """Read ``files`` and add their preferences; returns ImportCounts (``rejected``: bad records skipped)."""
-    from core.pairs_io import _write_rejects
+    from core.formats.pairs_io import _write_rejects
 
-    files = [str(f) for f in files]
-    if not files:
+    names = [str(f) for f in files]
+    if not names:
         raise UserError("no file to import", hint="give one or more files, e.g. nastavnik prefs import prefs.jsonl")
     rejects = Path(skip_bad) if skip_bad else None
     if rejects is not None and rejects.is_dir():
         raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
-    plans = [s for f in files for s in sources(f, fmt)]  # every file must be readable before any is read
+    plans = [s for f in names for s in sources(f, fmt)]  # every file must be readable before any is read
     rows: list[dict] = []
     bad: list[BadRecord] = []
     for src in plans:
         for loc, rec in read(src, encoding):
-            if rec.__class__ is BadRecord:
+            if isinstance(rec, BadRecord):
                 bad.append(rec)
                 continue
             try:
@@ -59,13 +62,13 @@ def import_preferences(
         )
     if rejects is not None:
         _write_rejects(rejects, bad)
-    counts = store.add_preferences(rows, skip_duplicates=skip_duplicates, files=files,
+    counts = store.add_preferences(rows, skip_duplicates=skip_duplicates, files=names,
                                    format=",".join(dict.fromkeys(s.format for s in plans)))
     counts.rejected = len(bad)
     return counts
 
 
-def export_preferences(store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:
+def export_preferences(store: Store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:
     """Write the live preferences matching ``flt`` to ``out`` (TRL JSONL or a LLaMA-Factory
     folder, by ``fmt`` or the name); returns how many were written."""
     return write(store.iter_preferences(flt), out, fmt)

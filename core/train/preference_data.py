@@ -8,7 +8,7 @@ and tokenize them exactly as the trainer gets them.
   (``dataset.jsonl``, one record a line), so a resumed run trains on the same pairs.
 * ``encode(tokenizer, source, example)`` renders the prompt and each answer with the run's
   chat template through the same code that renders and masks an SFT example
-  (``core.dataset.encode``): the prompt is everything before the answer, each completion is
+  (``core.train.dataset.encode``): the prompt is everything before the answer, each completion is
   the answer and the marker that ends its turn — the tokens an SFT run trains on. These
   token ids are what DPOTrainer/ORPOTrainer get (core/train/preference.py hands them over
   as they are), so ``preview`` shows a pair exactly as the trainer sees it.
@@ -20,9 +20,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from core.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 KIND = "preferences"  # the first line of a preference snapshot says so
 
@@ -98,7 +101,7 @@ def content_sha256(examples: Sequence[PreferenceExample]) -> str:
     return h.hexdigest()
 
 
-def snapshot(store) -> PreferenceSnapshot:
+def snapshot(store: Store) -> PreferenceSnapshot:
     """Every live preference, in id order, with its hash."""
     examples = [PreferenceExample(p.id, p.prompt_messages(), p.chosen, p.rejected) for p in store.live_preferences()]
     if not examples:
@@ -128,7 +131,7 @@ class EncodedPair:
 
 def _split(enc) -> tuple[list[int], list[int]]:
     """(everything before the answer, the answer with its end marker) of an encoded conversation."""
-    from core.dataset import IGNORE
+    from core.train.dataset import IGNORE
 
     trained = [i for i, label in enumerate(enc.labels) if label != IGNORE]
     if not trained:
@@ -143,7 +146,7 @@ def encode(tokenizer, source: str, ex: PreferenceExample, *, max_len: int | None
     ``keep_start``). Where the tokenizer merges across the end of the prompt, the prompt is
     the part both renderings share and the rest belongs to the completions.
     """
-    from core.dataset import encode as encode_conversation
+    from core.train.dataset import encode as encode_conversation
 
     chosen_prompt, chosen = _split(encode_conversation(tokenizer, source, ex.messages(ex.chosen)))
     rejected_prompt, rejected = _split(encode_conversation(tokenizer, source, ex.messages(ex.rejected)))
@@ -154,7 +157,7 @@ def encode(tokenizer, source: str, ex: PreferenceExample, *, max_len: int | None
     chosen, rejected = chosen_prompt[n:] + chosen, rejected_prompt[n:] + rejected
     full = len(prompt) + max(len(chosen), len(rejected))
     truncated = bool(max_len and full > max_len)
-    if truncated:
+    if truncated and max_len:
         room = max_len - len(prompt)
         if room < 1:
             return None

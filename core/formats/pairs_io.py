@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from core.errors import UserError
 from core.formats import BadRecord, detect, export_format, read, write
 from core.progress import OnProgress, ProgressEvent
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 PROGRESS_EVERY = 10_000  # records between two progress events
 
@@ -28,7 +31,7 @@ def _field_from_error(message: str) -> str | None:
 
 
 def import_files(
-    store,
+    store: Store,
     files: Sequence[str | os.PathLike],
     *,
     fmt: str | None = None,
@@ -48,8 +51,8 @@ def import_files(
     """
     from core.store import SPLITS, STATUSES
 
-    files = [str(f) for f in files]
-    if not files:
+    names = [str(f) for f in files]
+    if not names:
         raise UserError("no file to import", hint="give one or more files, e.g. nastavnik pairs import data.jsonl")
     if status is not None and status not in STATUSES:
         raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
@@ -57,7 +60,7 @@ def import_files(
         raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
     rejects_path = Path(skip_bad) if skip_bad else None
     if rejects_path is not None:
-        for f in files:
+        for f in names:
             if Path(f).exists() and rejects_path.exists() and rejects_path.resolve() == Path(f).resolve():
                 raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
         if rejects_path.is_dir():
@@ -66,7 +69,7 @@ def import_files(
         if not parent.is_dir():
             raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
 
-    plans = [detect(f, fmt, encoding) for f in files]  # every file must be readable before any is read
+    plans = [detect(f, fmt, encoding) for f in names]  # every file must be readable before any is read
     extra_tags = [t for t in tags if str(t).strip()]
     prepare = store.prepare_row
     rows: list[dict] = []
@@ -74,7 +77,7 @@ def import_files(
     good = 0
     for plan in plans:
         for loc, rec in read(plan):
-            if rec.__class__ is BadRecord:
+            if isinstance(rec, BadRecord):
                 bad.append(rec)
                 continue
             good += 1
@@ -116,7 +119,7 @@ def import_files(
     return store.add_pairs(
         rows,
         skip_duplicates=skip_duplicates,
-        files=files,
+        files=names,
         format=",".join(dict.fromkeys(p.format for p in plans)),
         rejected=len(bad),
     )
@@ -135,7 +138,7 @@ def _write_rejects(path: Path, bad: list[BadRecord]) -> None:
         raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else") from None
 
 
-def export_pairs(store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:
+def export_pairs(store: Store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:
     """Write the pairs matching ``flt`` to ``out``; the format comes from ``fmt`` or the name.
 
     Returns how many pairs were written.

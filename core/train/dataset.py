@@ -31,10 +31,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from core.errors import UserError
 from core.train.templates import ChatTemplate, pair_messages
+
+if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
+    from core.store import Store
 
 IGNORE = -100
 
@@ -65,7 +68,8 @@ class Snapshot:
 
     @classmethod
     def read(cls, path: str | Path) -> "Snapshot":
-        train, evals = [], []
+        train: list[Example] = []
+        evals: list[Example] = []
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             (train if rec["split"] == "train" else evals).append(Example(rec.get("pair_id"), rec["messages"]))
@@ -81,7 +85,7 @@ def content_sha256(train: Sequence[Example], evals: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
-def snapshot(store) -> Snapshot:
+def snapshot(store: Store) -> Snapshot:
     """Approved pairs (not in the trash) of both splits, in id order, with their hash."""
     from core.store import PairFilter
 
@@ -247,7 +251,7 @@ class Preview:
     tokens: int
     trained_tokens: int
     longest: int
-    truncated: list[int]  # pair ids that will be cut at max_len
+    truncated: list[int | None]  # pair ids that will be cut at max_len
     samples: list[dict]  # {pair_id, text, trained, pieces: [(text, trained)]}
 
     def to_dict(self) -> dict:
