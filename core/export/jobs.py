@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import jobs
 from core.errors import UserError
@@ -25,6 +26,11 @@ from core.export.parity import ParityReport
 from core.jobs import table
 from core.jobs.host import HOST, Host
 from core.jobs.table import TERMINAL  # noqa: F401 - callers read a job's possible ends from here
+from core.store import ACTIVE
+
+if TYPE_CHECKING:  # annotations only
+    from core.store import Store
+    from core.store.exports import ExportJob
 
 STEPS = ("merge", "convert", "quantize", "parity")  # what the progress bar counts
 WORKER = "core.export.worker"
@@ -46,9 +52,9 @@ def log_path(ws, job_id: int) -> Path:
 # ---------------------------------------------------------------------------- start
 
 
-def active_job_for(store, source: str) -> object | None:
+def active_job_for(store: Store, source: str) -> ExportJob | None:
     """The queued or running job exporting ``source``, if any."""
-    return next((j for j in store.list_export_jobs(status=("queued", "running")) if j.source == str(source)), None)
+    return next((j for j in store.list_export_jobs(status=ACTIVE) if j.source == str(source)), None)
 
 
 def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None = None, system: str | None = None,

@@ -340,11 +340,13 @@ def parity_check(
                         report.template_equal = False
                         report.prompt_hf, report.prompt_gguf = hf_prompts[q], g_prompt
                         i = _first_char_diff(hf_prompts[q], g_prompt)
+                        assert i is not None  # the two prompts differ
                         report.mismatches.append(Mismatch("text", at=i, hf=repr(hf_prompts[q][i:i + 20]),
                                                           gguf=repr(g_prompt[i:i + 20])))
                     if g_ids != hf_ids[q] and report.tokens_equal:
                         report.tokens_equal = False
                         i = _first_diff(hf_ids[q], g_ids)
+                        assert i is not None  # the two id lists differ
                         report.mismatches.append(Mismatch("ids", at=i, hf=_tok_desc(tok, hf_ids[q], i),
                                                           gguf=_gguf_desc(llm, g_ids, i)))
                     for label, ids, bos in (("HF", hf_ids[q], tok.bos_token_id), ("GGUF", g_ids, llm.token_bos())):

@@ -14,6 +14,7 @@ import argparse
 import fcntl
 import sys
 import time
+from pathlib import Path
 
 from core.jobs.worker import End, Worker, exit_code
 from core.jobs.worker import log as _log
@@ -71,12 +72,15 @@ def main(argv: list[str] | None = None) -> int:
                                     message=event.message, steps=steps)
             _log(f"[{event.stage}] {event.message}")
 
+        def folder(path: Path) -> None:  # where the export is written, for a cleanup after a kill
+            store.update_export_job(job_id, folder=str(path))
+
         from core.export import export
 
         exported = export(
             ws, job.source, quants=job.quants, name=job.name, system=job.system, parity=job.parity,
             progress=progress, staging=staging,
-            on_folder=lambda path: store.update_export_job(job_id, folder=str(path)),
+            on_folder=folder,
         )
         _log(f"export job {job_id} done: {exported.folder}")
         return End("done", values={"result": exported.to_dict()})

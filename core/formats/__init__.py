@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 from core.errors import UserError
 from core.formats.base import BadRecord, FormatInfo, Location, Record
-from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, map_columns, read_objects, shape_named
+from core.formats.records import SHAPES, Bad, Flat, Shape, guess_shape, read_objects, shape_named
 
 FORMATS: tuple[FormatInfo, ...] = (
     FormatInfo(

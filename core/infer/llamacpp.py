@@ -226,7 +226,7 @@ def converter_flags(model_dir: Path) -> list[str]:
 
 def _tail(path: Path, n: int = 1) -> str:
     try:
-        lines = [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     except OSError:
         return "no log"
     return " | ".join(lines[-n:]) if lines else "no output"

@@ -466,7 +466,7 @@ def spawn_server(args: list[str], *, env: dict[str, str], log) -> subprocess.Pop
     ``env`` over this process's environment, this checkout first on its path, in this process's
     group (a stop of the app reaches it). The one place the child is started."""
     return start_child(
-        [sys.executable, "-m", SERVER_MODULE, *args], env=child_env(**env), stdin=subprocess.PIPE,
+        [sys.executable, "-m", SERVER_MODULE, *args], env={**child_env(), **env}, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True, encoding="utf-8", bufsize=1,
     )
 

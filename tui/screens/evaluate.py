@@ -120,7 +120,6 @@ class CompareScreen(ModalScreen[None]):
         if not self.models:
             return
         model = self.models[self.selected]
-        cell = self.row.cells[model]
 
         def done(comment: str | None) -> None:
             if comment is not None:
