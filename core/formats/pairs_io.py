@@ -30,6 +30,27 @@ def _field_from_error(message: str) -> str | None:
     return None
 
 
+def checked_inputs(files: Sequence[str | os.PathLike], skip_bad: str | os.PathLike | None, *,
+                   example: str) -> tuple[list[str], Path | None]:
+    """The files to import and where bad records go (``--skip-bad``), refused before anything is
+    read: no file, or a rejects file that is one of the inputs, a folder, or in no folder."""
+    names = [str(f) for f in files]
+    if not names:
+        raise UserError("no file to import", hint=f"give one or more files, e.g. {example}")
+    rejects = Path(skip_bad) if skip_bad else None
+    if rejects is None:
+        return names, None
+    for f in names:
+        if Path(f).exists() and rejects.exists() and rejects.resolve() == Path(f).resolve():
+            raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
+    if rejects.is_dir():
+        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
+    parent = rejects.parent if str(rejects.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
+    return names, rejects
+
+
 def import_files(
     store: Store,
     files: Sequence[str | os.PathLike],
@@ -51,24 +72,11 @@ def import_files(
     """
     from core.store import SPLITS, STATUSES
 
-    names = [str(f) for f in files]
-    if not names:
-        raise UserError("no file to import", hint="give one or more files, e.g. nastavnik pairs import data.jsonl")
+    names, rejects_path = checked_inputs(files, skip_bad, example="nastavnik pairs import data.jsonl")
     if status is not None and status not in STATUSES:
         raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
     if split is not None and split not in SPLITS:
         raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
-    rejects_path = Path(skip_bad) if skip_bad else None
-    if rejects_path is not None:
-        for f in names:
-            if Path(f).exists() and rejects_path.exists() and rejects_path.resolve() == Path(f).resolve():
-                raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
-        if rejects_path.is_dir():
-            raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
-        parent = rejects_path.parent if str(rejects_path.parent) else Path(".")
-        if not parent.is_dir():
-            raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
-
     plans = [detect(f, fmt, encoding) for f in names]  # every file must be readable before any is read
     extra_tags = [t for t in tags if str(t).strip()]
     prepare = store.prepare_row
@@ -101,19 +109,7 @@ def import_files(
             except UserError as exc:
                 good -= 1
                 bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None))
-    if bad and rejects_path is None:
-        first = bad[0]
-        more = len(bad) - 1
-        message = first.message()
-        if more:
-            message += f" (and {more} more bad record{'s' if more != 1 else ''})"
-        raise UserError(
-            message + "; nothing was imported",
-            hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
-            f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
-        )
-    if rejects_path is not None:
-        _write_rejects(rejects_path, bad)
+    refuse_or_set_aside(bad, rejects_path, good)
     if progress is not None and good:
         progress(ProgressEvent("import", good, good))
     return store.add_pairs(
@@ -123,6 +119,22 @@ def import_files(
         format=",".join(dict.fromkeys(p.format for p in plans)),
         rejected=len(bad),
     )
+
+
+def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -> None:
+    """Bad records refuse the whole import (naming the first), unless ``rejects`` (``--skip-bad``)
+    is given: then they are written there and the ``good`` ones go on."""
+    if rejects is not None:
+        _write_rejects(rejects, bad)
+        return
+    if bad:
+        more = len(bad) - 1
+        message = bad[0].message() + (f" (and {more} more bad record{'s' if more != 1 else ''})" if more else "")
+        raise UserError(
+            message + "; nothing was imported",
+            hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
+            f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
+        )
 
 
 def _write_rejects(path: Path, bad: list[BadRecord]) -> None:

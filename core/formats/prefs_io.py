@@ -9,7 +9,6 @@ transaction, as one import batch one undo takes back; duplicates are skipped and
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from core.errors import UserError
@@ -20,24 +19,12 @@ if TYPE_CHECKING:  # annotations only: the store and workspace load where they a
     from core.store import Store
 
 
-def import_preferences(
-    store: Store,
-    files: Sequence[str | os.PathLike],
-    *,
-    fmt: str | None = None,
-    encoding: str | None = None,
-    skip_bad: str | os.PathLike | None = None,
-    skip_duplicates: bool = True,
-):
+def import_preferences(store: Store, files: Sequence[str | os.PathLike], *, fmt: str | None = None,
+                       encoding: str | None = None, skip_bad: str | os.PathLike | None = None, skip_duplicates: bool = True):
     """Read ``files`` and add their preferences; returns ImportCounts (``rejected``: bad records skipped)."""
-    from core.formats.pairs_io import _write_rejects
+    from core.formats.pairs_io import checked_inputs, refuse_or_set_aside
 
-    names = [str(f) for f in files]
-    if not names:
-        raise UserError("no file to import", hint="give one or more files, e.g. nastavnik prefs import prefs.jsonl")
-    rejects = Path(skip_bad) if skip_bad else None
-    if rejects is not None and rejects.is_dir():
-        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
+    names, rejects = checked_inputs(files, skip_bad, example="nastavnik prefs import prefs.jsonl")
     plans = [s for f in names for s in sources(f, fmt)]  # every file must be readable before any is read
     rows: list[dict] = []
     bad: list[BadRecord] = []
@@ -52,16 +39,7 @@ def import_preferences(
             except UserError as exc:
                 field = next((f for f in ("prompt", "chosen", "rejected") if f in exc.message), None)
                 bad.append(BadRecord(loc, exc.message, field, None))
-    if bad and rejects is None:
-        first, more = bad[0], len(bad) - 1
-        message = first.message() + (f" (and {more} more bad record{'s' if more != 1 else ''})" if more else "")
-        raise UserError(
-            message + "; nothing was imported",
-            hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {len(rows)} "
-            f"record{'s' if len(rows) != 1 else ''} and write the bad ones to FILE",
-        )
-    if rejects is not None:
-        _write_rejects(rejects, bad)
+    refuse_or_set_aside(bad, rejects, len(rows))
     counts = store.add_preferences(rows, skip_duplicates=skip_duplicates, files=names,
                                    format=",".join(dict.fromkeys(s.format for s in plans)))
     counts.rejected = len(bad)

@@ -157,13 +157,33 @@ def _chunk_text(chunk: dict) -> tuple[str, str | None]:
 
 
 class _Runner:
-    """What both runners share: a whole answer from the stream, and ``with`` closing them."""
+    """What both runners share: the model and how it is to be run, a whole answer from the
+    stream, and ``with`` closing them."""
 
-    last: Reply | None
+    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
+                 n_threads: int | None = None, offload: dict | None = None) -> None:
+        self.ref = ref
+        self.log_file = log_file
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self.n_threads = n_threads
+        self.offload_inputs = dict(offload or {})  # the facts the GPU offload is decided from
+        self.offload: Offload | None = None  # what was decided, once loaded
+        self.last: Reply | None = None
+
+    def load(self) -> None:
+        raise NotImplementedError
 
     def stream(self, messages: list[dict], *, temperature: float = DEFAULT_TEMPERATURE,
                max_tokens: int = DEFAULT_MAX_TOKENS, cancel: Callable[[], bool] | None = None,
                grammar: str | None = None) -> Iterator[str]:
+        """Text pieces of the answer (the model loaded first); ``grammar`` (GBNF text)
+        constrains it, as llama.cpp's grammar sampler does; afterwards ``last`` is the Reply."""
+        self.load()
+        return self._answer(messages, temperature, max_tokens, cancel, grammar)
+
+    def _answer(self, messages: list[dict], temperature: float, max_tokens: int,
+                cancel: Callable[[], bool] | None, grammar: str | None) -> Iterator[str]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -192,17 +212,9 @@ class LocalRunner(_Runner):
     GPU device for the model at all (``core.infer.llamacpp.llama_kwargs``).
     """
 
-    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None, offload: dict | None = None) -> None:
-        self.ref = ref
-        self.log_file = log_file
-        self.n_ctx = n_ctx
-        self.seed = seed
-        self.n_threads = n_threads
-        self.offload_inputs = dict(offload or {})
-        self.offload: Offload | None = None
+    def __init__(self, ref: ModelRef, **how: Any) -> None:
+        super().__init__(ref, **how)
         self.llm: Any = None  # llama_cpp.Llama once loaded
-        self.last: Reply | None = None
         self._formatter = None
         self._stopped = threading.Event()
 
@@ -246,20 +258,9 @@ class LocalRunner(_Runner):
             self._grammar_cache = cached
         return cached[1]
 
-    def stream(
-        self,
-        messages: list[dict],
-        *,
-        temperature: float = DEFAULT_TEMPERATURE,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        cancel: Callable[[], bool] | None = None,
-        grammar: str | None = None,
-    ) -> Iterator[str]:
-        """Text pieces of the answer; ``grammar`` (GBNF text) constrains it, as llama.cpp's
-        grammar sampler does."""
+    def _answer(self, messages, temperature, max_tokens, cancel, grammar) -> Iterator[str]:
         from core.infer.llamacpp import StderrSwitch
 
-        self.load()
         self._stopped.clear()
 
         def stopped() -> bool:
@@ -333,17 +334,9 @@ class ChildRunner(_Runner):
     it no device, so it opens no CUDA context and runs nothing on the card.
     """
 
-    def __init__(self, ref: ModelRef, *, log_file: Path | None = None, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None, offload: dict | None = None) -> None:
-        self.ref = ref
-        self.log_file = log_file
-        self.n_ctx = n_ctx
-        self.seed = seed
-        self.n_threads = n_threads
-        self.offload_inputs = dict(offload or {})
-        self.offload: Offload | None = None
+    def __init__(self, ref: ModelRef, **how: Any) -> None:
+        super().__init__(ref, **how)
         self.proc: subprocess.Popen | None = None
-        self.last: Reply | None = None
         self._log: IO[bytes] | None = None
         self._send_lock = threading.Lock()  # stop() may write from another thread than stream()
         self._context: int | None = None
@@ -415,16 +408,7 @@ class ChildRunner(_Runner):
         if self.proc is not None:
             self._send({"op": "stop"})
 
-    def stream(
-        self,
-        messages: list[dict],
-        *,
-        temperature: float = DEFAULT_TEMPERATURE,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        cancel: Callable[[], bool] | None = None,
-        grammar: str | None = None,
-    ) -> Iterator[str]:
-        self.load()
+    def _answer(self, messages, temperature, max_tokens, cancel, grammar) -> Iterator[str]:
         self._send({"op": "chat", "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
                     **({"grammar": grammar} if grammar else {})})
         parts: list[str] = []

@@ -41,6 +41,7 @@ def log(msg: str) -> None:
     print(msg, flush=True)  # stdout is the job's log file
 
 
+@dataclass(eq=False)
 class Worker:
     """The skeleton a worker module fills with its body (see the module's doc).
 
@@ -50,17 +51,15 @@ class Worker:
     (passing it on to children).
     """
 
-    def __init__(self, table: JobTable, job_id: int, *, open_store: Callable[[], Any], log_path: Path | None = None,
-                 interruptible: bool = True, on_term: Callable[[], None] | None = None, every: float = HEARTBEAT_S) -> None:
-        self.table = table
-        self.job_id = job_id
-        self.open_store = open_store
-        self.log_path = log_path
-        self.interruptible = interruptible
-        self.on_term = on_term
-        self.every = every
-        self.stopping = threading.Event()
-        self.shielded = False
+    table: JobTable
+    job_id: int
+    open_store: Callable[[], Any] = field(kw_only=True)
+    log_path: Path | None = field(default=None, kw_only=True)
+    interruptible: bool = field(default=True, kw_only=True)
+    on_term: Callable[[], None] | None = field(default=None, kw_only=True)
+    every: float = field(default=HEARTBEAT_S, kw_only=True)
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    shielded: bool = field(default=False, init=False)
 
     def _term(self, signum: int, frame: Any) -> None:
         first = not self.stopping.is_set()

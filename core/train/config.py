@@ -19,6 +19,9 @@ from core.train.templates import TEMPLATES
 BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
 PREFERENCE_METHODS = ("dpo", "orpo")
+#: what a preset sets in the config of a run made from it (besides its base, name and targets)
+PRESET_CARRIES = ("template", "lr", "lora_r", "lora_alpha", "epochs", "max_seq_len", "batch_size", "grad_accum",
+                  "load_in_4bit", "group_by_length")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -74,21 +77,7 @@ class TrainConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "TrainConfig":
         p = get_preset(name)
-        cfg = cls(
-            base=p.base,
-            preset=p.name,
-            template=p.template,
-            lr=p.lr,
-            lora_r=p.lora_r,
-            lora_alpha=p.lora_alpha,
-            targets=list(p.targets),
-            epochs=p.epochs,
-            max_seq_len=p.max_seq_len,
-            batch_size=p.batch_size,
-            grad_accum=p.grad_accum,
-            load_in_4bit=p.load_in_4bit,
-            group_by_length=p.group_by_length,
-        )
+        cfg = cls(base=p.base, preset=p.name, targets=list(p.targets), **{f: getattr(p, f) for f in PRESET_CARRIES})
         return cfg.with_(**{k: v for k, v in overrides.items() if v is not None})
 
     def with_(self, **changes) -> "TrainConfig":
