@@ -221,10 +221,11 @@ def known_ids(wanted=()) -> set[str]:
         import importlib
         import pkgutil
 
-        import tui.screens
+        import tui.dialogs
+        import tui.rooms
         import tui.widgets
 
-        for package in (tui.screens, tui.widgets):
-            for info in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{package.__name__}.{info.name}")
+        for package in (tui.rooms, tui.dialogs, tui.widgets):
+            for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+                importlib.import_module(info.name)
     return set(_IDS)

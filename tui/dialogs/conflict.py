@@ -27,14 +27,10 @@ from textual.widgets import Button, Static
 from core.store import Pair
 from tui.i18n import t
 from tui.keys import both
+from tui.widgets.pair_editor import editable
 
 FIELDS = ("question", "answer", "system", "tags")
 KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer runs become "…"
-
-
-def editable(pair: Pair) -> dict:
-    """The fields the editor shows, in the shape ``PairEditor.values()`` returns."""
-    return {"question": pair.question, "answer": pair.answer, "system": pair.system or "", "tags": list(pair.tags)}
 
 
 def merged(mine: dict, base: Pair, current: Pair | None) -> dict | None:
