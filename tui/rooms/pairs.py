@@ -19,7 +19,7 @@ from textual.widgets import Input, Label
 from core.store import Pair, PairFilter, Store
 from tui.i18n import t
 from tui.dialogs.filter import FilterScreen
-from tui.keys import both, localize
+from tui.keys import both, hidden, localize
 from tui.styles import sibling_css
 from tui.dialogs.edit_pair import EditPairScreen
 from tui.widgets.pair_table import PairTable
@@ -57,16 +57,13 @@ class PairsRoom(Vertical):
         both("h", "history", "pairs.history"),
         both("i", "import", "pairs.import"),
         both("e", "export", "pairs.export"),
-        both("f", "filter", "pairs.filter", show=False),
-        both("g,f2", "toggle_stats", "pairs.stats", show=False),
-        both("D", "dedup", "pairs.dedup", show=False),
-        both("o", "cycle_sort", "pairs.sort", show=False),
-        both("r", "reverse_sort", "pairs.reverse", show=False),
-        both("u", "draft", "pairs.draft", show=False),
-        both("U", "unmark", "pairs.unmark", show=False),
-        both("p", "preferences", "pairs.prefs", show=False),
-        both("w", "teacher_drafts", "pairs.teacher", show=False),
-        both("escape", "clear", "pairs.clear", show=False),
+        *hidden(
+            "pairs",
+            ("f", "filter", "filter"), ("g,f2", "toggle_stats", "stats"), ("D", "dedup", "dedup"),
+            ("o", "cycle_sort", "sort"), ("r", "reverse_sort", "reverse"), ("u", "draft", "draft"),
+            ("U", "unmark", "unmark"), ("p", "preferences", "prefs"), ("w", "teacher_drafts", "teacher"),
+            ("escape", "clear", "clear"),
+        ),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
