@@ -180,7 +180,7 @@ STRINGS: dict[str, str] = {
     'pairs.table.pagedown': 'page down',
     'pairs.table.home': 'first row',
     'pairs.table.end': 'last row',
-    # tui/widgets/pair_editor.py
+    # tui/widgets/pair_editor.py, tui/dialogs/edit_pair.py
     'editor.title.new': 'New pair',
     'editor.title.edit': 'Pair #{id} · {status} · {split}',
     'editor.question': 'Question',
@@ -235,7 +235,7 @@ STRINGS: dict[str, str] = {
     'status_bar.marked': '{n} marked',
     'status_bar.jobs': '{n} running',
     'status_bar.nojobs': 'no jobs',
-    # tui/rooms/chat.py
+    # tui/rooms/chat.py, tui/dialogs/grade.py, tui/dialogs/correct.py
     'chat.model': 'Model {n}',
     'chat.none': '—',
     'chat.ask': 'Ask the model… (Enter sends)',
@@ -301,7 +301,7 @@ STRINGS: dict[str, str] = {
     'conflict.field.status': 'status',
     'conflict.field.split': 'split',
     'conflict.field.context': 'context',
-    # tui/dialogs/dedup.py
+    # tui/dialogs/dedup.py, tui/dialogs/merge.py
     'dedup.title': 'Duplicate groups: {d} · conflicts: {c}',
     'dedup.state': '{status}, {split}',
     'dedup.draft': 'draft',
@@ -328,7 +328,7 @@ STRINGS: dict[str, str] = {
     'dedup.merge': 'merge',
     'dedup.delete': 'delete',
     'dedup.close': 'close',
-    # tui/dialogs/draft.py
+    # tui/dialogs/draft.py, tui/dialogs/teacher_pick.py
     'draft.title': 'Drafts from a teacher',
     'draft.teacher': 'Teacher',
     'draft.teacher_pick': 'choose a model',
@@ -356,7 +356,7 @@ STRINGS: dict[str, str] = {
     'draft.stopped': 'Stopped. ',
     'draft.review': 'Review them in the pairs list (status draft): fix the answer, then approve.',
     'draft.pick_title': 'Who teaches? (Enter chooses, Esc cancels)',
-    # tui/rooms/evaluate.py
+    # tui/rooms/evaluate.py, tui/dialogs/compare.py
     'evaluate.question': 'Question',
     'evaluate.judge': 'Judge: none',
     'evaluate.models': 'Models (space selects)',
@@ -465,7 +465,7 @@ STRINGS: dict[str, str] = {
     'history.action.revert': 'restore',
     'history.action.merge': 'duplicates merged',
     'history.action.undo': 'undo',
-    # tui/dialogs/import_pairs.py
+    # tui/dialogs/import_pairs.py, tui/dialogs/export_pairs.py
     'import_export.import.title': 'Import pairs',
     'import_export.import.path': 'File',
     'import_export.import.path_ph': 'path to a file or folder (Tab completes)',

@@ -1,8 +1,6 @@
-"""The UI strings in Russian: one table, keys named by room or dialog.
-
-Every language has the same keys (tests/tui/test_strings.py says so); ``tui.i18n.t`` is the one
-lookup. A binding's id (``pairs.approve``) is also the key of its description.
-"""
+"""Русский: what the app says when its language is ``ru`` — the first language of the people it
+is written for. The keys are en.py's, in its order, each said in Russian; en.py's docstring says
+how the keys are named, and tests/tui/test_strings.py keeps the two tables' keys the same."""
 
 STRINGS: dict[str, str] = {
     # tui/dialogs/confirm.py
@@ -177,7 +175,7 @@ STRINGS: dict[str, str] = {
     'pairs.table.pagedown': 'страница вниз',
     'pairs.table.home': 'в начало',
     'pairs.table.end': 'в конец',
-    # tui/widgets/pair_editor.py
+    # tui/widgets/pair_editor.py, tui/dialogs/edit_pair.py
     'editor.title.new': 'Новая пара',
     'editor.title.edit': 'Пара #{id} · {status} · {split}',
     'editor.question': 'Вопрос',
@@ -232,7 +230,7 @@ STRINGS: dict[str, str] = {
     'status_bar.marked': 'отмечено {n}',
     'status_bar.jobs': 'задач: {n}',
     'status_bar.nojobs': 'задач нет',
-    # tui/rooms/chat.py
+    # tui/rooms/chat.py, tui/dialogs/grade.py, tui/dialogs/correct.py
     'chat.model': 'Модель {n}',
     'chat.none': '—',
     'chat.ask': 'Вопрос модели… (Enter — отправить)',
@@ -298,7 +296,7 @@ STRINGS: dict[str, str] = {
     'conflict.field.status': 'статус',
     'conflict.field.split': 'выборка',
     'conflict.field.context': 'контекст',
-    # tui/dialogs/dedup.py
+    # tui/dialogs/dedup.py, tui/dialogs/merge.py
     'dedup.title': 'Группы дубликатов: {d} · конфликты: {c}',
     'dedup.state': '{status}, {split}',
     'dedup.draft': 'черновик',
@@ -325,7 +323,7 @@ STRINGS: dict[str, str] = {
     'dedup.merge': 'объединить',
     'dedup.delete': 'удалить',
     'dedup.close': 'закрыть',
-    # tui/dialogs/draft.py
+    # tui/dialogs/draft.py, tui/dialogs/teacher_pick.py
     'draft.title': 'Черновики от учителя',
     'draft.teacher': 'Учитель',
     'draft.teacher_pick': 'выберите модель',
@@ -353,7 +351,7 @@ STRINGS: dict[str, str] = {
     'draft.stopped': 'Остановлено. ',
     'draft.review': 'Проверьте их в списке пар (статус «черновик»): поправьте ответ и одобрите.',
     'draft.pick_title': 'Кто будет учителем? (Enter — выбрать, Esc — отмена)',
-    # tui/rooms/evaluate.py
+    # tui/rooms/evaluate.py, tui/dialogs/compare.py
     'evaluate.question': 'Вопрос',
     'evaluate.judge': 'Судья: нет',
     'evaluate.models': 'Модели (пробел — выбрать)',
@@ -462,7 +460,7 @@ STRINGS: dict[str, str] = {
     'history.action.revert': 'возврат',
     'history.action.merge': 'слияние дублей',
     'history.action.undo': 'отмена',
-    # tui/dialogs/import_pairs.py
+    # tui/dialogs/import_pairs.py, tui/dialogs/export_pairs.py
     'import_export.import.title': 'Импорт пар',
     'import_export.import.path': 'Файл',
     'import_export.import.path_ph': 'путь к файлу или папке (Tab — дополнить)',
