@@ -31,8 +31,6 @@ SERIES = {
     "eval loss": ((60, 200, 90), "●", "train.legend.eval"),
     "margin": ((220, 80, 200), "━", "train.legend.margin"),
 }
-
-
 # the series of a run by its method: a preference run has its margin on the right axis
 PLOTTED = {"sft": ("loss", "lr", "eval loss"), "pref": ("loss", "margin")}
 

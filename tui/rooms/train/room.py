@@ -9,6 +9,9 @@ Three views take turns inside the room — Settings (setup.py), Progress (progre
 (runs.py) — as tabs, so each has the whole room even in an 80×24 terminal. Starting a run, or
 opening the room while one runs, shows its progress; choosing a run in Runs shows that one.
 This module holds what the views share: the tabs, the keys, the room's state and its language.
+The three views are the room's bases, not widgets of their own: ``TrainRoom`` inherits each
+view's ``compose_*``, handlers and workers, so the room is still one widget with one set of ids
+and one stylesheet (room.tcss), and a view reaches the others through ``self``.
 """
 
 from __future__ import annotations

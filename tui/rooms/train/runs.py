@@ -27,8 +27,6 @@ COLUMNS = (
     ("col_created", "train.col_created"),
     ("col_base", "train.col_base"),
 )
-
-
 BASE_WIDTH = 14  # with it every column fits in 80 columns, the scroll bar included
 
 

@@ -7,19 +7,17 @@ form's fields and what they do, the room holds the tabs that switch the views.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
-from rich.text import Text
 
 from core.errors import UserError
 from tui.i18n import t
 
 PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
-
-
 # (input id, config field, label key, parser)
 FIELDS = (
     ("train-base", "base", "train.base", str),
@@ -30,8 +28,6 @@ FIELDS = (
     ("train-max-len", "max_seq_len", "train.max_len", int),
     ("train-batch", "batch_size", "train.batch", int),
 )
-
-
 # the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
 HELP_LABELS = {
     "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
