@@ -121,7 +121,7 @@ async def app_answers(ws, model_name: str, questions: list[str], raw, rounds: in
     from textual.widgets import Input, Markdown
 
     from tui.app import NastavnikApp
-    from tui.screens.chat import ChatRoom
+    from tui.rooms.chat import ChatRoom
 
     stamps: list[tuple[float, int]] = []
     original_update = Markdown.update

@@ -133,3 +133,89 @@ def test_inference_sits_below_evaluation_and_the_loop():
             if bad:
                 offenders[str(p.relative_to(REPO))] = bad
     assert offenders == {}
+
+
+# ---------------------------------------------------------------------------- the TUI's layers
+
+TUI = REPO / "tui"
+
+
+def _modules_imported(source: str) -> set[str]:
+    """Every module ``source`` imports by its full dotted name, wherever the import sits (a
+    function, ``if TYPE_CHECKING``): a layer is crossed by a lazy import too."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _crossings(module: str, imported: set[str]) -> list[str]:
+    """The imports of ``module`` (``tui.widgets.pair_table``) that reach above its layer: a widget
+    imports no room, dialog or app; a dialog no room or app; a room no other room."""
+    parts = module.split(".")
+    above = {"widgets": ("tui.rooms", "tui.dialogs", "tui.app"), "dialogs": ("tui.rooms", "tui.app")}.get(parts[1], ())
+    found = [name for name in imported if any(name == a or name.startswith(a + ".") for a in above)]
+    if parts[1] == "rooms" and len(parts) > 2:
+        own = f"tui.rooms.{parts[2]}"
+        found += [name for name in imported if name.startswith("tui.rooms.") and not (name == own or name.startswith(own + "."))]
+    return sorted(found)
+
+
+def test_the_layer_check_sees_each_crossing():
+    assert _crossings("tui.widgets.pair_editor", _modules_imported("from tui.dialogs.conflict import merged")) == [
+        "tui.dialogs.conflict", "tui.dialogs.conflict.merged"]
+    assert _crossings("tui.widgets.x", _modules_imported("def f():\n    import tui.app")) == ["tui.app"]
+    assert _crossings("tui.dialogs.compare", _modules_imported("from tui.rooms import evaluate")) == [
+        "tui.rooms", "tui.rooms.evaluate"]
+    assert _crossings("tui.dialogs.compare", _modules_imported("import tui.rooms.evaluate")) == ["tui.rooms.evaluate"]
+    assert _crossings("tui.rooms.evaluate", _modules_imported("from tui.rooms.chat import saved_note")) == [
+        "tui.rooms.chat", "tui.rooms.chat.saved_note"]
+    assert _crossings("tui.rooms.train.room", _modules_imported("from tui.rooms.train.setup import TrainSetup")) == []
+    assert _crossings("tui.dialogs.dedup", _modules_imported("from tui.dialogs.merge import MergeScreen\nimport tui.widgets")) == []
+
+
+def test_tui_layers():
+    """Widgets import nothing above them, dialogs no room or app, rooms never another room."""
+    offenders = {}
+    for path in TUI.rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        found = _crossings(module, _modules_imported(path.read_text(encoding="utf-8")))
+        if found:
+            offenders[module] = found
+    assert offenders == {}
+
+
+def _inline_css(source: str) -> list[str]:
+    """The class attributes ``DEFAULT_CSS`` / ``CSS`` that ``source`` writes as a string literal."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                targets = item.targets if isinstance(item, ast.Assign) else [item.target] if isinstance(item, ast.AnnAssign) else []
+                value = getattr(item, "value", None)
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("DEFAULT_CSS", "CSS") and isinstance(value, (ast.Constant, ast.JoinedStr)):
+                        found.append(f"{node.name}.{target.id}")
+    return found
+
+
+def test_the_css_check_sees_an_inline_block():
+    assert _inline_css('class A:\n    DEFAULT_CSS = """\n    A { height: 1; }\n    """') == ["A.DEFAULT_CSS"]
+    assert _inline_css('class B:\n    CSS = "B { width: 2; }"') == ["B.CSS"]
+    assert _inline_css("class C:\n    DEFAULT_CSS = sibling_css(__file__)") == []
+
+
+def test_no_module_under_tui_has_an_inline_css_block():
+    """Styles live in sibling .tcss files (tui/styles.py says how each kind of class loads them)."""
+    offenders = {str(p.relative_to(REPO)): _inline_css(p.read_text(encoding="utf-8")) for p in TUI.rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_every_sibling_stylesheet_belongs_to_a_module():
+    """A .tcss under tui/ sits beside the module that loads it (app.tcss beside app.py)."""
+    orphans = [str(p.relative_to(REPO)) for p in TUI.rglob("*.tcss") if not p.with_suffix(".py").is_file()]
+    assert orphans == []

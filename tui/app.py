@@ -25,10 +25,10 @@ from tui.commands import NastavnikCommands
 from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
 from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
-from tui.screens.chat import ChatRoom
-from tui.screens.evaluate import EvaluateRoom
-from tui.screens.pairs import PairsRoom
-from tui.screens.train import TrainRoom
+from tui.rooms.chat import ChatRoom
+from tui.rooms.evaluate import EvaluateRoom
+from tui.rooms.pairs import PairsRoom
+from tui.rooms.train import TrainRoom
 from tui.statuses import run_status
 from tui.widgets.status_bar import StatusBar
 
@@ -52,7 +52,7 @@ def running_jobs(store: Store) -> list[str]:
 
 def _export_jobs(store: Store) -> list[str]:
     """``GGUF #4 convert`` for each export job queued or running."""
-    from tui.screens.export_model import stage_label
+    from tui.dialogs.export_model import stage_label
 
     jobs = store.list_export_jobs(status=ACTIVE)
     return [f"GGUF #{j.id} " + (stage_label(j.stage) if j.status == "running" and j.stage else t("export_model.status.queued")) for j in jobs]
@@ -114,7 +114,7 @@ class ReportingApp(App):
 class NastavnikApp(ReportingApp):
     """Nastavnik: curate pairs, train, chat, evaluate."""
 
-    CSS_PATH = ["app.tcss", "screens/pairs.tcss"]
+    CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {NastavnikCommands}
     TITLE = "Nastavnik"
 
@@ -220,7 +220,7 @@ class NastavnikApp(ReportingApp):
         self.call_from_thread(self._jobs_read, jobs, active, ended)
 
     def _jobs_read(self, jobs: list[str], active: set[int], ended: list) -> None:
-        from tui.screens.export_model import finished
+        from tui.dialogs.export_model import finished
 
         self.update_status(jobs=jobs)
         self._exports_watched |= active
@@ -260,7 +260,7 @@ class NastavnikApp(ReportingApp):
     def open_export(self, source: str | None = None, *, jobs: list[int] | None = None, chat: bool = False,
                     callback=None) -> None:
         """The Export dialog: for ``source`` (a run id or model name), or following ``jobs``."""
-        from tui.screens.export_model import ExportModelScreen
+        from tui.dialogs.export_model import ExportModelScreen
 
         for job_id in jobs or ():
             self.watch_export(job_id)
@@ -438,7 +438,7 @@ class NastavnikApp(ReportingApp):
                 yield command
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from tui.dialogs.help import HelpScreen
 
         self.push_screen(HelpScreen(self.all_bindings()))
 

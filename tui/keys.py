@@ -75,6 +75,12 @@ def both(
     )
 
 
+def hidden(prefix: str, *rows: tuple[str, str, str]) -> list[Binding]:
+    """Bindings kept out of the footer (help and the palette still list them), from a table of
+    (key, action, id) rows; each id is ``prefix.id``, with its ЙЦУКЕН twin as ``both`` adds it."""
+    return [both(key, action, f"{prefix}.{name}", show=False) for key, action, name in rows]
+
+
 def _describe(binding_id: str) -> str:
     key = _DESCRIBED_BY.get(binding_id, binding_id)
     return t(key) if has(key) else ""
@@ -221,10 +227,11 @@ def known_ids(wanted=()) -> set[str]:
         import importlib
         import pkgutil
 
-        import tui.screens
+        import tui.dialogs
+        import tui.rooms
         import tui.widgets
 
-        for package in (tui.screens, tui.widgets):
-            for info in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{package.__name__}.{info.name}")
+        for package in (tui.rooms, tui.dialogs, tui.widgets):
+            for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+                importlib.import_module(info.name)
     return set(_IDS)

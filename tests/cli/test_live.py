@@ -153,7 +153,7 @@ def _view(app) -> dict:
     """What the Train room shows now: the loss series of its plot, its progress bar, its labels."""
     from textual.widgets import ProgressBar, RichLog, Static
 
-    from tui.screens.train import TrainRoom
+    from tui.rooms.train import TrainRoom
 
     rooms = app.query(TrainRoom)
     if not rooms:

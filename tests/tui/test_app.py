@@ -13,7 +13,7 @@ from tui.commands import PAIRS_COMMANDS, commands
 from tests.support.waits import async_test, settle
 from tui.i18n import set_lang
 from tui.keys import keys_for
-from tui.screens.pairs import PairsRoom
+from tui.rooms.pairs import PairsRoom
 from tui.widgets.pair_table import PairTable
 from tui.widgets.status_bar import StatusBar
 
@@ -128,7 +128,7 @@ async def test_palette_switches_language_and_remembers_it(ws):
 
 @async_test
 async def test_help_lists_every_binding_on_both_layouts(ws):
-    from tui.screens.help import HelpScreen
+    from tui.dialogs.help import HelpScreen
 
     app = NastavnikApp(ws, "en")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -316,7 +316,7 @@ async def test_status_bar_keeps_the_jobs_at_80_columns():
 async def test_a_worker_that_fails_with_a_bug_leaves_the_app_open_and_says_where_it_is_logged(ws, monkeypatch):
     """Issue 23: anything but a UserError raised in a worker used to close the app."""
     from core.store import Store
-    from tui.screens.dedup import DedupScreen
+    from tui.dialogs.dedup import DedupScreen
 
     def broken(self):
         raise RuntimeError("the dedup index is broken")
@@ -342,7 +342,7 @@ async def test_a_worker_that_fails_with_a_bug_leaves_the_app_open_and_says_where
 async def test_a_user_error_in_a_worker_shows_its_message_and_hint(ws, monkeypatch):
     from core.errors import UserError
     from core.store import Store
-    from tui.screens.dedup import DedupScreen
+    from tui.dialogs.dedup import DedupScreen
 
     def refused(self):
         raise UserError("the store is busy", hint="close the other Nastavnik and try again")

@@ -11,7 +11,8 @@ from core.store import PairFilter
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
-from tui.screens.dedup import DedupScreen, MergeScreen
+from tui.dialogs.dedup import DedupScreen
+from tui.dialogs.merge import MergeScreen
 from tui.widgets.pair_table import PairTable
 
 ONE = "Один проход по данным."

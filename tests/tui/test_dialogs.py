@@ -78,7 +78,7 @@ def filled(ws):
 
 @async_test
 async def test_history_lists_revisions_and_restores_the_old_text(filled):
-    from tui.screens.history import HistoryScreen
+    from tui.dialogs.history import HistoryScreen
 
     app = Host(lambda: HistoryScreen(filled, 1))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -112,7 +112,7 @@ async def test_history_lists_revisions_and_restores_the_old_text(filled):
 
 @async_test
 async def test_history_restore_can_be_refused(filled):
-    from tui.screens.history import HistoryScreen
+    from tui.dialogs.history import HistoryScreen
 
     app = Host(lambda: HistoryScreen(filled, 1))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -129,7 +129,7 @@ async def test_history_restore_can_be_refused(filled):
 
 
 def test_word_diff_marks_removed_and_added_words():
-    from tui.screens.history import NEW_STYLE, OLD_STYLE, word_diff
+    from tui.dialogs.history import NEW_STYLE, OLD_STYLE, word_diff
 
     diff = word_diff("мама мыла раму", "мама мыла окно")
     assert diff.plain == "мама мыла раму окно"
@@ -142,7 +142,7 @@ def test_word_diff_marks_removed_and_added_words():
 
 @async_test
 async def test_tags_completion_and_dismiss_value(filled):
-    from tui.screens.tags import TagsScreen
+    from tui.dialogs.tags import TagsScreen
 
     app = Host(lambda: TagsScreen(filled, [2]))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -166,7 +166,7 @@ async def test_tags_completion_and_dismiss_value(filled):
 
 @async_test
 async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled):
-    from tui.screens.tags import TagsScreen
+    from tui.dialogs.tags import TagsScreen
 
     app = Host(lambda: TagsScreen(filled, [1, 2]))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -179,7 +179,7 @@ async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled
 
 @async_test
 async def test_tags_dialog_splits_on_semicolons_as_the_editor_and_importers_do(filled):
-    from tui.screens.tags import TagsScreen
+    from tui.dialogs.tags import TagsScreen
 
     app = Host(lambda: TagsScreen(filled, [2]))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -190,7 +190,7 @@ async def test_tags_dialog_splits_on_semicolons_as_the_editor_and_importers_do(f
 
 
 def test_tag_completion_takes_the_part_after_a_semicolon():
-    from tui.screens.tags import complete_tag
+    from tui.dialogs.tags import complete_tag
 
     assert complete_tag("a; осн", ["основы"]) == "a; основы"
     assert complete_tag("основы; осн", ["основы"]) is None  # already there
@@ -223,7 +223,7 @@ def dupes(ws):
 
 @async_test
 async def test_dedup_keep_moves_the_others_to_trash(dupes):
-    from tui.screens.dedup import DedupScreen
+    from tui.dialogs.dedup import DedupScreen
 
     app = Host(lambda: DedupScreen(dupes))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -247,7 +247,7 @@ async def test_dedup_keep_moves_the_others_to_trash(dupes):
 async def test_dedup_merge_keeps_the_edited_answer(dupes):
     from textual.widgets import TextArea
 
-    from tui.screens.dedup import DedupScreen
+    from tui.dialogs.dedup import DedupScreen
 
     app = Host(lambda: DedupScreen(dupes))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -278,7 +278,7 @@ async def test_dedup_merge_keeps_the_edited_answer(dupes):
 async def test_help_search_shows_both_layouts():
     from textual.widgets import DataTable
 
-    from tui.screens.help import HelpScreen
+    from tui.dialogs.help import HelpScreen
 
     keys = [("q", "Quit"), ("slash", "Search pairs"), ("a,ф", "Approve"), ("ctrl+s", "Save")]
     app = Host(lambda: HelpScreen(keys))
@@ -371,7 +371,7 @@ async def type_path(pilot, text: str) -> None:
 
 @async_test
 async def test_import_good_file_shows_format_and_counts(ws, files):
-    from tui.screens.import_export import ImportScreen
+    from tui.dialogs.import_pairs import ImportScreen
 
     app = Host(lambda: ImportScreen(ws))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -402,7 +402,7 @@ async def test_import_good_file_shows_format_and_counts(ws, files):
 
 @async_test
 async def test_import_broken_file_names_the_line_and_imports_nothing(filled, files):
-    from tui.screens.import_export import ImportScreen
+    from tui.dialogs.import_pairs import ImportScreen
 
     app = Host(lambda: ImportScreen(filled))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -422,7 +422,7 @@ async def test_import_broken_file_names_the_line_and_imports_nothing(filled, fil
 async def test_import_skip_bad_writes_rejects_and_imports_the_rest(ws, files):
     from textual.widgets import Checkbox
 
-    from tui.screens.import_export import ImportScreen
+    from tui.dialogs.import_pairs import ImportScreen
 
     app = Host(lambda: ImportScreen(ws, "bad.jsonl"))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -447,7 +447,7 @@ async def test_export_csv_and_messages(filled, tmp_path):
     from textual.widgets import Select
 
     from core.store import PairFilter
-    from tui.screens.import_export import ExportScreen
+    from tui.dialogs.export_pairs import ExportScreen
 
     out_csv = tmp_path / "out.csv"
     app = Host(lambda: ExportScreen(filled, PairFilter(split="train")))
@@ -488,8 +488,8 @@ async def test_gguf_export_keeps_its_words_after_the_pairs_export(filled):
     dialog said "Export pairs" and listed each run as "Export"."""
     from textual.widgets import Label, Select
 
-    from tui.screens.export_model import ExportModelScreen
-    from tui.screens.import_export import ExportScreen
+    from tui.dialogs.export_model import ExportModelScreen
+    from tui.dialogs.export_pairs import ExportScreen
 
     with filled.store() as store:
         run = store.create_run(base="demo", preset="demo", backend="hf", config={})
@@ -511,7 +511,7 @@ async def test_gguf_export_keeps_its_words_after_the_pairs_export(filled):
 
 
 def test_snapshot_import_error(ws, files, snap_compare):
-    from tui.screens.import_export import ImportScreen
+    from tui.dialogs.import_pairs import ImportScreen
 
     async def run_before(pilot):
         pilot.app.screen.query_one("#imp-path").cursor_blink = False  # a blinking cursor makes the picture flaky
@@ -524,7 +524,7 @@ def test_snapshot_import_error(ws, files, snap_compare):
 
 def test_snapshot_history(ws, monkeypatch, snap_compare):
     import core.store.pairs as pairs_mod
-    from tui.screens.history import HistoryScreen
+    from tui.dialogs.history import HistoryScreen
 
     clock = iter(f"2026-03-0{d}T1{h}:00:00.000+00:00" for d in range(1, 10) for h in range(10))
     monkeypatch.setattr(pairs_mod, "now", lambda: next(clock))
@@ -557,7 +557,7 @@ def test_path_completion_stops_at_the_common_part_and_enters_folders(tmp_path):
 
 
 def test_help_layouts_pair_latin_and_russian_keys():
-    from tui.screens.help import layouts
+    from tui.dialogs.help import layouts
 
     assert layouts("D") == ("D", "В")
     assert layouts("й") == ("q", "й")

@@ -32,8 +32,8 @@ async def wait_for(pilot, predicate, what: str, limit: float = 90) -> None:
 
 @async_test
 async def _draft_edit_save(home):
-    from tui.screens.draft import TeacherPickScreen
-    from tui.widgets.pair_editor import EditPairScreen
+    from tui.dialogs.teacher_pick import TeacherPickScreen
+    from tui.dialogs.edit_pair import EditPairScreen
 
     app = NastavnikApp(Workspace.open(home), "en")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -84,7 +84,7 @@ def test_ctrl_t_drafts_the_answer_the_user_edits_and_saves(exported_copy):
 
 @async_test
 async def _dialog(home, text):
-    from tui.screens.draft import DraftScreen
+    from tui.dialogs.draft import DraftScreen
 
     app = NastavnikApp(Workspace.open(home), "en")
     async with app.run_test(size=(110, 40)) as pilot:

@@ -14,7 +14,7 @@ import core.store.pairs as store_pairs
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.app import ReportingApp
-from tui.widgets.pair_editor import EditPairScreen
+from tui.dialogs.edit_pair import EditPairScreen
 
 QUESTION = "Что такое эпоха?\r\nКратко."
 ANSWER = "Один проход\r\nпо всем данным."

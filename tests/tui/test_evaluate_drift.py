@@ -67,7 +67,7 @@ def test_eval_cli_shows_the_share(cli, home, monkeypatch):
 @async_test
 async def test_the_grid_shows_the_check_beside_each_model(home):
     from tests.support.rooms import RoomApp, grid_loaded
-    from tui.screens.evaluate import EvaluateRoom
+    from tui.rooms.evaluate import EvaluateRoom
 
     app = RoomApp(EvaluateRoom, _grid(home))
     async with app.run_test(size=(140, 30)) as pilot:

@@ -161,7 +161,7 @@ async def open_tab(pilot, tab: str):
 
 async def finished_run_shown(pilot):
     """The Train room shows the finished run and offers to export it; the runs table has focus."""
-    from tui.screens.train import TrainRoom
+    from tui.rooms.train import TrainRoom
 
     await open_tab(pilot, "train")
     room = pilot.app.query_one(TrainRoom)
@@ -182,7 +182,7 @@ async def test_export_dialog_runs_a_job_shows_progress_and_parity_and_lists_the_
 
     from tui.app import NastavnikApp
     from tui.commands import commands
-    from tui.screens.export_model import ExportModelScreen
+    from tui.dialogs.export_model import ExportModelScreen
     from tui.widgets.status_bar import StatusBar
 
     ws = Workspace.open(exported_home)
@@ -235,7 +235,7 @@ async def test_export_dialog_runs_a_job_shows_progress_and_parity_and_lists_the_
 @async_test
 async def test_cancel_in_the_dialog_stops_the_job_and_leaves_nothing(exported_home):
     from tui.app import NastavnikApp
-    from tui.screens.export_model import ExportModelScreen
+    from tui.dialogs.export_model import ExportModelScreen
 
     ws = Workspace.open(exported_home)
     before_files, before_models = exports_listing(exported_home), ggufs(exported_home)
@@ -268,7 +268,7 @@ async def test_reopened_app_reattaches_to_a_running_export(trained_copy, trained
     """Close the app while its export runs; the next one counts it in the status bar, the Train
     room's e opens it again (not a new job), and its end shows there."""
     from tui.app import NastavnikApp
-    from tui.screens.export_model import ExportModelScreen
+    from tui.dialogs.export_model import ExportModelScreen
     from tui.widgets.status_bar import StatusBar
 
     ws = Workspace.open(trained_copy)
@@ -314,7 +314,7 @@ async def test_export_and_chat_from_a_finished_run_lands_in_chat_next_to_the_bas
     from textual.widgets import Input
 
     from tui.app import NastavnikApp
-    from tui.screens.chat import ChatRoom
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(trained_copy)
     run_id = trained["run_id"]
@@ -421,7 +421,7 @@ async def test_a_parity_mismatch_is_shown_loudly_with_the_first_differing_token(
     from textual.app import App
 
     from core.export import parity_check
-    from tui.screens.export_model import ExportModelScreen
+    from tui.dialogs.export_model import ExportModelScreen
 
     report = exported["report"]
     broken = tmp_path / "broken"
@@ -492,7 +492,7 @@ def test_the_dialog_says_parity_and_the_source_in_russian():
     descriptions as they are), and a line stored before the records as it is."""
     from core.export.parity import AnswerParity, Mismatch, ParityReport
     from tui.i18n import set_lang
-    from tui.screens.export_model import parity_line, source_label
+    from tui.dialogs.export_model import parity_line, source_label
 
     def answers(quant, n, same):
         return [AnswerParity("q?", quant, 5 if i < same else 2, 5, 5, True, True, None if i < same else "token 2: …")
@@ -551,7 +551,7 @@ async def test_the_dialog_follows_the_running_job_not_the_queued_one(home):
     from core.store.base import now
     from tests.support.jobs import idle_worker
     from tui.i18n import set_lang
-    from tui.screens.export_model import ExportModelScreen
+    from tui.dialogs.export_model import ExportModelScreen
 
     ws = Workspace.open(home)
     with ws.store() as store:

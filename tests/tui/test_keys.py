@@ -111,7 +111,7 @@ async def test_help_lists_the_bindings_of_the_room_in_focus(ws):
 @async_test
 async def test_a_dialog_names_its_keys_in_the_russian_ui(ws):
     """The dialogs' bindings were built on import, in English, and stayed so in a Russian UI."""
-    from tui.screens.history import HistoryScreen
+    from tui.dialogs.history import HistoryScreen
 
     app = NastavnikApp(ws, "ru")
     async with app.run_test(size=(120, 30)) as pilot:
@@ -130,7 +130,7 @@ async def test_a_dialog_names_its_keys_in_the_russian_ui(ws):
 
 @async_test
 async def test_textuals_own_palette_commands_speak_russian_and_keys_opens_our_help(ws):
-    from tui.screens.help import HelpScreen
+    from tui.dialogs.help import HelpScreen
 
     app = NastavnikApp(ws, "ru")
     async with app.run_test(size=(120, 30)) as pilot:

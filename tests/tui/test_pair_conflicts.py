@@ -13,8 +13,9 @@ from textual.widgets import Input, TextArea
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
-from tui.screens.conflict import PairConflictScreen, word_diff
-from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen
+from tui.dialogs.conflict import PairConflictScreen, word_diff
+from tui.dialogs.confirm import ConfirmScreen
+from tui.dialogs.edit_pair import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
 

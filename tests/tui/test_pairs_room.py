@@ -12,7 +12,8 @@ from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.i18n import set_lang
 from tui.app import NastavnikApp
-from tui.widgets.pair_editor import ConfirmScreen, EditPairScreen
+from tui.dialogs.confirm import ConfirmScreen
+from tui.dialogs.edit_pair import EditPairScreen
 from tui.widgets.pair_table import PAGE, PairTable, match_spans
 
 
@@ -314,9 +315,9 @@ def fake_dialogs(monkeypatch):
         return type(name, (FakeDialog,), {"__init__": __init__})
 
     FakeDialog.opened = []
-    for module, name in (("tags", "TagsScreen"), ("history", "HistoryScreen"), ("import_export", "ImportScreen"),
-                         ("import_export", "ExportScreen"), ("dedup", "DedupScreen")):
-        monkeypatch.setattr(f"tui.screens.{module}.{name}", stand_in(name))
+    for module, name in (("tags", "TagsScreen"), ("history", "HistoryScreen"), ("import_pairs", "ImportScreen"),
+                         ("export_pairs", "ExportScreen"), ("dedup", "DedupScreen")):
+        monkeypatch.setattr(f"tui.dialogs.{module}.{name}", stand_in(name))
     return asked
 
 
@@ -363,7 +364,7 @@ async def test_dialog_keys_open_their_dialogs(ws, fake_dialogs):
 
 @async_test
 async def test_history_restore_reloads_the_table(ws):
-    from tui.screens.history import HistoryScreen  # the real dialog
+    from tui.dialogs.history import HistoryScreen  # the real dialog
 
     with ws.store() as store:
         store.update_pair(1, question="Изменённый вопрос")

@@ -38,7 +38,7 @@ def live(ws):
 
 
 async def open_prefs(pilot, key="p"):
-    from tui.screens.preferences import PreferencesScreen
+    from tui.dialogs.preferences import PreferencesScreen
 
     await settle(pilot)
     await pilot.press(key)
@@ -97,7 +97,7 @@ async def test_list_show_delete_undo(ws):
 
 @async_test
 async def test_russian_layout_and_palette_open_it(ws):
-    from tui.screens.preferences import PreferencesScreen
+    from tui.dialogs.preferences import PreferencesScreen
 
     app = NastavnikApp(ws, "ru")
     async with app.run_test(size=(120, 36)) as pilot:
@@ -165,7 +165,7 @@ def _two_answers(room, ws, texts):
 @async_test
 async def test_chat_picks_the_better_answer_of_two(home):
     from tests.support.rooms import RoomApp
-    from tui.screens.chat import ChatRoom
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
     with ws.store() as s:
@@ -210,8 +210,9 @@ async def test_chat_picks_the_better_answer_of_two(home):
 @async_test
 async def test_evaluate_correction_records_a_preference(home):
     from tests.support.rooms import RoomApp, stored_grid
-    from tui.screens.chat import CorrectAnswerScreen
-    from tui.screens.evaluate import CompareScreen, EvaluateRoom
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.dialogs.compare import CompareScreen
+    from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
     app = RoomApp(EvaluateRoom, ws)

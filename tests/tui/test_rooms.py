@@ -37,7 +37,8 @@ async def wait_idle(pilot, room, limit: float = 120) -> None:
 @pytest.mark.xdist_group("export")
 @sync
 async def test_chat_room_answers_grades_and_corrects(exported, exported_copy, tmp_path):
-    from tui.screens.chat import ChatRoom, CorrectAnswerScreen
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(exported_copy)
     expected = next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == "q8_0")
@@ -95,7 +96,8 @@ async def test_chat_room_answers_grades_and_corrects(exported, exported_copy, tm
 @pytest.mark.xdist_group("export")
 @sync
 async def test_evaluate_room_runs_opens_and_grades(exported_copy):
-    from tui.screens.evaluate import CompareScreen, EvaluateRoom
+    from tui.dialogs.compare import CompareScreen
+    from tui.rooms.evaluate import EvaluateRoom
 
     ws = Workspace.open(exported_copy)
     with ws.store() as store:
@@ -133,7 +135,7 @@ async def test_evaluate_room_runs_opens_and_grades(exported_copy):
 
 @sync
 async def test_evaluate_grid_deltas_and_worse_filter(home):
-    from tui.screens.evaluate import EvaluateRoom
+    from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
     app = RoomApp(EvaluateRoom, ws)
@@ -161,7 +163,7 @@ async def test_evaluate_room_chooses_the_pairs_train_split_or_corrected(home):
 
     from core.loop.corrections import correct_message
     from core.store.chats import EvalResult
-    from tui.screens.evaluate import EvaluateRoom
+    from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
     with ws.store() as store:
@@ -199,7 +201,7 @@ async def _grid_ready_and_focused(pilot) -> None:
 
 def test_evaluate_grid_snapshot(home, snap_compare):
     from tui.i18n import set_lang
-    from tui.screens.evaluate import EvaluateRoom
+    from tui.rooms.evaluate import EvaluateRoom
 
     set_lang("ru")
     try:
@@ -212,7 +214,7 @@ def test_evaluate_grid_snapshot(home, snap_compare):
 async def test_chat_room_typing_goes_to_the_question_box(home):
     """Typing right after opening the room asks a question (letters are keys elsewhere), and
     Esc, when nothing is generating, leaves the box so the answer keys work."""
-    from tui.screens.chat import ChatRoom
+    from tui.rooms.chat import ChatRoom
 
     app = RoomApp(ChatRoom, Workspace.open(home))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -256,7 +258,7 @@ async def test_chat_room_escape_stops_the_answer_and_n_starts_a_new_chat(exporte
 
     from textual.containers import VerticalScroll
 
-    from tui.screens.chat import ChatRoom
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(exported_copy)
     question = next(a for a in exported["report"]["parity"]["answers"] if a["quant"] == "q8_0")["question"]

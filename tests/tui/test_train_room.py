@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, Static
 
 from tui.app import ReportingApp
-from tui.screens.train import TrainRoom
+from tui.rooms.train import TrainRoom
 
 
 class RoomApp(ReportingApp):  # worker errors end as the app's do

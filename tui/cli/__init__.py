@@ -13,6 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -45,6 +46,56 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def history_command(group: click.Group, id_name: str, doc: str, read: Callable, echo_revision: Callable,
+                    echo_current: Callable) -> None:
+    """Adds ``<group> history ID [--json]`` to ``group``: every earlier state of one item, oldest
+    first, then the item now. ``read(store, id)`` gives (revisions, current); the two printers
+    draw a revision and the item — the only parts pairs and preference pairs do differently."""
+
+    @group.command("history", context_settings=CONTEXT, help=doc)
+    @click.argument(id_name, type=int)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def history(obj: Ctx, as_json: bool, **item_id: int) -> None:
+        with obj.store() as store:
+            revs, current = read(store, *item_id.values())
+        if as_json:
+            emit_json({"current": current.to_dict(), "revisions": [r.__dict__ for r in revs]})
+            return
+        for r in revs:
+            echo_revision(r)
+        click.echo("now:")
+        echo_current(current)
+
+
+def undo_command(group: click.Group, doc: str) -> None:
+    """Adds ``<group> undo`` to ``group``: one undo stack spans pairs and preference pairs, so
+    both groups offer the same step back."""
+
+    @group.command("undo", context_settings=CONTEXT, help=doc)
+    @pass_ctx
+    def undo(obj: Ctx) -> None:
+        with obj.store() as store:
+            action = store.undo()
+        click.echo(f"undone: {action.summary}" if action else "nothing to undo")
+
+
+def cancel_command(group: click.Group, name: str, id_name: str, doc: str, cancel: Callable, said: Callable) -> None:
+    """Adds ``<group> <name> ID [--json]`` to ``group``: stop one background job (a run, an export)
+    through ``cancel(ws, id)`` and print the job as it ended (``said(job)``, or its JSON)."""
+
+    @group.command(name, context_settings=CONTEXT, help=doc)
+    @click.argument(id_name, type=int)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def cancel_job(obj: Ctx, as_json: bool, **job_id: int) -> None:
+        job = cancel(obj.ws, *job_id.values())
+        if as_json:
+            emit_json(job.to_dict())
+        else:
+            click.echo(said(job))
 
 
 class ProgressPrinter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -189,16 +189,11 @@ def exports_show(obj: Ctx, job_id, follow, as_json) -> None:
         _show_job(job, history)
 
 
-@exports.command("cancel", context_settings=CONTEXT)
-@click.argument("job_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def exports_cancel(obj: Ctx, job_id, as_json) -> None:
-    """Stop an export job; nothing of it stays registered or in exports/."""
+def _cancel_export(ws, job_id: int):
     from core.export.jobs import cancel_job
 
-    job = cancel_job(obj.ws, job_id)
-    if as_json:
-        emit_json(job.to_dict())
-    else:
-        click.echo(f"export job {job.id} {job.status}")
+    return cancel_job(ws, job_id)
+
+
+cancel_command(exports, "cancel", "job_id", "Stop an export job; nothing of it stays registered or in exports/.",
+               _cancel_export, lambda job: f"export job {job.id} {job.status}")

@@ -9,7 +9,7 @@ import click
 from core.errors import UserError
 from core.store import SPLITS, STATUSES, Store
 from core.text import split_tags
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, history_command, parse_ids, pass_ctx, undo_command
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
@@ -378,27 +378,17 @@ def split(obj: Ctx, ids, target, eval_fraction, seed, status, as_json) -> None:
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
-@pairs.command(context_settings=CONTEXT)
-@click.argument("pair_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def history(obj: Ctx, pair_id, as_json) -> None:
-    """Every earlier state of a pair, oldest first; `pairs revert` brings one back."""
-    with obj.store() as store:
-        revs = store.history(pair_id)
-        current = store.get_pair(pair_id)
-    if as_json:
-        emit_json({"current": current.to_dict(), "revisions": [r.__dict__ for r in revs]})
+def _echo_revision(r) -> None:
+    if not r.existed:
+        click.echo(f"rev {r.id}  {r.created}  (before: pair created by {r.action})")
         return
-    for r in revs:
-        if not r.existed:
-            click.echo(f"rev {r.id}  {r.created}  (before: pair created by {r.action})")
-            continue
-        click.echo(f"rev {r.id}  {r.created}  before {r.action}: {r.status}/{r.split} [{', '.join(r.tags)}]")
-        click.echo(f"  Q: {r.question}")
-        click.echo(f"  A: {r.answer}")
-    click.echo("now:")
-    _print_pair(current)
+    click.echo(f"rev {r.id}  {r.created}  before {r.action}: {r.status}/{r.split} [{', '.join(r.tags)}]")
+    click.echo(f"  Q: {r.question}")
+    click.echo(f"  A: {r.answer}")
+
+
+history_command(pairs, "pair_id", "Every earlier state of a pair, oldest first; `pairs revert` brings one back.",
+                lambda store, pair_id: (store.history(pair_id), store.get_pair(pair_id)), _echo_revision, _print_pair)
 
 
 @pairs.command(context_settings=CONTEXT)
@@ -412,13 +402,7 @@ def revert(obj: Ctx, pair_id, revision_id) -> None:
     click.echo(f"pair {pair_id} is back at revision {revision_id}")
 
 
-@pairs.command(context_settings=CONTEXT)
-@pass_ctx
-def undo(obj: Ctx) -> None:
-    """Undo the last change to pairs or preferences (edit, approve, tag, delete, import, correction …)."""
-    with obj.store() as store:
-        action = store.undo()
-    click.echo(f"undone: {action.summary}" if action else "nothing to undo")
+undo_command(pairs, "Undo the last change to pairs or preferences (edit, approve, tag, delete, import, correction …).")
 
 
 @pairs.command(context_settings=CONTEXT)

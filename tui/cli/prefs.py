@@ -8,7 +8,7 @@ from typing import Callable
 import click
 
 from core.store import Store
-from tui.cli import CONTEXT, Ctx, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, emit_json, history_command, parse_ids, pass_ctx, undo_command
 
 KIND = click.Choice(["chat", "eval", "compare", "import"])
 
@@ -142,32 +142,17 @@ _trash_command("restore", Store.restore_preferences, "restored:", "Bring prefere
                "Example: nastavnik prefs restore 4")
 
 
-@prefs.command(context_settings=CONTEXT)
-@click.argument("preference_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def history(obj: Ctx, preference_id, as_json) -> None:
-    """Every change to a preference pair, oldest first (the state before each)."""
-    with obj.store() as store:
-        revs = store.preference_history(preference_id)
-        current = store.get_preference(preference_id)
-    if as_json:
-        emit_json({"current": current.to_dict(), "revisions": [r.__dict__ for r in revs]})
-        return
-    for r in revs:
-        state = "did not exist" if not r.existed else ("in trash" if r.deleted else "live")
-        click.echo(f"rev {r.id}  {r.created}  {r.summary or r.action}  (before: {state})")
-    click.echo("now:")
-    _print_pref(current)
+def _echo_revision(r) -> None:
+    state = "did not exist" if not r.existed else ("in trash" if r.deleted else "live")
+    click.echo(f"rev {r.id}  {r.created}  {r.summary or r.action}  (before: {state})")
 
 
-@prefs.command(context_settings=CONTEXT)
-@pass_ctx
-def undo(obj: Ctx) -> None:
-    """Undo the last change to pairs or preferences (the same as `pairs undo`)."""
-    with obj.store() as store:
-        action = store.undo()
-    click.echo(f"undone: {action.summary}" if action else "nothing to undo")
+history_command(prefs, "preference_id", "Every change to a preference pair, oldest first (the state before each).",
+                lambda store, pref_id: (store.preference_history(pref_id), store.get_preference(pref_id)),
+                _echo_revision, _print_pref)
+
+
+undo_command(prefs, "Undo the last change to pairs or preferences (the same as `pairs undo`).")
 
 
 @prefs.command("import", context_settings=CONTEXT)

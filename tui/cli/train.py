@@ -14,7 +14,7 @@ from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
 from core.train.templates import TEMPLATES
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, emit_json, parse_ids, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, parse_ids, pass_ctx
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.store import Store
@@ -482,19 +482,14 @@ def runs_logs(obj: Ctx, run_id, follow) -> None:
         raise UserError(f"run {run_id} {run.status}: {run.error or ''}".rstrip(": "), hint=f"`nastavnik runs show {run_id}` has its last metrics")
 
 
-@runs.command("cancel", context_settings=CONTEXT)
-@click.argument("run_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def runs_cancel(obj: Ctx, run_id, as_json) -> None:
-    """Stop a run (it saves a checkpoint first, so `runs resume` can continue it)."""
+def _cancel_run(ws, run_id: int):
     from core.train.runs import cancel_run
 
-    run = cancel_run(obj.ws, run_id)
-    if as_json:
-        emit_json(run.to_dict())
-    else:
-        click.echo(f"run {run.id} {run.status} at step {run.step}")
+    return cancel_run(ws, run_id)
+
+
+cancel_command(runs, "cancel", "run_id", "Stop a run (it saves a checkpoint first, so `runs resume` can continue it).",
+               _cancel_run, lambda run: f"run {run.id} {run.status} at step {run.step}")
 
 
 @runs.command("resume", context_settings=CONTEXT)

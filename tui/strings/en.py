@@ -8,7 +8,7 @@ from core.train.config import field_help
 from tui.strings import TRAIN_HELP_FIELDS
 
 STRINGS: dict[str, str] = {
-    # tui/screens/_dialogs.py
+    # tui/dialogs/confirm.py
     'common.yes': 'Yes',
     'common.no': 'No',
     'common.complete': 'complete',
@@ -96,7 +96,7 @@ STRINGS: dict[str, str] = {
     'palette.system.maximize_help': 'Maximize the focused widget',
     'palette.system.screenshot': 'Screenshot',
     'palette.system.screenshot_help': 'Save an SVG screenshot of the screen',
-    # tui/screens/help.py
+    # tui/dialogs/help.py
     'help.title': 'Keys',
     'help.search': 'search keys and descriptions',
     'help.keys': 'Keys',
@@ -105,7 +105,7 @@ STRINGS: dict[str, str] = {
     'help.nothing': 'Nothing matches.',
     'help.footer': 'Esc closes, ↓ goes to the list',
     'help.close': 'close',
-    # tui/screens/pairs.py
+    # tui/rooms/pairs.py
     'pairs.approve': 'approve',
     'pairs.reject': 'reject',
     'pairs.draft': 'to draft',
@@ -180,7 +180,7 @@ STRINGS: dict[str, str] = {
     'pairs.table.pagedown': 'page down',
     'pairs.table.home': 'first row',
     'pairs.table.end': 'last row',
-    # tui/widgets/pair_editor.py
+    # tui/widgets/pair_editor.py, tui/dialogs/edit_pair.py
     'editor.title.new': 'New pair',
     'editor.title.edit': 'Pair #{id} · {status} · {split}',
     'editor.question': 'Question',
@@ -235,7 +235,7 @@ STRINGS: dict[str, str] = {
     'status_bar.marked': '{n} marked',
     'status_bar.jobs': '{n} running',
     'status_bar.nojobs': 'no jobs',
-    # tui/screens/chat.py
+    # tui/rooms/chat.py, tui/dialogs/grade.py, tui/dialogs/correct.py
     'chat.model': 'Model {n}',
     'chat.none': '—',
     'chat.ask': 'Ask the model… (Enter sends)',
@@ -277,7 +277,7 @@ STRINGS: dict[str, str] = {
     'correct.status.draft': 'draft',
     'correct.status.approved': 'approved',
     'chat.replaced': 'Pair #{id} has the new answer ({status}); ctrl+z in Pairs brings the old one back.',
-    # tui/screens/conflict.py
+    # tui/dialogs/conflict.py
     'conflict.title.changed': 'Pair #{id} was changed elsewhere while you were editing it',
     'conflict.title.trashed': 'Pair #{id} was moved to the trash while you were editing it',
     'conflict.title.purged': 'Pair #{id} was deleted for good while you were editing it',
@@ -301,7 +301,7 @@ STRINGS: dict[str, str] = {
     'conflict.field.status': 'status',
     'conflict.field.split': 'split',
     'conflict.field.context': 'context',
-    # tui/screens/dedup.py
+    # tui/dialogs/dedup.py, tui/dialogs/merge.py
     'dedup.title': 'Duplicate groups: {d} · conflicts: {c}',
     'dedup.state': '{status}, {split}',
     'dedup.draft': 'draft',
@@ -328,7 +328,7 @@ STRINGS: dict[str, str] = {
     'dedup.merge': 'merge',
     'dedup.delete': 'delete',
     'dedup.close': 'close',
-    # tui/screens/draft.py
+    # tui/dialogs/draft.py, tui/dialogs/teacher_pick.py
     'draft.title': 'Drafts from a teacher',
     'draft.teacher': 'Teacher',
     'draft.teacher_pick': 'choose a model',
@@ -356,7 +356,7 @@ STRINGS: dict[str, str] = {
     'draft.stopped': 'Stopped. ',
     'draft.review': 'Review them in the pairs list (status draft): fix the answer, then approve.',
     'draft.pick_title': 'Who teaches? (Enter chooses, Esc cancels)',
-    # tui/screens/evaluate.py
+    # tui/rooms/evaluate.py, tui/dialogs/compare.py
     'evaluate.question': 'Question',
     'evaluate.judge': 'Judge: none',
     'evaluate.models': 'Models (space selects)',
@@ -385,7 +385,7 @@ STRINGS: dict[str, str] = {
     'evaluate.busy': 'An evaluation is already running.',
     'evaluate.empty': 'No results yet: choose models and press r.',
     'evaluate.legend': 'Cell: chrF · judge · human grade; ▲▼ change from the model before; ru: ⚠ the answer left Russian (lat Latin, cjk Chinese/Japanese/Korean). Enter opens.',
-    # tui/screens/export_model.py
+    # tui/dialogs/export_model.py
     'export_model.title': 'Export to GGUF',
     'export_model.title_chat': 'Export for chat: the base and the trained model',
     'export_model.source': 'What to export',
@@ -437,7 +437,7 @@ STRINGS: dict[str, str] = {
     'export_model.par.bos': '{side} prompt starts with a doubled BOS',
     'export_model.par.answer': '{quant} answer to {question} differs from HF at token {at}: HF {hf} vs GGUF {gguf}',
     'export_model.par.no_eos': '{quant} did not stop at EOS for {question}',
-    # tui/screens/history.py
+    # tui/dialogs/history.py
     'history.title': 'History of pair #{id}',
     'history.loading': 'Loading…',
     'history.none': 'This pair has no earlier versions.',
@@ -465,7 +465,7 @@ STRINGS: dict[str, str] = {
     'history.action.revert': 'restore',
     'history.action.merge': 'duplicates merged',
     'history.action.undo': 'undo',
-    # tui/screens/import_export.py
+    # tui/dialogs/import_pairs.py, tui/dialogs/export_pairs.py
     'import_export.import.title': 'Import pairs',
     'import_export.import.path': 'File',
     'import_export.import.path_ph': 'path to a file or folder (Tab completes)',
@@ -509,7 +509,7 @@ STRINGS: dict[str, str] = {
     'import_export.import.split.train': 'train',
     'import_export.import.split.eval': 'eval',
     'import_export.export.close': 'Close',
-    # tui/screens/preferences.py
+    # tui/dialogs/preferences.py
     'preferences.title': 'Preferences · {n}',
     'preferences.title_trash': 'Preferences in the trash · {n}',
     'preferences.more': ' (the newest {shown} shown)',
@@ -547,7 +547,7 @@ STRINGS: dict[str, str] = {
     'preferences.search': 'search',
     'preferences.undo': 'undo',
     'preferences.close': 'close',
-    # tui/screens/tags.py
+    # tui/dialogs/tags.py
     'tags.title': 'Tags',
     'tags.title_many': 'Tags of {n} pairs',
     'tags.placeholder': 'tags, comma-separated',
@@ -557,7 +557,7 @@ STRINGS: dict[str, str] = {
     'tags.known': 'In the store: {tags}',
     'tags.keys': 'Tab completes, Enter saves, Esc cancels',
     'tags.cancel': 'cancel',
-    # tui/screens/train.py
+    # tui/rooms/train/
     'train.tab.setup': 'Settings',
     'train.tab.progress': 'Progress',
     'train.tab.runs': 'Runs',

@@ -1,11 +1,9 @@
-"""The UI strings in Russian: one table, keys named by room or dialog.
-
-Every language has the same keys (tests/tui/test_strings.py says so); ``tui.i18n.t`` is the one
-lookup. A binding's id (``pairs.approve``) is also the key of its description.
-"""
+"""Русский: what the app says when its language is ``ru`` — the first language of the people it
+is written for. The keys are en.py's, in its order, each said in Russian; en.py's docstring says
+how the keys are named, and tests/tui/test_strings.py keeps the two tables' keys the same."""
 
 STRINGS: dict[str, str] = {
-    # tui/screens/_dialogs.py
+    # tui/dialogs/confirm.py
     'common.yes': 'Да',
     'common.no': 'Нет',
     'common.complete': 'дополнить',
@@ -93,7 +91,7 @@ STRINGS: dict[str, str] = {
     'palette.system.maximize_help': 'Развернуть виджет в фокусе',
     'palette.system.screenshot': 'Снимок экрана',
     'palette.system.screenshot_help': 'Сохранить снимок экрана в SVG',
-    # tui/screens/help.py
+    # tui/dialogs/help.py
     'help.title': 'Клавиши',
     'help.search': 'поиск по клавишам и описаниям',
     'help.keys': 'Клавиши',
@@ -102,7 +100,7 @@ STRINGS: dict[str, str] = {
     'help.nothing': 'Ничего не найдено.',
     'help.footer': 'Esc — закрыть, ↓ — к списку',
     'help.close': 'закрыть',
-    # tui/screens/pairs.py
+    # tui/rooms/pairs.py
     'pairs.approve': 'одобрить',
     'pairs.reject': 'отклонить',
     'pairs.draft': 'в черновик',
@@ -177,7 +175,7 @@ STRINGS: dict[str, str] = {
     'pairs.table.pagedown': 'страница вниз',
     'pairs.table.home': 'в начало',
     'pairs.table.end': 'в конец',
-    # tui/widgets/pair_editor.py
+    # tui/widgets/pair_editor.py, tui/dialogs/edit_pair.py
     'editor.title.new': 'Новая пара',
     'editor.title.edit': 'Пара #{id} · {status} · {split}',
     'editor.question': 'Вопрос',
@@ -232,7 +230,7 @@ STRINGS: dict[str, str] = {
     'status_bar.marked': 'отмечено {n}',
     'status_bar.jobs': 'задач: {n}',
     'status_bar.nojobs': 'задач нет',
-    # tui/screens/chat.py
+    # tui/rooms/chat.py, tui/dialogs/grade.py, tui/dialogs/correct.py
     'chat.model': 'Модель {n}',
     'chat.none': '—',
     'chat.ask': 'Вопрос модели… (Enter — отправить)',
@@ -274,7 +272,7 @@ STRINGS: dict[str, str] = {
     'correct.status.draft': 'черновик: не попадёт в обучение, пока не одобрите его в «Парах»',
     'correct.status.approved': 'одобрена: попадёт в следующее обучение',
     'chat.replaced': 'Ответ пары #{id} заменён ({status}); ctrl+z в «Парах» вернёт прежний.',
-    # tui/screens/conflict.py
+    # tui/dialogs/conflict.py
     'conflict.title.changed': 'Пару #{id} изменили, пока вы её правили',
     'conflict.title.trashed': 'Пару #{id} переместили в корзину, пока вы её правили',
     'conflict.title.purged': 'Пару #{id} удалили насовсем, пока вы её правили',
@@ -298,7 +296,7 @@ STRINGS: dict[str, str] = {
     'conflict.field.status': 'статус',
     'conflict.field.split': 'выборка',
     'conflict.field.context': 'контекст',
-    # tui/screens/dedup.py
+    # tui/dialogs/dedup.py, tui/dialogs/merge.py
     'dedup.title': 'Группы дубликатов: {d} · конфликты: {c}',
     'dedup.state': '{status}, {split}',
     'dedup.draft': 'черновик',
@@ -325,7 +323,7 @@ STRINGS: dict[str, str] = {
     'dedup.merge': 'объединить',
     'dedup.delete': 'удалить',
     'dedup.close': 'закрыть',
-    # tui/screens/draft.py
+    # tui/dialogs/draft.py, tui/dialogs/teacher_pick.py
     'draft.title': 'Черновики от учителя',
     'draft.teacher': 'Учитель',
     'draft.teacher_pick': 'выберите модель',
@@ -353,7 +351,7 @@ STRINGS: dict[str, str] = {
     'draft.stopped': 'Остановлено. ',
     'draft.review': 'Проверьте их в списке пар (статус «черновик»): поправьте ответ и одобрите.',
     'draft.pick_title': 'Кто будет учителем? (Enter — выбрать, Esc — отмена)',
-    # tui/screens/evaluate.py
+    # tui/rooms/evaluate.py, tui/dialogs/compare.py
     'evaluate.question': 'Вопрос',
     'evaluate.judge': 'Судья: нет',
     'evaluate.models': 'Модели (пробел — выбрать)',
@@ -382,7 +380,7 @@ STRINGS: dict[str, str] = {
     'evaluate.busy': 'Оценка уже идёт.',
     'evaluate.empty': 'Нет результатов: выберите модели и нажмите r.',
     'evaluate.legend': 'Ячейка: chrF · судья · оценка человека; ▲▼ — изменение к предыдущей модели; рус: ⚠ — ответ ушёл с русского (lat — латиница, cjk — иероглифы). Enter — открыть.',
-    # tui/screens/export_model.py
+    # tui/dialogs/export_model.py
     'export_model.title': 'Экспорт в GGUF',
     'export_model.title_chat': 'Экспорт для чата: база и обученная модель',
     'export_model.source': 'Что экспортировать',
@@ -434,7 +432,7 @@ STRINGS: dict[str, str] = {
     'export_model.par.bos': 'промпт {side} начинается с удвоенного BOS',
     'export_model.par.answer': 'ответ {quant} на {question} расходится с HF с токена {at}: HF {hf}, GGUF {gguf}',
     'export_model.par.no_eos': '{quant} не остановился на EOS в ответе на {question}',
-    # tui/screens/history.py
+    # tui/dialogs/history.py
     'history.title': 'История пары #{id}',
     'history.loading': 'Загрузка…',
     'history.none': 'У этой пары нет ранних версий.',
@@ -462,7 +460,7 @@ STRINGS: dict[str, str] = {
     'history.action.revert': 'возврат',
     'history.action.merge': 'слияние дублей',
     'history.action.undo': 'отмена',
-    # tui/screens/import_export.py
+    # tui/dialogs/import_pairs.py, tui/dialogs/export_pairs.py
     'import_export.import.title': 'Импорт пар',
     'import_export.import.path': 'Файл',
     'import_export.import.path_ph': 'путь к файлу или папке (Tab — дополнить)',
@@ -506,7 +504,7 @@ STRINGS: dict[str, str] = {
     'import_export.import.split.train': 'обучение',
     'import_export.import.split.eval': 'проверка',
     'import_export.export.close': 'Закрыть',
-    # tui/screens/preferences.py
+    # tui/dialogs/preferences.py
     'preferences.title': 'Предпочтения · {n}',
     'preferences.title_trash': 'Предпочтения в корзине · {n}',
     'preferences.more': ' (показаны последние {shown})',
@@ -544,7 +542,7 @@ STRINGS: dict[str, str] = {
     'preferences.search': 'поиск',
     'preferences.undo': 'отменить',
     'preferences.close': 'закрыть',
-    # tui/screens/tags.py
+    # tui/dialogs/tags.py
     'tags.title': 'Теги',
     'tags.title_many': 'Теги {n} пар',
     'tags.placeholder': 'теги через запятую',
@@ -554,7 +552,7 @@ STRINGS: dict[str, str] = {
     'tags.known': 'Есть в базе: {tags}',
     'tags.keys': 'Tab — дополнить, Enter — сохранить, Esc — отмена',
     'tags.cancel': 'отмена',
-    # tui/screens/train.py
+    # tui/rooms/train/
     'train.tab.setup': 'Настройки',
     'train.tab.progress': 'Ход обучения',
     'train.tab.runs': 'Прогоны',

@@ -30,7 +30,8 @@ from textual.worker import get_current_worker
 from core.store import Pair, PairFilter, Store
 from core.text import fold
 from tui.i18n import t
-from tui.keys import both, localize
+from tui.styles import sibling_css
+from tui.keys import hidden, localize
 
 PAGE = 100  # rows per page
 CACHE_PAGES = 64  # pages kept in memory (6,400 pairs at most)
@@ -133,34 +134,13 @@ class PairTable(ScrollView, can_focus=True):
         "pair-table--dim",
     }
 
-    DEFAULT_CSS = """
-    PairTable {
-        overflow-x: hidden;
-        overflow-y: auto;
-        scrollbar-size-vertical: 1;
-    }
-    PairTable > .pair-table--header { text-style: bold; background: $panel; }
-    PairTable > .pair-table--header-sorted { text-style: bold underline; background: $panel; }
-    PairTable > .pair-table--cursor { background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground; }
-    PairTable:focus > .pair-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
-    PairTable > .pair-table--marked { background: $secondary 35%; }
-    PairTable > .pair-table--mark { color: $text-warning; text-style: bold; }
-    PairTable > .pair-table--match { background: $warning 60%; text-style: bold underline; }
-    PairTable > .pair-table--approved { color: $success; }
-    PairTable > .pair-table--rejected { color: $error; }
-    PairTable > .pair-table--draft { color: $foreground; }
-    PairTable > .pair-table--eval { color: $primary; }
-    PairTable > .pair-table--dim { color: $foreground-muted; }
-    """
+    DEFAULT_CSS = sibling_css(__file__)
 
-    BINDINGS = [
-        both("up", "cursor(-1)", "pairs.table.up", show=False),
-        both("down", "cursor(1)", "pairs.table.down", show=False),
-        both("pageup", "page(-1)", "pairs.table.pageup", show=False),
-        both("pagedown", "page(1)", "pairs.table.pagedown", show=False),
-        both("home", "jump(0)", "pairs.table.home", show=False),
-        both("end", "jump(-1)", "pairs.table.end", show=False),
-    ]
+    BINDINGS = hidden(
+        "pairs.table",
+        ("up", "cursor(-1)", "up"), ("down", "cursor(1)", "down"), ("pageup", "page(-1)", "pageup"),
+        ("pagedown", "page(1)", "pagedown"), ("home", "jump(0)", "home"), ("end", "jump(-1)", "end"),
+    )
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
 

@@ -7,7 +7,6 @@ drawn as a line on the histogram, so a person sees what training would truncate.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -19,6 +18,7 @@ from textual_plotext import PlotextPlot
 
 from core.errors import UserError
 from tui.i18n import t
+from tui.styles import sibling_css
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
@@ -38,7 +38,7 @@ def histogram(lengths: list[int], limit: int, bins: int = 24) -> tuple[list[floa
 
 
 class StatsPanel(Horizontal):
-    DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
+    DEFAULT_CSS = sibling_css(__file__)
 
     def __init__(self, ws: Workspace, max_tokens: int = 1024, *, flt=None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

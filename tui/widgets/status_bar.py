@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.i18n import t
+from tui.styles import sibling_css
 
 
 @dataclass
@@ -30,9 +31,7 @@ def _home_label(home: str, room: int) -> str:
 class StatusBar(Static):
     """Shows a ``StatusInfo``; ``update_info(**changes)`` redraws it."""
 
-    DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
+    DEFAULT_CSS = sibling_css(__file__)
 
     def __init__(self, home: str = "", **kw) -> None:
         super().__init__("", **kw)

@@ -386,7 +386,8 @@ def test_chat_room_lists_models_and_saves_a_correction_in_workers(home):
     from tests.support.rooms import RoomApp
     from tests.support.waits import async_test, settle
     from core.workspace import Workspace
-    from tui.screens.chat import ChatRoom, CorrectAnswerScreen
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
     with ws.store() as s:
@@ -450,7 +451,8 @@ def test_the_correction_dialog_offers_to_replace_the_pair_asking_the_question(ho
     from tests.support.rooms import RoomApp
     from tests.support.waits import async_test, settle
     from core.workspace import Workspace
-    from tui.screens.chat import ChatRoom, CorrectAnswerScreen
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
     with ws.store() as s:
@@ -496,8 +498,9 @@ def test_the_correction_dialog_offers_to_replace_the_pair_asking_the_question(ho
 def test_evaluate_room_saves_a_correction_in_a_worker(home):
     from tests.support.rooms import RoomApp, stored_grid
     from tests.support.waits import async_test, settle
-    from tui.screens.chat import CorrectAnswerScreen
-    from tui.screens.evaluate import CompareScreen, EvaluateRoom
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.dialogs.compare import CompareScreen
+    from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
 

@@ -20,7 +20,7 @@ def test_every_train_flag_of_a_config_field_shows_that_fields_help():
 
 def test_the_train_form_tooltips_say_the_same_help_in_english_and_have_a_russian_one():
     from tui.i18n import set_lang, t
-    from tui.screens.train import HELP_LABELS
+    from tui.rooms.train.setup import HELP_LABELS
 
     try:
         for fld in HELP_LABELS.values():

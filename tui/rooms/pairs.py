@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Callable, cast
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Input, Label
 
-from core.store import STATUSES, SPLITS, Pair, PairFilter, Store
+from core.store import Pair, PairFilter, Store
 from tui.i18n import t
-from tui.keys import both, localize
-from tui.widgets.pair_editor import EditPairScreen
+from tui.dialogs.filter import FilterScreen
+from tui.keys import both, hidden, localize
+from tui.styles import sibling_css
+from tui.dialogs.edit_pair import EditPairScreen
 from tui.widgets.pair_table import PairTable
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
@@ -36,71 +37,11 @@ SEARCH_DEBOUNCE = 0.04
 SORT_CYCLE = ("id", "status", "split", "question", "answer", "updated")
 
 
-class FilterScreen(ModalScreen[PairFilter | None]):
-    """Narrow the table by status, split and tag."""
-
-    DEFAULT_CSS = """
-    FilterScreen { align: center middle; }
-    FilterScreen > Vertical {
-        width: 50; max-width: 95%; height: auto; padding: 0 1;
-        border: thick $primary; background: $surface;
-    }
-    FilterScreen Label { margin-top: 1; }
-    FilterScreen Horizontal { height: auto; margin-top: 1; align: center middle; }
-    FilterScreen Button { margin: 0 1; }
-    """
-
-    BINDINGS = [both("escape", "cancel", "pairs.filter.cancel", show=False)]
-
-    def __init__(self, flt: PairFilter, tags: list[str]) -> None:
-        super().__init__()
-        self.flt = flt
-        self.tags = tags
-
-    def compose(self) -> ComposeResult:
-        anyv = (t("pairs.filter.any"), "")
-        with Vertical():
-            yield Static(t("pairs.filter.title"), classes="title")
-            yield Label(t("pairs.filter.status"))
-            yield Select(
-                [anyv] + [(t("pairs.status." + s), s) for s in STATUSES], value=self.flt.status or "", allow_blank=False, id="f-status"
-            )
-            yield Label(t("pairs.filter.split"))
-            yield Select(
-                [anyv] + [(t("pairs.split." + s), s) for s in SPLITS], value=self.flt.split or "", allow_blank=False, id="f-split"
-            )
-            yield Label(t("pairs.filter.tag"))
-            tag_opts = [anyv] + [(tag, tag) for tag in self.tags]
-            value = self.flt.tag if self.flt.tag in self.tags else ""
-            yield Select(tag_opts, value=value, allow_blank=False, id="f-tag")
-            with Horizontal():
-                yield Button(t("pairs.filter.apply"), variant="primary", id="apply")
-                yield Button(t("pairs.filter.reset"), id="reset")
-
-    def on_mount(self) -> None:
-        self.query_one("#f-status").focus()
-
-    @on(Button.Pressed, "#apply")
-    def _apply(self) -> None:
-        def val(sel_id: str):
-            v = self.query_one(sel_id, Select).value
-            return v if isinstance(v, str) and v else None
-
-        self.dismiss(replace(self.flt, status=val("#f-status"), split=val("#f-split"), tag=val("#f-tag")))
-
-    @on(Button.Pressed, "#reset")
-    def _reset(self) -> None:
-        self.dismiss(replace(self.flt, status=None, split=None, tag=None))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class PairsRoom(Vertical):
     """Shown as the first tab of the app."""
 
     DEFAULT_CLASSES = "room"
-    CSS_PATH = None  # styles live in pairs.tcss, loaded by the app
+    DEFAULT_CSS = sibling_css(__file__)
 
     BINDINGS = [
         both("a", "approve", "pairs.approve"),
@@ -116,16 +57,13 @@ class PairsRoom(Vertical):
         both("h", "history", "pairs.history"),
         both("i", "import", "pairs.import"),
         both("e", "export", "pairs.export"),
-        both("f", "filter", "pairs.filter", show=False),
-        both("g,f2", "toggle_stats", "pairs.stats", show=False),
-        both("D", "dedup", "pairs.dedup", show=False),
-        both("o", "cycle_sort", "pairs.sort", show=False),
-        both("r", "reverse_sort", "pairs.reverse", show=False),
-        both("u", "draft", "pairs.draft", show=False),
-        both("U", "unmark", "pairs.unmark", show=False),
-        both("p", "preferences", "pairs.prefs", show=False),
-        both("w", "teacher_drafts", "pairs.teacher", show=False),
-        both("escape", "clear", "pairs.clear", show=False),
+        *hidden(
+            "pairs",
+            ("f", "filter", "filter"), ("g,f2", "toggle_stats", "stats"), ("D", "dedup", "dedup"),
+            ("o", "cycle_sort", "sort"), ("r", "reverse_sort", "reverse"), ("u", "draft", "draft"),
+            ("U", "unmark", "unmark"), ("p", "preferences", "prefs"), ("w", "teacher_drafts", "teacher"),
+            ("escape", "clear", "clear"),
+        ),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -387,7 +325,7 @@ class PairsRoom(Vertical):
         ids = self._targets()
         if not ids:
             return
-        from tui.screens.tags import TagsScreen
+        from tui.dialogs.tags import TagsScreen
 
 
         def done(tags) -> None:
@@ -441,7 +379,7 @@ class PairsRoom(Vertical):
         if pair is None:
             self.notify(t("pairs.nothing"), severity="warning")
             return
-        from tui.screens.history import HistoryScreen
+        from tui.dialogs.history import HistoryScreen
 
 
         def done(restored) -> None:
@@ -452,7 +390,7 @@ class PairsRoom(Vertical):
         self.app.push_screen(HistoryScreen(self.ws, pair.id), done)
 
     def action_import(self) -> None:
-        from tui.screens.import_export import ImportScreen
+        from tui.dialogs.import_pairs import ImportScreen
 
 
         def done(counts) -> None:
@@ -468,7 +406,7 @@ class PairsRoom(Vertical):
         self.app.push_screen(ImportScreen(self.ws), done)
 
     def action_export(self) -> None:
-        from tui.screens.import_export import ExportScreen
+        from tui.dialogs.export_pairs import ExportScreen
 
 
         def done(n) -> None:
@@ -478,19 +416,19 @@ class PairsRoom(Vertical):
         self.app.push_screen(ExportScreen(self.ws, self.table.flt), done)
 
     def action_dedup(self) -> None:
-        from tui.screens.dedup import DedupScreen
+        from tui.dialogs.dedup import DedupScreen
 
         self.app.push_screen(DedupScreen(self.ws), lambda _: self._after_change())
 
     def action_preferences(self) -> None:
         """p/з: the preference pairs every correction records (list, show, delete, undo)."""
-        from tui.screens.preferences import PreferencesScreen
+        from tui.dialogs.preferences import PreferencesScreen
 
         self.app.push_screen(PreferencesScreen(self.ws), lambda changed: self._after_change() if changed else self.table.focus())
 
     def action_teacher_drafts(self) -> None:
         """w/ц: a teacher model drafts pairs from a document, for review."""
-        from tui.screens.draft import DraftScreen
+        from tui.dialogs.draft import DraftScreen
 
         self.app.push_screen(DraftScreen(self.ws), lambda saved: self._after_change() if saved else self.table.focus())
 

@@ -1,9 +1,9 @@
-"""Import and export dialogs.
+"""The Import dialog of the Pairs room.
 
-Import: a path with completion (Tab), the format the file is detected as, options,
-a progress bar, then either the counts or the error report (file, line, reason —
-and nothing imported). Export: a path, a format, the number of pairs, done.
-Store and file work runs in thread workers, each with its own ``Store``.
+A path with completion (Tab), the format the file is detected as, options, a progress bar,
+then either the counts or the error report (file, line, reason — and nothing imported).
+Store and file work runs in thread workers, each with its own ``Store``. (Export is
+export_pairs.py; the rows and format lists both forms use are pairs_io.py.)
 """
 
 from __future__ import annotations
@@ -26,32 +26,12 @@ from core.progress import ProgressEvent
 from core.text import split_tags
 from tui.i18n import t
 from tui.keys import both
-from tui.screens._dialogs import ConfirmScreen
+from tui.dialogs.pairs_io import field_row, format_names
 from tui.widgets.completing_input import CompletingInput, PathSuggester
 from tui.widgets.progress import draw, from_worker
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
-
-
-EXPORT_FORMATS = ("messages", "sharegpt", "alpaca", "csv", "tsv", "parquet", "hf")
-_EXPORT_EXT = {
-    "messages": ".jsonl",
-    "sharegpt": ".jsonl",
-    "alpaca": ".jsonl",
-    "csv": ".csv",
-    "tsv": ".tsv",
-    "parquet": ".parquet",
-    "hf": "",
-}
-
-
-def _format_names(kind: str) -> list[str]:
-    """Formats ``core.formats`` can read (kind="read") or write."""
-    from core import formats
-
-    names = formats.READ_FORMATS if kind == "read" else formats.WRITE_FORMATS
-    return [n for n in names if n not in ("json", "jsonl")] if kind == "read" else list(names)
 
 
 def detect_format(path: Path, fmt: str | None = None, encoding: str | None = None) -> str:
@@ -66,10 +46,6 @@ def rejects_path(ws: Workspace, source: Path) -> Path:
     """Where skipped bad rows of an import go: the workspace's logs folder, one file per import."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(ws.logs_dir) / f"rejects-{source.stem}-{stamp}.jsonl"
-
-
-def _field(label: str, widget, id: str | None = None) -> Horizontal:
-    return Horizontal(Label(label, classes="dlg-label"), widget, classes="dlg-row", id=id)
 
 
 class ImportScreen(ModalScreen):
@@ -91,14 +67,14 @@ class ImportScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         status_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.status.{s}"), s) for s in STATUSES]
         split_opts = [(t("import_export.import.from_file"), "")] + [(t(f"import_export.import.split.{s}"), s) for s in SPLITS]
-        fmt_opts = [(t("import_export.import.auto"), "")] + [(n, n) for n in _format_names("read")]
+        fmt_opts = [(t("import_export.import.auto"), "")] + [(n, n) for n in format_names("read")]
         with Vertical(id="imp-box", classes="dlg-box"):
             yield Static(t("import_export.import.title"), classes="dlg-title")
-            yield _field(
+            yield field_row(
                 t("import_export.import.path"),
                 CompletingInput(self.initial_path, placeholder=t("import_export.import.path_ph"), suggester=PathSuggester(), id="imp-path", compact=True),
             )
-            yield _field(t("import_export.import.detected"), Static(t("import_export.import.detect_wait"), id="imp-detected"))
+            yield field_row(t("import_export.import.detected"), Static(t("import_export.import.detect_wait"), id="imp-detected"))
             with Horizontal(classes="dlg-row"):
                 yield Label(t("import_export.import.format"), classes="dlg-label")
                 yield Select(fmt_opts, value="", allow_blank=False, id="imp-format", compact=True)
@@ -109,7 +85,7 @@ class ImportScreen(ModalScreen):
                 yield Select(status_opts, value="", allow_blank=False, id="imp-status", compact=True)
                 yield Label(t("import_export.import.split"), classes="dlg-label2")
                 yield Select(split_opts, value="", allow_blank=False, id="imp-split", compact=True)
-            yield _field(t("import_export.import.tag"), Input(placeholder=t("import_export.import.tag_ph"), id="imp-tags", compact=True))
+            yield field_row(t("import_export.import.tag"), Input(placeholder=t("import_export.import.tag_ph"), id="imp-tags", compact=True))
             with Horizontal(classes="dlg-row"):
                 yield Checkbox(t("import_export.import.skip_bad"), False, id="imp-skip-bad", compact=True)
                 yield Checkbox(t("import_export.import.skip_dup"), True, id="imp-skip-dup", compact=True)
@@ -279,132 +255,3 @@ class ImportScreen(ModalScreen):
         self.dismiss(self.counts)
 
 
-class ExportScreen(ModalScreen):
-    """Dismisses with the number of pairs exported, or None."""
-
-    CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS = [both("escape", "close", "import_export.export.close")]
-
-    def __init__(self, ws: Workspace, flt=None, path: str | None = None, fmt: str = "messages") -> None:
-        super().__init__()
-        self.ws = ws
-        self.flt = flt
-        self.fmt = fmt
-        self.initial_path = path or str(Path(ws.exports_dir) / ("pairs" + _EXPORT_EXT.get(fmt, "")))
-        self.count: int | None = None
-        self.exported: int | None = None
-        self._dialog_closed = False
-
-    def compose(self) -> ComposeResult:
-        names = [n for n in EXPORT_FORMATS if n in _format_names("write")] or list(EXPORT_FORMATS)
-        with Vertical(id="exp-box", classes="dlg-box"):
-            yield Static(t("import_export.export.title"), classes="dlg-title")
-            yield Static(t("import_export.export.counting"), id="exp-count")
-            yield _field(t("import_export.export.format"), Select([(n, n) for n in names], value=self.fmt, allow_blank=False, id="exp-format", compact=True))
-            yield _field(
-                t("import_export.export.path"),
-                CompletingInput(self.initial_path, suggester=PathSuggester(), id="exp-path", compact=True),
-            )
-            with VerticalScroll(id="exp-report", classes="dlg-report"):
-                yield Static("", id="exp-result")
-            with Horizontal(classes="dlg-buttons"):
-                yield Button(t("import_export.export.run"), variant="primary", id="exp-run", compact=True)
-                yield Button(t("import_export.import.close"), id="exp-close", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#exp-path", Input).focus()
-        self.count_pairs()
-
-    @work(thread=True, exit_on_error=False, exclusive=True, group="count")
-    def count_pairs(self) -> None:
-        try:
-            with self.ws.store() as store:
-                n = store.count_pairs(self.flt)
-        except UserError as exc:
-            self.app.call_from_thread(self._show_error, exc.message)
-            return
-        self.app.call_from_thread(self._show_count, n)
-
-    def _show_count(self, n: int) -> None:
-        self.count = n
-        if self._dialog_closed:
-            return
-        self.query_one("#exp-count", Static).update(Text(t("import_export.export.count", n=n), style="bold"))
-
-    @on(Select.Changed, "#exp-format")
-    def _format_changed(self, event: Select.Changed) -> None:
-        new = str(event.value)
-        field = self.query_one("#exp-path", Input)
-        path = Path(field.value)
-        old_ext = _EXPORT_EXT.get(self.fmt, "")
-        if field.value and (not old_ext or path.suffix == old_ext):
-            stem = path.with_suffix("") if old_ext else path
-            field.value = str(stem) + _EXPORT_EXT.get(new, "")
-        self.fmt = new
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_run()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "exp-run":
-            self.action_run()
-        elif event.button.id == "exp-close":
-            self.action_close()
-
-    def action_run(self) -> None:
-        value = self.query_one("#exp-path", Input).value.strip()
-        if not value:
-            self._show_error(t("import_export.import.no_path"))
-            return
-        out = Path(value).expanduser()
-        fmt = str(self.query_one("#exp-format", Select).value)
-        if out.exists() and (out.is_file() or any(out.iterdir())):
-
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self._start(out, fmt)
-
-            self.app.push_screen(ConfirmScreen(t("import_export.export.overwrite", path=value)), answered)
-            return
-        self._start(out, fmt)
-
-    def _start(self, out: Path, fmt: str) -> None:
-        self.query_one("#exp-run", Button).disabled = True
-        self.query_one("#exp-result", Static).update(Text(t("import_export.export.running"), style="dim"))
-        self.run_export(out, fmt)
-
-    @work(thread=True, exit_on_error=False, exclusive=True, group="export")
-    def run_export(self, out: Path, fmt: str) -> None:
-        from core.formats.pairs_io import export_pairs
-
-        try:
-            with self.ws.store() as store:
-                result = export_pairs(store, out, fmt=fmt, flt=self.flt)
-        except UserError as exc:
-            message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
-            self.app.call_from_thread(self._show_error, message)
-            return
-        n = result if isinstance(result, int) else getattr(result, "count", getattr(result, "exported", 0))
-        self.app.call_from_thread(self._done, n, out)
-
-    def _show_error(self, message: str) -> None:
-        if self._dialog_closed:
-            return
-        self.query_one("#exp-run", Button).disabled = False
-        self.query_one("#exp-result", Static).update(Text(message, style="bold red"))
-        self.query_one("#exp-report").add_class("-error")
-
-    def _done(self, n: int, out: Path) -> None:
-        self.exported = n
-        if self._dialog_closed:
-            return
-        self.query_one("#exp-report").remove_class("-error")
-        self.query_one("#exp-result", Static).update(Text(t("import_export.export.done", n=n, path=str(out)), style="bold green"))
-        self.query_one("#exp-run", Button).disabled = False
-        self.query_one("#exp-close", Button).focus()
-
-    def action_close(self) -> None:
-        self._dialog_closed = True
-        self.dismiss(self.exported)

@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from core.errors import UserError
 from tui.i18n import t
 from tui.keys import both
-from tui.screens._dialogs import ConfirmScreen
+from tui.dialogs.confirm import ConfirmScreen
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace

@@ -18,74 +18,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, ProgressBar, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static, TextArea
 
 from core.errors import UserError
 from core.progress import ProgressEvent
+from tui.dialogs.teacher_pick import default_teacher, teachers
 from tui.i18n import t
 from tui.keys import both
 from tui.messages import PairsChanged
 from tui.widgets.progress import draw
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
-    from core.store import Store
     from core.workspace import Workspace
-
-
-_CSS = Path(__file__).with_name("draft.tcss").read_text(encoding="utf-8")
-
-
-def teachers(store: Store) -> list[str]:
-    """Every registered GGUF, newest last."""
-    return [m.name for m in store.list_models(kind="gguf")]
-
-
-def default_teacher(ws: Workspace, names: list[str]) -> str | None:
-    """The teacher last chosen (workspace settings) if it is still registered, else the newest GGUF."""
-    try:
-        chosen = ws.setting("teacher")
-    except UserError:
-        chosen = None
-    if chosen in names:
-        return chosen
-    return names[-1] if names else None
-
-
-class TeacherPickScreen(ModalScreen[str | None]):
-    """Choose the teacher among the registered GGUFs; dismisses its name (None: cancelled)."""
-
-    DEFAULT_CSS = """
-    TeacherPickScreen { align: center middle; }
-    TeacherPickScreen > Vertical { width: 60; height: auto; max-height: 20; border: thick $accent; background: $surface; }
-    TeacherPickScreen #pick-title { padding: 0 1; text-style: bold; }
-    TeacherPickScreen OptionList { height: auto; max-height: 16; }
-    """
-    BINDINGS = [both("escape", "cancel", "draft.pick_cancel", show=False)]
-
-    def __init__(self, names: list[str]) -> None:
-        super().__init__()
-        self.names = names
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(t("draft.pick_title"), id="pick-title")
-            yield OptionList(*self.names, id="pick-list")
-
-    def on_mount(self) -> None:
-        self.query_one("#pick-list", OptionList).focus()
-
-    @on(OptionList.OptionSelected)
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.names[event.option_index])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class DraftScreen(ModalScreen[int | None]):
     """Dismisses with how many drafts were saved (None: none were)."""
 
-    DEFAULT_CSS = _CSS
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         both("escape", "stop_or_close", "draft.stop_or_close", show=False),
         both("ctrl+s", "run", "draft.run_key", show=False, priority=True),

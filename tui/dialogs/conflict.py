@@ -17,6 +17,7 @@ Escape always means ``"keep"``, and "keep editing" has the focus, so enter is sa
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,15 +27,11 @@ from textual.widgets import Button, Static
 
 from core.store import Pair
 from tui.i18n import t
-from tui.keys import both
+from tui.keys import hidden
+from tui.widgets.pair_editor import editable
 
 FIELDS = ("question", "answer", "system", "tags")
 KEEP_RUN = 6  # words of unchanged text kept on each side of a change; longer runs become "…"
-
-
-def editable(pair: Pair) -> dict:
-    """The fields the editor shows, in the shape ``PairEditor.values()`` returns."""
-    return {"question": pair.question, "answer": pair.answer, "system": pair.system or "", "tags": list(pair.tags)}
 
 
 def merged(mine: dict, base: Pair, current: Pair | None) -> dict | None:
@@ -82,30 +79,11 @@ def word_diff(theirs: str, mine: str) -> Text:
 class PairConflictScreen(ModalScreen[str]):
     """Dismisses with "mine", "theirs", "new", "discard" or "keep" (see the module doc)."""
 
-    DEFAULT_CSS = """
-    PairConflictScreen { align: center middle; }
-    PairConflictScreen > Vertical {
-        width: 96%; max-width: 100; height: auto; max-height: 90%;
-        border: thick $warning; background: $surface; padding: 0 1;
-    }
-    PairConflictScreen #cf-title { text-style: bold; margin-bottom: 1; }
-    PairConflictScreen #cf-body { height: auto; max-height: 11; }
-    PairConflictScreen .cf-field { text-style: bold; margin-top: 1; }
-    PairConflictScreen .cf-note { color: $foreground-muted; }
-    PairConflictScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    PairConflictScreen Horizontal.cf-more { margin-top: 0; }
-    PairConflictScreen Button { margin-left: 1; min-width: 10; }
-    """
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
 
-    BINDINGS = [
-        # each key answers only in the dialog that offers its choice (see ``action_choose``)
-        both("o", "choose('mine')", "conflict.mine", show=False),
-        both("t", "choose('theirs')", "conflict.theirs", show=False),
-        both("n", "choose('new')", "conflict.new", show=False),
-        both("d", "choose('discard')", "conflict.discard", show=False),
-        both("m", "choose('merge')", "conflict.merge", show=False),
-        both("escape", "choose('keep')", "conflict.keep", show=False),
-    ]
+    # each key answers only in the dialog that offers its choice (see ``action_choose``)
+    BINDINGS = hidden("conflict", *((key, f"choose('{choice}')", choice) for key, choice in (
+        ("o", "mine"), ("t", "theirs"), ("n", "new"), ("d", "discard"), ("m", "merge"), ("escape", "keep"))))
 
     def __init__(self, mine: dict, base: Pair, current: Pair | None) -> None:
         super().__init__()

@@ -28,9 +28,6 @@ if TYPE_CHECKING:  # annotations only: the store and workspace load where they a
 LIMIT = 5000  # rows the list holds at once (newest first)
 
 
-_CSS = Path(__file__).with_name("preferences.tcss").read_text(encoding="utf-8")
-
-
 def _short(text: str, n: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -65,7 +62,7 @@ def detail_text(p) -> Text:
 class PreferencesScreen(ModalScreen[bool]):
     """Dismisses True when something was written (the Pairs room reloads then)."""
 
-    DEFAULT_CSS = _CSS
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         both("escape", "close", "preferences.close"),
         both("d,delete", "delete", "preferences.delete", key_display="d"),

@@ -18,180 +18,22 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Markdown, Select, Static, TextArea
+from textual.widgets import Input, Label, Markdown, Select, Static
 
+from tui.dialogs.correct import CorrectAnswerScreen, Correction, saved_note
+from tui.dialogs.grade import GradeScreen
 from tui.i18n import t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
+from tui.styles import sibling_css
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
-
-
-
-
-_CSS = Path(__file__).with_name("chat.tcss").read_text(encoding="utf-8")
-
-
-# ---------------------------------------------------------------------------- dialogs
-
-
-class GradeScreen(ModalScreen[str | None]):
-    """Asks for an optional comment to a 1–5 grade; dismisses the comment ("" for none)."""
-
-    DEFAULT_CSS = """
-GradeScreen { align: center middle; }
-GradeScreen #grade-box { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
-GradeScreen .hint { color: $text-muted; }
-    """
-
-    BINDINGS = [both("escape", "cancel", "grade.cancel", show=False)]
-
-    def __init__(self, score: int) -> None:
-        super().__init__()
-        self.score = score
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="grade-box"):
-            yield Label(t("grade.title", score=self.score))
-            yield Input(id="grade-comment")
-            yield Static(t("grade.hint"), classes="hint")
-
-    @on(Input.Submitted)
-    def _submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-@dataclass
-class Correction:
-    question: str
-    answer: str
-    status: str
-    replace: int | None = None  # the train pair whose answer the correction replaces; None: a new pair
-
-
-class CorrectAnswerScreen(ModalScreen[Correction | None]):
-    """The question and a model's answer, editable; saves as a draft or an approved pair.
-
-    Given the workspace, it looks (in a worker) for a train pair that already asks the
-    question and offers to replace that pair's answer — ticked: two pairs with one question
-    and two answers would teach both — or, unticked, to keep both (a conflict the Pairs room's
-    dedup lists)."""
-
-    DEFAULT_CSS = """
-CorrectAnswerScreen { align: center middle; }
-CorrectAnswerScreen #fix-box { width: 94%; max-width: 110; height: 94%; border: thick $accent; background: $surface;
-                               padding: 0 1; }
-CorrectAnswerScreen #fix-title { text-style: bold; }
-CorrectAnswerScreen #fix-question { height: 3; }
-CorrectAnswerScreen #fix-answer { height: 1fr; min-height: 3; }
-CorrectAnswerScreen #fix-existing { height: auto; color: $warning; }
-CorrectAnswerScreen #fix-replace { height: auto; }
-CorrectAnswerScreen #fix-buttons { height: auto; margin-top: 1; align-horizontal: right; }
-CorrectAnswerScreen #fix-buttons Button { margin-left: 1; }
-    """
-
-    BINDINGS = [
-        both("escape", "cancel", "correct.cancel", show=False),
-        both("ctrl+s", "save('draft')", "correct.draft", priority=True),
-        both("ctrl+a", "save('approved')", "correct.approved", priority=True),
-    ]
-
-    def __init__(self, question: str, answer: str, *, model: str | None = None, ws: Workspace | None = None) -> None:
-        super().__init__()
-        self.question = question
-        self.answer = answer
-        self.model = model
-        self.ws = ws
-        self.existing = None  # the train pair asking the question, once looked up
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="fix-box"):
-            yield Label(t("correct.title_model", model=self.model) if self.model else t("correct.title"), id="fix-title")
-            yield Label(t("correct.question"))
-            yield TextArea(self.question, id="fix-question")
-            yield Label(t("correct.answer"))
-            yield TextArea(self.answer, id="fix-answer")
-            yield Static("", id="fix-existing")
-            yield Checkbox(t("correct.replace"), value=True, compact=True, id="fix-replace")
-            with Horizontal(id="fix-buttons"):
-                yield Button(t("correct.draft_btn") + " (ctrl+s)", id="draft", compact=True)
-                yield Button(t("correct.approved_btn") + " (ctrl+a)", id="approved", variant="success", compact=True)
-                yield Button(t("correct.cancel") + " (esc)", id="cancel", compact=True)
-
-    def on_mount(self) -> None:
-        localize(self)
-        # the answer's key hint (a notice at the bottom right) would sit on the buttons
-        self.app.clear_notifications()
-        self.query_one("#fix-existing").display = False
-        self.query_one("#fix-replace").display = False
-        answer = self.query_one("#fix-answer", TextArea)
-        answer.focus()
-        # the model's answer is selected: typing replaces it, an arrow key edits it in place
-        answer.select_all()
-        if self.ws is not None:
-            self._look_up(self.question)
-
-    @work(thread=True, exit_on_error=False, exclusive=True, group="fix-lookup")
-    def _look_up(self, question: str) -> None:
-        from core.loop.corrections import pair_to_replace
-        from core.store import Store
-
-        with Store(self.ws.db_path) as store:
-            pair = pair_to_replace(store, question)
-        if pair is not None:
-            self.app.call_from_thread(self._found, pair)
-
-    def _found(self, pair) -> None:
-        if not self.is_attached:
-            return
-        self.existing = pair
-        excerpt = " ".join(pair.answer.split())
-        excerpt = excerpt if len(excerpt) <= 60 else excerpt[:59] + "…"
-        existing = self.query_one("#fix-existing", Static)
-        existing.update(t("correct.existing", id=pair.id, answer=excerpt))
-        existing.display = True
-        box = self.query_one("#fix-replace", Checkbox)
-        box.label = t("correct.replace_id", id=pair.id)
-        box.display = True
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.dismiss(None)
-        else:
-            self.action_save(event.button.id)
-
-    def action_save(self, status: str) -> None:
-        q = self.query_one("#fix-question", TextArea).text.strip()
-        a = self.query_one("#fix-answer", TextArea).text.strip()
-        if not q or not a:
-            self.notify(t("chat.nothing"), severity="warning")
-            return
-        replace = self.existing.id if self.existing is not None and self.query_one("#fix-replace", Checkbox).value else None
-        self.dismiss(Correction(q, a, status, replace))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-def saved_note(pair, replaced: bool) -> str:
-    """What a saved correction says: which pair, and whether it will be trained on."""
-    status = t(f"correct.status.{pair.status}")
-    return t("chat.replaced" if replaced else "chat.saved", id=pair.id, status=status)
-
-
-# ---------------------------------------------------------------------------- the room
 
 
 @dataclass
@@ -209,7 +51,7 @@ class Answer:
 class ChatRoom(Vertical):
     """Shown as a tab of the app."""
 
-    DEFAULT_CSS = _CSS
+    DEFAULT_CSS = sibling_css(__file__)
     BINDINGS = [
         both("escape", "stop", "chat.stop"),
         both("left", "select(-1)", "chat.prev", show=False),

@@ -13,41 +13,26 @@ side, where 1–5 grade the chosen answer and e/у corrects it into a new pair.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.worker import get_current_worker
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Markdown, ProgressBar, Select, SelectionList, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, ProgressBar, Select, SelectionList, Static
 
 from core.progress import ProgressEvent
 from tui.i18n import t
 from tui.messages import PairsChanged
 from tui.keys import both, localize
-from tui.screens.chat import CorrectAnswerScreen, Correction, GradeScreen, saved_note
+from tui.dialogs.compare import CompareScreen
+from tui.dialogs.correct import Correction, saved_note
+from tui.eval_format import fmt, ru_check
+from tui.styles import sibling_css
 from tui.widgets.progress import draw, from_worker
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
-
-
-_CSS = Path(__file__).with_name("evaluate.tcss").read_text(encoding="utf-8")
-
-
-def _fmt(value, spec: str = "") -> str:
-    return "·" if value is None else format(value, spec)
-
-
-def _ru(cell) -> str:
-    """The Russian check of one answer: ✓ stayed Russian, ⚠ and the script it switched to."""
-    if cell is None or cell.drift is None:
-        return ""
-    if not cell.drift:
-        return "✓"
-    return "⚠ " + {"latin": "lat", "cjk": "cjk"}.get(cell.drift_script or "", "?")
 
 
 def _share(value: float | None) -> str:
@@ -60,90 +45,10 @@ def _delta(d: float | None) -> str:
     return f" ▲{d:+.1f}" if d > 0 else f" ▼{d:+.1f}"
 
 
-class CompareScreen(ModalScreen[None]):
-    """One eval question: the reference and each model's answer side by side."""
-
-    DEFAULT_CSS = """
-    CompareScreen { align: center middle; }
-    CompareScreen #cmp-box { width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    CompareScreen #cmp-question { text-style: bold; margin-bottom: 1; }
-    CompareScreen #cmp-cols { height: 1fr; }
-    CompareScreen .cmp-col { width: 1fr; border: round $panel-lighten-1; }
-    CompareScreen .cmp-col.selected { border: round $accent; }
-    CompareScreen .cmp-title { color: $text-muted; text-style: italic; }
-    """
-    BINDINGS = [
-        both("escape", "close", "evaluate.close"),
-        both("left", "select(-1)", "evaluate.prev", show=False),
-        both("right", "select(1)", "evaluate.next", show=False),
-        both("e", "correct", "evaluate.fix"),
-        *[both(str(i), f"grade({i})", f"evaluate.grade{i}", description="evaluate.grade", show=i == 1) for i in range(1, 6)],
-    ]
-
-    def __init__(self, room: "EvaluateRoom", row) -> None:
-        super().__init__()
-        self.room = room
-        self.row = row
-        self.models = [m for m in room.report.models if m in row.cells]
-        self.selected = 0
-
-    def on_mount(self) -> None:
-        localize(self)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="cmp-box"):
-            yield Static(self.row.question, id="cmp-question")
-            with Horizontal(id="cmp-cols"):
-                with VerticalScroll(classes="cmp-col", id="cmp-ref"):
-                    yield Label(t("evaluate.reference"), classes="cmp-title")
-                    yield Markdown(self.row.reference)
-                for n, m in enumerate(self.models):
-                    c = self.row.cells[m]
-                    title = f"{m} · chrF {c.chrf:.1f} · {_fmt(c.judge_score)} · {_fmt(c.grade)}"
-                    if _ru(c):
-                        title += f" · {t('evaluate.ru')} {_ru(c)}"
-                    with VerticalScroll(classes="cmp-col cmp-model" + (" selected" if n == 0 else ""), id=f"cmp-{n}"):
-                        yield Label(title, classes="cmp-title")
-                        yield Markdown(c.answer or "—")
-
-    def action_select(self, step: int) -> None:
-        if not self.models:
-            return
-        self.selected = max(0, min(len(self.models) - 1, self.selected + step))
-        for n, col in enumerate(self.query(".cmp-model")):
-            col.set_class(n == self.selected, "selected")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    def action_grade(self, score: int) -> None:
-        if not self.models:
-            return
-        model = self.models[self.selected]
-
-        def done(comment: str | None) -> None:
-            if comment is not None:
-                self.room.save_grade(self.row, model, score, comment)
-
-        self.app.push_screen(GradeScreen(score), done)
-
-    def action_correct(self) -> None:
-        if not self.models:
-            return
-        model = self.models[self.selected]
-        cell = self.row.cells[model]
-
-        def done(fix: Correction | None) -> None:
-            if fix is not None:
-                self.room.save_correction(self.row.pair_id, model, fix)
-
-        self.app.push_screen(CorrectAnswerScreen(self.row.question, cell.answer, model=model, ws=self.room.ws), done)
-
-
 class EvaluateRoom(Vertical):
     """Shown as a tab of the app."""
 
-    DEFAULT_CSS = _CSS
+    DEFAULT_CSS = sibling_css(__file__)
     BINDINGS = [
         both("r", "run", "evaluate.run"),
         both("w", "toggle_worse", "evaluate.worse"),
@@ -300,15 +205,15 @@ class EvaluateRoom(Vertical):
                     cells += ["", ""]
                     continue
                 d = r.delta(report.models, i) if i else None
-                cells.append(f"{c.chrf:5.1f} {_fmt(c.judge_score)} {_fmt(c.grade)}{_delta(d)}")
-                cells.append(_ru(c))
+                cells.append(f"{c.chrf:5.1f} {fmt(c.judge_score)} {fmt(c.grade)}{_delta(d)}")
+                cells.append(ru_check(c))
             grid.add_row(*cells, key=str(r.pair_id))
         lines = []
         for s in report.summaries:
             if not s.pairs:  # nothing answered in these pairs yet: no "chrF 0.0" for it
                 continue
             lines.append(t("evaluate.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
-                           judge=_fmt(s.judge, ".2f"), grade=_fmt(s.grade, ".2f"), drift=_share(s.drift)))
+                           judge=fmt(s.judge, ".2f"), grade=fmt(s.grade, ".2f"), drift=_share(s.drift)))
         if report.pairs_used == "all" and report.rows:
             lines.append(t("evaluate.all_pairs"))
         if lines:

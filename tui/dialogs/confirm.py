@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -14,12 +15,7 @@ from tui.keys import both
 class ConfirmScreen(ModalScreen[bool]):
     """Asks one question; dismisses True for yes (y/д or the focused Yes button), False for no (n/т/escape)."""
 
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmScreen Button { margin-left: 2; }
-    """
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         # y / д(а) confirm; n / т (the n key on ЙЦУКЕН) refuse. The Russian twin of y is
         # н, the first letter of "нет", so it is deliberately left out.

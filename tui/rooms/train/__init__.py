@@ -1,0 +1,6 @@
+"""The Train room, in three views: setup.py (the form), progress.py (the live run), runs.py
+(the table of runs); room.py puts them in tabs as ``TrainRoom``."""
+
+from tui.rooms.train.room import TrainRoom
+
+__all__ = ["TrainRoom"]

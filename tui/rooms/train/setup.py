@@ -1,0 +1,319 @@
+"""The Train room's Settings view: the form (preset, method, the numbers, 4-bit, backend, dtype),
+the data summary beside it, the tokenized preview, and starting a run from it.
+
+``TrainSetup`` is one of the three views ``TrainRoom`` (room.py) is made of; it holds the
+form's fields and what they do, the room holds the tabs that switch the views.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from core.errors import UserError
+from tui.i18n import t
+
+PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
+# (input id, config field, label key, parser)
+FIELDS = (
+    ("train-base", "base", "train.base", str),
+    ("train-steps", "max_steps", "train.steps", int),
+    ("train-epochs", "epochs", "train.epochs", float),
+    ("train-lr", "lr", "train.lr", float),
+    ("train-lora-r", "lora_r", "train.lora_r", int),
+    ("train-max-len", "max_seq_len", "train.max_len", int),
+    ("train-batch", "batch_size", "train.batch", int),
+)
+# the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
+HELP_LABELS = {
+    "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
+    "train-backend-label": "backend", "train-dtype-label": "dtype",
+    **{f"{input_id}-label": fld for input_id, fld, _label, _parser in FIELDS},
+}
+
+
+def _field_row(label_key: str, widget, label_id: str) -> Horizontal:
+    return Horizontal(Label(t(label_key), id=label_id, classes="train-label"), widget, classes="train-field")
+
+
+def _preference_text(pv, cfg, sha: str) -> Text:
+    """A preference pair as the trainer gets it: the prompt dim, the chosen answer green, the rejected red."""
+    text = Text()
+    text.append(t("train.prefs", n=pv.examples, method=cfg.method, tokens=pv.tokens, sha=sha[:12]) + "\n")
+    text.append(t("train.pref_legend") + "\n", style="dim")
+    for sample in pv.samples:
+        text.append(sample["prompt"], style="dim")
+        text.append(sample["chosen"] + "\n", style="bold green")
+        text.append(sample["rejected"], style="bold red")
+    if pv.truncated:
+        text.append("\n" + t("train.pref_truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
+    return text
+
+
+class TrainSetup(Vertical):
+    """The Settings view's part of ``TrainRoom``: the room's ``ws``, ``action_view`` and ``poll`` serve it."""
+
+    def compose_setup(self) -> ComposeResult:
+        """The Settings view: the form, and beside it the data summary and the preview."""
+        with Horizontal(id="train-setup-row"):
+            with VerticalScroll(id="train-form"):
+                yield _field_row(
+                    "train.preset",
+                    Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, compact=True, id="train-preset"),
+                    "train-preset-label",
+                )
+                yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
+                                                        id="train-method"), "train-method-label")
+                for input_id, _field, label, _parser in FIELDS:
+                    yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
+                yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
+                yield _field_row("train.backend", Select(self._options("backend"), value="auto", allow_blank=False, compact=True,
+                                                         id="train-backend"), "train-backend-label")
+                yield _field_row("train.dtype", Select(self._options("dtype"), value="auto", allow_blank=False, compact=True,
+                                                       id="train-dtype"), "train-dtype-label")
+                yield Static("", id="train-form-error")
+                with Horizontal(id="train-buttons"):
+                    yield Button(t("train.start"), id="train-start", variant="primary", compact=True)
+                    yield Button(t("train.preview"), id="train-preview-btn", compact=True)
+            with VerticalScroll(id="train-data"):
+                yield Static("", id="train-dataset")
+                yield Static("", id="train-drafts")
+                yield Static("", id="train-preview")
+
+    def localize_setup(self) -> None:
+        """The form's labels, tooltips and buttons in the current language; what was typed stays."""
+        self._help_tooltips()
+        self.query_one("#train-preset-label", Label).update(t("train.preset"))
+        for input_id, _field, label, _parser in FIELDS:
+            self.query_one(f"#{input_id}-label", Label).update(t(label))
+        for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype"),
+                         ("train-method", "train.method")):
+            self.query_one(f"#{wid}-label", Label).update(t(key))
+        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
+        for wid, key in (("train-start", "train.start"), ("train-preview-btn", "train.preview")):
+            self.query_one(f"#{wid}", Button).label = t(key)
+        self._label_4bit()
+        self.query_one("#train-preview", Static).update("")
+
+    @staticmethod
+    def _options(which: str) -> list[tuple[str, str]]:
+        from core.train.config import BACKENDS, DTYPES, METHODS
+
+        return [(name, name) for name in {"backend": BACKENDS, "dtype": DTYPES, "method": METHODS}[which]]
+
+    def load_dataset_summary(self) -> None:
+        self._load_dataset_summary(self.method)
+
+    def _help_tooltips(self) -> None:
+        for label_id, fld in HELP_LABELS.items():
+            self.query_one(f"#{label_id}", Label).tooltip = t(f"train.help.{fld}")
+
+    def _fill_form(self, preset_name: str) -> None:
+        from core.train.config import TrainConfig
+
+        cfg = TrainConfig.from_preset(preset_name)
+        values = {
+            "base": cfg.base,
+            "max_steps": "",
+            "epochs": f"{cfg.epochs:g}",
+            "lr": f"{cfg.lr:g}",
+            "lora_r": str(cfg.lora_r),
+            "max_seq_len": str(cfg.max_seq_len),
+            "batch_size": str(cfg.batch_size),
+        }
+        for input_id, fld, _label, _parser in FIELDS:
+            self.query_one(f"#{input_id}", Input).value = values[fld]
+        self.query_one("#train-4bit", Checkbox).value = cfg.load_in_4bit  # the preset's choice is the default
+        self._label_4bit()
+
+    @on(Checkbox.Changed, "#train-4bit")
+    def _4bit_changed(self) -> None:
+        self._label_4bit()
+
+    def _label_4bit(self) -> None:
+        """The switch says its state in words: its colour alone is lost on a plain terminal."""
+        box = self.query_one("#train-4bit", Checkbox)
+        box.label = t("train.on") if box.value else t("train.off")
+
+    @on(Select.Changed, "#train-preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        if event.value and event.value != Select.BLANK:
+            self._fill_form(str(event.value))
+
+    @on(Select.Changed, "#train-method")
+    def _method_changed(self) -> None:
+        self.query_one("#train-preview", Static).update("")
+        self.load_dataset_summary()  # the pairs or the preference pairs
+
+    @property
+    def method(self) -> str:
+        return str(self.query_one("#train-method", Select).value)
+
+    def form_config(self):
+        """The form as a validated TrainConfig, or a UserError naming the field."""
+        from core.train.config import TrainConfig
+
+        preset = str(self.query_one("#train-preset", Select).value)
+        values: dict = {}
+        for input_id, fld, label, parser in FIELDS:
+            raw = self.query_one(f"#{input_id}", Input).value.strip()
+            if not raw:
+                continue
+            try:
+                values[fld] = parser(raw)
+            except ValueError:
+                raise UserError(t("train.bad_number", field=t(label), value=raw)) from None
+        values["load_in_4bit"] = self.query_one("#train-4bit", Checkbox).value
+        values["backend"] = str(self.query_one("#train-backend", Select).value)
+        values["dtype"] = str(self.query_one("#train-dtype", Select).value)
+        values["method"] = self.method
+        cfg = TrainConfig.from_preset(preset, **values)
+        if not values.get("max_steps"):
+            cfg = cfg.with_(max_steps=-1)
+        return cfg.validate()
+
+    def _show_form_error(self, message: str) -> None:
+        try:
+            self.query_one("#train-form-error", Static).update(message)
+            if message:
+                self.action_view("train-setup")  # where the field to fix is
+        except NoMatches:
+            return
+
+    @on(Button.Pressed, "#train-start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start_key(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        """Start a run with the form's settings (the button, and the command palette)."""
+        try:
+            cfg = self.form_config()
+        except UserError as exc:
+            self._show_form_error(str(exc))
+            self.app.notify(str(exc), severity="error")
+            return
+        self._show_form_error("")
+        self.start_run(cfg)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-action")
+    def start_run(self, cfg) -> None:
+        from core.train.runs import start_run
+
+        try:
+            run = start_run(self.ws, cfg)
+        except UserError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self._show_form_error, str(exc))
+            return
+        self.app.call_from_thread(self._started, run.id)
+
+    def _started(self, run_id: int) -> None:
+        self.run_id = None  # follow the newest run
+        self.app.notify(t("train.started", id=run_id))
+        self.action_view("train-progress-view")
+        self.poll()
+
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the form starts the run, as in any form."""
+        if event.input.id in {input_id for input_id, *_ in FIELDS}:
+            event.stop()
+            self.action_start()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-dataset")
+    def _load_dataset_summary(self, method: str) -> None:
+        from core.store import PairFilter
+        from core.text import estimate_tokens
+        from core.train.pipeline import take_snapshot
+
+        with self.ws.store() as store:
+            drafts = store.count_pairs(PairFilter(status="draft"))
+            try:
+                snap = take_snapshot(store, method)
+            except UserError:
+                snap = None
+        if method != "sft":
+            if snap is None:
+                text = t("train.no_prefs")
+            else:
+                tokens = sum(estimate_tokens(m["content"]) for ex in snap.examples for m in ex.prompt) + sum(
+                    estimate_tokens(ex.chosen) + estimate_tokens(ex.rejected) for ex in snap.examples)
+                text = t("train.prefs", n=len(snap.examples), method=method, tokens=tokens, sha=snap.sha256[:12])
+        elif snap is None:
+            text = t("train.no_data")
+        else:
+            tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
+            text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=tokens, sha=snap.sha256[:12])
+        self.app.call_from_thread(self._set_dataset, text, drafts)
+
+    def _set_dataset(self, text, drafts: int) -> None:
+        try:
+            self.query_one("#train-dataset", Static).update(text)
+            # said only when some wait: "0 drafts wait" is a line to read for nothing
+            self.query_one("#train-drafts", Static).update(t("train.drafts", n=drafts) if drafts else "")
+        except NoMatches:
+            return
+
+    def _set_preview(self, text) -> None:
+        try:
+            self.query_one("#train-preview", Static).update(text)
+        except NoMatches:
+            return
+
+    @on(Button.Pressed, "#train-preview-btn")
+    def _preview_pressed(self) -> None:
+        self.action_preview()
+
+    def action_preview(self) -> None:
+        try:
+            cfg = self.form_config()
+        except UserError as exc:
+            self._show_form_error(str(exc))
+            return
+        self._show_form_error("")
+        self.action_view("train-setup")
+        self.load_preview(cfg)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-preview")
+    def load_preview(self, cfg) -> None:
+        from transformers import AutoTokenizer
+
+        from core.train.dataset import preview, template_source
+        from core.train.pipeline import take_snapshot
+        from core.train.runs import resolve_base
+        from core.train.templates import get_template
+
+        try:
+            with self.ws.store() as store:
+                snap = take_snapshot(store, cfg.method)
+                _label, path = resolve_base(store, cfg.base)
+            tok = AutoTokenizer.from_pretrained(path)
+            source = template_source(tok, get_template(cfg.template) if cfg.template else None)
+            if cfg.preference:
+                from core.train.preference_data import preview as preference_preview
+
+                pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
+            else:
+                pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
+        except OSError as exc:  # the tokenizer files cannot be read
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        if cfg.preference:
+            self.app.call_from_thread(self._set_preview, _preference_text(pv, cfg, snap.sha256))
+            return
+        text = Text()
+        text.append(t("train.dataset", train=pv.examples, eval=len(snap.eval), tokens=pv.tokens, sha=snap.sha256[:12]) + "\n")
+        text.append(t("train.preview_legend") + "\n", style="dim")
+        for sample in pv.samples:
+            for piece, trained in sample["pieces"]:
+                text.append(piece, style="bold green" if trained else "dim")
+        if pv.truncated:
+            text.append("\n" + t("train.truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
+        self.app.call_from_thread(self._set_preview, text)
