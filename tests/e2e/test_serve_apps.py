@@ -1,6 +1,6 @@
 """`nastavnik serve` leaves no app process behind: the app started for a connection ends when
 the connection closes, when the server is stopped with SIGTERM, and when the server dies
-(SIGKILL) under it. Each test opens a websocket as the page does (aiohttp, which
+(SIGKILL) under it; an app deaf to the quit request and to SIGTERM is killed. Each test opens a websocket as the page does (aiohttp, which
 textual-serve already needs), finds the app in the process table and waits until neither it
 nor anything in its process group is left; every wait is for a state, with a deadline.
 """
@@ -43,7 +43,7 @@ def _processes() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def _apps(server: int) -> list[int]:
+def _apps(server: int, last_arg: bytes = b"tui") -> list[int]:
     """The app processes below the server (its children or their children): `nastavnik … tui`."""
     below, found = {server}, []
     for _ in range(3):
@@ -53,7 +53,7 @@ def _apps(server: int) -> list[int]:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if argv and argv[-1] == b"tui" and Path(argv[0].decode()).name.startswith("python"):
+        if argv and argv[-1] == last_arg and Path(argv[0].decode()).name.startswith("python"):
             found.append(pid)
     return found
 
@@ -81,8 +81,25 @@ async def _await(predicate, what: str, log: Path | None = None, timeout: float =
     return value
 
 
+def _start_server(code: str, *args: str, log: Path) -> subprocess.Popen:
+    """``python -c code args…`` in a session of its own, output to ``log``."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+
+# an "app" that tells textual-serve it started and then ignores the quit request and SIGTERM
+DEAF_APP = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('__GANGLION__', flush=True); time.sleep(600)"
+)
+
+
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, request):
     """`nastavnik serve` on a free port, in a session of its own; whatever is left of it and of
     the apps it started is ended after the test (and makes the test fail there)."""
     from core.workspace import Workspace
@@ -92,12 +109,13 @@ def served(tmp_path):
         store.add_pair("Что такое эпоха?", "Один проход по данным.")
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from tui.cli import entry; entry()", "--home", str(home), "serve", "--port", str(port)],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+    if getattr(request, "param", None) == "deaf":  # the server of `nastavnik serve` with a deaf app
+        import shlex
+
+        command = shlex.join([sys.executable, "-c", DEAF_APP, "deaf"])
+        server = _start_server(f"from tui.serve import local_server; local_server({command!r}, {port}).serve()", log=log)
+    else:
+        server = _start_server("from tui.cli import entry; entry()", "--home", str(home), "serve", "--port", str(port), log=log)
     apps: list[int] = []
     try:
         def accepts() -> bool:
@@ -126,7 +144,7 @@ def served(tmp_path):
         assert leftovers == [], f"app processes left behind: {leftovers}"
 
 
-async def _connect(served, http):
+async def _connect(served, http, app_arg: bytes = b"tui", draws: bool = True):
     """A connection as the page makes it; returns it once its app runs and has drawn."""
     ws = await http.ws_connect(f"http://127.0.0.1:{served['port']}/ws?width=80&height=24")
     received: list[bytes] = []
@@ -138,11 +156,12 @@ async def _connect(served, http):
 
     reader = asyncio.ensure_future(read())
     known = served["apps"]
-    apps = await _await(lambda: [p for p in _apps(served["server"].pid) if p not in known],
+    apps = await _await(lambda: [p for p in _apps(served["server"].pid, app_arg) if p not in known],
                         "the app process for the connection", served["log"])
     assert len(apps) == 1, apps
     known.append(apps[0])
-    await _await(lambda: b"".join(received), "the app to draw", served["log"])
+    if draws:
+        await _await(lambda: b"".join(received), "the app to draw", served["log"])
     return ws, reader, apps[0]
 
 
@@ -197,5 +216,16 @@ def test_an_app_ends_on_its_own_sigterm_and_its_connection_closes(served):
         await _await(lambda: not _left(app), "the app to end on SIGTERM", served["log"])
         await asyncio.wait_for(reader, DEADLINE_S)  # the server closed the page's connection
         assert ws.closed
+
+    _session(run)
+
+
+@pytest.mark.parametrize("served", ["deaf"], indirect=True)
+def test_an_app_deaf_to_quit_and_sigterm_is_killed_when_its_connection_closes(served):
+    async def run(http) -> None:
+        ws, _, app = await _connect(served, http, app_arg=b"deaf", draws=False)
+        await ws.close()
+        await _await(lambda: not _left(app), "the deaf app to be killed", served["log"])
+        assert served["server"].poll() is None
 
     _session(run)
