@@ -545,7 +545,7 @@ STRINGS: dict[str, str] = {
     'preferences.close': 'закрыть',
     # tui/dialogs/tags.py
     'tags.title': 'Теги',
-    'tags.title_many': 'Теги {n} пар',
+    'tags.title_many': 'Теги отмеченных пар: {n}',
     'tags.placeholder': 'теги через запятую',
     'tags.current': 'Сейчас: {tags}',
     'tags.on_some': 'Только у части, не меняются: {tags}',
