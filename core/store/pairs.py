@@ -920,23 +920,20 @@ class PairsMixin(StoreBase):
             self._set_deleted(ids, deleted)
         return len(ids)
 
-    def _retag(self, ids: Sequence[int], kind: str, tags: list[str], *, add: bool, replace: bool = False) -> int:
+    def _retag(self, ids: Sequence[int], kind: str, add: list[str], remove: list[str]) -> int:
+        """Add ``add`` to and remove ``remove`` from every pair of ``ids`` as one undoable action;
+        every other tag of each pair stays as it was."""
         ids = list(dict.fromkeys(int(i) for i in ids))
         if not ids:
             return 0
         self.get_pairs(ids)
+        named = [f"+{t}" for t in add] + [f"-{t}" for t in remove] if kind == "tags" else add or remove
         with self.transaction():
-            self._snapshot(ids, self._action(kind, f"{kind} {', '.join(tags)} on {len(ids)}"))
+            self._snapshot(ids, self._action(kind, f"{kind} {', '.join(named)} on {len(ids)}"))
             stamp = now()
             for pid in ids:
-                if replace:
-                    self.conn.execute("DELETE FROM pair_tags WHERE pair_id=?", (pid,))
-                if add:
-                    self.conn.executemany(
-                        "INSERT OR IGNORE INTO pair_tags(pair_id, tag) VALUES (?, ?)", [(pid, t) for t in tags]
-                    )
-                else:
-                    self.conn.executemany("DELETE FROM pair_tags WHERE pair_id=? AND tag=?", [(pid, t) for t in tags])
+                self.conn.executemany("DELETE FROM pair_tags WHERE pair_id=? AND tag=?", [(pid, t) for t in remove])
+                self.conn.executemany("INSERT OR IGNORE INTO pair_tags(pair_id, tag) VALUES (?, ?)", [(pid, t) for t in add])
                 self.conn.execute("UPDATE pairs SET updated=? WHERE id=?", (stamp, pid))
         return len(ids)
 
@@ -944,13 +941,20 @@ class PairsMixin(StoreBase):
         tags = _clean_tags(tags)
         if not tags:
             raise UserError("no tag given", hint="name at least one tag")
-        return self._retag(ids, "tag", tags, add=True)
+        return self._retag(ids, "tag", tags, [])
 
     def remove_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
-        return self._retag(ids, "untag", _clean_tags(tags), add=False)
+        return self._retag(ids, "untag", [], _clean_tags(tags))
 
-    def set_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
-        return self._retag(ids, "tags", _clean_tags(tags), add=True, replace=True)
+    def change_tags(self, ids: Sequence[int], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
+        """Add some tags to and remove others from every pair of ``ids`` in one undoable step
+        (what the Tags dialog does to marked pairs); a tag named in neither list is left alone
+        on each pair. A tag in both is removed. Nothing to do changes nothing and returns 0."""
+        drop = _clean_tags(remove)
+        put = [tag for tag in _clean_tags(add) if tag not in drop]
+        if not put and not drop:
+            return 0
+        return self._retag(ids, "tags", put, drop)
 
     def revert(self, pair_id: int, revision_id: int) -> Pair:
         """Bring back the text, tags, status and split a pair had at a revision."""

@@ -142,7 +142,7 @@ def test_word_diff_marks_removed_and_added_words():
 
 @async_test
 async def test_tags_completion_and_dismiss_value(filled):
-    from tui.dialogs.tags import TagsScreen
+    from tui.dialogs.tags import TagChange, TagsScreen
 
     app = Host(lambda: TagsScreen(filled, [2]))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -159,7 +159,8 @@ async def test_tags_completion_and_dismiss_value(filled):
         await pilot.press("tab")  # accepts the completion
         assert field.value == "основы"
         await pilot.press(*", нов", "enter")
-    assert app.results == [["основы", "нов"]]
+    # one pair: the field is its tags, so what left it comes off and what is new goes on
+    assert app.results == [TagChange(add=["нов"], remove=["обучение"], tags=["основы", "нов"])]
     with filled.store() as s:  # the screen itself does not write
         assert s.get_pair(2).tags == ["основы", "обучение"]
 
@@ -179,14 +180,14 @@ async def test_tags_of_several_pairs_show_partial_tags_and_escape_cancels(filled
 
 @async_test
 async def test_tags_dialog_splits_on_semicolons_as_the_editor_and_importers_do(filled):
-    from tui.dialogs.tags import TagsScreen
+    from tui.dialogs.tags import TagChange, TagsScreen
 
     app = Host(lambda: TagsScreen(filled, [2]))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.screen.query_one("#tags-input").value = ""
         await pilot.press(*"a; b, c", "enter")
-    assert app.results == [["a", "b", "c"]]
+    assert app.results == [TagChange(add=["a", "b", "c"], remove=["основы", "обучение"], tags=["a", "b", "c"])]
 
 
 def test_tag_completion_takes_the_part_after_a_semicolon():
@@ -194,6 +195,23 @@ def test_tag_completion_takes_the_part_after_a_semicolon():
 
     assert complete_tag("a; осн", ["основы"]) == "a; основы"
     assert complete_tag("основы; осн", ["основы"]) is None  # already there
+    assert complete_tag("a, -осн", ["основы"]) == "a, -основы"  # a removal completes too
+
+
+def test_tag_field_adds_what_is_new_removes_what_was_erased_and_leaves_the_rest():
+    from tui.dialogs.tags import TagChange, read_tag_field
+
+    shared = ["основы", "lora"]
+    assert read_tag_field("основы, lora", shared) == TagChange(tags=["основы", "lora"])
+    assert read_tag_field("основы, lora, мои", shared) == TagChange(add=["мои"], tags=["основы", "lora", "мои"])
+    assert read_tag_field("lora", shared) == TagChange(remove=["основы"], tags=["lora"])
+    # "-tag" takes a tag off every pair, also one only some have, and wins over the same tag kept
+    assert read_tag_field("основы, lora, -эпохи, - данные", shared) == TagChange(
+        remove=["эпохи", "данные"], tags=["основы", "lora"]
+    )
+    assert read_tag_field("основы, lora, -lora", shared) == TagChange(remove=["lora"], tags=["основы"])
+    # a lone "-" is no tag
+    assert read_tag_field("основы, lora, -", shared) == TagChange(tags=["основы", "lora"])
 
 
 def test_split_tags_is_the_one_reading_of_a_tags_field():

@@ -323,7 +323,9 @@ def fake_dialogs(monkeypatch):
 
 @async_test
 async def test_tags_key_applies_returned_tags_to_marked_rows_undoably(ws, fake_dialogs):
-    FakeDialog.result = ["урок", "важно"]
+    from tui.dialogs.tags import TagChange
+
+    FakeDialog.result = TagChange(add=["урок", "важно"], remove=["основы"])
     app = app_for(ws)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -335,6 +337,82 @@ async def test_tags_key_applies_returned_tags_to_marked_rows_undoably(ws, fake_d
         await pilot.press("ctrl+z")
         await settle(pilot)
     assert by_id(ws, 1).tags == ["основы"] and by_id(ws, 2).tags == []
+
+
+@pytest.fixture
+def tagged_ws(home):
+    """Three pairs that share one tag and each have others only some of them have."""
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_pair("Что такое эпоха?", "Один проход по данным.", tags=["основы", "lora"])
+        store.add_pair("Что такое батч?", "Пачка примеров.", tags=["основы", "эпохи"])
+        store.add_pair("Что такое LoRA?", "Низкоранговый адаптер.", tags=["основы", "lora", "данные"])
+    return ws
+
+
+def tags_of_all(ws) -> list[list[str]]:
+    return [p.tags for p in pairs(ws)]
+
+
+BEFORE = [["основы", "lora"], ["основы", "эпохи"], ["основы", "lora", "данные"]]
+
+
+async def open_tags_on_all_three(pilot):
+    """Mark the three rows and press t; the dialog's field once it is filled."""
+    from tui.dialogs.tags import TagsScreen
+
+    await settle(pilot)
+    await pilot.press("space", "space", "space", "t")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, TagsScreen)
+    return pilot.app.screen.query_one("#tags-input", Input)
+
+
+@async_test
+async def test_tags_dialog_on_marked_pairs_adds_a_tag_and_touches_no_other(tagged_ws):
+    app = app_for(tagged_ws, "ru")
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = await open_tags_on_all_three(pilot)
+        assert field.value == "основы"  # only the tags all three share
+        screen = app.screen
+        shown = str(screen.query_one("#tags-current").render())
+        assert "У всех 3: основы" in shown
+        assert "lora (2/3)" in shown and "эпохи (1/3)" in shown and "данные (1/3)" in shown
+        hint = screen.query_one("#tags-hint")
+        assert "-тег" in str(hint.render())
+        assert screen.query_one("#tags-box").region.bottom <= 24  # the whole dialog fits 80×24
+        await pilot.press(*", мои", "enter")
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == [old + ["мои"] for old in BEFORE]
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == BEFORE
+
+
+@async_test
+async def test_clearing_the_tags_of_marked_pairs_removes_only_the_shared_ones(tagged_ws):
+    app = app_for(tagged_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tags_on_all_three(pilot)
+        await pilot.press("ctrl+u", "enter")  # erase the field
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == [["lora"], ["эпохи"], ["lora", "данные"]]
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == BEFORE
+
+
+@async_test
+async def test_a_tag_some_pairs_have_goes_on_all_when_typed_and_off_all_with_a_minus(tagged_ws):
+    app = app_for(tagged_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tags_on_all_three(pilot)
+        await pilot.press(*", эпохи, -lora", "enter")
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == [["основы", "эпохи"], ["основы", "эпохи"], ["основы", "данные", "эпохи"]]
+        await pilot.press("ctrl+z")  # both changes were one step
+        await settle(pilot)
+        assert tags_of_all(tagged_ws) == BEFORE
 
 
 @async_test

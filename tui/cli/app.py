@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
-from pathlib import Path
 
 import click
 
@@ -48,8 +46,8 @@ def app_command(obj: Ctx) -> str:
 def serve(obj: Ctx, port: int) -> None:
     """Serve the app to a web browser on this machine only (127.0.0.1).
 
-    Each browser tab runs its own copy of the app on the same workspace. The server
-    listens on 127.0.0.1 only; to reach it from another computer, forward the port
+    Each browser tab runs its own copy of the app on the same workspace; closing the tab
+    ends it, and stopping the server ends them all. The server listens on 127.0.0.1 only; to reach it from another computer, forward the port
     over SSH (ssh -L 8000:127.0.0.1:8000 host).
 
     \b
@@ -58,37 +56,6 @@ def serve(obj: Ctx, port: int) -> None:
     """
     command = app_command(obj)
     click.echo(f"Serving Nastavnik on http://{HOST}:{port} (127.0.0.1 only: not reachable from other machines). Ctrl+C stops.")
-    local_server(command, port).serve()
+    from tui.serve import local_server
 
-
-# textual-serve ships Roboto Mono in its static folder, but its page links the same font from
-# Google: on a machine without internet that request stalls. The page gets it from here.
-_FONT_FACES = """<style>
-      @font-face { font-family: "Roboto Mono"; font-style: normal; font-weight: 100 700;
-        src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype"); }
-      @font-face { font-family: "Roboto Mono"; font-style: italic; font-weight: 100 700;
-        src: url("{{ config.static.url }}fonts/RobotoMono-Italic-VariableFont_wght.ttf") format("truetype"); }
-    </style>"""
-_EXTERNAL = re.compile(r"<(?:link|script)\b[^>]*\b(?:href|src)\s*=\s*[\"']?(?:https?:)?//[^>]*>(?:\s*</script>)?", re.I)
-
-
-def offline_page(template: str) -> str:
-    """textual-serve's page template with every stylesheet or script it would fetch from
-    another host left out, and its font served from the server's own static folder."""
-    return _EXTERNAL.sub("", template).replace("</head>", _FONT_FACES + "\n  </head>", 1)
-
-
-def local_server(command: str, port: int):
-    """A textual-serve server on 127.0.0.1 whose page asks nothing of any other host."""
-    import aiohttp_jinja2
-    import jinja2
-    from textual_serve.server import Server
-
-    class LocalServer(Server):
-        async def _make_app(self):
-            app = await super()._make_app()
-            page = (Path(self.templates_path) / "app_index.html").read_text(encoding="utf-8")
-            aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": offline_page(page)}))
-            return app
-
-    return LocalServer(command, host=HOST, port=port, title="Nastavnik")
+    local_server(command, port, HOST).serve()

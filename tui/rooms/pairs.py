@@ -325,19 +325,23 @@ class PairsRoom(Vertical):
         ids = self._targets()
         if not ids:
             return
-        from tui.dialogs.tags import TagsScreen
+        from tui.dialogs.tags import TagChange, TagsScreen
 
-
-        def done(tags) -> None:
-            if tags is None:
+        def done(change: TagChange | None) -> None:
+            if change is None:
                 return
-            tags = list(tags)
-            self._write(lambda store: store.set_tags(ids, tags), lambda _: self._tagged(ids, tags))
+            if not change.add and not change.remove:
+                self.notify(t("pairs.tags_unchanged"), timeout=3)
+                return
+            self._write(
+                lambda store: store.change_tags(ids, add=change.add, remove=change.remove),
+                lambda _: self._tagged(ids, change.tags),
+            )
 
         self.app.push_screen(TagsScreen(self.ws, ids), done)
 
     def _tagged(self, ids: list[int], tags: list[str]) -> None:
-        self.last_tags = tags
+        self.last_tags = list(tags)
         self.notify(t("pairs.tagged", n=len(ids)), timeout=3)
         self._after_change(rows_may_move=False)
 

@@ -100,6 +100,20 @@ def test_undo_walks_back_through_actions(store):
     assert store.undo() is None
 
 
+def test_change_tags_adds_and_removes_in_one_step_and_leaves_other_tags(store):
+    a = _add(store, "Что такое эпоха?", "Проход по данным.", tags=["основы", "lora"])
+    b = _add(store, "Что такое батч?", "Пачка примеров.", tags=["основы", "эпохи"])
+    assert store.change_tags([a.id, b.id], add=["мои"], remove=["основы"]) == 2
+    assert store.get_pair(a.id).tags == ["lora", "мои"]
+    assert store.get_pair(b.id).tags == ["эпохи", "мои"]
+    assert store.change_tags([a.id, b.id]) == 0  # nothing asked: no step to undo
+    action = store.undo()
+    assert action.kind == "tags" and "+мои" in action.summary and "-основы" in action.summary
+    assert store.get_pair(a.id).tags == ["основы", "lora"]
+    assert store.get_pair(b.id).tags == ["основы", "эпохи"]
+    assert store.undo().kind == "add"
+
+
 def test_undo_of_an_import_removes_the_batch(store):
     _add(store, "Старый?", "Остаётся.")
     rows = [store.prepare_row(f"Вопрос {i}?", f"Ответ {i}.") for i in range(5)]
