@@ -82,6 +82,8 @@ async def test_the_guide_shows_on_the_demos_first_run_and_ticks_each_step(demo_w
             run = store.create_run(base="demo", preset="demo", backend="hf", config={})
             store.update_run(run.id, status="done")
         assert "далее: c на готовом запуске" in await ticked(pilot, "✓ обучить")
+        await settle(pilot)
+        assert g.region.height == 1, drawn(g)  # the longest of its lines still fits 80 columns
 
         with demo_ws.store() as store:
             store.add_model("gguf", "run-1-q8_0", str(demo_ws.exports_dir / "run-1.gguf"), run_id=run.id)

@@ -80,7 +80,8 @@ class FirstStepsGuide(Static):
         line = Text(t("guide.title") + " ", style="bold")
         for step in STEPS:
             line.append(f"{self._mark(step)} ", style="bold green" if self.state.done(step) else "")
-            line.append(t(f"guide.short.{step}") + "  ")
+            line.append(t(f"guide.short.{step}") + " ")
+        line.append(" ")
         nxt = self.state.next_step
         line.append((t("guide.next", keys=t(f"guide.keys.{nxt}")) if nxt else t("guide.all_done_short")), style="bold")
         return line
