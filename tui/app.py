@@ -30,11 +30,14 @@ from tui.rooms.evaluate import EvaluateRoom
 from tui.rooms.pairs import PairsRoom
 from tui.rooms.train import TrainRoom
 from tui.statuses import run_status
+from tui.widgets.first_steps import FirstStepsGuide
 from tui.widgets.status_bar import StatusBar
 
 #: Textual's own palette commands, by their English title: the strings key of each
 SYSTEM_COMMANDS = {"Theme": "theme", "Quit": "quit", "Keys": "keys", "Minimize": "minimize", "Maximize": "maximize",
                    "Screenshot": "screenshot"}
+#: the workspace setting that keeps whether the first-run guide shows (true/false; absent: on the demo)
+GUIDE_SETTING = "first_steps"
 ROOMS = (("pairs", "app.tab.pairs"), ("train", "app.tab.train"), ("chat", "app.tab.chat"), ("evaluate", "app.tab.evaluate"))
 ROOM_CLASSES: dict[str, type[TrainRoom | ChatRoom | EvaluateRoom]] = {
     "train": TrainRoom, "chat": ChatRoom, "evaluate": EvaluateRoom,
@@ -121,6 +124,7 @@ class NastavnikApp(ReportingApp):
     BINDINGS = [
         both("q", "quit", "app.quit"),
         both("question_mark,f1", "help", "app.help", key_display="?"),
+        both("ctrl+g", "guide", "app.guide", show=False),
         both("ctrl+p", "command_palette", "app.palette", show=False, priority=True),
         both("ctrl+pagedown", "next_tab(1)", "app.next_tab", show=False, priority=True),
         both("ctrl+pageup", "next_tab(-1)", "app.prev_tab", show=False, priority=True),
@@ -156,6 +160,7 @@ class NastavnikApp(ReportingApp):
             # work (dataset summaries, model lists) must not delay the first page of pairs
             for pane_id, key in ROOMS[1:]:
                 yield TabPane(t(key), id=pane_id)
+        yield FirstStepsGuide(id="first-steps")
         yield StatusBar(self.home_label, id="status-bar")
         yield Footer()
 
@@ -168,6 +173,8 @@ class NastavnikApp(ReportingApp):
         # while an export job runs its end is looked for every second: the new GGUF then shows
         # in Chat and Evaluate at once, even with the Export dialog closed
         self.set_interval(1.0, self._poll_exports_if_watched)
+        self.query_one(FirstStepsGuide).display = False  # until the store says whether to show it
+        self._read_guide()
 
     @property
     def pairs_room(self) -> PairsRoom:
@@ -186,6 +193,7 @@ class NastavnikApp(ReportingApp):
 
     def on_pairs_changed(self, message: PairsChanged) -> None:
         self.refresh_status()
+        self._read_guide()
         for room in self.query(PairsRoom):
             room.table.reload()
 
@@ -200,6 +208,7 @@ class NastavnikApp(ReportingApp):
 
     def _poll_jobs(self) -> None:
         self._read_jobs(tuple(self._exports_watched))
+        self._read_guide()
 
     def _poll_exports_if_watched(self) -> None:
         if self._exports_watched:
@@ -233,6 +242,49 @@ class NastavnikApp(ReportingApp):
         if job_id not in self._exports_announced:
             self._exports_watched.add(job_id)
 
+    # ------------------------------------------------------------- first steps
+
+    def guide_wanted(self, demo: bool) -> bool:
+        """Whether the first-run guide shows: as the user last left it (ctrl+g, the palette),
+        else on a workspace that holds the demo (``nastavnik demo``, ``make run``)."""
+        try:
+            chosen = self.ws.setting(GUIDE_SETTING)
+        except UserError:
+            chosen = None
+        return chosen if isinstance(chosen, bool) else demo
+
+    @work(thread=True, exit_on_error=False, group="first-steps", exclusive=True)
+    def _read_guide(self) -> None:
+        """Read the guide's ticks from the store (the steps the user has done) and redraw it."""
+        from core.loop.first_steps import first_steps
+
+        with Store(self.ws.db_path, migrate=False) as store:
+            try:
+                state = first_steps(store)
+            except sqlite3.Error:  # a store not migrated yet
+                return
+        self.call_from_thread(self._show_guide, state, self.guide_wanted(state.demo))
+
+    def _show_guide(self, state, shown: bool) -> None:
+        try:
+            guide = self.query_one(FirstStepsGuide)
+        except Exception:  # the app is shutting down
+            return
+        guide.show(state)
+        guide.display = shown
+
+    def action_guide(self) -> None:
+        """Show or hide the first-run guide, and keep the choice in the workspace settings."""
+        guide = self.query_one(FirstStepsGuide)
+        shown = not guide.display
+        guide.display = shown
+        try:
+            self.ws.update_settings(**{GUIDE_SETTING: shown})
+        except OSError as exc:
+            self.notify(str(exc), severity="error")
+        if shown:
+            self._read_guide()
+
     # ------------------------------------------------------------------ exports
 
     def on_export_finished(self, message: ExportFinished) -> None:
@@ -250,6 +302,7 @@ class NastavnikApp(ReportingApp):
         self._poll_jobs()
 
     def on_models_changed(self, message: ModelsChanged) -> None:
+        self._read_guide()
         chat = self._room("chat")
         if chat is not None:
             chat.reload_models()
@@ -325,6 +378,9 @@ class NastavnikApp(ReportingApp):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._ensure_room(event.pane.id or "")
+        # the whole guide where the first screen has room for it, one line in the other rooms
+        self.query_one(FirstStepsGuide).compact = event.pane.id != "pairs"
+        self._read_guide()
 
     def _ensure_room(self, tab: str) -> None:
         if tab not in ROOM_CLASSES or self._room(tab) is not None:
@@ -456,6 +512,7 @@ class NastavnikApp(ReportingApp):
         tabs = self.query_one(TabbedContent)
         for pane_id, key in ROOMS:
             tabs.get_tab(pane_id).label = t(key)
+        self.query_one(FirstStepsGuide).refresh_text()
         for room in filter(None, (self._room(tab) for tab in ROOM_CLASSES)):
             if hasattr(room, "localize"):
                 room.localize()

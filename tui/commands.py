@@ -92,6 +92,7 @@ def commands(app) -> list[tuple[str, object]]:
         (t("palette.lang.ru"), partial(app.set_language, "ru")),
         (t("palette.lang.en"), partial(app.set_language, "en")),
         (keyed("palette.help", own, "help"), app.action_help),
+        (keyed("palette.guide", own, "guide"), app.action_guide),
         (keyed("palette.quit", own, "quit"), app.exit),
     ]
     return out

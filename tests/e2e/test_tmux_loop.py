@@ -3,7 +3,9 @@
 Train a short run from the Train room (Enter in the Steps field starts it) → "export and
 chat" (c) → ask the base and the tuned model side by side → correct the tuned answer (у, the
 Russian-layout e) into the train pair that asks that question → back to Train, train again
-(ы, then ctrl+s) → Evaluate the corrected pairs (к, the Russian-layout r). Every wait is on
+(ы, then ctrl+s) → Evaluate the corrected pairs (к, the Russian-layout r). The first-run guide
+(«Первые шаги») is on screen all the way: it opens with the loop's keys, and ticks each step
+as the walk takes it. Every wait is on
 something on the screen or in the store, never on a duration. The app is this checkout's code
 (``PYTHONPATH``), started with the test's own Python; the demo base is already exported once per
 session (tests/conftest.py), so the loop exports one GGUF: the run's.
@@ -109,6 +111,10 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
 
     try:
         tmux.wait_for(lambda s: "Что такое" in s and "пар " in s, "the pairs room", timeout=60)
+        # the first-run guide: what the demo is and the loop in three keys, nothing ticked yet
+        tmux.wait_for(lambda s: "Первые шаги. Это демо" in s and "☐ 1 Обучить: 2, затем ctrl+s" in s
+                      and "☐ 2 Экспорт и чат: c на готовом запуске" in s and "☐ 3 Исправить ответ: e в чате" in s
+                      and "ctrl+g — скрыть" in s, "the first-run guide")
         time.sleep(1.0)  # the app settles focus after the first paint
 
         stage("the app is up")
@@ -126,6 +132,7 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         tmux.wait_for(lambda s: "#1 · шаг 2/2" in s and "готово" in s and "c экспорт и чат" in s, "run 1 done", timeout=300)
         run1 = _run(home, 1)
         assert run1.status == "done", (run1.status, run1.error)
+        tmux.wait_for(lambda s: "✓ обучить ☐ чат" in s and "далее: c на готовом запуске" in s, "the guide: step 1 ticked")
         assert _snapshot_answers(run1)[taught["question"]] == taught["answer"]
 
         stage("run 1 done")
@@ -141,6 +148,7 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         tmux.wait_for(lambda s: taught["question"] in s, "the typed question")
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "run-1-q8_0:" in s and "ток/с" in s, "both answers written", timeout=120)
+        tmux.wait_for(lambda s: "✓ чат ☐ исправить" in s and "далее: e в чате" in s, "the guide: step 2 ticked")
         time.sleep(0.3)
 
         stage("both answers")
@@ -162,6 +170,7 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
             (pref,) = store.preferences_of_pair(pair.id)
             assert pref.source.startswith("chat:") and (pref.chosen, pref.model) == (CORRECTED, "run-1-q8_0")
             assert store.get_conversation(int(pref.source.split(":")[1])).messages[-1].content == pref.rejected
+        tmux.wait_for(lambda s: "✓ исправить ☐ снова" in s and "далее: 2, затем ctrl+s" in s, "the guide: step 3 ticked")
 
         stage("corrected")
         # ---- train again: back to Train (digits grade answers in Chat), Settings, ctrl+s
@@ -171,6 +180,7 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         tmux.wait_for(lambda s: "Пресет" in s and "^s старт" in s, "Settings with ctrl+s start in the footer")
         tmux.keys("C-s")
         tmux.wait_for(lambda s: "#2 · шаг" in s, "run 2 shown")
+        tmux.wait_for(lambda s: "✓ снова" in s and "готово; ctrl+g — скрыть" in s, "the guide: every step ticked")
         tmux.wait_for(lambda s: "#2 · шаг 2/2" in s and "готово" in s, "run 2 done", timeout=300)
         run2 = _run(home, 2)
         assert run2.status == "done", (run2.status, run2.error)
