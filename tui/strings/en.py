@@ -119,6 +119,7 @@ STRINGS: dict[str, str] = {
     'pairs.export': 'export',
     'pairs.new': 'new',
     'pairs.edit': 'edit',
+    'pairs.to_table': 'to the list',
     'pairs.search': 'search',
     'pairs.clear': 'clear',
     'pairs.stats': 'stats',

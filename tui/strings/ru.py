@@ -114,6 +114,7 @@ STRINGS: dict[str, str] = {
     'pairs.export': 'экспорт',
     'pairs.new': 'новая',
     'pairs.edit': 'править',
+    'pairs.to_table': 'к списку',
     'pairs.search': 'поиск',
     'pairs.clear': 'сбросить',
     'pairs.stats': 'статистика',
