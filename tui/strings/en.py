@@ -11,6 +11,8 @@ STRINGS: dict[str, str] = {
     # tui/dialogs/confirm.py
     'common.yes': 'Yes',
     'common.no': 'No',
+    'confirm.yes_button': 'Yes (y)',
+    'confirm.no_button': 'No (n)',
     'common.complete': 'complete',
     # tui/app.py
     'app.title': 'Nastavnik',

@@ -6,6 +6,8 @@ STRINGS: dict[str, str] = {
     # tui/dialogs/confirm.py
     'common.yes': 'Да',
     'common.no': 'Нет',
+    'confirm.yes_button': 'Да (y/д)',
+    'confirm.no_button': 'Нет (n/т)',
     'common.complete': 'дополнить',
     # tui/app.py
     'app.title': 'Наставник',
