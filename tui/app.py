@@ -191,6 +191,8 @@ class NastavnikApp(ReportingApp):
         self.refresh_status()
         for room in self.query(PairsRoom):
             room.table.reload()
+            if message.pair_id is not None:
+                room.table.show_pair(message.pair_id)  # the user finds it under the cursor back in Pairs
 
     @work(thread=True, exit_on_error=False, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:

@@ -383,6 +383,8 @@ class PairsRoom(Vertical):
         self.last_system = pair.system
         self.last_tags = list(pair.tags)
         self._after_change()
+        if editor is None:  # a new pair, at the end of the list: show it
+            self.table.show_pair(pair.id)
         self.table.focus()
 
     # ----------------------------------------------------------------- dialogs

@@ -250,6 +250,7 @@ STRINGS: dict[str, str] = {
     'chat.stopped': 'stopped',
     'chat.busy': 'The model is still answering (Esc stops it).',
     'chat.graded': 'Grade {score} for {model} saved.',
+    'chat.chosen': 'Chosen: {model} ({n}/{total}) — e corrects it, 1–5 grade it, ←/→ or a click choose another',
     'chat.nothing': 'No answer yet.',
     'chat.saved': 'Saved as pair #{id} ({status}).',
     'chat.stop': 'stop',

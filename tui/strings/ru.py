@@ -245,6 +245,7 @@ STRINGS: dict[str, str] = {
     'chat.stopped': 'остановлено',
     'chat.busy': 'Модель ещё отвечает (Esc — остановить).',
     'chat.graded': 'Оценка {score} для {model} сохранена.',
+    'chat.chosen': 'Выбран ответ {model} ({n}/{total}) — e исправить, 1–5 оценить, ←/→ или щелчок — другой',
     'chat.nothing': 'Пока нет ответа.',
     'chat.saved': 'Сохранено как пара #{id} ({status}).',
     'chat.stop': 'стоп',
