@@ -194,11 +194,14 @@ async def test_help_in_train_lists_trains_keys_not_the_pairs_keys_however_the_ro
                 await pilot.click("#--content-tab-train")
             else:
                 await pilot.press(opening)
+                await settle(pilot)
+                assert footer_keys(app)["preview"] == "v"  # the preview's key, in the footer
             await settle(pilot)
             await pilot.press("f1")
             await pilot.pause()
             entries = help_entries(app)
             assert entries["settings"] == ("s", "ы") and entries["runs"] == ("r", "к"), entries
+            assert entries["preview"] == ("v, ctrl+r", "м, ctrl+r"), entries  # the preview has a key on both layouts
             assert "approve" not in entries and "train/eval" not in entries, entries
             keys = help_keys(app)
             assert len(keys) == len(set(keys)), keys
