@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -128,10 +129,12 @@ class NastavnikApp(ReportingApp):
         both("ctrl+p", "command_palette", "app.palette", show=False, priority=True),
         both("ctrl+pagedown", "next_tab(1)", "app.next_tab", show=False, priority=True),
         both("ctrl+pageup", "next_tab(-1)", "app.prev_tab", show=False, priority=True),
-        both("1", "tab('pairs')", "app.tab.pairs", show=False),
-        both("2", "tab('train')", "app.tab.train", show=False),
-        both("3", "tab('chat')", "app.tab.chat", show=False),
-        both("4", "tab('evaluate')", "app.tab.evaluate", show=False),
+        # a room's own use of a digit wins (Chat grades 1–5); alt+digit switches from every room,
+        # the question box included, and help lists for each key only the meaning it has there
+        *[both(str(n), f"tab('{room}')", f"app.tab.{room}", show=False) for n, (room, _key) in enumerate(ROOMS, start=1)],
+        # priority: a question box would type the digit that comes with alt+digit
+        *[both(f"alt+{n}", f"tab('{room}')", f"app.tab_alt.{room}", description=f"app.tab.{room}", show=False,
+               priority=True) for n, (room, _key) in enumerate(ROOMS, start=1)],
     ]
 
     def __init__(self, ws: Workspace, lang: str | None = None, *, home_label: str | None = None) -> None:
@@ -196,6 +199,8 @@ class NastavnikApp(ReportingApp):
         self._read_guide()
         for room in self.query(PairsRoom):
             room.table.reload()
+            if message.pair_id is not None:
+                room.table.show_pair(message.pair_id)  # the user finds it under the cursor back in Pairs
 
     @work(thread=True, exit_on_error=False, group="status-counts", exclusive=True)
     def _count_pairs(self) -> None:
@@ -464,22 +469,32 @@ class NastavnikApp(ReportingApp):
 
     def all_bindings(self) -> list[tuple[str, str]]:
         """What a user can press here, as (keys, description), for the help screen: the live
-        bindings (keymap applied) from the widget in focus through its room to the app."""
-        chain = self.screen._binding_chain
-        if self.screen.focused is None:  # nothing focused: the room on show
-            tab = self.query_one(TabbedContent).active
-            room = self._room(tab) if tab != "pairs" else self.pairs_room
-            if room is not None:
-                chain = [(node, live_bindings(node, self._keymap)) for node in room.ancestors_with_self]
-        out: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        bindings (keymap applied) from the widget in focus through its room to the app. The focus
+        outside the room on show (on the tab bar, or nowhere) reads the room's keys; each key is
+        listed once, with the meaning it has here (a priority binding first, then the nearest)."""
+        chain = list(self.screen._binding_chain)
+        tab = self.query_one(TabbedContent).active
+        room = self._room(tab) if tab != "pairs" else self.pairs_room
+        if room is not None and all(node is not room for node, _ in chain):
+            chain = [(node, live_bindings(node, self._keymap)) for node in room.ancestors_with_self]
+        rows: list[tuple[list[str], Binding, str]] = []
         for _node, bindings in chain:
             for keys, binding, text in described(bindings):
-                ident = binding.id or f"{binding.action}:{text}"
-                if ident not in seen:
-                    seen.add(ident)
-                    out.append((keys, text))
-        return out
+                rows.append((keys.split(","), binding, text))
+        taken: set[str] = set()
+        out: dict[str, tuple[list[str], str]] = {}
+        for keys, binding, text in sorted(rows, key=lambda row: not row[1].priority):
+            free = [k for k in keys if k not in taken]
+            taken.update(keys)
+            if not free:
+                continue
+            ident = f"{binding.action}:{text}"  # alt+1 and 1 both say "Pairs": one row
+            have = out.setdefault(ident, ([], text))[0]
+            have.extend(k for k in free if k not in have)
+        order: dict[str, int] = {}
+        for n, (_keys, b, text) in enumerate(rows):
+            order.setdefault(f"{b.action}:{text}", n)
+        return [(",".join(keys), text) for ident, (keys, text) in sorted(out.items(), key=lambda kv: order[kv[0]])]
 
     def get_system_commands(self, screen):
         """Textual's own palette commands in the UI language; its Keys panel is our help."""

@@ -30,7 +30,7 @@ _DESCRIBED_BY: dict[str, str] = {}
 #: every id ``both`` has made, for checking a keymap
 _IDS: set[str] = set()
 
-_PRETTY = {"escape": "esc", "slash": "/", "question_mark": "?", "space": "space", "delete": "del"}
+_PRETTY = {"escape": "esc", "slash": "/", "full_stop": ".", "question_mark": "?", "space": "space", "delete": "del"}
 _MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
 _KEY_NAMES = {k.value for k in Keys}
 

@@ -7,7 +7,12 @@ from textual.message import Message
 
 class PairsChanged(Message):
     """Pairs were added or changed outside the Pairs room (a corrected answer in Chat or
-    Evaluate): the app recounts the status bar and reloads the pairs table."""
+    Evaluate): the app recounts the status bar and reloads the pairs table. ``pair_id``: the
+    pair just saved, which the table puts its cursor on (it may land past the end of the screen)."""
+
+    def __init__(self, pair_id: int | None = None) -> None:
+        super().__init__()
+        self.pair_id = pair_id
 
 
 class ModelsChanged(Message):

@@ -376,6 +376,23 @@ class PairsMixin(StoreBase):
             params = params + [limit, offset]
         return self._pairs_by_rows(self.conn.execute(sql, params).fetchall())
 
+    def pair_row(self, pair_id: int, flt: PairFilter | None = None, *, order: str = "id", desc: bool = False) -> int | None:
+        """Where a pair stands in ``list_pairs(flt, order=order, desc=desc)``: its row from 0, or
+        None where ``flt`` does not select it (a table shows a pair saved elsewhere by this)."""
+        if order not in ORDERABLE:
+            raise UserError(f"cannot sort by {order!r}", hint="sort by one of: " + ", ".join(sorted(ORDERABLE)))
+        where, params = self._where(flt)
+        key = "f.rowid" if order == "id" and where.startswith("pairs_fts") else f"p.{order}"
+        found = self.conn.execute(f"SELECT {key} FROM {where} AND p.id = ?", params + [pair_id]).fetchone()
+        if found is None:
+            return None
+        op = ">" if desc else "<"  # the rows shown before it
+        if order == "id":
+            before, extra = f"{key} {op} ?", [found[0]]
+        else:
+            before, extra = f"({key} {op} ? OR ({key} = ? AND p.id {op} ?))", [found[0], found[0], pair_id]
+        return self.conn.execute(f"SELECT count(*) FROM {where} AND {before}", params + extra).fetchone()[0]
+
     def iter_pairs(self, flt: PairFilter | None = None, *, batch: int = 1000):
         """Every matching pair in id order, read a page at a time."""
         where, params = self._where(flt)

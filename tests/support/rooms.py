@@ -52,3 +52,21 @@ async def grid_loaded(pilot) -> None:
             await pilot.pause()
             return
     raise AssertionError("the evaluate grid never finished loading")
+
+
+def fixed_answers(room, ws, texts: dict[str, str]):
+    """A stand-in for the Chat room's model worker: each model answers its fixed text, stored as
+    a real chat stores it (conversation, question, answers), so grading and correcting work."""
+
+    def generate(question, answers, system):
+        with ws.store() as s:
+            if room.conversation_id is None:
+                room.conversation_id = s.add_conversation([a.model for a in answers], system=system).id
+            s.add_message(room.conversation_id, "user", question)
+            for a in answers:
+                a.text = texts[a.model]
+                a.message_id = s.add_message(room.conversation_id, "assistant", a.text, model=a.model).id
+                a.widget.update(a.text)
+        room._done()
+
+    return generate

@@ -142,3 +142,68 @@ async def test_textuals_own_palette_commands_speak_russian_and_keys_opens_our_he
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert ("a", "ф") == {d: (lat, ru) for _, d, lat, ru in app.screen.entries}["одобрить"]
+
+
+def help_keys(app) -> list[str]:
+    return [key for keys, *_ in app.screen.entries for key in keys.split(",")]
+
+
+@async_test
+async def test_in_chat_the_digits_grade_and_alt_digit_switches_rooms_with_no_grade_dialog(ws):
+    from textual.widgets import TabbedContent
+
+    from tui.dialogs.grade import GradeScreen
+
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        app.query_one("#chat-log").focus()  # where the grading keys work (Esc after an answer)
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+        entries = app.screen.entries
+        keys = help_keys(app)
+        assert len(keys) == len(set(keys)), keys  # one meaning per key
+        meaning = {key: desc for k, desc, *_ in entries for key in k.split(",")}
+        assert meaning["4"].startswith("grade") and meaning["alt+4"] == "Evaluate", meaning
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("alt+4")
+        await settle(pilot)
+        assert app.query_one(TabbedContent).active == "evaluate"
+        assert not isinstance(app.screen, GradeScreen)
+        await pilot.press("alt+3")  # back in Chat the cursor is in the question box: alt+digit still switches
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "chat-input"
+        await pilot.press("alt+2")
+        await settle(pilot)
+        assert app.query_one(TabbedContent).active == "train"
+
+
+@async_test
+async def test_help_in_train_lists_trains_keys_not_the_pairs_keys_however_the_room_was_opened(ws):
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        for opening in ("2", "click"):
+            if opening == "click":
+                await pilot.press("1")
+                await settle(pilot)
+                await pilot.click("#--content-tab-train")
+            else:
+                await pilot.press(opening)
+                await settle(pilot)
+                assert footer_keys(app)["preview"] == "v"  # the preview's key, in the footer
+            await settle(pilot)
+            await pilot.press("f1")
+            await pilot.pause()
+            entries = help_entries(app)
+            assert entries["settings"] == ("s", "ы") and entries["runs"] == ("r", "к"), entries
+            assert entries["preview"] == ("v, ctrl+r", "м, ctrl+r"), entries  # the preview has a key on both layouts
+            assert "approve" not in entries and "train/eval" not in entries, entries
+            keys = help_keys(app)
+            assert len(keys) == len(set(keys)), keys
+            await pilot.press("escape")
+            await pilot.pause()

@@ -606,3 +606,67 @@ async def test_table_pages_rows_in_and_never_holds_them_all(big_ws):
         await settle(pilot)
     with big_ws.store() as store:
         assert store.get_pair(3000).status == "approved"
+
+
+@async_test
+async def test_down_or_enter_after_a_search_gives_the_keys_back_to_the_table(ws):
+    app = app_for(ws, "ru")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        search = app.query_one("#search", Input)
+        for leave in ("down", "enter"):
+            await pilot.press("ctrl+f", *"что такое", leave)
+            await settle(pilot)
+            assert app.focused is table(app)
+            assert by_id(ws, table(app).cursor_pair.id).status == "draft"
+            await pilot.press("ф")  # a on the Russian layout: approves, is not typed into the query
+            await settle(pilot)
+            assert search.value == "что такое"
+            assert [p.question for p in table(app).visible_pairs()] == ["Что такое ёлка?"]
+            assert by_id(ws, table(app).cursor_pair.id).status == "approved"
+            await pilot.press("escape")  # clears the search
+            await settle(pilot)
+            await pilot.press("г")  # u: back to draft for the next round
+            await settle(pilot)
+
+
+@async_test
+async def test_the_key_of_slash_on_the_russian_layout_opens_the_search(ws):
+    app = app_for(ws, "ru")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.focused is table(app)
+        await pilot.press("full_stop")  # "/" on ЙЦУКЕН types "."
+        assert isinstance(app.focused, Input) and app.focused.id == "search"
+        await pilot.press(*"ёлка")
+        await settle(pilot)
+        assert app.focused.value == "ёлка"  # the key that opened the box is not in it
+        assert table(app).total == 1
+
+
+@async_test
+async def test_the_confirmation_buttons_show_the_russian_keys_and_each_key_shown_answers_so(ws):
+    import re
+
+    from textual.widgets import Button
+
+    app = app_for(ws, "ru")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter", *"ещё", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        labels = {b.id: str(b.label) for b in app.screen.query(Button)}
+        assert labels == {"yes": "Да (y/д)", "no": "Нет (n/т)"}, labels
+        actions = {key: b.action for key, b in app.screen._bindings}
+        for button, action in (("yes", "answer(True)"), ("no", "answer(False)")):
+            shown = re.search(r"\((.*)\)", labels[button]).group(1).split("/")
+            assert all(actions.get(key) == action for key in shown), (button, shown, actions)
+        assert actions.get("н") is None  # the twin of y is the first letter of «нет»
+        await pilot.press("т")  # «Нет»: keep editing
+        await pilot.pause()
+        assert isinstance(app.screen, EditPairScreen)
+        await pilot.press("escape", "д")  # «Да»: discard
+        await settle(pilot)
+        assert not isinstance(app.screen, (EditPairScreen, ConfirmScreen))
+    assert by_id(ws, 1).question == "Что такое ёлка?"

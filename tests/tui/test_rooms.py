@@ -10,7 +10,7 @@ import pytest
 
 from core.workspace import Workspace
 from tests.support.rooms import RoomApp, grid_loaded, stored_grid
-from tests.support.waits import settle
+from tests.support.waits import async_test, settle
 
 
 def sync(fn):
@@ -313,3 +313,57 @@ async def test_chat_room_escape_stops_the_answer_and_n_starts_a_new_chat(exporte
     assert [m.role for m in first] == ["user", "assistant"] and first[1].content == full  # the old chat is kept
     assert [(m.role, m.content) for m in second[:2]] == [("user", question), ("assistant", partial)]
     assert [m.role for m in second] == ["user", "assistant", "user", "assistant"]
+
+
+@async_test
+async def test_a_click_or_arrows_choose_the_answer_e_corrects_and_the_new_pair_is_shown_in_pairs(home):
+    from textual.widgets import TabbedContent
+
+    from tests.support.rooms import fixed_answers
+    from tui.app import NastavnikApp
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.rooms.chat import ChatRoom
+    from tui.widgets.pair_table import PairTable
+
+    ws = Workspace.open(home)
+    with ws.store() as s:
+        for n in range(80):  # more than a screen: the new pair lands below the last row shown
+            s.add_pair(f"Вопрос {n}?", f"Ответ {n}.")
+        s.add_model("gguf", "demo-q8_0", str(home / "demo.gguf"))
+        s.add_model("gguf", "run-1-q8_0", str(home / "run1.gguf"), run_id=1)
+    texts = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        room = app.query_one(ChatRoom)
+        room.query_one("#chat-model-0").value = "demo-q8_0"
+        room.query_one("#chat-model-1").value = "run-1-q8_0"
+        room._generate = fixed_answers(room, ws, texts)
+        room.ask("Что такое эпоха?", room.chosen())
+        await settle(pilot)
+        status = room.query_one("#chat-status")
+        second = room.answers[1].widget.parent
+        await pilot.click(second)  # a click on the second answer chooses it
+        await pilot.pause()
+        assert room.selected == 1 and second.has_class("selected")
+        assert "run-1-q8_0 (2/2)" in str(status.render())
+        await pilot.press("left")  # the arrows work at once after the click, and say which
+        await pilot.pause()
+        assert room.selected == 0 and "demo-q8_0 (1/2)" in str(status.render())
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, CorrectAnswerScreen) and app.screen.model == "demo-q8_0"
+        await pilot.press(*"Эпоха: один полный проход.", "ctrl+s")
+        await settle(pilot)
+        await pilot.press("alt+1")
+        await settle(pilot)
+        assert app.query_one(TabbedContent).active == "pairs"
+        table = app.query_one(PairTable)
+        assert table.cursor_pair is not None and table.cursor_pair.answer == "Эпоха: один полный проход."
+        top = int(table.scroll_y)
+        assert top <= table.cursor < top + table.body_height  # on the screen, not below its last row
+    with ws.store() as s:
+        (pref,) = s.live_preferences()
+        assert pref.rejected == texts["demo-q8_0"]  # the answer chosen with ← was the one corrected

@@ -432,7 +432,7 @@ async def test_preview_shows_the_tokens_the_model_learns_from(train_home):
         first = sample_pairs(8, 2)[0]
         assert first["answer"] in trained  # the answer is what it learns from
         assert first["question"] in shown and first["question"] not in trained  # the question is context only
-        assert "8 train pairs" in text.plain
+        assert "8 train pairs" in str(room.query_one("#train-dataset", Static).render())  # the data line, counted once
         assert str(room.query_one("#train-form-error", Static).render()) == ""
 
 
@@ -507,3 +507,49 @@ async def test_a_preference_run_plots_its_margin_and_the_form_has_the_method(hom
         store.delete_preferences([1])
         room.load_dataset_summary()
         await _until(pilot, lambda: "No preference pairs" in str(dataset.render()), "no preference pairs")
+
+
+@pytest.mark.slow
+@async_test
+async def test_preview_has_a_key_pages_through_examples_counts_tokens_once_and_goes_stale(train_home):
+    """One token count on screen, named; the preview key again shows the next example; another
+    base or other data takes a preview off the screen."""
+    from textual.widgets import Tabs
+
+    from core.workspace import Workspace
+    from tests.support.data import sample_pairs
+
+    def on_screen() -> str:
+        return str(room.query_one("#train-dataset", Static).render()) + "\n" + str(preview.render())
+
+    ws = Workspace.open(train_home)
+    app = RoomApp(ws)
+    async with app.run_test(size=(100, 30)) as pilot:
+        room = app.query_one(TrainRoom)
+        preview = room.query_one("#train-preview", Static)
+        await _until(pilot, lambda: "estimated from the text" in on_screen(), "the data line")
+        assert len(re.findall(r"\d+ tokens", on_screen())) == 1
+        room.query_one("#train-base", Input).focus()
+        await pilot.press("ctrl+r")  # from a field of the form, where v would be typed
+        await _until(pilot, lambda: "Example 1/5" in on_screen(), "the preview")
+        assert room.query_one("#train-base", Input).value == "demo"
+        shown = on_screen()
+        assert "tokens with the tokenizer and chat template of demo" in shown
+        assert len(re.findall(r"\d+ tokens", shown)) == 1 and "estimated" not in shown, shown
+        pairs = sample_pairs(8, 2)
+        assert pairs[0]["answer"] in str(preview.render()) and pairs[1]["answer"] not in str(preview.render())
+        room.query_one("#train-views").query_one(Tabs).focus()
+        await pilot.press("м")  # v on the Russian layout: the next example
+        await pilot.pause()
+        assert "Example 2/5" in on_screen() and pairs[1]["answer"] in str(preview.render())
+
+        room.query_one("#train-base", Input).value = "some/other-base"  # another base: that preview is not its
+        await _until(pilot, lambda: str(preview.render()) == "" and "estimated" in on_screen(), "the stale preview gone")
+        room.query_one("#train-base", Input).value = "demo"
+        room.action_preview()
+        await _until(pilot, lambda: "Example 1/5" in on_screen(), "the preview again")
+        with ws.store() as store:
+            store.add_pair("Новый вопрос?", "Новый ответ.", status="approved")
+        room.load_dataset_summary()  # as opening the room again does
+        await _until(pilot, lambda: "9 train pairs" in on_screen(), "the new data")
+        assert str(preview.render()) == "" and "estimated" in on_screen()

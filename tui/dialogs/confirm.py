@@ -32,8 +32,9 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question, id="confirm-question")
             with Horizontal():
-                yield Button(t("common.yes") + " (y)", id="yes", variant="warning")
-                yield Button(t("common.no") + " (n)", id="no")
+                # the keys bound above, as each layout types them: «Да (y/д)», «Нет (n/т)»
+                yield Button(t("confirm.yes_button"), id="yes", variant="warning")
+                yield Button(t("confirm.no_button"), id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes" if self.focus_yes else "#no", Button).focus()

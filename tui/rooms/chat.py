@@ -6,7 +6,7 @@ own child process (``core.infer.runner.ChildRunner``): llama.cpp
 prints to file descriptor 2 while it loads, and Textual draws on that same descriptor, so
 loading in-process would write over the screen. Answers stream token by token into a
 Markdown widget per model, one model after the other; Escape stops the answer being
-written. ←/→ choose an answer, 1–5 grade it (with an optional comment), e/у opens it in an
+written. ←/→ or a click choose an answer (the status line names it), 1–5 grade it (with an optional comment), e/у opens it in an
 editor and saves it as a new pair with source ``chat:<conversation id>`` (and a preference:
 the correction chosen over the model's answer). With two or more models side by side, p/з
 picks the chosen answer as the better one: a preference with each other model's answer to
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Markdown, Select, Static
@@ -308,16 +308,30 @@ class ChatRoom(Vertical):
 
     # -------------------------------------------------------------- grading and correcting
 
-    def _select(self, index: int) -> None:
+    def _select(self, index: int, *, say: bool = False) -> None:
+        """Frame the answer that e, p and 1–5 act on; ``say``: name it in the status line too
+        (the user chose it, with ←/→ or a click)."""
         if not self.answers:
             return
         index = max(0, min(index, len(self.answers) - 1))
         for n, a in enumerate(self.answers):
             a.widget.parent.set_class(n == index, "selected")
         self.selected = index
+        if say:
+            self.status(t("chat.chosen", model=self.answers[index].label, n=index + 1, total=len(self.answers)))
 
     def action_select(self, step: int) -> None:
-        self._select(self.selected + step)
+        self._select(self.selected + step, say=True)
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on an answer chooses it, and leaves the question box so its keys work."""
+        widget = event.widget
+        for n, a in enumerate(self.answers):
+            column = a.widget.parent
+            if widget is not None and column is not None and (widget is column or column in widget.ancestors):
+                self._select(n, say=True)
+                self.query_one("#chat-log", VerticalScroll).focus()
+                return
 
     def current(self) -> Answer | None:
         if self.selected < 0 or self.selected >= len(self.answers):
@@ -371,7 +385,7 @@ class ChatRoom(Vertical):
 
     def _saved(self, pair, replaced: bool = False) -> None:
         self.notify(saved_note(pair, replaced), timeout=8)
-        self.app.post_message(PairsChanged())
+        self.app.post_message(PairsChanged(pair.id))
 
     def action_prefer(self) -> None:
         """p/з: the chosen answer is better than the other models' answers to the same question."""

@@ -272,7 +272,7 @@ class EvaluateRoom(Vertical):
 
     def _saved(self, pair, replaced: bool = False) -> None:
         self.notify(saved_note(pair, replaced), timeout=8)
-        self.app.post_message(PairsChanged())
+        self.app.post_message(PairsChanged(pair.id))
         self.refresh_grid()  # a replaced train answer is the reference now
 
     # ------------------------------------------------------------------ running

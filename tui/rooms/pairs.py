@@ -53,7 +53,10 @@ class PairsRoom(Vertical):
         both("ctrl+z", "undo", "pairs.undo", key_display="^z"),
         both("n", "new_pair", "pairs.new"),
         both("enter", "edit", "pairs.edit", key_display="⏎"),
-        both("slash,ctrl+f", "search", "pairs.search", key_display="/"),
+        # "/" types "." on the Russian layout: both search (ctrl+f is the same on both)
+        both("slash,full_stop,ctrl+f", "search", "pairs.search", key_display="/"),
+        # from the search box (the table's own ↓ moves its cursor): the keys go back to the table
+        both("down", "leave_search", "pairs.to_table", show=False),
         both("h", "history", "pairs.history"),
         both("i", "import", "pairs.import"),
         both("e", "export", "pairs.export"),
@@ -182,10 +185,20 @@ class PairsRoom(Vertical):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
+        self._leave_search(event.value)
+
+    def _leave_search(self, value: str) -> None:
+        """Search for ``value`` now and give the keys back to the table (at once: the next
+        letter is a table key, not one more letter of the query)."""
         if self._search_timer is not None:
             self._search_timer.stop()
-        self._apply_search(event.value)
-        self.table.focus()
+        self._apply_search(value)
+        self.screen.set_focus(self.table)
+
+    def action_leave_search(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.has_focus:
+            self._leave_search(search.value)
 
     def action_search(self) -> None:
         # focus now, not after a refresh: keys typed right after "/" must land in the box
@@ -374,6 +387,8 @@ class PairsRoom(Vertical):
         self.last_system = pair.system
         self.last_tags = list(pair.tags)
         self._after_change()
+        if editor is None:  # a new pair, at the end of the list: show it
+            self.table.show_pair(pair.id)
         self.table.focus()
 
     # ----------------------------------------------------------------- dialogs

@@ -311,6 +311,27 @@ class PairTable(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Counted(self, total))
 
+    def show_pair(self, pair_id: int) -> None:
+        """Put the cursor on this pair (one saved a moment ago lands at the end of the list, off
+        the screen): its row in the current filter and order is read in a worker; a pair the
+        filter hides leaves the cursor where it is."""
+        self._find_pair(self._gen, pair_id, self.flt, self.order, self.desc)
+
+    @work(thread=True, exit_on_error=False, group="pair-find", exclusive=True)
+    def _find_pair(self, gen: int, pair_id: int, flt: PairFilter, order: str, desc: bool) -> None:
+        with Store(self.db_path, migrate=False) as store:
+            row = store.pair_row(pair_id, flt, order=order, desc=desc)
+            total = store.count_pairs(flt) if row is not None else 0
+        if row is not None:
+            self.app.call_from_thread(self._found, gen, row, total)
+
+    def _found(self, gen: int, row: int, total: int) -> None:
+        if gen != self._gen:
+            return  # the table was read again since (another filter or order): the row is not that one
+        if row >= self.row_count:
+            self._counted(self._count_gen, total)  # the count that has the new row in it
+        self.set_cursor(row)
+
     def _visible_pages(self) -> range:
         top = int(self.scroll_y)
         bottom = top + max(1, self.size.height)

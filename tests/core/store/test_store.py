@@ -298,3 +298,16 @@ def test_a_page_read_after_a_row_is_the_page_an_offset_reads(store, order, desc,
             assert [p.id for p in page] == everything[start + 1 + skip:start + 11 + skip], (start, skip)
         back = store.list_pairs(flt, order=order, desc=not desc, after=anchor, limit=4)
         assert [p.id for p in reversed(back)] == everything[max(0, start - 4):start]
+
+
+def test_pair_row_is_where_list_pairs_shows_the_pair_in_every_order_and_filter(store):
+    for n, q in enumerate(["Бета?", "Альфа?", "Гамма про эпоху?", "Альфа про эпоху?", "Дельта?"]):
+        store.add_pair(q, f"Ответ {n}.", split="eval" if n == 2 else "train")
+    filters = [PairFilter(), PairFilter(split="train"), PairFilter(query="эпоху")]
+    for flt in filters:
+        for order in ("id", "question", "split"):
+            for desc in (False, True):
+                shown = [p.id for p in store.list_pairs(flt, order=order, desc=desc, limit=None)]
+                for pair_id in range(1, 6):
+                    expected = shown.index(pair_id) if pair_id in shown else None
+                    assert store.pair_row(pair_id, flt, order=order, desc=desc) == expected, (flt, order, desc, pair_id)

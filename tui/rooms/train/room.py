@@ -48,6 +48,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
         both("r", "view('train-runs-view')", "train.k.runs"),
         # in Settings (Enter in a field does the same): no hunting for the button with Tab
         both("ctrl+s", "start_key", "train.k.start"),
+        # v/м from the view tabs, ctrl+r from a field of the form (where a letter is typed)
+        both("v,ctrl+r", "preview", "train.k.preview"),
         # offered once the run shown is done (see check_action); the app opens the Export dialog
         both("e", "export", "train.export"),
         both("c", "export_chat", "train.export_chat"),

@@ -1,11 +1,18 @@
 """The Train room's Settings view: the form (preset, method, the numbers, 4-bit, backend, dtype),
 the data summary beside it, the tokenized preview, and starting a run from it.
 
+The data line says one token count: estimated from the text until a preview has read the data
+with the base's tokenizer and chat template, then that exact count, named so. The preview shows
+its examples one at a time (the preview key again: the next one, «2/5»); a change of the base,
+the method, the length or the data makes it stale, and it leaves the screen.
+
 ``TrainSetup`` is one of the three views ``TrainRoom`` (room.py) is made of; it holds the
 form's fields and what they do, the room holds the tabs that switch the views.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
@@ -40,22 +47,50 @@ def _field_row(label_key: str, widget, label_id: str) -> Horizontal:
     return Horizontal(Label(t(label_key), id=label_id, classes="train-label"), widget, classes="train-field")
 
 
-def _preference_text(pv, cfg, sha: str) -> Text:
+#: how many examples a preview reads, shown one at a time
+PREVIEW_SAMPLES = 5
+
+
+@dataclass
+class PreviewPages:
+    """A preview on screen: what it was made from (the form's base, method, length and template,
+    and the data's sha256; a change to any of them makes it stale), the data line with the
+    tokenizer's count, one page per example, and the one shown."""
+
+    made_from: tuple
+    sha: str
+    line: str
+    legend: str
+    pages: list[Text]
+    note: str = ""
+    index: int = 0
+
+
+def _made_from(cfg) -> tuple:
+    return (cfg.base, cfg.method, cfg.max_seq_len, cfg.template)
+
+
+def _preference_page(sample) -> Text:
     """A preference pair as the trainer gets it: the prompt dim, the chosen answer green, the rejected red."""
     text = Text()
-    text.append(t("train.prefs", n=pv.examples, method=cfg.method, tokens=pv.tokens, sha=sha[:12]) + "\n")
-    text.append(t("train.pref_legend") + "\n", style="dim")
-    for sample in pv.samples:
-        text.append(sample["prompt"], style="dim")
-        text.append(sample["chosen"] + "\n", style="bold green")
-        text.append(sample["rejected"], style="bold red")
-    if pv.truncated:
-        text.append("\n" + t("train.pref_truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
+    text.append(sample["prompt"], style="dim")
+    text.append(sample["chosen"] + "\n", style="bold green")
+    text.append(sample["rejected"], style="bold red")
+    return text
+
+
+def _sft_page(sample) -> Text:
+    """A pair as the trainer gets it: the tokens it learns from green, the rest dim."""
+    text = Text()
+    for piece, trained in sample["pieces"]:
+        text.append(piece, style="bold green" if trained else "dim")
     return text
 
 
 class TrainSetup(Vertical):
     """The Settings view's part of ``TrainRoom``: the room's ``ws``, ``action_view`` and ``poll`` serve it."""
+
+    _preview: PreviewPages | None = None  # the preview on screen, while it is current
 
     def compose_setup(self) -> ComposeResult:
         """The Settings view: the form, and beside it the data summary and the preview."""
@@ -97,6 +132,7 @@ class TrainSetup(Vertical):
         for wid, key in (("train-start", "train.start"), ("train-preview-btn", "train.preview")):
             self.query_one(f"#{wid}", Button).label = t(key)
         self._label_4bit()
+        self._preview = None
         self.query_one("#train-preview", Static).update("")
 
     @staticmethod
@@ -146,8 +182,19 @@ class TrainSetup(Vertical):
 
     @on(Select.Changed, "#train-method")
     def _method_changed(self) -> None:
-        self.query_one("#train-preview", Static).update("")
+        self._clear_preview()
         self.load_dataset_summary()  # the pairs or the preference pairs
+
+    @on(Input.Changed, "#train-base, #train-max-len")
+    def _preview_input_changed(self) -> None:
+        # a preview of another base (or length) would tell what this run will not train on
+        if self._preview is not None:
+            self._clear_preview()
+            self.load_dataset_summary()  # the estimate again, in place of the old base's count
+
+    def _clear_preview(self) -> None:
+        self._preview = None
+        self._set_preview("")
 
     @property
     def method(self) -> str:
@@ -245,15 +292,23 @@ class TrainSetup(Vertical):
             else:
                 tokens = sum(estimate_tokens(m["content"]) for ex in snap.examples for m in ex.prompt) + sum(
                     estimate_tokens(ex.chosen) + estimate_tokens(ex.rejected) for ex in snap.examples)
-                text = t("train.prefs", n=len(snap.examples), method=method, tokens=tokens, sha=snap.sha256[:12])
+                text = t("train.prefs", n=len(snap.examples), method=method, tokens=t("train.tokens_estimate", n=tokens),
+                         sha=snap.sha256[:12])
         elif snap is None:
             text = t("train.no_data")
         else:
             tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
-            text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=tokens, sha=snap.sha256[:12])
-        self.app.call_from_thread(self._set_dataset, text, drafts)
+            text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=t("train.tokens_estimate", n=tokens),
+                     sha=snap.sha256[:12])
+        self.app.call_from_thread(self._set_dataset, text, drafts, snap.sha256 if snap is not None else None)
 
-    def _set_dataset(self, text, drafts: int) -> None:
+    def _set_dataset(self, text, drafts: int, sha: str | None = None) -> None:
+        preview = self._preview
+        if preview is not None:
+            if preview.sha == sha:
+                text = preview.line  # the same data: the tokenizer's count, not the estimate
+            else:
+                self._clear_preview()  # the data changed since: that preview is not what a run gets
         try:
             self.query_one("#train-dataset", Static).update(text)
             # said only when some wait: "0 drafts wait" is a line to read for nothing
@@ -272,6 +327,7 @@ class TrainSetup(Vertical):
         self.action_preview()
 
     def action_preview(self) -> None:
+        """Preview the data as the run gets it; again on a preview still current: its next example."""
         try:
             cfg = self.form_config()
         except UserError as exc:
@@ -279,7 +335,47 @@ class TrainSetup(Vertical):
             return
         self._show_form_error("")
         self.action_view("train-setup")
+        preview = self._preview
+        if preview is not None and preview.made_from == _made_from(cfg):
+            preview.index = (preview.index + 1) % max(1, len(preview.pages))
+            self._render_preview()
+            return
+        self._clear_preview()
+        self._set_preview(Text(t("train.preview_loading", base=cfg.base), style="dim"))
         self.load_preview(cfg)
+
+    def _render_preview(self) -> None:
+        p = self._preview
+        if p is None:
+            return
+        text = Text()
+        text.append(p.legend + "\n", style="dim")
+        if p.pages:
+            text.append(t("train.preview_example", n=p.index + 1, total=len(p.pages), keys=self._preview_key()) + "\n",
+                        style="bold")
+            text.append_text(p.pages[p.index])
+        if p.note:
+            text.append("\n" + p.note, style="yellow")
+        self._set_preview(text)
+        try:
+            self.query_one("#train-dataset", Static).update(p.line)
+        except NoMatches:
+            return
+
+    def _preview_key(self) -> str:
+        from tui.keys import hint
+
+        return hint(self.app.room_bindings("train"), "preview") if hasattr(self.app, "room_bindings") else "v"
+
+    def _show_preview(self, preview: PreviewPages) -> None:
+        try:
+            current = _made_from(self.form_config())
+        except UserError:
+            current = None
+        if current != preview.made_from:
+            return  # the form changed while the tokenizer loaded: this preview is of something else
+        self._preview = preview
+        self._render_preview()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="train-preview")
     def load_preview(self, cfg) -> None:
@@ -293,27 +389,30 @@ class TrainSetup(Vertical):
         try:
             with self.ws.store() as store:
                 snap = take_snapshot(store, cfg.method)
-                _label, path = resolve_base(store, cfg.base)
+                label, path = resolve_base(store, cfg.base)
             tok = AutoTokenizer.from_pretrained(path)
             source = template_source(tok, get_template(cfg.template) if cfg.template else None)
             if cfg.preference:
                 from core.train.preference_data import preview as preference_preview
 
-                pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
+                pv = preference_preview(tok, source, snap, max_len=cfg.max_seq_len, samples=PREVIEW_SAMPLES)
             else:
-                pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=1)
-        except OSError as exc:  # the tokenizer files cannot be read
+                pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=PREVIEW_SAMPLES)
+        except (OSError, UserError) as exc:  # the tokenizer files cannot be read, no data, no such base
+            self.app.call_from_thread(self._set_preview, "")
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
+        # the one count on screen: every token of every example, template included, as the run reads them
+        tokens = t("train.tokens_exact", n=pv.tokens, base=label)
         if cfg.preference:
-            self.app.call_from_thread(self._set_preview, _preference_text(pv, cfg, snap.sha256))
-            return
-        text = Text()
-        text.append(t("train.dataset", train=pv.examples, eval=len(snap.eval), tokens=pv.tokens, sha=snap.sha256[:12]) + "\n")
-        text.append(t("train.preview_legend") + "\n", style="dim")
-        for sample in pv.samples:
-            for piece, trained in sample["pieces"]:
-                text.append(piece, style="bold green" if trained else "dim")
-        if pv.truncated:
-            text.append("\n" + t("train.truncated", n=len(pv.truncated), max=cfg.max_seq_len), style="yellow")
-        self.app.call_from_thread(self._set_preview, text)
+            line = t("train.prefs", n=pv.examples, method=cfg.method, tokens=tokens, sha=snap.sha256[:12])
+            pages = [_preference_page(sample) for sample in pv.samples]
+            legend = t("train.pref_legend")
+            note = t("train.pref_truncated", n=len(pv.truncated), max=cfg.max_seq_len) if pv.truncated else ""
+        else:
+            line = t("train.dataset", train=pv.examples, eval=len(snap.eval), tokens=tokens, sha=snap.sha256[:12])
+            pages = [_sft_page(sample) for sample in pv.samples]
+            legend = t("train.preview_legend")
+            note = t("train.truncated", n=len(pv.truncated), max=cfg.max_seq_len) if pv.truncated else ""
+        result = PreviewPages(_made_from(cfg), snap.sha256, line, legend, pages, note)
+        self.app.call_from_thread(self._show_preview, result)
