@@ -92,8 +92,7 @@ def commands(app) -> list[tuple[str, object]]:
         (t("palette.lang.ru"), partial(app.set_language, "ru")),
         (t("palette.lang.en"), partial(app.set_language, "en")),
         (keyed("palette.help", own, "help"), app.action_help),
-        (keyed("palette.quit", own, "quit"), app.exit),
-    ]
+    ]  # quitting is Textual's own Quit command, once (NastavnikApp.get_system_commands)
     return out
 
 

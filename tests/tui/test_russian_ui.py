@@ -1,0 +1,150 @@
+"""The Russian UI is Russian all the way: a walk through the rooms and the dialogs their keys
+open, in ``--lang ru``, reading every text on screen (labels, buttons, placeholders, table
+headers, the footer's keys, tabs, options, notifications) and finding no Latin word but names,
+code, the user's own data and a short list of terms that have no Russian name."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from textual.widgets import Button, DataTable, Input, OptionList, Static, Tab
+from textual.widgets._footer import FooterKey
+from textual.widgets._toggle_button import ToggleButton
+
+from core.workspace import Workspace
+from tests.support.waits import async_test, settle
+from tui.app import NastavnikApp
+from tui.i18n import set_lang
+
+# terms a Russian user reads as they are, and key names
+ALLOWED = {
+    "lora", "qlora", "gguf", "chrf", "hf", "bos", "eos", "json", "jsonl", "csv", "tsv", "parquet", "utf",
+    "gpu", "cpu", "cuda", "vram", "llama", "cpp", "unsloth", "trl", "peft", "transformers", "hugging", "face",
+    "excel", "svg", "sharegpt", "alpaca", "messages", "qa", "llamafactory", "sft", "dpo", "orpo", "bf", "fp", "nf",
+    "auto", "nastavnik", "id", "dtype",
+    "lat", "cjk",  # the Evaluate grid's markers of an answer that left Russian
+    "demo",  # the demo model's name
+    # key names
+    "ctrl", "shift", "alt", "esc", "escape", "enter", "tab", "space", "up", "down", "left", "right", "home", "end",
+    "pgup", "pgdn", "pageup", "pagedown", "del", "delete", "backspace", "ins", "insert",
+}
+USER_DATA = ("LoRA", "eval")  # words in the workspace's own pairs
+ENGLISH_ON_PURPOSE = ("Language: English",)  # the palette's way back to English reads in English
+
+_CODE = re.compile(r"`[^`]*`|\S*[/\\]\S*|\S+\.[A-Za-z]{2,8}\b|\{[^}]*\}|\b\S*[0-9_]\S*\b")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def latin_words(text: str) -> list[str]:
+    """The Latin words of ``text`` that are not code (paths, files, `code`, ids with digits)
+    and not allowed terms."""
+    words = _LATIN.findall(_CODE.sub(" ", text))
+    return [w for w in words if len(w) > 1 and w.lower().strip("'’-") not in ALLOWED]  # one letter: a key
+
+
+def shown(widget) -> bool:
+    """On screen: it and every container above it displayed, and it visible itself."""
+    return widget.visible and all(node.display for node in widget.ancestors_with_self if hasattr(node, "display"))
+
+
+def texts_on_screen(app) -> list[str]:
+    """Every text a person reads on the current screen, and the notifications."""
+    out: list[str] = []
+    for w in app.screen.walk_children(with_self=False):
+        if not shown(w):
+            continue
+        if isinstance(w, Button):
+            out.append(str(w.label))
+        elif isinstance(w, Input):
+            out.append(w.placeholder)
+        elif isinstance(w, DataTable):
+            out.extend(str(c.label) for c in w.columns.values())
+        elif isinstance(w, FooterKey):
+            out.append(w.description)
+        elif isinstance(w, ToggleButton):
+            out.append(str(w.label))
+        elif isinstance(w, Tab):
+            out.append(str(w.label))
+        elif isinstance(w, OptionList):
+            out.extend(str(w.get_option_at_index(i).prompt) for i in range(w.option_count))
+        elif isinstance(w, Static):
+            out.append(str(w.render()))
+    out.extend(n.message for n in app._notifications)
+    return out
+
+
+def english_in(app, where: str, found: dict) -> None:
+    for text in texts_on_screen(app):
+        if text in ENGLISH_ON_PURPOSE:
+            continue
+        words = [w for w in latin_words(text) if w not in USER_DATA]
+        if words:
+            found.setdefault(where, []).append((words, text[:120]))
+
+
+@pytest.fixture
+def ws(home):
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_pair("Что такое эпоха?", "Один проход по данным.", tags=["основы"])
+        store.add_pair("Что такое LoRA?", "Низкоранговый адаптер.", tags=["основы", "модели"])
+        store.add_pair("Зачем нужна проверка?", "Чтобы заметить переобучение.")
+        store.set_status([1, 2], "approved")
+        store.set_split([3], "eval")
+    return ws
+
+
+@async_test
+async def test_every_room_and_dialog_reads_russian(ws):
+    app = NastavnikApp(ws, "ru")
+    found: dict = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            english_in(app, "pairs", found)
+            for key, name in [("t", "tags"), ("f", "filter"), ("i", "import"), ("e", "export"), ("h", "history"),
+                              ("p", "preferences"), ("n", "new pair"), ("enter", "edit"), ("question_mark", "help"),
+                              ("ctrl+p", "palette")]:
+                await pilot.press(key)
+                await settle(pilot)
+                if name == "palette":
+                    await pilot.press("down")  # the palette lists its commands
+                    await pilot.pause(0.5)
+                assert app.screen is not app.screen_stack[0], f"{key} opened no {name} dialog"
+                english_in(app, name, found)
+                await pilot.press("escape")
+                await settle(pilot)
+            await pilot.press("D")  # dedup: no duplicates here, so a notice
+            await settle(pilot)
+            english_in(app, "dedup", found)
+            while len(app.screen_stack) > 1:
+                await pilot.press("escape")
+                await settle(pilot)
+            await pilot.press("g")  # the stats panel
+            await settle(pilot)
+            english_in(app, "stats", found)
+            await pilot.press("space", "a", "ctrl+z")  # an undo notice
+            await settle(pilot)
+            english_in(app, "undo", found)
+            for tab in ("train", "chat", "evaluate"):
+                app.action_tab(tab)
+                await settle(pilot)
+                english_in(app, tab, found)
+                app.action_help()  # the keys of this room
+                await settle(pilot)
+                english_in(app, f"{tab} help", found)
+                await pilot.press("escape")
+                await settle(pilot)
+            app.action_tab("train")
+            await settle(pilot)
+            for key, name in [("r", "runs"), ("p", "progress"), ("s", "setup"), ("e", "export model")]:
+                await pilot.press(key)
+                await settle(pilot)
+                english_in(app, f"train {name}", found)
+            while len(app.screen_stack) > 1:
+                await pilot.press("escape")
+                await settle(pilot)
+    finally:
+        set_lang("en")
+    assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
