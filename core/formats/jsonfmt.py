@@ -64,7 +64,9 @@ def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[t
                 except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     loc = Location(name, lineno)
-                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"))
+                    detail = None if isinstance(exc, UnicodeDecodeError) else _where(getattr(exc, "msg", None) or str(exc),
+                                                                                        getattr(exc, "colno", None))
+                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"), json_error=detail)
                     continue
                 yield Location(name, lineno), obj
         except UnicodeDecodeError as exc:

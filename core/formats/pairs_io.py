@@ -138,8 +138,9 @@ def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -
             message + "; nothing was imported",
             hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
             f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
-            code="import.bad_record",
-            params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason, "more": more, "good": good},
+            code="import.bad_json" if bad[0].json_error else "import.bad_record",
+            params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason,
+                    "json": bad[0].json_error or "", "more": more, "good": good},
         )
 
 

@@ -148,3 +148,83 @@ async def test_every_room_and_dialog_reads_russian(ws):
     finally:
         set_lang("en")
     assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
+
+
+async def import_in_dialog(app, pilot, path) -> str:
+    """Open Import with its key, give ``path``, press Enter; the dialog's report."""
+    await pilot.press("i")
+    await settle(pilot)
+    field = app.screen.query_one("#imp-path", Input)
+    field.value = str(path)
+    field.focus()
+    await pilot.press("enter")
+    await settle(pilot)
+    return str(app.screen.query_one("#imp-result", Static).render())
+
+
+@async_test
+async def test_import_errors_are_russian_and_name_the_dialogs_own_controls(ws, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "а", "answer": "б"}\n{"question": "в" "answer": "г"}\n', "utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", "utf-8")
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, bad)
+            assert "bad.jsonl:2: ошибка в JSON" in report and "ничего не импортировано" in report, report
+            assert "«Плохие строки — в файл отказов»" in report and "остальные (1)" in report, report
+            assert "--skip-bad" not in report and "nothing" not in report
+            await pilot.press("escape")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, empty)
+            assert "empty.jsonl: файл пуст (в нём нет записей); ничего не импортировано" in report, report
+            assert "Импортировано" not in report
+    finally:
+        set_lang("en")
+    with ws.store() as store:
+        assert store.count_pairs() == 3
+
+
+@async_test
+async def test_an_undo_notice_says_what_was_undone_in_russian(ws):
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("x")  # reject the pair under the cursor
+            await settle(pilot)
+            await pilot.press("ctrl+z")
+            await settle(pilot)
+            notes = [str(n.message) for n in app._notifications]
+            assert "Отменено: статус «отклонено» для пар: 1" in notes, notes
+    finally:
+        set_lang("en")
+
+
+def test_a_coded_error_reads_in_the_ui_language_and_falls_back_to_english():
+    from core.errors import UserError
+    from tui.i18n import error_lines
+
+    coded = UserError("run 3 is still running; one run at a time", hint="`nastavnik runs cancel 3`",
+                      code="run.busy", params={"id": 3, "status": "running"})
+    plain = UserError("something only core says", hint="do this")
+    short = UserError("run 3 is busy", code="run.busy", params={"id": 3})  # a param the table needs is missing
+    set_lang("ru")
+    try:
+        assert error_lines(coded) == ["Запуск 3 ещё идёт (running); за раз — один запуск",
+                                      "Дождитесь его или остановите в комнате «Обучение»."]
+        assert error_lines(plain) == ["something only core says", "do this"]
+        assert error_lines(short) == ["run 3 is busy"]
+    finally:
+        set_lang("en")
+    assert error_lines(coded)[1] == "Wait for it, or stop it in the Train room."  # no CLI command in the app
+    assert str(coded) == "run 3 is still running; one run at a time — `nastavnik runs cancel 3`"  # the CLI's words
+
+
+def test_the_russian_table_names_the_system_prompt_one_way():
+    from tui.strings.ru import STRINGS
+
+    names = {key: text for key, text in STRINGS.items() if key.endswith(".system")}
+    assert names and all(text.startswith("Системный промпт") for text in names.values()), names

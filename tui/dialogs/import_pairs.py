@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # annotations only: the store and workspace load where they a
 
 
 # the errors whose message already says that nothing was imported
-NOTHING_IMPORTED = {"import.bad_record", "import.invalid_json", "import.empty"}
+NOTHING_IMPORTED = {"import.bad_record", "import.bad_json", "import.invalid_json", "import.empty"}
 
 
 def detect_format(path: Path, fmt: str | None = None, encoding: str | None = None) -> str:

@@ -695,6 +695,8 @@ STRINGS: dict[str, str] = {
     'history.meta.true': 'true',
     'history.meta.false': 'false',
     'palette.placeholder': 'Search for commands…',
+    'error.import.bad_json': '{where}: invalid JSON ({json}); nothing was imported',
+    'error.import.bad_json.hint': 'Fix the file, or tick “{label}” to import the other {good}.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -703,4 +703,6 @@ STRINGS: dict[str, str] = {
     'history.meta.true': 'да',
     'history.meta.false': 'нет',
     'palette.placeholder': 'Найти команду…',
+    'error.import.bad_json': '{where}: ошибка в JSON ({json}); ничего не импортировано',
+    'error.import.bad_json.hint': 'Исправьте файл или отметьте «{label}», чтобы импортировать остальные ({good}).',
 }
