@@ -228,3 +228,38 @@ def test_the_russian_table_names_the_system_prompt_one_way():
 
     names = {key: text for key, text in STRINGS.items() if key.endswith(".system")}
     assert names and all(text.startswith("Системный промпт") for text in names.values()), names
+
+
+def test_every_action_the_store_writes_reads_russian_in_an_undo_notice(home):
+    """Each kind of change a user can undo, made through the store, then its summary as the
+    undo notice shows it: no English word is left but the user's tags."""
+    from tui.undo_text import action_text
+
+    ws = Workspace.open(home)
+    summaries: list[str] = []
+    with ws.store() as s:
+        def did(change) -> None:
+            change()
+            summaries.append(s.last_action().summary)
+
+        did(lambda: s.add_pair("Что такое эпоха?", "Проход по данным."))
+        did(lambda: s.add_pair("Что такое эпоха?", "Один проход."))
+        did(lambda: s.update_pair(1, answer="Один проход по данным."))
+        did(lambda: s.set_status([1, 2], "approved"))
+        did(lambda: s.set_split([2], "eval"))
+        did(lambda: s.toggle_split([1]))
+        did(lambda: s.add_tags([1, 2], ["мои"]))
+        did(lambda: s.remove_tags([1], ["мои"]))
+        did(lambda: s.set_tags([2], ["основы"]))
+        did(lambda: s.delete_pairs([2]))
+        did(lambda: s.restore_pairs([2]))
+        did(lambda: s.merge_pairs(1, [2], answer="Полный проход по данным."))
+        did(lambda: s.split_random(0.5))
+    set_lang("ru")
+    try:
+        texts = [action_text(summary) for summary in summaries]
+    finally:
+        set_lang("en")
+    assert len(texts) == 13
+    for summary, text in zip(summaries, texts):
+        assert not latin_words(text), (summary, text)
