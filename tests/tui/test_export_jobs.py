@@ -521,7 +521,7 @@ def test_the_dialog_says_parity_and_the_source_in_russian():
         set_lang("en")
     line = "q8_0 answer to 'Что такое loss?' differs from HF at token 10: HF '▁а' (id 326) vs GGUF '▁в' (id 264)"
     assert parity_line(ParityReport(mismatches=[answer])) == line == answer.english()
-    assert parity_line(ok) == "prompt, ids, BOS, EOS equal; same answers q8_0 3/3, f16 3/3"
+    assert parity_line(ok) == "prompt, ids, BOS, EOS equal; answers as HF: q8_0 3/3, f16 3/3"
     assert source_label("3") == "run #3"
 
 
