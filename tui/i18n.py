@@ -74,7 +74,10 @@ def error_lines(error, **extra) -> list[str]:
 def error_text(error, sep: str = "\n", **extra) -> str:
     """``error_lines`` joined with ``sep``: a newline for a notification, " — " for one line
     (what ``str(UserError)`` gives in English)."""
-    return sep.join(error_lines(error, **extra))
+    lines = error_lines(error, **extra)
+    if sep != "\n" and len(lines) == 2 and lines[1][:2].istitle():  # "… — выберите …", as one sentence
+        lines = [lines[0], lines[1][0].lower() + lines[1][1:].rstrip(".")]
+    return sep.join(lines)
 
 
 def _english_lines(error) -> list[str]:

@@ -131,6 +131,9 @@ async def test_every_room_and_dialog_reads_russian(ws):
                 app.action_tab(tab)
                 await settle(pilot)
                 english_in(app, tab, found)
+                await pilot.press({"chat": "e", "evaluate": "r"}.get(tab, "ctrl+s"))  # with no model: a notice
+                await settle(pilot)
+                english_in(app, f"{tab} without a model", found)
                 app.action_help()  # the keys of this room
                 await settle(pilot)
                 english_in(app, f"{tab} help", found)
