@@ -266,3 +266,24 @@ def test_every_action_the_store_writes_reads_russian_in_an_undo_notice(home):
     assert len(texts) == 13
     for summary, text in zip(summaries, texts):
         assert not latin_words(text), (summary, text)
+
+
+@async_test
+async def test_an_export_refusal_is_russian(ws, tmp_path):
+    target = tmp_path / "нет-такой-папки" / "pairs.jsonl"
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("e")
+            await settle(pilot)
+            field = app.screen.query_one("#exp-path", Input)
+            field.value = str(target)
+            app.screen.query_one("#exp-run", Button).press()
+            await settle(pilot)
+            report = str(app.screen.query_one("#exp-result", Static).render())
+            assert f"{target.parent}: нет такой папки" in report, report
+            assert "Сначала создайте её" in report and "no such folder" not in report, report
+    finally:
+        set_lang("en")
+    assert not target.parent.exists()
