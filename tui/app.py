@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
 from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
-from tui.commands import NastavnikCommands
+from tui.commands import NastavnikCommands, Palette
 from tui.i18n import LANGS, detect_lang, error_text, get_lang, set_lang, t
 from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
@@ -426,11 +426,11 @@ class NastavnikApp(ReportingApp):
         return out
 
     def action_command_palette(self) -> None:
-        """Textual's palette, with its search box's placeholder in the UI language."""
+        """Textual's palette, with its own words in the UI language."""
         from textual.command import CommandPalette
 
         if self.use_command_palette and not CommandPalette.is_open(self):
-            self.push_screen(CommandPalette(id="--command-palette", placeholder=t("palette.placeholder")))
+            self.push_screen(Palette())
 
     def get_system_commands(self, screen):
         """Textual's own palette commands in the UI language; its Keys panel is our help."""

@@ -287,3 +287,25 @@ async def test_an_export_refusal_is_russian(ws, tmp_path):
     finally:
         set_lang("en")
     assert not target.parent.exists()
+
+
+@async_test
+async def test_the_palette_searches_and_finds_nothing_in_russian(ws):
+    from textual.command import CommandInput, CommandList
+
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+p")
+            await settle(pilot)
+            assert app.screen.query_one(CommandInput).placeholder == "Найти команду…"
+            await pilot.press(*"ъъъъъъ")  # no command has it, on either layout
+            commands = app.screen.query_one(CommandList)
+            for _ in range(100):
+                if commands.option_count == 1 and commands.get_option_at_index(0).id == "--no-matches":
+                    break
+                await pilot.pause(0.05)
+            assert "Ничего не найдено" in str(commands.get_option_at_index(0).prompt)
+    finally:
+        set_lang("en")

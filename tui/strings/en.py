@@ -709,6 +709,7 @@ STRINGS: dict[str, str] = {
     'error.prefer.same.hint': 'A preference needs two different answers.',
     'error.prefer.duplicate': 'This preference is already stored as preference {id}',
     'error.prefer.duplicate.hint': 'See it under Preferences in the Pairs room (p).',
+    'palette.no_matches': 'No matches found',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -717,4 +717,5 @@ STRINGS: dict[str, str] = {
     'error.prefer.same.hint': 'Для предпочтения нужны два разных ответа.',
     'error.prefer.duplicate': 'Такое предпочтение уже есть: предпочтение {id}',
     'error.prefer.duplicate.hint': 'Оно в «Предпочтениях» комнаты «Пары» (p).',
+    'palette.no_matches': 'Ничего не найдено',
 }
