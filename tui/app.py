@@ -22,8 +22,8 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
 from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
-from tui.commands import NastavnikCommands
-from tui.i18n import LANGS, detect_lang, get_lang, set_lang, t
+from tui.commands import NastavnikCommands, Palette
+from tui.i18n import LANGS, detect_lang, error_text, get_lang, set_lang, t
 from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.rooms.chat import ChatRoom
@@ -97,7 +97,7 @@ class ReportingApp(App):
     def report_error(self, error: BaseException, *, where: str = "") -> None:
         """Show a ``UserError`` as it is; log anything else and say where."""
         if isinstance(error, UserError):
-            self.notify("\n".join(error.lines()), severity="error", timeout=8)
+            self.notify(error_text(error), severity="error", timeout=8)
             return
         path = self._log_error(error, where)
         self.notify(t("app.bug", error=f"{type(error).__name__}: {error}", path=path), severity="error", timeout=15)
@@ -452,7 +452,7 @@ class NastavnikApp(ReportingApp):
         try:
             keymap = self.ws.setting("keymap")
         except UserError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(error_text(exc), severity="error")
             return
         if keymap is None:
             return
@@ -495,6 +495,13 @@ class NastavnikApp(ReportingApp):
         for n, (_keys, b, text) in enumerate(rows):
             order.setdefault(f"{b.action}:{text}", n)
         return [(",".join(keys), text) for ident, (keys, text) in sorted(out.items(), key=lambda kv: order[kv[0]])]
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, with its own words in the UI language."""
+        from textual.command import CommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette())
 
     def get_system_commands(self, screen):
         """Textual's own palette commands in the UI language; its Keys panel is our help."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from rich.align import Align
+from rich.text import Text
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.widgets.option_list import Option
 
 from tui.i18n import t
 from tui.keys import hint
@@ -93,8 +96,7 @@ def commands(app) -> list[tuple[str, object]]:
         (t("palette.lang.en"), partial(app.set_language, "en")),
         (keyed("palette.help", own, "help"), app.action_help),
         (keyed("palette.guide", own, "guide"), app.action_guide),
-        (keyed("palette.quit", own, "quit"), app.exit),
-    ]
+    ]  # quitting is Textual's own Quit command, once (NastavnikApp.get_system_commands)
     return out
 
 
@@ -117,3 +119,23 @@ class NastavnikCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, text=title)
+
+
+class Palette(CommandPalette):
+    """Textual's palette with its own words in the UI's language: the search box's placeholder
+    and the line that says nothing matched (Textual adds that line to its list itself, in
+    English; it is swapped for ours as it is added)."""
+
+    def __init__(self) -> None:
+        super().__init__(id="--command-palette", placeholder=t("palette.placeholder"))
+
+    def on_mount(self) -> None:
+        commands = self.query_one(CommandList)
+        add = commands.add_option
+
+        def add_option(option=None):
+            if isinstance(option, Option) and option.id == self._NO_MATCHES:
+                option = Option(Align.center(Text(t("palette.no_matches"), style="not bold")), disabled=True, id=option.id)
+            return add(option)
+
+        commands.add_option = add_option  # type: ignore[method-assign]

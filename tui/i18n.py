@@ -48,3 +48,38 @@ def has(key: str) -> bool:
 def t(key: str, **values) -> str:
     text = _STRINGS[_current].get(key) or _STRINGS["en"].get(key) or key
     return text.format(**values) if values else text
+
+
+def error_lines(error, **extra) -> list[str]:
+    """What the app shows for a ``UserError``: its message and hint in the UI's language.
+
+    An error with a ``code`` is looked up as ``error.<code>`` (and ``error.<code>.hint``) in the
+    strings table and formatted with its ``params``; the app's strings name the dialog's own
+    controls where the CLI's English names a flag. An error without a code, or a code the table
+    lacks, shows the English message and hint as they are. ``extra`` adds values the app
+    knows and core does not (the label of the dialog's checkbox).
+    """
+    code = getattr(error, "code", None)
+    if code and has(f"error.{code}"):
+        params = {**(getattr(error, "params", None) or {}), **extra}
+        try:
+            message = t(f"error.{code}", **params)
+            hint = t(f"error.{code}.hint", **params) if has(f"error.{code}.hint") else None
+        except (KeyError, IndexError, ValueError):  # a table entry that names a param core did not give
+            return _english_lines(error)
+        return [message] + ([hint] if hint else [])
+    return _english_lines(error)
+
+
+def error_text(error, sep: str = "\n", **extra) -> str:
+    """``error_lines`` joined with ``sep``: a newline for a notification, " — " for one line
+    (what ``str(UserError)`` gives in English)."""
+    lines = error_lines(error, **extra)
+    if sep != "\n" and len(lines) == 2 and lines[1][:2].istitle():  # "… — выберите …", as one sentence
+        lines = [lines[0], lines[1][0].lower() + lines[1][1:].rstrip(".")]
+    return sep.join(lines)
+
+
+def _english_lines(error) -> list[str]:
+    lines = getattr(error, "lines", None)
+    return lines() if callable(lines) else [str(error)]

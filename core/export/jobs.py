@@ -74,7 +74,8 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
         busy = active_job_for(store, str(ref))
         if busy is not None:
             raise UserError(f"{ref} is already being exported (export job {busy.id}, {busy.status})",
-                            hint=f"follow it: `nastavnik exports show {busy.id}`")
+                            hint=f"follow it: `nastavnik exports show {busy.id}`",
+                            code="export.busy", params={"ref": str(ref), "id": busy.id, "status": busy.status})
         run_id = source.run_id if isinstance(source.run_id, int) else None
         job = store.create_export_job(source=str(ref), quants=quants, name=name or None, run_id=run_id,
                                       parity=parity, system=system)
@@ -306,7 +307,8 @@ def chat_lineup(store, run_id: int, *, quant: str = "q8_0") -> Lineup:
     """The GGUFs to chat with after ``run_id`` finished (see ``Lineup``)."""
     run = store.get_run(run_id)
     if run.status != "done":
-        raise UserError(f"run {run_id} is {run.status}, not done", hint="export and chat need a finished run")
+        raise UserError(f"run {run_id} is {run.status}, not done", hint="export and chat need a finished run",
+                        code="export.run_unfinished", params={"id": run_id, "status": run.status})
     ggufs = [m for m in store.list_models(kind="gguf") if Path(m.path).is_file()]
     base_model = store.find_model(run.base)
     base_names = {run.base, str((run.config or {}).get("base") or "")}

@@ -99,6 +99,7 @@ def _unknown(path: Path, why: str) -> UserError:
     return UserError(
         f"{path.name}: cannot tell its format ({why})",
         hint="force one with --format " + "|".join(f.name for f in FORMATS if f.read) + " (`nastavnik formats` explains them)",
+        code="import.unknown_format", params={"file": path.name, "why": why},
     )
 
 
@@ -118,7 +119,7 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
         if fmt not in READ_FORMATS:
             raise UserError(f"unknown format {fmt!r}", hint="use one of: " + ", ".join(READ_FORMATS))
     if not p.exists():
-        raise UserError(f"{path}: no such file or folder", hint="check the path")
+        raise UserError(f"{path}: no such file or folder", hint="check the path", code="import.no_such_file", params={"path": str(path)})
     if p.is_dir():
         if fmt in (None, "hf") and arrowfmt.is_hf_folder(p):
             return Plan(p, name, "hf", "hf")
@@ -150,7 +151,8 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
         return Plan(p, name, "llamafactory", "llamafactory", parts=parts)
     if fmt == "parquet" or (fmt in (None, *SHAPES) and (head.startswith(b"PAR1") or suffix == ".parquet")):
         if not head.startswith(b"PAR1"):
-            raise UserError(f"{name}: not a Parquet file (it does not start with PAR1)", hint="check the file, or force another --format")
+            raise UserError(f"{name}: not a Parquet file (it does not start with PAR1)", hint="check the file, or force another --format",
+                            code="import.not_parquet", params={"file": name})
         return Plan(p, name, "parquet", "parquet", shape=fmt if fmt in SHAPES else None)
     if fmt in ("csv", "tsv") or (fmt is None and suffix in (".csv", ".tsv", ".tab")):
         kind = fmt or ("csv" if suffix == ".csv" else "tsv")
@@ -258,6 +260,7 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
                     f"{loc}: cannot tell the record format from its keys ({', '.join(map(str, obj)) or 'none'})",
                     hint="use messages, conversations, instruction/output or question/answer keys, or force --format "
                     + "|".join(SHAPES),
+                    code="import.unknown_shape", params={"where": str(loc), "keys": ", ".join(map(str, obj)) or "—"},
                 )
             shape = shape_named(kind, detected=True)
         if plan.container in ("csv", "parquet", "hf") and isinstance(shape, Flat):
@@ -265,7 +268,8 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
             try:
                 shape.resolve(tuple(obj), table=True)
             except Bad as exc:
-                raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format") from None
+                raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format",
+                                code="import.bad_table", params={"file": plan.name, "reason": exc.reason}) from None
         return shape
 
     yield from read_objects(_objects(plan), settle)
@@ -298,6 +302,7 @@ def export_format(out: str | os.PathLike, fmt: str | None = None) -> str:
     raise UserError(
         f"{p.name}: cannot tell the export format from the name",
         hint="name it .jsonl, .json, .csv, .tsv or .parquet, give a folder for hf, or use --format " + "|".join(WRITE_FORMATS),
+        code="export.unknown_name", params={"file": p.name},
     )
 
 
@@ -314,10 +319,12 @@ def write(pairs: Iterable, out: str | os.PathLike, fmt: str | None = None) -> in
     if kind == "hf":
         return _write_folder(pairs, p, arrowfmt.write_hf)
     if p.is_dir():
-        raise UserError(f"{p}: is a folder", hint="give a file name, or --format hf to write a `datasets` folder")
+        raise UserError(f"{p}: is a folder", hint="give a file name, or --format hf to write a `datasets` folder",
+                        code="export.is_folder", params={"path": str(p)})
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else")
+        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else",
+                        code="export.no_folder", params={"path": str(parent)})
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -348,12 +355,15 @@ def _write_folder(pairs: Iterable, p: Path, writer) -> int:
     from core.formats.arrowfmt import is_hf_folder
 
     if p.exists() and not p.is_dir():
-        raise UserError(f"{p}: is a file", hint="give a new folder name for a `datasets` folder")
+        raise UserError(f"{p}: is a file", hint="give a new folder name for a `datasets` folder",
+                        code="export.is_file", params={"path": str(p)})
     if p.is_dir() and any(p.iterdir()) and not is_hf_folder(p):
-        raise UserError(f"{p}: the folder is not empty", hint="give a new or empty folder (an earlier export is replaced)")
+        raise UserError(f"{p}: the folder is not empty", hint="give a new or empty folder (an earlier export is replaced)",
+                        code="export.not_empty", params={"path": str(p)})
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else")
+        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else",
+                        code="export.no_folder", params={"path": str(parent)})
     tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".part", dir=parent))
     try:
         n = writer(pairs, tmp / "data")

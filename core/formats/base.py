@@ -55,6 +55,7 @@ class BadRecord:
     reason: str
     field: str | None = None
     raw: Any = None  # the line as text, or the row as a dict
+    json_error: str | None = None  # the decoder's own words when the line is not JSON ("reason" wraps them)
 
     def message(self) -> str:
         where = f"{self.location}" + (f", field {self.field!r}" if self.field else "")

@@ -27,7 +27,15 @@ def _invalid(exc: ValueError) -> str:
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}) — save the file as UTF-8 or give --encoding"
     msg = getattr(exc, "msg", None) or str(exc)
     col = getattr(exc, "colno", None)
-    return f"invalid JSON ({msg}" + (f" at column {col}" if col else "") + ")"
+    return f"invalid JSON ({_where(msg, col)})"
+
+
+def _where(msg: str, col: int | None) -> str:
+    """The decoder's message and column: some of its messages end in "at" themselves
+    ("Invalid control character at"), so "at" is added only when the message lacks it."""
+    if not col:
+        return msg
+    return f"{msg} column {col}" if msg.endswith(" at") else f"{msg} at column {col}"
 
 
 def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[tuple[Location, Any]]:
@@ -56,13 +64,16 @@ def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[t
                 except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     loc = Location(name, lineno)
-                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"))
+                    detail = None if isinstance(exc, UnicodeDecodeError) else _where(getattr(exc, "msg", None) or str(exc),
+                                                                                        getattr(exc, "colno", None))
+                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"), json_error=detail)
                     continue
                 yield Location(name, lineno), obj
         except UnicodeDecodeError as exc:
             raise UserError(
                 f"{name}:{lineno + 1}: cannot read the text as {enc} ({exc.reason})",
                 hint="give the right --encoding (e.g. cp1251 or utf-8), or save the file as UTF-8",
+                code="import.wrong_encoding", params={"where": f"{name}:{lineno + 1}", "encoding": enc},
             ) from None
 
 
@@ -109,8 +120,9 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
             raise json.JSONDecodeError("extra data after the closing ']'", text, end)
     except json.JSONDecodeError as exc:
         raise UserError(
-            f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})",
+            f"{name}:{exc.lineno}: invalid JSON ({_where(exc.msg, exc.colno)})",
             hint="fix the file there; nothing was imported (a JSON array cannot be read past a broken record)",
+            code="import.invalid_json", params={"where": f"{name}:{exc.lineno}", "reason": _where(exc.msg, exc.colno)},
         ) from None
 
 

@@ -84,6 +84,7 @@ def import_files(
     bad: list[BadRecord] = []
     good = 0
     for plan in plans:
+        seen = len(bad) + good
         for loc, rec in read(plan):
             if isinstance(rec, BadRecord):
                 bad.append(rec)
@@ -109,6 +110,9 @@ def import_files(
             except UserError as exc:
                 good -= 1
                 bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None))
+        if len(bad) + good == seen:
+            raise UserError(f"{plan.name}: the file has no records; nothing was imported",
+                            hint="check that it is the file you meant", code="import.empty", params={"file": plan.name})
     refuse_or_set_aside(bad, rejects_path, good)
     if progress is not None and good:
         progress(ProgressEvent("import", good, good))
@@ -134,6 +138,9 @@ def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -
             message + "; nothing was imported",
             hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
             f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
+            code="import.bad_json" if bad[0].json_error else "import.bad_record",
+            params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason,
+                    "json": bad[0].json_error or "", "more": more, "good": good},
         )
 
 

@@ -9,6 +9,7 @@ transaction, as one import batch one undo takes back; duplicates are skipped and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from core.errors import UserError
@@ -39,6 +40,10 @@ def import_preferences(store: Store, files: Sequence[str | os.PathLike], *, fmt:
             except UserError as exc:
                 field = next((f for f in ("prompt", "chosen", "rejected") if f in exc.message), None)
                 bad.append(BadRecord(loc, exc.message, field, None))
+    if not rows and not bad:
+        shown = ", ".join(Path(n).name for n in names)
+        raise UserError(f"{shown}: the file has no records; nothing was imported",
+                        hint="check that it is the file you meant", code="import.empty", params={"file": shown})
     refuse_or_set_aside(bad, rejects, len(rows))
     counts = store.add_preferences(rows, skip_duplicates=skip_duplicates, files=names,
                                    format=",".join(dict.fromkeys(s.format for s in plans)))

@@ -23,7 +23,8 @@ def check_encoding(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise UserError(
-            f"unknown encoding {encoding!r}", hint="give a name Python knows, e.g. utf-8, cp1251, koi8-r, utf-16"
+            f"unknown encoding {encoding!r}", hint="give a name Python knows, e.g. utf-8, cp1251, koi8-r, utf-16",
+            code="import.bad_encoding_name", params={"encoding": encoding},
         ) from None
 
 
@@ -61,6 +62,7 @@ def sniff_encoding(path: Path, encoding: str | None = None, *, sample: bytes | N
         raise UserError(
             f"{path.name}: cannot tell its text encoding",
             hint="give it with --encoding, e.g. --encoding cp1251, or save the file as UTF-8",
+            code="import.unknown_encoding", params={"file": path.name},
         )
     return codecs.lookup(best.encoding).name
 
@@ -122,6 +124,7 @@ def decode(data: bytes, enc: str, path: Path) -> str:
         raise UserError(
             f"{path.name}:{line}: cannot read the text as {enc} ({exc.reason} at byte {exc.start})",
             hint="give the right --encoding (e.g. cp1251 or utf-8), or save the file as UTF-8",
+            code="import.wrong_encoding", params={"where": f"{path.name}:{line}", "encoding": enc},
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
 

@@ -101,7 +101,8 @@ def eval_answer(store: "Store", pair_id: int, model: str) -> "EvalResult":
 
 def _clean(text: str | None, what: str) -> str:
     if text is None or not str(text).strip():
-        raise UserError(f"the corrected {what} is empty", hint=f"write the {what} the model should have given")
+        raise UserError(f"the corrected {what} is empty", hint=f"write the {what} the model should have given",
+                        code=f"correct.empty_{what}" if what in ("question", "answer") else None)
     return str(text).strip()
 
 
@@ -130,7 +131,7 @@ def _save(
         dup = store.find_duplicate(question, answer)
         if dup is not None:
             raise UserError(f"this corrected pair is already in the store as pair {dup}",
-                            hint=f"`nastavnik pairs show {dup}` shows it")
+                            hint=f"`nastavnik pairs show {dup}` shows it", code="correct.duplicate", params={"id": dup})
         if replace is not None:
             old = store.get_pair(int(replace))
             pair = store.update_pair(old.id, question=question, answer=answer, status=status)
@@ -236,7 +237,8 @@ def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preferen
     chosen = answer_message(store, chosen_id)
     rejected = answer_message(store, rejected_id)
     if chosen.id == rejected.id:
-        raise UserError("an answer cannot be preferred to itself", hint="pick two answers to the same question")
+        raise UserError("an answer cannot be preferred to itself", hint="pick two answers to the same question",
+                        code="prefer.itself")
     question = store.question_for(chosen.id)
     if chosen.conversation_id != rejected.conversation_id or question is None or \
             _question_id(store, chosen) != _question_id(store, rejected):
@@ -244,7 +246,7 @@ def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preferen
                         hint="pick two models' answers to one question of a side-by-side chat")
     if _same(chosen.content, rejected.content):
         raise UserError("the two answers are the same: there is nothing to prefer",
-                        hint="a preference needs two different answers")
+                        hint="a preference needs two different answers", code="prefer.same")
     conv = store.get_conversation(chosen.conversation_id)
     with store.transaction():
         source = compare_source(conv.id)
@@ -252,7 +254,7 @@ def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preferen
                                               store.context_for(chosen.id))
         if dup is not None:
             raise UserError(f"this preference is already in the store as preference {dup}",
-                            hint=f"`nastavnik prefs show {dup}` shows it")
+                            hint=f"`nastavnik prefs show {dup}` shows it", code="prefer.duplicate", params={"id": dup})
         return store.add_preference(
             question, chosen.content, rejected.content, system=conv.system, context=store.context_for(chosen.id),
             model=rejected.model, run_id=run_of(store, rejected.model), chosen_model=chosen.model,

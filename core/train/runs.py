@@ -61,6 +61,7 @@ def resolve_hub(repo_id: str) -> Path:
         raise UserError(
             f"cannot get {repo_id} from the Hugging Face hub: {why}",
             hint="download it where there is internet (huggingface-cli download) and pass its folder, or fill the HF cache",
+            code="hub.unreachable", params={"repo": repo_id, "why": why},
         ) from None
 
 
@@ -74,7 +75,8 @@ def add_base_model(store, source: str, *, name: str | None = None, replace: bool
         meta["hub_id"] = source
         path = resolve_hub(source)
     else:
-        raise UserError(f"{source} does not exist", hint="give a checkpoint folder or a hub id like unsloth/gemma-3-4b-it-bnb-4bit")
+        raise UserError(f"{source} does not exist", hint="give a checkpoint folder or a hub id like unsloth/gemma-3-4b-it-bnb-4bit",
+                        code="model.no_source", params={"source": str(source)})
     check_checkpoint(path)
     size = sum(p.stat().st_size for p in path.glob("*.safetensors"))
     if (path / "nastavnik_demo.json").exists():
@@ -88,17 +90,19 @@ def resolve_base(store, base: str) -> tuple[str, str]:
     model = store.find_model(base)
     if model is not None:
         if model.kind not in ("base", "merged"):
-            raise UserError(f"{base} is a {model.kind}, not a base model", hint="train on a base or merged model")
+            raise UserError(f"{base} is a {model.kind}, not a base model", hint="train on a base or merged model",
+                            code="model.not_base", params={"base": str(base), "kind": model.kind})
         return model.name, model.path
     if base == "demo":
-        raise UserError("the demo model is not built yet", hint="run `nastavnik demo-model` first")
+        raise UserError("the demo model is not built yet", hint="run `nastavnik demo-model` first", code="model.no_demo")
     path = Path(base).expanduser()
     if path.exists():
         check_checkpoint(path.resolve())
         return path.name, str(path.resolve())
     if "/" in base:
         return base.rsplit("/", 1)[-1], str(resolve_hub(base))
-    raise UserError(f"there is no base model {base!r}", hint="`nastavnik models list` shows them; `nastavnik models add PATH` adds one")
+    raise UserError(f"there is no base model {base!r}", hint="`nastavnik models list` shows them; `nastavnik models add PATH` adds one",
+                    code="model.no_base", params={"base": str(base)})
 
 
 # ---------------------------------------------------------------------------- liveness
@@ -208,6 +212,7 @@ def check_backend(config: TrainConfig) -> str:
         raise UserError(
             f"{config.base} is stored in 4-bit (bitsandbytes) and cannot be trained in 16 bits",
             hint="train it with --load-in-4bit, or register its 16-bit sibling and train that with --no-load-in-4bit",
+            code="run.needs_4bit", params={"base": str(config.base)},
         )
     return name
 
@@ -308,7 +313,8 @@ def parent_run(store, run_id: int):
         raise UserError(f"there is no run {run_id} to start from", hint="`nastavnik runs list` shows the runs")
     if parent.status != "done" or not parent.adapter_path or not (Path(parent.adapter_path) / "adapter_config.json").is_file():
         raise UserError(f"run {run_id} is {parent.status} and has no finished adapter to start from",
-                        hint=f"start from a run that is done (`nastavnik runs show {run_id}`)")
+                        hint=f"start from a run that is done (`nastavnik runs show {run_id}`)",
+                        code="run.parent_unfinished", params={"id": run_id, "status": parent.status})
     return parent
 
 
@@ -333,6 +339,7 @@ def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
             raise UserError(
                 f"run {active.id} is still {active.status}; one run at a time",
                 hint=f"wait for it (`nastavnik runs logs {active.id} --follow`) or stop it (`nastavnik runs cancel {active.id}`)",
+                code="run.busy", params={"id": active.id, "status": active.status},
             )
         config.validate()  # the method and its settings first: --from-run needs a preference method
         if config.from_run is not None:
@@ -394,7 +401,8 @@ def resume_run(ws, run_id: int, *, store=None, host: Host = HOST):
             raise UserError(f"run {run_id} is done", hint="start a new run with `nastavnik train`")
         active = store.active_run()
         if active:
-            raise UserError(f"run {active.id} is {active.status}; one run at a time", hint=f"`nastavnik runs cancel {active.id}`")
+            raise UserError(f"run {active.id} is {active.status}; one run at a time", hint=f"`nastavnik runs cancel {active.id}`",
+                            code="run.busy", params={"id": active.id, "status": active.status})
         paths = RunPaths(Path(run.run_dir))
         ckpt = paths.last_checkpoint()
         if not paths.dataset.exists():

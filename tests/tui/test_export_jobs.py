@@ -506,7 +506,8 @@ def test_the_dialog_says_parity_and_the_source_in_russian():
     old = ParityReport.from_dict({"ok": False, "warnings": ["something new"]})  # stored before the records
     set_lang("ru")
     try:
-        assert parity_line(ok) == "промпт, id токенов, BOS и EOS совпадают; одинаковые ответы: q8_0 3/3, f16 3/3"
+        assert parity_line(ok) == ("промпт, id токенов, BOS и EOS совпадают; q8_0: 3 из 3 ответов совпали с HF слово в слово, "
+                                 "f16: 3 из 3 ответов совпали с HF слово в слово")
         assert parity_line(bare) == "промпт, id токенов, BOS и EOS совпадают"
         # the mismatch shown first names a differing token, even after one that does not
         assert parity_line(ParityReport(mismatches=[Mismatch("bos", side="HF"), answer])) == \
@@ -520,7 +521,7 @@ def test_the_dialog_says_parity_and_the_source_in_russian():
         set_lang("en")
     line = "q8_0 answer to 'Что такое loss?' differs from HF at token 10: HF '▁а' (id 326) vs GGUF '▁в' (id 264)"
     assert parity_line(ParityReport(mismatches=[answer])) == line == answer.english()
-    assert parity_line(ok) == "prompt, ids, BOS, EOS equal; same answers q8_0 3/3, f16 3/3"
+    assert parity_line(ok) == "prompt, ids, BOS, EOS equal; answers as HF: q8_0 3/3, f16 3/3"
     assert source_label("3") == "run #3"
 
 

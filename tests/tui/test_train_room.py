@@ -183,7 +183,7 @@ async def test_every_view_fits_80x24_in_russian(home, store):
         legend, plot = room.query_one("#train-legend"), room.query_one("#train-plot")
         assert _inside(legend, app.screen) and _inside(plot, app.screen)
         assert legend.region.bottom <= plot.region.y  # the legend is outside the plot
-        assert "loss на проверке" in str(legend.render())
+        assert "потери на проверке" in str(legend.render())
         stats = str(room.query_one("#train-stats", Static).render())
         assert stats.startswith(f"#{old.id} ") and "прервано" in stats and "interrupted" not in stats, stats  # the newest, in Russian
         assert _inside(room.query_one("#train-cancel"), app.screen) and room.query_one("#train-cancel").disabled  # nothing to stop
@@ -378,7 +378,7 @@ async def test_start_in_the_room_trains_the_demo_model_and_shows_the_run(room_ru
         # the room shows it done, in Russian, with its curve
         await _until(pilot, lambda: "готово" in str(room.query_one("#train-stats", Static).render()), "the room to show it done")
         stats = str(room.query_one("#train-stats", Static).render())
-        assert stats.startswith(f"#{run.id} · шаг 3/3 · loss {done.loss:.4f}"), stats
+        assert stats.startswith(f"#{run.id} · шаг 3/3 · потери {done.loss:.4f}"), stats
         assert room.plotted()["loss"][0] == [1, 2, 3]
         table = room.query_one("#train-runs", DataTable)
         assert [str(c) for c in table.get_row_at(0)][:3] == [str(run.id), "готово", "3/3"]
@@ -457,7 +457,7 @@ async def test_a_language_switch_rewrites_the_room_in_place(home, store):
         assert [str(c.label) for c in table.columns.values()][:2] == ["#", "статус"]
         assert [str(c) for c in table.get_row_at(0)][:2] == ["1", "готово"]
         assert "готово" in str(room.query_one("#train-stats", Static).render())
-        assert "loss на проверке" in str(room.query_one("#train-legend").render())
+        assert "потери на проверке" in str(room.query_one("#train-legend").render())
 
 
 def _finished_dpo_run(store):

@@ -23,7 +23,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static, T
 from core.errors import UserError
 from core.progress import ProgressEvent
 from tui.dialogs.teacher_pick import default_teacher, teachers
-from tui.i18n import t
+from tui.i18n import error_text, t
 from tui.keys import both
 from tui.messages import PairsChanged
 from tui.widgets.progress import draw
@@ -159,7 +159,7 @@ class DraftScreen(ModalScreen[int | None]):
             report = draft_from_document(self.ws, teacher, text, count=count, name=name, in_process=False,
                                          progress=progress, cancel=self._stop.is_set)
         except UserError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.app.call_from_thread(self._failed, error_text(exc, " — "))
             return
         except OSError as exc:
             self.app.call_from_thread(self._failed, f"{path}: {exc.strerror or exc}")

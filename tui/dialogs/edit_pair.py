@@ -31,7 +31,7 @@ from core.errors import UserError
 from core.store import Pair, PairChanged, Store
 from tui.dialogs.confirm import ConfirmScreen
 from tui.dialogs.conflict import PairConflictScreen, merged
-from tui.i18n import t
+from tui.i18n import error_text, t
 from tui.keys import both, localize
 from tui.widgets.pair_editor import PairEditor, editable
 
@@ -151,7 +151,7 @@ class EditPairScreen(Screen[Pair | None]):
             self.app.call_from_thread(self._conflict, exc, values)
             return
         except UserError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.app.call_from_thread(self._failed, error_text(exc, " — "))
             return
         self.app.call_from_thread(self._saved, pair, as_new)
 

@@ -28,7 +28,7 @@ from textual.worker import get_current_worker
 
 from core.errors import UserError
 from core.store import ACTIVE
-from tui.i18n import t
+from tui.i18n import error_text, t
 from tui.keys import both, localize
 from tui.messages import ExportFinished
 
@@ -243,7 +243,7 @@ class ExportModelScreen(ModalScreen[bool]):
         try:
             job = start_job(self.ws, source, quants=quants, name=name)
         except UserError as exc:
-            self.app.call_from_thread(self._start_failed, str(exc))
+            self.app.call_from_thread(self._start_failed, error_text(exc, " — "))
             return
         self.app.call_from_thread(self._follow, [job.id])
 

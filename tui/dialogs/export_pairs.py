@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Select, Static
 from core.errors import UserError
 from tui.dialogs.confirm import ConfirmScreen
 from tui.dialogs.pairs_io import field_row, format_names
-from tui.i18n import t
+from tui.i18n import error_lines, error_text, t
 from tui.keys import both
 from tui.widgets.completing_input import CompletingInput, PathSuggester
 
@@ -80,7 +80,7 @@ class ExportScreen(ModalScreen):
             with self.ws.store() as store:
                 n = store.count_pairs(self.flt)
         except UserError as exc:
-            self.app.call_from_thread(self._show_error, exc.message)
+            self.app.call_from_thread(self._show_error, error_lines(exc)[0])
             return
         self.app.call_from_thread(self._show_count, n)
 
@@ -142,8 +142,7 @@ class ExportScreen(ModalScreen):
             with self.ws.store() as store:
                 result = export_pairs(store, out, fmt=fmt, flt=self.flt)
         except UserError as exc:
-            message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
-            self.app.call_from_thread(self._show_error, message)
+            self.app.call_from_thread(self._show_error, error_text(exc))
             return
         n = result if isinstance(result, int) else getattr(result, "count", getattr(result, "exported", 0))
         self.app.call_from_thread(self._done, n, out)

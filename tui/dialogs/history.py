@@ -16,7 +16,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.errors import UserError
-from tui.i18n import t
+from tui.i18n import error_text, has, t
 from tui.keys import both
 from tui.dialogs.confirm import ConfirmScreen
 
@@ -86,16 +86,22 @@ def text_diff(old: str | None, new: str | None) -> Text | None:
     return word_diff(old, new)
 
 
+def _value(name: str, value) -> str:
+    """A status or split in the UI's language (the Stats panel's words)."""
+    return t(f"stats.{name}.{value}") if has(f"stats.{name}.{value}") else str(value)
+
+
 def meta_diff(rev, pair) -> Text | None:
     """One line for status, split and tag changes (revision → current)."""
     parts: list[Text] = []
     for name, old, new in (("status", rev.status, pair.status), ("split", rev.split, pair.split)):
         if old != new:
-            parts.append(Text.assemble(f"{name}: ", (str(old), OLD_STYLE), " → ", (str(new), NEW_STYLE)))
+            parts.append(Text.assemble(t(f"history.meta.{name}") + ": ", (_value(name, old), OLD_STYLE), " → ",
+                                       (_value(name, new), NEW_STYLE)))
     if list(rev.tags) != list(pair.tags):
         removed = [x for x in rev.tags if x not in pair.tags]
         added = [x for x in pair.tags if x not in rev.tags]
-        tags = Text("tags: ")
+        tags = Text(t("history.meta.tags") + ": ")
         for x in removed:
             tags.append("-" + x, style=OLD_STYLE)
             tags.append(" ")
@@ -106,7 +112,8 @@ def meta_diff(rev, pair) -> Text | None:
             tags.append(", ".join(rev.tags) + " → " + ", ".join(pair.tags))
         parts.append(tags)
     if bool(rev.deleted) != bool(pair.deleted):
-        parts.append(Text.assemble("trash: ", (str(bool(rev.deleted)).lower(), OLD_STYLE), " → ", (str(bool(pair.deleted)).lower(), NEW_STYLE)))
+        parts.append(Text.assemble(t("history.meta.trash") + ": ", (t(f"history.meta.{bool(rev.deleted)}".lower()), OLD_STYLE), " → ",
+                                   (t(f"history.meta.{bool(pair.deleted)}".lower()), NEW_STYLE)))
     if not parts:
         return None
     return Text("   ").join(parts)
@@ -159,7 +166,7 @@ class HistoryScreen(ModalScreen[bool]):
                 revisions = store.history(self.pair_id)
                 pair = store.get_pair(self.pair_id)
         except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.notify, error_text(exc, " — "), severity="error")
             self.app.call_from_thread(self.dismiss, False)
             return
         self.app.call_from_thread(self._show, revisions, pair)

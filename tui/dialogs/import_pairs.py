@@ -24,7 +24,7 @@ from core.errors import UserError
 from core.store import SPLITS, STATUSES
 from core.progress import ProgressEvent
 from core.text import split_tags
-from tui.i18n import t
+from tui.i18n import error_lines, t
 from tui.keys import both
 from tui.dialogs.pairs_io import field_row, format_names
 from tui.widgets.completing_input import CompletingInput, PathSuggester
@@ -32,6 +32,10 @@ from tui.widgets.progress import draw, from_worker
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
     from core.workspace import Workspace
+
+
+# the errors whose message already says that nothing was imported
+NOTHING_IMPORTED = {"import.bad_record", "import.bad_json", "import.invalid_json", "import.empty"}
 
 
 def detect_format(path: Path, fmt: str | None = None, encoding: str | None = None) -> str:
@@ -131,7 +135,8 @@ class ImportScreen(ModalScreen):
                 text = Text(t("import_export.import.detected_as" if fmt is None else "import_export.import.forced_as", fmt=found), style="bold green")
                 fmt = found
             except (UserError, OSError, ValueError) as exc:
-                fmt, text = None, Text(t("import_export.import.detect_fail", reason=getattr(exc, "message", str(exc))), style="yellow")
+                reason = error_lines(exc)[0] if isinstance(exc, UserError) else str(exc)
+                fmt, text = None, Text(t("import_export.import.detect_fail", reason=reason), style="yellow")
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_detected, fmt, text)
 
@@ -195,18 +200,18 @@ class ImportScreen(ModalScreen):
 
         def progress(e: ProgressEvent) -> None:
             if worker.is_cancelled:
-                raise UserError("import cancelled")
+                raise UserError("import cancelled", code="import.cancelled")
             forward(e)
 
         try:
             with self.ws.store() as store:
                 counts = import_files(store, [path], progress=progress, **opts)
         except UserError as exc:
-            hint = exc.hint
-            if hint and "--skip-bad" in hint:  # the CLI's advice; here it is a checkbox
-                hint = t("import_export.import.tip_skip_bad")
-            message = exc.message + (f"\n{hint}" if hint else "")
-            self.app.call_from_thread(self._show_error, message)
+            label = t("import_export.import.skip_bad")
+            lines = error_lines(exc, label=label)
+            if not exc.code and exc.hint and "--skip-bad" in exc.hint:  # the CLI's advice; here it is a checkbox
+                lines = [exc.message, t("import_export.import.tip_skip_bad", label=label)]
+            self.app.call_from_thread(self._show_error, "\n".join(lines), exc.code in NOTHING_IMPORTED)
             return
         self.app.call_from_thread(self._done, counts)
 
@@ -215,14 +220,15 @@ class ImportScreen(ModalScreen):
             return
         draw(self.query_one("#imp-progress", ProgressBar), e)
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, said: bool = False) -> None:
+        """Show why the import failed; ``said``: the message already says nothing was imported."""
         if self._dialog_closed:
             return
         self.error = message
         self.query_one("#imp-progress").display = False
         self.query_one("#imp-run", Button).disabled = False
         text = Text(message, style="bold red")
-        if "nothing was imported" not in message.casefold():
+        if not said and "nothing was imported" not in message.casefold():
             text.append("\n" + t("import_export.import.failed"), style="red")
         self.query_one("#imp-result", Static).update(text)
         self.query_one("#imp-report").add_class("-error")

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from tui.i18n import t
+from tui.undo_text import action_text
 from tui.keys import both, localize
 from tui.messages import PairsChanged
 
@@ -215,7 +216,7 @@ class PreferencesScreen(ModalScreen[bool]):
             if action is None:
                 self.notify(t("preferences.nothing_to_undo"), timeout=3)
                 return
-            self.notify(t("preferences.undone", what=action.summary), timeout=4)
+            self.notify(t("preferences.undone", what=action_text(action.summary)), timeout=4)
             self.app.post_message(PairsChanged())  # the undo may have been of a pair
         else:
             self.notify(t("preferences.deleted" if what == "delete" else "preferences.restored", id=pref_id), timeout=4)

@@ -18,6 +18,7 @@ from textual.widgets import Input, Label
 
 from core.store import Pair, PairFilter, Store
 from tui.i18n import t
+from tui.undo_text import action_text
 from tui.dialogs.filter import FilterScreen
 from tui.keys import both, hidden, localize
 from tui.styles import sibling_css
@@ -329,7 +330,7 @@ class PairsRoom(Vertical):
             if action is None:
                 self.notify(t("pairs.nothing_to_undo"), timeout=3)
                 return
-            self.notify(t("pairs.undone", what=action.summary), timeout=4)
+            self.notify(t("pairs.undone", what=action_text(action.summary)), timeout=4)
             self._after_change()
 
         self._write(lambda store: store.undo(), done)

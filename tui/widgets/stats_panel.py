@@ -17,7 +17,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from core.errors import UserError
-from tui.i18n import t
+from tui.i18n import error_text, t
 from tui.styles import sibling_css
 
 if TYPE_CHECKING:  # annotations only: the store and workspace load where they are used
@@ -83,7 +83,7 @@ class StatsPanel(Horizontal):
                 stats["preferences"] = store.count_preferences()
                 lengths = store.answer_token_lengths(self.flt)
         except UserError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.app.call_from_thread(self._failed, error_text(exc, " — "))
             return
         hist = histogram(lengths, limit)
         over = sum(1 for n in lengths if n > limit)

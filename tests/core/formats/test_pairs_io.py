@@ -237,3 +237,45 @@ def test_cli_export_and_formats(cli, tmp_path):
     assert r.code == 0 and r.json()[0]["format"] == "csv" and r.json()[0]["delimiter"] == ";"
     r = cli("formats")
     assert r.code == 0 and "detected by" in r.out
+
+
+def test_an_empty_file_is_refused_as_empty_not_imported_as_zero(store, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n", "utf-8")
+    with pytest.raises(UserError) as err:
+        import_files(store, [empty])
+    assert err.value.code == "import.empty" and err.value.params == {"file": "empty.jsonl"}
+    assert "empty.jsonl: the file has no records; nothing was imported" in str(err.value)
+    assert store.count_pairs() == 0
+
+
+def test_a_json_error_that_ends_in_at_is_not_doubled(store, tmp_path):
+    """Python's decoder says "Invalid control character at": the column follows it once."""
+    for name, text, col in (("tab.jsonl", '{"question": "a\tb", "answer": "c"}\n', 16),
+                            ("tab.json", '[{"question": "a\tb", "answer": "c"}]', 17)):
+        f = tmp_path / name
+        f.write_text(text, "utf-8")
+        with pytest.raises(UserError) as err:
+            import_files(store, [f])
+        assert f"Invalid control character at column {col}" in str(err.value), str(err.value)
+        assert "at at" not in str(err.value)
+
+
+def test_errors_of_the_import_flow_carry_a_code_and_their_parts(store, tmp_path):
+    """The app says these in its own language from the code and params; the message stays English."""
+    f = sixty(tmp_path, '{"question": "Вопрос 42", "answer" "x"}')
+    with pytest.raises(UserError) as err:
+        import_files(store, [f])
+    assert err.value.code == "import.bad_json"
+    assert err.value.params["where"] == "data.jsonl:42" and err.value.params["good"] == 59
+    assert err.value.params["json"].startswith("Expecting ':' delimiter at column")
+    f = sixty(tmp_path, json.dumps({"question": "Вопрос 42"}, ensure_ascii=False))
+    with pytest.raises(UserError) as err:
+        import_files(store, [f])
+    assert err.value.code == "import.bad_record" and err.value.params["field"] == "answer"
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(b"\x00\x01\x02 not a table")
+    with pytest.raises(UserError) as err:
+        import_files(store, [odd])
+    assert err.value.code == "import.unknown_format" and err.value.params["file"] == "odd.bin"
+    assert "--format" in err.value.hint  # the CLI's advice is unchanged

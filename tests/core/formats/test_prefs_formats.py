@@ -253,3 +253,13 @@ def test_a_parquet_file_as_the_hub_serves_trl_datasets(store, tmp_path):
     a, b = store.live_preferences()
     assert (a.prompt, a.chosen, b.system, b.prompt) == ("Что такое GGUF?", "Формат llama.cpp.", SYSTEM, "А LoRA?")
     assert a.source == "train-00000.parquet row 1"
+
+
+def test_an_empty_preferences_file_is_refused_as_empty(store, tmp_path):
+    from core.formats.prefs_io import import_preferences
+
+    empty = tmp_path / "prefs.jsonl"
+    empty.write_text("", "utf-8")
+    with pytest.raises(UserError) as err:
+        import_preferences(store, [empty])
+    assert err.value.code == "import.empty" and "prefs.jsonl: the file has no records" in str(err.value)

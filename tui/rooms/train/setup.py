@@ -22,7 +22,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from core.errors import UserError
-from tui.i18n import t
+from tui.i18n import error_text, t
 
 PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
 # (input id, config field, label key, parser)
@@ -243,8 +243,8 @@ class TrainSetup(Vertical):
         try:
             cfg = self.form_config()
         except UserError as exc:
-            self._show_form_error(str(exc))
-            self.app.notify(str(exc), severity="error")
+            self._show_form_error(error_text(exc, " — "))
+            self.app.notify(error_text(exc, " — "), severity="error")
             return
         self._show_form_error("")
         self.start_run(cfg)
@@ -256,8 +256,8 @@ class TrainSetup(Vertical):
         try:
             run = start_run(self.ws, cfg)
         except UserError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            self.app.call_from_thread(self._show_form_error, str(exc))
+            self.app.call_from_thread(self.app.notify, error_text(exc, " — "), severity="error")
+            self.app.call_from_thread(self._show_form_error, error_text(exc, " — "))
             return
         self.app.call_from_thread(self._started, run.id)
 
@@ -331,7 +331,7 @@ class TrainSetup(Vertical):
         try:
             cfg = self.form_config()
         except UserError as exc:
-            self._show_form_error(str(exc))
+            self._show_form_error(error_text(exc, " — "))
             return
         self._show_form_error("")
         self.action_view("train-setup")

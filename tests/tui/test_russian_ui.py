@@ -1,0 +1,311 @@
+"""The Russian UI is Russian all the way: a walk through the rooms and the dialogs their keys
+open, in ``--lang ru``, reading every text on screen (labels, buttons, placeholders, table
+headers, the footer's keys, tabs, options, notifications) and finding no Latin word but names,
+code, the user's own data and a short list of terms that have no Russian name."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from textual.widgets import Button, DataTable, Input, OptionList, Static, Tab
+from textual.widgets._footer import FooterKey
+from textual.widgets._toggle_button import ToggleButton
+
+from core.workspace import Workspace
+from tests.support.waits import async_test, settle
+from tui.app import NastavnikApp
+from tui.i18n import set_lang
+
+# terms a Russian user reads as they are, and key names
+ALLOWED = {
+    "lora", "qlora", "gguf", "chrf", "hf", "bos", "eos", "json", "jsonl", "csv", "tsv", "parquet", "utf",
+    "gpu", "cpu", "cuda", "vram", "llama", "cpp", "unsloth", "trl", "peft", "transformers", "hugging", "face",
+    "excel", "svg", "sharegpt", "alpaca", "messages", "qa", "llamafactory", "sft", "dpo", "orpo", "bf", "fp", "nf",
+    "auto", "nastavnik", "id", "dtype",
+    "lat", "cjk",  # the Evaluate grid's markers of an answer that left Russian
+    "demo",  # the demo model's name
+    # key names
+    "ctrl", "shift", "alt", "esc", "escape", "enter", "tab", "space", "up", "down", "left", "right", "home", "end",
+    "pgup", "pgdn", "pageup", "pagedown", "del", "delete", "backspace", "ins", "insert",
+}
+USER_DATA = ("LoRA", "eval")  # words in the workspace's own pairs
+ENGLISH_ON_PURPOSE = ("Language: English",)  # the palette's way back to English reads in English
+
+_CODE = re.compile(r"`[^`]*`|\S*[/\\]\S*|\S+\.[A-Za-z]{2,8}\b|\{[^}]*\}|\b\S*[0-9_]\S*\b")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def latin_words(text: str) -> list[str]:
+    """The Latin words of ``text`` that are not code (paths, files, `code`, ids with digits)
+    and not allowed terms."""
+    words = _LATIN.findall(_CODE.sub(" ", text))
+    return [w for w in words if len(w) > 1 and w.lower().strip("'’-") not in ALLOWED]  # one letter: a key
+
+
+def shown(widget) -> bool:
+    """On screen: it and every container above it displayed, and it visible itself."""
+    return widget.visible and all(node.display for node in widget.ancestors_with_self if hasattr(node, "display"))
+
+
+def texts_on_screen(app) -> list[str]:
+    """Every text a person reads on the current screen, and the notifications."""
+    out: list[str] = []
+    for w in app.screen.walk_children(with_self=False):
+        if not shown(w):
+            continue
+        if isinstance(w, Button):
+            out.append(str(w.label))
+        elif isinstance(w, Input):
+            out.append(w.placeholder)
+        elif isinstance(w, DataTable):
+            out.extend(str(c.label) for c in w.columns.values())
+        elif isinstance(w, FooterKey):
+            out.append(w.description)
+        elif isinstance(w, ToggleButton):
+            out.append(str(w.label))
+        elif isinstance(w, Tab):
+            out.append(str(w.label))
+        elif isinstance(w, OptionList):
+            out.extend(str(w.get_option_at_index(i).prompt) for i in range(w.option_count))
+        elif isinstance(w, Static):
+            out.append(str(w.render()))
+    out.extend(n.message for n in app._notifications)
+    return out
+
+
+def english_in(app, where: str, found: dict) -> None:
+    for text in texts_on_screen(app):
+        if text in ENGLISH_ON_PURPOSE:
+            continue
+        words = [w for w in latin_words(text) if w not in USER_DATA]
+        if words:
+            found.setdefault(where, []).append((words, text[:120]))
+
+
+@pytest.fixture
+def ws(home):
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        store.add_pair("Что такое эпоха?", "Один проход по данным.", tags=["основы"])
+        store.add_pair("Что такое LoRA?", "Низкоранговый адаптер.", tags=["основы", "модели"])
+        store.add_pair("Зачем нужна проверка?", "Чтобы заметить переобучение.")
+        store.set_status([1, 2], "approved")
+        store.set_split([3], "eval")
+    return ws
+
+
+@async_test
+async def test_every_room_and_dialog_reads_russian(ws):
+    app = NastavnikApp(ws, "ru")
+    found: dict = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            english_in(app, "pairs", found)
+            for key, name in [("t", "tags"), ("f", "filter"), ("i", "import"), ("e", "export"), ("h", "history"),
+                              ("p", "preferences"), ("n", "new pair"), ("enter", "edit"), ("question_mark", "help"),
+                              ("ctrl+p", "palette")]:
+                await pilot.press(key)
+                await settle(pilot)
+                if name == "palette":
+                    await pilot.press("down")  # the palette lists its commands
+                    await pilot.pause(0.5)
+                assert app.screen is not app.screen_stack[0], f"{key} opened no {name} dialog"
+                english_in(app, name, found)
+                await pilot.press("escape")
+                await settle(pilot)
+            await pilot.press("D")  # dedup: no duplicates here, so a notice
+            await settle(pilot)
+            english_in(app, "dedup", found)
+            while len(app.screen_stack) > 1:
+                await pilot.press("escape")
+                await settle(pilot)
+            await pilot.press("g")  # the stats panel
+            await settle(pilot)
+            english_in(app, "stats", found)
+            await pilot.press("space", "a", "ctrl+z")  # an undo notice
+            await settle(pilot)
+            english_in(app, "undo", found)
+            for tab in ("train", "chat", "evaluate"):
+                app.action_tab(tab)
+                await settle(pilot)
+                english_in(app, tab, found)
+                await pilot.press({"chat": "e", "evaluate": "r"}.get(tab, "ctrl+s"))  # with no model: a notice
+                await settle(pilot)
+                english_in(app, f"{tab} without a model", found)
+                app.action_help()  # the keys of this room
+                await settle(pilot)
+                english_in(app, f"{tab} help", found)
+                await pilot.press("escape")
+                await settle(pilot)
+            app.action_tab("train")
+            await settle(pilot)
+            for key, name in [("r", "runs"), ("p", "progress"), ("s", "setup"), ("e", "export model")]:
+                await pilot.press(key)
+                await settle(pilot)
+                english_in(app, f"train {name}", found)
+            while len(app.screen_stack) > 1:
+                await pilot.press("escape")
+                await settle(pilot)
+    finally:
+        set_lang("en")
+    assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
+
+
+async def import_in_dialog(app, pilot, path) -> str:
+    """Open Import with its key, give ``path``, press Enter; the dialog's report."""
+    await pilot.press("i")
+    await settle(pilot)
+    field = app.screen.query_one("#imp-path", Input)
+    field.value = str(path)
+    field.focus()
+    await pilot.press("enter")
+    await settle(pilot)
+    return str(app.screen.query_one("#imp-result", Static).render())
+
+
+@async_test
+async def test_import_errors_are_russian_and_name_the_dialogs_own_controls(ws, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "а", "answer": "б"}\n{"question": "в" "answer": "г"}\n', "utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", "utf-8")
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, bad)
+            assert "bad.jsonl:2: ошибка в JSON" in report and "ничего не импортировано" in report, report
+            assert "«Плохие строки — в файл отказов»" in report and "остальные (1)" in report, report
+            assert "--skip-bad" not in report and "nothing" not in report
+            await pilot.press("escape")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, empty)
+            assert "empty.jsonl: файл пуст (в нём нет записей); ничего не импортировано" in report, report
+            assert "Импортировано" not in report
+    finally:
+        set_lang("en")
+    with ws.store() as store:
+        assert store.count_pairs() == 3
+
+
+@async_test
+async def test_an_undo_notice_says_what_was_undone_in_russian(ws):
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("x")  # reject the pair under the cursor
+            await settle(pilot)
+            await pilot.press("ctrl+z")
+            await settle(pilot)
+            notes = [str(n.message) for n in app._notifications]
+            assert "Отменено: статус «отклонено» для пар: 1" in notes, notes
+    finally:
+        set_lang("en")
+
+
+def test_a_coded_error_reads_in_the_ui_language_and_falls_back_to_english():
+    from core.errors import UserError
+    from tui.i18n import error_lines
+
+    coded = UserError("run 3 is still running; one run at a time", hint="`nastavnik runs cancel 3`",
+                      code="run.busy", params={"id": 3, "status": "running"})
+    plain = UserError("something only core says", hint="do this")
+    short = UserError("run 3 is busy", code="run.busy", params={"id": 3})  # a param the table needs is missing
+    set_lang("ru")
+    try:
+        assert error_lines(coded) == ["Запуск 3 ещё идёт (running); за раз — один запуск",
+                                      "Дождитесь его или остановите в комнате «Обучение»."]
+        assert error_lines(plain) == ["something only core says", "do this"]
+        assert error_lines(short) == ["run 3 is busy"]
+    finally:
+        set_lang("en")
+    assert error_lines(coded)[1] == "Wait for it, or stop it in the Train room."  # no CLI command in the app
+    assert str(coded) == "run 3 is still running; one run at a time — `nastavnik runs cancel 3`"  # the CLI's words
+
+
+def test_the_russian_table_names_the_system_prompt_one_way():
+    from tui.strings.ru import STRINGS
+
+    names = {key: text for key, text in STRINGS.items() if key.endswith(".system")}
+    assert names and all(text.startswith("Системный промпт") for text in names.values()), names
+
+
+def test_every_action_the_store_writes_reads_russian_in_an_undo_notice(home):
+    """Each kind of change a user can undo, made through the store, then its summary as the
+    undo notice shows it: no English word is left but the user's tags."""
+    from tui.undo_text import action_text
+
+    ws = Workspace.open(home)
+    summaries: list[str] = []
+    with ws.store() as s:
+        def did(change) -> None:
+            change()
+            summaries.append(s.last_action().summary)
+
+        did(lambda: s.add_pair("Что такое эпоха?", "Проход по данным."))
+        did(lambda: s.add_pair("Что такое эпоха?", "Один проход."))
+        did(lambda: s.update_pair(1, answer="Один проход по данным."))
+        did(lambda: s.set_status([1, 2], "approved"))
+        did(lambda: s.set_split([2], "eval"))
+        did(lambda: s.toggle_split([1]))
+        did(lambda: s.add_tags([1, 2], ["мои"]))
+        did(lambda: s.remove_tags([1], ["мои"]))
+        did(lambda: s.set_tags([2], ["основы"]))
+        did(lambda: s.delete_pairs([2]))
+        did(lambda: s.restore_pairs([2]))
+        did(lambda: s.merge_pairs(1, [2], answer="Полный проход по данным."))
+        did(lambda: s.split_random(0.5))
+    set_lang("ru")
+    try:
+        texts = [action_text(summary) for summary in summaries]
+    finally:
+        set_lang("en")
+    assert len(texts) == 13
+    for summary, text in zip(summaries, texts):
+        assert not latin_words(text), (summary, text)
+
+
+@async_test
+async def test_an_export_refusal_is_russian(ws, tmp_path):
+    target = tmp_path / "нет-такой-папки" / "pairs.jsonl"
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("e")
+            await settle(pilot)
+            field = app.screen.query_one("#exp-path", Input)
+            field.value = str(target)
+            app.screen.query_one("#exp-run", Button).press()
+            await settle(pilot)
+            report = str(app.screen.query_one("#exp-result", Static).render())
+            assert f"{target.parent}: нет такой папки" in report, report
+            assert "Сначала создайте её" in report and "no such folder" not in report, report
+    finally:
+        set_lang("en")
+    assert not target.parent.exists()
+
+
+@async_test
+async def test_the_palette_searches_and_finds_nothing_in_russian(ws):
+    from textual.command import CommandInput, CommandList
+
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+p")
+            await settle(pilot)
+            assert app.screen.query_one(CommandInput).placeholder == "Найти команду…"
+            await pilot.press(*"ъъъъъъ")  # no command has it, on either layout
+            commands = app.screen.query_one(CommandList)
+            for _ in range(100):
+                if commands.option_count == 1 and commands.get_option_at_index(0).id == "--no-matches":
+                    break
+                await pilot.pause(0.05)
+            assert "Ничего не найдено" in str(commands.get_option_at_index(0).prompt)
+    finally:
+        set_lang("en")
