@@ -253,7 +253,7 @@ def test_every_action_the_store_writes_reads_russian_in_an_undo_notice(home):
         did(lambda: s.toggle_split([1]))
         did(lambda: s.add_tags([1, 2], ["мои"]))
         did(lambda: s.remove_tags([1], ["мои"]))
-        did(lambda: s.set_tags([2], ["основы"]))
+        did(lambda: s.change_tags([2], add=["основы"], remove=["мои"]))
         did(lambda: s.delete_pairs([2]))
         did(lambda: s.restore_pairs([2]))
         did(lambda: s.merge_pairs(1, [2], answer="Полный проход по данным."))
