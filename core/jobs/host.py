@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 from core.jobs import process
-from core.jobs.process import process_state
 
 STALE_S = 60.0  # a heartbeat older than this means the worker is gone
 HEARTBEAT_S = 2.0
@@ -110,6 +109,16 @@ def pid_alive(pid: int | None, *, marker: bytes, starting: bool = False) -> bool
         return marker in cmdline
     except OSError:
         return True  # no /proc: trust kill(0)
+
+
+def process_state(pid: int | None) -> str | None:
+    """The one-letter state of ``pid`` from /proc (``R``, ``S``, ``T`` for stopped, …), or None."""
+    if not pid:
+        return None
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def age_s(stamp: str | None) -> float:

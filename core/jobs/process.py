@@ -142,34 +142,8 @@ def run_child(cmd: list[str], *, log_path: Path, env: dict[str, str] | None = No
     try:
         return proc.wait()
     except BaseException:
-        # Stopped by pid, not through ``proc``: the interruption may have come while Popen held
-        # its wait lock, and every later ``poll``/``wait`` would then wait on that lock for ever.
-        # The child is left a zombie, reaped when this process ends.
-        stop_pid(proc.pid, lambda: _running(proc.pid), grace_s=grace_s, send=_signal_one)
+        stop_child(proc, grace_s=grace_s)
         raise
-
-
-def process_state(pid: int | None) -> str | None:
-    """The one-letter state of ``pid`` from /proc (``R``, ``S``, ``T`` for stopped, ``Z``…), or None."""
-    if not pid:
-        return None
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie has ended), without reaping it."""
-    return process_state(pid) not in (None, "Z", "X")
-
-
-def _signal_one(pid: int | None, sig: int) -> None:
-    if pid:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _leads_group(pid: int) -> bool:
