@@ -226,7 +226,10 @@ def test_a_child_run_to_its_end_is_stopped_when_the_caller_is_interrupted(tmp_pa
     """``run_child`` (the converter's way): interrupting the caller stops the child, nothing is left running."""
     script = tmp_path / "caller.py"
     script.write_text(
-        "import sys\nfrom pathlib import Path\nfrom core.jobs.process import run_child\n"
+        # Ctrl-C's handler, whatever the suite was started with: a background job of a shell
+        # inherits SIGINT ignored, and Python then keeps it ignored
+        "import signal, sys\nfrom pathlib import Path\nfrom core.jobs.process import run_child\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"run_child([sys.executable, '-c', 'import os, time; print(os.getpid(), flush=True); time.sleep(300)'],"
         f" log_path=Path({str(tmp_path / 'child.log')!r}))\n", encoding="utf-8")
     caller = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=str(Path.cwd())))
