@@ -179,8 +179,9 @@ def literals(path: Path) -> list[Literal]:
         call = up.value if isinstance(up, ast.keyword) else up
         call = parent.get(call) if isinstance(up, ast.keyword) else call
         declaring = isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(call.func, "id", None)) in _DECLARING
+        widget_id = isinstance(up, ast.keyword) and up.arg in ("id", "classes")  # a DOM name, never shown
         user_facing = not (
-            id(node) in docstrings or isinstance(up, (ast.List, ast.Tuple, ast.Set, ast.Compare)) or declaring
+            id(node) in docstrings or isinstance(up, (ast.List, ast.Tuple, ast.Set, ast.Compare)) or declaring or widget_id
         )
         out.append(Literal(f"{path.relative_to(REPO)}:{node.lineno}", text, user_facing))
     return out

@@ -188,7 +188,7 @@ async def test_chat_picks_the_better_answer_of_two(home):
         assert room.answers[1].widget.parent.has_class("preferred")
         await pilot.press("p")  # the same pick again: refused, nothing doubled
         await settle(pilot)
-        assert any("already in the store" in str(n.message) for n in app._notifications)
+        assert any("already stored" in str(n.message) for n in app._notifications)
 
         # one model only: nothing to compare with
         room.action_new_chat()
