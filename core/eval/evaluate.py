@@ -228,7 +228,9 @@ def evaluate(
     refs = [resolve_model(ws, r) for r in model_refs]
     keys = list(dict.fromkeys(r.key for r in refs))
     judge_ref = resolve_model(ws, judge) if judge else None
-    rubric = rubric or rubrics.load(ws)
+    if judge_ref is not None and rubric is None:
+        rubric = rubrics.load(ws)  # checked: a judge must read a usable rubric
+    digest = rubric.hash if rubric is not None else rubrics.current_hash(ws)
     with ws.store() as store:
         pairs, used = eval_pairs(store, split)
         if not pairs:
@@ -270,10 +272,10 @@ def evaluate(
                     report(ProgressEvent("answer", n, len(todo), f"{ref.label}: {p.question[:60]}", {"model": ref.label}))
             finally:
                 model.close()
-        if judge_ref is not None and not (cancel and cancel()):
+        if judge_ref is not None and rubric is not None and not (cancel and cancel()):
             _judge(ws, store, judge_ref, keys, pairs, rubric, in_process=in_process, report=report, cancel=cancel)
         return build_report(store, keys, pairs, used, judge=judge_ref.key if judge_ref else None, answered=answered,
-                            rubric=rubric.hash)
+                            rubric=digest)
 
 
 def _judge(ws, store, judge_ref, keys, pairs, rubric: Rubric, *, in_process, report, cancel) -> None:
@@ -311,7 +313,8 @@ def tag_breakdown(rows: list[Row], models: list[str]) -> list[TagRow]:
     several tags counts in each; a tag none of whose pairs has an answer is left out."""
     buckets: dict[str | None, list[Row]] = {}
     for r in rows:
-        for tag in r.tags or [None]:
+        tags: list[str | None] = list(r.tags) or [None]
+        for tag in tags:
             buckets.setdefault(tag, []).append(r)
     out = []
     for tag in sorted(buckets, key=lambda t: (t is None, t or "")):

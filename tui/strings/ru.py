@@ -761,7 +761,7 @@ STRINGS: dict[str, str] = {
     'evaluate.stale': 'Ответов, оценённых судьёй по прежней рубрике: {n}; r оценит их заново.',
     'evaluate.legend_tags': 'Ячейка: chrF · точных · судья по парам тега (их число в скобках). t — назад к вопросам.',
     'evaluate.tag': 'Тег',
-    'evaluate.untagged': '(без тега)',
+    'evaluate.untagged': 'без тега',
     'evaluate.tags_on': 'Оценки по тегам (строк: {n}).',
     'evaluate.tags_off': 'Показаны вопросы.',
     'evaluate.rubric_saved': 'Рубрика сохранена ({hash}): r — судья оценит ответы по ней заново.',
