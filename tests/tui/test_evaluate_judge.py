@@ -54,7 +54,7 @@ async def test_agreement_and_the_scores_per_tag_in_russian_at_80x24(home):
                 [["без", "тега", "(1)"], ["10.0", "0%", "·"], ["100.0", "100%", "·"]],
             ]
             assert [str(c.label) for c in grid.columns.values()] == ["Тег", "base-q8_0", "run-1-q8_0"]
-            assert "Оценки по тегам (строк: 2)" in on_screen(app.query_one("#ev-status"))
+            assert "Оценки по тегам (строк: 2); ячейка: chrF · точных · судья." in on_screen(app.query_one("#ev-status"))
             await pilot.press("enter")  # a tag's row opens no question
             await settle(pilot)
             assert app.screen is app.screen_stack[0]

@@ -754,7 +754,7 @@ STRINGS: dict[str, str] = {
     'evaluate.legend_tags': 'Cell: chrF · exact · judge, over the tag\'s pairs (their number in brackets). t: back to the questions.',
     'evaluate.tag': 'Tag',
     'evaluate.untagged': 'no tag',
-    'evaluate.tags_on': 'Scores per tag ({n} rows).',
+    'evaluate.tags_on': 'Scores per tag ({n} rows); cell: chrF · exact · judge.',
     'evaluate.tags_off': 'Showing the questions.',
     'evaluate.rubric_saved': 'Rubric saved ({hash}): r judges the answers again by it.',
     'rubric.title': "The judge's rubric: {path}",

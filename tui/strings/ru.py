@@ -762,7 +762,7 @@ STRINGS: dict[str, str] = {
     'evaluate.legend_tags': 'Ячейка: chrF · точных · судья по парам тега (их число в скобках). t — назад к вопросам.',
     'evaluate.tag': 'Тег',
     'evaluate.untagged': 'без тега',
-    'evaluate.tags_on': 'Оценки по тегам (строк: {n}).',
+    'evaluate.tags_on': 'Оценки по тегам (строк: {n}); ячейка: chrF · точных · судья.',
     'evaluate.tags_off': 'Показаны вопросы.',
     'evaluate.rubric_saved': 'Рубрика сохранена ({hash}): r — судья оценит ответы по ней заново.',
     'rubric.title': 'Рубрика судьи: {path}',
