@@ -7,11 +7,18 @@ be evaluated before anyone reviews anything.
 
 Scores per (model, pair): chrF (sacrebleu, 0–100) and exact match (after normalising
 whitespace, case and ё/е) against the reference; with a judge model, a 1–5 score from a
-GGUF judge that reads a written rubric; and the Russian check (``core.eval.langcheck``): whether
+GGUF judge that reads the workspace's rubric (``core.eval.rubric``: a file the user edits; each
+judgement stores the rubric's hash, and only the current rubric's judgements are shown and
+averaged); and the Russian check (``core.eval.langcheck``): whether
 the answer switched language (most of its own letters not Cyrillic), with each model's
 share of such answers in its summary. Answers are generated greedily (temperature 0) so
 re-runs are comparable; a re-run only answers what is missing — a new pair, a new model,
 or a pair whose question changed — and re-scores stored answers whose reference changed.
+
+The report also breaks the scores down by the pairs' tags (a pair with several tags counts in
+each, the untagged ones in a bucket of their own, ``tag`` None), so a small set of general
+questions under a tag of the user's choice shows whether a run forgot what the base knew; and
+it carries each judge's agreement with the user's grades (``core.eval.agreement``).
 """
 
 from __future__ import annotations
@@ -19,22 +26,15 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import UserError
+
+from core.eval.rubric import Rubric
 from core.progress import OnProgress, ProgressEvent, ignore
 
-RUBRIC_RU = """Ты строгий экзаменатор. Сравни ответ ученика с эталонным ответом и поставь оценку от 1 до 5.
-5 — ответ верный и полный, по смыслу совпадает с эталоном.
-4 — верный, но упущена деталь.
-3 — частично верный.
-2 — в основном неверный, но есть связь с вопросом.
-1 — неверный, не по теме или пустой.
-Ответь одной строкой в виде «Оценка: N», где N — число от 1 до 5.
-
-Вопрос: {question}
-Эталонный ответ: {reference}
-Ответ ученика: {answer}"""
+if TYPE_CHECKING:
+    from core.eval.agreement import Agreement
 
 MAX_TOKENS = 128
 
@@ -45,6 +45,7 @@ class Row:
     question: str
     reference: str
     cells: dict[str, "Cell"] = field(default_factory=dict)  # model key → cell
+    tags: list[str] = field(default_factory=list)
 
     def worse(self, models: list[str]) -> bool:
         """True when some model scored lower than the model before it (chrF, judge or grade)."""
@@ -90,24 +91,56 @@ class ModelSummary:
 
 
 @dataclass
+class TagScores:
+    """One model's scores on the pairs of one tag."""
+
+    pairs: int = 0
+    chrf: float = 0.0
+    exact: float = 0.0
+    judge: float | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TagRow:
+    tag: str | None  # None: the pairs without a tag
+    questions: int
+    models: dict[str, TagScores]  # model key → its scores on this tag's pairs it answered
+
+    def to_dict(self) -> dict:
+        return {"tag": self.tag, "questions": self.questions, "models": {m: s.to_dict() for m, s in self.models.items()}}
+
+
+@dataclass
 class EvalReport:
     models: list[str]
     rows: list[Row]
     summaries: list[ModelSummary]
     pairs_used: str  # "approved" or "all"
     judge: str | None = None
+    rubric: str | None = None  # the hash of the rubric whose judgements these are (None: any)
+    stale_judgements: int = 0  # answers here judged only by another rubric (not shown, not averaged)
+    agreement: list["Agreement"] = field(default_factory=list)
+    by_tag: list[TagRow] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "models": self.models,
             "pairs_used": self.pairs_used,
             "judge": self.judge,
+            "rubric": self.rubric,
+            "stale_judgements": self.stale_judgements,
             "summaries": [s.to_dict() for s in self.summaries],
+            "agreement": [a.to_dict() for a in self.agreement],
+            "by_tag": [t.to_dict() for t in self.by_tag],
             "rows": [
                 {
                     "pair_id": r.pair_id,
                     "question": r.question,
                     "reference": r.reference,
+                    "tags": r.tags,
                     "worse": r.worse(self.models),
                     "cells": {m: c.__dict__ for m, c in r.cells.items()},
                 }
@@ -176,12 +209,15 @@ def evaluate(
     *,
     judge: str | None = None,
     split: str = "eval",
+    rubric: Rubric | None = None,
     max_tokens: int = MAX_TOKENS,
     in_process: bool = True,
     progress: OnProgress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> EvalReport:
-    """Answer and score every eval pair with every model; returns the whole grid."""
+    """Answer and score every eval pair with every model; returns the whole grid. The judge
+    reads ``rubric`` (the workspace's rubric file when not given)."""
+    from core.eval import rubric as rubrics
     from core.infer.runner import open_model, resolve_model
     from core.store.chats import EvalResult
     from core.store.base import now
@@ -192,6 +228,9 @@ def evaluate(
     refs = [resolve_model(ws, r) for r in model_refs]
     keys = list(dict.fromkeys(r.key for r in refs))
     judge_ref = resolve_model(ws, judge) if judge else None
+    if judge_ref is not None and rubric is None:
+        rubric = rubrics.load(ws)  # checked: a judge must read a usable rubric
+    digest = rubric.hash if rubric is not None else rubrics.current_hash(ws)
     with ws.store() as store:
         pairs, used = eval_pairs(store, split)
         if not pairs:
@@ -233,16 +272,19 @@ def evaluate(
                     report(ProgressEvent("answer", n, len(todo), f"{ref.label}: {p.question[:60]}", {"model": ref.label}))
             finally:
                 model.close()
-        if judge_ref is not None and not (cancel and cancel()):
-            _judge(ws, store, judge_ref, keys, pairs, in_process=in_process, report=report, cancel=cancel)
-        return build_report(store, keys, pairs, used, judge=judge_ref.key if judge_ref else None, answered=answered)
+        if judge_ref is not None and rubric is not None and not (cancel and cancel()):
+            _judge(ws, store, judge_ref, keys, pairs, rubric, in_process=in_process, report=report, cancel=cancel)
+        return build_report(store, keys, pairs, used, judge=judge_ref.key if judge_ref else None, answered=answered,
+                            rubric=digest)
 
 
-def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> None:
+def _judge(ws, store, judge_ref, keys, pairs, rubric: Rubric, *, in_process, report, cancel) -> None:
+    """Judge every answer this judge has not judged by this rubric yet."""
     from core.infer.runner import open_model
 
     by_pair = {p.id: p for p in pairs}
-    results = [r for r in store.eval_results(keys, judge=judge_ref.key) if r.pair_id in by_pair and r.judge is None]
+    results = [r for r in store.eval_results(keys, judge=judge_ref.key, rubric=rubric.hash)
+               if r.pair_id in by_pair and r.judge is None]
     if not results:
         return
     model = open_model(ws, judge_ref.path.as_posix(), in_process=in_process)
@@ -250,22 +292,54 @@ def _judge(ws, store, judge_ref, keys, pairs, *, in_process, report, cancel) -> 
         for n, r in enumerate(results, 1):
             if cancel and cancel():
                 break
-            prompt = RUBRIC_RU.format(question=r.question, reference=r.reference, answer=r.answer or "(пусто)")
+            prompt = rubric.prompt(r.question, r.reference, r.answer)
             reply = model.reply([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=24)
-            store.save_judgement(r.model, r.pair_id, judge_ref.key, parse_judge_score(reply.text), reply.text.strip())
+            store.save_judgement(r.model, r.pair_id, judge_ref.key, parse_judge_score(reply.text), reply.text.strip(),
+                                 rubric=rubric.hash)
             report(ProgressEvent("judge", n, len(results), judge_ref.label, {"model": judge_ref.label}))
     finally:
         model.close()
 
 
+def _scores(cells: list[Cell]) -> tuple[float, float, float | None]:
+    """Mean chrF, share of exact answers and mean judge score (None: nothing judged)."""
+    judged = [c.judge_score for c in cells if c.judge_score is not None]
+    return (round(sum(c.chrf for c in cells) / len(cells), 2), round(sum(c.exact for c in cells) / len(cells), 3),
+            round(sum(judged) / len(judged), 2) if judged else None)
+
+
+def tag_breakdown(rows: list[Row], models: list[str]) -> list[TagRow]:
+    """The scores per tag and model: tags in name order, the untagged pairs last; a pair with
+    several tags counts in each; a tag none of whose pairs has an answer is left out."""
+    buckets: dict[str | None, list[Row]] = {}
+    for r in rows:
+        tags: list[str | None] = list(r.tags) or [None]
+        for tag in tags:
+            buckets.setdefault(tag, []).append(r)
+    out = []
+    for tag in sorted(buckets, key=lambda t: (t is None, t or "")):
+        scores = {}
+        for m in models:
+            cells = [r.cells[m] for r in buckets[tag] if m in r.cells]
+            if cells:
+                chrf_mean, exact, judged = _scores(cells)
+                scores[m] = TagScores(len(cells), chrf_mean, exact, judged)
+        if scores:
+            out.append(TagRow(tag, len(buckets[tag]), scores))
+    return out
+
+
 def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, judge: str | None = None,
-                 answered: dict[str, int] | None = None) -> EvalReport:
-    """The grid from stored results (no model is run)."""
+                 answered: dict[str, int] | None = None, rubric: str | None = None) -> EvalReport:
+    """The grid from stored results (no model is run). With ``rubric`` (a rubric's hash) only
+    the judgements made with it are shown and averaged, and the judges' agreement with the
+    user's grades rests on those."""
+    from core.eval.agreement import judge_agreement
     from core.eval.langcheck import check as language_check
 
     if pairs is None:
         pairs, used = eval_pairs(store)
-    results = store.eval_results(keys, judge=judge)
+    results = store.eval_results(keys, judge=judge, rubric=rubric)
     grades = {(g.model, g.question.strip()): g for g in store.list_grades()}
     from core.store.chats import question_key
 
@@ -273,7 +347,7 @@ def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, 
     by = {(r.model, r.pair_id): r for r in results}
     rows: list[Row] = []
     for p in pairs:
-        row = Row(p.id, p.question, p.answer)
+        row = Row(p.id, p.question, p.answer, tags=list(p.tags))
         for k in keys:
             r = by.get((k, p.id))
             if r is None:
@@ -288,14 +362,20 @@ def build_report(store, keys: list[str], pairs=None, used: str = "approved", *, 
         cells = [r.cells[k] for r in rows if k in r.cells]
         s = ModelSummary(k, len(cells), (answered or {}).get(k, 0))
         if cells:
-            s.chrf = round(sum(c.chrf for c in cells) / len(cells), 2)
-            s.exact = round(sum(c.exact for c in cells) / len(cells), 3)
-            judged = [c.judge_score for c in cells if c.judge_score is not None]
+            s.chrf, s.exact, s.judge = _scores(cells)
             graded = [c.grade for c in cells if c.grade is not None]
-            s.judge = round(sum(judged) / len(judged), 2) if judged else None
             s.grade = round(sum(graded) / len(graded), 2) if graded else None
             checked = [c.drift for c in cells if c.drift is not None]
             s.drifted = sum(checked)
             s.drift = round(s.drifted / len(checked), 3) if checked else None
         summaries.append(s)
-    return EvalReport(keys, rows, summaries, used, judge)
+    stale = 0
+    judgements = store.judgements()
+    if rubric is not None:
+        shown = {(r.model, r.pair_id) for r in results if r.judge is not None}
+        answered_here = {(k, r.pair_id) for r in rows for k in r.cells}
+        stale = len({(j.model, j.pair_id) for j in judgements if j.rubric != rubric and (judge is None or j.judge == judge)
+                     and (j.model, j.pair_id) in answered_here and (j.model, j.pair_id) not in shown})
+        judgements = [j for j in judgements if j.rubric == rubric]
+    agreement = judge_agreement(judgements, store.list_grades())
+    return EvalReport(keys, rows, summaries, used, judge, rubric, stale, agreement, tag_breakdown(rows, keys))

@@ -85,6 +85,23 @@ class EvalResult:
     judge: str | None = None
     judge_score: int | None = None
     judge_raw: str | None = None
+    judge_rubric: str | None = None  # the hash of the rubric the judge read (core.eval.rubric)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Judgement:
+    """One judge's score for one stored evaluation answer, with the answer it scored."""
+
+    model: str
+    pair_id: int
+    judge: str
+    score: int | None
+    rubric: str | None
+    question: str
+    answer: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -246,13 +263,34 @@ class ChatsMixin(StoreBase):
             # a new answer makes an old judgement meaningless
             self.conn.execute("DELETE FROM eval_judgements WHERE model=? AND pair_id=?", (r.model, r.pair_id))
 
-    def save_judgement(self, model: str, pair_id: int, judge: str, score: int | None, raw: str) -> None:
+    def save_judgement(self, model: str, pair_id: int, judge: str, score: int | None, raw: str, *,
+                       rubric: str | None = None) -> None:
+        """A judge's score for a stored answer, and the hash of the rubric it read (the default
+        rubric's when not given); a judge's new judgement of the same answer (after the rubric
+        changed) replaces its old one."""
+        if rubric is None:
+            from core.eval.rubric import DEFAULT_RUBRIC, rubric_hash
+
+            rubric = rubric_hash(DEFAULT_RUBRIC)
         with self.transaction():
             self.conn.execute(
-                "INSERT INTO eval_judgements(model, pair_id, judge, score, raw, created) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(model, pair_id, judge) DO UPDATE SET score=excluded.score, raw=excluded.raw, created=excluded.created",
-                (model, pair_id, judge, score, raw, now()),
+                "INSERT INTO eval_judgements(model, pair_id, judge, score, raw, created, rubric) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT(model, pair_id, judge) DO UPDATE SET score=excluded.score, raw=excluded.raw, "
+                "created=excluded.created, rubric=excluded.rubric",
+                (model, pair_id, judge, score, raw, now(), rubric),
             )
+
+    def judgements(self, *, rubric: str | None = None) -> list[Judgement]:
+        """Every judge's judgements of stored answers (only those made with ``rubric`` when given)."""
+        sql = (
+            "SELECT j.model, j.pair_id, j.judge, j.score, j.rubric, e.question, e.answer FROM eval_judgements j "
+            "JOIN eval_results e ON e.model=j.model AND e.pair_id=j.pair_id"
+        )
+        params: list = []
+        if rubric is not None:
+            sql += " WHERE j.rubric=?"
+            params.append(rubric)
+        return [Judgement(*r) for r in self.conn.execute(sql + " ORDER BY j.judge, j.model, j.pair_id", params)]
 
     def update_eval_scores(self, model: str, pair_id: int, *, reference: str, chrf: float, exact: bool) -> None:
         with self.transaction():
@@ -261,15 +299,22 @@ class ChatsMixin(StoreBase):
                 (reference, chrf, int(exact), model, pair_id),
             )
 
-    def eval_results(self, models: Sequence[str] | None = None, *, judge: str | None = None) -> list[EvalResult]:
+    def eval_results(self, models: Sequence[str] | None = None, *, judge: str | None = None,
+                     rubric: str | None = None) -> list[EvalResult]:
+        """Stored answers with the newest judgement of each (by ``judge`` and made with
+        ``rubric`` when given: an answer no such judgement exists for comes unjudged)."""
         sql = (
             "SELECT e.model, e.pair_id, e.question, e.reference, e.answer, e.chrf, e.exact, e.tokens, e.seconds, e.created, "
-            "j.judge, j.score, j.raw FROM eval_results e LEFT JOIN eval_judgements j ON j.model=e.model AND j.pair_id=e.pair_id"
+            "j.judge, j.score, j.raw, j.rubric FROM eval_results e "
+            "LEFT JOIN eval_judgements j ON j.model=e.model AND j.pair_id=e.pair_id"
         )
         params: list = []
         if judge:
             sql += " AND j.judge=?"
             params.append(judge)
+        if rubric is not None:
+            sql += " AND j.rubric=?"
+            params.append(rubric)
         if models:
             sql += f" WHERE e.model IN ({','.join('?' * len(models))})"
             params += list(models)
@@ -279,7 +324,7 @@ class ChatsMixin(StoreBase):
             key = (r[0], r[1])
             if key in out:  # several judges: keep the newest
                 continue
-            out[key] = EvalResult(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9], r[10], r[11], r[12])
+            out[key] = EvalResult(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9], r[10], r[11], r[12], r[13])
         return list(out.values())
 
     def eval_models(self) -> list[str]:

@@ -481,3 +481,18 @@ def m044_pair_stamps_move_forward(db: "sqlite_utils.Database") -> None:
             WHERE id = NEW.id;
         END"""
     )
+
+
+# ---------------------------------------------------------------------------- the judge's rubric
+
+
+@migration
+def m045_judgement_rubric(db: "sqlite_utils.Database") -> None:
+    """Each judgement names the rubric it was made with (a short hash of its text, see
+    ``core.eval.rubric``): the rubric is a workspace file the user edits, and scores from two
+    rubrics must not be averaged as one. Judgements made before are the default rubric's, the
+    one the code held then."""
+    from core.eval.rubric import DEFAULT_RUBRIC, rubric_hash
+
+    db["eval_judgements"].add_column("rubric", str)
+    db.execute("UPDATE eval_judgements SET rubric = ?", [rubric_hash(DEFAULT_RUBRIC)])

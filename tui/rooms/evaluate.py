@@ -27,7 +27,8 @@ from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.dialogs.compare import CompareScreen
 from tui.dialogs.correct import Correction, saved_note
-from tui.eval_format import fmt, ru_check
+from tui.dialogs.rubric import RubricScreen
+from tui.eval_format import agreement_line, fmt, ru_check
 from tui.styles import sibling_css
 from tui.widgets.progress import draw, from_worker
 
@@ -53,6 +54,8 @@ class EvaluateRoom(Vertical):
         both("r", "run", "evaluate.run"),
         both("w", "toggle_worse", "evaluate.worse"),
         both("g", "refresh_grid", "evaluate.refresh"),
+        both("t", "toggle_tags", "evaluate.by_tag"),
+        both("j", "rubric", "evaluate.rubric"),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -60,6 +63,7 @@ class EvaluateRoom(Vertical):
         self.ws = ws
         self.report = None
         self.only_worse = False
+        self.by_tag = False  # the grid shows the scores per tag instead of the questions
         self.rows_shown: list = []
         self._stop = threading.Event()
         self.busy = False
@@ -168,13 +172,15 @@ class EvaluateRoom(Vertical):
     @work(thread=True, exit_on_error=False, exclusive=True, group="evaluate-grid")
     def _load_grid(self, models: list[str], split: str = "eval") -> None:
         from core.eval.evaluate import build_report, eval_pairs
+        from core.eval.rubric import current_hash
         from core.store import Store
 
+        rubric = current_hash(self.ws)
         with Store(self.ws.db_path) as store:
             if not models:
                 models = store.eval_models()
             pairs, used = eval_pairs(store, split)
-            report = build_report(store, models, pairs, used)
+            report = build_report(store, models, pairs, used, rubric=rubric)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_report, report)
 
@@ -191,6 +197,45 @@ class EvaluateRoom(Vertical):
         report = self.report
         grid = self.query_one("#ev-grid", DataTable)
         grid.clear(columns=True)
+        if self.by_tag:
+            self._fill_tags(grid)
+        else:
+            self._fill_questions(grid)
+        lines = []
+        for s in report.summaries:
+            if not s.pairs:  # nothing answered in these pairs yet: no "chrF 0.0" for it
+                continue
+            lines.append(t("evaluate.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
+                           judge=fmt(s.judge, ".2f"), grade=fmt(s.grade, ".2f"), drift=_share(s.drift)))
+        lines += [agreement_line(a) for a in report.agreement]
+        if report.stale_judgements:
+            lines.append(t("evaluate.stale", n=report.stale_judgements))
+        if report.pairs_used == "all" and report.rows:
+            lines.append(t("evaluate.all_pairs"))
+        if lines:
+            lines.append(t("evaluate.legend_tags") if self.by_tag else t("evaluate.legend"))
+        empty = t("evaluate.no_corrected") if self.split == "corrected" and not report.rows else t("evaluate.empty")
+        self.query_one("#ev-summary", Static).update("\n".join(lines) or empty)
+        if self.only_worse and not self.by_tag:
+            self.status(t("evaluate.filter_on", n=len(self.rows_shown)))
+
+    def _fill_tags(self, grid: DataTable) -> None:
+        """One row per tag (the untagged pairs last): each model's chrF, exact share and judge."""
+        report = self.report
+        self.rows_shown = []
+        grid.add_column(t("evaluate.tag"), key="tag", width=22)
+        for m in report.models:
+            grid.add_column(m[-28:], key=m)
+        for row in report.by_tag:
+            name = row.tag if row.tag is not None else t("evaluate.untagged")
+            cells = [f"{name[:16]} ({row.questions})"]
+            for m in report.models:
+                sc = row.models.get(m)
+                cells.append("" if sc is None else f"{sc.chrf:5.1f} {sc.exact:4.0%} {fmt(sc.judge, '.1f')}")
+            grid.add_row(*cells, key="\x1ftag:" + (row.tag if row.tag is not None else ""))
+
+    def _fill_questions(self, grid: DataTable) -> None:
+        report = self.report
         grid.add_column(t("evaluate.question"), key="q", width=40)
         for m in report.models:
             grid.add_column(m[-28:], key=m)
@@ -208,29 +253,26 @@ class EvaluateRoom(Vertical):
                 cells.append(f"{c.chrf:5.1f} {fmt(c.judge_score)} {fmt(c.grade)}{_delta(d)}")
                 cells.append(ru_check(c))
             grid.add_row(*cells, key=str(r.pair_id))
-        lines = []
-        for s in report.summaries:
-            if not s.pairs:  # nothing answered in these pairs yet: no "chrF 0.0" for it
-                continue
-            lines.append(t("evaluate.summary", model=s.model[-28:], chrf=s.chrf, exact=s.exact,
-                           judge=fmt(s.judge, ".2f"), grade=fmt(s.grade, ".2f"), drift=_share(s.drift)))
-        if report.pairs_used == "all" and report.rows:
-            lines.append(t("evaluate.all_pairs"))
-        if lines:
-            lines.append(t("evaluate.legend"))
-        empty = t("evaluate.no_corrected") if self.split == "corrected" and not report.rows else t("evaluate.empty")
-        self.query_one("#ev-summary", Static).update("\n".join(lines) or empty)
-        if self.only_worse:
-            self.status(t("evaluate.filter_on", n=len(rows)))
 
     def action_toggle_worse(self) -> None:
         self.only_worse = not self.only_worse
+        if self.report is None:
+            return
         self._fill()
         if not self.only_worse:
             self.status(t("evaluate.filter_off", n=len(self.rows_shown)))
 
+    def action_toggle_tags(self) -> None:
+        self.by_tag = not self.by_tag
+        if self.report is None:
+            return
+        self._fill()
+        self.status(t("evaluate.tags_on", n=len(self.report.by_tag)) if self.by_tag else t("evaluate.tags_off"))
+
     @on(DataTable.RowSelected, "#ev-grid")
     def _open(self, event: DataTable.RowSelected) -> None:
+        if self.by_tag or not str(event.row_key.value).isdigit():
+            return
         pid = int(event.row_key.value)
         row = next((r for r in self.rows_shown if r.pair_id == pid), None)
         if row is not None:
@@ -240,6 +282,37 @@ class EvaluateRoom(Vertical):
     def _models_changed(self) -> None:
         if not self.busy:
             self.refresh_grid()
+
+    # ------------------------------------------------------------------ the judge's rubric
+
+    def action_rubric(self) -> None:
+        self._open_rubric()
+
+    @work(thread=True, exit_on_error=False, group="evaluate-rubric")
+    def _open_rubric(self) -> None:
+        """Read (or first write) the rubric off the UI thread, then open it to edit."""
+        from core.eval.rubric import current_hash, rubric_path
+
+        current_hash(self.ws)  # writes the default when there is no rubric yet
+        path = rubric_path(self.ws)
+        text = path.read_text(encoding="utf-8")
+        agreement = self.report.agreement if self.report is not None else []
+        self.app.call_from_thread(self.app.push_screen, RubricScreen(text, path, agreement), self._rubric_edited)
+
+    def _rubric_edited(self, text: str | None) -> None:
+        if text is not None:
+            self._save_rubric(text)
+
+    @work(thread=True, exit_on_error=False, group="evaluate-rubric")
+    def _save_rubric(self, text: str) -> None:
+        from core.eval.rubric import write
+
+        rubric = write(self.ws, text)
+        self.app.call_from_thread(self._rubric_saved, rubric.hash)
+
+    def _rubric_saved(self, digest: str) -> None:
+        self.notify(t("evaluate.rubric_saved", hash=digest), timeout=8)
+        self.refresh_grid()
 
     # ------------------------------------------------------------------ grading and correcting
 

@@ -76,3 +76,25 @@ def test_not_a_store_is_a_clear_error(tmp_path):
     bad.write_bytes(b"this is not sqlite at all, just text" * 100)
     with pytest.raises(UserError, match="not a Nastavnik store"):
         Store(bad)
+
+
+def test_judgements_made_before_rubrics_were_kept_are_the_default_rubrics(tmp_path):
+    """The judge read the rubric the code held until the rubric became a workspace file: a
+    migrated store names that rubric on its old judgements, so they stay shown."""
+    from core.eval.rubric import DEFAULT_RUBRIC, rubric_hash
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(sqlite3.connect(path))
+    migrations.migrate(db, upto="m044_pair_stamps_move_forward")
+    db["eval_results"].insert({"model": "run-1", "pair_id": 1, "question": "Что такое эпоха?", "reference": "Проход.",
+                               "answer": "Проход.", "chrf": 100.0, "exact": 1, "tokens": 2, "seconds": 0.1, "created": ""})
+    db["eval_judgements"].insert({"model": "run-1", "pair_id": 1, "judge": "big", "score": 5, "raw": "Оценка: 5", "created": ""})
+    db.conn.commit()
+    db.conn.close()
+
+    store = Store(path)
+    (j,) = store.judgements(rubric=rubric_hash(DEFAULT_RUBRIC))
+    assert (j.model, j.judge, j.score, j.answer) == ("run-1", "big", 5, "Проход.")
+    (r,) = store.eval_results(["run-1"], rubric=rubric_hash(DEFAULT_RUBRIC))
+    assert r.judge_score == 5 and store.eval_results(["run-1"], rubric="0" * 12)[0].judge_score is None
+    store.close()
