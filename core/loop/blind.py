@@ -4,9 +4,10 @@ guess, the user votes A, B or a tie, and the vote becomes data.
 ``blind_order`` draws which model is A from a seed (one seed per question, kept with the vote, so
 the order shown can be told again); ``cast_vote`` stores the vote and, for an A/B vote, the
 preference it means — the winner's answer chosen over the loser's, recorded exactly as Chat's
-``p`` records one (``core.loop.corrections.prefer_answer``). A tie records no preference. Both
-are written together or not at all; a preference already in the store (the same question and
-answers voted again) is linked to, not doubled.
+``p`` records one (``core.loop.corrections.prefer_answer``). A tie records no preference; two
+answers alike word for word take a tie only. Vote and preference are written together or not at
+all; a preference already in the store (the same question and answers voted again) is linked
+to, not doubled.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from core.errors import UserError
-from core.loop.corrections import answer_message, prefer_answer
+from core.loop.corrections import _same, answer_message, prefer_answer
 from core.store.votes import WINNERS
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def cast_vote(store: "Store", message_a: int, message_b: int, seed: int, winner:
     if a.id == b.id or a.conversation_id != b.conversation_id or store.question_for(b.id) != question:
         raise UserError(f"messages {a.id} and {b.id} are not two answers to one question",
                         hint="vote on the two answers of one blind question")
+    if winner != "tie" and _same(a.content, b.content):
+        raise UserError("the two answers are the same: neither is better", hint="vote a tie", code="blind.same")
     with store.transaction():  # the vote and its preference, or neither
         preference_id = None
         if winner != "tie":

@@ -774,6 +774,8 @@ STRINGS: dict[str, str] = {
     'error.blind.two.hint': 'Choose two models side by side.',
     'error.blind.voted': 'These two answers have a vote already',
     'error.blind.voted.hint': 'Ask another question to vote again.',
+    'error.blind.same': 'The two answers are the same: neither is better',
+    'error.blind.same.hint': 'Press t: a tie.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -782,4 +782,6 @@ STRINGS: dict[str, str] = {
     'error.blind.two.hint': 'Выберите две модели рядом.',
     'error.blind.voted': 'За эти два ответа уже проголосовали',
     'error.blind.voted.hint': 'Задайте другой вопрос, чтобы проголосовать снова.',
+    'error.blind.same': 'Ответы одинаковы: ни один не лучше',
+    'error.blind.same.hint': 'Нажмите t: ничья.',
 }

@@ -49,7 +49,7 @@ def test_a_vote_on_identical_answers_writes_nothing_and_a_repeated_question_link
     a, b = _asked(store, "Кто выше?", {"base": "Жираф.", "run-1": "Жираф."})
     with pytest.raises(UserError) as err:
         cast_vote(store, a, b, 1, "a")
-    assert err.value.code == "prefer.same" and store.blind_votes() == []
+    assert err.value.code == "blind.same" and store.blind_votes() == []  # alike: only a tie
     assert cast_vote(store, a, b, 1, "tie").winner == "tie"
 
     first = cast_vote(store, *_asked(store, "Кто ниже?", {"base": "Мышь.", "run-1": "Слон."}), 2, "a")
