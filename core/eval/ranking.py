@@ -22,6 +22,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
+PRIOR = 1.0  # virtual tie votes per pair of models that met
+#: how ``rank`` ranks, said with its numbers (``nastavnik chats votes --json``)
+METHOD = {"fit": "bradley-terry (MM)", "ties": "half a win each", "prior_ties_per_pair": PRIOR,
+          "rating": "1000 + 400*log10(strength)", "interval": "wilson 95%"}
 
 
 @dataclass
@@ -66,7 +70,7 @@ def _games(votes: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, float]
     return out
 
 
-def bradley_terry(votes: Iterable[tuple[str, str, str]], *, prior: float = 1.0, iterations: int = 10_000,
+def bradley_terry(votes: Iterable[tuple[str, str, str]], *, prior: float = PRIOR, iterations: int = 10_000,
                   tol: float = 1e-12) -> dict[str, float]:
     """Bradley–Terry strengths by model (geometric mean 1), fitted by MM from (A, B, winner)
     votes, ties as half-wins, ``prior`` virtual tie votes per pair of models that met."""
@@ -110,7 +114,7 @@ def _scaled(p: dict[str, float]) -> dict[str, float]:
     return {m: v / mean for m, v in p.items()}
 
 
-def rank(votes: Iterable[tuple[str, str, str]], *, prior: float = 1.0) -> list[Standing]:
+def rank(votes: Iterable[tuple[str, str, str]], *, prior: float = PRIOR) -> list[Standing]:
     """Every model that was voted on, best first (by Bradley–Terry strength, then win rate)."""
     votes = list(votes)
     games = _games(votes)

@@ -252,13 +252,13 @@ def chats_votes(obj: Ctx, as_json) -> None:
       nastavnik chats votes
       nastavnik chats votes --json | jq '.models[0].model'
     """
-    from core.eval.ranking import rank
+    from core.eval.ranking import METHOD, rank
 
     with obj.store() as store:
         votes = store.blind_votes()
     table = rank([(v.model_a, v.model_b, v.winner) for v in votes])
     if as_json:
-        emit_json({"votes": len(votes), "ties": "half a win each", "models": [s.to_dict() for s in table]})
+        emit_json({"votes": len(votes), "method": METHOD, "models": [s.to_dict() for s in table]})
         return
     if not votes:
         click.echo("no blind votes yet: in Chat, v starts a blind comparison of two models", err=True)
