@@ -1,6 +1,7 @@
 """Chat's blind comparison at 80×24 in Russian: v/м hides the model names (lists included) and
 shows the answers as A and B; ф (a) votes A and records the preference with A's answer chosen,
-then the names show; е (t) is a tie: a vote, no preference; the ranking (ц) counts both."""
+then the names show; е (t) is a tie: a vote, no preference (the only vote two answers alike
+take); the ranking (ц) counts them all."""
 
 from __future__ import annotations
 
@@ -74,11 +75,21 @@ async def test_blind_vote_hides_the_names_until_it_is_cast_and_records_the_pick(
             assert [v.winner for v in s.blind_votes()] == ["a", "tie"]
             assert len(s.live_preferences()) == 1  # a tie records no preference
 
+        room._generate = fixed_answers(room, ws, dict.fromkeys(NAMES, "Эпоха — это эпоха."))
+        await _ask(pilot, "А эпоха?")
+        await pilot.press("ф")  # answers alike: neither is better, only a tie is taken
+        await settle(pilot)
+        assert any("Ответы одинаковы" in str(n.message) for n in app._notifications)
+        with ws.store() as s:
+            assert len(s.blind_votes()) == 2
+        await pilot.press("е")
+        await settle(pilot)
+
         await pilot.press("ц")  # w: the ranking
         await settle(pilot)
         assert isinstance(app.screen, VotesScreen)
         ranking = screen_text(app)
-        assert "Слепые голоса · 2" in ranking and ranking.index(model_a) < ranking.index(model_b)
+        assert "Слепые голоса · 3" in ranking and ranking.index(model_a) < ranking.index(model_b)
         await pilot.press("escape")
         await settle(pilot)
         await pilot.press("м")  # blind off: the lists, and so the names, are back
