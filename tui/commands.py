@@ -53,6 +53,8 @@ ROOM_COMMANDS = (
     ("chat", "palette.chat.stop", "stop"),
     ("chat", "palette.chat.correct", "correct"),
     ("chat", "palette.chat.prefer", "prefer"),
+    ("chat", "palette.chat.blind", "blind"),
+    ("chat", "palette.chat.votes", "votes"),
     ("evaluate", "palette.eval.run", "run"),
     ("evaluate", "palette.eval.worse", "toggle_worse"),
     ("evaluate", "palette.eval.refresh", "refresh_grid"),

@@ -1,7 +1,7 @@
 """The store: the only place with SQL. Returns dataclasses, never rows.
 
 ``Store`` is assembled from one mixin per subject (preferences, teacher drafts, pairs, chats,
-runs, models, export jobs); each lives in its own module and all share the connection set up in
+blind votes, runs, models, export jobs); each lives in its own module and all share the connection set up in
 ``base``. The actions and their undo are shared: a mixin that writes under an action extends
 ``_undo_more`` to take its part back.
 """
@@ -27,15 +27,18 @@ from core.store.pairs import (
     SPLITS,
 )
 from core.store.preferences import Preference, PreferenceFilter, PreferenceRevision, PreferencesMixin
+from core.store.votes import BlindVote, VotesMixin
 
 
-class Store(PreferencesMixin, DraftsMixin, PairsMixin, ChatsMixin, RunsMixin, ModelsMixin, ExportJobsMixin, StoreBase):
+class Store(PreferencesMixin, DraftsMixin, PairsMixin, ChatsMixin, VotesMixin, RunsMixin, ModelsMixin, ExportJobsMixin,
+            StoreBase):
     """Open with ``Store(path)`` or ``Workspace.store()``; one per thread."""
 
 
 __all__ = [
     "ACTIVE",
     "Action",
+    "BlindVote",
     "DedupReport",
     "EXPORT_STATUSES",
     "ExportJob",

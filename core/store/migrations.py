@@ -496,3 +496,29 @@ def m045_judgement_rubric(db: "sqlite_utils.Database") -> None:
 
     db["eval_judgements"].add_column("rubric", str)
     db.execute("UPDATE eval_judgements SET rubric = ?", [rubric_hash(DEFAULT_RUBRIC)])
+# ---------------------------------------------------------------------------- blind comparison
+
+
+@migration
+def m047_blind_votes(db: "sqlite_utils.Database") -> None:
+    """Votes of Chat's blind comparison: two models' answers to one question, shown as A and B in
+    an order drawn from ``seed``; ``winner`` is a, b or tie; an A/B vote's preference (chosen: the
+    winner's answer) is ``preference_id``. One vote per pair of answers."""
+    db["blind_votes"].create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "question": str,
+            "model_a": str,
+            "model_b": str,
+            "message_a": int,
+            "message_b": int,
+            "seed": int,
+            "winner": str,
+            "preference_id": int,
+            "created": str,
+        },
+        pk="id",
+        not_null={"question", "model_a", "model_b", "message_a", "message_b", "seed", "winner", "created"},
+    )
+    db["blind_votes"].create_index(["message_a", "message_b"], unique=True)

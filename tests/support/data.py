@@ -1,5 +1,6 @@
 """Sample data the tests share: pairs from the bundled sample set, a workspace filled with them
-and the demo model, a teacher's notes to draft from, and a run as the store sees it."""
+and the demo model, a teacher's notes to draft from, a run as the store sees it, and a
+side-by-side question with its answers as Chat stores it."""
 
 from __future__ import annotations
 
@@ -54,3 +55,11 @@ NOTES = "\n\n".join([
     "Черновики учителя сначала проверяет человек: он правит ответ и только потом одобряет пару.",
     "Оценка сравнивает ответы модели с эталоном по chrF и показывает, где модель стала хуже.",
 ])
+
+
+def asked(store, question: str, answers: dict[str, str], system: str | None = None) -> list[int]:
+    """A side-by-side question as Chat stores it (conversation, question, one answer per model);
+    the answers' message ids, in ``answers``' order."""
+    conv = store.add_conversation(list(answers), system=system).id
+    store.add_message(conv, "user", question)
+    return [store.add_message(conv, "assistant", text, model=model).id for model, text in answers.items()]

@@ -66,7 +66,13 @@ def fixed_answers(room, ws, texts: dict[str, str]):
             for a in answers:
                 a.text = texts[a.model]
                 a.message_id = s.add_message(room.conversation_id, "assistant", a.text, model=a.model).id
-                a.widget.update(a.text)
+                # drawn once mounted (an update before the Markdown mounts is undone by its own mount)
+                room.call_after_refresh(a.widget.update, a.text)
         room._done()
 
     return generate
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text (one line per row): what a user can read."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

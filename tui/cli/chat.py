@@ -1,5 +1,6 @@
 """``nastavnik chat``, ``chats`` and ``correct``: talk to exported GGUF models, find the
-stored conversations, and turn a corrected answer into a new training pair."""
+stored conversations and rank the models by blind votes, and turn a corrected answer into a new
+training pair."""
 
 from __future__ import annotations
 
@@ -164,6 +165,7 @@ def chats() -> None:
       nastavnik chats list
       nastavnik chats show 3
       nastavnik chats show 3 --json | jq '.messages[] | select(.role=="assistant") | .id'
+      nastavnik chats votes
     """
 
 
@@ -235,6 +237,38 @@ def chats_show(obj: Ctx, conversation_id, as_json) -> None:
         click.echo(f"[{m.id}] " + ", ".join(info))
         for text_line in m.content.splitlines() or [""]:
             click.echo(f"    {text_line}")
+
+
+@chats.command("votes", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="The ranking and the number of votes as JSON.")
+@pass_ctx
+def chats_votes(obj: Ctx, as_json) -> None:
+    """Rank the models by the blind votes cast in Chat (v in the Chat room): Bradley–Terry rating,
+    win rate with its 95% Wilson interval, and how many votes each rests on. A tie counts as half
+    a win for each side.
+
+    \b
+    Example:
+      nastavnik chats votes
+      nastavnik chats votes --json | jq '.models[0].model'
+    """
+    from core.eval.ranking import METHOD, rank
+
+    with obj.store() as store:
+        votes = store.blind_votes()
+    table = rank([(v.model_a, v.model_b, v.winner) for v in votes])
+    if as_json:
+        emit_json({"votes": len(votes), "method": METHOD, "models": [s.to_dict() for s in table]})
+        return
+    if not votes:
+        click.echo("no blind votes yet: in Chat, v starts a blind comparison of two models", err=True)
+        return
+    click.echo(f"{len(votes)} votes; rating: Bradley–Terry on the Elo scale; win rate with its 95% interval")
+    width = max(len(s.model) for s in table)
+    for s in table:
+        rating = f"{s.rating:6.0f}" if s.rating is not None else "     -"
+        click.echo(f"{s.model:<{width}}  {rating}  {s.win_rate:4.0%} [{s.low:.0%}–{s.high:.0%}]  "
+                   f"{s.wins}–{s.ties}–{s.losses} (won–tied–lost) of {s.votes}")
 
 
 # ---------------------------------------------------------------------------- correct

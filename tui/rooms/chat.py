@@ -11,6 +11,13 @@ editor and saves it as a new pair with source ``chat:<conversation id>`` (and a 
 the correction chosen over the model's answer). With two or more models side by side, p/з
 picks the chosen answer as the better one: a preference with each other model's answer to
 that question as the rejected one.
+
+v/м turns the blind comparison on or off (``core.loop.blind``): the first two models chosen
+answer each question as «A» and «B», in an order drawn per question, their names hidden (the
+model lists too) until the user votes with a/ф (A is better), b/и (B is better) or t/е (a tie);
+then the names show. An A/B vote records the preference ``p`` would (the winner's answer over
+the loser's), a tie none; every vote is stored, and w/ц ranks the models by them
+(``tui.dialogs.votes``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,16 @@ if TYPE_CHECKING:  # annotations only: the store and workspace load where they a
 
 
 @dataclass
+class BlindRound:
+    """One blind question: its two answers in the order shown (A, B), the seed that drew the
+    order, and the vote once cast."""
+
+    seed: int
+    answers: list[Answer]
+    winner: str | None = None
+
+
+@dataclass
 class Answer:
     widget: Markdown
     model: str
@@ -58,6 +75,11 @@ class ChatRoom(Vertical):
         both("right", "select(1)", "chat.next", show=False),
         both("e", "correct", "chat.edit"),
         both("p", "prefer", "chat.prefer", show=False),
+        both("v", "blind", "chat.blind"),
+        both("a", "vote('a')", "chat.vote_a"),
+        both("b", "vote('b')", "chat.vote_b"),
+        both("t", "vote('tie')", "chat.vote_tie"),
+        both("w", "votes", "chat.votes", show=False),
         both("n", "new_chat", "chat.new"),
         both("enter", "focus_input", "chat.ask_key", show=False),
         *[both(str(i), f"grade({i})", f"chat.grade{i}", description="chat.grade", show=i == 1) for i in range(1, 6)],
@@ -74,6 +96,9 @@ class ChatRoom(Vertical):
         self._stop = threading.Event()
         self.busy = False
         self._wanted: list[str] | None = None  # models to put side by side once they are listed
+        self.blind = False  # the blind comparison: two models as A and B, names hidden until the vote
+        self.blind_models: list[str] = []  # the two models it compares
+        self.rounds: dict[int, BlindRound] = {}  # blind questions, by the row of their answers
 
     @property
     def conversation_id(self) -> int | None:
@@ -180,7 +205,7 @@ class ChatRoom(Vertical):
         if self.busy:
             self.notify(t("chat.busy"), severity="warning")
             return
-        models = self.chosen()
+        models = self.blind_models if self.blind else self.chosen()
         if not models:
             self.notify(t("chat.pick"), severity="warning")
             return
@@ -193,19 +218,28 @@ class ChatRoom(Vertical):
         log.mount(Static(question, classes="chat-question"))
         row = Horizontal(classes="chat-answers")
         log.mount(row)
+        seed = None
+        if self.blind:
+            from core.loop.blind import blind_order, new_seed
+
+            seed = new_seed()
+            models = blind_order(models[:2], seed)
         widgets = []
-        for key in models:
+        for n, key in enumerate(models):
+            label = "AB"[n] if seed is not None else key
             col = Vertical(classes="chat-answer")
             row.mount(col)
-            col.mount(Label(key, classes="chat-answer-model"))
+            col.mount(Label(label, classes="chat-answer-model"))
             md = Markdown("", classes="chat-answer-text")
             col.mount(md)
-            widgets.append(Answer(md, key, key, question))
+            widgets.append(Answer(md, key, label, question))
         system = self.query_one("#chat-system", Input).value.strip() or None
         row_id = (self.answers[-1].row + 1) if self.answers else 0
         for a in widgets:
             a.system = system
             a.row = row_id
+        if seed is not None:
+            self.rounds[row_id] = BlindRound(seed, widgets)
         self.answers.extend(widgets)
         self._select(len(self.answers) - len(widgets))
         self.busy = True
@@ -217,6 +251,7 @@ class ChatRoom(Vertical):
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
+        labels = {a.model: a.label for a in answers}  # blind: «A» and «B», never the names
         shown: dict[int, float] = {}  # when each answer was last drawn: at most every 50 ms
 
         def piece(i: int, text: str) -> None:
@@ -238,7 +273,8 @@ class ChatRoom(Vertical):
         try:
             self.chat.ask(question, [a.model for a in answers], system=system,
                           cancel=lambda: self._stop.is_set() or worker.is_cancelled,
-                          on_loading=lambda name: self.app.call_from_thread(self.status, t("chat.loading", model=name)),
+                          on_loading=lambda name: self.app.call_from_thread(
+                              self.status, t("chat.loading", model=labels.get(name, name))),
                           on_piece=piece, on_answer=answered)
         finally:
             self.app.call_from_thread(self._done)
@@ -252,7 +288,7 @@ class ChatRoom(Vertical):
         if self.current() is not None:
             # grading keys work at once; Enter goes back to the question box
             self.query_one("#chat-log", VerticalScroll).focus()
-            self.notify(t("chat.after"), timeout=4)
+            self.notify(t("chat.blind_after" if self.blind else "chat.after"), timeout=4)
 
     def action_focus_input(self) -> None:
         self.query_one("#chat-input", Input).focus()
@@ -294,6 +330,7 @@ class ChatRoom(Vertical):
             return
         self.chat.new()
         self.answers.clear()
+        self.rounds.clear()
         self.selected = -1
         self.query_one("#chat-log", VerticalScroll).remove_children()
 
@@ -418,3 +455,84 @@ class ChatRoom(Vertical):
             if a.message_id == chosen_id:
                 a.widget.parent.add_class("preferred")
         self.notify(t("chat.preferred", chosen=chosen, rejected=", ".join(rejected)))
+
+    # -------------------------------------------------------------- blind comparison
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The vote keys exist in the blind comparison only, and ``p`` outside it (a vote is
+        how a blind pick becomes a preference)."""
+        if action == "vote":
+            return self.blind
+        if action == "prefer":
+            return not self.blind
+        return True
+
+    def action_blind(self) -> None:
+        """v/м: the blind comparison on (the first two models chosen, as A and B) or off; either
+        way a new conversation starts, so no name of an earlier answer stays on the screen."""
+        if self.busy:
+            self.notify(t("chat.busy"), severity="warning")
+            return
+        if not self.blind:
+            models = self.chosen()
+            if len(models) < 2:
+                self.notify(t("chat.blind_pick"), severity="warning")
+                return
+            self.blind_models = models[:2]
+        self.blind = not self.blind
+        self.set_class(self.blind, "blind")
+        self.action_new_chat()
+        self.status(t("chat.blind_on" if self.blind else "chat.blind_off"))
+        self.refresh_bindings()
+        self._focus_input_if_shown()
+
+    def _round(self) -> BlindRound | None:
+        """The blind question the vote keys act on: that of the chosen answer, else the last."""
+        if self.selected >= 0 and self.selected < len(self.answers):
+            return self.rounds.get(self.answers[self.selected].row)
+        return self.rounds[max(self.rounds)] if self.rounds else None
+
+    def action_vote(self, winner: str) -> None:
+        """a/b/t (ф/и/е): A is better, B is better, or a tie — stored, then the names show."""
+        r = self._round()
+        if r is None or any(a.message_id is None for a in r.answers):
+            self.notify(t("chat.nothing"), severity="warning")
+            return
+        if r.winner is not None:
+            self.notify(t("chat.blind_again"), severity="warning")
+            return
+        self._save_vote(r, winner)
+
+    @work(thread=True, exit_on_error=False, group="chat-save")
+    def _save_vote(self, r: BlindRound, winner: str) -> None:
+        """The vote and (A or B) its preference, off the UI thread (``core.loop.blind.cast_vote``)."""
+        from core.loop.blind import cast_vote
+        from core.store import Store
+
+        a, b = r.answers
+        assert a.message_id is not None and b.message_id is not None
+        with Store(self.ws.db_path) as store:
+            vote = cast_vote(store, a.message_id, b.message_id, r.seed, winner)
+        self.app.call_from_thread(self._voted, r, vote.winner)
+
+    def _voted(self, r: BlindRound, winner: str) -> None:
+        """Show the names: each column says which model it was; the winner's is marked."""
+        r.winner = winner
+        for letter, a in zip("AB", r.answers):
+            a.label = a.model
+            column = a.widget.parent
+            if column is None:  # a new chat cleared the screen meanwhile
+                continue
+            column.query_one(".chat-answer-model", Label).update(f"{letter} — {a.model}")
+            column.set_class(winner == letter.lower(), "preferred")
+        a, b = (x.model for x in r.answers)
+        key = "chat.blind_tie" if winner == "tie" else "chat.blind_won"
+        text = t(key, a=a, b=b, winner=winner.upper())
+        self.status(text)
+        self.notify(text, timeout=8)
+
+    def action_votes(self) -> None:
+        """w/ц: the models ranked by every blind vote so far."""
+        from tui.dialogs.votes import VotesScreen
+
+        self.app.push_screen(VotesScreen(self.ws))
