@@ -1,61 +1,20 @@
 """What changed between two runs: each kind of change made between two runs' snapshots,
-written by the code that writes them when a run starts (``open_run``), and diffed exactly."""
+written by the code that writes them when a run starts (``open_run``, through tests.support.runs),
+and diffed exactly."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from core.train.config import TrainConfig
-from core.train.pipeline import take_snapshot
-from core.train.run_diff import (Added, Edited, Removed, SettingChange, SplitChange, StatusChange, TagChange, compare_runs,
-                                 diff_preferences, PreferenceState, text_change)
-from core.train.runs import open_run
-from core.workspace import Workspace
-
-
-def _open(home: Path, store, **settings):
-    """A run's row, folder, config and snapshot as ``start_run`` writes them (no worker)."""
-    config = TrainConfig(base="/models/demo", preset="demo", **settings)
-    run = open_run(Workspace.open(home), store, config, take_snapshot(store, config.method), label="demo", backend="hf")
-    store.update_run(run.id, status="done")
-    return run
+from core.train.run_diff import (Added, Edited, PreferenceState, Removed, SettingChange, SplitChange, StatusChange, TagChange,
+                                 compare_runs, diff_preferences, text_change)
+from tests.support.runs import open_done_run as _open
+from tests.support.runs import two_runs_with_every_change as make_two_runs
 
 
 def _ids(items) -> list:
     return [(x.id, getattr(x, "reason", getattr(x, "before", None))) for x in items]
-
-
-def make_two_runs(home: Path, store):
-    """Run A, then one change of each kind, then run B; the pairs by role."""
-    add = lambda q, a, **kw: store.add_pair(q, a, **{"status": "approved", **kw}).id  # noqa: E731
-    same = add("Что такое LoRA?", "Низкоранговые адаптеры.", tags=["база"])
-    edited = add("Что такое QLoRA?", "LoRA поверх 4-битной модели.")
-    rejected = add("Что такое GGUF?", "Формат файлов llama.cpp.")
-    deleted = add("Что такое эпоха?", "Проход по данным.")
-    moved = add("Что такое батч?", "Группа примеров.")
-    approved = add("Что такое токен?", "Кусок текста.", status="draft")
-    retagged = add("Что такое лосс?", "Ошибка модели.", tags=["база"])
-    purged = add("Что такое шаг?", "Одно обновление весов.")
-    restored = add("Что такое lr?", "Скорость обучения.")
-    unapproved = add("Что такое dropout?", "Случайное обнуление.")
-    store.delete_pairs([restored])
-    a = _open(home, store, lr=2e-4)
-
-    store.update_pair(edited, answer="LoRA поверх модели,\nквантованной в 4 бита.", question="Что такое QLoRA и зачем она?")
-    store.set_status([rejected], "rejected")
-    store.set_status([approved], "approved")
-    store.set_status([unapproved], "draft")
-    store.set_split([moved], "eval")
-    store.add_tags([retagged], ["общее"])
-    store.remove_tags([retagged], ["база"])
-    store.restore_pairs([restored])
-    store.delete_pairs([purged])
-    store.purge_trash()
-    store.delete_pairs([deleted])
-    new = add("Что такое чекпоинт?", "Сохранённые веса.")
-    b = _open(home, store, lr=1e-4)
-    return a, b, locals()
 
 
 def test_runs_diff_lists_exactly_the_changes_made_between_two_runs(home, store):
