@@ -27,6 +27,7 @@ from tui.messages import PairsChanged
 from tui.keys import both, localize
 from tui.dialogs.compare import CompareScreen
 from tui.dialogs.correct import Correction, saved_note
+from tui.dialogs.run_diff import RunDiffScreen
 from tui.eval_format import fmt, ru_check
 from tui.styles import sibling_css
 from tui.widgets.progress import draw, from_worker
@@ -53,6 +54,7 @@ class EvaluateRoom(Vertical):
         both("r", "run", "evaluate.run"),
         both("w", "toggle_worse", "evaluate.worse"),
         both("g", "refresh_grid", "evaluate.refresh"),
+        both("d", "pair_diff", "evaluate.pair_diff"),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -235,6 +237,41 @@ class EvaluateRoom(Vertical):
         row = next((r for r in self.rows_shown if r.pair_id == pid), None)
         if row is not None:
             self.app.push_screen(CompareScreen(self, row))
+
+    # ------------------------------------------------------------------ what changed in a pair
+
+    def diff_models(self, row) -> tuple[str, str] | None:
+        """The two models whose runs a question's pair is compared between: the first step where
+        it got worse, else the last two models that answered it."""
+        models = [m for m in self.report.models if m in row.cells] if self.report is not None else []
+        for i in range(1, len(models)):
+            d = row.delta(models, i)
+            if d is not None and d < 0:
+                return models[i - 1], models[i]
+        return (models[-2], models[-1]) if len(models) >= 2 else None
+
+    def action_pair_diff(self) -> None:
+        grid = self.query_one("#ev-grid", DataTable)
+        if not grid.row_count or not self.rows_shown:
+            return
+        row = self.rows_shown[min(grid.cursor_row, len(self.rows_shown) - 1)]
+        models = self.diff_models(row)
+        if models is None:
+            self.notify(t("evaluate.diff_need_two"), severity="warning")
+            return
+        self._open_pair_diff(row.pair_id, *models)
+
+    @work(thread=True, exit_on_error=False, group="evaluate-diff")
+    def _open_pair_diff(self, pair_id: int, old: str, new: str) -> None:
+        from core.store import Store
+        from core.train.run_diff import run_of_model
+
+        with Store(self.ws.db_path) as store:
+            a, b = run_of_model(store, old), run_of_model(store, new)
+        if a is None or b is None or a == b:
+            self.app.call_from_thread(self.notify, t("evaluate.diff_not_runs"), severity="warning")
+            return
+        self.app.call_from_thread(self.app.push_screen, RunDiffScreen(self.ws, b, a, pair_id=pair_id))
 
     @on(SelectionList.SelectedChanged)
     def _models_changed(self) -> None:
