@@ -94,7 +94,7 @@ async def test_a_question_that_got_worse_shows_what_changed_in_its_pair(home, st
         screen = app.screen
         assert str(screen.query_one("#run-diff-title", Static).render()) == f"Пара #{edited.id}: прогон {a.id} → прогон {b.id}"
         text = _text(app)
-        assert "изменена" in text and "вопрос:" in text and "ответ:" in text and "квантованной в 4 бита." in text
+        assert "изменена" in text and "Вопрос:" in text and "Ответ:" in text and "квантованной в 4 бита." in text
         assert "lr: 0.0002 → 0.0001" in text  # the settings touch every pair
         assert "GGUF" not in text and "убрана" not in text  # no other pair's changes
         assert not screen.query_one("#run-diff-pick").display  # the two runs are the models'

@@ -77,9 +77,17 @@ def diff_text(diff: RunDiff) -> Text:
             for change in item.changes:
                 out.append(f"    {t('run_diff.field.' + change.field)}: ", style="bold")
                 shown = text_diff(change.old, change.new)
-                if shown is not None:
+                if shown is None:
+                    out.append("\n")
+                elif "\n" in change.old or "\n" in change.new:  # a line diff: under the field, indented
+                    out.append("\n")
+                    for line in shown.split("\n"):
+                        out.append("      ")
+                        out.append_text(line)
+                        out.append("\n")
+                else:
                     out.append_text(shown)
-                out.append("\n")
+                    out.append("\n")
         for item in getattr(data, "status", []):
             _head(out, "*", "bold", item)
             out.append("  " + t("run_diff.status") + " ")
