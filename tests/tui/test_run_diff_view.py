@@ -77,8 +77,9 @@ async def test_a_question_that_got_worse_shows_what_changed_in_its_pair(home, st
 
     a, b, p = two_runs_with_every_change(home, store)
     edited = store.update_pair(p["edited"], split="eval")  # after run B: its snapshot still has it in train
-    for name, run, chrf in (("run-1-q8_0", a, 60.0), ("run-2-q8_0", b, 20.0)):  # run B's answer is worse
-        store.add_model("gguf", name, str(home / f"{name}.gguf"), run_id=run.id)
+    # the base answers best, but it is no run: the pair's diff is between the runs, where run B got worse
+    for name, run, chrf in (("base-q8_0", None, 80.0), ("run-1-q8_0", a, 60.0), ("run-2-q8_0", b, 20.0)):
+        store.add_model("gguf", name, str(home / f"{name}.gguf"), run_id=run.id if run else None)
         store.save_eval_result(EvalResult(name, edited.id, edited.question, edited.answer, f"ответ {name}", chrf, False, 10, 0.1,
                                           "2026-03-01T10:00:00.000+00:00"))
     set_lang("ru")

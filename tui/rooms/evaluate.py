@@ -240,38 +240,38 @@ class EvaluateRoom(Vertical):
 
     # ------------------------------------------------------------------ what changed in a pair
 
-    def diff_models(self, row) -> tuple[str, str] | None:
-        """The two models whose runs a question's pair is compared between: the first step where
-        it got worse, else the last two models that answered it."""
-        models = [m for m in self.report.models if m in row.cells] if self.report is not None else []
-        for i in range(1, len(models)):
-            d = row.delta(models, i)
-            if d is not None and d < 0:
-                return models[i - 1], models[i]
-        return (models[-2], models[-1]) if len(models) >= 2 else None
+    @staticmethod
+    def diff_runs(row, models: list[str], runs: dict[str, int | None]) -> tuple[int, int] | None:
+        """The two runs a question's pair is compared between: of the models that are runs (in
+        the grid's order) the first step where it got worse, else the two latest runs, older first."""
+        of = {m: r for m in models if m in row.cells and (r := runs.get(m)) is not None}
+        chosen = list(of)
+        for i in range(1, len(chosen)):
+            d = row.delta(chosen, i)
+            if d is not None and d < 0 and of[chosen[i - 1]] != of[chosen[i]]:
+                return of[chosen[i - 1]], of[chosen[i]]
+        ids = sorted(set(of.values()))
+        return (ids[-2], ids[-1]) if len(ids) >= 2 else None
 
     def action_pair_diff(self) -> None:
         grid = self.query_one("#ev-grid", DataTable)
-        if not grid.row_count or not self.rows_shown:
+        if self.report is None or not grid.row_count or not self.rows_shown:
             return
         row = self.rows_shown[min(grid.cursor_row, len(self.rows_shown) - 1)]
-        models = self.diff_models(row)
-        if models is None:
-            self.notify(t("evaluate.diff_need_two"), severity="warning")
-            return
-        self._open_pair_diff(row.pair_id, *models)
+        self._open_pair_diff(row, list(self.report.models))
 
     @work(thread=True, exit_on_error=False, group="evaluate-diff")
-    def _open_pair_diff(self, pair_id: int, old: str, new: str) -> None:
+    def _open_pair_diff(self, row, models: list[str]) -> None:
         from core.store import Store
         from core.train.run_diff import run_of_model
 
         with Store(self.ws.db_path) as store:
-            a, b = run_of_model(store, old), run_of_model(store, new)
-        if a is None or b is None or a == b:
+            runs = {m: run_of_model(store, m) for m in models}
+        pair = self.diff_runs(row, models, runs)
+        if pair is None:
             self.app.call_from_thread(self.notify, t("evaluate.diff_not_runs"), severity="warning")
             return
-        self.app.call_from_thread(self.app.push_screen, RunDiffScreen(self.ws, b, a, pair_id=pair_id))
+        self.app.call_from_thread(self.app.push_screen, RunDiffScreen(self.ws, pair[1], pair[0], pair_id=row.pair_id))
 
     @on(SelectionList.SelectedChanged)
     def _models_changed(self) -> None:

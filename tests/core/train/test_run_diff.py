@@ -81,3 +81,27 @@ def test_preference_runs_diff_their_preference_pairs(home, store):
     new_state = PreferenceState(kept, True, "Вопрос один", chosen="Лучший ответ.", rejected="Плохой ответ.")
     assert diff_preferences({kept: old}, {kept: new_state}).edited == [
         Edited(kept, "Вопрос один", [text_change("chosen", "Хороший ответ.", "Лучший ответ.")])]
+
+
+def test_a_snapshot_with_the_pairs_left_out_reads_back_as_the_data_the_run_trains_on(home, store):
+    """A resumed run reads its snapshot again: the left-out lines add no example and leave its hash."""
+    from core.train.pipeline import read_snapshot
+
+    a, b, p = make_two_runs(home, store)
+    snap = read_snapshot(Path(b.run_dir) / "dataset.jsonl")
+    assert snap.sha256 == b.dataset_sha256 and (len(snap.train), len(snap.eval)) == (b.train_pairs, b.eval_pairs)
+    assert [(o.pair_id, o.reason) for o in snap.left_out] == [(p["rejected"], "rejected"), (p["deleted"], "deleted"),
+                                                              (p["unapproved"], "draft")]
+    assert {ex.pair_id: ex.tags for ex in snap.train}[p["retagged"]] == ["общее"]
+
+
+def test_a_model_maps_to_the_run_it_was_exported_from(home, store):
+    """The models registry's run first; a model registered without one, through the export job that named it."""
+    from core.train.run_diff import run_of_model
+
+    a, b, _ = make_two_runs(home, store)
+    store.add_model("gguf", "run-1-q8_0", str(home / "run-1.gguf"), run_id=a.id)
+    store.add_model("gguf", "renamed", str(home / "renamed.gguf"))
+    store.create_export_job(source=str(b.id), quants=["q8_0"], name="renamed", run_id=b.id)
+    store.add_model("gguf", "base-q8_0", str(home / "base.gguf"))
+    assert [run_of_model(store, m) for m in ("run-1-q8_0", "renamed", "base-q8_0", "nothing")] == [a.id, b.id, None, None]
