@@ -46,6 +46,25 @@ IGNORE = -100
 class Example:
     pair_id: int | None
     messages: list[dict]
+    tags: list[str] | None = None  # None: not recorded (a snapshot from before tags were kept)
+    status: str | None = None
+
+
+@dataclass
+class LeftOut:
+    """A pair in the store that the run does not train on, and why: ``rejected``, ``draft``
+    (not approved) or ``deleted`` (in the trash). Kept so two runs' snapshots say why a pair left."""
+
+    pair_id: int
+    reason: str
+    question: str
+    split: str
+    status: str
+    tags: list[str]
+
+    def to_record(self) -> dict:
+        return {"pair_id": self.pair_id, "left": self.reason, "split": self.split, "status": self.status, "tags": self.tags,
+                "question": self.question}
 
 
 @dataclass
@@ -53,27 +72,43 @@ class Snapshot:
     train: list[Example]
     eval: list[Example]
     sha256: str
+    left_out: list[LeftOut] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"sha256": self.sha256, "train": len(self.train), "eval": len(self.eval)}
 
     def write(self, path: str | Path) -> Path:
-        """One JSON line per example (messages + split): what the run trained on, kept with it."""
+        """One JSON line per example (messages, split, status, tags): what the run trained on, kept
+        with it; then one line per pair it does not train on (``left`` says why, no messages)."""
         path = Path(path)
         with path.open("w", encoding="utf-8") as fh:
             for split, examples in (("train", self.train), ("eval", self.eval)):
                 for ex in examples:
-                    fh.write(json.dumps({"pair_id": ex.pair_id, "split": split, "messages": ex.messages}, ensure_ascii=False) + "\n")
+                    rec: dict = {"pair_id": ex.pair_id, "split": split, "messages": ex.messages}
+                    if ex.status is not None:
+                        rec["status"] = ex.status
+                    if ex.tags is not None:
+                        rec["tags"] = ex.tags
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            for out in self.left_out:
+                fh.write(json.dumps(out.to_record(), ensure_ascii=False) + "\n")
         return path
 
     @classmethod
     def read(cls, path: str | Path) -> "Snapshot":
+        """The snapshot a run wrote; one from before status and tags were kept reads with them None."""
         train: list[Example] = []
         evals: list[Example] = []
+        left: list[LeftOut] = []
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
-            (train if rec["split"] == "train" else evals).append(Example(rec.get("pair_id"), rec["messages"]))
-        return cls(train, evals, content_sha256(train, evals))
+            if "left" in rec:
+                left.append(LeftOut(rec["pair_id"], rec["left"], rec.get("question", ""), rec.get("split", ""),
+                                    rec.get("status", ""), list(rec.get("tags") or [])))
+                continue
+            (train if rec["split"] == "train" else evals).append(
+                Example(rec.get("pair_id"), rec["messages"], rec.get("tags"), rec.get("status")))
+        return cls(train, evals, content_sha256(train, evals), left)
 
 
 def content_sha256(train: Sequence[Example], evals: Sequence[Example]) -> str:
@@ -86,19 +121,25 @@ def content_sha256(train: Sequence[Example], evals: Sequence[Example]) -> str:
 
 
 def snapshot(store: Store) -> Snapshot:
-    """Approved pairs (not in the trash) of both splits, in id order, with their hash."""
+    """Approved pairs (not in the trash) of both splits, in id order, with their hash; and every
+    other pair (draft, rejected, in the trash) as left out, with why, for ``core.train.run_diff``."""
     from core.store import PairFilter
 
     splits: dict[str, list[Example]] = {"train": [], "eval": []}
     for split in splits:
         for p in store.iter_pairs(PairFilter(status="approved", split=split)):
-            splits[split].append(Example(p.id, pair_messages(p.question, p.answer, system=p.system, context=p.context)))
+            splits[split].append(Example(p.id, pair_messages(p.question, p.answer, system=p.system, context=p.context),
+                                         list(p.tags), p.status))
     if not splits["train"]:
         raise UserError(
             "there are no approved pairs in the train split",
             hint="approve some pairs first: `nastavnik pairs approve 1-50`",
         )
-    return Snapshot(splits["train"], splits["eval"], content_sha256(splits["train"], splits["eval"]))
+    left = [LeftOut(p.id, p.status, p.question, p.split, p.status, list(p.tags))
+            for p in store.iter_pairs(PairFilter()) if p.status != "approved"]
+    left += [LeftOut(p.id, "deleted", p.question, p.split, p.status, list(p.tags)) for p in store.iter_pairs(PairFilter(trash=True))]
+    left.sort(key=lambda o: o.pair_id)
+    return Snapshot(splits["train"], splits["eval"], content_sha256(splits["train"], splits["eval"]), left)
 
 
 # ---------------------------------------------------------------------------- rendering + masks

@@ -49,6 +49,7 @@ class PreferenceExample:
 class PreferenceSnapshot:
     examples: list[PreferenceExample]
     sha256: str
+    deleted: list[int] = field(default_factory=list)  # preferences in the trash: left out, for ``core.train.run_diff``
 
     # the run's row and the Train room read these like an SFT snapshot's
     @property
@@ -63,12 +64,15 @@ class PreferenceSnapshot:
         return {"sha256": self.sha256, "train": len(self.examples), "eval": 0, "kind": KIND}
 
     def write(self, path: str | Path) -> Path:
-        """A header line, then one TRL conversational record per line (with its preference id)."""
+        """A header line, then one TRL conversational record per line (with its preference id),
+        then one line per preference in the trash (``left``: why it is not trained on)."""
         path = Path(path)
         with path.open("w", encoding="utf-8") as fh:
             fh.write(json.dumps({"kind": KIND, "count": len(self.examples)}) + "\n")
             for ex in self.examples:
                 fh.write(json.dumps({"preference_id": ex.preference_id, **ex.to_trl()}, ensure_ascii=False) + "\n")
+            for pid in self.deleted:
+                fh.write(json.dumps({"preference_id": pid, "left": "deleted"}) + "\n")
         return path
 
     @classmethod
@@ -76,12 +80,15 @@ class PreferenceSnapshot:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         if not lines or json.loads(lines[0]).get("kind") != KIND:
             raise UserError(f"{path} is not a preference snapshot", hint="start a new run")
-        examples = []
+        examples, deleted = [], []
         for line in lines[1:]:
             rec = json.loads(line)
+            if "left" in rec:
+                deleted.append(rec["preference_id"])
+                continue
             examples.append(PreferenceExample(rec.get("preference_id"), rec["prompt"], rec["chosen"][0]["content"],
                                               rec["rejected"][0]["content"]))
-        return cls(examples, content_sha256(examples))
+        return cls(examples, content_sha256(examples), deleted)
 
 
 def is_preference_snapshot(path: str | Path) -> bool:
@@ -109,7 +116,10 @@ def snapshot(store: Store) -> PreferenceSnapshot:
             "there are no preference pairs to train on",
             hint="correct a model's answer in Chat (e) or with `nastavnik correct`, or import them (`nastavnik prefs import`)",
         )
-    return PreferenceSnapshot(examples, content_sha256(examples))
+    from core.store import PreferenceFilter
+
+    deleted = [p.id for p in store.iter_preferences(PreferenceFilter(trash=True))]
+    return PreferenceSnapshot(examples, content_sha256(examples), deleted)
 
 
 # ---------------------------------------------------------------------------- tokens

@@ -357,19 +357,26 @@ def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
         check_precision(config)
         vram = check_vram(config, backend)
         snap = take_snapshot(store, config.method)  # errors (no approved pairs, no preferences) show now, not in the log
-        run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
-        run_dir = ws.runs_dir / str(run.id)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        snap.write(run_dir / "dataset.jsonl")
-        (run_dir / "config.json").write_text(json.dumps({**config.to_dict(), "vram_estimate_gib": vram}, indent=2), encoding="utf-8")
-        run = store.update_run(
-            run.id, run_dir=str(run_dir), dataset_sha256=snap.sha256, train_pairs=len(snap.train), eval_pairs=len(snap.eval)
-        )
+        run = open_run(ws, store, config, snap, label=label, backend=backend, vram=vram)
         _spawn(ws, store, run, resume=False, host=host)
         return store.get_run(run.id)
     finally:
         if own:
             store.close()
+
+
+def open_run(ws, store, config: TrainConfig, snap, *, label: str, backend: str | None, vram: dict | None = None):
+    """The run's row and its folder, before any worker starts: ``config.json`` (its settings) and
+    ``dataset.jsonl`` (``snap``, what it trains on, and why each other pair is left out) — what
+    ``core.train.run_diff`` compares two runs by. A queued run, refused while another is active."""
+    run = store.create_run(base=label, preset=config.preset, backend=backend, config=config.to_dict())
+    run_dir = ws.runs_dir / str(run.id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    snap.write(run_dir / "dataset.jsonl")
+    (run_dir / "config.json").write_text(json.dumps({**config.to_dict(), "vram_estimate_gib": vram}, indent=2), encoding="utf-8")
+    return store.update_run(
+        run.id, run_dir=str(run_dir), dataset_sha256=snap.sha256, train_pairs=len(snap.train), eval_pairs=len(snap.eval)
+    )
 
 
 # ---------------------------------------------------------------------------- cancel / resume / wait

@@ -71,6 +71,8 @@ def _snapshot_answers(run) -> dict[str, str]:
     out = {}
     for line in (Path(run.run_dir) / "dataset.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
+        if "left" in row:  # a pair the run does not train on (no messages): why it left
+            continue
         turns = row["messages"]
         out[turns[-2]["content"]] = turns[-1]["content"]
     return out

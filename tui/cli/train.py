@@ -386,6 +386,7 @@ def runs() -> None:
       nastavnik runs logs 3 --follow
       nastavnik runs cancel 3
       nastavnik runs resume 3      # after a crash or kill: from the last checkpoint
+      nastavnik runs diff 3 5      # what changed in the data and settings from run 3 to run 5
     """
 
 
@@ -446,6 +447,75 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
         click.echo("   step      loss        lr  grad_norm  tokens/s")
         for m in metrics[-10:]:
             click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}")
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _echo_diff(diff) -> None:
+    """A run diff as text: one section per kind of change, each pair as ``#id question``."""
+    click.echo(f"run {diff.a} → run {diff.b}")
+    if not diff.complete:
+        click.echo("(a snapshot from before status, tags and reasons were kept: those show as unknown)")
+    if diff.empty:
+        click.echo("no changes in the data or the settings")
+    if diff.settings:
+        click.echo(f"settings ({len(diff.settings)}):")
+        for c in diff.settings:
+            click.echo(f"  {c.key}: {c.old!r} → {c.new!r}")
+    if diff.kind_a != diff.kind_b:
+        click.echo(f"run {diff.a} trained on {diff.kind_a}, run {diff.b} on {diff.kind_b}: their data is not compared")
+    for noun, data in (("pairs", diff.pairs), ("preference pairs", diff.preferences)):
+        if data is None:
+            continue
+        if not data.empty:
+            click.echo(f"{noun}:")
+        for item in data.added:
+            click.echo(f"  + #{item.id} {_short(item.question)}  (added; was {item.before or 'unknown'})")
+        for item in data.removed:
+            click.echo(f"  - #{item.id} {_short(item.question)}  (removed: {item.reason or 'unknown'})")
+        for item in data.edited:
+            click.echo(f"  ~ #{item.id} {_short(item.question)}  (edited: {', '.join(c.field for c in item.changes)})")
+            for change in item.changes:
+                click.echo(f"      {change.field}:")
+                for line in change.diff:
+                    click.echo(f"      {line}")
+        for item in getattr(data, "status", []):
+            click.echo(f"  * #{item.id} {_short(item.question)}  (status: {item.old} → {item.new})")
+        for item in getattr(data, "moved", []):
+            click.echo(f"  > #{item.id} {_short(item.question)}  (split: {item.old} → {item.new})")
+        for item in getattr(data, "tags", []):
+            tags = " ".join([f"+{t}" for t in item.added] + [f"-{t}" for t in item.removed])
+            click.echo(f"  # #{item.id} {_short(item.question)}  (tags: {tags})")
+        if data.empty:
+            click.echo(f"no changes in the {noun}")
+
+
+@runs.command("diff", context_settings=CONTEXT)
+@click.argument("run_a", type=int)
+@click.argument("run_b", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def runs_diff(obj: Ctx, run_a, run_b, as_json) -> None:
+    """What changed from run A to run B: pairs added, removed (and why), edited (with the text
+    diff), status changes, moves between splits, tag changes, settings; for preference runs the
+    preference pairs. Without B: run A against the run before it.
+
+    \b
+    Examples:
+      nastavnik runs diff 3 5
+      nastavnik runs diff 5 --json      # run 5 against the run before it
+    """
+    from core.train.run_diff import compare_runs
+
+    with obj.store() as store:
+        diff = compare_runs(store, run_a, run_b)
+    if as_json:
+        emit_json(diff.to_dict())
+        return
+    _echo_diff(diff)
 
 
 @runs.command("logs", context_settings=CONTEXT)

@@ -28,6 +28,7 @@ from tui.keys import both, localize
 from tui.dialogs.compare import CompareScreen
 from tui.dialogs.correct import Correction, saved_note
 from tui.dialogs.rubric import RubricScreen
+from tui.dialogs.run_diff import RunDiffScreen
 from tui.eval_format import agreement_line, fmt, ru_check
 from tui.styles import sibling_css
 from tui.widgets.progress import draw, from_worker
@@ -56,6 +57,7 @@ class EvaluateRoom(Vertical):
         both("g", "refresh_grid", "evaluate.refresh"),
         both("t", "toggle_tags", "evaluate.by_tag"),
         both("j", "rubric", "evaluate.rubric"),
+        both("d", "pair_diff", "evaluate.pair_diff"),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -277,6 +279,41 @@ class EvaluateRoom(Vertical):
         row = next((r for r in self.rows_shown if r.pair_id == pid), None)
         if row is not None:
             self.app.push_screen(CompareScreen(self, row))
+
+    # ------------------------------------------------------------------ what changed in a pair
+
+    @staticmethod
+    def diff_runs(row, models: list[str], runs: dict[str, int | None]) -> tuple[int, int] | None:
+        """The two runs a question's pair is compared between: of the models that are runs (in
+        the grid's order) the first step where it got worse, else the two latest runs, older first."""
+        of = {m: r for m in models if m in row.cells and (r := runs.get(m)) is not None}
+        chosen = list(of)
+        for i in range(1, len(chosen)):
+            d = row.delta(chosen, i)
+            if d is not None and d < 0 and of[chosen[i - 1]] != of[chosen[i]]:
+                return of[chosen[i - 1]], of[chosen[i]]
+        ids = sorted(set(of.values()))
+        return (ids[-2], ids[-1]) if len(ids) >= 2 else None
+
+    def action_pair_diff(self) -> None:
+        grid = self.query_one("#ev-grid", DataTable)
+        if self.report is None or not grid.row_count or not self.rows_shown:
+            return
+        row = self.rows_shown[min(grid.cursor_row, len(self.rows_shown) - 1)]
+        self._open_pair_diff(row, list(self.report.models))
+
+    @work(thread=True, exit_on_error=False, group="evaluate-diff")
+    def _open_pair_diff(self, row, models: list[str]) -> None:
+        from core.store import Store
+        from core.train.run_diff import run_of_model
+
+        with Store(self.ws.db_path) as store:
+            runs = {m: run_of_model(store, m) for m in models}
+        pair = self.diff_runs(row, models, runs)
+        if pair is None:
+            self.app.call_from_thread(self.notify, t("evaluate.diff_not_runs"), severity="warning")
+            return
+        self.app.call_from_thread(self.app.push_screen, RunDiffScreen(self.ws, pair[1], pair[0], pair_id=row.pair_id))
 
     @on(SelectionList.SelectedChanged)
     def _models_changed(self) -> None:

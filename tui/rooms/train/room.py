@@ -53,6 +53,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
         # offered once the run shown is done (see check_action); the app opens the Export dialog
         both("e", "export", "train.export"),
         both("c", "export_chat", "train.export_chat"),
+        # in Runs: what changed from the run before the chosen one (runs.py)
+        both("d", "diff_run", "train.k.diff"),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -134,6 +136,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
             return self._shown_status == "done"
         if action == "start_key":  # the key, not the action: the palette starts a run from any view
             return self.view == "train-setup"
+        if action == "diff_run":
+            return self.view == "train-runs-view"
         return True
 
     @on(TabbedContent.TabActivated, "#train-views")

@@ -1,5 +1,6 @@
 """The Train room's Runs view: every run in a table (status, steps, losses, data, when, base);
-choosing one shows it in the Progress view.
+choosing one shows it in the Progress view; d/в shows what changed from the run before it
+(its data and settings, ``tui.dialogs.run_diff``).
 
 ``TrainRuns`` is one of the three views ``TrainRoom`` (room.py) is made of.
 """
@@ -13,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
+from tui.dialogs.run_diff import RunDiffScreen
 from tui.i18n import t
 from tui.statuses import run_status
 
@@ -96,3 +98,12 @@ class TrainRuns(Vertical):
         self._shown_step = -1
         self.action_view("train-progress-view")
         self.poll()
+
+    def action_diff_run(self) -> None:
+        """What changed from the run before the highlighted one to it (another can be picked there)."""
+        table = self.query_one("#train-runs", DataTable)
+        if not table.row_count:
+            self.notify(t("train.diff_none"), severity="warning")
+            return
+        run_id = int(table.get_row_at(table.cursor_row)[0])
+        self.app.push_screen(RunDiffScreen(self.ws, run_id))
