@@ -132,6 +132,11 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: the presets' names in the order a menu offers them (the demo first: it runs anywhere), said
+#: once here: the Train form, `train --preset` and `presets` read this
+PRESET_NAMES: tuple[str, ...] = ("demo", *(n for n in PRESETS if n != "demo"))
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]

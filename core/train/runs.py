@@ -105,6 +105,31 @@ def resolve_base(store, base: str) -> tuple[str, str]:
                     code="model.no_base", params={"base": str(base)})
 
 
+def local_base(store, base: str) -> Path | None:
+    """The folder of a base that is on disk already (a registered model, a folder, a hub id in the
+    Hugging Face cache), or None: never a download, so the Train form and the estimate can ask."""
+    model = store.find_model(base) if base else None
+    if model is not None:
+        path = Path(model.path)
+        return path if (path / "config.json").is_file() else None
+    if not base:
+        return None
+    path = Path(base).expanduser()
+    if path.is_dir():
+        return path.resolve() if (path / "config.json").is_file() else None
+    if "/" in base and not base.startswith((".", "/", "~")):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover - transformers brings it
+            return None
+        try:
+            found = try_to_load_from_cache(base, "config.json")
+        except Exception:  # a name the hub would refuse: not in the cache either
+            return None
+        return Path(found).parent if isinstance(found, str) else None
+    return None
+
+
 # ---------------------------------------------------------------------------- liveness
 
 WORKER = "core.train.worker"

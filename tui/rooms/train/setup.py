@@ -22,9 +22,9 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from core.errors import UserError
+from core.train.presets import PRESET_NAMES
 from tui.i18n import error_text, t
 
-PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
 # (input id, config field, label key, parser)
 FIELDS = (
     ("train-base", "base", "train.base", str),
