@@ -46,6 +46,15 @@ class Preset:
     vision_layers: int = 0  # vision tower (SigLIP for Gemma 3), 0 for text-only bases
     vision_linear_m: float = 0.0  # millions of weights in the vision tower's linear layers
     vision_other_m: float = 0.0  # millions of other vision parameters (embeddings, norms, biases, projector)
+    # a checkpoint's own shape (core/train/arch.py) where its layers differ: every decoder linear
+    # (name, in, out) of every layer, its norms, its other 16-bit parameters, the widest layer's
+    # query and key/value widths; empty or 0: the uniform layers the numbers above describe
+    decoder_linears: tuple[tuple[str, int, int], ...] = ()
+    norm_params: int = 0
+    other_params: int = 0
+    q_dim: int = 0
+    kv_dim: int = 0
+    model_type: str = ""
     # training defaults
     lora_r: int = 16
     lora_alpha: int = 16
@@ -62,6 +71,7 @@ class Preset:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["targets"] = list(self.targets)
+        d["decoder_linears"] = [list(x) for x in self.decoder_linears]
         return d
 
 
