@@ -200,3 +200,20 @@ def test_the_estimate_follows_the_base_not_the_preset_that_filled_the_form(tmp_p
     big = estimate_vram(get_preset("gemma3-12b"), backend="unsloth")
     assert estimate_vram(arch, backend="unsloth").total < big.total / 10 and smallest_card(big) == 12
     assert estimate_vram(arch, backend="unsloth").total < GiB
+
+
+def test_a_run_without_a_preset_is_checked_on_its_base(tmp_path, monkeypatch):
+    """check_vram skipped a run without a preset; now the base's config.json is estimated."""
+    from core.train import runs
+    from tests.support.nvidia import fake_nvidia_smi
+
+    fake_nvidia_smi(tmp_path, monkeypatch, ["0, GPU-3333, NVIDIA GeForce RTX 3060, 11800, 12288"])
+    cfg = TrainConfig(base=str(FIXTURES / "gemma3-12b"), backend="unsloth")
+    assert cfg.preset is None and runs.check_vram(cfg)["total"] < 11.5
+    with pytest.raises(UserError, match="hf backend"):
+        runs.check_vram(cfg.with_(backend="hf"))
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "config.json").write_text(json.dumps({"model_type": "phi3", "hidden_size": 64}), encoding="utf-8")
+    said = runs.check_vram(TrainConfig(base=str(odd), backend="unsloth"))
+    assert "does not know the shape of phi3" in said["unknown"]
