@@ -160,14 +160,15 @@ def training_format(template: str, folder) -> dict:
     ``folder`` is the base checkpoint on disk (None when it is not here yet). The answer says
     ``named`` (the run names a template: it replaces the base's own), ``template`` (that name, or
     ""), ``turns`` (a user turn in that format, "" when unknown), ``own`` (the base's own turns,
-    "" when the base is not here or carries no template) and ``has_own`` (whether it carries one).
+    "" when the base is not here or carries no template), ``has_own`` (whether it carries one) and
+    ``here`` (whether the base is on disk to read).
     """
     own_source = checkpoint_template(folder) if folder is not None else None
     own = turns(own_source) if own_source else ""
+    facts = {"own": own, "has_own": own_source is not None, "here": folder is not None}
     if template:
-        return {"named": True, "template": template, "turns": turns(get_template(template).jinja), "own": own,
-                "has_own": own_source is not None}
-    return {"named": False, "template": "", "turns": own, "own": own, "has_own": own_source is not None}
+        return {"named": True, "template": template, "turns": turns(get_template(template).jinja), **facts}
+    return {"named": False, "template": "", "turns": own, **facts}
 
 
 def get_template(name: str) -> ChatTemplate:

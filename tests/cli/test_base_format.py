@@ -22,7 +22,7 @@ def test_a_gemma_preset_then_a_qwen3_base_previews_qwen3_turns(store, cli, repli
     text = r.json()["samples"][0]["text"]
     assert text.startswith(QWEN3_TURN) and "<start_of_turn>" not in text
     assert r.json()["format"] == {"named": False, "template": "", "turns": "<|im_start|>user … <|im_end|>",
-                                  "own": "<|im_start|>user … <|im_end|>", "has_own": True}
+                                  "own": "<|im_start|>user … <|im_end|>", "has_own": True, "here": True}
     shown = cli("train", "--preview", "--preset", "gemma3-4b", "--base", base)
     assert shown.code == 0 and "chat template: the base's own (<|im_start|>user … <|im_end|>)" in shown.out
 
