@@ -449,8 +449,8 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
         if data.get(key) is not None:
             click.echo(f"{key:>15}: {data[key]}")
     config = data.get("config") or {}
-    base_dir = Path(str(config.get("base") or ""))
-    click.echo(f"{'template':>15}: " + format_line(config.get("template") or "", base_dir if base_dir.is_dir() else None)
+    base_dir = Path(str(config["base"])) if config.get("base") else None
+    click.echo(f"{'template':>15}: " + format_line(config.get("template") or "", base_dir if base_dir and base_dir.is_dir() else None)
                .removeprefix("chat template: "))
     if data.get("setup", {}).get("reference"):
         click.echo(f"{'reference':>15}: {data['setup']['reference']}")
