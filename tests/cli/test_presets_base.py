@@ -37,3 +37,19 @@ def test_presets_base_says_what_it_cannot_know(cli, tmp_path):
     (odd / "config.json").write_text(json.dumps({"model_type": "mamba", "hidden_size": 8}), encoding="utf-8")
     said = cli("presets", "--base", str(odd))
     assert said.code == 2 and "does not know the shape of mamba" in said.err
+
+
+def test_a_hub_ids_config_json_alone_in_the_hf_cache_gives_its_fit(cli, tmp_path, monkeypatch):
+    """A hub id whose config.json (a few KB) is in the Hugging Face cache before its weights."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    snap = cache / "models--unsloth--Qwen3-8B-bnb-4bit" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    shutil.copy(FIXTURES / "qwen3-8b" / "config.json", snap / "config.json")
+    (cache / "models--unsloth--Qwen3-8B-bnb-4bit" / "refs").mkdir()
+    (cache / "models--unsloth--Qwen3-8B-bnb-4bit" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    (row,) = cli("presets", "--base", "unsloth/Qwen3-8B-bnb-4bit", "--json").json()
+    assert row["source"] == "config.json" and round(row["params_b"], 1) == 8.2
+    assert row["estimate_gib"]["unsloth"]["card_gb"] == 8
