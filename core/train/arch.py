@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from pathlib import Path
 
@@ -277,9 +278,23 @@ def _header(path: Path) -> tuple[dict, int]:
         return json.loads(fh.read(size)), 8 + size
 
 
-def safetensors_params(folder) -> int | None:
+def not_loaded(config: dict) -> re.Pattern:
+    """The tensors a checkpoint may carry that transformers does not load, so they take no memory:
+    multi-token-prediction heads (Qwen 3.5, ``mtp.*``) and the keys and values of Gemma 4's
+    KV-shared layers (as its model lists them in ``_keys_to_ignore_on_load_unexpected``)."""
+    patterns = [r"^mtp\."]
+    text = config.get("text_config") or config
+    shared = int(text.get("num_kv_shared_layers") or 0) if text.get("model_type") == "gemma4_text" else 0
+    if shared:
+        layers = int(text["num_hidden_layers"])
+        patterns += [rf"layers\.{i}\.self_attn\.(k_proj|v_proj|k_norm|v_norm)\." for i in range(layers - shared, layers)]
+    return re.compile("|".join(patterns))
+
+
+def safetensors_params(folder, *, skip: re.Pattern | None = None) -> int | None:
     """Parameters in a checkpoint's safetensors files, from their headers (shapes, not bytes); a
-    bitsandbytes 4-bit weight counts as the shape its quantization state names. None without weights."""
+    bitsandbytes 4-bit weight counts as the shape its quantization state names; tensors ``skip``
+    matches are left out. None without weights."""
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
         return None
@@ -289,7 +304,7 @@ def safetensors_params(folder) -> int | None:
         header.pop("__metadata__", None)
         states = {k.split(".quant_state.", 1)[0]: v for k, v in header.items() if ".quant_state." in k}
         for key, info in header.items():
-            if ".quant_state." in key or key.endswith(QUANT_STATE):
+            if ".quant_state." in key or key.endswith(QUANT_STATE) or (skip is not None and skip.search(key)):
                 continue
             n = math.prod(info["shape"])
             state = states.get(key)
@@ -322,8 +337,9 @@ def checkpoint_arch(folder, *, name: str | None = None):
     from the weights when they are there (refused with ``arch.unknown`` when the two disagree:
     the weights hold something the config's shape does not say)."""
     folder = Path(folder)
-    preset = arch_from_config(read_config(folder), name=name or folder.name, base=str(folder))
-    counted = safetensors_params(folder)
+    config = read_config(folder)
+    preset = arch_from_config(config, name=name or folder.name, base=str(folder))
+    counted = safetensors_params(folder, skip=not_loaded(config))
     if counted is None:
         return preset
     described = preset.params_b * 1e9

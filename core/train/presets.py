@@ -6,7 +6,11 @@ it is re-exported here for the code that imports it from the presets.
 Architecture numbers are the checkpoints' own ``config.json`` values (a 4-bit ``unsloth/…``
 repo carries its 16-bit sibling's config). Nothing is downloaded to get them; each preset's
 comment says where they come from, and tests/core/train/test_vram.py checks that they add up to
-the published parameter count.
+the published parameter count. They estimate a preset's own base before it is downloaded; once a
+base is on disk its own config.json is read instead (core/train/arch.py), and
+tests/core/train/test_arch.py holds the two equal through config.json fixtures written from these
+numbers. A preset carries training defaults, never a chat format (``template`` is the format its
+own base is in, for the listing; a run trains in its base's own unless it names one).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """How much GPU memory a LoRA / QLoRA run needs, per backend, and whether every GPU of the run has it.
 
 The estimate is a sum of terms, each a count of bytes that follows from the architecture
-(the preset's shape numbers) and from what the backend keeps on the GPU:
+(the run's base checkpoint's own config.json, read by core/train/arch.py; a preset's numbers
+only for its own base before it is downloaded) and from what the backend keeps on the GPU:
 
 weights      the base model. With 4-bit, the decoder's linear layers are bitsandbytes NF4
              (half a byte per weight, plus one 8-bit absmax per 64 weights and one fp32

@@ -217,3 +217,21 @@ def test_a_run_without_a_preset_is_checked_on_its_base(tmp_path, monkeypatch):
     (odd / "config.json").write_text(json.dumps({"model_type": "phi3", "hidden_size": 64}), encoding="utf-8")
     said = runs.check_vram(TrainConfig(base=str(odd), backend="unsloth"))
     assert "does not know the shape of phi3" in said["unknown"]
+
+
+def test_tensors_transformers_does_not_load_are_not_counted(tmp_path):
+    """Qwen 3.5's multi-token-prediction head and Gemma 4's KV-shared layers' keys and values ship
+    in the weights and are dropped on load: they take no memory and do not make the shape doubtful."""
+    from core.train.arch import not_loaded
+
+    config = _with(GEMMA4, num_kv_shared_layers=2)
+    skip = not_loaded(config)
+    assert skip.search("model.language_model.layers.5.self_attn.k_proj.weight")
+    assert not skip.search("model.language_model.layers.3.self_attn.k_proj.weight")  # not shared: loaded
+    assert not skip.search("model.language_model.layers.5.self_attn.q_proj.weight")
+    assert not_loaded(QWEN35).search("mtp.layers.0.mlp.up_proj.weight")
+    (tmp_path / "config.json").write_text(json.dumps(SHAPES["mistral"]), encoding="utf-8")
+    described = sum(param_counts(arch_from_config(SHAPES["mistral"], name="m", base="m")).values())
+    _safetensors(tmp_path / "model.safetensors", {"all": ("BF16", [described], None), "mtp.fc.weight": ("BF16", [64, 128], None)})
+    assert safetensors_params(tmp_path, skip=not_loaded(SHAPES["mistral"])) == described
+    assert checkpoint_arch(tmp_path).params_b * 1e9 == described
