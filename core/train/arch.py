@@ -188,7 +188,8 @@ def _text(config: dict) -> dict:
         "model_type": kind, "hidden": hidden, "layers": layers, "vocab": vocab, "heads": heads, "kv_heads": kv,
         "head_dim": head_dim, "intermediate": widest["intermediate"], "q_dim": widest["q"], "kv_dim": widest["kv"],
         "tied": bool(tied), "linears": linears, "norms": norms, "other": other, "norms_per_layer": norms_per_layer,
-        "qk_norm": kind in ("qwen3", "gemma3_text", "gemma4_text"), "sliding_window": int(text.get("sliding_window") or 0),
+        "qk_norm": kind in ("qwen3", "gemma3_text", "gemma4_text"),
+        "sliding_window": 0 if text.get("use_sliding_window") is False else int(text.get("sliding_window") or 0),
     }
 
 
@@ -197,6 +198,8 @@ def _text(config: dict) -> dict:
 
 def _siglip(v: dict, text_hidden: int) -> tuple[int, int]:
     """Gemma 3's SigLIP tower and its projector: (linear weights, everything else)."""
+    if v.get("vision_use_head"):
+        raise unknown("siglip_vision_model", "vision", "its vision tower has a pooling head")
     h, inter, layers = _int(v, "hidden_size"), _int(v, "intermediate_size"), _int(v, "num_hidden_layers")
     patch, size = _int(v, "patch_size", 14), _int(v, "image_size", 896)
     linear = layers * (4 * h * h + 2 * h * inter)

@@ -167,6 +167,7 @@ def test_a_replica_counts_the_same_in_bf16_weights_and_in_4_bit(replica):
     (_with(GEMMA4, enable_moe_block=True, num_experts=8), "experts"),
     ({**GEMMA4, "audio_config": {"model_type": "gemma4_audio"}}, "audio"),
     ({**GEMMA4, "vision_config": {"model_type": "pixtral"}}, "vision"),
+    ({**_config("gemma3-4b"), "vision_config": {**_config("gemma3-4b")["vision_config"], "vision_use_head": True}}, "vision"),
     (_with(QWEN35, layer_types=["linear_attention", "mamba", "linear_attention", "full_attention"]), "layer"),
     ({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10}, "missing"),
 ])
