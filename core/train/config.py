@@ -19,8 +19,10 @@ from core.train.templates import TEMPLATES
 BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
 PREFERENCE_METHODS = ("dpo", "orpo")
-#: what a preset sets in the config of a run made from it (besides its base, name and targets)
-PRESET_CARRIES = ("template", "lr", "lora_r", "lora_alpha", "epochs", "max_seq_len", "batch_size", "grad_accum",
+#: what a preset sets in the config of a run made from it (besides its base, name and targets): its
+#: training defaults, never a chat template: a base trains in its checkpoint's own format unless
+#: the run names another on purpose (``template``), whichever preset filled the form first
+PRESET_CARRIES = ("lr", "lora_r", "lora_alpha", "epochs", "max_seq_len", "batch_size", "grad_accum",
                   "load_in_4bit", "group_by_length")
 
 
@@ -39,7 +41,7 @@ class TrainConfig:
     base: str = field(metadata=_help("Base model: a name from `models list`, a folder, or a hub id."))
     preset: str | None = field(default=None, metadata=_help("Settings for a known base (default: demo)."))
     backend: str = field(default="auto", metadata=_help("auto: Unsloth on a CUDA GPU, else transformers+PEFT; unsloth also runs on the CPU."))
-    template: str = field(default="", metadata=_help("Chat template (default: the preset's or the tokenizer's own)."))  # "" = the base tokenizer's own chat template
+    template: str = field(default="", metadata=_help("Chat template to train in instead of the base's own (default: the base checkpoint's own)."))  # "" = the base's own
     epochs: float = field(default=1.0, metadata=_help("Passes over the train split."))
     max_steps: int = field(default=-1, metadata=_help("Stop after this many optimizer steps (overrides --epochs)."))  # > 0 overrides epochs
     lr: float = field(default=2e-4, metadata=_help("Learning rate."))

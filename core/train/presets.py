@@ -6,7 +6,11 @@ it is re-exported here for the code that imports it from the presets.
 Architecture numbers are the checkpoints' own ``config.json`` values (a 4-bit ``unsloth/…``
 repo carries its 16-bit sibling's config). Nothing is downloaded to get them; each preset's
 comment says where they come from, and tests/core/train/test_vram.py checks that they add up to
-the published parameter count.
+the published parameter count. They estimate a preset's own base before it is downloaded; once a
+base is on disk its own config.json is read instead (core/train/arch.py), and
+tests/core/train/test_arch.py holds the two equal through config.json fixtures written from these
+numbers. A preset carries training defaults, never a chat format (``template`` is the format its
+own base is in, for the listing; a run trains in its base's own unless it names one).
 """
 
 from __future__ import annotations
@@ -46,6 +50,15 @@ class Preset:
     vision_layers: int = 0  # vision tower (SigLIP for Gemma 3), 0 for text-only bases
     vision_linear_m: float = 0.0  # millions of weights in the vision tower's linear layers
     vision_other_m: float = 0.0  # millions of other vision parameters (embeddings, norms, biases, projector)
+    # a checkpoint's own shape (core/train/arch.py) where its layers differ: every decoder linear
+    # (name, in, out) of every layer, its norms, its other 16-bit parameters, the widest layer's
+    # query and key/value widths; empty or 0: the uniform layers the numbers above describe
+    decoder_linears: tuple[tuple[str, int, int], ...] = ()
+    norm_params: int = 0
+    other_params: int = 0
+    q_dim: int = 0
+    kv_dim: int = 0
+    model_type: str = ""
     # training defaults
     lora_r: int = 16
     lora_alpha: int = 16
@@ -62,6 +75,7 @@ class Preset:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["targets"] = list(self.targets)
+        d["decoder_linears"] = [list(x) for x in self.decoder_linears]
         return d
 
 
@@ -130,6 +144,11 @@ PRESETS: dict[str, Preset] = {
         note="the tiny demo model; learns the sample pairs on a CPU in about three minutes",
     ),
 }
+
+
+#: the presets' names in the order a menu offers them (the demo first: it runs anywhere), said
+#: once here: the Train form, `train --preset` and `presets` read this
+PRESET_NAMES: tuple[str, ...] = ("demo", *(n for n in PRESETS if n != "demo"))
 
 
 def get_preset(name: str) -> Preset:

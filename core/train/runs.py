@@ -105,6 +105,32 @@ def resolve_base(store, base: str) -> tuple[str, str]:
                     code="model.no_base", params={"base": str(base)})
 
 
+def local_base(store, base: str) -> Path | None:
+    """The folder of a base that is on disk already (a registered model, a folder, a hub id in the
+    Hugging Face cache), or None: never a download, so the Train form and the estimate can ask.
+    Without a store, registered names are not looked up."""
+    model = store.find_model(base) if base and store is not None else None
+    if model is not None:
+        path = Path(model.path)
+        return path if (path / "config.json").is_file() else None
+    if not base:
+        return None
+    path = Path(base).expanduser()
+    if path.is_dir():
+        return path.resolve() if (path / "config.json").is_file() else None
+    if "/" in base and not base.startswith((".", "/", "~")):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover - transformers brings it
+            return None
+        try:
+            found = try_to_load_from_cache(base, "config.json")
+        except Exception:  # a name the hub would refuse: not in the cache either
+            return None
+        return Path(found).parent if isinstance(found, str) else None
+    return None
+
+
 # ---------------------------------------------------------------------------- liveness
 
 WORKER = "core.train.worker"
@@ -167,18 +193,20 @@ def refresh(store, host: Host = HOST) -> list[int]:
 # ---------------------------------------------------------------------------- start
 
 
-def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
+def check_vram(config: TrainConfig, backend: str | None = None, store=None) -> dict | None:
     """On a GPU machine: the estimate for this run, refused with advice unless each of the run's GPUs has it free.
+
+    The architecture is the base's own (its config.json, ``core.train.vram.base_arch``), whatever
+    preset filled the settings; ``{"unknown": why}`` for a family the estimate does not know.
 
     Free memory comes from ``nvidia-smi`` in a subprocess (core/train/vram.py), never from
     ``torch.cuda`` here: this runs in the app's process, which must not hold a CUDA context.
     ``backend`` is the resolved one when the caller knows it; for ``auto`` on a machine with
     GPUs it is Unsloth when installed (as ``backends.resolve`` picks it), else hf.
     """
-    from core.train.presets import get_preset
-    from core.train.vram import check_gpus, estimate_vram, gpus
+    from core.train.vram import base_arch, check_gpus, estimate_run, gpus
 
-    if not config.preset or config.num_processes > 1:  # --processes N trains on the CPU (see worker_env)
+    if config.num_processes > 1:  # --processes N trains on the CPU (see worker_env)
         return None
     found = gpus()
     if not found:
@@ -191,13 +219,16 @@ def check_vram(config: TrainConfig, backend: str | None = None) -> dict | None:
         from core.train.backends import processes
 
         backend = "unsloth" if importlib.util.find_spec("unsloth") is not None and processes(config) == 1 else "hf"
-    preset = get_preset(config.preset)
-    est = estimate_vram(  # a preference step runs the chosen and the rejected answer of each pair
-        preset, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size * (2 if config.preference else 1),
-        lora_r=config.lora_r,
-        load_in_4bit=config.load_in_4bit, targets=config.targets, num_gpus=config.num_gpus,
-    )
-    used = check_gpus(preset, est, config.num_gpus, max_seq_len=config.max_seq_len, batch_size=config.batch_size, found=found)
+    try:
+        arch = base_arch(config, store)
+    except UserError as exc:
+        if exc.code != "arch.unknown":
+            raise
+        return {"unknown": str(exc)}  # said, not guessed: the run is not held back by what the estimate lacks
+    if arch is None:
+        return None
+    est = estimate_run(config, arch, backend=backend)
+    used = check_gpus(arch, est, config.num_gpus, max_seq_len=config.max_seq_len, batch_size=config.batch_size, found=found)
     return {**est.to_dict(), "gpus": [g.index for g in used or []]}
 
 
@@ -355,7 +386,7 @@ def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
         config.validate()
         backend = check_backend(config)
         check_precision(config)
-        vram = check_vram(config, backend)
+        vram = check_vram(config, backend, store)
         snap = take_snapshot(store, config.method)  # errors (no approved pairs, no preferences) show now, not in the log
         run = open_run(ws, store, config, snap, label=label, backend=backend, vram=vram)
         _spawn(ws, store, run, resume=False, host=host)

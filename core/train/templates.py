@@ -115,6 +115,62 @@ TEMPLATES: dict[str, ChatTemplate] = {
 }
 
 
+# how each family's turns look, by the marker that opens them: what the Train form and
+# `train --preview` show of a checkpoint's own template, read from its text (no tokenizer loaded)
+TURN_MARKERS = (
+    ("<start_of_turn>", "<start_of_turn>user … <end_of_turn>"),  # Gemma 1–3
+    ("<|turn>", "<|turn>user … <turn|>"),  # Gemma 4
+    ("<|im_start|>", "<|im_start|>user … <|im_end|>"),  # ChatML: Qwen 2/3/3.5
+    ("<|start_header_id|>", "<|start_header_id|>user<|end_header_id|> … <|eot_id|>"),  # Llama 3
+    ("[INST]", "[INST] … [/INST]"),  # Mistral
+    ("<|user|>", "<|user|> … <|end|>"),  # Phi-3
+)
+
+
+def turns(source: str) -> str:
+    """A user turn as ``source`` (a Jinja chat template) writes it, e.g. ``<|im_start|>user … <|im_end|>``;
+    "" for a layout none of the known families has."""
+    found = [(source.find(marker), shown) for marker, shown in TURN_MARKERS if marker in source]
+    return min(found)[1] if found else ""
+
+
+def checkpoint_template(folder) -> str | None:
+    """The chat template a checkpoint folder carries (``chat_template.jinja``, else the one in
+    ``tokenizer_config.json``), read as text: None when it has none."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    try:
+        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = data.get("chat_template")
+    if isinstance(found, list):  # named templates: the default one
+        found = next((t.get("template") for t in found if isinstance(t, dict) and t.get("name") == "default"), None)
+    return found if isinstance(found, str) and found.strip() else None
+
+
+def training_format(template: str, folder) -> dict:
+    """The chat format a run trains in: the ``template`` it names on purpose, else its base's own.
+
+    ``folder`` is the base checkpoint on disk (None when it is not here yet). The answer says
+    ``named`` (the run names a template: it replaces the base's own), ``template`` (that name, or
+    ""), ``turns`` (a user turn in that format, "" when unknown), ``own`` (the base's own turns,
+    "" when the base is not here or carries no template), ``has_own`` (whether it carries one) and
+    ``here`` (whether the base is on disk to read).
+    """
+    own_source = checkpoint_template(folder) if folder is not None else None
+    own = turns(own_source) if own_source else ""
+    facts = {"own": own, "has_own": own_source is not None, "here": folder is not None}
+    if template:
+        return {"named": True, "template": template, "turns": turns(get_template(template).jinja), **facts}
+    return {"named": False, "template": "", "turns": own, **facts}
+
+
 def get_template(name: str) -> ChatTemplate:
     try:
         return TEMPLATES[name]

@@ -1,7 +1,8 @@
 """How much GPU memory a LoRA / QLoRA run needs, per backend, and whether every GPU of the run has it.
 
 The estimate is a sum of terms, each a count of bytes that follows from the architecture
-(the preset's shape numbers) and from what the backend keeps on the GPU:
+(the run's base checkpoint's own config.json, read by core/train/arch.py; a preset's numbers
+only for its own base before it is downloaded) and from what the backend keeps on the GPU:
 
 weights      the base model. With 4-bit, the decoder's linear layers are bitsandbytes NF4
              (half a byte per weight, plus one 8-bit absmax per 64 weights and one fp32
@@ -114,15 +115,26 @@ def layer_linears(p) -> dict[str, tuple[int, int]]:
     }
 
 
+def all_linears(p) -> list[tuple[str, int, int]]:
+    """(name, in, out) of every decoder linear of every layer: a checkpoint's own list where its
+    layers differ (core/train/arch.py), else the uniform layer ``layers`` times."""
+    if p.decoder_linears:
+        return list(p.decoder_linears)
+    one = [(name, i, o) for name, (i, o) in layer_linears(p).items()]
+    return one * p.layers
+
+
 def param_counts(p) -> dict[str, int]:
-    """Parameters by kind: decoder linears, embeddings (+ untied head), norms, vision tower."""
-    linear = p.layers * sum(i * o for i, o in layer_linears(p).values())
+    """Parameters by kind: decoder linears, embeddings (+ untied head), norms, other 16-bit
+    parameters (biases, convolutions, per-layer embeddings), vision tower."""
+    linear = sum(i * o for _name, i, o in all_linears(p))
     embed = p.vocab * p.hidden * (1 if p.tied_embeddings else 2)
-    norms = p.layers * (p.norms_per_layer * p.hidden + (2 * p.head_dim if p.qk_norm else 0)) + p.hidden
+    norms = p.norm_params or p.layers * (p.norms_per_layer * p.hidden + (2 * p.head_dim if p.qk_norm else 0)) + p.hidden
     return {
         "linear": linear,
         "embeddings": embed,
         "norms": norms,
+        "other": p.other_params,
         "vision_linear": round(p.vision_linear_m * 1e6),
         "vision_other": round(p.vision_other_m * 1e6),
     }
@@ -137,9 +149,9 @@ def nf4_bytes(n: int) -> int:
 def lora_shapes(p, r: int, targets) -> list[tuple[int, int]]:
     """(rows, cols) of every LoRA matrix: A (r × in) and B (out × r) per target per layer."""
     shapes = []
-    for name, (i, o) in layer_linears(p).items():
+    for name, i, o in all_linears(p):
         if name in targets:
-            shapes += [(r, i), (o, r)] * p.layers
+            shapes += [(r, i), (o, r)]
     return shapes
 
 
@@ -217,12 +229,13 @@ def estimate_vram(
     # weights: see the module docstring for which parts stay 16-bit and where the hf backend upcasts
     upcast = 4 if (hf and four_bit) else 2
     if four_bit:
-        sizes = [i * o for i, o in layer_linears(preset).values()]
-        parts["weights.linear"] = preset.layers * sum(nf4_bytes(n) for n in sizes)
+        parts["weights.linear"] = sum(nf4_bytes(i * o) for _name, i, o in all_linears(preset))
     else:
         parts["weights.linear"] = counts["linear"] * 2
     parts["weights.embeddings"] = counts["embeddings"] * upcast
     parts["weights.norms"] = counts["norms"] * upcast
+    if counts["other"]:
+        parts["weights.other"] = counts["other"] * upcast
     if counts["vision_linear"] or counts["vision_other"]:
         # neither backend quantizes the tower (core.train.modules.NOT_QUANTIZED); hf's kbit
         # preparation upcasts it with everything else that is not 4-bit
@@ -251,7 +264,7 @@ def estimate_vram(
 
     # activations of one micro-batch
     tokens = seq * batch
-    q_dim, kv_dim = preset.heads * preset.head_dim, preset.kv_heads * preset.head_dim
+    q_dim, kv_dim = preset.q_dim or preset.heads * preset.head_dim, preset.kv_dim or preset.kv_heads * preset.head_dim
     stream = 4 if (hf and four_bit) else cb  # the residual stream's dtype
     if hf:  # one checkpointed input per decoder layer, and the final hidden state
         parts["activations.residuals"] = (preset.layers + 1) * tokens * preset.hidden * stream
@@ -453,29 +466,36 @@ def published_checks() -> list[dict]:
 
 
 def preset_from_checkpoint(folder, *, name: str | None = None):
-    """A Preset with the architecture numbers of a local checkpoint's config.json, for estimating runs
-    that have no preset (the replicas in bench/gpu_check.py, a base added with `models add`)."""
-    import json
+    """A Preset with the architecture of a local checkpoint's config.json and the parameter count of
+    its weights (core/train/arch.py), for estimating a run on any base."""
+    from core.train.arch import checkpoint_arch
+
+    return checkpoint_arch(folder, name=name)
+
+
+def base_arch(config, store=None):
+    """The architecture the estimate of ``config``'s run counts: its base checkpoint's own
+    config.json when the base is on disk (a folder, a registered model, the Hugging Face cache),
+    else its preset's numbers when the base is that preset's own; None when neither is known
+    (a hub id not fetched yet). A config.json whose family the estimate does not know raises
+    ``arch.unknown``."""
     from pathlib import Path
 
-    from core.train.presets import Preset
+    from core.train.presets import PRESETS
+    from core.train.runs import local_base
 
-    folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    text = config.get("text_config") or config
-    hidden, layers = int(text["hidden_size"]), int(text["num_hidden_layers"])
-    heads = int(text.get("num_attention_heads") or 1)
-    vision = config.get("vision_config") or {}
-    v_layers = int(vision.get("num_hidden_layers") or 0)
-    v_hidden, v_inter = int(vision.get("hidden_size") or 0), int(vision.get("intermediate_size") or 0)
-    params = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 4  # float32 replicas; an upper side otherwise
-    return Preset(
-        name or folder.name, str(folder), "", params / 1e9, hidden, layers, int(text["vocab_size"]),
-        intermediate=int(text.get("intermediate_size") or hidden * 4), heads=heads,
-        kv_heads=int(text.get("num_key_value_heads") or heads), head_dim=int(text.get("head_dim") or hidden // heads),
-        tied_embeddings=bool(config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
-        norms_per_layer=4 if str(text.get("model_type", "")).startswith("gemma") else 2,
-        qk_norm=str(text.get("model_type", "")).startswith(("gemma3", "qwen3")),
-        sliding_window=int(text.get("sliding_window") or 0),
-        vision_layers=v_layers, vision_linear_m=v_layers * (4 * v_hidden * v_hidden + 2 * v_hidden * v_inter) / 1e6,
+    folder = Path(config.base) if config.base and Path(config.base).is_dir() else local_base(store, config.base)
+    if folder is not None and (Path(folder) / "config.json").is_file():
+        return preset_from_checkpoint(folder)
+    preset = PRESETS.get(config.preset or "")
+    if preset is not None and preset.base == config.base:
+        return preset
+    return None
+
+
+def estimate_run(config, arch, *, backend: str) -> VramEstimate:
+    """The estimate of ``config``'s run on ``arch`` (its settings, not the architecture's defaults)."""
+    return estimate_vram(  # a preference step runs the chosen and the rejected answer of each pair
+        arch, backend=backend, max_seq_len=config.max_seq_len, batch_size=config.batch_size * (2 if config.preference else 1),
+        lora_r=config.lora_r, load_in_4bit=config.load_in_4bit, targets=config.targets, num_gpus=config.num_gpus,
     )

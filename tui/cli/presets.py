@@ -1,26 +1,29 @@
-"""``nastavnik presets``: each preset, its GPU memory estimate per backend, and the card it fits.
+"""``nastavnik presets``: each preset, its GPU memory estimate per backend, and the card it fits;
+with ``--base``, the same for any checkpoint on disk, from its own config.json.
 
-Pure arithmetic (core/train/vram.py): no torch, no CUDA, nothing downloaded.
+Pure arithmetic (core/train/vram.py, core/train/arch.py): no torch, no CUDA, nothing downloaded.
 """
 
 from __future__ import annotations
 
 import click
 
-from tui.cli import CONTEXT, emit_json
+from tui.cli import CONTEXT, Ctx, emit_json, pass_ctx
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(presets)
 
 
-def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None, lora_r: int | None = None) -> list[dict]:
+def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None, lora_r: int | None = None,
+                arches=None) -> list[dict]:
+    """A row per preset (or per architecture in ``arches``): its settings, estimate per backend, fit."""
     from core.train.presets import PRESETS
     from core.train.backends import BY_MEMORY
     from core.train.vram import estimate_vram, smallest_card
 
     rows = []
-    for p in PRESETS.values():
+    for p in (PRESETS.values() if arches is None else arches):
         settings = {
             "max_seq_len": max_seq_len or p.max_seq_len,
             "batch_size": batch_size or p.batch_size,
@@ -40,6 +43,7 @@ def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None
             "fits": fits_note(estimates),
             "settings": settings,
             "estimate_gib": estimates,
+            "source": "preset" if arches is None else "config.json",
         })
     return rows
 
@@ -53,13 +57,35 @@ def fits_note(estimates: dict) -> str:
     return "fits " + ", ".join(parts)
 
 
+def base_arch_of(obj: Ctx, base: str):
+    """The architecture of ``base`` (a folder, a registered model, a hub id in the HF cache) from its
+    config.json; a UserError when it is not on disk (nothing is downloaded) or its family is unknown."""
+    from core.errors import UserError
+    from core.train.runs import local_base
+    from core.train.vram import preset_from_checkpoint
+
+    with obj.store() as store:
+        folder = local_base(store, base)
+        model = store.find_model(base)
+    if folder is None:
+        raise UserError(f"fit: unknown until the config.json of {base} is here",
+                        hint="give a checkpoint folder, a model from `nastavnik models list`, or add it first (`nastavnik models add`)",
+                        code="arch.no_config", params={"folder": str(base)})
+    return preset_from_checkpoint(folder, name=model.name if model is not None else folder.name)
+
+
 @click.command(context_settings=CONTEXT)
+@click.option("--base", "bases", multiple=True, metavar="MODEL",
+              help="Estimate this checkpoint (a folder, a registered model, a hub id in the HF cache) from its own config.json "
+                   "instead of the presets; repeatable.")
 @click.option("--max-seq-len", type=int, help="Estimate at this length instead of each preset's own.")
 @click.option("--batch-size", type=int, help="Estimate at this micro-batch instead of each preset's own.")
 @click.option("--lora-r", type=int, help="Estimate at this LoRA rank instead of each preset's own.")
 @click.option("--json", "as_json", is_flag=True)
-def presets(max_seq_len, batch_size, lora_r, as_json) -> None:
-    """The training presets, with the GPU memory each needs per backend (GiB, one GPU).
+@pass_ctx
+def presets(obj: Ctx, bases, max_seq_len, batch_size, lora_r, as_json) -> None:
+    """The training presets, with the GPU memory each needs per backend (GiB, one GPU); with
+    --base, any checkpoint's, read from its config.json (parameters counted from its weights).
 
     The estimate counts 4-bit linears, 16-bit embeddings/head/vision tower, LoRA with its
     optimizer, activations with gradient checkpointing and the CUDA overhead; `train` checks it
@@ -69,21 +95,23 @@ def presets(max_seq_len, batch_size, lora_r, as_json) -> None:
     Examples:
       nastavnik presets
       nastavnik presets --max-seq-len 4096 --json
+      nastavnik presets --base ~/models/gemma-3-4b-it --base demo-qwen3
     """
     from core.errors import UserError
 
     for name, value in (("--max-seq-len", max_seq_len), ("--batch-size", batch_size), ("--lora-r", lora_r)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1, not {value}")
-    rows = preset_rows(max_seq_len=max_seq_len, batch_size=batch_size, lora_r=lora_r)
+    arches = [base_arch_of(obj, base) for base in bases] if bases else None
+    rows = preset_rows(max_seq_len=max_seq_len, batch_size=batch_size, lora_r=lora_r, arches=arches)
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'preset':<12} {'params':>7} {'seq×batch':>10} {'r':>3}  {'unsloth':>8} {'hf':>8}  base")
+    click.echo(f"{'preset' if arches is None else 'base':<12} {'params':>7} {'seq×batch':>10} {'r':>3}  {'unsloth':>8} {'hf':>8}  base")
     for row in rows:
         s, e = row["settings"], row["estimate_gib"]
         click.echo(
-            f"{row['name']:<12} {row['params_b']:>6g}B {s['max_seq_len']:>5}×{s['batch_size']:<4} {s['lora_r']:>3}  "
+            f"{row['name']:<12} {row['params_b']:>6.3g}B {s['max_seq_len']:>5}×{s['batch_size']:<4} {s['lora_r']:>3}  "
             f"{e['unsloth']['total']:>7.1f}G {e['hf']['total']:>7.1f}G  {row['base']}"
         )
         click.echo(f"{'':<12} {row['note']}; {row['fits']}")

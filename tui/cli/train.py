@@ -185,7 +185,7 @@ def _config(obj: Ctx, store: Store, base, preset, from_run=None, **overrides):
 def _print_preview(obj: Ctx, store: Store, cfg, as_json: bool, *, pair_ids: list[int] | None = None) -> None:
     from core.train.dataset import preview, snapshot, template_source
     from core.train.runs import resolve_base
-    from core.train.templates import get_template
+    from core.train.templates import get_template, training_format
     from transformers import AutoTokenizer
 
     _label, path = resolve_base(store, cfg.base)
@@ -198,8 +198,10 @@ def _print_preview(obj: Ctx, store: Store, cfg, as_json: bool, *, pair_ids: list
     source = template_source(tok, get_template(cfg.template) if cfg.template else None)
     pv = preview(tok, source, snap, max_len=cfg.max_seq_len, pair_ids=pair_ids)
     if as_json:
-        emit_json({**pv.to_dict(), "dataset_sha256": snap.sha256, "eval_examples": len(snap.eval)})
+        emit_json({**pv.to_dict(), "dataset_sha256": snap.sha256, "eval_examples": len(snap.eval),
+                   "format": training_format(cfg.template, path)})
         return
+    click.echo(format_line(cfg.template, path))
     for s in pv.samples:
         click.echo(click.style(f"— pair {s['pair_id']} (trained tokens in green)", bold=True))
         click.echo("".join(click.style(t, fg="green", underline=True) if m else click.style(t, dim=True) for t, m in s["pieces"]))
@@ -215,6 +217,17 @@ def _print_preview(obj: Ctx, store: Store, cfg, as_json: bool, *, pair_ids: list
         )
 
 
+def format_line(template: str, folder) -> str:
+    """The chat format a run trains in, as `train --preview` and `runs show` say it."""
+    from core.train.templates import training_format
+
+    fmt = training_format(template, folder)
+    if fmt["named"]:
+        return (f"chat template: {template} ({fmt['turns']}), named with --template in place of the base's own"
+                + (f" ({fmt['own']})" if fmt["own"] else ""))
+    return "chat template: the base's own" + (f" ({fmt['turns']})" if fmt["turns"] else "")
+
+
 def _print_preference_preview(store: Store, cfg, path: str, as_json: bool) -> None:
     """A preference pair as DPO/ORPO get it: the prompt, the chosen and the rejected answer,
     rendered with the run's chat template and decoded from the very token ids the trainer gets."""
@@ -222,15 +235,17 @@ def _print_preference_preview(store: Store, cfg, path: str, as_json: bool) -> No
 
     from core.train.dataset import template_source
     from core.train.preference_data import preview, snapshot
-    from core.train.templates import get_template
+    from core.train.templates import get_template, training_format
 
     snap = snapshot(store)
     tok = AutoTokenizer.from_pretrained(path)
     source = template_source(tok, get_template(cfg.template) if cfg.template else None)
     pv = preview(tok, source, snap, max_len=cfg.max_seq_len)
     if as_json:
-        emit_json({**pv.to_dict(), "method": cfg.method, "dataset_sha256": snap.sha256})
+        emit_json({**pv.to_dict(), "method": cfg.method, "dataset_sha256": snap.sha256,
+                   "format": training_format(cfg.template, path)})
         return
+    click.echo(format_line(cfg.template, path))
     for s in pv.samples:
         click.echo(click.style(f"— preference {s['preference_id']}: the prompt (dim), the chosen answer (green), "
                                "the rejected answer (red) — the tokens the trainer gets", bold=True))
@@ -434,6 +449,10 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
                 "step", "max_steps", "loss", "eval_loss", "adapter_path", "error", "created", "started", "finished", "run_dir"):
         if data.get(key) is not None:
             click.echo(f"{key:>15}: {data[key]}")
+    config = data.get("config") or {}
+    base_dir = Path(str(config["base"])) if config.get("base") else None
+    click.echo(f"{'template':>15}: " + format_line(config.get("template") or "", base_dir if base_dir and base_dir.is_dir() else None)
+               .removeprefix("chat template: "))
     if data.get("setup", {}).get("reference"):
         click.echo(f"{'reference':>15}: {data['setup']['reference']}")
     metrics = data["metrics"]

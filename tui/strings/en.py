@@ -846,6 +846,26 @@ STRINGS: dict[str, str] = {
     'error.runs.no_snapshot.hint': 'Only runs that started have one.',
     'error.runs.no_previous': 'Run {id} has no earlier run to compare with',
     'error.runs.no_previous.hint': 'Pick another run at the top.',
+    # h-i24a: the base's own chat format and its memory estimate in the Train form
+    'train.template': 'Chat template',
+    'train.template_own': "the base's own",
+    'train.format_own': "Format: the base's own, {turns}",
+    'train.format_own_unknown': "Format: the base's own chat template",
+    'train.format_named': "Format: {template}, named in place of the base's own: {turns}",
+    'train.format_none': 'The base has no chat template: choose one under Chat template',
+    'train.format_not_here': "Format: the base's own, read once its files are here",
+    'train.memory': 'GPU memory: ~{unsloth} GiB (unsloth), ~{hf} GiB (hf)',
+    'train.memory_card': '— a {gb} GB card is enough',
+    'train.memory_unknown': 'GPU memory: unknown — the estimate does not know the shape of {what}: {why}',
+    'train.memory_not_here': 'GPU memory: unknown until its config.json is here',
+    'train.arch_why.experts': 'it has experts (MoE)',
+    'train.arch_why.audio': 'it has an audio tower',
+    'train.arch_why.family': 'a family it does not know',
+    'train.arch_why.missing': 'its config.json has no {key}',
+    'train.arch_why.layer': 'a layer of type {layer}',
+    'train.arch_why.vision': 'a vision tower it does not know',
+    'train.arch_why.standardize': 'its vision tower standardizes its output',
+    'train.arch_why.mismatch': 'its weights hold {counted}B parameters, its config.json describes {described}B',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -6,6 +6,12 @@ with the base's tokenizer and chat template, then that exact count, named so. Th
 its examples one at a time (the preview key again: the next one, «2/5»); a change of the base,
 the method, the length or the data makes it stale, and it leaves the screen.
 
+Beside the data, two lines about the base the form names: the chat format it trains in (the
+base's own template, read from its files, unless the Template field names another on purpose)
+and the GPU memory the run needs, estimated from the base's own config.json
+(core/train/arch.py) at the form's settings, whatever preset filled the form first. Neither
+downloads anything: a base not on disk yet says so.
+
 ``TrainSetup`` is one of the three views ``TrainRoom`` (room.py) is made of; it holds the
 form's fields and what they do, the room holds the tabs that switch the views.
 """
@@ -22,9 +28,9 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from core.errors import UserError
+from core.train.presets import PRESET_NAMES
 from tui.i18n import error_text, t
 
-PRESET_NAMES = ("demo", "gemma3-4b", "gemma3-12b", "qwen3-8b", "llama3.1-8b")
 # (input id, config field, label key, parser)
 FIELDS = (
     ("train-base", "base", "train.base", str),
@@ -38,13 +44,56 @@ FIELDS = (
 # the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
 HELP_LABELS = {
     "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
-    "train-backend-label": "backend", "train-dtype-label": "dtype",
+    "train-backend-label": "backend", "train-dtype-label": "dtype", "train-template-label": "template",
     **{f"{input_id}-label": fld for input_id, fld, _label, _parser in FIELDS},
 }
 
 
 def _field_row(label_key: str, widget, label_id: str) -> Horizontal:
     return Horizontal(Label(t(label_key), id=label_id, classes="train-label"), widget, classes="train-field")
+
+
+#: the Template field's value for "the base's own chat template" (a TrainConfig's template "")
+OWN = ""
+
+
+def _facts_key(cfg) -> tuple:
+    """What the format and memory lines are made from."""
+    return (cfg.base, cfg.preset, cfg.template, cfg.max_seq_len, cfg.batch_size, cfg.lora_r, cfg.load_in_4bit,
+            cfg.backend, cfg.method)
+
+
+def format_text(fmt: dict) -> Text:
+    """The chat format line: the base's own (its turns), or a template named in its place."""
+    text = Text()
+    if fmt["named"]:
+        text.append(t("train.format_named", template=fmt["template"], turns=fmt["turns"]), style="bold yellow")
+    elif fmt["turns"]:
+        text.append(t("train.format_own", turns=fmt["turns"]))
+    elif fmt["has_own"]:
+        text.append(t("train.format_own_unknown"))
+    elif fmt["here"]:
+        text.append(t("train.format_none"), style="bold yellow")
+    else:
+        text.append(t("train.format_not_here"), style="dim")
+    return text
+
+
+def memory_text(facts: dict) -> Text:
+    """The GPU memory line: the estimate per backend and the card it fits, or why there is none."""
+    if "memory" in facts:
+        m = facts["memory"]
+        line = t("train.memory", unsloth=f"{m['unsloth']:.1f}", hf=f"{m['hf']:.1f}")
+        if facts.get("card"):
+            line += " " + t("train.memory_card", gb=facts["card"])
+        return Text(line)
+    if "error" in facts:
+        code, params, english = facts["error"]
+        if code == "arch.unknown":
+            why = t(f"train.arch_why.{params.get('reason')}", **params) if params.get("reason") else english
+            return Text(t("train.memory_unknown", what=params.get("what", "?"), why=why), style="yellow")
+        return Text(english, style="yellow")
+    return Text(t("train.memory_not_here"), style="dim")
 
 
 #: how many examples a preview reads, shown one at a time
@@ -105,6 +154,9 @@ class TrainSetup(Vertical):
                                                         id="train-method"), "train-method-label")
                 for input_id, _field, label, _parser in FIELDS:
                     yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
+                    if input_id == "train-base":  # the format the base trains in, chosen beside it
+                        yield _field_row("train.template", Select(self._template_options(), value=OWN, allow_blank=False,
+                                                                  compact=True, id="train-template"), "train-template-label")
                 yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
                 yield _field_row("train.backend", Select(self._options("backend"), value="auto", allow_blank=False, compact=True,
                                                          id="train-backend"), "train-backend-label")
@@ -115,6 +167,8 @@ class TrainSetup(Vertical):
                     yield Button(t("train.start"), id="train-start", variant="primary", compact=True)
                     yield Button(t("train.preview"), id="train-preview-btn", compact=True)
             with VerticalScroll(id="train-data"):
+                yield Static("", id="train-format")
+                yield Static("", id="train-memory")
                 yield Static("", id="train-dataset")
                 yield Static("", id="train-drafts")
                 yield Static("", id="train-preview")
@@ -123,6 +177,11 @@ class TrainSetup(Vertical):
         """The form's labels, tooltips and buttons in the current language; what was typed stays."""
         self._help_tooltips()
         self.query_one("#train-preset-label", Label).update(t("train.preset"))
+        self.query_one("#train-template-label", Label).update(t("train.template"))
+        template = self.query_one("#train-template", Select)
+        chosen = template.value
+        template.set_options(self._template_options())
+        template.value = chosen
         for input_id, _field, label, _parser in FIELDS:
             self.query_one(f"#{input_id}-label", Label).update(t(label))
         for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype"),
@@ -141,8 +200,15 @@ class TrainSetup(Vertical):
 
         return [(name, name) for name in {"backend": BACKENDS, "dtype": DTYPES, "method": METHODS}[which]]
 
+    @staticmethod
+    def _template_options() -> list[tuple[str, str]]:
+        from core.train.templates import TEMPLATES
+
+        return [(t("train.template_own"), OWN), *((name, name) for name in TEMPLATES)]
+
     def load_dataset_summary(self) -> None:
         self._load_dataset_summary(self.method)
+        self.load_base_facts()
 
     def _help_tooltips(self) -> None:
         for label_id, fld in HELP_LABELS.items():
@@ -169,6 +235,59 @@ class TrainSetup(Vertical):
     @on(Checkbox.Changed, "#train-4bit")
     def _4bit_changed(self) -> None:
         self._label_4bit()
+        self.load_base_facts()
+
+    @on(Input.Changed, "#train-base, #train-max-len, #train-batch, #train-lora-r")
+    @on(Select.Changed, "#train-template, #train-backend")
+    def _base_facts_changed(self) -> None:
+        self.load_base_facts()
+
+    def load_base_facts(self) -> None:
+        """The format and memory lines again, for the form as it stands (in a thread: files are read)."""
+        try:
+            cfg = self.form_config()
+        except UserError:
+            cfg = None
+        if cfg is None:  # a field being typed: the lines wait for a number
+            return
+        self._load_base_facts(cfg)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-base-facts")
+    def _load_base_facts(self, cfg) -> None:
+        from core.train.runs import local_base
+        from core.train.templates import training_format
+        from core.train.vram import base_arch, estimate_run, smallest_card
+
+        with self.ws.store() as store:
+            folder = local_base(store, cfg.base)
+            fmt = training_format(cfg.template, folder)
+            try:
+                arch = base_arch(cfg, store)
+                error = None
+            except UserError as exc:
+                arch, error = None, exc
+        if arch is not None:
+            memory = {b: estimate_run(cfg, arch, backend=b) for b in ("unsloth", "hf")}
+            card = smallest_card(memory["unsloth"] if cfg.backend != "hf" else memory["hf"])
+            facts = {"memory": {b: round(e.total / 2**30, 1) for b, e in memory.items()}, "card": card}
+        elif error is not None:
+            facts = {"error": (error.code, dict(error.params), str(error))}
+        else:
+            facts = {}
+        self.app.call_from_thread(self._show_base_facts, _facts_key(cfg), fmt, facts)
+
+    def _show_base_facts(self, key: tuple, fmt: dict, facts: dict) -> None:
+        try:
+            current = _facts_key(self.form_config())
+        except UserError:
+            return
+        if current != key:
+            return  # the form changed while the files were read: a newer answer follows
+        try:
+            self.query_one("#train-format", Static).update(format_text(fmt))
+            self.query_one("#train-memory", Static).update(memory_text(facts))
+        except NoMatches:
+            return
 
     def _label_4bit(self) -> None:
         """The switch says its state in words: its colour alone is lost on a plain terminal."""
@@ -218,6 +337,7 @@ class TrainSetup(Vertical):
         values["backend"] = str(self.query_one("#train-backend", Select).value)
         values["dtype"] = str(self.query_one("#train-dtype", Select).value)
         values["method"] = self.method
+        values["template"] = str(self.query_one("#train-template", Select).value or OWN)
         cfg = TrainConfig.from_preset(preset, **values)
         if not values.get("max_steps"):
             cfg = cfg.with_(max_steps=-1)
