@@ -24,14 +24,14 @@ from core.errors import UserError
 from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
 from tui.commands import NastavnikCommands, Palette
 from tui.i18n import LANGS, detect_lang, error_text, get_lang, set_lang, t
-from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
+from tui.keys import both, check_keymap, described, key_of, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.rooms.chat import ChatRoom
 from tui.rooms.evaluate import EvaluateRoom
 from tui.rooms.pairs import PairsRoom
 from tui.rooms.train import TrainRoom
 from tui.statuses import run_status
-from tui.widgets.first_steps import FirstStepsGuide
+from tui.widgets.first_steps import GUIDE_KEYS, FirstStepsGuide
 from tui.widgets.status_bar import StatusBar
 
 #: Textual's own palette commands, by their English title: the strings key of each
@@ -275,8 +275,13 @@ class NastavnikApp(ReportingApp):
             guide = self.query_one(FirstStepsGuide)
         except Exception:  # the app is shutting down
             return
-        guide.show(state)
+        guide.show(state, self.guide_keys())
         guide.display = shown
+
+    def guide_keys(self) -> dict[str, str]:
+        """The key bound now (the ``keymap`` setting applied) to each binding the guide names."""
+        maps = {tab: self.room_bindings(tab) for tab in {tab for tab, _id in GUIDE_KEYS.values()}}
+        return {name: key_of(maps[tab], binding_id) for name, (tab, binding_id) in GUIDE_KEYS.items()}
 
     def action_guide(self) -> None:
         """Show or hide the first-run guide, and keep the choice in the workspace settings."""
