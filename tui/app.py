@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
@@ -387,10 +387,17 @@ class NastavnikApp(ReportingApp):
         return rooms.first() if rooms else None
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._ensure_room(event.pane.id or "")
+        if event.tabbed_content.id != "rooms":
+            return  # a room's own tabs (the Train room's views)
+        tab = event.pane.id or ""
+        self._ensure_room(tab)
         # the whole guide where the first screen has room for it, one line in the other rooms
-        self.query_one(FirstStepsGuide).compact = event.pane.id != "pairs"
+        self.query_one(FirstStepsGuide).compact = tab != "pairs"
         self._read_guide()
+        # a room chosen on the tab bar (a click, or the arrows there) takes the focus, as a
+        # room's digit gives it: its keys then work and the footer shows them, not only the app's
+        if isinstance(self.screen.focused, Tabs) and self.screen.focused.parent is event.tabbed_content:
+            self.action_tab(tab)
 
     def _ensure_room(self, tab: str) -> None:
         if tab not in ROOM_CLASSES or self._room(tab) is not None:
