@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from core.errors import UserError
 from core.store import ACTIVE, SPLITS, STATUSES, PairFilter, Run, Store
 from tui.commands import NastavnikCommands, Palette
 from tui.i18n import LANGS, detect_lang, error_text, get_lang, set_lang, t
-from tui.keys import both, check_keymap, described, known_ids, live_bindings, localize, localize_classes
+from tui.keys import both, check_keymap, described, key_of, known_ids, live_bindings, localize, localize_classes
 from tui.messages import ExportFinished, ExportRequested, ModelsChanged, PairsChanged
 from tui.rooms.chat import ChatRoom
 from tui.rooms.evaluate import EvaluateRoom
 from tui.rooms.pairs import PairsRoom
 from tui.rooms.train import TrainRoom
 from tui.statuses import run_status
-from tui.widgets.first_steps import FirstStepsGuide
+from tui.widgets.first_steps import GUIDE_KEYS, FirstStepsGuide
 from tui.widgets.status_bar import StatusBar
 
 #: Textual's own palette commands, by their English title: the strings key of each
@@ -275,8 +275,13 @@ class NastavnikApp(ReportingApp):
             guide = self.query_one(FirstStepsGuide)
         except Exception:  # the app is shutting down
             return
-        guide.show(state)
+        guide.show(state, self.guide_keys())
         guide.display = shown
+
+    def guide_keys(self) -> dict[str, str]:
+        """The key bound now (the ``keymap`` setting applied) to each binding the guide names."""
+        maps = {tab: self.room_bindings(tab) for tab in {tab for tab, _id in GUIDE_KEYS.values()}}
+        return {name: key_of(maps[tab], binding_id) for name, (tab, binding_id) in GUIDE_KEYS.items()}
 
     def action_guide(self) -> None:
         """Show or hide the first-run guide, and keep the choice in the workspace settings."""
@@ -382,10 +387,17 @@ class NastavnikApp(ReportingApp):
         return rooms.first() if rooms else None
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._ensure_room(event.pane.id or "")
+        if event.tabbed_content.id != "rooms":
+            return  # a room's own tabs (the Train room's views)
+        tab = event.pane.id or ""
+        self._ensure_room(tab)
         # the whole guide where the first screen has room for it, one line in the other rooms
-        self.query_one(FirstStepsGuide).compact = event.pane.id != "pairs"
+        self.query_one(FirstStepsGuide).compact = tab != "pairs"
         self._read_guide()
+        # a room chosen on the tab bar (a click, or the arrows there) takes the focus, as a
+        # room's digit gives it: its keys then work and the footer shows them, not only the app's
+        if isinstance(self.screen.focused, Tabs) and self.screen.focused.parent is event.tabbed_content:
+            self.action_tab(tab)
 
     def _ensure_room(self, tab: str) -> None:
         if tab not in ROOM_CLASSES or self._room(tab) is not None:

@@ -220,6 +220,13 @@ def hint(bindings: BindingsMap, action: str) -> str:
     return layouts(",".join(keys))[0] if keys else ""
 
 
+def key_of(bindings: BindingsMap, binding_id: str) -> str:
+    """The first key bound to ``binding_id`` in a bindings map (keymap applied), as a user reads
+    it on the Latin layout: ``"ctrl+s"``, ``"?"``; "" where nothing is bound to it."""
+    keys = [key for key, lst in bindings.key_to_bindings.items() for b in lst if b.id == binding_id]
+    return layouts(",".join(keys))[0].split(", ")[0] if keys else ""
+
+
 def known_ids(wanted=()) -> set[str]:
     """Every binding id ``both`` has made; the dialogs' modules are loaded first when ``wanted``
     holds an id not seen yet (they load lazily, on first use)."""

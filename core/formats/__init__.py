@@ -306,6 +306,15 @@ def export_format(out: str | os.PathLike, fmt: str | None = None) -> str:
     )
 
 
+def _existing_parent(p: Path) -> Path:
+    """The folder ``p`` is written in (the current one for a bare name); a UserError if it does not exist."""
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else",
+                        code="export.no_folder", params={"path": str(parent)})
+    return parent
+
+
 def write(pairs: Iterable, out: str | os.PathLike, fmt: str | None = None) -> int:
     """Write ``pairs`` (anything with question, answer, system, context, tags, status, split) to ``out``.
 
@@ -321,10 +330,7 @@ def write(pairs: Iterable, out: str | os.PathLike, fmt: str | None = None) -> in
     if p.is_dir():
         raise UserError(f"{p}: is a folder", hint="give a file name, or --format hf to write a `datasets` folder",
                         code="export.is_folder", params={"path": str(p)})
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else",
-                        code="export.no_folder", params={"path": str(parent)})
+    parent = _existing_parent(p)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -360,10 +366,7 @@ def _write_folder(pairs: Iterable, p: Path, writer) -> int:
     if p.is_dir() and any(p.iterdir()) and not is_hf_folder(p):
         raise UserError(f"{p}: the folder is not empty", hint="give a new or empty folder (an earlier export is replaced)",
                         code="export.not_empty", params={"path": str(p)})
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{parent}: no such folder", hint="create it first, or write somewhere else",
-                        code="export.no_folder", params={"path": str(parent)})
+    parent = _existing_parent(p)
     tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".part", dir=parent))
     try:
         n = writer(pairs, tmp / "data")

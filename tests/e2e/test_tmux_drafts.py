@@ -91,11 +91,7 @@ def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, 
         assert "margin " in screen.split("dpo · step 6/6", 1)[1]  # the stats line carries the last margin
         assert any("\u2800" < ch <= "\u28ff" for ch in screen), screen  # the curves, drawn in braille
         time.sleep(0.3)
-        tmux.keys("q")
-        deadline = time.monotonic() + 15
-        while tmux.alive() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not tmux.alive(), "q did not quit the app:\n" + tmux.screen()
+        tmux.quit()
     finally:
         tmux.run("kill-server")
 

@@ -53,3 +53,22 @@ def cached_build(name: str, key: str, build) -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+def broken_template_parity(report: dict, folder: Path):
+    """A real parity check of an export's Q8_0 GGUF against a copy (under ``folder``) of its
+    merged model whose chat template was changed after the export: the HF side now calls the
+    assistant "assistant" while the GGUF still says "model"."""
+    import json
+    import shutil
+
+    from core.export import parity_check
+
+    broken = folder / "broken"
+    shutil.copytree(report["merged_dir"], broken)
+    cfg_path = broken / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["chat_template"] = cfg["chat_template"].replace("<start_of_turn>model", "<start_of_turn>assistant")
+    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    q8 = Path(next(f["path"] for f in report["files"] if f["quant"] == "q8_0"))
+    return parity_check(broken, {"q8_0": q8}, ["Что такое эпоха?"], max_new_tokens=8)

@@ -76,3 +76,21 @@ def fixed_answers(room, ws, texts: dict[str, str]):
 def screen_text(app) -> str:
     """What the terminal shows now, as plain text (one line per row): what a user can read."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+async def correct_in_compare(pilot, room, row: int, *, right: int = 0, key: str = "e"):
+    """In the Evaluate room: Enter on the grid's ``row`` opens Compare, → ``right`` times moves
+    to another model's answer, ``key`` opens the Correct dialog on it; that dialog."""
+    from tui.dialogs.compare import CompareScreen
+    from tui.dialogs.correct import CorrectAnswerScreen
+
+    grid = room.query_one("#ev-grid")
+    grid.focus()
+    grid.move_cursor(row=row)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, CompareScreen)
+    for _ in range(right):
+        await pilot.press("right")
+    await pilot.press(key)
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, CorrectAnswerScreen)
+    return pilot.app.screen

@@ -37,3 +37,11 @@ class Tmux:
 
     def alive(self) -> bool:
         return self.run("has-session", "-t", "app").returncode == 0
+
+    def quit(self, key: str = "q", timeout: float = 15) -> None:
+        """Press ``key`` and wait for the app to end (its session with it); fail if it stays."""
+        self.type(key)
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not self.alive(), f"{key} did not quit the app:\n" + self.screen()

@@ -420,18 +420,11 @@ async def test_a_parity_mismatch_is_shown_loudly_with_the_first_differing_token(
     was changed after the export): the dialog names the first differing token, in red."""
     from textual.app import App
 
-    from core.export import parity_check
+    from tests.support.models import broken_template_parity
     from tui.dialogs.export_model import ExportModelScreen
 
     report = exported["report"]
-    broken = tmp_path / "broken"
-    shutil.copytree(report["merged_dir"], broken)
-    cfg_path = broken / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    cfg["chat_template"] = cfg["chat_template"].replace("<start_of_turn>model", "<start_of_turn>assistant")
-    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
-    q8 = Path(next(f["path"] for f in report["files"] if f["quant"] == "q8_0"))
-    parity = parity_check(broken, {"q8_0": q8}, ["Что такое эпоха?"], max_new_tokens=8)
+    parity = broken_template_parity(report, tmp_path)
     assert not parity.ok
     ws = Workspace.open(home)
     with ws.store() as store:  # the row as the worker leaves it

@@ -153,3 +153,26 @@ async def test_a_workspace_without_the_demo_opens_without_the_guide_until_asked(
         await settle(pilot)
         text = guide(app).text()
         assert guide(app).display and "First steps" in text and "your own pairs" in text and "☐ 1 Train: 2, then ctrl+s" in text
+
+
+@async_test
+async def test_the_guide_names_the_keys_as_the_keymap_setting_remaps_them(demo_ws):
+    """The guide read «2, затем ctrl+s» whatever the ``keymap`` setting bound: it names the keys
+    bound now, in the whole guide and in its one line, and the keys it names do what it says."""
+    demo_ws.update_settings(keymap={"app.tab.train": "f7", "train.k.start": "f5", "train.export_chat": "o",
+                                    "chat.edit": "k", "app.guide": "ctrl+o", "app.help": "f1", "app.tab.evaluate": "f4"})
+    app = NastavnikApp(demo_ws, "ru")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = guide(app).text()
+        for line in ("☐ 1 Обучить: f7, затем f5", "☐ 2 Экспорт и чат: o на готовом запуске", "☐ 3 Исправить ответ: k в чате",
+                     "☐ 4 Обучить снова: f7, затем f5", "ctrl+o — скрыть; вернуть: ctrl+o, справка (f1)"):
+            assert line in text, text
+        assert "ctrl+s" not in text and "ctrl+g" not in text
+        await pilot.press("f7")  # the key it names opens Train, where the one line names the next keys
+        await settle(pilot)
+        assert app.query_one("TabbedContent#rooms").active == "train"
+        assert guide(app).compact and "далее: f7, затем f5" in guide(app).text()
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert not guide(app).display

@@ -207,3 +207,24 @@ async def test_help_in_train_lists_trains_keys_not_the_pairs_keys_however_the_ro
             assert len(keys) == len(set(keys)), keys
             await pilot.press("escape")
             await pilot.pause()
+
+
+@async_test
+async def test_a_room_chosen_by_a_click_on_its_tab_takes_the_keys_and_the_footer_shows_them(ws):
+    """A click on a tab left the focus on the tab bar: the footer showed only the app's keys and
+    the room's keys did nothing until the user clicked into the room."""
+    app = NastavnikApp(ws, "en")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        for tab, key in (("train", "preview"), ("chat", "stop"), ("evaluate", "only worse"), ("pairs", "approve")):
+            await pilot.click(f"#--content-tab-{tab}")
+            await settle(pilot)
+            assert app.query_one("TabbedContent#rooms").active == tab
+            room = app.query_one(PairTable) if tab == "pairs" else app.query_one(f"#{tab}-room")
+            assert app.focused is not None and (room in app.focused.ancestors_with_self), (tab, app.focused)
+            assert key in footer_keys(app), (tab, footer_keys(app))
+        await pilot.click("#--content-tab-train")
+        await settle(pilot)
+        await pilot.press("r")  # the room's own key, straight after the click: its Runs view
+        await settle(pilot)
+        assert app.query_one("#train-views").active == "train-runs-view"

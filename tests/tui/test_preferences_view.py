@@ -145,26 +145,9 @@ async def test_the_stats_panel_counts_teacher_drafts(home):
 # ---------------------------------------------------------------------------- Chat: the better of two
 
 
-def _two_answers(room, ws, texts):
-    """Stand-in for the model worker: each model's fixed answer, stored as a chat leaves it."""
-
-    def generate(question, answers, system):
-        with ws.store() as s:
-            if room.conversation_id is None:
-                room.conversation_id = s.add_conversation([a.model for a in answers], system=system).id
-            s.add_message(room.conversation_id, "user", question)
-            for a in answers:
-                a.text = texts[a.model]
-                a.message_id = s.add_message(room.conversation_id, "assistant", a.text, model=a.model).id
-                a.widget.update(a.text)
-        room._done()
-
-    return generate
-
-
 @async_test
 async def test_chat_picks_the_better_answer_of_two(home):
-    from tests.support.rooms import RoomApp
+    from tests.support.rooms import RoomApp, fixed_answers
     from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
@@ -178,7 +161,7 @@ async def test_chat_picks_the_better_answer_of_two(home):
         await settle(pilot)
         room.query_one("#chat-model-0").value = "demo-q8_0"
         room.query_one("#chat-model-1").value = "run-1-q8_0"
-        room._generate = _two_answers(room, ws, texts)
+        room._generate = fixed_answers(room, ws, texts)
         room.ask("Что такое эпоха?", room.chosen())
         await settle(pilot)
         room.query_one("#chat-log").focus()
@@ -209,9 +192,7 @@ async def test_chat_picks_the_better_answer_of_two(home):
 
 @async_test
 async def test_evaluate_correction_records_a_preference(home):
-    from tests.support.rooms import RoomApp, stored_grid
-    from tui.dialogs.correct import CorrectAnswerScreen
-    from tui.dialogs.compare import CompareScreen
+    from tests.support.rooms import RoomApp, correct_in_compare, stored_grid
     from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
@@ -219,15 +200,7 @@ async def test_evaluate_correction_records_a_preference(home):
     async with app.run_test(size=(120, 36)) as pilot:
         room = app.query_one(EvaluateRoom)
         await settle(pilot)
-        grid = room.query_one("#ev-grid")
-        grid.focus()
-        grid.move_cursor(row=0)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, CompareScreen)
-        await pilot.press("e")
-        await pilot.pause()
-        assert isinstance(app.screen, CorrectAnswerScreen)
+        await correct_in_compare(pilot, room, 0)
         await pilot.press(*"Один полный проход по всем данным.", "ctrl+s")
         await settle(pilot)
         pair_id = room.rows_shown[0].pair_id

@@ -148,9 +148,53 @@ async def test_every_room_and_dialog_reads_russian(ws):
             while len(app.screen_stack) > 1:
                 await pilot.press("escape")
                 await settle(pilot)
+            await grade_and_correct_in_chat(app, pilot, ws, found)
     finally:
         set_lang("en")
     assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
+
+
+async def grade_and_correct_in_chat(app, pilot, ws, found: dict) -> None:
+    """Two models answer side by side in Chat (fixed answers); a digit grades the chosen one
+    (the Grade dialog, then its notice), ``e`` corrects it (the Correct dialog, then its notice)."""
+    from tests.support.rooms import fixed_answers
+    from tui.dialogs.correct import CorrectAnswerScreen
+    from tui.dialogs.grade import GradeScreen
+    from tui.rooms.chat import ChatRoom
+
+    models = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+    with ws.store() as store:
+        for n, name in enumerate(models):
+            store.add_model("gguf", name, str(ws.home / f"{name}.gguf"), run_id=n or None)
+    app.action_tab("chat")
+    await settle(pilot)
+    room = app.query_one(ChatRoom)
+    room.choose_models(list(models))
+    await settle(pilot)
+    assert room.chosen() == list(models)
+    assert "Моделей нет" not in str(room.query_one("#chat-status").render())  # said before the models came
+    room._generate = fixed_answers(room, ws, models)
+    room.ask("Что такое эпоха?", room.chosen())
+    await settle(pilot)
+    english_in(app, "chat with two answers", found)
+    room.query_one("#chat-log").focus()
+    await pilot.press("4")
+    await settle(pilot)
+    assert isinstance(app.screen, GradeScreen), app.screen
+    english_in(app, "grade", found)
+    await pilot.press(*"коротко", "enter")
+    await settle(pilot)
+    english_in(app, "graded", found)
+    await pilot.press("e")
+    await settle(pilot)
+    assert isinstance(app.screen, CorrectAnswerScreen), app.screen
+    english_in(app, "correct", found)
+    await pilot.press(*"Эпоха — один полный проход по данным.", "ctrl+s")
+    await settle(pilot)
+    assert app.screen is app.screen_stack[0], "the correction was not saved"
+    english_in(app, "corrected", found)
+    with ws.store() as store:
+        assert len(store.live_preferences()) == 1  # the walk did grade and correct
 
 
 async def import_in_dialog(app, pilot, path) -> str:

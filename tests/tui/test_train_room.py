@@ -207,6 +207,39 @@ async def test_every_view_fits_80x24_in_russian(home, store):
 
 
 @async_test
+async def test_start_stays_in_view_at_80x24_with_the_first_run_guide_shown(home, store, monkeypatch):
+    """On the demo the first-run guide's line sits above the status bar; at 80×24 it pushed the
+    form's Start button below the fold (a click there hit the form's border). The fields scroll
+    in a short terminal, Start and Preview stay under them: seen, and pressed from the keys."""
+    from textual.widgets import Button
+
+    from core.workspace import Workspace
+    from tests.support.waits import settle
+    from tui.widgets.first_steps import FirstStepsGuide
+
+    store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    store.add_model("base", "demo", str(Workspace.open(home).models_dir / "demo"), meta={"demo": True})
+    async with _train_room(home, "ru", (80, 24)) as (app, pilot, room):
+        guide = app.query_one(FirstStepsGuide)
+        assert guide.display and guide.region.height == 1, "the guide is shown, in one line"
+        start = room.query_one("#train-start", Button)
+        for button in (start, room.query_one("#train-preview-btn", Button)):
+            x, y = button.region.offset
+            assert app.screen.get_widget_at(x + 1, y)[0] is button, f"{button.id} is not drawn on the screen"
+        assert room.query_one("#train-form").max_scroll_y == 0  # every field in view too
+
+        started: list = []
+        monkeypatch.setattr(room, "start_run", lambda cfg: started.append(cfg))
+        room.query_one("#train-dtype").focus()  # the form's last field: Tab goes on to Start
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.focused is start
+        await pilot.press("enter")
+        await settle(pilot)
+        assert len(started) == 1
+
+
+@async_test
 async def test_view_keys_work_with_a_button_focused_and_enter_in_a_field_starts(home, store, monkeypatch):
     """In tmux the Start button kept the room on Settings: p did nothing while it had the focus
     (hidden, it handed the focus to a neighbour and the tabs switched back). Enter in a field,
@@ -343,9 +376,6 @@ def room_runs(train_home):
     from core.train.runs import TERMINAL, cancel_run
     from core.workspace import Workspace
 
-    # the first-run guide (it shows on a workspace with the demo) is not what these tests are
-    # about; at 80×24 its line would push the form's Start button below the fold
-    Workspace.open(train_home).update_settings(first_steps=False)
     yield train_home
     run = _run(train_home)
     if run is not None and run.status not in TERMINAL:

@@ -94,6 +94,7 @@ class ChatRoom(Vertical):
         self.answers: list[Answer] = []
         self.selected = -1
         self._stop = threading.Event()
+        self._status_text = ""  # what the status line says
         self.busy = False
         self._wanted: list[str] | None = None  # models to put side by side once they are listed
         self.blind = False  # the blind comparison: two models as A and B, names hidden until the vote
@@ -169,6 +170,8 @@ class ChatRoom(Vertical):
                 sel.value = options[-1][1]
         if not options:
             self.status(t("chat.no_models"))
+        elif self._status_text == t("chat.no_models"):
+            self.status("")  # models now (exported since the room opened): the line no longer holds
         wanted = self._wanted
         if wanted and all(name in names for name in wanted):
             self._wanted = None
@@ -193,6 +196,7 @@ class ChatRoom(Vertical):
         return out
 
     def status(self, text: str) -> None:
+        self._status_text = text
         self.query_one("#chat-status", Static).update(text)
 
     # -------------------------------------------------------------- asking

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,18 +89,10 @@ def test_gguf_loads_in_a_fresh_process(exported):
 
 
 def test_parity_fails_loudly_on_a_broken_template(exported, tmp_path):
-    from core.export import parity_check
+    from tests.support.models import broken_template_parity
 
-    report = exported["report"]
-    broken = tmp_path / "broken"
-    shutil.copytree(report["merged_dir"], broken)
-    cfg_path = broken / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     # the HF side now calls the assistant "assistant" while the GGUF still says "model"
-    cfg["chat_template"] = cfg["chat_template"].replace("<start_of_turn>model", "<start_of_turn>assistant")
-    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
-    q8 = Path(next(f["path"] for f in report["files"] if f["quant"] == "q8_0"))
-    result = parity_check(broken, {"q8_0": q8}, ["Что такое эпоха?"], max_new_tokens=8)
+    result = broken_template_parity(exported["report"], tmp_path)
     assert not result.ok and not result.template_equal and not result.tokens_equal
     text = "\n".join(result.warnings)
     assert "prompt text differs at character" in text and "'assistant" in text

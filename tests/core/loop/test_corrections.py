@@ -496,10 +496,8 @@ def test_the_correction_dialog_offers_to_replace_the_pair_asking_the_question(ho
 
 
 def test_evaluate_room_saves_a_correction_in_a_worker(home):
-    from tests.support.rooms import RoomApp, stored_grid
+    from tests.support.rooms import RoomApp, correct_in_compare, stored_grid
     from tests.support.waits import async_test, settle
-    from tui.dialogs.correct import CorrectAnswerScreen
-    from tui.dialogs.compare import CompareScreen
     from tui.rooms.evaluate import EvaluateRoom
 
     ws = stored_grid(home)
@@ -510,17 +508,8 @@ def test_evaluate_room_saves_a_correction_in_a_worker(home):
         async with app.run_test(size=(120, 36)) as pilot:
             room = app.query_one(EvaluateRoom)
             await settle(pilot)
-            grid = room.query_one("#ev-grid")
-            grid.focus()
-            grid.move_cursor(row=1)
-            await pilot.press("enter")
-            await pilot.pause()
-            assert isinstance(app.screen, CompareScreen)
-            await pilot.press("right")  # the second model's answer
-            await pilot.press("у")
-            await pilot.pause()
-            assert isinstance(app.screen, CorrectAnswerScreen)
-            assert app.screen.query_one("#fix-answer").text == "ответ run-1-q8_0"
+            dialog = await correct_in_compare(pilot, room, 1, right=1, key="у")  # the second model's answer, e on ЙЦУКЕН
+            assert dialog.query_one("#fix-answer").text == "ответ run-1-q8_0"
             await pilot.press(*TYPED)  # the model's answer is selected: typing replaces it
             assert app.screen.query_one("#fix-answer").text == TYPED
             await pilot.press("ctrl+a")

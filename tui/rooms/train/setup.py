@@ -144,24 +144,27 @@ class TrainSetup(Vertical):
     def compose_setup(self) -> ComposeResult:
         """The Settings view: the form, and beside it the data summary and the preview."""
         with Horizontal(id="train-setup-row"):
-            with VerticalScroll(id="train-form"):
-                yield _field_row(
-                    "train.preset",
-                    Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, compact=True, id="train-preset"),
-                    "train-preset-label",
-                )
-                yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
-                                                        id="train-method"), "train-method-label")
-                for input_id, _field, label, _parser in FIELDS:
-                    yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
-                    if input_id == "train-base":  # the format the base trains in, chosen beside it
-                        yield _field_row("train.template", Select(self._template_options(), value=OWN, allow_blank=False,
-                                                                  compact=True, id="train-template"), "train-template-label")
-                yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
-                yield _field_row("train.backend", Select(self._options("backend"), value="auto", allow_blank=False, compact=True,
-                                                         id="train-backend"), "train-backend-label")
-                yield _field_row("train.dtype", Select(self._options("dtype"), value="auto", allow_blank=False, compact=True,
-                                                       id="train-dtype"), "train-dtype-label")
+            # the fields scroll where the terminal is short (80×24 with the first-run guide
+            # shown); the buttons stay below them, always on screen
+            with Vertical(id="train-form-box"):
+                with VerticalScroll(id="train-form"):
+                    yield _field_row(
+                        "train.preset",
+                        Select([(n, n) for n in PRESET_NAMES], value="demo", allow_blank=False, compact=True, id="train-preset"),
+                        "train-preset-label",
+                    )
+                    yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
+                                                            id="train-method"), "train-method-label")
+                    for input_id, _field, label, _parser in FIELDS:
+                        yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
+                        if input_id == "train-base":  # the format the base trains in, chosen beside it
+                            yield _field_row("train.template", Select(self._template_options(), value=OWN, allow_blank=False,
+                                                                      compact=True, id="train-template"), "train-template-label")
+                    yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
+                    yield _field_row("train.backend", Select(self._options("backend"), value="auto", allow_blank=False, compact=True,
+                                                             id="train-backend"), "train-backend-label")
+                    yield _field_row("train.dtype", Select(self._options("dtype"), value="auto", allow_blank=False, compact=True,
+                                                           id="train-dtype"), "train-dtype-label")
                 yield Static("", id="train-form-error")
                 with Horizontal(id="train-buttons"):
                     yield Button(t("train.start"), id="train-start", variant="primary", compact=True)
@@ -345,7 +348,9 @@ class TrainSetup(Vertical):
 
     def _show_form_error(self, message: str) -> None:
         try:
-            self.query_one("#train-form-error", Static).update(message)
+            error = self.query_one("#train-form-error", Static)
+            error.update(message)
+            error.display = bool(message)  # no empty line taken from the form
             if message:
                 self.action_view("train-setup")  # where the field to fix is
         except NoMatches:
