@@ -269,7 +269,8 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
                 shape.resolve(tuple(obj), table=True)
             except Bad as exc:
                 raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format",
-                                code="import.bad_table", params={"file": plan.name, "reason": exc.reason}) from None
+                                code="import.bad_table", params={"file": plan.name, "reason": exc.reason,
+                                                                 "reason_code": exc.code, "reason_params": exc.params}) from None
         return shape
 
     yield from read_objects(_objects(plan), settle)

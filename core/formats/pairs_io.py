@@ -109,7 +109,8 @@ def import_files(
                 )
             except UserError as exc:
                 good -= 1
-                bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None))
+                reason = exc.code.rpartition(".")[2] if exc.code else None  # pair.empty_answer: empty_answer
+                bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None, code=reason, params=exc.params))
         if len(bad) + good == seen:
             raise UserError(f"{plan.name}: the file has no records; nothing was imported",
                             hint="check that it is the file you meant", code="import.empty", params={"file": plan.name})
@@ -140,8 +141,17 @@ def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -
             f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
             code="import.bad_json" if bad[0].json_error else "import.bad_record",
             params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason,
-                    "json": bad[0].json_error or "", "more": more, "good": good},
+                    "json": bad[0].json_error or "", "more": more, "good": good,
+                    # the reason by name, for the app to say in its language; a JSON error's problem and column
+                    "reason_code": bad[0].code, "reason_params": bad[0].params, **_json_params(bad[0])},
         )
+
+
+def _json_params(bad: BadRecord) -> dict:
+    """A line that is not JSON: the decoder's problem by name and its column (``json.<problem>``)."""
+    if bad.code != "invalid_json":
+        return {}
+    return {"problem": bad.params.get("problem", "other"), "column": bad.params.get("column")}
 
 
 def _write_rejects(path: Path, bad: list[BadRecord]) -> None:

@@ -145,7 +145,8 @@ _PAIR_COLS = (
 
 def _check_text(name: str, value: str | None) -> str:
     if value is None or not str(value).strip():
-        raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer")
+        raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer",
+                        code=f"pair.empty_{name}")
     return str(value)
 
 
@@ -162,13 +163,15 @@ def _new_text(value, stored):
 
 def _check_status(status: str) -> str:
     if status not in STATUSES:
-        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
+        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES),
+                        code="pair.unknown_status", params={"value": str(status)})
     return status
 
 
 def _check_split(split: str) -> str:
     if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS),
+                        code="pair.unknown_split", params={"value": str(split)})
     return split
 
 

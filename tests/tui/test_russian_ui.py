@@ -309,3 +309,52 @@ async def test_the_palette_searches_and_finds_nothing_in_russian(ws):
             assert "Ничего не найдено" in str(commands.get_option_at_index(0).prompt)
     finally:
         set_lang("en")
+
+
+# one file per reason a record is refused for, and what the Russian UI must say instead of core's English
+REFUSED = {
+    "empty.jsonl": ('{"question": "а", "answer": "б"}\n{"question": "в", "answer": " "}\n', "ответ пуст"),
+    "comma.jsonl": ('{"question": "а", "answer": "б"}\n{"question": "в" "answer": "г"}\n',
+                    "ошибка в JSON (не хватает запятой между элементами, столбец 18)"),
+    "name.jsonl": ('{"question": "а", "answer": "б"}\n{question: "в"}\n', "ожидался ключ в двойных кавычках, столбец 2"),
+    "value.jsonl": ('{"question": "а", "answer": "б"}\n{"question": }\n', "ожидалось значение, столбец 14"),
+    "role.jsonl": ('{"messages": [{"role": "user", "content": "а"}, {"role": "robot", "content": "б"}]}\n',
+                   "роль «robot» не поддерживается"),
+    "status.jsonl": ('{"question": "а", "answer": "б", "status": "готово"}\n', "неизвестный статус «готово»"),
+    "kind.jsonl": ('{"question": "а", "answer": ["б", 1]}\n', "ожидался текст, а здесь список"),
+    "missing.jsonl": ('{"question": "а", "ответы нет": "б"}\n', "нет ответа"),
+    "array.jsonl": ('[1, 2]\n', "ожидался объект"),
+    "alpaca.jsonl": ('{"instruction": "а", "input": ""}\n', "нет ключа `output` с ответом"),
+    "weight.jsonl": ('{"messages": [{"role": "user", "content": "а"}, {"role": "assistant", "content": "б", "weight": 0}]}\n',
+                     "у ответа вес 0"),
+    "array.json": ('[{"question": "а", "answer": "б"},\n {"question": "в", "answer": "г",}]', "ошибка в JSON (ожидался ключ"),
+    "columns.csv": ("Вопрос,Нечто\nа,б\n", "нет столбца с ответом"),
+}
+
+
+def test_why_a_record_is_refused_reads_russian(home, tmp_path):
+    """Each reason core gives for a refused record, and the JSON decoder's own words, come to the
+    Russian UI in Russian (the line and the column kept); the CLI's English stays as it was."""
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+    from tui.i18n import error_lines
+
+    ws = Workspace.open(home)
+    said: dict[str, tuple[list[str], str]] = {}
+    for name, (text, _) in REFUSED.items():
+        (tmp_path / name).write_text(text, "utf-8")
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [tmp_path / name])
+        set_lang("ru")
+        try:
+            said[name] = (error_lines(caught.value, label="Плохие строки — в файл отказов"), str(caught.value))
+        finally:
+            set_lang("en")
+    for name, (lines, english) in said.items():
+        text = "\n".join(lines)
+        assert REFUSED[name][1] in text, (name, text)
+        assert text.startswith(name), (name, text)  # where: the file, and the line
+        own = REFUSED[name][0]  # the file's own keys and values, as the file spells them
+        assert not [w for w in latin_words(text) if w not in own], (name, text)
+    assert "Expecting ',' delimiter at column 18" in said["comma.jsonl"][1]  # the CLI's English, as before
+    assert "the answer is empty — write one or remove the record" in said["empty.jsonl"][1]
