@@ -89,6 +89,7 @@ def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[t
                 except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     loc = Location(name, lineno)
+                    params: dict[str, Any]
                     if isinstance(exc, UnicodeDecodeError):
                         detail, code, params = None, "not_utf8", {"byte": exc.start}
                     else:
