@@ -358,3 +358,153 @@ def test_why_a_record_is_refused_reads_russian(home, tmp_path):
         assert not [w for w in latin_words(text) if w not in own], (name, text)
     assert "Expecting ',' delimiter at column 18" in said["comma.jsonl"][1]  # the CLI's English, as before
     assert "the answer is empty — write one or remove the record" in said["empty.jsonl"][1]
+
+
+def russian_lines(error) -> str:
+    """``error`` as the Russian UI shows it (message and hint)."""
+    from tui.i18n import error_lines
+
+    set_lang("ru")
+    try:
+        return "\n".join(error_lines(error))
+    finally:
+        set_lang("en")
+
+
+def test_every_training_setting_check_reads_russian():
+    """Each check of the training settings, as the Train form's Start meets it: in Russian, its
+    hint naming the form's field where the English names a CLI flag."""
+    from core.errors import UserError
+    from core.train.config import TrainConfig
+
+    bad = [dict(base=" "), dict(preset="нет"), dict(backend="nope"), dict(dtype="int3"), dict(template="nope"),
+           dict(epochs=0, max_steps=-1), dict(epochs=500), dict(lr=5.0), dict(lora_r=0), dict(lora_alpha=0),
+           dict(lora_dropout=1.5), dict(max_seq_len=5), dict(batch_size=0), dict(save_steps=0), dict(targets=[]),
+           dict(num_gpus=0), dict(num_processes=0), dict(num_gpus=2, num_processes=2), dict(method="ppo"),
+           dict(from_run=3), dict(method="dpo", beta=50.0), dict(method="dpo", sft_weight=-1.0),
+           dict(method="dpo", num_gpus=2)]
+    codes = set()
+    for changes in bad:
+        with pytest.raises(UserError) as caught:
+            TrainConfig.from_preset("demo").with_(**changes).validate()
+        codes.add(caught.value.code)
+        text = russian_lines(caught.value)
+        own = " ".join(map(str, [*changes.values(), *caught.value.params.values()]))  # the values and names it gives
+        assert not [w for w in latin_words(text) if w not in own], (changes, text)
+        assert "--" not in text, (changes, text)  # no CLI flag in the app
+    assert len(codes) == len(bad)  # one code each
+    with pytest.raises(UserError) as caught:
+        TrainConfig.from_preset("demo").with_(speed=3)
+    assert not latin_words(russian_lines(caught.value).replace("speed", ""))
+    with pytest.raises(UserError) as caught:
+        TrainConfig.from_preset("demo").with_(lr=5.0).validate()
+    assert russian_lines(caught.value) == ("Скорость обучения 5 вне допустимых пределов\n"
+                                           "Укажите в «Скорость обуч.» число больше 0 и меньше 1: для LoRA обычно 2e-4.")
+    assert str(caught.value) == "lr: learning rate 5.0 is out of range — try 2e-4 for LoRA on a large model"  # the CLI's
+
+
+def test_the_gpu_checks_before_a_run_read_russian():
+    from core.errors import UserError
+    from core.train.device import check_precision
+
+    for family, dtype, bf16 in (("llama", "bfloat16", False), ("gemma3", "bfloat16", False), ("gemma3", "float16", True),
+                                ("gemma3", "auto", False)):
+        with pytest.raises(UserError) as caught:
+            check_precision(family, dtype, cuda=True, bf16=bf16)
+        text = russian_lines(caught.value)
+        assert "«Тип (dtype)»" in text and "--dtype" not in text, text
+        assert not [w for w in latin_words(text) if w.lower() not in ("gemma", "ampere", "rtx")], text  # names
+
+
+def test_a_base_model_folder_that_cannot_be_trained_reads_russian(tmp_path):
+    from core.errors import UserError
+    from core.train.runs import check_checkpoint
+
+    def folder(name: str, **files: str):
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file.replace("_", ".")).write_text(text, "utf-8")
+        return path
+
+    cases = [tmp_path / "нет", folder("пусто"), folder("бин", config_json="{}", model_bin=""),
+             folder("без-весов", config_json="{}"), folder("сломан", config_json='{"a" 1}', model_safetensors=""),
+             folder("свой-код", config_json='{"auto_map": {}}', model_safetensors="")]
+    (tmp_path / "свой-код" / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}', "utf-8")
+    texts = []
+    for path in cases:
+        with pytest.raises(UserError) as caught:
+            check_checkpoint(path)
+        texts.append(russian_lines(caught.value))
+    for text in texts:
+        assert not latin_words(text), text
+    assert "не хватает двоеточия после ключа, столбец 6" in texts[4], texts[4]
+
+
+def test_a_correction_of_something_that_is_no_answer_reads_russian(home):
+    from core.errors import UserError
+    from core.loop.corrections import answer_message, eval_answer
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        conv = store.add_conversation(["демо"])
+        question = store.add_message(conv.id, "user", "Что такое эпоха?")
+        for call in (lambda: answer_message(store, "абв"), lambda: answer_message(store, 99),
+                     lambda: answer_message(store, question.id), lambda: eval_answer(store, "x", "демо"),
+                     lambda: eval_answer(store, 1, " "), lambda: eval_answer(store, 1, "демо")):
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and not [w for w in latin_words(text) if w not in ("user", "x")], text
+            assert "nastavnik" not in text, text
+
+
+@async_test
+async def test_the_train_forms_refusals_and_an_imports_bad_lines_read_russian(ws, tmp_path):
+    """From the keys: the Train form started with a value out of range, then with a folder that is
+    no checkpoint as its base; then Import of files whose lines are bad JSON or have an empty
+    answer. The form's line, the notices and the dialog's report read Russian."""
+    ws.update_settings(first_steps=False)
+    not_a_model = tmp_path / "модель"
+    not_a_model.mkdir()
+    bad_json = tmp_path / "сломан.jsonl"
+    bad_json.write_text('{"question": "а", "answer": "б"}\n{"question": "в", "answer": "г",}\n', "utf-8")
+    empty = tmp_path / "пустой-ответ.jsonl"
+    empty.write_text('{"messages": [{"role": "user", "content": "а"}, {"role": "assistant", "content": ""}]}\n', "utf-8")
+    app = NastavnikApp(ws, "ru")
+    found: dict = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("2")
+            await settle(pilot)
+            form_error = app.screen.query_one("#train-form-error", Static)
+            app.screen.query_one("#train-epochs", Input).value = "500"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert str(form_error.render()).startswith("500 эпох — слишком много"), form_error.render()
+            english_in(app, "train: too many epochs", found)
+            app.screen.query_one("#train-epochs", Input).value = "1"
+            app.screen.query_one("#train-base", Input).value = str(not_a_model)
+            await pilot.press("ctrl+s")
+            for _ in range(200):  # the run starts in a worker: its refusal comes back
+                if "config.json" in str(form_error.render()):
+                    break
+                await pilot.pause(0.05)
+            assert "В " + str(not_a_model) + " нет config.json" in str(form_error.render()), form_error.render()
+            english_in(app, "train: not a checkpoint", found)
+            with ws.store() as store:
+                assert not store.list_runs()
+            await pilot.press("1")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, bad_json)
+            assert "сломан.jsonl:2: ошибка в JSON (ожидался ключ в двойных кавычках, столбец 33)" in report, report
+            english_in(app, "import: bad JSON", found)
+            await pilot.press("escape")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, empty)
+            assert "ответ пуст — напишите его или уберите запись" in report, report
+            english_in(app, "import: empty answer", found)
+    finally:
+        set_lang("en")
+    assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
