@@ -118,6 +118,9 @@ def _localized(params: dict) -> dict:
         out["field_note"] = t("import.reason.field", field=out["field"]) if out["field"] and not named else ""
     if "more" in out:
         out["more_note"] = t("import.reason.more", n=out["more"]) if out["more"] else ""
+    if isinstance(out.get("tips"), list):  # what to change, each a field of the form and its new value
+        tips = [t(f"tip.{tip['name']}", value=tip["value"]) for tip in out["tips"] if has(f"tip.{tip['name']}")]
+        out["tips_text"] = t("tip.or").join(tips) if tips else t("tip.none")
     return out
 
 

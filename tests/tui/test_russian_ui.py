@@ -508,3 +508,32 @@ async def test_the_train_forms_refusals_and_an_imports_bad_lines_read_russian(ws
     finally:
         set_lang("en")
     assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
+
+
+def test_a_run_that_does_not_fit_the_gpu_or_its_backend_reads_russian():
+    """What the Train form's Start says when the run will not fit the GPU (each way out named by
+    the form's own field) or the chosen backend cannot run it: Russian, no CLI flag."""
+    from core.errors import UserError
+    from core.train.backends import unsloth
+    from core.train.config import TrainConfig
+    from core.train.presets import GiB, PRESETS, estimate_vram
+    from core.train.vram import Gpu, check_gpus
+
+    preset = PRESETS["gemma3-12b"]
+    card = Gpu(0, "NVIDIA GeForce RTX 3060", 6 * GiB, 12 * GiB)
+    refusals = []
+    with pytest.raises(UserError) as caught:
+        check_gpus(preset, estimate_vram(preset, backend="hf", max_seq_len=2048, batch_size=2), 1, max_seq_len=2048,
+                   batch_size=2, found=[card])
+    refusals.append(caught.value)
+    with pytest.raises(UserError) as caught:
+        check_gpus(preset, estimate_vram(preset), 3, max_seq_len=2048, batch_size=2, found=[card])
+    refusals.append(caught.value)
+    config = TrainConfig.from_preset("demo", num_gpus=2)
+    refusals.append(unsloth.available(config))
+    texts = [russian_lines(error) for error in refusals]
+    assert "«Макс. токенов» (1024)" in texts[0] and "«Размер батча» (1)" in texts[0] and "«Бэкенде»" in texts[0], texts[0]
+    for error, text in zip(refusals, texts):
+        assert error.code and "--" not in text, text
+        assert not [w for w in latin_words(text) if w.lower() not in ("nvidia", "make", "install")], text
+    assert "--max-seq-len 1024" in str(refusals[0])  # the CLI's words

@@ -933,6 +933,23 @@ STRINGS: dict[str, str] = {
     'error.device.no_headers.hint': 'Install them (Debian/Ubuntu: `sudo apt install python{python}-dev`).',
     'error.device.no_compiler_and_headers': 'Training on the GPU needs a C compiler and the Python {python} headers (Python.h), which Triton builds its kernels with',
     'error.device.no_compiler_and_headers.hint': 'Install them (Debian/Ubuntu: `sudo apt install build-essential python{python}-dev`).',
+    # h-i26e: GPU memory and backend refusals, naming the Train form's fields
+    'error.vram.no_fit': 'This run will not fit on the GPU: it needs about {need} GiB ({backend} backend), {free} GiB free',
+    'error.vram.no_fit.hint': 'Try {tips_text}.',
+    'tip.preset': 'a smaller model (“Preset” {value})',
+    'tip.max_seq_len': 'fewer “Max tokens” ({value})',
+    'tip.batch_size': 'a smaller “Batch size” ({value})',
+    'tip.backend': 'the {value} backend in “Backend”, which keeps less on the GPU',
+    'tip.none': 'a GPU with more memory',
+    'tip.or': ', or ',
+    'error.vram.too_many_gpus': 'The run asks for {asked} GPUs and {visible} are visible',
+    'error.vram.too_many_gpus.hint': 'Train on {visible} GPUs or fewer.',
+    'error.backend.no_unsloth': 'The unsloth backend needs the unsloth package',
+    'error.backend.no_unsloth.hint': 'Choose hf or auto in “Backend” (or install it: `make install`).',
+    'error.backend.unsloth_one_device': 'The unsloth backend trains on one device here',
+    'error.backend.unsloth_one_device.hint': 'Choose hf in “Backend” for several GPUs or processes.',
+    'error.backend.unsloth_gpu_only': 'The unsloth backend trains {method} on an NVIDIA GPU only',
+    'error.backend.unsloth_gpu_only.hint': 'Choose hf in “Backend”: it runs the same trainer on the CPU.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field
