@@ -129,7 +129,8 @@ def resolve_model(ws, ref: str) -> ModelRef:
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":
-            raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`")
+            raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`",
+                            code="chat.not_gguf", params={"path": str(path)})
         return _ref(path, by_path.get(str(path)))
     for m in reversed(models):  # newest registrations last
         if m.name == ref:
@@ -144,6 +145,7 @@ def resolve_model(ws, ref: str) -> ModelRef:
     raise UserError(
         f"no GGUF model called {ref!r}",
         hint="give a .gguf path, a name from `nastavnik models list`, or export one: `nastavnik export RUN`",
+        code="chat.no_model", params={"ref": str(ref)},
     )
 
 

@@ -537,3 +537,27 @@ def test_a_run_that_does_not_fit_the_gpu_or_its_backend_reads_russian():
         assert error.code and "--" not in text, text
         assert not [w for w in latin_words(text) if w.lower() not in ("nvidia", "make", "install")], text
     assert "--max-seq-len 1024" in str(refusals[0])  # the CLI's words
+
+
+def test_evaluate_chat_export_and_draft_refusals_read_russian(home, tmp_path):
+    """What Evaluate, Chat, the model export and the teacher's drafts refuse, as the app shows it."""
+    from core.errors import UserError
+    from core.eval.evaluate import evaluate
+    from core.export.jobs import start_job
+    from core.export.source import resolve_source
+    from core.infer.runner import resolve_model
+    from core.loop.drafting import draft_answer, open_teacher, read_document, split_document
+
+    ws = Workspace.open(home)
+    (tmp_path / "пусто.txt").write_text("  \n", "utf-8")
+    (tmp_path / "заметки.txt").write_text("текст", "utf-8")
+    calls = [lambda: evaluate(ws, []), lambda: resolve_model(ws, "нет-такой"),
+             lambda: resolve_model(ws, str(tmp_path / "заметки.txt")), lambda: start_job(ws, "1", name=".скрытое"),
+             lambda: resolve_source(ws, "нет-такой"), lambda: draft_answer(None, "  "), lambda: open_teacher(ws, " "),
+             lambda: read_document(tmp_path / "пусто.txt"), lambda: split_document("текст", 8, len)]
+    for call in calls:
+        with pytest.raises(UserError) as caught:
+            call()
+        text = russian_lines(caught.value)
+        assert caught.value.code, text
+        assert not latin_words(text) and "nastavnik" not in text, text
