@@ -113,6 +113,9 @@ def _localized(params: dict) -> dict:
         out["json"] = json_text(str(out["problem"]), out.get("column"))
     if out.get("reason_code"):
         out["reason"] = reason_text(out["reason_code"], out.get("reason_params"), str(out.get("reason", "")))
+    loc = out.get("location")
+    if isinstance(loc, dict) and loc.get("line") is None and loc.get("row") is not None:  # a table's row
+        out["where"] = t("import.where_row", file=loc["file"], row=loc["row"])
     if "field" in out:  # a reason that a key is missing names it itself
         named = str(out.get("reason_code") or "").startswith("missing_")
         out["field_note"] = t("import.reason.field", field=out["field"]) if out["field"] and not named else ""

@@ -140,7 +140,8 @@ def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -
             hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
             f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
             code="import.bad_json" if bad[0].json_error else "import.bad_record",
-            params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason,
+            params={"where": str(bad[0].location), "location": bad[0].location._asdict(), "field": bad[0].field or "",
+                    "reason": bad[0].reason,
                     "json": bad[0].json_error or "", "more": more, "good": good,
                     # the reason by name, for the app to say in its language; a JSON error's problem and column
                     "reason_code": bad[0].code, "reason_params": bad[0].params, **_json_params(bad[0])},

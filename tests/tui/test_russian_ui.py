@@ -329,6 +329,7 @@ REFUSED = {
                      "у ответа вес 0"),
     "array.json": ('[{"question": "а", "answer": "б"},\n {"question": "в", "answer": "г",}]', "ошибка в JSON (ожидался ключ"),
     "columns.csv": ("Вопрос,Нечто\nа,б\n", "нет столбца с ответом"),
+    "row.csv": ("Вопрос,Ответ\nа,б\nв,\n", "row.csv, строка таблицы 3, поле «Ответ»: ответ пуст"),
 }
 
 
@@ -561,3 +562,17 @@ def test_evaluate_chat_export_and_draft_refusals_read_russian(home, tmp_path):
         text = russian_lines(caught.value)
         assert caught.value.code, text
         assert not latin_words(text) and "nastavnik" not in text, text
+
+
+def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+
+    ws = Workspace.open(home)
+    (tmp_path / "папка").mkdir()
+    (tmp_path / "данные.arrow").write_bytes(b"ARROW1")
+    for path in (tmp_path / "папка", tmp_path / "данные.arrow"):
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [path])
+        text = russian_lines(caught.value)
+        assert caught.value.code and not latin_words(text), text

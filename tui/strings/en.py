@@ -986,6 +986,21 @@ STRINGS: dict[str, str] = {
     'error.draft.empty_document.hint': 'Give a text file with the material to draft from, or paste the text.',
     'error.draft.no_room': "The teacher's context leaves {budget} tokens for the document",
     'error.draft.no_room.hint': 'Choose a teacher with a longer context.',
+    # h-i26e: an import's file-level refusals, and a table's row
+    'import.where_row': '{file} row {row}',
+    'error.import.not_dataset_folder': '{path}: this folder is not a `datasets` folder (no state.json or dataset_dict.json)',
+    'error.import.not_dataset_folder.hint': 'Give a folder written by save_to_disk, a LLaMA-Factory data folder, or the data files themselves.',
+    'error.import.hf_needs_folder': '{path}: the hf format needs a folder written by save_to_disk',
+    'error.import.hf_needs_folder.hint': 'Give the folder, not a file, or choose another format in “Read as”.',
+    'error.import.cannot_read': '{path}: cannot read it ({why})',
+    'error.import.permission': '{path}: cannot read it (permission denied)',
+    'error.import.permission.hint': "Check the file's permissions.",
+    'error.import.is_folder': '{path}: is a folder, not a file',
+    'error.import.is_folder.hint': 'Give a file, or a `datasets` folder.',
+    'error.import.bare_arrow': '{file}: a bare .arrow file',
+    'error.import.bare_arrow.hint': 'Give the whole `datasets` folder it belongs to.',
+    'error.import.bad_csv': '{where}: the CSV cannot be read ({why})',
+    'error.import.bad_csv.hint': 'Check the quotes on that line.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field
