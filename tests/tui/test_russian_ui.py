@@ -576,3 +576,21 @@ def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
             import_files(store, [path])
         text = russian_lines(caught.value)
         assert caught.value.code and not latin_words(text), text
+
+
+def test_the_stores_refusals_the_app_meets_read_russian(ws):
+    """A pair or a preference gone from under a dialog, a revision to revert, a tag, a grade, an
+    empty text: the store's refusals as the app shows them."""
+    from core.errors import UserError
+
+    with ws.store() as store:
+        calls = [lambda: store.get_pair(99), lambda: store.get_pairs([1, 99]), lambda: store.add_tags([1], [" "]),
+                 lambda: store.revert(1, 999), lambda: store.split_random(1.5), lambda: store.get_preference(7),
+                 lambda: store.get_conversation(42), lambda: store.get_message(42),
+                 lambda: store.grade("демо", "Что такое эпоха?", "x"), lambda: store.grade("демо", "Что такое эпоха?", 9),
+                 lambda: store.update_pair(1, answer=" "), lambda: store.merge_pairs(1, [1])]
+        for call in calls:
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and not latin_words(text) and "nastavnik" not in text, text
