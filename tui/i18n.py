@@ -113,6 +113,9 @@ def _localized(params: dict) -> dict:
         out["json"] = json_text(str(out["problem"]), out.get("column"))
     if out.get("reason_code"):
         out["reason"] = reason_text(out["reason_code"], out.get("reason_params"), str(out.get("reason", "")))
+    status = out.get("status")
+    if isinstance(status, str) and has(f"run_status.{status}"):  # a run's or an export job's: its word here
+        out["status"] = t(f"run_status.{status}")
     loc = out.get("location")
     if isinstance(loc, dict) and loc.get("line") is None and loc.get("row") is not None:  # a table's row
         out["where"] = t("import.where_row", file=loc["file"], row=loc["row"])

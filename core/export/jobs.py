@@ -101,6 +101,7 @@ class ExportTable:
     job that did not end done leaves nothing behind (``clean_up``)."""
 
     noun = "export job"
+    code = "export"  # its errors' codes: export.already_ended
     marker = MARKER
     lost = "the export worker stopped without finishing (killed or crashed)"
 

@@ -420,6 +420,7 @@ def check_build(system_info: str) -> None:
         raise UserError(
             "this llama-cpp-python was built with Intel AMX kernels, which crash on quantized models (llama.cpp #20824)",
             hint="rebuild it without them: `make llama-cpu` (`make llama-cuda` on a GPU box)",
+            code="chat.amx_build",
         )
 
 
@@ -432,6 +433,7 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         raise UserError(
             "llama-cpp-python is not installed",
             hint="install the chat extra: pip install 'nastavnik[chat]'",
+            code="chat.no_llama",
         ) from exc
     path = Path(path)
     if not path.is_file():

@@ -125,6 +125,7 @@ class RunTable:
     """Training runs as a job table (``core.jobs.table``): the store's run functions, nothing to clean up."""
 
     noun = "run"
+    code = "run"  # its errors' codes: run.already_ended
     marker = MARKER
     lost = "the worker stopped without finishing (killed or crashed)"
 

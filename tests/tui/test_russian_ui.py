@@ -216,7 +216,7 @@ def test_a_coded_error_reads_in_the_ui_language_and_falls_back_to_english():
     short = UserError("run 3 is busy", code="run.busy", params={"id": 3})  # a param the table needs is missing
     set_lang("ru")
     try:
-        assert error_lines(coded) == ["Запуск 3 ещё идёт (running); за раз — один запуск",
+        assert error_lines(coded) == ["Запуск 3 ещё не закончен (идёт); за раз — один запуск",
                                       "Дождитесь его или остановите в комнате «Обучение»."]
         assert error_lines(plain) == ["something only core says", "do this"]
         assert error_lines(short) == ["run 3 is busy"]
@@ -594,3 +594,21 @@ def test_the_stores_refusals_the_app_meets_read_russian(ws):
                 call()
             text = russian_lines(caught.value)
             assert caught.value.code and not latin_words(text) and "nastavnik" not in text, text
+
+
+def test_a_run_that_ended_or_is_gone_and_no_preferences_read_russian(ws):
+    from core.errors import UserError
+    from core.train.preference_data import snapshot
+    from core.train.runs import cancel_run
+
+    with ws.store() as store:
+        run = store.create_run(base="демо", preset="demo", backend="hf", config={"base": "демо"})
+        store.update_run(run.id, status="done")
+        calls = [lambda: cancel_run(ws, run.id, store=store), lambda: store.get_run(99), lambda: snapshot(store),
+                 lambda: store.get_export_job(5)]
+        for call in calls:
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and "nastavnik" not in text, text
+            assert not latin_words(text), text

@@ -1029,6 +1029,19 @@ STRINGS: dict[str, str] = {
     'error.chat.bad_grade.hint': 'Grade from 1 (bad) to 5 (excellent).',
     'error.chat.grade_range': 'Grade {score} is out of range',
     'error.chat.grade_range.hint': 'Grade from 1 (bad) to 5 (excellent).',
+    # h-i26e: runs and export jobs that ended or are gone, no preferences to train on
+    'error.run.already_ended': 'Run {id} has already ended ({status})',
+    'error.export.already_ended': 'Export job {id} has already ended ({status})',
+    'error.run.no_run': 'There is no run {id}',
+    'error.run.no_run.hint': "The Train room's list of runs shows them (r).",
+    'error.export.no_job': 'There is no export job {id}',
+    'error.train.no_preferences': 'There are no preference pairs to train on',
+    'error.train.no_preferences.hint': "Correct a model's answer in Chat (e): each correction is a preference pair too.",
+    # h-i26e: a llama.cpp that cannot run the chat
+    'error.chat.amx_build': 'This llama-cpp-python was built with Intel AMX kernels, which crash on quantized models',
+    'error.chat.amx_build.hint': 'Rebuild it without them in a terminal: `make llama-cpu` (`make llama-cuda` on a GPU machine).',
+    'error.chat.no_llama': 'llama-cpp-python is not installed',
+    'error.chat.no_llama.hint': "Install the chat extra in a terminal: `pip install 'nastavnik[chat]'`.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field
