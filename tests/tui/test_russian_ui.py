@@ -5,6 +5,7 @@ code, the user's own data and a short list of terms that have no Russian name.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -571,7 +572,15 @@ def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
     ws = Workspace.open(home)
     (tmp_path / "папка").mkdir()
     (tmp_path / "данные.arrow").write_bytes(b"ARROW1")
-    for path in (tmp_path / "папка", tmp_path / "данные.arrow"):
+    paths = [tmp_path / "папка", tmp_path / "данные.arrow"]
+    for name, spec in {"нет-файла": {"file_name": "нет.json"}, "предпочтения": {"file_name": "a.json", "ranking": True},
+                       "формат": {"file_name": "a.json", "formatting": "странный"}}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "a.json").write_text('[{"instruction": "а", "output": "б"}]', "utf-8")
+        (folder / "dataset_info.json").write_text(json.dumps({"набор": spec}, ensure_ascii=False), "utf-8")
+        paths.append(folder)
+    for path in paths:
         with ws.store() as store, pytest.raises(UserError) as caught:
             import_files(store, [path])
         text = russian_lines(caught.value)
