@@ -495,6 +495,15 @@ async def test_the_train_forms_refusals_and_an_imports_bad_lines_read_russian(ws
                 await pilot.pause(0.05)
             assert "В " + str(not_a_model) + " нет config.json" in str(form_error.render()), form_error.render()
             english_in(app, "train: not a checkpoint", found)
+            app.screen.query_one("#train-base", Input).value = "demo"
+            await pilot.press("v")  # the preview of a base that is not built yet
+            for _ in range(200):
+                if any("Демо-модель" in str(n.message) for n in app._notifications):
+                    break
+                await pilot.pause(0.05)
+            assert any("Демо-модель ещё не собрана" in str(n.message) for n in app._notifications), \
+                [str(n.message) for n in app._notifications]
+            english_in(app, "train: preview", found)
             with ws.store() as store:
                 assert not store.list_runs()
             await pilot.press("1")
