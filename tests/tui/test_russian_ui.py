@@ -630,3 +630,29 @@ def test_a_run_that_ended_or_is_gone_and_no_preferences_read_russian(ws):
             text = russian_lines(caught.value)
             assert caught.value.code and "nastavnik" not in text, text
             assert not latin_words(text), text
+
+
+@async_test
+async def test_a_teacher_that_cannot_load_says_why_in_russian(ws, tmp_path):
+    """ctrl+t in the pair editor with a teacher whose GGUF is gone: the model process's refusal
+    comes back with its code and reads Russian (it said the child's English before)."""
+    with ws.store() as store:
+        store.add_model("gguf", "учитель", str(tmp_path / "нет.gguf"))
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("enter")  # the pair under the cursor, in the editor
+            await settle(pilot)
+            await pilot.press("ctrl+t")
+            for _ in range(400):
+                notes = [str(n.message) for n in app._notifications]
+                if any("GGUF" in n for n in notes):
+                    break
+                await pilot.pause(0.05)
+            assert any(f"Нет файла GGUF {tmp_path / 'нет.gguf'}" in n for n in notes), notes
+            found: dict = {}
+            english_in(app, "editor draft", found)
+            assert not found, found
+    finally:
+        set_lang("en")

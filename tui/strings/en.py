@@ -1065,6 +1065,9 @@ STRINGS: dict[str, str] = {
     'error.import.lf_ranking.hint': 'Preferences are imported in a terminal (`nastavnik prefs import`); remove the entry to import the pairs here.',
     'error.import.lf_formatting': '{file}: entry “{entry}” has formatting “{formatting}”',
     'error.import.lf_formatting.hint': 'Use alpaca or sharegpt.',
+    # h-i26e: a model process that ended
+    'error.chat.process_ended': 'The model process for {model} ended unexpectedly',
+    'error.chat.process_ended.hint': 'Details in {log}.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1073,4 +1073,7 @@ STRINGS: dict[str, str] = {
     'error.import.lf_ranking.hint': 'Предпочтения импортируются в терминале (`nastavnik prefs import`); уберите запись, чтобы импортировать здесь пары.',
     'error.import.lf_formatting': '{file}: у записи «{entry}» формат «{formatting}»',
     'error.import.lf_formatting.hint': 'Используйте alpaca или sharegpt.',
+    # h-i26e: a model process that ended
+    'error.chat.process_ended': 'Процесс модели {model} неожиданно завершился',
+    'error.chat.process_ended.hint': 'Подробности — в {log}.',
 }
