@@ -42,12 +42,15 @@ def checked_inputs(files: Sequence[str | os.PathLike], skip_bad: str | os.PathLi
         return names, None
     for f in names:
         if Path(f).exists() and rejects.exists() and rejects.resolve() == Path(f).resolve():
-            raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
+            raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file",
+                            code="import.rejects_is_input", params={"path": str(skip_bad)})
     if rejects.is_dir():
-        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
+        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl",
+                        code="import.rejects_is_folder", params={"path": str(skip_bad)})
     parent = rejects.parent if str(rejects.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
+        raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else",
+                        code="import.rejects_no_folder", params={"path": str(skip_bad), "folder": str(parent)})
     return names, rejects
 
 
@@ -165,7 +168,8 @@ def _write_rejects(path: Path, bad: list[BadRecord]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else") from None
+        raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else",
+                        code="import.rejects_unwritable", params={"path": str(path), "why": str(exc.strerror or exc)}) from None
 
 
 def export_pairs(store: Store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:

@@ -656,3 +656,24 @@ async def test_a_teacher_that_cannot_load_says_why_in_russian(ws, tmp_path):
             assert not found, found
     finally:
         set_lang("en")
+
+
+def test_a_rejects_file_that_cannot_be_one_reads_russian(home, tmp_path):
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+    from tui.i18n import error_lines
+
+    ws = Workspace.open(home)
+    data = tmp_path / "данные.jsonl"
+    data.write_text('{"question": "а", "answer": "б"}\n', "utf-8")
+    (tmp_path / "папка").mkdir()
+    for rejects in (data, tmp_path / "папка", tmp_path / "нет" / "отказы.jsonl"):
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [data], skip_bad=rejects)
+        set_lang("ru")
+        try:
+            text = "\n".join(error_lines(caught.value, label="Плохие строки — в файл отказов"))
+        finally:
+            set_lang("en")
+        assert text.startswith("Файл отказов") and "--skip-bad" not in text, text
+        assert not latin_words(text), text

@@ -1068,6 +1068,15 @@ STRINGS: dict[str, str] = {
     # h-i26e: a model process that ended
     'error.chat.process_ended': 'The model process for {model} ended unexpectedly',
     'error.chat.process_ended.hint': 'Details in {log}.',
+    # h-i26e: the rejects file the import dialog writes
+    'error.import.rejects_is_input': 'The rejects file {path} is one of the files to import',
+    'error.import.rejects_is_input.hint': 'Write the bad rows to a new file.',
+    'error.import.rejects_is_folder': 'The rejects file {path} is a folder',
+    'error.import.rejects_is_folder.hint': 'Give a file name, e.g. rejects.jsonl.',
+    'error.import.rejects_no_folder': 'The rejects file {path}: there is no folder {folder}',
+    'error.import.rejects_no_folder.hint': 'Create it first, or write somewhere else.',
+    'error.import.rejects_unwritable': 'The rejects file {path} cannot be written ({why})',
+    'error.import.rejects_unwritable.hint': 'Free the file or its folder, or untick “{label}”.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

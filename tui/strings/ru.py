@@ -1076,4 +1076,13 @@ STRINGS: dict[str, str] = {
     # h-i26e: a model process that ended
     'error.chat.process_ended': 'Процесс модели {model} неожиданно завершился',
     'error.chat.process_ended.hint': 'Подробности — в {log}.',
+    # h-i26e: the rejects file the import dialog writes
+    'error.import.rejects_is_input': 'Файл отказов {path} — один из импортируемых файлов',
+    'error.import.rejects_is_input.hint': 'Запишите плохие строки в новый файл.',
+    'error.import.rejects_is_folder': 'Файл отказов {path} — это папка',
+    'error.import.rejects_is_folder.hint': 'Укажите имя файла, например rejects.jsonl.',
+    'error.import.rejects_no_folder': 'Файл отказов {path}: нет папки {folder}',
+    'error.import.rejects_no_folder.hint': 'Сначала создайте её или запишите в другое место.',
+    'error.import.rejects_unwritable': 'Файл отказов {path} не записывается ({why})',
+    'error.import.rejects_unwritable.hint': 'Освободите файл или его папку — или снимите «{label}».',
 }
