@@ -125,7 +125,8 @@ def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
     from core.store import PairFilter
 
     if split not in EVAL_SPLITS:
-        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(EVAL_SPLITS))
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(EVAL_SPLITS), code="eval.unknown_split",
+                        params={"value": split, "allowed": ", ".join(EVAL_SPLITS)})
     if split == "corrected":
         pairs = store.get_pairs(store.corrected_pair_ids())
         approved = [p for p in pairs if p.status == "approved"]

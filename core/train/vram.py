@@ -202,7 +202,8 @@ def estimate_vram(
     the CPU. ``loss="logits"`` counts full ``[tokens, vocab]`` logits (stacks before TRL 1.15).
     """
     if backend not in BY_MEMORY:
-        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BY_MEMORY))
+        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BY_MEMORY), code="train.unknown_backend",
+                        params={"field": "backend", "value": backend, "allowed": ", ".join(BY_MEMORY)})
     if loss not in ("fused", "logits"):
         raise ValueError(f"loss must be 'fused' or 'logits', not {loss!r}")
     seq = max_seq_len or preset.max_seq_len

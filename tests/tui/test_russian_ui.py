@@ -677,3 +677,18 @@ def test_a_rejects_file_that_cannot_be_one_reads_russian(home, tmp_path):
             set_lang("en")
         assert text.startswith("Файл отказов") and "--skip-bad" not in text, text
         assert not latin_words(text), text
+
+
+def test_a_preset_backend_or_split_the_app_does_not_know_reads_russian():
+    from core.errors import UserError
+    from core.eval.evaluate import eval_pairs
+    from core.train.backends import resolve
+    from core.train.presets import get_preset
+
+    for call in (lambda: get_preset("нет"), lambda: resolve("нет"), lambda: eval_pairs(None, "нет")):
+        with pytest.raises(UserError) as caught:
+            call()
+        text = russian_lines(caught.value)
+        assert caught.value.code, text
+        own = " ".join(map(str, caught.value.params.values()))  # the names it lists
+        assert not [w for w in latin_words(text) if w not in own], text

@@ -1077,6 +1077,9 @@ STRINGS: dict[str, str] = {
     'error.import.rejects_no_folder.hint': 'Create it first, or write somewhere else.',
     'error.import.rejects_unwritable': 'The rejects file {path} cannot be written ({why})',
     'error.import.rejects_unwritable.hint': 'Free the file or its folder, or untick “{label}”.',
+    # h-i26e: an unknown evaluation split
+    'error.eval.unknown_split': 'Unknown split “{value}”',
+    'error.eval.unknown_split.hint': 'Choose one of: {allowed}.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

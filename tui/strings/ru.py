@@ -1085,4 +1085,7 @@ STRINGS: dict[str, str] = {
     'error.import.rejects_no_folder.hint': 'Сначала создайте её или запишите в другое место.',
     'error.import.rejects_unwritable': 'Файл отказов {path} не записывается ({why})',
     'error.import.rejects_unwritable.hint': 'Освободите файл или его папку — или снимите «{label}».',
+    # h-i26e: an unknown evaluation split
+    'error.eval.unknown_split': 'Неизвестная выборка «{value}»',
+    'error.eval.unknown_split.hint': 'Выберите одну из: {allowed}.',
 }

@@ -59,7 +59,8 @@ def resolve(name: str, config=None) -> str:
             return "hf"  # Unsloth trains on one device; N processes are accelerate's (hf)
         return "unsloth" if unsloth_installed() and cuda_available() else "hf"
     if name not in NAMES:
-        raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES))
+        raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES), code="train.unknown_backend",
+                        params={"field": "backend", "value": name, "allowed": ", ".join(("auto", *NAMES))})
     return name
 
 
