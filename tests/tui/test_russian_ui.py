@@ -692,3 +692,31 @@ def test_a_preset_backend_or_split_the_app_does_not_know_reads_russian():
         assert caught.value.code, text
         own = " ".join(map(str, caught.value.params.values()))  # the names it lists
         assert not [w for w in latin_words(text) if w not in own], text
+
+
+def test_every_code_core_gives_has_its_words_in_both_languages():
+    """Each literal error code in core (``code="run.busy"``) and each literal reason code of a
+    refused record (``Bad(field, why, "empty_answer")``) has its entry in the strings tables, so
+    no coded error falls back to the CLI's English in the app."""
+    import ast
+    from pathlib import Path
+
+    from tui.strings.en import STRINGS as EN
+    from tui.strings.ru import STRINGS as RU
+
+    missing = []
+    for path in Path("core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            for kw in node.keywords:
+                if kw.arg == "code" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    key = f"error.{kw.value.value}" if name == "UserError" else f"import.reason.{kw.value.value}"
+                    if key not in EN or key not in RU:
+                        missing.append((str(path), node.lineno, key))
+            if name == "Bad" and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
+                key = f"import.reason.{node.args[2].value}"
+                if key not in EN or key not in RU:
+                    missing.append((str(path), node.lineno, key))
+    assert not missing, missing
