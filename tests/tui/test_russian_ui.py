@@ -720,3 +720,16 @@ def test_every_code_core_gives_has_its_words_in_both_languages():
                 if key not in EN or key not in RU:
                     missing.append((str(path), node.lineno, key))
     assert not missing, missing
+
+
+def test_a_gpu_without_the_tools_to_train_reads_russian(monkeypatch):
+    from core.errors import UserError
+    from core.train import device
+
+    for compiler, headers in ((None, None), (None, "/usr/include/python3.11/Python.h"), ("gcc", None)):
+        monkeypatch.setattr(device, "c_compiler", lambda value=compiler: value)
+        monkeypatch.setattr(device, "python_headers", lambda value=headers: value)
+        with pytest.raises(UserError) as caught:
+            device.check_triton_toolchain()
+        text = russian_lines(caught.value)
+        assert caught.value.code and not [w for w in latin_words(text) if w not in ("Triton", "Debian", "Ubuntu", "Python")], text  # names
