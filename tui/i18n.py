@@ -61,7 +61,7 @@ def error_lines(error, **extra) -> list[str]:
     """
     code = getattr(error, "code", None)
     if code and has(f"error.{code}"):
-        params = {**(getattr(error, "params", None) or {}), **extra}
+        params = _localized({**(getattr(error, "params", None) or {}), **extra})
         try:
             message = t(f"error.{code}", **params)
             hint = t(f"error.{code}.hint", **params) if has(f"error.{code}.hint") else None
@@ -78,6 +78,56 @@ def error_text(error, sep: str = "\n", **extra) -> str:
     if sep != "\n" and len(lines) == 2 and lines[1][:2].istitle():  # "… — выберите …", as one sentence
         lines = [lines[0], lines[1][0].lower() + lines[1][1:].rstrip(".")]
     return sep.join(lines)
+
+
+def json_text(problem: str, column=None) -> str:
+    """What the JSON decoder found (core's stable name of its message, ``json.<problem>``) and
+    where on the line, in the UI's language."""
+    text = t(f"json.{problem}") if has(f"json.{problem}") else t("json.other")
+    return t("json.at_column", problem=text, column=column) if column else text
+
+
+def reason_text(code: str | None, params: dict | None = None, default: str = "") -> str:
+    """Why a record of an imported file was refused (core's reason code and its values,
+    ``import.reason.<code>``) in the UI's language; ``default`` (core's English) for a code the
+    table lacks."""
+    if not code or not has(f"import.reason.{code}"):
+        return default
+    values = dict(params or {})
+    if "kind" in values:
+        kind = str(values["kind"])
+        values["kind"] = t(f"import.kind.{kind}") if has(f"import.kind.{kind}") else kind
+    if "problem" in values:
+        values["json"] = json_text(str(values["problem"]), values.get("column"))
+    try:
+        return t(f"import.reason.{code}", **values)
+    except (KeyError, IndexError, ValueError):
+        return default
+
+
+def _localized(params: dict) -> dict:
+    """An error's params with the parts core gives by name said in the UI's language: a record's
+    reason, a JSON decoder's problem, the field and how many more records were bad."""
+    out = dict(params)
+    if "problem" in out:
+        out["json"] = json_text(str(out["problem"]), out.get("column"))
+    if out.get("reason_code"):
+        out["reason"] = reason_text(out["reason_code"], out.get("reason_params"), str(out.get("reason", "")))
+    status = out.get("status")
+    if isinstance(status, str) and has(f"run_status.{status}"):  # a run's or an export job's: its word here
+        out["status"] = t(f"run_status.{status}")
+    loc = out.get("location")
+    if isinstance(loc, dict) and loc.get("line") is None and loc.get("row") is not None:  # a table's row
+        out["where"] = t("import.where_row", file=loc["file"], row=loc["row"])
+    if "field" in out:  # a reason that a key is missing names it itself
+        named = str(out.get("reason_code") or "").startswith("missing_")
+        out["field_note"] = t("import.reason.field", field=out["field"]) if out["field"] and not named else ""
+    if "more" in out:
+        out["more_note"] = t("import.reason.more", n=out["more"]) if out["more"] else ""
+    if isinstance(out.get("tips"), list):  # what to change, each a field of the form and its new value
+        tips = [t(f"tip.{tip['name']}", value=tip["value"]) for tip in out["tips"] if has(f"tip.{tip['name']}")]
+        out["tips_text"] = t("tip.or").join(tips) if tips else t("tip.none")
+    return out
 
 
 def _english_lines(error) -> list[str]:

@@ -158,7 +158,8 @@ def eval_pairs(store, split: str = "eval") -> tuple[list, str]:
     from core.store import PairFilter
 
     if split not in EVAL_SPLITS:
-        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(EVAL_SPLITS))
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(EVAL_SPLITS), code="eval.unknown_split",
+                        params={"value": split, "allowed": ", ".join(EVAL_SPLITS)})
     if split == "corrected":
         pairs = store.get_pairs(store.corrected_pair_ids())
         approved = [p for p in pairs if p.status == "approved"]
@@ -223,7 +224,7 @@ def evaluate(
     from core.store.base import now
 
     if not model_refs:
-        raise UserError("no model to evaluate", hint="give one or more models: `nastavnik eval MODEL…`")
+        raise UserError("no model to evaluate", hint="give one or more models: `nastavnik eval MODEL…`", code="eval.no_model")
     report = progress or ignore
     refs = [resolve_model(ws, r) for r in model_refs]
     keys = list(dict.fromkeys(r.key for r in refs))
@@ -235,8 +236,10 @@ def evaluate(
         pairs, used = eval_pairs(store, split)
         if not pairs:
             if split == "corrected":
-                raise UserError("no corrected pairs yet", hint="correct a model's answer in Chat (e) or `nastavnik correct`")
-            raise UserError(f"there are no pairs in the {split} split", hint="move some pairs to the eval split: `nastavnik pairs split`")
+                raise UserError("no corrected pairs yet", hint="correct a model's answer in Chat (e) or `nastavnik correct`",
+                                code="eval.no_corrected")
+            raise UserError(f"there are no pairs in the {split} split", hint="move some pairs to the eval split: `nastavnik pairs split`",
+                            code="eval.no_pairs", params={"split": split})
         stored = {(r.model, r.pair_id): r for r in store.eval_results(keys)}
         answered: dict[str, int] = {k: 0 for k in keys}
         for ref in refs:

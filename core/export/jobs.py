@@ -65,7 +65,8 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
 
     quants = parse_quants(",".join(quants)) if quants else list(DEFAULT_QUANTS)
     if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
-        raise UserError(f"{name!r} cannot name an export folder", hint="use letters, digits, '-' and '_'")
+        raise UserError(f"{name!r} cannot name an export folder", hint="use letters, digits, '-' and '_'",
+                        code="export.bad_name", params={"name": name})
     source = resolve_source(ws, str(ref))
     own = store is None
     store = store or ws.store()
@@ -85,7 +86,7 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
             pid = host.processes.spawn(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
         except OSError as exc:
             store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now())
-            raise UserError(f"cannot start the export worker: {exc}") from exc
+            raise UserError(f"cannot start the export worker: {exc}", code="export.no_worker", params={"why": str(exc)}) from exc
         return store.update_export_job(job.id, pid=pid, log_path=str(log))
     finally:
         if own:
@@ -100,6 +101,7 @@ class ExportTable:
     job that did not end done leaves nothing behind (``clean_up``)."""
 
     noun = "export job"
+    code = "export"  # its errors' codes: export.already_ended
     marker = MARKER
     lost = "the export worker stopped without finishing (killed or crashed)"
 

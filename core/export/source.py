@@ -89,6 +89,7 @@ def _resolve_model_dir(ref: str, ws: Workspace | None) -> Path:
     raise UserError(
         f"the base model {ref!r} is not a Hugging Face folder here",
         hint="give the folder with config.json, or a name from `nastavnik models list`",
+        code="export.no_base", params={"ref": str(ref)},
     )
 
 
@@ -119,6 +120,7 @@ def resolve_source(ws: Workspace | None, ref: str) -> Source:
     raise UserError(
         f"nothing to export called {ref!r}",
         hint="give a run id (`nastavnik runs list`), a model name (`nastavnik models list`) or a model folder",
+        code="export.nothing_called", params={"ref": str(ref)},
     )
 
 
@@ -130,7 +132,8 @@ def _source_from_run(run: Run, ws: Workspace) -> Source:
         adapter = run_dir / "adapter"
     if adapter is None or not (adapter / "adapter_config.json").is_file():
         raise UserError(f"run {run.id} has no adapter yet (status {run.status})",
-                        hint=f"wait until it finishes (`nastavnik runs show {run.id}` shows its status)")
+                        hint=f"wait until it finishes (`nastavnik runs show {run.id}` shows its status)",
+                        code="export.no_adapter", params={"id": run.id, "status": run.status})
     cfg = run.config or {}
     setup = run.setup or {}
     return _source_from_adapter(

@@ -128,16 +128,19 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
         raise UserError(
             f"{path}: this folder is not a `datasets` folder (no state.json or dataset_dict.json)",
             hint="give a folder written by save_to_disk, a LLaMA-Factory data folder, or the data files themselves",
+            code="import.not_dataset_folder", params={"path": str(path)},
         )
     if p.name in ("dataset_info.json", "state.json", "dataset_dict.json") and arrowfmt.is_hf_folder(p.parent) and fmt in (None, "hf"):
         return detect(p.parent, fmt, encoding)  # a file of a `datasets` folder: read the folder
     if fmt == "hf":
-        raise UserError(f"{path}: --format hf needs a folder written by save_to_disk", hint="give the folder, not a file")
+        raise UserError(f"{path}: --format hf needs a folder written by save_to_disk", hint="give the folder, not a file",
+                        code="import.hf_needs_folder", params={"path": str(path)})
     suffix = p.suffix.lower()
     try:
         head = _head(p)
     except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})", code="import.cannot_read",
+                        params={"path": str(path), "why": str(exc.strerror or exc)}) from None
     if fmt == "llamafactory" or (fmt is None and name.lower() == "dataset_info.json" and _is_dataset_info(p)):
         from core.formats import llamafactory
 
@@ -158,7 +161,8 @@ def detect(path: str | os.PathLike, fmt: str | None = None, encoding: str | None
         kind = fmt or ("csv" if suffix == ".csv" else "tsv")
         return Plan(p, name, "csv", kind, encoding=encoding, delimiter="\t" if kind == "tsv" else None)
     if suffix == ".arrow" and fmt is None:
-        raise UserError(f"{name}: a bare .arrow file", hint="give the whole `datasets` folder it belongs to")
+        raise UserError(f"{name}: a bare .arrow file", hint="give the whole `datasets` folder it belongs to",
+                        code="import.bare_arrow", params={"file": name})
     # JSON family, by content
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
@@ -269,7 +273,8 @@ def read(plan: Plan) -> Iterator[tuple[Location, Record | BadRecord]]:
                 shape.resolve(tuple(obj), table=True)
             except Bad as exc:
                 raise UserError(f"{plan.name}: {exc.reason}", hint="or force another --format",
-                                code="import.bad_table", params={"file": plan.name, "reason": exc.reason}) from None
+                                code="import.bad_table", params={"file": plan.name, "reason": exc.reason,
+                                                                 "reason_code": exc.code, "reason_params": exc.params}) from None
         return shape
 
     yield from read_objects(_objects(plan), settle)

@@ -19,7 +19,9 @@ HF_SPLITS = {"train": "train", "test": "eval", "validation": "eval", "valid": "e
 
 
 def _arrow_error(path: Path, what: str, exc: Exception) -> UserError:
-    return UserError(f"{path.name}: not a readable {what} ({str(exc).splitlines()[0][:200]})", hint="check the file, or force another --format")
+    why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return UserError(f"{path.name}: not a readable {what} ({why})", hint="check the file, or force another --format",
+                     code="import.unreadable_arrow", params={"file": path.name, "kind": what.split()[0], "why": why})
 
 
 def parquet_rows(path: Path, name: str) -> tuple[int, Iterator[tuple[Location, dict]]]:
@@ -55,7 +57,8 @@ def _hf_split_files(folder: Path) -> list[tuple[str | None, Path]]:
         try:
             splits = json.loads((folder / "dataset_dict.json").read_text("utf-8"))["splits"]
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise UserError(f"{folder.name}/dataset_dict.json: cannot read it ({exc})", hint="save the dataset again with save_to_disk") from None
+            raise UserError(f"{folder.name}/dataset_dict.json: cannot read it ({exc})", hint="save the dataset again with save_to_disk",
+                            code="import.bad_hf_folder", params={"file": f"{folder.name}/dataset_dict.json", "why": str(exc)}) from None
         out = []
         for split in splits:
             out += [(split, f) for _, f in _hf_split_files(folder / split)]
@@ -65,12 +68,15 @@ def _hf_split_files(folder: Path) -> list[tuple[str | None, Path]]:
         state = json.loads(state_path.read_text("utf-8"))
         files = [folder / d["filename"] for d in state["_data_files"]]
     except FileNotFoundError:
-        raise UserError(f"{folder}: not a `datasets` folder (no state.json)", hint="give a folder written by save_to_disk") from None
+        raise UserError(f"{folder}: not a `datasets` folder (no state.json)", hint="give a folder written by save_to_disk",
+                        code="import.not_dataset_folder", params={"path": str(folder)}) from None
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise UserError(f"{state_path}: cannot read it ({exc})", hint="save the dataset again with save_to_disk") from None
+        raise UserError(f"{state_path}: cannot read it ({exc})", hint="save the dataset again with save_to_disk",
+                        code="import.bad_hf_folder", params={"file": str(state_path), "why": str(exc)}) from None
     for f in files:
         if not f.is_file():
-            raise UserError(f"{folder.name}: the data file {f.name} is missing", hint="copy the whole folder written by save_to_disk")
+            raise UserError(f"{folder.name}: the data file {f.name} is missing", hint="copy the whole folder written by save_to_disk",
+                            code="import.hf_file_missing", params={"folder": folder.name, "file": f.name})
     return [(None, f) for f in files]
 
 

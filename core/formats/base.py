@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import field as _field
 from typing import Any, NamedTuple
 
 from core.text import normalize_context, normalize_newlines
@@ -56,6 +57,10 @@ class BadRecord:
     field: str | None = None
     raw: Any = None  # the line as text, or the row as a dict
     json_error: str | None = None  # the decoder's own words when the line is not JSON ("reason" wraps them)
+    # a stable name of the reason ("empty_answer", "invalid_json") and its values: the app says the
+    # reason in its own language (``import.reason.<code>``); ``reason`` stays the CLI's English
+    code: str | None = None
+    params: dict = _field(default_factory=dict)
 
     def message(self) -> str:
         where = f"{self.location}" + (f", field {self.field!r}" if self.field else "")

@@ -66,7 +66,8 @@ def iter_csv(
             yield Location(name, row=row_no), dict(zip(header, row))
     except csv.Error as exc:
         raise UserError(
-            f"{name}:{reader.line_num}: the CSV cannot be read ({exc})", hint="check the quotes on that line"
+            f"{name}:{reader.line_num}: the CSV cannot be read ({exc})", hint="check the quotes on that line",
+            code="import.bad_csv", params={"where": f"{name}:{reader.line_num}", "why": str(exc)},
         ) from None
 
 

@@ -30,6 +30,31 @@ def _invalid(exc: ValueError) -> str:
     return f"invalid JSON ({_where(msg, col)})"
 
 
+# the JSON decoder's messages (CPython's and this module's own) by a stable name: the app says
+# them in its own language (``json.<name>``), keeping the line and the column
+_PROBLEMS = (
+    ("expecting value", "expecting_value"),
+    ("expecting ',' delimiter", "expecting_comma"),
+    ("expecting ':' delimiter", "expecting_colon"),
+    ("expecting property name", "expecting_name"),
+    ("expected ',' or ']'", "expecting_comma_or_bracket"),
+    ("extra data after the closing", "extra_after_array"),
+    ("extra data", "extra_data"),
+    ("unterminated string", "unterminated_string"),
+    ("invalid control character", "control_character"),
+    ("invalid \\uxxxx escape", "bad_unicode_escape"),
+    ("invalid \\escape", "bad_escape"),
+    ("illegal trailing comma", "trailing_comma"),
+)
+
+
+def json_problem(msg: str) -> str:
+    """The stable name of a JSON decoder message ("Expecting ',' delimiter" → expecting_comma);
+    "other" for one this list does not know."""
+    low = msg.lower()
+    return next((name for start, name in _PROBLEMS if low.startswith(start)), "other")
+
+
 def _where(msg: str, col: int | None) -> str:
     """The decoder's message and column: some of its messages end in "at" themselves
     ("Invalid control character at"), so "at" is added only when the message lacks it."""
@@ -64,9 +89,14 @@ def iter_jsonl(path: Path, name: str, encoding: str | None = None) -> Iterator[t
                 except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     loc = Location(name, lineno)
-                    detail = None if isinstance(exc, UnicodeDecodeError) else _where(getattr(exc, "msg", None) or str(exc),
-                                                                                        getattr(exc, "colno", None))
-                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"), json_error=detail)
+                    params: dict[str, Any]
+                    if isinstance(exc, UnicodeDecodeError):
+                        detail, code, params = None, "not_utf8", {"byte": exc.start}
+                    else:
+                        msg, col = getattr(exc, "msg", None) or str(exc), getattr(exc, "colno", None)
+                        detail, code, params = _where(msg, col), "invalid_json", {"problem": json_problem(msg), "column": col}
+                    yield loc, BadRecord(loc, _invalid(exc), None, text.rstrip("\r\n"), json_error=detail, code=code,
+                                         params=params)
                     continue
                 yield Location(name, lineno), obj
         except UnicodeDecodeError as exc:
@@ -122,7 +152,8 @@ def iter_json(path: Path, name: str, encoding: str | None = None) -> Iterator[tu
         raise UserError(
             f"{name}:{exc.lineno}: invalid JSON ({_where(exc.msg, exc.colno)})",
             hint="fix the file there; nothing was imported (a JSON array cannot be read past a broken record)",
-            code="import.invalid_json", params={"where": f"{name}:{exc.lineno}", "reason": _where(exc.msg, exc.colno)},
+            code="import.invalid_json", params={"where": f"{name}:{exc.lineno}", "reason": _where(exc.msg, exc.colno),
+                                                "problem": json_problem(exc.msg), "column": exc.colno},
         ) from None
 
 

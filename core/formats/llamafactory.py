@@ -74,11 +74,19 @@ def specs(path: Path, *, hint: str) -> Iterator[tuple[str, str, dict]]:
     try:
         data = json.loads(path.read_text("utf-8-sig"))
     except ValueError as exc:
-        raise UserError(f"{where}: invalid JSON ({exc})", hint="fix the file") from None
+        from core.formats.jsonfmt import json_problem
+
+        decoded = exc if isinstance(exc, json.JSONDecodeError) else None
+        raise UserError(f"{where}: invalid JSON ({exc})", hint="fix the file", code="import.lf_invalid_json",
+                        params={"file": where, "problem": json_problem(decoded.msg) if decoded else "other",
+                                "column": decoded.colno if decoded else None,
+                                "line": decoded.lineno if decoded else None}) from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})", code="import.cannot_read",
+                        params={"path": str(path), "why": str(exc.strerror or exc)}) from None
     if not looks_like_dataset_info(data):
-        raise UserError(f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)", hint=hint)
+        raise UserError(f"{where}: not a LLaMA-Factory dataset_info.json (no entries with file_name)", hint=hint,
+                        code="import.lf_not_dataset_info", params={"file": where})
     for name, spec in data.items():
         label = f"{where}: entry {name!r}"
         if "file_name" not in spec:
@@ -86,23 +94,28 @@ def specs(path: Path, *, hint: str) -> Iterator[tuple[str, str, dict]]:
             raise UserError(
                 f"{label} " + (f"points elsewhere ({', '.join(remote)}); nastavnik reads local files only" if remote else "has no file_name"),
                 hint="download the data, set file_name to the local file, or remove the entry",
+                code="import.lf_remote" if remote else "import.lf_no_file_name",
+                params={"file": where, "entry": name, "keys": ", ".join(remote)},
             )
         yield name, label, spec
 
 
-def entry_files(path: Path, label: str, spec: dict, *, kinds: str) -> list[Path]:
+def entry_files(path: Path, label: str, spec: dict, *, kinds: str, entry: str = "") -> list[Path]:
     """The data files an entry names: its file, or those of its folder (``kinds`` names them for the
-    hint), relative to the ``dataset_info.json`` at ``path``."""
+    hint), relative to the ``dataset_info.json`` at ``path``; ``entry``: its name, for the app's words."""
     target = (path.parent / spec["file_name"]).resolve()
     if target.is_file():
         return [target]
     if not target.is_dir():
         raise UserError(
-            f"{label}: file {spec['file_name']!r} not found next to {path.name}", hint="file_name is relative to dataset_info.json's folder"
+            f"{label}: file {spec['file_name']!r} not found next to {path.name}", hint="file_name is relative to dataset_info.json's folder",
+            code="import.lf_file_not_found", params={"entry": entry, "name": str(spec["file_name"]), "file": path.name},
         )
     files = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in FILE_EXTS)
     if not files:
-        raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint=f"put {kinds} files there")
+        raise UserError(f"{label}: folder {spec['file_name']} has no data files", hint=f"put {kinds} files there",
+                        code="import.lf_empty_folder",
+                        params={"entry": entry, "name": str(spec["file_name"]), "file": path.name, "kinds": kinds})
     return files
 
 
@@ -111,7 +124,8 @@ def load(path: Path) -> list[Entry]:
     for name, label, spec in specs(path, hint="give the data file itself, or force a format with --format"):
         if spec.get("ranking"):
             raise UserError(f"{label} is a ranking (preference) dataset",
-                            hint="import it with `nastavnik prefs import`, or remove the entry to import the pairs")
+                            hint="import it with `nastavnik prefs import`, or remove the entry to import the pairs",
+                            code="import.lf_ranking", params={"file": path.name, "entry": name})
         formatting = spec.get("formatting", "alpaca")
         cols = columns(spec.get("columns"))
         if formatting == "alpaca":
@@ -121,7 +135,8 @@ def load(path: Path) -> list[Entry]:
             shape = Conversation(cols["messages"], role_key=role_key, content_key=content_key, roles=roles,
                                  system_key=cols["system"])
         else:
-            raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt")
-        files = entry_files(path, label, spec, kinds=".json/.jsonl/.csv/.parquet")
+            raise UserError(f"{label} has formatting {formatting!r}", hint="use alpaca or sharegpt",
+                            code="import.lf_formatting", params={"file": path.name, "entry": name, "formatting": str(formatting)})
+        files = entry_files(path, label, spec, kinds=".json/.jsonl/.csv/.parquet", entry=name)
         entries.append(Entry(name, files, formatting, shape))
     return entries

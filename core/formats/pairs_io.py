@@ -42,12 +42,15 @@ def checked_inputs(files: Sequence[str | os.PathLike], skip_bad: str | os.PathLi
         return names, None
     for f in names:
         if Path(f).exists() and rejects.exists() and rejects.resolve() == Path(f).resolve():
-            raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file")
+            raise UserError(f"--skip-bad {skip_bad} is one of the files to import", hint="write the bad rows to a new file",
+                            code="import.rejects_is_input", params={"path": str(skip_bad)})
     if rejects.is_dir():
-        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl")
+        raise UserError(f"--skip-bad {skip_bad} is a folder", hint="give a file name, e.g. rejects.jsonl",
+                        code="import.rejects_is_folder", params={"path": str(skip_bad)})
     parent = rejects.parent if str(rejects.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else")
+        raise UserError(f"--skip-bad {skip_bad}: no folder {parent}", hint="create it first, or write somewhere else",
+                        code="import.rejects_no_folder", params={"path": str(skip_bad), "folder": str(parent)})
     return names, rejects
 
 
@@ -109,7 +112,8 @@ def import_files(
                 )
             except UserError as exc:
                 good -= 1
-                bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None))
+                reason = exc.code.rpartition(".")[2] if exc.code else None  # pair.empty_answer: empty_answer
+                bad.append(BadRecord(loc, str(exc), _field_from_error(exc.message), None, code=reason, params=exc.params))
         if len(bad) + good == seen:
             raise UserError(f"{plan.name}: the file has no records; nothing was imported",
                             hint="check that it is the file you meant", code="import.empty", params={"file": plan.name})
@@ -139,9 +143,19 @@ def refuse_or_set_aside(bad: list[BadRecord], rejects: Path | None, good: int) -
             hint=f"fix {'it' if not more else 'them'} or use --skip-bad FILE to import the other {good} "
             f"record{'s' if good != 1 else ''} and write the bad ones to FILE",
             code="import.bad_json" if bad[0].json_error else "import.bad_record",
-            params={"where": str(bad[0].location), "field": bad[0].field or "", "reason": bad[0].reason,
-                    "json": bad[0].json_error or "", "more": more, "good": good},
+            params={"where": str(bad[0].location), "location": bad[0].location._asdict(), "field": bad[0].field or "",
+                    "reason": bad[0].reason,
+                    "json": bad[0].json_error or "", "more": more, "good": good,
+                    # the reason by name, for the app to say in its language; a JSON error's problem and column
+                    "reason_code": bad[0].code, "reason_params": bad[0].params, **_json_params(bad[0])},
         )
+
+
+def _json_params(bad: BadRecord) -> dict:
+    """A line that is not JSON: the decoder's problem by name and its column (``json.<problem>``)."""
+    if bad.code != "invalid_json":
+        return {}
+    return {"problem": bad.params.get("problem", "other"), "column": bad.params.get("column")}
 
 
 def _write_rejects(path: Path, bad: list[BadRecord]) -> None:
@@ -154,7 +168,8 @@ def _write_rejects(path: Path, bad: list[BadRecord]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else") from None
+        raise UserError(f"--skip-bad {path}: cannot write it ({exc.strerror or exc})", hint="write the bad rows somewhere else",
+                        code="import.rejects_unwritable", params={"path": str(path), "why": str(exc.strerror or exc)}) from None
 
 
 def export_pairs(store: Store, out: str | os.PathLike, *, fmt: str | None = None, flt=None) -> int:

@@ -23,10 +23,12 @@ from core.text import split_tags
 class Bad(Exception):
     """A record that cannot become a pair: which field, and what to do."""
 
-    def __init__(self, field: str | None, reason: str) -> None:
+    def __init__(self, field: str | None, reason: str, code: str | None = None, **params: Any) -> None:
         super().__init__(reason)
         self.field = field
         self.reason = reason
+        self.code = code  # a stable name of the reason ("empty_answer"): the app says it in its own language
+        self.params = params
 
 
 # --------------------------------------------------------------------------- values
@@ -76,6 +78,12 @@ def kind_of(value: Any) -> str:
     return {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def kind_code(value: Any) -> str:
+    """A value's JSON kind as a stable name (object, list, bool, null, str, int, float…): the
+    ``kind`` param of a coded reason, which the app names in its own language."""
+    return {dict: "object", list: "list", bool: "bool", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def text_of(value: Any, field: str) -> str:
     """A turn's text: a string, or a list of typed content parts.
 
@@ -93,20 +101,21 @@ def text_of(value: Any, field: str) -> str:
         return str(value)
     if isinstance(value, list) and all(isinstance(p, dict) for p in value):
         return "".join(_part_text(p, f"{field}[{i}]") for i, p in enumerate(value))
-    raise Bad(field, f"expected text, found {kind_of(value)}")
+    raise Bad(field, f"expected text, found {kind_of(value)}", "not_text", kind=kind_code(value))
 
 
 def _part_text(part: dict, field: str) -> str:
     kind = part.get("type", "text")
     if kind != "text":
         what = repr(kind) if isinstance(kind, str) else kind_of(kind)
-        raise Bad(field, f"a part of type {what}: only text parts can be imported — remove the part (or the record)")
+        raise Bad(field, f"a part of type {what}: only text parts can be imported — remove the part (or the record)",
+                  "part_not_text", type=kind if isinstance(kind, str) else kind_code(kind))
     for key in ("text", "value"):
         text = part.get(key)
         if isinstance(text, str):
             return text
     found = ", ".join(f"{k!r}: {kind_of(v)}" for k, v in part.items() if k != "type") or "nothing else"
-    raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})")
+    raise Bad(field, f"a text part needs its text as a string under \"text\" or \"value\" (found {found})", "part_no_text")
 
 
 def tags_of(value: Any, field: str = "tags") -> list[str]:
@@ -130,11 +139,12 @@ def tags_of(value: Any, field: str = "tags") -> list[str]:
         out = []
         for t in value:
             if isinstance(t, (dict, list)):
-                raise Bad(field, "expected a list of words, e.g. [\"основы\", \"lora\"]")
+                raise Bad(field, "expected a list of words, e.g. [\"основы\", \"lora\"]", "tags_nested")
             if t is not None and str(t).strip():
                 out.append(str(t))
         return out
-    raise Bad(field, f"expected a list of tags or a comma-separated text, found {kind_of(value)}")
+    raise Bad(field, f"expected a list of tags or a comma-separated text, found {kind_of(value)}", "tags_kind",
+              kind=kind_code(value))
 
 
 def status_of(value: Any, field: str = "status") -> str | None:
@@ -142,7 +152,7 @@ def status_of(value: Any, field: str = "status") -> str | None:
         return None
     word = STATUS_WORDS.get(str(value).strip().lower())
     if word is None:
-        raise Bad(field, f"unknown status {value!r} — use draft, approved or rejected")
+        raise Bad(field, f"unknown status {value!r} — use draft, approved or rejected", "unknown_status", value=str(value))
     return word
 
 
@@ -151,7 +161,7 @@ def split_of(value: Any, field: str = "split") -> str | None:
         return None
     word = SPLIT_WORDS.get(str(value).strip().lower())
     if word is None:
-        raise Bad(field, f"unknown split {value!r} — use train or eval")
+        raise Bad(field, f"unknown split {value!r} — use train or eval", "unknown_split", value=str(value))
     return word
 
 
@@ -170,9 +180,9 @@ def context_of(value: Any, field: str = "context") -> list[dict]:
         try:
             value = json.loads(value)
         except ValueError:
-            raise Bad(field, 'expected a JSON list of turns, e.g. [{"role": "user", "content": "…"}]') from None
+            raise Bad(field, 'expected a JSON list of turns, e.g. [{"role": "user", "content": "…"}]', "turns_json") from None
     if not isinstance(value, list):
-        raise Bad(field, f"expected a list of turns, found {kind_of(value)}")
+        raise Bad(field, f"expected a list of turns, found {kind_of(value)}", "turns_kind", kind=kind_code(value))
     out = []
     for i, turn in enumerate(value):
         if isinstance(turn, dict):
@@ -180,10 +190,11 @@ def context_of(value: Any, field: str = "context") -> list[dict]:
             content = turn.get("content", turn.get("value"))
             canon = DEFAULT_ROLES.get(str(role).lower()) if role is not None else None
             if canon is None:
-                raise Bad(f"{field}[{i}]", f"unknown role {role!r} — use user or assistant")
+                raise Bad(f"{field}[{i}]", f"unknown role {role!r} — use user or assistant", "unknown_role", role=str(role))
             out.append({"role": canon, "content": text_of(content, f"{field}[{i}].content")})
         else:
-            raise Bad(f"{field}[{i}]", f"expected an object with role and content, found {kind_of(turn)}")
+            raise Bad(f"{field}[{i}]", f"expected an object with role and content, found {kind_of(turn)}", "turn_kind",
+                      kind=kind_code(turn))
     return out
 
 
@@ -208,7 +219,7 @@ def _extras(obj: dict) -> tuple[list[str], str | None, str | None]:
 def need(value: str, field: str, what: str) -> str:
     """``value``, unless it is empty or white space (then the field is Bad: ``what`` is empty)."""
     if not value or not value.strip():
-        raise Bad(field, f"the {what} is empty — write one or remove the record")
+        raise Bad(field, f"the {what} is empty — write one or remove the record", f"empty_{what}")
     return value
 
 
@@ -226,9 +237,10 @@ def _weight_key(turn: dict, field: str) -> str | None:
         if w is None:
             continue
         if not isinstance(w, (int, float)):
-            raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {kind_of(w)}")
+            raise Bad(f"{field}.{wk}", f"expected a number (0: context only, 1: train on it), found {kind_of(w)}", "weight_kind",
+                      kind=kind_code(w))
         if w < 0:
-            raise Bad(f"{field}.{wk}", f"a weight of {w} — use 0 (context only) or 1 (train on it)")
+            raise Bad(f"{field}.{wk}", f"a weight of {w} — use 0 (context only) or 1 (train on it)", "weight_negative", value=w)
         return wk if w == 0 else None
     return None
 
@@ -275,7 +287,7 @@ class Conversation:
             key = self._turns_key(obj)
             turns = obj.get(key)
             if turns is None:
-                raise Bad(key, f"missing — every record needs a {key!r} list of turns")
+                raise Bad(key, f"missing — every record needs a {key!r} list of turns", "missing_turns", name=key)
         system = obj.get(self.system_key)
         if system is not None:
             system = system_of(system, self.system_key)
@@ -283,7 +295,7 @@ class Conversation:
 
     def pairs(self, turns: Any, key: str, system: str | None, obj: dict) -> list[Record]:
         if not isinstance(turns, list):
-            raise Bad(key, f"expected a list of turns, found {kind_of(turns)}")
+            raise Bad(key, f"expected a list of turns, found {kind_of(turns)}", "turns_kind", kind=kind_code(turns))
         tags, status, split = _extras(obj)
         get_role = self.roles.get
         rk0, ck0 = self.role_key, self.content_key
@@ -333,9 +345,9 @@ class Conversation:
                     continue
                 question = hist[-1][1]
                 if not question or question.isspace():
-                    raise Bad(f"{key}[{last_user}].{ck}", "the question is empty — write one or remove the record")
+                    raise Bad(f"{key}[{last_user}].{ck}", "the question is empty — write one or remove the record", "empty_question")
                 if not content or content.isspace():
-                    raise Bad(f"{key}[{i}].{ck}", "the answer is empty — write one or remove the record")
+                    raise Bad(f"{key}[{i}].{ck}", "the answer is empty — write one or remove the record", "empty_answer")
                 context = [{"role": r, "content": c} for r, c in hist[:-1]] if len(hist) > 1 else []
                 out.append(Record(question, content, system, context, tags, status, split))
                 hist.append(("assistant", content))
@@ -346,8 +358,9 @@ class Conversation:
                 hist.append(("system", content))
         if not out:
             if untrained is not None:
-                raise Bad(untrained, "the answer has weight 0, so there is nothing to learn — give it a weight above 0 or remove the record")
-            raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here")
+                raise Bad(untrained, "the answer has weight 0, so there is nothing to learn — give it a weight above 0 or remove the record",
+                          "weight_zero")
+            raise Bad(key, "no user turn followed by an assistant answer — nothing to learn here", "no_exchange")
         return out
 
 
@@ -367,7 +380,7 @@ def read_objects(
             try:
                 records = shape(obj)
             except Bad as exc:
-                yield loc, BadRecord(loc, exc.reason, exc.field, obj)
+                yield loc, BadRecord(loc, exc.reason, exc.field, obj, code=exc.code, params=exc.params)
                 continue
             if len(records) == 1:
                 yield loc, records[0]
@@ -377,14 +390,15 @@ def read_objects(
         elif obj.__class__ is BadRecord:
             yield loc, obj
         else:
-            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj)
+            yield loc, BadRecord(loc, f"expected an object ({{…}}), found {type(obj).__name__}", None, obj,
+                                 code="not_object", params={"kind": kind_code(obj)})
 
 
 def turn_keys(turn: Any, field: str, role_key: str | None, content_key: str | None) -> tuple[str, str]:
     """Where one turn keeps its role and its text: the keys given, else OpenAI's ``role``/``content``
     where the turn has them, else ShareGPT's ``from``/``value``."""
     if not isinstance(turn, dict):
-        raise Bad(field, f"expected an object with role and content, found {kind_of(turn)}")
+        raise Bad(field, f"expected an object with role and content, found {kind_of(turn)}", "turn_kind", kind=kind_code(turn))
     return role_key or ("role" if "role" in turn else "from"), content_key or ("content" if "content" in turn else "value")
 
 
@@ -394,10 +408,11 @@ def role_of(raw_role: Any, roles: dict[str, str], field: str) -> str:
         role = roles.get(raw_role.lower()) or roles.get(raw_role.strip().lower())
         if role:
             return role
-        raise Bad(field, f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported")
+        raise Bad(field, f"role {raw_role!r} is not supported — only system, user and assistant turns can be imported",
+                  "role_unsupported", role=raw_role)
     if raw_role is None:
-        raise Bad(field, "missing — each turn needs a role (user, assistant or system)")
-    raise Bad(field, f"expected a role name, found {kind_of(raw_role)}")
+        raise Bad(field, "missing — each turn needs a role (user, assistant or system)", "role_missing")
+    raise Bad(field, f"expected a role name, found {kind_of(raw_role)}", "role_kind", kind=kind_code(raw_role))
 
 
 class Alpaca:
@@ -421,7 +436,7 @@ class Alpaca:
         r = self.response
         question = self.instruction(obj, f"every Alpaca record needs {self.prompt!r} (and {r!r})", "question")
         if r not in obj:
-            raise Bad(r, f"missing — every Alpaca record needs {r!r}, the answer")
+            raise Bad(r, f"missing — every Alpaca record needs {r!r}, the answer", "missing_answer_key", name=r)
         answer = need(text_of(obj.get(r), r), r, "answer")
         context = self.earlier_turns(obj.get(self.history))
         if not context and obj.get("context"):
@@ -434,7 +449,7 @@ class Alpaca:
         prompt, as ``what`` names it); ``needs`` says what a record with neither lacks."""
         p, q = self.prompt, self.query
         if p not in obj and q not in obj:
-            raise Bad(p, f"missing — {needs}")
+            raise Bad(p, f"missing — {needs}", f"missing_{what}_key", name=p)
         instruction = text_of(obj.get(p), p)
         extra = text_of(obj.get(q), q)
         text = f"{instruction}\n{extra}" if instruction and extra else (instruction or extra)
@@ -448,13 +463,14 @@ class Alpaca:
             try:
                 value = json.loads(value)
             except ValueError:
-                raise Bad(self.history, "expected a JSON list of [question, answer] pairs") from None
+                raise Bad(self.history, "expected a JSON list of [question, answer] pairs", "history_json") from None
         if not isinstance(value, list):
-            raise Bad(self.history, f"expected a list of [question, answer] pairs, found {kind_of(value)}")
+            raise Bad(self.history, f"expected a list of [question, answer] pairs, found {kind_of(value)}", "history_kind",
+                      kind=kind_code(value))
         out = []
         for i, item in enumerate(value):
             if not isinstance(item, (list, tuple)) or len(item) != 2:
-                raise Bad(f"{self.history}[{i}]", "expected a [question, answer] pair")
+                raise Bad(f"{self.history}[{i}]", "expected a [question, answer] pair", "history_item")
             out.append({"role": "user", "content": text_of(item[0], f"{self.history}[{i}][0]")})
             out.append({"role": "assistant", "content": text_of(item[1], f"{self.history}[{i}][1]")})
         return out
@@ -521,8 +537,10 @@ class Flat:
             missing = "question" if "question" not in cols else "answer"
             found = ", ".join(map(str, keys)) or "none"
             if table:
-                raise Bad(missing, f"no {missing} column (found: {found}) — name the columns question and answer (or Вопрос and Ответ)")
-            raise Bad(missing, f"missing — every record needs a question and an answer (found: {found})")
+                raise Bad(missing, f"no {missing} column (found: {found}) — name the columns question and answer (or Вопрос and Ответ)",
+                          f"no_{missing}_column", found=found)
+            raise Bad(missing, f"missing — every record needs a question and an answer (found: {found})", f"missing_{missing}",
+                      found=found)
         return cols
 
     def __call__(self, obj: dict) -> list[Record]:

@@ -133,10 +133,14 @@ def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file", hint="check the path") from None
+        raise UserError(f"{path}: no such file", hint="check the path", code="import.no_such_file",
+                        params={"path": str(path)}) from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a file", hint="give a file, or a `datasets` folder") from None
+        raise UserError(f"{path}: is a folder, not a file", hint="give a file, or a `datasets` folder",
+                        code="import.is_folder", params={"path": str(path)}) from None
     except PermissionError:
-        raise UserError(f"{path}: cannot read it (permission denied)", hint="check the file's permissions") from None
+        raise UserError(f"{path}: cannot read it (permission denied)", hint="check the file's permissions",
+                        code="import.permission", params={"path": str(path)}) from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})", code="import.cannot_read",
+                        params={"path": str(path), "why": str(exc.strerror or exc)}) from None

@@ -86,7 +86,8 @@ class ChatStream:
         n_ctx = llm.n_ctx()
         if len(prompt) >= n_ctx:
             raise UserError(f"the conversation is {len(prompt)} tokens, more than the model's context of {n_ctx}",
-                            hint="start a new chat, or load the model with a larger context")
+                            hint="start a new chat, or load the model with a larger context",
+                            code="chat.context_full", params={"tokens": len(prompt), "n_ctx": n_ctx})
         limit = self.max_tokens if self.max_tokens and self.max_tokens > 0 else n_ctx - len(prompt)
         limit = min(limit, n_ctx - len(prompt))
         llm.set_seed(random.Random(llm._seed).randint(0, 2**32))  # as create_completion seeds each call

@@ -420,6 +420,7 @@ def check_build(system_info: str) -> None:
         raise UserError(
             "this llama-cpp-python was built with Intel AMX kernels, which crash on quantized models (llama.cpp #20824)",
             hint="rebuild it without them: `make llama-cpu` (`make llama-cuda` on a GPU box)",
+            code="chat.amx_build",
         )
 
 
@@ -432,10 +433,12 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         raise UserError(
             "llama-cpp-python is not installed",
             hint="install the chat extra: pip install 'nastavnik[chat]'",
+            code="chat.no_llama",
         ) from exc
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models")
+        raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models",
+                        code="chat.no_file", params={"path": str(path)})
     check_build(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
     with quiet_stderr(log_file):
         try:
@@ -445,7 +448,8 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
                 n_threads=n, n_threads_batch=kw.pop("n_threads_batch", None) or n, **llama_kwargs(n_gpu_layers), **kw,
             )
         except (ValueError, RuntimeError) as exc:
-            raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}") from exc
+            raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}", code="chat.cannot_load",
+                            params={"path": str(path), "why": str(exc), "log": str(log_file)}) from exc
     return llm
 
 

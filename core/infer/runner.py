@@ -129,7 +129,8 @@ def resolve_model(ws, ref: str) -> ModelRef:
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":
-            raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`")
+            raise UserError(f"{path} is not a .gguf file", hint="export a model first: `nastavnik export RUN`",
+                            code="chat.not_gguf", params={"path": str(path)})
         return _ref(path, by_path.get(str(path)))
     for m in reversed(models):  # newest registrations last
         if m.name == ref:
@@ -144,6 +145,7 @@ def resolve_model(ws, ref: str) -> ModelRef:
     raise UserError(
         f"no GGUF model called {ref!r}",
         hint="give a .gguf path, a name from `nastavnik models list`, or export one: `nastavnik export RUN`",
+        code="chat.no_model", params={"ref": str(ref)},
     )
 
 
@@ -326,6 +328,12 @@ class LocalRunner(_Runner):
             self._formatter = None
 
 
+def _coded(event: dict) -> dict:
+    """The code and params of the child's error, when it was a UserError: the app says it in its
+    language (the message stays the child's English)."""
+    return {"code": event.get("code"), "params": event.get("params")} if event.get("code") else {}
+
+
 class ChildRunner(_Runner):
     """The model in a child process; llama.cpp's output never reaches this process's fds.
 
@@ -359,7 +367,8 @@ class ChildRunner(_Runner):
         event = self._read()
         if event.get("event") != "ready":
             self.close()
-            raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}")
+            raise UserError(event.get("message") or f"the model {self.ref.label} did not load", hint=f"details in {self.log_file}",
+                            **_coded(event))
         self._context = event.get("context")
         if event.get("offload") is not None:
             from core.infer.llamacpp import Offload
@@ -375,7 +384,8 @@ class ChildRunner(_Runner):
         self._send(obj)
         event = self._read()
         if event.get("event") == "error":
-            raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
+            raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}",
+                            **_coded(event))
         return event
 
     def count_tokens(self, text: str) -> int:
@@ -388,7 +398,8 @@ class ChildRunner(_Runner):
         assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            return {"event": "error", "message": f"the model process for {self.ref.label} ended unexpectedly"}
+            return {"event": "error", "message": f"the model process for {self.ref.label} ended unexpectedly",
+                    "code": "chat.process_ended", "params": {"model": self.ref.label, "log": str(self.log_file)}}
         return json.loads(line)
 
     def _send(self, obj: dict) -> None:
@@ -433,7 +444,8 @@ class ChildRunner(_Runner):
                 return
             else:
                 self.last = Reply("".join(parts), len(parts), time.perf_counter() - start, "error")
-                raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}")
+                raise UserError(event.get("message") or "the model process failed", hint=f"details in {self.log_file}",
+                                **_coded(event))
 
     def close(self) -> None:
         if self.proc is not None:

@@ -76,7 +76,7 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
     stopped = [False]
 
     def emit(obj: dict) -> None:
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        out.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
         out.flush()
 
     def parse(line: str) -> dict | None:
@@ -108,7 +108,7 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
                            n_threads=n_threads or None, offload=offload)
         model.load()
     except Exception as exc:  # report any failure to the parent as an event
-        emit({"event": "error", "message": str(exc)})
+        emit(error_event(exc))
         return 1
     emit({"event": "ready", "context": model.context_size(),
           "offload": {"layers": model.offload.layers, "note": model.offload.note} if model.offload else None})
@@ -131,7 +131,7 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
                     n = model.count_prompt(cmd["messages"]) if "messages" in cmd else model.count_tokens(cmd.get("text") or "")
                     emit({"event": "count", "tokens": n})
                 except Exception as exc:
-                    emit({"event": "error", "message": str(exc)})
+                    emit(error_event(exc))
                 continue
             if cmd.get("op") != "chat":
                 continue
@@ -160,9 +160,15 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
                 emit({"event": "done", "text": "".join(buffer), "tokens": r.tokens, "seconds": r.seconds, "reason": r.reason,
                       "first_token_s": r.first_token_s})
             except Exception as exc:
-                emit({"event": "error", "message": str(exc)})
+                emit(error_event(exc))
     finally:
         model.close()
+
+
+def error_event(exc: BaseException) -> dict:
+    """A failure as the parent reads it: the message, and a UserError's code and params so the
+    app can say it in its own language."""
+    return {"event": "error", "message": str(exc), "code": getattr(exc, "code", None), "params": getattr(exc, "params", None)}
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class JobTable(Protocol):
     """One kind of job, over one store connection."""
 
     noun: str  # how messages name one: "run", "export job"
+    code: str  # the first part of its errors' codes: "run", "export" (run.already_ended)
     marker: bytes  # in its worker's command line (``core.train.worker``)
     lost: str  # the error of a job whose worker vanished
 
@@ -107,7 +108,8 @@ def cancel(table: JobTable, job_id: int, host: Host = HOST, *, wait_s: float = 3
     refresh(table, host)
     job = table.get(job_id)
     if job.status in TERMINAL:
-        raise UserError(f"{table.noun} {job_id} is already {job.status}")
+        raise UserError(f"{table.noun} {job_id} is already {job.status}", code=f"{table.code}.already_ended",
+                        params={"id": job_id, "status": job.status})
     table.update(job.id, cancel_requested=1)
     if worker_alive(table, job, host):
         stop_pid(job.pid, lambda: worker_alive(table, job, host), grace_s=wait_s, send=host.processes.signal,

@@ -64,18 +64,21 @@ def answer_message(store: "Store", message_id: int) -> "Message":
     try:
         message_id = int(message_id)
     except (TypeError, ValueError):
-        raise UserError(f"{message_id!r} is not a message id", hint="`nastavnik chats show ID` lists message ids") from None
+        raise UserError(f"{message_id!r} is not a message id", hint="`nastavnik chats show ID` lists message ids",
+                        code="correct.bad_message_id", params={"id": str(message_id)}) from None
     try:
         msg = store.get_message(message_id)
     except UserError:
         raise UserError(
-            f"no message with id {message_id}", hint="`nastavnik chats list` and `nastavnik chats show ID` list them"
+            f"no message with id {message_id}", hint="`nastavnik chats list` and `nastavnik chats show ID` list them",
+            code="correct.no_message", params={"id": message_id},
         ) from None
     if msg.role != "assistant":
         raise UserError(
             f"message {message_id} is a {msg.role} turn, not a model's answer",
             hint="give the id of an assistant message (`nastavnik chats show "
             f"{msg.conversation_id}` shows the roles)",
+            code="correct.not_an_answer", params={"id": message_id, "role": msg.role},
         )
     return msg
 
@@ -85,9 +88,11 @@ def eval_answer(store: "Store", pair_id: int, model: str) -> "EvalResult":
     try:
         pair_id = int(pair_id)
     except (TypeError, ValueError):
-        raise UserError(f"{pair_id!r} is not a pair id", hint="`nastavnik eval MODEL --json` shows the eval pair ids") from None
+        raise UserError(f"{pair_id!r} is not a pair id", hint="`nastavnik eval MODEL --json` shows the eval pair ids",
+                        code="correct.bad_pair_id", params={"id": str(pair_id)}) from None
     if not model or not str(model).strip():
-        raise UserError("no model given", hint="name the model whose evaluation answer you correct (--model)")
+        raise UserError("no model given", hint="name the model whose evaluation answer you correct (--model)",
+                        code="correct.no_model")
     found = [r for r in store.eval_results([model]) if r.pair_id == pair_id]
     if found:
         return found[0]
@@ -96,13 +101,16 @@ def eval_answer(store: "Store", pair_id: int, model: str) -> "EvalResult":
         hint = "models with an answer to it: " + ", ".join(sorted(set(others)))
     else:
         hint = "run `nastavnik eval MODEL` first; `nastavnik eval MODEL --json` shows the pair ids"
-    raise UserError(f"no evaluation answer of {model} to eval pair {pair_id}", hint=hint)
+    raise UserError(f"no evaluation answer of {model} to eval pair {pair_id}", hint=hint,
+                    code="correct.no_eval_answer_others" if others else "correct.no_eval_answer",
+                    params={"model": str(model), "id": pair_id, "models": ", ".join(sorted(set(others)))})
 
 
 def _clean(text: str | None, what: str) -> str:
     if text is None or not str(text).strip():
         raise UserError(f"the corrected {what} is empty", hint=f"write the {what} the model should have given",
-                        code=f"correct.empty_{what}" if what in ("question", "answer") else None)
+                        code=f"correct.empty_{what}" if what in ("question", "answer") else "correct.empty",
+                        params={"what": what})
     return str(text).strip()
 
 
@@ -185,7 +193,7 @@ def correct_message(
         question = store.question_for(msg.id)
         if question is None:
             raise UserError(f"message {msg.id} answers no question in its conversation",
-                            hint="give the question with --question")
+                            hint="give the question with --question", code="correct.no_question", params={"id": msg.id})
     question = _clean(question, "question")
     if system is None:
         system = store.get_conversation(msg.conversation_id).system
@@ -243,7 +251,8 @@ def prefer_answer(store: "Store", chosen_id: int, rejected_id: int) -> "Preferen
     if chosen.conversation_id != rejected.conversation_id or question is None or \
             _question_id(store, chosen) != _question_id(store, rejected):
         raise UserError(f"messages {chosen.id} and {rejected.id} do not answer the same question",
-                        hint="pick two models' answers to one question of a side-by-side chat")
+                        hint="pick two models' answers to one question of a side-by-side chat",
+                        code="prefer.not_same_question", params={"chosen": chosen.id, "rejected": rejected.id})
     if _same(chosen.content, rejected.content):
         raise UserError("the two answers are the same: there is nothing to prefer",
                         hint="a preference needs two different answers", code="prefer.same")

@@ -97,7 +97,7 @@ def draft_answer(model: ModelRunner, question: str, *, system: str | None = None
                  on_piece: Callable[[str], None] | None = None) -> Reply:
     """Stream ``model``'s answer to ``question`` (each piece to ``on_piece``); returns its Reply."""
     if not question or not question.strip():
-        raise UserError("the question is empty", hint="write the question first; the teacher answers it")
+        raise UserError("the question is empty", hint="write the question first; the teacher answers it", code="draft.empty_question")
     for piece in model.stream(teacher_messages(question, system=system, context=context), temperature=temperature,
                               max_tokens=max_tokens, cancel=cancel):
         if on_piece is not None:
@@ -112,7 +112,8 @@ def open_teacher(ws, teacher: str, *, in_process: bool = True,
     from core.infer.runner import open_model
 
     if not teacher or not str(teacher).strip():
-        raise UserError("no teacher model given", hint="name one with --teacher (`nastavnik models list` shows them)")
+        raise UserError("no teacher model given", hint="name one with --teacher (`nastavnik models list` shows them)",
+                        code="draft.no_teacher")
     return open_model(ws, teacher, in_process=in_process, n_ctx=n_ctx)
 
 
@@ -132,7 +133,8 @@ def draft_pair(ws, teacher: str, question: str, *, system: str | None = None, ma
         model.close()
     text = reply.text.strip()
     if not text:
-        raise UserError(f"the teacher {model.ref.label} gave an empty answer", hint="try another teacher model")
+        raise UserError(f"the teacher {model.ref.label} gave an empty answer", hint="try another teacher model",
+                        code="draft.empty_answer", params={"teacher": model.ref.label})
     with ws.store() as store:
         return store.add_drafted_pair(question.strip(), text, teacher=model.ref.key, draft=text, system=system,
                                       tags=tags)
@@ -170,7 +172,8 @@ def read_document(path: str | Path, encoding: str | None = None) -> str:
 
     text, _ = read_text(Path(path), encoding)
     if not text.strip():
-        raise UserError(f"{path}: the document is empty", hint="give a text file with the material to draft from")
+        raise UserError(f"{path}: the document is empty", hint="give a text file with the material to draft from",
+                        code="draft.empty_document", params={"file": str(path)})
     return text
 
 
@@ -183,7 +186,8 @@ def split_document(text: str, budget: int, count_tokens: Callable[[str], int]) -
     paragraphs, then sentences, then words, kept in order."""
     if budget < 16:
         raise UserError(f"the teacher's context leaves {budget} tokens for the document",
-                        hint="use a teacher with a longer context, or lower --max-tokens")
+                        hint="use a teacher with a longer context, or lower --max-tokens",
+                        code="draft.no_room", params={"budget": budget})
     pieces: list[tuple[str, int]] = []
     for para in _PARAGRAPHS.split(text.replace("\r\n", "\n")):
         para = para.strip()
@@ -262,7 +266,8 @@ def draft_from_document(
     if count < 1:
         raise UserError(f"--count {count}: nothing to draft", hint="ask for at least one pair")
     if not text or not text.strip():
-        raise UserError(f"{name}: the document is empty", hint="give a text with the material to draft from")
+        raise UserError(f"{name}: the document is empty", hint="give a text with the material to draft from",
+                        code="draft.empty_document", params={"file": str(name)})
     own = model is None
     if own:
         model = open_teacher(ws, teacher, in_process=in_process, n_ctx=n_ctx)

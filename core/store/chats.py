@@ -129,7 +129,8 @@ class ChatsMixin(StoreBase):
             "SELECT id, title, models, system, created, updated FROM conversations WHERE id=?", (conversation_id,)
         ).fetchone()
         if row is None:
-            raise UserError(f"no conversation with id {conversation_id}", hint="`nastavnik chats list` shows them")
+            raise UserError(f"no conversation with id {conversation_id}", hint="`nastavnik chats list` shows them",
+                            code="chat.no_conversation", params={"id": conversation_id})
         msgs = [
             Message(*r)
             for r in self.conn.execute(
@@ -171,7 +172,7 @@ class ChatsMixin(StoreBase):
     def get_message(self, message_id: int) -> Message:
         row = self.conn.execute(f"SELECT {_MSG_COLS} FROM messages WHERE id=?", (message_id,)).fetchone()
         if row is None:
-            raise UserError(f"no message with id {message_id}")
+            raise UserError(f"no message with id {message_id}", code="chat.no_message", params={"id": message_id})
         return Message(*row)
 
     def question_for(self, message_id: int) -> str | None:
@@ -218,9 +219,11 @@ class ChatsMixin(StoreBase):
         try:
             score = int(score)
         except (TypeError, ValueError):
-            raise UserError(f"grade {score!r} is not a number", hint="grade from 1 (bad) to 5 (excellent)") from None
+            raise UserError(f"grade {score!r} is not a number", hint="grade from 1 (bad) to 5 (excellent)",
+                            code="chat.bad_grade", params={"score": str(score)}) from None
         if not 1 <= score <= 5:
-            raise UserError(f"grade {score} is out of range", hint="grade from 1 (bad) to 5 (excellent)")
+            raise UserError(f"grade {score} is out of range", hint="grade from 1 (bad) to 5 (excellent)",
+                            code="chat.grade_range", params={"score": score})
         key = question_key(question)
         stamp = now()
         with self.transaction():

@@ -86,7 +86,8 @@ class ExportJobsMixin(StoreBase):
         cur = self.conn.execute("SELECT * FROM export_jobs WHERE id=?", (key,))
         row = cur.fetchone()
         if row is None:
-            raise UserError(f"there is no export job {job_id}", hint="`nastavnik exports list` shows them")
+            raise UserError(f"there is no export job {job_id}", hint="`nastavnik exports list` shows them",
+                            code="export.no_job", params={"id": job_id})
         return _job(dict(zip([d[0] for d in cur.description], row)))
 
     def find_export_job(self, job_id: int) -> ExportJob | None:

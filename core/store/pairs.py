@@ -145,7 +145,8 @@ _PAIR_COLS = (
 
 def _check_text(name: str, value: str | None) -> str:
     if value is None or not str(value).strip():
-        raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer")
+        raise UserError(f"the {name} is empty", hint=f"write a {name}: a pair needs both a question and an answer",
+                        code=f"pair.empty_{name}")
     return str(value)
 
 
@@ -162,13 +163,15 @@ def _new_text(value, stored):
 
 def _check_status(status: str) -> str:
     if status not in STATUSES:
-        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES))
+        raise UserError(f"unknown status {status!r}", hint="use one of: " + ", ".join(STATUSES),
+                        code="pair.unknown_status", params={"value": str(status)})
     return status
 
 
 def _check_split(split: str) -> str:
     if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS))
+        raise UserError(f"unknown split {split!r}", hint="use one of: " + ", ".join(SPLITS),
+                        code="pair.unknown_split", params={"value": str(split)})
     return split
 
 
@@ -284,7 +287,8 @@ class PairsMixin(StoreBase):
     def get_pair(self, pair_id: int) -> Pair:
         row = self.conn.execute(f"SELECT {_PAIR_COLS} FROM pairs p WHERE p.id=?", (pair_id,)).fetchone()
         if row is None:
-            raise UserError(f"no pair with id {pair_id}", hint="`nastavnik pairs list` shows the ids")
+            raise UserError(f"no pair with id {pair_id}", hint="`nastavnik pairs list` shows the ids", code="pair.no_pair",
+                            params={"id": pair_id})
         return self._pairs_by_rows([row])[0]
 
     def get_pairs(self, ids: Sequence[int]) -> list[Pair]:
@@ -295,7 +299,8 @@ class PairsMixin(StoreBase):
         by_id = {p.id: p for p in self._pairs_by_rows(rows)}
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise UserError(f"no pair with id {missing[0]}", hint="`nastavnik pairs list` shows the ids")
+            raise UserError(f"no pair with id {missing[0]}", hint="`nastavnik pairs list` shows the ids", code="pair.no_pair",
+                            params={"id": missing[0]})
         return [by_id[i] for i in ids]
 
     def _where(self, flt: PairFilter | None) -> tuple[str, list]:
@@ -838,7 +843,8 @@ class PairsMixin(StoreBase):
         """
         trash = list(dict.fromkeys(int(i) for i in trash_ids))
         if keep_id is not None and keep_id in trash:
-            raise UserError(f"pair {keep_id} cannot be both kept and moved to the trash", hint="keep one pair of the group")
+            raise UserError(f"pair {keep_id} cannot be both kept and moved to the trash", hint="keep one pair of the group",
+                            code="pair.keep_and_trash", params={"id": keep_id})
         new_answer = None if answer is None else _check_text("answer", answer)
         new_tags = None if tags is None else _clean_tags(tags)
         expected = dict(expected or {})
@@ -957,7 +963,7 @@ class PairsMixin(StoreBase):
     def add_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
         tags = _clean_tags(tags)
         if not tags:
-            raise UserError("no tag given", hint="name at least one tag")
+            raise UserError("no tag given", hint="name at least one tag", code="pair.no_tag")
         return self._retag(ids, "tag", tags, [])
 
     def remove_tags(self, ids: Sequence[int], tags: Iterable[str]) -> int:
@@ -978,10 +984,12 @@ class PairsMixin(StoreBase):
         rev = next((r for r in self.history(pair_id) if r.id == revision_id), None)
         if rev is None:
             raise UserError(
-                f"pair {pair_id} has no revision {revision_id}", hint=f"`nastavnik pairs history {pair_id}` lists them"
+                f"pair {pair_id} has no revision {revision_id}", hint=f"`nastavnik pairs history {pair_id}` lists them",
+                code="pair.no_revision", params={"id": pair_id, "rev": revision_id},
             )
         if not rev.existed:
-            raise UserError(f"revision {revision_id} is from before pair {pair_id} existed", hint="pick a later revision")
+            raise UserError(f"revision {revision_id} is from before pair {pair_id} existed", hint="pick a later revision",
+                            code="pair.revision_before", params={"id": pair_id, "rev": revision_id})
         old = self.get_pair(pair_id)
         with self.transaction():
             self._snapshot([pair_id], self._action("revert", f"revert pair {pair_id} to revision {revision_id}"))
@@ -1030,7 +1038,8 @@ class PairsMixin(StoreBase):
     def split_random(self, eval_fraction: float, seed: int = 0, flt: PairFilter | None = None) -> dict:
         """Assign a random ``eval_fraction`` of the matching pairs to eval, the rest to train."""
         if not 0 <= eval_fraction < 1:
-            raise UserError(f"eval fraction {eval_fraction} is out of range", hint="give a number from 0 to 0.99, e.g. 0.1")
+            raise UserError(f"eval fraction {eval_fraction} is out of range", hint="give a number from 0 to 0.99, e.g. 0.1",
+                            code="pair.bad_fraction", params={"value": eval_fraction})
         ids = self.pair_ids(flt)
         rng = random.Random(seed)
         shuffled = ids[:]

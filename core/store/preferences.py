@@ -138,7 +138,8 @@ def preference_key(prompt: str, chosen: str, rejected: str, system: str | None =
 
 def _text(name: str, value) -> str:
     if value is None or not str(value).strip():
-        raise UserError(f"the {name} is empty", hint="a preference needs a prompt, a chosen and a rejected answer")
+        raise UserError(f"the {name} is empty", hint="a preference needs a prompt, a chosen and a rejected answer",
+                        code=f"prefer.empty_{name.split()[0]}")
     return normalize_newlines(str(value))
 
 
@@ -163,7 +164,8 @@ class PreferencesMixin(PairsMixin):
     def get_preference(self, preference_id: int) -> Preference:
         row = self.conn.execute(f"SELECT {_COLS} FROM preferences WHERE id=?", (int(preference_id),)).fetchone()
         if row is None:
-            raise UserError(f"no preference with id {preference_id}", hint="`nastavnik prefs list` shows the ids")
+            raise UserError(f"no preference with id {preference_id}", hint="`nastavnik prefs list` shows the ids",
+                            code="prefer.no_preference", params={"id": preference_id})
         return _row(row)
 
     def get_preferences(self, ids: Sequence[int]) -> list[Preference]:
@@ -175,7 +177,8 @@ class PreferencesMixin(PairsMixin):
         by_id = {r[0]: _row(r) for r in rows}
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise UserError(f"no preference with id {missing[0]}", hint="`nastavnik prefs list` shows the ids")
+            raise UserError(f"no preference with id {missing[0]}", hint="`nastavnik prefs list` shows the ids",
+                            code="prefer.no_preference", params={"id": missing[0]})
         return [by_id[i] for i in ids]
 
     def _pref_where(self, flt: PreferenceFilter | None) -> tuple[str, list]:
@@ -324,7 +327,7 @@ class PreferencesMixin(PairsMixin):
         }
         if " ".join(row["chosen"].split()) == " ".join(row["rejected"].split()):
             raise UserError("the chosen and the rejected answer are the same",
-                            hint="a preference needs two different answers; change one of them")
+                            hint="a preference needs two different answers; change one of them", code="prefer.same")
         row["_key"] = preference_key(row["prompt"], row["chosen"], row["rejected"], row["system"], row["context"])
         return row
 

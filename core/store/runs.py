@@ -105,6 +105,7 @@ class RunsMixin(StoreBase):
                 raise UserError(
                     f"run {busy[0]} is still {busy[1]}; one run at a time",
                     hint=f"wait for it (`nastavnik runs logs {busy[0]} --follow`) or stop it (`nastavnik runs cancel {busy[0]}`)",
+                    code="run.busy", params={"id": busy[0], "status": busy[1]},
                 )
             cur = self.conn.execute(
                 "INSERT INTO runs (status, base, preset, backend, config, created, step, cancel_requested) VALUES (?,?,?,?,?,?,0,0)",
@@ -115,7 +116,8 @@ class RunsMixin(StoreBase):
     def get_run(self, run_id: int) -> Run:
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
         if row is None:
-            raise UserError(f"there is no run {run_id}", hint="`nastavnik runs list` shows the runs")
+            raise UserError(f"there is no run {run_id}", hint="`nastavnik runs list` shows the runs", code="run.no_run",
+                            params={"id": run_id})
         cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
         return _run(dict(zip(cols, row)))
 

@@ -86,7 +86,8 @@ class TrainConfig:
         known = {f.name for f in fields(self)}
         bad = set(changes) - known
         if bad:
-            raise UserError(f"unknown training setting(s): {', '.join(sorted(bad))}")
+            raise UserError(f"unknown training setting(s): {', '.join(sorted(bad))}", code="train.unknown_setting",
+                            params={"names": ", ".join(sorted(bad))})
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -98,57 +99,77 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def validate(self) -> "TrainConfig":
-        """Raise a UserError naming the first bad field and what to do."""
-        def bad(name: str, why: str, hint: str) -> UserError:
-            return UserError(f"{name}: {why}", hint=hint)
+        """Raise a UserError naming the first bad field and what to do.
+
+        Each carries a code (``train.<what>``) and the bad value, so the app says it in its own
+        language and names its form's fields where the English names the CLI's flags.
+        """
+        def bad(name: str, why: str, hint: str, code: str, **params) -> UserError:
+            return UserError(f"{name}: {why}", hint=hint, code=f"train.{code}", params={"field": name, **params})
 
         if not self.base or not str(self.base).strip():
-            raise bad("base", "no base model given", "pass --base NAME or --preset (see `nastavnik models list`)")
+            raise bad("base", "no base model given", "pass --base NAME or --preset (see `nastavnik models list`)", "no_base")
         if self.preset is not None and self.preset not in PRESETS:
-            raise bad("preset", f"unknown preset {self.preset!r}", "one of: " + ", ".join(PRESETS))
+            raise bad("preset", f"unknown preset {self.preset!r}", "one of: " + ", ".join(PRESETS), "unknown_preset",
+                      value=self.preset, allowed=", ".join(PRESETS))
         if self.backend not in BACKENDS:
-            raise bad("backend", f"unknown backend {self.backend!r}", "one of: " + ", ".join(BACKENDS))
+            raise bad("backend", f"unknown backend {self.backend!r}", "one of: " + ", ".join(BACKENDS), "unknown_backend",
+                      value=self.backend, allowed=", ".join(BACKENDS))
         if self.dtype not in DTYPES:
-            raise bad("dtype", f"unknown dtype {self.dtype!r}", "one of: " + ", ".join(DTYPES))
+            raise bad("dtype", f"unknown dtype {self.dtype!r}", "one of: " + ", ".join(DTYPES), "unknown_dtype",
+                      value=self.dtype, allowed=", ".join(DTYPES))
         if self.template and self.template not in TEMPLATES:
-            raise bad("template", f"unknown chat template {self.template!r}", "one of: " + ", ".join(TEMPLATES))
+            raise bad("template", f"unknown chat template {self.template!r}", "one of: " + ", ".join(TEMPLATES),
+                      "unknown_template", value=self.template, allowed=", ".join(TEMPLATES))
         if self.max_steps <= 0 and not self.epochs > 0:
-            raise bad("epochs", "must be above 0 (or give --steps)", "try --epochs 1")
+            raise bad("epochs", "must be above 0 (or give --steps)", "try --epochs 1", "no_epochs", value=self.epochs)
         if self.epochs > 100:
-            raise bad("epochs", f"{self.epochs} epochs is far too many", "1–5 epochs is usual for a small dataset")
+            raise bad("epochs", f"{self.epochs} epochs is far too many", "1–5 epochs is usual for a small dataset",
+                      "too_many_epochs", value=self.epochs)
         if not 0 < self.lr < 1:
-            raise bad("lr", f"learning rate {self.lr} is out of range", "try 2e-4 for LoRA on a large model")
+            raise bad("lr", f"learning rate {self.lr} is out of range", "try 2e-4 for LoRA on a large model", "bad_lr",
+                      value=self.lr)
         if not 1 <= self.lora_r <= 1024:
-            raise bad("lora_r", f"rank {self.lora_r} is out of range", "8, 16 or 32 are usual")
+            raise bad("lora_r", f"rank {self.lora_r} is out of range", "8, 16 or 32 are usual", "bad_rank", value=self.lora_r)
         if self.lora_alpha < 1:
-            raise bad("lora_alpha", "must be at least 1", "set it equal to the rank or twice it")
+            raise bad("lora_alpha", "must be at least 1", "set it equal to the rank or twice it", "bad_alpha",
+                      value=self.lora_alpha)
         if not 0 <= self.lora_dropout < 1:
-            raise bad("lora_dropout", "must be in [0, 1)", "0 is usual")
+            raise bad("lora_dropout", "must be in [0, 1)", "0 is usual", "bad_dropout", value=self.lora_dropout)
         if not 16 <= self.max_seq_len <= 131072:
-            raise bad("max_seq_len", f"{self.max_seq_len} tokens is out of range", "512–4096 is usual")
+            raise bad("max_seq_len", f"{self.max_seq_len} tokens is out of range", "512–4096 is usual", "bad_max_len",
+                      value=self.max_seq_len)
         if self.batch_size < 1 or self.grad_accum < 1:
-            raise bad("batch_size", "batch size and accumulation must be at least 1", "try --batch-size 2 --grad-accum 4")
+            raise bad("batch_size", "batch size and accumulation must be at least 1", "try --batch-size 2 --grad-accum 4",
+                      "bad_batch", value=self.batch_size, accum=self.grad_accum)
         if self.save_steps < 1:
-            raise bad("save_steps", "must be at least 1", "a checkpoint every 50 steps is usual")
+            raise bad("save_steps", "must be at least 1", "a checkpoint every 50 steps is usual", "bad_save_steps",
+                      value=self.save_steps)
         if not self.targets:
-            raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj")
+            raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj", "no_targets")
         if self.num_gpus < 1:
-            raise bad("num_gpus", "must be at least 1", "1 unless you have several GPUs")
+            raise bad("num_gpus", "must be at least 1", "1 unless you have several GPUs", "bad_gpus", value=self.num_gpus)
         if self.num_processes < 1:
-            raise bad("num_processes", "must be at least 1", "1, or 2 to try data-parallel training on the CPU")
+            raise bad("num_processes", "must be at least 1", "1, or 2 to try data-parallel training on the CPU",
+                      "bad_processes", value=self.num_processes)
         if self.num_gpus > 1 and self.num_processes > 1:
-            raise bad("num_processes", "--gpus and --processes cannot be combined", "--gpus N on GPUs, --processes N on the CPU")
+            raise bad("num_processes", "--gpus and --processes cannot be combined", "--gpus N on GPUs, --processes N on the CPU",
+                      "gpus_and_processes")
         if self.method not in METHODS:
-            raise bad("method", f"unknown training method {self.method!r}", "one of: " + ", ".join(METHODS))
+            raise bad("method", f"unknown training method {self.method!r}", "one of: " + ", ".join(METHODS),
+                      "unknown_method", value=self.method, allowed=", ".join(METHODS))
         if self.from_run is not None and not self.preference:
             raise bad("from_run", "--from-run starts a DPO or ORPO run from a finished run",
-                      "add --method dpo or --method orpo, or leave out --from-run")
+                      "add --method dpo or --method orpo, or leave out --from-run", "from_run_needs_preferences",
+                      id=self.from_run)
         if self.preference:
             if not 0 < self.beta <= 10:
-                raise bad("beta", f"beta {self.beta} is out of range", "0.1 is usual (0.01–0.5)")
+                raise bad("beta", f"beta {self.beta} is out of range", "0.1 is usual (0.01–0.5)", "bad_beta", value=self.beta)
             if not 0 <= self.sft_weight <= 10:
-                raise bad("sft_weight", f"{self.sft_weight} is out of range", "1.0 keeps the chosen answers likely; 0 is plain DPO")
+                raise bad("sft_weight", f"{self.sft_weight} is out of range", "1.0 keeps the chosen answers likely; 0 is plain DPO",
+                          "bad_sft_weight", value=self.sft_weight)
             if max(self.num_gpus, self.num_processes) > 1:
                 raise bad("num_gpus", f"--method {self.method} trains on one device",
-                          "leave out --gpus/--processes (data-parallel runs are SFT only for now)")
+                          "leave out --gpus/--processes (data-parallel runs are SFT only for now)", "preference_one_device",
+                          method=self.method)
         return self

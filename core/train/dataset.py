@@ -134,6 +134,7 @@ def snapshot(store: Store) -> Snapshot:
         raise UserError(
             "there are no approved pairs in the train split",
             hint="approve some pairs first: `nastavnik pairs approve 1-50`",
+            code="train.no_pairs",
         )
     left = [LeftOut(p.id, p.status, p.question, p.split, p.status, list(p.tags))
             for p in store.iter_pairs(PairFilter()) if p.status != "approved"]
@@ -178,7 +179,8 @@ def template_source(tokenizer, template: ChatTemplate | None) -> str:
         return template.jinja
     source = getattr(tokenizer, "chat_template", None)
     if not source:
-        raise UserError("the base model's tokenizer has no chat template", hint="choose one with --template")
+        raise UserError("the base model's tokenizer has no chat template", hint="choose one with --template",
+                        code="template.none")
     return source
 
 
@@ -202,7 +204,8 @@ def render_chat(tokenizer, source: str, messages: list[dict], *, add_generation_
             return_assistant_tokens_mask=generation_spans, **kwargs,
         )
     except TemplateError as exc:
-        raise UserError(f"the chat template cannot render this conversation: {exc}") from exc
+        raise UserError(f"the chat template cannot render this conversation: {exc}", code="template.cannot_render",
+                        params={"why": str(exc)}) from exc
     return rendered[0], [tuple(span) for span in (indices[0] if indices else [])]
 
 
@@ -214,7 +217,7 @@ def _first_difference(a: str, b: str) -> int:
 def answer_spans(tokenizer, source: str, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
     """The text to train on and the character span of the final answer with its end marker."""
     if not messages or messages[-1]["role"] != "assistant":
-        raise UserError("a training example must end with the answer")
+        raise UserError("a training example must end with the answer", code="template.no_answer_last")
     if _GENERATION.search(source):
         full, spans = render_chat(tokenizer, source, messages, generation_spans=True)
         if spans:
@@ -238,6 +241,7 @@ def answer_spans(tokenizer, source: str, messages: list[dict]) -> tuple[str, lis
             f"this chat template renders the conversation before the answer differently from the prompt it answers, "
             f"at character {i}: prompt {prompt[max(0, i - 12):i + 24]!r} vs conversation {other[max(0, i - 12):i + 24]!r}",
             hint="train with one of our templates (--template), or fix the checkpoint's chat_template.jinja",
+            code="template.prompt_differs", params={"at": i},
         )
     # the prompt adds something the conversation lacks (an empty thought channel): train as inference runs
     text = prompt + answer + after

@@ -66,6 +66,7 @@ def current() -> Device:
             raise UserError(
                 f"process {local_rank} of this run has no GPU of its own: {count} visible for {world} processes",
                 hint=f"pass --gpus {count} or fewer (CUDA_VISIBLE_DEVICES limits the GPUs a run sees)",
+                code="device.no_gpu_for_process", params={"process": local_rank, "count": count, "world": world},
             )
         torch.cuda.set_device(local_rank)
         return Device("cuda", local_rank, cuda_bf16(local_rank), world, rank)
@@ -113,7 +114,8 @@ def check_precision(model_type: str | None, dtype: str, *, cuda: bool, bf16: boo
         overflows = (model_type or "") in FP16_OVERFLOWS
         raise UserError(f"this GPU has no bfloat16 ({BF16_CARDS})",
                         hint="train in float32 (`--dtype float32`, slow, twice the memory)" if overflows else
-                        "leave out --dtype to train in float16 here, or train in float32 (`--dtype float32`, slow, twice the memory)")
+                        "leave out --dtype to train in float16 here, or train in float32 (`--dtype float32`, slow, twice the memory)",
+                        code="device.no_bf16_overflows" if overflows else "device.no_bf16")
     if (model_type or "") not in FP16_OVERFLOWS:
         return
     family = "Qwen 3.5" if "qwen3_5" in (model_type or "") else "Gemma 4" if "gemma4" in (model_type or "") else "Gemma 3"
@@ -122,6 +124,7 @@ def check_precision(model_type: str | None, dtype: str, *, cuda: bool, bf16: boo
             f"{family} does not train in float16 (values past its range, then NaN losses)"
             + (", and this GPU has no bfloat16" if bf16 is False else ""),
             hint=f"train in bfloat16 (`--dtype bfloat16`; {BF16_CARDS}) or in float32 (`--dtype float32`, slow, twice the memory)",
+            code="device.fp16_overflows_no_bf16" if bf16 is False else "device.fp16_overflows", params={"family": family},
         )
 
 
@@ -213,7 +216,9 @@ def check_gpu_usable() -> None:
     if not built:
         raise UserError(f"nvidia-smi shows {card} (driver {driver}), but this PyTorch {torch.__version__} is built without CUDA",
                         hint=f"install PyTorch's CUDA build (`pip install torch=={version}` from PyPI on Linux), or train on the CPU "
-                             "with CUDA_VISIBLE_DEVICES= set")
+                             "with CUDA_VISIBLE_DEVICES= set",
+                        code="device.torch_without_cuda",
+                        params={"card": card, "driver": driver, "torch": torch.__version__, "version": version})
     major = int(str(built).split(".")[0])
     need = MIN_DRIVER.get(major)
     try:
@@ -224,11 +229,15 @@ def check_gpu_usable() -> None:
         raise UserError(f"nvidia-smi shows {card}, but PyTorch {torch.__version__} (built for CUDA {built}) cannot use it: "
                         f"driver {driver} is older than CUDA {built} needs ({need} or newer)",
                         hint=f"update the NVIDIA driver to {need} or newer, or install a PyTorch built for an older CUDA that this "
-                             f"driver runs (CUDA 12: driver 525 or newer; pytorch.org/get-started/locally gives the pip command for each)")
+                             f"driver runs (CUDA 12: driver 525 or newer; pytorch.org/get-started/locally gives the pip command for each)",
+                        code="device.old_driver",
+                        params={"card": card, "driver": driver, "torch": torch.__version__, "cuda": built, "need": need})
     raise UserError(f"nvidia-smi shows {card} (driver {driver}), but PyTorch {torch.__version__} (built for CUDA {built}) "
                     "cannot use it (torch.cuda.is_available() is False)",
                     hint="check that `nvidia-smi` lists no error, that the driver modules match it (a reboot after a driver "
-                         "update), and CUDA_VISIBLE_DEVICES")
+                         "update), and CUDA_VISIBLE_DEVICES",
+                    code="device.cuda_unavailable",
+                    params={"card": card, "driver": driver, "torch": torch.__version__, "cuda": built})
 
 
 def c_compiler() -> str | None:
@@ -266,4 +275,7 @@ def check_triton_toolchain() -> None:
     if missing:
         raise UserError(f"training on the GPU needs {' and '.join(missing)}, which Triton builds its kernels with",
                         hint=f"install them (Debian/Ubuntu: `sudo apt install build-essential python{sys.version_info.major}."
-                             f"{sys.version_info.minor}-dev`), or set CC to a C compiler")
+                             f"{sys.version_info.minor}-dev`), or set CC to a C compiler",
+                        code="device.no_compiler_and_headers" if len(missing) == 2 else
+                        "device.no_compiler" if c_compiler() is None else "device.no_headers",
+                        params={"python": f"{sys.version_info.major}.{sys.version_info.minor}"})

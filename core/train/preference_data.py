@@ -115,6 +115,7 @@ def snapshot(store: Store) -> PreferenceSnapshot:
         raise UserError(
             "there are no preference pairs to train on",
             hint="correct a model's answer in Chat (e) or with `nastavnik correct`, or import them (`nastavnik prefs import`)",
+            code="train.no_preferences",
         )
     from core.store import PreferenceFilter
 

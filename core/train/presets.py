@@ -155,4 +155,5 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise UserError(f"unknown preset {name!r}", hint="choose one of: " + ", ".join(PRESETS)) from None
+        raise UserError(f"unknown preset {name!r}", hint="choose one of: " + ", ".join(PRESETS), code="train.unknown_preset",
+                        params={"field": "preset", "value": name, "allowed": ", ".join(PRESETS)}) from None

@@ -26,23 +26,33 @@ from core.train.config import TrainConfig
 def check_checkpoint(path: Path) -> None:
     """A local HF checkpoint we can train on: config.json + safetensors, no remote code."""
     if not path.is_dir():
-        raise UserError(f"{path} is not a folder", hint="give the folder of a Hugging Face checkpoint")
+        raise UserError(f"{path} is not a folder", hint="give the folder of a Hugging Face checkpoint",
+                        code="model.not_folder", params={"path": str(path)})
     cfg = path / "config.json"
     if not cfg.exists():
-        raise UserError(f"{path} has no config.json", hint="give the folder that save_pretrained wrote")
+        raise UserError(f"{path} has no config.json", hint="give the folder that save_pretrained wrote",
+                        code="model.no_config", params={"path": str(path)})
     if not list(path.glob("*.safetensors")):
         if list(path.glob("*.bin")) or list(path.glob("*.pt")):
             raise UserError(
                 f"{path} has only .bin/.pt weights, which can run code when loaded",
                 hint="convert it to safetensors (model.save_pretrained(dir, safe_serialization=True)) and add that folder",
+                code="model.unsafe_weights", params={"path": str(path)},
             )
-        raise UserError(f"{path} has no .safetensors weights", hint="give a folder with model.safetensors")
+        raise UserError(f"{path} has no .safetensors weights", hint="give a folder with model.safetensors",
+                        code="model.no_weights", params={"path": str(path)})
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise UserError(f"{cfg} is not valid JSON: {exc}") from exc
+        from core.formats.jsonfmt import json_problem
+
+        raise UserError(f"{cfg} is not valid JSON: {exc}", code="model.bad_config",
+                        params={"path": str(cfg), "problem": json_problem(exc.msg) if isinstance(exc, json.JSONDecodeError)
+                                else "other", "column": getattr(exc, "colno", None),
+                                "line": getattr(exc, "lineno", None)}) from exc
     if data.get("auto_map"):
-        raise UserError(f"{path} needs trust_remote_code (custom model code)", hint="Nastavnik trains only models transformers knows")
+        raise UserError(f"{path} needs trust_remote_code (custom model code)", hint="Nastavnik trains only models transformers knows",
+                        code="model.remote_code", params={"path": str(path)})
 
 
 def resolve_hub(repo_id: str) -> Path:
@@ -141,6 +151,7 @@ class RunTable:
     """Training runs as a job table (``core.jobs.table``): the store's run functions, nothing to clean up."""
 
     noun = "run"
+    code = "run"  # its errors' codes: run.already_ended
     marker = MARKER
     lost = "the worker stopped without finishing (killed or crashed)"
 
@@ -341,7 +352,8 @@ def parent_run(store, run_id: int):
     """The finished run a DPO/ORPO run starts from; a UserError when it cannot be one."""
     parent = store.find_run(run_id)
     if parent is None:
-        raise UserError(f"there is no run {run_id} to start from", hint="`nastavnik runs list` shows the runs")
+        raise UserError(f"there is no run {run_id} to start from", hint="`nastavnik runs list` shows the runs",
+                        code="run.no_parent", params={"id": run_id})
     if parent.status != "done" or not parent.adapter_path or not (Path(parent.adapter_path) / "adapter_config.json").is_file():
         raise UserError(f"run {run_id} is {parent.status} and has no finished adapter to start from",
                         hint=f"start from a run that is done (`nastavnik runs show {run_id}`)",
@@ -378,7 +390,8 @@ def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
             if config.base not in (parent.config.get("base"), parent.base) and \
                     resolve_base(store, config.base)[1] != parent.config.get("base"):
                 raise UserError(f"run {parent.id} was trained on {parent.base}; a run started from it trains on the same base",
-                                hint="leave out --base/--preset with --from-run")
+                                hint="leave out --base/--preset with --from-run", code="run.parent_base",
+                                params={"id": parent.id, "base": str(parent.base)})
             label, path = parent.base, parent.config["base"]
         else:
             label, path = resolve_base(store, config.base)
@@ -434,9 +447,11 @@ def resume_run(ws, run_id: int, *, store=None, host: Host = HOST):
         refresh(store, host)
         run = store.get_run(run_id)
         if run.status in ("queued", "running"):
-            raise UserError(f"run {run_id} is {run.status}; nothing to resume")
+            raise UserError(f"run {run_id} is {run.status}; nothing to resume", code="run.not_resumable",
+                            params={"id": run_id, "status": run.status})
         if run.status == "done":
-            raise UserError(f"run {run_id} is done", hint="start a new run with `nastavnik train`")
+            raise UserError(f"run {run_id} is done", hint="start a new run with `nastavnik train`", code="run.done",
+                            params={"id": run_id})
         active = store.active_run()
         if active:
             raise UserError(f"run {active.id} is {active.status}; one run at a time", hint=f"`nastavnik runs cancel {active.id}`",
@@ -444,9 +459,10 @@ def resume_run(ws, run_id: int, *, store=None, host: Host = HOST):
         paths = RunPaths(Path(run.run_dir))
         ckpt = paths.last_checkpoint()
         if not paths.dataset.exists():
-            raise UserError(f"run {run_id} has no dataset snapshot to resume from", hint="start a new run")
+            raise UserError(f"run {run_id} has no dataset snapshot to resume from", hint="start a new run",
+                            code="run.no_snapshot", params={"id": run_id})
         if not store.claim_run(run_id, expect=(run.status,), status="queued", cancel_requested=0, error=None, pid=None, finished=None, heartbeat=_now()):
-            raise UserError(f"run {run_id} changed while resuming; try again")
+            raise UserError(f"run {run_id} changed while resuming; try again", code="run.changed", params={"id": run_id})
         with open(paths.log, "a", encoding="utf-8") as log:
             log.write(f"--- resume from {ckpt.name if ckpt else 'the start'} ---\n")
         _spawn(ws, store, store.get_run(run_id), resume=True, host=host)

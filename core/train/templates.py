@@ -175,7 +175,9 @@ def get_template(name: str) -> ChatTemplate:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise UserError(f"unknown chat template {name!r}", hint="choose one of: " + ", ".join(TEMPLATES)) from None
+        raise UserError(f"unknown chat template {name!r}", hint="choose one of: " + ", ".join(TEMPLATES),
+                        code="train.unknown_template", params={"field": "template", "value": name,
+                                                               "allowed": ", ".join(TEMPLATES)}) from None
 
 
 @lru_cache(maxsize=16)
@@ -200,7 +202,8 @@ def render(source: str, messages: list[dict], *, bos_token: str = "", eos_token:
             messages=messages, bos_token=bos_token, eos_token=eos_token, add_generation_prompt=add_generation_prompt
         )
     except TemplateError as exc:
-        raise UserError(f"the chat template cannot render this conversation: {exc}") from exc
+        raise UserError(f"the chat template cannot render this conversation: {exc}", code="template.cannot_render",
+                        params={"why": str(exc)}) from exc
 
 
 def pair_messages(question: str, answer: str | None, *, system: str | None = None, context: list[dict] | None = None) -> list[dict]:

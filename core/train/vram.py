@@ -214,7 +214,8 @@ def estimate_vram(
     the CPU. ``loss="logits"`` counts full ``[tokens, vocab]`` logits (stacks before TRL 1.15).
     """
     if backend not in BY_MEMORY:
-        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BY_MEMORY))
+        raise UserError(f"unknown backend {backend!r}", hint="one of: " + ", ".join(BY_MEMORY), code="train.unknown_backend",
+                        params={"field": "backend", "value": backend, "allowed": ", ".join(BY_MEMORY)})
     if loss not in ("fused", "logits"):
         raise ValueError(f"loss must be 'fused' or 'logits', not {loss!r}")
     seq = max_seq_len or preset.max_seq_len
@@ -309,27 +310,40 @@ def smallest_card(estimate: VramEstimate) -> int | None:
 
 def fit_advice(preset, estimate: VramEstimate, free_bytes: int, *, max_seq_len: int, batch_size: int, gpu: int | None = None) -> str | None:
     """None when it fits; else what to change, most helpful first."""
-    if estimate.total <= free_bytes:
+    fit = fit_tips(preset, estimate, free_bytes, max_seq_len=max_seq_len, batch_size=batch_size)
+    if fit is None:
         return None
-    from core.train.presets import PRESETS
-
-    tips = []
-    smaller = [p for p in PRESETS.values() if p.params_b < preset.params_b and p.name != "demo"]
-    if smaller:
-        best = max(smaller, key=lambda p: p.params_b)
-        tips.append(f"a smaller model (--preset {best.name})")
-    if max_seq_len > 512:
-        tips.append(f"a shorter length (--max-seq-len {max(512, max_seq_len // 2)})")
-    if batch_size > 1:
-        tips.append(f"a smaller batch (--batch-size {max(1, batch_size // 2)} with more --grad-accum)")
-    if estimate.backend == "hf":
-        tips.append("the unsloth backend (--backend unsloth), which keeps less on the GPU")
     need, have = estimate.total / GiB, free_bytes / GiB
     where = f"GPU {gpu} has" if gpu is not None else "there is"
+    tips = [english for english, _name, _value in fit]
     return (
         f"needs about {need:.1f} GiB of GPU memory ({estimate.backend} backend), {where} {have:.1f} GiB free; try "
         + (", or ".join(tips) or "a larger GPU")
     )
+
+
+def fit_tips(preset, estimate: VramEstimate, free_bytes: int, *, max_seq_len: int,
+             batch_size: int) -> list[tuple[str, str, object]] | None:
+    """None when it fits; else what to change, most helpful first: (the CLI's words, the tip's
+    name, its value) — the name and value let the app say it with its own form's fields."""
+    if estimate.total <= free_bytes:
+        return None
+    from core.train.presets import PRESETS
+
+    tips: list[tuple[str, str, object]] = []
+    smaller = [p for p in PRESETS.values() if p.params_b < preset.params_b and p.name != "demo"]
+    if smaller:
+        best = max(smaller, key=lambda p: p.params_b)
+        tips.append((f"a smaller model (--preset {best.name})", "preset", best.name))
+    if max_seq_len > 512:
+        shorter = max(512, max_seq_len // 2)
+        tips.append((f"a shorter length (--max-seq-len {shorter})", "max_seq_len", shorter))
+    if batch_size > 1:
+        smaller_batch = max(1, batch_size // 2)
+        tips.append((f"a smaller batch (--batch-size {smaller_batch} with more --grad-accum)", "batch_size", smaller_batch))
+    if estimate.backend == "hf":
+        tips.append(("the unsloth backend (--backend unsloth), which keeps less on the GPU", "backend", "unsloth"))
+    return tips
 
 
 @dataclass(frozen=True)
@@ -403,12 +417,17 @@ def check_gpus(preset, estimate: VramEstimate, num_gpus: int, *, max_seq_len: in
         raise UserError(
             f"the run asks for {num_gpus} GPUs and {len(found)} {'is' if len(found) == 1 else 'are'} visible",
             hint=f"pass --gpus {len(found)} or fewer" + (" (CUDA_VISIBLE_DEVICES limits them)" if "CUDA_VISIBLE_DEVICES" in os.environ else ""),
+            code="vram.too_many_gpus", params={"asked": num_gpus, "visible": len(found)},
         )
     used = found[:num_gpus]
     for gpu in used:
         advice = fit_advice(preset, estimate, gpu.free, max_seq_len=max_seq_len, batch_size=batch_size, gpu=gpu.index if num_gpus > 1 else None)
         if advice:
-            raise UserError(f"this run will not fit on the GPU: {advice}")
+            tips = fit_tips(preset, estimate, gpu.free, max_seq_len=max_seq_len, batch_size=batch_size) or []
+            raise UserError(f"this run will not fit on the GPU: {advice}", code="vram.no_fit",
+                            params={"need": round(estimate.total / GiB, 1), "free": round(gpu.free / GiB, 1),
+                                    "backend": estimate.backend, "gpu": gpu.index,
+                                    "tips": [{"name": name, "value": value} for _english, name, value in tips]})
     return used
 
 

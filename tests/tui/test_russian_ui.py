@@ -5,6 +5,7 @@ code, the user's own data and a short list of terms that have no Russian name.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -260,7 +261,7 @@ def test_a_coded_error_reads_in_the_ui_language_and_falls_back_to_english():
     short = UserError("run 3 is busy", code="run.busy", params={"id": 3})  # a param the table needs is missing
     set_lang("ru")
     try:
-        assert error_lines(coded) == ["Запуск 3 ещё идёт (running); за раз — один запуск",
+        assert error_lines(coded) == ["Запуск 3 ещё не закончен (идёт); за раз — один запуск",
                                       "Дождитесь его или остановите в комнате «Обучение»."]
         assert error_lines(plain) == ["something only core says", "do this"]
         assert error_lines(short) == ["run 3 is busy"]
@@ -353,3 +354,426 @@ async def test_the_palette_searches_and_finds_nothing_in_russian(ws):
             assert "Ничего не найдено" in str(commands.get_option_at_index(0).prompt)
     finally:
         set_lang("en")
+
+
+# one file per reason a record is refused for, and what the Russian UI must say instead of core's English
+REFUSED = {
+    "empty.jsonl": ('{"question": "а", "answer": "б"}\n{"question": "в", "answer": " "}\n', "ответ пуст"),
+    "comma.jsonl": ('{"question": "а", "answer": "б"}\n{"question": "в" "answer": "г"}\n',
+                    "ошибка в JSON (не хватает запятой между элементами, столбец 18)"),
+    "name.jsonl": ('{"question": "а", "answer": "б"}\n{question: "в"}\n', "ожидался ключ в двойных кавычках, столбец 2"),
+    "value.jsonl": ('{"question": "а", "answer": "б"}\n{"question": }\n', "ожидалось значение, столбец 14"),
+    "role.jsonl": ('{"messages": [{"role": "user", "content": "а"}, {"role": "robot", "content": "б"}]}\n',
+                   "роль «robot» не поддерживается"),
+    "status.jsonl": ('{"question": "а", "answer": "б", "status": "готово"}\n', "неизвестный статус «готово»"),
+    "kind.jsonl": ('{"question": "а", "answer": ["б", 1]}\n', "ожидался текст, а здесь список"),
+    "missing.jsonl": ('{"question": "а", "ответы нет": "б"}\n', "нет ответа"),
+    "array.jsonl": ('[1, 2]\n', "ожидался объект"),
+    "alpaca.jsonl": ('{"instruction": "а", "input": ""}\n', "нет ключа `output` с ответом"),
+    "weight.jsonl": ('{"messages": [{"role": "user", "content": "а"}, {"role": "assistant", "content": "б", "weight": 0}]}\n',
+                     "у ответа вес 0"),
+    "array.json": ('[{"question": "а", "answer": "б"},\n {"question": "в", "answer": "г",}]', "ошибка в JSON (ожидался ключ"),
+    "columns.csv": ("Вопрос,Нечто\nа,б\n", "нет столбца с ответом"),
+    "row.csv": ("Вопрос,Ответ\nа,б\nв,\n", "row.csv, строка таблицы 3, поле «Ответ»: ответ пуст"),
+}
+
+
+def test_why_a_record_is_refused_reads_russian(home, tmp_path):
+    """Each reason core gives for a refused record, and the JSON decoder's own words, come to the
+    Russian UI in Russian (the line and the column kept); the CLI's English stays as it was."""
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+    from tui.i18n import error_lines
+
+    ws = Workspace.open(home)
+    said: dict[str, tuple[list[str], str]] = {}
+    for name, (text, _) in REFUSED.items():
+        (tmp_path / name).write_text(text, "utf-8")
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [tmp_path / name])
+        set_lang("ru")
+        try:
+            said[name] = (error_lines(caught.value, label="Плохие строки — в файл отказов"), str(caught.value))
+        finally:
+            set_lang("en")
+    for name, (lines, english) in said.items():
+        text = "\n".join(lines)
+        assert REFUSED[name][1] in text, (name, text)
+        assert text.startswith(name), (name, text)  # where: the file, and the line
+        own = REFUSED[name][0]  # the file's own keys and values, as the file spells them
+        assert not [w for w in latin_words(text) if w not in own], (name, text)
+    assert "Expecting ',' delimiter at column 18" in said["comma.jsonl"][1]  # the CLI's English, as before
+    assert "the answer is empty — write one or remove the record" in said["empty.jsonl"][1]
+
+
+def russian_lines(error) -> str:
+    """``error`` as the Russian UI shows it (message and hint)."""
+    from tui.i18n import error_lines
+
+    set_lang("ru")
+    try:
+        return "\n".join(error_lines(error))
+    finally:
+        set_lang("en")
+
+
+def test_every_training_setting_check_reads_russian():
+    """Each check of the training settings, as the Train form's Start meets it: in Russian, its
+    hint naming the form's field where the English names a CLI flag."""
+    from core.errors import UserError
+    from core.train.config import TrainConfig
+
+    bad = [dict(base=" "), dict(preset="нет"), dict(backend="nope"), dict(dtype="int3"), dict(template="nope"),
+           dict(epochs=0, max_steps=-1), dict(epochs=500), dict(lr=5.0), dict(lora_r=0), dict(lora_alpha=0),
+           dict(lora_dropout=1.5), dict(max_seq_len=5), dict(batch_size=0), dict(save_steps=0), dict(targets=[]),
+           dict(num_gpus=0), dict(num_processes=0), dict(num_gpus=2, num_processes=2), dict(method="ppo"),
+           dict(from_run=3), dict(method="dpo", beta=50.0), dict(method="dpo", sft_weight=-1.0),
+           dict(method="dpo", num_gpus=2)]
+    codes = set()
+    for changes in bad:
+        with pytest.raises(UserError) as caught:
+            TrainConfig.from_preset("demo").with_(**changes).validate()
+        codes.add(caught.value.code)
+        text = russian_lines(caught.value)
+        own = " ".join(map(str, [*changes.values(), *caught.value.params.values()]))  # the values and names it gives
+        assert not [w for w in latin_words(text) if w not in own], (changes, text)
+        assert "--" not in text, (changes, text)  # no CLI flag in the app
+    assert len(codes) == len(bad)  # one code each
+    with pytest.raises(UserError) as caught:
+        TrainConfig.from_preset("demo").with_(speed=3)
+    assert not latin_words(russian_lines(caught.value).replace("speed", ""))
+    with pytest.raises(UserError) as caught:
+        TrainConfig.from_preset("demo").with_(lr=5.0).validate()
+    assert russian_lines(caught.value) == ("Скорость обучения 5 вне допустимых пределов\n"
+                                           "Укажите в «Скорость обуч.» число больше 0 и меньше 1: для LoRA обычно 2e-4.")
+    assert str(caught.value) == "lr: learning rate 5.0 is out of range — try 2e-4 for LoRA on a large model"  # the CLI's
+
+
+def test_the_gpu_checks_before_a_run_read_russian():
+    from core.errors import UserError
+    from core.train.device import check_precision
+
+    for family, dtype, bf16 in (("llama", "bfloat16", False), ("gemma3", "bfloat16", False), ("gemma3", "float16", True),
+                                ("gemma3", "auto", False)):
+        with pytest.raises(UserError) as caught:
+            check_precision(family, dtype, cuda=True, bf16=bf16)
+        text = russian_lines(caught.value)
+        assert "«Тип (dtype)»" in text and "--dtype" not in text, text
+        assert not [w for w in latin_words(text) if w.lower() not in ("gemma", "ampere", "rtx")], text  # names
+
+
+def test_a_base_model_folder_that_cannot_be_trained_reads_russian(tmp_path):
+    from core.errors import UserError
+    from core.train.runs import check_checkpoint
+
+    def folder(name: str, **files: str):
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file.replace("_", ".")).write_text(text, "utf-8")
+        return path
+
+    cases = [tmp_path / "нет", folder("пусто"), folder("бин", config_json="{}", model_bin=""),
+             folder("без-весов", config_json="{}"), folder("сломан", config_json='{"a" 1}', model_safetensors=""),
+             folder("свой-код", config_json='{"auto_map": {}}', model_safetensors="")]
+    (tmp_path / "свой-код" / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}', "utf-8")
+    texts = []
+    for path in cases:
+        with pytest.raises(UserError) as caught:
+            check_checkpoint(path)
+        texts.append(russian_lines(caught.value))
+    for text in texts:
+        assert not latin_words(text), text
+    assert "не хватает двоеточия после ключа, столбец 6" in texts[4], texts[4]
+
+
+def test_a_correction_of_something_that_is_no_answer_reads_russian(home):
+    from core.errors import UserError
+    from core.loop.corrections import answer_message, eval_answer
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        conv = store.add_conversation(["демо"])
+        question = store.add_message(conv.id, "user", "Что такое эпоха?")
+        for call in (lambda: answer_message(store, "абв"), lambda: answer_message(store, 99),
+                     lambda: answer_message(store, question.id), lambda: eval_answer(store, "x", "демо"),
+                     lambda: eval_answer(store, 1, " "), lambda: eval_answer(store, 1, "демо")):
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and not [w for w in latin_words(text) if w not in ("user", "x")], text
+            assert "nastavnik" not in text, text
+
+
+@async_test
+async def test_the_train_forms_refusals_and_an_imports_bad_lines_read_russian(ws, tmp_path):
+    """From the keys: the Train form started with a value out of range, then with a folder that is
+    no checkpoint as its base; then Import of files whose lines are bad JSON or have an empty
+    answer. The form's line, the notices and the dialog's report read Russian."""
+    ws.update_settings(first_steps=False)
+    not_a_model = tmp_path / "модель"
+    not_a_model.mkdir()
+    bad_json = tmp_path / "сломан.jsonl"
+    bad_json.write_text('{"question": "а", "answer": "б"}\n{"question": "в", "answer": "г",}\n', "utf-8")
+    empty = tmp_path / "пустой-ответ.jsonl"
+    empty.write_text('{"messages": [{"role": "user", "content": "а"}, {"role": "assistant", "content": ""}]}\n', "utf-8")
+    app = NastavnikApp(ws, "ru")
+    found: dict = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("2")
+            await settle(pilot)
+            form_error = app.screen.query_one("#train-form-error", Static)
+            app.screen.query_one("#train-epochs", Input).value = "500"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert str(form_error.render()).startswith("500 эпох — слишком много"), form_error.render()
+            english_in(app, "train: too many epochs", found)
+            app.screen.query_one("#train-epochs", Input).value = "1"
+            app.screen.query_one("#train-base", Input).value = str(not_a_model)
+            await pilot.press("ctrl+s")
+            for _ in range(200):  # the run starts in a worker: its refusal comes back
+                if "config.json" in str(form_error.render()):
+                    break
+                await pilot.pause(0.05)
+            assert "В " + str(not_a_model) + " нет config.json" in str(form_error.render()), form_error.render()
+            english_in(app, "train: not a checkpoint", found)
+            app.screen.query_one("#train-base", Input).value = "demo"
+            await pilot.press("v")  # the preview of a base that is not built yet
+            for _ in range(200):
+                if any("Демо-модель" in str(n.message) for n in app._notifications):
+                    break
+                await pilot.pause(0.05)
+            assert any("Демо-модель ещё не собрана" in str(n.message) for n in app._notifications), \
+                [str(n.message) for n in app._notifications]
+            english_in(app, "train: preview", found)
+            with ws.store() as store:
+                assert not store.list_runs()
+            await pilot.press("1")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, bad_json)
+            assert "сломан.jsonl:2: ошибка в JSON (ожидался ключ в двойных кавычках, столбец 33)" in report, report
+            english_in(app, "import: bad JSON", found)
+            await pilot.press("escape")
+            await settle(pilot)
+            report = await import_in_dialog(app, pilot, empty)
+            assert "ответ пуст — напишите его или уберите запись" in report, report
+            english_in(app, "import: empty answer", found)
+    finally:
+        set_lang("en")
+    assert not found, "\n".join(f"{where}: {words} in {text!r}" for where, items in found.items() for words, text in items)
+
+
+def test_a_run_that_does_not_fit_the_gpu_or_its_backend_reads_russian():
+    """What the Train form's Start says when the run will not fit the GPU (each way out named by
+    the form's own field) or the chosen backend cannot run it: Russian, no CLI flag."""
+    from core.errors import UserError
+    from core.train.backends import unsloth
+    from core.train.config import TrainConfig
+    from core.train.presets import GiB, PRESETS, estimate_vram
+    from core.train.vram import Gpu, check_gpus
+
+    preset = PRESETS["gemma3-12b"]
+    card = Gpu(0, "NVIDIA GeForce RTX 3060", 6 * GiB, 12 * GiB)
+    refusals = []
+    with pytest.raises(UserError) as caught:
+        check_gpus(preset, estimate_vram(preset, backend="hf", max_seq_len=2048, batch_size=2), 1, max_seq_len=2048,
+                   batch_size=2, found=[card])
+    refusals.append(caught.value)
+    with pytest.raises(UserError) as caught:
+        check_gpus(preset, estimate_vram(preset), 3, max_seq_len=2048, batch_size=2, found=[card])
+    refusals.append(caught.value)
+    config = TrainConfig.from_preset("demo", num_gpus=2)
+    refusals.append(unsloth.available(config))
+    texts = [russian_lines(error) for error in refusals]
+    assert "«Макс. токенов» (1024)" in texts[0] and "«Размер батча» (1)" in texts[0] and "«Бэкенде»" in texts[0], texts[0]
+    for error, text in zip(refusals, texts):
+        assert error.code and "--" not in text, text
+        assert not [w for w in latin_words(text) if w.lower() not in ("nvidia", "make", "install")], text
+    assert "--max-seq-len 1024" in str(refusals[0])  # the CLI's words
+
+
+def test_evaluate_chat_export_and_draft_refusals_read_russian(home, tmp_path):
+    """What Evaluate, Chat, the model export and the teacher's drafts refuse, as the app shows it."""
+    from core.errors import UserError
+    from core.eval.evaluate import evaluate
+    from core.export.jobs import start_job
+    from core.export.source import resolve_source
+    from core.infer.runner import resolve_model
+    from core.loop.drafting import draft_answer, open_teacher, read_document, split_document
+
+    ws = Workspace.open(home)
+    (tmp_path / "пусто.txt").write_text("  \n", "utf-8")
+    (tmp_path / "заметки.txt").write_text("текст", "utf-8")
+    calls = [lambda: evaluate(ws, []), lambda: resolve_model(ws, "нет-такой"),
+             lambda: resolve_model(ws, str(tmp_path / "заметки.txt")), lambda: start_job(ws, "1", name=".скрытое"),
+             lambda: resolve_source(ws, "нет-такой"), lambda: draft_answer(None, "  "), lambda: open_teacher(ws, " "),
+             lambda: read_document(tmp_path / "пусто.txt"), lambda: split_document("текст", 8, len)]
+    for call in calls:
+        with pytest.raises(UserError) as caught:
+            call()
+        text = russian_lines(caught.value)
+        assert caught.value.code, text
+        assert not latin_words(text) and "nastavnik" not in text, text
+
+
+def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+
+    ws = Workspace.open(home)
+    (tmp_path / "папка").mkdir()
+    (tmp_path / "данные.arrow").write_bytes(b"ARROW1")
+    paths = [tmp_path / "папка", tmp_path / "данные.arrow"]
+    for name, spec in {"нет-файла": {"file_name": "нет.json"}, "предпочтения": {"file_name": "a.json", "ranking": True},
+                       "формат": {"file_name": "a.json", "formatting": "странный"}}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "a.json").write_text('[{"instruction": "а", "output": "б"}]', "utf-8")
+        (folder / "dataset_info.json").write_text(json.dumps({"набор": spec}, ensure_ascii=False), "utf-8")
+        paths.append(folder)
+    for path in paths:
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [path])
+        text = russian_lines(caught.value)
+        assert caught.value.code and not latin_words(text), text
+
+
+def test_the_stores_refusals_the_app_meets_read_russian(ws):
+    """A pair or a preference gone from under a dialog, a revision to revert, a tag, a grade, an
+    empty text: the store's refusals as the app shows them."""
+    from core.errors import UserError
+
+    with ws.store() as store:
+        calls = [lambda: store.get_pair(99), lambda: store.get_pairs([1, 99]), lambda: store.add_tags([1], [" "]),
+                 lambda: store.revert(1, 999), lambda: store.split_random(1.5), lambda: store.get_preference(7),
+                 lambda: store.get_conversation(42), lambda: store.get_message(42),
+                 lambda: store.grade("демо", "Что такое эпоха?", "x"), lambda: store.grade("демо", "Что такое эпоха?", 9),
+                 lambda: store.update_pair(1, answer=" "), lambda: store.merge_pairs(1, [1])]
+        for call in calls:
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and not latin_words(text) and "nastavnik" not in text, text
+
+
+def test_a_run_that_ended_or_is_gone_and_no_preferences_read_russian(ws):
+    from core.errors import UserError
+    from core.train.preference_data import snapshot
+    from core.train.runs import cancel_run
+
+    with ws.store() as store:
+        run = store.create_run(base="демо", preset="demo", backend="hf", config={"base": "демо"})
+        store.update_run(run.id, status="done")
+        calls = [lambda: cancel_run(ws, run.id, store=store), lambda: store.get_run(99), lambda: snapshot(store),
+                 lambda: store.get_export_job(5)]
+        for call in calls:
+            with pytest.raises(UserError) as caught:
+                call()
+            text = russian_lines(caught.value)
+            assert caught.value.code and "nastavnik" not in text, text
+            assert not latin_words(text), text
+
+
+@async_test
+async def test_a_teacher_that_cannot_load_says_why_in_russian(ws, tmp_path):
+    """ctrl+t in the pair editor with a teacher whose GGUF is gone: the model process's refusal
+    comes back with its code and reads Russian (it said the child's English before)."""
+    with ws.store() as store:
+        store.add_model("gguf", "учитель", str(tmp_path / "нет.gguf"))
+    app = NastavnikApp(ws, "ru")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("enter")  # the pair under the cursor, in the editor
+            await settle(pilot)
+            await pilot.press("ctrl+t")
+            for _ in range(400):
+                notes = [str(n.message) for n in app._notifications]
+                if any("GGUF" in n for n in notes):
+                    break
+                await pilot.pause(0.05)
+            assert any(f"Нет файла GGUF {tmp_path / 'нет.gguf'}" in n for n in notes), notes
+            found: dict = {}
+            english_in(app, "editor draft", found)
+            assert not found, found
+    finally:
+        set_lang("en")
+
+
+def test_a_rejects_file_that_cannot_be_one_reads_russian(home, tmp_path):
+    from core.errors import UserError
+    from core.formats.pairs_io import import_files
+    from tui.i18n import error_lines
+
+    ws = Workspace.open(home)
+    data = tmp_path / "данные.jsonl"
+    data.write_text('{"question": "а", "answer": "б"}\n', "utf-8")
+    (tmp_path / "папка").mkdir()
+    for rejects in (data, tmp_path / "папка", tmp_path / "нет" / "отказы.jsonl"):
+        with ws.store() as store, pytest.raises(UserError) as caught:
+            import_files(store, [data], skip_bad=rejects)
+        set_lang("ru")
+        try:
+            text = "\n".join(error_lines(caught.value, label="Плохие строки — в файл отказов"))
+        finally:
+            set_lang("en")
+        assert text.startswith("Файл отказов") and "--skip-bad" not in text, text
+        assert not latin_words(text), text
+
+
+def test_a_preset_backend_or_split_the_app_does_not_know_reads_russian():
+    from core.errors import UserError
+    from core.eval.evaluate import eval_pairs
+    from core.train.backends import resolve
+    from core.train.presets import get_preset
+
+    for call in (lambda: get_preset("нет"), lambda: resolve("нет"), lambda: eval_pairs(None, "нет")):
+        with pytest.raises(UserError) as caught:
+            call()
+        text = russian_lines(caught.value)
+        assert caught.value.code, text
+        own = " ".join(map(str, caught.value.params.values()))  # the names it lists
+        assert not [w for w in latin_words(text) if w not in own], text
+
+
+def test_every_code_core_gives_has_its_words_in_both_languages():
+    """Each literal error code in core (``code="run.busy"``) and each literal reason code of a
+    refused record (``Bad(field, why, "empty_answer")``) has its entry in the strings tables, so
+    no coded error falls back to the CLI's English in the app."""
+    import ast
+    from pathlib import Path
+
+    from tui.strings.en import STRINGS as EN
+    from tui.strings.ru import STRINGS as RU
+
+    missing = []
+    for path in Path("core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            for kw in node.keywords:
+                if kw.arg == "code" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    key = f"error.{kw.value.value}" if name == "UserError" else f"import.reason.{kw.value.value}"
+                    if key not in EN or key not in RU:
+                        missing.append((str(path), node.lineno, key))
+            if name == "Bad" and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
+                key = f"import.reason.{node.args[2].value}"
+                if key not in EN or key not in RU:
+                    missing.append((str(path), node.lineno, key))
+    assert not missing, missing
+
+
+def test_a_gpu_without_the_tools_to_train_reads_russian(monkeypatch):
+    from core.errors import UserError
+    from core.train import device
+
+    for compiler, headers in ((None, None), (None, "/usr/include/python3.11/Python.h"), ("gcc", None)):
+        monkeypatch.setattr(device, "c_compiler", lambda value=compiler: value)
+        monkeypatch.setattr(device, "python_headers", lambda value=headers: value)
+        with pytest.raises(UserError) as caught:
+            device.check_triton_toolchain()
+        text = russian_lines(caught.value)
+        assert caught.value.code and not [w for w in latin_words(text) if w not in ("Triton", "Debian", "Ubuntu", "Python")], text  # names

@@ -293,7 +293,8 @@ class EditPairScreen(Screen[Pair | None]):
                                  cancel=self._draft_stop.is_set, on_piece=piece)
             key = self._teacher.ref.key
         except (UserError, OSError) as exc:
-            self.app.call_from_thread(self._draft_finished, None, "", "error", str(exc))
+            why = error_text(exc, " — ") if isinstance(exc, UserError) else str(exc)  # in the UI's language
+            self.app.call_from_thread(self._draft_finished, None, "", "error", why)
             return
         # Esc while it wrote means "not this one", even if the last token beat the stop request
         reason = "cancelled" if self._draft_stop.is_set() else reply.reason

@@ -1,7 +1,7 @@
 """Training backends behind one small interface.
 
-A backend module has ``NAME``; ``available(config) -> str | None`` (None when usable, else
-why not, checked cheaply in the process that starts the run); ``load(config, base_path,
+A backend module has ``NAME``; ``available(config) -> UserError | None`` (None when usable, else
+why not, with its code, checked cheaply in the process that starts the run); ``load(config, base_path,
 device) -> Loaded``; ``add_adapters(model, config, device) -> model``; ``continue_adapter(model, adapter_dir, config,
 device) -> model`` (a finished run's adapter, trainable: where ``--from-run`` starts); and
 ``trainer_args(config, device) -> dict`` (SFTConfig/DPOConfig/ORPOConfig settings for that device).
@@ -59,13 +59,14 @@ def resolve(name: str, config=None) -> str:
             return "hf"  # Unsloth trains on one device; N processes are accelerate's (hf)
         return "unsloth" if unsloth_installed() and cuda_available() else "hf"
     if name not in NAMES:
-        raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES))
+        raise UserError(f"unknown backend {name!r}", hint="one of: auto, " + ", ".join(NAMES), code="train.unknown_backend",
+                        params={"field": "backend", "value": name, "allowed": ", ".join(("auto", *NAMES))})
     return name
 
 
 def get_backend(name: str, config=None):
     module = importlib.import_module(f"core.train.backends.{name if name in NAMES else resolve(name, config)}")
     why = module.available(config)
-    if why:
-        raise UserError(why)
+    if why is not None:
+        raise why
     return module

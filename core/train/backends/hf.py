@@ -16,7 +16,7 @@ from core.train.backends import Loaded
 NAME = "hf"
 
 
-def available(config=None) -> str | None:
+def available(config=None) -> UserError | None:
     return None
 
 

@@ -23,19 +23,22 @@ from core.train.backends import Loaded
 NAME = "unsloth"
 
 
-def available(config=None) -> str | None:
-    """Why this backend cannot run here, checked without importing Unsloth (the app and CLI stay fast)."""
+def available(config=None) -> UserError | None:
+    """Why this backend cannot run here (a UserError with its code), checked without importing
+    Unsloth (the app and CLI stay fast)."""
     if importlib.util.find_spec("unsloth") is None:
-        return "the unsloth backend needs the unsloth package — `make install`, or use --backend hf"
+        return UserError("the unsloth backend needs the unsloth package — `make install`, or use --backend hf",
+                         code="backend.no_unsloth")
     if config is not None and max(config.num_gpus, getattr(config, "num_processes", 1)) > 1:
-        return ("the unsloth backend trains on one device here; for --gpus/--processes N use --backend hf "
-                "(transformers + PEFT under accelerate, the same data and masks)")
+        return UserError("the unsloth backend trains on one device here; for --gpus/--processes N use --backend hf "
+                         "(transformers + PEFT under accelerate, the same data and masks)", code="backend.unsloth_one_device")
     if config is not None and getattr(config, "method", "sft") != "sft":
         from core.train.backends import cuda_available
 
         if not cuda_available():
-            return (f"the unsloth backend trains --method {config.method} on an NVIDIA GPU only (its CPU fallback "
-                    "covers SFT); use --backend hf, which runs the same TRL trainer on the CPU")
+            return UserError(f"the unsloth backend trains --method {config.method} on an NVIDIA GPU only (its CPU fallback "
+                             "covers SFT); use --backend hf, which runs the same TRL trainer on the CPU",
+                             code="backend.unsloth_gpu_only", params={"method": config.method})
     return None
 
 

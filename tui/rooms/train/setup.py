@@ -525,7 +525,7 @@ class TrainSetup(Vertical):
                 pv = preview(tok, source, snap, max_len=cfg.max_seq_len, samples=PREVIEW_SAMPLES)
         except (OSError, UserError) as exc:  # the tokenizer files cannot be read, no data, no such base
             self.app.call_from_thread(self._set_preview, "")
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.notify, error_text(exc, " — "), severity="error")  # in the UI's language
             return
         # the one count on screen: every token of every example, template included, as the run reads them
         tokens = t("train.tokens_exact", n=pv.tokens, base=label)
