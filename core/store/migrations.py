@@ -481,3 +481,17 @@ def m044_pair_stamps_move_forward(db: "sqlite_utils.Database") -> None:
             WHERE id = NEW.id;
         END"""
     )
+
+
+# ---------------------------------------------------------------------------- checkpoints chosen by their answers
+
+
+@migration
+def m045_answer_scores(db: "sqlite_utils.Database") -> None:
+    """What an SFT run with evaluation steps records (core/train/answer_eval.py): per evaluation,
+    the mean chrF of the model's greedy answers to a few eval questions, beside its eval loss; per
+    run, its best evaluation's step and value by the metric it picked (``config.best_metric``), so
+    export can take that checkpoint."""
+    db["run_metrics"].add_column("chrf", float)
+    db["runs"].add_column("best_step", int)
+    db["runs"].add_column("best_value", float)

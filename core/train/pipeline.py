@@ -63,6 +63,14 @@ class RunPaths:
         return self.root / "train.log"
 
     @property
+    def evals(self) -> Path:
+        """One JSON line per evaluation: step, eval loss, chrF of the answers, the answers, the best step."""
+        return self.root / "evals.jsonl"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"checkpoint-{int(step)}"
+
+    @property
     def config(self) -> Path:
         return self.root / "config.json"
 
@@ -317,7 +325,26 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool,
     kwargs["train_sampling_strategy"] = "group_by_length" if config.group_by_length else "random"
     if has_eval and config.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=config.eval_steps)
+        if config.eval_steps % config.save_steps:  # a checkpoint at every evaluation: the best one must be on disk
+            kwargs["save_steps"] = config.eval_steps
     return SFTConfig(**kwargs, packing=config.packing, include_num_input_tokens_seen=True, remove_unused_columns=True)
+
+
+def checkpoint_callbacks(config: TrainConfig, tokenizer, snap, paths: RunPaths, base_path: str, sink: MetricSink | None,
+                         *, has_eval: bool) -> list:
+    """Every checkpoint made exportable (its chat template and ``nastavnik_run.json``); with
+    evaluation steps and an eval split, the answers scored at each evaluation, the best checkpoint
+    kept and the early stop (``core.train.answer_eval``)."""
+    from core.train.answer_eval import answer_eval_callback, checkpoint_meta_callback
+
+    template = training_template(tokenizer, config)
+    meta = {"base": base_path, "dataset_sha256": snap.sha256, "config": config.to_dict()}
+    out = [checkpoint_meta_callback(template, meta)]
+    if has_eval and config.eval_steps:
+        examples = list(snap.eval[:config.answer_eval_max])
+        out.append(answer_eval_callback(tokenizer, template, examples, metric=config.best_metric,
+                                        patience=config.early_stop_patience, sink=sink, evals_file=paths.evals))
+    return out
 
 
 def make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks):
@@ -594,7 +621,8 @@ def run(
         on_snapshot(snap)
     train_ds, eval_ds = format_and_mask(tokenizer, config, snap)
     args = sft_config(config, backend, paths, has_eval=eval_ds is not None, device=device)
-    callbacks = [metrics_callback(sink or (lambda row: None), should_stop)]
+    callbacks = [metrics_callback(sink or (lambda row: None), should_stop), *checkpoint_callbacks(config, tokenizer, snap, paths,
+                                                                                                    base_path, sink, has_eval=eval_ds is not None)]
     resume_from = paths.last_checkpoint() if resume else None
     trainer = make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks)
     setup = describe(trainer, backend, device)
