@@ -179,8 +179,9 @@ def answer_eval_callback(tokenizer, source: str, examples: Sequence, *, metric: 
     return AnswerEval()
 
 
-def checkpoint_meta_callback(chat_template: str | None, meta: dict):
-    """A TrainerCallback: each checkpoint folder gets the run's chat template and ``nastavnik_run.json``."""
+def checkpoint_meta_callback(chat_template: str | None, meta: dict, *, base_path: str, tokenizer):
+    """A TrainerCallback: each checkpoint folder gets the base's tokenizer files (as the final
+    adapter does), the run's chat template and ``nastavnik_run.json``."""
     from transformers import TrainerCallback
 
     class CheckpointMeta(TrainerCallback):
@@ -190,10 +191,9 @@ def checkpoint_meta_callback(chat_template: str | None, meta: dict):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if not folder.is_dir():
                 return
-            from core.train.pipeline import set_chat_template
+            from core.train.pipeline import base_tokenizer_files
 
-            if chat_template is not None:
-                set_chat_template(folder, chat_template)
+            base_tokenizer_files(base_path, folder, tokenizer, chat_template=chat_template)
             base = getattr(model, "get_base_model", lambda: model)() if model is not None else None
             data = {**meta, "steps": state.global_step, **({"model_class": type(base).__name__} if base is not None else {})}
             (folder / "nastavnik_run.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -339,7 +339,7 @@ def checkpoint_callbacks(config: TrainConfig, tokenizer, snap, paths: RunPaths, 
 
     template = training_template(tokenizer, config)
     meta = {"base": base_path, "dataset_sha256": snap.sha256, "config": config.to_dict()}
-    out = [checkpoint_meta_callback(template, meta)]
+    out = [checkpoint_meta_callback(template, meta, base_path=base_path, tokenizer=tokenizer)]
     if has_eval and config.eval_steps:
         examples = list(snap.eval[:config.answer_eval_max])
         out.append(answer_eval_callback(tokenizer, template, examples, metric=config.best_metric,
@@ -534,21 +534,28 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, 
         model.save_pretrained(str(tmp), selected_adapters=["default"])
     else:
         model.save_pretrained(str(tmp))
-    base = Path(base_path)
-    if base.is_dir():
-        for name in TOKENIZER_FILES:
-            if (base / name).exists():
-                shutil.copy2(base / name, tmp / name)
-    else:
-        tokenizer.save_pretrained(str(tmp))
-    if chat_template is not None:
-        set_chat_template(tmp, chat_template)
+    base_tokenizer_files(base_path, tmp, tokenizer, chat_template=chat_template)
     meta = {**meta, "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__}
     (tmp / "nastavnik_run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     if paths.adapter.exists():
         shutil.rmtree(paths.adapter)
     os.replace(tmp, paths.adapter)
     return paths.adapter
+
+
+def base_tokenizer_files(base_path: str, folder: Path, tokenizer, *, chat_template: str | None = None) -> None:
+    """The base's tokenizer files, byte for byte, into ``folder`` (an adapter or a checkpoint: the
+    converter to GGUF reads them; a re-saved tokenizer.json can lose what marks a special token),
+    then the chat template the run trained with."""
+    base = Path(base_path)
+    if base.is_dir():
+        for name in TOKENIZER_FILES:
+            if (base / name).exists():
+                shutil.copy2(base / name, folder / name)
+    else:
+        tokenizer.save_pretrained(str(folder))
+    if chat_template is not None:
+        set_chat_template(folder, chat_template)
 
 
 def set_chat_template(folder: Path, chat_template: str) -> None:

@@ -745,6 +745,19 @@ STRINGS: dict[str, str] = {
     'error.prefer.duplicate': 'This preference is already stored as preference {id}',
     'error.prefer.duplicate.hint': 'See it under Preferences in the Pairs room (p).',
     'palette.no_matches': 'No matches found',
+    # h-i25d: checkpoints chosen by their answers
+    'train.legend.chrf': 'chrF of answers (right axis)',
+    'export_model.checkpoint': 'run #{id} · step {step}{best}',
+    'export_model.checkpoint_best': ' (best)',
+    'export_model.src_checkpoint': 'run #{id}, checkpoint {step}',
+    'error.export.no_best': 'Run {id} has no best checkpoint: it ran without evaluation steps',
+    'error.export.no_best.hint': 'Export a numbered checkpoint, or train with evaluation steps.',
+    'error.export.no_checkpoint': 'Run {id} has no checkpoint at step {step} (on disk: {have})',
+    'error.export.no_checkpoint.hint': 'The run shows its checkpoints (`nastavnik runs show`).',
+    'error.export.bad_checkpoint': 'A checkpoint is a step number or best, not {value}',
+    'error.export.bad_checkpoint.hint': 'The run shows its checkpoints (`nastavnik runs show`).',
+    'error.export.checkpoint_needs_run': 'A checkpoint belongs to a run: give a run id',
+    'error.export.checkpoint_needs_run.hint': 'For example: nastavnik export 3 --checkpoint best',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -753,4 +753,17 @@ STRINGS: dict[str, str] = {
     'error.prefer.duplicate': 'Такое предпочтение уже есть: предпочтение {id}',
     'error.prefer.duplicate.hint': 'Оно в «Предпочтениях» комнаты «Пары» (p).',
     'palette.no_matches': 'Ничего не найдено',
+    # h-i25d: checkpoints chosen by their answers
+    'train.legend.chrf': 'chrF ответов (правая ось)',
+    'export_model.checkpoint': 'прогон #{id} · шаг {step}{best}',
+    'export_model.checkpoint_best': ' (лучший)',
+    'export_model.src_checkpoint': 'прогон #{id}, контрольная точка {step}',
+    'error.export.no_best': 'У прогона {id} нет лучшей контрольной точки: он шёл без проверок',
+    'error.export.no_best.hint': 'Экспортируйте точку по номеру шага или обучите с шагами проверки.',
+    'error.export.no_checkpoint': 'У прогона {id} нет контрольной точки на шаге {step} (на диске: {have})',
+    'error.export.no_checkpoint.hint': 'Контрольные точки прогона показывает `nastavnik runs show`.',
+    'error.export.bad_checkpoint': 'Контрольная точка — номер шага или best, а не {value}',
+    'error.export.bad_checkpoint.hint': 'Контрольные точки прогона показывает `nastavnik runs show`.',
+    'error.export.checkpoint_needs_run': 'Контрольная точка принадлежит прогону: укажите номер прогона',
+    'error.export.checkpoint_needs_run.hint': 'Например: nastavnik export 3 --checkpoint best',
 }
