@@ -42,8 +42,8 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
       nastavnik export 3 --quant q8_0,q4_k_m --name my-bot
       nastavnik export ~/models/demo --quant f16 --json
       nastavnik export 3 --detach --json   # a background job, like a training run
-      nastavnik export 3 --checkpoint best # the checkpoint whose answers scored best (train --eval-steps)
-      nastavnik export 3 --checkpoint 40   # the adapter as it was at step 40
+      nastavnik export 3 --checkpoint best  # the checkpoint whose answers scored best (train --eval-steps)
+      nastavnik export 3 --checkpoint 40    # the adapter as it was at step 40
     """
     from core.export import export as run_export, parse_quants
     from core.export.source import checkpoint_ref, parse_checkpoint

@@ -55,6 +55,8 @@ def source_label(source: str) -> str:
     from core.export.source import split_checkpoint
 
     run, checkpoint = split_checkpoint(str(source))
+    if checkpoint == "best":
+        return t("export_model.src_best", id=run)
     if checkpoint is not None:
         return t("export_model.src_checkpoint", id=run, step=checkpoint)
     return t("export_model.src_run", id=source) if str(source).isdigit() else str(source)

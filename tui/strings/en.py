@@ -749,6 +749,7 @@ STRINGS: dict[str, str] = {
     'train.legend.chrf': 'chrF of answers (right axis)',
     'export_model.checkpoint': 'run #{id} · step {step}{best}',
     'export_model.checkpoint_best': ' (best)',
+    'export_model.src_best': 'run #{id}, best checkpoint',
     'export_model.src_checkpoint': 'run #{id}, checkpoint {step}',
     'error.export.no_best': 'Run {id} has no best checkpoint: it ran without evaluation steps',
     'error.export.no_best.hint': 'Export a numbered checkpoint, or train with evaluation steps.',

@@ -757,6 +757,7 @@ STRINGS: dict[str, str] = {
     'train.legend.chrf': 'chrF ответов (правая ось)',
     'export_model.checkpoint': 'прогон #{id} · шаг {step}{best}',
     'export_model.checkpoint_best': ' (лучший)',
+    'export_model.src_best': 'прогон #{id}, лучшая контрольная точка',
     'export_model.src_checkpoint': 'прогон #{id}, контрольная точка {step}',
     'error.export.no_best': 'У прогона {id} нет лучшей контрольной точки: он шёл без проверок',
     'error.export.no_best.hint': 'Экспортируйте точку по номеру шага или обучите с шагами проверки.',
