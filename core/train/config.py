@@ -137,20 +137,24 @@ class TrainConfig:
             raise bad("batch_size", "batch size and accumulation must be at least 1", "try --batch-size 2 --grad-accum 4")
         if self.save_steps < 1:
             raise bad("save_steps", "must be at least 1", "a checkpoint every 50 steps is usual")
+        def coded(name: str, why: str, hint: str, code: str, **params) -> UserError:  # the UI says these in its language
+            return UserError(f"{name}: {why}", hint=hint, code=f"train.{code}", params=params)
+
         if self.eval_steps < 0:
-            raise bad("eval_steps", "must be 0 or more", "0 evaluates at the end only; 20–50 is usual")
+            raise coded("eval_steps", "must be 0 or more", "0 evaluates at the end only; 20–50 is usual", "eval_steps")
         if self.answer_eval_max < 0:
-            raise bad("answer_eval_max", "must be 0 or more", "8 questions keep an evaluation cheap")
+            raise coded("answer_eval_max", "must be 0 or more", "8 questions keep an evaluation cheap", "answer_eval_max")
         if self.best_metric not in BEST_METRICS:
-            raise bad("best_metric", f"unknown metric {self.best_metric!r}", "one of: " + ", ".join(BEST_METRICS))
+            raise coded("best_metric", f"unknown metric {self.best_metric!r}", "one of: " + ", ".join(BEST_METRICS), "best_metric",
+                        metric=str(self.best_metric))
         if self.best_metric == "chrf" and self.eval_steps and not self.answer_eval_max:
-            raise bad("best_metric", "chrf needs answers: --answer-eval-max is 0",
-                      "raise --answer-eval-max, or pick the best by --best-metric eval_loss")
+            raise coded("best_metric", "chrf needs answers: --answer-eval-max is 0",
+                        "raise --answer-eval-max, or pick the best by --best-metric eval_loss", "chrf_needs_answers")
         if self.early_stop_patience < 0:
-            raise bad("early_stop_patience", "must be 0 or more", "0 never stops early; 3 is usual")
+            raise coded("early_stop_patience", "must be 0 or more", "0 never stops early; 3 is usual", "patience")
         if self.early_stop_patience and not self.eval_steps:
-            raise bad("early_stop_patience", "an early stop needs evaluations during the run",
-                      "add --eval-steps N (and an eval split)")
+            raise coded("early_stop_patience", "an early stop needs evaluations during the run",
+                        "add --eval-steps N (and an eval split)", "patience_needs_eval")
         if not self.targets:
             raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj")
         if self.num_gpus < 1:
