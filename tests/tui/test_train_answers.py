@@ -51,6 +51,8 @@ async def test_progress_plots_the_answers_chrf_and_the_form_sets_the_evaluations
         assert "lr" not in series  # chrF has the right axis
         legend = str(room.query_one("#train-legend", Static).render())
         assert "chrF ответов" in legend and "потери на проверке" in legend, legend
+        stats = str(room.query_one("#train-stats", Static).render())
+        assert "лучший: шаг 4, chrF 35.5" in stats, stats
 
         room.query_one("#train-eval-steps", Input).value = "5"
         room.query_one("#train-patience", Input).value = "2"

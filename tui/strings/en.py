@@ -749,6 +749,7 @@ STRINGS: dict[str, str] = {
     'train.eval_steps': 'Eval every',
     'train.patience': 'stop after',
     'train.steps_hint_short': 'by epochs',
+    'train.stats_best': ' · best: step {step}, {metric} {value}',
     'train.legend.chrf': 'chrF of answers (right axis)',
     'export_model.checkpoint': 'run #{id} · step {step}{best}',
     'export_model.checkpoint_best': ' (best)',

@@ -759,6 +759,7 @@ STRINGS: dict[str, str] = {
     'train.steps_hint_short': 'по эпохам',
     'train.help.eval_steps': "Проверять каждые N шагов на проверочной выборке: потери и chrF жадных ответов на несколько её вопросов; на каждой проверке сохраняется контрольная точка (0 — один раз в конце, только потери).",
     'train.help.early_stop_patience': "Остановиться после N проверок без улучшения лучшей метрики (0 — не останавливаться раньше).",
+    'train.stats_best': ' · лучший: шаг {step}, {metric} {value}',
     'train.legend.chrf': 'chrF ответов (правая ось)',
     'export_model.checkpoint': 'прогон #{id} · шаг {step}{best}',
     'export_model.checkpoint_best': ' (лучший)',

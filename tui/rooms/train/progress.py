@@ -57,6 +57,11 @@ def _kind(method: str | None, config: dict | None = None) -> str:
     return "answers" if config.get("eval_steps") and config.get("answer_eval_max", 8) else "sft"
 
 
+def _metric_name(run) -> str:
+    """What picked the run's best checkpoint, as the stats line names it."""
+    return "chrF" if (run.config or {}).get("best_metric", "chrf") == "chrf" else t("train.legend.eval")
+
+
 def run_kind(run) -> str:
     return _kind(run.method, run.config)
 
@@ -230,7 +235,8 @@ class TrainProgress(Vertical):
                     tps=f"{last.tokens_per_s:.0f}" if last and last.tokens_per_s else "—",
                     eta=eta_text,
                     status=run_status(run.status),
-                )
+                ) + (t("train.stats_best", step=run.best_step, metric=_metric_name(run), value=f"{run.best_value:.4g}")
+                     if getattr(run, "best_step", None) is not None and run.best_value is not None else "")
             )
         if changed or snap.log_tail:
             log = self.query_one("#train-log", RichLog)
