@@ -67,9 +67,6 @@ class RunPaths:
         """One JSON line per evaluation: step, eval loss, chrF of the answers, the answers, the best step."""
         return self.root / "evals.jsonl"
 
-    def checkpoint(self, step: int) -> Path:
-        return self.checkpoints / f"checkpoint-{int(step)}"
-
     @property
     def config(self) -> Path:
         return self.root / "config.json"
