@@ -3,6 +3,11 @@
 A run or a LoRA adapter folder gives the adapter and the full-precision base it was trained
 on (from the run's row, else the adapter's ``adapter_config.json``); a model folder or a
 registered merged/base model gives the whole model, with no adapter.
+
+A run's checkpoint exports like its final adapter: ``RUN@N`` (``checkpoint_ref``) is the
+adapter saved at step N (``runs/<id>/checkpoints/checkpoint-N``), ``RUN@best`` the one its
+evaluations picked (``runs.best_step``, core/train/answer_eval.py). Every checkpoint carries
+the run's chat template and ``nastavnik_run.json``, so it merges the way the final adapter does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,37 @@ class Source:
     # Qwen3_5ForConditionalGeneration, the CPU as Qwen3_5ForCausalLM): the merge loads the base as it;
     # None: not recorded (an older run), AutoModelForCausalLM
     model_class: str | None = None
+
+
+CHECKPOINT_SEP = "@"
+
+
+def checkpoint_ref(run_id: int | str, checkpoint: int | str | None) -> str:
+    """The export source for a run's checkpoint: ``3@best``, ``3@40``; the run itself without one."""
+    if checkpoint is None or str(checkpoint) == "":
+        return str(run_id)
+    return f"{run_id}{CHECKPOINT_SEP}{checkpoint}"
+
+
+def split_checkpoint(ref: str) -> tuple[str, str | None]:
+    """(the run id, ``best`` or the step) of ``RUN@best`` / ``RUN@N``; (ref, None) for anything else."""
+    head, sep, tail = str(ref).partition(CHECKPOINT_SEP)
+    if sep and head.isdigit() and (tail == "best" or tail.isdigit()):
+        return head, tail
+    return str(ref), None
+
+
+def parse_checkpoint(text: str | None) -> str | None:
+    """``--checkpoint``'s value: ``best`` or a step number; a UserError for anything else."""
+    if text is None:
+        return None
+    value = str(text).strip().lower()
+    if value.startswith("checkpoint-"):
+        value = value[len("checkpoint-"):]
+    if value == "best" or value.isdigit():
+        return value
+    raise UserError(f"--checkpoint takes a step number or best, not {text!r}", hint="`nastavnik runs show RUN` lists the checkpoints",
+                    code="export.bad_checkpoint", params={"value": str(text)})
 
 
 def _is_hf_dir(path: Path) -> bool:
@@ -105,6 +141,13 @@ def resolve_source(ws: Workspace | None, ref: str) -> Source:
         raise UserError(f"{path} is neither a model folder nor a LoRA adapter", hint="it needs config.json or adapter_config.json")
     if ws is None:
         raise UserError(f"{ref} is not a folder", hint="give the model or adapter folder to export")
+    run_ref, checkpoint = split_checkpoint(ref)
+    if checkpoint is not None:
+        with ws.store() as store:
+            found = store.find_run(int(run_ref))
+        if found is None:
+            raise UserError(f"there is no run {run_ref}", hint="`nastavnik runs list` shows the runs")
+        return _source_from_run(found, ws, checkpoint=checkpoint)
     with ws.store() as store:
         run = store.find_run(int(ref)) if ref.isdigit() else None
         model = None if run is not None else store.find_model(ref)
@@ -124,10 +167,37 @@ def resolve_source(ws: Workspace | None, ref: str) -> Source:
     )
 
 
-def _source_from_run(run: Run, ws: Workspace) -> Source:
-    """The adapter a run trained (its row's path, else ``runs/<id>/adapter``) on the base it trained on."""
+def checkpoint_dir(run: Run, ws: Workspace, checkpoint: str) -> tuple[int, Path]:
+    """(step, folder) of the run's checkpoint ``checkpoint`` (``best`` or a step); a UserError naming
+    the checkpoints there are when it is not on disk."""
+    from core.train.runs import run_checkpoints
+
+    if checkpoint == "best":
+        if run.best_step is None:
+            raise UserError(f"run {run.id} has no best checkpoint: it ran without evaluation steps",
+                            hint="export a numbered checkpoint, or train with --eval-steps N",
+                            code="export.no_best", params={"id": run.id})
+        step = int(run.best_step)
+    else:
+        step = int(checkpoint)
+    folder = Path(run.run_dir or ws.runs_dir / str(run.id)) / "checkpoints" / f"checkpoint-{step}"
+    if not (folder / "adapter_config.json").is_file():
+        have = ", ".join(map(str, run_checkpoints(run))) or "none"
+        raise UserError(f"run {run.id} has no checkpoint at step {step} (on disk: {have})",
+                        hint=f"`nastavnik runs show {run.id}` lists its checkpoints",
+                        code="export.no_checkpoint", params={"id": run.id, "step": step, "have": have})
+    return step, folder
+
+
+def _source_from_run(run: Run, ws: Workspace, *, checkpoint: str | None = None) -> Source:
+    """The adapter a run trained (its row's path, else ``runs/<id>/adapter``; with ``checkpoint``,
+    that checkpoint's) on the base it trained on."""
     run_dir = Path(run.run_dir or ws.runs_dir / str(run.id))
+    name = f"run-{run.id}"
     adapter: Path | None = Path(run.adapter_path) if run.adapter_path else None
+    if checkpoint is not None:
+        step, adapter = checkpoint_dir(run, ws, checkpoint)
+        name = f"run-{run.id}-step{step}"
     if adapter is None and (run_dir / "adapter" / "adapter_config.json").is_file():
         adapter = run_dir / "adapter"
     if adapter is None or not (adapter / "adapter_config.json").is_file():
@@ -138,7 +208,7 @@ def _source_from_run(run: Run, ws: Workspace) -> Source:
     setup = run.setup or {}
     return _source_from_adapter(
         adapter,
-        name=f"run-{run.id}",
+        name=name,
         base_hint=run.base or None,
         base_path=cfg.get("base"),
         model_class=setup.get("model_class"),

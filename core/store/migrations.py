@@ -496,6 +496,20 @@ def m045_judgement_rubric(db: "sqlite_utils.Database") -> None:
 
     db["eval_judgements"].add_column("rubric", str)
     db.execute("UPDATE eval_judgements SET rubric = ?", [rubric_hash(DEFAULT_RUBRIC)])
+# ---------------------------------------------------------------------------- checkpoints chosen by their answers
+
+
+@migration
+def m046_answer_scores(db: "sqlite_utils.Database") -> None:
+    """What an SFT run with evaluation steps records (core/train/answer_eval.py): per evaluation,
+    the mean chrF of the model's greedy answers to a few eval questions, beside its eval loss; per
+    run, its best evaluation's step and value by the metric it picked (``config.best_metric``), so
+    export can take that checkpoint."""
+    db["run_metrics"].add_column("chrf", float)
+    db["runs"].add_column("best_step", int)
+    db["runs"].add_column("best_value", float)
+
+
 # ---------------------------------------------------------------------------- blind comparison
 
 

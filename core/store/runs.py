@@ -15,10 +15,11 @@ TERMINAL = tuple(s for s in RUN_STATUSES if s not in ACTIVE)  # and these are ho
 _RUN_FIELDS = {
     "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
-    "error", "cancel_requested", "started", "finished", "setup", "world_size",
+    "error", "cancel_requested", "started", "finished", "setup", "world_size", "best_step", "best_value",
 }
 _METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch",
-                  "reward_chosen", "reward_rejected", "margin", "accuracy")  # the last four: DPO/ORPO runs
+                  "reward_chosen", "reward_rejected", "margin", "accuracy",  # these four: DPO/ORPO runs
+                  "chrf")  # SFT with evaluation steps: mean chrF of the greedy answers to eval questions
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Metric:
     reward_rejected: float | None = None
     margin: float | None = None  # chosen − rejected, as TRL logs it
     accuracy: float | None = None  # share of pairs with the chosen answer rewarded more
+    chrf: float | None = None  # at an evaluation: the mean chrF of the answers (core/train/answer_eval.py)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("step", *_METRIC_FIELDS, "time")}
@@ -67,6 +69,8 @@ class Run:
     finished: str | None = None
     setup: dict = field(default_factory=dict)  # what really trained: backend, device, 4-bit layers, trainer…
     world_size: int | None = None
+    best_step: int | None = None  # the best evaluation's step, by config["best_metric"]; its checkpoint is kept
+    best_value: float | None = None
 
     @property
     def active(self) -> bool:
@@ -194,7 +198,7 @@ class RunsMixin(StoreBase):
 
     def run_metrics(self, run_id: int, *, after_step: int | None = None) -> list[Metric]:
         sql = ("SELECT step, loss, lr, grad_norm, tokens_per_s, eval_loss, epoch, time, reward_chosen, reward_rejected, margin, "
-               "accuracy FROM run_metrics WHERE run_id=?")
+               "accuracy, chrf FROM run_metrics WHERE run_id=?")
         args: list[Any] = [int(run_id)]
         if after_step is not None:
             sql += " AND step>?"

@@ -18,6 +18,7 @@ from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
+BEST_METRICS = ("chrf", "eval_loss")  # what picks a run's best checkpoint (core/train/answer_eval.py)
 PREFERENCE_METHODS = ("dpo", "orpo")
 #: what a preset sets in the config of a run made from it (besides its base, name and targets): its
 #: training defaults, never a chat template: a base trains in its checkpoint's own format unless
@@ -55,7 +56,15 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     save_steps: int = field(default=50, metadata=_help("Checkpoint every N steps."))
-    eval_steps: int = 0  # 0: evaluate at the end only (when there is an eval split)
+    eval_steps: int = field(default=0, metadata=_help(
+        "Evaluate every N steps on the eval split: eval loss, and chrF of greedy answers to a few of its questions; "
+        "a checkpoint is kept at each (0: once at the end, eval loss only)."))
+    answer_eval_max: int = field(default=8, metadata=_help(
+        "Eval-split questions answered at each evaluation (the cost of an evaluation grows with it; 0: eval loss only)."))
+    best_metric: str = field(default="chrf", metadata=_help(
+        "What picks the best checkpoint: chrf (of the answers, higher is better) or eval_loss (lower is better)."))
+    early_stop_patience: int = field(default=0, metadata=_help(
+        "Stop after N evaluations without a better best_metric (0: never stop early)."))
     logging_steps: int = 1
     seed: int = field(default=3407, metadata=_help("Random seed: the shuffle, the split of the batches and the LoRA weights' start."))
     load_in_4bit: bool = field(default=True, metadata=_help("QLoRA on a 4-bit (nf4) base, or LoRA on 16/32-bit weights (default: the preset's)."))
@@ -145,6 +154,21 @@ class TrainConfig:
         if self.save_steps < 1:
             raise bad("save_steps", "must be at least 1", "a checkpoint every 50 steps is usual", "bad_save_steps",
                       value=self.save_steps)
+        if self.eval_steps < 0:
+            raise bad("eval_steps", "must be 0 or more", "0 evaluates at the end only; 20–50 is usual", "eval_steps")
+        if self.answer_eval_max < 0:
+            raise bad("answer_eval_max", "must be 0 or more", "8 questions keep an evaluation cheap", "answer_eval_max")
+        if self.best_metric not in BEST_METRICS:
+            raise bad("best_metric", f"unknown metric {self.best_metric!r}", "one of: " + ", ".join(BEST_METRICS), "best_metric",
+                      metric=str(self.best_metric))
+        if self.best_metric == "chrf" and self.eval_steps and not self.answer_eval_max:
+            raise bad("best_metric", "chrf needs answers: --answer-eval-max is 0",
+                      "raise --answer-eval-max, or pick the best by --best-metric eval_loss", "chrf_needs_answers")
+        if self.early_stop_patience < 0:
+            raise bad("early_stop_patience", "must be 0 or more", "0 never stops early; 3 is usual", "patience")
+        if self.early_stop_patience and not self.eval_steps:
+            raise bad("early_stop_patience", "an early stop needs evaluations during the run",
+                      "add --eval-steps N (and an eval split)", "patience_needs_eval")
         if not self.targets:
             raise bad("targets", "no LoRA target modules", "e.g. q_proj,k_proj,v_proj,o_proj", "no_targets")
         if self.num_gpus < 1:

@@ -63,6 +63,11 @@ class RunPaths:
         return self.root / "train.log"
 
     @property
+    def evals(self) -> Path:
+        """One JSON line per evaluation: step, eval loss, chrF of the answers, the answers, the best step."""
+        return self.root / "evals.jsonl"
+
+    @property
     def config(self) -> Path:
         return self.root / "config.json"
 
@@ -317,7 +322,26 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool,
     kwargs["train_sampling_strategy"] = "group_by_length" if config.group_by_length else "random"
     if has_eval and config.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=config.eval_steps)
+        if config.eval_steps % config.save_steps:  # a checkpoint at every evaluation: the best one must be on disk
+            kwargs["save_steps"] = config.eval_steps
     return SFTConfig(**kwargs, packing=config.packing, include_num_input_tokens_seen=True, remove_unused_columns=True)
+
+
+def checkpoint_callbacks(config: TrainConfig, tokenizer, snap, paths: RunPaths, base_path: str, sink: MetricSink | None,
+                         *, has_eval: bool) -> list:
+    """Every checkpoint made exportable (its chat template and ``nastavnik_run.json``); with
+    evaluation steps and an eval split, the answers scored at each evaluation, the best checkpoint
+    kept and the early stop (``core.train.answer_eval``)."""
+    from core.train.answer_eval import answer_eval_callback, checkpoint_meta_callback
+
+    template = training_template(tokenizer, config)
+    meta = {"base": base_path, "dataset_sha256": snap.sha256, "config": config.to_dict()}
+    out = [checkpoint_meta_callback(template, meta, base_path=base_path, tokenizer=tokenizer)]
+    if has_eval and config.eval_steps:
+        examples = list(snap.eval[:config.answer_eval_max])
+        out.append(answer_eval_callback(tokenizer, template, examples, metric=config.best_metric,
+                                        patience=config.early_stop_patience, sink=sink, evals_file=paths.evals))
+    return out
 
 
 def make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks):
@@ -507,21 +531,28 @@ def save_adapter(model, tokenizer, paths: RunPaths, base_path: str, meta: dict, 
         model.save_pretrained(str(tmp), selected_adapters=["default"])
     else:
         model.save_pretrained(str(tmp))
-    base = Path(base_path)
-    if base.is_dir():
-        for name in TOKENIZER_FILES:
-            if (base / name).exists():
-                shutil.copy2(base / name, tmp / name)
-    else:
-        tokenizer.save_pretrained(str(tmp))
-    if chat_template is not None:
-        set_chat_template(tmp, chat_template)
+    base_tokenizer_files(base_path, tmp, tokenizer, chat_template=chat_template)
     meta = {**meta, "model_class": type(getattr(model, "get_base_model", lambda: model)()).__name__}
     (tmp / "nastavnik_run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     if paths.adapter.exists():
         shutil.rmtree(paths.adapter)
     os.replace(tmp, paths.adapter)
     return paths.adapter
+
+
+def base_tokenizer_files(base_path: str, folder: Path, tokenizer, *, chat_template: str | None = None) -> None:
+    """The base's tokenizer files, byte for byte, into ``folder`` (an adapter or a checkpoint: the
+    converter to GGUF reads them; a re-saved tokenizer.json can lose what marks a special token),
+    then the chat template the run trained with."""
+    base = Path(base_path)
+    if base.is_dir():
+        for name in TOKENIZER_FILES:
+            if (base / name).exists():
+                shutil.copy2(base / name, folder / name)
+    else:
+        tokenizer.save_pretrained(str(folder))
+    if chat_template is not None:
+        set_chat_template(folder, chat_template)
 
 
 def set_chat_template(folder: Path, chat_template: str) -> None:
@@ -594,7 +625,8 @@ def run(
         on_snapshot(snap)
     train_ds, eval_ds = format_and_mask(tokenizer, config, snap)
     args = sft_config(config, backend, paths, has_eval=eval_ds is not None, device=device)
-    callbacks = [metrics_callback(sink or (lambda row: None), should_stop)]
+    callbacks = [metrics_callback(sink or (lambda row: None), should_stop), *checkpoint_callbacks(config, tokenizer, snap, paths,
+                                                                                                    base_path, sink, has_eval=eval_ds is not None)]
     resume_from = paths.last_checkpoint() if resume else None
     trainer = make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks)
     setup = describe(trainer, backend, device)

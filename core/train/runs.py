@@ -141,6 +141,31 @@ def local_base(store, base: str) -> Path | None:
     return None
 
 
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def run_paths(run):
+    """The folders of ``run`` (``core.train.pipeline.RunPaths``)."""
+    from core.train.pipeline import RunPaths
+
+    return RunPaths(Path(run.run_dir or ""))
+
+
+def run_checkpoints(run) -> list[int]:
+    """The steps of the run's checkpoints on disk that hold an adapter (what export can take), in order."""
+    if not run.run_dir:
+        return []
+    folder = run_paths(run).checkpoints
+    if not folder.is_dir():
+        return []
+    steps = []
+    for p in folder.glob("checkpoint-*"):
+        tail = p.name.rsplit("-", 1)[-1]
+        if tail.isdigit() and (p / "adapter_config.json").is_file():
+            steps.append(int(tail))
+    return sorted(steps)
+
+
 # ---------------------------------------------------------------------------- liveness
 
 WORKER = "core.train.worker"

@@ -128,6 +128,13 @@ def _reporter(store, run, paths):
         if row.get("event") == "begin":
             store.update_run(run.id, max_steps=row["max_steps"])
             return
+        if row.get("event") == "best":  # an evaluation better than every one before (core/train/answer_eval.py)
+            store.update_run(run.id, best_step=row["step"], best_value=row["value"])
+            _log(f"step {row['step']}: best so far ({row['metric']} {row['value']:.4g})")
+            return
+        if row.get("event") == "early_stop":
+            _log(f"step {row['step']}: no better evaluation since step {row['best_step']}: stopping early")
+            return
         store.add_metric(run.id, row["step"], **{k: v for k, v in row.items() if k != "step"})
         metrics_file.write(json.dumps(row) + "\n")
         metrics_file.flush()

@@ -17,7 +17,9 @@ def register(cli: click.Group) -> None:
 @click.argument("source")
 @click.option("--quant", default="q8_0", show_default=True,
               help="Comma-separated: q8_0, q4_k_m, q5_k_m, q6_k, q4_0, f16, f32.")
-@click.option("--name", help="Folder and model name (default: run-ID or the model's name).")
+@click.option("--checkpoint", metavar="N|best",
+              help="A run's checkpoint instead of its final adapter: the step N, or best (the one its evaluations picked; `runs show` lists them).")
+@click.option("--name", help="Folder and model name (default: run-ID, run-ID-stepN for a checkpoint, or the model's name).")
 @click.option("--system", help="A system prompt to write into the Modelfile.")
 @click.option("--no-parity", is_flag=True, help="Skip the HF ↔ GGUF parity check.")
 @click.option("--parity-tokens", type=int, default=32, show_default=True, help="Tokens generated per question by the check.")
@@ -25,7 +27,7 @@ def register(cli: click.Group) -> None:
 @click.option("--detach", is_flag=True,
               help="Start it as a background job and return its id (`nastavnik exports show ID` follows it).")
 @pass_ctx
-def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_json, detach) -> None:
+def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_tokens, as_json, detach) -> None:
     """Merge a run's adapter into its base, convert to GGUF with llama.cpp's own converter,
     quantize, write an Ollama Modelfile and register the files (`nastavnik models list`).
 
@@ -40,10 +42,19 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
       nastavnik export 3 --quant q8_0,q4_k_m --name my-bot
       nastavnik export ~/models/demo --quant f16 --json
       nastavnik export 3 --detach --json   # a background job, like a training run
+      nastavnik export 3 --checkpoint best  # the checkpoint whose answers scored best (train --eval-steps)
+      nastavnik export 3 --checkpoint 40    # the adapter as it was at step 40
     """
     from core.export import export as run_export, parse_quants
+    from core.export.source import checkpoint_ref, parse_checkpoint
 
     quants = parse_quants(quant)
+    step = parse_checkpoint(checkpoint)
+    if step is not None:
+        if not str(source).isdigit():
+            raise UserError("--checkpoint goes with a run id", hint="e.g. nastavnik export 3 --checkpoint best",
+                            code="export.checkpoint_needs_run")
+        source = checkpoint_ref(source, step)
     if detach:
         from core.export.jobs import start_job
 

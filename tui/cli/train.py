@@ -9,7 +9,7 @@ import click
 
 from core.errors import UserError
 from core.store import MODEL_KINDS
-from core.train.config import BACKENDS, METHODS, field_help
+from core.train.config import BACKENDS, BEST_METRICS, METHODS, field_help
 from core.train.device import DTYPES
 from core.train.presets import PRESETS
 from core.train.replicas import ARCHES as REPLICA_ARCHES
@@ -325,6 +325,10 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--batch-size", type=int, help=field_help("batch_size"))
 @click.option("--grad-accum", type=int, help=field_help("grad_accum"))
 @click.option("--save-steps", type=int, help=field_help("save_steps"))
+@click.option("--eval-steps", type=int, help=field_help("eval_steps"))
+@click.option("--answer-eval-max", type=int, help=field_help("answer_eval_max"))
+@click.option("--best-metric", type=click.Choice(list(BEST_METRICS)), help=field_help("best_metric"))
+@click.option("--early-stop-patience", type=int, help=field_help("early_stop_patience"))
 @click.option("--packing/--no-packing", default=None, help=field_help("packing"))
 @click.option("--group-by-length/--no-group-by-length", default=None, help=field_help("group_by_length"))
 @click.option("--gpus", "num_gpus", type=int, help=field_help("num_gpus"))
@@ -340,7 +344,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
 def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
-          batch_size, grad_accum, save_steps, packing, group_by_length, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
+          batch_size, grad_accum, save_steps, eval_steps, answer_eval_max, best_metric, early_stop_patience, packing, group_by_length, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
           preview_pairs, detach, as_json) -> None:
     """Fine-tune a LoRA adapter on the approved pairs (SFT) or the preference pairs (DPO, ORPO),
     in a background worker.
@@ -358,13 +362,15 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
       nastavnik train --backend unsloth --base demo-gemma3 --load-in-4bit --steps 10
       nastavnik train --method dpo --from-run 3 --steps 40   # DPO on the corrections, on top of SFT run 3
       nastavnik train --method orpo --preset demo --preview   # a preference pair as ORPO sees it
+      nastavnik train --eval-steps 20 --early-stop-patience 3  # keep the best checkpoint by its answers' chrF
     """
     from core.train.runs import start_run
 
     with obj.store() as store:
         cfg = _config(obj, store, base, preset, from_run=from_run, backend=backend, template=template, epochs=epochs,
                       max_steps=max_steps, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len,
-                      batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, packing=packing, group_by_length=group_by_length,
+                      batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, eval_steps=eval_steps,
+                      answer_eval_max=answer_eval_max, best_metric=best_metric, early_stop_patience=early_stop_patience, packing=packing, group_by_length=group_by_length,
                       num_gpus=num_gpus,
                       num_processes=num_processes, seed=seed, load_in_4bit=load_in_4bit, dtype=dtype, method=method, beta=beta,
                       sft_weight=sft_weight)
@@ -406,8 +412,13 @@ def runs() -> None:
 
 
 def _run_json(store: Store, run) -> dict:
+    from core.train.answer_eval import read_evals
+    from core.train.runs import run_checkpoints, run_paths
+
     d = run.to_dict()
     d["metrics"] = [m.to_dict() for m in store.run_metrics(run.id)]
+    d["checkpoints"] = run_checkpoints(run)  # the steps `export RUN --checkpoint N` can take
+    d["evals"] = read_evals(run_paths(run).evals) if run.run_dir else []
     return d
 
 
@@ -446,7 +457,7 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
         emit_json(data)
         return
     for key in ("id", "status", "method", "from_run", "base", "preset", "backend", "dataset_sha256", "train_pairs", "eval_pairs",
-                "step", "max_steps", "loss", "eval_loss", "adapter_path", "error", "created", "started", "finished", "run_dir"):
+                "step", "max_steps", "loss", "eval_loss", "best_step", "best_value", "checkpoints", "adapter_path", "error", "created", "started", "finished", "run_dir"):
         if data.get(key) is not None:
             click.echo(f"{key:>15}: {data[key]}")
     config = data.get("config") or {}
@@ -463,9 +474,10 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
             click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['margin'], '{:9.4f}'):>9} {fmt(m['accuracy'], '{:9.2f}'):>9}"
                        f" {fmt(m['reward_chosen'], '{:9.4f}'):>9} {fmt(m['reward_rejected'], '{:9.4f}'):>9}")
     elif metrics:
-        click.echo("   step      loss        lr  grad_norm  tokens/s")
+        click.echo("   step      loss        lr  grad_norm  tokens/s eval_loss      chrF")
         for m in metrics[-10:]:
-            click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}")
+            click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}"
+                       f" {fmt(m['eval_loss'], '{:9.4f}'):>9} {fmt(m['chrf'], '{:9.2f}'):>9}")
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -50,8 +50,28 @@ def stage_label(stage: str | None) -> str:
 
 
 def source_label(source: str) -> str:
-    """A job's source as the user knows it: ``прогон #3`` for a run id, a model's name as it is."""
+    """A job's source as the user knows it: ``прогон #3`` for a run id, ``прогон #3, контрольная
+    точка 40`` for one of its checkpoints (``3@40``, ``3@best``), a model's name as it is."""
+    from core.export.source import split_checkpoint
+
+    run, checkpoint = split_checkpoint(str(source))
+    if checkpoint == "best":
+        return t("export_model.src_best", id=run)
+    if checkpoint is not None:
+        return t("export_model.src_checkpoint", id=run, step=checkpoint)
     return t("export_model.src_run", id=source) if str(source).isdigit() else str(source)
+
+
+def run_options(run, checkpoints: list[int]) -> list[tuple[str, str]]:
+    """A finished run's choices in the source list: its final adapter, then each checkpoint on disk
+    (the best one its evaluations picked marked so), newest first."""
+    from core.export.source import checkpoint_ref
+
+    out = [(t("export_model.run", id=run.id, base=run.base, steps=run.step), str(run.id))]
+    for step in sorted(checkpoints, reverse=True):
+        best = t("export_model.checkpoint_best") if step == run.best_step else ""
+        out.append((t("export_model.checkpoint", id=run.id, step=step, best=best), checkpoint_ref(run.id, step)))
+    return out
 
 
 def mismatch_line(m) -> str:
@@ -106,6 +126,16 @@ def _while_shown(method):
             return None
 
     return call
+
+
+def _default_name(ref: str) -> str:
+    """The name an export of ``ref`` gets unless the user types one: ``run-3``, ``run-3-step40``."""
+    from core.export.source import split_checkpoint
+
+    run, checkpoint = split_checkpoint(ref)
+    if checkpoint is not None:
+        return f"run-{run}-step{checkpoint}"
+    return f"run-{ref}" if ref.isdigit() else ref
 
 
 def finished(job) -> ExportFinished:
@@ -175,15 +205,16 @@ class ExportModelScreen(ModalScreen[bool]):
     @work(thread=True, exit_on_error=False, exclusive=True, group="export-sources")
     def _load_sources(self, source: str | None) -> None:
         from core.export.jobs import active_job_for, refresh
+        from core.train.runs import run_checkpoints
 
         with self.ws.store() as store:
             refresh(self.ws, store)
             active = active_job_for(store, source) if source else next(iter(store.list_export_jobs(status=ACTIVE)), None)
             runs = [r for r in store.list_runs(limit=50) if r.status == "done"]
             models = [m for m in store.list_models() if m.kind in ("base", "merged")]
-        options = [(t("export_model.run", id=r.id, base=r.base, steps=r.step), str(r.id)) for r in runs]
+        options = [option for r in runs for option in run_options(r, run_checkpoints(r))]
         options += [(t("export_model.model", name=m.name), m.name) for m in models]
-        defaults = {str(r.id): f"run-{r.id}" for r in runs} | {m.name: m.name for m in models}
+        defaults = {ref: _default_name(ref) for _label, ref in options} | {m.name: m.name for m in models}
         if source and source not in defaults:
             options.insert(0, (source, source))
             defaults[source] = Path(source).name

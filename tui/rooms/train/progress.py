@@ -1,5 +1,7 @@
 """The Train room's Progress view: the run's loss and lr (or reward margin) plotted live, its
-progress bar, stats line and log tail, and cancelling it.
+progress bar, stats line and log tail, and cancelling it. A run with evaluation steps plots the
+chrF of its answers at each evaluation (core/train/answer_eval.py) on the right axis, in place
+of the lr, beside its eval losses.
 
 Everything shown comes from the store and the run folder, read in a thread worker on a timer,
 never from the worker process itself — so quitting the app and opening it again, even from
@@ -30,9 +32,11 @@ SERIES = {
     "lr": ((255, 140, 0), "━", "train.legend.lr"),
     "eval loss": ((60, 200, 90), "●", "train.legend.eval"),
     "margin": ((220, 80, 200), "━", "train.legend.margin"),
+    "chrF": ((240, 220, 60), "◆", "train.legend.chrf"),
 }
-# the series of a run by its method: a preference run has its margin on the right axis
-PLOTTED = {"sft": ("loss", "lr", "eval loss"), "pref": ("loss", "margin")}
+# the series of a run by its kind: a preference run has its margin on the right axis, a run that
+# answers at its evaluations their chrF (0–100, no scale to share with the lr)
+PLOTTED = {"sft": ("loss", "lr", "eval loss"), "pref": ("loss", "margin"), "answers": ("loss", "eval loss", "chrF")}
 
 
 @dataclass
@@ -45,13 +49,26 @@ class Snapshot:
     log_tail: list[str] = field(default_factory=list)
 
 
-def _kind(method: str | None) -> str:
-    return "sft" if (method or "sft") == "sft" else "pref"
+def _kind(method: str | None, config: dict | None = None) -> str:
+    """``pref`` (DPO/ORPO), ``answers`` (SFT that answers at its evaluation steps) or ``sft``."""
+    if (method or "sft") != "sft":
+        return "pref"
+    config = config or {}
+    return "answers" if config.get("eval_steps") and config.get("answer_eval_max", 8) else "sft"
 
 
-def _legend(method: str | None = "sft") -> Text:
+def _metric_name(run) -> str:
+    """What picked the run's best checkpoint, as the stats line names it."""
+    return "chrF" if (run.config or {}).get("best_metric", "chrf") == "chrf" else t("train.legend.eval")
+
+
+def run_kind(run) -> str:
+    return _kind(run.method, run.config)
+
+
+def _legend(kind: str = "sft") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
-    for n, (color, mark, key) in enumerate(SERIES[name] for name in PLOTTED[_kind(method)]):
+    for n, (color, mark, key) in enumerate(SERIES[name] for name in PLOTTED[kind]):
         if n:
             text.append("   ")
         text.append(mark + " ", style="rgb({},{},{})".format(*color))
@@ -167,13 +184,13 @@ class TrainProgress(Vertical):
             stats.update(t("train.idle"))
             return
         other_run = run.id != self._shown_run
-        if _kind(run.method) != _kind(self._legend_method):
-            self._legend_method = run.method
-            self.query_one("#train-legend", Static).update(_legend(run.method))
+        if run_kind(run) != self._legend_method:
+            self._legend_method = run_kind(run)
+            self.query_one("#train-legend", Static).update(_legend(self._legend_method))
         if snap.metrics:
-            self._plot(snap.metrics, run.method)
+            self._plot(snap.metrics, run_kind(run))
         elif other_run:
-            self._plot([], run.method)  # a run just started: not the previous run's curves under its number
+            self._plot([], run_kind(run))  # a run just started: not the previous run's curves under its number
         changed = (run.id, run.step, run.status) != (self._shown_run, self._shown_step, self._shown_status)
         offer = (run.id, run.status) != (self._shown_run, self._shown_status)
         ended = not other_run and self._shown_status in ACTIVE and run.status not in ACTIVE
@@ -218,7 +235,8 @@ class TrainProgress(Vertical):
                     tps=f"{last.tokens_per_s:.0f}" if last and last.tokens_per_s else "—",
                     eta=eta_text,
                     status=run_status(run.status),
-                )
+                ) + (t("train.stats_best", step=run.best_step, metric=_metric_name(run), value=f"{run.best_value:.4g}")
+                     if getattr(run, "best_step", None) is not None and run.best_value is not None else "")
             )
         if changed or snap.log_tail:
             log = self.query_one("#train-log", RichLog)
@@ -226,8 +244,9 @@ class TrainProgress(Vertical):
             for line in snap.log_tail:
                 log.write(line)
 
-    def _plot(self, metrics, method: str = "sft") -> None:
-        """Loss (left axis), lr (right axis) and the eval losses — for a DPO/ORPO run loss and
+    def _plot(self, metrics, kind: str = "sft") -> None:
+        """Loss (left axis), lr (right axis) and the eval losses — for a run that answers at its
+        evaluations their chrF on the right axis instead of the lr; for a DPO/ORPO run loss and
         the reward margin (right axis); no legend inside the plot — it would sit on the
         curve — but one line above it, in the same colours."""
         widget = self.query_one("#train-plot", PlotextPlot)
@@ -239,7 +258,7 @@ class TrainProgress(Vertical):
         if steps:
             plt.plot(steps, [m.loss for m in metrics if m.loss is not None], marker="braille", color=SERIES["loss"][0])
             self.series.append("loss")
-        if _kind(method) == "pref":
+        if kind == "pref":
             margins = [(m.step, m.margin) for m in metrics if m.margin is not None]
             if margins:
                 plt.plot([s for s, _ in margins], [v for _, v in margins], yside="right", marker="braille", color=SERIES["margin"][0])
@@ -249,7 +268,7 @@ class TrainProgress(Vertical):
                 plt.xticks(ticks, [str(x) for x in ticks])
             widget.refresh()
             return
-        lr_steps = [m.step for m in metrics if m.lr is not None]
+        lr_steps = [m.step for m in metrics if m.lr is not None] if kind != "answers" else []
         if lr_steps:
             plt.plot(lr_steps, [m.lr for m in metrics if m.lr is not None], yside="right", marker="braille", color=SERIES["lr"][0])
             self.series.append("lr")
@@ -257,7 +276,11 @@ class TrainProgress(Vertical):
         if evals:
             plt.scatter([s for s, _ in evals], [v for _, v in evals], marker=SERIES["eval loss"][1], color=SERIES["eval loss"][0])
             self.series.append("eval loss")
-        ticks = _step_ticks(steps + lr_steps + [s for s, _ in evals])
+        chrfs = [(m.step, m.chrf) for m in metrics if getattr(m, "chrf", None) is not None]
+        if chrfs:
+            plt.scatter([s for s, _ in chrfs], [v for _, v in chrfs], yside="right", marker=SERIES["chrF"][1], color=SERIES["chrF"][0])
+            self.series.append("chrF")
+        ticks = _step_ticks(steps + lr_steps + [s for s, _ in evals] + [s for s, _ in chrfs])
         if ticks:
             plt.xticks(ticks, [str(x) for x in ticks])  # steps are whole numbers: no "20.8" on the axis
         widget.refresh()

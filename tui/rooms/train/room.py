@@ -84,7 +84,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
     def on_mount(self) -> None:
         localize(self)
         self._add_columns()
-        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
+        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint_short")  # beside Epochs: the rest in its tooltip
+        self.query_one("#train-steps", Input).tooltip = t("train.steps_hint")
         self._fill_form("demo")
         localize(self)
         self._help_tooltips()

@@ -40,7 +40,12 @@ FIELDS = (
     ("train-lora-r", "lora_r", "train.lora_r", int),
     ("train-max-len", "max_seq_len", "train.max_len", int),
     ("train-batch", "batch_size", "train.batch", int),
+    ("train-eval-steps", "eval_steps", "train.eval_steps", int),  # 0: eval loss once, at the end
+    ("train-patience", "early_stop_patience", "train.patience", int),  # 0: no early stop
 )
+# the form's rows, by input id: two fields share a row where the form would not fit 80×24 otherwise
+ROWS = (("train-base",), ("train-steps", "train-epochs"), ("train-lr",), ("train-lora-r",), ("train-max-len",),
+        ("train-batch",), ("train-eval-steps", "train-patience"))
 # the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
 HELP_LABELS = {
     "train-preset-label": "preset", "train-method-label": "method", "train-4bit-label": "load_in_4bit",
@@ -155,9 +160,12 @@ class TrainSetup(Vertical):
                     )
                     yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
                                                             id="train-method"), "train-method-label")
-                    for input_id, _field, label, _parser in FIELDS:
-                        yield _field_row(label, Input(id=input_id, type="text", compact=True), f"{input_id}-label")
-                        if input_id == "train-base":  # the format the base trains in, chosen beside it
+                    labels = {input_id: label for input_id, _field, label, _parser in FIELDS}
+                    for row in ROWS:
+                        yield Horizontal(*(widget for n, input_id in enumerate(row) for widget in (
+                            Label(t(labels[input_id]), id=f"{input_id}-label", classes="train-pair-label" if n else "train-label"),
+                            Input(id=input_id, type="text", compact=True))), classes="train-field")
+                        if "train-base" in row:  # the format the base trains in, chosen beside it
                             yield _field_row("train.template", Select(self._template_options(), value=OWN, allow_blank=False,
                                                                       compact=True, id="train-template"), "train-template-label")
                     yield _field_row("train.4bit", Checkbox("", compact=True, id="train-4bit"), "train-4bit-label")
@@ -190,7 +198,8 @@ class TrainSetup(Vertical):
         for wid, key in (("train-4bit", "train.4bit"), ("train-backend", "train.backend"), ("train-dtype", "train.dtype"),
                          ("train-method", "train.method")):
             self.query_one(f"#{wid}-label", Label).update(t(key))
-        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint")
+        self.query_one("#train-steps", Input).placeholder = t("train.steps_hint_short")
+        self.query_one("#train-steps", Input).tooltip = t("train.steps_hint")
         for wid, key in (("train-start", "train.start"), ("train-preview-btn", "train.preview")):
             self.query_one(f"#{wid}", Button).label = t(key)
         self._label_4bit()
@@ -229,6 +238,8 @@ class TrainSetup(Vertical):
             "lora_r": str(cfg.lora_r),
             "max_seq_len": str(cfg.max_seq_len),
             "batch_size": str(cfg.batch_size),
+            "eval_steps": str(cfg.eval_steps),
+            "early_stop_patience": str(cfg.early_stop_patience),
         }
         for input_id, fld, _label, _parser in FIELDS:
             self.query_one(f"#{input_id}", Input).value = values[fld]
