@@ -3,8 +3,11 @@
 One module per job; ``export()`` runs the steps in order, each reported through
 ``progress(ProgressEvent)`` (``core.progress``):
 
+0. pre-flight  — ``core.export.preflight``: the RAM and disk the export needs against what is
+                  free, refused with the numbers when it cannot fit.
 1. ``merge``    — ``core.export.merge``: the LoRA adapter merged into the full-precision base
-                  (``merge_and_unload``, not into a 4-bit copy); the merged folder keeps the
+                  tensor by tensor (``core.export.stream_merge``; PEFT's ``merge_and_unload``
+                  in memory only for what cannot be streamed), not into a 4-bit copy; the merged folder keeps the
                   tokenizer files byte for byte. What to merge comes from
                   ``core.export.source.resolve_source`` (a run id, a model name or a folder).
 2. ``convert``  — llama.cpp's own ``convert_hf_to_gguf.py`` (from the pinned llama-cpp-python
@@ -175,8 +178,12 @@ def export(
         source.system = system
     log_file = ws.logs_dir / "export.log"
     seconds: dict[str, float] = {}
+    from core.export.preflight import check
+
+    needs = check(source, quants, ws.exports_dir)  # refused here, with the numbers, when it cannot fit
 
     _fetch_converter(ws, report)
+    report(ProgressEvent("merge", 0, 1, needs.english()))
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     if staging is None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))

@@ -745,6 +745,11 @@ STRINGS: dict[str, str] = {
     'error.prefer.duplicate': 'This preference is already stored as preference {id}',
     'error.prefer.duplicate.hint': 'See it under Preferences in the Pairs room (p).',
     'palette.no_matches': 'No matches found',
+    # h-i22a: export memory pre-flight
+    'error.export.no_disk': 'Exporting {name} needs {need} GB of disk, {where} has {free} GB free (merged folder {merged} GB, F16 GGUF {gguf} GB, quants: {quants})',
+    'error.export.no_disk.hint': 'Free disk space there, or export fewer quants.',
+    'error.export.no_ram': 'Exporting {name} needs {need} GB of RAM, {free} GB is available',
+    'error.export.no_ram.hint': 'Close what else holds memory (a chat, a training run) and export again.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

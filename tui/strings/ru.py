@@ -753,4 +753,9 @@ STRINGS: dict[str, str] = {
     'error.prefer.duplicate': 'Такое предпочтение уже есть: предпочтение {id}',
     'error.prefer.duplicate.hint': 'Оно в «Предпочтениях» комнаты «Пары» (p).',
     'palette.no_matches': 'Ничего не найдено',
+    # h-i22a: export memory pre-flight
+    'error.export.no_disk': 'Для экспорта {name} нужно {need} ГБ на диске, в {where} свободно {free} ГБ (объединённая модель {merged} ГБ, GGUF F16 {gguf} ГБ, кванты: {quants})',
+    'error.export.no_disk.hint': 'Освободите там место на диске или экспортируйте меньше квантов.',
+    'error.export.no_ram': 'Для экспорта {name} нужно {need} ГБ оперативной памяти, доступно {free} ГБ',
+    'error.export.no_ram.hint': 'Закройте то, что занимает память (чат, обучение), и запустите экспорт снова.',
 }

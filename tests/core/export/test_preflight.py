@@ -1,0 +1,66 @@
+"""Before an export starts it says what it needs, and refuses with the numbers when the machine has less.
+
+The free figures come from ``core.export.preflight.free_resources`` (MemAvailable and the disk
+under exports/); the tests replace that one function to play a small machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import UserError
+
+
+def test_the_merged_folder_estimate_is_what_the_merge_writes(replica):
+    """The estimate adds the base's tensors up from the safetensors headers; the streaming merge plans
+    exactly those bytes (an nf4 weight counted as its 16-bit self)."""
+    from core.export.preflight import estimate
+    from core.export.source import Source
+    from core.export.stream_merge import plan
+
+    for base in (replica("llama3.1"), replica("llama3.1", prequantized=True)):
+        source = Source("x", model_dir=base.resolve())
+        needs = estimate(source, ["q8_0", "q4_k_m"])
+        assert needs.streamed and needs.merged == plan(source).output_bytes()
+        assert needs.reference == 2 * needs.params
+        assert needs.merged + needs.reference > needs.quants["q8_0"] > needs.quants["q4_k_m"] > 0
+        assert needs.disk == needs.merged + needs.reference + needs.quants["q8_0"] + needs.quants["q4_k_m"]
+        assert needs.ram < needs.merged + 2 * 10**9  # the streamed merge does not hold the model
+
+
+def test_an_export_that_cannot_fit_is_refused_with_the_numbers_before_it_starts(replica, home, monkeypatch):
+    import core.export.preflight as preflight
+    from core.export import export, resolve_source
+    from core.workspace import Workspace
+    from tui.i18n import error_text, set_lang
+
+    ws = Workspace.open(home)
+    base = str(replica("qwen3"))
+    needs = preflight.estimate(resolve_source(ws, base), ["q8_0"])
+    plenty = 10**15
+
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (plenty, needs.disk // 2))
+    events: list = []
+    with pytest.raises(UserError) as err:
+        export(ws, base, quants=["q8_0"], progress=events.append)
+    assert err.value.code == "export.no_disk"
+    params = err.value.params
+    assert params["need"] == f"{needs.disk / 1e9:.1f}" and params["free"] == f"{needs.disk / 2 / 1e9:.1f}"
+    assert params["where"] == str(ws.exports_dir) and "Q8_0" in params["quants"]
+    assert f"needs {needs.disk / 1e9:.1f} GB of disk" in str(err.value)
+    assert events == [] and list(ws.exports_dir.iterdir()) == []  # nothing started, nothing left
+    set_lang("ru")
+    try:
+        said = error_text(err.value)
+    finally:
+        set_lang("en")
+    assert f"нужно {params['need']} ГБ на диске" in said and f"свободно {params['free']} ГБ" in said
+
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (needs.ram // 2, plenty))
+    with pytest.raises(UserError) as err:
+        export(ws, base, quants=["q8_0"])
+    assert err.value.code == "export.no_ram" and err.value.params["need"] == f"{needs.ram / 1e9:.1f}"
+    assert "of RAM" in str(err.value) and "streamed merge" in str(err.value)
+
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (plenty, plenty))
+    fits = preflight.check(resolve_source(ws, base), ["q8_0"], ws.exports_dir)
+    assert fits.free_disk == plenty and "free: " in fits.english()
