@@ -15,7 +15,9 @@ One module per job; ``export()`` runs the steps in order, each reported through
                   and the end-of-turn token travel in its metadata.
 3. ``quantize`` — ``llama_cpp.llama_model_quantize`` makes Q8_0, Q4_K_M, … from the F16 file.
 4. ``parity``   — ``core.export.parity``: the prompt llama.cpp builds from the embedded
-                  template, its token ids and greedy answers are compared with the HF model.
+                  template, its token ids and greedy answers are compared with the HF model —
+                  which it holds whole in RAM: when that does not fit in what is available, the
+                  check is skipped with one line saying why and how to run it later.
    Then the Modelfile (``core.export.modelfile``) is written next to the files.
 5. ``register`` — ``core.export.register``: files move from a temporary folder into
                   ``exports/<name>/`` only at the end, then each GGUF is registered in the
@@ -50,6 +52,7 @@ from core.export.parity import (
     gguf_greedy,
     hf_greedy,
     parity_check,
+    parity_skip,
 )
 from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
 from core.export.source import Source, resolve_source
@@ -201,7 +204,14 @@ def export(
         f16 = _timed(report, seconds, "convert", f"convert_hf_to_gguf.py → {ref_type.upper()}", f"{ref_type.upper()} written in {{s:.1f}} s",
                      lambda: _convert(ws, merged, tmp / f"{final_name}-{ref_type}.gguf", log_file, outtype=ref_type))
         files = _quantize_all(ws, merged, f16, quants, tmp, final_name, log_file, report, seconds, ref_type=ref_type)
-        parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds) if parity else None
+        parity_report = skipped = None
+        if parity:
+            need, skipped = parity_skip(merged, f"`nastavnik export {final_dir / 'merged'} --quant q8_0` (the merged model, checked as it is exported)")
+            if skipped:
+                report(ProgressEvent("parity", 1, 1, skipped))
+            else:
+                report(ProgressEvent("parity", 0, 1, f"the parity check holds the HF model: {need / 1e9:.1f} GB of RAM"))
+                parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds)
         write_modelfile(merged, tmp / "Modelfile", f"{final_name}-{quants[0]}.gguf", system=source.system,
                         family=trained_template(source))
         if not any(p == f16 for p in files.values()):
@@ -210,7 +220,7 @@ def export(
         if on_folder is not None:
             on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
-                         parity=parity_report, seconds=seconds)
+                         parity=parity_report, seconds=seconds, parity_skipped=skipped)
         report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result
     finally:

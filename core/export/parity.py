@@ -13,6 +13,7 @@ a report back from an export job's stored result, also one stored before the rec
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -189,6 +190,30 @@ class ParityReport:
             mismatches = [Mismatch("other", text=w) for w in d.get("warnings") or []]
         return cls(**fields, answers=answers, mismatches=mismatches)
 
+
+
+def parity_memory(hf_dir: Path) -> int:
+    """The RAM the check takes, in bytes: the HF model whole in its own dtype (its tensors as stored
+    in ``hf_dir``), plus what Python, torch and transformers take. llama.cpp maps the GGUF from
+    the file (page cache the system can give back), so it is not counted."""
+    from core.export.preflight import FIXED_RAM, _BYTES, _headers
+
+    held = sum(math.prod(h[k]["shape"]) * _BYTES.get(h[k]["dtype"], 4) for h in _headers(Path(hf_dir)) for k in h if k != "__metadata__")
+    return held + FIXED_RAM
+
+
+def parity_skip(hf_dir: Path, later: str, available: int | None = None) -> tuple[int, str | None]:
+    """(the RAM the check needs, None when it fits in what is available now — else the one line that
+    says it is skipped, why, and how to run it later: ``later``, a command)."""
+    from core.export.preflight import SPARE, free_resources
+
+    need = parity_memory(hf_dir)
+    if available is None:
+        available = free_resources(Path(hf_dir))[0]
+    if need <= available * (1 - SPARE):
+        return need, None
+    return need, (f"parity check skipped: the HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available; "
+                  f"run it later where there is room: {later}")
 
 
 def eval_questions(ws, limit: int = 4) -> list[str]:

@@ -138,7 +138,7 @@ def plan(source: Source) -> Plan:
     config = transformers.AutoConfig.from_pretrained(str(origin))
     loader = model_loader(source)
     if loader is transformers.AutoModelForCausalLM:
-        cls = transformers.AutoModelForCausalLM._model_mapping.get(type(config))
+        cls = transformers.AutoModelForCausalLM._model_mapping.get(type(config), None)
         if cls is None:
             raise Fallback(f"transformers has no causal-LM class for {type(config).__name__}")
     else:

@@ -70,6 +70,8 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
         click.echo(f"  time: {times}")
         if not result.registered:
             click.echo("  (not registered: this store has no models table)", err=True)
+    if result.parity_skipped:
+        click.secho(result.parity_skipped, err=True, fg="yellow")
     if result.parity is not None:
         p = result.parity
         click.secho(("parity OK: " if p.ok else "PARITY MISMATCH: ") + p.summary(), err=True,

@@ -64,3 +64,30 @@ def test_an_export_that_cannot_fit_is_refused_with_the_numbers_before_it_starts(
     monkeypatch.setattr(preflight, "free_resources", lambda folder: (plenty, plenty))
     fits = preflight.check(resolve_source(ws, base), ["q8_0"], ws.exports_dir)
     assert fits.free_disk == plenty and "free: " in fits.english()
+
+
+@pytest.mark.slow
+def test_the_parity_check_is_skipped_with_one_line_when_the_hf_model_cannot_fit(replica, home, monkeypatch):
+    """The export itself fits; the check's HF side (the whole model in RAM) does not: the export completes,
+    the check is skipped, and the line says what it needs, what is available and the command to run it later."""
+    import json
+
+    import core.export.preflight as preflight
+    from core.export import export
+    from core.export.parity import parity_memory
+    from core.workspace import Workspace
+
+    ws = Workspace.open(home)
+    plenty, tight = 10**15, 10**9 // 10  # 0.1 GB available where the merged model is looked at
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (tight if folder.name == "merged" else plenty, plenty))
+    events: list = []
+    result = export(ws, str(replica("qwen3")), quants=["f16"], name="tight", progress=events.append)
+    line = result.parity_skipped
+    assert result.parity is None and line and line.startswith("parity check skipped")
+    need = parity_memory(result.merged_dir)
+    assert need > sum(f.stat().st_size for f in result.merged_dir.glob("*.safetensors"))  # the model, and Python's own
+    assert f"needs {need / 1e9:.1f} GB of RAM, 0.1 GB is available" in line
+    assert f"nastavnik export {result.merged_dir} --quant q8_0" in line
+    assert line in [e.message for e in events if e.stage == "parity"]
+    assert json.loads((result.folder / "export.json").read_text(encoding="utf-8"))["parity_skipped"] == line
+    assert [f.quant for f in result.files] == ["f16"] and result.files[0].path.is_file()
