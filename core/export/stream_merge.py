@@ -37,7 +37,6 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
 from core.export.source import Source
 
 # the largest output shard; a shard is written as it is computed, so this bounds file sizes, not memory
