@@ -79,6 +79,7 @@ class Plan:
     adapter_file: Path | None = None
     fan_in_fan_out: bool = False
     untie: bool = False  # a tied head and its embedding both trained in full: written apart, the config unties them
+    dropped: list[str] = field(default_factory=list)  # checkpoint tensors transformers does not load, so not saved either
 
     def output_bytes(self) -> int:
         import torch
@@ -152,6 +153,9 @@ def plan(source: Source) -> Plan:
 
     meta = _meta_model(cls, config)
     meta_keys = set(meta.state_dict().keys())
+    strict, loose = getattr(meta, "_keep_in_fp32_modules_strict", None), getattr(meta, "_keep_in_fp32_modules", None)
+    if (strict and dtype in (torch.float16, torch.bfloat16)) or (loose and dtype == torch.float16):
+        raise Fallback(f"{cls.__name__} keeps some modules in float32 when loaded in 16 bits")
     conversions = get_model_conversion_mapping(meta)
     renamings = [c for c in conversions if isinstance(c, WeightRenaming)]
     converters = [c for c in conversions if isinstance(c, WeightConverter)]
@@ -159,6 +163,7 @@ def plan(source: Source) -> Plan:
     prefix = getattr(meta, "base_model_prefix", None)
 
     to_model: dict[str, str] = {}  # checkpoint key → the model's parameter name
+    result_dropped: list[str] = []
     out: list[_Out] = []
     for key, file in sorted(files.items()):
         if nf4 and any(part in key for part in _QUANT_PARTS):
@@ -166,6 +171,9 @@ def plan(source: Source) -> Plan:
         renamed, converted = rename_source_key(key, renamings, converters, prefix, meta_sd)
         if converted is not None:
             raise Fallback(f"transformers converts {key} on load ({converted}): fused or split tensors are merged in memory")
+        if renamed not in meta_keys:  # transformers does not load it (Qwen 3.5's multi-token-prediction head): not saved
+            result_dropped.append(key)
+            continue
         to_model[key] = renamed
         head = headers[file][key]
         shape = tuple(head["shape"])
@@ -181,17 +189,23 @@ def plan(source: Source) -> Plan:
         write_dtype = stored_dtype if not stored_dtype.is_floating_point else (stored_dtype if quantized else dtype)
         out.append(_Out(key, file, shape, write_dtype, nf4=quantized))
     model_to_ckpt = {m: c for c, m in to_model.items()}
+    tied = _tied(meta)
+    absent = sorted(meta_keys - set(model_to_ckpt) - set(tied))
+    if absent:
+        raise Fallback(f"the checkpoint lacks {len(absent)} of {cls.__name__}'s tensors ({', '.join(absent[:3])}), "
+                       "which transformers initialises on load")
 
-    result = Plan(origin, cls.__name__, how, dtype, out)
+    result = Plan(origin, cls.__name__, how, dtype, out, dropped=result_dropped)
     if source.adapter_dir is None:
         return result
+
     def saved_name(name: str) -> str:  # a parameter's name as save_pretrained writes it (the load renames reversed)
         # only the renames the checkpoint's keys used, as transformers keeps them for save_pretrained
         back = [c.reverse_transform() for c in conversions[::-1] if c.was_used()]
         return rename_source_key(name, [c for c in back if isinstance(c, WeightRenaming)],
                                  [c for c in back if isinstance(c, WeightConverter)], reverse=True)[0]
 
-    _plan_adapter(source, result, meta_keys, model_to_ckpt, cls.__name__, tied=_tied(meta), saved_name=saved_name)
+    _plan_adapter(source, result, meta_keys, model_to_ckpt, cls.__name__, tied=tied, saved_name=saved_name)
     return result
 
 
@@ -335,7 +349,12 @@ def _compute(t: _Out, p: Plan, reader: _Reader, files: dict[str, Path]):
     elif t.nf4:
         x = _nf4(reader, files, t.key).to(t.dtype)
     else:
-        x = reader.get(t.file, t.key).to(t.dtype)
+        stored = reader.get(t.file, t.key)
+        x = stored.to(t.dtype)
+        if t.lora is not None and x.data_ptr() == stored.data_ptr():
+            # no cast made a copy: x is the shard's memory-mapped pages, and an in-place add would turn them
+            # into private anonymous copies that live as long as the mapping — the whole model by the end
+            x = x.clone()
     if t.lora is not None:
         assert p.adapter_file is not None
         a_key, b_key = p.loras[t.lora]
@@ -344,7 +363,6 @@ def _compute(t: _Out, p: Plan, reader: _Reader, files: dict[str, Path]):
         if p.fan_in_fan_out:
             delta = delta.T
         delta = delta * p.scaling[t.lora]
-        x = x.clone() if not x.is_contiguous() or x.data_ptr() == 0 else x
         x += delta  # in place: a bf16 weight adds in float32 and rounds once, as merge_and_unload's `weight.data += delta`
         del a, b, delta
     return x.contiguous()
@@ -442,6 +460,6 @@ def stream_merge(source: Source, out_dir: Path, *, planned: Plan | None = None, 
                "dequantized": "no 16-bit sibling of the 4-bit base on this disk: dequantized its nf4 weights and merged into them",
                "base": ""}[p.how]
     info = {"how": p.how, "base": str(p.origin), "dtype": dtype, "model_class": p.model_class, "message": message,
-            "streamed": True}
+            "streamed": True, "left_out": p.dropped}
     (out_dir / "nastavnik_merge.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
     return out_dir
