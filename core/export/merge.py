@@ -55,21 +55,27 @@ def copy_tokenizer_files(src_dirs: list[Path], dst: Path) -> list[str]:
     return sorted(copied)
 
 
-def checkpoint_dtype(folder: Path):
-    """The dtype a checkpoint's weights are stored in (its config), float32 when it says none."""
+def checkpoint_dtype_name(folder: Path) -> str:
+    """The name of the dtype a checkpoint's weights are stored in (its config; "float32" when it
+    says none; a 4-bit checkpoint: its 16-bit compute dtype) — read without importing torch."""
     import json
-
-    import torch
 
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return torch.float32
+        return "float32"
     name = config.get("dtype") or config.get("torch_dtype") or (config.get("text_config") or {}).get("dtype") or "float32"
     quant = config.get("quantization_config") or {}
     if quant.get("quant_method") == "bitsandbytes":  # stored as nf4: its 16-bit precision is the compute dtype
         name = quant.get("bnb_4bit_compute_dtype") or "bfloat16"
-    return getattr(torch, str(name).replace("torch.", ""), torch.float32)
+    return str(name).replace("torch.", "")
+
+
+def checkpoint_dtype(folder: Path):
+    """The torch dtype a checkpoint's weights are stored in (``checkpoint_dtype_name``), float32 when unknown."""
+    import torch
+
+    return getattr(torch, checkpoint_dtype_name(folder), torch.float32)
 
 
 def _reversible(conversion) -> bool:

@@ -97,13 +97,14 @@ def _headers(folder: Path) -> list[dict]:
     return out
 
 
-def estimate(source, quants: list[str]) -> Needs:
-    """The disk and RAM exporting ``source`` to ``quants`` takes (see the module docstring)."""
-    from core.export.merge import checkpoint_dtype
-    from core.export.stream_merge import Fallback, plan
+def estimate(source, quants: list[str], *, light: bool = False) -> Needs:
+    """The disk and RAM exporting ``source`` to ``quants`` takes (see the module docstring).
+    ``light``: without importing torch or transformers (where the UI starts a job), assuming the
+    merge streams; the export itself checks again in full."""
+    from core.export.merge import checkpoint_dtype_name
 
     origin = source.sibling_dir or source.model_dir
-    out_size = 2 if str(checkpoint_dtype(origin)).endswith(("bfloat16", "float16")) else 4
+    out_size = 2 if checkpoint_dtype_name(origin) in ("bfloat16", "float16") else 4
     params = largest = 0
     for header in _headers(origin):
         keys = {k for k in header if k != "__metadata__"}
@@ -115,11 +116,14 @@ def estimate(source, quants: list[str]) -> Needs:
                 n *= 2  # two nf4 weights a byte
             params += n
             largest = max(largest, n)
-    try:
-        plan(source)
-        streamed = True
-    except Fallback:
-        streamed = False
+    streamed = True
+    if not light:
+        from core.export.stream_merge import Fallback, plan
+
+        try:
+            plan(source)
+        except Fallback:
+            streamed = False
     merged = params * out_size
     # streaming: one tensor read, its float32 delta and the result; in memory: the whole model and a tensor's delta
     merge_ram = largest * (out_size + 4 + 4) if streamed else merged + largest * 4
@@ -131,9 +135,9 @@ def estimate(source, quants: list[str]) -> Needs:
                  FIXED_RAM + max(merge_ram, convert_ram), streamed)
 
 
-def check(source, quants: list[str], folder: Path) -> Needs:
+def check(source, quants: list[str], folder: Path, *, light: bool = False) -> Needs:
     """``estimate``, refused when it does not fit in what is free (a UserError with the numbers)."""
-    needs = estimate(source, quants)
+    needs = estimate(source, quants, light=light)
     ram, disk = free_resources(folder)
     needs.free_ram, needs.free_disk = ram, disk
     numbers = {"name": source.name, "merged": _n(needs.merged), "gguf": _n(needs.reference),

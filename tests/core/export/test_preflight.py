@@ -61,6 +61,16 @@ def test_an_export_that_cannot_fit_is_refused_with_the_numbers_before_it_starts(
     assert err.value.code == "export.no_ram" and err.value.params["need"] == f"{needs.ram / 1e9:.1f}"
     assert "of RAM" in str(err.value) and "streamed merge" in str(err.value)
 
+    # a background job (the Export dialog's, `export --detach`) is refused before it is created
+    from core.export.jobs import start_job
+
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (plenty, needs.disk // 2))
+    with pytest.raises(UserError) as err:
+        start_job(ws, base, quants=["q8_0"])
+    assert err.value.code == "export.no_disk" and err.value.params["need"] == f"{needs.disk / 1e9:.1f}"
+    with ws.store() as store:
+        assert store.list_export_jobs() == []
+
     monkeypatch.setattr(preflight, "free_resources", lambda folder: (plenty, plenty))
     fits = preflight.check(resolve_source(ws, base), ["q8_0"], ws.exports_dir)
     assert fits.free_disk == plenty and "free: " in fits.english()
