@@ -37,7 +37,8 @@ def export(obj: Ctx, source, quant, name, system, no_parity, parity_tokens, as_j
     Before it starts, the export says the RAM and disk it needs (the merged folder, the F16
     GGUF, each quant) against what is free, and refuses when they do not fit. The merge goes
     tensor by tensor and holds one tensor in RAM, not the model. The parity check holds the
-    HF model whole: when that does not fit, it is skipped with a line saying how to run it.
+    HF model: when it does not fit, what does not is read from disk as it runs, and when not
+    even a layer fits the check is skipped with a line saying how to run it later.
 
     \b
     Examples:

@@ -101,3 +101,28 @@ def test_the_parity_check_is_skipped_with_one_line_when_the_hf_model_cannot_fit(
     assert line in [e.message for e in events if e.stage == "parity"]
     assert json.loads((result.folder / "export.json").read_text(encoding="utf-8"))["parity_skipped"] == line
     assert [f.quant for f in result.files] == ["f16"] and result.files[0].path.is_file()
+
+
+@pytest.mark.slow
+def test_a_parity_check_that_does_not_fit_whole_runs_offloaded_and_still_compares(replica, home, monkeypatch):
+    """Room for the largest tensor but not the model: the HF side holds what fits and reads the rest from
+    the merged folder as each layer runs — the same weights, so the check passes as it does in RAM."""
+    import core.export.preflight as preflight
+    from core.export import export
+    from core.export.parity import _tensor_bytes
+    from core.workspace import Workspace
+
+    ws = Workspace.open(home)
+    base = replica("qwen3")
+    model_bytes = sum(_tensor_bytes(base))
+    # what the check may hold: three quarters of the model (more than its largest tensor), after Python's own
+    room = int((preflight.FIXED_RAM + 0.75 * model_bytes) / (1 - preflight.SPARE)) + 1
+    plenty = 10**15
+    monkeypatch.setattr(preflight, "free_resources", lambda folder: (room if folder.name == "merged" else plenty, plenty))
+    events: list = []
+    result = export(ws, str(base), quants=["f16"], name="offloaded", progress=events.append)
+    assert result.parity_skipped is None and result.parity is not None
+    assert result.parity.ok, result.parity.warnings
+    assert all(a.equal for a in result.parity.answers) and result.parity.answers
+    said = [e.message for e in events if e.stage == "parity" and "reads the rest from the merged folder" in e.message]
+    assert len(said) == 1 and f"it holds {0.75 * model_bytes / 1e9:.1f} GB" in said[0]
