@@ -12,6 +12,12 @@ own or, for the converter, that of the process it starts). Two sizes give a line
 bytes per parameter (the slope) plus what every run pays (the intercept: Python, torch,
 llama.cpp). One line per step:
 
+  export-merge   ratio = the streamed merge's peak anonymous memory (RssAnon, polled from the
+                 parent: VmHWM and ru_maxrss count the pages of the memory-mapped shards) per
+                 billion parameters, in GB, goal<=0.3; the note compares it with the in-memory
+                 merge (``merge_in_memory``, PEFT's merge_and_unload) measured in the same run
+                 and extrapolates a 12B merge. ``--merge-only`` runs just the two merges.
+  export-merge-time  ratio = seconds per billion parameters, streamed ÷ in memory, goal<=1.0.
   export-<step>  ratio = the peak-memory slope ÷ 4 bytes per parameter (the fp32 weights: what
                  the merge must hold, since it merges into the full-precision base), goal=none —
                  these are reported figures; the memory bound itself belongs to the model
@@ -33,7 +39,7 @@ from pathlib import Path
 import benchlib
 from benchlib import REPO, claim, pick, say
 
-STEPS = ("merge", "convert", "quantize-q8_0", "quantize-q4_k_m")
+STEPS = ("merge", "convert", "quantize-q8_0", "quantize-q4_k_m")  # and merge-in-memory, the merge before streaming
 
 
 def sizes(mode: str) -> list[dict]:
@@ -69,10 +75,13 @@ import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 step, args = sys.argv[2], json.loads(sys.argv[3])
 from pathlib import Path
-if step == "merge":
-    from core.export import Source, merge
+if step in ("merge", "merge-in-memory"):
+    import peft, torch, transformers  # noqa: F401 — imported before the clock: the imports are no part of a merge
+    from core.export import Source
+    from core.export.merge import merge, merge_in_memory
     t0 = time.perf_counter()
-    merge(Source("bench", model_dir=Path(args["base"]), adapter_dir=Path(args["adapter"])), Path(args["out"]))
+    (merge if step == "merge" else merge_in_memory)(Source("bench", model_dir=Path(args["base"]), adapter_dir=Path(args["adapter"])),
+                                                    Path(args["out"]))
 elif step == "convert":
     from core.infer.llamacpp import convert_hf_to_gguf
     t0 = time.perf_counter()
@@ -91,15 +100,41 @@ print(json.dumps({"seconds": seconds, "peak": max(own, kids) * 1024}))
 """
 
 
+def _rss_anon(pid: int) -> int:
+    """A process's anonymous resident memory in bytes (0 once it is gone): what it holds itself,
+    not the pages of the files it maps (VmHWM and ru_maxrss count those too)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def run_step(step: str, args: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(REPO), step, json.dumps(args)], capture_output=True, text=True,
-                         env=dict(os.environ, TQDM_DISABLE="1", TRANSFORMERS_VERBOSITY="error"))
-    if out.returncode != 0:
-        raise SystemExit(f"export step {step} failed: {out.stderr.strip()[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """The step in a fresh child; its seconds and peak memory (VmHWM), and its peak RssAnon polled from here
+    every few milliseconds."""
+    import time
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), step, json.dumps(args)], stdout=out, stderr=err, text=True,
+                                 env=dict(os.environ, TQDM_DISABLE="1", TRANSFORMERS_VERBOSITY="error"))
+        anon = 0
+        while child.poll() is None:
+            anon = max(anon, _rss_anon(child.pid))
+            time.sleep(0.005)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"export step {step} failed: {err.read().strip()[-2000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["anon"] = anon
+    return result
 
 
-def measure(shape: dict, work: Path, cache: Path) -> dict:
+def measure(shape: dict, work: Path, cache: Path, merge_only: bool = False) -> dict:
     replica = benchlib.build_replica(shape)
     params = json.loads((replica / "replica.json").read_text())["parameters"]
     adapter = adapter_for(replica, benchlib.OUT / "adapters" / replica.name)
@@ -108,7 +143,12 @@ def measure(shape: dict, work: Path, cache: Path) -> dict:
     here.mkdir(parents=True)
     log = here / "export.log"
     res = {"params": params, "name": replica.name}
+    res["merge-in-memory"] = run_step("merge-in-memory", {"base": str(replica), "adapter": str(adapter), "out": str(here / "in-memory")})
+    shutil.rmtree(here / "in-memory")
     res["merge"] = run_step("merge", {"base": str(replica), "adapter": str(adapter), "out": str(here / "merged")})
+    if merge_only:
+        shutil.rmtree(here, ignore_errors=True)
+        return res
     res["convert"] = run_step("convert", {"merged": str(here / "merged"), "out": str(here / "f16.gguf"), "cache": str(cache), "log": str(log)})
     for quant in ("q8_0", "q4_k_m"):
         res[f"quantize-{quant}"] = run_step("quantize", {"f16": str(here / "f16.gguf"), "out": str(here / f"{quant}.gguf"),
@@ -117,9 +157,37 @@ def measure(shape: dict, work: Path, cache: Path) -> dict:
     return res
 
 
+def _line(small: dict, big: dict, step: str, field: str) -> tuple[float, float]:
+    """(slope per billion parameters, intercept) of a step's ``field`` between the two sizes."""
+    dp = (big["params"] - small["params"]) / 1e9
+    slope = (big[step][field] - small[step][field]) / dp
+    return slope, small[step][field] - slope * small["params"] / 1e9
+
+
+def merge_lines(small: dict, big: dict) -> str:
+    """The streamed merge against the in-memory one, both measured here: peak RssAnon per billion
+    parameters (goal ≤ 0.3 GB) and seconds per billion (goal: no worse than in memory)."""
+    gb, gb_base = _line(small, big, "merge", "anon")
+    gb_mem, gb_mem_base = _line(small, big, "merge-in-memory", "anon")
+    s, s_base = _line(small, big, "merge", "seconds")
+    s_mem, _ = _line(small, big, "merge-in-memory", "seconds")
+    say(f"export merge, peak RssAnon: streamed {small['merge']['anon'] / 2**20:.0f} / {big['merge']['anon'] / 2**20:.0f} MiB, "
+        f"in memory {small['merge-in-memory']['anon'] / 2**20:.0f} / {big['merge-in-memory']['anon'] / 2**20:.0f} MiB; "
+        f"seconds: streamed {small['merge']['seconds']:.2f} / {big['merge']['seconds']:.2f}, in memory "
+        f"{small['merge-in-memory']['seconds']:.2f} / {big['merge-in-memory']['seconds']:.2f}")
+    twelve = gb_base / 1e9 + 12 * gb / 1e9
+    ram = claim("export-merge", gb / 1e9, "<=0.3",
+                f"peak RssAnon {gb / 1e9:.3f} GB per billion parameters streamed (+{gb_base / 1e9:.2f} GB per run) vs "
+                f"{gb_mem / 1e9:.2f} GB (+{gb_mem_base / 1e9:.2f}) in memory, ratio {gb / gb_mem:.3f}; a 12B merge: ~{twelve:.1f} GB")
+    time_line = claim("export-merge-time", s / s_mem if s_mem > 0 else float("nan"), "<=1.0",
+                      f"{s:.1f} s per billion parameters streamed (+{s_base:.1f} s per run) vs {s_mem:.1f} s in memory")
+    return ram + "\n" + time_line
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     benchlib.add_mode_args(ap)
+    ap.add_argument("--merge-only", action="store_true", help="only the two merges (streamed and in memory), no GGUF steps")
     args = ap.parse_args()
     mode = benchlib.mode_of(args)
     os.environ.setdefault("NASTAVNIK_LLAMACPP_CACHE", str(REPO / ".cache"))
@@ -128,10 +196,10 @@ def main() -> None:
     cache = benchlib.OUT / "export-cache"
     converter_dir(cache)  # fetched or found once, outside the timings
     with tempfile.TemporaryDirectory(prefix="nastavnik-export-bench-") as tmp:
-        small, big = (measure(shape, Path(tmp), cache) for shape in sizes(mode))
+        small, big = (measure(shape, Path(tmp), cache, args.merge_only) for shape in sizes(mode))
     say(f"export bench ({mode}): replicas of {small['params'] / 1e9:.3f}B and {big['params'] / 1e9:.3f}B parameters")
-    lines = []
-    for step in STEPS:
+    lines = [merge_lines(small, big)]
+    for step in ([] if args.merge_only else STEPS[1:]):  # the merge: merge_lines, its memory as RssAnon
         a, b = small[step], big[step]
         dp = (big["params"] - small["params"]) / 1e9
         gb_per_b = (b["peak"] - a["peak"]) / 1e9 / dp

@@ -3,8 +3,11 @@
 One module per job; ``export()`` runs the steps in order, each reported through
 ``progress(ProgressEvent)`` (``core.progress``):
 
+0. pre-flight  — ``core.export.preflight``: the RAM and disk the export needs against what is
+                  free, refused with the numbers when it cannot fit.
 1. ``merge``    — ``core.export.merge``: the LoRA adapter merged into the full-precision base
-                  (``merge_and_unload``, not into a 4-bit copy); the merged folder keeps the
+                  tensor by tensor (``core.export.stream_merge``; PEFT's ``merge_and_unload``
+                  in memory only for what cannot be streamed), not into a 4-bit copy; the merged folder keeps the
                   tokenizer files byte for byte. What to merge comes from
                   ``core.export.source.resolve_source`` (a run id, a model name or a folder).
 2. ``convert``  — llama.cpp's own ``convert_hf_to_gguf.py`` (from the pinned llama-cpp-python
@@ -12,7 +15,11 @@ One module per job; ``export()`` runs the steps in order, each reported through
                   and the end-of-turn token travel in its metadata.
 3. ``quantize`` — ``llama_cpp.llama_model_quantize`` makes Q8_0, Q4_K_M, … from the F16 file.
 4. ``parity``   — ``core.export.parity``: the prompt llama.cpp builds from the embedded
-                  template, its token ids and greedy answers are compared with the HF model.
+                  template, its token ids and greedy answers are compared with the HF model —
+                  which it holds whole in RAM; when that does not fit in what is available, the
+                  weights that do not fit are read from the merged folder as each layer runs
+                  (accelerate's disk offload), and when not even a layer fits the check is
+                  skipped with one line saying why and how to run it later.
    Then the Modelfile (``core.export.modelfile``) is written next to the files.
 5. ``register`` — ``core.export.register``: files move from a temporary folder into
                   ``exports/<name>/`` only at the end, then each GGUF is registered in the
@@ -47,6 +54,7 @@ from core.export.parity import (
     gguf_greedy,
     hf_greedy,
     parity_check,
+    parity_memory_plan,
 )
 from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
 from core.export.source import Source, resolve_source
@@ -131,13 +139,13 @@ def _quantize_all(ws: Workspace, merged: Path, f16: Path, quants: list[str], fol
 
 
 def _parity(ws: Workspace, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
-            log_file: Path, report: OnProgress, seconds: dict[str, float]) -> ParityReport:
+            log_file: Path, report: OnProgress, seconds: dict[str, float], ram_budget: int | None = None) -> ParityReport:
     """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
     ref_type = "bf16" if f16.name.endswith("-bf16.gguf") else "f16"
     checked = {ref_type: f16, **{q: p for q, p in files.items() if q in ("q8_0",)}}
     result = parity_check(merged, checked, eval_questions(ws), system=source.system, max_new_tokens=parity_tokens,
-                          log_file=log_file, progress=report)
+                          log_file=log_file, progress=report, ram_budget=ram_budget)
     seconds["parity"] = round(time.monotonic() - t0, 3)
     return result
 
@@ -175,8 +183,12 @@ def export(
         source.system = system
     log_file = ws.logs_dir / "export.log"
     seconds: dict[str, float] = {}
+    from core.export.preflight import check
+
+    needs = check(source, quants, ws.exports_dir)  # refused here, with the numbers, when it cannot fit
 
     _fetch_converter(ws, report)
+    report(ProgressEvent("merge", 0, 1, needs.english()))
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     if staging is None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
@@ -194,7 +206,16 @@ def export(
         f16 = _timed(report, seconds, "convert", f"convert_hf_to_gguf.py → {ref_type.upper()}", f"{ref_type.upper()} written in {{s:.1f}} s",
                      lambda: _convert(ws, merged, tmp / f"{final_name}-{ref_type}.gguf", log_file, outtype=ref_type))
         files = _quantize_all(ws, merged, f16, quants, tmp, final_name, log_file, report, seconds, ref_type=ref_type)
-        parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds) if parity else None
+        parity_report = skipped = None
+        if parity:
+            memory = parity_memory_plan(merged, f"`nastavnik export {final_dir / 'merged'} --quant q8_0` "
+                                                "(the merged model, checked as it is exported)")
+            if memory.mode == "skip":
+                skipped = memory.line or "parity check skipped"
+                report(ProgressEvent("parity", 1, 1, skipped))
+            else:
+                report(ProgressEvent("parity", 0, 1, memory.line or f"the parity check holds the HF model: {memory.need / 1e9:.1f} GB of RAM"))
+                parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds, ram_budget=memory.budget)
         write_modelfile(merged, tmp / "Modelfile", f"{final_name}-{quants[0]}.gguf", system=source.system,
                         family=trained_template(source))
         if not any(p == f16 for p in files.values()):
@@ -203,7 +224,7 @@ def export(
         if on_folder is not None:
             on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
-                         parity=parity_report, seconds=seconds)
+                         parity=parity_report, seconds=seconds, parity_skipped=skipped)
         report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result
     finally:

@@ -68,6 +68,9 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
         raise UserError(f"{name!r} cannot name an export folder", hint="use letters, digits, '-' and '_'",
                         code="export.bad_name", params={"name": name})
     source = resolve_source(ws, str(ref))
+    from core.export.preflight import check
+
+    check(source, quants, ws.exports_dir, light=True)  # no room: refused here, in the UI's language, not in a log
     own = store is None
     store = store or ws.store()
     try:

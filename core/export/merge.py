@@ -1,5 +1,9 @@
 """Step 1 of an export: the LoRA adapter merged into its base, in the base's own precision.
 
+``merge`` streams it tensor by tensor (``core.export.stream_merge``: the model is never held in
+RAM) and falls back to ``merge_in_memory`` — what this module describes below — only for what
+cannot be streamed, saying why. Both write the same folder, tensor for tensor.
+
 PEFT's ``merge_and_unload`` merges into 16-bit weights, never into a 4-bit copy. A base stored
 in 4-bit (an ``unsloth/…-bnb-4bit`` checkpoint, or ``demo-ARCH --prequantize``) is merged into
 its 16-bit sibling when that is on disk (``core.export.siblings``), else its nf4 weights are
@@ -51,21 +55,27 @@ def copy_tokenizer_files(src_dirs: list[Path], dst: Path) -> list[str]:
     return sorted(copied)
 
 
-def checkpoint_dtype(folder: Path):
-    """The dtype a checkpoint's weights are stored in (its config), float32 when it says none."""
+def checkpoint_dtype_name(folder: Path) -> str:
+    """The name of the dtype a checkpoint's weights are stored in (its config; "float32" when it
+    says none; a 4-bit checkpoint: its 16-bit compute dtype) — read without importing torch."""
     import json
-
-    import torch
 
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return torch.float32
+        return "float32"
     name = config.get("dtype") or config.get("torch_dtype") or (config.get("text_config") or {}).get("dtype") or "float32"
     quant = config.get("quantization_config") or {}
     if quant.get("quant_method") == "bitsandbytes":  # stored as nf4: its 16-bit precision is the compute dtype
         name = quant.get("bnb_4bit_compute_dtype") or "bfloat16"
-    return getattr(torch, str(name).replace("torch.", ""), torch.float32)
+    return str(name).replace("torch.", "")
+
+
+def checkpoint_dtype(folder: Path):
+    """The torch dtype a checkpoint's weights are stored in (``checkpoint_dtype_name``), float32 when unknown."""
+    import torch
+
+    return getattr(torch, checkpoint_dtype_name(folder), torch.float32)
 
 
 def _reversible(conversion) -> bool:
@@ -137,7 +147,33 @@ def _misfit_hint(source: Source, loaded: str) -> str:
 
 
 def merge(source: Source, out_dir: Path) -> Path:
-    """The adapter merged into the base (see the module docstring), saved with its tokenizer files.
+    """The adapter merged into the base, tensor by tensor (``core.export.stream_merge``: the model
+    is never held in RAM); in memory (``merge_in_memory``) only when the streaming merge cannot
+    do it, and then ``nastavnik_merge.json``'s message says why (the export log shows it).
+
+    Refused (a UserError naming the run and the tensors) when any adapter tensor finds no module
+    of the base, or any LoRA module no tensor."""
+    import json
+
+    from core.export.stream_merge import Fallback, plan, stream_merge
+
+    try:
+        planned = plan(source)
+    except Fallback as why:
+        reason = str(why)
+    else:
+        return stream_merge(source, out_dir, planned=planned)
+    merge_in_memory(source, out_dir)
+    record = out_dir / "nastavnik_merge.json"
+    info = json.loads(record.read_text(encoding="utf-8"))
+    said = f"merged in memory (the whole model in RAM), not tensor by tensor: {reason}"
+    info.update({"streamed": False, "fallback": reason, "message": "; ".join(m for m in (info.get("message"), said) if m)})
+    record.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    return out_dir
+
+
+def merge_in_memory(source: Source, out_dir: Path) -> Path:
+    """The adapter merged into the base loaded whole (see the module docstring), saved with its tokenizer files.
 
     Refused (a UserError naming the run and the tensors) when any adapter tensor finds no module
     of the base, or any LoRA module no tensor: never an untrained model under a run's name."""

@@ -13,6 +13,7 @@ a report back from an export job's stored result, also one stored before the rec
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -191,6 +192,56 @@ class ParityReport:
 
 
 
+def _tensor_bytes(hf_dir: Path) -> list[int]:
+    from core.export.preflight import _BYTES, _headers
+
+    return [math.prod(h[k]["shape"]) * _BYTES.get(h[k]["dtype"], 4) for h in _headers(Path(hf_dir)) for k in h if k != "__metadata__"]
+
+
+def parity_memory(hf_dir: Path) -> int:
+    """The RAM the check takes, in bytes: the HF model whole in its own dtype (its tensors as stored
+    in ``hf_dir``), plus what Python, torch and transformers take. llama.cpp maps the GGUF from
+    the file (page cache the system can give back), so it is not counted."""
+    from core.export.preflight import FIXED_RAM
+
+    return sum(_tensor_bytes(hf_dir)) + FIXED_RAM
+
+
+@dataclass
+class ParityMemory:
+    """How the check will hold the HF model: ``mode`` "ram" (whole), "offload" (accelerate's disk
+    offload: what does not fit in ``budget`` bytes is read from the merged folder's own shards as
+    each layer runs — the same weights, slower) or "skip"; ``line`` says it (None for "ram")."""
+
+    need: int
+    available: int
+    mode: str
+    budget: int | None = None
+    line: str | None = None
+
+
+def parity_memory_plan(hf_dir: Path, later: str, available: int | None = None) -> ParityMemory:
+    """Whether the HF side fits in the RAM available now, else whether it can run offloaded (its largest
+    tensor fits, with room), else a skip — with the one line that says why and how to run it later (``later``)."""
+    from core.export.preflight import FIXED_RAM, SPARE, free_resources
+
+    sizes = _tensor_bytes(hf_dir)
+    need = sum(sizes) + FIXED_RAM
+    if available is None:
+        available = free_resources(Path(hf_dir))[0]
+    usable = int(available * (1 - SPARE))
+    if need <= usable:
+        return ParityMemory(need, available, "ram")
+    budget = usable - FIXED_RAM
+    if sizes and budget >= 1.2 * max(sizes):
+        return ParityMemory(need, available, "offload", budget,
+                            f"the parity check's HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available: "
+                            f"it holds {budget / 1e9:.1f} GB and reads the rest from the merged folder as it runs (slower)")
+    return ParityMemory(need, available, "skip", None,
+                        f"parity check skipped: the HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available; "
+                        f"run it later where there is room: {later}")
+
+
 def eval_questions(ws, limit: int = 4) -> list[str]:
     """Questions of the eval split (approved first) for the parity check; defaults if none."""
     from core.store import PairFilter
@@ -286,8 +337,11 @@ def parity_check(
     max_new_tokens: int = 32,
     log_file: Path | None = None,
     progress: OnProgress | None = None,
+    ram_budget: int | None = None,
 ) -> ParityReport:
-    """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
+    """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning.
+    ``ram_budget``: hold at most that many bytes of the HF model in RAM, the rest offloaded
+    (``parity_memory_plan``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
@@ -297,8 +351,28 @@ def parity_check(
     from core.export.merge import checkpoint_dtype
 
     # in the merged model's own dtype: the GGUF it is compared with is converted in that dtype too
-    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
+    offload = None
+    if ram_budget is None:
+        model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
+    else:  # the weights that do not fit are read from the merged folder's own shards as each layer runs
+        import tempfile
+
+        offload = tempfile.TemporaryDirectory(prefix="nastavnik-parity-offload-")
+        model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)), device_map="auto",
+                                                     max_memory={"cpu": int(ram_budget)}, offload_folder=offload.name)
     model.eval()
+    try:
+        return _compare(model, tok, ggufs, questions, system=system, max_new_tokens=max_new_tokens, log_file=log_file,
+                        progress=progress, report=report)
+    finally:
+        del model
+        if offload is not None:
+            offload.cleanup()
+
+
+def _compare(model, tok, ggufs: dict[str, Path], questions: list[str], *, system: str | None, max_new_tokens: int,
+             log_file: Path | None, progress: OnProgress | None, report: ParityReport) -> ParityReport:
+    """``parity_check``'s comparison, with the HF model loaded."""
 
     def conv(q: str) -> list[dict]:
         return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]

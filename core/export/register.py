@@ -53,6 +53,7 @@ class ExportResult:
     parity: ParityReport | None
     seconds: dict[str, float]
     registered: bool
+    parity_skipped: str | None = None  # why the parity check did not run (no room for the HF model), and how to run it
 
     def file(self, quant: str) -> ExportedFile:
         for f in self.files:
@@ -71,6 +72,7 @@ class ExportResult:
             "modelfile": str(self.modelfile),
             "merged_dir": str(self.merged_dir),
             "parity": self.parity.to_dict() if self.parity else None,
+            "parity_skipped": self.parity_skipped,
             "seconds": self.seconds,
             "merge": _merge_info(self.merged_dir),
             "registered": self.registered,
@@ -87,7 +89,7 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
 
 
 def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
-            parity: ParityReport | None, seconds: dict[str, float]) -> ExportResult:
+            parity: ParityReport | None, seconds: dict[str, float], parity_skipped: str | None = None) -> ExportResult:
     """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
     os.replace(tmp, final_dir)
     try:
@@ -98,7 +100,7 @@ def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Sour
         result = ExportResult(
             name=final_dir.name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
             files=exported, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
-            parity=parity, seconds=seconds, registered=False,
+            parity=parity, seconds=seconds, registered=False, parity_skipped=parity_skipped,
         )
         result.registered = register(ws, result, source)
     except BaseException:

@@ -55,6 +55,24 @@ def _some(keys: list[str], n: int = 3) -> str:
     return ", ".join(keys[:n]) + (f", … ({len(keys) - n} more)" if len(keys) > n else "")
 
 
+def misfit_error(what: str, hint: str, cls: str, adapter_dir: str | Path, unused: list[str], missing: list[str],
+                 total: int) -> UserError:
+    """The refusal of an adapter whose tensors do not all find their modules of ``cls`` (``unused``)
+    or whose LoRA modules do not all get a tensor (``missing``) — one wording for the PEFT load and
+    the streaming merge (``core.export.stream_merge``)."""
+    trained = model_class(adapter_dir)
+    why = []
+    if unused:
+        why.append(f"{len(unused)} of its {total} tensors found no module in {cls} ({_some(unused)})")
+    if missing:
+        why.append(f"{len(missing)} LoRA tensors of {cls} got no value from it ({_some(missing)})")
+    return UserError(
+        f"{what} does not fit the model it is loaded onto"
+        + (f" (trained on {trained}, loaded as {cls})" if trained and trained != cls else "") + ": " + "; ".join(why),
+        hint=hint,
+    )
+
+
 def load_adapter(model, adapter_dir: str | Path, *, what: str, hint: str, is_trainable: bool = False, **kwargs):
     """``PeftModel.from_pretrained(model, adapter_dir)``, refused with a UserError naming ``what``
     (``"run 3's adapter"``) and the tensors when any adapter tensor found no module or any LoRA
@@ -66,16 +84,5 @@ def load_adapter(model, adapter_dir: str | Path, *, what: str, hint: str, is_tra
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable, **kwargs)
     unused, missing, total = misfit(peft_model, adapter_dir)
     if unused or missing:
-        cls = type(peft_model.get_base_model()).__name__
-        trained = model_class(adapter_dir)
-        why = []
-        if unused:
-            why.append(f"{len(unused)} of its {total} tensors found no module in {cls} ({_some(unused)})")
-        if missing:
-            why.append(f"{len(missing)} LoRA tensors of {cls} got no value from it ({_some(missing)})")
-        raise UserError(
-            f"{what} does not fit the model it is loaded onto"
-            + (f" (trained on {trained}, loaded as {cls})" if trained and trained != cls else "") + ": " + "; ".join(why),
-            hint=hint,
-        )
+        raise misfit_error(what, hint, type(peft_model.get_base_model()).__name__, adapter_dir, unused, missing, total)
     return peft_model

