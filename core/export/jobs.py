@@ -322,6 +322,8 @@ def chat_lineup(store, run_id: int, *, quant: str = "q8_0") -> Lineup:
     base_names.discard("")
     lineup = Lineup(run_id=run.id, base_ref=base_model.name if base_model is not None else run.base)
     lineup.base = _newest_gguf([m for m in ggufs if m.run_id is None and m.base in base_names], quant)
+    # a run's model is its own export, not one of its checkpoints' (``run-7-step40``, registered under its id too)
+    ggufs = [m for m in ggufs if m.checkpoint is None]
     lineup.tuned = _newest_gguf([m for m in ggufs if m.run_id == run.id], quant)
     for prev in store.list_runs(status="done"):
         if prev.id < run.id and prev.base == run.base:

@@ -117,6 +117,8 @@ def register(ws: Workspace, result: ExportResult, source: Source) -> bool:
         "modelfile": str(result.modelfile),
         "merged_dir": str(result.merged_dir),
         "parity_ok": result.parity.ok if result.parity else None,
+        # a checkpoint's export (``RUN@N``): the run's model is its own export, never this one
+        **({"checkpoint": source.checkpoint} if source.checkpoint is not None else {}),
     }
     with ws.store() as store, store.transaction():
         for f in result.files:

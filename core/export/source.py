@@ -39,6 +39,9 @@ class Source:
     # Qwen3_5ForConditionalGeneration, the CPU as Qwen3_5ForCausalLM): the merge loads the base as it;
     # None: not recorded (an older run), AutoModelForCausalLM
     model_class: str | None = None
+    # the step of the run's checkpoint this is (``RUN@N``, ``RUN@best``); None: the run's final
+    # adapter, or not a run. Registered with the export's GGUFs, so "the run's model" is never a checkpoint's
+    checkpoint: int | None = None
 
 
 CHECKPOINT_SEP = "@"
@@ -194,6 +197,7 @@ def _source_from_run(run: Run, ws: Workspace, *, checkpoint: str | None = None) 
     that checkpoint's) on the base it trained on."""
     run_dir = Path(run.run_dir or ws.runs_dir / str(run.id))
     name = f"run-{run.id}"
+    step: int | None = None
     adapter: Path | None = Path(run.adapter_path) if run.adapter_path else None
     if checkpoint is not None:
         step, adapter = checkpoint_dir(run, ws, checkpoint)
@@ -206,7 +210,7 @@ def _source_from_run(run: Run, ws: Workspace, *, checkpoint: str | None = None) 
                         code="export.no_adapter", params={"id": run.id, "status": run.status})
     cfg = run.config or {}
     setup = run.setup or {}
-    return _source_from_adapter(
+    source = _source_from_adapter(
         adapter,
         name=name,
         base_hint=run.base or None,
@@ -217,6 +221,8 @@ def _source_from_run(run: Run, ws: Workspace, *, checkpoint: str | None = None) 
         dataset_sha256=run.dataset_sha256,
         system=cfg.get("system"),
     )
+    source.checkpoint = step
+    return source
 
 
 def _source_from_model(model: Model, ref: str, ws: Workspace) -> Source | None:

@@ -120,8 +120,27 @@ def _export_file(folder: Path) -> Path | None:
     return files[0].resolve() if files else None
 
 
+def _checkpoint_export(ws, ref: str, models) -> ModelRef | None:
+    """``RUN@N`` or ``RUN@best``: the newest export of that checkpoint of the run (None: not one)."""
+    from core.export.source import split_checkpoint
+
+    run_ref, checkpoint = split_checkpoint(ref)
+    if checkpoint is None:
+        return None
+    step: int | None = int(checkpoint) if checkpoint.isdigit() else None
+    if checkpoint == "best":
+        with ws.store() as store:
+            run = store.find_run(int(run_ref))
+        step = run.best_step if run is not None else None
+    for m in reversed(models):
+        if step is not None and str(m.run_id) == run_ref and m.checkpoint == step:
+            return ModelRef(m.name, Path(m.path), m.name)
+    return None
+
+
 def resolve_model(ws, ref: str) -> ModelRef:
-    """A GGUF by file path, registered name, export folder name or run id."""
+    """A GGUF by file path, registered name, export folder name, run id (the run's own export) or
+    ``RUN@N`` / ``RUN@best`` (an export of that checkpoint)."""
     path = Path(ref).expanduser()
     with ws.store() as store:
         models = store.list_models(kind="gguf")
@@ -135,9 +154,12 @@ def resolve_model(ws, ref: str) -> ModelRef:
     for m in reversed(models):  # newest registrations last
         if m.name == ref:
             return ModelRef(ref, Path(m.path), ref)
-    for m in reversed(models):
-        if str(m.run_id) == ref:
+    for m in reversed(models):  # a run id: the run's own export, not one of its checkpoints'
+        if str(m.run_id) == ref and m.checkpoint is None:
             return ModelRef(m.name, Path(m.path), m.name)
+    found_checkpoint = _checkpoint_export(ws, ref, models)
+    if found_checkpoint is not None:
+        return found_checkpoint
     folder = ws.exports_dir / ref
     found = _export_file(folder) if folder.is_dir() else None
     if found is not None:

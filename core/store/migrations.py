@@ -536,3 +536,13 @@ def m047_blind_votes(db: "sqlite_utils.Database") -> None:
         not_null={"question", "model_a", "model_b", "message_a", "message_b", "seed", "winner", "created"},
     )
     db["blind_votes"].create_index(["message_a", "message_b"], unique=True)
+
+
+# ---------------------------------------------------------------------------- a judge at evaluations
+
+
+@migration
+def m048_judge_at_evaluations(db: "sqlite_utils.Database") -> None:
+    """An SFT run with a judge (``config.judge``) stores, per evaluation, the judge's mean 1–5
+    score of the answers beside their chrF (core/train/answer_eval.py)."""
+    db["run_metrics"].add_column("judge", float)

@@ -29,6 +29,13 @@ class Model:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    @property
+    def checkpoint(self) -> int | None:
+        """The step of the run's checkpoint this GGUF was exported from (``export RUN --checkpoint``);
+        None for the run's own export (its final adapter) and every other model."""
+        step = (self.meta or {}).get("checkpoint")
+        return int(step) if step is not None else None
+
 
 _COLS = "id, kind, name, path, run_id, base, quant, sha256, size_bytes, dataset_sha256, created, meta"
 

@@ -19,7 +19,8 @@ _RUN_FIELDS = {
 }
 _METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch",
                   "reward_chosen", "reward_rejected", "margin", "accuracy",  # these four: DPO/ORPO runs
-                  "chrf")  # SFT with evaluation steps: mean chrF of the greedy answers to eval questions
+                  "chrf",  # SFT with evaluation steps: mean chrF of the greedy answers to eval questions
+                  "judge")  # … and with a judge: its mean 1–5 score of those answers
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Metric:
     margin: float | None = None  # chosen − rejected, as TRL logs it
     accuracy: float | None = None  # share of pairs with the chosen answer rewarded more
     chrf: float | None = None  # at an evaluation: the mean chrF of the answers (core/train/answer_eval.py)
+    judge: float | None = None  # at an evaluation of a run with a judge: its mean 1–5 score of the answers
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("step", *_METRIC_FIELDS, "time")}
@@ -198,7 +200,7 @@ class RunsMixin(StoreBase):
 
     def run_metrics(self, run_id: int, *, after_step: int | None = None) -> list[Metric]:
         sql = ("SELECT step, loss, lr, grad_norm, tokens_per_s, eval_loss, epoch, time, reward_chosen, reward_rejected, margin, "
-               "accuracy, chrf FROM run_metrics WHERE run_id=?")
+               "accuracy, chrf, judge FROM run_metrics WHERE run_id=?")
         args: list[Any] = [int(run_id)]
         if after_step is not None:
             sql += " AND step>?"

@@ -8,8 +8,14 @@ the prompt rendered exactly as ``core.train.dataset`` renders it for training), 
 answer against its reference with the project's chrF (``core.eval.evaluate.chrf``), and logs the
 mean as the ``chrf`` of that step beside its eval loss.
 
-``Best`` keeps the best evaluation by the metric the run picked (``best_metric``: chrF, higher is
-better, or eval loss, lower is better) and counts evaluations without improvement; after
+With a judge (``config.judge``: a GGUF model, loaded once per run in the training process through
+the one model runner, ``core.infer.runner``), each answer is also scored 1–5 by the judge reading
+the workspace's rubric (``core.eval.rubric``), as evaluation judges (``core.eval.evaluate``), and
+the mean is logged as the step's ``judge``. Its reply is held to «Оценка: N» by a grammar: a score
+that picks a checkpoint cannot be a reply nothing can be read from.
+
+``Best`` keeps the best evaluation by the metric the run picked (``best_metric``: chrF or the
+judge's mean, higher is better, or eval loss, lower is better) and counts evaluations without improvement; after
 ``early_stop_patience`` of them the run stops. The callback writes the best step into the
 trainer's state (``best_global_step``), which is how transformers' checkpoint rotation knows to
 keep that checkpoint beside the last one (``save_total_limit=2``); the pipeline saves a
@@ -31,14 +37,16 @@ from typing import Callable, Sequence
 
 #: new tokens per answer: enough to tell a right answer from a wrong one, short enough to be cheap
 ANSWER_TOKENS = 48
+#: the judge's reply during a run: the score alone, in the default rubric's words (parse_judge_score reads it)
+JUDGE_GRAMMAR = 'root ::= "Оценка: " [1-5]'
 
 
 @dataclass
 class Best:
     """Which evaluation is the best so far, and whether to stop: the decision alone, no model.
 
-    ``observe(step, value)`` → (a new best?, stop now?). chrF improves upwards, eval loss
-    downwards; an equal value is no improvement. ``patience`` 0 never stops.
+    ``observe(step, value)`` → (a new best?, stop now?). chrF and the judge's score improve
+    upwards, eval loss downwards; an equal value is no improvement. ``patience`` 0 never stops.
     """
 
     metric: str = "chrf"
@@ -51,7 +59,7 @@ class Best:
     def better(self, value: float) -> bool:
         if self.value is None:
             return True
-        return value > self.value if self.metric == "chrf" else value < self.value
+        return value < self.value if self.metric == "eval_loss" else value > self.value
 
     def observe(self, step: int, value: float) -> tuple[bool, bool]:
         self.history.append((step, value))
@@ -117,20 +125,38 @@ def score_answers(model, tokenizer, source: str, examples: Sequence, *, max_new_
             messages = ex.messages
             reference = messages[-1]["content"]
             got = answer(model, tokenizer, prompt_ids(tokenizer, source, messages[:-1]), max_new_tokens=max_new_tokens)
-            rows.append({"pair_id": ex.pair_id, "answer": got, "chrf": chrf(got, reference)})
+            question = next((m["content"] for m in reversed(messages[:-1]) if m.get("role") == "user"), "")
+            rows.append({"pair_id": ex.pair_id, "question": question, "reference": reference, "answer": got,
+                         "chrf": chrf(got, reference)})
         return rows
     finally:
         if was_training:
             model.train()
 
 
+def judge_answers(judge, rubric, answers: list[dict]) -> float | None:
+    """Each answer scored 1–5 by ``judge`` (a ``ModelRunner``) reading ``rubric`` (its reply and
+    score stored in the answer's row); the mean score, None when no reply gave one."""
+    from core.eval.evaluate import parse_judge_score
+
+    for a in answers:
+        reply = judge.reply([{"role": "user", "content": rubric.prompt(a["question"], a["reference"], a["answer"])}],
+                            temperature=0.0, max_tokens=12, grammar=JUDGE_GRAMMAR)
+        a["judge"] = parse_judge_score(reply.text)
+        a["judge_reply"] = reply.text.strip()
+    scores = [a["judge"] for a in answers if a["judge"] is not None]
+    return round(sum(scores) / len(scores), 2) if scores else None
+
+
 def answer_eval_callback(tokenizer, source: str, examples: Sequence, *, metric: str = "chrf", patience: int = 0,
                          sink: Callable[[dict], None] | None = None, evals_file: Path | None = None,
-                         max_new_tokens: int = ANSWER_TOKENS):
+                         max_new_tokens: int = ANSWER_TOKENS, judge=None, rubric=None):
     """A TrainerCallback: at each evaluation, chrF of the answers to ``examples`` (none: eval loss
-    only), the best step by ``metric``, an early stop after ``patience`` evaluations without
-    improvement. Rank 0 reports ``{"step", "chrf", "answer_eval_s"}`` and ``{"event": "best"}``
-    rows to ``sink`` and one JSON line per evaluation (with the answers) to ``evals_file``."""
+    only) and, with ``judge`` (a ``ModelRunner``) and its ``rubric``, the judge's mean score; the
+    best step by ``metric``, an early stop after ``patience`` evaluations without improvement.
+    Rank 0 reports ``{"step", "chrf", "answer_eval_s"[, "judge", "judge_s"]}`` and
+    ``{"event": "best"}`` rows to ``sink`` and one JSON line per evaluation (with the answers) to
+    ``evals_file``."""
     from transformers import TrainerCallback
 
     from core.train.pipeline import agreed
@@ -152,8 +178,12 @@ def answer_eval_callback(tokenizer, source: str, examples: Sequence, *, metric: 
                 answers = score_answers(model, tokenizer, source, examples, max_new_tokens=max_new_tokens)
                 row["chrf"] = round(sum(a["chrf"] for a in answers) / len(answers), 2)
                 row["answer_eval_s"] = round(time.monotonic() - t0, 3)
+                if judge is not None and rubric is not None:
+                    t0 = time.monotonic()
+                    row["judge"] = judge_answers(judge, rubric, answers)
+                    row["judge_s"] = round(time.monotonic() - t0, 3)
                 row["answers"] = answers
-            value = row.get("chrf") if metric == "chrf" else row.get("eval_loss")
+            value = row.get(metric)
             if value is None:
                 return
             new_best, stop = self.best.observe(step, float(value))
@@ -167,7 +197,7 @@ def answer_eval_callback(tokenizer, source: str, examples: Sequence, *, metric: 
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             if main and sink is not None:
                 if "chrf" in row:
-                    sink({"step": step, "chrf": row["chrf"], "answer_eval_s": row["answer_eval_s"]})
+                    sink({"step": step, **{k: row[k] for k in ("chrf", "answer_eval_s", "judge", "judge_s") if row.get(k) is not None}})
                 if new_best:
                     sink({"event": "best", "step": step, "metric": metric, "value": float(value)})
             if agreed(stop):  # every process of a data-parallel run stops at the same step

@@ -18,7 +18,7 @@ from core.train.templates import TEMPLATES
 
 BACKENDS = ("auto", *BACKEND_NAMES)  # what --backend and the Train form offer
 METHODS = ("sft", "dpo", "orpo")
-BEST_METRICS = ("chrf", "eval_loss")  # what picks a run's best checkpoint (core/train/answer_eval.py)
+BEST_METRICS = ("chrf", "eval_loss", "judge")  # what picks a run's best checkpoint (core/train/answer_eval.py)
 PREFERENCE_METHODS = ("dpo", "orpo")
 #: what a preset sets in the config of a run made from it (besides its base, name and targets): its
 #: training defaults, never a chat template: a base trains in its checkpoint's own format unless
@@ -62,7 +62,11 @@ class TrainConfig:
     answer_eval_max: int = field(default=8, metadata=_help(
         "Eval-split questions answered at each evaluation (the cost of an evaluation grows with it; 0: eval loss only)."))
     best_metric: str = field(default="chrf", metadata=_help(
-        "What picks the best checkpoint: chrf (of the answers, higher is better) or eval_loss (lower is better)."))
+        "What picks the best checkpoint: chrf (of the answers, higher is better), eval_loss (lower is better) "
+        "or judge (the judge's mean 1–5 score of the answers, higher is better; needs --judge)."))
+    judge: str = field(default="", metadata=_help(
+        "A GGUF judge (a name from `models list` or a .gguf path) that also scores the answers at each evaluation, "
+        "1–5 by the workspace's rubric (one short reply per answer: slower evaluations; default: none)."))
     early_stop_patience: int = field(default=0, metadata=_help(
         "Stop after N evaluations without a better best_metric (0: never stop early)."))
     logging_steps: int = 1
@@ -164,6 +168,15 @@ class TrainConfig:
         if self.best_metric == "chrf" and self.eval_steps and not self.answer_eval_max:
             raise bad("best_metric", "chrf needs answers: --answer-eval-max is 0",
                       "raise --answer-eval-max, or pick the best by --best-metric eval_loss", "chrf_needs_answers")
+        if self.best_metric == "judge" and not self.judge:
+            raise bad("best_metric", "judge needs a judge: --judge is not set",
+                      "name a GGUF judge with --judge NAME, or pick the best by --best-metric chrf", "judge_needs_judge")
+        if self.judge and not (self.eval_steps and self.answer_eval_max):
+            raise bad("judge", "a judge scores the answers at evaluations: there are none",
+                      "add --eval-steps N (and keep --answer-eval-max above 0), or leave out --judge", "judge_needs_answers")
+        if self.judge and max(self.num_gpus, self.num_processes) > 1:
+            raise bad("judge", "a judge runs beside a one-device run only", "leave out --gpus/--processes, or --judge",
+                      "judge_one_device")
         if self.early_stop_patience < 0:
             raise bad("early_stop_patience", "must be 0 or more", "0 never stops early; 3 is usual", "patience")
         if self.early_stop_patience and not self.eval_steps:

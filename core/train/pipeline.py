@@ -328,10 +328,11 @@ def sft_config(config: TrainConfig, backend, paths: RunPaths, *, has_eval: bool,
 
 
 def checkpoint_callbacks(config: TrainConfig, tokenizer, snap, paths: RunPaths, base_path: str, sink: MetricSink | None,
-                         *, has_eval: bool) -> list:
+                         *, has_eval: bool, judge=None, rubric=None) -> list:
     """Every checkpoint made exportable (its chat template and ``nastavnik_run.json``); with
-    evaluation steps and an eval split, the answers scored at each evaluation, the best checkpoint
-    kept and the early stop (``core.train.answer_eval``)."""
+    evaluation steps and an eval split, the answers scored at each evaluation (by ``judge``, a
+    loaded ``ModelRunner`` reading ``rubric``, too, when given), the best checkpoint kept and the
+    early stop (``core.train.answer_eval``)."""
     from core.train.answer_eval import answer_eval_callback, checkpoint_meta_callback
 
     template = training_template(tokenizer, config)
@@ -340,7 +341,8 @@ def checkpoint_callbacks(config: TrainConfig, tokenizer, snap, paths: RunPaths, 
     if has_eval and config.eval_steps:
         examples = list(snap.eval[:config.answer_eval_max])
         out.append(answer_eval_callback(tokenizer, template, examples, metric=config.best_metric,
-                                        patience=config.early_stop_patience, sink=sink, evals_file=paths.evals))
+                                        patience=config.early_stop_patience, sink=sink, evals_file=paths.evals,
+                                        judge=judge, rubric=rubric))
     return out
 
 
@@ -603,10 +605,14 @@ def run(
     on_setup: Callable[[dict], None] | None = None,
     log: Callable[[str], None] | None = None,
     start_from: str | None = None,
+    judge=None,
+    rubric=None,
 ) -> Result:
     """The whole run. In a data-parallel run every process calls it; rank 0 alone reports and saves.
 
-    ``start_from``: the adapter folder a DPO/ORPO run starts from (its ``--from-run``)."""
+    ``start_from``: the adapter folder a DPO/ORPO run starts from (its ``--from-run``); ``judge``
+    (a ``ModelRunner``, opened by the caller, who closes it) and ``rubric``: the judge that scores
+    the answers at each evaluation beside chrF (``config.judge``)."""
     from core.train import device as devices
 
     if config.preference:
@@ -626,7 +632,8 @@ def run(
     train_ds, eval_ds = format_and_mask(tokenizer, config, snap)
     args = sft_config(config, backend, paths, has_eval=eval_ds is not None, device=device)
     callbacks = [metrics_callback(sink or (lambda row: None), should_stop), *checkpoint_callbacks(config, tokenizer, snap, paths,
-                                                                                                    base_path, sink, has_eval=eval_ds is not None)]
+                                                                                                    base_path, sink, has_eval=eval_ds is not None,
+                                                                                                    judge=judge, rubric=rubric)]
     resume_from = paths.last_checkpoint() if resume else None
     trainer = make_trainer(model, processing_class, train_ds, eval_ds, args, callbacks)
     setup = describe(trainer, backend, device)

@@ -422,6 +422,12 @@ def start_run(ws, config: TrainConfig, *, store=None, host: Host = HOST):
             label, path = resolve_base(store, config.base)
         config = config.with_(base=path)
         config.validate()
+        if config.judge:  # a judge that is not there, or a rubric it cannot read, says so now, not in the log
+            from core.eval.rubric import load as load_rubric
+            from core.infer.runner import resolve_model
+
+            resolve_model(ws, config.judge)
+            load_rubric(ws)
         backend = check_backend(config)
         check_precision(config)
         vram = check_vram(config, backend, store)

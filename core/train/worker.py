@@ -162,13 +162,32 @@ def _train_here(ws, store, run, config, paths, *, resume: bool, should_stop) -> 
     from core.train import pipeline
 
     sink, on_snapshot, on_setup, metrics_file = _reporter(store, run, paths)
+    judge, rubric = _open_judge(ws, config)
     try:
         result = pipeline.run(config, config.base, paths, store=store, sink=sink, should_stop=should_stop, resume=resume,
-                              on_snapshot=on_snapshot, on_setup=on_setup, log=_log, start_from=_start_adapter(store, config))
+                              on_snapshot=on_snapshot, on_setup=on_setup, log=_log, start_from=_start_adapter(store, config),
+                              judge=judge, rubric=rubric)
     finally:
         metrics_file.close()
+        if judge is not None:
+            judge.close()
     return {"adapter": str(result.adapter), "steps": result.steps, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
             "sha256": result.extra.get("sha256"), "setup": result.extra.get("setup")}
+
+
+def _open_judge(ws, config):
+    """The run's judge (``config.judge``), opened once for the whole run through the one model
+    runner (it loads at its first answer), and the workspace's rubric it reads; (None, None)
+    without one."""
+    if not config.judge or config.preference:
+        return None, None
+    from core.eval import rubric as rubrics
+    from core.infer.runner import open_model
+
+    rubric = rubrics.load(ws)
+    judge = open_model(ws, config.judge, in_process=True)
+    _log(f"judge: {judge.ref.label} scores the answers at each evaluation (rubric {rubric.hash})")
+    return judge, rubric
 
 
 def _start_adapter(store, config) -> str | None:

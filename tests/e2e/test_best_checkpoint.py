@@ -73,6 +73,13 @@ def test_a_run_with_evaluation_steps_keeps_its_best_checkpoint_and_exports_it(tr
     report = r.json()
     assert report["name"] == f"run-1-step{best}" and report["source"] == "1@best" and report["parity"]["ok"], report["parity"]
     merged = Path(report["merged_dir"])
+    # registered under the run's id, marked as its checkpoint: the run's model is still to be exported
+    from core.export.jobs import chat_lineup
+    from core.workspace import Workspace
+
+    with Workspace.open(train_home).store() as store:
+        assert [m.checkpoint for m in store.list_models(kind="gguf") if m.run_id == 1] == [best]
+        assert chat_lineup(store, 1).tuned is None and chat_lineup(store, 1).to_export[-1] == "1"
     # the exported model is the best checkpoint: its logits, not the other checkpoint's, and the
     # answers the run itself gave at that evaluation
     exported = _logits(demo_model, merged=merged)
@@ -85,7 +92,6 @@ def test_a_run_with_evaluation_steps_keeps_its_best_checkpoint_and_exports_it(tr
 
     # a numbered checkpoint: the merge reads that folder's adapter
     from core.export import merge, resolve_source
-    from core.workspace import Workspace
 
     source = resolve_source(Workspace.open(train_home), f"1@{other}")
     assert source.adapter_dir == run_dir / "checkpoints" / f"checkpoint-{other}" and source.name == f"run-1-step{other}"
@@ -112,3 +118,30 @@ def test_an_early_stopped_run_ends_patience_evaluations_after_its_best(train_hom
 
     source = resolve_source(Workspace.open(train_home), "1@best")  # the best, not the last weights
     assert source.adapter_dir == train_home / "runs" / "1" / "checkpoints" / "checkpoint-1" and source.name == "run-1-step1"
+
+
+def test_a_run_with_a_judge_stores_its_mean_score_per_evaluation_and_picks_the_best_by_it(train_home, cli, exported):
+    """The demo base's GGUF as the judge: its scores are noise, so what is asserted is the
+    mechanism — a 1–5 score per answer and their mean per evaluation, beside chrF, and the best
+    checkpoint chosen by that mean (a later equal mean is no improvement)."""
+    judge = next(f["path"] for f in exported["report"]["files"] if f["quant"] == "q8_0")
+    r = cli("train", "--base", "demo", "--steps", "4", "--eval-steps", "2", "--answer-eval-max", "2", "--lr", "2e-2",
+            "--judge", judge, "--best-metric", "judge", *FAST)
+    assert r.code == 0, r.err + r.out
+    show = cli("runs", "show", "1", "--json").json()
+    assert show["status"] == "done" and show["config"]["judge"] == judge
+    judged = [(m["step"], m["judge"]) for m in show["metrics"] if m["judge"] is not None]
+    assert [s for s, _ in judged] == [2, 4] and all(1 <= v <= 5 for _, v in judged), judged
+    for e, (_, mean) in zip(show["evals"], judged):
+        scores = [a["judge"] for a in e["answers"]]
+        assert all(s in (1, 2, 3, 4, 5) for s in scores) and e["judge"] == mean == round(sum(scores) / len(scores), 2)
+        assert e["judge_s"] > 0 and all(a["judge_reply"].startswith("Оценка: ") for a in e["answers"])
+    best = 4 if judged[1][1] > judged[0][1] else 2
+    assert show["best_step"] == best and show["best_value"] == dict(judged)[best]
+    log = cli("runs", "logs", "1").out
+    assert "judge: " in log and f"best so far (judge {dict(judged)[2]:.4g})" in log
+    text = cli("runs", "show", "1").out
+    header = next(line for line in text.splitlines() if "eval_loss" in line and "chrF" in line)
+    assert header.split()[-1] == "judge"  # the metrics table has the judge's column
+    print("judge seconds per evaluation:", [e["judge_s"] for e in show["evals"]],
+          "answers:", [e["answer_eval_s"] for e in show["evals"]])

@@ -63,3 +63,47 @@ async def test_progress_plots_the_answers_chrf_and_the_form_sets_the_evaluations
         await settle(pilot)
         error = str(room.query_one("#train-form-error", Static).render())
         assert "Ранней остановке нужны проверки" in error and "Проверка каждые" in error, error
+
+
+@async_test
+async def test_the_stats_at_80_columns_in_russian_keep_each_part_whole_with_the_best_and_the_judge(home, store):
+    """A long run picked by its judge: the stats are two lines that each fit 80 columns — the
+    step's numbers, then the time left, the status, the best and the judge's latest mean — and
+    the Train form names the judge."""
+    from core.train.config import TrainConfig
+    from tui.i18n import set_lang
+
+    store.add_pair("Что такое эпоха?", "Один проход по данным.", status="approved")
+    run = store.create_run(base="demo", preset="demo", backend="hf",
+                           config={"base": "demo", "eval_steps": 200, "answer_eval_max": 8, "judge": "судья-q8_0",
+                                   "best_metric": "judge"})
+    store.add_metric(run.id, 1199, loss=1.2345, lr=2.0e-4, tokens_per_s=12345.0)
+    store.add_metric(run.id, 1000, eval_loss=2.2, chrf=35.5, judge=4.25)
+    store.add_metric(run.id, 1200, eval_loss=2.3, chrf=31.0, judge=3.9)
+    store.update_run(run.id, status="done", max_steps=1200, best_step=1000, best_value=4.25, started="2026-01-01T00:00:00+00:00")
+    set_lang("ru")
+    app = RoomApp(Workspace.open(home))
+    async with app.run_test(size=(80, 24)) as pilot:
+        room = app.query_one(TrainRoom)
+        stats = room.query_one("#train-stats", Static)
+        for _ in range(50):  # the first poll runs in a thread
+            await settle(pilot)
+            if "судья 3.90" in str(stats.render()):
+                break
+        room.action_view("train-progress-view")
+        await settle(pilot)
+        lines = [strip.text.strip() for strip in stats.render_lines(stats.size.region)]
+        assert len(lines) == 2 and stats.size.width <= 78, lines
+        assert lines[0].startswith(f"#{run.id} · шаг 1200/1200 · потери") and lines[0].endswith("12345 ток/с"), lines
+        assert lines[1].startswith("осталось") and "готово · лучший: шаг 1000, судья 4.25 · судья 3.90" in lines[1], lines
+        assert stats.region.bottom <= room.query_one("#train-log").region.y < 24  # the log keeps its rows below
+
+        label = str(room.query_one("#train-judge-label").render())
+        assert label == "Судья", label
+        room.action_view("train-setup")
+        await settle(pilot)
+        assert room.query_one("#train-judge", Input).size.width >= 9  # room for a name like demo-q8_0
+        room.query_one("#train-eval-steps", Input).value = "5"
+        room.query_one("#train-judge", Input).value = "судья-q8_0"
+        assert room.form_config().judge == "судья-q8_0"
+        assert TrainConfig.from_preset("demo").judge == ""  # the form starts without one

@@ -329,6 +329,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--answer-eval-max", type=int, help=field_help("answer_eval_max"))
 @click.option("--best-metric", type=click.Choice(list(BEST_METRICS)), help=field_help("best_metric"))
 @click.option("--early-stop-patience", type=int, help=field_help("early_stop_patience"))
+@click.option("--judge", metavar="NAME", help=field_help("judge"))
 @click.option("--packing/--no-packing", default=None, help=field_help("packing"))
 @click.option("--group-by-length/--no-group-by-length", default=None, help=field_help("group_by_length"))
 @click.option("--gpus", "num_gpus", type=int, help=field_help("num_gpus"))
@@ -344,7 +345,7 @@ def _follow(obj: Ctx, run_id: int) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (implies --detach).")
 @pass_ctx
 def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs, max_steps, lr, lora_r, lora_alpha, max_seq_len,
-          batch_size, grad_accum, save_steps, eval_steps, answer_eval_max, best_metric, early_stop_patience, packing, group_by_length, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
+          batch_size, grad_accum, save_steps, eval_steps, answer_eval_max, best_metric, early_stop_patience, judge, packing, group_by_length, num_gpus, num_processes, seed, method, from_run, beta, sft_weight, preview,
           preview_pairs, detach, as_json) -> None:
     """Fine-tune a LoRA adapter on the approved pairs (SFT) or the preference pairs (DPO, ORPO),
     in a background worker.
@@ -363,6 +364,7 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
       nastavnik train --method dpo --from-run 3 --steps 40   # DPO on the corrections, on top of SFT run 3
       nastavnik train --method orpo --preset demo --preview   # a preference pair as ORPO sees it
       nastavnik train --eval-steps 20 --early-stop-patience 3  # keep the best checkpoint by its answers' chrF
+      nastavnik train --eval-steps 20 --judge judge-q8_0 --best-metric judge   # … or by a judge's scores
     """
     from core.train.runs import start_run
 
@@ -370,7 +372,7 @@ def train(obj: Ctx, base, preset, backend, template, load_in_4bit, dtype, epochs
         cfg = _config(obj, store, base, preset, from_run=from_run, backend=backend, template=template, epochs=epochs,
                       max_steps=max_steps, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, max_seq_len=max_seq_len,
                       batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps, eval_steps=eval_steps,
-                      answer_eval_max=answer_eval_max, best_metric=best_metric, early_stop_patience=early_stop_patience, packing=packing, group_by_length=group_by_length,
+                      answer_eval_max=answer_eval_max, best_metric=best_metric, early_stop_patience=early_stop_patience, judge=judge, packing=packing, group_by_length=group_by_length,
                       num_gpus=num_gpus,
                       num_processes=num_processes, seed=seed, load_in_4bit=load_in_4bit, dtype=dtype, method=method, beta=beta,
                       sft_weight=sft_weight)
@@ -474,10 +476,12 @@ def runs_show(obj: Ctx, run_id, as_json) -> None:
             click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['margin'], '{:9.4f}'):>9} {fmt(m['accuracy'], '{:9.2f}'):>9}"
                        f" {fmt(m['reward_chosen'], '{:9.4f}'):>9} {fmt(m['reward_rejected'], '{:9.4f}'):>9}")
     elif metrics:
-        click.echo("   step      loss        lr  grad_norm  tokens/s eval_loss      chrF")
+        judged = any(m.get("judge") is not None for m in metrics)
+        click.echo("   step      loss        lr  grad_norm  tokens/s eval_loss      chrF" + ("     judge" if judged else ""))
         for m in metrics[-10:]:
             click.echo(f"{m['step']:>7} {fmt(m['loss'], '{:9.4f}'):>9} {fmt(m['lr'], '{:9.2e}'):>9} {fmt(m['grad_norm'], '{:10.3f}'):>10} {fmt(m['tokens_per_s'], '{:9.0f}'):>9}"
-                       f" {fmt(m['eval_loss'], '{:9.4f}'):>9} {fmt(m['chrf'], '{:9.2f}'):>9}")
+                       f" {fmt(m['eval_loss'], '{:9.4f}'):>9} {fmt(m['chrf'], '{:9.2f}'):>9}"
+                       + (f" {fmt(m.get('judge'), '{:9.2f}'):>9}" if judged else ""))
 
 
 def _short(text: str, width: int = 60) -> str:

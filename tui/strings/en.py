@@ -582,7 +582,7 @@ STRINGS: dict[str, str] = {
     'train.method': 'Method',
     'train.prefs': 'Data: {n} preference pairs for {method}, {tokens}; sha256 {sha}',
     'train.no_prefs': "No preference pairs: correct a model's answer in Chat (e) or in Evaluate.",
-    'train.stats_pref': '#{id} · {method} · step {step}/{total} · loss {loss} · margin {margin} · accuracy {acc} · ETA {eta} · {status}',
+    'train.stats_pref': '#{id} · {method} · step {step}/{total} · loss {loss} · margin {margin} · accuracy {acc}\nETA {eta} · {status}',
     'train.legend.margin': 'margin (right axis)',
     'train.pref_legend': 'Dim: the prompt; green: the chosen answer; red: the rejected one — the tokens the trainer gets.',
     'train.pref_truncated': '{n} pairs are longer than {max} tokens: their answers will be cut',
@@ -607,7 +607,7 @@ STRINGS: dict[str, str] = {
     'train.no_data': 'No approved train pairs: approve some in the Pairs room.',
     'train.started': 'Training run #{id} started',
     'train.cancelled': 'Run #{id}: {status}',
-    'train.stats': '#{id} · step {step}/{total} · loss {loss} · lr {lr} · {tps} tok/s · ETA {eta} · {status}',
+    'train.stats': '#{id} · step {step}/{total} · loss {loss} · lr {lr} · {tps} tok/s\nETA {eta} · {status}',
     'train.idle': 'No runs yet.',
     'train.bad_number': '{field}: {value!r} is not a number',
     'train.legend.loss': 'loss',
@@ -1216,7 +1216,7 @@ STRINGS: dict[str, str] = {
     'error.train.answer_eval_max': 'The number of questions answered per evaluation must be 0 or more',
     'error.train.answer_eval_max.hint': '8 questions keep an evaluation cheap.',
     'error.train.best_metric': 'Unknown metric {metric} for the best checkpoint',
-    'error.train.best_metric.hint': 'chrf or eval_loss.',
+    'error.train.best_metric.hint': 'chrf, eval_loss or judge.',
     'error.train.chrf_needs_answers': 'The best checkpoint by chrF needs answers, and no question is answered per evaluation',
     'error.train.chrf_needs_answers.hint': 'Answer a few questions per evaluation, or pick the best by eval loss.',
     'error.train.patience': 'Stop after: must be 0 or more',
@@ -1236,6 +1236,21 @@ STRINGS: dict[str, str] = {
     'error.export.no_disk.hint': 'Free disk space there, or export fewer quants.',
     'error.export.no_ram': 'Exporting {name} needs {need} GB of RAM, {free} GB is available',
     'error.export.no_ram.hint': 'Close what else holds memory (a chat, a training run) and export again.',
+    # h-i25f: a judge at evaluations
+    'train.judge': 'Judge',
+    'train.stats_judge': ' · judge {value}',
+    'train.metric.judge': 'judge',
+    'error.train.judge_needs_judge': 'The best checkpoint by the judge needs a judge, and none is named',
+    'error.train.judge_needs_judge.hint': 'Name a GGUF judge (--judge NAME), or pick the best by chrF.',
+    'error.train.judge_needs_answers': 'A judge scores the answers at evaluations, and this run has none',
+    'error.train.judge_needs_answers.hint': 'Set "Eval every" to a number of steps and answer a few questions there, or leave the judge out.',
+    'error.train.judge_one_device': 'A judge runs beside a one-device run only',
+    'error.train.judge_one_device.hint': 'Leave out --gpus/--processes, or the judge.',
+    # lead: the memory estimate's refusals (core/train/arch.py)
+    'error.arch.unknown': 'the memory estimate does not know the shape of {what}',
+    'error.arch.unknown.hint': 'The run can still start; its memory is not checked beforehand.',
+    'error.arch.no_config': '{folder} has no config.json',
+    'error.arch.no_config.hint': 'Give the folder of a Hugging Face checkpoint.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -62,3 +62,24 @@ def test_a_checkpoint_is_named_run_at_step_or_best():
     with pytest.raises(UserError) as err:
         parse_checkpoint("last")
     assert err.value.code == "export.bad_checkpoint"
+
+
+def test_the_judge_improves_upwards_and_picks_the_best_only_with_a_judge_named():
+    best = Best("judge", 1)
+    assert _feed(best, [2.5, 3.75, 3.75]) == 30  # 3.75 again is no improvement
+    assert (best.step, best.value) == (20, 3.75)
+    cfg = TrainConfig.from_preset("demo").with_(eval_steps=5)
+    assert cfg.judge == ""  # no judge by default: an evaluation stays cheap
+    refusals = {
+        "train.judge_needs_judge": cfg.with_(best_metric="judge"),
+        "train.judge_needs_answers": cfg.with_(judge="demo-q8_0", eval_steps=0),
+        "train.judge_one_device": cfg.with_(judge="demo-q8_0", num_processes=2),
+    }
+    for code, bad in refusals.items():
+        with pytest.raises(UserError) as err:
+            bad.validate()
+        assert err.value.code == code
+    with pytest.raises(UserError) as err:
+        cfg.with_(judge="demo-q8_0", answer_eval_max=0, best_metric="eval_loss").validate()
+    assert err.value.code == "train.judge_needs_answers"
+    assert cfg.with_(judge="demo-q8_0", best_metric="judge", early_stop_patience=2).validate().best_metric == "judge"

@@ -59,7 +59,8 @@ def _kind(method: str | None, config: dict | None = None) -> str:
 
 def _metric_name(run) -> str:
     """What picked the run's best checkpoint, as the stats line names it."""
-    return "chrF" if (run.config or {}).get("best_metric", "chrf") == "chrf" else t("train.legend.eval")
+    metric = (run.config or {}).get("best_metric", "chrf")
+    return {"chrf": "chrF", "judge": t("train.metric.judge")}.get(metric) or t("train.legend.eval")
 
 
 def run_kind(run) -> str:
@@ -208,8 +209,11 @@ class TrainProgress(Vertical):
             bar.update(total=1, progress=0)
         if snap.metrics:  # metrics are re-read only when the run moved: keep the newest row
             self._last_metric = next((m for m in reversed(snap.metrics) if m.loss is not None), None)
+            # the judge's mean at the latest judged evaluation (a run with a judge, core/train/answer_eval.py)
+            self._judge = next((m.judge for m in reversed(snap.metrics) if getattr(m, "judge", None) is not None), None)
         elif changed:
             self._last_metric = None
+            self._judge = None
         last = self._last_metric
         from core.train.runs import eta_s
 
@@ -237,6 +241,7 @@ class TrainProgress(Vertical):
                     status=run_status(run.status),
                 ) + (t("train.stats_best", step=run.best_step, metric=_metric_name(run), value=f"{run.best_value:.4g}")
                      if getattr(run, "best_step", None) is not None and run.best_value is not None else "")
+                + (t("train.stats_judge", value=f"{judged:.2f}") if (judged := self._judge) is not None else "")
             )
         if changed or snap.log_tail:
             log = self.query_one("#train-log", RichLog)

@@ -65,6 +65,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
         self._shown_run: int | None = None
         self._shown_status: str | None = None
         self._last_metric = None  # the newest metrics row with a loss, for the stats line
+        self._judge: float | None = None  # the judge's mean at the latest judged evaluation, for the stats line
         self._last: Snapshot | None = None  # the last poll, shown again after a language switch
         self._first_poll = True
         self.series: list[str] = []  # the names of the plotted series, in the plot's order

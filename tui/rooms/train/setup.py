@@ -42,9 +42,10 @@ FIELDS = (
     ("train-batch", "batch_size", "train.batch", int),
     ("train-eval-steps", "eval_steps", "train.eval_steps", int),  # 0: eval loss once, at the end
     ("train-patience", "early_stop_patience", "train.patience", int),  # 0: no early stop
+    ("train-judge", "judge", "train.judge", str),  # empty: no judge at the evaluations
 )
 # the form's rows, by input id: two fields share a row where the form would not fit 80×24 otherwise
-ROWS = (("train-base",), ("train-steps", "train-epochs"), ("train-lr",), ("train-lora-r",), ("train-max-len",),
+ROWS = (("train-base",), ("train-steps", "train-epochs"), ("train-lr",), ("train-lora-r", "train-judge"), ("train-max-len",),
         ("train-batch",), ("train-eval-steps", "train-patience"))
 # the form's labels and the TrainConfig field each names: a label's tooltip is the field's help
 HELP_LABELS = {
@@ -240,6 +241,7 @@ class TrainSetup(Vertical):
             "batch_size": str(cfg.batch_size),
             "eval_steps": str(cfg.eval_steps),
             "early_stop_patience": str(cfg.early_stop_patience),
+            "judge": cfg.judge,
         }
         for input_id, fld, _label, _parser in FIELDS:
             self.query_one(f"#{input_id}", Input).value = values[fld]
