@@ -110,7 +110,7 @@ def models() -> None:
     \b
     Examples:
       nastavnik models add ~/models/gemma-3-4b-it
-      nastavnik models add unsloth/gemma-3-4b-it-bnb-4bit   # needs the hub or a filled HF cache
+      nastavnik models add unsloth/gemma-3-4b-it-bnb-4bit   # a download job, like `models pull`
       nastavnik models list --json
     """
 
@@ -122,9 +122,16 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def models_add(obj: Ctx, source, name, replace, as_json) -> None:
-    """Register a local Hugging Face checkpoint folder (safetensors) or a hub id as a base."""
+    """Register a local Hugging Face checkpoint folder (safetensors) as a base, or download a hub id
+    as a background job like `models pull` (its --detach and --revision are there)."""
+    from core.hub.fetch import is_hub_id
     from core.train.runs import add_base_model
 
+    if is_hub_id(source):
+        from tui.cli.downloads import pull
+
+        pull(obj, source, name=name, as_json=as_json)
+        return
     with obj.store() as store:
         model = add_base_model(store, source, name=name, replace=replace)
     if as_json:
