@@ -18,17 +18,19 @@ def hub(replica, monkeypatch, tmp_path):
         yield server
 
 
-def test_models_add_of_a_hub_id_downloads_it_as_a_job_and_lists_it(hub, cli):
-    r = cli("models", "add", HUB_ID, "--name", "tiny", "--json")
+def test_models_add_of_a_hub_id_downloads_it_as_a_job_with_a_bar_and_lists_it(hub, cli):
+    r = cli("models", "add", HUB_ID, "--name", "tiny")
     assert r.code == 0, r.err
-    job = r.json()
-    assert job["status"] == "done" and job["name"] == "tiny" and job["done"] == job["total"] > 0
+    assert "download: [download]" in r.err and " MB / " in r.err  # the one progress printer, bytes drawn
     base = [m for m in cli("models", "list", "--json").json() if m["name"] == "tiny"]
-    assert base and base[0]["meta"]["hub_id"] == HUB_ID and base[0]["path"] == job["folder"]
+    assert base and base[0]["meta"]["hub_id"] == HUB_ID
+    assert r.out.strip() == f"added base model tiny: {base[0]['path']}"
     listed = cli("downloads", "list", "--json").json()
-    assert [(j["id"], j["status"]) for j in listed] == [(job["id"], "done")]
+    assert [(j["status"], j["folder"]) for j in listed] == [("done", base[0]["path"])]
+    job = listed[0]
+    assert job["done"] == job["total"] > 0 and job["model_id"] == base[0]["id"]
     shown = cli("downloads", "show", str(job["id"]))
-    assert shown.code == 0 and f"download job {job['id']}: done — {HUB_ID}" in shown.out
+    assert shown.code == 0 and f"download job {job['id']}: done — {HUB_ID} as tiny" in shown.out
     again = cli("downloads", "cancel", str(job["id"]))
     assert again.code == 2 and "already done" in again.err
 
@@ -42,11 +44,18 @@ def test_a_gated_pull_is_one_line_naming_the_page_and_hf_token(hub, cli):
     assert cli("downloads", "list", "--json").json()[0]["error_code"] == "hub.gated"
 
 
-def test_pull_detached_returns_the_job_at_once(hub, cli):
+def test_a_detached_pull_is_cancelled_mid_file_and_registers_nothing(hub, cli, home):
+    from core.workspace import Workspace
+    from tests.support.waits import wait_for
+
     hub.hold("model.safetensors", 1)
     r = cli("models", "pull", HUB_ID, "--detach", "--json")
     assert r.code == 0 and r.json()["status"] in ("queued", "running")
     job_id = r.json()["id"]
+    with Workspace.open(home).store() as store:
+        wait_for(lambda: store.get_download_job(job_id).file == "model.safetensors", timeout=300, poll=0.1,
+                 what="the worker on model.safetensors")
     stopped = cli("downloads", "cancel", str(job_id), "--json")
     assert stopped.code == 0 and stopped.json()["status"] == "cancelled"
     assert cli("models", "list", "--json").json() == []
+    assert "cancelled" in cli("downloads", "list").out

@@ -38,6 +38,7 @@ class Repo:
             digest.update(name.encode())
             digest.update(str(self.size(name)).encode())
         self.commit = digest.hexdigest()
+        self._etags: dict[str, str] = {}
         self.gated = False
         self.missing: set[str] = set()  # listed, but 404 when asked for
 
@@ -50,7 +51,9 @@ class Repo:
         return len(value) if isinstance(value, bytes) else value.stat().st_size
 
     def etag(self, name: str) -> str:
-        return hashlib.sha256(self.data(name)).hexdigest()
+        if name not in self._etags:  # hashed once: the listing, each HEAD and each GET ask for it
+            self._etags[name] = hashlib.sha256(self.data(name)).hexdigest()
+        return self._etags[name]
 
 
 class HubServer:

@@ -133,3 +133,14 @@ def test_a_hub_id_is_refused_at_once_while_the_hub_is_switched_off(ws, monkeypat
     with pytest.raises(UserError) as err:
         start_download(ws, HUB_ID)
     assert err.value.code == "download.offline" and "HF_HUB_OFFLINE" in str(err.value)
+
+
+def test_the_progress_event_carries_bytes_speed_and_eta():
+    from core.store.downloads import DownloadJob
+
+    job = DownloadJob(id=1, status="running", hub_id=HUB_ID, stage="download", done=40_000_000, total=100_000_000,
+                      speed=10_000_000.0, file="model.safetensors", files_done=3, files_total=6)
+    event = download_progress(job)
+    assert (event.stage, event.done, event.total) == ("download", 40_000_000, 100_000_000)
+    assert event.info["eta_s"] == 6.0 and event.fraction == 0.4
+    assert event.message == "40.0 MB / 100.0 MB · 10.0 MB/s · ETA 0:06 · model.safetensors (4/6)"
