@@ -34,7 +34,8 @@ QUIET_ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "HF_HUB_DISAB
              "TOKENIZERS_PARALLELISM": "false"}
 
 __all__ = ["DownloadTable", "active_download_for", "cancel_download", "download_error", "download_progress",
-           "is_hub_id", "log_path", "refresh_downloads", "start_download", "wait_download"]
+           "hub_settings", "is_hub_id", "log_path", "refresh_downloads", "resume_download", "start_download",
+           "wait_download"]
 
 
 def log_path(ws, job_id: int) -> Path:
@@ -93,6 +94,23 @@ def start_download(ws, hub_id: str, *, revision: str | None = None, name: str | 
             raise UserError(f"cannot start the download worker: {exc}", code="download.no_worker",
                             params={"why": str(exc)}) from exc
         return store.update_download_job(job.id, pid=pid, log_path=str(log))
+    finally:
+        if own:
+            store.close()
+
+
+def resume_download(ws, job_id: int, *, store=None, host: Host = HOST) -> DownloadJob:
+    """A new job for what an ended job (interrupted, cancelled, failed) was fetching: the same hub id,
+    revision and name; it picks up the parts the first one left in the cache."""
+    own = store is None
+    store = store or ws.store()
+    try:
+        refresh_downloads(ws, store, host)
+        job = store.get_download_job(job_id)
+        if job.status in ACTIVE or job.status == "done":
+            raise UserError(f"download job {job_id} is {job.status}: there is nothing to resume",
+                            code="download.not_resumable", params={"id": job_id, "status": job.status})
+        return start_download(ws, job.hub_id, revision=job.revision, name=job.name, store=store, host=host)
     finally:
         if own:
             store.close()

@@ -59,3 +59,8 @@ def test_a_detached_pull_is_cancelled_mid_file_and_registers_nothing(hub, cli, h
     assert stopped.code == 0 and stopped.json()["status"] == "cancelled"
     assert cli("models", "list", "--json").json() == []
     assert "cancelled" in cli("downloads", "list").out
+    hub.release()
+    resumed = cli("downloads", "resume", str(job_id), "--json")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["status"] == "done" and resumed.json()["id"] != job_id
+    assert [m["name"] for m in cli("models", "list", "--json").json()] == ["qwen3-tiny"]

@@ -110,6 +110,7 @@ def downloads() -> None:
       nastavnik downloads list
       nastavnik downloads show 2 --follow
       nastavnik downloads cancel 2
+      nastavnik downloads resume 2   # a cancelled or killed one, from where it stopped
     """
 
 
@@ -168,6 +169,27 @@ def downloads_show(obj: Ctx, job_id, follow, as_json) -> None:
     if job.folder:
         click.echo(f"  folder: {job.folder}")
     click.echo(f"  log: {job.log_path}")
+
+
+@downloads.command("resume", context_settings=CONTEXT)
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the finished job as JSON (no progress bar).")
+@click.option("--detach", is_flag=True, help="Resume it in the background and return the new job.")
+@pass_ctx
+def downloads_resume(obj: Ctx, job_id, as_json, detach) -> None:
+    """Start a stopped download again (cancelled, failed or killed): a new job that keeps what arrived."""
+    from core.hub.download import resume_download
+
+    job = resume_download(obj.ws, job_id)
+    if detach:
+        if as_json:
+            emit_json(job.to_dict())
+        else:
+            click.echo(f"download job {job.id} resumes {job.hub_id}; log: {job.log_path}")
+        return
+    ended = _follow(obj, job.id, as_json)
+    if ended is not None:
+        _end(obj, ended, as_json)
 
 
 def _cancel(ws, job_id: int):

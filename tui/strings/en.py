@@ -1257,6 +1257,7 @@ STRINGS: dict[str, str] = {
     'error.download.name_taken.hint': 'Give the download another name.',
     'error.download.no_worker': 'Cannot start the download: {why}',
     'error.download.no_job': 'There is no download {id}',
+    'error.download.not_resumable': 'Download {id} is {status}: there is nothing to resume',
     'error.download.already_ended': 'Download {id} has already ended ({status})',
 }
 

@@ -1268,5 +1268,6 @@ STRINGS: dict[str, str] = {
     'error.download.name_taken.hint': 'Дайте загрузке другое имя.',
     'error.download.no_worker': 'Не удалось начать загрузку: {why}',
     'error.download.no_job': 'Нет загрузки {id}',
+    'error.download.not_resumable': 'Загрузка {id} — {status}: продолжать нечего',
     'error.download.already_ended': 'Загрузка {id} уже закончилась ({status})',
 }

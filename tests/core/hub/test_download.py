@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from core.errors import UserError
-from core.hub.download import download_error, download_progress, refresh_downloads, start_download, wait_download
+from core.hub.download import (
+           download_error,
+           download_progress,
+           refresh_downloads,
+           resume_download,
+           start_download,
+           wait_download,
+)
 from core.workspace import Workspace
 from tests.support.hub_server import HubServer, use_hub
 from tests.support.waits import wait_for
@@ -73,17 +80,20 @@ def test_a_download_killed_mid_file_resumes_where_it_stopped(hub, ws, store):
     running = wait_for(lambda: (j := store.get_download_job(job.id)).file == "model.safetensors" and j.done > before and j,
                        timeout=300, poll=0.1, what="bytes of model.safetensors in the job's row")
     assert download_progress(running).total == running.total
+    cache = Path(os.environ["HF_HUB_CACHE"])
+    wait_for(lambda: sum(p.stat().st_size for p in cache.glob("models--*/blobs/*.part")) >= 20 * 1024 * 1024,
+             timeout=300, poll=0.1, what="two 10 MiB chunks written to the part")  # the row hears of a chunk before its write
     os.kill(running.pid, signal.SIGKILL)
     wait_for(lambda: refresh_downloads(ws, store) or store.get_download_job(job.id).status == "interrupted",
              timeout=120, poll=0.1, what="the killed job seen as interrupted")
     assert store.get_download_job(job.id).status == "interrupted"
     hub.release()
-    parts = list(Path(os.environ["HF_HUB_CACHE"]).glob("models--*/blobs/*.part"))
-    assert parts and parts[0].stat().st_size > 0
-    again = wait_download(ws, start_download(ws, HUB_ID).id, timeout=300)
+    parts = list(cache.glob("models--*/blobs/*.part"))
+    assert len(parts) == 1 and parts[0].stat().st_size == 20 * 1024 * 1024
+    again = wait_download(ws, resume_download(ws, job.id).id, timeout=300)
     assert again.status == "done", again.error
     resumed = hub.gets("model.safetensors")[-1]
-    assert resumed is not None and int(resumed.removeprefix("bytes=").split("-")[0]) > 0  # a Range, not from 0
+    assert resumed == f"bytes={20 * 1024 * 1024}-"  # from where the part stopped, not from 0
     assert_same_files(Path(store.get_model(again.model_id).path), hub.replica)
 
 
