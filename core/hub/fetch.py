@@ -194,8 +194,27 @@ def fetch(p: Plan, *, hub: Hub, on_file: Callable[[str, int, int], None], on_byt
     ``on_file(name, index, size)`` before each file; ``on_bytes(n, fresh)`` as bytes arrive
     (``fresh`` False for what the cache had: a whole file, the part a killed download left).
     """
+    import fcntl
+
     counter = type("Counter", (_Counter,), {"on_bytes": staticmethod(on_bytes)})
     snap = snapshot_folder(hub, p.hub_id, p.commit)
+    lock_path = _repo_folder(hub, p.hub_id) / ".nastavnik-download.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_path.open("w")  # one writer per repository's parts, whatever process started it
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UserError(f"{p.hub_id} is already being downloaded by another process", hint="wait for it, or cancel it",
+                        code="hub.busy", params={"hub_id": p.hub_id}) from None
+    try:
+        return _fetch_all(p, hub, snap, counter, on_file, on_bytes)
+    finally:
+        lock.close()
+
+
+def _fetch_all(p: Plan, hub: Hub, snap: Path, counter: Any, on_file: Callable[[str, int, int], None],
+               on_bytes: Callable[[int, bool], None]) -> Path:
     for index, (name, size) in enumerate(p.files):
         on_file(name, index, size)
         if (snap / name).exists():

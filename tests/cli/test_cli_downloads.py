@@ -21,7 +21,8 @@ def hub(replica, monkeypatch, tmp_path):
 def test_models_add_of_a_hub_id_downloads_it_as_a_job_with_a_bar_and_lists_it(hub, cli):
     r = cli("models", "add", HUB_ID, "--name", "tiny")
     assert r.code == 0, r.err
-    assert "download: [download]" in r.err and " MB / " in r.err  # the one progress printer, bytes drawn
+    drawn = r.err.splitlines()  # the one progress printer, its last line all the bytes
+    assert any(line.startswith("download: [done] ") and " MB / " in line for line in drawn), r.err
     base = [m for m in cli("models", "list", "--json").json() if m["name"] == "tiny"]
     assert base and base[0]["meta"]["hub_id"] == HUB_ID
     assert r.out.strip() == f"added base model tiny: {base[0]['path']}"
@@ -29,6 +30,8 @@ def test_models_add_of_a_hub_id_downloads_it_as_a_job_with_a_bar_and_lists_it(hu
     assert [(j["status"], j["folder"]) for j in listed] == [("done", base[0]["path"])]
     job = listed[0]
     assert job["done"] == job["total"] > 0 and job["model_id"] == base[0]["id"]
+    mb = f"{job['total'] / 1e6:.1f} MB"
+    assert f"download: [done] {job['total']}/{job['total']} {mb} / {mb}" in drawn
     shown = cli("downloads", "show", str(job["id"]))
     assert shown.code == 0 and f"download job {job['id']}: done — {HUB_ID} as tiny" in shown.out
     again = cli("downloads", "cancel", str(job["id"]))

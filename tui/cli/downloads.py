@@ -47,7 +47,7 @@ def _follow(obj: Ctx, job_id: int, as_json: bool):
 
         def update(j) -> None:
             key = (j.status, j.stage, j.done, j.file)
-            if key != seen["key"] and j.active:
+            if key != seen["key"] and (j.active or j.status == "done"):  # the last line says all arrived
                 seen["key"] = key
                 progress(download_progress(j))
 

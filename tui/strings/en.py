@@ -1236,6 +1236,7 @@ STRINGS: dict[str, str] = {
     'error.hub.gated.hint': 'Accept it at {page}, then set HF_TOKEN to a token of that account.',
     'error.hub.gated_denied': '{hub_id} is gated and this token may not read it yet',
     'error.hub.gated_denied.hint': 'Accept its licence at {page} with the account of HF_TOKEN, then download again.',
+    'error.hub.busy': '{hub_id} is already being downloaded by another process',
     'error.hub.not_found': '{hub_id} is not on the hub, or it is private and needs a token',
     'error.hub.not_found.hint': 'Check the id at {page}; a private repository needs HF_TOKEN.',
     'error.hub.missing_file': '{hub_id} lists {file} but the hub has no such file',

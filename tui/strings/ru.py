@@ -1247,6 +1247,7 @@ STRINGS: dict[str, str] = {
     'error.hub.gated.hint': 'Примите её на {page}, затем задайте HF_TOKEN — токен этой учётной записи.',
     'error.hub.gated_denied': 'Доступ к {hub_id} закрыт, и этому токену он пока не открыт',
     'error.hub.gated_denied.hint': 'Примите лицензию на {page} под учётной записью HF_TOKEN и скачайте снова.',
+    'error.hub.busy': '{hub_id} уже скачивает другой процесс',
     'error.hub.not_found': '{hub_id} нет на хабе, или это закрытый репозиторий и нужен токен',
     'error.hub.not_found.hint': 'Проверьте имя на {page}; для закрытого репозитория задайте HF_TOKEN.',
     'error.hub.missing_file': 'В списке файлов {hub_id} есть {file}, но на хабе такого файла нет',

@@ -154,3 +154,16 @@ def test_the_progress_event_carries_bytes_speed_and_eta():
     assert (event.stage, event.done, event.total) == ("download", 40_000_000, 100_000_000)
     assert event.info["eta_s"] == 6.0 and event.fraction == 0.4
     assert event.message == "40.0 MB / 100.0 MB · 10.0 MB/s · ETA 0:06 · model.safetensors (4/6)"
+
+
+def test_a_second_process_on_the_same_repository_is_refused_not_mixed_in(hub, ws, store):
+    """Two writers appending to one part would corrupt it: the repository's lock says it is busy."""
+    import fcntl
+
+    folder = Path(os.environ["HF_HUB_CACHE"]) / "models--test-org--qwen3-tiny"
+    folder.mkdir(parents=True)
+    with (folder / ".nastavnik-download.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        job = wait_download(ws, start_download(ws, HUB_ID).id, timeout=300)
+    assert job.status == "failed" and job.error_code == "hub.busy"
+    assert not [p for m, p, _ in hub.requests if m == "GET" and "/resolve/" in p]
