@@ -546,3 +546,40 @@ def m048_judge_at_evaluations(db: "sqlite_utils.Database") -> None:
     """An SFT run with a judge (``config.judge``) stores, per evaluation, the judge's mean 1–5
     score of the answers beside their chrF (core/train/answer_eval.py)."""
     db["run_metrics"].add_column("judge", float)
+# ---------------------------------------------------------------------------- hub downloads
+
+
+@migration
+def m049_downloads(db: "sqlite_utils.Database") -> None:
+    """A hub id is downloaded in the background like runs and exports: one row per download job.
+
+    ``hub_id`` and ``revision`` are what was asked, ``commit`` what the revision resolved to;
+    ``done``/``total`` the bytes fetched of the bytes to fetch, ``files_done``/``files_total``
+    the files, ``file`` the one being fetched, ``speed`` its bytes per second. ``folder`` is the
+    snapshot in the Hugging Face cache and ``model_id`` the base model registered from it once
+    done. An error a user can fix keeps its ``error_code`` and ``error_params`` (JSON) so the
+    app says it in its own language.
+    """
+    _jobs_table(
+        db,
+        "download_jobs",
+        {"hub_id": str, "revision": str, "name": str},
+        {
+            "commit_sha": str,
+            "stage": str,
+            "done": int,
+            "total": int,
+            "files_done": int,
+            "files_total": int,
+            "file": str,
+            "speed": float,
+            "message": str,
+            "folder": str,
+            "model_id": int,
+            "log_path": str,
+            "error_code": str,
+            "error_params": str,
+        },
+        required="hub_id",
+        defaults={"done": 0, "total": 0, "files_done": 0, "files_total": 0},
+    )

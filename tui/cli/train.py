@@ -110,7 +110,7 @@ def models() -> None:
     \b
     Examples:
       nastavnik models add ~/models/gemma-3-4b-it
-      nastavnik models add unsloth/gemma-3-4b-it-bnb-4bit   # needs the hub or a filled HF cache
+      nastavnik models add unsloth/gemma-3-4b-it-bnb-4bit   # a download job, like `models pull`
       nastavnik models list --json
     """
 
@@ -119,12 +119,23 @@ def models() -> None:
 @click.argument("source")
 @click.option("--name", help="Name to use (default: the folder or repo name).")
 @click.option("--replace", is_flag=True, help="Replace a model with the same name.")
+@click.option("--revision", help="A hub id's branch, tag or commit (default: main).")
+@click.option("--detach", is_flag=True, help="A hub id: start its download in the background and return the job.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def models_add(obj: Ctx, source, name, replace, as_json) -> None:
-    """Register a local Hugging Face checkpoint folder (safetensors) or a hub id as a base."""
+def models_add(obj: Ctx, source, name, replace, revision, detach, as_json) -> None:
+    """Register a local Hugging Face checkpoint folder (safetensors) as a base, or download a hub id
+    as a background job like `models pull` (--revision, --detach)."""
+    from core.hub.fetch import is_hub_id, offline
     from core.train.runs import add_base_model
 
+    if is_hub_id(source) and not offline():  # offline, a hub id is taken from a filled HF cache as before
+        from tui.cli.downloads import pull
+
+        pull(obj, source, revision=revision, name=name, as_json=as_json, detach=detach)
+        return
+    if revision or detach:
+        raise UserError("--revision and --detach go with a hub id, not a folder")
     with obj.store() as store:
         model = add_base_model(store, source, name=name, replace=replace)
     if as_json:
