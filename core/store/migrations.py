@@ -546,6 +546,8 @@ def m048_judge_at_evaluations(db: "sqlite_utils.Database") -> None:
     """An SFT run with a judge (``config.judge``) stores, per evaluation, the judge's mean 1–5
     score of the answers beside their chrF (core/train/answer_eval.py)."""
     db["run_metrics"].add_column("judge", float)
+
+
 # ---------------------------------------------------------------------------- hub downloads
 
 
