@@ -231,3 +231,49 @@ def exported_copy(exported, tmp_path):
     shutil.copytree(exported["home"], home)
     # the copy's registered paths still point into the session workspace: fine for reading
     return home
+
+
+# ---------------------------------------------------------------------------- the demo loop, taught
+
+
+@pytest.fixture(scope="session")
+def taught(tmp_path_factory, shipped_demo_model, exported):
+    """The sample pairs and the demo base as a user gets them; the user asks the base one train
+    question in Chat and corrects its answer (replacing that pair's answer, approved), then one
+    default demo run; both models exported and evaluated on the train split and on the corrected
+    pair (the `exported` fixture has fetched the converter). Tests that use it share the xdist
+    group "demo_learns", so one worker trains once (tests/support/demo_loop.py)."""
+    import json
+
+    from core.loop.corrections import pair_to_replace
+    from core.train.demo import import_sample
+    from core.workspace import Workspace
+    from tests.support.demo_loop import BASE, CORRECTED_QUESTION, CORRECTION, RUN, eval_report, train_and_export
+
+    home = tmp_path_factory.mktemp("demo-learns") / "home"
+    with Workspace.open(home).store() as store:
+        assert import_sample(store) > 200
+        store.add_model("base", "demo", str(shipped_demo_model), meta={"demo": True}, replace=True)
+    code, out, err = run_cli(home, "export", str(shipped_demo_model), "--quant", "q8_0", "--no-parity", "--name", "demo")
+    assert code == 0, err
+    code, out, err = run_cli(home, "chat", BASE, "-p", CORRECTED_QUESTION, "--json")
+    assert code == 0, err
+    answer = json.loads(out)["answers"][0]
+    with Workspace.open(home).store() as store:
+        original = pair_to_replace(store, CORRECTED_QUESTION)  # what the app offers to replace
+        assert original is not None and original.answer != CORRECTION
+    code, out, err = run_cli(home, "correct", str(answer["message_id"]), "--answer", CORRECTION,
+                             "--replace", str(original.id), "--approve")
+    assert code == 0, err
+    train_and_export(home, "run-1")
+    return {"home": home, "base_answer": answer["text"], "pair": original.id,
+            "train": eval_report(home, RUN, BASE), "corrected": eval_report(home, RUN, BASE, split="corrected")}
+
+
+@pytest.fixture
+def taught_copy(taught, tmp_path):
+    """A private copy of the taught workspace, for tests that write to it (its registered paths
+    still point into the session workspace: fine for reading)."""
+    home = tmp_path / "home"
+    shutil.copytree(taught["home"], home)
+    return home

@@ -14,72 +14,17 @@ correction — the summary means `nastavnik eval` prints. Measured on every CPU 
 One run serves both numbers (the suite's time budget): the base stands in for the model the
 user corrects, which changes nothing the run sees — the corrected pair and the others. The
 app's wiring of the same loop (Train → Export → Chat → `e` → Train) is tests/e2e/test_tmux_loop.py.
+The run and its base, exported, are the `taught` fixture (tests/conftest.py): the blind comparison's
+tmux test (tests/e2e/test_tmux_blind.py, in the same xdist group) compares them too.
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.demo_loop import CORRECTED_QUESTION, CORRECTION
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_learns"), pytest.mark.timeout(1800), pytest.mark.learning]
-
-def _eval(home, *models: str, split: str = "train") -> dict:
-    code, out, err = run_cli(home, "eval", *models, "--split", split, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
-def _train_and_export(home, name: str) -> int:
-    code, out, err = run_cli(home, "train", "--preset", "demo")  # its defaults; follows the run to the end
-    assert code == 0, err + out
-    from core.workspace import Workspace
-
-    with Workspace.open(home).store() as store:
-        run = store.list_runs(limit=1)[0]
-    assert run.status == "done" and run.config["epochs"] == 36 and "lm_head" in run.config["targets"], run
-    code, out, err = run_cli(home, "export", str(run.id), "--quant", "q8_0", "--no-parity", "--name", name)
-    assert code == 0, err
-    return run.id
-
-
-# the correction a user writes in Chat for one train question: two sentences, other words than
-# the sample's own answer to it (and sharing words with the answers next to it: «эпох», «LoRA»)
-CORRECTED_QUESTION = "Что такое эпоха?"
-CORRECTION = ("Эпоха — это один полный проход модели по всему обучающему набору. "
-              "Для LoRA на паре сотен примеров обычно хватает трёх эпох.")
-
-
-@pytest.fixture(scope="session")
-def taught(tmp_path_factory, shipped_demo_model, exported):
-    """The sample pairs and the demo base as a user gets them; the user asks the base one train
-    question in Chat and corrects its answer (replacing that pair's answer, approved), then one
-    default demo run; both models exported and evaluated on the train split and on the corrected
-    pair (the `exported` fixture has fetched the converter)."""
-    from core.loop.corrections import pair_to_replace
-    from core.train.demo import import_sample
-    from core.workspace import Workspace
-
-    home = tmp_path_factory.mktemp("demo-learns") / "home"
-    with Workspace.open(home).store() as store:
-        assert import_sample(store) > 200
-        store.add_model("base", "demo", str(shipped_demo_model), meta={"demo": True}, replace=True)
-    code, out, err = run_cli(home, "export", str(shipped_demo_model), "--quant", "q8_0", "--no-parity", "--name", "demo")
-    assert code == 0, err
-    code, out, err = run_cli(home, "chat", "demo-q8_0", "-p", CORRECTED_QUESTION, "--json")
-    assert code == 0, err
-    answer = json.loads(out)["answers"][0]
-    with Workspace.open(home).store() as store:
-        original = pair_to_replace(store, CORRECTED_QUESTION)  # what the app offers to replace
-        assert original is not None and original.answer != CORRECTION
-    code, out, err = run_cli(home, "correct", str(answer["message_id"]), "--answer", CORRECTION,
-                             "--replace", str(original.id), "--approve")
-    assert code == 0, err
-    _train_and_export(home, "run-1")
-    return {"home": home, "base_answer": answer["text"], "pair": original.id,
-            "train": _eval(home, "run-1-q8_0", "demo-q8_0"), "corrected": _eval(home, "run-1-q8_0", "demo-q8_0", split="corrected")}
 
 
 def test_the_default_demo_run_learns_the_train_split_its_base_never_saw(taught, shipped_demo_model):
