@@ -157,6 +157,7 @@ def export(
     progress: OnProgress | None = None,
     staging: Path | None = None,
     on_folder: Callable[[Path], None] | None = None,
+    lora: bool = False,
 ) -> ExportResult:
     """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
 
@@ -177,6 +178,15 @@ def export(
     seconds: dict[str, float] = {}
 
     _fetch_converter(ws, report)
+    fallback = None
+    if lora:  # the run as a GGUF LoRA on its base GGUF (core.export.lora), or the full merge saying why not
+        from core.export.lora import export_lora, lora_refusal
+
+        fallback = lora_refusal(source)
+        if fallback is None:
+            return export_lora(ws, source, ref=ref, quants=quants, name=name, parity=parity, parity_tokens=parity_tokens,
+                               report=report, staging=staging, on_folder=on_folder)
+        report(ProgressEvent("merge", 0, 1, f"no LoRA export: {fallback.english}; exporting the whole model instead"))
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     if staging is None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
@@ -203,7 +213,7 @@ def export(
         if on_folder is not None:
             on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
-                         parity=parity_report, seconds=seconds)
+                         parity=parity_report, seconds=seconds, fallback=fallback)
         report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result
     finally:

@@ -286,8 +286,14 @@ def parity_check(
     max_new_tokens: int = 32,
     log_file: Path | None = None,
     progress: OnProgress | None = None,
+    model=None,
+    lora: Path | None = None,
 ) -> ParityReport:
-    """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning."""
+    """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning.
+
+    A run exported as a GGUF LoRA: ``model`` is HF's base with the PEFT adapter on it (unmerged,
+    ``core.export.lora``), ``hf_dir`` the folder of its tokenizer files, each GGUF a base file and
+    ``lora`` the run's adapter applied to it by llama.cpp; compared exactly as a merged export."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
@@ -297,7 +303,8 @@ def parity_check(
     from core.export.merge import checkpoint_dtype
 
     # in the merged model's own dtype: the GGUF it is compared with is converted in that dtype too
-    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
+    if model is None:
+        model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
     model.eval()
 
     def conv(q: str) -> list[dict]:
@@ -321,7 +328,7 @@ def parity_check(
             progress(ProgressEvent("parity", n - 1, len(order), f"checking {quant}"))
         n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
         # on the CPU, as the HF side: no GPU device, no batch offloaded to one, beside a training run or not
-        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0)
+        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0, lora=lora)
         try:
             if first:  # template, ids, BOS and EOS are the same in every quant: check once
                 first = False

@@ -13,11 +13,15 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.export.common import sha256_file
 from core.export.parity import ParityReport
 from core.export.source import Source
 from core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.export.lora import Refusal
 
 
 @dataclass
@@ -53,6 +57,8 @@ class ExportResult:
     parity: ParityReport | None
     seconds: dict[str, float]
     registered: bool
+    # a LoRA export asked for and refused (core.export.lora.Refusal): why this one is a full merge
+    fallback: Refusal | None = None
 
     def file(self, quant: str) -> ExportedFile:
         for f in self.files:
@@ -74,6 +80,8 @@ class ExportResult:
             "seconds": self.seconds,
             "merge": _merge_info(self.merged_dir),
             "registered": self.registered,
+            **({"lora_refused": {"code": self.fallback.code, "params": self.fallback.params,
+                                 "reason": self.fallback.english}} if self.fallback is not None else {}),
         }
 
 
@@ -87,7 +95,7 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
 
 
 def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
-            parity: ParityReport | None, seconds: dict[str, float]) -> ExportResult:
+            parity: ParityReport | None, seconds: dict[str, float], fallback: Refusal | None = None) -> ExportResult:
     """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
     os.replace(tmp, final_dir)
     try:
@@ -98,7 +106,7 @@ def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Sour
         result = ExportResult(
             name=final_dir.name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
             files=exported, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
-            parity=parity, seconds=seconds, registered=False,
+            parity=parity, seconds=seconds, registered=False, fallback=fallback,
         )
         result.registered = register(ws, result, source)
     except BaseException:
