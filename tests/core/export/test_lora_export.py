@@ -39,7 +39,7 @@ def _train_adapter(base: Path, out: Path, *, modules_to_save: list[str] | None =
 @pytest.mark.parametrize("arch", ["llama3.1", "qwen3"])
 def test_a_lora_run_exports_as_an_adapter_on_a_base_converted_once_and_matches_hf(arch, replica, home, tmp_path):
     from core.export import export
-    from core.infer.runner import open_model
+    from core.infer.runner import LocalRunner, ModelRef, open_model
     from core.workspace import Workspace
 
     base = replica(arch)
@@ -72,11 +72,15 @@ def test_a_lora_run_exports_as_an_adapter_on_a_base_converted_once_and_matches_h
         assert store.find_model("run-2-q8_0").path == model.path
 
     # chat and evaluation load it through the one runner, the adapter applied: the check's answer
+    # (in a child process, as the app's Chat room runs it)
     q = p.answers[-1]
-    with open_model(ws, "run-1-q8_0") as runner:
+    with open_model(ws, "run-1-q8_0", in_process=False) as runner:
         reply = runner.reply([{"role": "user", "content": q.question}], max_tokens=12)
     assert runner.ref.lora == lora
     assert reply.text.strip() == q.gguf_answer.strip() and q.gguf_answer != ""
+    # and the adapter is what answers: the base GGUF alone says something else
+    with LocalRunner(ModelRef("base", Path(model.path), "base"), log_file=home / "llama.log") as plain:
+        assert plain.reply([{"role": "user", "content": q.question}], max_tokens=12).text.strip() != reply.text.strip()
 
 
 def test_a_run_that_trains_whole_modules_says_why_and_exports_the_merged_model(replica, home, tmp_path):
