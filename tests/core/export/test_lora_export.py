@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export"), pytest.mark.learning]
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -85,8 +87,7 @@ def test_a_lora_run_exports_as_an_adapter_on_a_base_converted_once_and_matches_h
 
 def test_a_run_that_trains_whole_modules_says_why_and_exports_the_merged_model(replica, home, tmp_path):
     """The demo preset trains the embeddings and the output head in full (modules_to_save): the converter
-    refuses such an adapter, so the export falls back to the full merge and says so."""
-    from core.export import export
+    refuses such an adapter, so `nastavnik export --lora` falls back to the full merge and says so."""
     from core.export.lora import lora_refusal
     from core.export.source import resolve_source
     from core.workspace import Workspace
@@ -96,12 +97,12 @@ def test_a_run_that_trains_whole_modules_says_why_and_exports_the_merged_model(r
     adapter = _train_adapter(base, tmp_path / "run", modules_to_save=["embed_tokens", "lm_head"])
     refusal = lora_refusal(resolve_source(ws, str(adapter)))
     assert refusal is not None and refusal.code == "export.lora_full_modules" and "lm_head" in refusal.english
-    events: list[str] = []
-    result = export(ws, str(adapter), quants=["q8_0"], name="run-3", lora=True, parity=False,
-                    progress=lambda e: events.append(e.message))
-    assert any(m.startswith("no LoRA export:") and "modules_to_save" in m for m in events)
-    assert result.fallback == refusal and result.to_dict()["lora_refused"]["code"] == "export.lora_full_modules"
-    assert (result.folder / "merged" / "config.json").is_file()
+    r = run_cli(home, "export", str(adapter), "--lora", "--no-parity", "--name", "run-3")
+    assert r.code == 0, r.err
+    assert f"a full merge, not a LoRA export: {refusal.english}" in r.out
+    folder = home / "exports" / "run-3"
+    assert (folder / "merged" / "config.json").is_file()
+    assert json.loads((folder / "export.json").read_text())["lora_refused"]["code"] == "export.lora_full_modules"
     with ws.store() as store:
         model = store.find_model("run-3-q8_0")
-    assert model is not None and "lora" not in model.meta and Path(model.path).parent == result.folder
+    assert model is not None and "lora" not in model.meta and Path(model.path).parent == folder
