@@ -374,7 +374,8 @@ class ChildRunner(_Runner):
             env.update(NO_GPU_ENV)
             offload["gpus_hidden"] = True
         self.proc = spawn_server([str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
-                                  json.dumps(offload), str(self.ref.lora or "")], env=env, log=self._log)
+                                  json.dumps(offload), *([str(self.ref.lora)] if self.ref.lora else [])],
+                                 env=env, log=self._log)
         event = self._read()
         if event.get("event") != "ready":
             self.close()
