@@ -235,7 +235,7 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
             files = [ExportedFile(q, lora, sha, size) for q in quants]
             result = ExportResult(name=final_name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
                                   files=files, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
-                                  parity=parity_report, seconds=seconds, registered=False)
+                                  parity=parity_report, seconds=seconds, registered=False, how="lora")
             with ws.store() as store, store.transaction():
                 for f in files:
                     meta = {"export": final_name, "modelfile": str(result.modelfile), "lora": str(lora),
@@ -248,7 +248,7 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
         except BaseException:
             shutil.rmtree(final_dir, ignore_errors=True)
             raise
-        info = {**result.to_dict(), "how": "lora", "base_gguf": {q: str(p) for q, p in bases.items()}}
+        info = {**result.to_dict(), "base_gguf": {q: str(p) for q, p in bases.items()}}
         (final_dir / "export.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result

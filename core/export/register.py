@@ -59,6 +59,7 @@ class ExportResult:
     registered: bool
     # a LoRA export asked for and refused (core.export.lora.Refusal): why this one is a full merge
     fallback: Refusal | None = None
+    how: str = "merged"  # or "lora": the run's adapter as a GGUF LoRA on a base GGUF (core.export.lora)
 
     def file(self, quant: str) -> ExportedFile:
         for f in self.files:
@@ -80,6 +81,7 @@ class ExportResult:
             "seconds": self.seconds,
             "merge": _merge_info(self.merged_dir),
             "registered": self.registered,
+            "how": self.how,
             **({"lora_refused": {"code": self.fallback.code, "params": self.fallback.params,
                                  "reason": self.fallback.english}} if self.fallback is not None else {}),
         }

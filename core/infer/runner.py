@@ -135,8 +135,10 @@ def resolve_model(ws, ref: str) -> ModelRef:
     path = Path(ref).expanduser()
     with ws.store() as store:
         models = store.list_models(kind="gguf")
-    # a file path names that file alone, never a base GGUF + LoRA registered on it
+    # a file path names that file alone, never a base GGUF + LoRA registered on it; a GGUF LoRA's
+    # path (or its export folder) names the run's model: base + adapter
     by_path = {str(Path(m.path).resolve()): m for m in models if not (m.meta or {}).get("lora")}
+    by_path.update({str(Path(m.meta["lora"]).resolve()): m for m in models if (m.meta or {}).get("lora")})
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":

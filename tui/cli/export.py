@@ -86,6 +86,8 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
         click.echo(f"exported {result.name} → {result.folder}")
         for f in result.files:
             click.echo(f"  {f.quant:7} {f.size_bytes / 1e6:8.2f} MB  sha256 {f.sha256[:16]}…  {f.path.name}")
+        if result.how == "lora":
+            click.echo("  the run's adapter as a GGUF LoRA: chat, eval and Ollama apply it to the base GGUF (see the Modelfile)")
         if result.fallback is not None:
             click.echo(f"  a full merge, not a LoRA export: {result.fallback.english}")
         click.echo(f"  Modelfile: {result.modelfile}")

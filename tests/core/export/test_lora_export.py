@@ -59,9 +59,15 @@ def test_a_lora_run_exports_as_an_adapter_on_a_base_converted_once_and_matches_h
                     if m.endswith("-f16.gguf"))
     assert lora.parent == first.folder and lora.stat().st_size * 5 < base_f16.stat().st_size  # the adapter only
 
+    assert first.to_dict()["how"] == "lora"
     with ws.store() as store:
         model = store.find_model("run-1-q8_0")
     assert model is not None and model.meta["lora"] == str(lora) and Path(model.path).name.endswith("-q8_0.gguf")
+    # the export folder and the GGUF LoRA's own path name the run's model, base and adapter together
+    from core.infer.runner import resolve_model
+
+    for ref in ("run-1", str(lora)):
+        assert (resolve_model(ws, ref).path, resolve_model(ws, ref).lora) == (Path(model.path), lora)
     modelfile = (first.folder / "Modelfile").read_text(encoding="utf-8").splitlines()
     assert f"FROM {model.path}" in modelfile and f"ADAPTER ./{lora.name}" in modelfile
 
