@@ -24,10 +24,12 @@ def _train_adapter(base: Path, out: Path, *, modules_to_save: list[str] | None =
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from core.train import pipeline
+    from core.train.modules import lora_targets
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, modules_to_save=modules_to_save))
+    targets, _ = lora_targets(model, TARGETS)  # the language model's layers, as a run picks them (not a vision tower's)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, modules_to_save=modules_to_save))
     tok = AutoTokenizer.from_pretrained(str(base))
     ids = tok("Что такое LoRA? Низкоранговая добавка к весам.", return_tensors="pt")["input_ids"]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-2)
@@ -38,7 +40,7 @@ def _train_adapter(base: Path, out: Path, *, modules_to_save: list[str] | None =
     return pipeline.save_adapter(model, tok, pipeline.RunPaths(out), str(base), {"base": str(base)})
 
 
-@pytest.mark.parametrize("arch", ["llama3.1", "qwen3"])
+@pytest.mark.parametrize("arch", ["llama3.1", "qwen3", "gemma3", "gemma4"])
 def test_a_lora_run_exports_as_an_adapter_on_a_base_converted_once_and_matches_hf(arch, replica, home, tmp_path):
     from core.export import export
     from core.infer.runner import LocalRunner, ModelRef, open_model
