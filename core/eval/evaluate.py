@@ -291,6 +291,7 @@ def _judge(ws, store, judge_ref, keys, pairs, rubric: Rubric, *, in_process, rep
     if not results:
         return
     model = open_model(ws, judge_ref.path.as_posix(), in_process=in_process)
+    model.ref = judge_ref  # a run exported as a GGUF LoRA judges with its adapter, not as its base file
     try:
         for n, r in enumerate(results, 1):
             if cancel and cancel():

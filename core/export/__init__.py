@@ -165,6 +165,7 @@ def export(
     progress: OnProgress | None = None,
     staging: Path | None = None,
     on_folder: Callable[[Path], None] | None = None,
+    lora: bool = False,
 ) -> ExportResult:
     """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
 
@@ -183,11 +184,22 @@ def export(
         source.system = system
     log_file = ws.logs_dir / "export.log"
     seconds: dict[str, float] = {}
+    fallback = None
+    if lora:  # the run as a GGUF LoRA on its base GGUF (core.export.lora), or the full merge saying why not
+        from core.export.lora import export_lora, lora_refusal
+
+        fallback = lora_refusal(source)
+        if fallback is None:
+            _fetch_converter(ws, report)
+            return export_lora(ws, source, ref=ref, quants=quants, name=name, parity=parity, parity_tokens=parity_tokens,
+                               report=report, staging=staging, on_folder=on_folder)
     from core.export.preflight import check
 
-    needs = check(source, quants, ws.exports_dir)  # refused here, with the numbers, when it cannot fit
+    needs = check(source, quants, ws.exports_dir)  # a full export: refused here, with the numbers, when it cannot fit
 
     _fetch_converter(ws, report)
+    if fallback is not None:
+        report(ProgressEvent("merge", 0, 1, f"no LoRA export: {fallback.english}; exporting the whole model instead"))
     report(ProgressEvent("merge", 0, 1, needs.english()))
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     if staging is None:
@@ -224,7 +236,7 @@ def export(
         if on_folder is not None:
             on_folder(final_dir)
         result = publish(ws, tmp, final_dir, ref=ref, source=source, quants=quants, files=files,
-                         parity=parity_report, seconds=seconds, parity_skipped=skipped)
+                         parity=parity_report, seconds=seconds, parity_skipped=skipped, fallback=fallback)
         report(ProgressEvent("done", 1, 1, str(final_dir)))
         return result
     finally:

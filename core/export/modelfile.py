@@ -233,13 +233,16 @@ def _quote(text: str) -> str:
 
 
 def modelfile_text(gguf_name: str, *, chat_template: str | None, eos_token: str | None, system: str | None = None,
-                   temperature: float | None = None, family: str | None = None) -> str:
+                   temperature: float | None = None, family: str | None = None, adapter: str | None = None) -> str:
     """The Modelfile; ``family`` is the template the model was trained with, when known
-    (a run's config); otherwise it is detected from the checkpoint's own ``chat_template``."""
+    (a run's config); otherwise it is detected from the checkpoint's own ``chat_template``.
+    ``adapter``: a run exported as a GGUF LoRA (beside the Modelfile); ``gguf_name`` is then the
+    base GGUF's path, which stays where it was exported once, and Ollama applies the ``ADAPTER``."""
     looked_like = None
     if family not in _GO_TEMPLATES:
         family, looked_like = _detect(chat_template)
-    lines = ["# Written by Nastavnik. Use: ollama create NAME -f Modelfile", f"FROM ./{gguf_name}"]
+    lines = ["# Written by Nastavnik. Use: ollama create NAME -f Modelfile"]
+    lines += [f"FROM {gguf_name}", f"ADAPTER ./{adapter}"] if adapter else [f"FROM ./{gguf_name}"]
     if family:
         lines.append(f"TEMPLATE {_quote(_GO_TEMPLATES[family])}")
         stops = list(_STOPS[family])
@@ -260,7 +263,8 @@ def modelfile_text(gguf_name: str, *, chat_template: str | None, eos_token: str 
     return "\n".join(lines) + "\n"
 
 
-def write_modelfile(merged_dir: Path, path: Path, gguf_name: str, *, system: str | None, family: str | None) -> Path:
+def write_modelfile(merged_dir: Path, path: Path, gguf_name: str, *, system: str | None, family: str | None,
+                    adapter: str | None = None) -> Path:
     """The Modelfile for ``gguf_name``, from the merged folder's tokenizer config (template, EOS)."""
     cfg_path = merged_dir / "tokenizer_config.json"
     tok_cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
@@ -269,6 +273,7 @@ def write_modelfile(merged_dir: Path, path: Path, gguf_name: str, *, system: str
         template = (merged_dir / "chat_template.jinja").read_text(encoding="utf-8")
     eos = tok_cfg.get("eos_token")
     eos = eos.get("content") if isinstance(eos, dict) else eos
-    path.write_text(modelfile_text(gguf_name, chat_template=template, eos_token=eos, system=system, family=family),
+    path.write_text(modelfile_text(gguf_name, chat_template=template, eos_token=eos, system=system, family=family,
+                                   adapter=adapter),
                     encoding="utf-8")
     return path

@@ -338,10 +338,16 @@ def parity_check(
     log_file: Path | None = None,
     progress: OnProgress | None = None,
     ram_budget: int | None = None,
+    model=None,
+    lora: Path | None = None,
 ) -> ParityReport:
     """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning.
     ``ram_budget``: hold at most that many bytes of the HF model in RAM, the rest offloaded
-    (``parity_memory_plan``)."""
+    (``parity_memory_plan``).
+
+    A run exported as a GGUF LoRA: ``model`` is HF's base with the PEFT adapter on it (unmerged,
+    ``core.export.lora``), ``hf_dir`` the folder of its tokenizer files, each GGUF a base file and
+    ``lora`` the run's adapter applied to it by llama.cpp; compared exactly as a merged export."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
@@ -352,7 +358,9 @@ def parity_check(
 
     # in the merged model's own dtype: the GGUF it is compared with is converted in that dtype too
     offload = None
-    if ram_budget is None:
+    if model is not None:
+        pass  # given: a LoRA export's HF base with its adapter on it
+    elif ram_budget is None:
         model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
     else:  # the weights that do not fit are read from the merged folder's own shards as each layer runs
         import tempfile
@@ -363,7 +371,7 @@ def parity_check(
     model.eval()
     try:
         return _compare(model, tok, ggufs, questions, system=system, max_new_tokens=max_new_tokens, log_file=log_file,
-                        progress=progress, report=report)
+                        progress=progress, report=report, lora=lora)
     finally:
         del model
         if offload is not None:
@@ -371,7 +379,8 @@ def parity_check(
 
 
 def _compare(model, tok, ggufs: dict[str, Path], questions: list[str], *, system: str | None, max_new_tokens: int,
-             log_file: Path | None, progress: OnProgress | None, report: ParityReport) -> ParityReport:
+             log_file: Path | None, progress: OnProgress | None, report: ParityReport,
+             lora: Path | None = None) -> ParityReport:
     """``parity_check``'s comparison, with the HF model loaded."""
 
     def conv(q: str) -> list[dict]:
@@ -395,7 +404,7 @@ def _compare(model, tok, ggufs: dict[str, Path], questions: list[str], *, system
             progress(ProgressEvent("parity", n - 1, len(order), f"checking {quant}"))
         n_ctx = min(2048, max(512, getattr(model.config, "max_position_embeddings", 0) or 512))
         # on the CPU, as the HF side: no GPU device, no batch offloaded to one, beside a training run or not
-        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0)
+        llm = load_llama(ggufs[quant], log_file=log_file, n_ctx=n_ctx, n_gpu_layers=0, lora=lora)
         try:
             if first:  # template, ids, BOS and EOS are the same in every quant: check once
                 first = False

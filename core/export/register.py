@@ -13,11 +13,15 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.export.common import sha256_file
 from core.export.parity import ParityReport
 from core.export.source import Source
 from core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.export.lora import Refusal
 
 
 @dataclass
@@ -54,6 +58,9 @@ class ExportResult:
     seconds: dict[str, float]
     registered: bool
     parity_skipped: str | None = None  # why the parity check did not run (no room for the HF model), and how to run it
+    # a LoRA export asked for and refused (core.export.lora.Refusal): why this one is a full merge
+    fallback: Refusal | None = None
+    how: str = "merged"  # or "lora": the run's adapter as a GGUF LoRA on a base GGUF (core.export.lora)
 
     def file(self, quant: str) -> ExportedFile:
         for f in self.files:
@@ -76,6 +83,9 @@ class ExportResult:
             "seconds": self.seconds,
             "merge": _merge_info(self.merged_dir),
             "registered": self.registered,
+            "how": self.how,
+            **({"lora_refused": {"code": self.fallback.code, "params": self.fallback.params,
+                                 "reason": self.fallback.english}} if self.fallback is not None else {}),
         }
 
 
@@ -89,7 +99,8 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
 
 
 def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],
-            parity: ParityReport | None, seconds: dict[str, float], parity_skipped: str | None = None) -> ExportResult:
+            parity: ParityReport | None, seconds: dict[str, float], parity_skipped: str | None = None,
+            fallback: Refusal | None = None) -> ExportResult:
     """Move ``tmp`` to ``final_dir`` and register its GGUF files, all or nothing."""
     os.replace(tmp, final_dir)
     try:
@@ -100,7 +111,7 @@ def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Sour
         result = ExportResult(
             name=final_dir.name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
             files=exported, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
-            parity=parity, seconds=seconds, registered=False, parity_skipped=parity_skipped,
+            parity=parity, seconds=seconds, registered=False, parity_skipped=parity_skipped, fallback=fallback,
         )
         result.registered = register(ws, result, source)
     except BaseException:

@@ -1,6 +1,7 @@
 """llama.cpp's converter and llama-cpp-python, without git and without surprises.
 
-The converter (``convert_hf_to_gguf.py`` with its ``conversion/`` package and ``gguf-py/``)
+The converters (``convert_hf_to_gguf.py`` with its ``conversion/`` package and ``gguf-py/``, and
+``convert_lora_to_gguf.py``, which writes a run's adapter as a GGUF LoRA)
 comes from the source distribution of the pinned llama-cpp-python, fetched once through
 pip and unpacked into a cache folder; only those files are kept. The same pin builds the
 ``llama_cpp`` module we load GGUF files with, so converter and runtime agree.
@@ -31,10 +32,12 @@ LLAMA_CPP_PYTHON = "0.3.36"
 # of the families we build replicas of (vocab-only GGUFs of the real tokenizers, with the test
 # strings and ids llama.cpp checks them with) and the official chat templates it tests against
 _KEEP = (
-    "convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE", "models/templates/",
+    "convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/", "LICENSE", "models/templates/",
     *(f"models/ggml-vocab-{name}.gguf{ext}" for name in ("llama-bpe", "qwen2", "qwen35", "gemma-4") for ext in ("", ".inp", ".out")),
 )
-_COMPLETE = ".complete-2"  # written last: a folder without it is an interrupted or older unpack
+# written last: a folder without it is an interrupted or older unpack (-3: with convert_lora_to_gguf.py),
+# which the next use unpacks again
+_COMPLETE = ".complete-3"
 _lock = threading.Lock()
 
 # quant name → llama.cpp file type (enum llama_ftype)
@@ -62,7 +65,7 @@ def installed_dir() -> Path:
 
 
 def _complete(folder: Path) -> bool:
-    return (folder / _COMPLETE).is_file() and (folder / "convert_hf_to_gguf.py").is_file()
+    return all((folder / name).is_file() for name in (_COMPLETE, "convert_hf_to_gguf.py", "convert_lora_to_gguf.py"))
 
 
 def converter_dir(cache_dir: Path | None = None, *, progress: OnProgress | None = None) -> Path:
@@ -192,6 +195,26 @@ def convert_hf_to_gguf(
             f"llama.cpp's converter failed on {model_dir} ({tail})",
             hint=f"the full output is in {log_file}",
         )
+
+
+def convert_lora_to_gguf(adapter_dir: Path, base_dir: Path, out_file: Path, *, cache_dir: Path, log_file: Path,
+                         outtype: str = "f16") -> None:
+    """Write a PEFT adapter as a GGUF LoRA with llama.cpp's ``convert_lora_to_gguf.py`` (a subprocess,
+    its chatter to ``log_file``); ``base_dir`` gives the base's config (no weights are read)."""
+    from core.jobs.process import child_env, run_child
+
+    conv = converter_dir(cache_dir)
+    env = child_env(paths=(conv / "gguf-py", conv), TQDM_DISABLE="1")
+    env.pop("NO_LOCAL_GGUF", None)
+    cmd = [sys.executable, str(conv / "convert_lora_to_gguf.py"), str(adapter_dir), "--base", str(base_dir),
+           "--outfile", str(out_file), "--outtype", outtype]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+    if run_child(cmd, log_path=log_file, env=env, cwd=conv) != 0 or not Path(out_file).is_file():
+        raise UserError(f"llama.cpp's LoRA converter failed on {adapter_dir} ({_tail(log_file)})",
+                        hint=f"the full output is in {log_file}; `nastavnik export RUN --merged` exports the whole model instead",
+                        code="export.lora_convert_failed", params={"adapter": str(adapter_dir), "log": str(log_file)})
 
 
 # architectures whose checkpoints carry a multi-token-prediction head (`mtp.*` tensors) that
@@ -424,9 +447,13 @@ def check_build(system_info: str) -> None:
         )
 
 
-def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, n_gpu_layers: int = 0, **kw):
+def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: int = 0, n_gpu_layers: int = 0,
+               lora: Path | None = None, **kw):
     """Open a GGUF with llama-cpp-python; every byte llama.cpp prints goes to ``log_file``.
-    ``n_gpu_layers`` 0 (the default) keeps the model off every GPU (``llama_kwargs``)."""
+    ``n_gpu_layers`` 0 (the default) keeps the model off every GPU (``llama_kwargs``).
+
+    ``lora``: a GGUF LoRA applied on top (``attach_lora``); the base stays memory-mapped, where
+    ``Llama(lora_path=…)`` would turn mmap off and read the whole base into anonymous memory."""
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -439,6 +466,9 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
     if not path.is_file():
         raise UserError(f"no GGUF file at {path}", hint="`nastavnik models list` shows the exported models",
                         code="chat.no_file", params={"path": str(path)})
+    if lora is not None and not Path(lora).is_file():
+        raise UserError(f"no GGUF LoRA at {lora}", hint="export the run again: `nastavnik export RUN --lora`",
+                        code="chat.no_file", params={"path": str(lora)})
     check_build(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
     with quiet_stderr(log_file):
         try:
@@ -450,7 +480,32 @@ def load_llama(path: Path, *, log_file: Path | None, n_ctx: int = 2048, seed: in
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"llama.cpp cannot load {path}: {exc}", hint=f"details in {log_file}", code="chat.cannot_load",
                             params={"path": str(path), "why": str(exc), "log": str(log_file)}) from exc
+        if lora is not None:
+            try:
+                attach_lora(llm, Path(lora))
+            except RuntimeError as exc:
+                llm.close()
+                raise UserError(f"llama.cpp cannot apply {lora} to {path}: {exc}", hint=f"details in {log_file}",
+                                code="chat.cannot_load", params={"path": str(lora), "why": str(exc), "log": str(log_file)}) from exc
     return llm
+
+
+def attach_lora(llm, lora: Path, scale: float = 1.0) -> None:
+    """Apply a GGUF LoRA to an open ``Llama`` through llama.cpp's own calls (the adapter is added
+    to each matmul when the graph runs; the base's mmapped weights are untouched). The adapter
+    is freed before the model when ``llm.close()`` runs."""
+    import ctypes
+
+    import llama_cpp
+
+    adapter = llama_cpp.llama_adapter_lora_init(llm._model.model, str(lora).encode("utf-8"))
+    if not adapter:
+        raise RuntimeError(f"the adapter {lora.name} does not fit this model")
+    llm._stack.callback(lambda: llama_cpp.llama_adapter_lora_free(adapter))  # closed first: after the model's callbacks
+    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+    scales = (ctypes.c_float * 1)(scale)
+    if llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, adapters, 1, scales):
+        raise RuntimeError(f"the adapter {lora.name} could not be set on the context")
 
 
 class StderrSwitch:

@@ -51,9 +51,13 @@ class ModelRef:
     key: str  # how the store knows it (registered name, else the file path)
     path: Path
     label: str
+    # a run exported as a GGUF LoRA (``nastavnik export RUN --lora``): ``path`` is the base GGUF,
+    # this the run's adapter, applied at load time with the base kept memory-mapped
+    lora: Path | None = None
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "path": str(self.path), "label": self.label}
+        return {"key": self.key, "path": str(self.path), "label": self.label,
+                **({"lora": str(self.lora)} if self.lora else {})}
 
 
 @dataclass
@@ -106,8 +110,14 @@ class ModelRunner(Protocol):
 def _ref(path: Path, registered) -> ModelRef:
     """The model at ``path``, known to the store by its registered name when it has one."""
     if registered is not None:
-        return ModelRef(registered.name, path, registered.name)
+        return _registered(registered)
     return ModelRef(str(path), path, path.stem)
+
+
+def _registered(m) -> ModelRef:
+    """A registered GGUF: a whole model, or a base GGUF with a run's LoRA (``meta["lora"]``)."""
+    lora = (m.meta or {}).get("lora")
+    return ModelRef(m.name, Path(m.path), m.name, Path(lora) if lora else None)
 
 
 def _export_file(folder: Path) -> Path | None:
@@ -144,7 +154,10 @@ def resolve_model(ws, ref: str) -> ModelRef:
     path = Path(ref).expanduser()
     with ws.store() as store:
         models = store.list_models(kind="gguf")
-    by_path = {str(Path(m.path).resolve()): m for m in models}
+    # a file path names that file alone, never a base GGUF + LoRA registered on it; a GGUF LoRA's
+    # path (or its export folder) names the run's model: base + adapter
+    by_path = {str(Path(m.path).resolve()): m for m in models if not (m.meta or {}).get("lora")}
+    by_path.update({str(Path(m.meta["lora"]).resolve()): m for m in models if (m.meta or {}).get("lora")})
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() != ".gguf":
@@ -153,10 +166,10 @@ def resolve_model(ws, ref: str) -> ModelRef:
         return _ref(path, by_path.get(str(path)))
     for m in reversed(models):  # newest registrations last
         if m.name == ref:
-            return ModelRef(ref, Path(m.path), ref)
+            return _registered(m)
     for m in reversed(models):  # a run id: the run's own export, not one of its checkpoints'
         if str(m.run_id) == ref and m.checkpoint is None:
-            return ModelRef(m.name, Path(m.path), m.name)
+            return _registered(m)
     found_checkpoint = _checkpoint_export(ws, ref, models)
     if found_checkpoint is not None:
         return found_checkpoint
@@ -250,7 +263,7 @@ class LocalRunner(_Runner):
             hidden = bool(inputs.pop("gpus_hidden", False))
             self.offload = offload_plan(self.ref.path, gpu_build=gpu_supported(gpus_hidden=hidden), **inputs)
             self.llm = load_llama(self.ref.path, log_file=self.log_file, n_ctx=self.n_ctx, seed=self.seed,
-                                  n_threads=self.n_threads, n_gpu_layers=self.offload.layers)
+                                  n_threads=self.n_threads, n_gpu_layers=self.offload.layers, lora=self.ref.lora)
 
     def context_size(self) -> int:
         """The tokens a prompt and its answer may take: the context loaded, at most the trained one."""
@@ -385,7 +398,8 @@ class ChildRunner(_Runner):
             env.update(NO_GPU_ENV)
             offload["gpus_hidden"] = True
         self.proc = spawn_server([str(self.ref.path), str(self.n_ctx), str(self.seed), str(self.n_threads or 0),
-                                  json.dumps(offload)], env=env, log=self._log)
+                                  json.dumps(offload), *([str(self.ref.lora)] if self.ref.lora else [])],
+                                 env=env, log=self._log)
         event = self._read()
         if event.get("event") != "ready":
             self.close()

@@ -63,8 +63,9 @@ class _Lines:
         return out
 
 
-def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None) -> int:
-    """Run one model; JSON lines in on stdin, JSON lines out on stdout; stderr is a log file.
+def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | None = None, lora: str | None = None) -> int:
+    """Run one model (``lora``: a GGUF LoRA on the base at ``path``); JSON lines in on stdin, JSON
+    lines out on stdout; stderr is a log file.
 
     One thread: commands are read between answers, and during an answer a non-blocking poll
     of stdin (at most every POLL_S) notices a stop request — no reader thread to hand work
@@ -104,7 +105,7 @@ def serve(path: str, n_ctx: int, seed: int, n_threads: int = 0, offload: dict | 
         return stopped[0]
 
     try:
-        model = LocalRunner(ModelRef(path, Path(path), Path(path).stem), log_file=None, n_ctx=n_ctx, seed=seed,
+        model = LocalRunner(ModelRef(path, Path(path), Path(path).stem, Path(lora) if lora else None), log_file=None, n_ctx=n_ctx, seed=seed,
                            n_threads=n_threads or None, offload=offload)
         model.load()
     except Exception as exc:  # report any failure to the parent as an event
@@ -173,4 +174,4 @@ def error_event(exc: BaseException) -> dict:
 
 if __name__ == "__main__":
     sys.exit(serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0,
-                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None))
+                    json.loads(sys.argv[5]) if len(sys.argv) > 5 else None, sys.argv[6] if len(sys.argv) > 6 else None))

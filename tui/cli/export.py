@@ -23,11 +23,16 @@ def register(cli: click.Group) -> None:
 @click.option("--system", help="A system prompt to write into the Modelfile.")
 @click.option("--no-parity", is_flag=True, help="Skip the HF ↔ GGUF parity check.")
 @click.option("--parity-tokens", type=int, default=32, show_default=True, help="Tokens generated per question by the check.")
+@click.option("--lora", "how", flag_value="lora",
+              help="Export only the run's adapter as a GGUF LoRA on its base GGUF (converted once per base and reused): "
+                   "megabytes and seconds. A run that trains whole modules falls back to the full merge and says why.")
+@click.option("--merged", "how", flag_value="merged", default=True,
+              help="Merge the adapter into the base and export the whole model (the default; for Ollama and for sharing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
 @click.option("--detach", is_flag=True,
               help="Start it as a background job and return its id (`nastavnik exports show ID` follows it).")
 @pass_ctx
-def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_tokens, as_json, detach) -> None:
+def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_tokens, how, as_json, detach) -> None:
     """Merge a run's adapter into its base, convert to GGUF with llama.cpp's own converter,
     quantize, write an Ollama Modelfile and register the files (`nastavnik models list`).
 
@@ -50,6 +55,7 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
       nastavnik export 3 --detach --json   # a background job, like a training run
       nastavnik export 3 --checkpoint best  # the checkpoint whose answers scored best (train --eval-steps)
       nastavnik export 3 --checkpoint 40    # the adapter as it was at step 40
+      nastavnik export 3 --lora             # the run as a GGUF LoRA on its base GGUF (built once)
     """
     from core.export import export as run_export, parse_quants
     from core.export.source import checkpoint_ref, parse_checkpoint
@@ -64,6 +70,10 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
     if detach:
         from core.export.jobs import start_job
 
+        if how == "lora":
+            raise UserError("--lora is not kept by background jobs yet", hint="drop --detach: a LoRA export takes seconds",
+                            code="export.lora_detach")
+
         if parity_tokens != 32:
             raise UserError("--parity-tokens is not kept by background jobs", hint="drop it, or export without --detach")
         job = start_job(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity)
@@ -75,13 +85,17 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
         return
     with ProgressPrinter(quiet=as_json) as progress:
         result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
-                            parity_tokens=parity_tokens, progress=progress)
+                            parity_tokens=parity_tokens, progress=progress, lora=how == "lora")
     if as_json:
         emit_json(result.to_dict())
     else:
         click.echo(f"exported {result.name} → {result.folder}")
         for f in result.files:
             click.echo(f"  {f.quant:7} {f.size_bytes / 1e6:8.2f} MB  sha256 {f.sha256[:16]}…  {f.path.name}")
+        if result.how == "lora":
+            click.echo("  the run's adapter as a GGUF LoRA: chat, eval and Ollama apply it to the base GGUF (see the Modelfile)")
+        if result.fallback is not None:
+            click.echo(f"  a full merge, not a LoRA export: {result.fallback.english}")
         click.echo(f"  Modelfile: {result.modelfile}")
         times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
         click.echo(f"  time: {times}")

@@ -1280,6 +1280,15 @@ STRINGS: dict[str, str] = {
     'error.download.no_job': 'There is no download {id}',
     'error.download.not_resumable': 'Download {id} is {status}: there is nothing to resume',
     'error.download.already_ended': 'Download {id} has already ended ({status})',
+    # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
+    'error.export.lora_convert_failed': "llama.cpp's LoRA converter failed on {adapter}",
+    'error.export.lora_convert_failed.hint': 'The full output is in {log}; `nastavnik export RUN --merged` exports the whole model instead.',
+    'error.export.lora_detach': '--lora is not kept by background jobs yet',
+    'error.export.lora_detach.hint': 'Drop --detach: a LoRA export takes seconds.',
+    'export.lora_no_adapter': '{name} is a whole model, not a run\'s adapter',
+    'export.lora_not_lora': 'the adapter is {type}, not a LoRA',
+    'export.lora_full_modules': "the run trains {modules} in full (modules_to_save), which llama.cpp's LoRA converter refuses",
+    'export.lora_4bit_base': 'the base is stored in 4-bit and its 16-bit sibling is not on this disk: llama.cpp needs the base in 16 bits',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

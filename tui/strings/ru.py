@@ -1292,4 +1292,13 @@ STRINGS: dict[str, str] = {
     'error.download.no_job': 'Нет загрузки {id}',
     'error.download.not_resumable': 'Загрузка {id} — {status}: продолжать нечего',
     'error.download.already_ended': 'Загрузка {id} уже закончилась ({status})',
+    # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
+    'error.export.lora_convert_failed': 'Конвертер LoRA из llama.cpp не справился с {adapter}',
+    'error.export.lora_convert_failed.hint': 'Полный вывод — в {log}; `nastavnik export RUN --merged` экспортирует модель целиком.',
+    'error.export.lora_detach': 'Фоновые задания пока не принимают --lora',
+    'error.export.lora_detach.hint': 'Уберите --detach: экспорт LoRA занимает секунды.',
+    'export.lora_no_adapter': '{name} — целая модель, а не адаптер запуска',
+    'export.lora_not_lora': 'адаптер — {type}, а не LoRA',
+    'export.lora_full_modules': 'запуск обучает {modules} целиком (modules_to_save), а конвертер LoRA из llama.cpp такие не принимает',
+    'export.lora_4bit_base': 'база хранится в 4 битах, а её 16-битной копии на этом диске нет: llama.cpp нужна база в 16 битах',
 }

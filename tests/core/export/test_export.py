@@ -157,12 +157,12 @@ def test_sources_by_name_run_and_folder(home, demo_model, tmp_path):
 
 
 def test_converter_is_unpacked_from_the_pinned_sdist(tmp_path, llamacpp_cache):
-    """The converter, gguf-py, the four families' vocabularies and the official templates are kept."""
+    """The converters (whole models and LoRA adapters), gguf-py, the four families' vocabularies and the official templates are kept."""
     from core.infer.llamacpp import LLAMA_CPP_PYTHON, converter_dir, llamacpp_file
 
     conv = converter_dir(llamacpp_cache)
     assert conv.name == f"llama.cpp-{LLAMA_CPP_PYTHON}"
-    assert (conv / "convert_hf_to_gguf.py").is_file()
+    assert (conv / "convert_hf_to_gguf.py").is_file() and (conv / "convert_lora_to_gguf.py").is_file()
     assert (conv / "conversion" / "__init__.py").is_file()
     assert (conv / "gguf-py" / "gguf" / "__init__.py").is_file()
     assert not (conv / "CMakeLists.txt").exists() and not (conv / "src").exists()
@@ -182,6 +182,7 @@ def test_fetch_unpacks_a_given_sdist_offline_and_keeps_only_what_is_used(tmp_pat
     sdist = tmp_path / f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}.tar.gz"
     files = {
         "convert_hf_to_gguf.py": "print('converter')\n",
+        "convert_lora_to_gguf.py": "print('LoRA converter')\n",
         "conversion/__init__.py": "",
         "gguf-py/gguf/__init__.py": "",
         "models/templates/Qwen-Qwen3-0.6B.jinja": "{{ messages }}",
@@ -204,3 +205,27 @@ def test_fetch_unpacks_a_given_sdist_offline_and_keeps_only_what_is_used(tmp_pat
     monkeypatch.delenv("NASTAVNIK_LLAMACPP_CACHE", raising=False)
     monkeypatch.setattr(lc, "installed_dir", lambda: dest)
     assert lc.converter_dir(tmp_path / "empty-cache") == dest  # the install-time copy is used, nothing fetched
+
+
+def test_an_unpack_from_before_the_lora_converter_is_unpacked_again(tmp_path, monkeypatch):
+    """A cache unpacked by an older Nastavnik (no convert_lora_to_gguf.py) is refreshed from the sdist on next use."""
+    import io
+    import tarfile
+
+    import core.infer.llamacpp as lc
+
+    prefix = f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    root = tmp_path / "cache"
+    old = root / f"llama.cpp-{lc.LLAMA_CPP_PYTHON}"
+    old.mkdir(parents=True)
+    (old / "convert_hf_to_gguf.py").write_text("old\n")
+    (old / ".complete-2").write_text("older unpack\n")
+    with tarfile.open(root / f"llama_cpp_python-{lc.LLAMA_CPP_PYTHON}.tar.gz", "w:gz") as tar:
+        for rel in ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py"):
+            info = tarfile.TarInfo(prefix + rel)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"new\n"))
+    monkeypatch.setenv("NASTAVNIK_LLAMACPP_CACHE", str(root))
+    monkeypatch.setattr(lc, "installed_dir", lambda: tmp_path / "not-installed")
+    assert lc.converter_dir(root) == old
+    assert (old / "convert_lora_to_gguf.py").read_text() == "new\n" == (old / "convert_hf_to_gguf.py").read_text()
