@@ -536,3 +536,17 @@ def m047_blind_votes(db: "sqlite_utils.Database") -> None:
         not_null={"question", "model_a", "model_b", "message_a", "message_b", "seed", "winner", "created"},
     )
     db["blind_votes"].create_index(["message_a", "message_b"], unique=True)
+
+
+# ---------------------------------------------------------------------------- why a job failed, in any language
+
+
+@migration
+def m048_job_error_codes(db: "sqlite_utils.Database") -> None:
+    """A failed run's or export job's error as its ``UserError`` gave it: the stable ``code``
+    (``model.no_config``) and its ``params`` (JSON) beside the English ``error`` line, so the app
+    says why in its own language while the CLI prints the English. Rows from before have no code:
+    their English line is shown as it is."""
+    for table in ("runs", "export_jobs"):
+        db[table].add_column("error_code", str)
+        db[table].add_column("error_params", str)  # JSON object

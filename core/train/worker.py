@@ -97,6 +97,9 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
         _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend, config)}" + (f", {world} {kind}" if world > 1 else "")
              + (f", {config.method}" + (f" from run {config.from_run}" if config.from_run is not None else "") if config.preference else ""))
         from core.train.device import check_gpu_usable
+        from core.train.runs import check_checkpoint
+
+        check_checkpoint(Path(config.base))  # checked when queued; since moved, or its weights deleted: say so, coded
 
         check_gpu_usable()  # a GPU torch cannot use (old driver), or Triton without a compiler: one line, not a CPU run
         if world > 1:
@@ -115,7 +118,8 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
         return End(status)
 
     try:
-        return exit_code(worker.run(body, status="running", started=now(), error=None, world_size=world))
+        return exit_code(worker.run(body, status="running", started=now(), error=None, error_code=None,
+                                     error_params=None, world_size=world))
     finally:
         store.close()
 

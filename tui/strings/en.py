@@ -1231,6 +1231,11 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'The run shows its checkpoints (`nastavnik runs show`).',
     'error.export.checkpoint_needs_run': 'A checkpoint belongs to a run: give a run id',
     'error.export.checkpoint_needs_run.hint': 'For example: nastavnik export 3 --checkpoint best',
+    # h-i26g: why a run or an export job failed, in the UI's language
+    'train.failed_why': 'Error: {error}',
+    'error.run.lost': 'the training process stopped without finishing (killed or crashed)',
+    'error.run.lost.hint': 'Resume it from its last checkpoint with `nastavnik runs resume`, or start it again.',
+    'error.export.lost': 'the export process stopped without finishing (killed or crashed)',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

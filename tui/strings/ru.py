@@ -1242,4 +1242,9 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'Контрольные точки прогона показывает `nastavnik runs show`.',
     'error.export.checkpoint_needs_run': 'Контрольная точка принадлежит прогону: укажите номер прогона',
     'error.export.checkpoint_needs_run.hint': 'Например: nastavnik export 3 --checkpoint best',
+    # h-i26g: why a run or an export job failed, in the UI's language
+    'train.failed_why': 'Ошибка: {error}',
+    'error.run.lost': 'процесс обучения остановился, не закончив (его завершили, или он упал)',
+    'error.run.lost.hint': 'Продолжите его с последней контрольной точки (`nastavnik runs resume`) или запустите заново.',
+    'error.export.lost': 'процесс экспорта остановился, не закончив (его завершили, или он упал)',
 }
