@@ -12,7 +12,7 @@ from core.store.runs import ACTIVE, RUN_STATUSES
 
 EXPORT_STATUSES = RUN_STATUSES  # a job lives and ends like a training run
 _JSON_FIELDS = ("quants", "steps", "result", "error_params")
-_JSON_EMPTY = {"steps": {}, "quants": [], "error_params": {}}  # what an empty one reads as (else None)
+_JSON_EMPTY: dict[str, Any] = {"steps": {}, "quants": [], "error_params": {}}  # what an empty one reads as (else None)
 _FIELDS = {
     "status", "source", "run_id", "name", "quants", "parity", "system", "pid", "heartbeat", "stage", "done",
     "total", "message", "steps", "staging", "folder", "log_path", "result", "error", "cancel_requested",

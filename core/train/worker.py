@@ -97,9 +97,6 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
         _log(f"run {run.id}: base {config.base}, backend {resolve(config.backend, config)}" + (f", {world} {kind}" if world > 1 else "")
              + (f", {config.method}" + (f" from run {config.from_run}" if config.from_run is not None else "") if config.preference else ""))
         from core.train.device import check_gpu_usable
-        from core.train.runs import check_checkpoint
-
-        check_checkpoint(Path(config.base))  # checked when queued; since moved, or its weights deleted: say so, coded
 
         check_gpu_usable()  # a GPU torch cannot use (old driver), or Triton without a compiler: one line, not a CPU run
         if world > 1:
@@ -164,6 +161,9 @@ def _reporter(store, run, paths):
 
 def _train_here(ws, store, run, config, paths, *, resume: bool, should_stop) -> dict:
     from core.train import pipeline
+    from core.train.runs import check_checkpoint
+
+    check_checkpoint(Path(config.base))  # checked when queued; since moved, or its weights deleted: say so, coded
 
     sink, on_snapshot, on_setup, metrics_file = _reporter(store, run, paths)
     try:
