@@ -37,18 +37,18 @@ def _spawn_train_worker(home: Path, store, base: Path):
     return store.update_run(run.id, pid=pid)
 
 
-def _stats_rows(app) -> str:
-    """The Progress view's stats as the terminal shows them, its wrapped rows joined again."""
+def _rows(app, selector: str) -> str:
+    """What the terminal shows of a widget as wide as the screen, its wrapped rows joined again."""
     from textual.widgets import Static
 
-    region = app.query_one("#train-stats", Static).region
+    region = app.query_one(selector, Static).region
     rows = screen_text(app).split("\n")[region.y:region.bottom]
     return " ".join(row.strip() for row in rows if row.strip())
 
 
-async def _progress_in_russian(home: Path, wanted: str):
-    """The app in Russian at 80×24, Train room, Progress view, once its stats show ``wanted``:
-    what the stats rows show."""
+async def _train_room_in_russian(home: Path, wanted: str) -> tuple[str, str]:
+    """The app in Russian at 80×24, Train room: what the Progress view's stats show once they
+    show ``wanted``, and what the Runs view shows under its table then."""
     from tui.app import NastavnikApp
 
     app = NastavnikApp(Workspace.open(home), "ru")
@@ -56,12 +56,15 @@ async def _progress_in_russian(home: Path, wanted: str):
         await settle(pilot)
         await pilot.press("2")
         await settle(pilot)
-        await pilot.press("p")
-        for _ in range(200):
-            if wanted in _stats_rows(app):
-                break
-            await pilot.pause(0.1)
-        return _stats_rows(app)
+        shown = {}
+        for key, selector in (("p", "#train-stats"), ("r", "#train-runs-why")):
+            await pilot.press(key)
+            for _ in range(200):
+                if wanted in _rows(app, selector):
+                    break
+                await pilot.pause(0.1)
+            shown[key] = _rows(app, selector)
+        return shown["p"], shown["r"]
 
 
 @async_test
@@ -78,9 +81,10 @@ async def test_a_run_whose_worker_refuses_its_base_says_why_in_russian(home, sto
     assert failed.status == "failed" and failed.error_code == "model.no_weights", (failed.status, failed.error)
 
     expected = f"Ошибка: В {base} нет весов `.safetensors` — укажите в «Базовой модели» папку с `model.safetensors`"
-    shown = await _progress_in_russian(home, "Ошибка:")
-    assert expected in shown, shown
-    assert "has no" not in shown
+    progress, runs = await _train_room_in_russian(home, "Ошибка:")
+    assert expected in progress, progress
+    assert "has no" not in progress
+    assert runs == expected, runs  # the Runs view, under the table: the highlighted run's reason
 
     code, out, err = run_cli(home, "runs", "show", str(run.id))  # the CLI: the English line, as before
     assert code == 0, err
@@ -93,7 +97,7 @@ async def test_an_old_failed_run_without_a_code_still_shows_its_line(home, store
     line as stored — with «Ошибка» around it in the Russian UI."""
     run = store.create_run(base="demo", preset="demo", backend="hf", config={"base": "demo"})
     store.update_run(run.id, status="failed", error="RuntimeError: CUDA error [device 0] (see /runs/1/train.log)")
-    shown = await _progress_in_russian(home, "Ошибка:")
+    shown, _ = await _train_room_in_russian(home, "Ошибка:")
     assert "Ошибка: RuntimeError: CUDA error [device 0] (see /runs/1/train.log)" in shown, shown
 
 
