@@ -110,6 +110,9 @@ class TrainRuns(Vertical):
         if table.row_count:
             run = self._listed.get(int(table.get_row_at(table.cursor_row)[0]))
         why = failure(run) if run is not None else ""
+        if why == self._why_shown:
+            return  # each poll: a widget updated would lay the room out again
+        self._why_shown = why
         label = self.query_one("#train-runs-why", Static)
         label.update(Text(why))  # no markup: an error may hold [brackets]
         label.display = bool(why)
