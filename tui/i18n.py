@@ -80,6 +80,19 @@ def error_text(error, sep: str = "\n", **extra) -> str:
     return sep.join(lines)
 
 
+def job_error_text(job, sep: str = " — ") -> str:
+    """Why a run or an export job ended badly, in the UI's language: the code and params its
+    worker stored with the error (``error.<code>``, as ``error_text`` looks it up), or its English
+    line as stored — a row from before codes were kept, or a crash's line naming its log."""
+    from core.errors import UserError
+
+    line = getattr(job, "error", None) or "?"
+    code = getattr(job, "error_code", None)
+    if not code:
+        return line
+    return error_text(UserError(line, code=code, params=getattr(job, "error_params", None)), sep)
+
+
 def json_text(problem: str, column=None) -> str:
     """What the JSON decoder found (core's stable name of its message, ``json.<problem>``) and
     where on the line, in the UI's language."""

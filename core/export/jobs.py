@@ -88,7 +88,8 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
             cmd = [sys.executable, "-m", WORKER, "--home", str(ws.home), "--job", str(job.id)]
             pid = host.processes.spawn(cmd, log, cwd=ws.home, env=jobs.worker_env(ws.home))
         except OSError as exc:
-            store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now())
+            store.update_export_job(job.id, status="failed", error=f"cannot start the worker: {exc}", finished=_now(),
+                                    error_code="export.no_worker", error_params={"why": str(exc)})
             raise UserError(f"cannot start the export worker: {exc}", code="export.no_worker", params={"why": str(exc)}) from exc
         return store.update_export_job(job.id, pid=pid, log_path=str(log))
     finally:

@@ -96,7 +96,8 @@ def refresh(table: JobTable, host: Host = HOST) -> list[int]:
             continue
         if verdict == "hung":
             host.processes.signal(job.pid, signal.SIGKILL)
-        if table.claim(job.id, expect=(job.status,), status="interrupted", error=table.lost, finished=now(host)):
+        if table.claim(job.id, expect=(job.status,), status="interrupted", error=table.lost,
+                       error_code=f"{table.code}.lost", error_params=None, finished=now(host)):
             table.ended(table.get(job.id))
             changed.append(job.id)
     return changed

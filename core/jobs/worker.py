@@ -30,11 +30,16 @@ class Cancelled(BaseException):
 
 @dataclass
 class End:
-    """How a body ended: its status, the error line for the store, more columns to write with it."""
+    """How a body ended: its status, the error line for the store, more columns to write with it.
+
+    ``error_code``/``error_params``: a ``UserError``'s code and params, stored beside its English
+    line so the app can say it in its language (the CLI prints ``error``)."""
 
     status: str = "failed"
     error: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_params: dict[str, Any] = field(default_factory=dict)
 
 
 def log(msg: str) -> None:
@@ -98,7 +103,7 @@ class Worker:
             end = End("cancelled")
             log(f"{table.noun} {job_id} cancelled")
         except UserError as exc:
-            end = End(error=str(exc))
+            end = End(error=str(exc), error_code=exc.code, error_params=_plain(exc.params) if exc.code else {})
             log(f"error: {end.error}")
         except Exception as exc:  # noqa: BLE001 - a bug: keep the traceback in the log, a line in the store
             traceback.print_exc()
@@ -113,14 +118,29 @@ class Worker:
         """Write ``end`` unless another verdict was written meanwhile (it stands); clean up after
         an end other than done. Whether ``end`` was written."""
         table, job_id = self.table, self.job_id
-        written = table.claim(job_id, expect=ACTIVE, status=end.status, error=end.error, finished=now(), heartbeat=now(),
-                              **end.values)
+        written = table.claim(job_id, expect=ACTIVE, status=end.status, error=end.error, error_code=end.error_code,
+                              error_params=end.error_params or None, finished=now(), heartbeat=now(), **end.values)
         final = table.get(job_id)
         if not written:
             log(f"{table.noun} {job_id} is already {final.status}; that verdict stands")
         if final.status != "done":
             table.ended(final)
         return written
+
+
+def _plain(params: dict) -> dict:
+    """``params`` as the store can keep them (JSON): a value JSON cannot hold becomes its text."""
+    return {key: value if _jsonable(value) else str(value) for key, value in params.items()}
+
+
+def _jsonable(value: Any) -> bool:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def exit_code(end: End | None) -> int:

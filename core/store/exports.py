@@ -11,11 +11,12 @@ from core.store.base import StoreBase, inserted_id, now
 from core.store.runs import ACTIVE, RUN_STATUSES
 
 EXPORT_STATUSES = RUN_STATUSES  # a job lives and ends like a training run
-_JSON_FIELDS = ("quants", "steps", "result")
+_JSON_FIELDS = ("quants", "steps", "result", "error_params")
+_JSON_EMPTY: dict[str, Any] = {"steps": {}, "quants": [], "error_params": {}}  # what an empty one reads as (else None)
 _FIELDS = {
     "status", "source", "run_id", "name", "quants", "parity", "system", "pid", "heartbeat", "stage", "done",
     "total", "message", "steps", "staging", "folder", "log_path", "result", "error", "cancel_requested",
-    "started", "finished",
+    "started", "finished", "error_code", "error_params",
 }
 
 
@@ -45,6 +46,8 @@ class ExportJob:
     created: str = ""
     started: str | None = None
     finished: str | None = None
+    error_code: str | None = None  # a failed job's UserError: its code and params, for the UI's language
+    error_params: dict = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -57,7 +60,7 @@ class ExportJob:
 def _job(row: dict) -> ExportJob:
     row = dict(row)
     for key in _JSON_FIELDS:
-        row[key] = json.loads(row[key]) if row.get(key) else ({} if key == "steps" else [] if key == "quants" else None)
+        row[key] = json.loads(row[key]) if row.get(key) else (type(_JSON_EMPTY[key])() if key in _JSON_EMPTY else None)
     row["parity"] = bool(row.get("parity", 1))
     row["cancel_requested"] = bool(row.get("cancel_requested"))
     row["done"] = row.get("done") or 0

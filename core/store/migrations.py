@@ -585,3 +585,17 @@ def m049_downloads(db: "sqlite_utils.Database") -> None:
         required="hub_id",
         defaults={"done": 0, "total": 0, "files_done": 0, "files_total": 0},
     )
+
+
+# ---------------------------------------------------------------------------- why a job failed, in any language
+
+
+@migration
+def m050_job_error_codes(db: "sqlite_utils.Database") -> None:
+    """A failed run's or export job's error as its ``UserError`` gave it: the stable ``code``
+    (``model.no_config``) and its ``params`` (JSON) beside the English ``error`` line, so the app
+    says why in its own language while the CLI prints the English. Rows from before have no code:
+    their English line is shown as it is."""
+    for table in ("runs", "export_jobs"):
+        db[table].add_column("error_code", str)
+        db[table].add_column("error_params", str)  # JSON object

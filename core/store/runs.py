@@ -16,6 +16,7 @@ _RUN_FIELDS = {
     "status", "base", "preset", "backend", "config", "dataset_sha256", "train_pairs", "eval_pairs",
     "run_dir", "pid", "heartbeat", "step", "max_steps", "epoch", "loss", "eval_loss", "adapter_path",
     "error", "cancel_requested", "started", "finished", "setup", "world_size", "best_step", "best_value",
+    "error_code", "error_params",
 }
 _METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "epoch",
                   "reward_chosen", "reward_rejected", "margin", "accuracy",  # these four: DPO/ORPO runs
@@ -73,6 +74,8 @@ class Run:
     world_size: int | None = None
     best_step: int | None = None  # the best evaluation's step, by config["best_metric"]; its checkpoint is kept
     best_value: float | None = None
+    error_code: str | None = None  # a failed run's UserError: its code and params, for the UI's language
+    error_params: dict = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -95,9 +98,17 @@ def _run(row: dict) -> Run:
     row = dict(row)
     row["config"] = json.loads(row.get("config") or "{}")
     row["setup"] = json.loads(row.get("setup") or "{}")
+    row["error_params"] = json.loads(row.get("error_params") or "{}")
     row["cancel_requested"] = bool(row.get("cancel_requested"))
     row["step"] = row.get("step") or 0
     return Run(**row)
+
+
+def _encode(values: dict) -> None:
+    """The JSON columns of ``values`` as JSON text, in place."""
+    for key in ("config", "setup", "error_params"):
+        if key in values and values[key] is not None and not isinstance(values[key], str):
+            values[key] = json.dumps(values[key], ensure_ascii=False)
 
 
 class RunsMixin(StoreBase):
@@ -152,9 +163,7 @@ class RunsMixin(StoreBase):
             raise ValueError(f"unknown run fields: {sorted(unknown)}")
         if "status" in values and values["status"] not in RUN_STATUSES:
             raise ValueError(f"bad run status {values['status']!r}")
-        for key in ("config", "setup"):
-            if key in values and not isinstance(values[key], str):
-                values[key] = json.dumps(values[key], ensure_ascii=False)
+        _encode(values)
         if values:
             cols = ", ".join(f"{k}=?" for k in values)
             with self.transaction():
@@ -168,6 +177,7 @@ class RunsMixin(StoreBase):
     def claim_run(self, run_id: int, *, expect: Iterable[str], **values: Any) -> bool:
         """Change a run only if its status is one of ``expect`` (an atomic compare-and-set)."""
         expect = list(expect)
+        _encode(values)
         cols = ", ".join(f"{k}=?" for k in values)
         with self.transaction():
             cur = self.conn.execute(

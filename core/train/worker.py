@@ -115,7 +115,8 @@ def _supervise(ws, store, run, config, *, resume: bool) -> int:
         return End(status)
 
     try:
-        return exit_code(worker.run(body, status="running", started=now(), error=None, world_size=world))
+        return exit_code(worker.run(body, status="running", started=now(), error=None, error_code=None,
+                                     error_params=None, world_size=world))
     finally:
         store.close()
 
@@ -160,6 +161,9 @@ def _reporter(store, run, paths):
 
 def _train_here(ws, store, run, config, paths, *, resume: bool, should_stop) -> dict:
     from core.train import pipeline
+    from core.train.runs import check_checkpoint
+
+    check_checkpoint(Path(config.base))  # checked when queued; since moved, or its weights deleted: say so, coded
 
     sink, on_snapshot, on_setup, metrics_file = _reporter(store, run, paths)
     judge, rubric = _open_judge(ws, config)
@@ -225,7 +229,10 @@ def _rank_process(ws, store, run, config, *, resume: bool) -> int:
             pipeline.run(config, config.base, paths, should_stop=stop.is_set, resume=resume, log=_log)
     except UserError as exc:
         _log(f"error (rank {device.rank}): {exc}")
-        (paths.root / f"error-rank{device.rank}.txt").write_text(str(exc), encoding="utf-8")
+        # the whole error, code and params too: the supervising process raises it again, so it reads in the UI's language
+        (paths.root / f"error-rank{device.rank}.txt").write_text(
+            json.dumps({"message": exc.message, "hint": exc.hint, "code": exc.code, "params": exc.params}, default=str),
+            encoding="utf-8")
         return 2
     finally:
         store.close()
@@ -251,11 +258,25 @@ def _launch(ws, run, config, paths, children: list, *, resume: bool, stop) -> di
     if code != 0 or not result_file.is_file():
         errors = sorted(paths.root.glob("error-rank*.txt"))
         if errors:
-            raise UserError(errors[0].read_text(encoding="utf-8"))
+            raise _rank_error(errors[0].read_text(encoding="utf-8"))
         if stop.is_set():
             raise UserError("cancelled before the processes saved anything")
         raise UserError(f"accelerate launch exited with code {code}", hint=f"the processes' output is in {paths.log}")
     return json.loads(result_file.read_text(encoding="utf-8"))
+
+
+def _rank_error(text: str):
+    """The UserError a process of a data-parallel run left in its ``error-rank*.txt`` (JSON of
+    its message, hint, code and params; plain text from an older worker)."""
+    from core.errors import UserError
+
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or "message" not in found:
+        return UserError(text)
+    return UserError(str(found["message"]), hint=found.get("hint"), code=found.get("code"), params=found.get("params"))
 
 
 def _register_adapter(store, run_id: int, result: dict, config, base: str) -> None:

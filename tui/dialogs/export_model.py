@@ -18,6 +18,8 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -28,7 +30,7 @@ from textual.worker import get_current_worker
 
 from core.errors import UserError
 from core.store import ACTIVE
-from tui.i18n import error_text, t
+from tui.i18n import error_text, job_error_text, t
 from tui.keys import both, localize
 from tui.messages import ExportFinished
 
@@ -104,7 +106,7 @@ def outcome(job) -> tuple[str, bool]:
         more = len(report.mismatches) - 1
         return t("export_model.parity_bad", line=parity_line(report)) + (t("export_model.parity_more", n=more, id=job.id) if more else ""), True
     if job.status == "failed":
-        return t("export_model.failed", error=job.error or "?"), True
+        return t("export_model.failed", error=job_error_text(job)), True
     if job.status == "cancelled":
         return t("export_model.cancelled"), False
     if job.status == "interrupted":
@@ -358,7 +360,7 @@ class ExportModelScreen(ModalScreen[bool]):
                 lines.append((f"#{job.id} " if len(jobs) > 1 else "") + line)
                 bad = bad or is_bad
         parity = self.query_one("#exp-parity", Static)
-        parity.update("\n".join(lines))
+        parity.update(Text("\n".join(lines)))  # no markup: an error or a token may hold [brackets]
         parity.set_class(bad, "-bad")
         parity.set_class(bool(lines) and not bad, "-ok")
 

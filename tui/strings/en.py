@@ -1289,6 +1289,11 @@ STRINGS: dict[str, str] = {
     'export.lora_not_lora': 'the adapter is {type}, not a LoRA',
     'export.lora_full_modules': "the run trains {modules} in full (modules_to_save), which llama.cpp's LoRA converter refuses",
     'export.lora_4bit_base': 'the base is stored in 4-bit and its 16-bit sibling is not on this disk: llama.cpp needs the base in 16 bits',
+    # h-i26g: why a run or an export job failed, in the UI's language
+    'train.failed_why': 'Error: {error}',
+    'error.run.lost': 'the training process stopped without finishing (killed or crashed)',
+    'error.run.lost.hint': 'Resume it from its last checkpoint with `nastavnik runs resume`, or start it again.',
+    'error.export.lost': 'the export process stopped without finishing (killed or crashed)',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

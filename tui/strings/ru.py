@@ -1301,4 +1301,9 @@ STRINGS: dict[str, str] = {
     'export.lora_not_lora': 'адаптер — {type}, а не LoRA',
     'export.lora_full_modules': 'запуск обучает {modules} целиком (modules_to_save), а конвертер LoRA из llama.cpp такие не принимает',
     'export.lora_4bit_base': 'база хранится в 4 битах, а её 16-битной копии на этом диске нет: llama.cpp нужна база в 16 битах',
+    # h-i26g: why a run or an export job failed, in the UI's language
+    'train.failed_why': 'Ошибка: {error}',
+    'error.run.lost': 'процесс обучения остановился, не закончив (его завершили, или он упал)',
+    'error.run.lost.hint': 'Продолжите его с последней контрольной точки (`nastavnik runs resume`) или запустите заново.',
+    'error.export.lost': 'процесс экспорта остановился, не закончив (его завершили, или он упал)',
 }

@@ -23,7 +23,7 @@ from textual.widgets import Button, ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
 from core.store.runs import ACTIVE  # a run in these is still going: its end is announced
-from tui.i18n import t
+from tui.i18n import job_error_text, t
 from tui.statuses import run_status
 
 # the colours of the plot's series, written once for the curves and for the legend above them
@@ -75,6 +75,13 @@ def _legend(kind: str = "sft") -> Text:
         text.append(mark + " ", style="rgb({},{},{})".format(*color))
         text.append(t(key))
     return text
+
+
+def failure(run) -> str:
+    """Why a failed or interrupted run ended, in the UI's language («Ошибка: …»); "" for another."""
+    if run.status not in ("failed", "interrupted") or not run.error:
+        return ""
+    return t("train.failed_why", error=job_error_text(run))
 
 
 def _step_ticks(steps: list[int], most: int = 5) -> list[int]:
@@ -200,8 +207,10 @@ class TrainProgress(Vertical):
             self.refresh_bindings()  # export is offered for a finished run only
         if ended:  # said wherever the user is: the next step is one key away
             done = run.status == "done"
-            self.app.notify(t("train.ended_done" if done else "train.ended", id=run.id, status=run_status(run.status)),
-                            severity="information" if done else "warning", timeout=8)
+            why = failure(run)
+            self.app.notify(t("train.ended_done" if done else "train.ended", id=run.id, status=run_status(run.status))
+                            + (f"\n{why}" if why else ""), severity="information" if done else "warning", timeout=8,
+                            markup=False)
         bar = self.query_one("#train-progress", ProgressBar)
         if run.max_steps:
             bar.update(total=run.max_steps, progress=run.step)
@@ -220,7 +229,7 @@ class TrainProgress(Vertical):
         eta = eta_s(run)
         eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and run.status == "running" else "—"
         if run.method != "sft":
-            stats.update(t(
+            line = (t(
                 "train.stats_pref", id=run.id, method=run.method, step=run.step, total=run.max_steps or "?",
                 loss=f"{run.loss:.4f}" if run.loss is not None else "—",
                 margin=f"{last.margin:.3f}" if last and last.margin is not None else "—",
@@ -228,7 +237,7 @@ class TrainProgress(Vertical):
                 eta=eta_text, status=run_status(run.status),
             ))
         else:
-                stats.update(
+            line = (
                 t(
                     "train.stats",
                     id=run.id,
@@ -243,6 +252,8 @@ class TrainProgress(Vertical):
                      if getattr(run, "best_step", None) is not None and run.best_value is not None else "")
                 + (t("train.stats_judge", value=f"{judged:.2f}") if (judged := self._judge) is not None else "")
             )
+        why = failure(run)
+        stats.update(Text(line + (f"\n{why}" if why else "")))  # no markup: an error may hold [brackets]
         if changed or snap.log_tail:
             log = self.query_one("#train-log", RichLog)
             log.clear()

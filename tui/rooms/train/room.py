@@ -70,6 +70,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns):
         self._first_poll = True
         self.series: list[str] = []  # the names of the plotted series, in the plot's order
         self._legend_method = "sft"  # whose series the legend names
+        self._listed: dict = {}  # the runs in the Runs table by id, for why the highlighted one failed
+        self._why_shown = ""  # what the Runs view says under its table
 
     # ------------------------------------------------------------------ layout
 

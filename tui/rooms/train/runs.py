@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.text import Text
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tui.dialogs.run_diff import RunDiffScreen
 from tui.i18n import t
+from tui.rooms.train.progress import failure
 from tui.statuses import run_status
 
 # the runs table: (column key, label key); the row of a run is built in _run_row in this order
@@ -65,8 +68,9 @@ class TrainRuns(Vertical):
     """The Runs view's part of ``TrainRoom``: fills the table from each poll's runs."""
 
     def compose_runs(self) -> ComposeResult:
-        """The Runs view: one table, the whole view."""
+        """The Runs view: the table, and under it why the highlighted run failed (when it did)."""
         yield DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="train-runs-why")
 
     def localize_runs(self) -> None:
         """The table's column headers in the current language (the rows follow on the next show)."""
@@ -81,9 +85,11 @@ class TrainRuns(Vertical):
 
     def _show_runs(self, runs) -> None:
         table = self.query_one("#train-runs", DataTable)
+        self._listed = {r.id: r for r in runs}
         rows = [_run_row(r) for r in runs]
         current = [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
         if current == rows:
+            self._show_why()  # the same rows; a language switch words the reason anew
             return
         cursor = table.cursor_row
         table.clear()
@@ -91,6 +97,25 @@ class TrainRuns(Vertical):
             table.add_row(*row, key=row[0])
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
+        self._show_why()
+
+    @on(DataTable.RowHighlighted, "#train-runs")
+    def _row_highlighted(self) -> None:
+        self._show_why()
+
+    def _show_why(self) -> None:
+        """Why the highlighted run failed, under the table; nothing for a run that did not."""
+        table = self.query_one("#train-runs", DataTable)
+        run = None
+        if table.row_count:
+            run = self._listed.get(int(table.get_row_at(table.cursor_row)[0]))
+        why = failure(run) if run is not None else ""
+        if why == self._why_shown:
+            return  # each poll: a widget updated would lay the room out again
+        self._why_shown = why
+        label = self.query_one("#train-runs-why", Static)
+        label.update(Text(why))  # no markup: an error may hold [brackets]
+        label.display = bool(why)
 
     @on(DataTable.RowSelected, "#train-runs")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
