@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             model = _register(job, plan, snap)
         except UserError as exc:
             _log(f"error: {exc}")
-            return End(error=str(exc), values={"error_code": exc.code, "error_params": exc.params})
+            return End(error=str(exc), error_code=exc.code, error_params=dict(exc.params or {}))
         _log(f"registered base model {model.name}: {snap}")
         return End("done", values={"model_id": model.id, "folder": str(snap), "stage": "done", "done": plan.total,
                                    "files_done": len(plan.files), "message": f"registered as {model.name}"})
