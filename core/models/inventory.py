@@ -21,9 +21,9 @@ from pathlib import Path
 
 from core.errors import UserError
 
-#: the kinds an entry can be: a base checkpoint, a replica (a base built from a family's real
-#: shape), a run's adapter, a merged folder of an export, a GGUF file
-KINDS = ("base", "replica", "adapter", "merged", "gguf")
+#: the kinds an entry can be (the store's): a base checkpoint (a replica too: its origin says
+#: so), a run's adapter, a merged folder of an export, a GGUF file
+KINDS = ("base", "adapter", "merged", "gguf")
 #: a base's fit per backend: fits the card, is too big for it, no GPU here, the estimate cannot say
 FIT_STATES = ("fits", "too_big", "no_gpu", "unknown")
 
@@ -73,6 +73,7 @@ class Entry:
     run_id: int | None = None
     export: str | None = None
     model_id: int | None = None  # its row in the store; None for a merged folder (an export's file)
+    row: dict = field(default_factory=dict)  # that row, as ``nastavnik models list --json`` always gave it
     users: Users = field(default_factory=Users)
     fit: list[Fit] = field(default_factory=list)
 
@@ -82,10 +83,10 @@ class Entry:
 
     @property
     def is_base(self) -> bool:
-        return self.kind in ("base", "replica", "merged")
+        return self.kind in ("base", "merged")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "path": self.path, "size_bytes": self.size_bytes,
+        return {**self.row, "name": self.name, "kind": self.kind, "path": self.path, "size_bytes": self.size_bytes,
                 "origin": self.origin, "hub_id": self.hub_id, "revision": self.revision, "run_id": self.run_id,
                 "export": self.export, "model_id": self.model_id, "users": self.users.to_dict(),
                 "fit": [f.to_dict() for f in self.fit]}
@@ -208,16 +209,15 @@ def inventory(ws, store, *, found=None, fit: bool = True) -> Inventory:
     merged: dict[str, Entry] = {}
     for m in rows:
         meta = m.meta or {}
-        kind = "replica" if m.kind == "base" and meta.get("replica") else m.kind
         if m.kind == "base":
             origin = "hub" if meta.get("hub_id") else "replica" if meta.get("replica") else "folder"
         elif m.kind == "adapter":
             origin = "run"
         else:
             origin = "export"
-        e = Entry(m.name, kind, m.path, disk_bytes(m.path), origin, hub_id=meta.get("hub_id"),
+        e = Entry(m.name, m.kind, m.path, disk_bytes(m.path), origin, hub_id=meta.get("hub_id"),
                   revision=_hub_revision(m.path) if meta.get("hub_id") else None, run_id=m.run_id,
-                  export=meta.get("export"), model_id=m.id)
+                  export=meta.get("export"), model_id=m.id, row=m.to_dict())
         entries.append(e)
         folder = meta.get("merged_dir")
         if m.kind == "gguf" and folder and folder not in merged and Path(folder).is_dir():
@@ -235,7 +235,7 @@ def inventory(ws, store, *, found=None, fit: bool = True) -> Inventory:
 
 def _users(store, e: Entry, rows) -> Users:
     users = Users()
-    if e.kind in ("base", "replica"):
+    if e.kind == "base":
         users.runs = store.runs_on_base([e.name], [e.path])
         users.models = [m.name for m in rows if m.kind == "adapter" and m.base == e.name]
     elif e.kind == "adapter":
@@ -262,7 +262,10 @@ def delete_model(ws, store, name: str, *, confirm: bool = False) -> Deleted:
     if entry.users and not confirm:
         raise UserError(f"{name} is used by {users_text(entry.users)}",
                         hint="delete it anyway with --yes (what uses it stays, without it)",
-                        code="model.in_use", params={"name": name, **entry.users.to_dict()})
+                        code="model.in_use", params={
+                            "name": name, "runs": ", ".join(map(str, entry.users.runs)) or "—",
+                            "models": ", ".join(entry.users.models) or "—", "chats": len(entry.users.chats),
+                            "results": entry.users.results})
     if entry.model_id is not None:
         store.remove_models([entry.model_id])
     removed: list[str] = []

@@ -1231,6 +1231,11 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'The run shows its checkpoints (`nastavnik runs show`).',
     'error.export.checkpoint_needs_run': 'A checkpoint belongs to a run: give a run id',
     'error.export.checkpoint_needs_run.hint': 'For example: nastavnik export 3 --checkpoint best',
+    # h-i24c: the Models view, models list/rm
+    'error.model.in_use': '{name} is used: runs {runs}; models {models}; chats {chats}; results {results}',
+    'error.model.in_use.hint': 'Delete it anyway to confirm: what uses it stays, without it.',
+    'error.model.missing': 'There is no model “{name}”',
+    'error.model.missing.hint': 'The Models view lists them.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1242,4 +1242,9 @@ STRINGS: dict[str, str] = {
     'error.export.bad_checkpoint.hint': 'Контрольные точки прогона показывает `nastavnik runs show`.',
     'error.export.checkpoint_needs_run': 'Контрольная точка принадлежит прогону: укажите номер прогона',
     'error.export.checkpoint_needs_run.hint': 'Например: nastavnik export 3 --checkpoint best',
+    # h-i24c: the Models view, models list/rm
+    'error.model.in_use': '«{name}» используется: прогоны {runs}; модели {models}; чатов {chats}; результатов {results}',
+    'error.model.in_use.hint': 'Удалите всё равно, подтвердив: то, что её использует, останется без неё.',
+    'error.model.missing': 'Модели «{name}» нет',
+    'error.model.missing.hint': 'Модели перечислены в виде «Модели».',
 }

@@ -83,7 +83,7 @@ def test_delete_is_refused_with_its_users_then_confirmed(home, store, demo_model
     ws, run = _workspace(home, store, demo_model, tmp_path)
     with pytest.raises(UserError) as refused:
         delete_model(ws, store, "mine")
-    assert refused.value.code == "model.in_use" and refused.value.params["runs"] == [run.id]
+    assert refused.value.code == "model.in_use" and refused.value.params["runs"] == str(run.id)
     assert f"runs {run.id}" in str(refused.value) and store.find_model("mine") is not None
     done = delete_model(ws, store, "mine", confirm=True)
     assert store.find_model("mine") is None and (tmp_path / "my-llama").is_dir()  # the user's own folder stays
