@@ -197,9 +197,10 @@ def base_fit(folder: str | os.PathLike, found=None) -> list[Fit]:
 # ---------------------------------------------------------------------------- the inventory
 
 
-def inventory(ws, store, *, found=None, fit: bool = True) -> Inventory:
+def inventory(ws, store, *, found=None, fit: bool = True, totals: bool = True) -> Inventory:
     """Every model ``ws`` knows. ``found``: the GPUs (default: ``nvidia-smi`` asked once);
-    ``fit=False`` leaves the estimates out (a quick listing)."""
+    ``fit=False`` leaves the estimates out, ``totals=False`` the walk of the workspace and the
+    HF cache (their bytes 0): a quick listing."""
     if fit and found is None:
         from core.train.vram import gpus
 
@@ -230,6 +231,8 @@ def inventory(ws, store, *, found=None, fit: bool = True) -> Inventory:
             e.fit = base_fit(e.path, found)
     cache = hf_cache_dir()
     gpu = max(found, key=lambda g: g.total).name if found else None
+    if not totals:
+        return Inventory(entries, 0, str(cache), 0, gpu)
     return Inventory(entries, disk_bytes(ws.home) or 0, str(cache), disk_bytes(cache) or 0, gpu)
 
 
@@ -257,7 +260,7 @@ def delete_model(ws, store, name: str, *, confirm: bool = False) -> Deleted:
     """Delete the model ``name``: refused (``model.in_use``, the users named) while something uses
     it unless ``confirm``; its row goes first (one transaction), then the files the workspace or
     the HF cache hold. A registered folder of the user's own is kept on disk."""
-    inv = inventory(ws, store, fit=False)
+    inv = inventory(ws, store, fit=False, totals=False)
     entry = inv.get(name)
     if entry.users and not confirm:
         raise UserError(f"{name} is used by {users_text(entry.users)}",

@@ -118,20 +118,22 @@ class TrainModels(Vertical):
         table.clear(columns=True)
         self._add_model_columns()
         if self._inventory is not None:
-            self._show_inventory(self._inventory)
+            self._show_inventory(self._inventory, totals=False)
 
-    def load_models(self) -> None:
-        self._load_models()
+    def load_models(self, *, totals: bool = True) -> None:
+        """The inventory again; ``totals=False`` (the room's first load, for the form's bases)
+        skips walking the workspace and the HF cache until the view is shown."""
+        self._load_models(totals)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="train-models")
-    def _load_models(self) -> None:
+    def _load_models(self, totals: bool) -> None:
         from core.models.inventory import inventory
 
         with self.ws.store() as store:
-            inv = inventory(self.ws, store)
-        self.app.call_from_thread(self._show_inventory, inv)
+            inv = inventory(self.ws, store, totals=totals)
+        self.app.call_from_thread(self._show_inventory, inv, totals)
 
-    def _show_inventory(self, inv) -> None:
+    def _show_inventory(self, inv, totals: bool = True) -> None:
         self._inventory = inv
         table = self.query_one("#models-table", DataTable)
         cursor = table.cursor_row
@@ -141,8 +143,9 @@ class TrainModels(Vertical):
                           fit_short(e), key=e.name)
         if inv.entries:
             table.move_cursor(row=min(max(cursor, 0), len(inv.entries) - 1))
-        self.query_one("#models-disk", Static).update(Text(t(
-            "models.disk", ws=size_text(inv.workspace_bytes), hf=size_text(inv.hf_cache_bytes)), style="dim"))
+        if totals:
+            self.query_one("#models-disk", Static).update(Text(t(
+                "models.disk", ws=size_text(inv.workspace_bytes), hf=size_text(inv.hf_cache_bytes)), style="dim"))
         self._show_detail()
         self.offer_bases(inv)  # the Settings form's base field completes these
 

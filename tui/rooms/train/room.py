@@ -100,7 +100,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         localize(self)
         self._help_tooltips()
         self.load_dataset_summary()
-        self.load_models()  # the models, and the bases the form's base field offers
+        self.load_models(totals=False)  # the bases the form's base field offers
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
 
