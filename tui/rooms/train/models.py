@@ -60,7 +60,7 @@ def fit_line(entry, gpu: str | None) -> str:
     if first.state == "unknown":
         return t("models.fit_unknown", why=error_text(first.reason, sep=" — ") if first.reason else "?")
     parts = [t(f"models.fit_{f.state}", backend=f.backend, gib=f"{f.need_gib:.1f}") for f in entry.fit]
-    where = t("models.fit_card", gpu=gpu, gib=f"{first.card_gib:.0f}") if gpu and first.card_gib else t("models.fit_no_gpu")
+    where = t("models.fit_card", gpu=gpu, gib=f"{first.card_gib:.0f}") if gpu and first.card_gib else t("models.fit_no_card")
     return "; ".join(parts) + " " + where
 
 
