@@ -95,3 +95,17 @@ async def test_models_view_lists_deletes_adds_and_picks_a_base(home, store, demo
         await pilot.press("tab")
         assert base.value == "second-llama"
         assert "second-llama  ✓" in str(base.tooltip) and "пресет gemma3-4b, карта на 8 ГБ" in str(base.tooltip)
+
+
+def test_the_fit_line_without_a_gpu_and_for_an_unknown_family():
+    from core.errors import UserError
+    from core.models.inventory import Entry, Fit
+    from tui.i18n import set_lang
+    from tui.rooms.train.models import fit_line, fit_short
+
+    set_lang("ru")
+    base = Entry("b", "base", "/m/b", 10, "folder", fit=[Fit("unsloth", "no_gpu", 0.5), Fit("hf", "no_gpu", 0.6)])
+    assert fit_line(base, None) == "unsloth нужно 0.5 ГиБ; hf нужно 0.6 ГиБ (GPU здесь нет)" and fit_short(base) == "0.5 ГиБ"
+    why = UserError("x", code="model.missing", params={"name": "b"})
+    odd = Entry("o", "base", "/m/o", 10, "folder", fit=[Fit("unsloth", "unknown", reason=why)])
+    assert fit_line(odd, "RTX") == "неизвестно: Модели «b» нет — модели перечислены в виде «Модели»" and fit_short(odd) == "?"
