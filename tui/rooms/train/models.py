@@ -18,9 +18,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
+from typing import TYPE_CHECKING
+
 from tui.dialogs.add_model import AddModelScreen
 from tui.dialogs.confirm import ConfirmScreen
 from tui.i18n import error_text, t
+
+if TYPE_CHECKING:  # annotations only: the inventory loads in the worker
+    from core.models.inventory import Inventory
 
 MODEL_COLUMNS = (
     ("m_name", "models.col_name"),
@@ -101,7 +106,7 @@ def _cut(name: str) -> str:
 class TrainModels(Vertical):
     """The Models view's part of ``TrainRoom``: the inventory, loaded in a worker when shown."""
 
-    _inventory = None  # the last core.models.inventory.Inventory shown
+    _inventory: Inventory | None = None  # the last inventory shown
 
     def compose_models(self) -> ComposeResult:
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
@@ -161,7 +166,7 @@ class TrainModels(Vertical):
     def _show_detail(self) -> None:
         e = self.highlighted_model()
         detail = self.query_one("#models-detail", Static)
-        if e is None:
+        if e is None or self._inventory is None:
             detail.update(t("models.empty"))
             return
         detail.update("\n".join((origin_line(e), t("models.used_by", users=users_line(e.users)),
