@@ -109,3 +109,7 @@ def test_the_fit_line_without_a_gpu_and_for_an_unknown_family():
     why = UserError("x", code="model.missing", params={"name": "b"})
     odd = Entry("o", "base", "/m/o", 10, "folder", fit=[Fit("unsloth", "unknown", reason=why)])
     assert fit_line(odd, "RTX") == "неизвестно: Модели «b» нет — модели перечислены в виде «Модели»" and fit_short(odd) == "?"
+    from core.train.arch import unknown
+
+    moe = Entry("m", "base", "/m/m", 10, "folder", fit=[Fit("unsloth", "unknown", reason=unknown("mixtral", "experts", "experts"))])
+    assert fit_line(moe, None) == "неизвестно: mixtral: в ней эксперты (MoE)"

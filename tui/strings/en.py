@@ -1295,6 +1295,10 @@ STRINGS: dict[str, str] = {
     "models.not_a_base": "{name} is a {kind}: only a base or a merged model trains",
     "train.base_options": "Tab completes a base. Registered (fit with unsloth):\n{options}",
     "train.base_preset_option": "{base} (preset {preset}, a {card} GB card)",
+    "error.arch.unknown": "The memory estimate does not know the shape of {what}",
+    "error.arch.unknown.hint": "The run can still start; its memory is not checked beforehand.",
+    "error.arch.no_config": "{folder} has no config.json",
+    "error.arch.no_config.hint": "Give the folder of a Hugging Face checkpoint.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

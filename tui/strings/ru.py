@@ -1306,4 +1306,8 @@ STRINGS: dict[str, str] = {
     "models.not_a_base": "{name} — {kind}: обучать можно только базу или слитую модель",
     "train.base_options": "Tab дополняет базу. Добавленные (память с unsloth):\n{options}",
     "train.base_preset_option": "{base} (пресет {preset}, карта на {card} ГБ)",
+    "error.arch.unknown": "Оценка памяти не знает устройства {what}",
+    "error.arch.unknown.hint": "Прогон всё равно можно начать; его память заранее не проверяется.",
+    "error.arch.no_config": "В {folder} нет config.json",
+    "error.arch.no_config.hint": "Укажите папку чекпойнта Hugging Face.",
 }

@@ -63,7 +63,12 @@ def fit_line(entry, gpu: str | None) -> str:
         return t("models.fit_none") if entry.kind in ("base", "merged") else "—"
     first = entry.fit[0]
     if first.state == "unknown":
-        return t("models.fit_unknown", why=error_text(first.reason, sep=" — ") if first.reason else "?")
+        r = first.reason
+        if r is not None and r.code == "arch.unknown" and r.params.get("reason"):  # the family and why, as the form says it
+            why = f"{r.params.get('what', '?')}: " + t(f"train.arch_why.{r.params['reason']}", **r.params)
+        else:
+            why = error_text(r, sep=" — ") if r is not None else "?"
+        return t("models.fit_unknown", why=why)
     parts = [t(f"models.fit_{f.state}", backend=f.backend, gib=f"{f.need_gib:.1f}") for f in entry.fit]
     where = t("models.fit_card", gpu=gpu, gib=f"{first.card_gib:.0f}") if gpu and first.card_gib else t("models.fit_no_card")
     return "; ".join(parts) + " " + where
