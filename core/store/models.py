@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from core.errors import UserError
 from core.store.base import StoreBase, now
@@ -112,3 +113,48 @@ class ModelsMixin(StoreBase):
         model = self.get_model(id_or_name)
         with self.transaction():
             self.conn.execute("DELETE FROM models WHERE id=?", (model.id,))
+
+    # ------------------------------------------------------------------ what uses a model
+
+    def runs_on_base(self, names: Sequence[str], paths: Sequence[str]) -> list[int]:
+        """Ids of the runs trained on a base named one of ``names`` or read from one of ``paths``."""
+        out = []
+        for run_id, base, config in self.conn.execute("SELECT id, base, config FROM runs ORDER BY id"):
+            try:
+                path = json.loads(config or "{}").get("base")
+            except ValueError:
+                path = None
+            if base in names or (path and path in paths):
+                out.append(run_id)
+        return out
+
+    def chats_naming(self, names: Sequence[str]) -> list[int]:
+        """Ids of the conversations held with a model named one of ``names``."""
+        out = []
+        for conv_id, models in self.conn.execute("SELECT id, models FROM conversations ORDER BY id"):
+            try:
+                named = json.loads(models or "[]")
+            except ValueError:
+                named = []
+            if any(n in names for n in named):
+                out.append(conv_id)
+        return out
+
+    def results_naming(self, names: Sequence[str]) -> int:
+        """How many evaluation answers, grades and blind votes name one of ``names``."""
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        total = 0
+        for sql in (f"SELECT COUNT(*) FROM eval_results WHERE model IN ({marks})",
+                    f"SELECT COUNT(*) FROM grades WHERE model IN ({marks})"):
+            total += self.conn.execute(sql, tuple(names)).fetchone()[0]
+        total += self.conn.execute(f"SELECT COUNT(*) FROM blind_votes WHERE model_a IN ({marks}) OR model_b IN ({marks})",
+                                   tuple(names) * 2).fetchone()[0]
+        return total
+
+    def remove_models(self, ids: Sequence[int]) -> None:
+        """Remove the rows of ``ids``, all or none."""
+        with self.transaction():
+            for model_id in ids:
+                self.conn.execute("DELETE FROM models WHERE id=?", (model_id,))

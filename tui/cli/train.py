@@ -149,21 +149,95 @@ def models_add(obj: Ctx, source, name, replace, revision, detach, as_json) -> No
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def models_list(obj: Ctx, kind, as_json) -> None:
-    """Show the models the app knows."""
+    """Show the models the app knows: kind, size on disk, origin (folder, or hub id and revision),
+    what uses it (runs, models made from it, chats and results), and for a base whether it fits
+    this machine's GPU per backend (estimated from its config.json at its defaults).
+
+    \b
+    Examples:
+      nastavnik models list
+      nastavnik models list --kind base --json | jq '.[] | {name, fit}'
+    """
+    from core.models.inventory import inventory
+
     with obj.store() as store:
-        rows = store.list_models(kind)
+        inv = inventory(obj.ws, store)
+    rows = [e for e in inv.entries if kind is None or e.kind == kind]
     if as_json:
-        emit_json([m.to_dict() for m in rows])
+        emit_json([e.to_dict() for e in rows])
         return
     if not rows:
         click.echo("no models yet — `nastavnik demo-model` builds a tiny one, `nastavnik models add PATH` adds yours")
         return
-    for m in rows:
-        size = f"{m.size_bytes / 1e6:.1f} MB" if m.size_bytes else ""
-        extra = f" run {m.run_id}" if m.run_id else ""
-        extra += f" base {m.base}" if m.base else ""
-        extra += f" {m.quant}" if m.quant else ""
-        click.echo(f"{m.id:>3} {m.kind:<8} {m.name:<30} {size:>10}{extra}  {m.path}")
+    click.echo(f"{'name':<28} {'kind':<8} {'size':>9}  {'origin':<24} used by")
+    for e in rows:
+        click.echo(f"{e.name:<28} {e.kind:<8} {_size(e.size_bytes):>9}  {_origin(e):<24} {_users(e) or '—'}")
+        if e.fit:
+            click.echo(f"{'':<28} fit: {_fit(e.fit, inv.gpu)}")
+    click.echo(f"disk: workspace {_size(inv.workspace_bytes)} ({obj.ws.home}), Hugging Face cache "
+               f"{_size(inv.hf_cache_bytes)} ({inv.hf_cache})")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "missing"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _origin(e) -> str:
+    if e.origin == "hub":
+        return f"{e.hub_id}@{(e.revision or '?')[:8]}"
+    if e.origin == "run":
+        return f"run {e.run_id}"
+    if e.origin == "export":
+        return f"export {e.export or '?'}" + (f" (run {e.run_id})" if e.run_id else "")
+    return e.origin
+
+
+def _users(e) -> str:
+    from core.models.inventory import users_text
+
+    return users_text(e.users)
+
+
+def _fit(fits, gpu: str | None) -> str:
+    parts = []
+    for f in fits:
+        if f.state == "unknown":
+            return f"unknown: {f.reason}"
+        word = {"fits": "fits", "too_big": "too big", "no_gpu": "needs"}[f.state]
+        parts.append(f"{f.backend} {f.need_gib:.1f} GiB {word}" if f.state != "no_gpu" else f"{f.backend} {word} {f.need_gib:.1f} GiB")
+    where = f" on {gpu} ({fits[0].card_gib:.0f} GiB)" if gpu else " (no GPU here)"
+    return ", ".join(parts) + where
+
+
+@models.command("rm", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete it even though runs, models, chats or results use it.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def models_rm(obj: Ctx, name, yes, as_json) -> None:
+    """Delete a model: its row, then its files where the workspace or the Hugging Face cache holds
+    them (a folder of your own that you added stays where it is). Refused, with what uses it
+    named, unless --yes.
+
+    \b
+    Examples:
+      nastavnik models rm demo-run3
+      nastavnik models rm gemma-3-4b-it --yes
+    """
+    from core.models.inventory import delete_model
+
+    with obj.store() as store:
+        done = delete_model(obj.ws, store, name, confirm=yes)
+    if as_json:
+        emit_json({"name": done.name, "removed": done.removed, "kept": done.kept})
+        return
+    click.echo(f"deleted {done.name}" + "".join(f"\n  removed {p}" for p in done.removed)
+               + "".join(f"\n  kept {p} (your own folder)" for p in done.kept))
 
 
 # ---------------------------------------------------------------------------- train

@@ -63,3 +63,19 @@ def complete_path(value: str) -> str | None:
     if len(completion) <= len(prefix):
         return None
     return value + completion[len(prefix) :]
+
+
+class ChoiceSuggester(PathSuggester):
+    """Completes from a list of names first (the registered models, the presets' bases), else as a
+    path: the Train form's base is chosen from what the workspace knows, and a folder can still be typed."""
+
+    def __init__(self, choices: list[str] | None = None) -> None:
+        super().__init__()
+        self.choices: list[str] = list(choices or [])
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if value:
+            for name in self.choices:
+                if name.startswith(value) and name != value:
+                    return name
+        return complete_path(value)

@@ -1,5 +1,5 @@
-"""The Train room, in three views: setup.py (the form), progress.py (the live run), runs.py
-(the table of runs); room.py puts them in tabs as ``TrainRoom``."""
+"""The Train room, in four views: setup.py (the form), progress.py (the live run), runs.py
+(the table of runs), models.py (the workspace's models); room.py puts them in tabs as ``TrainRoom``."""
 
 from tui.rooms.train.room import TrainRoom
 

@@ -6,7 +6,7 @@ of the lr, beside its eval losses.
 Everything shown comes from the store and the run folder, read in a thread worker on a timer,
 never from the worker process itself — so quitting the app and opening it again, even from
 another SSH session, re-attaches to a running training and the plot goes on.
-``TrainProgress`` is one of the three views ``TrainRoom`` (room.py) is made of.
+``TrainProgress`` is one of the four views ``TrainRoom`` (room.py) is made of.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 choosing one shows it in the Progress view; d/в shows what changed from the run before it
 (its data and settings, ``tui.dialogs.run_diff``).
 
-``TrainRuns`` is one of the three views ``TrainRoom`` (room.py) is made of.
+``TrainRuns`` is one of the four views ``TrainRoom`` (room.py) is made of.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ and the GPU memory the run needs, estimated from the base's own config.json
 (core/train/arch.py) at the form's settings, whatever preset filled the form first. Neither
 downloads anything: a base not on disk yet says so.
 
-``TrainSetup`` is one of the three views ``TrainRoom`` (room.py) is made of; it holds the
+``TrainSetup`` is one of the four views ``TrainRoom`` (room.py) is made of; it holds the
 form's fields and what they do, the room holds the tabs that switch the views.
 """
 
@@ -30,6 +30,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from core.errors import UserError
 from core.train.presets import PRESET_NAMES
 from tui.i18n import error_text, t
+from tui.rooms.train.models import fit_short
+from tui.widgets.completing_input import ChoiceSuggester, CompletingInput
 
 # (input id, config field, label key, parser)
 FIELDS = (
@@ -162,10 +164,13 @@ class TrainSetup(Vertical):
                     yield _field_row("train.method", Select(self._options("method"), value="sft", allow_blank=False, compact=True,
                                                             id="train-method"), "train-method-label")
                     labels = {input_id: label for input_id, _field, label, _parser in FIELDS}
+                    # the base is chosen: Tab completes a registered model or a preset's base (a path too)
+                    self.base_suggester = ChoiceSuggester(list(self._preset_bases()))
                     for row in ROWS:
                         yield Horizontal(*(widget for n, input_id in enumerate(row) for widget in (
                             Label(t(labels[input_id]), id=f"{input_id}-label", classes="train-pair-label" if n else "train-label"),
-                            Input(id=input_id, type="text", compact=True))), classes="train-field")
+                            CompletingInput(id=input_id, type="text", compact=True, suggester=self.base_suggester)
+                            if input_id == "train-base" else Input(id=input_id, type="text", compact=True))), classes="train-field")
                         if "train-base" in row:  # the format the base trains in, chosen beside it
                             yield _field_row("train.template", Select(self._template_options(), value=OWN, allow_blank=False,
                                                                       compact=True, id="train-template"), "train-template-label")
@@ -212,6 +217,28 @@ class TrainSetup(Vertical):
         from core.train.config import BACKENDS, DTYPES, METHODS
 
         return [(name, name) for name in {"backend": BACKENDS, "dtype": DTYPES, "method": METHODS}[which]]
+
+    @staticmethod
+    def _preset_bases() -> dict[str, str]:
+        """Each preset's base and the preset's name, in the presets' order."""
+        from core.train.presets import PRESETS
+
+        return {PRESETS[n].base: n for n in PRESET_NAMES}
+
+    def offer_bases(self, inv) -> None:
+        """The base field completes the registered bases, then the presets' bases; its tooltip lists
+        them with their fit (the inventory's estimate; a preset's smallest card)."""
+        from core.train.presets import PRESETS
+        from core.train.vram import estimate_vram, smallest_card
+
+        registered = [e for e in inv.entries if e.kind in ("base", "merged") and e.model_id is not None]
+        presets = self._preset_bases()
+        self.base_suggester.choices = [e.name for e in registered] + [b for b in presets if b not in {e.name for e in registered}]
+        lines = [f"{e.name}  {fit_short(e)}" for e in registered]
+        for base, name in presets.items():
+            card = smallest_card(estimate_vram(PRESETS[name], backend="unsloth"))
+            lines.append(t("train.base_preset_option", base=base, preset=name, card=card if card else "?"))
+        self.query_one("#train-base", Input).tooltip = t("train.base_options", options="\n".join(lines))
 
     @staticmethod
     def _template_options() -> list[tuple[str, str]]:
