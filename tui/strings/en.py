@@ -1280,6 +1280,9 @@ STRINGS: dict[str, str] = {
     'error.download.no_job': 'There is no download {id}',
     'error.download.not_resumable': 'Download {id} is {status}: there is nothing to resume',
     'error.download.already_ended': 'Download {id} has already ended ({status})',
+    # h-i24d: presets whose base's numbers wait for its config.json
+    'error.arch.not_here': 'Fit: unknown until the config.json of {base} is here',
+    'error.arch.not_here.hint': 'Download the model (Models, or `nastavnik models pull`), or give a checkpoint folder that has a config.json.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1292,4 +1292,7 @@ STRINGS: dict[str, str] = {
     'error.download.no_job': 'Нет загрузки {id}',
     'error.download.not_resumable': 'Загрузка {id} — {status}: продолжать нечего',
     'error.download.already_ended': 'Загрузка {id} уже закончилась ({status})',
+    # h-i24d: presets whose base's numbers wait for its config.json
+    'error.arch.not_here': 'Поместится ли: неизвестно, пока нет config.json модели {base}',
+    'error.arch.not_here.hint': 'Скачайте модель (Модели или `nastavnik models pull`) или укажите папку чекпойнта с config.json.',
 }
