@@ -143,8 +143,8 @@ PRESETS: dict[str, Preset] = {
     # no architecture numbers are typed in: their fit comes from the base's own config.json once it is
     # here (`nastavnik models pull`, core/train/arch.py), "unknown until its config.json is here"
     # before. Defaults are the other 4-bit presets' (LoRA r 16 on every linear of the text model, lr
-    # 2e-4, 2048 tokens, 2 × 4); each trains a few steps on its family's replica in `make test`
-    # (tests/core/train/test_family_presets.py).
+    # 2e-4, 2048 tokens, 2 × 4); their settings train a few steps on their family's replica in
+    # `make test` (tests/core/train/test_family_presets.py).
     # Gemma 4: the pinned Unsloth's model mapping (unsloth/models/mapper.py, __INT_TO_FLOAT_MAPPER)
     # names the instruct E4B's and E2B's 4-bit repos "unsloth/gemma-4-E{4,2}B-it-unsloth-bnb-4bit"
     # (16-bit: unsloth/ and google/gemma-4-E{4,2}B-it). The 31B (~16 GB in 4-bit alone) and the

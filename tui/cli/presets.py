@@ -35,11 +35,13 @@ def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None
             "load_in_4bit": p.load_in_4bit,
         }
         row = {"name": p.name, "base": p.base, "template": p.template, "params_b": p.params_b or None, "note": p.note}
-        arch, source = (p, "config.json") if arches is not None else _preset_arch(p, store)
-        if arch is None:
-            rows.append({**row, "fits": FIT_NOT_HERE, "fit": "not_here", "settings": settings, "estimate_gib": None, "source": None})
-            continue
+        source = "config.json"
         try:
+            arch, source = (p, source) if arches is not None else _preset_arch(p, store)
+            if arch is None:
+                rows.append({**row, "fits": FIT_NOT_HERE, "fit": "not_here", "settings": settings, "estimate_gib": None,
+                             "source": None})
+                continue
             estimates = _estimates(arch, p, settings)
         except UserError as exc:
             if exc.code != "arch.unknown":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
 
@@ -35,13 +34,37 @@ def test_todays_families_have_presets_named_as_unsloths_mapping_names_them():
         assert base.startswith("Qwen/Qwen3.5-") and f'"{base}"' not in mapper and get_preset(name).load_in_4bit
 
 
+def _cached_config(cache, hub_id: str, config: dict):
+    """``config`` as the config.json of ``hub_id`` alone in a Hugging Face cache (as `models pull` fetches it first)."""
+    repo = cache / ("models--" + hub_id.replace("/", "--"))
+    snap = repo / "snapshots" / ("b" * 40)
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    return snap
+
+
+def _same_settings() -> list[list[str]]:
+    """The family presets grouped by family and every setting a preset gives a run: one run covers a
+    group (two sizes of a family with the same defaults train alike on its replica)."""
+    from core.train.config import PRESET_CARRIES
+
+    groups: dict[tuple, list[str]] = {}
+    for name, family in FAMILY.items():
+        p = get_preset(name)
+        groups.setdefault((family, p.targets, *(getattr(p, f) for f in PRESET_CARRIES)), []).append(name)
+    return list(groups.values())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(FAMILY))
-def test_a_family_preset_trains_a_few_steps_on_its_replica(store, replica, tmp_path, name):
+@pytest.mark.parametrize("names", _same_settings(), ids="+".join)
+def test_a_family_preset_trains_a_few_steps_on_its_replica(store, replica, tmp_path, names):
     """The preset's own settings (4-bit, its rank, lr, targets, length, batch × accumulation) on the
     hf backend, in its base's own chat format (a preset names none)."""
     from core.train import pipeline
 
+    name = names[0]
     for p in sample_pairs(8, 1):
         store.add_pair(p["question"], p["answer"], status="approved", split=p["split"])
     folder = replica(FAMILY[name])
@@ -86,13 +109,7 @@ def test_once_the_bases_config_json_is_here_the_fit_comes_from_it(cli, store, re
 
     gemma = replica("gemma4")
     assert cli("models", "add", str(gemma), "--name", get_preset("gemma4-e4b").base).code == 0
-    qwen = replica("qwen3.5")
-    repo = "models--Qwen--Qwen3.5-9B"
-    snap = tmp_path / "hub" / repo / "snapshots" / ("b" * 40)
-    snap.mkdir(parents=True)
-    shutil.copy(qwen / "config.json", snap / "config.json")
-    (tmp_path / "hub" / repo / "refs").mkdir()
-    (tmp_path / "hub" / repo / "refs" / "main").write_text("b" * 40)
+    snap = _cached_config(tmp_path / "hub", "Qwen/Qwen3.5-9B", json.loads((replica("qwen3.5") / "config.json").read_text(encoding="utf-8")))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
 
     rows = {r["name"]: r for r in cli("presets", "--json", "--max-seq-len", "512").json()}
@@ -110,3 +127,24 @@ def test_once_the_bases_config_json_is_here_the_fit_comes_from_it(cli, store, re
     fake_nvidia_smi(tmp_path, monkeypatch, ["0, GPU-0, NVIDIA GeForce RTX 4060 Ti, 16000, 16380"])
     checked = runs.check_vram(TrainConfig.from_preset("qwen3.5-9b", backend="unsloth"), store=store)
     assert checked is not None and checked["gpus"] == [0] and checked["total"] > 0
+
+
+def test_a_bases_config_json_the_estimate_does_not_know_is_said_so(cli, replica, tmp_path, monkeypatch):
+    """A config.json with a tower the estimate does not count (an audio tower): the preset's row says
+    why its fit is unknown, and the check before a run lets it start unchecked."""
+    from huggingface_hub import constants
+
+    config = json.loads((replica("gemma4") / "config.json").read_text(encoding="utf-8"))
+    _cached_config(tmp_path / "hub", get_preset("gemma4-e2b").base, {**config, "audio_config": {"model_type": "gemma4_audio"}})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    listed = cli("presets", "--json")
+    assert listed.code == 0, listed.err
+    row = {r["name"]: r for r in listed.json()}["gemma4-e2b"]
+    assert (row["fit"], row["source"], row["estimate_gib"]) == ("unknown", "config.json", None)
+    assert "does not know the shape of gemma4: it has an audio tower" in row["fits"]
+    assert "audio tower" in cli("presets").out
+    from core.train import runs
+
+    fake_nvidia_smi(tmp_path, monkeypatch, ["0, GPU-0, NVIDIA GeForce RTX 4060 Ti, 16000, 16380"])
+    checked = runs.check_vram(TrainConfig.from_preset("gemma4-e2b", backend="unsloth"))
+    assert checked is not None and "audio tower" in checked["unknown"]
