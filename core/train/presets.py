@@ -9,7 +9,9 @@ comment says where they come from, and tests/core/train/test_vram.py checks that
 the published parameter count. They estimate a preset's own base before it is downloaded; once a
 base is on disk its own config.json is read instead (core/train/arch.py), and
 tests/core/train/test_arch.py holds the two equal through config.json fixtures written from these
-numbers. A preset carries training defaults, never a chat format (``template`` is the format its
+numbers. A preset may carry no numbers (``known`` False: Gemma 4, Qwen 3.5, whose checkpoints'
+config.json is not on this machine): its estimate waits for its base's config.json, and until then
+it is said unknown, never guessed. A preset carries training defaults, never a chat format (``template`` is the format its
 own base is in, for the listing; a run trains in its base's own unless it names one).
 """
 
@@ -33,11 +35,13 @@ from core.train.vram import (  # noqa: F401  (re-exported)
 class Preset:
     name: str
     base: str  # hub id or local path
-    template: str  # key of core.train.templates.TEMPLATES
-    params_b: float  # billions of parameters of the base, as published (vision tower included)
-    hidden: int
-    layers: int
-    vocab: int
+    template: str  # key of core.train.templates.TEMPLATES, "" where none is its base's (listing only)
+    # the architecture as typed in from the checkpoint's config.json; all 0 for a preset whose base's
+    # numbers are not on this machine (``known`` is False): its fit waits for that config.json
+    params_b: float = 0.0  # billions of parameters of the base, as published (vision tower included)
+    hidden: int = 0
+    layers: int = 0
+    vocab: int = 0
     # architecture (config.json / text_config): what the VRAM estimate counts
     intermediate: int = 0
     heads: int = 0
@@ -71,6 +75,12 @@ class Preset:
     load_in_4bit: bool = True
     group_by_length: bool = False  # batches of similar lengths: less padding, the same examples per epoch
     note: str = ""
+
+    @property
+    def known(self) -> bool:
+        """Whether this preset carries its base's architecture numbers (else the estimate needs the
+        base's own config.json, core/train/arch.py)."""
+        return self.hidden > 0 and self.layers > 0 and self.vocab > 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -128,6 +138,36 @@ PRESETS: dict[str, Preset] = {
     "llama3.1-8b": Preset(
         "llama3.1-8b", "unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit", "llama3", 8.0, 4096, 32, 128_256,
         intermediate=14_336, heads=32, kv_heads=8, head_dim=128, note="Llama 3.1 8B instruct, 4-bit",
+    ),
+    # Today's families, for a 12–16 GB card. Their checkpoints' config.json is not on this machine, so
+    # no architecture numbers are typed in: their fit comes from the base's own config.json once it is
+    # here (`nastavnik models pull`, core/train/arch.py), "unknown until its config.json is here"
+    # before. Defaults are the other 4-bit presets' (LoRA r 16 on every linear of the text model, lr
+    # 2e-4, 2048 tokens, 2 × 4); their settings train a few steps on their family's replica in
+    # `make test` (tests/core/train/test_family_presets.py).
+    # Gemma 4: the pinned Unsloth's model mapping (unsloth/models/mapper.py, __INT_TO_FLOAT_MAPPER)
+    # names the instruct E4B's and E2B's 4-bit repos "unsloth/gemma-4-E{4,2}B-it-unsloth-bnb-4bit"
+    # (16-bit: unsloth/ and google/gemma-4-E{4,2}B-it). The 31B (~16 GB in 4-bit alone) and the
+    # 26B-A4B (experts, no 4-bit repo in the mapping) do not fit a 16 GB card.
+    "gemma4-e4b": Preset(
+        "gemma4-e4b", "unsloth/gemma-4-E4B-it-unsloth-bnb-4bit", "",
+        note="Gemma 4 E4B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+    ),
+    "gemma4-e2b": Preset(
+        "gemma4-e2b", "unsloth/gemma-4-E2B-it-unsloth-bnb-4bit", "",
+        note="Gemma 4 E2B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+    ),
+    # Qwen 3.5: the pinned Unsloth's mapping has no Qwen 3.5 entry (it loads the hub's own repo and
+    # quantizes it to 4-bit as it loads), so the name is Qwen's own: "Qwen/Qwen3.5-9B" as llama.cpp's
+    # converter cites it (conversion/qwen.py), "Qwen/Qwen3.5-4B" as its template file does
+    # (models/templates/Qwen3.5-4B.jinja). The 27B and 35B-A3B do not fit a 16 GB card.
+    "qwen3.5-9b": Preset(
+        "qwen3.5-9b", "Qwen/Qwen3.5-9B", "",
+        note="Qwen 3.5 9B (gated delta-net + full attention, vision tower), quantized to 4-bit as it loads",
+    ),
+    "qwen3.5-4b": Preset(
+        "qwen3.5-4b", "Qwen/Qwen3.5-4B", "",
+        note="Qwen 3.5 4B (gated delta-net + full attention, vision tower), quantized to 4-bit as it loads",
     ),
     # core/train/demo_model.py: LlamaConfig(hidden 256, intermediate 512, 2 layers, 16 heads, 16 kv heads,
     # vocab 3000, untied). Its base has seen the questions, never the answers, so a run must teach

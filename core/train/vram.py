@@ -218,6 +218,8 @@ def estimate_vram(
                         params={"field": "backend", "value": backend, "allowed": ", ".join(BY_MEMORY)})
     if loss not in ("fused", "logits"):
         raise ValueError(f"loss must be 'fused' or 'logits', not {loss!r}")
+    if not getattr(preset, "known", True):  # a preset whose base's numbers are not here: never a guess
+        raise not_here(preset.base)
     seq = max_seq_len or preset.max_seq_len
     batch = batch_size or preset.batch_size
     r = lora_r or preset.lora_r
@@ -331,7 +333,7 @@ def fit_tips(preset, estimate: VramEstimate, free_bytes: int, *, max_seq_len: in
     from core.train.presets import PRESETS
 
     tips: list[tuple[str, str, object]] = []
-    smaller = [p for p in PRESETS.values() if p.params_b < preset.params_b and p.name != "demo"]
+    smaller = [p for p in PRESETS.values() if p.known and p.params_b < preset.params_b and p.name != "demo"]
     if smaller:
         best = max(smaller, key=lambda p: p.params_b)
         tips.append((f"a smaller model (--preset {best.name})", "preset", best.name))
@@ -507,9 +509,17 @@ def base_arch(config, store=None):
     if folder is not None and (Path(folder) / "config.json").is_file():
         return preset_from_checkpoint(folder)
     preset = PRESETS.get(config.preset or "")
-    if preset is not None and preset.base == config.base:
+    if preset is not None and preset.base == config.base and preset.known:
         return preset
-    return None
+    return None  # a hub id not fetched yet, or a preset whose base's numbers wait for its config.json
+
+
+def not_here(base: str) -> UserError:
+    """The estimate's answer for a base whose config.json is not on this machine (and whose preset
+    carries no numbers): unknown until it is, not a guess."""
+    return UserError(f"fit: unknown until the config.json of {base} is here",
+                     hint="fetch it (`nastavnik models pull`), or give a checkpoint folder that has one",
+                     code="arch.not_here", params={"base": str(base)})
 
 
 def estimate_run(config, arch, *, backend: str) -> VramEstimate:

@@ -77,3 +77,8 @@ async def test_the_form_shows_the_chosen_bases_format_and_memory(home, store, re
         template.value = ""
         room.query_one("#train-base", Input).value = str(odd)
         await _shows(pilot, "#train-memory", "Память GPU: неизвестно — оценка не знает устройства phi3: незнакомое семейство")
+        # a preset of today's families: no numbers typed in, its base not here: said, not guessed
+        template.value = ""
+        preset.value = "qwen3.5-9b"
+        await _shows(pilot, "#train-memory", "Память GPU: неизвестно, пока нет её config.json")
+        assert room.query_one("#train-base", Input).value == "Qwen/Qwen3.5-9B"

@@ -16,11 +16,15 @@ def register(cli: click.Group) -> None:
 
 
 def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None, lora_r: int | None = None,
-                arches=None) -> list[dict]:
-    """A row per preset (or per architecture in ``arches``): its settings, estimate per backend, fit."""
+                arches=None, store=None) -> list[dict]:
+    """A row per preset (or per architecture in ``arches``): its settings, estimate per backend, fit.
+
+    A preset's architecture is its base's own config.json when that is on disk (a registered model
+    or the Hugging Face cache, ``core.train.runs.local_base``; ``store`` looks registered names
+    up), else the numbers the preset carries; a preset with neither has ``estimate_gib`` None and
+    says its fit is unknown until its config.json is here."""
+    from core.errors import UserError
     from core.train.presets import PRESETS
-    from core.train.backends import BY_MEMORY
-    from core.train.vram import estimate_vram, smallest_card
 
     rows = []
     for p in (PRESETS.values() if arches is None else arches):
@@ -30,22 +34,53 @@ def preset_rows(*, max_seq_len: int | None = None, batch_size: int | None = None
             "lora_r": lora_r or p.lora_r,
             "load_in_4bit": p.load_in_4bit,
         }
-        estimates = {}
-        for backend in BY_MEMORY:
-            est = estimate_vram(p, backend=backend, max_seq_len=settings["max_seq_len"], batch_size=settings["batch_size"], lora_r=settings["lora_r"])
-            estimates[backend] = {**est.to_dict(), "card_gb": smallest_card(est)}
-        rows.append({
-            "name": p.name,
-            "base": p.base,
-            "template": p.template,
-            "params_b": p.params_b,
-            "note": p.note,
-            "fits": fits_note(estimates),
-            "settings": settings,
-            "estimate_gib": estimates,
-            "source": "preset" if arches is None else "config.json",
-        })
+        row = {"name": p.name, "base": p.base, "template": p.template, "params_b": p.params_b or None, "note": p.note}
+        source = "config.json"
+        try:
+            arch, source = (p, source) if arches is not None else _preset_arch(p, store)
+            if arch is None:
+                rows.append({**row, "fits": FIT_NOT_HERE, "fit": "not_here", "settings": settings, "estimate_gib": None,
+                             "source": None})
+                continue
+            estimates = _estimates(arch, p, settings)
+        except UserError as exc:
+            if exc.code != "arch.unknown":
+                raise
+            rows.append({**row, "fits": f"fit: unknown, {exc}", "fit": "unknown", "settings": settings, "estimate_gib": None,
+                         "source": source})
+            continue
+        rows.append({**row, "params_b": arch.params_b, "fits": fits_note(estimates), "fit": "estimated", "settings": settings,
+                     "estimate_gib": estimates, "source": source})
     return rows
+
+
+#: what a preset without numbers says before its base's config.json is on this machine
+FIT_NOT_HERE = "fit: unknown until its config.json is here"
+
+
+def _preset_arch(preset, store):
+    """(architecture, source) of a preset: its base's config.json on disk, else its own numbers,
+    else (None, None)."""
+    from core.train.runs import local_base
+    from core.train.vram import preset_from_checkpoint
+
+    folder = local_base(store, preset.base)
+    if folder is not None:
+        return preset_from_checkpoint(folder, name=preset.name), "config.json"
+    return (preset, "preset") if preset.known else (None, None)
+
+
+def _estimates(arch, preset, settings: dict) -> dict:
+    """The estimate per backend of ``arch`` at ``settings`` with ``preset``'s targets, and the card each fits."""
+    from core.train.backends import BY_MEMORY
+    from core.train.vram import estimate_vram, smallest_card
+
+    estimates = {}
+    for backend in BY_MEMORY:
+        est = estimate_vram(arch, backend=backend, max_seq_len=settings["max_seq_len"], batch_size=settings["batch_size"],
+                            lora_r=settings["lora_r"], load_in_4bit=settings["load_in_4bit"], targets=preset.targets)
+        estimates[backend] = {**est.to_dict(), "card_gb": smallest_card(est)}
+    return estimates
 
 
 def fits_note(estimates: dict) -> str:
@@ -103,15 +138,15 @@ def presets(obj: Ctx, bases, max_seq_len, batch_size, lora_r, as_json) -> None:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1, not {value}")
     arches = [base_arch_of(obj, base) for base in bases] if bases else None
-    rows = preset_rows(max_seq_len=max_seq_len, batch_size=batch_size, lora_r=lora_r, arches=arches)
+    with obj.store() as store:
+        rows = preset_rows(max_seq_len=max_seq_len, batch_size=batch_size, lora_r=lora_r, arches=arches, store=store)
     if as_json:
         emit_json(rows)
         return
     click.echo(f"{'preset' if arches is None else 'base':<12} {'params':>7} {'seq×batch':>10} {'r':>3}  {'unsloth':>8} {'hf':>8}  base")
     for row in rows:
         s, e = row["settings"], row["estimate_gib"]
-        click.echo(
-            f"{row['name']:<12} {row['params_b']:>6.3g}B {s['max_seq_len']:>5}×{s['batch_size']:<4} {s['lora_r']:>3}  "
-            f"{e['unsloth']['total']:>7.1f}G {e['hf']['total']:>7.1f}G  {row['base']}"
-        )
+        params = f"{row['params_b']:>6.3g}B" if row["params_b"] else f"{'?':>7}"
+        totals = f"{e['unsloth']['total']:>7.1f}G {e['hf']['total']:>7.1f}G" if e else f"{'?':>8} {'?':>8}"
+        click.echo(f"{row['name']:<12} {params} {s['max_seq_len']:>5}×{s['batch_size']:<4} {s['lora_r']:>3}  {totals}  {row['base']}")
         click.echo(f"{'':<12} {row['note']}; {row['fits']}")

@@ -1357,6 +1357,9 @@ STRINGS: dict[str, str] = {
     "error.arch.unknown.hint": "The run can still start; its memory is not checked beforehand.",
     "error.arch.no_config": "{folder} has no config.json",
     "error.arch.no_config.hint": "Give the folder of a Hugging Face checkpoint.",
+    # h-i24d: presets whose base's numbers wait for its config.json
+    'error.arch.not_here': 'Fit: unknown until the config.json of {base} is here',
+    'error.arch.not_here.hint': 'Download the model (Models, or `nastavnik models pull`), or give a checkpoint folder that has a config.json.',
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

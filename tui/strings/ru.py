@@ -1369,4 +1369,7 @@ STRINGS: dict[str, str] = {
     "error.arch.unknown.hint": "Прогон всё равно можно начать; его память заранее не проверяется.",
     "error.arch.no_config": "В {folder} нет config.json",
     "error.arch.no_config.hint": "Укажите папку чекпойнта Hugging Face.",
+    # h-i24d: presets whose base's numbers wait for its config.json
+    'error.arch.not_here': 'Поместится ли: неизвестно, пока нет config.json модели {base}',
+    'error.arch.not_here.hint': 'Скачайте модель (Модели или `nastavnik models pull`) или укажите папку чекпойнта с config.json.',
 }

@@ -36,7 +36,7 @@ MiB = 2**20
 # ---------------------------------------------------------------------------- architecture facts
 
 
-@pytest.mark.parametrize("name", [n for n in PRESETS if n != "demo"])
+@pytest.mark.parametrize("name", [n for n in PRESETS if n != "demo" and PRESETS[n].known])
 def test_each_preset_architecture_adds_up_to_its_published_parameter_count(name):
     p = get_preset(name)
     total = sum(param_counts(p).values()) / 1e9
@@ -217,6 +217,9 @@ def test_presets_json_lists_each_preset_with_its_estimate_per_backend(cli):
     assert [r["name"] for r in rows] == list(PRESETS)
     for row in rows:
         p = get_preset(row["name"])
+        if not p.known:  # its base's numbers wait for its config.json (tests/core/train/test_family_presets.py)
+            assert row["estimate_gib"] is None and row["fits"] == "fit: unknown until its config.json is here"
+            continue
         assert row["settings"] == {"max_seq_len": p.max_seq_len, "batch_size": p.batch_size, "lora_r": p.lora_r, "load_in_4bit": p.load_in_4bit}
         for backend in ("unsloth", "hf"):
             est = row["estimate_gib"][backend]
