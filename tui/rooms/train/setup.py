@@ -236,7 +236,8 @@ class TrainSetup(Vertical):
         self.base_suggester.choices = [e.name for e in registered] + [b for b in presets if b not in {e.name for e in registered}]
         lines = [f"{e.name}  {fit_short(e)}" for e in registered]
         for base, name in presets.items():
-            card = smallest_card(estimate_vram(PRESETS[name], backend="unsloth"))
+            preset = PRESETS[name]  # a preset without numbers has its fit once its base's config.json is here
+            card = smallest_card(estimate_vram(preset, backend="unsloth")) if preset.known else None
             lines.append(t("train.base_preset_option", base=base, preset=name, card=card if card else "?"))
         self.query_one("#train-base", Input).tooltip = t("train.base_options", options="\n".join(lines))
 
