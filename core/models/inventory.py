@@ -1,7 +1,7 @@
 """Every model the workspace knows, what it takes on disk, what uses it, and whether it fits the GPU.
 
-The Models view of the Train room and ``nastavnik models list/rm`` read the same inventory:
-base checkpoints (registered folders, hub ids with their revision, the demo model and the
+The Models view of the Train room, ``nastavnik models list`` and ``nastavnik models rm`` read the
+same inventory: base checkpoints (registered folders, hub ids with their revision, the demo model and the
 replicas), the adapters runs trained, the merged folders and GGUF files exports wrote. For a
 base its fit on this machine's GPU per backend comes from the estimate of its own config.json
 (core/train/arch.py) at its defaults — "no GPU" on a CPU machine, "unknown" with the reason
