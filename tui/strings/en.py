@@ -1357,6 +1357,18 @@ STRINGS: dict[str, str] = {
     "error.arch.unknown.hint": "The run can still start; its memory is not checked beforehand.",
     "error.arch.no_config": "{folder} has no config.json",
     "error.arch.no_config.hint": "Give the folder of a Hugging Face checkpoint.",
+    # h-i24e: the Models view's downloads
+    "models.k.cancel_pull": "stop download",
+    "models.k.resume_pull": "resume download",
+    "models.pull_running": "Downloading {hub}",
+    "models.pull_bytes": "{done} of {total}",
+    "models.pull_speed": "{speed}/s",
+    "models.pull_eta": "{eta} left",
+    "models.pull_cancel_hint": "k: stop",
+    "models.pull_failed": "{why}.",
+    "models.pull_cancelled": "Download of {hub} stopped.",
+    "models.pull_interrupted": "Download of {hub} was interrupted.",
+    "models.pull_resume_hint": "u: resume.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1369,4 +1369,16 @@ STRINGS: dict[str, str] = {
     "error.arch.unknown.hint": "Прогон всё равно можно начать; его память заранее не проверяется.",
     "error.arch.no_config": "В {folder} нет config.json",
     "error.arch.no_config.hint": "Укажите папку чекпойнта Hugging Face.",
+    # h-i24e: the Models view's downloads
+    "models.k.cancel_pull": "прервать загрузку",
+    "models.k.resume_pull": "продолжить загрузку",
+    "models.pull_running": "Скачиваю {hub}",
+    "models.pull_bytes": "{done} из {total}",
+    "models.pull_speed": "{speed}/с",
+    "models.pull_eta": "осталось {eta}",
+    "models.pull_cancel_hint": "k/л: прервать",
+    "models.pull_failed": "{why}.",
+    "models.pull_cancelled": "Загрузка {hub} прервана.",
+    "models.pull_interrupted": "Загрузка {hub} оборвалась.",
+    "models.pull_resume_hint": "u/г: продолжить.",
 }
