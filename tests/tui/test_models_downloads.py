@@ -92,3 +92,48 @@ async def test_a_gated_repository_is_one_russian_line_naming_its_page_and_hf_tok
         line = _line(app)
         assert f"{hub.url}/{HUB_ID}" in line and "HF_TOKEN" in line and "u/г: продолжить" in line
         assert _names(app) == [] and store.list_models() == []
+
+
+@async_test
+async def test_start_and_preview_offer_a_hub_base_for_download_and_the_run_starts_once_it_is_here(hub, home, store,
+                                                                                                  monkeypatch):
+    from core.workspace import Workspace
+    from tui.app import NastavnikApp
+    from tui.dialogs.confirm import ConfirmScreen
+    from tui.rooms.train import TrainRoom
+
+    app = NastavnikApp(Workspace.open(home), "ru")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        room = app.query_one(TrainRoom)
+        started, previewed = [], []
+        monkeypatch.setattr(room, "start_run", lambda cfg: started.append(cfg))
+        monkeypatch.setattr(room, "load_preview", lambda cfg: previewed.append(cfg))
+        base = room.query_one("#train-base", Input)
+        base.value = HUB_ID
+
+        room.action_preview()  # the preview reads the tokenizer: not from a hub id it would download
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the download offered")
+        assert f"{HUB_ID} ещё нет на диске" in str(app.screen.question)
+        await pilot.press("т")  # n: no
+        await _until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the offer closed")
+        assert previewed == [] and store.list_download_jobs() == []
+
+        room.action_start()
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the download offered again")
+        await pilot.press("д")  # yes: the job starts, the Models view shows it
+        await _until(pilot, lambda: room.view == "train-models-view", "the Models view")
+        await _until(pilot, lambda: _names(app) == ["qwen3-tiny"] and base.value == "qwen3-tiny",
+                     "the downloaded base in the table and in the form", timeout=300)
+        assert started == [] and store.list_download_jobs()[0].status == "done"
+
+        await pilot.press("ы")  # s: Settings
+        await _until(pilot, lambda: room.view == "train-setup", "the Settings view")
+        await pilot.press("ctrl+s")
+        await _until(pilot, lambda: started, "the run started")
+        assert started[0].base == "qwen3-tiny" and not isinstance(app.screen, ConfirmScreen)
+        base.value = HUB_ID  # the hub id of a downloaded base trains from its registered model
+        room.action_start()
+        await _until(pilot, lambda: len(started) == 2, "the run started from the hub id")
+        assert started[1].base == "qwen3-tiny" and base.value == "qwen3-tiny"

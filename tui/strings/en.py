@@ -1369,6 +1369,9 @@ STRINGS: dict[str, str] = {
     "models.pull_cancelled": "Download of {hub} stopped.",
     "models.pull_interrupted": "Download of {hub} was interrupted.",
     "models.pull_resume_hint": "u: resume.",
+    "train.base_offer": "{hub} is not on disk yet. Download it (a background job in Models)? The run can start once it is here.",
+    "train.base_downloading": "{hub} is still downloading: the run can start once it is here.",
+    "train.base_ready": "{name} is here: the form trains from it, Start when ready.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

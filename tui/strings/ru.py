@@ -1381,4 +1381,7 @@ STRINGS: dict[str, str] = {
     "models.pull_cancelled": "Загрузка {hub} прервана.",
     "models.pull_interrupted": "Загрузка {hub} оборвалась.",
     "models.pull_resume_hint": "u/г: продолжить.",
+    "train.base_offer": "{hub} ещё нет на диске. Скачать её (фоновой загрузкой в «Моделях»)? Прогон можно будет начать, когда она придёт.",
+    "train.base_downloading": "{hub} ещё скачивается: прогон можно будет начать, когда она придёт.",
+    "train.base_ready": "{name} на месте: форма обучает на ней, можно начинать.",
 }

@@ -141,6 +141,7 @@ class TrainModels(Vertical):
     _inventory: Inventory | None = None  # the last inventory shown
     _pull: DownloadJob | None = None  # the download shown under the table (the newest not done)
     _pull_watch: int | None = None  # the job seen running: its end done reloads the table
+    _base_waiting: str | None = None  # the hub id the Settings form waits for (Start offered its download)
 
     def compose_models(self) -> ComposeResult:
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
@@ -263,6 +264,10 @@ class TrainModels(Vertical):
             if watched.status == "done":
                 self.notify(t("models.added", name=watched.name or watched.hub_id))
                 self.load_models(totals=self.view == "train-models-view")
+                if watched.hub_id == self._base_waiting and watched.name:
+                    self._base_waiting = None  # the form trains from what arrived
+                    self.query_one("#train-base", Input).value = watched.name
+                    self.notify(t("train.base_ready", name=watched.name))
         if newest is not None and newest.active and self._pull_watch is None:
             self._pull_watch = newest.id  # started elsewhere (the CLI): its end reloads the table too
         shown = newest if newest is not None and newest.status != "done" else None
@@ -285,6 +290,10 @@ class TrainModels(Vertical):
 
             draw(bar, download_progress(job))
         self.query_one("#models-pull", Static).update(Text(pull_line(job), style="" if job.active else "yellow"))
+
+    def wait_for_base(self, hub_id: str) -> None:
+        """The Settings form takes ``hub_id``'s model as its base once its download registers it."""
+        self._base_waiting = hub_id
 
     def pull_can(self, action: str) -> bool:
         """Whether the cancel (a download runs) or the resume (one stopped) key is offered."""
