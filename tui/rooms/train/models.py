@@ -247,6 +247,11 @@ class TrainModels(Vertical):
 
     # ------------------------------------------------------------------ downloads
 
+    def tick_downloads(self) -> None:
+        """The room's timer: downloads are read while the view is shown or one it started runs."""
+        if self.view == "train-models-view" or self._pull_watch is not None:
+            self.poll_downloads()
+
     @work(thread=True, exit_on_error=False, exclusive=True, group="train-downloads")
     def poll_downloads(self) -> None:
         """The newest download job, read as the room reads its runs (a worker, each POLL_S)."""
@@ -291,9 +296,12 @@ class TrainModels(Vertical):
             draw(bar, download_progress(job))
         self.query_one("#models-pull", Static).update(Text(pull_line(job), style="" if job.active else "yellow"))
 
-    def wait_for_base(self, hub_id: str) -> None:
-        """The Settings form takes ``hub_id``'s model as its base once its download registers it."""
+    def wait_for_base(self, hub_id: str, job_id: int | None = None) -> None:
+        """The Settings form takes ``hub_id``'s model as its base once its download (``job_id``
+        when it runs already) registers it."""
         self._base_waiting = hub_id
+        if job_id is not None:
+            self._pull_watch = job_id
 
     def pull_can(self, action: str) -> bool:
         """Whether the cancel (a download runs) or the resume (one stopped) key is offered."""

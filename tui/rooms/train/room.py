@@ -108,8 +108,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         self.load_models(totals=False)  # the bases the form's base field offers
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
-        self.poll_downloads()
-        self.set_interval(self.POLL_S, self.poll_downloads)
+        self.set_interval(self.POLL_S, self.tick_downloads)
 
     def on_show(self) -> None:
         # pairs approved (or corrections saved) in another room since: count them again
@@ -170,6 +169,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         self.refresh_bindings()  # ctrl+s start is offered in Settings only
         if self.view == "train-models-view":
             self.load_models()  # sizes and users as they are now
+            self.poll_downloads()
 
     def action_export(self) -> None:
         self.post_message(ExportRequested(self._shown_run))

@@ -439,7 +439,7 @@ class TrainSetup(Vertical):
         if missing is None:
             return cfg
         if busy is not None:
-            self.wait_for_base(missing)
+            self.wait_for_base(missing, busy.id)
             self.app.notify(t("train.base_downloading", hub=missing))
             self.action_view("train-models-view")
             return None
