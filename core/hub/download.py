@@ -33,7 +33,7 @@ MARKER = WORKER.encode()
 QUIET_ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
              "TOKENIZERS_PARALLELISM": "false"}
 
-__all__ = ["DownloadTable", "active_download_for", "cancel_download", "download_error", "download_progress",
+__all__ = ["DownloadTable", "active_download_for", "base_to_fetch", "cancel_download", "hub_model", "download_error", "download_progress",
            "hub_settings", "is_hub_id", "log_path", "refresh_downloads", "resume_download", "start_download",
            "wait_download"]
 
@@ -53,6 +53,21 @@ def worker_env(ws) -> dict[str, str]:
 def active_download_for(store: Store, hub_id: str) -> DownloadJob | None:
     """The queued or running job fetching ``hub_id``, if any."""
     return next(iter(store.list_download_jobs(status=ACTIVE, hub_id=hub_id)), None)
+
+
+def hub_model(store: Store, hub_id: str):
+    """The base a download of ``hub_id`` registered (its meta names the hub id), if any."""
+    return next((m for m in store.list_models("base") if (m.meta or {}).get("hub_id") == hub_id), None)
+
+
+def base_to_fetch(store: Store, base: str) -> str | None:
+    """The hub id a training base names when the workspace does not hold it: not a registered
+    model's name, not a folder, no download of it registered. The app offers to download it
+    (a job, with its progress) instead of a run or a preview downloading inline. None otherwise."""
+    base = (base or "").strip()
+    if not is_hub_id(base) or store.find_model(base) is not None or Path(base).expanduser().exists():
+        return None
+    return None if hub_model(store, base) is not None else base
 
 
 def start_download(ws, hub_id: str, *, revision: str | None = None, name: str | None = None, store=None,

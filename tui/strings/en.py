@@ -1360,6 +1360,21 @@ STRINGS: dict[str, str] = {
     # h-i24d: presets whose base's numbers wait for its config.json
     'error.arch.not_here': 'Fit: unknown until the config.json of {base} is here',
     'error.arch.not_here.hint': 'Download the model (Models, or `nastavnik models pull`), or give a checkpoint folder that has a config.json.',
+    # h-i24e: the Models view's downloads
+    "models.k.cancel_pull": "stop download",
+    "models.k.resume_pull": "resume download",
+    "models.pull_running": "Downloading {hub}",
+    "models.pull_bytes": "{done} of {total}",
+    "models.pull_speed": "{speed}/s",
+    "models.pull_eta": "{eta} left",
+    "models.pull_cancel_hint": "k: stop",
+    "models.pull_failed": "{why}.",
+    "models.pull_cancelled": "Download of {hub} stopped.",
+    "models.pull_interrupted": "Download of {hub} was interrupted.",
+    "models.pull_resume_hint": "u: resume.",
+    "train.base_offer": "{hub} is not on disk yet. Download it (a background job in Models)? The run can start once it is here.",
+    "train.base_downloading": "{hub} is still downloading: the run can start once it is here.",
+    "train.base_ready": "{name} is here: the form trains from it, Start when ready.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

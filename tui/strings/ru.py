@@ -1372,4 +1372,19 @@ STRINGS: dict[str, str] = {
     # h-i24d: presets whose base's numbers wait for its config.json
     'error.arch.not_here': 'Поместится ли: неизвестно, пока нет config.json модели {base}',
     'error.arch.not_here.hint': 'Скачайте модель (Модели или `nastavnik models pull`) или укажите папку чекпойнта с config.json.',
+    # h-i24e: the Models view's downloads
+    "models.k.cancel_pull": "прервать загрузку",
+    "models.k.resume_pull": "продолжить загрузку",
+    "models.pull_running": "Скачиваю {hub}",
+    "models.pull_bytes": "{done} из {total}",
+    "models.pull_speed": "{speed}/с",
+    "models.pull_eta": "осталось {eta}",
+    "models.pull_cancel_hint": "k/л: прервать",
+    "models.pull_failed": "{why}.",
+    "models.pull_cancelled": "Загрузка {hub} прервана.",
+    "models.pull_interrupted": "Загрузка {hub} оборвалась.",
+    "models.pull_resume_hint": "u/г: продолжить.",
+    "train.base_offer": "{hub} ещё нет на диске. Скачать её (фоновой загрузкой в «Моделях»)? Прогон можно будет начать, когда она придёт.",
+    "train.base_downloading": "{hub} ещё скачивается: прогон можно будет начать, когда она придёт.",
+    "train.base_ready": "{name} на месте: форма обучает на ней, можно начинать.",
 }

@@ -167,3 +167,15 @@ def test_a_second_process_on_the_same_repository_is_refused_not_mixed_in(hub, ws
         job = wait_download(ws, start_download(ws, HUB_ID).id, timeout=300)
     assert job.status == "failed" and job.error_code == "hub.busy"
     assert not [p for m, p, _ in hub.requests if m == "GET" and "/resolve/" in p]
+
+
+def test_a_training_base_is_fetched_first_only_when_it_is_a_hub_id_the_workspace_does_not_hold(store, demo_model):
+    from core.hub.download import base_to_fetch, hub_model
+
+    assert base_to_fetch(store, HUB_ID) == HUB_ID
+    assert base_to_fetch(store, str(demo_model)) is None  # a folder
+    assert base_to_fetch(store, "demo") is None  # not a hub id: resolve_base says what is wrong with it
+    store.add_model("base", "qwen3-tiny", str(demo_model), meta={"hub_id": HUB_ID})
+    assert base_to_fetch(store, HUB_ID) is None and hub_model(store, HUB_ID).name == "qwen3-tiny"
+    store.add_model("base", "test-org/other", str(demo_model))  # a name that reads like a hub id
+    assert base_to_fetch(store, "test-org/other") is None and hub_model(store, "test-org/other") is None

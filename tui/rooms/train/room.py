@@ -62,6 +62,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         both("a", "add_model", "models.k.add"),
         both("x,delete", "delete_model", "models.k.delete"),
         both("b", "use_as_base", "models.k.use"),
+        both("k", "cancel_download", "models.k.cancel_pull"),
+        both("u", "resume_download", "models.k.resume_pull"),
     ]
 
     def __init__(self, ws: Workspace, **kw) -> None:
@@ -106,6 +108,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         self.load_models(totals=False)  # the bases the form's base field offers
         self.poll()
         self.set_interval(self.POLL_S, self.poll)
+        self.set_interval(self.POLL_S, self.tick_downloads)
 
     def on_show(self) -> None:
         # pairs approved (or corrections saved) in another room since: count them again
@@ -157,6 +160,8 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
             return self.view == "train-runs-view"
         if action in ("add_model", "delete_model", "use_as_base"):
             return self.view == "train-models-view"
+        if action in ("cancel_download", "resume_download"):
+            return self.view == "train-models-view" and self.pull_can(action)
         return True
 
     @on(TabbedContent.TabActivated, "#train-views")
@@ -164,6 +169,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         self.refresh_bindings()  # ctrl+s start is offered in Settings only
         if self.view == "train-models-view":
             self.load_models()  # sizes and users as they are now
+            self.poll_downloads()
 
     def action_export(self) -> None:
         self.post_message(ExportRequested(self._shown_run))

@@ -29,6 +29,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from core.errors import UserError
 from core.train.presets import PRESET_NAMES
+from tui.dialogs.confirm import ConfirmScreen
 from tui.i18n import error_text, t
 from tui.rooms.train.models import fit_short
 from tui.widgets.completing_input import ChoiceSuggester, CompletingInput
@@ -413,7 +414,45 @@ class TrainSetup(Vertical):
             self.app.notify(error_text(exc, " — "), severity="error")
             return
         self._show_form_error("")
-        self.start_run(cfg)
+        cfg = self.base_here(cfg)
+        if cfg is not None:
+            self.start_run(cfg)
+
+    def base_here(self, cfg):
+        """The form's config when its base is on disk; None when Start and Preview must wait.
+
+        The room never downloads: a hub id the workspace does not hold is offered for download
+        (a job, in the Models view, with its progress) and the form waits for it; a hub id a
+        download registered trains from that model (the form then names it)."""
+        from dataclasses import replace
+
+        from core.hub.download import active_download_for, base_to_fetch, hub_model, is_hub_id
+
+        with self.ws.store() as store:
+            missing = base_to_fetch(store, cfg.base)
+            here = None
+            if missing is None and is_hub_id(cfg.base) and store.find_model(cfg.base) is None:
+                here = hub_model(store, cfg.base)
+            busy = active_download_for(store, missing) if missing else None
+        if here is not None:
+            self.query_one("#train-base", Input).value = here.name
+            return replace(cfg, base=here.name)
+        if missing is None:
+            return cfg
+        if busy is not None:
+            self.wait_for_base(missing, busy.id)
+            self.app.notify(t("train.base_downloading", hub=missing))
+            self.action_view("train-models-view")
+            return None
+
+        def fetch(yes: bool | None) -> None:
+            if yes:
+                self.wait_for_base(missing)
+                self.pull_from_hub(missing)
+                self.action_view("train-models-view")
+
+        self.app.push_screen(ConfirmScreen(t("train.base_offer", hub=missing)), fetch)
+        return None
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="train-action")
     def start_run(self, cfg) -> None:
@@ -500,6 +539,9 @@ class TrainSetup(Vertical):
             self._show_form_error(error_text(exc, " — "))
             return
         self._show_form_error("")
+        cfg = self.base_here(cfg)
+        if cfg is None:
+            return
         self.action_view("train-setup")
         preview = self._preview
         if preview is not None and preview.made_from == _made_from(cfg):

@@ -1,0 +1,73 @@
+"""A base from the hub, in a real terminal: tmux at 80×24, the app in Russian, the local test hub
+(tests/support/hub_server.py) serving a tiny replica. Models (ь) → add (ф) its hub id → the
+download job brings it into the table → make it the base (и) → ctrl+s → the run is there on it.
+Every wait is on the screen or the store, never on a duration."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+import pytest
+
+from tests.support.hub_server import HubServer, use_hub
+from tests.support.paths import REPO
+from tests.support.tmux import Tmux
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
+]
+
+HUB_ID = "test-org/qwen3-tiny"
+
+
+def test_add_a_hub_id_download_it_pick_it_as_base_and_start_a_run_in_russian_at_80x24(home, replica, monkeypatch,
+                                                                                        tmp_path):
+    from core.train.demo import import_sample
+    from core.train.runs import cancel_run
+    from core.workspace import Workspace
+
+    ws = Workspace.open(home)
+    with ws.store() as store:
+        assert import_sample(store) > 100
+    with HubServer({HUB_ID: replica("qwen3")}) as hub:
+        use_hub(hub, monkeypatch, tmp_path)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+        env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30",
+                   PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        tmux = Tmux(f"nastavnik-models-{os.getpid()}", env)
+        command = f"cd {REPO} && {sys.executable} -c 'from tui.cli import entry; entry()' --home {home} --lang ru"
+        assert tmux.run("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command).returncode == 0
+        try:
+            tmux.wait_for(lambda s: "пар " in s, "the pairs room", timeout=60)
+            time.sleep(1.0)  # the app settles focus after the first paint
+            tmux.keys("2")
+            tmux.wait_for(lambda s: "Настройки" in s and "Пресет" in s, "the Train room's Settings")
+            tmux.type("ь")  # m: Models
+            tmux.wait_for(lambda s: "Модель" in s and "Память" in s, "the Models view")
+            tmux.type("ф")  # a: add
+            time.sleep(0.5)  # the dialog's field takes the focus
+            tmux.type(HUB_ID)
+            tmux.wait_for(lambda s: HUB_ID in s, "the typed hub id")
+            tmux.keys("Enter")
+            tmux.wait_for(lambda s: "qwen3-tiny" in s and "база" in s, "the downloaded base in the table", timeout=300)
+            with ws.store() as store:
+                (job,) = store.list_download_jobs()
+                assert job.status == "done" and job.done == job.total > 0
+            tmux.type("и")  # b: the highlighted base becomes the form's base
+            tmux.wait_for(lambda s: "Пресет" in s and "qwen3-tiny" in s, "Settings with the base")
+            tmux.keys("C-s")
+            tmux.wait_for(lambda s: "#1 · шаг" in s, "the run shown", timeout=120)
+            with ws.store() as store:
+                (run,) = store.list_runs(limit=5)
+            assert run.base == "qwen3-tiny" and run.config["base"] == job.folder
+        finally:
+            with ws.store() as store:
+                for r in store.list_runs(limit=5):
+                    if r.active:
+                        cancel_run(ws, r.id)
+            if tmux.alive():
+                tmux.run("kill-server")
