@@ -98,6 +98,26 @@ def cancel_command(group: click.Group, name: str, id_name: str, doc: str, cancel
             click.echo(said(job))
 
 
+def list_command(group: click.Group, doc: str, read: Callable, empty: str) -> None:
+    """Adds ``<group> list [--json]`` to ``group``: every background job of one kind (exports,
+    downloads), newest first. ``read(ws, store)`` refreshes them and gives the rows and how one is
+    drawn as a line; ``empty`` is said when there are none."""
+
+    @group.command("list", context_settings=CONTEXT, help=doc)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def list_jobs(obj: Ctx, as_json: bool) -> None:
+        with obj.store() as store:
+            rows, line = read(obj.ws, store)
+        if as_json:
+            emit_json([j.to_dict() for j in rows])
+            return
+        if not rows:
+            click.echo(empty)
+        for j in rows:
+            click.echo(line(j))
+
+
 class ProgressPrinter:
     """The one way a command draws ``core.progress.ProgressEvent``s, on stderr.
 

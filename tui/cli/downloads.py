@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, list_command, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -122,23 +122,15 @@ def _line(job) -> str:
     return f"{job.id:>3} {job.status:<11} {job.hub_id:<36} {where} {job.created[:19]}"
 
 
-@downloads.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def downloads_list(obj: Ctx, as_json) -> None:
-    """All download jobs, newest first."""
+def _list(ws, store):
     from core.hub.download import refresh_downloads
 
-    with obj.store() as store:
-        refresh_downloads(obj.ws, store)
-        rows = store.list_download_jobs()
-    if as_json:
-        emit_json([j.to_dict() for j in rows])
-        return
-    if not rows:
-        click.echo("no downloads yet — `nastavnik models pull OWNER/NAME` starts one")
-    for j in rows:
-        click.echo(_line(j))
+    refresh_downloads(ws, store)
+    return store.list_download_jobs(), _line
+
+
+list_command(downloads, "All download jobs, newest first.", _list,
+             "no downloads yet — `nastavnik models pull OWNER/NAME` starts one")
 
 
 @downloads.command("show", context_settings=CONTEXT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, list_command, pass_ctx
 
 
 def register(cli: click.Group) -> None:
@@ -143,24 +143,16 @@ def _job_line(job, history) -> str:
     return f"{job.id:>3} {job.status:<11} {job.source:<20} {','.join(job.quants):<14} {where:<14}{eta} {job.created[:19]}"
 
 
-@exports.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def exports_list(obj: Ctx, as_json) -> None:
-    """All export jobs, newest first."""
+def _list(ws, store):
     from core.export.jobs import last_seconds, refresh
 
-    with obj.store() as store:
-        refresh(obj.ws, store)
-        rows = store.list_export_jobs()
-        history = last_seconds(store)
-    if as_json:
-        emit_json([j.to_dict() for j in rows])
-        return
-    if not rows:
-        click.echo("no export jobs yet — `nastavnik export RUN --detach` starts one")
-    for j in rows:
-        click.echo(_job_line(j, history))
+    refresh(ws, store)
+    history = last_seconds(store)
+    return store.list_export_jobs(), lambda job: _job_line(job, history)
+
+
+list_command(exports, "All export jobs, newest first.", _list,
+             "no export jobs yet — `nastavnik export RUN --detach` starts one")
 
 
 def _show_job(job, history) -> None:
