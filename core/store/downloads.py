@@ -69,8 +69,8 @@ def _missing(job_id: object, is_id: bool) -> UserError:
     return UserError(what, hint="`nastavnik downloads list` shows them", code="download.no_job", params={"id": job_id})
 
 
-ROWS = JobRows("download_jobs", "download job", frozenset(_FIELDS), _job, _missing, json_default=str,
-               statuses=tuple(DOWNLOAD_STATUSES))
+ROWS = JobRows("download_jobs", "download job", frozenset(_FIELDS), tuple(DOWNLOAD_STATUSES), _job, _missing,
+               json_default=str)
 
 
 class DownloadJobsMixin(JobRowsMixin):

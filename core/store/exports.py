@@ -75,8 +75,8 @@ def _missing(job_id: object, is_id: bool) -> UserError:
                      code="export.no_job", params={"id": job_id})
 
 
-ROWS = JobRows("export_jobs", "export job", frozenset(_FIELDS), _job, _missing, json_fields=_JSON_FIELDS,
-               statuses=tuple(EXPORT_STATUSES))
+ROWS = JobRows("export_jobs", "export job", frozenset(_FIELDS), tuple(EXPORT_STATUSES), _job, _missing,
+               json_fields=_JSON_FIELDS)
 
 
 class ExportJobsMixin(JobRowsMixin):

@@ -1,4 +1,4 @@
-"""The rows of a background job's table, written once for every kind (export jobs, download jobs).
+"""The rows of a background job's table, written once for every kind (runs, export jobs, download jobs).
 
 Each kind keeps its jobs in a table of its own that lives alike: a status from ``RUN_STATUSES``,
 a pid, a heartbeat, a cancel flag, some columns kept as JSON. ``JobRows`` says what tells one
@@ -15,7 +15,6 @@ from typing import Any
 
 from core.errors import UserError
 from core.store.base import StoreBase, inserted_id, now
-from core.store.runs import RUN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,11 @@ class JobRows:
     table: str
     noun: str  # in the messages of a bad write: "export job"
     fields: frozenset[str]  # the columns a write may set
+    statuses: tuple[str, ...]  # those a write may set
     read: Callable[[dict], Any]
     missing: Callable[[Any, bool], UserError]
     json_fields: tuple[str, ...] = ("error_params",)  # written as JSON text unless given as text
     json_default: Callable[[Any], Any] | None = None  # ``json.dumps``' default for a value JSON cannot hold
-    statuses: tuple[str, ...] = tuple(RUN_STATUSES)
 
 
 class JobRowsMixin(StoreBase):
