@@ -10,16 +10,7 @@ from __future__ import annotations
 
 import click
 
-from tui.cli import (
-    CONTEXT,
-    Ctx,
-    cancel_command,
-    emit_json,
-    follow_job,
-    list_command,
-    pass_ctx,
-    show_command,
-)
+from tui.cli import CONTEXT, Ctx, cancel_command, emit_json, follow_job, list_command, pass_ctx, show_command
 
 
 def register(cli: click.Group) -> None:
