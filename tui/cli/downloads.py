@@ -42,9 +42,10 @@ def pull(obj: Ctx, hub_id: str, *, revision: str | None = None, name: str | None
 def _follow(obj: Ctx, job_id: int, as_json: bool):
     from core.hub.download import download_progress, wait_download
 
+    # a line while it goes and once done (the last line says all arrived), none for another end
     return follow_job(lambda update: wait_download(obj.ws, job_id, timeout=float("inf"), on_update=update),
                       quiet=as_json, label="download", key=lambda j: (j.status, j.stage, j.done, j.file),
-                      event=lambda j: download_progress(j) if j.active or j.status == "done" else None,  # the last line says all arrived
+                      event=lambda j: download_progress(j) if j.active or j.status == "done" else None,
                       stopped=f"stopped following; download job {job_id} goes on"
                               f" (`nastavnik downloads cancel {job_id}` stops it)")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, follow_job, list_command, pass_ctx, show_command
+from tui.cli import (CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, follow_job, list_command, pass_ctx,
+                     show_command)
 
 
 def register(cli: click.Group) -> None:
