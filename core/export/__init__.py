@@ -30,7 +30,6 @@ One module per job; ``export()`` runs the steps in order, each reported through
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
@@ -56,7 +55,7 @@ from core.export.parity import (
     parity_check,
     parity_memory_plan,
 )
-from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder
+from core.export.register import ExportedFile, ExportResult, publish, register, unique_folder, work_folder
 from core.export.source import Source, resolve_source
 from core.infer.llamacpp import QUANTS, convert_hf_to_gguf, converter_dir, quantize
 from core.progress import OnProgress, ProgressEvent, ignore
@@ -202,11 +201,7 @@ def export(
         report(ProgressEvent("merge", 0, 1, f"no LoRA export: {fallback.english}; exporting the whole model instead"))
     report(ProgressEvent("merge", 0, 1, needs.english()))
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
-    if staging is None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
-    else:
-        staging.mkdir(parents=True)
-        tmp = staging
+    tmp = work_folder(ws.exports_dir, final_name, staging)
     try:
         merged = _timed(report, seconds, "merge",
                         "merging the adapter into the base" if source.adapter_dir else "copying the model",

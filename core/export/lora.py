@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable
 
 from core.export.common import sha256_file
 from core.export.merge import TOKENIZER_FILES, copy_tokenizer_files
-from core.export.register import ExportedFile, ExportResult, unique_folder
+from core.export.register import ExportedFile, ExportResult, unique_folder, work_folder
 from core.export.source import Source
 from core.progress import OnProgress, ProgressEvent
 
@@ -202,11 +202,7 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
     seconds: dict[str, float] = {}
     bases, hf_dir = ensure_base(ws, source, quants, log_file=log_file, report=report, seconds=seconds)
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
-    if staging is None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final_name}.part-", dir=ws.exports_dir))
-    else:
-        staging.mkdir(parents=True)
-        tmp = staging
+    tmp = work_folder(ws.exports_dir, final_name, staging)
     try:
         t0 = time.monotonic()
         report(ProgressEvent("convert", 0, 1, "convert_lora_to_gguf.py → the run's adapter as a GGUF LoRA"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +97,15 @@ def unique_folder(root: Path, name: str) -> tuple[str, Path]:
         n += 1
         candidate = f"{name}-{n}"
     return candidate, root / candidate
+
+
+def work_folder(root: Path, name: str, staging: Path | None) -> Path:
+    """Where an export named ``name`` is built before ``publish`` moves it: ``staging`` (a job's, made
+    here and new), or a fresh hidden folder under ``root``."""
+    if staging is None:
+        return Path(tempfile.mkdtemp(prefix=f".{name}.part-", dir=root))
+    staging.mkdir(parents=True)
+    return staging
 
 
 def publish(ws: Workspace, tmp: Path, final_dir: Path, *, ref: str, source: Source, quants: list[str], files: dict[str, Path],

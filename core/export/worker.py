@@ -10,30 +10,21 @@ the files are being registered, which then completes — and the staging folder 
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import sys
 import time
 from pathlib import Path
 
-from core.jobs.worker import End, Worker, exit_code
+from core.jobs.worker import End, exit_code, open_job
 from core.jobs.worker import log as _log
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="core.export.worker")
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--job", type=int, required=True)
-    args = parser.parse_args(argv)
-
     from core.export.jobs import LOCK_NAME, ExportTable, log_path, staging_dir
     from core.store.base import now
-    from core.workspace import Workspace
 
-    ws = Workspace.open(args.home)
-    store = ws.store()
-    job_id = args.job
-    worker = Worker(ExportTable(ws, store), job_id, open_store=ws.store, log_path=log_path(ws, job_id))
+    ws, store, worker = open_job("core.export.worker", argv, ExportTable, log_path)
+    job_id = worker.job_id
     staging = staging_dir(ws, job_id)
     steps: dict[str, dict] = {}
     clocks: dict[str, float] = {}

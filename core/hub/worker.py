@@ -10,32 +10,23 @@ model is being registered — and leaves what arrived in the cache for the next 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from core.jobs.worker import End, Worker, exit_code
+from core.jobs.worker import End, exit_code, open_job
 from core.jobs.worker import log as _log
 
 WRITE_EVERY_S = 0.25  # how often the row hears of new bytes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="core.hub.worker")
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--job", type=int, required=True)
-    args = parser.parse_args(argv)
-
     from core.errors import UserError
     from core.hub import fetch
     from core.hub.download import DownloadTable, log_path
     from core.store.base import now
-    from core.workspace import Workspace
 
-    ws = Workspace.open(args.home)
-    store = ws.store()
-    job_id = args.job
-    worker = Worker(DownloadTable(ws, store), job_id, open_store=ws.store, log_path=log_path(ws, job_id))
+    _, store, worker = open_job("core.hub.worker", argv, DownloadTable, log_path)
+    job_id = worker.job_id
 
     def body() -> End:
         job = store.get_download_job(job_id)

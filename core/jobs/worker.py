@@ -143,6 +143,23 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
+def open_job(prog: str, argv: list[str] | None, table: Callable[[Any, Any], JobTable],
+             log_path: Callable[[Any, int], Path]) -> tuple[Any, Any, Worker]:
+    """A job worker's entry: ``--home H --job ID`` parsed, the workspace and its store opened, the ``Worker``
+    of the job over ``table(ws, store)`` logging to ``log_path(ws, job_id)``."""
+    import argparse
+
+    from core.workspace import Workspace
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--job", type=int, required=True)
+    args = parser.parse_args(argv)
+    ws = Workspace.open(args.home)
+    store = ws.store()
+    return ws, store, Worker(table(ws, store), args.job, open_store=ws.store, log_path=log_path(ws, args.job))
+
+
 def exit_code(end: End | None) -> int:
     """0 for a job that ended done or cancelled, 1 otherwise (also when it was not ours to run)."""
     return 0 if end is not None and end.status in ("done", "cancelled") else 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import StoreBase, inserted_id, now
+from core.store.jobs import JobRows, JobRowsMixin
 from core.store.runs import ACTIVE, RUN_STATUSES
 
 DOWNLOAD_STATUSES = RUN_STATUSES  # a download lives and ends like a training run
@@ -64,76 +64,35 @@ def _job(row: dict) -> DownloadJob:
     return DownloadJob(**row)
 
 
-class DownloadJobsMixin(StoreBase):
+def _missing(job_id: object, is_id: bool) -> UserError:
+    what = f"there is no download job {job_id}" if is_id else f"{job_id!r} is not a download job id"
+    return UserError(what, hint="`nastavnik downloads list` shows them", code="download.no_job", params={"id": job_id})
+
+
+ROWS = JobRows("download_jobs", "download job", frozenset(_FIELDS), tuple(DOWNLOAD_STATUSES), _job, _missing,
+               json_default=str)
+
+
+class DownloadJobsMixin(JobRowsMixin):
     """Rows of ``download_jobs``."""
 
     def create_download_job(self, *, hub_id: str, revision: str | None = None, name: str | None = None) -> DownloadJob:
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO download_jobs (status, hub_id, revision, name, created, done, total, files_done, files_total,"
-                " cancel_requested) VALUES ('queued',?,?,?,?,0,0,0,0,0)",
-                (str(hub_id), revision, name, now()),
-            )
-            return self.get_download_job(inserted_id(cur))
+        return self._create_job(ROWS, hub_id=str(hub_id), revision=revision, name=name, files_done=0, files_total=0)
 
     def get_download_job(self, job_id: int) -> DownloadJob:
-        try:
-            key = int(job_id)
-        except (TypeError, ValueError):
-            raise UserError(f"{job_id!r} is not a download job id", hint="`nastavnik downloads list` shows them",
-                            code="download.no_job", params={"id": job_id}) from None
-        cur = self.conn.execute("SELECT * FROM download_jobs WHERE id=?", (key,))
-        row = cur.fetchone()
-        if row is None:
-            raise UserError(f"there is no download job {job_id}", hint="`nastavnik downloads list` shows them",
-                            code="download.no_job", params={"id": job_id})
-        return _job(dict(zip([d[0] for d in cur.description], row)))
+        return self._get_job(ROWS, job_id)
 
     def list_download_jobs(self, *, status: str | Iterable[str] | None = None, hub_id: str | None = None,
                            limit: int | None = None) -> list[DownloadJob]:
         """Newest first."""
-        sql, args, where = "SELECT * FROM download_jobs", list[Any](), list[str]()
-        if status:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            args.extend(statuses)
-        if hub_id is not None:
-            where.append("hub_id=?")
-            args.append(str(hub_id))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        cur = self.conn.execute(sql, args)
-        cols = [d[0] for d in cur.description]
-        return [_job(dict(zip(cols, row))) for row in cur.fetchall()]
+        return self._list_jobs(ROWS, status=status, limit=limit, hub_id=None if hub_id is None else str(hub_id))
 
     def update_download_job(self, job_id: int, **values: Any) -> DownloadJob:
-        self._write_download_job(job_id, None, values)
-        return self.get_download_job(job_id)
+        return self._update_job(ROWS, job_id, values)
 
     def claim_download_job(self, job_id: int, *, expect: Iterable[str], **values: Any) -> bool:
         """Change a job only if its status is one of ``expect`` (an atomic compare-and-set)."""
-        return self._write_download_job(job_id, list(expect), values)
+        return self._write_job(ROWS, job_id, expect, values)
 
     def heartbeat_download_job(self, job_id: int) -> None:
-        self._write_download_job(job_id, None, {"heartbeat": now()})
-
-    def _write_download_job(self, job_id: int, expect: list[str] | None, values: dict) -> bool:
-        unknown = set(values) - _FIELDS
-        if unknown:
-            raise ValueError(f"unknown download job fields: {sorted(unknown)}")
-        if "status" in values and values["status"] not in DOWNLOAD_STATUSES:
-            raise ValueError(f"bad download job status {values['status']!r}")
-        if "error_params" in values and values["error_params"] is not None and not isinstance(values["error_params"], str):
-            values["error_params"] = json.dumps(values["error_params"], ensure_ascii=False, default=str)
-        if not values:
-            return True
-        cols = ", ".join(f"{k}=?" for k in values)
-        sql, args = f"UPDATE download_jobs SET {cols} WHERE id=?", [*values.values(), int(job_id)]
-        if expect is not None:
-            sql += f" AND status IN ({','.join('?' * len(expect))})"
-            args.extend(expect)
-        with self.transaction():
-            return self.conn.execute(sql, args).rowcount == 1
+        self._heartbeat_job(ROWS, job_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import StoreBase, inserted_id, now
+from core.store.jobs import JobRows, JobRowsMixin
 from core.store.runs import ACTIVE, RUN_STATUSES
 
 EXPORT_STATUSES = RUN_STATUSES  # a job lives and ends like a training run
@@ -68,30 +68,27 @@ def _job(row: dict) -> ExportJob:
     return ExportJob(**row)
 
 
-class ExportJobsMixin(StoreBase):
+def _missing(job_id: object, is_id: bool) -> UserError:
+    if not is_id:
+        return UserError(f"{job_id!r} is not an export job id", hint="`nastavnik exports list` shows them")
+    return UserError(f"there is no export job {job_id}", hint="`nastavnik exports list` shows them",
+                     code="export.no_job", params={"id": job_id})
+
+
+ROWS = JobRows("export_jobs", "export job", frozenset(_FIELDS), tuple(EXPORT_STATUSES), _job, _missing,
+               json_fields=_JSON_FIELDS)
+
+
+class ExportJobsMixin(JobRowsMixin):
     """Rows of ``export_jobs``."""
 
     def create_export_job(self, *, source: str, quants: list[str], name: str | None = None, run_id: int | None = None,
                           parity: bool = True, system: str | None = None) -> ExportJob:
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO export_jobs (status, source, run_id, name, quants, parity, system, created, done, total,"
-                " cancel_requested) VALUES ('queued',?,?,?,?,?,?,?,0,0,0)",
-                (str(source), run_id, name, json.dumps(list(quants)), int(bool(parity)), system, now()),
-            )
-            return self.get_export_job(inserted_id(cur))
+        return self._create_job(ROWS, source=str(source), run_id=run_id, name=name, quants=json.dumps(list(quants)),
+                                parity=int(bool(parity)), system=system)
 
     def get_export_job(self, job_id: int) -> ExportJob:
-        try:
-            key = int(job_id)
-        except (TypeError, ValueError):
-            raise UserError(f"{job_id!r} is not an export job id", hint="`nastavnik exports list` shows them") from None
-        cur = self.conn.execute("SELECT * FROM export_jobs WHERE id=?", (key,))
-        row = cur.fetchone()
-        if row is None:
-            raise UserError(f"there is no export job {job_id}", hint="`nastavnik exports list` shows them",
-                            code="export.no_job", params={"id": job_id})
-        return _job(dict(zip([d[0] for d in cur.description], row)))
+        return self._get_job(ROWS, job_id)
 
     def find_export_job(self, job_id: int) -> ExportJob | None:
         try:
@@ -102,49 +99,14 @@ class ExportJobsMixin(StoreBase):
     def list_export_jobs(self, *, status: str | Iterable[str] | None = None, run_id: int | None = None,
                          limit: int | None = None) -> list[ExportJob]:
         """Newest first."""
-        sql, args, where = "SELECT * FROM export_jobs", list[Any](), list[str]()
-        if status:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            args.extend(statuses)
-        if run_id is not None:
-            where.append("run_id=?")
-            args.append(int(run_id))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        cur = self.conn.execute(sql, args)
-        cols = [d[0] for d in cur.description]
-        return [_job(dict(zip(cols, row))) for row in cur.fetchall()]
+        return self._list_jobs(ROWS, status=status, limit=limit, run_id=None if run_id is None else int(run_id))
 
     def update_export_job(self, job_id: int, **values: Any) -> ExportJob:
-        self._write_export_job(job_id, None, values)
-        return self.get_export_job(job_id)
+        return self._update_job(ROWS, job_id, values)
 
     def claim_export_job(self, job_id: int, *, expect: Iterable[str], **values: Any) -> bool:
         """Change a job only if its status is one of ``expect`` (an atomic compare-and-set)."""
-        return self._write_export_job(job_id, list(expect), values)
+        return self._write_job(ROWS, job_id, expect, values)
 
     def heartbeat_export_job(self, job_id: int) -> None:
-        self._write_export_job(job_id, None, {"heartbeat": now()})
-
-    def _write_export_job(self, job_id: int, expect: list[str] | None, values: dict) -> bool:
-        unknown = set(values) - _FIELDS
-        if unknown:
-            raise ValueError(f"unknown export job fields: {sorted(unknown)}")
-        if "status" in values and values["status"] not in EXPORT_STATUSES:
-            raise ValueError(f"bad export job status {values['status']!r}")
-        for key in _JSON_FIELDS:
-            if key in values and values[key] is not None and not isinstance(values[key], str):
-                values[key] = json.dumps(values[key], ensure_ascii=False)
-        if not values:
-            return True
-        cols = ", ".join(f"{k}=?" for k in values)
-        sql, args = f"UPDATE export_jobs SET {cols} WHERE id=?", [*values.values(), int(job_id)]
-        if expect is not None:
-            sql += f" AND status IN ({','.join('?' * len(expect))})"
-            args.extend(expect)
-        with self.transaction():
-            return self.conn.execute(sql, args).rowcount == 1
+        self._heartbeat_job(ROWS, job_id)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from core.errors import UserError
-from core.store.base import StoreBase, inserted_id, now
+from core.store.base import inserted_id, now
+from core.store.jobs import JobRows, JobRowsMixin
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")  # a run or job in these is still going
@@ -104,14 +105,16 @@ def _run(row: dict) -> Run:
     return Run(**row)
 
 
-def _encode(values: dict) -> None:
-    """The JSON columns of ``values`` as JSON text, in place."""
-    for key in ("config", "setup", "error_params"):
-        if key in values and values[key] is not None and not isinstance(values[key], str):
-            values[key] = json.dumps(values[key], ensure_ascii=False)
+def _missing(run_id: object, is_id: bool) -> UserError:
+    return UserError(f"there is no run {run_id}", hint="`nastavnik runs list` shows the runs", code="run.no_run",
+                     params={"id": run_id})
 
 
-class RunsMixin(StoreBase):
+ROWS = JobRows("runs", "run", frozenset(_RUN_FIELDS), RUN_STATUSES, _run, _missing,
+               json_fields=("config", "setup", "error_params"))
+
+
+class RunsMixin(JobRowsMixin):
     """Rows of ``runs`` and ``run_metrics``."""
 
     def create_run(self, *, base: str, preset: str | None, backend: str | None, config: dict, status: str = "queued") -> Run:
@@ -145,29 +148,10 @@ class RunsMixin(StoreBase):
             return None
 
     def list_runs(self, *, status: str | Iterable[str] | None = None, limit: int | None = None) -> list[Run]:
-        sql, args = "SELECT * FROM runs", []
-        if status:
-            statuses = [status] if isinstance(status, str) else list(status)
-            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
-            args.extend(statuses)
-        sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        cur = self.conn.execute(sql, args)
-        cols = [d[0] for d in cur.description]
-        return [_run(dict(zip(cols, row))) for row in cur.fetchall()]
+        return self._list_jobs(ROWS, status=status, limit=limit)
 
     def update_run(self, run_id: int, **values: Any) -> Run:
-        unknown = set(values) - _RUN_FIELDS
-        if unknown:
-            raise ValueError(f"unknown run fields: {sorted(unknown)}")
-        if "status" in values and values["status"] not in RUN_STATUSES:
-            raise ValueError(f"bad run status {values['status']!r}")
-        _encode(values)
-        if values:
-            cols = ", ".join(f"{k}=?" for k in values)
-            with self.transaction():
-                self.conn.execute(f"UPDATE runs SET {cols} WHERE id=?", (*values.values(), int(run_id)))
+        self._write_job(ROWS, run_id, None, values)
         return self.get_run(run_id)
 
     def active_run(self) -> Run | None:
@@ -176,15 +160,7 @@ class RunsMixin(StoreBase):
 
     def claim_run(self, run_id: int, *, expect: Iterable[str], **values: Any) -> bool:
         """Change a run only if its status is one of ``expect`` (an atomic compare-and-set)."""
-        expect = list(expect)
-        _encode(values)
-        cols = ", ".join(f"{k}=?" for k in values)
-        with self.transaction():
-            cur = self.conn.execute(
-                f"UPDATE runs SET {cols} WHERE id=? AND status IN ({','.join('?' * len(expect))})",
-                (*values.values(), int(run_id), *expect),
-            )
-            return cur.rowcount == 1
+        return self._write_job(ROWS, run_id, expect, values)
 
     def heartbeat_run(self, run_id: int, **values: Any) -> None:
         self.update_run(run_id, heartbeat=now(), **values)

@@ -73,6 +73,37 @@ def fixed_answers(room, ws, texts: dict[str, str]):
     return generate
 
 
+TWO_ANSWERS = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+
+
+def add_two_models(ws) -> None:
+    """The two GGUF models the side-by-side Chat tests compare: ``demo-q8_0`` and run 1's ``run-1-q8_0``
+    (their files are never read: ``compare_two`` gives their answers)."""
+    with ws.store() as s:
+        s.add_model("gguf", "demo-q8_0", str(ws.home / "demo.gguf"))
+        s.add_model("gguf", "run-1-q8_0", str(ws.home / "run1.gguf"), run_id=1)
+
+
+def compare_two(room, ws) -> None:
+    """The Chat ``room`` set side by side on the two models of ``add_two_models``, which answer ``TWO_ANSWERS``."""
+    room.query_one("#chat-model-0").value = "demo-q8_0"
+    room.query_one("#chat-model-1").value = "run-1-q8_0"
+    room._generate = fixed_answers(room, ws, TWO_ANSWERS)
+
+
+async def open_chat_comparing_two(app, pilot, ws):
+    """In the whole app: 3 opens Chat, set as ``compare_two`` says; the room."""
+    from tests.support.waits import settle
+    from tui.rooms.chat import ChatRoom
+
+    await settle(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+    room = app.query_one(ChatRoom)
+    compare_two(room, ws)
+    return room
+
+
 def screen_text(app) -> str:
     """What the terminal shows now, as plain text (one line per row): what a user can read."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

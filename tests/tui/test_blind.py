@@ -6,11 +6,11 @@ take); the ranking (ц) counts them all."""
 from __future__ import annotations
 
 from core.workspace import Workspace
-from tests.support.rooms import fixed_answers, screen_text
+from tests.support.rooms import TWO_ANSWERS, add_two_models, fixed_answers, open_chat_comparing_two, screen_text
 from tests.support.waits import async_test, settle
 
 NAMES = ("demo-q8_0", "run-1-q8_0")
-TEXTS = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+TEXTS = TWO_ANSWERS
 
 
 async def _ask(pilot, question: str) -> None:
@@ -23,21 +23,12 @@ async def _ask(pilot, question: str) -> None:
 async def test_blind_vote_hides_the_names_until_it_is_cast_and_records_the_pick(home):
     from tui.app import NastavnikApp
     from tui.dialogs.votes import VotesScreen
-    from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
-    with ws.store() as s:
-        s.add_model("gguf", "demo-q8_0", str(home / "demo.gguf"))
-        s.add_model("gguf", "run-1-q8_0", str(home / "run1.gguf"), run_id=1)
+    add_two_models(ws)
     app = NastavnikApp(ws, "ru")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
-        room = app.query_one(ChatRoom)
-        room.query_one("#chat-model-0").value = "demo-q8_0"
-        room.query_one("#chat-model-1").value = "run-1-q8_0"
-        room._generate = fixed_answers(room, ws, TEXTS)
+        room = await open_chat_comparing_two(app, pilot, ws)
         await settle(pilot)
         assert "demo-q8_0" in screen_text(app)  # side by side, the lists name the models
         room.query_one("#chat-log").focus()

@@ -147,21 +147,17 @@ async def test_the_stats_panel_counts_teacher_drafts(home):
 
 @async_test
 async def test_chat_picks_the_better_answer_of_two(home):
-    from tests.support.rooms import RoomApp, fixed_answers
+    from tests.support.rooms import TWO_ANSWERS, RoomApp, add_two_models, compare_two
     from tui.rooms.chat import ChatRoom
 
     ws = Workspace.open(home)
-    with ws.store() as s:
-        s.add_model("gguf", "demo-q8_0", str(home / "demo.gguf"))
-        s.add_model("gguf", "run-1-q8_0", str(home / "run1.gguf"), run_id=1)
-    texts = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+    add_two_models(ws)
+    texts = TWO_ANSWERS
     app = RoomApp(ChatRoom, ws)
     async with app.run_test(size=(110, 36)) as pilot:
         room = app.query_one(ChatRoom)
         await settle(pilot)
-        room.query_one("#chat-model-0").value = "demo-q8_0"
-        room.query_one("#chat-model-1").value = "run-1-q8_0"
-        room._generate = fixed_answers(room, ws, texts)
+        compare_two(room, ws)
         room.ask("Что такое эпоха?", room.chosen())
         await settle(pilot)
         room.query_one("#chat-log").focus()

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from core.workspace import Workspace
-from tests.support.rooms import RoomApp, grid_loaded, stored_grid
+from tests.support.rooms import TWO_ANSWERS, RoomApp, add_two_models, grid_loaded, open_chat_comparing_two, stored_grid
 from tests.support.waits import async_test, settle
 
 
@@ -319,28 +319,19 @@ async def test_chat_room_escape_stops_the_answer_and_n_starts_a_new_chat(exporte
 async def test_a_click_or_arrows_choose_the_answer_e_corrects_and_the_new_pair_is_shown_in_pairs(home):
     from textual.widgets import TabbedContent
 
-    from tests.support.rooms import fixed_answers
     from tui.app import NastavnikApp
     from tui.dialogs.correct import CorrectAnswerScreen
-    from tui.rooms.chat import ChatRoom
     from tui.widgets.pair_table import PairTable
 
     ws = Workspace.open(home)
     with ws.store() as s:
         for n in range(80):  # more than a screen: the new pair lands below the last row shown
             s.add_pair(f"Вопрос {n}?", f"Ответ {n}.")
-        s.add_model("gguf", "demo-q8_0", str(home / "demo.gguf"))
-        s.add_model("gguf", "run-1-q8_0", str(home / "run1.gguf"), run_id=1)
-    texts = {"demo-q8_0": "Эпоха — это отдых.", "run-1-q8_0": "Эпоха — один проход по данным."}
+    add_two_models(ws)
+    texts = TWO_ANSWERS
     app = NastavnikApp(ws, "en")
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
-        room = app.query_one(ChatRoom)
-        room.query_one("#chat-model-0").value = "demo-q8_0"
-        room.query_one("#chat-model-1").value = "run-1-q8_0"
-        room._generate = fixed_answers(room, ws, texts)
+        room = await open_chat_comparing_two(app, pilot, ws)
         room.ask("Что такое эпоха?", room.chosen())
         await settle(pilot)
         status = room.query_one("#chat-status")

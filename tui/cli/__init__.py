@@ -98,6 +98,74 @@ def cancel_command(group: click.Group, name: str, id_name: str, doc: str, cancel
             click.echo(said(job))
 
 
+def list_command(group: click.Group, doc: str, read: Callable, empty: str) -> None:
+    """Adds ``<group> list [--json]`` to ``group``: every background job of one kind (exports,
+    downloads), newest first. ``read(ws, store)`` refreshes them and gives the rows and how one is
+    drawn as a line; ``empty`` is said when there are none."""
+
+    @group.command("list", context_settings=CONTEXT, help=doc)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def list_jobs(obj: Ctx, as_json: bool) -> None:
+        with obj.store() as store:
+            rows, line = read(obj.ws, store)
+        if as_json:
+            emit_json([j.to_dict() for j in rows])
+            return
+        if not rows:
+            click.echo(empty)
+        for j in rows:
+            click.echo(line(j))
+
+
+def show_command(group: click.Group, doc: str, follow_help: str, read: Callable, follow: Callable) -> None:
+    """Adds ``<group> show ID [--follow] [--json]`` to ``group``: one background job (an export, a
+    download). ``read(ws, store, id)`` refreshes the jobs and gives the row and how it is printed
+    (``echo(job)``); ``follow(obj, job, as_json)`` draws its progress until it ends and gives the row
+    to show then (None: nothing more to say, as after Ctrl+C)."""
+
+    @group.command("show", context_settings=CONTEXT, help=doc)
+    @click.argument("job_id", type=int)
+    @click.option("--follow", "following", is_flag=True, help=follow_help)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def show_job(obj: Ctx, job_id: int, following: bool, as_json: bool) -> None:
+        with obj.store() as store:
+            job, echo = read(obj.ws, store, job_id)
+        if following and job.active:
+            job = follow(obj, job, as_json)
+            if job is None:
+                return
+        if as_json:
+            emit_json(job.to_dict())
+        else:
+            echo(job)
+
+
+def follow_job(wait: Callable, *, quiet: bool, key: Callable, event: Callable, stopped: str, label: str = ""):
+    """Draw a background job's progress until it ends: the ended row, or None after Ctrl+C, which
+    stops the following, not the job (``stopped`` says so on stderr). ``wait(on_update)`` blocks
+    until the job ends; ``key(row)`` changes when there may be something new to draw, ``event(row)``
+    is the ``ProgressEvent`` drawn then (None: nothing)."""
+    seen = {"key": None}
+    with ProgressPrinter(label, quiet=quiet) as progress:
+
+        def update(j) -> None:
+            new = key(j)
+            if new != seen["key"]:
+                drawn = event(j)
+                if drawn is not None:
+                    seen["key"] = new
+                    progress(drawn)
+
+        try:
+            return wait(update)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(stopped, err=True)
+            return None
+
+
 class ProgressPrinter:
     """The one way a command draws ``core.progress.ProgressEvent``s, on stderr.
 

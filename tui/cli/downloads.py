@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, pass_ctx
+from tui.cli import CONTEXT, Ctx, cancel_command, emit_json, follow_job, list_command, pass_ctx, show_command
 
 
 def register(cli: click.Group) -> None:
@@ -42,22 +42,12 @@ def pull(obj: Ctx, hub_id: str, *, revision: str | None = None, name: str | None
 def _follow(obj: Ctx, job_id: int, as_json: bool):
     from core.hub.download import download_progress, wait_download
 
-    seen = {"key": None}
-    with ProgressPrinter("download", quiet=as_json) as progress:
-
-        def update(j) -> None:
-            key = (j.status, j.stage, j.done, j.file)
-            if key != seen["key"] and (j.active or j.status == "done"):  # the last line says all arrived
-                seen["key"] = key
-                progress(download_progress(j))
-
-        try:
-            return wait_download(obj.ws, job_id, timeout=float("inf"), on_update=update)
-        except KeyboardInterrupt:
-            progress.close()
-            click.echo(f"stopped following; download job {job_id} goes on (`nastavnik downloads cancel {job_id}` stops it)",
-                       err=True)
-            return None
+    # a line while it goes and once done (the last line says all arrived), none for another end
+    return follow_job(lambda update: wait_download(obj.ws, job_id, timeout=float("inf"), on_update=update),
+                      quiet=as_json, label="download", key=lambda j: (j.status, j.stage, j.done, j.file),
+                      event=lambda j: download_progress(j) if j.active or j.status == "done" else None,
+                      stopped=f"stopped following; download job {job_id} goes on"
+                              f" (`nastavnik downloads cancel {job_id}` stops it)")
 
 
 def _end(obj: Ctx, job, as_json: bool) -> None:
@@ -122,42 +112,27 @@ def _line(job) -> str:
     return f"{job.id:>3} {job.status:<11} {job.hub_id:<36} {where} {job.created[:19]}"
 
 
-@downloads.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def downloads_list(obj: Ctx, as_json) -> None:
-    """All download jobs, newest first."""
+def _list(ws, store):
     from core.hub.download import refresh_downloads
 
-    with obj.store() as store:
-        refresh_downloads(obj.ws, store)
-        rows = store.list_download_jobs()
-    if as_json:
-        emit_json([j.to_dict() for j in rows])
-        return
-    if not rows:
-        click.echo("no downloads yet — `nastavnik models pull OWNER/NAME` starts one")
-    for j in rows:
-        click.echo(_line(j))
+    refresh_downloads(ws, store)
+    return store.list_download_jobs(), _line
 
 
-@downloads.command("show", context_settings=CONTEXT)
-@click.argument("job_id", type=int)
-@click.option("--follow", is_flag=True, help="Draw its progress until it ends (Ctrl+C stops following, not the job).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def downloads_show(obj: Ctx, job_id, follow, as_json) -> None:
-    """One download job: bytes, ETA, the file being fetched, how it ended."""
-    from core.hub.download import download_progress, refresh_downloads
+list_command(downloads, "All download jobs, newest first.", _list,
+             "no downloads yet — `nastavnik models pull OWNER/NAME` starts one")
 
-    with obj.store() as store:
-        refresh_downloads(obj.ws, store)
-        job = store.get_download_job(job_id)
-    if follow and job.active:
-        job = _follow(obj, job_id, as_json) or job
-    if as_json:
-        emit_json(job.to_dict())
-        return
+
+def _read(ws, store, job_id: int):
+    from core.hub.download import refresh_downloads
+
+    refresh_downloads(ws, store)
+    return store.get_download_job(job_id), _show
+
+
+def _show(job) -> None:
+    from core.hub.download import download_progress
+
     click.echo(f"download job {job.id}: {job.status} — {job.hub_id}" + (f"@{job.revision}" if job.revision else "")
                + (f" as {job.name}" if job.name else ""))
     if job.active:
@@ -169,6 +144,11 @@ def downloads_show(obj: Ctx, job_id, follow, as_json) -> None:
     if job.folder:
         click.echo(f"  folder: {job.folder}")
     click.echo(f"  log: {job.log_path}")
+
+
+show_command(downloads, "One download job: bytes, ETA, the file being fetched, how it ended.",
+             "Draw its progress until it ends (Ctrl+C stops following, not the job).", _read,
+             lambda obj, job, as_json: _follow(obj, job.id, as_json) or job)
 
 
 @downloads.command("resume", context_settings=CONTEXT)

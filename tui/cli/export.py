@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, pass_ctx
+from tui.cli import (CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, follow_job, list_command, pass_ctx,
+                     show_command)
 
 
 def register(cli: click.Group) -> None:
@@ -143,24 +144,16 @@ def _job_line(job, history) -> str:
     return f"{job.id:>3} {job.status:<11} {job.source:<20} {','.join(job.quants):<14} {where:<14}{eta} {job.created[:19]}"
 
 
-@exports.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def exports_list(obj: Ctx, as_json) -> None:
-    """All export jobs, newest first."""
+def _list(ws, store):
     from core.export.jobs import last_seconds, refresh
 
-    with obj.store() as store:
-        refresh(obj.ws, store)
-        rows = store.list_export_jobs()
-        history = last_seconds(store)
-    if as_json:
-        emit_json([j.to_dict() for j in rows])
-        return
-    if not rows:
-        click.echo("no export jobs yet — `nastavnik export RUN --detach` starts one")
-    for j in rows:
-        click.echo(_job_line(j, history))
+    refresh(ws, store)
+    history = last_seconds(store)
+    return store.list_export_jobs(), lambda job: _job_line(job, history)
+
+
+list_command(exports, "All export jobs, newest first.", _list,
+             "no export jobs yet — `nastavnik export RUN --detach` starts one")
 
 
 def _show_job(job, history) -> None:
@@ -185,41 +178,27 @@ def _show_job(job, history) -> None:
     click.echo(f"  log: {job.log_path}")
 
 
-@exports.command("show", context_settings=CONTEXT)
-@click.argument("job_id", type=int)
-@click.option("--follow", is_flag=True, help="Print each step until the job ends (Ctrl+C stops following, not the job).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def exports_show(obj: Ctx, job_id, follow, as_json) -> None:
-    """One export job: its step, ETA, files and parity check."""
-    from core.export.jobs import last_seconds, refresh, wait_job
+def _read(ws, store, job_id: int):
+    from core.export.jobs import last_seconds, refresh
 
-    with obj.store() as store:
-        refresh(obj.ws, store)
-        job = store.get_export_job(job_id)
-        history = last_seconds(store)
-    if follow and job.active:
-        from core.progress import ProgressEvent
+    refresh(ws, store)
+    job = store.get_export_job(job_id)
+    history = last_seconds(store)
+    return job, lambda shown: _show_job(shown, history)
 
-        seen = {"key": None}
-        with ProgressPrinter(quiet=as_json) as progress:
 
-            def update(j) -> None:
-                key = (j.status, j.stage, j.done)
-                if key != seen["key"]:
-                    seen["key"] = key
-                    progress(ProgressEvent(j.stage or j.status, j.done or 0, j.total, j.message or ""))
+def _follow(obj: Ctx, job, as_json: bool):
+    from core.export.jobs import wait_job
+    from core.progress import ProgressEvent
 
-            try:
-                job = wait_job(obj.ws, job_id, timeout=float("inf"), poll=0.5, on_update=update)
-            except KeyboardInterrupt:
-                progress.close()
-                click.echo(f"stopped following; export job {job_id} goes on", err=True)
-                return
-    if as_json:
-        emit_json(job.to_dict())
-    else:
-        _show_job(job, history)
+    return follow_job(lambda update: wait_job(obj.ws, job.id, timeout=float("inf"), poll=0.5, on_update=update),
+                      quiet=as_json, key=lambda j: (j.status, j.stage, j.done),
+                      event=lambda j: ProgressEvent(j.stage or j.status, j.done or 0, j.total, j.message or ""),
+                      stopped=f"stopped following; export job {job.id} goes on")
+
+
+show_command(exports, "One export job: its step, ETA, files and parity check.",
+             "Print each step until the job ends (Ctrl+C stops following, not the job).", _read, _follow)
 
 
 def _cancel_export(ws, job_id: int):
