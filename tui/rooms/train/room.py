@@ -48,7 +48,7 @@ class TrainRoom(TrainSetup, TrainProgress, TrainRuns, TrainModels):
         both("s", "view('train-setup')", "train.k.setup"),
         both("p", "view('train-progress-view')", "train.k.progress"),
         both("r", "view('train-runs-view')", "train.k.runs"),
-        both("m", "view('train-models-view')", "train.k.models"),
+        both("m", "view('train-models-view')", "train.k.models", show=False),  # its tab says it; at 80 columns the footer keeps c (export and chat)
         # in Settings (Enter in a field does the same): no hunting for the button with Tab
         both("ctrl+s", "start_key", "train.k.start"),
         # v/м from the view tabs, ctrl+r from a field of the form (where a letter is typed)
