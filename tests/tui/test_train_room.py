@@ -534,6 +534,11 @@ async def test_a_preference_run_plots_its_margin_and_the_form_has_the_method(hom
         room.query_one("#train-method", Select).value = "orpo"
         await _until(pilot, lambda: "preference pairs for orpo" in str(dataset.render()), "the preference data summary")
         assert "Data: 1 preference pairs" in str(dataset.render())
+        # an SFT summary from a worker started before the switch, ending after it (a clean-clone
+        # run under load saw it): the room keeps the summary of the method shown
+        room._set_dataset("Data: 1 train pairs, 0 eval", 0, None, "sft")
+        await pilot.pause()
+        assert "Data: 1 preference pairs" in str(dataset.render())
         cfg = room.form_config()
         assert (cfg.method, cfg.from_run, cfg.preference) == ("orpo", None, True)
         assert [v for _, v in room.query_one("#train-method", Select)._options] == ["sft", "dpo", "orpo"]

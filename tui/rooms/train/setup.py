@@ -505,9 +505,13 @@ class TrainSetup(Vertical):
             tokens = sum(estimate_tokens(m["content"]) for ex in snap.train for m in ex.messages)
             text = t("train.dataset", train=len(snap.train), eval=len(snap.eval), tokens=t("train.tokens_estimate", n=tokens),
                      sha=snap.sha256[:12])
-        self.app.call_from_thread(self._set_dataset, text, drafts, snap.sha256 if snap is not None else None)
+        self.app.call_from_thread(self._set_dataset, text, drafts, snap.sha256 if snap is not None else None, method)
 
-    def _set_dataset(self, text, drafts: int, sha: str | None = None) -> None:
+    def _set_dataset(self, text, drafts: int, sha: str | None = None, method: str | None = None) -> None:
+        if method is not None and method != self.method:
+            # a summary of the other method, from a worker that ended after the method changed
+            # (``exclusive`` cancels a thread worker, but its result still arrives): a newer one follows
+            return
         preview = self._preview
         if preview is not None:
             if preview.sha == sha:
