@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 
 import pytest
 
@@ -43,13 +42,21 @@ def test_add_a_hub_id_download_it_pick_it_as_base_and_start_a_run_in_russian_at_
         assert tmux.run("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command).returncode == 0
         try:
             tmux.wait_for(lambda s: "пар " in s, "the pairs room", timeout=60)
-            time.sleep(1.0)  # the app settles focus after the first paint
-            tmux.keys("2")
-            tmux.wait_for(lambda s: "Настройки" in s and "Пресет" in s, "the Train room's Settings")
+            # a key sent before the app took the focus after its first paint is lost: send 2 until
+            # the Train room shows (a state, not a pause)
+            for _ in range(10):
+                tmux.keys("2")
+                try:
+                    tmux.wait_for(lambda s: "Настройки" in s and "Пресет" in s, "the Train room's Settings", timeout=3)
+                    break
+                except AssertionError:
+                    continue
+            else:
+                raise AssertionError("2 never opened the Train room:\n" + tmux.screen())
             tmux.type("ь")  # m: Models
             tmux.wait_for(lambda s: "Модель" in s and "Память" in s, "the Models view")
             tmux.type("ф")  # a: add
-            time.sleep(0.5)  # the dialog's field takes the focus
+            tmux.wait_for(lambda s: "Добавить базовую модель" in s and "id на хабе" in s, "the add dialog, its field empty")
             tmux.type(HUB_ID)
             tmux.wait_for(lambda s: HUB_ID in s, "the typed hub id")
             tmux.keys("Enter")
