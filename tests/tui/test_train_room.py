@@ -580,6 +580,13 @@ async def test_preview_has_a_key_pages_through_examples_counts_tokens_once_and_g
         await pilot.press("м")  # v on the Russian layout: the next example
         await pilot.pause()
         assert "Example 2/5" in on_screen() and pairs[1]["answer"] in str(preview.render())
+        # a Changed of the base it was made from (it can arrive after the preview, when the field
+        # was set and the preview started at once) leaves the preview on screen
+        base_field = room.query_one("#train-base", Input)
+        base_field.post_message(Input.Changed(base_field, base_field.value))
+        await pilot.pause()
+        await pilot.pause()
+        assert "Example 2/5" in on_screen()
 
         room.query_one("#train-base", Input).value = "some/other-base"  # another base: that preview is not its
         await _until(pilot, lambda: str(preview.render()) == "" and "estimated" in on_screen(), "the stale preview gone")

@@ -351,8 +351,10 @@ class TrainSetup(Vertical):
 
     @on(Input.Changed, "#train-base, #train-max-len")
     def _preview_input_changed(self) -> None:
-        # a preview of another base (or length) would tell what this run will not train on
-        if self._preview is not None:
+        # a preview of another base (or length) would tell what this run will not train on; a
+        # change already previewed stays (its Changed message can arrive after the preview it
+        # asked for, when the field was set and the preview started at once)
+        if self._preview is not None and self._preview.made_from != self._form_made_from():
             self._clear_preview()
             self.load_dataset_summary()  # the estimate again, in place of the old base's count
 
@@ -579,18 +581,28 @@ class TrainSetup(Vertical):
 
         return hint(self.app.room_bindings("train"), "preview") if hasattr(self.app, "room_bindings") else "v"
 
-    def _show_preview(self, preview: PreviewPages) -> None:
+    def _form_made_from(self) -> tuple | None:
+        """What a preview made now would be made from (None while the form has an error)."""
         try:
-            current = _made_from(self.form_config())
+            return _made_from(self.form_config())
         except UserError:
-            current = None
-        if current != preview.made_from:
+            return None
+
+    def _show_preview(self, preview: PreviewPages) -> None:
+        if self._form_made_from() != preview.made_from:
             return  # the form changed while the tokenizer loaded: this preview is of something else
         self._preview = preview
         self._render_preview()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="train-preview")
     def load_preview(self, cfg) -> None:
+        try:
+            self._load_preview(cfg)
+        except Exception:
+            self.app.call_from_thread(self._set_preview, "")  # no «loading» left standing; the app reports the error
+            raise
+
+    def _load_preview(self, cfg) -> None:
         from transformers import AutoTokenizer
 
         from core.train.dataset import preview, template_source
