@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.cli import Result, run_cli
 from tests.support.data import fill_home
+from tests.support.hub_server import TINY_QWEN3, HubServer, use_hub
 from tests.support.models import DEMO_TEST_STEPS, REPLICA_TEST_STEPS, cached_build, cached_demo
 from tests.support.paths import REPO
 
@@ -164,6 +165,16 @@ def replica():
         return cached_build(f"demo-{arch}-bnb-4bit", key, lambda out: prequantize(plain, out))
 
     return get
+
+
+@pytest.fixture
+def hub(replica, monkeypatch, tmp_path):
+    """The local hub (tests/support/hub_server.py) serving the qwen3 replica as ``TINY_QWEN3``, this
+    test's hub settings in the environment (the suite's offline switches lifted for it and the
+    workers it starts). A test module may define its own ``hub`` (other repositories, decoys)."""
+    with HubServer({TINY_QWEN3: replica("qwen3")}) as server:
+        use_hub(server, monkeypatch, tmp_path)
+        yield server
 
 
 # ---------------------------------------------------------------------------- workspaces to train in

@@ -87,22 +87,20 @@ def load(ws) -> Rubric:
     path = rubric_path(ws)
     if not path.exists():
         write(ws, DEFAULT_RUBRIC)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}", hint="fix the file, or delete it to get the default rubric back",
-                        code="rubric.unreadable", params={"path": str(path)}) from exc
-    return Rubric(check(text, path.name), path)
+    return _read(path, hint="fix the file, or delete it to get the default rubric back")
 
 
 def read_file(path: str | Path) -> Rubric:
     """A rubric from any file (``nastavnik eval --rubric FILE``)."""
-    path = Path(path)
+    return _read(Path(path), hint="give a UTF-8 text file")
+
+
+def _read(path: Path, hint: str) -> Rubric:
+    """The checked rubric in ``path``; a file that cannot be read is a UserError with ``hint`` (the CLI's)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}", hint="give a UTF-8 text file",
-                        code="rubric.unreadable", params={"path": str(path)}) from exc
+        raise UserError(f"cannot read {path}: {exc}", hint=hint, code="rubric.unreadable", params={"path": str(path)}) from exc
     return Rubric(check(text, path.name), path)
 
 

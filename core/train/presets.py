@@ -115,6 +115,24 @@ def _gemma3(size: str, params_b: float, hidden: int, layers: int, *, intermediat
     )
 
 
+def _gemma4(size: str) -> Preset:
+    """A Gemma 4 instruct checkpoint (``size`` as its repo spells it, "E4B"), Unsloth's dynamic 4-bit:
+    no architecture numbers (``known`` False) and Preset's training defaults."""
+    return Preset(
+        f"gemma4-{size.lower()}", f"unsloth/gemma-4-{size}-it-unsloth-bnb-4bit", "",
+        note=f"Gemma 4 {size} instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+    )
+
+
+def _qwen35(size: str) -> Preset:
+    """A Qwen 3.5 checkpoint (``size`` as its repo spells it, "9B") under Qwen's own name, quantized
+    as it loads: no architecture numbers (``known`` False) and Preset's training defaults."""
+    return Preset(
+        f"qwen3.5-{size.lower()}", f"Qwen/Qwen3.5-{size}", "",
+        note=f"Qwen 3.5 {size} (gated delta-net + full attention, vision tower), quantized to 4-bit as it loads",
+    )
+
+
 # Training defaults not named here are Preset's (2048 tokens, batch 2 × 4 accumulated, LoRA r 16).
 PRESETS: dict[str, Preset] = {
     # google/gemma-3-12b-it config.json, text_config: hidden_size 3840, intermediate_size 15360,
@@ -149,26 +167,14 @@ PRESETS: dict[str, Preset] = {
     # names the instruct E4B's and E2B's 4-bit repos "unsloth/gemma-4-E{4,2}B-it-unsloth-bnb-4bit"
     # (16-bit: unsloth/ and google/gemma-4-E{4,2}B-it). The 31B (~16 GB in 4-bit alone) and the
     # 26B-A4B (experts, no 4-bit repo in the mapping) do not fit a 16 GB card.
-    "gemma4-e4b": Preset(
-        "gemma4-e4b", "unsloth/gemma-4-E4B-it-unsloth-bnb-4bit", "",
-        note="Gemma 4 E4B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
-    ),
-    "gemma4-e2b": Preset(
-        "gemma4-e2b", "unsloth/gemma-4-E2B-it-unsloth-bnb-4bit", "",
-        note="Gemma 4 E2B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
-    ),
+    "gemma4-e4b": _gemma4("E4B"),
+    "gemma4-e2b": _gemma4("E2B"),
     # Qwen 3.5: the pinned Unsloth's mapping has no Qwen 3.5 entry (it loads the hub's own repo and
     # quantizes it to 4-bit as it loads), so the name is Qwen's own: "Qwen/Qwen3.5-9B" as llama.cpp's
     # converter cites it (conversion/qwen.py), "Qwen/Qwen3.5-4B" as its template file does
     # (models/templates/Qwen3.5-4B.jinja). The 27B and 35B-A3B do not fit a 16 GB card.
-    "qwen3.5-9b": Preset(
-        "qwen3.5-9b", "Qwen/Qwen3.5-9B", "",
-        note="Qwen 3.5 9B (gated delta-net + full attention, vision tower), quantized to 4-bit as it loads",
-    ),
-    "qwen3.5-4b": Preset(
-        "qwen3.5-4b", "Qwen/Qwen3.5-4B", "",
-        note="Qwen 3.5 4B (gated delta-net + full attention, vision tower), quantized to 4-bit as it loads",
-    ),
+    "qwen3.5-9b": _qwen35("9B"),
+    "qwen3.5-4b": _qwen35("4B"),
     # core/train/demo_model.py: LlamaConfig(hidden 256, intermediate 512, 2 layers, 16 heads, 16 kv heads,
     # vocab 3000, untied). Its base has seen the questions, never the answers, so a run must teach
     # it the answers' words: the embeddings and the output head train in full beside a rank-16 LoRA

@@ -4,18 +4,10 @@ with one clear line naming its page and HF_TOKEN, and the jobs are listed like e
 
 from __future__ import annotations
 
-import pytest
 
-from tests.support.hub_server import HubServer, use_hub
+from tests.support.hub_server import TINY_QWEN3
 
-HUB_ID = "test-org/qwen3-tiny"
-
-
-@pytest.fixture
-def hub(replica, monkeypatch, tmp_path):
-    with HubServer({HUB_ID: replica("qwen3")}) as server:
-        use_hub(server, monkeypatch, tmp_path)
-        yield server
+HUB_ID = TINY_QWEN3  # what the `hub` fixture serves
 
 
 def test_models_add_of_a_hub_id_downloads_it_as_a_job_with_a_bar_and_lists_it(hub, cli):

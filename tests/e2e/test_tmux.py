@@ -7,7 +7,6 @@ a 100×30 terminal — and checks the store through the CLI afterwards.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tmux import Tmux
+from tests.support.tmux import start_app
 
 BIN = Path(sys.executable).parent / "nastavnik"
 
@@ -55,11 +54,7 @@ def test_search_edit_save_quit_in_a_real_terminal(tmp_path):
     assert [p["question"] for p in found] == ["Почему щавель кислый?"]
     pair_id = found[0]["id"]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30")
-    tmux = Tmux(f"nastavnik-test-{os.getpid()}", env)
-    command = f"{BIN} --home {home} --lang en"
-    assert tmux.run("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command).returncode == 0
+    tmux = start_app("test", home, lang="en", size=(100, 30), program=str(BIN))
     try:
         tmux.wait_for(lambda s: "Что такое эпоха" in s and "4 pairs" in s, "the pairs table and its counts")
         time.sleep(1.0)  # the app settles focus after the first paint

@@ -13,17 +13,14 @@ questions word for word alike, and which ones differ moves with the CPU's kernel
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import time
 
 import pytest
 
 from core.workspace import Workspace
 from tests.support.demo_loop import BASE, CORRECTED_QUESTION, RUN
-from tests.support.paths import REPO
-from tests.support.tmux import Tmux
+from tests.support.tmux import start_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,12 +44,7 @@ def test_blind_votes_hide_the_names_until_the_vote_and_record_the_preference(tau
         before = {c.id for c in store.list_conversations()}
         preferences = {p.id for p in store.live_preferences()}
         assert store.blind_votes() == []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30",
-               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    tmux = Tmux(f"nastavnik-blind-{os.getpid()}", env)
-    command = f"cd {REPO} && {sys.executable} -c 'from tui.cli import entry; entry()' --home {home} --lang ru"
-    assert tmux.run("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command).returncode == 0
+    tmux = start_app("blind", home)
     try:
         tmux.wait_for(lambda s: "пар " in s and "Пары" in s, "the app", timeout=60)
         tmux.keys("3")

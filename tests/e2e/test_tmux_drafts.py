@@ -8,7 +8,6 @@ drafted pair, the preference and the DPO run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.workspace import Workspace
-from tests.support.paths import REPO
-from tests.support.tmux import Tmux
+from tests.support.tmux import start_app
 
 BIN = Path(sys.executable).parent / "nastavnik"
 
@@ -44,12 +42,8 @@ def cli(env: dict, home: Path, *args: str) -> subprocess.CompletedProcess:
 def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, demo_model):
     home = exported_copy
     Workspace.open(home).update_settings(teacher="demo-q8_0")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    # this checkout's code, whichever checkout the installed command was made from
-    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30",
-               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    tmux = Tmux(f"nastavnik-drafts-{os.getpid()}", env)
-    assert tmux.run("new-session", "-d", "-s", "app", "-x", "110", "-y", "32", f"{BIN} --home {home} --lang en").returncode == 0
+    tmux = start_app("drafts", home, lang="en", size=(110, 32), program=str(BIN))
+    env = tmux.env  # the CLI below runs with the app's environment
     try:
         tmux.wait_for(lambda s: "0 pairs" in s or "approve" in s, "the pairs room")
         time.sleep(1.0)  # the app settles focus after the first paint

@@ -17,16 +17,13 @@ numbers of a demo that learns are tested in tests/e2e/test_demo_learns.py.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO
-from tests.support.tmux import Tmux
+from tests.support.tmux import Tmux, start_app
 
 
 pytestmark = [
@@ -100,12 +97,7 @@ def _tab_to(tmux: Tmux, label: str, most: int = 8) -> None:
 def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(exported_copy, demo_model):  # noqa: F811
     home = exported_copy
     taught = _workspace(home, demo_model)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30",
-               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    tmux = Tmux(f"nastavnik-loop-{os.getpid()}", env)
-    command = f"cd {REPO} && {sys.executable} -c 'from tui.cli import entry; entry()' --home {home} --lang ru"
-    assert tmux.run("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command).returncode == 0
+    tmux = start_app("loop", home)
     started = time.monotonic()
 
     def stage(name: str) -> None:  # printed: a failure shows how long each step took

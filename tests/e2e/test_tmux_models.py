@@ -5,15 +5,12 @@ Every wait is on the screen or the store, never on a duration."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 
 import pytest
 
 from tests.support.hub_server import HubServer, use_hub
-from tests.support.paths import REPO
-from tests.support.tmux import Tmux
+from tests.support.tmux import start_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,12 +31,7 @@ def test_add_a_hub_id_download_it_pick_it_as_base_and_start_a_run_in_russian_at_
         assert import_sample(store) > 100
     with HubServer({HUB_ID: replica("qwen3")}) as hub:
         use_hub(hub, monkeypatch, tmp_path)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-        env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", NASTAVNIK_HOME=str(home), TEXTUAL_FPS="30",
-                   PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        tmux = Tmux(f"nastavnik-models-{os.getpid()}", env)
-        command = f"cd {REPO} && {sys.executable} -c 'from tui.cli import entry; entry()' --home {home} --lang ru"
-        assert tmux.run("new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command).returncode == 0
+        tmux = start_app("models", home)
         try:
             tmux.wait_for(lambda s: "пар " in s, "the pairs room", timeout=60)
             # a key sent before the app took the focus after its first paint is lost: send 2 until

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+TINY_QWEN3 = "test-org/qwen3-tiny"  # the hub id the `hub` fixture (tests/conftest.py) serves the qwen3 replica as
+
 API = re.compile(r"^/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?$")
 RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 

@@ -65,3 +65,13 @@ def wait_for(predicate, timeout: float = 300.0, poll: float = 0.5, what: str = "
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+async def until(pilot, predicate, what: str, timeout: float = 240.0) -> None:
+    """Let the app settle (``settle``) until ``predicate()`` holds; fails after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await settle(pilot)
+        if predicate():
+            return
+    raise AssertionError(f"never: {what}")

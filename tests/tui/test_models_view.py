@@ -4,30 +4,12 @@ delete refused then confirmed, a folder added, a model picked as the Settings fo
 from __future__ import annotations
 
 import shutil
-import time
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
+from tests.support.models_view import model_names, open_models_view, text_of
 from tests.support.nvidia import fake_nvidia_smi
-from tests.support.waits import async_test, settle
-
-
-async def _until(pilot, predicate, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await settle(pilot)
-        if predicate():
-            return
-    raise AssertionError(f"never: {what}")
-
-
-def _names(app) -> list[str]:
-    table = app.query_one("#models-table", DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
-
-
-def _text(app, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
+from tests.support.waits import async_test, settle, until
 
 
 @async_test
@@ -49,41 +31,39 @@ async def test_models_view_lists_deletes_adds_and_picks_a_base(home, store, demo
     app = NastavnikApp(Workspace.open(home), "ru")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await open_models_view(pilot)
         room = app.query_one(TrainRoom)
-        await pilot.press("ь")  # m on the ЙЦУКЕН layout
-        await _until(pilot, lambda: _names(app) == ["mine"], "the registered base listed")
+        await until(pilot, lambda: model_names(app) == ["mine"], "the registered base listed")
         assert room.view == "train-models-view"
         row = [str(c) for c in app.query_one("#models-table", DataTable).get_row_at(0)]
         assert row[1] == "база" and row[3] == "1" and row[4].startswith("✓") and "ГиБ" in row[4]
-        detail = _text(app, "#models-detail")
+        detail = text_of(app, "#models-detail")
         assert f"Папка: {own}"[:40] in detail and f"Использует: прогоны {run.id}" in detail
         assert "unsloth" in detail and "— помещается" in detail and "на NVIDIA GeForce RTX 3060 (12 ГиБ)" in detail
-        assert "Диск: рабочая папка" in _text(app, "#models-disk")
+        assert "Диск: рабочая папка" in text_of(app, "#models-disk")
 
         await pilot.press("ч")  # x: delete; the question names what uses it
-        await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         assert f"прогоны {run.id}" in str(app.screen.question) and "останется на диске" in str(app.screen.question)
         await pilot.press("n")  # refused: nothing goes
-        await _until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation closed")
-        assert store.find_model("mine") is not None and _names(app) == ["mine"]
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation closed")
+        assert store.find_model("mine") is not None and model_names(app) == ["mine"]
 
         await pilot.press("ф")  # a: add a folder
         await settle(pilot)
         path_input = app.screen.query_one("#add-model-path", Input)
         path_input.value = str(second)
         await pilot.press("enter")
-        await _until(pilot, lambda: _names(app) == ["mine", "second-llama"], "the added folder listed")
+        await until(pilot, lambda: model_names(app) == ["mine", "second-llama"], "the added folder listed")
 
         await pilot.press("ч")
-        await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("д")  # yes: the entry goes, the user's folder stays
-        await _until(pilot, lambda: _names(app) == ["second-llama"], "the deleted base gone")
+        await until(pilot, lambda: model_names(app) == ["second-llama"], "the deleted base gone")
         assert store.find_model("mine") is None and own.is_dir()
 
         await pilot.press("и")  # b: the highlighted model becomes the form's base
-        await _until(pilot, lambda: room.view == "train-setup", "the Settings view")
+        await until(pilot, lambda: room.view == "train-setup", "the Settings view")
         assert room.query_one("#train-base", Input).value == "second-llama"
         assert "second-llama" in room.base_suggester.choices
 
@@ -91,7 +71,7 @@ async def test_models_view_lists_deletes_adds_and_picks_a_base(home, store, demo
         base.value = ""
         base.focus()
         await pilot.press("s", "e", "c")
-        await _until(pilot, lambda: base._suggestion == "second-llama", "the suggestion")
+        await until(pilot, lambda: base._suggestion == "second-llama", "the suggestion")
         await pilot.press("tab")
         assert base.value == "second-llama"
         assert "second-llama  ✓" in str(base.tooltip) and "пресет gemma3-4b, карта на 8 ГБ" in str(base.tooltip)

@@ -13,6 +13,17 @@ from textual.widgets import Button, DataTable, Input, OptionList, Static, Tab
 from textual.widgets._footer import FooterKey
 from textual.widgets._toggle_button import ToggleButton
 
+from core.errors import UserError
+from core.eval.evaluate import eval_pairs, evaluate
+from core.export.jobs import start_job
+from core.export.source import resolve_source
+from core.infer.runner import resolve_model
+from core.loop.corrections import answer_message, eval_answer
+from core.loop.drafting import draft_answer, open_teacher, read_document, split_document
+from core.train.backends import resolve as resolve_backend
+from core.train.preference_data import snapshot
+from core.train.presets import get_preset
+from core.train.runs import cancel_run
 from core.workspace import Workspace
 from tests.support.waits import async_test, settle
 from tui.app import NastavnikApp
@@ -252,7 +263,6 @@ async def test_an_undo_notice_says_what_was_undone_in_russian(ws):
 
 
 def test_a_coded_error_reads_in_the_ui_language_and_falls_back_to_english():
-    from core.errors import UserError
     from tui.i18n import error_lines
 
     coded = UserError("run 3 is still running; one run at a time", hint="`nastavnik runs cancel 3`",
@@ -381,7 +391,6 @@ REFUSED = {
 def test_why_a_record_is_refused_reads_russian(home, tmp_path):
     """Each reason core gives for a refused record, and the JSON decoder's own words, come to the
     Russian UI in Russian (the line and the column kept); the CLI's English stays as it was."""
-    from core.errors import UserError
     from core.formats.pairs_io import import_files
     from tui.i18n import error_lines
 
@@ -417,10 +426,16 @@ def russian_lines(error) -> str:
         set_lang("en")
 
 
+def russian_refusal(call) -> tuple[UserError, str]:
+    """The UserError ``call()`` raises and its Russian lines (``russian_lines``)."""
+    with pytest.raises(UserError) as caught:
+        call()
+    return caught.value, russian_lines(caught.value)
+
+
 def test_every_training_setting_check_reads_russian():
     """Each check of the training settings, as the Train form's Start meets it: in Russian, its
     hint naming the form's field where the English names a CLI flag."""
-    from core.errors import UserError
     from core.train.config import TrainConfig
 
     bad = [dict(base=" "), dict(preset="нет"), dict(backend="nope"), dict(dtype="int3"), dict(template="nope"),
@@ -450,20 +465,16 @@ def test_every_training_setting_check_reads_russian():
 
 
 def test_the_gpu_checks_before_a_run_read_russian():
-    from core.errors import UserError
     from core.train.device import check_precision
 
     for family, dtype, bf16 in (("llama", "bfloat16", False), ("gemma3", "bfloat16", False), ("gemma3", "float16", True),
                                 ("gemma3", "auto", False)):
-        with pytest.raises(UserError) as caught:
-            check_precision(family, dtype, cuda=True, bf16=bf16)
-        text = russian_lines(caught.value)
+        text = russian_refusal(lambda: check_precision(family, dtype, cuda=True, bf16=bf16))[1]
         assert "«Тип (dtype)»" in text and "--dtype" not in text, text
         assert not [w for w in latin_words(text) if w.lower() not in ("gemma", "ampere", "rtx")], text  # names
 
 
 def test_a_base_model_folder_that_cannot_be_trained_reads_russian(tmp_path):
-    from core.errors import UserError
     from core.train.runs import check_checkpoint
 
     def folder(name: str, **files: str):
@@ -479,30 +490,31 @@ def test_a_base_model_folder_that_cannot_be_trained_reads_russian(tmp_path):
     (tmp_path / "свой-код" / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}', "utf-8")
     texts = []
     for path in cases:
-        with pytest.raises(UserError) as caught:
-            check_checkpoint(path)
-        texts.append(russian_lines(caught.value))
+        texts.append(russian_refusal(lambda: check_checkpoint(path))[1])
     for text in texts:
         assert not latin_words(text), text
     assert "не хватает двоеточия после ключа, столбец 6" in texts[4], texts[4]
 
 
-def test_a_correction_of_something_that_is_no_answer_reads_russian(home):
-    from core.errors import UserError
-    from core.loop.corrections import answer_message, eval_answer
+NO_ANSWER = {  # a correction of something that is no model's answer: ``call(store, the question's id)``
+    "not a number": lambda store, question: answer_message(store, "абв"),
+    "no message": lambda store, question: answer_message(store, 99),
+    "the question": lambda store, question: answer_message(store, question),
+    "eval: not a number": lambda store, question: eval_answer(store, "x", "демо"),
+    "eval: no model": lambda store, question: eval_answer(store, 1, " "),
+    "eval: no result": lambda store, question: eval_answer(store, 1, "демо"),
+}
 
+
+@pytest.mark.parametrize("call", NO_ANSWER.values(), ids=list(NO_ANSWER))
+def test_a_correction_of_something_that_is_no_answer_reads_russian(home, call):
     ws = Workspace.open(home)
     with ws.store() as store:
         conv = store.add_conversation(["демо"])
         question = store.add_message(conv.id, "user", "Что такое эпоха?")
-        for call in (lambda: answer_message(store, "абв"), lambda: answer_message(store, 99),
-                     lambda: answer_message(store, question.id), lambda: eval_answer(store, "x", "демо"),
-                     lambda: eval_answer(store, 1, " "), lambda: eval_answer(store, 1, "демо")):
-            with pytest.raises(UserError) as caught:
-                call()
-            text = russian_lines(caught.value)
-            assert caught.value.code and not [w for w in latin_words(text) if w not in ("user", "x")], text
-            assert "nastavnik" not in text, text
+        error, text = russian_refusal(lambda: call(store, question.id))
+    assert error.code and not [w for w in latin_words(text) if w not in ("user", "x")], text
+    assert "nastavnik" not in text, text
 
 
 @async_test
@@ -568,7 +580,6 @@ async def test_the_train_forms_refusals_and_an_imports_bad_lines_read_russian(ws
 def test_a_run_that_does_not_fit_the_gpu_or_its_backend_reads_russian():
     """What the Train form's Start says when the run will not fit the GPU (each way out named by
     the form's own field) or the chosen backend cannot run it: Russian, no CLI flag."""
-    from core.errors import UserError
     from core.train.backends import unsloth
     from core.train.config import TrainConfig
     from core.train.presets import GiB, PRESETS, estimate_vram
@@ -594,32 +605,31 @@ def test_a_run_that_does_not_fit_the_gpu_or_its_backend_reads_russian():
     assert "--max-seq-len 1024" in str(refusals[0])  # the CLI's words
 
 
-def test_evaluate_chat_export_and_draft_refusals_read_russian(home, tmp_path):
-    """What Evaluate, Chat, the model export and the teacher's drafts refuse, as the app shows it."""
-    from core.errors import UserError
-    from core.eval.evaluate import evaluate
-    from core.export.jobs import start_job
-    from core.export.source import resolve_source
-    from core.infer.runner import resolve_model
-    from core.loop.drafting import draft_answer, open_teacher, read_document, split_document
+ELSEWHERE = {  # what Evaluate, Chat, the model export and the teacher's drafts refuse: ``call(ws, folder)``
+    "evaluate nothing": lambda ws, folder: evaluate(ws, []),
+    "chat: no such model": lambda ws, folder: resolve_model(ws, "нет-такой"),
+    "chat: not a model file": lambda ws, folder: resolve_model(ws, str(folder / "заметки.txt")),
+    "export: hidden name": lambda ws, folder: start_job(ws, "1", name=".скрытое"),
+    "export: no such source": lambda ws, folder: resolve_source(ws, "нет-такой"),
+    "draft: empty question": lambda ws, folder: draft_answer(None, "  "),
+    "draft: no teacher": lambda ws, folder: open_teacher(ws, " "),
+    "draft: empty document": lambda ws, folder: read_document(folder / "пусто.txt"),
+    "draft: document too small to split": lambda ws, folder: split_document("текст", 8, len),
+}
 
+
+@pytest.mark.parametrize("call", ELSEWHERE.values(), ids=list(ELSEWHERE))
+def test_evaluate_chat_export_and_draft_refusals_read_russian(home, tmp_path, call):
+    """What Evaluate, Chat, the model export and the teacher's drafts refuse, as the app shows it."""
     ws = Workspace.open(home)
     (tmp_path / "пусто.txt").write_text("  \n", "utf-8")
     (tmp_path / "заметки.txt").write_text("текст", "utf-8")
-    calls = [lambda: evaluate(ws, []), lambda: resolve_model(ws, "нет-такой"),
-             lambda: resolve_model(ws, str(tmp_path / "заметки.txt")), lambda: start_job(ws, "1", name=".скрытое"),
-             lambda: resolve_source(ws, "нет-такой"), lambda: draft_answer(None, "  "), lambda: open_teacher(ws, " "),
-             lambda: read_document(tmp_path / "пусто.txt"), lambda: split_document("текст", 8, len)]
-    for call in calls:
-        with pytest.raises(UserError) as caught:
-            call()
-        text = russian_lines(caught.value)
-        assert caught.value.code, text
-        assert not latin_words(text) and "nastavnik" not in text, text
+    error, text = russian_refusal(lambda: call(ws, tmp_path))
+    assert error.code, text
+    assert not latin_words(text) and "nastavnik" not in text, text
 
 
 def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
-    from core.errors import UserError
     from core.formats.pairs_io import import_files
 
     ws = Workspace.open(home)
@@ -634,46 +644,51 @@ def test_a_file_the_import_cannot_read_reads_russian(home, tmp_path):
         (folder / "dataset_info.json").write_text(json.dumps({"набор": spec}, ensure_ascii=False), "utf-8")
         paths.append(folder)
     for path in paths:
-        with ws.store() as store, pytest.raises(UserError) as caught:
-            import_files(store, [path])
-        text = russian_lines(caught.value)
-        assert caught.value.code and not latin_words(text), text
+        with ws.store() as store:
+            error, text = russian_refusal(lambda: import_files(store, [path]))
+        assert error.code and not latin_words(text), text
 
 
-def test_the_stores_refusals_the_app_meets_read_russian(ws):
-    """A pair or a preference gone from under a dialog, a revision to revert, a tag, a grade, an
-    empty text: the store's refusals as the app shows them."""
-    from core.errors import UserError
+STORE_REFUSALS = {  # a pair or a preference gone from under a dialog, a revision to revert, a tag, a grade, an empty text
+    "no such pair": lambda store: store.get_pair(99),
+    "one of the pairs gone": lambda store: store.get_pairs([1, 99]),
+    "an empty tag": lambda store: store.add_tags([1], [" "]),
+    "no such revision": lambda store: store.revert(1, 999),
+    "a split share out of range": lambda store: store.split_random(1.5),
+    "no such preference": lambda store: store.get_preference(7),
+    "no such conversation": lambda store: store.get_conversation(42),
+    "no such message": lambda store: store.get_message(42),
+    "a grade that is no number": lambda store: store.grade("демо", "Что такое эпоха?", "x"),
+    "a grade out of range": lambda store: store.grade("демо", "Что такое эпоха?", 9),
+    "an empty answer": lambda store: store.update_pair(1, answer=" "),
+    "a pair merged into itself": lambda store: store.merge_pairs(1, [1]),
+}
 
+
+@pytest.mark.parametrize("call", STORE_REFUSALS.values(), ids=list(STORE_REFUSALS))
+def test_the_stores_refusals_the_app_meets_read_russian(ws, call):
+    """The store's refusals as the app shows them."""
     with ws.store() as store:
-        calls = [lambda: store.get_pair(99), lambda: store.get_pairs([1, 99]), lambda: store.add_tags([1], [" "]),
-                 lambda: store.revert(1, 999), lambda: store.split_random(1.5), lambda: store.get_preference(7),
-                 lambda: store.get_conversation(42), lambda: store.get_message(42),
-                 lambda: store.grade("демо", "Что такое эпоха?", "x"), lambda: store.grade("демо", "Что такое эпоха?", 9),
-                 lambda: store.update_pair(1, answer=" "), lambda: store.merge_pairs(1, [1])]
-        for call in calls:
-            with pytest.raises(UserError) as caught:
-                call()
-            text = russian_lines(caught.value)
-            assert caught.value.code and not latin_words(text) and "nastavnik" not in text, text
+        error, text = russian_refusal(lambda: call(store))
+    assert error.code and not latin_words(text) and "nastavnik" not in text, text
 
 
-def test_a_run_that_ended_or_is_gone_and_no_preferences_read_russian(ws):
-    from core.errors import UserError
-    from core.train.preference_data import snapshot
-    from core.train.runs import cancel_run
+RUN_REFUSALS = {  # a run that ended or is gone, no preferences: ``call(ws, store, a run that is done)``
+    "cancel a done run": lambda ws, store, run: cancel_run(ws, run.id, store=store),
+    "no such run": lambda ws, store, run: store.get_run(99),
+    "no preferences": lambda ws, store, run: snapshot(store),
+    "no such export job": lambda ws, store, run: store.get_export_job(5),
+}
 
+
+@pytest.mark.parametrize("call", RUN_REFUSALS.values(), ids=list(RUN_REFUSALS))
+def test_a_run_that_ended_or_is_gone_and_no_preferences_read_russian(ws, call):
     with ws.store() as store:
         run = store.create_run(base="демо", preset="demo", backend="hf", config={"base": "демо"})
         store.update_run(run.id, status="done")
-        calls = [lambda: cancel_run(ws, run.id, store=store), lambda: store.get_run(99), lambda: snapshot(store),
-                 lambda: store.get_export_job(5)]
-        for call in calls:
-            with pytest.raises(UserError) as caught:
-                call()
-            text = russian_lines(caught.value)
-            assert caught.value.code and "nastavnik" not in text, text
-            assert not latin_words(text), text
+        error, text = russian_refusal(lambda: call(ws, store, run))
+    assert error.code and "nastavnik" not in text, text
+    assert not latin_words(text), text
 
 
 @async_test
@@ -703,7 +718,6 @@ async def test_a_teacher_that_cannot_load_says_why_in_russian(ws, tmp_path):
 
 
 def test_a_rejects_file_that_cannot_be_one_reads_russian(home, tmp_path):
-    from core.errors import UserError
     from core.formats.pairs_io import import_files
     from tui.i18n import error_lines
 
@@ -723,19 +737,16 @@ def test_a_rejects_file_that_cannot_be_one_reads_russian(home, tmp_path):
         assert not latin_words(text), text
 
 
-def test_a_preset_backend_or_split_the_app_does_not_know_reads_russian():
-    from core.errors import UserError
-    from core.eval.evaluate import eval_pairs
-    from core.train.backends import resolve
-    from core.train.presets import get_preset
+UNKNOWN_NAMES = {"preset": lambda: get_preset("нет"), "backend": lambda: resolve_backend("нет"),
+                 "split": lambda: eval_pairs(None, "нет")}
 
-    for call in (lambda: get_preset("нет"), lambda: resolve("нет"), lambda: eval_pairs(None, "нет")):
-        with pytest.raises(UserError) as caught:
-            call()
-        text = russian_lines(caught.value)
-        assert caught.value.code, text
-        own = " ".join(map(str, caught.value.params.values()))  # the names it lists
-        assert not [w for w in latin_words(text) if w not in own], text
+
+@pytest.mark.parametrize("call", UNKNOWN_NAMES.values(), ids=list(UNKNOWN_NAMES))
+def test_a_preset_backend_or_split_the_app_does_not_know_reads_russian(call):
+    error, text = russian_refusal(call)
+    assert error.code, text
+    own = " ".join(map(str, error.params.values()))  # the names it lists
+    assert not [w for w in latin_words(text) if w not in own], text
 
 
 def test_every_code_core_gives_has_its_words_in_both_languages():
@@ -766,14 +777,12 @@ def test_every_code_core_gives_has_its_words_in_both_languages():
     assert not missing, missing
 
 
-def test_a_gpu_without_the_tools_to_train_reads_russian(monkeypatch):
-    from core.errors import UserError
+@pytest.mark.parametrize("compiler, headers", [(None, None), (None, "/usr/include/python3.11/Python.h"), ("gcc", None)],
+                         ids=["neither", "no compiler", "no headers"])
+def test_a_gpu_without_the_tools_to_train_reads_russian(monkeypatch, compiler, headers):
     from core.train import device
 
-    for compiler, headers in ((None, None), (None, "/usr/include/python3.11/Python.h"), ("gcc", None)):
-        monkeypatch.setattr(device, "c_compiler", lambda value=compiler: value)
-        monkeypatch.setattr(device, "python_headers", lambda value=headers: value)
-        with pytest.raises(UserError) as caught:
-            device.check_triton_toolchain()
-        text = russian_lines(caught.value)
-        assert caught.value.code and not [w for w in latin_words(text) if w not in ("Triton", "Debian", "Ubuntu", "Python")], text  # names
+    monkeypatch.setattr(device, "c_compiler", lambda: compiler)
+    monkeypatch.setattr(device, "python_headers", lambda: headers)
+    error, text = russian_refusal(device.check_triton_toolchain)
+    assert error.code and not [w for w in latin_words(text) if w not in ("Triton", "Debian", "Ubuntu", "Python")], text  # names

@@ -48,6 +48,16 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
+def job_started(job, as_json: bool, kind: str, what: str, group: str) -> None:
+    """A detached background job's answer: its record as JSON, or the line that names the
+    ``kind`` of job and ``what`` it works on, its log, and the ``group``'s command that follows it."""
+    if as_json:
+        emit_json(job.to_dict())
+    else:
+        click.echo(f"{kind} job {job.id} started: {what}; log: {job.log_path}")
+        click.echo(f"follow it with `nastavnik {group} show {job.id} --follow`")
+
+
 def history_command(group: click.Group, id_name: str, doc: str, read: Callable, echo_revision: Callable,
                     echo_current: Callable) -> None:
     """Adds ``<group> history ID [--json]`` to ``group``: every earlier state of one item, oldest

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from tui.cli import CONTEXT, Ctx, cancel_command, emit_json, follow_job, list_command, pass_ctx, show_command
+from tui.cli import CONTEXT, Ctx, cancel_command, emit_json, follow_job, job_started, list_command, pass_ctx, show_command
 
 
 def register(cli: click.Group) -> None:
@@ -27,11 +27,7 @@ def pull(obj: Ctx, hub_id: str, *, revision: str | None = None, name: str | None
 
     job = start_download(obj.ws, hub_id, revision=revision, name=name)
     if detach:
-        if as_json:
-            emit_json(job.to_dict())
-        else:
-            click.echo(f"download job {job.id} started: {hub_id}; log: {job.log_path}")
-            click.echo(f"follow it with `nastavnik downloads show {job.id} --follow`")
+        job_started(job, as_json, "download", hub_id, "downloads")
         return
     job = _follow(obj, job.id, as_json)
     if job is None:

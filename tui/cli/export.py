@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from core.errors import UserError
-from tui.cli import (CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, follow_job, list_command, pass_ctx,
-                     show_command)
+from tui.cli import (CONTEXT, Ctx, ProgressPrinter, cancel_command, emit_json, follow_job, job_started, list_command,
+                     pass_ctx, show_command)
 
 
 def register(cli: click.Group) -> None:
@@ -78,11 +78,7 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
         if parity_tokens != 32:
             raise UserError("--parity-tokens is not kept by background jobs", hint="drop it, or export without --detach")
         job = start_job(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity)
-        if as_json:
-            emit_json(job.to_dict())
-        else:
-            click.echo(f"export job {job.id} started: {source} → {', '.join(quants)}; log: {job.log_path}")
-            click.echo(f"follow it with `nastavnik exports show {job.id} --follow`")
+        job_started(job, as_json, "export", f"{source} → {', '.join(quants)}", "exports")
         return
     with ProgressPrinter(quiet=as_json) as progress:
         result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,

@@ -44,6 +44,19 @@ def _head(out: Text, mark: str, style: str, item) -> None:
     out.append(_short(item.question))
 
 
+def _change(out: Text, mark: str, what: str, item, old: list[str], new: list[str], between: str = "") -> None:
+    """One pair's changed ``what`` (status, split, tags): its head line, then the ``old`` pieces
+    struck red, ``between`` them and the ``new`` pieces green."""
+    _head(out, mark, "bold", item)
+    out.append("  " + t(f"run_diff.{what}") + " ")
+    for piece in old:
+        out.append(piece, style=OLD_STYLE)
+    out.append(between)
+    for piece in new:
+        out.append(piece, style=NEW_STYLE)
+    out.append("\n")
+
+
 def diff_text(diff: RunDiff) -> Text:
     """The whole diff as Rich text: settings, then each kind of change to the pairs."""
     out = Text()
@@ -88,28 +101,11 @@ def diff_text(diff: RunDiff) -> Text:
                 else:
                     out.append_text(shown)
                     out.append("\n")
-        for item in getattr(data, "status", []):
-            _head(out, "*", "bold", item)
-            out.append("  " + t("run_diff.status") + " ")
-            out.append(_word("status", item.old), style=OLD_STYLE)
-            out.append(" → ")
-            out.append(_word("status", item.new), style=NEW_STYLE)
-            out.append("\n")
-        for item in getattr(data, "moved", []):
-            _head(out, "›", "bold", item)
-            out.append("  " + t("run_diff.split") + " ")
-            out.append(_word("split", item.old), style=OLD_STYLE)
-            out.append(" → ")
-            out.append(_word("split", item.new), style=NEW_STYLE)
-            out.append("\n")
+        for field, mark, word in (("status", "*", "status"), ("moved", "›", "split")):
+            for item in getattr(data, field, []):
+                _change(out, mark, word, item, [_word(word, item.old)], [_word(word, item.new)], " → ")
         for item in getattr(data, "tags", []):
-            _head(out, "#", "bold", item)
-            out.append("  " + t("run_diff.tags") + " ")
-            for tag in item.removed:
-                out.append("-" + tag + " ", style=OLD_STYLE)
-            for tag in item.added:
-                out.append("+" + tag + " ", style=NEW_STYLE)
-            out.append("\n")
+            _change(out, "#", "tags", item, ["-" + tag + " " for tag in item.removed], ["+" + tag + " " for tag in item.added])
         out.append("\n")
     if diff.empty:
         out.append(t("run_diff.none"), style="dim")

@@ -10,35 +10,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.adapters import train_adapter
 from tests.support.cli import run_cli
 
 # no xdist group: these export their own replicas, not the session's shared demo export
 pytestmark = [pytest.mark.slow, pytest.mark.learning]
 
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
 def _train_adapter(base: Path, out: Path, *, modules_to_save: list[str] | None = None) -> Path:
     """A LoRA trained 3 steps with a large learning rate (the answers change), saved as a run saves it."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from core.train import pipeline
-    from core.train.modules import lora_targets
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    targets, _ = lora_targets(model, TARGETS)  # the language model's layers, as a run picks them (not a vision tower's)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, modules_to_save=modules_to_save))
-    tok = AutoTokenizer.from_pretrained(str(base))
-    ids = tok("Что такое LoRA? Низкоранговая добавка к весам.", return_tensors="pt")["input_ids"]
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-2)
-    for _ in range(3):
-        model(input_ids=ids, labels=ids).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return pipeline.save_adapter(model, tok, pipeline.RunPaths(out), str(base), {"base": str(base)})
+    return train_adapter(model, base, out, "Что такое LoRA? Низкоранговая добавка к весам.", lr=2e-2, steps=3,
+                         modules_to_save=modules_to_save)
 
 
 # qwen3 and gemma3 (tied head, towers) in `make test`; llama3.1 (81–118 s, its 128k vocabulary) and

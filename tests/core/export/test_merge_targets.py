@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import UserError
+from tests.support.adapters import train_adapter
 
 VLM = "Qwen3_5ForConditionalGeneration"
 Q_PROJ = "model.language_model.layers.3.self_attn.q_proj.weight"  # a full-attention layer of the replica
@@ -25,26 +26,13 @@ Q_PROJ = "model.language_model.layers.3.self_attn.q_proj.weight"  # a full-atten
 def vlm_adapter(replica, tmp_path_factory) -> Path:
     """A LoRA trained two steps on Qwen 3.5's VLM class, saved as a run saves it."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, Qwen3_5ForConditionalGeneration
-
-    from core.train import pipeline
-    from core.train.modules import lora_targets
+    from transformers import Qwen3_5ForConditionalGeneration
 
     base = replica("qwen3.5")
     torch.manual_seed(0)
     model = Qwen3_5ForConditionalGeneration.from_pretrained(str(base))
-    targets, _ = lora_targets(model, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets))
-    tok = AutoTokenizer.from_pretrained(str(base))
-    ids = tok("Эпоха — один проход по всем данным.", return_tensors="pt")["input_ids"]
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    for _ in range(2):
-        model(input_ids=ids, labels=ids).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    paths = pipeline.RunPaths(tmp_path_factory.mktemp("qwen35-run"))
-    adapter = pipeline.save_adapter(model, tok, paths, str(base), {"base": str(base)})
+    adapter = train_adapter(model, base, tmp_path_factory.mktemp("qwen35-run"), "Эпоха — один проход по всем данным.",
+                            lr=1e-2, steps=2)
     assert json.loads((adapter / "nastavnik_run.json").read_text(encoding="utf-8"))["model_class"] == VLM
     return adapter
 
