@@ -52,8 +52,8 @@ class Preset:
     qk_norm: bool = False  # per-head q/k norms (Gemma 3, Qwen3)
     sliding_window: int = 0  # local-attention window (Gemma 3), 0 when none
     vision_layers: int = 0  # vision tower (SigLIP for Gemma 3), 0 for text-only bases
-    vision_linear_m: float = 0.0  # millions of weights in the vision tower's linear layers
-    vision_other_m: float = 0.0  # millions of other vision parameters (embeddings, norms, biases, projector)
+    vision_linear_m: float = 0.0  # millions of weights in the vision (and audio) tower's linear layers
+    vision_other_m: float = 0.0  # millions of other tower parameters (embeddings, norms, biases, convolutions, projectors)
     # a checkpoint's own shape (core/train/arch.py) where its layers differ: every decoder linear
     # (name, in, out) of every layer, its norms, its other 16-bit parameters, the widest layer's
     # query and key/value widths; empty or 0: the uniform layers the numbers above describe
@@ -151,11 +151,11 @@ PRESETS: dict[str, Preset] = {
     # 26B-A4B (experts, no 4-bit repo in the mapping) do not fit a 16 GB card.
     "gemma4-e4b": Preset(
         "gemma4-e4b", "unsloth/gemma-4-E4B-it-unsloth-bnb-4bit", "",
-        note="Gemma 4 E4B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+        note="Gemma 4 E4B instruct (per-layer embeddings, text + vision + audio), Unsloth's dynamic 4-bit",
     ),
     "gemma4-e2b": Preset(
         "gemma4-e2b", "unsloth/gemma-4-E2B-it-unsloth-bnb-4bit", "",
-        note="Gemma 4 E2B instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+        note="Gemma 4 E2B instruct (per-layer embeddings, text + vision + audio), Unsloth's dynamic 4-bit",
     ),
     # Qwen 3.5: the pinned Unsloth's mapping has no Qwen 3.5 entry (it loads the hub's own repo and
     # quantizes it to 4-bit as it loads), so the name is Qwen's own: "Qwen/Qwen3.5-9B" as llama.cpp's

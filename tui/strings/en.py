@@ -859,7 +859,7 @@ STRINGS: dict[str, str] = {
     'train.memory_unknown': 'GPU memory: unknown — the estimate does not know the shape of {what}: {why}',
     'train.memory_not_here': 'GPU memory: unknown until its config.json is here',
     'train.arch_why.experts': 'it has experts (MoE)',
-    'train.arch_why.audio': 'it has an audio tower',
+    'train.arch_why.audio': 'an audio tower it does not know',
     'train.arch_why.family': 'a family it does not know',
     'train.arch_why.missing': 'its config.json has no {key}',
     'train.arch_why.layer': 'a layer of type {layer}',

@@ -867,7 +867,7 @@ STRINGS: dict[str, str] = {
     'train.memory_unknown': 'Память GPU: неизвестно — оценка не знает устройства {what}: {why}',
     'train.memory_not_here': 'Память GPU: неизвестно, пока нет её config.json',
     'train.arch_why.experts': 'в ней эксперты (MoE)',
-    'train.arch_why.audio': 'у неё аудио-башня',
+    'train.arch_why.audio': 'незнакомая аудио-башня',
     'train.arch_why.family': 'незнакомое семейство',
     'train.arch_why.missing': 'в её config.json нет {key}',
     'train.arch_why.layer': 'слой вида {layer}',
