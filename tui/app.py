@@ -178,6 +178,7 @@ class NastavnikApp(ReportingApp):
         self.set_interval(1.0, self._poll_exports_if_watched)
         self.query_one(FirstStepsGuide).display = False  # until the store says whether to show it
         self._read_guide()
+        self._downloads_at_start()
 
     @property
     def pairs_room(self) -> PairsRoom:
@@ -210,6 +211,23 @@ class NastavnikApp(ReportingApp):
             jobs = running_jobs(store)
         total = sum(by_status.values())
         self.call_from_thread(self.update_status, total=total, by_status=by_status, by_split=by_split, jobs=jobs)
+
+    @work(thread=True, exit_on_error=False, group="downloads-at-start")
+    def _downloads_at_start(self) -> None:
+        """A download whose worker died while the app was closed (killed, a reboot) is said at
+        start, not only once the Models view is opened: its job is marked interrupted here, and
+        when the newest download is one, a notification names it and the key that resumes it."""
+        from core.hub.download import refresh_downloads
+
+        with Store(self.ws.db_path, migrate=False) as store:
+            try:
+                refresh_downloads(self.ws, store)
+                newest = store.list_download_jobs(limit=1)
+            except sqlite3.Error:  # a store without the download jobs table (not migrated yet)
+                return
+        if newest and newest[0].status == "interrupted":  # what u/г in Models resumes
+            self.call_from_thread(self.notify, t("models.pull_interrupted_at_start", hub=newest[0].hub_id),
+                                  severity="warning", timeout=20)
 
     def _poll_jobs(self) -> None:
         self._read_jobs(tuple(self._exports_watched))

@@ -20,10 +20,12 @@ model built from the config on the meta device, tests/core/train/test_arch.py):
   values (no k/v projections, and double-wide MLPs with ``use_double_wide_mlp``), and per-layer
   embeddings (``hidden_size_per_layer_input``: one more embedding table and two small
   projections a layer);
-- Qwen 3.5: gated-delta-net linear-attention layers beside gated full attention (``layer_types``).
+- Qwen 3.5: gated-delta-net linear-attention layers beside gated full attention (``layer_types``);
+- Gemma 4 E2B/E4B's conformer audio tower under ``audio_config``, frozen and 16-bit like a vision
+  tower (its weights are counted with the vision tower's).
 
-A family or a feature not listed (experts, an audio tower, fused projections) is refused with
-``arch.unknown``: the estimate says it does not know rather than guessing.
+A family or a feature not listed (experts, an audio tower of another kind, fused projections) is
+refused with ``arch.unknown``: the estimate says it does not know rather than guessing.
 
 Parameter counts are element counts, not bytes: a bf16 checkpoint has two bytes a parameter,
 a bitsandbytes 4-bit one packs two weights a byte (``uint8 [n/2, 1]``) beside its quantization
@@ -233,16 +235,53 @@ def _qwen35_vision(v: dict, text_hidden: int) -> tuple[int, int]:
 VISION = {"siglip_vision_model": _siglip, "gemma4_vision": _gemma4_vision, "qwen3_5_vision": _qwen35_vision}
 
 
+# ---------------------------------------------------------------------------- audio towers
+
+
+def _gemma4_audio(a: dict, text_hidden: int) -> tuple[int, int]:
+    """Gemma 4 E2B/E4B's conformer audio tower and its projection into the text model: (linear
+    weights, everything else). Defaults are transformers' Gemma4AudioConfig's, as it fills a key
+    the config.json leaves out. A conformer layer: two feed-forwards (h → 4h → h, two norms
+    each), chunked attention (q, k, v, its output and the relative-position keys; a per-dimension
+    scale), a light convolution (h → 2h, gated, a depthwise kernel, h → h, two norms) and three
+    norms; before the layers two 3×3 convolutions (each with a LayerNorm) and a projection of
+    their channels into h; after them a projection (with its bias) to ``output_proj_dims``, which
+    the embedder projects into the text model (its norm has no scale)."""
+    h, layers = _int(a, "hidden_size", 1024), _int(a, "num_hidden_layers", 12)
+    heads = _int(a, "num_attention_heads", 8)
+    attn = heads * (h // heads)
+    kernel, out = _int(a, "conv_kernel_size", 5), _int(a, "output_proj_dims", 1536)
+    channels = a.get("subsampling_conv_channels", [128, 32])
+    if not isinstance(channels, (list, tuple)) or len(channels) != 2:
+        raise unknown("gemma4_audio", "audio", "its audio tower's subsampling is not two convolutions")
+    c0, c1 = (int(c) for c in channels)
+    per_layer = 2 * (8 * h * h) + 4 * h * attn + h * h + 3 * h * h
+    linear = layers * per_layer + (c0 // 4) * c1 * h + h * out + out * text_hidden
+    other = (layers * (2 * 2 * h + (h // heads) + h * kernel + 2 * h + 3 * h)
+             + 9 * c0 + c0 + 9 * c0 * c1 + c1 + out)  # the convolutions, their norms, the output bias
+    return linear, other
+
+
+AUDIO = {"gemma4_audio": _gemma4_audio}
+
+
 def _vision(config: dict, text_hidden: int) -> tuple[int, int]:
-    if config.get("audio_config"):
-        raise unknown(str(config.get("model_type")), "audio", "it has an audio tower")
+    """The vision and audio towers (frozen, 16-bit): (linear weights, everything else)."""
+    linear, other = 0, 0
+    a = config.get("audio_config")
+    if a:
+        kind = str(a.get("model_type") or "")
+        if kind not in AUDIO:
+            raise unknown(kind or "this audio tower", "audio", "its audio tower is not one of " + ", ".join(AUDIO))
+        linear, other = AUDIO[kind](a, text_hidden)
     v = config.get("vision_config")
     if not v:
-        return 0, 0
+        return linear, other
     kind = str(v.get("model_type") or "")
     if kind not in VISION:
         raise unknown(kind or "this vision tower", "vision", "its vision tower is not one of " + ", ".join(VISION))
-    return VISION[kind](v, text_hidden)
+    v_linear, v_other = VISION[kind](v, text_hidden)
+    return linear + v_linear, other + v_other
 
 
 # ---------------------------------------------------------------------------- the checkpoint

@@ -52,8 +52,8 @@ class Preset:
     qk_norm: bool = False  # per-head q/k norms (Gemma 3, Qwen3)
     sliding_window: int = 0  # local-attention window (Gemma 3), 0 when none
     vision_layers: int = 0  # vision tower (SigLIP for Gemma 3), 0 for text-only bases
-    vision_linear_m: float = 0.0  # millions of weights in the vision tower's linear layers
-    vision_other_m: float = 0.0  # millions of other vision parameters (embeddings, norms, biases, projector)
+    vision_linear_m: float = 0.0  # millions of weights in the vision (and audio) tower's linear layers
+    vision_other_m: float = 0.0  # millions of other tower parameters (embeddings, norms, biases, convolutions, projectors)
     # a checkpoint's own shape (core/train/arch.py) where its layers differ: every decoder linear
     # (name, in, out) of every layer, its norms, its other 16-bit parameters, the widest layer's
     # query and key/value widths; empty or 0: the uniform layers the numbers above describe
@@ -120,7 +120,7 @@ def _gemma4(size: str) -> Preset:
     no architecture numbers (``known`` False) and Preset's training defaults."""
     return Preset(
         f"gemma4-{size.lower()}", f"unsloth/gemma-4-{size}-it-unsloth-bnb-4bit", "",
-        note=f"Gemma 4 {size} instruct (per-layer embeddings, text + vision), Unsloth's dynamic 4-bit",
+        note=f"Gemma 4 {size} instruct (per-layer embeddings, text + vision + audio), Unsloth's dynamic 4-bit",
     )
 
 

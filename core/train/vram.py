@@ -514,6 +514,50 @@ def base_arch(config, store=None):
     return None  # a hub id not fetched yet, or a preset whose base's numbers wait for its config.json
 
 
+def preset_arch(preset, store=None):
+    """(architecture, source) a preset's estimate counts: its base's own config.json when that is
+    on disk (a registered model, a folder, the Hugging Face cache: ``local_base``, never a
+    download), source "config.json"; else the numbers it carries, "preset"; else (None, None): its
+    fit waits for its config.json. A config.json whose shape the estimate does not know raises
+    ``arch.unknown``."""
+    from core.train.runs import local_base
+
+    folder = local_base(store, preset.base)
+    if folder is not None:
+        return preset_from_checkpoint(folder, name=preset.name), "config.json"
+    return (preset, "preset") if preset.known else (None, None)
+
+
+@dataclass(frozen=True)
+class PresetFit:
+    """What a preset takes at its own settings on the backend that needs the least memory: the
+    estimate (GiB) and the smallest common card it fits (None: none does); ``state`` "estimated",
+    "not_here" (its base's config.json is not on disk yet) or "unknown" (``reason``: the
+    ``arch.unknown`` error of a shape the estimate does not know, or a config.json it cannot read)."""
+
+    name: str
+    state: str
+    backend: str = ""
+    need_gib: float | None = None
+    card_gb: int | None = None
+    reason: UserError | None = None
+
+
+def preset_fit(preset, store=None) -> PresetFit:
+    """The fit of ``preset`` (``PresetFit``), from files on disk only: the Train form's preset
+    picker lists it beside each preset."""
+    try:
+        arch, _source = preset_arch(preset, store)
+    except UserError as exc:  # a shape it does not know, or a config.json it cannot read
+        return PresetFit(preset.name, "unknown", reason=exc)
+    if arch is None:
+        return PresetFit(preset.name, "not_here")
+    backend = BY_MEMORY[0]
+    est = estimate_vram(arch, backend=backend, max_seq_len=preset.max_seq_len, batch_size=preset.batch_size,
+                        lora_r=preset.lora_r, load_in_4bit=preset.load_in_4bit, targets=preset.targets)
+    return PresetFit(preset.name, "estimated", backend, round(est.total / GiB, 1), smallest_card(est))
+
+
 def not_here(base: str) -> UserError:
     """The estimate's answer for a base whose config.json is not on this machine (and whose preset
     carries no numbers): unknown until it is, not a guess."""

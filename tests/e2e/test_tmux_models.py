@@ -1,11 +1,14 @@
 """A base from the hub, in a real terminal: tmux at 80×24, the app in Russian, the local test hub
 (tests/support/hub_server.py) serving a tiny replica. Models (ь) → add (ф) its hub id → the
-download job brings it into the table → make it the base (и) → ctrl+s → the run is there on it.
+download job brings it into the table → make it the base (и) → two steps of one example, ctrl+s →
+the run ends done on it.
 Every wait is on the screen or the store, never on a duration."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -58,11 +61,33 @@ def test_add_a_hub_id_download_it_pick_it_as_base_and_start_a_run_in_russian_at_
                 assert job.status == "done" and job.done == job.total > 0
             tmux.type("и")  # b: the highlighted base becomes the form's base
             tmux.wait_for(lambda s: "Пресет" in s and "qwen3-tiny" in s, "Settings with the base")
+            # a short run (two steps of one example: the demo preset's batch of 8 is slow on this
+            # base's 151k-token head). и left the focus on the view tabs; the focus order from there
+            # is the form's scroll box, Preset, Method, Base, Template, Steps, Epochs, Lr, LoRA rank,
+            # Judge, Max tokens, Batch.
+            # A field Tab reaches has the text cursor (a cell drawn in reverse) and its text selected:
+            # what is typed replaces it
+
+            def field(screen: str, label: str) -> str:  # what the field labelled ``label`` shows
+                line = next(line for line in screen.splitlines() if f"│ {label} " in line)
+                return line.split(label, 1)[1].split()[0]
+
+            for tabs, label, value in ((6, "Шаги", "2"), (6, "Размер батча", "1")):
+                tmux.keys(*["Tab"] * tabs)
+                tmux.wait_for(lambda _s: any(label in line and "48;5;253m" in line for line in tmux.run(
+                    "capture-pane", "-e", "-p", "-t", "app").stdout.splitlines()), f"the cursor in {label}")
+                tmux.type(value)
+                tmux.wait_for(lambda s: field(s, label) == value, f"{value} in the {label} field")
             tmux.keys("C-s")
             tmux.wait_for(lambda s: "#1 · шаг" in s, "the run shown", timeout=120)
+            tmux.wait_for(lambda s: "#1 · шаг 2/2" in s and "готово" in s, "the run done", timeout=600)
             with ws.store() as store:
                 (run,) = store.list_runs(limit=5)
             assert run.base == "qwen3-tiny" and run.config["base"] == job.folder
+            # it trained on the downloaded base: its adapter names that folder as its base
+            assert (run.status, run.step) == ("done", 2), (run.status, run.error)
+            adapter = json.loads((Path(run.adapter_path) / "adapter_config.json").read_text(encoding="utf-8"))
+            assert adapter["base_model_name_or_path"] == job.folder
         finally:
             with ws.store() as store:
                 for r in store.list_runs(limit=5):

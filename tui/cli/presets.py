@@ -60,14 +60,10 @@ FIT_NOT_HERE = "fit: unknown until its config.json is here"
 
 def _preset_arch(preset, store):
     """(architecture, source) of a preset: its base's config.json on disk, else its own numbers,
-    else (None, None)."""
-    from core.train.runs import local_base
-    from core.train.vram import preset_from_checkpoint
+    else (None, None) (``core.train.vram.preset_arch``)."""
+    from core.train.vram import preset_arch
 
-    folder = local_base(store, preset.base)
-    if folder is not None:
-        return preset_from_checkpoint(folder, name=preset.name), "config.json"
-    return (preset, "preset") if preset.known else (None, None)
+    return preset_arch(preset, store)
 
 
 def _estimates(arch, preset, settings: dict) -> dict:

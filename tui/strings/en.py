@@ -859,7 +859,7 @@ STRINGS: dict[str, str] = {
     'train.memory_unknown': 'GPU memory: unknown — the estimate does not know the shape of {what}: {why}',
     'train.memory_not_here': 'GPU memory: unknown until its config.json is here',
     'train.arch_why.experts': 'it has experts (MoE)',
-    'train.arch_why.audio': 'it has an audio tower',
+    'train.arch_why.audio': 'an audio tower it does not know',
     'train.arch_why.family': 'a family it does not know',
     'train.arch_why.missing': 'its config.json has no {key}',
     'train.arch_why.layer': 'a layer of type {layer}',
@@ -1375,6 +1375,12 @@ STRINGS: dict[str, str] = {
     "train.base_offer": "{hub} is not on disk yet. Download it (a background job in Models)? The run can start once it is here.",
     "train.base_downloading": "{hub} is still downloading: the run can start once it is here.",
     "train.base_ready": "{name} is here: the form trains from it, Start when ready.",
+    # h-s3c: the preset picker's fits; a download interrupted while the app was closed
+    "train.preset_fit": "{gib} GiB, cards from {card} GB",
+    "train.preset_fit_no_card": "{gib} GiB, more than common cards hold",
+    "train.preset_fit_not_here": "fit unknown until its config.json is here",
+    "train.preset_fit_unknown": "fit unknown: {why}",
+    "models.pull_interrupted_at_start": "The download of {hub} was interrupted while the app was closed. To resume it: Train (2) → Models (m), then u.",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -867,7 +867,7 @@ STRINGS: dict[str, str] = {
     'train.memory_unknown': 'Память GPU: неизвестно — оценка не знает устройства {what}: {why}',
     'train.memory_not_here': 'Память GPU: неизвестно, пока нет её config.json',
     'train.arch_why.experts': 'в ней эксперты (MoE)',
-    'train.arch_why.audio': 'у неё аудио-башня',
+    'train.arch_why.audio': 'незнакомая аудио-башня',
     'train.arch_why.family': 'незнакомое семейство',
     'train.arch_why.missing': 'в её config.json нет {key}',
     'train.arch_why.layer': 'слой вида {layer}',
@@ -1387,4 +1387,10 @@ STRINGS: dict[str, str] = {
     "train.base_offer": "{hub} ещё нет на диске. Скачать её (фоновой загрузкой в «Моделях»)? Прогон можно будет начать, когда она придёт.",
     "train.base_downloading": "{hub} ещё скачивается: прогон можно будет начать, когда она придёт.",
     "train.base_ready": "{name} на месте: форма обучает на ней, можно начинать.",
+    # h-s3c: the preset picker's fits; a download interrupted while the app was closed
+    "train.preset_fit": "{gib} ГиБ, карты от {card} ГБ",
+    "train.preset_fit_no_card": "{gib} ГиБ, больше, чем у обычных карт",
+    "train.preset_fit_not_here": "память неизвестна, пока нет её config.json",
+    "train.preset_fit_unknown": "память неизвестна: {why}",
+    "models.pull_interrupted_at_start": "Загрузка {hub} оборвалась, пока приложение было закрыто. Продолжить: «Обучение» (2) → «Модели» (m/ь), затем u/г.",
 }

@@ -63,6 +63,10 @@ GEMMA4 = {  # Gemma 4's classes at replica size (core/train/replicas.py), and wh
                       "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 32, "patch_size": 16,
                       "position_embedding_size": 1024},
 }
+# Gemma 4 E2B/E4B's conformer audio tower at a tiny size (the replica has none): heads that do not
+# divide the width, unequal subsampling channels, a kernel and output width of its own
+GEMMA4_AUDIO = {"model_type": "gemma4_audio", "hidden_size": 36, "num_hidden_layers": 2, "num_attention_heads": 5,
+                "subsampling_conv_channels": [24, 8], "conv_kernel_size": 3, "output_proj_dims": 48}
 QWEN35 = {
     "model_type": "qwen3_5", "tie_word_embeddings": False,
     "text_config": {"model_type": "qwen3_5_text", "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 4,
@@ -91,6 +95,8 @@ SHAPES = {
     "gemma4-kv-shared-double-wide": _with(GEMMA4, num_kv_shared_layers=2, use_double_wide_mlp=True),
     "gemma4-keys-are-values": _with(GEMMA4, per_layer_config=None, attention_k_eq_v=True, global_head_dim=128,
                                     num_global_key_value_heads=1),
+    "gemma4-audio": {**GEMMA4, "audio_config": GEMMA4_AUDIO},
+    "gemma4-audio-defaults": {**GEMMA4, "audio_config": {"model_type": "gemma4_audio"}},  # transformers' defaults: E2B/E4B's size
     "qwen3.5": QWEN35,
     "qwen3.5-tied": {**QWEN35, "tie_word_embeddings": True},
     "qwen3-tied": {"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -165,7 +171,8 @@ def test_a_replica_counts_the_same_in_bf16_weights_and_in_4_bit(replica):
     ({"model_type": "phi3", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4}, "family"),
     ({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4}, "family"),
     (_with(GEMMA4, enable_moe_block=True, num_experts=8), "experts"),
-    ({**GEMMA4, "audio_config": {"model_type": "gemma4_audio"}}, "audio"),
+    ({**GEMMA4, "audio_config": {"model_type": "whisper_encoder"}}, "audio"),
+    ({**GEMMA4, "audio_config": {**GEMMA4_AUDIO, "subsampling_conv_channels": [24, 8, 4]}}, "audio"),
     ({**GEMMA4, "vision_config": {"model_type": "pixtral"}}, "vision"),
     ({**_config("gemma3-4b"), "vision_config": {**_config("gemma3-4b")["vision_config"], "vision_use_head": True}}, "vision"),
     (_with(QWEN35, layer_types=["linear_attention", "mamba", "linear_attention", "full_attention"]), "layer"),

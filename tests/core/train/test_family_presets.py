@@ -129,19 +129,38 @@ def test_once_the_bases_config_json_is_here_the_fit_comes_from_it(cli, store, re
     assert checked is not None and checked["gpus"] == [0] and checked["total"] > 0
 
 
+def test_gemma4_with_its_audio_tower_gets_a_fit(cli, replica, tmp_path, monkeypatch):
+    """Gemma 4 E2B/E4B carry an audio tower (transformers' default Gemma4AudioConfig is their size):
+    once their config.json is here the preset has a fit, the tower counted as frozen 16-bit weights."""
+    from huggingface_hub import constants
+
+    from core.train.arch import arch_from_config
+
+    config = json.loads((replica("gemma4") / "config.json").read_text(encoding="utf-8"))
+    with_audio = {**config, "audio_config": {"model_type": "gemma4_audio"}}
+    _cached_config(tmp_path / "hub", get_preset("gemma4-e2b").base, with_audio)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    row = {r["name"]: r for r in cli("presets", "--json").json()}["gemma4-e2b"]
+    assert (row["fit"], row["source"]) == ("estimated", "config.json") and row["fits"].startswith("fits ")
+    audio = arch_from_config(with_audio, name="a", base="a").params_b - arch_from_config(config, name="t", base="t").params_b
+    assert row["params_b"] == pytest.approx(arch_from_config(with_audio, name="a", base="a").params_b)
+    assert 0.2 < audio < 0.5  # the released towers' ~0.3B, not nothing
+    assert row["estimate_gib"]["hf"]["total"] > estimate_vram(arch_from_config(config, name="t", base="t"), backend="hf").total / GiB
+
+
 def test_a_bases_config_json_the_estimate_does_not_know_is_said_so(cli, replica, tmp_path, monkeypatch):
-    """A config.json with a tower the estimate does not count (an audio tower): the preset's row says
-    why its fit is unknown, and the check before a run lets it start unchecked."""
+    """A config.json with a tower the estimate does not count (an audio tower of another kind): the
+    preset's row says why its fit is unknown, and the check before a run lets it start unchecked."""
     from huggingface_hub import constants
 
     config = json.loads((replica("gemma4") / "config.json").read_text(encoding="utf-8"))
-    _cached_config(tmp_path / "hub", get_preset("gemma4-e2b").base, {**config, "audio_config": {"model_type": "gemma4_audio"}})
+    _cached_config(tmp_path / "hub", get_preset("gemma4-e2b").base, {**config, "audio_config": {"model_type": "whisper_encoder"}})
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     listed = cli("presets", "--json")
     assert listed.code == 0, listed.err
     row = {r["name"]: r for r in listed.json()}["gemma4-e2b"]
     assert (row["fit"], row["source"], row["estimate_gib"]) == ("unknown", "config.json", None)
-    assert "does not know the shape of gemma4: it has an audio tower" in row["fits"]
+    assert "does not know the shape of whisper_encoder: its audio tower is not one of gemma4_audio" in row["fits"]
     assert "audio tower" in cli("presets").out
     from core.train import runs
 

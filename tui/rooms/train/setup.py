@@ -10,7 +10,11 @@ Beside the data, two lines about the base the form names: the chat format it tra
 base's own template, read from its files, unless the Template field names another on purpose)
 and the GPU memory the run needs, estimated from the base's own config.json
 (core/train/arch.py) at the form's settings, whatever preset filled the form first. Neither
-downloads anything: a base not on disk yet says so.
+downloads anything: a base not on disk yet says so. The preset picker lists each preset with its
+fit at its own settings (``core.train.vram.preset_fit``: the GiB and the smallest card it fits, or
+that it is unknown until its base's config.json is here), computed in a worker from the files on
+disk when the room mounts and whenever the models on disk change; the chosen preset's name alone
+stays in the field.
 
 ``TrainSetup`` is one of the four views ``TrainRoom`` (room.py) is made of; it holds the
 form's fields and what they do, the room holds the tabs that switch the views.
@@ -25,7 +29,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
 from core.errors import UserError
 from core.train.presets import PRESET_NAMES
@@ -124,6 +128,27 @@ class PreviewPages:
     index: int = 0
 
 
+def preset_fit_text(fit) -> str:
+    """A preset's fit as the picker says it (``core.train.vram.PresetFit``), in the UI's language."""
+    if fit.state == "estimated":
+        if fit.card_gb:
+            return t("train.preset_fit", gib=f"{fit.need_gib:.1f}", card=fit.card_gb)
+        return t("train.preset_fit_no_card", gib=f"{fit.need_gib:.1f}")
+    if fit.state == "not_here":
+        return t("train.preset_fit_not_here")
+    r = fit.reason
+    if r is not None and r.code == "arch.unknown" and r.params.get("reason"):
+        why = f"{r.params.get('what', '?')}: " + t(f"train.arch_why.{r.params['reason']}", **r.params)
+    else:
+        why = error_text(r, sep=" — ") if r is not None else "?"
+    return t("train.preset_fit_unknown", why=why)
+
+
+def preset_prompt(fit) -> Text:
+    """A preset's line in the picker: its name, and under it its fit (dim; it wraps in the list)."""
+    return Text.assemble(fit.name, "\n", (preset_fit_text(fit), "dim"))
+
+
 def _made_from(cfg) -> tuple:
     return (cfg.base, cfg.method, cfg.max_seq_len, cfg.template)
 
@@ -149,6 +174,8 @@ class TrainSetup(Vertical):
     """The Settings view's part of ``TrainRoom``: the room's ``ws``, ``action_view`` and ``poll`` serve it."""
 
     _preview: PreviewPages | None = None  # the preview on screen, while it is current
+    _preset_fits: dict | None = None  # each preset's PresetFit by name, once a worker has read them
+    _registered_lines: tuple[str, ...] = ()  # the base field tooltip's registered models, with their fit
 
     def compose_setup(self) -> ComposeResult:
         """The Settings view: the form, and beside it the data summary and the preview."""
@@ -210,6 +237,7 @@ class TrainSetup(Vertical):
         for wid, key in (("train-start", "train.start"), ("train-preview-btn", "train.preview")):
             self.query_one(f"#{wid}", Button).label = t(key)
         self._label_4bit()
+        self._show_preset_fits()  # the fits in the new language
         self._preview = None
         self.query_one("#train-preview", Static).update("")
 
@@ -229,18 +257,59 @@ class TrainSetup(Vertical):
     def offer_bases(self, inv) -> None:
         """The base field completes the registered bases, then the presets' bases; its tooltip lists
         them with their fit (the inventory's estimate; a preset's smallest card)."""
-        from core.train.presets import PRESETS
-        from core.train.vram import estimate_vram, smallest_card
-
         registered = [e for e in inv.entries if e.kind in ("base", "merged") and e.model_id is not None]
         presets = self._preset_bases()
         self.base_suggester.choices = [e.name for e in registered] + [b for b in presets if b not in {e.name for e in registered}]
-        lines = [f"{e.name}  {fit_short(e)}" for e in registered]
-        for base, name in presets.items():
-            preset = PRESETS[name]  # a preset without numbers has its fit once its base's config.json is here
-            card = smallest_card(estimate_vram(preset, backend="unsloth")) if preset.known else None
+        self._registered_lines = tuple(f"{e.name}  {fit_short(e)}" for e in registered)
+        self._base_tooltip()
+        self.load_preset_fits()  # a model added, downloaded or deleted may change a preset's fit
+
+    def _base_tooltip(self) -> None:
+        """The base field's tooltip: the registered bases, then the presets' bases with the card each
+        fits (the picker's fit once read; until then a preset's own numbers)."""
+        from core.train.presets import PRESETS
+        from core.train.vram import estimate_vram, smallest_card
+
+        lines = list(self._registered_lines)
+        for base, name in self._preset_bases().items():
+            fit = (self._preset_fits or {}).get(name)
+            if fit is not None:
+                card = fit.card_gb
+            else:
+                preset = PRESETS[name]  # a preset without numbers has its fit once its base's config.json is here
+                card = smallest_card(estimate_vram(preset, backend="unsloth")) if preset.known else None
             lines.append(t("train.base_preset_option", base=base, preset=name, card=card if card else "?"))
         self.query_one("#train-base", Input).tooltip = t("train.base_options", options="\n".join(lines))
+
+    def load_preset_fits(self) -> None:
+        """Each preset's fit again, for the picker (in a thread: config.json files are read)."""
+        self._load_preset_fits()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="train-preset-fits")
+    def _load_preset_fits(self) -> None:
+        from core.train.presets import PRESETS
+        from core.train.vram import preset_fit
+
+        with self.ws.store() as store:
+            fits = {name: preset_fit(PRESETS[name], store) for name in PRESET_NAMES}
+        self.app.call_from_thread(self._show_preset_fits, fits)
+
+    def _show_preset_fits(self, fits: dict | None = None) -> None:
+        """The picker's lines with their fits; the field keeps the chosen name (the list's prompts
+        change, not the Select's options: setting those would choose again and refill the form)."""
+        if fits is not None:
+            self._preset_fits = fits
+        if self._preset_fits is None:
+            return
+        try:
+            listing = self.query_one("#train-preset", Select).query_one(OptionList)
+        except NoMatches:
+            return
+        for index, name in enumerate(PRESET_NAMES):  # the Select's options, in this order, no blank
+            fit = self._preset_fits.get(name)
+            if fit is not None:
+                listing.replace_option_prompt_at_index(index, preset_prompt(fit))
+        self._base_tooltip()
 
     @staticmethod
     def _template_options() -> list[tuple[str, str]]:
