@@ -168,6 +168,10 @@ def export(
 ) -> ExportResult:
     """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
 
+    ``lora``: a run (an adapter) is exported as a GGUF LoRA on its base GGUF (``core.export.lora``),
+    the default of ``nastavnik export RUN``; a run that cannot be falls back to the full merge, its
+    ``result.fallback`` saying why. A whole model is merged (copied) and converted either way.
+
     ``staging``: the folder to build in (it must not exist; removed at the end, whatever
     happens), instead of a fresh temporary one under ``exports/``. ``on_folder(path)`` is
     called with the final folder just before the files move there. A background job names
@@ -188,7 +192,9 @@ def export(
         from core.export.lora import export_lora, lora_refusal
 
         fallback = lora_refusal(source)
-        if fallback is None:
+        if fallback is not None and source.adapter_dir is None:
+            fallback = None  # a whole model (a folder, a registered merged model) is exported whole: nothing to say
+        elif fallback is None:
             _fetch_converter(ws, report)
             return export_lora(ws, source, ref=ref, quants=quants, name=name, parity=parity, parity_tokens=parity_tokens,
                                report=report, staging=staging, on_folder=on_folder)

@@ -78,11 +78,31 @@ def lora_refusal(source: Source) -> Refusal | None:
     return None
 
 
+def planned_refusal(ws: Workspace, ref: str) -> tuple[bool, Refusal | None]:
+    """Up front, before anything is exported (the Export dialog, export-and-chat): (whether ``ref``
+    is a run's adapter, and so can be a LoRA export at all; why it will fall back to the full merge,
+    or None). A whole model is merged either way: (False, None). A ``UserError`` when ``ref`` does not
+    resolve."""
+    from core.export.source import resolve_source
+
+    source = resolve_source(ws, str(ref))
+    if source.adapter_dir is None:
+        return False, None
+    return True, lora_refusal(source)
+
+
 # ---------------------------------------------------------------------------- the base, once
 
 
 def _base_dir(source: Source) -> Path:
     return source.sibling_dir or source.model_dir
+
+
+def _base_name(source: Source) -> str:
+    """What the base GGUF is called: the base as the run names it (``demo``, ``Qwen3-8B`` of a hub id),
+    else its folder's name."""
+    name = Path(str(source.base)).name if source.base else ""
+    return name if name and not name.startswith(".") else _base_dir(source).name
 
 
 def _tokenizer_files(source: Source) -> dict[str, Path]:
@@ -141,7 +161,7 @@ def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: P
         folder = have[UNQUANTIZED].parent
         stem = have[UNQUANTIZED].name[: -len(f"-{UNQUANTIZED}.gguf")]
     else:
-        stem, folder = unique_folder(ws.exports_dir, f"{_base_dir(source).name}-base")
+        stem, folder = unique_folder(ws.exports_dir, f"{_base_name(source)}-base")
         tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.part-", dir=ws.exports_dir))
         try:
             report(ProgressEvent("base", 0, len(missing), "converting the base to F16 (once for every run of it)"))
@@ -235,7 +255,9 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
             with ws.store() as store, store.transaction():
                 for f in files:
                     meta = {"export": final_name, "modelfile": str(result.modelfile), "lora": str(lora),
-                            "parity_ok": parity_report.ok if parity_report else None}
+                            "parity_ok": parity_report.ok if parity_report else None,
+                            # a checkpoint's export (``RUN@N``): the run's model is its own export, never this one
+                            **({"checkpoint": source.checkpoint} if source.checkpoint is not None else {})}
                     model = store.add_model("gguf", f"{final_name}-{f.quant}", str(bases[f.quant]), quant=f.quant,
                                             sha256=sha, size_bytes=size, run_id=source.run_id, base=source.base,
                                             dataset_sha256=source.dataset_sha256, meta=meta)

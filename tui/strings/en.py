@@ -1278,8 +1278,6 @@ STRINGS: dict[str, str] = {
     # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
     'error.export.lora_convert_failed': "llama.cpp's LoRA converter failed on {adapter}",
     'error.export.lora_convert_failed.hint': 'The full output is in {log}; `nastavnik export RUN --merged` exports the whole model instead.',
-    'error.export.lora_detach': '--lora is not kept by background jobs yet',
-    'error.export.lora_detach.hint': 'Drop --detach: a LoRA export takes seconds.',
     'export.lora_no_adapter': '{name} is a whole model, not a run\'s adapter',
     'export.lora_not_lora': 'the adapter is {type}, not a LoRA',
     'export.lora_full_modules': "the run trains {modules} in full (modules_to_save), which llama.cpp's LoRA converter refuses",
@@ -1375,6 +1373,17 @@ STRINGS: dict[str, str] = {
     "train.base_offer": "{hub} is not on disk yet. Download it (a background job in Models)? The run can start once it is here.",
     "train.base_downloading": "{hub} is still downloading: the run can start once it is here.",
     "train.base_ready": "{name} is here: the form trains from it, Start when ready.",
+    # h-s3a: the export a run gets (a GGUF LoRA by default, the full merge on request or as a fallback)
+    "export_model.how": "How",
+    "export_model.how_lora": "As a GGUF LoRA on the base GGUF (the base converted once, megabytes and seconds)",
+    "export_model.how_merged": "The whole model merged (one GGUF, for Ollama and for sharing)",
+    "export_model.how_lora_note": "Only the run's adapter is written; chat and evaluation apply it to the base GGUF.",
+    "export_model.how_merged_note": "The adapter is merged into the base and the whole model converted: minutes, gigabytes.",
+    "export_model.how_whole": "A whole model: exported in full.",
+    "export_model.how_falls_back": "This run cannot be a LoRA export: {reason}. It will be exported by the full merge.",
+    "export_model.became_lora": "A GGUF LoRA on the base GGUF.",
+    "export_model.became_merged_because": "A full merge, not a LoRA export: {reason}.",
+    "export_model.stage.base": "base GGUF",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1290,8 +1290,6 @@ STRINGS: dict[str, str] = {
     # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
     'error.export.lora_convert_failed': 'Конвертер LoRA из llama.cpp не справился с {adapter}',
     'error.export.lora_convert_failed.hint': 'Полный вывод — в {log}; `nastavnik export RUN --merged` экспортирует модель целиком.',
-    'error.export.lora_detach': 'Фоновые задания пока не принимают --lora',
-    'error.export.lora_detach.hint': 'Уберите --detach: экспорт LoRA занимает секунды.',
     'export.lora_no_adapter': '{name} — целая модель, а не адаптер запуска',
     'export.lora_not_lora': 'адаптер — {type}, а не LoRA',
     'export.lora_full_modules': 'запуск обучает {modules} целиком (modules_to_save), а конвертер LoRA из llama.cpp такие не принимает',
@@ -1387,4 +1385,15 @@ STRINGS: dict[str, str] = {
     "train.base_offer": "{hub} ещё нет на диске. Скачать её (фоновой загрузкой в «Моделях»)? Прогон можно будет начать, когда она придёт.",
     "train.base_downloading": "{hub} ещё скачивается: прогон можно будет начать, когда она придёт.",
     "train.base_ready": "{name} на месте: форма обучает на ней, можно начинать.",
+    # h-s3a: the export a run gets (a GGUF LoRA by default, the full merge on request or as a fallback)
+    "export_model.how": "Как",
+    "export_model.how_lora": "GGUF LoRA поверх GGUF базы (база конвертируется один раз: мегабайты и секунды)",
+    "export_model.how_merged": "Вся модель со слитым адаптером (один GGUF, для Ollama и чтобы поделиться)",
+    "export_model.how_lora_note": "Пишется только адаптер прогона; чат и оценка накладывают его на GGUF базы.",
+    "export_model.how_merged_note": "Адаптер сливается с базой и конвертируется вся модель: минуты и гигабайты.",
+    "export_model.how_whole": "Целая модель: экспортируется целиком.",
+    "export_model.how_falls_back": "Этот прогон нельзя экспортировать как LoRA: {reason}. Он будет экспортирован слиянием целиком.",
+    "export_model.became_lora": "GGUF LoRA поверх GGUF базы.",
+    "export_model.became_merged_because": "Слияние целиком, а не LoRA: {reason}.",
+    "export_model.stage.base": "GGUF базы",
 }
