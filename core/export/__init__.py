@@ -1,6 +1,12 @@
-"""Export: a trained run (or any HF model folder) → merged HF folder → GGUF files + Modelfile.
+"""Export: a trained run (or any HF model folder) → GGUF files + Modelfile.
 
-One module per job; ``export()`` runs the steps in order, each reported through
+Which export: with ``lora=True`` (what ``nastavnik export RUN``, the Export dialog and
+export-and-chat ask for by default) a run becomes a GGUF LoRA on its base GGUF, the base
+converted once and reused (``core.export.lora``); a run that cannot be one (``lora_refusal``)
+takes the full merge below and its result says why (``ExportResult.fallback``). ``lora=False``
+(``--merged``) and any whole model take the full merge.
+
+One module per job; the full merge runs the steps in order, each reported through
 ``progress(ProgressEvent)`` (``core.progress``):
 
 0. pre-flight  — ``core.export.preflight``: the RAM and disk the export needs against what is
