@@ -193,8 +193,9 @@ def _show_job(job, history) -> None:
         how, refused = export_kind(job.result)
         for line in how_lines(how, (refused or {}).get("reason")):
             click.echo(f"  {line}")
-    elif job.active and job.how == "lora":
-        click.echo("  asked for: a GGUF LoRA on the base GGUF (a full merge, saying why, if the run cannot be one)")
+    elif job.active:
+        click.echo("  asked for: " + ("a GGUF LoRA on the base GGUF (a full merge, saying why, if the run cannot be one)"
+                                      if job.how == "lora" else "the whole model (a full merge)"))
     report = parity_report(job.result)
     if report is not None:
         ok = report.ok
