@@ -174,10 +174,13 @@ def clean_up(ws, store, job) -> list[Path]:
         return []
     removed = []
     exports = ws.exports_dir.resolve()
+    from core.export.lora import base_staging
+
     staging = Path(job.staging) if job.staging else staging_dir(ws, job.id)
-    if staging.exists() and staging.resolve().parent == exports:
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging)
+    for folder in (staging, base_staging(staging)):  # a LoRA export converts its base GGUF beside it
+        if folder.exists() and folder.resolve().parent == exports:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
     if job.folder:
         folder = Path(job.folder)
         inside = str(folder.resolve()) + os.sep

@@ -142,10 +142,17 @@ def _link_base(source: Source, hf: Path) -> Path:
     return hf
 
 
+def base_staging(staging: Path) -> Path:
+    """Where a background job (building in ``staging``) converts a base GGUF before it moves into
+    ``exports/<base>-base/``: beside its staging folder, so a killed job's leftovers are found."""
+    return staging.with_name(staging.name.removesuffix(".part") + "-base.part")
+
+
 def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: Path, report: OnProgress,
-                seconds: dict[str, float]) -> tuple[dict[str, Path], Path]:
+                seconds: dict[str, float], staging: Path | None = None) -> tuple[dict[str, Path], Path]:
     """(quant → base GGUF, the base's HF folder) for F16 and each of ``quants``: the registered ones,
-    the missing ones converted/quantized now into the base's export folder and registered."""
+    the missing ones converted/quantized now into the base's export folder and registered.
+    ``staging``: the folder to convert in (it must not exist), else a fresh temporary one."""
     from core.infer.llamacpp import convert_hf_to_gguf, quantize
 
     key = base_key(source)
@@ -162,7 +169,9 @@ def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: P
         stem = have[UNQUANTIZED].name[: -len(f"-{UNQUANTIZED}.gguf")]
     else:
         stem, folder = unique_folder(ws.exports_dir, f"{_base_name(source)}-base")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.part-", dir=ws.exports_dir))
+        if staging is not None:
+            staging.mkdir(parents=True)
+        tmp = staging or Path(tempfile.mkdtemp(prefix=f".{stem}.part-", dir=ws.exports_dir))
         try:
             report(ProgressEvent("base", 0, len(missing), "converting the base to F16 (once for every run of it)"))
             hf = _link_base(source, tmp / "hf")
@@ -220,7 +229,8 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
 
     log_file = ws.logs_dir / "export.log"
     seconds: dict[str, float] = {}
-    bases, hf_dir = ensure_base(ws, source, quants, log_file=log_file, report=report, seconds=seconds)
+    bases, hf_dir = ensure_base(ws, source, quants, log_file=log_file, report=report, seconds=seconds,
+                                staging=base_staging(staging) if staging is not None else None)
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     tmp = work_folder(ws.exports_dir, final_name, staging)
     try:
