@@ -84,7 +84,7 @@ async def test_the_dialog_offers_the_lora_export_and_says_before_it_starts_why_a
     set_lang(lang)
     try:
         app = App()
-        async with app.run_test(size=(100, 34)) as pilot:
+        async with app.run_test(size=(80, 24)) as pilot:
             app.push_screen(ExportModelScreen(two_runs, source="1"))
             reason = t("export.lora_full_modules", modules="embed_tokens, lm_head")
             await _until(pilot, lambda: isinstance(app.screen, ExportModelScreen) and reason in _note(app),
@@ -92,6 +92,7 @@ async def test_the_dialog_offers_the_lora_export_and_says_before_it_starts_why_a
             assert _note(app) == t("export_model.how_falls_back", reason=reason)
             assert app.screen.query_one("#exp-how").display and app.screen.query_one("#exp-how").value == "lora"
             assert app.screen.query_one("#exp-how-note").has_class("-warn")
+            assert app.screen.query_one("#exp-start").region.bottom <= 24  # the reason shown, Start still in view
             await pilot.press("ctrl+s")
             await _until(pilot, lambda: started, "the job asked for")
             assert started[-1]["how"] == "lora"  # the worker falls back and says so again in its result

@@ -309,9 +309,10 @@ async def test_reopened_app_reattaches_to_a_running_export(trained_copy, trained
 
 @async_test
 async def test_export_and_chat_from_a_finished_run_lands_in_chat_next_to_the_base(trained_copy, trained, exported):
-    """c on a finished run: only the run is exported — as a GGUF LoRA, whose export makes the base
-    GGUF it applies to (once, reused by later runs) — then Chat opens with that base and the run
-    side by side, ready for a question."""
+    """c on a finished run: only the run is exported (the base's GGUF is made once and reused),
+    then Chat opens with the base and the run side by side, ready for a question. The run trains
+    the demo's way (its base is the demo model: the embeddings and the head in full), so its job,
+    asked for a GGUF LoRA, falls back to the full merge and its result says why."""
     from textual.widgets import Input
 
     from tui.app import NastavnikApp
@@ -328,20 +329,19 @@ async def test_export_and_chat_from_a_finished_run_lands_in_chat_next_to_the_bas
     async with app.run_test(size=(120, 36)) as pilot:
         await finished_run_shown(pilot)
         await pilot.press("c")
-        # beside the very base GGUF its LoRA is on, not the full export of the base made before
-        await until(pilot, lambda: chat_choice(app) == ["demo-base-q8_0", f"run-{run_id}-q8_0", None], "Chat with base and run")
+        await until(pilot, lambda: chat_choice(app) == ["demo-q8_0", f"run-{run_id}-q8_0", None], "Chat with base and run")
         room = app.query_one(ChatRoom)
         assert app.query_one("#rooms").active == "chat"
         await until(pilot, lambda: app.focused is room.query_one("#chat-input", Input), "the question box focused")
         await pilot.press(*"Что такое эпоха?", "enter")
         await until(pilot, lambda: len(room.answers) == 2 and not room.busy, "both answers")
-        assert [a.model for a in room.answers] == ["demo-base-q8_0", f"run-{run_id}-q8_0"]
+        assert [a.model for a in room.answers] == ["demo-q8_0", f"run-{run_id}-q8_0"]
         assert all(a.message_id and a.text.strip() for a in room.answers)
         room.close_models()
     with ws.store() as store:
         jobs = store.list_export_jobs()
-    assert [(j.source, j.status, j.how) for j in jobs] == [(str(run_id), "done", "lora")]  # the base not exported on its own
-    assert jobs[0].result["how"] == "lora" and not (Path(jobs[0].result["folder"]) / "merged").exists()
+    assert [(j.source, j.status, j.how) for j in jobs] == [(str(run_id), "done", "lora")]  # the base was not exported again
+    assert jobs[0].result["how"] == "merged" and jobs[0].result["lora_refused"]["code"] == "export.lora_full_modules"
 
 
 def test_chat_lineup_reuses_the_base_and_finds_the_previous_run(home, demo_model):

@@ -215,12 +215,15 @@ class ExportModelScreen(ModalScreen[bool]):
             with Vertical(id="exp-form"):
                 yield Label(t("export_model.source"), classes="exp-label")
                 yield Select([], prompt=t("export_model.source_prompt"), id="exp-source")
-                yield Label(t("export_model.how"), classes="exp-label", id="exp-how-label")
-                yield Select([(t("export_model.how_lora"), "lora"), (t("export_model.how_merged"), "merged")],
-                             value="lora", allow_blank=False, id="exp-how")
-                yield Static("", id="exp-how-note")
-                yield Label(t("export_model.quants"), classes="exp-label")
-                yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
+                with Horizontal(id="exp-row"):  # side by side: the dialog keeps its buttons in view at 80×24
+                    with Vertical(id="exp-quants-box"):
+                        yield Label(t("export_model.quants"), classes="exp-label")
+                        yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
+                    with Vertical(id="exp-how-box"):
+                        yield Label(t("export_model.how"), classes="exp-label", id="exp-how-label")
+                        yield Select([(t("export_model.how_lora"), "lora"), (t("export_model.how_merged"), "merged")],
+                                     value="lora", allow_blank=False, compact=True, id="exp-how")
+                        yield Static("", id="exp-how-note")
                 yield Label(t("export_model.name"), classes="exp-label")
                 yield Input(id="exp-name")
             with Vertical(id="exp-job"):
