@@ -19,7 +19,8 @@ def register(cli: click.Group) -> None:
 @click.option("--quant", default="q8_0", show_default=True,
               help="Comma-separated: q8_0, q4_k_m, q5_k_m, q6_k, q4_0, f16, f32.")
 @click.option("--checkpoint", metavar="N|best",
-              help="A run's checkpoint instead of its final adapter: the step N, or best (the one its evaluations picked; `runs show` lists them).")
+              help="A run's checkpoint instead of its final adapter: the step N, or best (the one its evaluations picked; "
+                   "`runs show` lists them). Exported as the run is: a GGUF LoRA unless --merged.")
 @click.option("--name", help="Folder and model name (default: run-ID, run-ID-stepN for a checkpoint, or the model's name).")
 @click.option("--system", help="A system prompt to write into the Modelfile.")
 @click.option("--no-parity", is_flag=True, help="Skip the HF ↔ GGUF parity check.")
