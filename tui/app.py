@@ -358,7 +358,9 @@ class NastavnikApp(ReportingApp):
     @work(thread=True, exit_on_error=False, exclusive=True, group="export-chat")
     def export_and_chat(self, run_id: int | None) -> None:
         """Chat with a finished run (the newest one for None) next to its base and the run before:
-        export whichever has no GGUF yet (the base once; later runs reuse it), then open Chat."""
+        export whichever has no GGUF yet, then open Chat. The run is exported as a GGUF LoRA (its
+        export converts the base GGUF once, and that is the base beside it: the base is not exported
+        again); a run that cannot be one is merged, and its job says why."""
         from core.export.jobs import active_job_for, chat_lineup, start_job
 
         with Store(self.ws.db_path) as store:
@@ -367,11 +369,11 @@ class NastavnikApp(ReportingApp):
                 if not done:
                     raise UserError(t("export_model.no_run"))
                 run_id = done[0].id
-            lineup = chat_lineup(store, run_id)
+            lineup = chat_lineup(store, run_id, ws=self.ws)
             ids = []
             for ref in lineup.to_export:
                 busy = active_job_for(store, ref)
-                ids.append(busy.id if busy is not None else start_job(self.ws, ref, quants=["q8_0"], store=store).id)
+                ids.append(busy.id if busy is not None else start_job(self.ws, ref, quants=["q8_0"], how="lora", store=store).id)
         self.call_from_thread(self._chat_or_wait, run_id, lineup.models, ids)
 
     def _chat_or_wait(self, run_id: int, models: list[str], jobs: list[int]) -> None:

@@ -1,6 +1,12 @@
-"""Export: a trained run (or any HF model folder) → merged HF folder → GGUF files + Modelfile.
+"""Export: a trained run (or any HF model folder) → GGUF files + Modelfile.
 
-One module per job; ``export()`` runs the steps in order, each reported through
+Which export: with ``lora=True`` (what ``nastavnik export RUN``, the Export dialog and
+export-and-chat ask for by default) a run becomes a GGUF LoRA on its base GGUF, the base
+converted once and reused (``core.export.lora``); a run that cannot be one (``lora_refusal``)
+takes the full merge below and its result says why (``ExportResult.fallback``). ``lora=False``
+(``--merged``) and any whole model take the full merge.
+
+One module per job; the full merge runs the steps in order, each reported through
 ``progress(ProgressEvent)`` (``core.progress``):
 
 0. pre-flight  — ``core.export.preflight``: the RAM and disk the export needs against what is
@@ -168,6 +174,10 @@ def export(
 ) -> ExportResult:
     """Export ``ref`` (run id, model name or folder) to GGUF; see the module docstring.
 
+    ``lora``: a run (an adapter) is exported as a GGUF LoRA on its base GGUF (``core.export.lora``),
+    the default of ``nastavnik export RUN``; a run that cannot be falls back to the full merge, its
+    ``result.fallback`` saying why. A whole model is merged (copied) and converted either way.
+
     ``staging``: the folder to build in (it must not exist; removed at the end, whatever
     happens), instead of a fresh temporary one under ``exports/``. ``on_folder(path)`` is
     called with the final folder just before the files move there. A background job names
@@ -188,7 +198,9 @@ def export(
         from core.export.lora import export_lora, lora_refusal
 
         fallback = lora_refusal(source)
-        if fallback is None:
+        if fallback is not None and source.adapter_dir is None:
+            fallback = None  # a whole model (a folder, a registered merged model) is exported whole: nothing to say
+        elif fallback is None:
             _fetch_converter(ws, report)
             return export_lora(ws, source, ref=ref, quants=quants, name=name, parity=parity, parity_tokens=parity_tokens,
                                report=report, staging=staging, on_folder=on_folder)

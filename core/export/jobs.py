@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only
     from core.store.exports import ExportJob
 
 STEPS = ("merge", "convert", "quantize", "parity")  # what the progress bar counts
+LORA_STEPS = ("base", "convert", "parity")  # a LoRA export's: the base GGUF (made once, else reused), the adapter
 WORKER = "core.export.worker"
 MARKER = WORKER.encode()
 LOCK_NAME = "export-jobs.lock"  # in the workspace cache: one export at a time
@@ -58,8 +59,12 @@ def active_job_for(store: Store, source: str) -> ExportJob | None:
 
 
 def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None = None, system: str | None = None,
-              parity: bool = True, store=None, host: Host = HOST):
-    """Check what to export now (errors show at once, not in a log), create the job, start its worker."""
+              parity: bool = True, how: str = "lora", store=None, host: Host = HOST):
+    """Check what to export now (errors show at once, not in a log), create the job, start its worker.
+
+    ``how``: ``lora`` (the default: a run's adapter as a GGUF LoRA on its base GGUF, falling back to
+    the full merge with the reason in the job's result when the run cannot be one) or ``merged``.
+    A whole model is merged either way, and its job says so."""
     from core.export import DEFAULT_QUANTS, parse_quants
     from core.export.source import resolve_source
 
@@ -67,10 +72,15 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
     if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
         raise UserError(f"{name!r} cannot name an export folder", hint="use letters, digits, '-' and '_'",
                         code="export.bad_name", params={"name": name})
+    if how not in ("lora", "merged"):
+        raise ValueError(f"an export is lora or merged, not {how!r}")
     source = resolve_source(ws, str(ref))
-    from core.export.preflight import check
+    if source.adapter_dir is None:
+        how = "merged"  # a whole model: nothing to export as a LoRA
+    if how == "merged" or _refused(source):
+        from core.export.preflight import check
 
-    check(source, quants, ws.exports_dir, light=True)  # no room: refused here, in the UI's language, not in a log
+        check(source, quants, ws.exports_dir, light=True)  # no room: refused here, in the UI's language, not in a log
     own = store is None
     store = store or ws.store()
     try:
@@ -82,7 +92,7 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
                             code="export.busy", params={"ref": str(ref), "id": busy.id, "status": busy.status})
         run_id = source.run_id if isinstance(source.run_id, int) else None
         job = store.create_export_job(source=str(ref), quants=quants, name=name or None, run_id=run_id,
-                                      parity=parity, system=system)
+                                      parity=parity, system=system, how=how)
         log = log_path(ws, job.id)
         try:
             cmd = [sys.executable, "-m", WORKER, "--home", str(ws.home), "--job", str(job.id)]
@@ -95,6 +105,13 @@ def start_job(ws, ref: str, *, quants: list[str] | None = None, name: str | None
     finally:
         if own:
             store.close()
+
+
+def _refused(source) -> bool:
+    """Whether a run asked for as a LoRA export falls back to the full merge (whose room is checked then)."""
+    from core.export.lora import lora_refusal
+
+    return lora_refusal(source) is not None
 
 
 # ---------------------------------------------------------------------------- liveness and clean-up
@@ -157,10 +174,13 @@ def clean_up(ws, store, job) -> list[Path]:
         return []
     removed = []
     exports = ws.exports_dir.resolve()
+    from core.export.lora import base_staging
+
     staging = Path(job.staging) if job.staging else staging_dir(ws, job.id)
-    if staging.exists() and staging.resolve().parent == exports:
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging)
+    for folder in (staging, base_staging(staging)):  # a LoRA export converts its base GGUF beside it
+        if folder.exists() and folder.resolve().parent == exports:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
     if job.folder:
         folder = Path(job.folder)
         inside = str(folder.resolve()) + os.sep
@@ -212,7 +232,17 @@ class JobProgress:
 
 
 def steps_of(job) -> tuple[str, ...]:
-    return STEPS if job.parity else tuple(s for s in STEPS if s != "parity")
+    """The steps the bar counts: a LoRA export's, until it turns out a full merge (its merge step began)."""
+    lora = job.how == "lora" and "merge" not in (job.steps or {}) and (job.result or {}).get("how", "lora") == "lora"
+    steps = LORA_STEPS if lora else STEPS
+    return steps if job.parity else tuple(s for s in steps if s != "parity")
+
+
+def export_kind(result: dict | None) -> tuple[str | None, dict | None]:
+    """What a finished export job's ``result`` became: (``lora`` or ``merged``, None when unknown) and,
+    for a run that asked for a LoRA and fell back to the merge, why (``{"code", "params", "reason"}``)."""
+    result = result or {}
+    return result.get("how"), result.get("lora_refused")
 
 
 def job_progress(job, history: dict[str, float] | None = None, *, now_s: float | None = None) -> JobProgress:
@@ -287,13 +317,16 @@ class Lineup:
     """Who sits side by side in Chat after a run: its base, the previous run, the run itself.
 
     Each is a registered GGUF name, or None while it has no GGUF yet (``to_export`` says what
-    to export for it: the base without an adapter — once, then reused — and the run)."""
+    to export for it: the base without an adapter — once, then reused — and the run). A run
+    exported as a GGUF LoRA (``lora``: the default, when it can be) converts its base GGUF itself,
+    once, and that GGUF is the base it sits beside: the base is then not exported on its own."""
 
     run_id: int
     base_ref: str
     base: str | None = None
     previous: str | None = None
     tuned: str | None = None
+    lora: bool = False  # the run, still to export, will be a GGUF LoRA on a base GGUF its export makes
 
     @property
     def models(self) -> list[str]:
@@ -301,7 +334,8 @@ class Lineup:
 
     @property
     def to_export(self) -> list[str]:
-        return ([self.base_ref] if self.base is None else []) + ([str(self.run_id)] if self.tuned is None else [])
+        base = self.base is None and not (self.tuned is None and self.lora)
+        return ([self.base_ref] if base else []) + ([str(self.run_id)] if self.tuned is None else [])
 
 
 def _newest_gguf(models, quant: str) -> str | None:
@@ -309,8 +343,9 @@ def _newest_gguf(models, quant: str) -> str | None:
     return models[-1].name if models else None
 
 
-def chat_lineup(store, run_id: int, *, quant: str = "q8_0") -> Lineup:
-    """The GGUFs to chat with after ``run_id`` finished (see ``Lineup``)."""
+def chat_lineup(store, run_id: int, *, quant: str = "q8_0", ws=None) -> Lineup:
+    """The GGUFs to chat with after ``run_id`` finished (see ``Lineup``). With ``ws``, whether the run
+    still to export will be a GGUF LoRA is asked up front (``Lineup.lora``)."""
     run = store.get_run(run_id)
     if run.status != "done":
         raise UserError(f"run {run_id} is {run.status}, not done", hint="export and chat need a finished run",
@@ -325,7 +360,19 @@ def chat_lineup(store, run_id: int, *, quant: str = "q8_0") -> Lineup:
     lineup.base = _newest_gguf([m for m in ggufs if m.run_id is None and m.base in base_names], quant)
     # a run's model is its own export, not one of its checkpoints' (``run-7-step40``, registered under its id too)
     ggufs = [m for m in ggufs if m.checkpoint is None]
-    lineup.tuned = _newest_gguf([m for m in ggufs if m.run_id == run.id], quant)
+    tuned = [m for m in ggufs if m.run_id == run.id]
+    lineup.tuned = _newest_gguf(tuned, quant)
+    on = max(tuned, key=lambda m: (m.quant == quant, m.id), default=None)
+    if on is not None and (on.meta or {}).get("lora"):  # a GGUF LoRA: beside the very base GGUF it applies to
+        lineup.base = next((m.name for m in ggufs if m.run_id is None and m.path == on.path), lineup.base)
+    if lineup.tuned is None and ws is not None:
+        from core.export.lora import planned_refusal
+
+        try:
+            is_run, refusal = planned_refusal(ws, str(run.id))
+        except UserError:
+            is_run, refusal = False, None  # its export will say why
+        lineup.lora = is_run and refusal is None
     for prev in store.list_runs(status="done"):
         if prev.id < run.id and prev.base == run.base:
             lineup.previous = _newest_gguf([m for m in ggufs if m.run_id == prev.id], quant)

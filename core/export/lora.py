@@ -78,11 +78,31 @@ def lora_refusal(source: Source) -> Refusal | None:
     return None
 
 
+def planned_refusal(ws: Workspace, ref: str) -> tuple[bool, Refusal | None]:
+    """Up front, before anything is exported (the Export dialog, export-and-chat): (whether ``ref``
+    is a run's adapter, and so can be a LoRA export at all; why it will fall back to the full merge,
+    or None). A whole model is merged either way: (False, None). A ``UserError`` when ``ref`` does not
+    resolve."""
+    from core.export.source import resolve_source
+
+    source = resolve_source(ws, str(ref))
+    if source.adapter_dir is None:
+        return False, None
+    return True, lora_refusal(source)
+
+
 # ---------------------------------------------------------------------------- the base, once
 
 
 def _base_dir(source: Source) -> Path:
     return source.sibling_dir or source.model_dir
+
+
+def _base_name(source: Source) -> str:
+    """What the base GGUF is called: the base as the run names it (``demo``, ``Qwen3-8B`` of a hub id),
+    else its folder's name."""
+    name = Path(str(source.base)).name if source.base else ""
+    return name if name and not name.startswith(".") else _base_dir(source).name
 
 
 def _tokenizer_files(source: Source) -> dict[str, Path]:
@@ -122,10 +142,17 @@ def _link_base(source: Source, hf: Path) -> Path:
     return hf
 
 
+def base_staging(staging: Path) -> Path:
+    """Where a background job (building in ``staging``) converts a base GGUF before it moves into
+    ``exports/<base>-base/``: beside its staging folder, so a killed job's leftovers are found."""
+    return staging.with_name(staging.name.removesuffix(".part") + "-base.part")
+
+
 def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: Path, report: OnProgress,
-                seconds: dict[str, float]) -> tuple[dict[str, Path], Path]:
+                seconds: dict[str, float], staging: Path | None = None) -> tuple[dict[str, Path], Path]:
     """(quant → base GGUF, the base's HF folder) for F16 and each of ``quants``: the registered ones,
-    the missing ones converted/quantized now into the base's export folder and registered."""
+    the missing ones converted/quantized now into the base's export folder and registered.
+    ``staging``: the folder to convert in (it must not exist), else a fresh temporary one."""
     from core.infer.llamacpp import convert_hf_to_gguf, quantize
 
     key = base_key(source)
@@ -141,8 +168,10 @@ def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: P
         folder = have[UNQUANTIZED].parent
         stem = have[UNQUANTIZED].name[: -len(f"-{UNQUANTIZED}.gguf")]
     else:
-        stem, folder = unique_folder(ws.exports_dir, f"{_base_dir(source).name}-base")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.part-", dir=ws.exports_dir))
+        stem, folder = unique_folder(ws.exports_dir, f"{_base_name(source)}-base")
+        if staging is not None:
+            staging.mkdir(parents=True)
+        tmp = staging or Path(tempfile.mkdtemp(prefix=f".{stem}.part-", dir=ws.exports_dir))
         try:
             report(ProgressEvent("base", 0, len(missing), "converting the base to F16 (once for every run of it)"))
             hf = _link_base(source, tmp / "hf")
@@ -200,7 +229,8 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
 
     log_file = ws.logs_dir / "export.log"
     seconds: dict[str, float] = {}
-    bases, hf_dir = ensure_base(ws, source, quants, log_file=log_file, report=report, seconds=seconds)
+    bases, hf_dir = ensure_base(ws, source, quants, log_file=log_file, report=report, seconds=seconds,
+                                staging=base_staging(staging) if staging is not None else None)
     final_name, final_dir = unique_folder(ws.exports_dir, name or source.name)
     tmp = work_folder(ws.exports_dir, final_name, staging)
     try:
@@ -235,7 +265,9 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
             with ws.store() as store, store.transaction():
                 for f in files:
                     meta = {"export": final_name, "modelfile": str(result.modelfile), "lora": str(lora),
-                            "parity_ok": parity_report.ok if parity_report else None}
+                            "parity_ok": parity_report.ok if parity_report else None,
+                            # a checkpoint's export (``RUN@N``): the run's model is its own export, never this one
+                            **({"checkpoint": source.checkpoint} if source.checkpoint is not None else {})}
                     model = store.add_model("gguf", f"{final_name}-{f.quant}", str(bases[f.quant]), quant=f.quant,
                                             sha256=sha, size_bytes=size, run_id=source.run_id, base=source.base,
                                             dataset_sha256=source.dataset_sha256, meta=meta)

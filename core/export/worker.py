@@ -71,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         exported = export(
             ws, job.source, quants=job.quants, name=job.name, system=job.system, parity=job.parity,
             progress=progress, staging=staging,
-            on_folder=folder,
+            on_folder=folder, lora=job.how == "lora",
         )
-        _log(f"export job {job_id} done: {exported.folder}")
+        if exported.fallback is not None:
+            _log(f"export job {job_id}: a full merge, not a LoRA export: {exported.fallback.english}")
+        _log(f"export job {job_id} done ({'a GGUF LoRA' if exported.how == 'lora' else 'the whole model'}): {exported.folder}")
         return End("done", values={"result": exported.to_dict()})
 
     try:

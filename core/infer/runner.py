@@ -144,7 +144,7 @@ def _checkpoint_export(ws, ref: str, models) -> ModelRef | None:
         step = run.best_step if run is not None else None
     for m in reversed(models):
         if step is not None and str(m.run_id) == run_ref and m.checkpoint == step:
-            return ModelRef(m.name, Path(m.path), m.name)
+            return _registered(m)  # a checkpoint exported as a GGUF LoRA: its base GGUF and its adapter
     return None
 
 

@@ -16,8 +16,9 @@ _JSON_EMPTY: dict[str, Any] = {"steps": {}, "quants": [], "error_params": {}}  #
 _FIELDS = {
     "status", "source", "run_id", "name", "quants", "parity", "system", "pid", "heartbeat", "stage", "done",
     "total", "message", "steps", "staging", "folder", "log_path", "result", "error", "cancel_requested",
-    "started", "finished", "error_code", "error_params",
+    "started", "finished", "error_code", "error_params", "how",
 }
+EXPORT_HOWS = ("lora", "merged")  # a run's adapter as a GGUF LoRA on its base GGUF, or the whole model merged
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ExportJob:
     finished: str | None = None
     error_code: str | None = None  # a failed job's UserError: its code and params, for the UI's language
     error_params: dict = field(default_factory=dict)
+    # the export asked for: "lora" or "merged" (``EXPORT_HOWS``); what it became is ``result["how"]``
+    how: str = "merged"
 
     @property
     def active(self) -> bool:
@@ -65,6 +68,7 @@ def _job(row: dict) -> ExportJob:
     row["cancel_requested"] = bool(row.get("cancel_requested"))
     row["done"] = row.get("done") or 0
     row["total"] = row.get("total") or 0
+    row["how"] = row.get("how") or "merged"  # a job from before m051 ran the full merge
     return ExportJob(**row)
 
 
@@ -83,9 +87,11 @@ class ExportJobsMixin(JobRowsMixin):
     """Rows of ``export_jobs``."""
 
     def create_export_job(self, *, source: str, quants: list[str], name: str | None = None, run_id: int | None = None,
-                          parity: bool = True, system: str | None = None) -> ExportJob:
+                          parity: bool = True, system: str | None = None, how: str = "merged") -> ExportJob:
+        if how not in EXPORT_HOWS:
+            raise ValueError(f"an export is one of {EXPORT_HOWS}, not {how!r}")
         return self._create_job(ROWS, source=str(source), run_id=run_id, name=name, quants=json.dumps(list(quants)),
-                                parity=int(bool(parity)), system=system)
+                                parity=int(bool(parity)), system=system, how=how)
 
     def get_export_job(self, job_id: int) -> ExportJob:
         return self._get_job(ROWS, job_id)

@@ -599,3 +599,15 @@ def m050_job_error_codes(db: "sqlite_utils.Database") -> None:
     for table in ("runs", "export_jobs"):
         db[table].add_column("error_code", str)
         db[table].add_column("error_params", str)  # JSON object
+
+
+# ---------------------------------------------------------------------------- which export a job was asked for
+
+
+@migration
+def m051_export_how(db: "sqlite_utils.Database") -> None:
+    """Which export a background job was asked for: ``lora`` (a run's adapter as a GGUF LoRA on its
+    base GGUF, the default for a run) or ``merged`` (the whole model: ``export --merged``, a model
+    folder). Jobs from before ran the full merge: they read as ``merged``. What the export became
+    (a run that cannot be a LoRA falls back, saying why) is in the job's result."""
+    db["export_jobs"].add_column("how", str)

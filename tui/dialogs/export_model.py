@@ -1,6 +1,10 @@
 """The Export dialog: a finished run (or a model) → GGUF files, as a background job.
 
-Choose the source, the quantizations (Q8_0 by default) and a name; Start begins the same
+Choose the source, how a run is exported — as a GGUF LoRA on its base GGUF (the default: the
+base is converted once and reused, the run's adapter alone is written) or as the full merge (one
+self-contained GGUF, for Ollama and for sharing) — the quantizations (Q8_0 by default) and a name.
+A run that cannot be a LoRA export says why under the choice before it starts (``lora_refusal``,
+asked up front) and is merged; the job's outcome says which export it became. Start begins the same
 export as ``nastavnik export`` in a detached worker (``core.export.jobs``), and the dialog
 follows it from the store: the step (merge, convert, quantize, parity) on a bar with an
 ETA, then the parity check in one line — or loudly, with the first differing token. Esc
@@ -30,7 +34,7 @@ from textual.worker import get_current_worker
 
 from core.errors import UserError
 from core.store import ACTIVE
-from tui.i18n import error_text, job_error_text, t
+from tui.i18n import error_text, has, job_error_text, t
 from tui.keys import both, localize
 from tui.messages import ExportFinished
 
@@ -98,13 +102,16 @@ def outcome(job) -> tuple[str, bool]:
     from core.export.jobs import parity_report
 
     if job.status == "done":
+        became = became_line(job)
+        prefix = became + " " if became else ""
         report = parity_report(job.result)
         if report is None:
-            return t("export_model.parity_none"), False
+            return prefix + t("export_model.parity_none"), False
         if report.ok:
-            return t("export_model.parity_ok", line=parity_line(report)), False
+            return prefix + t("export_model.parity_ok", line=parity_line(report)), False
         more = len(report.mismatches) - 1
-        return t("export_model.parity_bad", line=parity_line(report)) + (t("export_model.parity_more", n=more, id=job.id) if more else ""), True
+        return (prefix + t("export_model.parity_bad", line=parity_line(report))
+                + (t("export_model.parity_more", n=more, id=job.id) if more else "")), True
     if job.status == "failed":
         return t("export_model.failed", error=job_error_text(job)), True
     if job.status == "cancelled":
@@ -140,6 +147,34 @@ def _default_name(ref: str) -> str:
     return f"run-{ref}" if ref.isdigit() else ref
 
 
+def refusal_text(refused) -> str:
+    """Why a run cannot be a LoRA export (``core.export.lora.Refusal`` or its stored dict), in the UI
+    language; a reason stored without a code as it is."""
+    if not refused:
+        return ""
+    if not isinstance(refused, dict):
+        refused = {"code": refused.code, "params": refused.params, "reason": refused.english}
+    code = refused.get("code")
+    if code and has(code):
+        try:
+            return t(code, **(refused.get("params") or {}))
+        except (KeyError, IndexError, ValueError):  # a table entry naming a param the refusal did not give
+            pass
+    return str(refused.get("reason") or "")
+
+
+def became_line(job) -> str:
+    """Which export a finished job became: a GGUF LoRA, or a full merge and why when a LoRA was asked for."""
+    from core.export.jobs import export_kind
+
+    how, refused = export_kind(job.result)
+    if how == "lora":
+        return t("export_model.became_lora")
+    if refused:
+        return t("export_model.became_merged_because", reason=refusal_text(refused))
+    return ""
+
+
 def finished(job) -> ExportFinished:
     """The message that tells the app ``job`` ended."""
     from core.export.jobs import parity_report
@@ -168,6 +203,9 @@ class ExportModelScreen(ModalScreen[bool]):
         self._ended: set[int] = set()
         self._timer = None
         self._defaults: dict[str, str] = {}  # source → the name its export gets by default
+        # the chosen source as last planned: (whether it is a run's adapter — None before the first
+        # plan —, why it cannot be a LoRA export, in the UI language, or "")
+        self.plan: tuple[bool | None, str] = (None, "")
 
     # ------------------------------------------------------------------ layout
 
@@ -177,8 +215,15 @@ class ExportModelScreen(ModalScreen[bool]):
             with Vertical(id="exp-form"):
                 yield Label(t("export_model.source"), classes="exp-label")
                 yield Select([], prompt=t("export_model.source_prompt"), id="exp-source")
-                yield Label(t("export_model.quants"), classes="exp-label")
-                yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
+                with Horizontal(id="exp-row"):  # side by side: the dialog keeps its buttons in view at 80×24
+                    with Vertical(id="exp-quants-box"):
+                        yield Label(t("export_model.quants"), classes="exp-label")
+                        yield SelectionList(*[(q.upper(), q, q == "q8_0") for q in QUANT_CHOICES], id="exp-quants")
+                    with Vertical(id="exp-how-box"):
+                        yield Label(t("export_model.how"), classes="exp-label", id="exp-how-label")
+                        yield Select([(t("export_model.how_lora"), "lora"), (t("export_model.how_merged"), "merged")],
+                                     value="lora", allow_blank=False, compact=True, id="exp-how")
+                        yield Static("", id="exp-how-note")
                 yield Label(t("export_model.name"), classes="exp-label")
                 yield Input(id="exp-name")
             with Vertical(id="exp-job"):
@@ -241,6 +286,52 @@ class ExportModelScreen(ModalScreen[bool]):
     def _source_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
             self.query_one("#exp-name", Input).placeholder = self._defaults.get(event.value, "")
+            self._plan(event.value)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export-plan")
+    def _plan(self, source: str) -> None:
+        """Whether ``source`` is a run (a LoRA export is possible) and why it would fall back: read from
+        its adapter's config, cheaply, before anything starts."""
+        from core.export.lora import planned_refusal
+
+        try:
+            is_run, refusal = planned_refusal(self.ws, source)
+        except UserError:
+            is_run, refusal = False, None  # Start says why it cannot be exported
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._planned, source, is_run, refusal_text(refusal) if refusal is not None else "")
+
+    @_while_shown
+    def _planned(self, source: str, is_run: bool, reason: str) -> None:
+        if self.query_one("#exp-source", Select).value != source:
+            return  # another source was chosen meanwhile: its own plan follows
+        self.plan = (is_run, reason)
+        self.query_one("#exp-how-label").display = is_run
+        self.query_one("#exp-how").display = is_run
+        self._show_how_note()
+
+    @on(Select.Changed, "#exp-how")
+    def _how_changed(self) -> None:
+        self._show_how_note()
+
+    def how(self) -> str:
+        """The export asked for: ``lora`` for a run unless the full merge is chosen; ``merged`` for a model."""
+        return "merged" if self.query_one("#exp-how", Select).value == "merged" else "lora"  # a model: merged (start_job)
+
+    def _show_how_note(self) -> None:
+        is_run, reason = self.plan
+        note = self.query_one("#exp-how-note", Static)
+        if is_run is None:
+            note.update("")
+        elif not is_run:
+            note.update(t("export_model.how_whole"))
+        elif self.how() == "lora" and reason:
+            note.update(Text(t("export_model.how_falls_back", reason=reason)))
+        elif self.how() == "lora":
+            note.update(t("export_model.how_lora_note"))
+        else:
+            note.update(t("export_model.how_merged_note"))
+        note.set_class(bool(is_run and reason and self.how() == "lora"), "-warn")
 
     def quants(self) -> list[str]:
         chosen = set(self.query_one("#exp-quants", SelectionList).selected)
@@ -267,14 +358,14 @@ class ExportModelScreen(ModalScreen[bool]):
         self._error("")
         name = self.query_one("#exp-name", Input).value.strip() or None
         self.query_one("#exp-start").disabled = True
-        self._start_job(source, quants, name)
+        self._start_job(source, quants, name, self.how())
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="export-start")
-    def _start_job(self, source: str, quants: list[str], name: str | None) -> None:
+    def _start_job(self, source: str, quants: list[str], name: str | None, how: str = "lora") -> None:
         from core.export.jobs import start_job
 
         try:
-            job = start_job(self.ws, source, quants=quants, name=name)
+            job = start_job(self.ws, source, quants=quants, name=name, how=how)
         except UserError as exc:
             self.app.call_from_thread(self._start_failed, error_text(exc, " — "))
             return

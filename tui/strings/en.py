@@ -1278,8 +1278,6 @@ STRINGS: dict[str, str] = {
     # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
     'error.export.lora_convert_failed': "llama.cpp's LoRA converter failed on {adapter}",
     'error.export.lora_convert_failed.hint': 'The full output is in {log}; `nastavnik export RUN --merged` exports the whole model instead.',
-    'error.export.lora_detach': '--lora is not kept by background jobs yet',
-    'error.export.lora_detach.hint': 'Drop --detach: a LoRA export takes seconds.',
     'export.lora_no_adapter': '{name} is a whole model, not a run\'s adapter',
     'export.lora_not_lora': 'the adapter is {type}, not a LoRA',
     'export.lora_full_modules': "the run trains {modules} in full (modules_to_save), which llama.cpp's LoRA converter refuses",
@@ -1381,6 +1379,17 @@ STRINGS: dict[str, str] = {
     "train.preset_fit_not_here": "fit unknown until its config.json is here",
     "train.preset_fit_unknown": "fit unknown: {why}",
     "models.pull_interrupted_at_start": "The download of {hub} was interrupted while the app was closed. To resume it: Train (2) → Models (m), then u.",
+    # h-s3a: the export a run gets (a GGUF LoRA by default, the full merge on request or as a fallback)
+    "export_model.how": "Export as",
+    "export_model.how_lora": "A GGUF LoRA on the base GGUF",
+    "export_model.how_merged": "The whole model, merged",
+    "export_model.how_lora_note": "Only the run's adapter is written (the base GGUF once): megabytes, seconds. Chat and evaluation apply it to the base.",
+    "export_model.how_merged_note": "One self-contained GGUF, for Ollama and for sharing: the whole model converted, minutes and gigabytes.",
+    "export_model.how_whole": "A whole model: exported in full.",
+    "export_model.how_falls_back": "No LoRA export for this run: {reason}. It will be merged in full.",
+    "export_model.became_lora": "A GGUF LoRA on the base GGUF.",
+    "export_model.became_merged_because": "A full merge, not a LoRA export: {reason}.",
+    "export_model.stage.base": "base GGUF",
 }
 
 # the Train form's tooltips: each training setting's help, said once on its TrainConfig field

@@ -1290,8 +1290,6 @@ STRINGS: dict[str, str] = {
     # h-i22b: the run as a GGUF LoRA (export --lora) and why a run falls back to the full merge
     'error.export.lora_convert_failed': 'Конвертер LoRA из llama.cpp не справился с {adapter}',
     'error.export.lora_convert_failed.hint': 'Полный вывод — в {log}; `nastavnik export RUN --merged` экспортирует модель целиком.',
-    'error.export.lora_detach': 'Фоновые задания пока не принимают --lora',
-    'error.export.lora_detach.hint': 'Уберите --detach: экспорт LoRA занимает секунды.',
     'export.lora_no_adapter': '{name} — целая модель, а не адаптер запуска',
     'export.lora_not_lora': 'адаптер — {type}, а не LoRA',
     'export.lora_full_modules': 'запуск обучает {modules} целиком (modules_to_save), а конвертер LoRA из llama.cpp такие не принимает',
@@ -1393,4 +1391,15 @@ STRINGS: dict[str, str] = {
     "train.preset_fit_not_here": "память неизвестна, пока нет её config.json",
     "train.preset_fit_unknown": "память неизвестна: {why}",
     "models.pull_interrupted_at_start": "Загрузка {hub} оборвалась, пока приложение было закрыто. Продолжить: «Обучение» (2) → «Модели» (m/ь), затем u/г.",
+    # h-s3a: the export a run gets (a GGUF LoRA by default, the full merge on request or as a fallback)
+    "export_model.how": "Экспортировать как",
+    "export_model.how_lora": "GGUF LoRA поверх GGUF базы",
+    "export_model.how_merged": "Вся модель, слиянием",
+    "export_model.how_lora_note": "Пишется только адаптер прогона (GGUF базы — один раз): мегабайты, секунды. Чат и оценка накладывают его на базу.",
+    "export_model.how_merged_note": "Один самодостаточный GGUF для Ollama и чтобы поделиться: конвертируется вся модель, минуты и гигабайты.",
+    "export_model.how_whole": "Целая модель: экспортируется целиком.",
+    "export_model.how_falls_back": "LoRA для этого прогона не выйдет: {reason}. Он будет слит целиком.",
+    "export_model.became_lora": "GGUF LoRA поверх GGUF базы.",
+    "export_model.became_merged_because": "Слияние целиком, а не LoRA: {reason}.",
+    "export_model.stage.base": "GGUF базы",
 }

@@ -32,7 +32,7 @@ def _chain(home, store, base: str) -> dict:
     for p in sample_pairs(6, 2):
         store.add_pair(p["question"], p["answer"], status="approved", split=p["split"])
     _ok(home, "train", "--base", base, *TRAIN)
-    report = json.loads(_ok(home, "export", "1", "--quant", "q8_0", "--json"))
+    report = json.loads(_ok(home, "export", "1", "--merged", "--quant", "q8_0", "--json"))  # the merge of each family
     assert report["parity"]["ok"], report["parity"]["warnings"]
     assert report["parity"]["template_equal"] and report["parity"]["tokens_equal"]
     gguf = next(f["path"] for f in report["files"] if f["quant"] == "q8_0")

@@ -224,7 +224,7 @@ def test_a_dpo_run_exports_into_its_sft_parents_base(pref_runs, monkeypatch):
         fcntl.flock(lock, fcntl.LOCK_UN)
     # f16: the GGUF answers token for token as the merged HF model (a Q8_0 copy of this sharply
     # trained tiny model may flip a near tie, which the parity check reports)
-    report = json.loads(ok(home, "export", "2", "--quant", "f16", "--json"))
+    report = json.loads(ok(home, "export", "2", "--merged", "--quant", "f16", "--json"))  # the merged model below
     assert report["run_id"] in (2, "2") and report["base"] == "demo"
     assert report["parity"]["ok"], report["parity"]["warnings"]
     gguf = Path(report["files"][0]["path"])
