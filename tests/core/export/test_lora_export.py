@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.cli import run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.learning, pytest.mark.xdist_group("lora_runs")]
+pytestmark = [pytest.mark.slow, pytest.mark.learning]
+SHARED = pytest.mark.xdist_group("lora_runs")  # the tests that read the session's exports: one worker builds them
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 FAMILIES = ["llama3.1", "qwen3", "gemma3", "gemma4"]  # the issue's LoRA-only families: gemma3/4 with towers, tied heads
@@ -73,6 +74,7 @@ def _base_gguf(result, quant: str = "f16") -> Path:
     return Path(json.loads((result.folder / "export.json").read_text())["base_gguf"][quant])
 
 
+@SHARED
 @pytest.mark.parametrize("arch", FAMILIES)
 def test_a_lora_run_exports_as_an_adapter_on_its_base_and_matches_hf(arch, lora_run):
     """HF's base with the PEFT adapter against llama.cpp's base GGUF with the GGUF LoRA, at F16."""
@@ -87,6 +89,7 @@ def test_a_lora_run_exports_as_an_adapter_on_its_base_and_matches_hf(arch, lora_
     assert lora.parent == first.folder and lora.stat().st_size * 5 < _base_gguf(first).stat().st_size  # the adapter only
 
 
+@SHARED
 def test_the_parity_check_catches_an_adapter_applied_at_another_scale(lora_run, tmp_path):
     """The same adapter on the HF side at twice its scale (lora_alpha doubled) against the exported GGUF
     LoRA: the check must report the answers as a mismatch, not pass them as near ties."""
@@ -110,6 +113,7 @@ def test_the_parity_check_catches_an_adapter_applied_at_another_scale(lora_run, 
     assert report.template_equal and report.tokens_equal  # only the weights differ
 
 
+@SHARED
 def test_the_next_run_reuses_the_base_and_chat_applies_the_adapter(lora_run, tmp_path):
     """A later run of the same base converts only its adapter (the F16 base reused, Q8_0 quantized from
     it once); the Modelfile names base and adapter; chat loads base + adapter through the one runner."""
