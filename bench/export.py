@@ -4,6 +4,7 @@ random-initialised Llama replicas of two sizes — the figures a user of a 12B m
     .venv/bin/python bench/export.py            # replicas of ~0.1B and ~0.37B parameters (2–3 minutes on 2 cores)
     .venv/bin/python bench/export.py --quick    # ~0.03B and ~0.07B, the same code
     .venv/bin/python bench/export.py --smoke    # two toys: only that it runs and prints its lines
+    .venv/bin/python bench/export.py --lora-only   # just export-lora and chat-lora
 
 Each step runs the project's own code (``core.export.merge`` with a LoRA adapter on every
 linear layer, ``core.infer.llamacpp.convert_hf_to_gguf`` to F16, ``core.infer.llamacpp.quantize``) in a
@@ -23,6 +24,21 @@ llama.cpp). One line per step:
                  these are reported figures; the memory bound itself belongs to the model
                  families issue. The note gives GB and seconds per billion parameters and the
                  extrapolation to 12B.
+  export-lora    the loop's later iterations: a run's adapter exported as a GGUF LoRA
+                 (``export(..., lora=True)``, the base GGUF already built and registered, as on
+                 every run after the first) vs the full export of the same run (merge, F16,
+                 Q8_0), each ``core.export.export`` call timed in a fresh child (imports before
+                 the clock), parity off, the two alternated and the faster of two kept (the
+                 note adds CPU seconds, converters' imports included, which a shared machine's
+                 load moves less). Both lines fitted over the two sizes; at replica sizes
+                 what every run pays dominates, so ratio = the full export's seconds ÷ the LoRA
+                 export's, both extrapolated to 12B, goal>=20; the note gives the two sizes'
+                 seconds and ratios, and the bytes each writes (file and export folder).
+  chat-lora      decode tokens/s of the base GGUF (Q8_0, memory-mapped) with the run's GGUF LoRA
+                 applied the runner's way (``load_llama(lora=…)``, llama.cpp's adapter calls)
+                 ÷ the merged Q8_0 GGUF of the same run, greedy from the same prompt, the best
+                 of a few rounds each in its own fresh child; goal>=0.9. The note gives each
+                 one's RSS and RssAnon, and those of ``Llama(lora_path=…)`` (mmap off).
 """
 
 from __future__ import annotations
@@ -75,6 +91,7 @@ import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 step, args = sys.argv[2], json.loads(sys.argv[3])
 from pathlib import Path
+extra = {}
 if step in ("merge", "merge-in-memory"):
     import peft, torch, transformers  # noqa: F401 — imported before the clock: the imports are no part of a merge
     from core.export import Source
@@ -86,6 +103,41 @@ elif step == "convert":
     from core.infer.llamacpp import convert_hf_to_gguf
     t0 = time.perf_counter()
     convert_hf_to_gguf(Path(args["merged"]), Path(args["out"]), outtype="f16", cache_dir=Path(args["cache"]), log_file=Path(args["log"]))
+elif step == "export":
+    import peft, torch, transformers  # noqa: F401 — before the clock, as for the merge
+    from core.export import export
+    from core.workspace import Workspace
+    ws = Workspace.open(Path(args["home"]))
+    t0 = time.perf_counter()
+    r = export(ws, args["adapter"], quants=[args["quant"]], name=args["name"], parity=False, lora=args["lora"])
+    extra = {"file": str(r.files[0].path), "folder": str(r.folder), "how": r.to_dict().get("how"),
+             "reused": "base" not in r.seconds}
+elif step == "chat":
+    from core.infer.llamacpp import load_llama, threads
+    lora = Path(args["lora"]) if args.get("lora") else None
+    if args["how"] == "lora_path":  # llama-cpp-python's own way: mmap off for the whole base
+        import llama_cpp
+        n = threads()
+        llm = llama_cpp.Llama(model_path=args["gguf"], lora_path=str(lora), n_ctx=args["ctx"], n_threads=n,
+                              n_threads_batch=n, n_gpu_layers=0, verbose=False)
+    else:
+        llm = load_llama(Path(args["gguf"]), log_file=Path(args["log"]), n_ctx=args["ctx"], lora=lora)
+    ids = llm.tokenize(args["prompt"].encode("utf-8"))
+    rates = []
+    t0 = time.perf_counter()
+    for _ in range(args["rounds"]):
+        llm.reset()
+        n, first = 0, None
+        for _tok in llm.generate(ids, temp=0.0, reset=True):
+            n += 1
+            if first is None:
+                first = time.perf_counter()
+            elif n == args["tokens"]:
+                break
+        rates.append((n - 1) / (time.perf_counter() - first))
+    status = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.split(":")[0] in ("VmRSS", "RssAnon", "RssFile")}
+    extra = {"rate": max(rates), "rates": rates, "rss": status["VmRSS"], "rss_anon": status["RssAnon"], "rss_file": status["RssFile"]}
+    llm.close()
 else:
     from core.infer.llamacpp import quantize
     t0 = time.perf_counter()
@@ -96,7 +148,11 @@ own = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 # the converter runs as a child of this one; it was forked from this small process, so its
 # ru_maxrss is its own peak
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak": max(own, kids) * 1024}))
+# CPU seconds of this process and the converters it ran, imports included: less moved by a shared
+# machine's load than the wall clock
+extra["cpu"] = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for f in ("ru_utime", "ru_stime"))
+print(json.dumps({"seconds": seconds, "peak": max(own, kids) * 1024, **extra}))
 """
 
 
@@ -184,10 +240,104 @@ def merge_lines(small: dict, big: dict) -> str:
     return ram + "\n" + time_line
 
 
+def _bytes(folder: Path) -> int:
+    """The bytes of the files in ``folder`` (links not followed: a LoRA export's base is not its own)."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+CHAT_PROMPT = "Вопрос: что такое низкоранговая адаптация и зачем она нужна? Ответ:"
+
+
+def measure_lora(shape: dict, work: Path, mode: str, chat: bool) -> dict:
+    """One replica size: a run's adapter exported as a GGUF LoRA on a base GGUF already built vs the
+    full export of the same run (each ``core.export.export`` in a fresh child), and with ``chat``
+    the decode speed and memory of base + LoRA vs the merged GGUF."""
+    replica = benchlib.build_replica(shape)
+    params = json.loads((replica / "replica.json").read_text())["parameters"]
+    adapter = adapter_for(replica, benchlib.OUT / "adapters" / replica.name)
+    home = work / f"lora-{replica.name}" / "home"
+    shutil.rmtree(home.parent, ignore_errors=True)
+
+    def exported(name: str, lora: bool) -> dict:
+        return run_step("export", {"home": str(home), "adapter": str(adapter), "quant": "q8_0", "name": name, "lora": lora})
+
+    res: dict = {"params": params, "name": replica.name}
+    res["first"] = exported("run-0", True)  # the first run of this base converts and quantizes it: once, not timed for the claim
+    tries: dict[str, list[dict]] = {"lora": [], "full": []}
+    for n in range(pick(mode, 2, 2, 1)):  # alternated, the faster of each kept: the shared machine's load falls on both
+        tries["lora"].append(exported(f"run-{n + 1}", True))
+        tries["full"].append(exported(f"full-{n + 1}", False))
+    for key, runs in tries.items():
+        res[key] = min(runs, key=lambda r: r["seconds"])
+    if not (res["lora"]["how"] == "lora" and res["lora"]["reused"] and res["full"]["how"] != "lora"):
+        raise SystemExit(f"export-lora measured the wrong exports: {res['lora']} / {res['full']}")
+    for key in ("lora", "full"):
+        res[key]["file_bytes"] = Path(res[key]["file"]).stat().st_size
+        res[key]["folder_bytes"] = _bytes(Path(res[key]["folder"]))
+    if chat:
+        tokens, rounds = pick(mode, (128, 3), (64, 2), (8, 1))
+        common = {"ctx": 512, "prompt": CHAT_PROMPT, "tokens": tokens, "rounds": rounds, "log": str(home / "llama.log")}
+        base_q8 = json.loads((Path(res["lora"]["folder"]) / "export.json").read_text())["base_gguf"]["q8_0"]
+        ways = {"merged": {"how": "merged", "gguf": res["full"]["file"]},
+                "lora": {"how": "lora", "gguf": base_q8, "lora": res["lora"]["file"]}}
+        runs: dict[str, list[dict]] = {k: [] for k in ways}
+        for _ in range(2):  # alternated, each in a fresh child: the shared machine's noise falls on both
+            for k, way in ways.items():
+                runs[k].append(run_step("chat", {**common, **way}))
+        res["chat"] = {k: max(v, key=lambda r: r["rate"]) for k, v in runs.items()}
+        res["chat"]["lora_path"] = run_step("chat", {**common, "how": "lora_path", "gguf": base_q8, "lora": res["lora"]["file"]})
+    shutil.rmtree(home.parent, ignore_errors=True)
+    return res
+
+
+def lora_lines(small: dict, big: dict) -> list[str]:
+    """export-lora (12B extrapolation of both exports' seconds) and chat-lora (on the larger size)."""
+    f_s, f_i = _line(small, big, "full", "seconds")
+    l_s, l_i = _line(small, big, "lora", "seconds")
+    fb_s, fb_i = _line(small, big, "full", "file_bytes")
+    lb_s, lb_i = _line(small, big, "lora", "file_bytes")
+    full12, lora12 = f_i + 12 * f_s, l_i + 12 * l_s
+    cf_s, cf_i = _line(small, big, "full", "cpu")
+    cl_s, cl_i = _line(small, big, "lora", "cpu")
+    cpu_full12, cpu_lora12 = cf_i + 12 * cf_s, cl_i + 12 * cl_s
+    say(f"export lora vs full, seconds: {small['lora']['seconds']:.2f} vs {small['full']['seconds']:.2f} at "
+        f"{small['params'] / 1e9:.3f}B ({small['full']['seconds'] / small['lora']['seconds']:.1f}×), "
+        f"{big['lora']['seconds']:.2f} vs {big['full']['seconds']:.2f} at {big['params'] / 1e9:.3f}B "
+        f"({big['full']['seconds'] / big['lora']['seconds']:.1f}×); the base's first conversion {small['first']['seconds']:.2f} / "
+        f"{big['first']['seconds']:.2f} s (once per base)")
+    say(f"export lora vs full, CPU seconds (imports and converters included): {small['lora']['cpu']:.1f} vs "
+        f"{small['full']['cpu']:.1f} at {small['params'] / 1e9:.3f}B, {big['lora']['cpu']:.1f} vs {big['full']['cpu']:.1f} "
+        f"at {big['params'] / 1e9:.3f}B")
+    for r in (small, big):
+        say(f"export lora vs full, bytes at {r['params'] / 1e9:.3f}B: GGUF LoRA {r['lora']['file_bytes'] / 2**20:.1f} MiB "
+            f"(folder {r['lora']['folder_bytes'] / 2**20:.1f}) vs Q8_0 GGUF {r['full']['file_bytes'] / 2**20:.1f} MiB "
+            f"(folder with the merged model {r['full']['folder_bytes'] / 2**20:.1f})")
+    lines = [claim("export-lora", full12 / lora12 if lora12 > 0 else float("nan"), ">=20",
+                   f"a 12B run, extrapolated: {lora12:.1f} s as a GGUF LoRA (+{l_i:.1f} s per run, {l_s:.2f} s per billion) vs "
+                   f"{full12:.0f} s full (+{f_i:.1f} s, {f_s:.1f} s per billion); in CPU seconds {cpu_full12 / cpu_lora12 if cpu_lora12 > 0 else float('nan'):.1f}×; "
+                   f"{(lb_i + 12 * lb_s) / 1e9:.2f} GB vs "
+                   f"{(fb_i + 12 * fb_s) / 1e9:.1f} GB written; at the replicas "
+                   f"{small['full']['seconds'] / small['lora']['seconds']:.1f}× / {big['full']['seconds'] / big['lora']['seconds']:.1f}×")]
+    chat = (big if "chat" in big else small).get("chat")
+    if chat:
+        m, lo, lp = chat["merged"], chat["lora"], chat["lora_path"]
+
+        def mem(r: dict) -> str:
+            return f"RSS {r['rss'] / 2**20:.0f} / RssAnon {r['rss_anon'] / 2**20:.0f} MiB"
+
+        lines.append(claim("chat-lora", lo["rate"] / m["rate"], ">=0.9",
+                           f"{lo['rate']:.1f} vs {m['rate']:.1f} tok/s decoding, Q8_0 base (mmapped) + F16 LoRA vs the merged "
+                           f"Q8_0 ({(big if 'chat' in big else small)['params'] / 1e9:.3f}B replica); base + LoRA {mem(lo)}, "
+                           f"merged {mem(m)}, Llama(lora_path=…) {mem(lp)} at {lp['rate']:.1f} tok/s"))
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     benchlib.add_mode_args(ap)
-    ap.add_argument("--merge-only", action="store_true", help="only the two merges (streamed and in memory), no GGUF steps")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--merge-only", action="store_true", help="only the two merges (streamed and in memory), no GGUF steps")
+    only.add_argument("--lora-only", action="store_true", help="only export-lora and chat-lora")
     args = ap.parse_args()
     mode = benchlib.mode_of(args)
     os.environ.setdefault("NASTAVNIK_LLAMACPP_CACHE", str(REPO / ".cache"))
@@ -195,11 +345,19 @@ def main() -> None:
 
     cache = benchlib.OUT / "export-cache"
     converter_dir(cache)  # fetched or found once, outside the timings
+    lines: list[str] = []
+    lora: list[str] = []
     with tempfile.TemporaryDirectory(prefix="nastavnik-export-bench-") as tmp:
-        small, big = (measure(shape, Path(tmp), cache, args.merge_only) for shape in sizes(mode))
-    say(f"export bench ({mode}): replicas of {small['params'] / 1e9:.3f}B and {big['params'] / 1e9:.3f}B parameters")
-    lines = [merge_lines(small, big)]
-    for step in ([] if args.merge_only else STEPS[1:]):  # the merge: merge_lines, its memory as RssAnon
+        if not args.lora_only:
+            small, big = (measure(shape, Path(tmp), cache, args.merge_only) for shape in sizes(mode))
+            say(f"export bench ({mode}): replicas of {small['params'] / 1e9:.3f}B and {big['params'] / 1e9:.3f}B parameters")
+            lines.append(merge_lines(small, big))
+        if not args.merge_only:
+            shapes = sizes(mode)
+            lora_small, lora_big = measure_lora(shapes[0], Path(tmp), mode, False), measure_lora(shapes[1], Path(tmp), mode, True)
+            say(f"export-lora bench ({mode}): replicas of {lora_small['params'] / 1e9:.3f}B and {lora_big['params'] / 1e9:.3f}B parameters")
+            lora = lora_lines(lora_small, lora_big)
+    for step in ([] if args.merge_only or args.lora_only else STEPS[1:]):  # the merge: merge_lines, its memory as RssAnon
         a, b = small[step], big[step]
         dp = (big["params"] - small["params"]) / 1e9
         gb_per_b = (b["peak"] - a["peak"]) / 1e9 / dp
@@ -213,6 +371,8 @@ def main() -> None:
         lines.append(claim(f"export-{step}", gb_per_b / 4.0, "=none",
                            f"{gb_per_b:.2f} GB and {s_per_b:.0f} s per billion parameters; a 12B model: ~{twelve_gb:.0f} GB, "
                            f"~{twelve_s / 60:.0f} min on this machine"))
+    if not args.merge_only:
+        lines += lora
     for line in lines:
         print(line, flush=True)
 

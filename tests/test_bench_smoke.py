@@ -40,7 +40,8 @@ CLAIMS = {
     "tui.py": ["startup", "pagedown", "search"],
     "train.py": ["throughput", "packing-sample", "packing-longtail", "mfu"],
     "chat.py": ["chat-app", "chat-cli", "decode-q8_0", "decode-q4_k_m", "prompt-q8_0", "prompt-q4_k_m"],
-    "export.py": ["export-merge", "export-merge-time", "export-convert", "export-quantize-q8_0", "export-quantize-q4_k_m"],
+    "export.py": ["export-merge", "export-merge-time", "export-convert", "export-quantize-q8_0", "export-quantize-q4_k_m",
+                  "export-lora", "chat-lora"],
     "vram.py": [],  # its claim names are the replicas' and the estimate's terms: at least one line
 }
 # bench/vram.py ends with a count of the terms outside their goal, not with a claim line
