@@ -144,13 +144,14 @@ def _quantize_all(ws: Workspace, merged: Path, f16: Path, quants: list[str], fol
 
 
 def _parity(ws: Workspace, merged: Path, f16: Path, files: dict[str, Path], source: Source, parity_tokens: int,
-            log_file: Path, report: OnProgress, seconds: dict[str, float], ram_budget: int | None = None) -> ParityReport:
+            log_file: Path, report: OnProgress, seconds: dict[str, float], ram_budget: int | None = None,
+            on_gpu: bool = False) -> ParityReport:
     """The unquantized reference always (F16, or BF16 for a bf16 model), plus the Q8_0 file when it is kept."""
     t0 = time.monotonic()
     ref_type = "bf16" if f16.name.endswith("-bf16.gguf") else "f16"
     checked = {ref_type: f16, **{q: p for q, p in files.items() if q in ("q8_0",)}}
     result = parity_check(merged, checked, eval_questions(ws), system=source.system, max_new_tokens=parity_tokens,
-                          log_file=log_file, progress=report, ram_budget=ram_budget)
+                          log_file=log_file, progress=report, ram_budget=ram_budget, on_gpu=on_gpu)
     seconds["parity"] = round(time.monotonic() - t0, 3)
     return result
 
@@ -234,7 +235,8 @@ def export(
                 report(ProgressEvent("parity", 1, 1, skipped))
             else:
                 report(ProgressEvent("parity", 0, 1, memory.line or f"the parity check holds the HF model: {memory.need / 1e9:.1f} GB of RAM"))
-                parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds, ram_budget=memory.budget)
+                parity_report = _parity(ws, merged, f16, files, source, parity_tokens, log_file, report, seconds,
+                                        ram_budget=memory.budget, on_gpu=memory.mode == "gpu")
         write_modelfile(merged, tmp / "Modelfile", f"{final_name}-{quants[0]}.gguf", system=source.system,
                         family=trained_template(source))
         if not any(p == f16 for p in files.values()):

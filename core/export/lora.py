@@ -204,19 +204,21 @@ def ensure_base(ws: Workspace, source: Source, quants: list[str], *, log_file: P
 
 
 def lora_parity(source: Source, hf_dir: Path, bases: dict[str, Path], lora: Path, *, system: str | None,
-                questions: list[str], max_new_tokens: int, log_file: Path, report: OnProgress) -> ParityReport:
+                questions: list[str], max_new_tokens: int, log_file: Path, report: OnProgress,
+                on_gpu: bool = False) -> ParityReport:
     """HF base + the PEFT adapter (unmerged) against llama.cpp's base GGUF + the GGUF LoRA, at F16
-    (and Q8_0 when exported), by the merged exports' check and near-tie rule."""
+    (and Q8_0 when exported), by the merged exports' check and near-tie rule. ``on_gpu``: the base
+    loads onto CUDA device 0 (``parity_memory_plan``'s mode "gpu")."""
     from core.export.merge import load_base
     from core.export.parity import parity_check
     from core.train.adapter_fit import load_adapter
 
-    base, _ = load_base(source)
+    base, _ = load_base(source, device_map={"": 0} if on_gpu else None)
     assert source.adapter_dir is not None  # lora_refusal let only adapters through
     model = load_adapter(base, source.adapter_dir, what=f"run {source.run_id}'s adapter", hint="train the run again")
     checked = {q: p for q, p in bases.items() if q in (UNQUANTIZED, "q8_0")}
     return parity_check(hf_dir, checked, questions, system=system, max_new_tokens=max_new_tokens, log_file=log_file,
-                        progress=report, model=model, lora=lora)
+                        progress=report, model=model, lora=lora, on_gpu=on_gpu)
 
 
 def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], name: str | None, parity: bool,
@@ -224,7 +226,7 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
                 on_folder: Callable[[Path], None] | None = None) -> ExportResult:
     """The run's adapter as a GGUF LoRA on its base GGUF (built once), checked and registered."""
     from core.export.modelfile import trained_template, write_modelfile
-    from core.export.parity import eval_questions
+    from core.export.parity import eval_questions, parity_memory_plan
     from core.infer.llamacpp import convert_lora_to_gguf
 
     log_file = ws.logs_dir / "export.log"
@@ -242,13 +244,21 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
                              outtype=UNQUANTIZED)
         seconds["convert"] = round(time.monotonic() - t0, 3)
         report(ProgressEvent("convert", 1, 1, f"GGUF LoRA written in {seconds['convert']:.1f} s"))
-        parity_report = None
+        parity_report = skipped = None
         if parity:
-            t0 = time.monotonic()
-            parity_report = lora_parity(source, hf_dir, bases, tmp / lora_name, system=source.system,
-                                        questions=eval_questions(ws), max_new_tokens=parity_tokens, log_file=log_file,
-                                        report=report)
-            seconds["parity"] = round(time.monotonic() - t0, 3)
+            # the unmerged base + adapter is held whole, on the GPU or in RAM: no disk offload for it
+            memory = parity_memory_plan(hf_dir, f"`nastavnik export {ref}` on a machine with room for the base",
+                                        offload=False)
+            if memory.mode == "skip":
+                skipped = memory.line or "parity check skipped"
+                report(ProgressEvent("parity", 1, 1, skipped))
+            else:
+                report(ProgressEvent("parity", 0, 1, memory.line or f"the parity check holds the HF model: {memory.need / 1e9:.1f} GB of RAM"))
+                t0 = time.monotonic()
+                parity_report = lora_parity(source, hf_dir, bases, tmp / lora_name, system=source.system,
+                                            questions=eval_questions(ws), max_new_tokens=parity_tokens, log_file=log_file,
+                                            report=report, on_gpu=memory.mode == "gpu")
+                seconds["parity"] = round(time.monotonic() - t0, 3)
         write_modelfile(hf_dir, tmp / "Modelfile", str(bases[quants[0]]), system=source.system,
                         family=trained_template(source), adapter=lora_name)
         report(ProgressEvent("register", 0, 1, "registering"))
@@ -261,7 +271,8 @@ def export_lora(ws: Workspace, source: Source, *, ref: str, quants: list[str], n
             files = [ExportedFile(q, lora, sha, size) for q in quants]
             result = ExportResult(name=final_name, folder=final_dir, source=ref, run_id=source.run_id, base=source.base,
                                   files=files, modelfile=final_dir / "Modelfile", merged_dir=final_dir / "merged",
-                                  parity=parity_report, seconds=seconds, registered=False, how="lora")
+                                  parity=parity_report, seconds=seconds, registered=False, how="lora",
+                                  parity_skipped=skipped)
             with ws.store() as store, store.transaction():
                 for f in files:
                     meta = {"export": final_name, "modelfile": str(result.modelfile), "lora": str(lora),

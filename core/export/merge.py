@@ -103,14 +103,16 @@ def model_loader(source: Source):
     return cls
 
 
-def load_base(source: Source):
-    """(the base as a 16-bit model, what was done to get it) — see the module docstring."""
+def load_base(source: Source, device_map: dict | None = None):
+    """(the base as a 16-bit model, what was done to get it) — see the module docstring. ``device_map``
+    (the parity check's ``{"": 0}``): where a 16-bit base loads; a 4-bit one dequantizes on the CPU."""
     from core.export.siblings import is_4bit
 
     loader = model_loader(source)
+    placed = {"device_map": device_map} if device_map is not None else {}
     if source.sibling_dir is not None:
         dtype = checkpoint_dtype(source.sibling_dir)
-        model = loader.from_pretrained(str(source.sibling_dir), dtype=dtype)
+        model = loader.from_pretrained(str(source.sibling_dir), dtype=dtype, **placed)
         return model, {"how": "sibling", "base": str(source.sibling_dir), "dtype": str(dtype).replace("torch.", ""),
                        "model_class": type(model).__name__,
                        "message": f"merged into the 16-bit sibling {source.sibling_dir.name} of the 4-bit base"}
@@ -124,7 +126,7 @@ def load_base(source: Source):
                        "model_class": type(model).__name__,
                        "message": "no 16-bit sibling of the 4-bit base on this disk: dequantized its nf4 weights and merged into them"}
     dtype = checkpoint_dtype(source.model_dir)
-    model = loader.from_pretrained(str(source.model_dir), dtype=dtype)
+    model = loader.from_pretrained(str(source.model_dir), dtype=dtype, **placed)
     return model, {"how": "base", "base": str(source.model_dir), "dtype": str(dtype).replace("torch.", ""),
                    "model_class": type(model).__name__, "message": ""}
 

@@ -207,39 +207,83 @@ def parity_memory(hf_dir: Path) -> int:
     return sum(_tensor_bytes(hf_dir)) + FIXED_RAM
 
 
+# what the GPU needs beyond the HF model's weights for the check: the CUDA context and cuBLAS's workspace
+# (about half a GB), and the activations, KV cache and float32 logits of a few hundred tokens (a prompt
+# and 32 greedy tokens; a 262k vocabulary's logits are about 1 MB a token) — a flat margin, not a model
+GPU_MARGIN = int(1.5e9)
+
+
+def gpu_memory() -> tuple[int, int] | None:
+    """(free, total) bytes on CUDA device 0 now — ``torch.cuda.mem_get_info``, which counts what every
+    other process holds there (a training run, a chat) — or None with no usable CUDA device."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    try:
+        if not torch.cuda.is_available():
+            return None
+        free, total = torch.cuda.mem_get_info(0)
+    except RuntimeError:  # a driver that lists a device it cannot open
+        return None
+    return int(free), int(total)
+
+
 @dataclass
 class ParityMemory:
-    """How the check will hold the HF model: ``mode`` "ram" (whole), "offload" (accelerate's disk
-    offload: what does not fit in ``budget`` bytes is read from the merged folder's own shards as
-    each layer runs — the same weights, slower) or "skip"; ``line`` says it (None for "ram")."""
+    """How the check will hold the HF model: ``mode`` "gpu" (whole on CUDA device 0), "ram" (whole in
+    RAM), "offload" (accelerate's disk offload: what does not fit in ``budget`` bytes is read from the
+    merged folder's own shards as each layer runs — the same weights, slower) or "skip"; ``line``
+    says it (None for "ram" with no GPU to speak of). ``need`` is the RAM the check takes on the CPU;
+    ``gpu_need`` what it takes on the GPU and ``gpu_free`` what the GPU has free (None: no GPU)."""
 
     need: int
     available: int
     mode: str
     budget: int | None = None
     line: str | None = None
+    gpu_need: int | None = None
+    gpu_free: int | None = None
 
 
-def parity_memory_plan(hf_dir: Path, later: str, available: int | None = None) -> ParityMemory:
-    """Whether the HF side fits in the RAM available now, else whether it can run offloaded (its largest
-    tensor fits, with room), else a skip — with the one line that says why and how to run it later (``later``)."""
+def parity_memory_plan(hf_dir: Path, later: str, available: int | None = None, *, offload: bool = True) -> ParityMemory:
+    """Where the check's HF side runs, with the one line that says why: on the GPU when a CUDA device is
+    there and has the model's bytes + ``GPU_MARGIN`` free (free as the driver counts it, other processes
+    included); else in the RAM available now when it fits whole; else offloaded when its largest tensor
+    fits in RAM, with room (``offload``: a check that can run so); else a skip that says how to run it later
+    (``later``). Reads the safetensors
+    headers and asks the driver: no model is loaded."""
     from core.export.preflight import FIXED_RAM, SPARE, free_resources
 
     sizes = _tensor_bytes(hf_dir)
     need = sum(sizes) + FIXED_RAM
+    gpu = gpu_memory()
+    gpu_need = sum(sizes) + GPU_MARGIN
+    gpu_free = gpu[0] if gpu else None
     if available is None:
         available = free_resources(Path(hf_dir))[0]
+    if gpu_free is not None and gpu_free >= gpu_need:
+        return ParityMemory(need, available, "gpu", None,
+                            f"the parity check holds the HF model on the GPU: it needs {gpu_need / 1e9:.1f} GB, "
+                            f"the GPU has {gpu_free / 1e9:.1f} GB free", gpu_need, gpu_free)
+    busy = (f"the GPU has {gpu_free / 1e9:.1f} GB free, the check needs {gpu_need / 1e9:.1f} GB there: on the CPU"
+            if gpu_free is not None else None)
     usable = int(available * (1 - SPARE))
     if need <= usable:
-        return ParityMemory(need, available, "ram")
+        return ParityMemory(need, available, "ram", None,
+                            busy and f"{busy}, holding the HF model in RAM ({need / 1e9:.1f} GB of {available / 1e9:.1f} GB available)",
+                            gpu_need, gpu_free)
     budget = usable - FIXED_RAM
-    if sizes and budget >= 1.2 * max(sizes):
+    if offload and sizes and budget >= 1.2 * max(sizes):
         return ParityMemory(need, available, "offload", budget,
-                            f"the parity check's HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available: "
-                            f"it holds {budget / 1e9:.1f} GB and reads the rest from the merged folder as it runs (slower)")
+                            (f"{busy}; " if busy else "")
+                            + f"the parity check's HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available: "
+                            f"it holds {budget / 1e9:.1f} GB and reads the rest from the merged folder as it runs (slower)",
+                            gpu_need, gpu_free)
     return ParityMemory(need, available, "skip", None,
-                        f"parity check skipped: the HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available; "
-                        f"run it later where there is room: {later}")
+                        f"parity check skipped: the HF model needs {need / 1e9:.1f} GB of RAM, {available / 1e9:.1f} GB is available"
+                        + (f", and the GPU has {gpu_free / 1e9:.1f} GB free of the {gpu_need / 1e9:.1f} GB it needs there" if gpu_free is not None else "")
+                        + f"; run it later where there is room: {later}", gpu_need, gpu_free)
 
 
 def eval_questions(ws, limit: int = 4) -> list[str]:
@@ -312,12 +356,23 @@ def gguf_greedy(llm, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[i
     return out, False
 
 
+def input_device(model):
+    """Where the model takes its inputs: its own device (a CUDA device for the check on the GPU); the CPU
+    for a disk-offloaded model whose first weights wait on the meta device (accelerate's hooks move them)."""
+    import torch
+
+    device = getattr(model, "device", None) or torch.device("cpu")
+    return torch.device("cpu") if torch.device(device).type == "meta" else device
+
+
 def hf_greedy(model, tok, prompt_ids: list[int], max_new_tokens: int, eos_ids: list[int]) -> tuple[list[int], bool]:
     import torch
 
+    device = input_device(model)
     with torch.no_grad():
         out = model.generate(
-            torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+            torch.tensor([prompt_ids], device=device),
+            attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long, device=device),
             max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos_ids,
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0],
         )
@@ -338,12 +393,14 @@ def parity_check(
     log_file: Path | None = None,
     progress: OnProgress | None = None,
     ram_budget: int | None = None,
+    on_gpu: bool = False,
     model=None,
     lora: Path | None = None,
 ) -> ParityReport:
     """Compare the HF model in ``hf_dir`` with its GGUF files; every mismatch becomes a warning.
-    ``ram_budget``: hold at most that many bytes of the HF model in RAM, the rest offloaded
-    (``parity_memory_plan``).
+    ``ram_budget``: hold at most that many bytes of the HF model in RAM, the rest offloaded;
+    ``on_gpu``: load it onto CUDA device 0 instead (``parity_memory_plan``'s mode "gpu"): the prompt
+    ids go there, llama.cpp stays on the CPU.
 
     A run exported as a GGUF LoRA: ``model`` is HF's base with the PEFT adapter on it (unmerged,
     ``core.export.lora``), ``hf_dir`` the folder of its tokenizer files, each GGUF a base file and
@@ -358,8 +415,11 @@ def parity_check(
 
     # in the merged model's own dtype: the GGUF it is compared with is converted in that dtype too
     offload = None
-    if model is not None:
-        pass  # given: a LoRA export's HF base with its adapter on it
+    if model is not None:  # given: a LoRA export's HF base with its adapter on it
+        if on_gpu:
+            model = model.to("cuda:0")
+    elif on_gpu:
+        model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)), device_map={"": 0})
     elif ram_budget is None:
         model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=checkpoint_dtype(Path(hf_dir)))
     else:  # the weights that do not fit are read from the merged folder's own shards as each layer runs
@@ -477,7 +537,7 @@ def _logit_gap(model, prefix: list[int], hf_token: int | None, gguf_token: int |
     import torch
 
     with torch.no_grad():
-        logits = model(torch.tensor([prefix])).logits[0, -1].float()
+        logits = model(torch.tensor([prefix], device=input_device(model))).logits[0, -1].float()
     spread = float(logits.std()) or 1.0
     return float(logits[hf_token] - logits[gguf_token]) / spread
 

@@ -90,6 +90,7 @@ def test_the_parity_check_is_skipped_with_one_line_when_the_hf_model_cannot_fit(
     ws = Workspace.open(home)
     plenty, tight = 10**15, 10**9 // 10  # 0.1 GB available where the merged model is looked at
     monkeypatch.setattr(preflight, "free_resources", lambda folder: (tight if folder.name == "merged" else plenty, plenty))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the RAM's plan, on a GPU box too
     events: list = []
     result = export(ws, str(replica("qwen3")), quants=["f16"], name="tight", progress=events.append)
     line = result.parity_skipped
@@ -119,6 +120,7 @@ def test_a_parity_check_that_does_not_fit_whole_runs_offloaded_and_still_compare
     room = int((preflight.FIXED_RAM + 0.75 * model_bytes) / (1 - preflight.SPARE)) + 1
     plenty = 10**15
     monkeypatch.setattr(preflight, "free_resources", lambda folder: (room if folder.name == "merged" else plenty, plenty))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the RAM's plan, on a GPU box too
     events: list = []
     result = export(ws, str(base), quants=["f16"], name="offloaded", progress=events.append)
     assert result.parity_skipped is None and result.parity is not None
