@@ -10,12 +10,11 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.tmux import start_app
+from tests.support.tmux import footer, start_app
 
 BIN = Path(sys.executable).parent / "nastavnik"
 
@@ -57,27 +56,28 @@ def test_search_edit_save_quit_in_a_real_terminal(tmp_path):
     tmux = start_app("test", home, lang="en", size=(100, 30), program=str(BIN))
     try:
         tmux.wait_for(lambda s: "Что такое эпоха" in s and "4 pairs" in s, "the pairs table and its counts")
-        time.sleep(1.0)  # the app settles focus after the first paint
+        # the room's keys in the footer: the focus is in the room (a key sent before the app took
+        # it after its first paint would be lost)
+        tmux.wait_footer("approve", "the focus in the Pairs room")
         tmux.keys("/")
-        time.sleep(0.3)
+        tmux.wait_cursor(lambda line: "ctrl+f" in line, "the caret in the search box")  # its placeholder's line
         tmux.type("щавель")
         tmux.wait_for(lambda s: "Почему щавель" in s and "Что такое эпоха" not in s, "the search to narrow the table")
         tmux.keys("Enter")  # leave the search box for the table
-        time.sleep(0.5)
+        tmux.wait_style("Почему щавель", lambda style: style[0], "the focus on the table: its cursor row drawn bold")
         tmux.keys("Enter")  # open the editor on the selected (only) row
         tmux.wait_for(lambda s: "Старый ответ" in s and ("^s" in s or "ctrl+s" in s.lower()), "the editor")
         tmux.keys("Tab")  # question → answer
-        time.sleep(0.3)
+        tmux.wait_cursor(lambda line: "Старый ответ" in line, "the caret in the answer")
         tmux.keys("Home")
         tmux.keys("C-k")  # clear the (one-line) answer
         tmux.wait_for(lambda s: "Старый ответ" not in s, "the old answer to be cleared")
         tmux.type(NEW_ANSWER)
         tmux.wait_for(lambda s: "щавелевой" in s, "the typed answer")
         tmux.keys("C-s")
-        tmux.wait_for(
-            lambda s: "В щавеле много" in s and "approve" in s and "^s" not in s, "the editor to close on the saved row"
+        tmux.wait_for(  # the Pairs room's keys back in the footer: the focus is back on the table
+            lambda s: "В щавеле много" in s and "approve" in footer(s) and "^s" not in s, "the editor to close on the saved row"
         )
-        time.sleep(0.3)
         tmux.quit()
     finally:
         tmux.run("kill-server")
