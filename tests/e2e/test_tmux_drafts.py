@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,9 @@ def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, 
     env = tmux.env  # the CLI below runs with the app's environment
     try:
         tmux.wait_for(lambda s: "0 pairs" in s or "approve" in s, "the pairs room")
-        time.sleep(1.0)  # the app settles focus after the first paint
+        # the room's keys in the footer: the focus is in the room (a key sent before the app took
+        # it after its first paint would be lost)
+        tmux.wait_footer("approve", "the focus in the Pairs room")
         tmux.keys("n")
         tmux.wait_for(lambda s: "New pair" in s and "teacher draft" in s, "the editor with its ctrl+t key")
         tmux.type(QUESTION)
@@ -60,12 +61,14 @@ def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, 
 
         tmux.keys("3")
         tmux.wait_for(lambda s: "Ask the model" in s, "the Chat room")
-        time.sleep(0.5)
+        tmux.wait_cursor(lambda line: "Ask the model" in line, "the caret in the question box")
         tmux.type(CHAT_QUESTION)
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "tokens/s" in s, "the model's answer", timeout=90)
-        time.sleep(0.5)
-        tmux.keys("e")  # the answer keys work once it is written: correct it
+        # the answer keys work once it is written (the focus leaves the question box for the
+        # answers, then the note saying those keys shows): correct it
+        tmux.wait_for(lambda s: "1–5 grade" in s, "the note on the answer keys")
+        tmux.keys("e")
         tmux.wait_for(lambda s: "Correct the answer" in s, "the correction dialog")
         tmux.type(FIXED)  # the model's answer is selected: typing replaces it
         tmux.wait_for(lambda s: FIXED in s, "the corrected answer")
@@ -84,7 +87,6 @@ def test_draft_edit_save_correct_in_chat_then_dpo_and_its_margin(exported_copy, 
                                "the DPO run's margin in the Progress view", timeout=60)
         assert "margin " in screen.split("dpo · step 6/6", 1)[1]  # the stats line carries the last margin
         assert any("\u2800" < ch <= "\u28ff" for ch in screen), screen  # the curves, drawn in braille
-        time.sleep(0.3)
         tmux.quit()
     finally:
         tmux.run("kill-server")
