@@ -109,7 +109,9 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         tmux.wait_for(lambda s: "Первые шаги. Это демо" in s and "☐ 1 Обучить: 2, затем ctrl+s" in s
                       and "☐ 2 Экспорт и чат: c на готовом запуске" in s and "☐ 3 Исправить ответ: e в чате" in s
                       and "ctrl+g — скрыть" in s, "the first-run guide")
-        time.sleep(1.0)  # the app settles focus after the first paint
+        # the room's keys in the footer: the focus is in the room (a key sent before the app took
+        # it after its first paint would be lost, or sent back to Pairs)
+        tmux.wait_footer("одобрить", "the focus in the Pairs room")
 
         stage("the app is up")
         # ---- Train: a two-step run, started with Enter in the Steps field
@@ -137,18 +139,19 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         with _store(home) as store:
             assert store.find_model("run-1-q8_0") is not None and store.find_model("run-1-q8_0").run_id == 1
         stage("Chat open")
-        time.sleep(0.5)  # the cursor lands in the question box
+        tmux.wait_cursor(lambda line: "Вопрос модели" in line, "the caret in the question box")
         tmux.type(taught["question"])
         tmux.wait_for(lambda s: taught["question"] in s, "the typed question")
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "run-1-q8_0:" in s and "ток/с" in s, "both answers written", timeout=120)
         tmux.wait_for(lambda s: "✓ чат ☐ исправить" in s and "далее: e в чате" in s, "the guide: step 2 ticked")
-        time.sleep(0.3)
+        # the answer keys work once both are written: the focus leaves the question box for the
+        # answers, then the note saying those keys shows
+        tmux.wait_for(lambda s: "1–5 — оценить" in s, "the note on the answer keys")
 
         stage("both answers")
         # ---- correct the tuned model's answer: it goes into the pair that asks the question
-        tmux.keys("Right")
-        time.sleep(0.2)
+        tmux.keys("Right")  # the next answer: the tuned model's (both keys go to the answers, in order)
         tmux.type("у")  # e on the Russian layout
         tmux.wait_for(lambda s: "Исправьте ответ run-1-q8_0" in s, "the correction dialog for the tuned answer")
         screen = tmux.wait_for(lambda s: f"уже есть в паре #{taught['id']}" in s and f"Заменить ответ пары #{taught['id']}" in s,
@@ -194,16 +197,15 @@ def test_train_export_chat_correct_train_again_evaluate_in_russian_at_80x24(expo
         # tick the base and run 1 while the list has the focus (the room opens on it). Every
         # X is drawn, ticked or not (a tick is a colour): the grid's columns show what is ticked
         for downs, name in ((base, "demo-q8_0"), (tuned - base, "run-1-q8_0")):
-            for _ in range(downs):  # the first model is highlighted: space selects it
-                tmux.keys("Down")
-                time.sleep(0.1)
-            tmux.keys("Space")
+            # the first model is highlighted: space selects it (the keys go to the list, in order)
+            tmux.keys(*["Down"] * downs, "Space")
             tmux.wait_for(lambda s, name=name: any(line.startswith(" Вопрос") and name in line for line in s.splitlines()),
                           f"{name}'s column in the grid (ticked)")
-        tmux.keys("Tab")
-        time.sleep(0.2)
-        tmux.keys("Tab")  # the models → the judge → the pairs
-        time.sleep(0.2)
+        # the models → the judge → the pairs; a focused list is drawn on another background, and
+        # Enter must wait for that: sent earlier, it would go to the list the focus is leaving
+        blurred = tmux.style_of("пары: проверочная выборка")
+        tmux.keys("Tab", "Tab")
+        tmux.wait_style("пары: проверочная выборка", lambda style: style != blurred, "the focus on the pairs list")
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "пары: исправленные вами" in s and "пары: обучающая выборка" in s, "the pairs list open")
         tmux.keys("Down", "Down", "Enter")
