@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -89,6 +88,29 @@ def test_the_template_a_run_trained_with_travels_to_the_merged_model(train_home,
     assert "<|im_start|>user\nЧто такое эпоха?<|im_end|>" in prompt and "<start_of_turn>" not in prompt
 
 
+def _alive(pid: int | None) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, TypeError):
+        return False
+
+
+def _in_session(leader: int) -> bool:
+    """Whether a process of the session ``leader`` started (a pane: its shell, the CLI) runs."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[3]) == leader:  # state, ppid, pgrp, session
+                return True
+    return False
+
+
 def _start(cli, *args) -> int:
     r = cli("train", "--base", "demo", "--detach", "--json", *FAST, *args)
     assert r.code == 0, r.err
@@ -120,7 +142,9 @@ def test_cancel_stops_the_run(train_home, cli):
     assert r.json()["status"] == "cancelled"
     run = run_state(train_home, run_id)
     assert run.step < 400
-    time.sleep(1)
+    # the row ended when the cancel returned; the worker goes (SIGTERM, SIGKILL after a grace):
+    # a second cancel finds nothing to stop either way
+    wait_for(lambda: not _alive(run.pid), timeout=60, what="the worker gone")
     assert cli("runs", "cancel", str(run_id)).code == 2  # already over
 
 
@@ -149,8 +173,10 @@ def test_run_survives_killing_the_tmux_session_that_started_it(train_home, tmp_p
     except AssertionError:
         subprocess.run([tmux, "-S", sock, "kill-server"], capture_output=True)
         raise AssertionError(out.read_text() if out.exists() else "the CLI wrote nothing") from None
+    terminal = [int(pid) for pid in subprocess.run([tmux, "-S", sock, "list-panes", "-a", "-F", "#{pane_pid}"],
+                                                   capture_output=True, text=True, check=True).stdout.split()]
     subprocess.run([tmux, "-S", sock, "kill-server"], check=True)  # the terminal and the CLI following the run are gone
-    time.sleep(1)
+    wait_for(lambda: not any(_in_session(pid) for pid in terminal), timeout=30, what="the terminal's processes gone")
     assert run_state(train_home, 1).status == "running"
     done = wait_for(lambda: (lambda r: r if r.status in ("done", "failed", "interrupted") else None)(run_state(train_home, 1)), what="the end")
     assert done.status == "done" and done.step == 10 and done.pid == run.pid
