@@ -85,8 +85,8 @@ class Tmux:
 
     def wait_style(self, text: str, predicate, what: str, timeout: float = 30) -> Style:
         """Wait until the first character of ``text`` is drawn in a style (bold, colour,
-        background) that satisfies ``predicate``: the row under a focused table's cursor is drawn
-        bold, a focused field on another background; the style then."""
+        background) that satisfies ``predicate``: a table's cursor row and a focused list or field
+        are drawn in other colours than they are without the focus; the style then."""
         deadline = time.monotonic() + timeout
         style = None
         while time.monotonic() < deadline:
