@@ -63,8 +63,9 @@ def test_search_edit_save_quit_in_a_real_terminal(tmp_path):
         tmux.wait_cursor(lambda line: "ctrl+f" in line, "the caret in the search box")  # its placeholder's line
         tmux.type("щавель")
         tmux.wait_for(lambda s: "Почему щавель" in s and "Что такое эпоха" not in s, "the search to narrow the table")
+        blurred = tmux.style_of("Почему щавель")  # the table's cursor row while the search box has the focus
         tmux.keys("Enter")  # leave the search box for the table
-        tmux.wait_style("Почему щавель", lambda style: style[0], "the focus on the table: its cursor row drawn bold")
+        tmux.wait_style("Почему щавель", lambda style: style != blurred, "the focus on the table: its cursor row lit")
         tmux.keys("Enter")  # open the editor on the selected (only) row
         tmux.wait_for(lambda s: "Старый ответ" in s and ("^s" in s or "ctrl+s" in s.lower()), "the editor")
         tmux.keys("Tab")  # question → answer
