@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from textual.widgets import Static
 
 from core.jobs.table import now
-from tests.support.waits import async_test, settle
+from tests.support.waits import async_test, settle, until
 
 HUB_ID = "test-org/qwen3-tiny"
 
-
-async def _until(pilot, predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await settle(pilot)
-        if predicate():
-            return
-    raise AssertionError(f"never: {what}")
 
 
 def _notes(app) -> list[str]:
@@ -47,7 +38,7 @@ async def test_a_download_killed_while_the_app_was_closed_is_said_at_start(home,
     job_id = _running_with_a_dead_worker(store, HUB_ID)
     app = NastavnikApp(Workspace.open(home), "ru")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _until(pilot, lambda: any(HUB_ID in n for n in _notes(app)), "the notification")
+        await until(pilot, lambda: any(HUB_ID in n for n in _notes(app)), "the notification")
         note = next(n for n in _notes(app) if HUB_ID in n)
         assert note.startswith(f"Загрузка {HUB_ID} оборвалась, пока приложение было закрыто")
         assert "«Модели»" in note and "u/г" in note
@@ -57,7 +48,7 @@ async def test_a_download_killed_while_the_app_was_closed_is_said_at_start(home,
         await settle(pilot)
         await pilot.press("ь")  # m on the ЙЦУКЕН layout
         room = app.query_one(TrainRoom)
-        await _until(pilot, lambda: room.pull_can("resume_download"), "resume offered")
+        await until(pilot, lambda: room.pull_can("resume_download"), "resume offered")
         assert "оборвалась" in str(app.query_one("#models-pull", Static).render())
 
 
@@ -70,7 +61,7 @@ async def test_a_download_stopped_on_purpose_is_not_said_at_start(home, store):
     store.update_download_job(job.id, status="cancelled", finished=now())
     app = NastavnikApp(Workspace.open(home), "ru")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _until(pilot, lambda: not any(not w.is_finished for w in app.workers if w.group == "downloads-at-start"),
+        await until(pilot, lambda: not any(not w.is_finished for w in app.workers if w.group == "downloads-at-start"),
                      "the start's look at the downloads")
         await settle(pilot)
         assert not any(HUB_ID in n for n in _notes(app))

@@ -5,21 +5,12 @@ keeps the chosen preset's name alone."""
 
 from __future__ import annotations
 
-import time
 
 from textual.widgets import OptionList, Select
 
 from core.train.presets import PRESET_NAMES, get_preset
-from tests.support.waits import async_test, settle
+from tests.support.waits import async_test, settle, until
 
-
-async def _until(pilot, predicate, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await settle(pilot)
-        if predicate():
-            return
-    raise AssertionError(f"never: {what}")
 
 
 def _lines(app) -> dict[str, str]:
@@ -41,7 +32,7 @@ async def test_the_preset_picker_shows_each_presets_fit(home, store, replica):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("2")
-        await _until(pilot, lambda: "\n" in _lines(app)["gemma4-e2b"], "the presets' fits")
+        await until(pilot, lambda: "\n" in _lines(app)["gemma4-e2b"], "the presets' fits")
         lines = _lines(app)
         assert list(lines) == list(PRESET_NAMES)
         for name in ("gemma4-e4b", "gemma4-e2b", "qwen3.5-9b", "qwen3.5-4b"):  # their bases are not here
@@ -56,7 +47,7 @@ async def test_the_preset_picker_shows_each_presets_fit(home, store, replica):
         fit = preset_fit(get_preset("gemma4-e2b"), store)
         assert fit.state == "estimated" and fit.card_gb is not None
         want = f"gemma4-e2b\n{fit.need_gib:.1f} ГиБ, карты от {fit.card_gb} ГБ"
-        await _until(pilot, lambda: _lines(app)["gemma4-e2b"] == want, "the E2B preset's fit from its config.json")
+        await until(pilot, lambda: _lines(app)["gemma4-e2b"] == want, "the E2B preset's fit from its config.json")
         assert _lines(app)["gemma4-e4b"].endswith("пока нет её config.json")  # still not here
 
         # chosen from the list: the field names the preset alone, the form takes its base
@@ -65,11 +56,11 @@ async def test_the_preset_picker_shows_each_presets_fit(home, store, replica):
         select.focus()
         await settle(pilot)
         await pilot.press("enter")
-        await _until(pilot, lambda: select.expanded, "the list open")
+        await until(pilot, lambda: select.expanded, "the list open")
         for _ in range(PRESET_NAMES.index("gemma4-e2b")):
             await pilot.press("down")
         await pilot.press("enter")
-        await _until(pilot, lambda: select.value == "gemma4-e2b", "the preset chosen")
+        await until(pilot, lambda: select.value == "gemma4-e2b", "the preset chosen")
         shown = select.query_one("SelectCurrent #label").render()
         assert str(getattr(shown, "plain", shown)).strip() == "gemma4-e2b"
         assert app.query_one("#train-base").value == get_preset("gemma4-e2b").base
