@@ -45,10 +45,16 @@ def stored_grid(home):
 
 
 async def grid_loaded(pilot) -> None:
-    """The grid is read in workers (models, then results): wait until none is running."""
-    for _ in range(200):
+    """The grid is read in workers (models, then results): wait until the Evaluate room has a
+    report on screen and no worker is left unfinished. A worker just started is pending, not
+    running, so "none running" alone could hold between the models worker and the grid's."""
+    from tui.rooms.evaluate import EvaluateRoom
+
+    rooms = pilot.app.query(EvaluateRoom)
+    for _ in range(2000):
         await pilot.pause(0.05)
-        if not any(w.is_running for w in pilot.app.workers):
+        shown = all(room.report is not None for room in rooms)
+        if shown and not any(not w.is_finished for w in pilot.app.workers):
             await pilot.pause()
             return
     raise AssertionError("the evaluate grid never finished loading")

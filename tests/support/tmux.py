@@ -51,7 +51,9 @@ class Tmux:
         """Where the terminal's cursor is: (column, row), row 0 the first line ``screen()`` prints.
         Textual puts it at the caret of the focused Input or TextArea (for input methods), so it
         says which field takes the typing; a widget without a caret (a table, a list) taking the
-        focus leaves it where the last field put it."""
+        focus leaves it where the last field put it. A field focused before its first layout (a
+        room built on its first visit) puts it where the field was not yet drawn: there, compare
+        its look with a field of the same kind without the focus (``wait_focused``)."""
         x, y = self.run("display-message", "-p", "-t", "app", "#{cursor_x} #{cursor_y}").stdout.split()
         return int(x), int(y)
 
@@ -95,6 +97,12 @@ class Tmux:
                 return style
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}; {text!r} was drawn as {style}; the screen was:\n{self.screen()}")
+
+    def wait_focused(self, text: str, unfocused: str, what: str, timeout: float = 30) -> Style:
+        """Wait until the field showing ``text`` (its placeholder) is drawn otherwise than the field
+        showing ``unfocused``, one of the same kind and style without the focus: the focus is in
+        the first then; its look with the focus."""
+        return self.wait_style(text, lambda style: style != self.style_of(unfocused), what, timeout)
 
     def alive(self) -> bool:
         return self.run("has-session", "-t", "app").returncode == 0
